@@ -1,0 +1,43 @@
+# The two set-up commands are `make run` and `make test`; the rest serve them and CI.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Integration services on this machine's loopback (see .ci/run and tests/integration/).
+IT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant
+IT_BROKER_URL ?= redis://127.0.0.1:6379/15
+IT_S3_ENDPOINT ?= http://127.0.0.1:5399
+
+.PHONY: run test test-integration lint demo venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	DJANGO_DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DJANGO_DEBUG=true $(BIN)/python manage.py load_demo
+	DJANGO_DEBUG=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	DATABASE_URL=$(IT_DATABASE_URL) CELERY_BROKER_URL=$(IT_BROKER_URL) \
+	PROVENANT_S3_BUCKET=provenant-it PROVENANT_S3_ENDPOINT_URL=$(IT_S3_ENDPOINT) PROVENANT_S3_REGION=us-east-1 \
+	AWS_ACCESS_KEY_ID=provenant-it AWS_SECRET_ACCESS_KEY=provenant-it \
+	$(BIN)/python -m pytest -p no:cacheprovider -m integration tests/integration $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var

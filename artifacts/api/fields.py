@@ -1,0 +1,59 @@
+"""Serializer fields for Provenant's identifiers: digests, references by slug or id."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model, QuerySet
+from rest_framework import serializers
+
+from artifacts.validators import parse_digest
+
+
+class DigestField(serializers.CharField):
+    """`sha256:<64 hex>` in and out; the stored form is bare lowercase hex."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 80)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        text = super().to_internal_value(data)
+        try:
+            return f"sha256:{parse_digest(text)}"
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages[0]) from None
+
+
+class ReferenceField(serializers.PrimaryKeyRelatedField):
+    """A reference by id whose error names the kind of thing that was not found."""
+
+    def __init__(self, noun: str, **kwargs) -> None:
+        self.noun = noun
+        super().__init__(**kwargs)
+        self.error_messages["does_not_exist"] = f"No {noun} with id {{pk_value}}."
+        self.error_messages["incorrect_type"] = f"A {noun} is referenced by its numeric id, not {{data_type}}."
+
+
+class ProjectField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs) -> None:
+        from artifacts.models import Project
+
+        kwargs.setdefault("queryset", Project.objects.all())
+        super().__init__(slug_field="slug", **kwargs)
+        self.error_messages["does_not_exist"] = "No project '{value}'. List projects at /api/v1/projects/."
+
+
+class ReferenceListField(serializers.ListField):
+    """A list of ids resolved with one query; unknown ids are named in the error."""
+
+    def __init__(self, queryset: QuerySet, noun: str, **kwargs) -> None:
+        self.queryset = queryset
+        self.noun = noun
+        kwargs.setdefault("max_length", 1000)
+        super().__init__(child=serializers.IntegerField(min_value=1), **kwargs)
+
+    def to_internal_value(self, data) -> list[Model]:
+        ids = list(dict.fromkeys(super().to_internal_value(data)))
+        found = self.queryset.in_bulk(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise serializers.ValidationError(f"No {self.noun} with id {', '.join(map(str, missing))}.")
+        return [found[i] for i in ids]

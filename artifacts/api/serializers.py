@@ -1,0 +1,285 @@
+"""Translation between JSON and the artifact store's models. Rules live in services; these only shape data."""
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
+from artifacts.models import Artifact, ArtifactVersion, Dataset, DatasetVersion, Project, Run
+from artifacts.validators import validate_json_object, validate_metrics
+
+SERVER_ASSIGNED = {"id", "number", "created_at", "created_by", "url", "size", "blob_state"}
+
+
+class InputSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo or an attempt to set a server-assigned value is an error,
+    not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            accepted = sorted(name for name, field in self.fields.items() if not field.read_only)
+            errors = {}
+            for name in data:
+                if name in accepted:
+                    continue
+                if name in SERVER_ASSIGNED:
+                    errors[name] = ["Assigned by the server; it cannot be given or changed."]
+                else:
+                    errors[name] = [f"Unknown field. Fields accepted here: {', '.join(accepted)}."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+def _json_object(validator=validate_json_object):
+    def run(value):
+        try:
+            validator(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from None
+
+    return run
+
+
+def _user(user) -> str | None:
+    return user.get_username() if user else None
+
+
+# Projects ---------------------------------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:project-detail", lookup_field="slug")
+
+    class Meta:
+        model = Project
+        fields = ["slug", "url", "name", "description", "created_at"]
+        read_only_fields = fields
+
+
+class ProjectCreateSerializer(InputSerializer):
+    slug = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ProjectUpdateSerializer(InputSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+# Datasets ---------------------------------------------------------------------------------------------
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:dataset-detail")
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    version_count = serializers.IntegerField(read_only=True, default=0)
+    latest_version = serializers.IntegerField(read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "url",
+            "project",
+            "name",
+            "description",
+            "version_count",
+            "latest_version",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DatasetCreateSerializer(InputSerializer):
+    project = ProjectField()
+    name = serializers.CharField(max_length=128)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DescriptionUpdateSerializer(InputSerializer):
+    description = serializers.CharField(allow_blank=True)
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:datasetversion-detail")
+    project = serializers.CharField(source="dataset.project.slug", read_only=True)
+    dataset_name = serializers.CharField(source="dataset.name", read_only=True)
+    digest = serializers.SerializerMethodField()
+    size = serializers.IntegerField(source="blob.size", read_only=True, allow_null=True, default=None)
+    blob_state = serializers.CharField(source="blob.state", read_only=True, allow_null=True, default=None)
+    manifest_digest = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id", "url", "project", "dataset", "dataset_name", "number", "digest", "size", "blob_state", "uri",
+            "manifest_digest", "run", "row_count", "schema", "description", "created_by", "created_at", "download_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_digest(self, version: DatasetVersion) -> str | None:
+        return version.blob.prefixed_digest if version.blob_id else None
+
+    def get_manifest_digest(self, version: DatasetVersion) -> str | None:
+        return f"sha256:{version.manifest_digest}" if version.manifest_digest else None
+
+    def get_created_by(self, version: DatasetVersion) -> str | None:
+        return _user(version.created_by)
+
+    def get_download_url(self, version: DatasetVersion) -> str | None:
+        if not version.blob_id:
+            return None
+        return reverse(
+            "api:project-blob",
+            kwargs={"slug": version.dataset.project.slug, "digest": version.blob.prefixed_digest},
+            request=self.context.get("request"),
+        )
+
+
+class DatasetVersionCreateSerializer(InputSerializer):
+    dataset = ReferenceField("dataset", queryset=Dataset.objects.select_related("project"))
+    digest = DigestField(required=False, help_text="Digest of a blob uploaded to the dataset's project.")
+    uri = serializers.CharField(required=False, max_length=1024, default="")
+    manifest_digest = DigestField(required=False, help_text="Pins data kept at `uri`.")
+    run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
+    row_count = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    schema = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+# Runs -------------------------------------------------------------------------------------------------
+
+
+class RunSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:run-detail")
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    input_dataset_versions = serializers.SerializerMethodField()
+    input_artifact_versions = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Run
+        fields = [
+            "id", "url", "project", "external_id", "name", "status", "code_repository", "code_commit", "entry_point",
+            "parameters", "metrics", "environment", "started_at", "ended_at", "input_dataset_versions",
+            "input_artifact_versions", "created_by", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_input_dataset_versions(self, run: Run) -> list[int]:
+        return sorted(edge.dataset_version_id for edge in run.dataset_inputs.all())
+
+    def get_input_artifact_versions(self, run: Run) -> list[int]:
+        return sorted(edge.artifact_version_id for edge in run.artifact_inputs.all())
+
+    def get_created_by(self, run: Run) -> str | None:
+        return _user(run.created_by)
+
+
+class EnvironmentSerializer(serializers.Serializer):
+    python_version = serializers.CharField(required=False, max_length=64)
+    dependencies = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=5000)
+    hardware = serializers.JSONField(required=False)
+
+
+class RunCreateSerializer(InputSerializer):
+    project = ProjectField()
+    external_id = serializers.CharField(max_length=128)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    status = serializers.ChoiceField(choices=Run.Status.choices, required=False, default=Run.Status.RUNNING)
+    code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    code_commit = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    entry_point = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    parameters = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    metrics = serializers.JSONField(required=False, default=dict, validators=[_json_object(validate_metrics)])
+    environment = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    input_dataset_versions = ReferenceListField(
+        DatasetVersion.objects.all(), "dataset version", required=False, default=list
+    )
+    input_artifact_versions = ReferenceListField(
+        ArtifactVersion.objects.all(), "artifact version", required=False, default=list
+    )
+
+    def validate_environment(self, value: dict) -> dict:
+        shape = EnvironmentSerializer(data=value)
+        if not shape.is_valid():
+            raise serializers.ValidationError(shape.errors)
+        return value
+
+
+class RunUpdateSerializer(InputSerializer):
+    status = serializers.ChoiceField(choices=Run.Status.choices, required=False)
+    metrics = serializers.JSONField(required=False, validators=[_json_object(validate_metrics)])
+    ended_at = serializers.DateTimeField(required=False)
+
+
+# Artifacts --------------------------------------------------------------------------------------------
+
+
+class ArtifactSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:artifact-detail")
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    version_count = serializers.IntegerField(read_only=True, default=0)
+    latest_version = serializers.IntegerField(read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Artifact
+        fields = [
+            "id", "url", "project", "name", "kind", "description", "version_count", "latest_version", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ArtifactCreateSerializer(InputSerializer):
+    project = ProjectField()
+    name = serializers.CharField(max_length=128)
+    kind = serializers.ChoiceField(choices=Artifact.Kind.choices)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ArtifactVersionSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-detail")
+    project = serializers.CharField(source="artifact.project.slug", read_only=True)
+    artifact_name = serializers.CharField(source="artifact.name", read_only=True)
+    kind = serializers.CharField(source="artifact.kind", read_only=True)
+    digest = serializers.CharField(source="blob.prefixed_digest", read_only=True)
+    size = serializers.IntegerField(source="blob.size", read_only=True)
+    blob_state = serializers.CharField(source="blob.state", read_only=True)
+    verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True)
+    created_by = serializers.SerializerMethodField()
+    download_url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-download")
+
+    class Meta:
+        model = ArtifactVersion
+        fields = [
+            "id", "url", "project", "artifact", "artifact_name", "kind", "number", "digest", "size", "blob_state",
+            "verified_at", "run", "media_type", "metadata", "created_by", "created_at", "download_url",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_created_by(self, version: ArtifactVersion) -> str | None:
+        return _user(version.created_by)
+
+
+class ArtifactVersionCreateSerializer(InputSerializer):
+    artifact = ReferenceField("artifact", queryset=Artifact.objects.select_related("project"))
+    digest = DigestField(help_text="Digest of a blob uploaded to the artifact's project.")
+    run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
+    media_type = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
+    metadata = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+
+
+# Lineage ----------------------------------------------------------------------------------------------
+
+
+class LineageQuerySerializer(InputSerializer):
+    direction = serializers.ChoiceField(choices=["upstream", "downstream", "both"], default="both")
+    depth = serializers.IntegerField(min_value=1, max_value=1000, default=1000)

@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from artifacts.api import views
+
+router = DefaultRouter(trailing_slash=True)
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register("datasets", views.DatasetViewSet, basename="dataset")
+router.register("dataset-versions", views.DatasetVersionViewSet, basename="datasetversion")
+router.register("runs", views.RunViewSet, basename="run")
+router.register("artifacts", views.ArtifactViewSet, basename="artifact")
+router.register("artifact-versions", views.ArtifactVersionViewSet, basename="artifactversion")
+
+urlpatterns = [
+    path("projects/<slug:slug>/blobs/<str:digest>", views.ProjectBlobView.as_view(), name="project-blob"),
+    path("lineage/<str:node_type>/<int:node_id>/", views.LineageView.as_view(), name="lineage"),
+    *router.urls,
+]

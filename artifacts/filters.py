@@ -1,0 +1,162 @@
+"""Query-string filters for the API's list endpoints (django-filter)."""
+
+import json
+import re
+from typing import Any
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+
+from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Run
+from artifacts.validators import parse_digest
+
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$")
+
+
+class DigestField(forms.CharField):
+    def clean(self, value: str | None) -> str | None:
+        value = super().clean(value)
+        return parse_digest(value) if value else None
+
+
+class DigestFilter(django_filters.CharFilter):
+    """`sha256:<hex>` (or bare hex) matched against one or more digest columns."""
+
+    field_class = DigestField
+
+    def __init__(self, *args, fields: tuple[str, ...], **kwargs) -> None:
+        self.digest_fields = fields
+        super().__init__(*args, **kwargs)
+
+    def filter(self, queryset: QuerySet, value: str | None) -> QuerySet:
+        if not value:
+            return queryset
+        condition = Q()
+        for name in self.digest_fields:
+            condition |= Q(**{name: value})
+        return queryset.filter(condition)
+
+
+class MetadataField(forms.CharField):
+    def clean(self, value: str | None) -> tuple[str, Any] | None:
+        value = super().clean(value)
+        if not value:
+            return None
+        key, sep, raw = value.partition(":")
+        if not sep or not METADATA_KEY.match(key):
+            raise ValidationError(
+                "Use key:value, e.g. metadata=framework:pytorch; nested keys with dots (metadata=train.epochs:10)."
+            )
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw
+        # Numbers, booleans and null match their JSON values; everything else matches as a string.
+        if isinstance(parsed, list | dict | str):
+            parsed = raw
+        return key, parsed
+
+
+class MetadataFilter(django_filters.CharFilter):
+    field_class = MetadataField
+
+    def filter(self, queryset: QuerySet, value: tuple[str, Any] | None) -> QuerySet:
+        if value is None:
+            return queryset
+        key, expected = value
+        path = "__".join(key.split("."))
+        return queryset.filter(**{f"{self.field_name}__{path}": expected})
+
+
+COMMIT_HELP = "Commit or its prefix (at least 7 characters)."
+
+
+class CommitField(forms.RegexField):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(r"^[0-9a-fA-F]{7,64}$", *args, **kwargs)
+        self.error_messages["invalid"] = "A commit is 7-64 hexadecimal characters."
+
+
+class CommitFilter(django_filters.CharFilter):
+    field_class = CommitField
+
+    def filter(self, queryset: QuerySet, value: str | None) -> QuerySet:
+        return queryset.filter(**{f"{self.field_name}__startswith": value.lower()}) if value else queryset
+
+
+class DatasetFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+
+    class Meta:
+        model = Dataset
+        fields = ["project", "name"]
+
+
+class DatasetVersionFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="dataset__project__slug")
+    digest = DigestFilter(fields=("blob__digest", "manifest_digest"), help_text="Blob or manifest digest.")
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["project", "dataset", "run", "digest"]
+
+
+class RunFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+    commit = CommitFilter(field_name="code_commit", help_text=COMMIT_HELP)
+    dataset_version = django_filters.NumberFilter(
+        field_name="dataset_inputs__dataset_version", help_text="Runs that consumed this dataset version."
+    )
+    artifact_version = django_filters.NumberFilter(
+        field_name="artifact_inputs__artifact_version", help_text="Runs that consumed this artifact version."
+    )
+    parameter = MetadataFilter(field_name="parameters", help_text="key:value on the run's parameters.")
+
+    class Meta:
+        model = Run
+        fields = [
+            "project",
+            "status",
+            "external_id",
+            "commit",
+            "dataset_version",
+            "artifact_version",
+            "parameter",
+        ]
+
+
+class ArtifactFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__slug")
+
+    class Meta:
+        model = Artifact
+        fields = ["project", "kind", "name"]
+
+
+class ArtifactVersionFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="artifact__project__slug")
+    kind = django_filters.ChoiceFilter(field_name="artifact__kind", choices=Artifact.Kind.choices)
+    commit = CommitFilter(field_name="run__code_commit", help_text="Versions produced by runs of this commit.")
+    dataset_version = django_filters.NumberFilter(
+        field_name="run__dataset_inputs__dataset_version",
+        help_text="Versions produced by runs that consumed this dataset version.",
+    )
+    digest = DigestFilter(fields=("blob__digest",))
+    metadata = MetadataFilter(field_name="metadata", help_text="key:value, e.g. framework:pytorch.")
+    state = django_filters.ChoiceFilter(field_name="blob__state", choices=Blob.State.choices)
+
+    class Meta:
+        model = ArtifactVersion
+        fields = [
+            "project",
+            "artifact",
+            "kind",
+            "run",
+            "commit",
+            "dataset_version",
+            "digest",
+            "metadata",
+            "state",
+        ]

@@ -1,0 +1,19 @@
+from artifacts.models.artifacts import Artifact, ArtifactVersion
+from artifacts.models.blobs import Blob, ProjectBlob, storage_key_for
+from artifacts.models.datasets import Dataset, DatasetVersion
+from artifacts.models.projects import Project
+from artifacts.models.runs import Run, RunArtifactInput, RunDatasetInput
+
+__all__ = [
+    "Artifact",
+    "ArtifactVersion",
+    "Blob",
+    "Dataset",
+    "DatasetVersion",
+    "Project",
+    "ProjectBlob",
+    "Run",
+    "RunArtifactInput",
+    "RunDatasetInput",
+    "storage_key_for",
+]

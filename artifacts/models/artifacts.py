@@ -1,0 +1,76 @@
+from django.conf import settings
+from django.db import models
+
+from artifacts.models.base import WriteOnceModel
+from artifacts.models.datasets import NAME_SHAPE
+from artifacts.validators import media_type_validator, name_validator, validate_json_object
+
+
+class Artifact(models.Model):
+    """A named series of files in a project (a model, its checkpoints, a report…), versioned immutably."""
+
+    class Kind(models.TextChoices):
+        MODEL = "model", "Model"
+        CHECKPOINT = "checkpoint", "Checkpoint"
+        PREPROCESSOR = "preprocessor", "Preprocessor"
+        EVALUATION_REPORT = "evaluation_report", "Evaluation report"
+        CONFIG = "config", "Config"
+        OTHER = "other", "Other"
+
+    project = models.ForeignKey("artifacts.Project", on_delete=models.PROTECT, related_name="artifacts")
+    name = models.CharField(max_length=128, validators=[name_validator], help_text="Cannot change once created.")
+    kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="artifact_name_unique_in_project"),
+            models.CheckConstraint(condition=NAME_SHAPE, name="artifact_name_shape"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    kind__in=["model", "checkpoint", "preprocessor", "evaluation_report", "config", "other"]
+                ),
+                name="artifact_kind_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}"
+
+
+class ArtifactVersion(WriteOnceModel):
+    """One immutable version of an artifact: its bytes (a blob), the run that produced them, and when.
+
+    Number, blob and producing run never change: services never update, the model refuses to save an
+    existing row, and a trigger makes the database refuse any UPDATE.
+    """
+
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(help_text="1, 2, 3… in publishing order within the artifact.")
+    blob = models.ForeignKey("artifacts.Blob", on_delete=models.PROTECT, related_name="artifact_versions")
+    run = models.ForeignKey(
+        "artifacts.Run",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="produced_artifact_versions",
+        help_text="The run that produced these bytes.",
+    )
+    media_type = models.CharField(max_length=255, default="application/octet-stream", validators=[media_type_validator])
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["artifact", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "number"], name="artifact_version_number_unique"),
+            # Publishing the same bytes under the same artifact again finds this row instead of a new one.
+            models.UniqueConstraint(fields=["artifact", "blob"], name="artifact_version_blob_once"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="artifact_version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact}@v{self.number}"

@@ -1,0 +1,74 @@
+from django.conf import settings
+from django.db import models
+
+from artifacts.validators import DIGEST_PREFIX, validate_sha256_hex
+
+
+class Blob(models.Model):
+    """Bytes identified by their SHA-256 digest, stored once however many versions or projects use them.
+
+    Digest and size never change (a database trigger refuses it); only the verification state moves.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending verification"
+        VERIFIED = "verified", "Verified"
+        CORRUPT = "corrupt", "Corrupt"
+
+    digest = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[validate_sha256_hex],
+        help_text="SHA-256 of the bytes, lowercase hex.",
+    )
+    size = models.BigIntegerField(help_text="Size in bytes.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
+    verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last re-hashed the stored bytes."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(size__gt=0), name="blob_size_positive"),
+            models.CheckConstraint(condition=models.Q(digest__regex=r"^[0-9a-f]{64}$"), name="blob_digest_shape"),
+            models.CheckConstraint(
+                condition=models.Q(state="pending") | models.Q(verified_at__isnull=False),
+                name="blob_checked_state_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.prefixed_digest
+
+    @property
+    def prefixed_digest(self) -> str:
+        return f"{DIGEST_PREFIX}{self.digest}"
+
+    @property
+    def storage_key(self) -> str:
+        """Where the bytes live in blob storage: fanned out by the digest's first bytes."""
+        return storage_key_for(self.digest)
+
+
+def storage_key_for(digest: str) -> str:
+    return f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+class ProjectBlob(models.Model):
+    """A project's claim on a blob: it uploaded those bytes, so its members may use and download them.
+
+    Storage keeps one copy across projects; knowing a digest never reaches another project's bytes.
+    """
+
+    project = models.ForeignKey("artifacts.Project", on_delete=models.PROTECT, related_name="blob_links")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="project_links")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "blob"], name="project_blob_once")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}@{self.blob.prefixed_digest}"

@@ -1,0 +1,29 @@
+from django.db import models
+
+from artifacts.validators import slug_validator
+
+
+class Project(models.Model):
+    """The unit of ownership: datasets, runs and artifacts belong to exactly one project, and so do permissions."""
+
+    slug = models.SlugField(
+        max_length=64,
+        unique=True,
+        validators=[slug_validator],
+        help_text="URL name; cannot change once created.",
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(slug__regex=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),
+                name="project_slug_shape",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug

@@ -1,0 +1,175 @@
+"""Reads for the artifact store: list querysets shaped for their pages, and lineage."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from django.db import connection
+from django.db.models import Count, Max, QuerySet
+
+from artifacts.models import (
+    Artifact,
+    ArtifactVersion,
+    Dataset,
+    DatasetVersion,
+    Project,
+    Run,
+    RunArtifactInput,
+    RunDatasetInput,
+)
+
+# Every list below names the relations its serializer reads, so a page costs the same number of queries
+# whatever its size (tests/artifacts/test_api_queries.py holds this).
+
+
+def project_list() -> QuerySet[Project]:
+    return Project.objects.all()
+
+
+def dataset_list() -> QuerySet[Dataset]:
+    # project: the slug on every row; the counts: one GROUP BY instead of a query per dataset.
+    return Dataset.objects.select_related("project").annotate(
+        version_count=Count("versions"), latest_version=Max("versions__number")
+    )
+
+
+def dataset_version_list() -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.select_related("dataset__project", "blob", "created_by")
+
+
+def run_list() -> QuerySet[Run]:
+    # The input id lists come from two prefetches of the edge tables, not a query per run.
+    return Run.objects.select_related("project", "created_by").prefetch_related("dataset_inputs", "artifact_inputs")
+
+
+def artifact_list() -> QuerySet[Artifact]:
+    return Artifact.objects.select_related("project").annotate(
+        version_count=Count("versions"), latest_version=Max("versions__number")
+    )
+
+
+def artifact_version_list() -> QuerySet[ArtifactVersion]:
+    return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by")
+
+
+# Lineage ----------------------------------------------------------------------------------------------
+
+NodeType = Literal["dataset_version", "run", "artifact_version"]
+Direction = Literal["upstream", "downstream", "both"]
+NODE_TYPES: tuple[NodeType, ...] = ("dataset_version", "run", "artifact_version")
+
+
+@dataclass(frozen=True)
+class LineageNode:
+    type: NodeType
+    id: int
+    depth: int
+    direction: Literal["root", "upstream", "downstream"]
+    obj: object = field(compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.id}"
+
+
+@dataclass
+class LineageGraph:
+    root: LineageNode
+    nodes: list[LineageNode]
+    edges: list[tuple[str, str]]  # (source key, target key): data flows from source to target
+
+
+def _edges_sql() -> str:
+    """Every lineage edge as (source type, source id, target type, target id), data flowing source → target."""
+    q = connection.ops.quote_name
+    dataset_inputs = q(RunDatasetInput._meta.db_table)
+    artifact_inputs = q(RunArtifactInput._meta.db_table)
+    artifact_versions = q(ArtifactVersion._meta.db_table)
+    dataset_versions = q(DatasetVersion._meta.db_table)
+    # Only table names from model metadata are interpolated; values travel as parameters.
+    return f"""
+        SELECT CAST('dataset_version' AS TEXT), dataset_version_id, CAST('run' AS TEXT), run_id FROM {dataset_inputs}
+        UNION ALL
+        SELECT CAST('artifact_version' AS TEXT), artifact_version_id, CAST('run' AS TEXT), run_id FROM {artifact_inputs}
+        UNION ALL
+        SELECT CAST('run' AS TEXT), run_id, CAST('artifact_version' AS TEXT), id FROM {artifact_versions}
+            WHERE run_id IS NOT NULL
+        UNION ALL
+        SELECT CAST('run' AS TEXT), run_id, CAST('dataset_version' AS TEXT), id FROM {dataset_versions}
+            WHERE run_id IS NOT NULL
+    """  # noqa: S608
+
+
+def _walk_sql() -> str:
+    """Both directions from one root in a single statement of two recursive CTEs.
+
+    UNION (not UNION ALL) drops repeated (node, depth, via) rows, so diamonds in the graph do not multiply.
+    Each row says how the node was reached (`via`), which gives the edges without a second query.
+    """
+    return f"""
+        WITH RECURSIVE
+        edges(src_type, src_id, dst_type, dst_id) AS ({_edges_sql()}),
+        down(node_type, node_id, depth, via_type, via_id) AS (
+            SELECT CAST(%(type)s AS TEXT), CAST(%(id)s AS BIGINT), 0, CAST(NULL AS TEXT), CAST(NULL AS BIGINT)
+            UNION
+            SELECT e.dst_type, e.dst_id, d.depth + 1, d.node_type, d.node_id
+            FROM down d JOIN edges e ON e.src_type = d.node_type AND e.src_id = d.node_id
+            WHERE d.depth < %(down_depth)s
+        ),
+        up(node_type, node_id, depth, via_type, via_id) AS (
+            SELECT CAST(%(type)s AS TEXT), CAST(%(id)s AS BIGINT), 0, CAST(NULL AS TEXT), CAST(NULL AS BIGINT)
+            UNION
+            SELECT e.src_type, e.src_id, u.depth + 1, u.node_type, u.node_id
+            FROM up u JOIN edges e ON e.dst_type = u.node_type AND e.dst_id = u.node_id
+            WHERE u.depth < %(up_depth)s
+        )
+        SELECT 'downstream', node_type, node_id, depth, via_type, via_id FROM down WHERE depth > 0
+        UNION ALL
+        SELECT 'upstream', node_type, node_id, depth, via_type, via_id FROM up WHERE depth > 0
+    """  # noqa: S608
+
+
+def _details(type_: NodeType, ids: set[int]) -> dict[int, object]:
+    if type_ == "dataset_version":
+        queryset = DatasetVersion.objects.select_related("dataset__project", "blob")
+    elif type_ == "run":
+        queryset = Run.objects.select_related("project")
+    else:
+        queryset = ArtifactVersion.objects.select_related("artifact__project", "blob")
+    return queryset.in_bulk(ids) if ids else {}
+
+
+def lineage_graph(*, node_type: NodeType, node_id: int, direction: Direction, max_depth: int) -> LineageGraph | None:
+    """Upstream (what made it) and/or downstream (what it made) of one node, to `max_depth` edges.
+
+    One recursive query walks the graph; one query per node type then fetches what the nodes show.
+    Returns None when the root does not exist.
+    """
+    root_obj = _details(node_type, {node_id}).get(node_id)
+    if root_obj is None:
+        return None
+    params = {
+        "type": node_type,
+        "id": node_id,
+        "down_depth": max_depth if direction in ("downstream", "both") else 0,
+        "up_depth": max_depth if direction in ("upstream", "both") else 0,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_walk_sql(), params)
+        rows = cursor.fetchall()
+
+    reached: dict[tuple[str, int], tuple[str, int]] = {}
+    edges: set[tuple[str, str]] = set()
+    for side, type_, id_, depth, via_type, via_id in rows:
+        key = (type_, id_)
+        if key != (node_type, node_id) and (key not in reached or depth < reached[key][1]):
+            reached[key] = (side, depth)
+        node_key, via_key = f"{type_}:{id_}", f"{via_type}:{via_id}"
+        edges.add((via_key, node_key) if side == "downstream" else (node_key, via_key))
+
+    objects = {t: _details(t, {i for (rt, i) in reached if rt == t}) for t in NODE_TYPES}
+    nodes = [
+        LineageNode(type=t, id=i, depth=depth, direction=side, obj=objects[t][i])
+        for (t, i), (side, depth) in sorted(reached.items(), key=lambda item: (item[1][1], item[0]))
+    ]
+    root = LineageNode(type=node_type, id=node_id, depth=0, direction="root", obj=root_obj)
+    return LineageGraph(root=root, nodes=nodes, edges=sorted(edges))

@@ -1,0 +1,46 @@
+"""Secret key, hosts, HTTPS and cookies: production-safe unless DJANGO_DEBUG is on."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.env import DEBUG, VAR_DIR, env_bool, env_int, env_list, env_str
+
+
+def _debug_secret_key() -> str:
+    """A per-checkout key kept under var/, so local sessions survive restarts without a shared default."""
+    from django.core.management.utils import get_random_secret_key
+
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(get_random_secret_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. In production set it to a long random value; "
+            "for local use run with DJANGO_DEBUG=true (as `make run` does)."
+        )
+    SECRET_KEY = _debug_secret_key()
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# Served over HTTPS unless told otherwise: a deployment gets HSTS, redirects and secure cookies by default.
+HTTPS = env_bool("PROVENANT_HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("PROVENANT_HSTS_SECONDS", 31_536_000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("PROVENANT_TRUST_X_FORWARDED_PROTO", default=False):
+    # Only behind a proxy that overwrites this header; otherwise a client could claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+SESSION_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class GovernanceConfig(AppConfig):
+    """Who may do what, and the record of what was done: tokens, permissions, registry, audit, webhooks."""
+
+    name = "governance"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,3 @@
+from governance.models.tokens import ApiToken
+
+__all__ = ["ApiToken"]

@@ -1,0 +1,42 @@
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def isolated_blob_folder(request, tmp_path):
+    """Each unit test gets its own blob folder, so bytes written or corrupted by one test never reach another.
+
+    The integration suite keeps its S3 bucket and is left alone.
+    """
+    if settings.STORAGES["blobs"]["BACKEND"] != "django.core.files.storage.FileSystemStorage":
+        yield None
+        return
+    settings_fixture = request.getfixturevalue("settings")
+    blobs = {**settings.STORAGES["blobs"], "OPTIONS": {**settings.STORAGES["blobs"]["OPTIONS"]}}
+    blobs["OPTIONS"]["location"] = str(tmp_path / "blobs")
+    settings_fixture.STORAGES = {**settings.STORAGES, "blobs": blobs}
+    yield tmp_path / "blobs"
+
+
+@pytest.fixture
+def user(db):
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def api(user) -> APIClient:
+    """An API client authenticated as `user` with a real bearer token."""
+    from tests.factories import token_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def anonymous_api() -> APIClient:
+    return APIClient()

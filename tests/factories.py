@@ -1,0 +1,137 @@
+"""Factories for the domain. Blobs and versions are made through the services, so their bytes really
+exist in storage and their numbers are assigned as in production."""
+
+import hashlib
+import io
+import os
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+
+from artifacts import services
+from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
+from governance.services import api_token_issue
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+def sha256(data: bytes) -> str:
+    """The digest string clients send: `sha256:<hex>`."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def token_for(user, *, lifetime: timedelta = timedelta(days=1)) -> str:
+    return api_token_issue(user=user, name="tests", lifetime=lifetime)[1]
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    slug = factory.Sequence(lambda n: f"project-{n}")
+    name = factory.LazyAttribute(lambda p: p.slug.replace("-", " ").title())
+
+
+class BlobFactory(factory.django.DjangoModelFactory):
+    """Uploads `content` (random bytes by default) to `project` through the blob service."""
+
+    class Meta:
+        model = Blob
+
+    class Params:
+        content = factory.LazyFunction(lambda: os.urandom(256))
+        project = factory.SubFactory(ProjectFactory)
+        uploaded_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, content, project, uploaded_by, **kwargs):
+        blob, _ = services.blob_store(
+            project=project,
+            stream=io.BytesIO(content),
+            expected_digest=hashlib.sha256(content).hexdigest(),
+            uploaded_by=uploaded_by,
+        )
+        return blob
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dataset
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+
+
+class DatasetVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DatasetVersion
+
+    class Params:
+        content = factory.LazyFunction(lambda: os.urandom(256))
+
+    dataset = factory.SubFactory(DatasetFactory)
+    created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, dataset, created_by, content, **kwargs):
+        blob = BlobFactory(content=content, project=dataset.project, uploaded_by=created_by)
+        version, _ = services.dataset_version_create(
+            dataset=dataset, created_by=created_by, digest=blob.prefixed_digest, **kwargs
+        )
+        return version
+
+
+class RunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Run
+
+    project = factory.SubFactory(ProjectFactory)
+    external_id = factory.Sequence(lambda n: f"run-{n}")
+    code_repository = "https://git.example.com/ml/churn.git"
+    code_commit = factory.Sequence(lambda n: hashlib.sha1(str(n).encode()).hexdigest())  # noqa: S324
+    entry_point = "train.py"
+    parameters = factory.LazyFunction(lambda: {"learning_rate": 0.1, "epochs": 20})
+    metrics = factory.LazyFunction(lambda: {"accuracy": 0.93})
+    environment = factory.LazyFunction(lambda: {"python_version": "3.11.7", "dependencies": ["numpy==2.1.0"]})
+    created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return services.run_create(**kwargs)
+
+
+class ArtifactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Artifact
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"artifact-{n}")
+    kind = Artifact.Kind.MODEL
+
+
+class ArtifactVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ArtifactVersion
+
+    class Params:
+        content = factory.LazyFunction(lambda: os.urandom(256))
+
+    artifact = factory.SubFactory(ArtifactFactory)
+    created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, artifact, created_by, content, **kwargs):
+        blob = BlobFactory(content=content, project=artifact.project, uploaded_by=created_by)
+        version, _ = services.artifact_version_publish(
+            artifact=artifact, created_by=created_by, digest=blob.prefixed_digest, **kwargs
+        )
+        return version

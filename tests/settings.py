@@ -1,0 +1,18 @@
+"""Settings for the test suites: the real entry point, with the few environment values tests need.
+
+The integration suite sets DATABASE_URL, CELERY_BROKER_URL and PROVENANT_S3_* in the environment
+(see the Makefile's test-integration target); these defaults only fill what is not set.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-" + "k" * 40)
+os.environ.setdefault("PROVENANT_HTTPS", "false")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("PROVENANT_VAR_DIR", tempfile.mkdtemp(prefix="provenant-tests-"))
+
+from config.settings import *  # noqa: F403
+
+# Hashing passwords slowly is a production virtue and a test-suite cost.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
