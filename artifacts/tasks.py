@@ -8,7 +8,6 @@ from artifacts.services import blob_verify
 
 
 @shared_task(
-    queue="default",
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OSError, BotoCoreError, ClientError),

@@ -47,10 +47,9 @@ class BlobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Blob
 
-    class Params:
-        content = factory.LazyFunction(lambda: os.urandom(256))
-        project = factory.SubFactory(ProjectFactory)
-        uploaded_by = factory.SubFactory(UserFactory)
+    content = factory.LazyFunction(lambda: os.urandom(256))
+    project = factory.SubFactory(ProjectFactory)
+    uploaded_by = factory.SubFactory(UserFactory)
 
     @classmethod
     def _create(cls, model_class, content, project, uploaded_by, **kwargs):
@@ -75,9 +74,7 @@ class DatasetVersionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = DatasetVersion
 
-    class Params:
-        content = factory.LazyFunction(lambda: os.urandom(256))
-
+    content = factory.LazyFunction(lambda: os.urandom(256))
     dataset = factory.SubFactory(DatasetFactory)
     created_by = factory.SubFactory(UserFactory)
 
@@ -122,9 +119,7 @@ class ArtifactVersionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ArtifactVersion
 
-    class Params:
-        content = factory.LazyFunction(lambda: os.urandom(256))
-
+    content = factory.LazyFunction(lambda: os.urandom(256))
     artifact = factory.SubFactory(ArtifactFactory)
     created_by = factory.SubFactory(UserFactory)
 

@@ -60,7 +60,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectCreateSerializer(InputSerializer):
-    slug = serializers.CharField(max_length=64)
+    slug = serializers.CharField(max_length=64, trim_whitespace=False)
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -96,7 +96,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 class DatasetCreateSerializer(InputSerializer):
     project = ProjectField()
-    name = serializers.CharField(max_length=128)
+    name = serializers.CharField(max_length=128, trim_whitespace=False)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -190,7 +190,7 @@ class EnvironmentSerializer(serializers.Serializer):
 
 class RunCreateSerializer(InputSerializer):
     project = ProjectField()
-    external_id = serializers.CharField(max_length=128)
+    external_id = serializers.CharField(max_length=128, trim_whitespace=False)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False, default=Run.Status.RUNNING)
     code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
@@ -240,7 +240,7 @@ class ArtifactSerializer(serializers.ModelSerializer):
 
 class ArtifactCreateSerializer(InputSerializer):
     project = ProjectField()
-    name = serializers.CharField(max_length=128)
+    name = serializers.CharField(max_length=128, trim_whitespace=False)
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 

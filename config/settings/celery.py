@@ -12,6 +12,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Every task is routed by name, so an operator can move one to its own queue and workers here.
+CELERY_TASK_ROUTES = {"artifacts.tasks.*": {"queue": "default"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Unacknowledged tasks are redelivered after this long; it must outlast the longest verification.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("PROVENANT_CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}

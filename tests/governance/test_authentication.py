@@ -1,0 +1,91 @@
+"""Bearer tokens: stored hashed, refused when unknown, revoked, expired or their user is inactive."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from governance.errors import Conflict, InvalidInput
+from governance.models import ApiToken
+from governance.services import api_token_issue, api_token_revoke, hash_token
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def client_with(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def test_issued_token_authenticates_and_only_its_hash_is_stored(user):
+    _, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=30))
+
+    assert client_with(plaintext).get("/api/v1/projects/").status_code == 200
+    stored = ApiToken.objects.get()
+    assert stored.key_hash == hash_token(plaintext)
+    assert plaintext not in str(ApiToken.objects.values_list().get())
+    assert plaintext.startswith(stored.prefix)
+    stored.refresh_from_db()
+    assert stored.last_used_at is not None
+
+
+def test_missing_credentials_get_a_401_with_the_scheme_to_use():
+    response = APIClient().get("/api/v1/projects/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_unknown_token_is_a_401():
+    response = client_with("prv_not-a-real-token").get("/api/v1/projects/")
+    assert response.status_code == 401
+    assert "Unknown token" in response.json()["detail"]
+
+
+def test_revoked_token_is_a_401(user):
+    token, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
+    api_token_revoke(token=token)
+    response = client_with(plaintext).get("/api/v1/projects/")
+    assert response.status_code == 401
+    assert "revoked" in response.json()["detail"]
+
+
+def test_revoking_twice_says_so(user):
+    token, _ = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
+    api_token_revoke(token=token)
+    with pytest.raises(Conflict, match="already revoked"):
+        api_token_revoke(token=token)
+
+
+def test_expired_token_is_a_401_that_says_when(user):
+    token, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
+    ApiToken.objects.filter(pk=token.pk).update(
+        created_at=timezone.now() - timedelta(days=2), expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    response = client_with(plaintext).get("/api/v1/projects/")
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+def test_token_of_a_deactivated_user_is_a_401(user):
+    _, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert client_with(plaintext).get("/api/v1/projects/").status_code == 401
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer a b", "Bearer \xe9t\xe9"])
+def test_malformed_authorization_header_is_a_401(header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    assert client.get("/api/v1/projects/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("name", "lifetime"), [("", timedelta(days=1)), ("ci", timedelta(0)), ("ci", timedelta(days=400))]
+)
+def test_tokens_need_a_name_and_a_bounded_lifetime(name, lifetime):
+    with pytest.raises(InvalidInput):
+        api_token_issue(user=UserFactory(), name=name, lifetime=lifetime)

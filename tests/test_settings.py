@@ -1,0 +1,68 @@
+"""Configuration from the environment: production refuses to run insecurely, and check --deploy is clean."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": "p" * 30 + "R4nd0m-Enough-For-Django-Checks!" + "q" * 20,
+    "DJANGO_ALLOWED_HOSTS": "provenant.example.com",
+    "DATABASE_URL": "postgres://provenant@db.example.com:5432/provenant",
+    "PROVENANT_S3_BUCKET": "provenant-blobs",
+    "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+}
+
+
+def run_manage(*args: str, env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROVENANT_", "DATABASE_URL", "CELERY_"))
+    }
+    clean |= {"DJANGO_SETTINGS_MODULE": "config.settings", "PROVENANT_VAR_DIR": str(tmp_path), **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_a_secret_key_refuses_to_start(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+    result = run_manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expression", "expected"),
+    [
+        ({}, "settings.STORAGES['blobs']['BACKEND']", "django.core.files.storage.FileSystemStorage"),
+        (PRODUCTION, "settings.STORAGES['blobs']['BACKEND']", "storages.backends.s3.S3Storage"),
+        ({}, "settings.CELERY_TASK_ALWAYS_EAGER", "True"),
+        (PRODUCTION, "settings.CELERY_TASK_ALWAYS_EAGER", "False"),
+        ({}, "settings.DATABASES['default']['ENGINE']", "django.db.backends.sqlite3"),
+        (PRODUCTION, "settings.DATABASES['default']['ENGINE']", "django.db.backends.postgresql"),
+        ({"PROVENANT_S3_BUCKET": "b", "PROVENANT_S3_ENDPOINT_URL": "http://127.0.0.1:9000"},
+         "settings.STORAGES['blobs']['OPTIONS']['endpoint_url']", "http://127.0.0.1:9000"),
+    ],
+)  # fmt: skip
+def test_embedded_defaults_and_production_services_come_from_the_environment(tmp_path, env, expression, expected):
+    base = {"DJANGO_DEBUG": "true"} if env is not PRODUCTION else {}
+    result = run_manage("shell", "-v", "0", "-c", f"from django.conf import settings; print({expression})",
+                        env={**base, **env}, tmp_path=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_a_malformed_boolean_is_named(tmp_path):
+    result = run_manage("check", env={"DJANGO_DEBUG": "maybe"}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG='maybe' is not a boolean" in result.stderr
