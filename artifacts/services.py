@@ -138,7 +138,9 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool]
         blob.verified_at = None
         blob.save(update_fields=["state", "verified_at"])
     if created or blob.state == Blob.State.PENDING:
-        transaction.on_commit(lambda: verify_blob.delay(blob.pk))
+        # robust: the upload has committed, so a broker that is down must not turn it into an error. The blob
+        # stays pending, which downloads tolerate, and the next upload of the same bytes queues it again.
+        transaction.on_commit(lambda: verify_blob.delay(blob.pk), robust=True)
     return blob, created
 
 

@@ -186,3 +186,16 @@ def test_a_good_upload_repairs_a_corrupt_blob(api, isolated_blob_folder, django_
     blob.refresh_from_db()
     assert blob.state == Blob.State.VERIFIED
     assert blob_storage().open(blob.storage_key).read() == data
+
+
+def test_upload_succeeds_when_the_broker_is_down(api, monkeypatch, django_capture_on_commit_callbacks):
+    from artifacts import tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError("redis://127.0.0.1:6379 refused the connection")
+
+    monkeypatch.setattr(tasks.verify_blob, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = put_blob(api, ProjectFactory(), b"bytes while redis is down")
+    assert response.status_code == 201
+    assert Blob.objects.get().state == Blob.State.PENDING
