@@ -128,6 +128,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("PROVENANT_LOG_LEVEL", "INFO")},
+    # In-process tasks would log a line per task into every command's and request's output.
+    "loggers": (
+        {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
+        if CELERY_TASK_ALWAYS_EAGER  # noqa: F405
+        else {}
+    ),
 }
 
 for _folder in ("blobs", "tmp", "media"):

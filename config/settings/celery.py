@@ -2,9 +2,10 @@
 
 from config.settings.env import env_int, env_str
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
-# With no broker a fresh machine still works: tasks run in-process, right after the commit that queued them.
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# With no broker a fresh machine still works: tasks run in-process, right after the commit that queued them
+# (the in-memory transport is never used then; it only keeps kombu from guessing a broker on localhost).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "memory://"
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

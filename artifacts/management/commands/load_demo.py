@@ -1,0 +1,52 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from artifacts.demo import (
+    ADMIN_PASSWORD,
+    ADMIN_URL,
+    ADMIN_USERNAME,
+    API_DOCS_URL,
+    PROJECT_SLUG,
+    DemoOutcome,
+    load_demo,
+)
+from governance.errors import DomainError
+
+SHOWN_METRICS = ("accuracy", "precision", "recall", "auc", "log_loss")
+
+
+class Command(BaseCommand):
+    help = (
+        f"Load the '{PROJECT_SLUG}' demo (datasets, runs, artifacts and lineage) and an '{ADMIN_USERNAME}' "
+        "superuser with a published password. Runs only with DJANGO_DEBUG=true. Safe to run again: an existing "
+        "demo or admin is left as it is."
+    )
+
+    def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            # The admin's password is printed and fixed in the code, so anyone can log in: never on a real deployment.
+            raise CommandError(
+                "load_demo creates a superuser with a well-known password; run it with DJANGO_DEBUG=true."
+            )
+        try:
+            outcome = load_demo()
+        except DomainError as error:
+            raise CommandError(f"Could not load the demo: {error.message}") from error
+        self._report(outcome)
+
+    def _report(self, outcome: DemoOutcome) -> None:
+        project = outcome.project
+        if outcome.loaded:
+            self.stdout.write(self.style.SUCCESS(f"Loaded the demo project '{project.slug}'."))
+            for run in outcome.runs:
+                shown = ", ".join(f"{name} {run.metrics[name]:.4f}" for name in SHOWN_METRICS if name in run.metrics)
+                self.stdout.write(f"  run {run.external_id}: {shown}")
+            self.stdout.write(f"  blobs: {outcome.blobs_verified} of {outcome.blobs_total} verified")
+        else:
+            self.stdout.write(f"The demo project '{project.slug}' is already loaded; nothing changed.")
+        if outcome.admin_has_demo_password:
+            credentials = f"username {ADMIN_USERNAME}, password {ADMIN_PASSWORD}"
+        else:
+            credentials = f"username {ADMIN_USERNAME}, with the password you set (the existing user was left alone)"
+        self.stdout.write(f"Admin:    {ADMIN_URL}  ({credentials})")
+        self.stdout.write(f"API docs: {API_DOCS_URL}")
