@@ -1,0 +1,254 @@
+"""Session services for the integration suite: an S3 server reached over HTTP and a real Celery worker.
+
+PostgreSQL and Redis must already be running (`.ci/run` starts them); the Makefile's `test-integration`
+target names them, the broker and the bucket in the environment. Nothing is mocked in-process: the test
+process and the worker share the bucket, the broker and pytest-django's test database as production
+processes share theirs.
+
+Every process started here is stopped when the session ends, however it ends; on Linux it is also
+killed by the kernel if pytest itself dies, so no worker lingers to hold the test database open or to
+consume the next run's tasks.
+"""
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import boto3
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from artifacts.models import Blob
+from config.celery import app as celery_app
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+WORKER_TIMEOUT = 30.0
+PR_SET_PDEATHSIG = 1
+WORKER_ARGS = ["-A", "config", "worker", "--pool=solo", "--concurrency=1", "-Q", "default", "--loglevel=INFO"]
+# A lone worker has no peers: skipping the cluster handshakes saves seconds at start-up.
+WORKER_ALONE = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+
+
+def _die_with_pytest() -> None:
+    """Runs in the child between fork and exec: ask the kernel to SIGTERM it when pytest exits.
+
+    A fixture's teardown does not run when pytest is killed outright (a CI timeout, SIGKILL); without
+    this a worker from that run would keep consuming tasks from the integration broker.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ChildProcess:
+    """A service started for the session, with its output kept in a log file for failure messages."""
+
+    def __init__(self, name: str, argv: list[str], *, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                # preexec_fn is unsafe only in a multithreaded parent; these start before any test starts a thread.
+                preexec_fn=_die_with_pytest,
+            )
+        except BaseException:
+            self._log.close()
+            raise
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:]) or "(empty)"
+
+    def assert_running(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            pytest.fail(
+                f"The {self.name} exited with status {code}. Its log ({self.log_path}) ends:\n{self.log_tail()}"
+            )
+
+    def wait_until(self, ready: Callable[[], bool], what: str, *, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.assert_running()
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"The {self.name} was not {what} after {timeout:.0f} s. "
+                    f"Its log ({self.log_path}) ends:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM (a Celery worker finishes its current task and exits), then SIGKILL if that hangs."""
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        finally:
+            self._log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def integration_services_configured() -> None:
+    """Refuse to run against SQLite, eager tasks or a local folder: those would pass without proving anything."""
+    problems = []
+    if connection.vendor != "postgresql":
+        problems.append(f"the database is {connection.vendor}, not PostgreSQL (set DATABASE_URL)")
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        problems.append("tasks run eagerly in-process (set CELERY_BROKER_URL to a Redis database)")
+    if settings.STORAGES["blobs"]["BACKEND"] != "storages.backends.s3.S3Storage":
+        problems.append("blobs go to a local folder (set PROVENANT_S3_BUCKET and PROVENANT_S3_ENDPOINT_URL)")
+    elif not settings.STORAGES["blobs"]["OPTIONS"]["endpoint_url"]:
+        problems.append("no S3 endpoint is named (set PROVENANT_S3_ENDPOINT_URL)")
+    if problems:
+        pytest.exit(
+            "The integration suite needs its services: "
+            + "; ".join(problems)
+            + ". Run it with `make test-integration`.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class S3Bucket:
+    """The integration bucket, read and written with its own boto3 client over HTTP, so tests check what
+    is really stored rather than what the app's storage layer believes."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def object_keys(self) -> set[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def write(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=data)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def s3_bucket(integration_services_configured: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Bucket]:
+    """moto's S3 server on the configured endpoint (reused if something already listens there), with the
+    bucket created before any test runs."""
+    options = settings.STORAGES["blobs"]["OPTIONS"]
+    endpoint = urlsplit(options["endpoint_url"])
+    host, port = endpoint.hostname or "127.0.0.1", endpoint.port or 80
+    server = None
+    if not _listening(host, port):
+        server = ChildProcess(
+            "S3 server (moto)",
+            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+            log_path=tmp_path_factory.mktemp("moto") / "server.log",
+        )
+    try:
+        if server is not None:
+            server.wait_until(lambda: _listening(host, port), f"listening on {host}:{port}")
+        client = boto3.client("s3", endpoint_url=options["endpoint_url"], region_name=options["region_name"])
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            client.create_bucket(Bucket=options["bucket_name"])
+        yield S3Bucket(client, options["bucket_name"])
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL with pytest-django's test database in place of the configured one (call after setup)."""
+    configured = urlsplit(os.environ["DATABASE_URL"])
+    return configured._replace(path="/" + quote(connection.settings_dict["NAME"], safe="")).geturl()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def celery_worker(
+    s3_bucket: S3Bucket, django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ChildProcess]:
+    """A `celery worker` process on the test database, consuming the `default` queue, for the whole session:
+    every task any test queues is executed, never left for a later run.
+
+    Depending on django_db_setup means the worker stops before the test database is dropped, which
+    PostgreSQL refuses while the worker is still connected.
+    """
+    # The integration broker is a Redis database of its own (db 15 in the Makefile). Emptying it drops
+    # tasks that earlier runs queued, or took and never acknowledged, so only this run's tasks execute.
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    hostname = f"provenant-it-{uuid.uuid4().hex[:8]}@localhost"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _test_database_url(),
+        "PROVENANT_VAR_DIR": str(settings.VAR_DIR),
+    }
+    worker = ChildProcess(
+        "Celery worker",
+        [sys.executable, "-m", "celery", *WORKER_ARGS, *WORKER_ALONE, f"--hostname={hostname}"],
+        env=env,
+        log_path=tmp_path_factory.mktemp("celery") / "worker.log",
+    )
+    try:
+        worker.wait_until(
+            lambda: bool(celery_app.control.ping(destination=[hostname], timeout=0.5)),
+            "answering a ping",
+            timeout=60,
+        )
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def wait_for_blob_state(celery_worker: ChildProcess) -> Callable[..., Blob]:
+    """Poll the database until the worker has moved a blob (by `sha256:` digest) to `state`.
+
+    Tests that use it must commit their data (`django_db(transaction=True)`): the worker has its own
+    connection and never sees a test's open transaction.
+    """
+
+    def wait(digest: str, state: str, *, timeout: float = WORKER_TIMEOUT) -> Blob:
+        bare = digest.removeprefix("sha256:")
+        deadline = time.monotonic() + timeout
+        while True:
+            blob = Blob.objects.get(digest=bare)
+            if blob.state == state:
+                return blob
+            celery_worker.assert_running()
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"Blob {digest} is still '{blob.state}' after {timeout:.0f} s; the worker should have marked "
+                    f"it '{state}'. The worker's log ({celery_worker.log_path}) ends:\n{celery_worker.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    return wait
