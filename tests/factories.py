@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 
 from artifacts import services
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
+from governance.models import ApiToken
 from governance.services import api_token_issue
 
 
@@ -130,3 +131,21 @@ class ArtifactVersionFactory(factory.django.DjangoModelFactory):
             artifact=artifact, created_by=created_by, digest=blob.prefixed_digest, **kwargs
         )
         return version
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """Issues a token through the service. The plaintext, shown once in production, is kept on the
+    returned token as `plaintext` so tests can authenticate with it."""
+
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"token-{n}")
+    lifetime = timedelta(days=30)
+
+    @classmethod
+    def _create(cls, model_class, user, name, lifetime, **kwargs):
+        token, plaintext = api_token_issue(user=user, name=name, lifetime=lifetime)
+        token.plaintext = plaintext
+        return token

@@ -3,11 +3,6 @@ from django.db import models
 from django.utils import timezone
 
 
-class ApiTokenQuerySet(models.QuerySet):
-    def usable(self) -> "ApiTokenQuerySet":
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True)
-
-
 class ApiToken(models.Model):
     """A bearer token for pipelines and the CLI. Only its SHA-256 is stored; the token is shown once at issue."""
 
@@ -15,12 +10,10 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'nightly-training-pipeline'.")
     prefix = models.CharField(max_length=16, db_index=True, help_text="First characters, to recognise the token.")
     key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, lowercase hex.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -40,3 +33,8 @@ class ApiToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
+
+    @property
+    def status(self) -> str:
+        """active, expired or revoked: revocation is the stronger fact, so it wins over expiry."""
+        return "revoked" if self.is_revoked else "expired" if self.is_expired else "active"

@@ -89,3 +89,10 @@ def test_malformed_authorization_header_is_a_401(header):
 def test_tokens_need_a_name_and_a_bounded_lifetime(name, lifetime):
     with pytest.raises(InvalidInput):
         api_token_issue(user=UserFactory(), name=name, lifetime=lifetime)
+
+
+def test_a_token_lives_exactly_its_lifetime(user):
+    token, _ = api_token_issue(user=user, name="ci", lifetime=timedelta(days=30))
+    token.refresh_from_db()
+    assert token.expires_at - token.created_at == timedelta(days=30)
+    assert token.status == "active"
