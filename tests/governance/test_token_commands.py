@@ -215,3 +215,14 @@ def test_list_for_unknown_user_is_refused(db):
 
 def test_list_says_when_there_are_no_tokens(db):
     assert run("list_tokens") == "No tokens.\n"
+
+
+def test_quiet_prints_only_the_token_for_scripts(user):
+    out = StringIO()
+    call_command("issue_token", user.username, "--name", "ci", "--quiet", stdout=out)
+    token = out.getvalue().strip()
+    assert token.startswith("prv_")
+    assert "\n" not in token
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/api/v1/projects/").status_code == 200

@@ -20,8 +20,11 @@ class Command(BaseCommand):
             help=f"Days until it expires (at most 366; default: PROVENANT_TOKEN_DEFAULT_DAYS, "
             f"now {settings.PROVENANT_TOKEN_DEFAULT_DAYS}).",
         )
+        parser.add_argument(
+            "--quiet", action="store_true", help="Print only the token, for scripts: TOKEN=$(... --quiet)."
+        )
 
-    def handle(self, *args, username: str, name: str, days: int | None, **options) -> None:
+    def handle(self, *args, username: str, name: str, days: int | None, quiet: bool, **options) -> None:
         User = get_user_model()
         try:
             user = User._default_manager.get_by_natural_key(username)
@@ -37,6 +40,9 @@ class Command(BaseCommand):
             token, plaintext = api_token_issue(user=user, name=name, lifetime=lifetime)
         except DomainError as error:
             raise CommandError(error.message) from None
+        if quiet:
+            self.stdout.write(plaintext)
+            return
         self.stdout.write(
             f"Token {token.prefix}… '{token.name}' for {user.get_username()}, "
             f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC:"
