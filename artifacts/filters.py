@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Run
-from artifacts.validators import parse_digest
+from artifacts.validators import MAX_ID, parse_digest
 
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$")
 
@@ -70,6 +70,17 @@ class MetadataFilter(django_filters.CharFilter):
         return queryset.filter(**{f"{self.field_name}__{path}": expected})
 
 
+class IdFilter(django_filters.NumberFilter):
+    """An id in the query string: a whole number the database can hold, or a 400."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
 COMMIT_HELP = "Commit or its prefix (at least 7 characters)."
 
 
@@ -106,10 +117,10 @@ class DatasetVersionFilter(django_filters.FilterSet):
 class RunFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__slug")
     commit = CommitFilter(field_name="code_commit", help_text=COMMIT_HELP)
-    dataset_version = django_filters.NumberFilter(
+    dataset_version = IdFilter(
         field_name="dataset_inputs__dataset_version", help_text="Runs that consumed this dataset version."
     )
-    artifact_version = django_filters.NumberFilter(
+    artifact_version = IdFilter(
         field_name="artifact_inputs__artifact_version", help_text="Runs that consumed this artifact version."
     )
     parameter = MetadataFilter(field_name="parameters", help_text="key:value on the run's parameters.")
@@ -139,7 +150,7 @@ class ArtifactVersionFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="artifact__project__slug")
     kind = django_filters.ChoiceFilter(field_name="artifact__kind", choices=Artifact.Kind.choices)
     commit = CommitFilter(field_name="run__code_commit", help_text="Versions produced by runs of this commit.")
-    dataset_version = django_filters.NumberFilter(
+    dataset_version = IdFilter(
         field_name="run__dataset_inputs__dataset_version",
         help_text="Versions produced by runs that consumed this dataset version.",
     )

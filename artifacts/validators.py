@@ -11,6 +11,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 
+# Ids are 64-bit in the database; a larger number is no id at all, not a database error.
+MAX_ID = 2**63 - 1
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 DIGEST_PREFIX = "sha256:"
 

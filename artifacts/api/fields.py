@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
-from artifacts.validators import parse_digest
+from artifacts.validators import MAX_ID, parse_digest
 
 
 class DigestField(serializers.CharField):
@@ -48,7 +48,7 @@ class ReferenceListField(serializers.ListField):
         self.queryset = queryset
         self.noun = noun
         kwargs.setdefault("max_length", 1000)
-        super().__init__(child=serializers.IntegerField(min_value=1), **kwargs)
+        super().__init__(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), **kwargs)
 
     def to_internal_value(self, data) -> list[Model]:
         ids = list(dict.fromkeys(super().to_internal_value(data)))

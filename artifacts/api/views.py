@@ -24,7 +24,7 @@ from artifacts.filters import (
     RunFilter,
 )
 from artifacts.models import Blob, Project
-from artifacts.validators import parse_digest
+from artifacts.validators import MAX_ID, parse_digest
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
@@ -173,6 +173,8 @@ class LineageView(APIView):
     def get(self, request: Request, node_type: str, node_id: int) -> Response:
         if node_type not in self.NODE_TYPES:
             raise NotFound(f"Lineage starts from one of: {', '.join(self.NODE_TYPES)}; not '{node_type}'.")
+        if node_id > MAX_ID:
+            raise NotFound(f"No {node_type.replace('-', ' ')} with id {node_id}.")
         query = s.LineageQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         graph = selectors.lineage_graph(
