@@ -1,0 +1,25 @@
+"""Helpers every service module uses to turn model validation into domain errors."""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from artifacts.validators import parse_digest
+from governance.errors import InvalidInput
+
+
+def validated(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
+    """Run the model's field validators and constraints; turn the first problem into an InvalidInput."""
+    try:
+        instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise InvalidInput(" ".join(messages), field=None if field == "__all__" else field) from None
+
+
+def digest_hex(value: str, field: str) -> str:
+    try:
+        return parse_digest(value)
+    except ValidationError as error:
+        raise InvalidInput(error.messages[0], field=field) from None
