@@ -6,7 +6,7 @@ import re
 from django.http import HttpResponse, StreamingHttpResponse
 
 from artifacts.models import Blob
-from artifacts.storage import iter_blob
+from artifacts.storage.reads import iter_blob
 from governance.errors import Conflict
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -1,7 +1,7 @@
 """Writes for the artifact store. Every create or change of a project, blob, dataset, run or artifact
 version goes through a function here; views, admin, commands and tasks only translate to and from it."""
 
-from artifacts.services.blobs import blob_store, blob_verify, require_project_blob
+from artifacts.services.blobs import blob_store, require_project_blob
 from artifacts.services.catalog import (
     artifact_create,
     artifact_update,
@@ -14,6 +14,7 @@ from artifacts.services.catalog import (
     run_create,
     run_update,
 )
+from artifacts.services.integrity import blob_verify
 
 __all__ = [
     "artifact_create",

@@ -5,11 +5,11 @@ from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from artifacts.models import Blob, Project, ProjectBlob, storage_key_for
 from artifacts.services._shared import digest_hex
-from artifacts.storage import ReceivedBytes, blob_storage, hash_stored_blob, write_blob
+from artifacts.storage import blob_storage
+from artifacts.storage.writes import ReceivedBytes, write_blob
 from governance.errors import Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -78,28 +78,6 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool]
         # stays pending, which downloads tolerate, and the next upload of the same bytes queues it again.
         transaction.on_commit(lambda: verify_blob.delay(blob.pk), robust=True)
     return blob, created
-
-
-@transaction.atomic
-def blob_verify(*, blob: Blob) -> Blob:
-    """Re-hash the stored bytes and record whether they still match the digest.
-
-    Hashing happens before the row lock is taken so a long verification never holds a lock; the result
-    is written under the lock.
-    """
-    try:
-        actual, size = hash_stored_blob(blob.storage_key)
-    except FileNotFoundError:
-        # The bytes are gone: that is corruption. Any other read error is transient and propagates, so the
-        # task retries instead of condemning good bytes over a network blip.
-        actual, size = None, 0
-    blob = Blob.objects.select_for_update().get(pk=blob.pk)
-    blob.state = Blob.State.VERIFIED if actual == blob.digest and size == blob.size else Blob.State.CORRUPT
-    blob.verified_at = timezone.now()
-    blob.save(update_fields=["state", "verified_at"])
-    if blob.state == Blob.State.CORRUPT:
-        logger.error("Blob %s is corrupt: stored bytes hash to %s (%d bytes).", blob.prefixed_digest, actual, size)
-    return blob
 
 
 def require_project_blob(project: Project, digest: str, field: str) -> Blob:

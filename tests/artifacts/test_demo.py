@@ -21,7 +21,7 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
-from artifacts.storage import iter_blob
+from artifacts.storage.reads import iter_blob
 from tests.factories import UserFactory, sha256
 
 RECORDED_MODELS = (

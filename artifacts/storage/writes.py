@@ -1,21 +1,12 @@
-"""Blob bytes in and out of the configured storage (the `blobs` entry of STORAGES).
-
-Bytes are hashed while they are received, in bounded chunks, into a temporary file beside the blob
-folder; only bytes whose digest matched reach their content-addressed key.
-"""
+"""Receiving blob bytes: hashed while they arrive, in bounded chunks; only bytes whose digest matched
+reach their content-addressed key."""
 
 import hashlib
-from collections.abc import Iterator
 from typing import BinaryIO
 
-from django.core.files.storage import Storage, storages
 from django.core.files.uploadedfile import TemporaryUploadedFile
 
-CHUNK_SIZE = 1024 * 1024
-
-
-def blob_storage() -> Storage:
-    return storages["blobs"]
+from artifacts.storage import CHUNK_SIZE, blob_storage
 
 
 class ReceivedBytes:
@@ -57,18 +48,3 @@ def write_blob(key: str, received: ReceivedBytes) -> None:
         # Content-addressed keys must never be renamed; a storage that did so is misconfigured.
         blob_storage().delete(saved_as)
         raise RuntimeError(f"Blob storage saved {key} as {saved_as}; enable overwriting for the blob storage.")
-
-
-def iter_blob(key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    with blob_storage().open(key, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            yield chunk
-
-
-def hash_stored_blob(key: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in iter_blob(key):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
