@@ -534,7 +534,9 @@ def _record_demo(admin: AbstractBaseUser) -> Project:
 
 def _upload(project: Project, admin: AbstractBaseUser, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
-    services.blob_store(project=project, stream=io.BytesIO(data), expected_digest=digest, uploaded_by=admin)
+    services.blob_store(
+        project=project, stream=io.BytesIO(data), expected_digest=digest, uploaded_by=admin, declared_length=len(data)
+    )
     return digest
 
 

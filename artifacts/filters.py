@@ -1,6 +1,7 @@
 """Query-string filters for the API's list endpoints (django-filter)."""
 
 import json
+import math
 import re
 from typing import Any
 
@@ -8,6 +9,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Run
 from artifacts.validators import MAX_ID, parse_digest
@@ -39,8 +41,15 @@ class DigestFilter(django_filters.CharFilter):
         return queryset.filter(condition)
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a document can hold")
+
+
 class MetadataField(forms.CharField):
-    def clean(self, value: str | None) -> tuple[str, Any] | None:
+    """`key:value`, where value is matched as JSON: unquoted numbers, true, false and null as themselves,
+    `"quoted"` text as text, and anything else as the text it is."""
+
+    def clean(self, value: str | None) -> tuple[list[str], Any] | None:
         value = super().clean(value)
         if not value:
             return None
@@ -50,24 +59,30 @@ class MetadataField(forms.CharField):
                 "Use key:value, e.g. metadata=framework:pytorch; nested keys with dots (metadata=train.epochs:10)."
             )
         try:
-            parsed = json.loads(raw)
+            parsed = json.loads(raw, parse_constant=_reject_constant)
         except ValueError:
             parsed = raw
-        # Numbers, booleans and null match their JSON values; everything else matches as a string.
-        if isinstance(parsed, list | dict | str):
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            raise ValidationError(f"{raw} is too large to be a number in a document.")
+        if isinstance(parsed, list | dict):
             parsed = raw
-        return key, parsed
+        return key.split("."), parsed
 
 
 class MetadataFilter(django_filters.CharFilter):
     field_class = MetadataField
 
-    def filter(self, queryset: QuerySet, value: tuple[str, Any] | None) -> QuerySet:
+    def filter(self, queryset: QuerySet, value: tuple[list[str], Any] | None) -> QuerySet:
         if value is None:
             return queryset
-        key, expected = value
-        path = "__".join(key.split("."))
-        return queryset.filter(**{f"{self.field_name}__{path}": expected})
+        path, expected = value
+        # An explicit chain of key lookups, so no part of the key is ever read as a lookup name
+        # (`metadata=contains:1` looks for a key named "contains").
+        document = self.field_name
+        for key in path:
+            document = KeyTransform(key, document)
+        alias = f"{self.field_name}_match"
+        return queryset.alias(**{alias: document}).filter(**{alias: expected})
 
 
 class IdFilter(django_filters.NumberFilter):

@@ -9,6 +9,7 @@ from django.db.models import Count, Max, QuerySet
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
+    Blob,
     Dataset,
     DatasetVersion,
     Project,
@@ -22,7 +23,13 @@ from artifacts.models import (
 
 
 def project_list() -> QuerySet[Project]:
+    # Nothing related is shown per project, so nothing to join.
     return Project.objects.all()
+
+
+def blob_held_by(project: Project, digest: str) -> Blob | None:
+    """The blob with this digest if `project` holds it (uploaded it); knowing a digest reaches nothing else."""
+    return Blob.objects.filter(digest=digest, project_links__project=project).first()
 
 
 def dataset_list() -> QuerySet[Dataset]:
@@ -33,6 +40,7 @@ def dataset_list() -> QuerySet[Dataset]:
 
 
 def dataset_version_list() -> QuerySet[DatasetVersion]:
+    # Each row shows its project's slug, its blob's digest and state, and its creator's name.
     return DatasetVersion.objects.select_related("dataset__project", "blob", "created_by")
 
 
@@ -48,6 +56,7 @@ def artifact_list() -> QuerySet[Artifact]:
 
 
 def artifact_version_list() -> QuerySet[ArtifactVersion]:
+    # Each row shows its project's slug, its blob's digest, size and state, and its creator's name.
     return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by")
 
 

@@ -1,15 +1,10 @@
 """`Authorization: Bearer prv_…` for the API."""
 
-from datetime import timedelta
-
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from governance.models import ApiToken
-from governance.services import hash_token
-
-LAST_USED_RESOLUTION = timedelta(minutes=1)
+from governance.services import api_token_record_use, hash_token
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -36,10 +31,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
-        now = timezone.now()
-        # Recording every use would turn each read into a write; a minute's resolution is enough to see use.
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        api_token_record_use(token=token)
         return token.user, token
 
     def authenticate_header(self, request) -> str:

@@ -51,3 +51,15 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     return token
+
+
+# Recording every use would turn each read into a write; a minute's resolution is enough to see use.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_token_record_use(*, token: ApiToken) -> None:
+    """Note that the token was used now, at most once a minute."""
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now

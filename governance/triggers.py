@@ -13,60 +13,75 @@ from django.db.migrations.operations.base import Operation
 
 
 class RefuseUpdate(Operation):
-    """Refuse every UPDATE of the model's table, or only those that change `columns`."""
+    """Refuse every UPDATE of the model's table, or only those that change `columns`, or only those of rows
+    for which `when_old` (SQL about OLD, valid on both backends) holds. `name` tells two triggers on one
+    table apart."""
 
     reversible = True
     reduces_to_sql = False
+    event = "UPDATE"
 
-    def __init__(self, model_name: str, message: str, columns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, model_name: str, message: str, columns: tuple[str, ...] = (), when_old: str = "", name: str = ""
+    ) -> None:
         self.model_name = model_name
         self.message = message
         self.columns = tuple(columns)
+        self.when_old = when_old
+        self.name = name or f"refuse_{self.event.lower()}"
 
     def deconstruct(self):
         kwargs = {"model_name": self.model_name, "message": self.message}
-        if self.columns:
-            kwargs["columns"] = self.columns
+        for attribute in ("columns", "when_old", "name"):
+            if getattr(self, attribute):
+                kwargs[attribute] = getattr(self, attribute)
         return (self.__class__.__qualname__, [], kwargs)
 
     def state_forwards(self, app_label, state) -> None:
         """Triggers live only in the database; the migration state does not change."""
 
     def describe(self) -> str:
-        return f"Refuse updates of {self.model_name}"
+        return f"Refuse {self.event.lower()}s of {self.model_name}"
 
     @property
     def migration_name_fragment(self) -> str:
-        return f"refuse_update_{self.model_name.lower()}"
+        return f"{self.name}_{self.model_name.lower()}"
 
     def _names(self, app_label, schema_editor, to_state):
         model = to_state.apps.get_model(app_label, self.model_name)
         table = model._meta.db_table
-        return table, f"{table}_refuse_update"
+        return table, f"{table}_{self.name}"
 
     def _condition(self, quote) -> str:
-        return " OR ".join(f"NEW.{quote(c)} IS DISTINCT FROM OLD.{quote(c)}" for c in self.columns)
+        """The trigger's WHEN condition in PostgreSQL's spelling, or "" for every row."""
+        parts = []
+        if self.columns:
+            parts.append(" OR ".join(f"NEW.{quote(c)} IS DISTINCT FROM OLD.{quote(c)}" for c in self.columns))
+        if self.when_old:
+            parts.append(self.when_old)
+        return " AND ".join(f"({part})" for part in parts)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
         table, trigger = self._names(app_label, schema_editor, to_state)
         quote = schema_editor.quote_name
         vendor = schema_editor.connection.vendor
         message = self.message.replace("'", "''")
+        condition = self._condition(quote)
         if vendor == "postgresql":
-            when = f"WHEN ({self._condition(quote)})" if self.columns else ""
+            when = f"WHEN ({condition})" if condition else ""
             schema_editor.execute(
                 f"CREATE OR REPLACE FUNCTION {quote(trigger)}() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 f"BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'integrity_constraint_violation'; END $$"
             )
             schema_editor.execute(
-                f"CREATE TRIGGER {quote(trigger)} BEFORE UPDATE ON {quote(table)} "
+                f"CREATE TRIGGER {quote(trigger)} BEFORE {self.event} ON {quote(table)} "
                 f"FOR EACH ROW {when} EXECUTE FUNCTION {quote(trigger)}()"
             )
         elif vendor == "sqlite":
             # SQLite spells IS DISTINCT FROM as IS NOT.
-            when = f"WHEN {self._condition(quote).replace('IS DISTINCT FROM', 'IS NOT')}" if self.columns else ""
+            when = f"WHEN {condition.replace('IS DISTINCT FROM', 'IS NOT')}" if condition else ""
             schema_editor.execute(
-                f"CREATE TRIGGER {quote(trigger)} BEFORE UPDATE ON {quote(table)} FOR EACH ROW {when} "
+                f"CREATE TRIGGER {quote(trigger)} BEFORE {self.event} ON {quote(table)} FOR EACH ROW {when} "
                 f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
             )
         else:
@@ -81,3 +96,16 @@ class RefuseUpdate(Operation):
         )
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(f"DROP FUNCTION IF EXISTS {quote(trigger)}()")
+
+
+class RefuseDelete(RefuseUpdate):
+    """Refuse every DELETE from the model's table: what the record holds is never removed.
+
+    pytest-django flushes SQLite tables with DELETE, so tests that need a flush (transactional tests)
+    of such tables run on PostgreSQL, whose flush is a TRUNCATE that row triggers do not see.
+    """
+
+    event = "DELETE"
+
+    def __init__(self, model_name: str, message: str, name: str = "") -> None:
+        super().__init__(model_name, message, name=name)

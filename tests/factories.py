@@ -59,6 +59,7 @@ class BlobFactory(factory.django.DjangoModelFactory):
             stream=io.BytesIO(content),
             expected_digest=hashlib.sha256(content).hexdigest(),
             uploaded_by=uploaded_by,
+            declared_length=len(content),
         )
         return blob
 

@@ -1,8 +1,12 @@
 """What every API resource shares: input/output serializer switch, service-backed writes, and refusals
 that explain themselves."""
 
+import io
+from typing import BinaryIO
+
 from rest_framework import status, viewsets
 from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 
@@ -29,3 +33,15 @@ class ResourceViewSet(viewsets.GenericViewSet):
 
     def http_method_not_allowed(self, request, *args, **kwargs):
         raise MethodNotAllowed(request.method, detail=self.not_allowed_message.format(method=request.method))
+
+
+def raw_body(request: Request) -> tuple[BinaryIO, int | None]:
+    """The request body as a stream to read in bounded pieces, with its announced length.
+
+    DRF gives no stream for an empty body; that is a body of length 0. A body without Content-Length
+    (chunked transfer) has length None: Django's WSGI handler cannot read it safely.
+    """
+    if request.stream is None:
+        return io.BytesIO(b""), 0
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    return request.stream, int(raw) if raw.isdigit() else None

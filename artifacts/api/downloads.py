@@ -1,15 +1,41 @@
-"""HTTP responses that carry blob bytes, streamed from storage in bounded chunks."""
+"""HTTP responses that carry blob bytes: the whole blob or one byte range (RFC 9110), streamed from storage in
+bounded chunks, or a redirect to a short-lived presigned URL when the bytes are in S3. Corrupt bytes are never
+served, on any of these paths."""
 
 import base64
 import re
+from dataclasses import dataclass
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.http import (
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
 
 from artifacts.models import Blob
-from artifacts.storage.reads import iter_blob
-from governance.errors import Conflict
+from artifacts.storage.reads import iter_blob, presigned_url
+from governance.errors import Conflict, InvalidInput
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+CONTENT_TYPE = "application/octet-stream"
+# The bytes under a digest never change, so a cache may keep them as long as it likes; but every byte is behind
+# authentication, so only the client's own cache may: a shared cache would hand them to whoever asks next.
+CACHE_CONTENT_ADDRESSED = "private, max-age=31536000, immutable"
+# A presigned URL expires and grants access to whoever holds it: nothing may keep the redirect.
+CACHE_REDIRECT = "no-store"
+RANGE_SPEC = re.compile(r"(\d*)-(\d*)")
+# No blob comes near 10^18 bytes; longer digit strings are capped rather than converted, so a hostile header of
+# thousands of digits costs nothing (and never trips Python's limit on int() of long strings).
+MAX_POSITION_DIGITS = 18
+TRUE_VALUES, FALSE_VALUES = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 
 def safe_filename(name: str) -> str:
@@ -17,27 +43,251 @@ def safe_filename(name: str) -> str:
     return cleaned[:200]
 
 
-def digest_headers(blob: Blob) -> dict[str, str]:
-    """ETag and RFC 9530 Content-Digest, so a client can check what it received without trusting us."""
-    b64 = base64.b64encode(bytes.fromhex(blob.digest)).decode()
+@dataclass(frozen=True)
+class ByteRange:
+    """Bytes `start` up to, not including, `end` of a blob of `size` bytes."""
+
+    start: int
+    end: int
+    size: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    @property
+    def content_range(self) -> str:
+        return f"bytes {self.start}-{self.end - 1}/{self.size}"
+
+
+class RangeNotSatisfiable(Exception):
+    """A single, well-formed range that lies wholly past the end of the blob."""
+
+
+def requested_range(header: str | None, size: int) -> ByteRange | None:
+    """The one byte range a Range header asks of `size` bytes, or None when the whole blob is to be sent.
+
+    None for a header that is not valid `bytes=` syntax (including `first-pos` after `last-pos`): RFC 9110
+    §14.2 lets a server ignore a Range it cannot parse, and the full 200 is always correct. None also for
+    several ranges: parallel download clients ask for one range per request, a multipart/byteranges body
+    would be the only answer to several, and serving many small or overlapping ranges from one request is a
+    known amplification (CVE-2011-3192); ignoring Range is again what the RFC allows.
+
+    Raises RangeNotSatisfiable for a single range past the end (`first-pos` ≥ size, or a suffix of 0 bytes).
+    """
+    if not header:
+        return None
+    unit, equals, range_set = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return None
+    specs = [spec.strip() for spec in range_set.split(",") if spec.strip()]
+    if len(specs) != 1 or not (match := RANGE_SPEC.fullmatch(specs[0])):
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = _position(last)
+        if suffix == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(size - suffix, 0), size, size)
+    start = _position(first)
+    if last and _position(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable
+    end = min(_position(last) + 1, size) if last else size
+    return ByteRange(start, end, size)
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= MAX_POSITION_DIGITS else 10**MAX_POSITION_DIGITS
+
+
+def identity_headers(blob: Blob) -> dict[str, str]:
+    """What every answer about a blob carries, whatever part of it (if any) the body holds: the strong ETag
+    and the RFC 9530 Repr-Digest of the whole blob, so a client can check what it assembled without trusting us."""
     return {
         "ETag": f'"{blob.prefixed_digest}"',
-        "Content-Digest": f"sha-256=:{b64}:",
-        "Content-Length": str(blob.size),
-        "Content-Type": "application/octet-stream",
+        "Repr-Digest": f"sha-256=:{_base64_digest(blob)}:",
+        "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
     }
 
 
-def blob_response(blob: Blob, *, filename: str, head: bool = False) -> HttpResponse:
+def _base64_digest(blob: Blob) -> str:
+    return base64.b64encode(bytes.fromhex(blob.digest)).decode()
+
+
+def blob_response(request: Request, blob: Blob, *, filename: str) -> HttpResponseBase:
+    """Answer a GET or HEAD for `blob`'s bytes, honouring Range, If-Range, If-None-Match and `?redirect=`.
+
+    Call only after the caller checked the user may read the blob. HEAD answers exactly the headers GET would,
+    without a body and without reading storage.
+    """
     if blob.state == Blob.State.CORRUPT:
         raise Conflict(
             f"Blob {blob.prefixed_digest} failed integrity verification and is quarantined: it is not served. "
             "Upload the original file again to repair it.",
             code="blob_corrupt",
         )
-    response = HttpResponse() if head else StreamingHttpResponse(iter_blob(blob.storage_key))
-    for name, value in digest_headers(blob).items():
-        response[name] = value
-    response["Content-Disposition"] = f'attachment; filename="{safe_filename(filename)}"'
+    identity = identity_headers(blob)
+    disposition = f'attachment; filename="{safe_filename(filename)}"'
+    if _none_match(request.headers.get("If-None-Match"), identity["ETag"]):
+        return _with_headers(HttpResponseNotModified(), identity, {"Cache-Control": CACHE_CONTENT_ADDRESSED})
+
+    head = request.method == "HEAD"
+    if _redirect_requested(request):
+        url = presigned_url(
+            blob.storage_key,
+            expires_in=settings.PROVENANT_S3_PRESIGN_SECONDS,
+            content_disposition=disposition,
+            content_type=CONTENT_TYPE,
+            head=head,
+        )
+        if url is not None:
+            # A client that follows it with a Range header gets the range from S3 itself.
+            return _with_headers(HttpResponseRedirect(url), identity, {"Cache-Control": CACHE_REDIRECT})
+
+    range_header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    # If-Range compares strongly (RFC 9110 §13.1.5): a weak tag or a date (we send no Last-Modified) never
+    # matches, and then the whole, current blob is the answer.
+    if if_range is not None and if_range.strip() != identity["ETag"]:
+        range_header = None
+    try:
+        byte_range = requested_range(range_header, blob.size)
+    except RangeNotSatisfiable:
+        return _range_not_satisfiable(blob, identity)
+
+    content = {
+        "Content-Type": CONTENT_TYPE,
+        "Content-Disposition": disposition,
+        "Cache-Control": CACHE_CONTENT_ADDRESSED,
+    }
+    if byte_range is None:
+        # Content-Digest describes the body, so only a body that is the whole blob gets one.
+        content |= {"Content-Length": str(blob.size), "Content-Digest": f"sha-256=:{_base64_digest(blob)}:"}
+        status, start, end = 200, 0, None
+    else:
+        content |= {"Content-Length": str(byte_range.length), "Content-Range": byte_range.content_range}
+        status, start, end = 206, byte_range.start, byte_range.end
+    if head:
+        response = HttpResponse(status=status)
+    else:
+        response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end), status=status)
+    return _with_headers(response, identity, content)
+
+
+def _none_match(header: str | None, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x"."""
+    if not header:
+        return False
+    tags = parse_etags(header)
+    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
+
+
+def _redirect_requested(request: Request) -> bool:
+    """`?redirect=true` asks for a presigned URL; PROVENANT_S3_REDIRECT_DOWNLOADS gives one to every request.
+
+    `?redirect=false` cannot opt out of the setting: an operator turns it on so that web workers stop carrying
+    blob bytes.
+    """
+    raw = request.query_params.get("redirect")
+    if raw is None or raw.strip().lower() in FALSE_VALUES:
+        return settings.PROVENANT_S3_REDIRECT_DOWNLOADS
+    if raw.strip().lower() in TRUE_VALUES:
+        return True
+    raise InvalidInput(f"redirect must be true or false, not '{raw[:20]}'.", field="redirect")
+
+
+def _range_not_satisfiable(blob: Blob, identity: dict[str, str]) -> HttpResponse:
+    # Also the answer to HEAD, body included, so its Content-Length is GET's: the server drops the body of a
+    # response to HEAD (gunicorn and runserver both do), as it does for the JSON error of any other refusal.
+    body = {
+        "detail": f"The requested range lies outside the {blob.size} bytes of {blob.prefixed_digest}.",
+        "code": "range_not_satisfiable",
+    }
+    return _with_headers(JsonResponse(body, status=416), identity, {"Content-Range": f"bytes */{blob.size}"})
+
+
+def _with_headers(response: HttpResponseBase, *groups: dict[str, str]) -> HttpResponseBase:
+    for group in groups:
+        for name, value in group.items():
+            response[name] = value
     return response
+
+
+_BLOB_HEADERS = [
+    OpenApiParameter(
+        "Range",
+        str,
+        OpenApiParameter.HEADER,
+        description="One byte range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`, answered with 206. "
+        "Several ranges, or a header that is not valid, are ignored: the whole blob comes back with 200.",
+    ),
+    OpenApiParameter(
+        "If-Range",
+        str,
+        OpenApiParameter.HEADER,
+        description="The blob's ETag: the Range is honoured only if it matches, otherwise the whole blob is sent.",
+    ),
+    OpenApiParameter(
+        "If-None-Match",
+        str,
+        OpenApiParameter.HEADER,
+        description="The blob's ETag: answers 304 without a body when it matches.",
+    ),
+    OpenApiParameter(
+        "redirect",
+        bool,
+        description="With S3 storage, answer 302 to a short-lived presigned URL for the bytes instead of streaming "
+        "them (the default when the server sets PROVENANT_S3_REDIRECT_DOWNLOADS). Ignored with local storage.",
+    ),
+    OpenApiParameter(
+        "ETag",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200, 206, 302, 304, 416],
+        description='Strong validator: `"sha256:<hex>"`, the content digest.',
+    ),
+    OpenApiParameter(
+        "Repr-Digest",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200, 206, 302, 304, 416],
+        description="RFC 9530 SHA-256 of the whole blob, also on 206, 302 and 304: `sha-256=:<base64>:`.",
+    ),
+    OpenApiParameter(
+        "Content-Digest",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="RFC 9530 SHA-256 of the body, sent when the body is the whole blob.",
+    ),
+    OpenApiParameter(
+        "Content-Range",
+        str,
+        OpenApiParameter.HEADER,
+        response=[206, 416],
+        description="`bytes first-last/size` on 206; `bytes */size` on 416.",
+    ),
+]
+
+# The OpenAPI description of every endpoint answered by blob_response.
+blob_download_schema = extend_schema(
+    parameters=_BLOB_HEADERS,
+    responses={
+        (200, CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The whole blob."),
+        (206, CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The one requested byte range."),
+        302: OpenApiResponse(description="Redirect to a presigned S3 URL for the bytes (`?redirect=true`)."),
+        304: OpenApiResponse(description="If-None-Match matched: the client's copy is current."),
+        (409, "application/json"): OpenApiResponse(
+            OpenApiTypes.OBJECT, description="The blob failed verification and is quarantined (`blob_corrupt`)."
+        ),
+        (416, "application/json"): OpenApiResponse(
+            OpenApiTypes.OBJECT, description="The range starts past the end of the blob."
+        ),
+    },
+)

@@ -27,6 +27,16 @@ class ReferenceField(serializers.PrimaryKeyRelatedField):
 
     def __init__(self, noun: str, **kwargs) -> None:
         self.noun = noun
+        # Ids are whole numbers a 64-bit column holds: 1.9 is no id, and 1e400 must not reach the database.
+        not_an_id = f"A {noun} is referenced by its numeric id."
+        kwargs.setdefault(
+            "pk_field",
+            serializers.IntegerField(
+                min_value=1,
+                max_value=MAX_ID,
+                error_messages={"invalid": not_an_id, "max_value": not_an_id, "min_value": not_an_id},
+            ),
+        )
         super().__init__(**kwargs)
         self.error_messages["does_not_exist"] = f"No {noun} with id {{pk_value}}."
         self.error_messages["incorrect_type"] = f"A {noun} is referenced by its numeric id, not {{data_type}}."

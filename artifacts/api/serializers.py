@@ -7,7 +7,8 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
-from artifacts.models import Artifact, ArtifactVersion, Dataset, DatasetVersion, Project, Run
+from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
+from artifacts.storage.writes import MIN_PART_SIZE
 from artifacts.validators import validate_json_object, validate_metrics
 
 SERVER_ASSIGNED = {"id", "number", "created_at", "created_by", "url", "size", "blob_state"}
@@ -201,11 +202,12 @@ class RunCreateSerializer(InputSerializer):
     environment = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
     started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    # select_related: the service checks each input's project.
     input_dataset_versions = ReferenceListField(
-        DatasetVersion.objects.all(), "dataset version", required=False, default=list
+        DatasetVersion.objects.select_related("dataset"), "dataset version", required=False, default=list
     )
     input_artifact_versions = ReferenceListField(
-        ArtifactVersion.objects.all(), "artifact version", required=False, default=list
+        ArtifactVersion.objects.select_related("artifact"), "artifact version", required=False, default=list
     )
 
     def validate_environment(self, value: dict) -> dict:
@@ -280,6 +282,53 @@ class ArtifactVersionCreateSerializer(InputSerializer):
 # Lineage ----------------------------------------------------------------------------------------------
 
 
-class LineageQuerySerializer(InputSerializer):
+class LineageQuerySerializer(serializers.Serializer):
+    """Query parameters; others (such as DRF's `format`) are not this serializer's business."""
+
     direction = serializers.ChoiceField(choices=["upstream", "downstream", "both"], default="both")
     depth = serializers.IntegerField(min_value=1, max_value=1000, default=1000)
+
+
+# Blobs and uploads ------------------------------------------------------------------------------------
+
+
+class ProjectBlobSerializer(serializers.ModelSerializer):
+    """A blob as one project holds it; `context["project"]` names the project."""
+
+    digest = serializers.CharField(source="prefixed_digest")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Blob
+        fields = ["digest", "size", "state", "verified_at", "url"]
+        read_only_fields = fields
+
+    def get_url(self, blob: Blob) -> str:
+        return reverse(
+            "api:project-blob",
+            kwargs={"slug": self.context["project"].slug, "digest": blob.prefixed_digest},
+            request=self.context.get("request"),
+        )
+
+
+class UploadSessionStartSerializer(InputSerializer):
+    digest = DigestField(help_text="What the whole file hashes to; the upload is kept only if it does.")
+    size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+
+
+class UploadSessionSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:upload-detail")
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    digest = serializers.SerializerMethodField()
+    min_chunk_size = serializers.SerializerMethodField(help_text="Every chunk but the last must be this long.")
+
+    class Meta:
+        model = UploadSession
+        fields = ["id", "url", "project", "digest", "size", "offset", "min_chunk_size", "expires_at", "created_at"]
+        read_only_fields = fields
+
+    def get_digest(self, session: UploadSession) -> str:
+        return f"sha256:{session.digest}"
+
+    def get_min_chunk_size(self, session: UploadSession) -> int:
+        return MIN_PART_SIZE

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from artifacts.api import views
+from artifacts.api import uploads, views
 
 router = DefaultRouter(trailing_slash=True)
 router.register("projects", views.ProjectViewSet, basename="project")
@@ -13,6 +13,8 @@ router.register("artifact-versions", views.ArtifactVersionViewSet, basename="art
 
 urlpatterns = [
     path("projects/<slug:slug>/blobs/<str:digest>", views.ProjectBlobView.as_view(), name="project-blob"),
+    path("projects/<slug:slug>/uploads/", uploads.ProjectUploadsView.as_view(), name="project-uploads"),
+    path("uploads/<uuid:pk>/", uploads.UploadView.as_view(), name="upload-detail"),
     path("lineage/<str:node_type>/<int:node_id>/", views.LineageView.as_view(), name="lineage"),
     *router.urls,
 ]

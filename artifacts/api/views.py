@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from artifacts import selectors, services
 from artifacts.api import serializers as s
-from artifacts.api.base import ResourceViewSet
-from artifacts.api.downloads import blob_response
+from artifacts.api.base import ResourceViewSet, raw_body
+from artifacts.api.downloads import blob_download_schema, blob_response
 from artifacts.filters import (
     ArtifactFilter,
     ArtifactVersionFilter,
@@ -33,6 +33,8 @@ IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new vers
 class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.project_list()
     lookup_field = "slug"
+    # Only slug-shaped paths reach the database (a NUL byte in a PostgreSQL query is an error, not a miss).
+    lookup_value_regex = "[a-z0-9-]{1,64}"
     output_serializer_class = s.ProjectSerializer
     input_serializer_classes = {
         "create": s.ProjectCreateSerializer,
@@ -148,12 +150,12 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         version, created = services.artifact_version_publish(created_by=request.user, **self.validated_input())
         return self.respond(version, created=created)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @blob_download_schema
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str):
         version = self.get_object()
         filename = version.metadata.get("filename") or f"{version.artifact.name}-v{version.number}"
-        return blob_response(version.blob, filename=str(filename))
+        return blob_response(request, version.blob, filename=str(filename))
 
 
 class LineageView(APIView):
@@ -224,18 +226,18 @@ class ProjectBlobView(APIView):
         return get_object_or_404(Project, slug=slug)
 
     def _blob(self, project: Project, digest: str) -> Blob:
-        blob = Blob.objects.filter(digest=parse_digest(digest), project_links__project=project).first()
+        blob = selectors.blob_held_by(project, parse_digest(digest))
         if blob is None:
             raise NotFound(f"Project '{project.slug}' holds no blob {digest}.")
         return blob
 
     @extend_schema(responses={200: None, 404: None})
     def head(self, request: Request, slug: str, digest: str):
-        return blob_response(self._blob(self._project(slug), digest), filename=digest, head=True)
+        return blob_response(request, self._blob(self._project(slug), digest), filename=digest)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @blob_download_schema
     def get(self, request: Request, slug: str, digest: str):
-        return blob_response(self._blob(self._project(slug), digest), filename=digest)
+        return blob_response(request, self._blob(self._project(slug), digest), filename=digest)
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
@@ -245,13 +247,9 @@ class ProjectBlobView(APIView):
     )
     def put(self, request: Request, slug: str, digest: str) -> Response:
         project = self._project(slug)
-        length = request.META.get("CONTENT_LENGTH")
+        stream, length = raw_body(request)
         blob, created = services.blob_store(
-            project=project,
-            stream=request.stream or _EMPTY,
-            expected_digest=digest,
-            uploaded_by=request.user,
-            declared_length=int(length) if length and length.isdigit() else None,
+            project=project, stream=stream, expected_digest=digest, uploaded_by=request.user, declared_length=length
         )
         return Response(
             {
@@ -264,11 +262,3 @@ class ProjectBlobView(APIView):
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
-
-
-class _EmptyStream:
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-
-_EMPTY = _EmptyStream()

@@ -3,6 +3,7 @@ from artifacts.models.blobs import Blob, ProjectBlob, storage_key_for
 from artifacts.models.datasets import Dataset, DatasetVersion
 from artifacts.models.projects import Project
 from artifacts.models.runs import Run, RunArtifactInput, RunDatasetInput
+from artifacts.models.uploads import UploadSession
 
 __all__ = [
     "Artifact",
@@ -15,5 +16,6 @@ __all__ = [
     "Run",
     "RunArtifactInput",
     "RunDatasetInput",
+    "UploadSession",
     "storage_key_for",
 ]

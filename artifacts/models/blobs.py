@@ -24,7 +24,9 @@ class Blob(models.Model):
     size = models.BigIntegerField(help_text="Size in bytes.")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
     verified_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a worker last re-hashed the stored bytes."
+        null=True,
+        blank=True,
+        help_text="When the last verification of the stored bytes began, whatever it found; empty until one has.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -37,6 +39,12 @@ class Blob(models.Model):
                 condition=models.Q(state="pending") | models.Q(verified_at__isnull=False),
                 name="blob_checked_state_has_time",
             ),
+        ]
+        indexes = [
+            # The scrub re-proves verified blobs least recently verified first (services.integrity.blob_scrub).
+            # Partial, so it holds only the rows the scrub walks, and those never have an empty verified_at,
+            # which PostgreSQL and SQLite would sort at opposite ends.
+            models.Index(fields=["verified_at", "id"], condition=models.Q(state="verified"), name="blob_scrub_order"),
         ]
 
     def __str__(self) -> str:

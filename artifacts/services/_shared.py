@@ -3,10 +3,10 @@
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from artifacts.validators import parse_digest
-from governance.errors import InvalidInput
+from governance.errors import Conflict, InvalidInput
 
 
 def validated(instance: models.Model, *, exclude: Iterable[str] = ()) -> None:
@@ -23,3 +23,20 @@ def digest_hex(value: str, field: str) -> str:
         return parse_digest(value)
     except ValidationError as error:
         raise InvalidInput(error.messages[0], field=field) from None
+
+
+def insert_unique(instance: models.Model, *, taken: models.QuerySet, conflict: Conflict) -> None:
+    """Insert `instance` unless `taken` shows its name is in use; raise `conflict` either way it is.
+
+    The check gives the common case a clear answer; the unique constraint decides a race between two
+    requests, whose loser gets the same Conflict instead of a database error.
+    """
+    if taken.exists():
+        raise conflict
+    try:
+        with transaction.atomic():
+            instance.save(force_insert=True)
+    except IntegrityError:
+        if taken.exists():
+            raise conflict from None
+        raise

@@ -1,15 +1,18 @@
 """Blob bytes: receiving them against a stated digest, storing them once, and re-proving them."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from artifacts.models import Blob, Project, ProjectBlob, storage_key_for
+from artifacts.selectors import blob_held_by
 from artifacts.services._shared import digest_hex
 from artifacts.storage import blob_storage
-from artifacts.storage.writes import ReceivedBytes, write_blob
+from artifacts.storage.writes import DigestMismatch, TruncatedBody, receive
 from governance.errors import Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -21,44 +24,75 @@ def blob_store(
     stream: BinaryIO,
     expected_digest: str,
     uploaded_by: AbstractBaseUser,
-    declared_length: int | None = None,
+    declared_length: int | None,
 ) -> tuple[Blob, bool]:
-    """Receive bytes for `project`, check them against the digest the client stated, store them once.
+    """Receive a whole file for `project` in one request, hashing it as it is written, and keep it only if
+    it hashes to the digest the client stated.
 
-    Returns the blob and whether the bytes were new to the store. Nothing is kept when the digest does
-    not match or the body is empty or shorter than announced. A blob found corrupt is repaired by a good
-    upload of the same bytes and queued for verification again.
+    Returns the blob and whether its bytes were new to the store. Bytes the store already holds are only
+    hashed (the client proves it has them) and not written again. Nothing is kept when the digest does not
+    match or the body is empty or shorter than announced. A blob found corrupt is repaired by a good upload
+    of the same bytes and queued for verification again.
     """
     expected = digest_hex(expected_digest, "digest")
-    with ReceivedBytes(stream, declared_length=declared_length) as received:
-        if received.truncated:
-            raise InvalidInput(
-                f"The body ended after {received.size} of the {declared_length} bytes announced; send it again.",
-                code="truncated",
-            )
-        if received.size == 0:
-            raise InvalidInput("The body is empty: send the file's bytes.", code="empty")
-        if received.digest != expected:
-            raise InvalidInput(
-                f"The bytes received hash to sha256:{received.digest}, not the sha256:{expected} stated; "
-                "nothing was stored. Check that the file did not change while uploading.",
-                field="digest",
-                code="digest_mismatch",
-            )
-        key = storage_key_for(expected)
-        existing = Blob.objects.filter(digest=expected).first()
-        needs_bytes = existing is None or existing.state == Blob.State.CORRUPT or not blob_storage().exists(key)
-        if needs_bytes:
-            write_blob(key, received)
+    if declared_length is None:
+        raise InvalidInput(
+            "Send the file with a Content-Length header; for a stream of unknown length use an upload session.",
+            code="length_required",
+        )
+    if declared_length == 0:
+        raise InvalidInput("The body is empty: send the file's bytes.", code="empty")
+    key = storage_key_for(expected)
+    write = needs_bytes(expected)
+    with received_bytes_errors():
+        receive(key=key, stream=stream, length=declared_length, expected_digest=expected, discard=not write)
+    return record_received_blob(
+        project=project, digest=expected, size=declared_length, uploaded_by=uploaded_by, wrote_bytes=write
+    )
+
+
+def needs_bytes(digest: str) -> bool:
+    """Whether an upload of these bytes must write them: they are new, missing from storage, or corrupt."""
+    existing = Blob.objects.filter(digest=digest).first()
+    return existing is None or existing.state == Blob.State.CORRUPT or not blob_storage().exists(existing.storage_key)
+
+
+@contextmanager
+def received_bytes_errors() -> Iterator[None]:
+    """What the storage layer reports about received bytes, as errors a client can act on."""
+    try:
+        yield
+    except TruncatedBody as error:
+        raise InvalidInput(
+            f"The body ended after {error.received} of the {error.expected} bytes announced; nothing of it was "
+            "kept. Send it again.",
+            code="truncated",
+        ) from None
+    except DigestMismatch as error:
+        raise InvalidInput(
+            f"The bytes received hash to sha256:{error.actual}, not the sha256:{error.expected} stated; "
+            "nothing was stored. Check that the file did not change while uploading.",
+            field="digest",
+            code="digest_mismatch",
+        ) from None
+
+
+def record_received_blob(
+    *, project: Project, digest: str, size: int, uploaded_by: AbstractBaseUser, wrote_bytes: bool
+) -> tuple[Blob, bool]:
+    """Record bytes that are now complete at their key: the blob (once) and the project's claim on it.
+
+    Precondition: the bytes are at `storage_key_for(digest)` and hashed to `digest`.
+    """
     try:
         with transaction.atomic():
-            blob, created = _blob_record(digest=expected, size=received.size, repaired=needs_bytes)
+            blob, created = _blob_record(digest=digest, size=size, repaired=wrote_bytes)
             ProjectBlob.objects.get_or_create(project=project, blob=blob, defaults={"uploaded_by": uploaded_by})
     except BaseException:
         # Bytes written for a digest that no row describes would be an orphan: remove them, unless a
         # concurrent upload of the same bytes committed its row meanwhile.
-        if needs_bytes and not Blob.objects.filter(digest=expected).exists():
-            blob_storage().delete(key)
+        if wrote_bytes and not Blob.objects.filter(digest=digest).exists():
+            blob_storage().delete(storage_key_for(digest))
         raise
     return blob, created
 
@@ -81,7 +115,7 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool]
 
 
 def require_project_blob(project: Project, digest: str, field: str) -> Blob:
-    blob = Blob.objects.filter(digest=digest, project_links__project=project).first()
+    blob = blob_held_by(project, digest)
     if blob is None:
         raise InvalidInput(
             f"No blob sha256:{digest} has been uploaded to project '{project.slug}'. "

@@ -19,7 +19,7 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
-from artifacts.services._shared import digest_hex, validated
+from artifacts.services._shared import digest_hex, insert_unique, validated
 from artifacts.services.blobs import require_project_blob
 from governance.errors import Conflict, InvalidInput
 
@@ -30,9 +30,11 @@ from governance.errors import Conflict, InvalidInput
 def project_create(*, slug: str, name: str, description: str = "") -> Project:
     project = Project(slug=slug, name=name, description=description)
     validated(project)
-    if Project.objects.filter(slug=slug).exists():
-        raise Conflict(f"A project with slug '{slug}' already exists.", field="slug")
-    project.save()
+    insert_unique(
+        project,
+        taken=Project.objects.filter(slug=slug),
+        conflict=Conflict(f"A project with slug '{slug}' already exists.", field="slug"),
+    )
     return project
 
 
@@ -58,9 +60,11 @@ def project_update(*, project: Project, name: str | None = None, description: st
 def dataset_create(*, project: Project, name: str, description: str = "") -> Dataset:
     dataset = Dataset(project=project, name=name, description=description)
     validated(dataset)
-    if Dataset.objects.filter(project=project, name=name).exists():
-        raise Conflict(f"Project '{project.slug}' already has a dataset named '{name}'.", field="name")
-    dataset.save()
+    insert_unique(
+        dataset,
+        taken=Dataset.objects.filter(project=project, name=name),
+        conflict=Conflict(f"Project '{project.slug}' already has a dataset named '{name}'.", field="name"),
+    )
     return dataset
 
 
@@ -145,7 +149,25 @@ def run_create(
     input_dataset_versions: Iterable[DatasetVersion] = (),
     input_artifact_versions: Iterable[ArtifactVersion] = (),
 ) -> Run:
-    """Record a run with everything that defines it. Its inputs are fixed from here on."""
+    """Record a run with everything that defines it. Its inputs, from the same project, are fixed from here on."""
+    input_dataset_versions = list(input_dataset_versions)
+    input_artifact_versions = list(input_artifact_versions)
+    foreign = [v.pk for v in input_dataset_versions if v.dataset.project_id != project.pk]
+    if foreign:
+        raise InvalidInput(
+            f"Dataset versions {', '.join(map(str, foreign))} belong to another project; a run's inputs come "
+            f"from its own project '{project.slug}'.",
+            field="input_dataset_versions",
+        )
+    foreign = [v.pk for v in input_artifact_versions if v.artifact.project_id != project.pk]
+    if foreign:
+        raise InvalidInput(
+            f"Artifact versions {', '.join(map(str, foreign))} belong to another project; a run's inputs come "
+            f"from its own project '{project.slug}'.",
+            field="input_artifact_versions",
+        )
+    if ended_at is not None and status not in Run.FINISHED:
+        raise InvalidInput("A running run has no end yet: send ended_at together with a finished status.")
     run = Run(
         project=project,
         external_id=external_id,
@@ -165,9 +187,11 @@ def run_create(
         run.ended_at = timezone.now()
     _check_run_times(run)
     validated(run)
-    if Run.objects.filter(project=project, external_id=external_id).exists():
-        raise Conflict(f"Project '{project.slug}' already has a run '{external_id}'.", field="external_id")
-    run.save()
+    insert_unique(
+        run,
+        taken=Run.objects.filter(project=project, external_id=external_id),
+        conflict=Conflict(f"Project '{project.slug}' already has a run '{external_id}'.", field="external_id"),
+    )
     RunDatasetInput.objects.bulk_create(
         RunDatasetInput(run=run, dataset_version=version)
         for version in {v.pk: v for v in input_dataset_versions}.values()
@@ -210,6 +234,10 @@ def run_update(
         run.status = status
         fields.append("status")
     if ended_at is not None:
+        if not run.is_finished:
+            raise InvalidInput(
+                "A running run has no end yet: send ended_at together with a finished status.", field="ended_at"
+            )
         run.ended_at = ended_at
         fields.append("ended_at")
     if run.is_finished and run.ended_at is None:
@@ -229,9 +257,11 @@ def run_update(
 def artifact_create(*, project: Project, name: str, kind: str, description: str = "") -> Artifact:
     artifact = Artifact(project=project, name=name, kind=kind, description=description)
     validated(artifact)
-    if Artifact.objects.filter(project=project, name=name).exists():
-        raise Conflict(f"Project '{project.slug}' already has an artifact named '{name}'.", field="name")
-    artifact.save()
+    insert_unique(
+        artifact,
+        taken=Artifact.objects.filter(project=project, name=name),
+        conflict=Conflict(f"Project '{project.slug}' already has an artifact named '{name}'.", field="name"),
+    )
     return artifact
 
 

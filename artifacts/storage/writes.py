@@ -1,50 +1,240 @@
-"""Receiving blob bytes: hashed while they arrive, in bounded chunks; only bytes whose digest matched
-reach their content-addressed key."""
+"""Receiving blob bytes: hashed in the same pass as they are written, in bounded pieces, never buffered
+whole in memory or on local disk. Only bytes whose digest matched reach their content-addressed key.
 
-import hashlib
-from typing import BinaryIO
+A *sink* takes bytes for one blob in one or more appends (the chunks of an upload session, or a single
+request) and either completes them at the blob's key or aborts, leaving nothing:
 
-from django.core.files.uploadedfile import TemporaryUploadedFile
+- `FileSink` appends to a staging file inside the blob folder and renames it into place (atomic);
+- `S3Sink` streams parts of an S3 multipart upload opened on the final key, several in flight at once;
+  the object appears only when the upload is completed, after the digest matched;
+- `DiscardSink` only hashes, for bytes the store already holds (the client still proves it has them).
 
-from artifacts.storage import CHUNK_SIZE, blob_storage
+A sink's progress is a small JSON-able `state`, so an upload can continue in another request or process;
+the SHA-256 state travels with it (`rehashes` serialises it; hashlib cannot).
+"""
+
+import contextlib
+import os
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+import rehashes
+from django.conf import settings
+
+from artifacts.storage import CHUNK_SIZE, blob_storage, is_s3, s3_object_key
+
+# S3 refuses parts smaller than this, except the last one of an upload.
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+
+State = dict[str, Any]
 
 
-class ReceivedBytes:
-    """Bytes read from a client into a temporary file, with their SHA-256 and size."""
+class TruncatedBody(Exception):
+    """The client sent fewer bytes than it announced (or went away)."""
 
-    def __init__(self, stream: BinaryIO, *, declared_length: int | None = None) -> None:
-        self.file = TemporaryUploadedFile("upload", "application/octet-stream", 0, None)
-        digest = hashlib.sha256()
-        size = 0
+    def __init__(self, received: int, expected: int) -> None:
+        super().__init__(f"received {received} of {expected} bytes")
+        self.received = received
+        self.expected = expected
+
+
+class DigestMismatch(Exception):
+    def __init__(self, actual: str, expected: str) -> None:
+        super().__init__(f"bytes hash to sha256:{actual}, not sha256:{expected}")
+        self.actual = actual
+        self.expected = expected
+
+
+def new_hasher(state: bytes | None = None) -> rehashes.PySha256:
+    return rehashes.PySha256.deserialize(state) if state else rehashes.PySha256()
+
+
+def read_blocks(stream: BinaryIO, length: int, hasher: rehashes.PySha256) -> Iterator[bytes]:
+    """Exactly `length` bytes of `stream` in blocks of at most CHUNK_SIZE, each hashed as it is read."""
+    remaining = length
+    while remaining:
+        block = stream.read(min(CHUNK_SIZE, remaining))
+        if not block:
+            raise TruncatedBody(length - remaining, length)
+        hasher.update(block)
+        remaining -= len(block)
+        yield block
+
+
+def part_size_for(total_size: int | None) -> int:
+    """Large enough that the biggest expected blob fits in S3's 10,000 parts, never below the setting."""
+    base = settings.PROVENANT_UPLOAD_PART_SIZE
+    if total_size:
+        base = max(base, -(-total_size // (MAX_PARTS - 1)))
+    return base
+
+
+class DiscardSink:
+    """The store already holds these bytes: hash them to prove the client has them, write nothing."""
+
+    name = "discard"
+
+    def begin(self, key: str, total_size: int | None) -> State:
+        return {"sink": self.name}
+
+    def append(self, state: State, offset: int, stream: BinaryIO, length: int, hasher) -> State:
+        for _ in read_blocks(stream, length, hasher):
+            pass
+        return state
+
+    def complete(self, state: State, key: str) -> None:
+        """Nothing to move: the bytes are already at `key`."""
+
+    def abort(self, state: State) -> None:
+        """Nothing was written."""
+
+
+class FileSink:
+    """Appends to `uploads/<id>` in the blob folder, then renames it to the blob's key."""
+
+    name = "file"
+
+    def __init__(self) -> None:
+        self.storage = blob_storage()
+
+    def begin(self, key: str, total_size: int | None) -> State:
+        return {"sink": self.name, "staging": f"uploads/{uuid.uuid4().hex}"}
+
+    def append(self, state: State, offset: int, stream: BinaryIO, length: int, hasher) -> State:
+        path = self.storage.path(state["staging"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "r+b" if os.path.exists(path) else "wb") as handle:
+            # Bytes past `offset` belong to a chunk that failed half-way; they are not part of the upload.
+            handle.truncate(offset)
+            handle.seek(offset)
+            for block in read_blocks(stream, length, hasher):
+                handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return state
+
+    def complete(self, state: State, key: str) -> None:
+        final = self.storage.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(self.storage.path(state["staging"]), final)
+        directory = os.open(os.path.dirname(final), os.O_RDONLY)
         try:
-            while chunk := stream.read(CHUNK_SIZE):
-                digest.update(chunk)
-                self.file.write(chunk)
-                size += len(chunk)
-            self.file.flush()
-        except BaseException:
-            self.close()
-            raise
-        self.size = size
-        self.file.size = size
-        self.digest = digest.hexdigest()
-        self.truncated = declared_length is not None and size < declared_length
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
 
-    def close(self) -> None:
-        """Remove the temporary file, unless storage already moved it into place."""
-        self.file.close()
-
-    def __enter__(self) -> "ReceivedBytes":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def abort(self, state: State) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.storage.path(state["staging"]))
 
 
-def write_blob(key: str, received: ReceivedBytes) -> None:
-    received.file.seek(0)
-    saved_as = blob_storage().save(key, received.file)
-    if saved_as != key:
-        # Content-addressed keys must never be renamed; a storage that did so is misconfigured.
-        blob_storage().delete(saved_as)
-        raise RuntimeError(f"Blob storage saved {key} as {saved_as}; enable overwriting for the blob storage.")
+class S3Sink:
+    """Parts of a multipart upload opened on the blob's final key; nothing is visible until `complete`.
+
+    Each append cuts its bytes into parts of `part_size` (the last part of an append takes the remainder,
+    up to twice that), uploads up to PROVENANT_S3_UPLOAD_CONCURRENCY of them at once, and holds at most
+    that many parts in memory.
+    """
+
+    name = "s3"
+
+    def __init__(self) -> None:
+        self.storage = blob_storage()
+        self.client = self.storage.connection.meta.client
+
+    def begin(self, key: str, total_size: int | None) -> State:
+        object_key = s3_object_key(self.storage, key)
+        upload = self.client.create_multipart_upload(
+            Bucket=self.storage.bucket_name, Key=object_key, ContentType="application/octet-stream"
+        )
+        return {
+            "sink": self.name,
+            "key": object_key,
+            "upload_id": upload["UploadId"],
+            "part_size": part_size_for(total_size),
+            "parts": [],
+            "next_part": 1,
+        }
+
+    def _pieces(self, blocks: Iterator[bytes], length: int, part_size: int) -> Iterator[bytes]:
+        count = max(1, length // part_size)
+        sizes = [part_size] * (count - 1) + [length - part_size * (count - 1)]
+        for size in sizes:
+            buffer = bytearray()
+            while len(buffer) < size:
+                buffer += next(blocks)
+            yield bytes(buffer)
+
+    def _upload_part(self, state: State, number: int, body: bytes) -> dict:
+        response = self.client.upload_part(
+            Bucket=self.storage.bucket_name, Key=state["key"], UploadId=state["upload_id"], PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def append(self, state: State, offset: int, stream: BinaryIO, length: int, hasher) -> State:
+        blocks = read_blocks(stream, length, hasher)
+        number = state["next_part"]
+        in_flight: deque[Future] = deque()
+        finished: list[dict] = []
+        limit = settings.PROVENANT_S3_UPLOAD_CONCURRENCY
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="s3-part") as pool:
+            try:
+                for piece in self._pieces(blocks, length, state["part_size"]):
+                    if len(in_flight) >= limit:
+                        finished.append(in_flight.popleft().result())
+                    in_flight.append(pool.submit(self._upload_part, state, number, piece))
+                    number += 1
+                while in_flight:
+                    finished.append(in_flight.popleft().result())
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                raise
+        return {**state, "parts": state["parts"] + finished, "next_part": number}
+
+    def complete(self, state: State, key: str) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.storage.bucket_name,
+            Key=state["key"],
+            UploadId=state["upload_id"],
+            MultipartUpload={"Parts": sorted(state["parts"], key=lambda part: part["PartNumber"])},
+        )
+
+    def abort(self, state: State) -> None:
+        with contextlib.suppress(self.client.exceptions.NoSuchUpload):
+            self.client.abort_multipart_upload(
+                Bucket=self.storage.bucket_name, Key=state["key"], UploadId=state["upload_id"]
+            )
+
+
+SINKS = {sink.name: sink for sink in (DiscardSink, FileSink, S3Sink)}
+
+
+def writing_sink() -> FileSink | S3Sink:
+    """The sink that writes to the configured blob storage."""
+    return S3Sink() if is_s3(blob_storage()) else FileSink()
+
+
+def sink_for(state: State) -> DiscardSink | FileSink | S3Sink:
+    return SINKS[state["sink"]]()
+
+
+def receive(*, key: str, stream: BinaryIO, length: int, expected_digest: str, discard: bool) -> None:
+    """Receive one whole blob in one pass: write (or only hash) it, then complete it at `key` only if its
+    digest is `expected_digest`. On any failure nothing is left: no object, no staging file."""
+    sink = DiscardSink() if discard else writing_sink()
+    hasher = new_hasher()
+    state = sink.begin(key, length)
+    try:
+        state = sink.append(state, 0, stream, length, hasher)
+        actual = hasher.finalize()
+        if actual != expected_digest:
+            raise DigestMismatch(actual, expected_digest)
+        sink.complete(state, key)
+    except BaseException:
+        sink.abort(state)
+        raise

@@ -136,5 +136,5 @@ LOGGING = {
     ),
 }
 
-for _folder in ("blobs", "tmp", "media"):
+for _folder in ("blobs", "media"):
     (VAR_DIR / _folder).mkdir(parents=True, exist_ok=True)

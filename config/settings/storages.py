@@ -1,6 +1,6 @@
 """Where blob bytes live: a folder under var/ by default, any S3-compatible bucket when one is named."""
 
-from config.settings.env import VAR_DIR, env_str
+from config.settings.env import VAR_DIR, env_bool, env_int, env_str
 
 S3_BUCKET = env_str("PROVENANT_S3_BUCKET")
 
@@ -28,6 +28,13 @@ else:
         "OPTIONS": {"location": str(VAR_DIR / "blobs"), "allow_overwrite": True},
     }
 
+# Downloads from S3 may answer with a redirect to a presigned GET URL, so the bytes flow from the bucket to the
+# client without passing through a web worker. Off by default: clients must be able to reach the bucket, and a
+# presigned URL works for whoever holds it until it expires, so it is kept short. `?redirect=true` asks for one
+# per request; with a local folder there is nothing to redirect to and the bytes are streamed.
+PROVENANT_S3_REDIRECT_DOWNLOADS = env_bool("PROVENANT_S3_REDIRECT_DOWNLOADS", default=False)
+PROVENANT_S3_PRESIGN_SECONDS = env_int("PROVENANT_S3_PRESIGN_SECONDS", 300)
+
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -37,5 +44,12 @@ STORAGES = {
     "blobs": BLOB_STORAGE,
 }
 
-# Uploads are hashed into a temporary file beside the blob folder so the final move is a rename.
-FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "tmp")
+# Uploads: bytes are cut into parts of this size for S3 (at least 5 MiB), with this many parts in flight
+# per upload; memory per upload is bounded by about (concurrency + 1) times the part size.
+PROVENANT_UPLOAD_PART_SIZE = max(env_int("PROVENANT_UPLOAD_PART_SIZE", 8 * 1024 * 1024), 5 * 1024 * 1024)
+PROVENANT_S3_UPLOAD_CONCURRENCY = max(env_int("PROVENANT_S3_UPLOAD_CONCURRENCY", 4), 1)
+# Resumable upload sessions end after this long without a chunk, and their partial data is removed.
+PROVENANT_UPLOAD_SESSION_TTL_SECONDS = env_int("PROVENANT_UPLOAD_SESSION_TTL_SECONDS", 24 * 3600)
+# A request appending a chunk holds the session this long at most; keep it above the web server's request
+# timeout (gunicorn --timeout), so a request the server killed can never race its successor.
+PROVENANT_UPLOAD_LEASE_SECONDS = env_int("PROVENANT_UPLOAD_LEASE_SECONDS", 900)

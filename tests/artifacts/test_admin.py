@@ -421,3 +421,8 @@ def test_cancel_action_ends_running_runs_and_skips_finished_ones(admin_client):
     notes = messages_of(response)
     assert "Cancelled 1 run(s)." in notes
     assert any(note.startswith("Skipped 1:") and "completed" in note for note in notes)
+
+
+def test_the_admin_says_whose_it_is(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert "Provenant · record of ML artifacts" in page

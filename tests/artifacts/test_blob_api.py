@@ -6,7 +6,6 @@ import io
 import os
 
 import pytest
-from django.conf import settings
 
 from artifacts import services
 from artifacts.models import Blob, ProjectBlob
@@ -25,10 +24,6 @@ def put_blob(api, project, data, digest=None):
 
 def stored_files(folder) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
-
-
-def temp_files() -> list[str]:
-    return os.listdir(settings.FILE_UPLOAD_TEMP_DIR)
 
 
 def test_upload_stores_bytes_once_at_their_content_address(api, isolated_blob_folder):
@@ -64,15 +59,13 @@ def test_two_projects_share_one_stored_copy_but_each_has_its_own_claim(api, isol
 
 def test_wrong_digest_is_rejected_and_leaves_nothing_behind(api, isolated_blob_folder):
     project = ProjectFactory()
-    before = temp_files()
     response = put_blob(api, project, b"actual bytes", digest=sha256(b"other bytes"))
 
     assert response.status_code == 400
     assert response.json()["code"] == "digest_mismatch"
     assert sha256(b"actual bytes") in response.json()["detail"]
     assert not Blob.objects.exists()
-    assert stored_files(isolated_blob_folder) == []
-    assert temp_files() == before
+    assert stored_files(isolated_blob_folder) == []  # no object, and no staging file under uploads/
 
 
 @pytest.mark.parametrize(

@@ -233,7 +233,11 @@ def test_regenerated_files_are_the_same_bytes_so_publishing_them_again_finds_the
     retrained = demo.train(csv_v1, parameters=demo.PARAMETERS_A, standardizer=None).model
 
     services.blob_store(
-        project=model.project, stream=io.BytesIO(retrained), expected_digest=sha256(retrained), uploaded_by=admin
+        project=model.project,
+        stream=io.BytesIO(retrained),
+        expected_digest=sha256(retrained),
+        uploaded_by=admin,
+        declared_length=len(retrained),
     )
     republished, created = services.artifact_version_publish(artifact=model, digest=sha256(retrained), created_by=admin)
 

@@ -139,3 +139,8 @@ def test_a_dataset_produced_by_a_run_is_downstream_of_it(api, user):
     )
     body = api.get(f"/api/v1/lineage/run/{run.id}/?direction=downstream").json()
     assert [(n["type"], n["id"]) for n in body["nodes"]] == [("dataset_version", derived.id)]
+
+
+def test_unrelated_query_parameters_are_ignored(api, pipeline):
+    response = api.get(f"/api/v1/lineage/run/{pipeline['train'].id}/?format=json&direction=upstream")
+    assert response.status_code == 200

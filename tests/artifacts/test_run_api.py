@@ -73,7 +73,8 @@ def test_bad_run_input_is_a_400(api, change, field):
 
 
 def test_run_cannot_end_before_it_started(api):
-    response = api.post("/api/v1/runs/", run_payload(ProjectFactory(), ended_at="2026-11-03T09:00:00Z"), format="json")
+    payload = run_payload(ProjectFactory(), status="completed", ended_at="2026-11-03T09:00:00Z")
+    response = api.post("/api/v1/runs/", payload, format="json")
     assert response.status_code == 400
     assert "before" in response.json()["detail"]
 
@@ -109,3 +110,24 @@ def test_what_a_run_was_cannot_be_patched(api, field):
     response = api.patch(f"/api/v1/runs/{run.id}/", {field: "x"}, format="json")
     assert response.status_code == 400
     assert "Unknown field" in str(response.json()[field])
+
+
+def test_inputs_from_another_project_are_refused(api):
+    project = ProjectFactory()
+    elsewhere = DatasetVersionFactory()
+    response = api.post("/api/v1/runs/", run_payload(project, input_dataset_versions=[elsewhere.id]), format="json")
+    assert response.status_code == 400
+    assert "another project" in response.json()["detail"]
+    assert not Run.objects.exists()
+
+
+def test_a_running_run_has_no_end(api):
+    created = api.post("/api/v1/runs/", run_payload(ProjectFactory(), ended_at="2026-11-03T11:00:00Z"), format="json")
+    assert created.status_code == 400
+    run = RunFactory()
+    patched = api.patch(f"/api/v1/runs/{run.id}/", {"ended_at": "2030-01-01T00:00:00Z"}, format="json")
+    assert patched.status_code == 400
+    finished = api.patch(
+        f"/api/v1/runs/{run.id}/", {"status": "failed", "ended_at": "2030-01-01T00:00:00Z"}, format="json"
+    )
+    assert finished.json()["ended_at"] == "2030-01-01T00:00:00Z"

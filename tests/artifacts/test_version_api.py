@@ -231,3 +231,28 @@ def test_dataset_versions_cannot_be_changed_through_the_api(api):
     version = DatasetVersionFactory()
     response = api.patch(f"/api/v1/dataset-versions/{version.id}/", {"row_count": 3}, format="json")
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize("factory", [ArtifactVersionFactory, DatasetVersionFactory])
+def test_database_refuses_deleting_a_version_so_its_identity_cannot_be_rewritten(factory):
+    version = factory()
+    with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic():
+        type(version).objects.filter(pk=version.pk).delete()
+    assert type(version).objects.filter(pk=version.pk).exists()
+
+
+def test_database_refuses_deleting_lineage_edges_and_runs():
+    dataset_version = DatasetVersionFactory()
+    run = RunFactory(project=dataset_version.dataset.project, input_dataset_versions=[dataset_version])
+    with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic():
+        run.dataset_inputs.all().delete()
+    with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic():
+        Run.objects.filter(pk=run.pk)._raw_delete(Run.objects.db)
+
+
+def test_database_keeps_a_finished_run_frozen():
+    run = RunFactory(status=Run.Status.COMPLETED)
+    with pytest.raises(IntegrityError, match="frozen"), transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(metrics={"accuracy": 0.99})
+    with pytest.raises(IntegrityError, match="frozen"), transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)

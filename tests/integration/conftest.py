@@ -38,9 +38,13 @@ STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 WORKER_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
-WORKER_ARGS = ["-A", "config", "worker", "--pool=solo", "--concurrency=1", "-Q", "default", "--loglevel=INFO"]
+WORKER_ARGS = ["-A", "config", "worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO"]
 # A lone worker has no peers: skipping the cluster handshakes saves seconds at start-up.
 WORKER_ALONE = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+
+
+# Looked up here, once, so that the child between fork and exec only makes the call (see _die_with_pytest).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
 def _die_with_pytest() -> None:
@@ -49,8 +53,8 @@ def _die_with_pytest() -> None:
     A fixture's teardown does not run when pytest is killed outright (a CI timeout, SIGKILL); without
     this a worker from that run would keep consuming tasks from the integration broker.
     """
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class ChildProcess:
@@ -68,7 +72,9 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                # preexec_fn is unsafe only in a multithreaded parent; these start before any test starts a thread.
+                # preexec_fn is unsafe in a multithreaded parent when it takes locks another thread may hold;
+                # this one makes a single system call through a function resolved before the fork, so workers
+                # a test starts after others ran threads are safe too.
                 preexec_fn=_die_with_pytest,
             )
         except BaseException:
@@ -96,6 +102,10 @@ class ChildProcess:
                     f"Its log ({self.log_path}) ends:\n{self.log_tail()}"
                 )
             time.sleep(0.1)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def stop(self) -> None:
         """SIGTERM (a Celery worker finishes its current task and exits), then SIGKILL if that hangs."""
@@ -191,6 +201,35 @@ def _test_database_url() -> str:
     return configured._replace(path="/" + quote(connection.settings_dict["NAME"], safe="")).geturl()
 
 
+class CeleryWorker(ChildProcess):
+    """A `celery worker` process on the test database consuming one queue, known by a hostname of its own.
+
+    `env` adds to or overrides the environment every worker gets (the test process's, with the test database).
+    """
+
+    def __init__(self, name: str, *, queue: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.hostname = f"provenant-it-{uuid.uuid4().hex[:8]}@localhost"
+        super().__init__(
+            name,
+            [sys.executable, "-m", "celery", *WORKER_ARGS, "-Q", queue, *WORKER_ALONE, f"--hostname={self.hostname}"],
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "DATABASE_URL": _test_database_url(),
+                "PROVENANT_VAR_DIR": str(settings.VAR_DIR),
+                **(env or {}),
+            },
+            log_path=log_path,
+        )
+
+    def wait_until_ready(self) -> None:
+        self.wait_until(
+            lambda: bool(celery_app.control.ping(destination=[self.hostname], timeout=0.5)),
+            "answering a ping",
+            timeout=60,
+        )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def celery_worker(
     s3_bucket: S3Bucket, django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
@@ -204,50 +243,58 @@ def celery_worker(
     # The integration broker is a Redis database of its own (db 15 in the Makefile). Emptying it drops
     # tasks that earlier runs queued, or took and never acknowledged, so only this run's tasks execute.
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    hostname = f"provenant-it-{uuid.uuid4().hex[:8]}@localhost"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _test_database_url(),
-        "PROVENANT_VAR_DIR": str(settings.VAR_DIR),
-    }
-    worker = ChildProcess(
-        "Celery worker",
-        [sys.executable, "-m", "celery", *WORKER_ARGS, *WORKER_ALONE, f"--hostname={hostname}"],
-        env=env,
-        log_path=tmp_path_factory.mktemp("celery") / "worker.log",
-    )
+    worker = CeleryWorker("Celery worker", queue="default", log_path=tmp_path_factory.mktemp("celery") / "worker.log")
     try:
-        worker.wait_until(
-            lambda: bool(celery_app.control.ping(destination=[hostname], timeout=0.5)),
-            "answering a ping",
-            timeout=60,
-        )
+        worker.wait_until_ready()
         yield worker
     finally:
         worker.stop()
 
 
 @pytest.fixture
-def wait_for_blob_state(celery_worker: ChildProcess) -> Callable[..., Blob]:
+def start_celery_worker(celery_worker: CeleryWorker, tmp_path: Path) -> Iterator[Callable[..., CeleryWorker]]:
+    """Start more workers for one test: `start(name, queue=..., env={...})` returns one answering pings.
+
+    Each consumes only the queue it is given, so the session worker never takes its tasks, nor it the session
+    worker's. Every one still running is stopped when the test ends.
+    """
+    started: list[CeleryWorker] = []
+
+    def start(name: str, *, queue: str, env: dict[str, str] | None = None) -> CeleryWorker:
+        worker = CeleryWorker(name, queue=queue, env=env, log_path=tmp_path / f"worker-{len(started) + 1}.log")
+        started.append(worker)
+        worker.wait_until_ready()
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+@pytest.fixture
+def wait_for_blob_state(celery_worker: CeleryWorker) -> Callable[..., Blob]:
     """Poll the database until the worker has moved a blob (by `sha256:` digest) to `state`.
 
     Tests that use it must commit their data (`django_db(transaction=True)`): the worker has its own
-    connection and never sees a test's open transaction.
+    connection and never sees a test's open transaction. `worker` names another worker than the
+    session's, for a test that started its own.
     """
 
-    def wait(digest: str, state: str, *, timeout: float = WORKER_TIMEOUT) -> Blob:
+    def wait(digest: str, state: str, *, timeout: float = WORKER_TIMEOUT, worker: CeleryWorker | None = None) -> Blob:
+        worker = worker or celery_worker
         bare = digest.removeprefix("sha256:")
         deadline = time.monotonic() + timeout
         while True:
             blob = Blob.objects.get(digest=bare)
             if blob.state == state:
                 return blob
-            celery_worker.assert_running()
+            worker.assert_running()
             if time.monotonic() > deadline:
                 pytest.fail(
                     f"Blob {digest} is still '{blob.state}' after {timeout:.0f} s; the worker should have marked "
-                    f"it '{state}'. The worker's log ({celery_worker.log_path}) ends:\n{celery_worker.log_tail()}"
+                    f"it '{state}'. The worker's log ({worker.log_path}) ends:\n{worker.log_tail()}"
                 )
             time.sleep(0.1)
 

@@ -1,0 +1,137 @@
+"""Resumable, chunked uploads for large files (after the OCI distribution spec's upload sessions).
+
+POST   /projects/{slug}/uploads/   {"digest": "sha256:…", "size": n}  → 201 session (200 if already held)
+PATCH  /uploads/{id}/              a chunk, with Upload-Offset (or Content-Range)  → 202, the new offset
+GET    /uploads/{id}/              where the upload stands (Upload-Offset, Range)
+PUT    /uploads/{id}/?digest=…     finish, with an optional last chunk  → 201 blob (200 if not new)
+DELETE /uploads/{id}/              cancel; partial data is removed
+"""
+
+import re
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from artifacts.api.base import raw_body
+from artifacts.api.serializers import ProjectBlobSerializer, UploadSessionSerializer, UploadSessionStartSerializer
+from artifacts.models import Project, UploadSession
+from artifacts.services import uploads as upload_services
+from governance.errors import InvalidInput
+
+CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+OFFSET_HEADERS = [
+    OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, description="Where this chunk starts."),
+    OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER, description="Or `<start>-<end>` (inclusive)."),
+]
+
+
+def chunk_start(request: Request, length: int | None) -> int | None:
+    """Where the client says a chunk starts: Upload-Offset, or the start of Content-Range (whose end must
+    agree with the body's length)."""
+    offset = request.headers.get("Upload-Offset")
+    if offset is not None:
+        if not offset.isdigit():
+            raise InvalidInput("Upload-Offset is the byte position where this chunk starts, a whole number.")
+        return int(offset)
+    content_range = request.headers.get("Content-Range")
+    if content_range is None:
+        return None
+    match = CONTENT_RANGE.match(content_range.strip())
+    if not match:
+        raise InvalidInput("Content-Range looks like '0-1048575' (first and last byte of this chunk).")
+    first, last = int(match[1]), int(match[2])
+    if length is not None and last - first + 1 != length:
+        raise InvalidInput(f"Content-Range {first}-{last} covers {last - first + 1} bytes, but the body has {length}.")
+    return first
+
+
+def session_response(request: Request, session: UploadSession, code: int) -> Response:
+    body = UploadSessionSerializer(session, context={"request": request}).data
+    response = Response(body, status=code)
+    response["Location"] = body["url"]
+    response["Upload-Offset"] = str(session.offset)
+    if session.offset:
+        response["Range"] = f"0-{session.offset - 1}"
+    return response
+
+
+class ProjectUploadsView(APIView):
+    @extend_schema(
+        request=UploadSessionStartSerializer,
+        responses={201: UploadSessionSerializer, 200: ProjectBlobSerializer},
+        description="Open a resumable upload. If the project already holds intact bytes with this digest, "
+        "answers 200 with the blob instead: nothing needs sending.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = get_object_or_404(Project, slug=slug)
+        start = UploadSessionStartSerializer(data=request.data)
+        start.is_valid(raise_exception=True)
+        session, held = upload_services.upload_session_start(
+            project=project, created_by=request.user, size=start.validated_data.get("size"),
+            digest=start.validated_data["digest"],
+        )  # fmt: skip
+        if held is not None:
+            context = {"request": request, "project": project}
+            return Response(ProjectBlobSerializer(held, context=context).data, status=status.HTTP_200_OK)
+        return session_response(request, session, status.HTTP_201_CREATED)
+
+
+class UploadView(APIView):
+    def _session(self, request: Request, pk: str) -> UploadSession:
+        # Sessions are their creator's alone: anyone else is told there is no such session.
+        return get_object_or_404(UploadSession.objects.select_related("project"), pk=pk, created_by=request.user)
+
+    @extend_schema(responses=UploadSessionSerializer)
+    def get(self, request: Request, pk: str) -> Response:
+        session = self._session(request, pk)
+        if session.expires_at <= timezone.now():
+            raise NotFound(f"Upload session {pk} has expired; start a new one.")
+        return session_response(request, session, status.HTTP_200_OK)
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=OFFSET_HEADERS,
+        responses={202: UploadSessionSerializer},
+    )
+    def patch(self, request: Request, pk: str) -> Response:
+        session = self._session(request, pk)
+        stream, length = raw_body(request)
+        start = chunk_start(request, length)
+        if start is None:
+            raise InvalidInput(
+                "Say where this chunk starts with an Upload-Offset header (or Content-Range), so a retried chunk "
+                "is never appended twice."
+            )
+        session = upload_services.upload_session_append(session=session, stream=stream, start=start, length=length)
+        return session_response(request, session, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("digest", str, description="sha256:<hex>, as announced."), *OFFSET_HEADERS],
+        responses={201: ProjectBlobSerializer, 200: ProjectBlobSerializer},
+    )
+    def put(self, request: Request, pk: str) -> Response:
+        session = self._session(request, pk)
+        project = session.project
+        stream, length = raw_body(request)
+        blob, created = upload_services.upload_session_finish(
+            session=session,
+            digest=request.query_params.get("digest"),
+            stream=stream,
+            start=chunk_start(request, length),
+            length=length,
+        )
+        body = ProjectBlobSerializer(blob, context={"request": request, "project": project}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: str) -> Response:
+        upload_services.upload_session_cancel(session=self._session(request, pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,46 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from artifacts.validators import validate_sha256_hex
+
+
+class UploadSession(models.Model):
+    """A resumable upload of one blob into a project, sent as ordered chunks over several requests.
+
+    The row carries everything needed to continue in another request or process: how many bytes have
+    arrived, the SHA-256 state after them, and where the storage keeps them (a staging file or an S3
+    multipart upload). A writer takes a short lease so two requests never append at once. Sessions that
+    see no activity expire, and their partial data is removed with them.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE, related_name="upload_sessions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64, validators=[validate_sha256_hex], help_text="What the bytes must hash to.")
+    size = models.BigIntegerField(null=True, blank=True, help_text="Total size announced at the start, if known.")
+    offset = models.BigIntegerField(default=0, help_text="Bytes received and kept so far.")
+    hash_state = models.BinaryField(help_text="Serialized SHA-256 state after `offset` bytes.")
+    storage_state = models.JSONField(help_text="Where the storage keeps the bytes received so far.")
+    short_chunk_received = models.BooleanField(
+        default=False, help_text="A chunk below the minimum size arrived; only finishing may follow."
+    )
+    writer = models.UUIDField(null=True, blank=True, help_text="The request currently appending, if any.")
+    writer_until = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(offset__gte=0), name="upload_offset_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(size__isnull=True) | models.Q(offset__lte=models.F("size")),
+                name="upload_offset_within_size",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} of sha256:{self.digest[:12]}… ({self.offset} bytes)"

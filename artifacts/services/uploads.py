@@ -1,0 +1,256 @@
+"""Resumable upload sessions: a large file sent as ordered chunks over many requests, hashed once as it
+arrives, kept only if it hashes to the digest announced at the start.
+
+A client that lost its connection asks the session where it stands (its offset) and continues from there.
+Chunks before the last must be at least MIN_PART_SIZE bytes (S3's minimum part), whatever the storage,
+so a client never needs to know which storage the server uses.
+"""
+
+import contextlib
+import logging
+import os
+import uuid
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from artifacts.models import Blob, Project, UploadSession, storage_key_for
+from artifacts.services._shared import digest_hex
+from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
+from artifacts.storage import blob_storage, is_s3
+from artifacts.storage.writes import MIN_PART_SIZE, DiscardSink, new_hasher, sink_for, writing_sink
+from governance.errors import Conflict, DomainError, InvalidInput, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+class OffsetMismatch(DomainError):
+    """A chunk that does not start where the upload stands (HTTP 416, as in the OCI distribution spec)."""
+
+    status_code = 416
+    code = "offset_mismatch"
+
+
+def _ttl() -> timedelta:
+    return timedelta(seconds=settings.PROVENANT_UPLOAD_SESSION_TTL_SECONDS)
+
+
+def upload_session_start(
+    *, project: Project, digest: str, size: int | None, created_by: AbstractBaseUser
+) -> tuple[UploadSession | None, Blob | None]:
+    """Open a session for bytes that must hash to `digest`; or, when the project already holds intact
+    bytes with that digest, return that blob instead (the client skips the upload)."""
+    hex_digest = digest_hex(digest, "digest")
+    if size is not None and size <= 0:
+        raise InvalidInput("size is the file's length in bytes and must be positive.", field="size")
+    held = Blob.objects.filter(digest=hex_digest, project_links__project=project).first()
+    if held is not None and held.state != Blob.State.CORRUPT:
+        return None, held
+    sink = writing_sink() if needs_bytes(hex_digest) else DiscardSink()
+    state = sink.begin(storage_key_for(hex_digest), size)
+    try:
+        session = UploadSession.objects.create(
+            project=project,
+            created_by=created_by,
+            digest=hex_digest,
+            size=size,
+            hash_state=new_hasher().serialize(),
+            storage_state=state,
+            expires_at=timezone.now() + _ttl(),
+        )
+    except BaseException:
+        sink.abort(state)
+        raise
+    return session, None
+
+
+def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
+    """The session, locked; call inside a transaction. Expired sessions count as gone."""
+    session = UploadSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None or session.expires_at <= timezone.now():
+        raise NotFound(f"No open upload session {session_id}: it finished, was cancelled or expired.")
+    if session.writer and session.writer_until and session.writer_until > timezone.now():
+        raise Conflict(
+            "Another request is writing to this upload session; wait for it to finish, then ask where it stands.",
+            code="upload_busy",
+        )
+    return session
+
+
+def _take_writer_lease(session: UploadSession, *, start: int, length: int) -> tuple[UploadSession, uuid.UUID]:
+    with transaction.atomic():
+        session = _locked_open_session(session.pk)
+        if start != session.offset:
+            raise OffsetMismatch(
+                f"This upload holds {session.offset} bytes, so the next chunk starts at {session.offset}, not at "
+                f"{start}. Ask the session where it stands (GET) and continue from there."
+            )
+        if session.short_chunk_received:
+            raise InvalidInput(
+                f"The previous chunk was shorter than {MIN_PART_SIZE} bytes, which only the last chunk may be; "
+                "finish the upload, or cancel it and send chunks of at least that size.",
+                code="chunk_too_small",
+            )
+        if session.size is not None and start + length > session.size:
+            raise InvalidInput(
+                f"This chunk would end at byte {start + length}, past the {session.size} bytes announced.",
+                code="beyond_size",
+            )
+        session.writer = uuid.uuid4()
+        session.writer_until = timezone.now() + timedelta(seconds=settings.PROVENANT_UPLOAD_LEASE_SECONDS)
+        session.save(update_fields=["writer", "writer_until", "updated_at"])
+    return session, session.writer
+
+
+def _release_writer_lease(session: UploadSession, writer: uuid.UUID) -> None:
+    UploadSession.objects.filter(pk=session.pk, writer=writer).update(writer=None, writer_until=None)
+
+
+def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: int, length: int | None) -> UploadSession:
+    """Append one chunk that starts at byte `start`.
+
+    The chunk is written and hashed outside any transaction (it may take minutes) under a writer lease;
+    its bytes count only once the offset moves, so a chunk cut short leaves the session where it was.
+    """
+    if length is None:
+        raise InvalidInput("Send each chunk with a Content-Length header.", code="length_required")
+    if length == 0:
+        raise InvalidInput("The chunk is empty: send some of the file's bytes.", code="empty")
+    session, writer = _take_writer_lease(session, start=start, length=length)
+    hasher = new_hasher(bytes(session.hash_state))
+    try:
+        with received_bytes_errors():
+            state = sink_for(session.storage_state).append(session.storage_state, start, stream, length, hasher)
+    except BaseException:
+        _release_writer_lease(session, writer)
+        raise
+    moved = UploadSession.objects.filter(pk=session.pk, writer=writer, offset=start).update(
+        offset=start + length,
+        hash_state=hasher.serialize(),
+        storage_state=state,
+        short_chunk_received=length < MIN_PART_SIZE,
+        writer=None,
+        writer_until=None,
+        expires_at=timezone.now() + _ttl(),
+        updated_at=timezone.now(),
+    )
+    if not moved:
+        raise Conflict(
+            "This chunk took longer than the writer lease and another request took the session over; "
+            "ask where it stands (GET) and continue from there.",
+            code="lease_lost",
+        )
+    session.refresh_from_db()
+    return session
+
+
+def upload_session_finish(
+    *,
+    session: UploadSession,
+    digest: str | None = None,
+    stream: BinaryIO | None = None,
+    start: int | None = None,
+    length: int | None = 0,
+) -> tuple[Blob, bool]:
+    """Complete the upload, with an optional last chunk: keep the bytes at their content address if they
+    hash to the digest announced, and record them for the project. On a mismatch nothing is kept and the
+    session ends."""
+    if length:
+        session = upload_session_append(
+            session=session, stream=stream, start=session.offset if start is None else start, length=length
+        )
+    with transaction.atomic():
+        session = _locked_open_session(session.pk)
+        if digest is not None and digest_hex(digest, "digest") != session.digest:
+            raise InvalidInput(
+                f"This upload was started for sha256:{session.digest}; it cannot be finished as {digest}.",
+                field="digest",
+            )
+        if session.offset == 0:
+            raise InvalidInput("Nothing has been uploaded yet: send the file's bytes first.", code="empty")
+        if session.size is not None and session.offset != session.size:
+            raise InvalidInput(
+                f"{session.offset} of the {session.size} bytes announced have arrived; send the rest first.",
+                code="incomplete",
+            )
+        session.writer = uuid.uuid4()  # finishing: no chunk may be appended meanwhile
+        session.writer_until = timezone.now() + timedelta(seconds=settings.PROVENANT_UPLOAD_LEASE_SECONDS)
+        session.save(update_fields=["writer", "writer_until", "updated_at"])
+    sink = sink_for(session.storage_state)
+    actual = new_hasher(bytes(session.hash_state)).finalize()
+    if actual != session.digest:
+        sink.abort(session.storage_state)
+        session.delete()
+        raise InvalidInput(
+            f"The {session.offset} bytes received hash to sha256:{actual}, not the sha256:{session.digest} "
+            "announced; nothing was stored and the session has ended.",
+            field="digest",
+            code="digest_mismatch",
+        )
+    try:
+        sink.complete(session.storage_state, storage_key_for(session.digest))
+    except BaseException:
+        _release_writer_lease(session, session.writer)
+        raise
+    blob, created = record_received_blob(
+        project=session.project,
+        digest=session.digest,
+        size=session.offset,
+        uploaded_by=session.created_by,
+        wrote_bytes=not isinstance(sink, DiscardSink),
+    )
+    session.delete()
+    return blob, created
+
+
+def upload_session_cancel(*, session: UploadSession) -> None:
+    with transaction.atomic():
+        session = _locked_open_session(session.pk)
+        session.delete()
+    sink_for(session.storage_state).abort(session.storage_state)
+
+
+def upload_sessions_expire(*, now: datetime | None = None) -> int:
+    """End sessions idle past their expiry and remove their partial data; also remove partial data that no
+    session owns (an upload whose process died half-way). Returns the number of sessions ended."""
+    now = now or timezone.now()
+    ended = 0
+    stale = UploadSession.objects.filter(expires_at__lte=now).exclude(writer_until__gt=now)
+    for session in stale.iterator():
+        if UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(writer_until__gt=now).delete()[0]:
+            sink_for(session.storage_state).abort(session.storage_state)
+            ended += 1
+    _remove_orphaned_partial_data(older_than=now - _ttl())
+    return ended
+
+
+def _remove_orphaned_partial_data(*, older_than: datetime) -> None:
+    owned = list(UploadSession.objects.values_list("storage_state", flat=True))
+    storage = blob_storage()
+    if is_s3(storage):
+        client = storage.connection.meta.client
+        known = {state.get("upload_id") for state in owned}
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=storage.bucket_name):
+            for upload in page.get("Uploads", []):
+                if upload["UploadId"] not in known and upload["Initiated"] < older_than:
+                    with contextlib.suppress(client.exceptions.NoSuchUpload):
+                        client.abort_multipart_upload(
+                            Bucket=storage.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                    logger.info("Aborted orphaned multipart upload %s of %s", upload["UploadId"], upload["Key"])
+        return
+    known = {state.get("staging") for state in owned}
+    folder = storage.path("uploads")
+    if not os.path.isdir(folder):
+        return
+    for entry in os.scandir(folder):
+        name = f"uploads/{entry.name}"
+        modified = datetime.fromtimestamp(entry.stat().st_mtime, tz=older_than.tzinfo)
+        if name not in known and entry.is_file() and modified < older_than:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+            logger.info("Removed orphaned staging file %s", name)

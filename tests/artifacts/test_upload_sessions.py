@@ -1,0 +1,256 @@
+"""Resumable uploads: chunks in order, resume after an interruption, nothing kept unless the digest matches."""
+
+import io
+import os
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from artifacts.models import Blob, ProjectBlob, UploadSession
+from artifacts.services import uploads
+from artifacts.storage.writes import MIN_PART_SIZE
+from governance.errors import InvalidInput
+from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
+
+pytestmark = pytest.mark.django_db
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def data() -> bytes:
+    return os.urandom(11 * MiB + 123)
+
+
+def start(api, project, data, **extra):
+    return api.post(f"/api/v1/projects/{project.slug}/uploads/", {"digest": sha256(data), **extra}, format="json")
+
+
+def patch(api, url, chunk: bytes, offset: int):
+    return api.patch(url, chunk, content_type="application/octet-stream", HTTP_UPLOAD_OFFSET=str(offset))
+
+
+def staged(folder) -> list[str]:
+    uploads_folder = folder / "uploads"
+    return sorted(os.listdir(uploads_folder)) if uploads_folder.exists() else []
+
+
+def upload_in_chunks(api, url, data, size=5 * MiB):
+    for offset in range(0, len(data), size):
+        response = patch(api, url, data[offset : offset + size], offset)
+        assert response.status_code == 202, response.json()
+    return api.put(f"{url}?digest={sha256(data)}")
+
+
+def test_a_file_sent_in_chunks_is_kept_at_its_content_address(api, data, isolated_blob_folder):
+    project = ProjectFactory()
+    session = start(api, project, data, size=len(data))
+    assert session.status_code == 201, session.json()
+    assert session.json()["offset"] == 0
+    assert session.json()["min_chunk_size"] == MIN_PART_SIZE
+
+    finished = upload_in_chunks(api, session.json()["url"], data)
+
+    assert finished.status_code == 201, finished.json()
+    assert finished.json()["digest"] == sha256(data)
+    blob = Blob.objects.get()
+    assert (isolated_blob_folder / blob.storage_key).read_bytes() == data
+    assert ProjectBlob.objects.filter(project=project, blob=blob).exists()
+    assert not UploadSession.objects.exists()
+    assert staged(isolated_blob_folder) == []
+
+
+def test_an_interrupted_chunk_leaves_the_session_where_it_was_and_the_upload_resumes(api, data):
+    project = ProjectFactory()
+    url = start(api, project, data).json()["url"]
+    assert patch(api, url, data[: 5 * MiB], 0).status_code == 202
+
+    # The connection drops three megabytes into the second chunk.
+    session = UploadSession.objects.get()
+    with pytest.raises(InvalidInput, match="ended after"):
+        uploads.upload_session_append(
+            session=session, stream=io.BytesIO(data[5 * MiB : 8 * MiB]), start=5 * MiB, length=5 * MiB
+        )
+
+    where = api.get(url)
+    assert where.json()["offset"] == 5 * MiB
+    assert where["Upload-Offset"] == str(5 * MiB)
+    assert where["Range"] == f"0-{5 * MiB - 1}"
+    assert patch(api, url, data[5 * MiB : 10 * MiB], 5 * MiB).status_code == 202
+    assert patch(api, url, data[10 * MiB :], 10 * MiB).status_code == 202
+    finished = api.put(f"{url}?digest={sha256(data)}")
+    assert finished.status_code == 201, finished.json()
+
+
+def test_a_chunk_that_does_not_start_at_the_offset_is_refused(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+
+    skipped = patch(api, url, data[6 * MiB : 11 * MiB], 6 * MiB)
+    repeated = patch(api, url, data[: 5 * MiB], 0)
+    assert (skipped.status_code, repeated.status_code) == (416, 416)
+    assert f"starts at {5 * MiB}" in skipped.json()["detail"]
+    assert api.get(url).json()["offset"] == 5 * MiB
+
+
+def test_a_chunk_must_say_where_it_starts(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    response = api.patch(url, data[: 5 * MiB], content_type="application/octet-stream")
+    assert response.status_code == 400
+    assert "Upload-Offset" in response.json()["detail"]
+
+
+def test_content_range_is_accepted_and_checked_against_the_body(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    chunk = data[: 5 * MiB]
+    wrong = api.patch(url, chunk, content_type="application/octet-stream", HTTP_CONTENT_RANGE="0-99")
+    right = api.patch(url, chunk, content_type="application/octet-stream", HTTP_CONTENT_RANGE=f"0-{5 * MiB - 1}")
+    assert wrong.status_code == 400
+    assert right.status_code == 202
+
+
+def test_only_the_last_chunk_may_be_short(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    assert patch(api, url, data[:MiB], 0).status_code == 202
+    refused = patch(api, url, data[MiB : 6 * MiB], MiB)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "chunk_too_small"
+
+
+def test_the_last_chunk_can_come_with_the_finishing_request(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    patch(api, url, data[: 10 * MiB], 0)
+    finished = api.put(
+        f"{url}?digest={sha256(data)}", data[10 * MiB :], content_type="application/octet-stream",
+        HTTP_UPLOAD_OFFSET=str(10 * MiB),
+    )  # fmt: skip
+    assert finished.status_code == 201, finished.json()
+    assert Blob.objects.get().size == len(data)
+
+
+def test_bytes_that_do_not_match_the_digest_are_not_kept(api, data, isolated_blob_folder):
+    project = ProjectFactory()
+    url = start(api, project, data).json()["url"]
+    tampered = data[:-1] + bytes([data[-1] ^ 1])
+    for offset in (0, 5 * MiB, 10 * MiB):
+        patch(api, url, tampered[offset : offset + 5 * MiB], offset)
+
+    response = api.put(url)
+    assert response.status_code == 400
+    assert response.json()["code"] == "digest_mismatch"
+    assert not Blob.objects.exists()
+    assert not UploadSession.objects.exists()
+    assert staged(isolated_blob_folder) == []
+    assert not (isolated_blob_folder / "sha256").exists()
+    assert api.get(url).status_code == 404
+
+
+def test_finishing_before_everything_announced_arrived_is_refused(api, data):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+    response = api.put(url)
+    assert response.status_code == 400
+    assert response.json()["code"] == "incomplete"
+    assert api.get(url).json()["offset"] == 5 * MiB
+
+
+def test_finishing_with_another_digest_is_refused(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+    assert api.put(f"{url}?digest={sha256(b'other')}").status_code == 400
+
+
+def test_chunks_beyond_the_announced_size_are_refused(api, data):
+    url = start(api, ProjectFactory(), data, size=6 * MiB).json()["url"]
+    response = patch(api, url, data[: 7 * MiB], 0)
+    assert response.status_code == 400
+    assert response.json()["code"] == "beyond_size"
+
+
+def test_bytes_the_project_already_holds_need_no_upload(api):
+    blob = BlobFactory()
+    project = blob.project_links.get().project
+    response = api.post(f"/api/v1/projects/{project.slug}/uploads/", {"digest": blob.prefixed_digest}, format="json")
+    assert response.status_code == 200
+    assert response.json()["digest"] == blob.prefixed_digest
+    assert not UploadSession.objects.exists()
+
+
+def test_bytes_stored_for_another_project_must_still_be_sent_but_are_not_written_again(api, isolated_blob_folder):
+    content = os.urandom(6 * MiB)
+    blob = BlobFactory(content=content)
+    stored = isolated_blob_folder / blob.storage_key
+    written_at = stored.stat().st_mtime_ns
+    other = ProjectFactory()
+
+    url = start(api, other, content).json()["url"]
+    assert patch(api, url, content, 0).status_code == 202
+    finished = api.put(url)
+
+    assert finished.status_code == 200  # not new to the store
+    assert ProjectBlob.objects.filter(project=other, blob=blob).exists()
+    assert stored.stat().st_mtime_ns == written_at
+    assert staged(isolated_blob_folder) == []
+
+
+def test_sessions_belong_to_their_creator(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(UserFactory())}")
+    assert stranger.get(url).status_code == 404
+    assert patch(stranger, url, data[: 5 * MiB], 0).status_code == 404
+    assert stranger.delete(url).status_code == 404
+
+
+def test_a_session_being_written_refuses_a_second_writer(api, data):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    UploadSession.objects.update(writer="00000000-0000-0000-0000-000000000001",
+                                 writer_until=timezone.now() + timedelta(minutes=5))  # fmt: skip
+    response = patch(api, url, data[: 5 * MiB], 0)
+    assert response.status_code == 409
+    assert response.json()["code"] == "upload_busy"
+
+
+def test_cancelling_removes_the_partial_data(api, data, isolated_blob_folder):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+    assert staged(isolated_blob_folder)
+    assert api.delete(url).status_code == 204
+    assert staged(isolated_blob_folder) == []
+    assert api.get(url).status_code == 404
+
+
+def test_abandoned_sessions_expire_with_their_partial_data(api, data, isolated_blob_folder):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+    UploadSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert api.get(url).status_code == 404
+    assert uploads.upload_sessions_expire() == 1
+    assert not UploadSession.objects.exists()
+    assert staged(isolated_blob_folder) == []
+
+
+def test_partial_data_no_session_owns_is_removed_once_old(isolated_blob_folder):
+    folder = isolated_blob_folder / "uploads"
+    folder.mkdir(parents=True)
+    old, recent = folder / "crashed-upload", folder / "in-progress"
+    old.write_bytes(b"half a file")
+    recent.write_bytes(b"being written")
+    two_days_ago = (timezone.now() - timedelta(days=2)).timestamp()
+    os.utime(old, (two_days_ago, two_days_ago))
+
+    uploads.upload_sessions_expire()
+    assert staged(isolated_blob_folder) == ["in-progress"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [({"digest": "sha256:nope"}, "digest"), ({"digest": "sha256:" + "a" * 64, "size": 0}, "size"), ({}, "digest")],
+)
+def test_bad_session_requests_are_a_400(api, payload, field):
+    response = api.post(f"/api/v1/projects/{ProjectFactory().slug}/uploads/", payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
