@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Integration services on this machine's loopback (see .ci/run and tests/integration/).
-IT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant
+# A database name of this run's own (the shell's pid), so two integration runs on one machine never share one.
+IT_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/provenant_it_$$$$
 IT_BROKER_URL ?= redis://127.0.0.1:6379/15
 IT_S3_ENDPOINT ?= http://127.0.0.1:5399
 

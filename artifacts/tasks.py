@@ -15,6 +15,7 @@ from celery import shared_task
 from artifacts.models import Blob
 from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_scrub
+from artifacts.services.uploads import upload_sessions_expire
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +60,10 @@ def scrub_blobs(byte_budget: int) -> int:
     Celery beat runs it (CELERY_BEAT_SCHEDULE). It does not retry: the next scheduled run takes the same blobs.
     """
     return len(blob_scrub(byte_budget=byte_budget))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def expire_upload_sessions() -> int:
+    """End idle upload sessions and remove partial data nobody owns. Safe to run twice: the second finds
+    nothing left to end."""
+    return upload_sessions_expire()

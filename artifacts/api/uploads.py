@@ -55,7 +55,7 @@ def chunk_start(request: Request, length: int | None) -> int | None:
 def session_response(request: Request, session: UploadSession, code: int) -> Response:
     body = UploadSessionSerializer(session, context={"request": request}).data
     response = Response(body, status=code)
-    response["Location"] = body["url"]
+    response["Location"] = str(body["url"])
     response["Upload-Offset"] = str(session.offset)
     if session.offset:
         response["Range"] = f"0-{session.offset - 1}"

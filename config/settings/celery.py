@@ -46,4 +46,11 @@ CELERY_BEAT_SCHEDULE = {
         # piled up during an outage would only queue the same verifications again.
         "options": {"expires": PROVENANT_SCRUB_INTERVAL_SECONDS},
     },
+    # Abandoned upload sessions expire after PROVENANT_UPLOAD_SESSION_TTL_SECONDS; this removes them and their
+    # partial data (and any partial data of an upload whose process died).
+    "expire-upload-sessions": {
+        "task": "artifacts.tasks.expire_upload_sessions",
+        "schedule": 900,
+        "options": {"expires": 900},
+    },
 }

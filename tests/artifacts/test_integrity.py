@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from celery.exceptions import Retry
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from artifacts import tasks
@@ -141,6 +142,19 @@ def test_versions_of_a_corrupt_blob_show_it_in_the_api_and_the_lineage_and_are_n
     download = api.get(f"/api/v1/artifact-versions/{model.pk}/download/")
     assert download.status_code == 409
     assert download.json()["code"] == "blob_corrupt"
+
+
+def test_the_admin_lists_versions_of_a_corrupt_blob_as_corrupt(admin_client, isolated_blob_folder):
+    model = ArtifactVersionFactory()
+    snapshot = DatasetVersionFactory()
+    for blob in (model.blob, snapshot.blob):
+        corrupt_bytes(isolated_blob_folder, blob)
+        blob_verify(blob=blob)
+
+    for version in (model, snapshot):
+        opts = version._meta
+        listing = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        assert '<td class="field-blob_state">Corrupt</td>' in listing.content.decode()
 
 
 # The verify_blob task -----------------------------------------------------------------------------------

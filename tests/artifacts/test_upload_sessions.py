@@ -254,3 +254,15 @@ def test_bad_session_requests_are_a_400(api, payload, field):
     response = api.post(f"/api/v1/projects/{ProjectFactory().slug}/uploads/", payload, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_beat_runs_the_expiry_and_the_task_ends_idle_sessions(api, data, isolated_blob_folder, settings):
+    from artifacts.tasks import expire_upload_sessions
+
+    assert settings.CELERY_BEAT_SCHEDULE["expire-upload-sessions"]["task"] == "artifacts.tasks.expire_upload_sessions"
+    url = start(api, ProjectFactory(), data).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+    UploadSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert expire_upload_sessions.delay().get() == 1
+    assert staged(isolated_blob_folder) == []

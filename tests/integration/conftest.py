@@ -38,7 +38,7 @@ STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 WORKER_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
-WORKER_ARGS = ["-A", "config", "worker", "--pool=solo", "--concurrency=1", "--loglevel=INFO"]
+WORKER_ARGS = ["-A", "config", "worker", "--concurrency=1", "--loglevel=INFO"]
 # A lone worker has no peers: skipping the cluster handshakes saves seconds at start-up.
 WORKER_ALONE = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 
@@ -60,7 +60,15 @@ def _die_with_pytest() -> None:
 class ChildProcess:
     """A service started for the session, with its output kept in a log file for failure messages."""
 
-    def __init__(self, name: str, argv: list[str], *, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        start_new_session: bool = False,
+    ) -> None:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("wb")
@@ -76,6 +84,7 @@ class ChildProcess:
                 # this one makes a single system call through a function resolved before the fork, so workers
                 # a test starts after others ran threads are safe too.
                 preexec_fn=_die_with_pytest,
+                start_new_session=start_new_session,
             )
         except BaseException:
             self._log.close()
@@ -205,13 +214,26 @@ class CeleryWorker(ChildProcess):
     """A `celery worker` process on the test database consuming one queue, known by a hostname of its own.
 
     `env` adds to or overrides the environment every worker gets (the test process's, with the test database).
+    The solo pool runs tasks in the worker process itself; `prefork`, production's default, in a child process.
+    With `own_process_group` the worker and its pool are a process group of their own, which a test may kill
+    at once as a lost container or machine would be.
     """
 
-    def __init__(self, name: str, *, queue: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        queue: str,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        pool: str = "solo",
+        own_process_group: bool = False,
+    ) -> None:
         self.hostname = f"provenant-it-{uuid.uuid4().hex[:8]}@localhost"
+        argv = [*WORKER_ARGS, f"--pool={pool}", "-Q", queue, *WORKER_ALONE, f"--hostname={self.hostname}"]
         super().__init__(
             name,
-            [sys.executable, "-m", "celery", *WORKER_ARGS, "-Q", queue, *WORKER_ALONE, f"--hostname={self.hostname}"],
+            [sys.executable, "-m", "celery", *argv],
             env={
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -220,6 +242,7 @@ class CeleryWorker(ChildProcess):
                 **(env or {}),
             },
             log_path=log_path,
+            start_new_session=own_process_group,
         )
 
     def wait_until_ready(self) -> None:
@@ -228,6 +251,13 @@ class CeleryWorker(ChildProcess):
             "answering a ping",
             timeout=60,
         )
+
+    def pool_processes(self) -> list[int]:
+        """The ids of the processes that run this worker's tasks (the worker itself with the solo pool)."""
+        stats = celery_app.control.inspect(destination=[self.hostname], timeout=2).stats() or {}
+        if self.hostname not in stats:
+            pytest.fail(f"The {self.name} did not answer `inspect stats`. Its log ends:\n{self.log_tail()}")
+        return stats[self.hostname]["pool"]["processes"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -253,15 +283,16 @@ def celery_worker(
 
 @pytest.fixture
 def start_celery_worker(celery_worker: CeleryWorker, tmp_path: Path) -> Iterator[Callable[..., CeleryWorker]]:
-    """Start more workers for one test: `start(name, queue=..., env={...})` returns one answering pings.
+    """Start more workers for one test: `start(name, queue=..., **options)` returns one answering pings (options
+    as CeleryWorker takes them).
 
     Each consumes only the queue it is given, so the session worker never takes its tasks, nor it the session
     worker's. Every one still running is stopped when the test ends.
     """
     started: list[CeleryWorker] = []
 
-    def start(name: str, *, queue: str, env: dict[str, str] | None = None) -> CeleryWorker:
-        worker = CeleryWorker(name, queue=queue, env=env, log_path=tmp_path / f"worker-{len(started) + 1}.log")
+    def start(name: str, *, queue: str, **options: Any) -> CeleryWorker:
+        worker = CeleryWorker(name, queue=queue, log_path=tmp_path / f"worker-{len(started) + 1}.log", **options)
         started.append(worker)
         worker.wait_until_ready()
         return worker

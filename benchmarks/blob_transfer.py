@@ -1,0 +1,1313 @@
+"""Blob transfer at scale: hashing, verification, uploads and downloads of one large file, measured in one run.
+
+    .venv/bin/python benchmarks/blob_transfer.py [--size-gib 1] [--rss-sizes 1,4] [--skip-s3]
+
+Everything it needs runs on 127.0.0.1 and is started and stopped here: gunicorn serving the app (one sync worker,
+DEBUG off), a Celery worker (solo pool) on a Redis database of its own, moto's S3 server, and fresh databases
+(PostgreSQL when 127.0.0.1:5432 answers, else SQLite) copied from one migrated template. The file is random bytes
+in a temporary folder; it stays in the page cache, so the figures are CPU and loopback bound, as the targets
+intend, except where the app itself forces bytes to disk (fsync). What each figure means and the targets are in
+benchmarks/README.md, whose results section this script rewrites.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import datetime as dt
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "benchmarks" / "README.md"
+RESULTS_START = "<!-- results:start (written by benchmarks/blob_transfer.py) -->"
+RESULTS_END = "<!-- results:end -->"
+
+MIB = 1024**2
+GIB = 1024**3
+MB = 1_000_000
+READ_CHUNK = MIB  # what the app reads and hashes per step (artifacts.storage.CHUNK_SIZE)
+# The app's S3 upload settings, stated explicitly so the boto3 comparison uses the same ones.
+APP_PART_SIZE = 8 * MIB
+APP_S3_CONCURRENCY = 4
+
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+COMMAND_TIMEOUT = 300.0
+HTTP_TIMEOUT = 900.0  # per socket operation; a whole transfer may take longer
+GUNICORN_TIMEOUT = 600
+REDIS_DB_CANDIDATES = (13, 12, 11, 10, 9, 8)
+POSTGRES_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+
+# Targets from the issue "Blob transfer at scale".
+VERIFY_LOCAL_TARGET = 0.9  # x hashlib
+PUT_LOCAL_TARGET = 0.5  # x hashlib
+PUT_S3_TARGET = 0.8  # x boto3 upload_file
+RSS_TARGET_MB = 150
+RSS_SAME_TOLERANCE = 0.10  # "about the same" for every size: the peak grows by at most this fraction
+
+TASK_DONE = re.compile(r"Task artifacts\.tasks\.verify_blob\[([0-9a-f-]+)\] succeeded in ([0-9.eE+-]+)s: '?(\w+)'?")
+TASK_FAILED = re.compile(r"Task artifacts\.tasks\.verify_blob\[[0-9a-f-]+\] (?:raised|retry)")
+
+_STARTED = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", flush=True)
+
+
+class BenchError(Exception):
+    """The benchmark could not measure something (a process died, a request failed): the run is invalid."""
+
+
+def bare_wsgi_app(environ: dict, start_response: Callable) -> list[bytes]:
+    """Reads a request body through gunicorn's wsgi.input in 1 MiB pieces, as the app does, and discards it.
+
+    Served by the same gunicorn command as the app, it is the ceiling for receiving a body: no Django, no
+    hashing, no writing.
+    """
+    stream = environ["wsgi.input"]
+    remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    while remaining > 0:
+        block = stream.read(min(READ_CHUNK, remaining))
+        if not block:
+            break
+        remaining -= len(block)
+    start_response("204 No Content", [])
+    return [b""]
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child between fork and exec: the kernel sends it SIGTERM if this script dies (even by SIGKILL)."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Child:
+    """A process started by this script, in a process group of its own (gunicorn's workers included), with
+    its output in a log file. Every one is registered so that `stop_all` ends it, however the run ends."""
+
+    running: list[Child] = []
+
+    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+                argv,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # one system call, resolved before the fork
+            )
+        except BaseException:
+            self._log.close()
+            raise
+        Child.running.append(self)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:]) or "(empty)"
+
+    def check_running(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            raise BenchError(f"{self.name} exited with status {code}; log {self.log_path}::\n{self.log_tail()}")
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            self.check_running()
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.name} was not {what} after {timeout:.0f} s; its log ends:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def _descendants(self) -> list[int]:
+        found, pending = [], [self.process.pid]
+        while pending and len(found) < 1000:
+            pid = pending.pop()
+            for child in children_of(pid):
+                found.append(child)
+                pending.append(child)
+        return found
+
+    def stop(self) -> None:
+        """SIGTERM to the whole group while its leader lives, SIGKILL to what is left after STOP_TIMEOUT."""
+        try:
+            descendants = self._descendants()
+            if self.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait(timeout=STOP_TIMEOUT)
+            # A worker its leader left behind: only processes seen as its descendants, still in its group.
+            for pid in descendants:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    if os.getpgid(pid) == self.process.pid:
+                        os.kill(pid, signal.SIGKILL)
+        finally:
+            self._log.close()
+            if self in Child.running:
+                Child.running.remove(self)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        for child in reversed(list(cls.running)):
+            try:
+                child.stop()
+            except Exception as error:  # keep stopping the others
+                print(f"could not stop {child.name} (pid {child.pid}): {error}", file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak resident set) of a live process, in kB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0])
+    return values
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a live process (None: this one)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds each named process uses inside a `with` block: where a transfer's cycles go."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.used: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.used = {name: cpu_seconds(pid) - self._before[name] for name, pid in self.pids.items()}
+
+
+# A measurement: its wall-clock seconds and the CPU seconds each process used meanwhile.
+Timing = tuple[float, dict[str, float]]
+
+
+# ---------------------------------------------------------------------------------------------- databases
+
+
+class Databases:
+    """Fresh databases for each server, copied from one template that is migrated once and holds the user and
+    the API token (so every copy accepts the same token)."""
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        if kind == "auto":
+            kind = "postgres" if self._postgres_answers() else "sqlite"
+        self.kind = kind
+        self.workdir = workdir
+        self.prefix = f"provenant_bench_{os.getpid()}"
+        self.created: list[str] = []
+        self.sqlite_paths: dict[str, Path] = {}
+        self.template_url = self._create("template")
+
+    @staticmethod
+    def _postgres_answers() -> bool:
+        try:
+            import psycopg
+
+            with psycopg.connect(POSTGRES_ADMIN):
+                return True
+        except Exception:
+            return False
+
+    def _admin(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(POSTGRES_ADMIN, autocommit=True)
+
+    def _create(self, label: str, template: str | None = None) -> str:
+        if self.kind == "sqlite":
+            path = self.workdir / f"db-{label}.sqlite3"
+            if template is not None:
+                shutil.copyfile(self.sqlite_paths[template], path)
+            url = f"sqlite:///{path}"
+            self.sqlite_paths[url] = path
+            return url
+        from psycopg import sql
+
+        name = f"{self.prefix}_{label}".replace("-", "_")
+        with self._admin() as admin:
+            if template is None:
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            else:
+                source = urlsplit(template).path.lstrip("/")
+                admin.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source))
+                )
+        self.created.append(name)
+        return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+    def fresh(self, label: str) -> str:
+        return self._create(label, template=self.template_url)
+
+    def blob_id(self, url: str, digest: str) -> int:
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(f"file:{self.sqlite_paths[url]}?mode=ro", uri=True)) as db:
+                row = db.execute("SELECT id FROM artifacts_blob WHERE digest = ?", (digest,)).fetchone()
+        else:
+            import psycopg
+
+            with psycopg.connect(url) as db:
+                row = db.execute("SELECT id FROM artifacts_blob WHERE digest = %s", (digest,)).fetchone()
+        if row is None:
+            raise BenchError(f"No blob row for sha256:{digest} in {url}.")
+        return int(row[0])
+
+    def version(self) -> str:
+        if self.kind == "sqlite":
+            import sqlite3
+
+            return f"SQLite {sqlite3.sqlite_version}"
+        with self._admin() as admin:
+            return "PostgreSQL " + admin.execute("SHOW server_version").fetchone()[0]
+
+    def drop_all(self) -> None:
+        if self.kind != "postgres":
+            return
+        from psycopg import sql
+
+        with self._admin() as admin:
+            for name in reversed(self.created):
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self.created.clear()
+
+
+def claim_redis_db() -> tuple[str, Any]:
+    """The first empty Redis database of REDIS_DB_CANDIDATES: the broker of this run alone."""
+    import redis
+
+    for number in REDIS_DB_CANDIDATES:
+        url = f"redis://127.0.0.1:6379/{number}"
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        if client.dbsize() == 0:
+            return url, client
+    raise BenchError(f"No empty Redis database among {REDIS_DB_CANDIDATES} on 127.0.0.1:6379.")
+
+
+# ---------------------------------------------------------------------------------------------- HTTP client
+
+
+class FileSlice:
+    """`length` bytes of a file from `offset`, read as http.client asks for them (blocksize at a time)."""
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        self._file = path.open("rb")
+        self._file.seek(offset)
+        self._remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        size = self._remaining if size is None or size < 0 else min(size, self._remaining)
+        data = self._file.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class Api:
+    """Requests to one server over loopback, each on its own connection (gunicorn's sync worker closes it)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.token = token
+
+    def _connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=HTTP_TIMEOUT, blocksize=READ_CHUNK)
+
+    def request(
+        self, method: str, path: str, *, body: Any = None, length: int | None = None, headers: dict | None = None
+    ) -> Answer:
+        connection = self._connection()
+        try:
+            sent = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body).encode()
+                sent["Content-Type"] = "application/json"
+            if length is not None:
+                sent["Content-Length"] = str(length)
+            connection.request(method, path, body=body, headers=sent)
+            response = connection.getresponse()
+            return Answer(response.status, response.headers, response.read())
+        finally:
+            connection.close()
+
+    def expect(self, answer: Answer, *statuses: int, what: str) -> Answer:
+        if answer.status not in statuses:
+            raise BenchError(f"{what}: HTTP {answer.status} (expected {statuses}): {answer.body[:500]!r}")
+        return answer
+
+    def send_file(
+        self, method: str, path: str, file: Path, *, offset: int, length: int, headers: dict | None = None
+    ) -> Answer:
+        """Stream `length` bytes of `file` as the body, 1 MiB at a time, never holding more in memory."""
+        body = FileSlice(file, offset, length)
+        try:
+            return self.request(
+                method,
+                path,
+                body=body,
+                length=length,
+                headers={"Content-Type": "application/octet-stream", **(headers or {})},
+            )
+        finally:
+            body.close()
+
+    def download(self, path: str) -> tuple[int, http.client.HTTPMessage]:
+        """GET `path`, reading the body into one reused 1 MiB buffer (the bytes go nowhere)."""
+        connection = self._connection()
+        try:
+            connection.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
+            response = connection.getresponse()
+            if response.status != 200:
+                raise BenchError(f"GET {path}: HTTP {response.status}: {response.read(500)!r}")
+            buffer = bytearray(READ_CHUNK)
+            total = 0
+            while count := response.readinto(buffer):
+                total += count
+            return total, response.headers
+        finally:
+            connection.close()
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class Row:
+    """One throughput figure."""
+
+    name: str
+    storage: str
+    size: int
+    seconds: float
+    base: str = ""  # what the ratio compares against
+    base_seconds: float | None = None
+    target: float | None = None
+    note: str = ""
+    cpu: dict[str, float] | None = None  # CPU seconds used meanwhile, by process
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.size / self.seconds / MB
+
+    @property
+    def ratio(self) -> float | None:
+        return None if self.base_seconds is None else self.base_seconds / self.seconds
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.target is None else self.ratio >= self.target
+
+
+@dataclass
+class RssRow:
+    """Peak resident memory of one server or worker process over the work it did."""
+
+    process: str
+    work: str
+    storage: str
+    size: int
+    baseline_kb: int
+    peak_kb: int
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb * 1024 / MB
+
+    @property
+    def passed(self) -> bool:
+        return self.peak_mb < RSS_TARGET_MB
+
+
+def size_label(size: int) -> str:
+    return f"{size / GIB:g} GiB" if size >= GIB // 4 else f"{size / MIB:g} MiB"
+
+
+def verdict(passed: bool | None) -> str:
+    return "—" if passed is None else ("**pass**" if passed else "**MISS**")
+
+
+def throughput_table(rows: list[Row]) -> str:
+    lines = [
+        "| Measurement | Storage | Size | Time (s) | MB/s | Ratio | Target | Result | CPU seconds meanwhile |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for row in rows:
+        ratio = "" if row.ratio is None else f"{row.ratio:.2f}x {row.base}"
+        target = "" if row.target is None else f"≥ {row.target:g}x {row.base}"
+        name = row.name + (f" ({row.note})" if row.note else "")
+        cpu = ", ".join(f"{process} {seconds:.1f}" for process, seconds in (row.cpu or {}).items())
+        lines.append(
+            f"| {name} | {row.storage} | {size_label(row.size)} | {row.seconds:.2f} | {row.mb_per_s:,.0f} | "
+            f"{ratio} | {target} | {verdict(row.passed)} | {cpu} |"
+        )
+    return "\n".join(lines)
+
+
+def rss_table(rows: list[RssRow]) -> tuple[str, list[str]]:
+    lines = [
+        "| Process | Work | Storage | File | RSS before (MB) | Peak RSS, VmHWM (MB) | Target | Result |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.process} | {row.work} | {row.storage} | {size_label(row.size)} | {row.baseline_kb * 1024 / MB:.0f}"
+            f" | {row.peak_mb:.0f} | < {RSS_TARGET_MB} MB | {verdict(row.passed)} |"
+        )
+    same = []
+    groups: dict[tuple[str, str, str], list[RssRow]] = {}
+    for row in rows:
+        groups.setdefault((row.process, row.work, row.storage), []).append(row)
+    for (process, work, storage), members in groups.items():
+        if len({member.size for member in members}) < 2:
+            continue
+        members.sort(key=lambda member: member.size)
+        smallest, largest = members[0], members[-1]
+        growth = (largest.peak_kb - smallest.peak_kb) / smallest.peak_kb
+        ok = growth <= RSS_SAME_TOLERANCE
+        same.append(
+            f"| {process} | {work} | {storage} | {size_label(smallest.size)} → {size_label(largest.size)} | "
+            f"{smallest.peak_mb:.0f} | {largest.peak_mb:.0f} ({growth:+.0%}) | "
+            f"about the same (≤ {RSS_SAME_TOLERANCE:+.0%}) | {verdict(ok)} |"
+        )
+    return "\n".join(lines + same), same
+
+
+# ---------------------------------------------------------------------------------------------- the bench
+
+
+def hash_file(path: Path, make: Callable[[], Any]) -> tuple[str, float]:
+    digest = make()
+    started = time.perf_counter()
+    with path.open("rb") as handle:
+        while block := handle.read(READ_CHUNK):
+            digest.update(block)
+    seconds = time.perf_counter() - started
+    hexdigest = digest.hexdigest() if hasattr(digest, "hexdigest") else digest.finalize()
+    return hexdigest, seconds
+
+
+def write_random_file(path: Path, size: int) -> None:
+    piece = 64 * MIB
+    with path.open("wb") as handle:
+        written = 0
+        while written < size:
+            count = min(piece, size - written)
+            handle.write(os.urandom(count))
+            written += count
+
+
+def write_and_fsync(source: Path, target: Path) -> float:
+    """Copy in 1 MiB writes and fsync, as FileSink does without the hashing: the disk's share of a local upload."""
+    started = time.perf_counter()
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while block := reader.read(READ_CHUNK):
+            writer.write(block)
+        writer.flush()
+        os.fsync(writer.fileno())
+    seconds = time.perf_counter() - started
+    target.unlink()
+    return seconds
+
+
+def b64_digest(hexdigest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hexdigest)).decode()
+
+
+@dataclass
+class Settings:
+    secret_key: str
+    broker_url: str
+    token: str = ""
+
+
+class Server:
+    """The app under gunicorn on a fresh database and var folder (and, for S3, a fresh bucket); later a Celery
+    worker in the same environment. `stop` ends both."""
+
+    def __init__(self, bench: Bench, label: str, *, s3: bool) -> None:
+        self.bench = bench
+        self.label = label
+        self.storage = "S3 (moto)" if s3 else "local disk"
+        self.var_dir = bench.workdir / f"var-{label}"
+        self.database_url = bench.databases.fresh(label)
+        self.bucket = None
+        if s3:
+            self.bucket = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+            bench.s3_client().create_bucket(Bucket=self.bucket)
+        bench.redis.flushdb()
+        self.env = bench.app_env(database_url=self.database_url, var_dir=self.var_dir, bucket=self.bucket)
+        self.port = free_port()
+        self.api = Api(self.port, bench.settings.token)
+        self.worker: Child | None = None
+        self.gunicorn = Child(
+            f"gunicorn ({label})",
+            [
+                sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "1",
+                "--timeout", str(GUNICORN_TIMEOUT),
+            ],
+            env=self.env,
+            log_path=bench.workdir / f"gunicorn-{label}.log",
+        )  # fmt: skip
+        self.gunicorn.wait_until(self._answers, f"answering on 127.0.0.1:{self.port}")
+        self.gunicorn.wait_until(lambda: bool(children_of(self.gunicorn.pid)), "running its worker")
+        self.web_worker_pid = children_of(self.gunicorn.pid)[0]
+
+    def _answers(self) -> bool:
+        if not listening(self.port):
+            return False
+        return self.api.request("GET", "/api/v1/projects/").status == 200
+
+    def create_project(self, slug: str) -> str:
+        answer = self.api.request("POST", "/api/v1/projects/", body={"slug": slug, "name": slug})
+        self.api.expect(answer, 201, what="create project")
+        return slug
+
+    def web_memory(self) -> dict[str, int]:
+        if children_of(self.gunicorn.pid) != [self.web_worker_pid]:
+            raise BenchError(
+                f"gunicorn ({self.label}) replaced its worker (timeout or crash); its log ends:\n"
+                f"{self.gunicorn.log_tail()}"
+            )
+        return memory_kb(self.web_worker_pid)
+
+    def put_blob(self, slug: str, file: Path, size: int, digest: str) -> float:
+        started = time.perf_counter()
+        answer = self.api.send_file(
+            "PUT", f"/api/v1/projects/{slug}/blobs/sha256:{digest}", file, offset=0, length=size
+        )
+        seconds = time.perf_counter() - started
+        self.api.expect(answer, 201, what=f"PUT blob ({self.label})")
+        return seconds
+
+    def get_blob(self, slug: str, size: int, digest: str) -> float:
+        started = time.perf_counter()
+        received, headers = self.api.download(f"/api/v1/projects/{slug}/blobs/sha256:{digest}")
+        seconds = time.perf_counter() - started
+        if received != size or headers.get("Content-Digest") != f"sha-256=:{b64_digest(digest)}:":
+            raise BenchError(f"GET blob ({self.label}) returned {received} bytes, {headers.get('Content-Digest')}.")
+        return seconds
+
+    def upload_session(self, slug: str, file: Path, size: int, digest: str, chunk: int) -> tuple[float, int]:
+        """POST a session, PATCH `chunk`-byte pieces with Upload-Offset, PUT ?digest= to finish."""
+        started = time.perf_counter()
+        answer = self.api.request(
+            "POST", f"/api/v1/projects/{slug}/uploads/", body={"digest": f"sha256:{digest}", "size": size}
+        )
+        self.api.expect(answer, 201, what="start upload session")
+        location = urlsplit(answer.headers["Location"]).path
+        offset = 0
+        chunks = 0
+        while offset < size:
+            length = min(chunk, size - offset)
+            answer = self.api.send_file(
+                "PATCH", location, file, offset=offset, length=length, headers={"Upload-Offset": str(offset)}
+            )
+            self.api.expect(answer, 202, what=f"PATCH chunk at {offset}")
+            if int(answer.headers["Upload-Offset"]) != offset + length:
+                raise BenchError(f"The session stands at {answer.headers['Upload-Offset']}, not {offset + length}.")
+            offset += length
+            chunks += 1
+        answer = self.api.request("PUT", f"{location}?digest=sha256:{digest}", length=0)
+        self.api.expect(answer, 201, what="finish upload session")
+        return time.perf_counter() - started, chunks
+
+    def start_worker(self) -> None:
+        """A Celery worker (solo pool: tasks run in this very process) on an emptied queue."""
+        self.bench.redis.flushdb()  # the upload's own verify task: the bench sends its tasks itself
+        self.worker = Child(
+            f"Celery worker ({self.label})",
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",
+                "--loglevel=INFO", "-Q", "default", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                f"--hostname=bench-{uuid.uuid4().hex[:8]}@localhost",
+            ],
+            env=self.env,
+            log_path=self.bench.workdir / f"celery-{self.label}.log",
+        )  # fmt: skip
+        self.worker.wait_until(lambda: " ready." in self.worker.log_text(), "ready")
+
+    def verify(self, digest: str, size: int) -> float:
+        """Queue artifacts.tasks.verify_blob for the blob and wait for the worker to finish it; its runtime."""
+        assert self.worker is not None
+        done_before = len(TASK_DONE.findall(self.worker.log_text()))
+        blob_id = self.bench.databases.blob_id(self.database_url, digest)
+        self.bench.celery().send_task("artifacts.tasks.verify_blob", args=[blob_id], queue="default")
+
+        def finished() -> bool:
+            text = self.worker.log_text()
+            if TASK_FAILED.search(text):
+                raise BenchError(f"verify_blob failed; the worker's log ends:\n{self.worker.log_tail()}")
+            return len(TASK_DONE.findall(text)) > done_before
+
+        self.worker.wait_until(finished, "done verifying", timeout=60 + size / (20 * MB))
+        _, runtime, state = TASK_DONE.findall(self.worker.log_text())[done_before]
+        if state != "verified":
+            raise BenchError(f"verify_blob answered {state!r}, not 'verified'.")
+        return float(runtime)
+
+    def stop(self) -> None:
+        try:
+            if self.worker is not None:
+                self.worker.stop()
+            self.gunicorn.stop()
+        finally:
+            if self.bucket is not None:
+                self.bench.empty_bucket(self.bucket)
+            shutil.rmtree(self.var_dir, ignore_errors=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.rows: list[Row] = []
+        self.rss: list[RssRow] = []
+        self.databases: Databases | None = None
+        self.redis = None
+        self.moto: Child | None = None
+        self.moto_port: int | None = None
+        self._s3 = None
+        self._celery = None
+        self.settings = Settings(secret_key=secrets.token_urlsafe(50), broker_url="")
+        self.hashlib: dict[int, list[Timing]] = {}
+        self._boto3_bucket: str | None = None
+
+    # ---- environment
+
+    def app_env(self, *, database_url: str, var_dir: Path, bucket: str | None) -> dict[str, str]:
+        """The environment of every app process: production settings (DEBUG off) on loopback."""
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("DJANGO_", "PROVENANT_", "CELERY_", "AWS_")) and name != "DATABASE_URL"
+        }
+        env |= {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_SECRET_KEY": self.settings.secret_key,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "PROVENANT_HTTPS": "false",
+            "DATABASE_URL": database_url,
+            "PROVENANT_VAR_DIR": str(var_dir),
+            "CELERY_BROKER_URL": self.settings.broker_url,
+            "PROVENANT_UPLOAD_PART_SIZE": str(APP_PART_SIZE),
+            "PROVENANT_S3_UPLOAD_CONCURRENCY": str(APP_S3_CONCURRENCY),
+            "PROVENANT_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        if bucket is not None:
+            env |= self.s3_env() | {"PROVENANT_S3_BUCKET": bucket, "PROVENANT_S3_ENDPOINT_URL": self.s3_endpoint}
+        return env
+
+    def s3_env(self) -> dict[str, str]:
+        # Credentials moto accepts; the config files point nowhere so nothing on this machine is read.
+        return {
+            "PROVENANT_S3_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_CONFIG_FILE": str(self.workdir / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "no-aws-credentials"),
+        }
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def s3_client(self) -> Any:
+        if self._s3 is None:
+            import boto3
+
+            env = self.s3_env()
+            self._s3 = boto3.session.Session(
+                aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                region_name=env["PROVENANT_S3_REGION"],
+            ).client("s3", endpoint_url=self.s3_endpoint)
+        return self._s3
+
+    def empty_bucket(self, bucket: str) -> None:
+        """Free moto's memory: it keeps every object in this process's RAM."""
+        if self.moto is None or self.moto.process.poll() is not None:
+            return
+        client = self.s3_client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
+        for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+            for upload in page.get("Uploads", []):
+                client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+    def celery(self) -> Any:
+        if self._celery is None:
+            from celery import Celery
+
+            self._celery = Celery("bench", broker=self.settings.broker_url)
+        return self._celery
+
+    def manage(self, env: dict[str, str], *arguments: str) -> str:
+        result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+            [sys.executable, "manage.py", *arguments],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BenchError(f"manage.py {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def prepare(self) -> None:
+        self.settings.broker_url, self.redis = claim_redis_db()
+        self.databases = Databases(self.args.db, self.workdir)
+        progress(f"database: {self.databases.version()} (fresh copies of one migrated template)")
+        progress(f"broker: {self.settings.broker_url}")
+        env = self.app_env(database_url=self.databases.template_url, var_dir=self.workdir / "var-template", bucket=None)
+        self.manage(env, "migrate", "--noinput")
+        self.manage(
+            env,
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; get_user_model().objects.create_user('bench')",
+        )
+        self.settings.token = self.manage(env, "issue_token", "bench", "--name", "bench", "--quiet").strip()
+        progress("template database migrated; user 'bench' and its API token created")
+
+    def start_moto(self) -> None:
+        self.moto_port = free_port()
+        self.moto = Child(
+            "moto S3 server",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            log_path=self.workdir / "moto.log",
+        )
+        self.moto.wait_until(lambda: listening(self.moto_port), f"listening on 127.0.0.1:{self.moto_port}")
+        progress(f"moto S3 server on 127.0.0.1:{self.moto_port}")
+
+    def cleanup(self) -> None:
+        Child.stop_all()
+        if self.databases is not None:
+            with contextlib.suppress(Exception):
+                self.databases.drop_all()
+        if self.redis is not None:
+            with contextlib.suppress(Exception):
+                self.redis.flushdb()
+
+    # ---- measurements
+
+    def meter(self, **pids: int | None) -> CpuMeter:
+        """CPU of the given processes, of moto while it runs, and of this script (the HTTP client, or boto3)."""
+        named = dict(pids)
+        if self.moto is not None and self.moto.process.poll() is None:
+            named["moto"] = self.moto.pid
+        named["bench"] = None
+        return CpuMeter(named)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        ratio = "" if row.ratio is None else f", {row.ratio:.2f}x {row.base}"
+        progress(f"  {row.name} [{row.storage}, {size_label(row.size)}]: {row.mb_per_s:,.0f} MB/s{ratio}")
+        return row
+
+    def repeated(self, measure: Callable[..., Timing], *arguments: Any) -> list[Timing]:
+        """`measure(*arguments)` --repeat times."""
+        return [measure(*arguments) for _ in range(self.args.repeat)]
+
+    def make_file(self, size: int) -> tuple[Path, str]:
+        """Random bytes in a file, and the hashlib figure for it (the ceiling every ratio refers to)."""
+        path = self.workdir / f"random-{size}.bin"
+        progress(f"writing {size_label(size)} of random bytes to {path}")
+        write_random_file(path, size)
+        digests: set[str] = set()
+
+        def measure() -> Timing:
+            with self.meter() as meter:
+                digest, seconds = hash_file(path, hashlib.sha256)
+            digests.add(digest)
+            return seconds, meter.used
+
+        self.hashlib[size] = self.repeated(measure)
+        if len(digests) != 1:
+            raise BenchError("hashlib gave different digests for the same file.")
+        return path, digests.pop()
+
+    def hashlib_seconds(self, size: int) -> float:
+        return median_run(self.hashlib[size])[0]
+
+    def measure_ceilings(self, file: Path, size: int) -> None:
+        """What the machine allows: hashing, a durable write to the blob folder's disk, receiving an HTTP body."""
+        progress("ceilings: hashing, disk, HTTP receive")
+        ceiling = self.hashlib_seconds(size)
+        seconds, cpu, note = median_run(self.hashlib[size])
+        self.add(Row("hashlib.sha256, 1 MiB reads", "page cache", size, seconds, note=note, cpu=cpu))
+        import rehashes
+
+        def rehash() -> Timing:
+            with self.meter() as meter:
+                _, seconds = hash_file(file, rehashes.PySha256)
+            return seconds, meter.used
+
+        seconds, cpu, note = median_run(self.repeated(rehash))
+        self.add(Row("rehashes.PySha256 (the app's resumable hasher)", "page cache", size, seconds, "hashlib",
+                     ceiling, note=note, cpu=cpu))  # fmt: skip
+
+        def durable_write() -> Timing:
+            with self.meter() as meter:
+                seconds = write_and_fsync(file, self.workdir / "fsync-probe.bin")
+            return seconds, meter.used
+
+        seconds, cpu, note = median_run(self.repeated(durable_write))
+        self.add(Row("write in 1 MiB blocks + fsync, no hashing (FileSink's disk share)", "local disk", size, seconds,
+                     "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+
+        port = free_port()
+        bare = Child(
+            "gunicorn (bare WSGI app)",
+            [
+                sys.executable, "-m", "gunicorn", "--chdir", str(REPO / "benchmarks"), "blob_transfer:bare_wsgi_app",
+                "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", str(GUNICORN_TIMEOUT),
+            ],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            log_path=self.workdir / "gunicorn-bare.log",
+        )  # fmt: skip
+        try:
+            bare.wait_until(lambda: listening(port) and bool(children_of(bare.pid)), f"serving on 127.0.0.1:{port}")
+            worker = children_of(bare.pid)[0]
+            api = Api(port, "unused")
+
+            def receive() -> Timing:
+                with self.meter(app=worker) as meter:
+                    started = time.perf_counter()
+                    answer = api.send_file("PUT", "/", file, offset=0, length=size)
+                    seconds = time.perf_counter() - started
+                api.expect(answer, 204, what="PUT to the bare WSGI app")
+                return seconds, meter.used
+
+            seconds, cpu, note = median_run(self.repeated(receive))
+        finally:
+            bare.stop()
+        self.add(Row("HTTP receive only: gunicorn, wsgi.input.read(1 MiB), bytes discarded", "none", size, seconds,
+                     "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+
+    def boto3_bucket(self) -> str:
+        if self._boto3_bucket is None:
+            self._boto3_bucket = f"bench-boto3-{uuid.uuid4().hex[:8]}"
+            self.s3_client().create_bucket(Bucket=self._boto3_bucket)
+        return self._boto3_bucket
+
+    def boto3_upload(self, file: Path, size: int, *, app_settings: bool) -> Timing:
+        """boto3's managed multipart upload of the file to the same moto server: its defaults, or the app's part
+        size and concurrency."""
+        from boto3.s3.transfer import TransferConfig
+
+        config = (
+            TransferConfig(multipart_chunksize=APP_PART_SIZE, max_concurrency=APP_S3_CONCURRENCY)
+            if app_settings
+            else TransferConfig()
+        )
+        client = self.s3_client()
+        bucket = self.boto3_bucket()
+        with self.meter() as meter:
+            started = time.perf_counter()
+            client.upload_file(str(file), bucket, "blob", Config=config)
+            seconds = time.perf_counter() - started
+        if client.head_object(Bucket=bucket, Key="blob")["ContentLength"] != size:
+            raise BenchError("boto3's upload stored the wrong number of bytes.")
+        self.empty_bucket(bucket)
+        return seconds, meter.used
+
+    def measure_uploads(self, *, file: Path, size: int, digest: str, s3: bool, main: bool) -> float | None:
+        """Rounds of one PUT each to a fresh server (a second PUT of the same bytes would only hash them); with S3,
+        boto3's uploads of the same file before each, so moto's drift hits both alike. The last round's server
+        then serves the GETs and, with a Celery worker started for it, the verifications.
+
+        Returns boto3's median time with the app's settings (S3 in the main run), the sessions' yardstick.
+        """
+        rounds = self.args.repeat if main else 1
+        compare = s3 and main
+        family = f"{'s3' if s3 else 'local'}-{size // MIB}m"
+        boto3_default: list[Timing] = []
+        boto3_same: list[Timing] = []
+        puts: list[Timing] = []
+        gets: list[Timing] = []
+        verifies: list[Timing] = []
+        web_peaks: list[int] = []
+        for number in range(1, rounds + 1):
+            if compare:
+                progress(f"round {number}/{rounds}: boto3 upload_file (defaults, then the app's settings)")
+                boto3_default.append(self.boto3_upload(file, size, app_settings=False))
+                boto3_same.append(self.boto3_upload(file, size, app_settings=True))
+            last = number == rounds
+            progress(f"round {number}/{rounds}: PUT{', GET, verify' if last else ''} on server '{family}-{number}'")
+            server = Server(self, f"{family}-{number}", s3=s3)
+            try:
+                slug = server.create_project("bench")
+                web_baseline = server.web_memory()["VmRSS"]
+                with self.meter(app=server.web_worker_pid) as meter:
+                    seconds = server.put_blob(slug, file, size, digest)
+                puts.append((seconds, meter.used))
+                if last:
+                    gets = self.repeated(self.timed_get, server, slug, size, digest)
+                web_peaks.append(server.web_memory()["VmHWM"])
+                if last:
+                    server.start_worker()
+                    worker_baseline = memory_kb(server.worker.pid)["VmRSS"]
+                    verifies = self.repeated(self.timed_verify, server, digest, size)
+                    worker_peak = memory_kb(server.worker.pid)["VmHWM"]
+                    storage = server.storage
+            finally:
+                server.stop()
+
+        ceiling = self.hashlib_seconds(size)
+        same_seconds = None
+        if compare:
+            default_seconds, cpu, note = median_run(boto3_default)
+            self.add(Row("boto3 upload_file, default TransferConfig (8 MiB parts, 10 threads)", storage, size,
+                         default_seconds, "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+            same_seconds, cpu, note = median_run(boto3_same)
+            self.add(Row("boto3 upload_file, the app's settings (8 MiB parts, 4 threads)", storage, size,
+                         same_seconds, "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+        put_name = "API upload: PUT /projects/{slug}/blobs/sha256:…"
+        seconds, cpu, note = median_run(puts)
+        if compare:
+            self.add(Row(put_name, storage, size, seconds, "boto3 (app's settings)", same_seconds, PUT_S3_TARGET,
+                         note=note, cpu=cpu))  # fmt: skip
+            self.add(Row(put_name, storage, size, seconds, "boto3 (defaults)", default_seconds, PUT_S3_TARGET,
+                         note=note, cpu=cpu))  # fmt: skip
+        else:
+            target = PUT_LOCAL_TARGET if main and not s3 else None
+            self.add(Row(put_name, storage, size, seconds, "hashlib", ceiling, target, note=note, cpu=cpu))
+        seconds, cpu, note = median_run(gets)
+        self.add(Row("API download: GET /projects/{slug}/blobs/sha256:… to /dev/null", storage, size, seconds,
+                     "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+        seconds, cpu, note = median_run(verifies)
+        target = VERIFY_LOCAL_TARGET if main and not s3 else None
+        self.add(Row("verify: Celery task verify_blob → blob_verify, runtime", storage, size, seconds, "hashlib",
+                     ceiling, target, note=note, cpu=cpu))  # fmt: skip
+        work = "PUT" + (" (max of rounds); GET in the last" if rounds > 1 else " + GET")
+        self.rss.append(RssRow("gunicorn worker", work, storage, size, web_baseline, max(web_peaks)))
+        self.rss.append(RssRow("Celery worker (solo)", "verify_blob", storage, size, worker_baseline, worker_peak))
+        return same_seconds
+
+    def timed_get(self, server: Server, slug: str, size: int, digest: str) -> Timing:
+        with self.meter(app=server.web_worker_pid) as meter:
+            seconds = server.get_blob(slug, size, digest)
+        return seconds, meter.used
+
+    def timed_verify(self, server: Server, digest: str, size: int) -> Timing:
+        assert server.worker is not None
+        with self.meter(app=server.worker.pid) as meter:
+            seconds = server.verify(digest, size)
+        return seconds, meter.used
+
+    def measure_sessions(self, *, file: Path, size: int, digest: str, s3: bool, boto3_seconds: float | None) -> None:
+        """Rounds of one resumable upload each (POST, PATCH chunks, PUT ?digest=) to a fresh server."""
+        chunk = self.args.chunk_mib * MIB
+        runs: list[Timing] = []
+        peaks: list[int] = []
+        for number in range(1, self.args.repeat + 1):
+            label = f"{'s3' if s3 else 'local'}-session-{size // MIB}m-{number}"
+            progress(
+                f"round {number}/{self.args.repeat}: upload session in {self.args.chunk_mib} MiB chunks, '{label}'"
+            )
+            server = Server(self, label, s3=s3)
+            try:
+                slug = server.create_project("bench")
+                baseline = server.web_memory()["VmRSS"]
+                with self.meter(app=server.web_worker_pid) as meter:
+                    seconds, chunks = server.upload_session(slug, file, size, digest, chunk)
+                runs.append((seconds, meter.used))
+                peaks.append(server.web_memory()["VmHWM"])
+                storage = server.storage
+            finally:
+                server.stop()
+        seconds, cpu, note = median_run(runs)
+        base = ("boto3 (app's settings)", boto3_seconds) if s3 else ("hashlib", self.hashlib_seconds(size))
+        detail = f"{chunks} x {self.args.chunk_mib} MiB" + (f", {note}" if note else "")
+        self.add(Row("API upload session: POST, PATCH each chunk, PUT ?digest=", storage, size, seconds, *base,
+                     note=detail, cpu=cpu))  # fmt: skip
+        work = f"upload session ({self.args.chunk_mib} MiB chunks)" + (", max of rounds" if len(peaks) > 1 else "")
+        self.rss.append(RssRow("gunicorn worker", work, storage, size, baseline, max(peaks)))
+
+    def run(self) -> None:
+        size = int(self.args.size_gib * GIB)
+        file, digest = self.make_file(size)
+        progress(f"sha256:{digest}")
+        self.measure_ceilings(file, size)
+        self.measure_uploads(file=file, size=size, digest=digest, s3=False, main=True)
+        self.measure_sessions(file=file, size=size, digest=digest, s3=False, boto3_seconds=None)
+        if not self.args.skip_s3:
+            self.start_moto()
+            boto3_seconds = self.measure_uploads(file=file, size=size, digest=digest, s3=True, main=True)
+            self.measure_sessions(file=file, size=size, digest=digest, s3=True, boto3_seconds=boto3_seconds)
+        for rss_gib in self.args.rss_sizes:
+            rss_size = int(rss_gib * GIB)
+            if rss_size == size:
+                continue
+            rss_file, rss_digest = self.make_file(rss_size)
+            try:
+                self.measure_uploads(file=rss_file, size=rss_size, digest=rss_digest, s3=False, main=False)
+                if self.args.rss_s3 and not self.args.skip_s3:
+                    self.measure_uploads(file=rss_file, size=rss_size, digest=rss_digest, s3=True, main=False)
+            finally:
+                rss_file.unlink()
+
+
+def median_run(runs: list[Timing]) -> tuple[float, dict[str, float], str]:
+    """The run of median time (the lower middle one of an even count), and a note saying how many there were."""
+    ordered = sorted(runs, key=lambda run: run[0])
+    seconds, cpu = ordered[(len(ordered) - 1) // 2]
+    return seconds, cpu, "" if len(ordered) == 1 else f"median of {len(ordered)}"
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def machine() -> list[str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    extensions = [flag for flag in ("sha_ni", "avx2", "avx512f") if f" {flag}" in flags]
+    memory = next((line.split()[1] for line in _command("free", "-h").splitlines() if line.startswith("Mem:")), "?")
+    df = _command("df", "-h", tempfile.gettempdir()).splitlines()
+    device, disk = "?", "?"
+    if len(df) > 1:
+        fields = df[1].split()
+        device, disk = fields[0], f"{fields[0]} ({fields[1]}, {fields[3]} free)"
+    rotational = Path(f"/sys/block/{Path(device).name}/queue/rotational")
+    if rotational.exists():
+        disk += ", reported rotational" if rotational.read_text().strip() == "1" else ", reported non-rotational"
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}"
+        for name in ("Django", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
+    )
+    return [
+        f"- CPU: {cpu}, `nproc` = {_command('nproc').strip()} (SHA extensions: {', '.join(extensions) or 'none'})",
+        f"- Memory: {memory} (`free -h`); the test files stay in the page cache",
+        f"- Disk under {tempfile.gettempdir()}: {disk}",
+        f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
+    ]
+
+
+def _command(*argv: str) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: S603
+    return ""
+
+
+def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: str) -> str:
+    table = throughput_table(bench.rows)
+    rss, _ = rss_table(bench.rss)
+    misses = [row for row in bench.rows if row.passed is False]
+    rss_misses = [row for row in bench.rss if not row.passed]
+    lines = [
+        "## Results",
+        "",
+        f"Measured {started_at:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} minutes by:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        *machine(),
+        f"- Database: {bench.databases.version()}; broker: Redis ({bench.settings.broker_url}); "
+        f"gunicorn `-w 1 --timeout {GUNICORN_TIMEOUT}` (sync worker), DEBUG off",
+        "",
+        "MB = 10⁶ bytes. Ratios are throughput over the throughput of what they are compared with.",
+        "",
+        table,
+        "",
+        rss,
+        "",
+        f"Targets missed: {len(misses) + len(rss_misses)}"
+        + (
+            " — " + "; ".join(f"{row.name} [{row.storage}] {row.ratio:.2f}x {row.base}" for row in misses)
+            if misses
+            else ""
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(results: str) -> None:
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    block = f"{RESULTS_START}\n{results}{RESULTS_END}"
+    if RESULTS_START in text and RESULTS_END in text:
+        head, _, rest = text.partition(RESULTS_START)
+        _, _, tail = rest.partition(RESULTS_END)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    README.write_text(text)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def sizes(text: str) -> list[float]:
+    values = [float(part) for part in text.split(",") if part.strip()]
+    if not values or any(value <= 0 for value in values):
+        raise argparse.ArgumentTypeError("a comma-separated list of positive sizes in GiB, e.g. 1,4")
+    return values
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the test file (default 1)")
+    parser.add_argument(
+        "--rss-sizes", type=sizes, default=[1.0, 4.0], help="file sizes for the peak-memory runs (default 1,4)"
+    )
+    parser.add_argument("--skip-s3", action="store_true", help="no moto server, local storage only")
+    parser.add_argument("--rss-s3", action="store_true", help="also run the extra peak-memory sizes against S3")
+    parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each cheap measurement; the median counts")
+    parser.add_argument("--chunk-mib", type=int, default=64, help="chunk size of the upload session (default 64)")
+    parser.add_argument("--no-readme", action="store_true", help="print the results only")
+    args = parser.parse_args(argv)
+    if args.size_gib <= 0 or args.repeat < 1 or args.chunk_mib < 5:
+        parser.error("--size-gib must be positive, --repeat at least 1, --chunk-mib at least 5 (S3's minimum part)")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    command = " ".join([".venv/bin/python", "benchmarks/blob_transfer.py", *argv])
+    started_at = dt.datetime.now(dt.UTC)
+    # SIGTERM ends the run the way Ctrl-C does: through the finally blocks that stop every process.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    workdir = Path(tempfile.mkdtemp(prefix="provenant-bench-"))
+    bench = Bench(args, workdir)
+    progress(f"work folder {workdir}")
+    finished = False
+    try:
+        bench.prepare()
+        bench.run()
+        finished = True
+    except BenchError as error:
+        print(f"\nThe benchmark failed: {error}", file=sys.stderr)
+        return 2
+    finally:
+        bench.cleanup()
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            # Keep the processes' logs for the post-mortem; the large files go.
+            for path in workdir.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.suffix != ".log":
+                    path.unlink(missing_ok=True)
+            print(f"Logs kept in {workdir}", file=sys.stderr)
+    seconds = time.monotonic() - _STARTED
+    results = report(bench, started_at=started_at, seconds=seconds, command=command)
+    print("\n" + results)
+    if not args.no_readme:
+        write_readme(results)
+        progress(f"results written to {README.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,145 @@
+"""Resumable uploads over real HTTP into a real S3 server: a 100 MB+ file in chunks, a connection that
+drops in the middle of a chunk, the resume, and nothing left in the bucket when the bytes are wrong."""
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from artifacts.models import Blob, ProjectBlob, UploadSession
+from tests.factories import ProjectFactory, UserFactory, sha256, token_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+MiB = 1024 * 1024
+CHUNK = 16 * MiB
+
+
+def content_address(digest: str) -> str:
+    h = digest.removeprefix("sha256:")
+    return f"sha256/{h[:2]}/{h[2:4]}/{h}"
+
+
+class Client:
+    """A plain HTTP client for the live server, so bodies really cross a socket."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port
+        self.token = token
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        try:
+            connection.request(
+                method, path, body=body, headers={"Authorization": f"Bearer {self.token}", **(headers or {})}
+            )
+            response = connection.getresponse()
+            payload = response.read()
+            return response.status, (json.loads(payload) if payload else None), dict(response.getheaders())
+        finally:
+            connection.close()
+
+    def start(self, project, digest: str, size: int):
+        body = json.dumps({"digest": digest, "size": size}).encode()
+        return self.request(
+            "POST", f"/api/v1/projects/{project.slug}/uploads/", body, {"Content-Type": "application/json"}
+        )
+
+    def chunk(self, path: str, data: bytes, offset: int):
+        headers = {"Content-Type": "application/octet-stream", "Upload-Offset": str(offset)}
+        return self.request("PATCH", path, data, headers)
+
+    def chunk_then_hang_up(self, path: str, data: bytes, offset: int, *, send: int) -> None:
+        """Announce a whole chunk, send only `send` bytes of it, and drop the connection."""
+        with socket.create_connection((self.host, self.port), timeout=30) as raw:
+            head = (
+                f"PATCH {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Authorization: Bearer {self.token}\r\nContent-Type: application/octet-stream\r\n"
+                f"Upload-Offset: {offset}\r\nContent-Length: {len(data)}\r\n\r\n"
+            )
+            raw.sendall(head.encode() + data[:send])
+
+
+def resume_when_free(client: Client, path: str, data: bytes, offset: int, timeout: float = 30.0):
+    """The server notices the dropped connection a moment later; until then the session is busy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body, headers = client.chunk(path, data, offset)
+        if status != 409 or time.monotonic() > deadline:
+            return status, body, headers
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def client(live_server):
+    return Client(live_server.url, token_for(UserFactory()))
+
+
+def test_a_100_mb_file_survives_a_dropped_connection_and_lands_whole_in_the_bucket(client, s3_bucket):
+    project = ProjectFactory()
+    data = os.urandom(105 * MiB + 7)
+    digest = sha256(data)
+    status, session, headers = client.start(project, digest, len(data))
+    assert status == 201, session
+    path = urlsplit(session["url"]).path
+
+    assert client.chunk(path, data[:CHUNK], 0)[0] == 202
+    client.chunk_then_hang_up(path, data[CHUNK : 2 * CHUNK], CHUNK, send=5 * MiB)
+
+    status, where, headers = client.request("GET", path)
+    assert where["offset"] == CHUNK
+    assert headers["Upload-Offset"] == str(CHUNK)
+    for offset in range(CHUNK, len(data), CHUNK):
+        status, body, _ = resume_when_free(client, path, data[offset : offset + CHUNK], offset)
+        assert status == 202, body
+    status, blob, _ = client.request("PUT", f"{path}?digest={digest}")
+
+    assert status == 201, blob
+    stored = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=content_address(digest))["Body"]
+    received = hashlib.sha256()
+    for piece in stored.iter_chunks(MiB):
+        received.update(piece)
+    assert f"sha256:{received.hexdigest()}" == digest
+    assert not s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads")
+    assert not UploadSession.objects.exists()
+
+
+def test_bytes_that_do_not_match_leave_no_object_and_no_multipart_upload(client, s3_bucket):
+    project = ProjectFactory()
+    data = os.urandom(20 * MiB)
+    claimed = sha256(b"not these bytes")
+    keys_before = s3_bucket.object_keys()
+    path = urlsplit(client.start(project, claimed, len(data))[1]["url"]).path
+    assert client.chunk(path, data[:CHUNK], 0)[0] == 202
+    assert client.chunk(path, data[CHUNK:], CHUNK)[0] == 202
+
+    status, body, _ = client.request("PUT", path)
+
+    assert status == 400
+    assert body["code"] == "digest_mismatch"
+    assert s3_bucket.object_keys() == keys_before
+    assert not s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads")
+    assert not Blob.objects.filter(digest=claimed.removeprefix("sha256:")).exists()
+
+
+def test_a_second_project_proves_it_has_the_bytes_without_a_second_copy(client, s3_bucket):
+    first, second = ProjectFactory(), ProjectFactory()
+    data = os.urandom(6 * MiB)
+    digest = sha256(data)
+    for project in (first, second):
+        path = urlsplit(client.start(project, digest, len(data))[1]["url"]).path
+        assert client.chunk(path, data, 0)[0] == 202
+        assert client.request("PUT", path)[0] in (200, 201)
+
+    assert [key for key in s3_bucket.object_keys() if digest.removeprefix("sha256:") in key] == [
+        content_address(digest)
+    ]
+    blob = Blob.objects.get(digest=digest.removeprefix("sha256:"))
+    assert set(ProjectBlob.objects.filter(blob=blob).values_list("project", flat=True)) == {first.pk, second.pk}
+    assert client.start(second, digest, len(data))[0] == 200  # now held: nothing to send
