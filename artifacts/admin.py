@@ -342,6 +342,7 @@ class DatasetVersionAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
         "number",
         "blob",
         "size",
+        "blob_state",
         "uri",
         "manifest_digest",
         "row_count",
@@ -351,7 +352,7 @@ class DatasetVersionAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
         "created_by",
         "created_at",
     )
-    readonly_fields = ("size", "schema_json")
+    readonly_fields = ("size", "blob_state", "schema_json")
 
     @admin.display(description="dataset", ordering="dataset__name")
     def dataset_link(self, version: DatasetVersion) -> SafeString | None:
@@ -570,13 +571,14 @@ class ArtifactVersionAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
         "number",
         "blob",
         "size",
+        "blob_state",
         "media_type",
         "metadata_json",
         "run",
         "created_by",
         "created_at",
     )
-    readonly_fields = ("size", "metadata_json")
+    readonly_fields = ("size", "blob_state", "metadata_json")
 
     @admin.display(description="artifact", ordering="artifact__name")
     def artifact_link(self, version: ArtifactVersion) -> SafeString | None:

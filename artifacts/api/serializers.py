@@ -282,6 +282,35 @@ class ArtifactVersionCreateSerializer(InputSerializer):
 # Lineage ----------------------------------------------------------------------------------------------
 
 
+class LineageNodeSerializer(serializers.Serializer):
+    """One node of a lineage graph (a selectors.LineageNode), with what a reader needs to judge it."""
+
+    DETAIL_ROUTES = {
+        "dataset_version": "api:datasetversion-detail",
+        "run": "api:run-detail",
+        "artifact_version": "api:artifactversion-detail",
+    }
+
+    def to_representation(self, node) -> dict:
+        obj = node.obj
+        body = {
+            "key": node.key,
+            "type": node.type,
+            "id": node.id,
+            "label": str(obj),
+            "direction": node.direction,
+            "depth": node.depth,
+            "url": reverse(self.DETAIL_ROUTES[node.type], kwargs={"pk": node.id}, request=self.context.get("request")),
+        }
+        if node.type == "run":
+            body.update(status=obj.status, code_commit=obj.code_commit or None)
+        elif node.type == "artifact_version":
+            body.update(kind=obj.artifact.kind, digest=obj.blob.prefixed_digest, blob_state=obj.blob.state)
+        else:
+            body.update(digest=obj.content_digest, blob_state=obj.blob.state if obj.blob_id else None)
+        return body
+
+
 class LineageQuerySerializer(serializers.Serializer):
     """Query parameters; others (such as DRF's `format`) are not this serializer's business."""
 

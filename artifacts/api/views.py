@@ -162,8 +162,6 @@ class LineageView(APIView):
     """Upstream (what made a node) and downstream (what it made), to any depth, in one recursive query."""
 
     NODE_TYPES = {"dataset-version": "dataset_version", "run": "run", "artifact-version": "artifact_version"}
-    DETAIL_ROUTES = {"dataset_version": "api:datasetversion-detail", "run": "api:run-detail",
-                     "artifact_version": "api:artifactversion-detail"}  # fmt: skip
 
     @extend_schema(
         parameters=[
@@ -187,33 +185,15 @@ class LineageView(APIView):
         )
         if graph is None:
             raise NotFound(f"No {node_type.replace('-', ' ')} with id {node_id}.")
+        context = {"request": request}
         return Response(
             {
-                "root": self._node(graph.root),
+                "root": s.LineageNodeSerializer(graph.root, context=context).data,
                 "direction": query.validated_data["direction"],
-                "nodes": [self._node(node) for node in graph.nodes],
+                "nodes": s.LineageNodeSerializer(graph.nodes, many=True, context=context).data,
                 "edges": [{"source": source, "target": target} for source, target in graph.edges],
             }
         )
-
-    def _node(self, node: selectors.LineageNode) -> dict:
-        obj = node.obj
-        body = {
-            "key": node.key,
-            "type": node.type,
-            "id": node.id,
-            "label": str(obj),
-            "direction": node.direction,
-            "depth": node.depth,
-            "url": reverse(self.DETAIL_ROUTES[node.type], kwargs={"pk": node.id}, request=self.request),
-        }
-        if node.type == "run":
-            body.update(status=obj.status, code_commit=obj.code_commit or None)
-        elif node.type == "artifact_version":
-            body.update(kind=obj.artifact.kind, digest=obj.blob.prefixed_digest, blob_state=obj.blob.state)
-        else:
-            body.update(digest=obj.content_digest)
-        return body
 
 
 class ProjectBlobView(APIView):

@@ -496,3 +496,22 @@ def test_a_scrub_setting_below_one_is_refused(tmp_path):
     result = run_manage("check", env={"DJANGO_DEBUG": "true", "PROVENANT_SCRUB_BYTES_PER_RUN": "0"}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "PROVENANT_SCRUB_BYTES_PER_RUN=0 must be a positive whole number" in result.stderr
+
+
+def test_a_corrupt_blob_is_named_on_the_version_pages_and_dataset_lineage(admin_client, api, isolated_blob_folder):
+    from tests.factories import ArtifactVersionFactory, DatasetVersionFactory, RunFactory
+
+    dataset_version = DatasetVersionFactory()
+    version = ArtifactVersionFactory(artifact__project=dataset_version.dataset.project)
+    for blob in (dataset_version.blob, version.blob):
+        (isolated_blob_folder / blob.storage_key).write_bytes(b"rot")
+        blob_verify(blob=blob)
+    run = RunFactory(project=dataset_version.dataset.project, input_dataset_versions=[dataset_version])
+
+    for url in (
+        f"/admin/artifacts/artifactversion/{version.pk}/change/",
+        f"/admin/artifacts/datasetversion/{dataset_version.pk}/change/",
+    ):
+        assert "Corrupt" in admin_client.get(url).content.decode()
+    lineage = api.get(f"/api/v1/lineage/run/{run.id}/?direction=upstream").json()
+    assert lineage["nodes"][0]["blob_state"] == "corrupt"
