@@ -12,10 +12,10 @@ from datetime import datetime
 from botocore.exceptions import BotoCoreError, ClientError
 from celery import shared_task
 
-from artifacts.models import Blob
+from artifacts.models import Blob, UploadSession
 from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_scrub
-from artifacts.services.uploads import upload_sessions_expire
+from artifacts.services.uploads import upload_session_verify_direct, upload_sessions_expire
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +67,20 @@ def expire_upload_sessions() -> int:
     """End idle upload sessions and remove partial data nobody owns. Safe to run twice: the second finds
     nothing left to end."""
     return upload_sessions_expire()
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError, BotoCoreError, ClientError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def verify_direct_upload(session_id: str) -> str | None:
+    """Check the digest of a direct upload's bytes before they become a blob. Returns early when the
+    session is gone or no longer waiting for this check (it already ran)."""
+    session = UploadSession.objects.select_related("project", "created_by").filter(pk=session_id).first()
+    if session is None or session.state != UploadSession.State.VERIFYING:
+        return None
+    return upload_session_verify_direct(session=session).state

@@ -539,6 +539,7 @@ def throughput_table(rows: list[Row]) -> str:
 
 
 def rss_table(rows: list[RssRow]) -> tuple[str, list[str]]:
+    """The peak-memory table, and what missed its target in it."""
     lines = [
         "| Process | Work | Storage | File | RSS before (MB) | Peak RSS, VmHWM (MB) | Target | Result |",
         "| --- | --- | --- | --- | ---: | ---: | --- | --- |",
@@ -548,6 +549,8 @@ def rss_table(rows: list[RssRow]) -> tuple[str, list[str]]:
             f"| {row.process} | {row.work} | {row.storage} | {size_label(row.size)} | {row.baseline_kb * 1024 / MB:.0f}"
             f" | {row.peak_mb:.0f} | < {RSS_TARGET_MB} MB | {verdict(row.passed)} |"
         )
+    misses = [f"{row.process}, {row.work} [{row.storage}, {size_label(row.size)}] {row.peak_mb:.0f} MB" for row in rows
+              if not row.passed]  # fmt: skip
     same = []
     groups: dict[tuple[str, str, str], list[RssRow]] = {}
     for row in rows:
@@ -559,12 +562,14 @@ def rss_table(rows: list[RssRow]) -> tuple[str, list[str]]:
         smallest, largest = members[0], members[-1]
         growth = (largest.peak_kb - smallest.peak_kb) / smallest.peak_kb
         ok = growth <= RSS_SAME_TOLERANCE
+        if not ok:
+            misses.append(f"{process}, {work} [{storage}] grows {growth:+.0%} from {size_label(smallest.size)}")
         same.append(
             f"| {process} | {work} | {storage} | {size_label(smallest.size)} → {size_label(largest.size)} | "
             f"{smallest.peak_mb:.0f} | {largest.peak_mb:.0f} ({growth:+.0%}) | "
             f"about the same (≤ {RSS_SAME_TOLERANCE:+.0%}) | {verdict(ok)} |"
         )
-    return "\n".join(lines + same), same
+    return "\n".join(lines + same), misses
 
 
 # ---------------------------------------------------------------------------------------------- the bench
@@ -891,10 +896,10 @@ class Bench:
 
     # ---- measurements
 
-    def meter(self, **pids: int | None) -> CpuMeter:
-        """CPU of the given processes, of moto while it runs, and of this script (the HTTP client, or boto3)."""
+    def meter(self, *, moto: bool = False, **pids: int | None) -> CpuMeter:
+        """CPU of the given processes, of moto if asked, and of this script (the HTTP client, or boto3)."""
         named = dict(pids)
-        if self.moto is not None and self.moto.process.poll() is None:
+        if moto:
             named["moto"] = self.moto.pid
         named["bench"] = None
         return CpuMeter(named)
@@ -1003,7 +1008,7 @@ class Bench:
         )
         client = self.s3_client()
         bucket = self.boto3_bucket()
-        with self.meter() as meter:
+        with self.meter(moto=True) as meter:
             started = time.perf_counter()
             client.upload_file(str(file), bucket, "blob", Config=config)
             seconds = time.perf_counter() - started
@@ -1039,7 +1044,7 @@ class Bench:
             try:
                 slug = server.create_project("bench")
                 web_baseline = server.web_memory()["VmRSS"]
-                with self.meter(app=server.web_worker_pid) as meter:
+                with self.meter(app=server.web_worker_pid, moto=s3) as meter:
                     seconds = server.put_blob(slug, file, size, digest)
                 puts.append((seconds, meter.used))
                 if last:
@@ -1080,19 +1085,19 @@ class Bench:
         target = VERIFY_LOCAL_TARGET if main and not s3 else None
         self.add(Row("verify: Celery task verify_blob → blob_verify, runtime", storage, size, seconds, "hashlib",
                      ceiling, target, note=note, cpu=cpu))  # fmt: skip
-        work = "PUT" + (" (max of rounds); GET in the last" if rounds > 1 else " + GET")
-        self.rss.append(RssRow("gunicorn worker", work, storage, size, web_baseline, max(web_peaks)))
+        # With several rounds each PUT had a fresh worker: the highest of their peaks counts.
+        self.rss.append(RssRow("gunicorn worker", "PUT + GET", storage, size, web_baseline, max(web_peaks)))
         self.rss.append(RssRow("Celery worker (solo)", "verify_blob", storage, size, worker_baseline, worker_peak))
         return same_seconds
 
     def timed_get(self, server: Server, slug: str, size: int, digest: str) -> Timing:
-        with self.meter(app=server.web_worker_pid) as meter:
+        with self.meter(app=server.web_worker_pid, moto=server.bucket is not None) as meter:
             seconds = server.get_blob(slug, size, digest)
         return seconds, meter.used
 
     def timed_verify(self, server: Server, digest: str, size: int) -> Timing:
         assert server.worker is not None
-        with self.meter(app=server.worker.pid) as meter:
+        with self.meter(app=server.worker.pid, moto=server.bucket is not None) as meter:
             seconds = server.verify(digest, size)
         return seconds, meter.used
 
@@ -1110,7 +1115,7 @@ class Bench:
             try:
                 slug = server.create_project("bench")
                 baseline = server.web_memory()["VmRSS"]
-                with self.meter(app=server.web_worker_pid) as meter:
+                with self.meter(app=server.web_worker_pid, moto=s3) as meter:
                     seconds, chunks = server.upload_session(slug, file, size, digest, chunk)
                 runs.append((seconds, meter.used))
                 peaks.append(server.web_memory()["VmHWM"])
@@ -1122,7 +1127,7 @@ class Bench:
         detail = f"{chunks} x {self.args.chunk_mib} MiB" + (f", {note}" if note else "")
         self.add(Row("API upload session: POST, PATCH each chunk, PUT ?digest=", storage, size, seconds, *base,
                      note=detail, cpu=cpu))  # fmt: skip
-        work = f"upload session ({self.args.chunk_mib} MiB chunks)" + (", max of rounds" if len(peaks) > 1 else "")
+        work = f"upload session ({self.args.chunk_mib} MiB chunks)"
         self.rss.append(RssRow("gunicorn worker", work, storage, size, baseline, max(peaks)))
 
     def run(self) -> None:
@@ -1183,7 +1188,15 @@ def machine() -> list[str]:
         f"{name} {metadata.version(name)}"
         for name in ("Django", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
     )
+    commit = _command("git", "-C", str(REPO), "rev-parse", "--short", "HEAD").strip() or "?"
+    changed = [
+        line[3:]
+        for line in _command("git", "-C", str(REPO), "status", "--porcelain").splitlines()
+        if not line[3:].startswith("benchmarks/")
+    ]
+    code = f"commit {commit}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
     return [
+        f"- Code: {code}",
         f"- CPU: {cpu}, `nproc` = {_command('nproc').strip()} (SHA extensions: {', '.join(extensions) or 'none'})",
         f"- Memory: {memory} (`free -h`); the test files stay in the page cache",
         f"- Disk under {tempfile.gettempdir()}: {disk}",
@@ -1199,9 +1212,10 @@ def _command(*argv: str) -> str:
 
 def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: str) -> str:
     table = throughput_table(bench.rows)
-    rss, _ = rss_table(bench.rss)
-    misses = [row for row in bench.rows if row.passed is False]
-    rss_misses = [row for row in bench.rss if not row.passed]
+    rss, rss_misses = rss_table(bench.rss)
+    misses = [
+        f"{row.name} [{row.storage}] {row.ratio:.2f}x {row.base}" for row in bench.rows if row.passed is False
+    ] + rss_misses
     lines = [
         "## Results",
         "",
@@ -1215,18 +1229,15 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         f"- Database: {bench.databases.version()}; broker: Redis ({bench.settings.broker_url}); "
         f"gunicorn `-w 1 --timeout {GUNICORN_TIMEOUT}` (sync worker), DEBUG off",
         "",
-        "MB = 10⁶ bytes. Ratios are throughput over the throughput of what they are compared with.",
+        "MB = 10⁶ bytes. Ratios are throughput over the throughput of what they are compared with. CPU seconds: "
+        "`app` is the gunicorn or Celery worker doing the work, `moto` the S3 server, `bench` this script (the "
+        "HTTP client, or boto3 for its own uploads).",
         "",
         table,
         "",
         rss,
         "",
-        f"Targets missed: {len(misses) + len(rss_misses)}"
-        + (
-            " — " + "; ".join(f"{row.name} [{row.storage}] {row.ratio:.2f}x {row.base}" for row in misses)
-            if misses
-            else ""
-        ),
+        f"Targets missed: {len(misses)}" + "".join(f"\n- {miss}" for miss in misses),
     ]
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ from rest_framework.reverse import reverse
 
 from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
+from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import MIN_PART_SIZE
 from artifacts.validators import validate_json_object, validate_metrics
 
@@ -343,6 +344,9 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
 class UploadSessionStartSerializer(InputSerializer):
     digest = DigestField(help_text="What the whole file hashes to; the upload is kept only if it does.")
     size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+    direct = serializers.BooleanField(
+        default=False, help_text="S3 only: send the parts straight to the bucket with presigned URLs."
+    )
 
 
 class UploadSessionSerializer(serializers.ModelSerializer):
@@ -353,8 +357,22 @@ class UploadSessionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UploadSession
-        fields = ["id", "url", "project", "digest", "size", "offset", "min_chunk_size", "expires_at", "created_at"]
+        fields = [
+            "id", "url", "project", "digest", "size", "offset", "min_chunk_size", "mode", "state", "failure",
+            "parts", "expires_at", "created_at",
+        ]  # fmt: skip
         read_only_fields = fields
+
+    mode = serializers.SerializerMethodField(help_text="chunks (through the API) or direct (to the bucket).")
+    parts = serializers.SerializerMethodField(help_text="Direct uploads: where to PUT each part, and its range.")
+
+    def get_mode(self, session: UploadSession) -> str:
+        return "direct" if is_direct(session) else "chunks"
+
+    def get_parts(self, session: UploadSession) -> list[dict] | None:
+        if not is_direct(session) or session.state != UploadSession.State.RECEIVING:
+            return None
+        return upload_session_part_urls(session=session)
 
     def get_digest(self, session: UploadSession) -> str:
         return f"sha256:{session.digest}"

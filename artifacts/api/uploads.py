@@ -75,7 +75,7 @@ class ProjectUploadsView(APIView):
         start.is_valid(raise_exception=True)
         session, held = upload_services.upload_session_start(
             project=project, created_by=request.user, size=start.validated_data.get("size"),
-            digest=start.validated_data["digest"],
+            digest=start.validated_data["digest"], direct=start.validated_data["direct"],
         )  # fmt: skip
         if held is not None:
             context = {"request": request, "project": project}
@@ -115,10 +115,13 @@ class UploadView(APIView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("digest", str, description="sha256:<hex>, as announced."), *OFFSET_HEADERS],
-        responses={201: ProjectBlobSerializer, 200: ProjectBlobSerializer},
+        responses={201: ProjectBlobSerializer, 200: ProjectBlobSerializer, 202: UploadSessionSerializer},
     )
     def put(self, request: Request, pk: str) -> Response:
         session = self._session(request, pk)
+        if upload_services.is_direct(session):
+            session = upload_services.upload_session_seal(session=session, digest=request.query_params.get("digest"))
+            return session_response(request, session, status.HTTP_202_ACCEPTED)
         project = session.project
         stream, length = raw_body(request)
         blob, created = upload_services.upload_session_finish(

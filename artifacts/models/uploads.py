@@ -13,7 +13,16 @@ class UploadSession(models.Model):
     arrived, the SHA-256 state after them, and where the storage keeps them (a staging file or an S3
     multipart upload). A writer takes a short lease so two requests never append at once. Sessions that
     see no activity expire, and their partial data is removed with them.
+
+    In direct mode (S3 only) the client sends the parts straight to the bucket with presigned URLs; a
+    worker then hashes what arrived (state `verifying`) before the blob exists (`completed` or `failed`).
     """
+
+    class State(models.TextChoices):
+        RECEIVING = "receiving", "Receiving bytes"
+        VERIFYING = "verifying", "Bytes received; a worker is checking their digest"
+        COMPLETED = "completed", "Stored"
+        FAILED = "failed", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE, related_name="upload_sessions")
@@ -28,6 +37,8 @@ class UploadSession(models.Model):
     )
     writer = models.UUIDField(null=True, blank=True, help_text="The request currently appending, if any.")
     writer_until = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVING)
+    failure = models.TextField(blank=True, help_text="Why the upload failed, for the client that asks.")
     expires_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -22,7 +22,8 @@ from artifacts.models import Blob, Project, UploadSession, storage_key_for
 from artifacts.services._shared import digest_hex
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
-from artifacts.storage.writes import MIN_PART_SIZE, DiscardSink, new_hasher, sink_for, writing_sink
+from artifacts.storage.reads import hash_stored_blob
+from artifacts.storage.writes import MIN_PART_SIZE, DiscardSink, S3DirectSink, new_hasher, sink_for, writing_sink
 from governance.errors import Conflict, DomainError, InvalidInput, NotFound
 
 logger = logging.getLogger(__name__)
@@ -40,17 +41,31 @@ def _ttl() -> timedelta:
 
 
 def upload_session_start(
-    *, project: Project, digest: str, size: int | None, created_by: AbstractBaseUser
+    *, project: Project, digest: str, size: int | None, created_by: AbstractBaseUser, direct: bool = False
 ) -> tuple[UploadSession | None, Blob | None]:
     """Open a session for bytes that must hash to `digest`; or, when the project already holds intact
-    bytes with that digest, return that blob instead (the client skips the upload)."""
+    bytes with that digest, return that blob instead (the client skips the upload).
+
+    `direct` (S3 only, size required): the client sends the parts straight to the bucket with presigned
+    URLs (`upload_session_part_urls`), and a worker checks the digest after `upload_session_finish`.
+    """
     hex_digest = digest_hex(digest, "digest")
     if size is not None and size <= 0:
         raise InvalidInput("size is the file's length in bytes and must be positive.", field="size")
+    if direct and not is_s3(blob_storage()):
+        raise InvalidInput(
+            "Direct uploads need S3 storage; this server keeps blobs in a folder, so send chunks through the API.",
+            field="direct",
+            code="direct_needs_s3",
+        )
+    if direct and size is None:
+        raise InvalidInput("A direct upload needs the file's size, to plan its parts.", field="size")
     held = Blob.objects.filter(digest=hex_digest, project_links__project=project).first()
     if held is not None and held.state != Blob.State.CORRUPT:
         return None, held
-    sink = writing_sink() if needs_bytes(hex_digest) else DiscardSink()
+    # Bytes the store already holds are only hashed on their way through; a direct upload always lands in the
+    # bucket first, where the worker hashes it.
+    sink = S3DirectSink() if direct else writing_sink() if needs_bytes(hex_digest) else DiscardSink()
     state = sink.begin(storage_key_for(hex_digest), size)
     try:
         session = UploadSession.objects.create(
@@ -73,6 +88,8 @@ def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     session = UploadSession.objects.select_for_update().filter(pk=session_id).first()
     if session is None or session.expires_at <= timezone.now():
         raise NotFound(f"No open upload session {session_id}: it finished, was cancelled or expired.")
+    if session.state != UploadSession.State.RECEIVING:
+        raise Conflict(f"This upload is {session.get_state_display().lower()}; it takes no more bytes.", code="closed")
     if session.writer and session.writer_until and session.writer_until > timezone.now():
         raise Conflict(
             "Another request is writing to this upload session; wait for it to finish, then ask where it stands.",
@@ -116,6 +133,11 @@ def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: in
     The chunk is written and hashed outside any transaction (it may take minutes) under a writer lease;
     its bytes count only once the offset moves, so a chunk cut short leaves the session where it was.
     """
+    if is_direct(session):
+        raise Conflict(
+            "This is a direct upload: send each part to its presigned URL (GET the session for fresh ones).",
+            code="direct_upload",
+        )
     if length is None:
         raise InvalidInput("Send each chunk with a Content-Length header.", code="length_required")
     if length == 0:
@@ -158,7 +180,9 @@ def upload_session_finish(
 ) -> tuple[Blob, bool]:
     """Complete the upload, with an optional last chunk: keep the bytes at their content address if they
     hash to the digest announced, and record them for the project. On a mismatch nothing is kept and the
-    session ends."""
+    session ends. A direct upload is only sealed here and checked by a worker: see upload_session_seal."""
+    if is_direct(session):
+        raise Conflict("A direct upload is finished with upload_session_seal.", code="direct_upload")
     if length:
         session = upload_session_append(
             session=session, stream=stream, start=session.offset if start is None else start, length=length
@@ -254,3 +278,75 @@ def _remove_orphaned_partial_data(*, older_than: datetime) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
             logger.info("Removed orphaned staging file %s", name)
+
+
+# Direct uploads (S3) ----------------------------------------------------------------------------------
+
+
+def is_direct(session: UploadSession) -> bool:
+    return session.storage_state.get("sink") == S3DirectSink.name
+
+
+def upload_session_part_urls(*, session: UploadSession) -> list[dict]:
+    """Where each part of a direct upload goes: presigned URLs valid until the session would expire."""
+    seconds = max(60, int((session.expires_at - timezone.now()).total_seconds()))
+    return S3DirectSink().part_urls(session.storage_state, expires_in=min(seconds, 7 * 24 * 3600))
+
+
+def upload_session_seal(*, session: UploadSession, digest: str | None = None) -> UploadSession:
+    """All parts of a direct upload are in the bucket: assemble them and queue the worker that checks the
+    digest. The blob exists only once that check passed."""
+    from artifacts.tasks import verify_direct_upload
+
+    sink = S3DirectSink()
+    with transaction.atomic():
+        session = _locked_open_session(session.pk)
+        if digest is not None and digest_hex(digest, "digest") != session.digest:
+            raise InvalidInput(
+                f"This upload was started for sha256:{session.digest}; it cannot be finished as {digest}.",
+                field="digest",
+            )
+        parts = sink.received_parts(session.storage_state)
+        missing = sink.missing_parts(session.storage_state, parts)
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
+            raise InvalidInput(
+                f"Parts {shown} have not arrived in full; send them to their URLs, then finish again.",
+                code="incomplete",
+            )
+        sink.seal(session.storage_state, parts)
+        session.state = UploadSession.State.VERIFYING
+        session.offset = session.size
+        session.expires_at = timezone.now() + _ttl()
+        session.save(update_fields=["state", "offset", "expires_at", "updated_at"])
+        transaction.on_commit(lambda: verify_direct_upload.delay(str(session.pk)))
+    return session
+
+
+def upload_session_verify_direct(*, session: UploadSession) -> UploadSession:
+    """Hash the assembled bytes of a direct upload where they landed; keep them at their content address and
+    record the blob only if they hash to the announced digest. Safe to run twice."""
+    sink = S3DirectSink()
+    state = session.storage_state
+    try:
+        actual, size = hash_stored_blob(state["staging"])
+    except FileNotFoundError:
+        actual, size = None, 0
+    if actual != session.digest or size != session.size:
+        sink.abort(state)
+        session.state = UploadSession.State.FAILED
+        session.failure = (
+            f"The {size} bytes received hash to sha256:{actual}, not the sha256:{session.digest} announced "
+            f"({session.size} bytes); nothing was stored."
+            if actual
+            else "The assembled bytes are gone from the bucket; nothing was stored. Start a new upload."
+        )
+        session.save(update_fields=["state", "failure", "updated_at"])
+        return session
+    sink.complete(state, storage_key_for(session.digest))
+    record_received_blob(
+        project=session.project, digest=session.digest, size=size, uploaded_by=session.created_by, wrote_bytes=True
+    )
+    session.state = UploadSession.State.COMPLETED
+    session.save(update_fields=["state", "updated_at"])
+    return session

@@ -211,7 +211,80 @@ class S3Sink:
             )
 
 
-SINKS = {sink.name: sink for sink in (DiscardSink, FileSink, S3Sink)}
+class S3DirectSink(S3Sink):
+    """Parts go from the client straight to the bucket with presigned URLs, so the bytes never pass through
+    the web servers. They land at a staging key; only after a worker hashed them does `complete` copy them
+    (server-side) to their content address. Nothing at the staging key is ever served."""
+
+    name = "s3-direct"
+
+    def begin(self, key: str, total_size: int | None) -> State:
+        staging = f"uploads/{uuid.uuid4().hex}"
+        return {**super().begin(staging, total_size), "sink": self.name, "staging": staging, "size": total_size}
+
+    def part_plan(self, state: State) -> list[tuple[int, int, int]]:
+        """(part number, offset, length) of every part the client must send."""
+        size, part_size = state["size"], state["part_size"]
+        return [(n + 1, offset, min(part_size, size - offset)) for n, offset in enumerate(range(0, size, part_size))]
+
+    def part_urls(self, state: State, expires_in: int) -> list[dict]:
+        return [
+            {
+                "part_number": number,
+                "offset": offset,
+                "length": length,
+                "url": self.client.generate_presigned_url(
+                    "upload_part",
+                    Params={
+                        "Bucket": self.storage.bucket_name,
+                        "Key": state["key"],
+                        "UploadId": state["upload_id"],
+                        "PartNumber": number,
+                    },
+                    ExpiresIn=expires_in,
+                ),
+            }
+            for number, offset, length in self.part_plan(state)
+        ]
+
+    def append(self, state: State, offset: int, stream: BinaryIO, length: int, hasher) -> State:
+        raise TypeError("A direct upload's parts go to the bucket, not through the API.")
+
+    def received_parts(self, state: State) -> list[dict]:
+        parts = []
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.storage.bucket_name, Key=state["key"], UploadId=state["upload_id"]
+        )
+        for page in pages:
+            parts += [
+                {"PartNumber": part["PartNumber"], "ETag": part["ETag"], "Size": part["Size"]}
+                for part in page.get("Parts", [])
+            ]
+        return parts
+
+    def missing_parts(self, state: State, parts: list[dict]) -> list[int]:
+        """Part numbers not received in full, as the plan says they must be."""
+        received = {part["PartNumber"]: part["Size"] for part in parts}
+        return [number for number, _, length in self.part_plan(state) if received.get(number) != length]
+
+    def seal(self, state: State, parts: list[dict]) -> None:
+        """Assemble the received parts into the staging object, which a worker then hashes."""
+        super().complete({**state, "parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]}, "")
+
+    def complete(self, state: State, key: str) -> None:
+        self.client.copy(
+            {"Bucket": self.storage.bucket_name, "Key": state["key"]},
+            self.storage.bucket_name,
+            s3_object_key(self.storage, key),
+        )
+        self.client.delete_object(Bucket=self.storage.bucket_name, Key=state["key"])
+
+    def abort(self, state: State) -> None:
+        super().abort(state)
+        self.client.delete_object(Bucket=self.storage.bucket_name, Key=state["key"])
+
+
+SINKS = {sink.name: sink for sink in (DiscardSink, FileSink, S3Sink, S3DirectSink)}
 
 
 def writing_sink() -> FileSink | S3Sink:

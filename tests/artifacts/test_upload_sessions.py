@@ -266,3 +266,14 @@ def test_beat_runs_the_expiry_and_the_task_ends_idle_sessions(api, data, isolate
 
     assert expire_upload_sessions.delay().get() == 1
     assert staged(isolated_blob_folder) == []
+
+
+def test_direct_uploads_need_s3_storage(api):
+    response = api.post(
+        f"/api/v1/projects/{ProjectFactory().slug}/uploads/",
+        {"digest": sha256(b"x"), "size": 1, "direct": True},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "direct_needs_s3"
+    assert not UploadSession.objects.exists()

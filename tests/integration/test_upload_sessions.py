@@ -143,3 +143,77 @@ def test_a_second_project_proves_it_has_the_bytes_without_a_second_copy(client, 
     blob = Blob.objects.get(digest=digest.removeprefix("sha256:"))
     assert set(ProjectBlob.objects.filter(blob=blob).values_list("project", flat=True)) == {first.pk, second.pk}
     assert client.start(second, digest, len(data))[0] == 200  # now held: nothing to send
+
+
+def put_parts(parts: list[dict], data: bytes) -> None:
+    """Send each part straight to the bucket with its presigned URL, as a client would."""
+    for part in parts:
+        url = urlsplit(part["url"])
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        try:
+            body = data[part["offset"] : part["offset"] + part["length"]]
+            connection.request("PUT", f"{url.path}?{url.query}", body=body)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, response.status
+        finally:
+            connection.close()
+
+
+def wait_for_session_state(client: Client, path: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.request("GET", path)[1]
+        if body["state"] in ("completed", "failed") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def start_direct(client: Client, project, digest: str, size: int):
+    body = json.dumps({"digest": digest, "size": size, "direct": True}).encode()
+    return client.request(
+        "POST", f"/api/v1/projects/{project.slug}/uploads/", body, {"Content-Type": "application/json"}
+    )
+
+
+def test_a_direct_upload_goes_to_the_bucket_and_becomes_a_blob_only_after_the_worker_checked_it(client, s3_bucket):
+    project = ProjectFactory()
+    data = os.urandom(21 * MiB)
+    digest = sha256(data)
+    status, session, _ = start_direct(client, project, digest, len(data))
+    assert status == 201, session
+    assert session["mode"] == "direct"
+    assert [part["length"] for part in session["parts"]] == [8 * MiB, 8 * MiB, 5 * MiB]
+    path = urlsplit(session["url"]).path
+
+    put_parts(session["parts"][:2], data)
+    incomplete = client.request("PUT", path)
+    assert incomplete[0] == 400
+    assert "3" in incomplete[1]["detail"]
+
+    put_parts(session["parts"][2:], data)
+    status, sealed, _ = client.request("PUT", f"{path}?digest={digest}")
+    assert status == 202, sealed
+    assert sealed["state"] == "verifying"
+    assert wait_for_session_state(client, path)["state"] == "completed"
+
+    assert s3_bucket.read(content_address(digest)) == data
+    assert not [key for key in s3_bucket.object_keys() if key.startswith("uploads/")]
+    assert ProjectBlob.objects.filter(project=project, blob__digest=digest.removeprefix("sha256:")).exists()
+
+
+def test_a_direct_upload_of_other_bytes_fails_and_leaves_nothing(client, s3_bucket):
+    project = ProjectFactory()
+    data = os.urandom(6 * MiB)
+    claimed = sha256(b"something else entirely")
+    keys_before = s3_bucket.object_keys()
+    _, session, _ = start_direct(client, project, claimed, len(data))
+    path = urlsplit(session["url"]).path
+    put_parts(session["parts"], data)
+    assert client.request("PUT", path)[0] == 202
+
+    outcome = wait_for_session_state(client, path)
+    assert outcome["state"] == "failed"
+    assert "nothing was stored" in outcome["failure"]
+    assert s3_bucket.object_keys() == keys_before
+    assert not Blob.objects.filter(digest=claimed.removeprefix("sha256:")).exists()
