@@ -3,6 +3,8 @@
 Tokens are issued with `manage.py issue_token`, which shows the secret once; the admin never sees it.
 """
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db.models import Q, QuerySet
@@ -14,37 +16,28 @@ from governance.models import ApiToken
 from governance.services import api_token_revoke
 
 
-class _YesNoFilter(admin.SimpleListFilter):
-    """A filter offering Yes (rows matching `condition()`) and No (the others)."""
+def yes_no_filter(title: str, condition: Callable[[], Q]) -> type[admin.SimpleListFilter]:
+    """A list filter offering Yes (rows matching `condition()`, evaluated per request) and No (the others)."""
 
-    def condition(self) -> Q:
-        raise NotImplementedError
+    class YesNoFilter(admin.SimpleListFilter):
+        parameter_name = title
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
+        def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+            return [("yes", "Yes"), ("no", "No")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(self.condition())
-        if self.value() == "no":
-            return queryset.exclude(self.condition())
-        return queryset
+        def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+            if self.value() == "yes":
+                return queryset.filter(condition())
+            if self.value() == "no":
+                return queryset.exclude(condition())
+            return queryset
 
-
-class RevokedFilter(_YesNoFilter):
-    title = "revoked"
-    parameter_name = "revoked"
-
-    def condition(self) -> Q:
-        return Q(revoked_at__isnull=False)
+    YesNoFilter.title = title
+    return YesNoFilter
 
 
-class ExpiredFilter(_YesNoFilter):
-    title = "expired"
-    parameter_name = "expired"
-
-    def condition(self) -> Q:
-        return Q(expires_at__lte=timezone.now())
+RevokedFilter = yes_no_filter("revoked", lambda: Q(revoked_at__isnull=False))
+ExpiredFilter = yes_no_filter("expired", lambda: Q(expires_at__lte=timezone.now()))
 
 
 @admin.register(ApiToken)

@@ -209,7 +209,7 @@ class StallingProxy:
                 target.sendall(chunk)
                 relayed += len(chunk)
         except OSError:
-            pass
+            return  # one side hung up: nothing more to relay
         finally:
             for sock in (source, target):
                 with contextlib.suppress(OSError):
