@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,23 @@ PUT_LOCAL_TARGET = 0.5  # x hashlib
 PUT_S3_TARGET = 0.8  # x boto3 upload_file
 RSS_TARGET_MB = 150
 RSS_SAME_TOLERANCE = 0.10  # "about the same" for every size: the peak grows by at most this fraction
+
+# boto3's uploads of the same file, the yardstick for the app's uploads to S3. boto3 names a checksum algorithm
+# (CRC32) when it creates a multipart upload; the app names none, and then moto computes a full-object CRC64NVME of
+# the assembled object, in Python, when the upload is completed (real S3 does that work on its own side). The last
+# variant creates its uploads as the app does, so that moto's extra work is the same on both sides.
+BOTO3_VARIANTS = {
+    "defaults": "boto3 upload_file, default TransferConfig (8 MiB parts, 10 threads)",
+    "app's settings": "boto3 upload_file, the app's settings (8 MiB parts, 4 threads)",
+    "app's settings, no checksum": (
+        "boto3 upload_file, the app's settings, uploads created as the app does (no checksum algorithm)"
+    ),
+}
+BOTO3_BASES = {
+    "app's settings": "boto3 (app's settings)",
+    "defaults": "boto3 (defaults)",
+    "app's settings, no checksum": "boto3 (app's settings, no checksum algorithm)",
+}
 
 TASK_DONE = re.compile(r"Task artifacts\.tasks\.verify_blob\[([0-9a-f-]+)\] succeeded in ([0-9.eE+-]+)s: '?(\w+)'?")
 TASK_FAILED = re.compile(r"Task artifacts\.tasks\.verify_blob\[[0-9a-f-]+\] (?:raised|retry)")
@@ -614,6 +631,20 @@ def b64_digest(hexdigest: str) -> str:
 
 
 @dataclass
+class ServerFigures:
+    """What the rounds of PUTs (and the last round's GETs and verifications) measured."""
+
+    storage: str = ""
+    puts: list[Timing] = field(default_factory=list)
+    gets: list[Timing] = field(default_factory=list)
+    verifies: list[Timing] = field(default_factory=list)
+    web_baseline: int = 0
+    web_peaks: list[int] = field(default_factory=list)
+    worker_baseline: int = 0
+    worker_peak: int = 0
+
+
+@dataclass
 class Settings:
     secret_key: str
     broker_url: str
@@ -661,6 +692,20 @@ class Server:
         answer = self.api.request("POST", "/api/v1/projects/", body={"slug": slug, "name": slug})
         self.api.expect(answer, 201, what="create project")
         return slug
+
+    def warm_up(self, slug: str) -> None:
+        """Upload 1 MiB of other bytes first, as a long-running worker would have: the first request that touches
+        the storage loads boto3's models and opens the broker connection, which a measurement should not count."""
+        data = os.urandom(MIB)
+        digest = hashlib.sha256(data).hexdigest()
+        answer = self.api.request(
+            "PUT",
+            f"/api/v1/projects/{slug}/blobs/sha256:{digest}",
+            body=data,
+            length=len(data),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        self.api.expect(answer, 201, what=f"warm-up PUT ({self.label})")
 
     def web_memory(self) -> dict[str, int]:
         if children_of(self.gunicorn.pid) != [self.web_worker_pid]:
@@ -766,7 +811,8 @@ class Bench:
         self.redis = None
         self.moto: Child | None = None
         self.moto_port: int | None = None
-        self._s3 = None
+        self.moto_peak_kb = 0
+        self._s3: dict[bool, Any] = {}
         self._celery = None
         self.settings = Settings(secret_key=secrets.token_urlsafe(50), broker_url="")
         self.hashlib: dict[int, list[Timing]] = {}
@@ -813,17 +859,24 @@ class Bench:
     def s3_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}"
 
-    def s3_client(self) -> Any:
-        if self._s3 is None:
+    def s3_client(self, *, checksums: bool = True) -> Any:
+        """A client of moto; `checksums=False`: one that sends no checksum algorithm unless an operation requires
+        one, so its multipart uploads are created as the app creates its own."""
+        if checksums not in self._s3:
             import boto3
+            from botocore.config import Config
 
             env = self.s3_env()
-            self._s3 = boto3.session.Session(
+            self._s3[checksums] = boto3.session.Session(
                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
                 region_name=env["PROVENANT_S3_REGION"],
-            ).client("s3", endpoint_url=self.s3_endpoint)
-        return self._s3
+            ).client(
+                "s3",
+                endpoint_url=self.s3_endpoint,
+                config=Config(request_checksum_calculation="when_supported" if checksums else "when_required"),
+            )
+        return self._s3[checksums]
 
     def empty_bucket(self, bucket: str) -> None:
         """Free moto's memory: it keeps every object in this process's RAM."""
@@ -886,6 +939,9 @@ class Bench:
         progress(f"moto S3 server on 127.0.0.1:{self.moto_port}")
 
     def cleanup(self) -> None:
+        if self.moto is not None and self.moto.process.poll() is None:
+            with contextlib.suppress(OSError):
+                self.moto_peak_kb = memory_kb(self.moto.pid)["VmHWM"]
         Child.stop_all()
         if self.databases is not None:
             with contextlib.suppress(Exception):
@@ -996,17 +1052,16 @@ class Bench:
             self.s3_client().create_bucket(Bucket=self._boto3_bucket)
         return self._boto3_bucket
 
-    def boto3_upload(self, file: Path, size: int, *, app_settings: bool) -> Timing:
-        """boto3's managed multipart upload of the file to the same moto server: its defaults, or the app's part
-        size and concurrency."""
+    def boto3_upload(self, file: Path, size: int, *, variant: str) -> Timing:
+        """boto3's managed multipart upload of the file to the same moto server (see BOTO3_VARIANTS)."""
         from boto3.s3.transfer import TransferConfig
 
         config = (
-            TransferConfig(multipart_chunksize=APP_PART_SIZE, max_concurrency=APP_S3_CONCURRENCY)
-            if app_settings
-            else TransferConfig()
+            TransferConfig()
+            if variant == "defaults"
+            else TransferConfig(multipart_chunksize=APP_PART_SIZE, max_concurrency=APP_S3_CONCURRENCY)
         )
-        client = self.s3_client()
+        client = self.s3_client(checksums=variant != "app's settings, no checksum")
         bucket = self.boto3_bucket()
         with self.meter(moto=True) as meter:
             started = time.perf_counter()
@@ -1018,77 +1073,80 @@ class Bench:
         return seconds, meter.used
 
     def measure_uploads(self, *, file: Path, size: int, digest: str, s3: bool, main: bool) -> float | None:
-        """Rounds of one PUT each to a fresh server (a second PUT of the same bytes would only hash them); with S3,
-        boto3's uploads of the same file before each, so moto's drift hits both alike. The last round's server
-        then serves the GETs and, with a Celery worker started for it, the verifications.
+        """Rounds of one PUT each to a fresh server (a second PUT of the same bytes would only hash them); with S3
+        in the main run, each round also has boto3's uploads of the same file, in an order that rotates from round
+        to round, so moto's drift hits all alike. The last round's server then serves the GETs and, with a Celery
+        worker started for it, the verifications.
 
-        Returns boto3's median time with the app's settings (S3 in the main run), the sessions' yardstick.
+        Returns boto3's median time with the app's settings (S3 in the main run): the sessions' yardstick.
         """
         rounds = self.args.repeat if main else 1
         compare = s3 and main
-        family = f"{'s3' if s3 else 'local'}-{size // MIB}m"
-        boto3_default: list[Timing] = []
-        boto3_same: list[Timing] = []
-        puts: list[Timing] = []
-        gets: list[Timing] = []
-        verifies: list[Timing] = []
-        web_peaks: list[int] = []
+        boto3_runs: dict[str, list[Timing]] = {variant: [] for variant in BOTO3_VARIANTS} if compare else {}
+        figures = ServerFigures()
         for number in range(1, rounds + 1):
-            if compare:
-                progress(f"round {number}/{rounds}: boto3 upload_file (defaults, then the app's settings)")
-                boto3_default.append(self.boto3_upload(file, size, app_settings=False))
-                boto3_same.append(self.boto3_upload(file, size, app_settings=True))
-            last = number == rounds
-            progress(f"round {number}/{rounds}: PUT{', GET, verify' if last else ''} on server '{family}-{number}'")
-            server = Server(self, f"{family}-{number}", s3=s3)
-            try:
-                slug = server.create_project("bench")
-                web_baseline = server.web_memory()["VmRSS"]
-                with self.meter(app=server.web_worker_pid, moto=s3) as meter:
-                    seconds = server.put_blob(slug, file, size, digest)
-                puts.append((seconds, meter.used))
-                if last:
-                    gets = self.repeated(self.timed_get, server, slug, size, digest)
-                web_peaks.append(server.web_memory()["VmHWM"])
-                if last:
-                    server.start_worker()
-                    worker_baseline = memory_kb(server.worker.pid)["VmRSS"]
-                    verifies = self.repeated(self.timed_verify, server, digest, size)
-                    worker_peak = memory_kb(server.worker.pid)["VmHWM"]
-                    storage = server.storage
-            finally:
-                server.stop()
+            steps = [*boto3_runs, "the app's PUT"]
+            shift = (number - 1) % len(steps)
+            for step in steps[shift:] + steps[:shift]:
+                if step not in boto3_runs:
+                    label = f"{'s3' if s3 else 'local'}-{size // MIB}m-{number}"
+                    self.put_round(figures, file, size, digest, s3=s3, label=label, last=number == rounds)
+                else:
+                    progress(f"round {number}/{rounds}: {BOTO3_VARIANTS[step]}")
+                    boto3_runs[step].append(self.boto3_upload(file, size, variant=step))
 
-        ceiling = self.hashlib_seconds(size)
-        same_seconds = None
-        if compare:
-            default_seconds, cpu, note = median_run(boto3_default)
-            self.add(Row("boto3 upload_file, default TransferConfig (8 MiB parts, 10 threads)", storage, size,
-                         default_seconds, "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
-            same_seconds, cpu, note = median_run(boto3_same)
-            self.add(Row("boto3 upload_file, the app's settings (8 MiB parts, 4 threads)", storage, size,
-                         same_seconds, "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+        storage, ceiling = figures.storage, self.hashlib_seconds(size)
+        boto3_seconds = {}
+        for variant, runs in boto3_runs.items():
+            boto3_seconds[variant], cpu, note = median_run(runs)
+            self.add(Row(BOTO3_VARIANTS[variant], storage, size, boto3_seconds[variant], "hashlib", ceiling, note=note,
+                         cpu=cpu))  # fmt: skip
         put_name = "API upload: PUT /projects/{slug}/blobs/sha256:…"
-        seconds, cpu, note = median_run(puts)
+        seconds, cpu, note = median_run(figures.puts)
         if compare:
-            self.add(Row(put_name, storage, size, seconds, "boto3 (app's settings)", same_seconds, PUT_S3_TARGET,
-                         note=note, cpu=cpu))  # fmt: skip
-            self.add(Row(put_name, storage, size, seconds, "boto3 (defaults)", default_seconds, PUT_S3_TARGET,
-                         note=note, cpu=cpu))  # fmt: skip
+            for variant, base in BOTO3_BASES.items():
+                self.add(Row(put_name, storage, size, seconds, base, boto3_seconds[variant], PUT_S3_TARGET, note=note,
+                             cpu=cpu))  # fmt: skip
         else:
             target = PUT_LOCAL_TARGET if main and not s3 else None
             self.add(Row(put_name, storage, size, seconds, "hashlib", ceiling, target, note=note, cpu=cpu))
-        seconds, cpu, note = median_run(gets)
+        seconds, cpu, note = median_run(figures.gets)
         self.add(Row("API download: GET /projects/{slug}/blobs/sha256:… to /dev/null", storage, size, seconds,
                      "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
-        seconds, cpu, note = median_run(verifies)
+        seconds, cpu, note = median_run(figures.verifies)
         target = VERIFY_LOCAL_TARGET if main and not s3 else None
         self.add(Row("verify: Celery task verify_blob → blob_verify, runtime", storage, size, seconds, "hashlib",
                      ceiling, target, note=note, cpu=cpu))  # fmt: skip
         # With several rounds each PUT had a fresh worker: the highest of their peaks counts.
-        self.rss.append(RssRow("gunicorn worker", "PUT + GET", storage, size, web_baseline, max(web_peaks)))
-        self.rss.append(RssRow("Celery worker (solo)", "verify_blob", storage, size, worker_baseline, worker_peak))
-        return same_seconds
+        self.rss.append(RssRow("gunicorn worker", "PUT + GET", storage, size, figures.web_baseline,
+                               max(figures.web_peaks)))  # fmt: skip
+        self.rss.append(RssRow("Celery worker (solo)", "verify_blob", storage, size, figures.worker_baseline,
+                               figures.worker_peak))  # fmt: skip
+        return boto3_seconds.get("app's settings")
+
+    def put_round(
+        self, figures: ServerFigures, file: Path, size: int, digest: str, *, s3: bool, label: str, last: bool
+    ) -> None:
+        progress(f"PUT{', GET, verify' if last else ''} of {size_label(size)} on a fresh server '{label}'")
+        server = Server(self, label, s3=s3)
+        try:
+            slug = server.create_project("bench")
+            server.warm_up(slug)
+            figures.storage = server.storage
+            figures.web_baseline = server.web_memory()["VmRSS"]
+            with self.meter(app=server.web_worker_pid, moto=s3) as meter:
+                seconds = server.put_blob(slug, file, size, digest)
+            figures.puts.append((seconds, meter.used))
+            if last:
+                figures.gets = self.repeated(self.timed_get, server, slug, size, digest)
+            figures.web_peaks.append(server.web_memory()["VmHWM"])
+            if last:
+                server.start_worker()
+                figures.worker_baseline = memory_kb(server.worker.pid)["VmRSS"]
+                figures.verifies = self.repeated(self.timed_verify, server, digest, size)
+                figures.worker_peak = memory_kb(server.worker.pid)["VmHWM"]
+        finally:
+            server.stop()
 
     def timed_get(self, server: Server, slug: str, size: int, digest: str) -> Timing:
         with self.meter(app=server.web_worker_pid, moto=server.bucket is not None) as meter:
@@ -1114,6 +1172,7 @@ class Bench:
             server = Server(self, label, s3=s3)
             try:
                 slug = server.create_project("bench")
+                server.warm_up(slug)
                 baseline = server.web_memory()["VmRSS"]
                 with self.meter(app=server.web_worker_pid, moto=s3) as meter:
                     seconds, chunks = server.upload_session(slug, file, size, digest, chunk)
@@ -1164,6 +1223,16 @@ def median_run(runs: list[Timing]) -> tuple[float, dict[str, float], str]:
 # ---------------------------------------------------------------------------------------------- report
 
 
+def code_version() -> str:
+    commit = _command("git", "-C", str(REPO), "rev-parse", "--short", "HEAD").strip() or "?"
+    changed = [
+        line[3:]
+        for line in _command("git", "-C", str(REPO), "status", "--porcelain").splitlines()
+        if not line[3:].startswith("benchmarks/")
+    ]
+    return f"commit {commit}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
+
+
 def machine() -> list[str]:
     cpu = next(
         (
@@ -1188,15 +1257,7 @@ def machine() -> list[str]:
         f"{name} {metadata.version(name)}"
         for name in ("Django", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
     )
-    commit = _command("git", "-C", str(REPO), "rev-parse", "--short", "HEAD").strip() or "?"
-    changed = [
-        line[3:]
-        for line in _command("git", "-C", str(REPO), "status", "--porcelain").splitlines()
-        if not line[3:].startswith("benchmarks/")
-    ]
-    code = f"commit {commit}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
     return [
-        f"- Code: {code}",
         f"- CPU: {cpu}, `nproc` = {_command('nproc').strip()} (SHA extensions: {', '.join(extensions) or 'none'})",
         f"- Memory: {memory} (`free -h`); the test files stay in the page cache",
         f"- Disk under {tempfile.gettempdir()}: {disk}",
@@ -1210,7 +1271,7 @@ def _command(*argv: str) -> str:
     return ""
 
 
-def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: str) -> str:
+def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: str, code: str) -> str:
     table = throughput_table(bench.rows)
     rss, rss_misses = rss_table(bench.rss)
     misses = [
@@ -1225,9 +1286,15 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         command,
         "```",
         "",
+        f"- Code: {code} (at the start of the run)",
         *machine(),
         f"- Database: {bench.databases.version()}; broker: Redis ({bench.settings.broker_url}); "
         f"gunicorn `-w 1 --timeout {GUNICORN_TIMEOUT}` (sync worker), DEBUG off",
+        *(
+            [f"- moto's peak RSS over the run: {bench.moto_peak_kb * 1024 / 1e9:.1f} GB (it keeps objects in memory)"]
+            if bench.moto_peak_kb
+            else []
+        ),
         "",
         "MB = 10⁶ bytes. Ratios are throughput over the throughput of what they are compared with. CPU seconds: "
         "`app` is the gunicorn or Celery worker doing the work, `moto` the S3 server, `bench` this script (the "
@@ -1273,7 +1340,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-s3", action="store_true", help="no moto server, local storage only")
     parser.add_argument("--rss-s3", action="store_true", help="also run the extra peak-memory sizes against S3")
     parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each cheap measurement; the median counts")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each measurement (uploads: rounds on fresh servers); the median counts",
+    )
     parser.add_argument("--chunk-mib", type=int, default=64, help="chunk size of the upload session (default 64)")
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
     args = parser.parse_args(argv)
@@ -1285,6 +1357,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     command = " ".join([".venv/bin/python", "benchmarks/blob_transfer.py", *argv])
+    code = code_version()
     started_at = dt.datetime.now(dt.UTC)
     # SIGTERM ends the run the way Ctrl-C does: through the finally blocks that stop every process.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -1312,7 +1385,7 @@ def main(argv: list[str]) -> int:
                     path.unlink(missing_ok=True)
             print(f"Logs kept in {workdir}", file=sys.stderr)
     seconds = time.monotonic() - _STARTED
-    results = report(bench, started_at=started_at, seconds=seconds, command=command)
+    results = report(bench, started_at=started_at, seconds=seconds, command=command, code=code)
     print("\n" + results)
     if not args.no_readme:
         write_readme(results)

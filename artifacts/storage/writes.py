@@ -53,13 +53,19 @@ def new_hasher(state: bytes | None = None) -> rehashes.PySha256:
     return rehashes.PySha256.deserialize(state) if state else rehashes.PySha256()
 
 
-def read_blocks(stream: BinaryIO, length: int, hasher: rehashes.PySha256) -> Iterator[bytes]:
-    """Exactly `length` bytes of `stream` in blocks of at most CHUNK_SIZE, each hashed as it is read."""
+def read_blocks(
+    stream: BinaryIO, length: int, hasher, *, already: int = 0, total: int | None = None
+) -> Iterator[bytes]:
+    """Exactly `length` bytes of `stream` in blocks of at most CHUNK_SIZE, each hashed as it is read.
+
+    `already` and `total` place these bytes in a longer body, for the message when the body ends early.
+    """
+    total = already + length if total is None else total
     remaining = length
     while remaining:
         block = stream.read(min(CHUNK_SIZE, remaining))
         if not block:
-            raise TruncatedBody(length - remaining, length)
+            raise TruncatedBody(already + length - remaining, total)
         hasher.update(block)
         remaining -= len(block)
         yield block
@@ -140,6 +146,8 @@ class S3Sink:
     """
 
     name = "s3"
+    #: Every part carries its CRC32, which S3 checks on arrival and keeps (boto3's own uploads do the same).
+    checksum_algorithm: str | None = "CRC32"
 
     def __init__(self) -> None:
         self.storage = blob_storage()
@@ -147,8 +155,9 @@ class S3Sink:
 
     def begin(self, key: str, total_size: int | None) -> State:
         object_key = s3_object_key(self.storage, key)
+        extra = {"ChecksumAlgorithm": self.checksum_algorithm} if self.checksum_algorithm else {}
         upload = self.client.create_multipart_upload(
-            Bucket=self.storage.bucket_name, Key=object_key, ContentType="application/octet-stream"
+            Bucket=self.storage.bucket_name, Key=object_key, ContentType="application/octet-stream", **extra
         )
         return {
             "sink": self.name,
@@ -159,34 +168,52 @@ class S3Sink:
             "next_part": 1,
         }
 
-    def _pieces(self, blocks: Iterator[bytes], length: int, part_size: int) -> Iterator[bytes]:
+    @staticmethod
+    def piece_sizes(length: int, part_size: int) -> list[int]:
+        """Parts of `part_size` bytes; the last takes the remainder (up to twice that), so no part but the
+        last of the whole upload falls under S3's minimum."""
         count = max(1, length // part_size)
-        sizes = [part_size] * (count - 1) + [length - part_size * (count - 1)]
-        for size in sizes:
-            buffer = bytearray()
-            while len(buffer) < size:
-                buffer += next(blocks)
-            yield bytes(buffer)
+        return [part_size] * (count - 1) + [length - part_size * (count - 1)]
 
-    def _upload_part(self, state: State, number: int, body: bytes) -> dict:
+    def _read_piece(self, stream: BinaryIO, size: int, hasher, *, already: int, total: int) -> bytearray:
+        piece = bytearray(size)
+        filled = 0
+        for block in read_blocks(stream, size, hasher, already=already, total=total):
+            piece[filled : filled + len(block)] = block
+            filled += len(block)
+        return piece
+
+    def _upload_part(self, state: State, number: int, body: bytearray) -> dict:
+        extra = {"ChecksumAlgorithm": self.checksum_algorithm} if self.checksum_algorithm else {}
         response = self.client.upload_part(
-            Bucket=self.storage.bucket_name, Key=state["key"], UploadId=state["upload_id"], PartNumber=number, Body=body
+            Bucket=self.storage.bucket_name,
+            Key=state["key"],
+            UploadId=state["upload_id"],
+            PartNumber=number,
+            Body=body,
+            **extra,
         )
-        return {"PartNumber": number, "ETag": response["ETag"]}
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if self.checksum_algorithm:
+            part[f"Checksum{self.checksum_algorithm}"] = response[f"Checksum{self.checksum_algorithm}"]
+        return part
 
     def append(self, state: State, offset: int, stream: BinaryIO, length: int, hasher) -> State:
-        blocks = read_blocks(stream, length, hasher)
         number = state["next_part"]
         in_flight: deque[Future] = deque()
         finished: list[dict] = []
         limit = settings.PROVENANT_S3_UPLOAD_CONCURRENCY
+        done = 0
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="s3-part") as pool:
             try:
-                for piece in self._pieces(blocks, length, state["part_size"]):
+                for size in self.piece_sizes(length, state["part_size"]):
+                    # Wait for a free slot before reading the next part, so at most `limit` parts are in memory.
                     if len(in_flight) >= limit:
                         finished.append(in_flight.popleft().result())
+                    piece = self._read_piece(stream, size, hasher, already=done, total=length)
                     in_flight.append(pool.submit(self._upload_part, state, number, piece))
                     number += 1
+                    done += size
                 while in_flight:
                     finished.append(in_flight.popleft().result())
             except BaseException:
@@ -216,6 +243,8 @@ class S3DirectSink(S3Sink):
     (server-side) to their content address. Nothing at the staging key is ever served."""
 
     name = "s3-direct"
+    # Clients send plain presigned PUTs, which carry no checksum; the worker's SHA-256 is the check.
+    checksum_algorithm = None
 
     def begin(self, key: str, total_size: int | None) -> State:
         staging = f"uploads/{uuid.uuid4().hex}"

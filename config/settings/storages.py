@@ -45,7 +45,7 @@ STORAGES = {
 }
 
 # Uploads: bytes are cut into parts of this size for S3 (at least 5 MiB), with this many parts in flight
-# per upload; memory per upload is bounded by about (concurrency + 1) times the part size.
+# per upload; memory per upload is bounded by about concurrency times the part size.
 PROVENANT_UPLOAD_PART_SIZE = max(env_int("PROVENANT_UPLOAD_PART_SIZE", 8 * 1024 * 1024), 5 * 1024 * 1024)
 PROVENANT_S3_UPLOAD_CONCURRENCY = max(env_int("PROVENANT_S3_UPLOAD_CONCURRENCY", 4), 1)
 # Resumable upload sessions end after this long without a chunk, and their partial data is removed.

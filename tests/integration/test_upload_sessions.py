@@ -217,3 +217,20 @@ def test_a_direct_upload_of_other_bytes_fails_and_leaves_nothing(client, s3_buck
     assert "nothing was stored" in outcome["failure"]
     assert s3_bucket.object_keys() == keys_before
     assert not Blob.objects.filter(digest=claimed.removeprefix("sha256:")).exists()
+
+
+def test_parts_of_any_size_assemble_the_exact_bytes(client, s3_bucket, settings):
+    """A part size that is no multiple of the 1 MiB read size (as part_size_for picks for files over 78 GiB)."""
+    settings.PROVENANT_UPLOAD_PART_SIZE = 6_000_000
+    project = ProjectFactory()
+    data = os.urandom(20 * MiB + 3)
+    digest = sha256(data)
+    path = urlsplit(client.start(project, digest, len(data))[1]["url"]).path
+    assert client.chunk(path, data[: 13 * MiB], 0)[0] == 202
+    assert client.chunk(path, data[13 * MiB :], 13 * MiB)[0] == 202
+    status, blob, _ = client.request("PUT", path)
+
+    assert status == 201, blob
+    assert s3_bucket.read(content_address(digest)) == data
+    head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=content_address(digest), ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"]  # each part was sent with its CRC32, which S3 checked on arrival
