@@ -98,6 +98,17 @@ class BenchError(Exception):
     """The benchmark could not measure something (a process died, a request failed): the run is invalid."""
 
 
+def web_server_command(server: str, app: str, port: int, *, chdir: Path | None = None) -> list[str]:
+    """One worker process of `server` serving the WSGI `app` ("module:callable") on 127.0.0.1:`port`."""
+    if server == "granian":
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", "1"]  # fmt: skip
+        return command + (["--working-dir", str(chdir)] if chdir else []) + [app]
+    command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
+               "--timeout", str(GUNICORN_TIMEOUT)]  # fmt: skip
+    return command + (["--chdir", str(chdir)] if chdir else []) + [app]
+
+
 def bare_wsgi_app(environ: dict, start_response: Callable) -> list[bytes]:
     """Reads a request body through gunicorn's wsgi.input in 1 MiB pieces, as the app does, and discards it.
 
@@ -671,11 +682,8 @@ class Server:
         self.api = Api(self.port, bench.settings.token)
         self.worker: Child | None = None
         self.gunicorn = Child(
-            f"gunicorn ({label})",
-            [
-                sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "1",
-                "--timeout", str(GUNICORN_TIMEOUT),
-            ],
+            f"{bench.args.server} ({label})",
+            web_server_command(bench.args.server, "config.wsgi:application", self.port),
             env=self.env,
             log_path=bench.workdir / f"gunicorn-{label}.log",
         )  # fmt: skip
@@ -1019,11 +1027,8 @@ class Bench:
 
         port = free_port()
         bare = Child(
-            "gunicorn (bare WSGI app)",
-            [
-                sys.executable, "-m", "gunicorn", "--chdir", str(REPO / "benchmarks"), "blob_transfer:bare_wsgi_app",
-                "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", str(GUNICORN_TIMEOUT),
-            ],
+            f"{self.args.server} (bare WSGI app)",
+            web_server_command(self.args.server, "blob_transfer:bare_wsgi_app", port, chdir=REPO / "benchmarks"),
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             log_path=self.workdir / "gunicorn-bare.log",
         )  # fmt: skip
@@ -1338,6 +1343,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--rss-sizes", type=sizes, default=[1.0, 4.0], help="file sizes for the peak-memory runs (default 1,4)"
     )
     parser.add_argument("--skip-s3", action="store_true", help="no moto server, local storage only")
+    parser.add_argument(
+        "--server",
+        choices=("gunicorn", "granian"),
+        default="granian",
+        help="the web server, one worker (default granian, as README's production table; gunicorn: its sync worker)",
+    )
     parser.add_argument("--rss-s3", action="store_true", help="also run the extra peak-memory sizes against S3")
     parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
     parser.add_argument(

@@ -50,6 +50,6 @@ PROVENANT_UPLOAD_PART_SIZE = max(env_int("PROVENANT_UPLOAD_PART_SIZE", 8 * 1024 
 PROVENANT_S3_UPLOAD_CONCURRENCY = max(env_int("PROVENANT_S3_UPLOAD_CONCURRENCY", 4), 1)
 # Resumable upload sessions end after this long without a chunk, and their partial data is removed.
 PROVENANT_UPLOAD_SESSION_TTL_SECONDS = env_int("PROVENANT_UPLOAD_SESSION_TTL_SECONDS", 24 * 3600)
-# A request appending a chunk holds the session this long at most; keep it above the web server's request
-# timeout (gunicorn --timeout), so a request the server killed can never race its successor.
+# A request appending a chunk holds the session this long at most; keep it above the longest time a chunk may
+# take to arrive (and the web server's request timeout), so a stalled writer never races its successor.
 PROVENANT_UPLOAD_LEASE_SECONDS = env_int("PROVENANT_UPLOAD_LEASE_SECONDS", 900)

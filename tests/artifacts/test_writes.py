@@ -35,3 +35,33 @@ def test_a_short_body_names_how_far_it_got_in_the_whole_upload():
     with pytest.raises(TruncatedBody) as error:
         list(read_blocks(io.BytesIO(b"x" * 10), 20, rehashes.PySha256(), already=100, total=500))
     assert (error.value.received, error.value.expected) == (110, 500)
+
+
+def test_a_write_that_fails_in_the_writer_thread_fails_the_upload():
+    from artifacts.storage.writes import OneShotSha256, _BlockWriter
+
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    def send_blocks():
+        with _BlockWriter(FullDisk(), OneShotSha256(), depth=2) as writer:
+            for _ in range(10):
+                writer.put(b"x" * 1024)
+
+    with pytest.raises(OSError, match="No space left"):
+        send_blocks()
+
+
+def test_the_writer_hashes_and_writes_every_block_in_order():
+    import hashlib
+
+    from artifacts.storage.writes import OneShotSha256, _BlockWriter
+
+    target, hasher = io.BytesIO(), OneShotSha256()
+    blocks = [bytes([i]) * 1000 for i in range(50)]
+    with _BlockWriter(target, hasher, depth=3) as writer:
+        for block in blocks:
+            writer.put(block)
+    assert target.getvalue() == b"".join(blocks)
+    assert hasher.finalize() == hashlib.sha256(b"".join(blocks)).hexdigest()
