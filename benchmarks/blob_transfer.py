@@ -685,7 +685,7 @@ class Server:
             f"{bench.args.server} ({label})",
             web_server_command(bench.args.server, "config.wsgi:application", self.port),
             env=self.env,
-            log_path=bench.workdir / f"gunicorn-{label}.log",
+            log_path=bench.workdir / f"{bench.args.server}-{label}.log",
         )  # fmt: skip
         self.gunicorn.wait_until(self._answers, f"answering on 127.0.0.1:{self.port}")
         self.gunicorn.wait_until(lambda: bool(children_of(self.gunicorn.pid)), "running its worker")
@@ -718,7 +718,7 @@ class Server:
     def web_memory(self) -> dict[str, int]:
         if children_of(self.gunicorn.pid) != [self.web_worker_pid]:
             raise BenchError(
-                f"gunicorn ({self.label}) replaced its worker (timeout or crash); its log ends:\n"
+                f"The web server ({self.label}) replaced its worker (timeout or crash); its log ends:\n"
                 f"{self.gunicorn.log_tail()}"
             )
         return memory_kb(self.web_worker_pid)
@@ -1048,8 +1048,8 @@ class Bench:
             seconds, cpu, note = median_run(self.repeated(receive))
         finally:
             bare.stop()
-        self.add(Row("HTTP receive only: gunicorn, wsgi.input.read(1 MiB), bytes discarded", "none", size, seconds,
-                     "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+        receive = f"HTTP receive only: {self.args.server}, wsgi.input.read(1 MiB), bytes discarded"
+        self.add(Row(receive, "none", size, seconds, "hashlib", ceiling, note=note, cpu=cpu))
 
     def boto3_bucket(self) -> str:
         if self._boto3_bucket is None:
@@ -1123,7 +1123,7 @@ class Bench:
         self.add(Row("verify: Celery task verify_blob → blob_verify, runtime", storage, size, seconds, "hashlib",
                      ceiling, target, note=note, cpu=cpu))  # fmt: skip
         # With several rounds each PUT had a fresh worker: the highest of their peaks counts.
-        self.rss.append(RssRow("gunicorn worker", "PUT + GET", storage, size, figures.web_baseline,
+        self.rss.append(RssRow(f"{self.args.server} worker", "PUT + GET", storage, size, figures.web_baseline,
                                max(figures.web_peaks)))  # fmt: skip
         self.rss.append(RssRow("Celery worker (solo)", "verify_blob", storage, size, figures.worker_baseline,
                                figures.worker_peak))  # fmt: skip
@@ -1192,7 +1192,7 @@ class Bench:
         self.add(Row("API upload session: POST, PATCH each chunk, PUT ?digest=", storage, size, seconds, *base,
                      note=detail, cpu=cpu))  # fmt: skip
         work = f"upload session ({self.args.chunk_mib} MiB chunks)"
-        self.rss.append(RssRow("gunicorn worker", work, storage, size, baseline, max(peaks)))
+        self.rss.append(RssRow(f"{self.args.server} worker", work, storage, size, baseline, max(peaks)))
 
     def run(self) -> None:
         size = int(self.args.size_gib * GIB)
@@ -1260,7 +1260,7 @@ def machine() -> list[str]:
         disk += ", reported rotational" if rotational.read_text().strip() == "1" else ", reported non-rotational"
     versions = ", ".join(
         f"{name} {metadata.version(name)}"
-        for name in ("Django", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
+        for name in ("Django", "granian", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
     )
     return [
         f"- CPU: {cpu}, `nproc` = {_command('nproc').strip()} (SHA extensions: {', '.join(extensions) or 'none'})",
@@ -1294,7 +1294,7 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         f"- Code: {code} (at the start of the run)",
         *machine(),
         f"- Database: {bench.databases.version()}; broker: Redis ({bench.settings.broker_url}); "
-        f"gunicorn `-w 1 --timeout {GUNICORN_TIMEOUT}` (sync worker), DEBUG off",
+        f"web server: `{' '.join(web_server_command(bench.args.server, 'config.wsgi:application', 0)[2:])}`, DEBUG off",
         *(
             [f"- moto's peak RSS over the run: {bench.moto_peak_kb * 1024 / 1e9:.1f} GB (it keeps objects in memory)"]
             if bench.moto_peak_kb

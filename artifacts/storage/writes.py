@@ -71,45 +71,56 @@ class OneShotSha256:
         return self._sha256.hexdigest()
 
 
-class _BlockWriter:
-    """Hashes and writes blocks in a thread of its own while the request's thread goes on receiving.
-
-    (Hashing here rather than in the receiving thread measured faster: benchmarks/README.md.) At most
-    `depth` blocks wait in between, so memory stays bounded; an error on either side stops both.
-    """
+class _Stage:
+    """One consumer of the blocks a request receives, in a thread of its own, at most `depth` blocks behind."""
 
     _DONE = object()
 
-    def __init__(self, handle: BinaryIO, hasher, depth: int = 8) -> None:
-        self.handle = handle
-        self.hasher = hasher
+    def __init__(self, consume, depth: int) -> None:
+        self.consume = consume
         self.blocks: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="blob-writer", daemon=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while (block := self.blocks.get()) is not self._DONE:
             if self.error is None:
                 try:
-                    self.hasher.update(block)
-                    self.handle.write(block)
+                    self.consume(block)
                 except BaseException as error:  # re-raised in the request's thread
                     self.error = error
 
+
+class _BlockWriter:
+    """Hashes and writes blocks, each in a thread of its own, while the request's thread goes on receiving:
+    receiving, hashing and writing overlap (hashlib and file writes release the GIL). Measured in
+    benchmarks/README.md against hashing in the receiving thread, and against one thread for both.
+
+    Each stage is at most `depth` blocks behind, so memory stays bounded; an error anywhere stops the upload.
+    """
+
+    def __init__(self, handle: BinaryIO, hasher, depth: int = 8) -> None:
+        self.stages = [_Stage(hasher.update, depth), _Stage(handle.write, depth)]
+
     def put(self, block: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self.blocks.put(block)
+        for stage in self.stages:
+            if stage.error is not None:
+                raise stage.error
+            stage.blocks.put(block)
 
     def __enter__(self) -> "_BlockWriter":
-        self.thread.start()
+        for stage in self.stages:
+            stage.thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.blocks.put(self._DONE)
-        self.thread.join()
-        if self.error is not None and exc_info[0] is None:
-            raise self.error
+        for stage in self.stages:
+            stage.blocks.put(_Stage._DONE)
+        for stage in self.stages:
+            stage.thread.join()
+        errors = [stage.error for stage in self.stages if stage.error is not None]
+        if errors and exc_info[0] is None:
+            raise errors[0]
 
 
 def read_blocks(
