@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -22,6 +22,8 @@ from artifacts.models import (
 from artifacts.services._shared import digest_hex, insert_unique, validated
 from artifacts.services.blobs import require_project_blob
 from governance.errors import Conflict, InvalidInput
+
+NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 
 # Projects ---------------------------------------------------------------------------------------------
 
@@ -56,23 +58,39 @@ def project_update(*, project: Project, name: str | None = None, description: st
 # Datasets ---------------------------------------------------------------------------------------------
 
 
+def _named_in_project_create(
+    model: type[NamedInProject], *, project: Project, name: str, **fields: Any
+) -> NamedInProject:
+    """Datasets and artifacts follow one rule: a safe name, unique within the project, fixed once created."""
+    instance = model(project=project, name=name, **fields)
+    validated(instance)
+    noun = model._meta.verbose_name
+    insert_unique(
+        instance,
+        taken=model.objects.filter(project=project, name=name),
+        conflict=Conflict(
+            f"Project '{project.slug}' already has {'an' if noun[0] in 'aeiou' else 'a'} {noun} named '{name}'.",
+            field="name",
+        ),
+    )
+    return instance
+
+
+def _description_update(instance: NamedInProject, description: str) -> NamedInProject:
+    """The one thing about a dataset or an artifact that may change."""
+    instance.description = description
+    instance.save(update_fields=["description"])
+    return instance
+
+
 @transaction.atomic
 def dataset_create(*, project: Project, name: str, description: str = "") -> Dataset:
-    dataset = Dataset(project=project, name=name, description=description)
-    validated(dataset)
-    insert_unique(
-        dataset,
-        taken=Dataset.objects.filter(project=project, name=name),
-        conflict=Conflict(f"Project '{project.slug}' already has a dataset named '{name}'.", field="name"),
-    )
-    return dataset
+    return _named_in_project_create(Dataset, project=project, name=name, description=description)
 
 
 @transaction.atomic
 def dataset_update(*, dataset: Dataset, description: str) -> Dataset:
-    dataset.description = description
-    dataset.save(update_fields=["description"])
-    return dataset
+    return _description_update(dataset, description)
 
 
 @transaction.atomic
@@ -255,21 +273,12 @@ def run_update(
 
 @transaction.atomic
 def artifact_create(*, project: Project, name: str, kind: str, description: str = "") -> Artifact:
-    artifact = Artifact(project=project, name=name, kind=kind, description=description)
-    validated(artifact)
-    insert_unique(
-        artifact,
-        taken=Artifact.objects.filter(project=project, name=name),
-        conflict=Conflict(f"Project '{project.slug}' already has an artifact named '{name}'.", field="name"),
-    )
-    return artifact
+    return _named_in_project_create(Artifact, project=project, name=name, kind=kind, description=description)
 
 
 @transaction.atomic
 def artifact_update(*, artifact: Artifact, description: str) -> Artifact:
-    artifact.description = description
-    artifact.save(update_fields=["description"])
-    return artifact
+    return _description_update(artifact, description)
 
 
 @transaction.atomic
