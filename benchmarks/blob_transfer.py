@@ -68,14 +68,16 @@ RSS_TARGET_MB = 150
 RSS_SAME_TOLERANCE = 0.10  # "about the same" for every size: the peak grows by at most this fraction
 
 # boto3's uploads of the same file, the yardstick for the app's uploads to S3. boto3 names a checksum algorithm
-# (CRC32) when it creates a multipart upload; the app names none, and then moto computes a full-object CRC64NVME of
-# the assembled object, in Python, when the upload is completed (real S3 does that work on its own side). The last
-# variant creates its uploads as the app does, so that moto's extra work is the same on both sides.
+# (CRC32) when it creates a multipart upload, and so does the app since commit dc5a8a8; without one, moto computes a
+# full-object CRC64NVME of the assembled object in Python when the upload is completed (real S3 does that work on
+# its own side). The last variant creates its uploads without one, the app's old way, for comparison with the
+# first results in README.md. "app's settings" are APP_PART_SIZE and APP_S3_CONCURRENCY (--s3-concurrency).
 BOTO3_VARIANTS = {
     "defaults": "boto3 upload_file, default TransferConfig (8 MiB parts, 10 threads)",
-    "app's settings": "boto3 upload_file, the app's settings (8 MiB parts, 4 threads)",
+    "app's settings": "boto3 upload_file, the app's part size and concurrency (PROVENANT_UPLOAD_PART_SIZE, "
+    "PROVENANT_S3_UPLOAD_CONCURRENCY)",
     "app's settings, no checksum": (
-        "boto3 upload_file, the app's settings, uploads created as the app does (no checksum algorithm)"
+        "boto3 upload_file, the app's part size and concurrency, no checksum algorithm named"
     ),
 }
 BOTO3_BASES = {
@@ -1344,6 +1346,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-s3", action="store_true", help="no moto server, local storage only")
     parser.add_argument(
+        "--s3-concurrency",
+        type=int,
+        default=APP_S3_CONCURRENCY,
+        help=f"the app's PROVENANT_S3_UPLOAD_CONCURRENCY, and boto3's in the comparison (default {APP_S3_CONCURRENCY})",
+    )
+    parser.add_argument(
         "--server",
         choices=("gunicorn", "granian"),
         default="granian",
@@ -1366,7 +1374,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    global APP_S3_CONCURRENCY
     args = parse_args(argv)
+    APP_S3_CONCURRENCY = args.s3_concurrency
     command = " ".join([".venv/bin/python", "benchmarks/blob_transfer.py", *argv])
     code = code_version()
     started_at = dt.datetime.now(dt.UTC)
