@@ -98,6 +98,17 @@ def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     return session
 
 
+def _locked_session_to_finish(session_id: uuid.UUID, digest: str | None) -> UploadSession:
+    """The session, locked, if the digest a client finishes it with (when it names one) is the one announced."""
+    session = _locked_open_session(session_id)
+    if digest is not None and digest_hex(digest, "digest") != session.digest:
+        raise InvalidInput(
+            f"This upload was started for sha256:{session.digest}; it cannot be finished as {digest}.",
+            field="digest",
+        )
+    return session
+
+
 def _take_writer_lease(session: UploadSession, *, start: int, length: int) -> tuple[UploadSession, uuid.UUID]:
     with transaction.atomic():
         session = _locked_open_session(session.pk)
@@ -188,12 +199,7 @@ def upload_session_finish(
             session=session, stream=stream, start=session.offset if start is None else start, length=length
         )
     with transaction.atomic():
-        session = _locked_open_session(session.pk)
-        if digest is not None and digest_hex(digest, "digest") != session.digest:
-            raise InvalidInput(
-                f"This upload was started for sha256:{session.digest}; it cannot be finished as {digest}.",
-                field="digest",
-            )
+        session = _locked_session_to_finish(session.pk, digest)
         if session.offset == 0:
             raise InvalidInput("Nothing has been uploaded yet: send the file's bytes first.", code="empty")
         if session.size is not None and session.offset != session.size:
@@ -300,12 +306,7 @@ def upload_session_seal(*, session: UploadSession, digest: str | None = None) ->
 
     sink = S3DirectSink()
     with transaction.atomic():
-        session = _locked_open_session(session.pk)
-        if digest is not None and digest_hex(digest, "digest") != session.digest:
-            raise InvalidInput(
-                f"This upload was started for sha256:{session.digest}; it cannot be finished as {digest}.",
-                field="digest",
-            )
+        session = _locked_session_to_finish(session.pk, digest)
         parts = sink.received_parts(session.storage_state)
         missing = sink.missing_parts(session.storage_state, parts)
         if missing:
