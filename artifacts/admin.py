@@ -98,12 +98,20 @@ class DigestSearchMixin:
         return super().get_search_results(request, queryset, search_term.replace(DIGEST_PREFIX, ""))
 
 
-class ServiceWrittenAdmin(admin.ModelAdmin):
+class VisibleOnlyAdmin(admin.ModelAdmin):
+    """Staff see in the admin what the access rule lets them see elsewhere (superusers: everything)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).visible_to(request.user)
+
+
+class ServiceWrittenAdmin(VisibleOnlyAdmin):
     """An admin whose adds and edits are calls to the model's services, and that deletes nothing.
 
     `fields` are the form's fields; `identity_fields` among them are chosen when the object is added and
     read-only from then on; `detail_fields` are read-only facts shown once the object exists.
-    Subclasses define `create(data) -> obj` and `update(obj, data) -> obj`, each one service call.
+    Subclasses define `create(request, data) -> obj` and `update(request, obj, data) -> obj`, each one
+    service call.
     """
 
     identity_fields: tuple[str, ...] = ()
@@ -120,9 +128,9 @@ class ServiceWrittenAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: models.Model, form: forms.ModelForm, change: bool) -> None:
         if change:
-            self.update(obj, form.cleaned_data)
+            self.update(request, obj, form.cleaned_data)
             return
-        created = self.create(form.cleaned_data)
+        created = self.create(request, form.cleaned_data)
         # The admin logs the addition and redirects using the instance its form built, so that instance
         # becomes the row the service wrote.
         for field in created._meta.concrete_fields:
@@ -198,10 +206,12 @@ class ProjectAdmin(ServiceWrittenAdmin):
             )
         )
 
-    def create(self, data: dict[str, Any]) -> Project:
-        return services.project_create(slug=data["slug"], name=data["name"], description=data["description"])
+    def create(self, request: HttpRequest, data: dict[str, Any]) -> Project:
+        return services.project_create(
+            slug=data["slug"], name=data["name"], description=data["description"], created_by=request.user
+        )
 
-    def update(self, obj: Project, data: dict[str, Any]) -> Project:
+    def update(self, request: HttpRequest, obj: Project, data: dict[str, Any]) -> Project:
         return services.project_update(project=obj, name=data["name"], description=data["description"])
 
     @admin.display(ordering="dataset_count")
@@ -233,7 +243,7 @@ class ProjectBlobInline(ViewOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Blob)
-class BlobAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
+class BlobAdmin(ViewOnlyMixin, DigestSearchMixin, VisibleOnlyAdmin):
     list_display = ("digest_short", "size_human", "state", "verified_at", "created_at")
     list_filter = ("state",)
     search_fields = ("^digest",)
@@ -261,7 +271,7 @@ class BlobAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(ProjectBlob)
-class ProjectBlobAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
+class ProjectBlobAdmin(ViewOnlyMixin, DigestSearchMixin, VisibleOnlyAdmin):
     list_display = ("digest", "project", "size", "blob_state", "uploaded_by", "created_at")
     list_filter = ("project", "blob__state")
     list_select_related = ("project", "blob", "uploaded_by")
@@ -300,12 +310,12 @@ class DatasetAdmin(ServiceWrittenAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
         # The selector brings the project and the version count and latest number in the page's one query.
-        return selectors.dataset_list()
+        return selectors.dataset_list().visible_to(request.user)
 
-    def create(self, data: dict[str, Any]) -> Dataset:
+    def create(self, request: HttpRequest, data: dict[str, Any]) -> Dataset:
         return services.dataset_create(project=data["project"], name=data["name"], description=data["description"])
 
-    def update(self, obj: Dataset, data: dict[str, Any]) -> Dataset:
+    def update(self, request: HttpRequest, obj: Dataset, data: dict[str, Any]) -> Dataset:
         return services.dataset_update(dataset=obj, description=data["description"])
 
     @admin.display(ordering="version_count")
@@ -318,7 +328,7 @@ class DatasetAdmin(ServiceWrittenAdmin):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
+class DatasetVersionAdmin(ViewOnlyMixin, DigestSearchMixin, VisibleOnlyAdmin):
     list_display = (
         "dataset_link",
         "version",
@@ -430,7 +440,7 @@ class RunArtifactInputInline(ViewOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(ViewOnlyMixin, admin.ModelAdmin):
+class RunAdmin(ViewOnlyMixin, VisibleOnlyAdmin):
     """Runs are recorded by pipelines through the API and are view-only here; staff may cancel a run
     whose pipeline died, through the same service a pipeline uses to finish it."""
 
@@ -512,25 +522,32 @@ class RunAdmin(ViewOnlyMixin, admin.ModelAdmin):
 @admin.register(Artifact)
 class ArtifactAdmin(ServiceWrittenAdmin):
     form = NamedInProjectForm
-    list_display = ("name", "project", "kind", "versions", "latest_version", "created_at")
-    list_filter = ("project", "kind")
+    list_display = ("name", "project", "kind", "restricted", "versions", "latest_version", "created_at")
+    list_filter = ("project", "kind", "restricted")
     search_fields = ("name", "project__slug", "description")
     autocomplete_fields = ("project",)
-    fields = ("project", "name", "kind", "description")
+    fields = ("project", "name", "kind", "description", "restricted")
     identity_fields = ("project", "name", "kind")
     detail_fields = ("versions", "created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Artifact]:
         # The selector brings the project and the version count and latest number in the page's one query.
-        return selectors.artifact_list()
+        return selectors.artifact_list().visible_to(request.user)
 
-    def create(self, data: dict[str, Any]) -> Artifact:
+    def create(self, request: HttpRequest, data: dict[str, Any]) -> Artifact:
         return services.artifact_create(
-            project=data["project"], name=data["name"], kind=data["kind"], description=data["description"]
+            project=data["project"],
+            name=data["name"],
+            kind=data["kind"],
+            description=data["description"],
+            restricted=data["restricted"],
+            created_by=request.user,
         )
 
-    def update(self, obj: Artifact, data: dict[str, Any]) -> Artifact:
-        return services.artifact_update(artifact=obj, description=data["description"])
+    def update(self, request: HttpRequest, obj: Artifact, data: dict[str, Any]) -> Artifact:
+        return services.artifact_update(
+            artifact=obj, description=data["description"], restricted=data["restricted"], changed_by=request.user
+        )
 
     @admin.display(ordering="version_count")
     def versions(self, artifact: Artifact) -> SafeString:
@@ -542,7 +559,7 @@ class ArtifactAdmin(ServiceWrittenAdmin):
 
 
 @admin.register(ArtifactVersion)
-class ArtifactVersionAdmin(ViewOnlyMixin, DigestSearchMixin, admin.ModelAdmin):
+class ArtifactVersionAdmin(ViewOnlyMixin, DigestSearchMixin, VisibleOnlyAdmin):
     list_display = (
         "artifact_link",
         "version",

@@ -445,6 +445,7 @@ def _demo_admin() -> tuple[AbstractBaseUser, bool]:
 
 def _record_demo(admin: AbstractBaseUser) -> Project:
     project = services.project_create(
+        created_by=admin,
         slug=PROJECT_SLUG,
         name="Fraud detection",
         description=(
@@ -478,18 +479,21 @@ def _record_demo(admin: AbstractBaseUser) -> Project:
     (dataset_v1, csv_v1), (dataset_v2, csv_v2) = snapshots
 
     preprocessor = services.artifact_create(
+        created_by=admin,
         project=project,
         name="preprocessor",
         kind=Artifact.Kind.PREPROCESSOR,
         description="Feature definitions and the standardisation (mean, std per feature) fitted on training rows.",
     )
     model = services.artifact_create(
+        created_by=admin,
         project=project,
         name="model",
         kind=Artifact.Kind.MODEL,
         description="Logistic regression scoring the fraud probability of a standardised transaction.",
     )
     report = services.artifact_create(
+        created_by=admin,
         project=project,
         name="evaluation-report",
         kind=Artifact.Kind.EVALUATION_REPORT,

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 
 from artifacts.models import (
     Artifact,
@@ -17,6 +17,8 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
+from governance.permissions import artifact_ids_where, is_unrestricted
+from governance.roles import Verb
 
 # Every list below names the relations its serializer reads, so a page costs the same number of queries
 # whatever its size (tests/artifacts/test_api_queries.py holds this).
@@ -27,9 +29,20 @@ def project_list() -> QuerySet[Project]:
     return Project.objects.all()
 
 
-def blob_held_by(project: Project, digest: str) -> Blob | None:
-    """The blob with this digest if `project` holds it (uploaded it); knowing a digest reaches nothing else."""
-    return Blob.objects.filter(digest=digest, project_links__project=project).first()
+def blob_held_by(project: Project, digest: str, user) -> Blob | None:
+    """The blob with this digest if `project` holds it (uploaded it) and `user` may read it; knowing a digest
+    reaches nothing else.
+
+    Bytes published as a version of a restricted artifact the user may not see stay out of reach here too,
+    or the project's blob endpoint would be a way around the restriction.
+    """
+    blobs = Blob.objects.filter(digest=digest, project_links__project=project)
+    if not is_unrestricted(user):
+        hidden_versions = ArtifactVersion.objects.filter(
+            blob=OuterRef("pk"), artifact__project=project, artifact__restricted=True
+        ).exclude(artifact_ids_where(user, Verb.VIEW, "artifact_id"))
+        blobs = blobs.exclude(Exists(hidden_versions))
+    return blobs.first()
 
 
 def dataset_list() -> QuerySet[Dataset]:
@@ -85,6 +98,7 @@ class LineageGraph:
     root: LineageNode
     nodes: list[LineageNode]
     edges: list[tuple[str, str]]  # (source key, target key): data flows from source to target
+    hidden: int = 0  # nodes reached that the user may not see
 
 
 def _edges_sql() -> str:
@@ -137,23 +151,26 @@ def _walk_sql() -> str:
     """  # noqa: S608
 
 
-def _details(type_: NodeType, ids: set[int]) -> dict[int, object]:
+def _details(type_: NodeType, ids: set[int], user) -> dict[int, object]:
     if type_ == "dataset_version":
         queryset = DatasetVersion.objects.select_related("dataset__project", "blob")
     elif type_ == "run":
         queryset = Run.objects.select_related("project")
     else:
         queryset = ArtifactVersion.objects.select_related("artifact__project", "blob")
-    return queryset.in_bulk(ids) if ids else {}
+    return queryset.visible_to(user).in_bulk(ids) if ids else {}
 
 
-def lineage_graph(*, node_type: NodeType, node_id: int, direction: Direction, max_depth: int) -> LineageGraph | None:
-    """Upstream (what made it) and/or downstream (what it made) of one node, to `max_depth` edges.
+def lineage_graph(
+    *, node_type: NodeType, node_id: int, direction: Direction, max_depth: int, user
+) -> LineageGraph | None:
+    """Upstream (what made it) and/or downstream (what it made) of one node, to `max_depth` edges, as far
+    as `user` may see: nodes they may not see are left out with their edges, and counted in `hidden`.
 
     One recursive query walks the graph; one query per node type then fetches what the nodes show.
-    Returns None when the root does not exist.
+    Returns None when the root does not exist or `user` may not see it.
     """
-    root_obj = _details(node_type, {node_id}).get(node_id)
+    root_obj = _details(node_type, {node_id}, user).get(node_id)
     if root_obj is None:
         return None
     params = {
@@ -175,10 +192,17 @@ def lineage_graph(*, node_type: NodeType, node_id: int, direction: Direction, ma
         node_key, via_key = f"{type_}:{id_}", f"{via_type}:{via_id}"
         edges.add((via_key, node_key) if side == "downstream" else (node_key, via_key))
 
-    objects = {t: _details(t, {i for (rt, i) in reached if rt == t}) for t in NODE_TYPES}
+    objects = {t: _details(t, {i for (rt, i) in reached if rt == t}, user) for t in NODE_TYPES}
     nodes = [
         LineageNode(type=t, id=i, depth=depth, direction=side, obj=objects[t][i])
         for (t, i), (side, depth) in sorted(reached.items(), key=lambda item: (item[1][1], item[0]))
+        if i in objects[t]
     ]
     root = LineageNode(type=node_type, id=node_id, depth=0, direction="root", obj=root_obj)
-    return LineageGraph(root=root, nodes=nodes, edges=sorted(edges))
+    shown = {root.key} | {node.key for node in nodes}
+    return LineageGraph(
+        root=root,
+        nodes=nodes,
+        edges=sorted(edge for edge in edges if edge[0] in shown and edge[1] in shown),
+        hidden=len(reached) - len(nodes),
+    )

@@ -1,15 +1,19 @@
-"""Writes for governance: API token issue and revocation (permissions, promotions and reviews follow)."""
+"""Writes for governance: API tokens, and role grants with the object permissions they stand for."""
 
 import hashlib
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, transaction
+from django.db.models import Model
 from django.utils import timezone
+from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from governance.errors import Conflict, InvalidInput
-from governance.models import ApiToken
+from governance.models import ApiToken, RoleGrant
+from governance.roles import Role, role_codenames
 
 TOKEN_PREFIX = "prv_"  # noqa: S105 (a public marker, so leaked tokens are recognisable)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
@@ -63,3 +67,113 @@ def api_token_record_use(*, token: ApiToken) -> None:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+# Role grants -------------------------------------------------------------------------------------------
+
+
+def _grantee_filter(*, user: AbstractBaseUser | None, group: Group | None) -> dict:
+    return {"user": user, "group__isnull": True} if user is not None else {"group": group, "user__isnull": True}
+
+
+def _scope_filter(obj: Model) -> dict:
+    if obj._meta.model_name == "project":
+        return {"project_id": obj.pk, "artifact__isnull": True}
+    return {"artifact_id": obj.pk}
+
+
+def _sync_object_permissions(obj: Model, *, user: AbstractBaseUser | None, group: Group | None) -> None:
+    """Make the grantee's guardian permissions on `obj` exactly those its remaining role grants stand for."""
+    roles = set(
+        RoleGrant.objects.filter(**_scope_filter(obj), **_grantee_filter(user=user, group=group)).values_list(
+            "role", flat=True
+        )
+    )
+    wanted = Permission.objects.filter(
+        content_type=ContentType.objects.get_for_model(obj),
+        codename__in=role_codenames(roles, obj._meta.model_name),
+    )
+    if user is not None:
+        table, grantee = get_user_obj_perms_model(obj), {"user": user}
+    else:
+        table, grantee = get_group_obj_perms_model(obj), {"group": group}
+    held = table.objects.filter(content_object=obj, **grantee)
+    held.exclude(permission__in=wanted).delete()
+    have = set(held.values_list("permission_id", flat=True))
+    table.objects.bulk_create(
+        [
+            table(content_object=obj, permission=permission, **grantee)
+            for permission in wanted
+            if permission.pk not in have
+        ]
+    )
+
+
+def _check_grantee(user: AbstractBaseUser | None, group: Group | None) -> None:
+    if (user is None) == (group is None):
+        raise InvalidInput("Grant a role to one user or one group.", field="user")
+    if user is not None and not user.is_active:
+        raise InvalidInput(f"User {user.get_username()} is inactive; activate the account first.", field="user")
+
+
+@transaction.atomic
+def role_grant(
+    *,
+    obj: Model,
+    role: str,
+    granted_by: AbstractBaseUser | None,
+    user: AbstractBaseUser | None = None,
+    group: Group | None = None,
+) -> tuple[RoleGrant, bool]:
+    """Give `role` on a project or an artifact to a user or a group; granting what is held already changes
+    nothing and answers the existing grant."""
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role '{role}'. Roles: {', '.join(Role.values)}.", field="role")
+    _check_grantee(user, group)
+    if obj._meta.model_name not in {"project", "artifact"}:
+        raise InvalidInput(f"Roles are granted on projects and artifacts, not on {obj._meta.verbose_name}.")
+    project_id = obj.pk if obj._meta.model_name == "project" else obj.project_id
+    existing = RoleGrant.objects.filter(**_scope_filter(obj), **_grantee_filter(user=user, group=group), role=role)
+    if grant := existing.first():
+        return grant, False
+    try:
+        with transaction.atomic():
+            grant = RoleGrant.objects.create(
+                project_id=project_id,
+                artifact=obj if obj._meta.model_name == "artifact" else None,
+                user=user,
+                group=group,
+                role=role,
+                granted_by=granted_by,
+                granted_at=timezone.now(),
+            )
+    except IntegrityError:
+        # A concurrent request granted the same role first: that grant is the answer.
+        return existing.get(), False
+    _sync_object_permissions(obj, user=user, group=group)
+    return grant, True
+
+
+def _keeps_a_maintainer(grant: RoleGrant) -> bool:
+    # Locking every maintainer grant of the project keeps two concurrent revocations from each leaving the other.
+    maintainers = RoleGrant.objects.select_for_update().filter(
+        project_id=grant.project_id, artifact__isnull=True, role=Role.MAINTAINER
+    )
+    return any(pk != grant.pk for pk in maintainers.values_list("pk", flat=True))
+
+
+@transaction.atomic
+def role_revoke(*, grant: RoleGrant, revoked_by: AbstractBaseUser | None) -> None:
+    """Take a role away; its permissions go with it at once (whatever other grants still give stays)."""
+    grant = RoleGrant.objects.select_for_update().select_related("project", "artifact").filter(pk=grant.pk).first()
+    if grant is None:
+        raise Conflict("This grant was already revoked.")
+    if grant.artifact_id is None and grant.role == Role.MAINTAINER and not _keeps_a_maintainer(grant):
+        raise Conflict(
+            f"{grant.grantee_label.capitalize()} is the last maintainer of project {grant.project.slug}; "
+            "grant the role to someone else first, so the project is never left without one."
+        )
+    obj = grant.artifact or grant.project
+    user, group = grant.user, grant.group
+    grant.delete()
+    _sync_object_permissions(obj, user=user, group=group)

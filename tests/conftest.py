@@ -21,9 +21,10 @@ def isolated_blob_folder(request, tmp_path):
 
 @pytest.fixture
 def user(db):
+    """A superuser: tests of what the store does use it; tests of who may do what use `api_as` and roles."""
     from tests.factories import UserFactory
 
-    return UserFactory()
+    return UserFactory(is_superuser=True)
 
 
 @pytest.fixture
@@ -40,3 +41,17 @@ def api(user) -> APIClient:
 @pytest.fixture
 def anonymous_api() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def api_as(db):
+    """`api_as(user)`: an API client authenticated as that user with a real bearer token."""
+    from tests.factories import token_for
+
+    def client_for(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+        client.user = user
+        return client
+
+    return client_for

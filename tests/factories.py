@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 
 from artifacts import services
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
-from governance.models import ApiToken
-from governance.services import api_token_issue
+from governance.models import ApiToken, RoleGrant
+from governance.services import api_token_issue, role_grant
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -150,3 +150,11 @@ class ApiTokenFactory(factory.django.DjangoModelFactory):
         token, plaintext = api_token_issue(user=user, name=name, lifetime=lifetime)
         token.plaintext = plaintext
         return token
+
+
+def grant(role: str, *, on, user=None, group=None, granted_by=None) -> RoleGrant:
+    """Give `role` on a project or artifact through the service, to `group`, or to `user` (a new user if
+    neither is named)."""
+    if user is None and group is None:
+        user = UserFactory()
+    return role_grant(obj=on, role=role, user=user, group=group, granted_by=granted_by)[0]

@@ -1,23 +1,68 @@
-"""What every API resource shares: input/output serializer switch, service-backed writes, and refusals
-that explain themselves."""
+"""What every API resource shares: input/output serializer switch, service-backed writes, the access rule
+applied to every queryset, and refusals that explain themselves."""
 
 import io
+from collections.abc import Callable
 from typing import BinaryIO
 
+from django.db import transaction
+from django.db.models import Model
 from rest_framework import status, viewsets
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from governance.permissions import can
+from governance.roles import ROLE_VERBS, Verb
+
+VERB_PHRASES = {
+    Verb.VIEW: "read",
+    Verb.CONTRIBUTE: "publish to",
+    Verb.REVIEW: "review promotions of",
+    Verb.MANAGE: "manage",
+    Verb.AUDIT: "audit",
+}
+
+
+def require(user, verb: str, target: Model) -> None:
+    """403 unless `user` holds `verb` on `target` (a project or an artifact), saying which roles would do."""
+    if can(user, verb, target):
+        return
+    roles = " or ".join(role for role, verbs in ROLE_VERBS.items() if verb in verbs)
+    noun = target._meta.verbose_name
+    raise PermissionDenied(
+        f"You may not {VERB_PHRASES[verb]} {noun} '{target}': that needs the {roles} role on the {noun}"
+        + (" or its project." if noun == "artifact" else ".")
+    )
 
 
 class ResourceViewSet(viewsets.GenericViewSet):
     """A resource read through `output_serializer_class` and written through the input serializer its
-    action names in `input_serializer_classes`; the write itself is a service call in the subclass."""
+    action names in `input_serializer_classes`; the write itself is a service call in the subclass.
+
+    Every queryset is narrowed by `visible_to(user)` here, so no endpoint can forget it: an object the user
+    may not see answers 404 on every method. `required_verbs` names what an action needs on the object it
+    acts on (`permission_target`): a user who may see the object but lacks that answers 403.
+    """
 
     output_serializer_class = None
     input_serializer_classes: dict = {}
+    required_verbs: dict[str, str] = {}
     #: Said when a client tries a method the resource does not offer (immutability, no deletes).
     not_allowed_message = "{method} is not offered here."
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    def get_object(self):
+        obj = super().get_object()
+        if verb := self.required_verbs.get(self.action):
+            require(self.request.user, verb, self.permission_target(obj))
+        return obj
+
+    def permission_target(self, obj: Model) -> Model:
+        """The project or artifact whose roles govern `obj`."""
+        return obj.project
 
     def get_serializer_class(self):
         return self.input_serializer_classes.get(self.action, self.output_serializer_class)
@@ -26,6 +71,20 @@ class ResourceViewSet(viewsets.GenericViewSet):
         serializer = self.get_serializer(data=self.request.data, partial=self.action == "partial_update")
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+    def write(self, service: Callable[[], Model | tuple[Model, bool]], *, created: bool = False) -> Response:
+        """Run a write and answer with the object as the user now sees it.
+
+        The object is re-read through the user's visible queryset inside the write's transaction, so a write
+        that would leave it out of the user's sight is undone and refused instead of half-answered.
+        """
+        with transaction.atomic():
+            result = service()
+            instance, created = result if isinstance(result, tuple) else (result, created)
+            visible = self.get_queryset().filter(pk=instance.pk).first()
+            if visible is None:
+                raise PermissionDenied("After this change you could no longer see the result, so nothing was done.")
+        return self.respond(visible, created=created)
 
     def respond(self, instance, *, created: bool = False) -> Response:
         body = self.output_serializer_class(instance, context=self.get_serializer_context()).data

@@ -22,7 +22,17 @@ class DigestField(serializers.CharField):
             raise serializers.ValidationError(error.messages[0]) from None
 
 
-class ReferenceField(serializers.PrimaryKeyRelatedField):
+class VisibleOnlyMixin:
+    """A reference resolves only among what the requesting user may see: anything else is "not found",
+    exactly like an id that does not exist, so guessing ids or names reveals nothing."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        queryset = super().get_queryset()
+        return queryset.visible_to(request.user) if request is not None else queryset.none()
+
+
+class ReferenceField(VisibleOnlyMixin, serializers.PrimaryKeyRelatedField):
     """A reference by id whose error names the kind of thing that was not found."""
 
     def __init__(self, noun: str, **kwargs) -> None:
@@ -42,7 +52,7 @@ class ReferenceField(serializers.PrimaryKeyRelatedField):
         self.error_messages["incorrect_type"] = f"A {noun} is referenced by its numeric id, not {{data_type}}."
 
 
-class ProjectField(serializers.SlugRelatedField):
+class ProjectField(VisibleOnlyMixin, serializers.SlugRelatedField):
     def __init__(self, **kwargs) -> None:
         from artifacts.models import Project
 
@@ -52,7 +62,7 @@ class ProjectField(serializers.SlugRelatedField):
 
 
 class ReferenceListField(serializers.ListField):
-    """A list of ids resolved with one query; unknown ids are named in the error."""
+    """A list of ids resolved with one query among what the user may see; unknown ids are named in the error."""
 
     def __init__(self, queryset: QuerySet, noun: str, **kwargs) -> None:
         self.queryset = queryset
@@ -62,7 +72,9 @@ class ReferenceListField(serializers.ListField):
 
     def to_internal_value(self, data) -> list[Model]:
         ids = list(dict.fromkeys(super().to_internal_value(data)))
-        found = self.queryset.in_bulk(ids)
+        request = self.context.get("request")
+        visible = self.queryset.visible_to(request.user) if request is not None else self.queryset.none()
+        found = visible.in_bulk(ids)
         missing = [i for i in ids if i not in found]
         if missing:
             raise serializers.ValidationError(f"No {self.noun} with id {', '.join(map(str, missing))}.")

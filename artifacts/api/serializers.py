@@ -2,6 +2,8 @@
 
 from collections.abc import Mapping
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.reverse import reverse
@@ -11,6 +13,8 @@ from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVe
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import MIN_PART_SIZE
 from artifacts.validators import validate_json_object, validate_metrics
+from governance.models import RoleGrant
+from governance.roles import Role
 
 SERVER_ASSIGNED = {"id", "number", "created_at", "created_by", "url", "size", "blob_state"}
 
@@ -236,9 +240,13 @@ class ArtifactSerializer(serializers.ModelSerializer):
     class Meta:
         model = Artifact
         fields = [
-            "id", "url", "project", "name", "kind", "description", "version_count", "latest_version", "created_at",
+            "id", "url", "project", "name", "kind", "description", "restricted", "version_count", "latest_version",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+RESTRICTED_HELP = "Only grants on the artifact itself reach it, not project-wide roles."
 
 
 class ArtifactCreateSerializer(InputSerializer):
@@ -246,6 +254,12 @@ class ArtifactCreateSerializer(InputSerializer):
     name = serializers.CharField(max_length=128, trim_whitespace=False)
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    restricted = serializers.BooleanField(required=False, default=False, help_text=RESTRICTED_HELP)
+
+
+class ArtifactUpdateSerializer(InputSerializer):
+    description = serializers.CharField(required=False, allow_blank=True)
+    restricted = serializers.BooleanField(required=False, help_text=RESTRICTED_HELP)
 
 
 class ArtifactVersionSerializer(serializers.ModelSerializer):
@@ -379,3 +393,36 @@ class UploadSessionSerializer(serializers.ModelSerializer):
 
     def get_min_chunk_size(self, session: UploadSession) -> int:
         return MIN_PART_SIZE
+
+
+# Members (role grants) ----------------------------------------------------------------------------------
+
+
+class RoleGrantSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RoleGrant
+        fields = ["id", "role", "user", "group", "project", "artifact", "granted_by", "granted_at"]
+        read_only_fields = fields
+
+
+class RoleGrantCreateSerializer(InputSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+    user = serializers.SlugRelatedField(
+        slug_field="username", queryset=get_user_model().objects.filter(is_active=True), required=False
+    )
+    group = serializers.SlugRelatedField(slug_field="name", queryset=Group.objects.all(), required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].error_messages["does_not_exist"] = "No active user named '{value}'."
+        self.fields["group"].error_messages["does_not_exist"] = "No group named '{value}'."
+
+    def validate(self, attrs: dict) -> dict:
+        if ("user" in attrs) == ("group" in attrs):
+            raise serializers.ValidationError("Name either a user or a group to grant the role to.")
+        return attrs

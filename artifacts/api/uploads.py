@@ -19,11 +19,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from artifacts.api.base import raw_body
+from artifacts.api.base import raw_body, require
 from artifacts.api.serializers import ProjectBlobSerializer, UploadSessionSerializer, UploadSessionStartSerializer
 from artifacts.models import Project, UploadSession
 from artifacts.services import uploads as upload_services
 from governance.errors import InvalidInput
+from governance.roles import Verb
 
 CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 OFFSET_HEADERS = [
@@ -70,7 +71,8 @@ class ProjectUploadsView(APIView):
         "answers 200 with the blob instead: nothing needs sending.",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project = get_object_or_404(Project, slug=slug)
+        project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
+        require(request.user, Verb.CONTRIBUTE, project)
         start = UploadSessionStartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
         session, held = upload_services.upload_session_start(
@@ -85,8 +87,11 @@ class ProjectUploadsView(APIView):
 
 class UploadView(APIView):
     def _session(self, request: Request, pk: str) -> UploadSession:
-        # Sessions are their creator's alone: anyone else is told there is no such session.
-        return get_object_or_404(UploadSession.objects.select_related("project"), pk=pk, created_by=request.user)
+        # Sessions are their creator's alone: anyone else is told there is no such session. The creator must
+        # still be allowed to publish to the project: a revoked role stops an upload in progress.
+        session = get_object_or_404(UploadSession.objects.select_related("project"), pk=pk, created_by=request.user)
+        require(request.user, Verb.CONTRIBUTE, session.project)
+        return session
 
     @extend_schema(responses=UploadSessionSerializer)
     def get(self, request: Request, pk: str) -> Response:

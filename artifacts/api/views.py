@@ -1,12 +1,13 @@
 """The artifact store's API for pipelines. Each write validates input, calls one service, and answers
 with the resource's read form."""
 
+from django.db.models import Model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
@@ -14,7 +15,7 @@ from rest_framework.views import APIView
 
 from artifacts import selectors, services
 from artifacts.api import serializers as s
-from artifacts.api.base import ResourceViewSet, raw_body
+from artifacts.api.base import ResourceViewSet, raw_body, require
 from artifacts.api.downloads import blob_download_schema, blob_response
 from artifacts.filters import (
     ArtifactFilter,
@@ -23,14 +24,61 @@ from artifacts.filters import (
     DatasetVersionFilter,
     RunFilter,
 )
-from artifacts.models import Blob, Project
+from artifacts.models import Artifact, ArtifactVersion, Blob, Project
 from artifacts.validators import MAX_ID, parse_digest
+from governance import selectors as governance_selectors
+from governance import services as governance_services
+from governance.permissions import can
+from governance.roles import Verb
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
 
 
-class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class MembersActions:
+    """`<resource>/<id>/members/`: the role grants on a project or an artifact. Maintainers and auditors read
+    them; maintainers grant (POST) and revoke (DELETE `members/<grant id>/`), through the same services as
+    the admin and access reviews."""
+
+    def _members_target(self) -> Model:
+        return self.permission_target(self.get_object())
+
+    @extend_schema(methods=["GET"], responses=s.RoleGrantSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request=s.RoleGrantCreateSerializer,
+        responses={201: s.RoleGrantSerializer, 200: OpenApiResponse(s.RoleGrantSerializer, "Already granted")},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="members")
+    def members(self, request: Request, **kwargs) -> Response:
+        target = self._members_target()
+        if request.method == "GET":
+            if not can(request.user, Verb.AUDIT, target):
+                require(request.user, Verb.MANAGE, target)
+            grants = governance_selectors.role_grants_on(target)
+            page = self.paginate_queryset(grants)
+            return self.get_paginated_response(s.RoleGrantSerializer(page, many=True).data)
+        require(request.user, Verb.MANAGE, target)
+        data = self.validated_input()
+        grant, created = governance_services.role_grant(
+            obj=target, role=data["role"], user=data.get("user"), group=data.get("group"), granted_by=request.user
+        )
+        body = s.RoleGrantSerializer(grant).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<grant_id>[0-9]{1,18})")
+    def member(self, request: Request, grant_id: str, **kwargs) -> Response:
+        target = self._members_target()
+        require(request.user, Verb.MANAGE, target)
+        grant = governance_selectors.role_grants_on(target).filter(pk=int(grant_id)).first()
+        if grant is None:
+            raise NotFound(f"No grant {grant_id} on {target._meta.verbose_name} '{target}'.")
+        governance_services.role_revoke(grant=grant, revoked_by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectViewSet(MembersActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.project_list()
     lookup_field = "slug"
     # Only slug-shaped paths reach the database (a NUL byte in a PostgreSQL query is an error, not a miss).
@@ -39,16 +87,28 @@ class ProjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceV
     input_serializer_classes = {
         "create": s.ProjectCreateSerializer,
         "partial_update": s.ProjectUpdateSerializer,
+        "members": s.RoleGrantCreateSerializer,
     }
+    required_verbs = {"partial_update": Verb.MANAGE}
     not_allowed_message = NEVER_DELETED
+
+    def permission_target(self, obj: Project) -> Project:
+        return obj
 
     @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
     def create(self, request: Request) -> Response:
-        return self.respond(services.project_create(**self.validated_input()), created=True)
+        if not request.user.has_perm("artifacts.add_project"):
+            raise PermissionDenied(
+                "Creating projects needs the 'artifacts.add_project' permission; ask an administrator for it."
+            )
+        data = self.validated_input()
+        return self.write(lambda: services.project_create(created_by=request.user, **data), created=True)
 
     @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
     def partial_update(self, request: Request, slug: str) -> Response:
-        return self.respond(services.project_update(project=self.get_object(), **self.validated_input()))
+        project = self.get_object()
+        data = self.validated_input()
+        return self.write(lambda: services.project_update(project=project, **data))
 
 
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
@@ -59,17 +119,20 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceV
         "create": s.DatasetCreateSerializer,
         "partial_update": s.DescriptionUpdateSerializer,
     }
+    required_verbs = {"partial_update": Verb.CONTRIBUTE}
     not_allowed_message = NEVER_DELETED
 
     @extend_schema(request=s.DatasetCreateSerializer, responses={201: s.DatasetSerializer})
     def create(self, request: Request) -> Response:
-        dataset = services.dataset_create(**self.validated_input())
-        return self.respond(self.get_queryset().get(pk=dataset.pk), created=True)
+        data = self.validated_input()
+        require(request.user, Verb.CONTRIBUTE, data["project"])
+        return self.write(lambda: services.dataset_create(**data), created=True)
 
     @extend_schema(request=s.DescriptionUpdateSerializer, responses=s.DatasetSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
-        services.dataset_update(dataset=self.get_object(), **self.validated_input())
-        return self.respond(self.get_object())
+        dataset = self.get_object()
+        data = self.validated_input()
+        return self.write(lambda: services.dataset_update(dataset=dataset, **data))
 
 
 class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
@@ -87,8 +150,9 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Re
         },
     )
     def create(self, request: Request) -> Response:
-        version, created = services.dataset_version_create(created_by=request.user, **self.validated_input())
-        return self.respond(version, created=created)
+        data = self.validated_input()
+        require(request.user, Verb.CONTRIBUTE, data["dataset"].project)
+        return self.write(lambda: services.dataset_version_create(created_by=request.user, **data))
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
@@ -96,38 +160,51 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewS
     filterset_class = RunFilter
     output_serializer_class = s.RunSerializer
     input_serializer_classes = {"create": s.RunCreateSerializer, "partial_update": s.RunUpdateSerializer}
+    required_verbs = {"partial_update": Verb.CONTRIBUTE}
     not_allowed_message = NEVER_DELETED
 
     @extend_schema(request=s.RunCreateSerializer, responses={201: s.RunSerializer})
     def create(self, request: Request) -> Response:
-        run = services.run_create(created_by=request.user, **self.validated_input())
-        return self.respond(self.get_queryset().get(pk=run.pk), created=True)
+        data = self.validated_input()
+        require(request.user, Verb.CONTRIBUTE, data["project"])
+        return self.write(lambda: services.run_create(created_by=request.user, **data), created=True)
 
     @extend_schema(request=s.RunUpdateSerializer, responses=s.RunSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
-        services.run_update(run=self.get_object(), **self.validated_input())
-        return self.respond(self.get_object())
+        run = self.get_object()
+        data = self.validated_input()
+        return self.write(lambda: services.run_update(run=run, **data))
 
 
-class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class ArtifactViewSet(MembersActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.artifact_list()
     filterset_class = ArtifactFilter
     output_serializer_class = s.ArtifactSerializer
     input_serializer_classes = {
         "create": s.ArtifactCreateSerializer,
-        "partial_update": s.DescriptionUpdateSerializer,
+        "partial_update": s.ArtifactUpdateSerializer,
+        "members": s.RoleGrantCreateSerializer,
     }
     not_allowed_message = NEVER_DELETED
 
+    def permission_target(self, obj: Artifact) -> Artifact:
+        return obj
+
     @extend_schema(request=s.ArtifactCreateSerializer, responses={201: s.ArtifactSerializer})
     def create(self, request: Request) -> Response:
-        artifact = services.artifact_create(**self.validated_input())
-        return self.respond(self.get_queryset().get(pk=artifact.pk), created=True)
+        data = self.validated_input()
+        require(request.user, Verb.CONTRIBUTE, data["project"])
+        if data.get("restricted"):
+            require(request.user, Verb.MANAGE, data["project"])
+        return self.write(lambda: services.artifact_create(created_by=request.user, **data), created=True)
 
-    @extend_schema(request=s.DescriptionUpdateSerializer, responses=s.ArtifactSerializer)
+    @extend_schema(request=s.ArtifactUpdateSerializer, responses=s.ArtifactSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
-        services.artifact_update(artifact=self.get_object(), **self.validated_input())
-        return self.respond(self.get_object())
+        artifact = self.get_object()
+        data = self.validated_input()
+        # Describing is publishing work; who may reach the artifact is a maintainer's decision.
+        require(request.user, Verb.MANAGE if "restricted" in data else Verb.CONTRIBUTE, artifact)
+        return self.write(lambda: services.artifact_update(artifact=artifact, changed_by=request.user, **data))
 
 
 class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
@@ -136,6 +213,9 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     output_serializer_class = s.ArtifactVersionSerializer
     input_serializer_classes = {"create": s.ArtifactVersionCreateSerializer}
     not_allowed_message = IMMUTABLE
+
+    def permission_target(self, obj: ArtifactVersion) -> Artifact:
+        return obj.artifact
 
     @extend_schema(
         request=s.ArtifactVersionCreateSerializer,
@@ -147,8 +227,9 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         },
     )
     def create(self, request: Request) -> Response:
-        version, created = services.artifact_version_publish(created_by=request.user, **self.validated_input())
-        return self.respond(version, created=created)
+        data = self.validated_input()
+        require(request.user, Verb.CONTRIBUTE, data["artifact"])
+        return self.write(lambda: services.artifact_version_publish(created_by=request.user, **data))
 
     @blob_download_schema
     @action(detail=True, methods=["get"])
@@ -182,6 +263,7 @@ class LineageView(APIView):
             node_id=node_id,
             direction=query.validated_data["direction"],
             max_depth=query.validated_data["depth"],
+            user=request.user,
         )
         if graph is None:
             raise NotFound(f"No {node_type.replace('-', ' ')} with id {node_id}.")
@@ -192,6 +274,7 @@ class LineageView(APIView):
                 "direction": query.validated_data["direction"],
                 "nodes": s.LineageNodeSerializer(graph.nodes, many=True, context=context).data,
                 "edges": [{"source": source, "target": target} for source, target in graph.edges],
+                "hidden_nodes": graph.hidden,
             }
         )
 
@@ -203,10 +286,11 @@ class ProjectBlobView(APIView):
     """
 
     def _project(self, slug: str) -> Project:
-        return get_object_or_404(Project, slug=slug)
+        return get_object_or_404(Project.objects.visible_to(self.request.user), slug=slug)
 
     def _blob(self, project: Project, digest: str) -> Blob:
-        blob = selectors.blob_held_by(project, parse_digest(digest))
+        require(self.request.user, Verb.VIEW, project)
+        blob = selectors.blob_held_by(project, parse_digest(digest), self.request.user)
         if blob is None:
             raise NotFound(f"Project '{project.slug}' holds no blob {digest}.")
         return blob
@@ -227,6 +311,7 @@ class ProjectBlobView(APIView):
     )
     def put(self, request: Request, slug: str, digest: str) -> Response:
         project = self._project(slug)
+        require(request.user, Verb.CONTRIBUTE, project)
         stream, length = raw_body(request)
         blob, created = services.blob_store(
             project=project, stream=stream, expected_digest=digest, uploaded_by=request.user, declared_length=length

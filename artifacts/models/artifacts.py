@@ -3,7 +3,9 @@ from django.db import models
 
 from artifacts.models.base import WriteOnceModel
 from artifacts.models.datasets import NAME_SHAPE
+from artifacts.models.querysets import ArtifactQuerySet, ArtifactVersionQuerySet
 from artifacts.validators import media_type_validator, name_validator, validate_json_object
+from governance.roles import meta_permissions
 
 
 class Artifact(models.Model):
@@ -21,10 +23,17 @@ class Artifact(models.Model):
     name = models.CharField(max_length=128, validators=[name_validator], help_text="Cannot change once created.")
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
     description = models.TextField(blank=True)
+    restricted = models.BooleanField(
+        default=False,
+        help_text="Project-wide roles do not reach a restricted artifact; only grants on the artifact itself do.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ArtifactQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "name"]
+        permissions = meta_permissions("artifact")
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="artifact_name_unique_in_project"),
             models.CheckConstraint(condition=NAME_SHAPE, name="artifact_name_shape"),
@@ -62,6 +71,8 @@ class ArtifactVersion(WriteOnceModel):
     metadata = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ArtifactVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["artifact", "-number"]

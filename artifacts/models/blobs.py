@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from artifacts.models.querysets import BlobQuerySet, InProjectQuerySet
 from artifacts.validators import DIGEST_PREFIX, validate_sha256_hex
 
 
@@ -29,6 +30,8 @@ class Blob(models.Model):
         help_text="When the last verification of the stored bytes began, whatever it found; empty until one has.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BlobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -74,6 +77,8 @@ class ProjectBlob(models.Model):
     blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="project_links")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InProjectQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "blob"], name="project_blob_once")]

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from artifacts.models.base import WriteOnceModel
+from artifacts.models.querysets import DatasetVersionQuerySet, InProjectQuerySet
 from artifacts.validators import DIGEST_PREFIX, name_validator, validate_json_object, validate_sha256_hex
 
 NAME_SHAPE = models.Q(name__regex=r"^[A-Za-z0-9][A-Za-z0-9._-]*$") & ~models.Q(name__contains="..")
@@ -14,6 +15,8 @@ class Dataset(models.Model):
     name = models.CharField(max_length=128, validators=[name_validator], help_text="Cannot change once created.")
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "name"]
@@ -55,6 +58,8 @@ class DatasetVersion(WriteOnceModel):
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DatasetVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["dataset", "-number"]

@@ -1,6 +1,8 @@
 from django.db import models
 
+from artifacts.models.querysets import ProjectQuerySet
 from artifacts.validators import slug_validator
+from governance.roles import meta_permissions
 
 
 class Project(models.Model):
@@ -16,8 +18,11 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ProjectQuerySet.as_manager()
+
     class Meta:
         ordering = ["slug"]
+        permissions = meta_permissions("project")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(slug__regex=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"),

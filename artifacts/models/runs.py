@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from artifacts.models.querysets import InProjectQuerySet
 from artifacts.validators import (
     commit_validator,
     external_run_id_validator,
@@ -61,6 +62,8 @@ class Run(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from artifacts.models.querysets import InProjectQuerySet
 from artifacts.validators import validate_sha256_hex
 
 
@@ -42,6 +43,8 @@ class UploadSession(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = InProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

@@ -114,8 +114,9 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool]
     return blob, created
 
 
-def require_project_blob(project: Project, digest: str, field: str) -> Blob:
-    blob = blob_held_by(project, digest)
+def require_project_blob(project: Project, digest: str, field: str, user: AbstractBaseUser) -> Blob:
+    """The project's blob `user` names for a new version; bytes they may not read cannot be republished."""
+    blob = blob_held_by(project, digest, user)
     if blob is None:
         raise InvalidInput(
             f"No blob sha256:{digest} has been uploaded to project '{project.slug}'. "

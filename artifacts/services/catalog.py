@@ -22,6 +22,8 @@ from artifacts.models import (
 from artifacts.services._shared import digest_hex, insert_unique, validated
 from artifacts.services.blobs import require_project_blob
 from governance.errors import Conflict, InvalidInput
+from governance.roles import Role
+from governance.services import role_grant
 
 NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 
@@ -29,7 +31,8 @@ NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 
 
 @transaction.atomic
-def project_create(*, slug: str, name: str, description: str = "") -> Project:
+def project_create(*, slug: str, name: str, created_by: AbstractBaseUser | None, description: str = "") -> Project:
+    """A new project; whoever creates it becomes its first maintainer, so it is never without one."""
     project = Project(slug=slug, name=name, description=description)
     validated(project)
     insert_unique(
@@ -37,6 +40,8 @@ def project_create(*, slug: str, name: str, description: str = "") -> Project:
         taken=Project.objects.filter(slug=slug),
         conflict=Conflict(f"A project with slug '{slug}' already exists.", field="slug"),
     )
+    if created_by is not None:
+        role_grant(obj=project, role=Role.MAINTAINER, user=created_by, granted_by=created_by)
     return project
 
 
@@ -120,7 +125,7 @@ def dataset_version_create(
         raise InvalidInput(f"Run {run.external_id} belongs to another project.", field="run")
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if digest:
-        blob = require_project_blob(dataset.project, digest_hex(digest, "digest"), "digest")
+        blob = require_project_blob(dataset.project, digest_hex(digest, "digest"), "digest", created_by)
         existing = DatasetVersion.objects.filter(dataset=dataset, blob=blob).first()
         pinned = {"blob": blob}
     else:
@@ -271,14 +276,46 @@ def run_update(
 # Artifacts --------------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def artifact_create(*, project: Project, name: str, kind: str, description: str = "") -> Artifact:
-    return _named_in_project_create(Artifact, project=project, name=name, kind=kind, description=description)
+def _keep_access_to_restricted(artifact: Artifact, actor: AbstractBaseUser | None) -> None:
+    """Project roles stop reaching a restricted artifact, so whoever restricts it keeps it through a grant on it."""
+    if actor is not None and not actor.is_superuser:
+        role_grant(obj=artifact, role=Role.MAINTAINER, user=actor, granted_by=actor)
 
 
 @transaction.atomic
-def artifact_update(*, artifact: Artifact, description: str) -> Artifact:
-    return _description_update(artifact, description)
+def artifact_create(
+    *,
+    project: Project,
+    name: str,
+    kind: str,
+    created_by: AbstractBaseUser | None,
+    description: str = "",
+    restricted: bool = False,
+) -> Artifact:
+    artifact = _named_in_project_create(
+        Artifact, project=project, name=name, kind=kind, description=description, restricted=restricted
+    )
+    if restricted:
+        _keep_access_to_restricted(artifact, created_by)
+    return artifact
+
+
+@transaction.atomic
+def artifact_update(
+    *,
+    artifact: Artifact,
+    changed_by: AbstractBaseUser | None,
+    description: str | None = None,
+    restricted: bool | None = None,
+) -> Artifact:
+    if restricted is not None and restricted != artifact.restricted:
+        artifact.restricted = restricted
+        artifact.save(update_fields=["restricted"])
+        if restricted:
+            _keep_access_to_restricted(artifact, changed_by)
+    if description is not None:
+        _description_update(artifact, description)
+    return artifact
 
 
 @transaction.atomic
@@ -304,7 +341,7 @@ def artifact_version_publish(
             field="run",
         )
     artifact = Artifact.objects.select_for_update().select_related("project").get(pk=artifact.pk)
-    blob = require_project_blob(artifact.project, digest_hex(digest, "digest"), "digest")
+    blob = require_project_blob(artifact.project, digest_hex(digest, "digest"), "digest", created_by)
     existing = ArtifactVersion.objects.filter(artifact=artifact, blob=blob).first()
     if existing is not None:
         return existing, False

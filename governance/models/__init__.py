@@ -1,3 +1,17 @@
+from governance.models.grants import (
+    ArtifactGroupObjectPermission,
+    ArtifactUserObjectPermission,
+    ProjectGroupObjectPermission,
+    ProjectUserObjectPermission,
+    RoleGrant,
+)
 from governance.models.tokens import ApiToken
 
-__all__ = ["ApiToken"]
+__all__ = [
+    "ApiToken",
+    "ArtifactGroupObjectPermission",
+    "ArtifactUserObjectPermission",
+    "ProjectGroupObjectPermission",
+    "ProjectUserObjectPermission",
+    "RoleGrant",
+]

@@ -260,7 +260,9 @@ def test_project_added_in_admin_is_created_by_the_service(admin_client, monkeypa
 
     assert response.status_code == 302
     project = Project.objects.get(slug="churn")
-    assert calls == [{"slug": "churn", "name": "Churn", "description": "Who leaves"}]
+    assert calls == [
+        {"slug": "churn", "name": "Churn", "description": "Who leaves", "created_by": response.wsgi_request.user}
+    ]
     entry = LogEntry.objects.get()
     assert entry.is_addition()
     assert entry.object_id == str(project.pk)

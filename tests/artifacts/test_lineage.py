@@ -5,7 +5,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from artifacts import selectors, services
-from tests.factories import ArtifactFactory, ArtifactVersionFactory, DatasetVersionFactory, ProjectFactory, RunFactory
+from governance.roles import Role
+from tests.factories import (
+    ArtifactFactory,
+    ArtifactVersionFactory,
+    DatasetVersionFactory,
+    ProjectFactory,
+    RunFactory,
+    grant,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -100,8 +108,10 @@ def test_diamonds_list_each_node_once_with_its_shortest_depth(api):
 
 
 def test_the_walk_is_one_query_whatever_the_depth(pipeline):
-    """One recursive query plus one per node type for labels, for a chain of any length."""
+    """One recursive query plus one per node type for labels, for a chain of any length, permission filter
+    included."""
     project = pipeline["project"]
+    viewer = grant(Role.VIEWER, on=project).user
     previous = pipeline["report"]
     for _ in range(10):
         run = RunFactory(project=project, input_artifact_versions=[previous])
@@ -109,7 +119,7 @@ def test_the_walk_is_one_query_whatever_the_depth(pipeline):
 
     with CaptureQueriesContext(connection) as queries:
         graph = selectors.lineage_graph(
-            node_type="artifact_version", node_id=previous.id, direction="upstream", max_depth=1000
+            node_type="artifact_version", node_id=previous.id, direction="upstream", max_depth=1000, user=viewer
         )
     assert len(graph.nodes) == 27
     recursive = [q for q in queries.captured_queries if "WITH RECURSIVE" in q["sql"]]
