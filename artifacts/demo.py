@@ -24,17 +24,28 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
 from artifacts import services
 from artifacts.models import Artifact, ArtifactVersion, Blob, DatasetVersion, Project, Run
+from governance.roles import Role
+from governance.services import role_grant
 
 PROJECT_SLUG = "fraud-detection"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "provenant-demo"  # noqa: S105 (published on purpose: the demo runs only with DJANGO_DEBUG on)
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
 API_DOCS_URL = "http://127.0.0.1:8000/api/v1/docs/"
+
+# The project's team, each with the demo password: who publishes, who reviews, who audits, who only looks.
+TEAM = {
+    "dana": Role.CONTRIBUTOR,
+    "rui": Role.REVIEWER,
+    "ada": Role.AUDITOR,
+}
+VIEWER_GROUP = "fraud-analysts"
+VIEWER_GROUP_MEMBERS = ("lena",)
 
 CODE_REPOSITORY = "https://github.com/example-payments/fraud-detection"
 ENVIRONMENT = {
@@ -533,7 +544,25 @@ def _record_demo(admin: AbstractBaseUser) -> Project:
     )
     _publish_model_and_report(model, report, admin, result_b, run=run_b)
     _finish_run(run_b, result_b, ended_at="2026-11-03T16:43:37")
+    _record_team(project, admin)
     return project
+
+
+def _record_team(project: Project, admin: AbstractBaseUser) -> None:
+    """Members with each role (and a group of viewers), so every permission has someone to show it."""
+    user_model = get_user_model()
+    for username, role in TEAM.items():
+        member = user_model.objects.filter(username=username).first() or user_model.objects.create_user(
+            username=username, email=f"{username}@example.com", password=ADMIN_PASSWORD
+        )
+        role_grant(obj=project, role=role, user=member, granted_by=admin)
+    analysts, _ = Group.objects.get_or_create(name=VIEWER_GROUP)
+    for username in VIEWER_GROUP_MEMBERS:
+        member = user_model.objects.filter(username=username).first() or user_model.objects.create_user(
+            username=username, email=f"{username}@example.com", password=ADMIN_PASSWORD
+        )
+        member.groups.add(analysts)
+    role_grant(obj=project, role=Role.VIEWER, group=analysts, granted_by=admin)
 
 
 def _upload(project: Project, admin: AbstractBaseUser, data: bytes) -> str:

@@ -22,6 +22,9 @@ from artifacts.models import (
     RunDatasetInput,
 )
 from artifacts.storage.reads import iter_blob
+from governance.models import RoleGrant
+from governance.permissions import can
+from governance.roles import Verb
 from tests.factories import UserFactory, sha256
 
 RECORDED_MODELS = (
@@ -35,6 +38,7 @@ RECORDED_MODELS = (
     ArtifactVersion,
     Blob,
     ProjectBlob,
+    RoleGrant,
     get_user_model(),
 )
 
@@ -269,3 +273,18 @@ def test_refuses_to_run_without_debug(settings):
 
     assert not get_user_model().objects.filter(username="admin").exists()
     assert not Project.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_team_holds_one_role_each_and_the_analysts_group_views():
+    output = load_demo()
+
+    project = Project.objects.get(slug=demo.PROJECT_SLUG)
+    for username, role in demo.TEAM.items():
+        member = get_user_model().objects.get(username=username)
+        assert list(RoleGrant.objects.filter(project=project, user=member).values_list("role", flat=True)) == [role]
+        assert member.check_password(demo.ADMIN_PASSWORD)
+    lena = get_user_model().objects.get(username="lena")
+    assert can(lena, Verb.VIEW, project)
+    assert not can(lena, Verb.CONTRIBUTE, project)
+    assert "dana (contributor)" in output

@@ -7,6 +7,9 @@ from artifacts.demo import (
     ADMIN_USERNAME,
     API_DOCS_URL,
     PROJECT_SLUG,
+    TEAM,
+    VIEWER_GROUP,
+    VIEWER_GROUP_MEMBERS,
     DemoOutcome,
     load_demo,
 )
@@ -49,4 +52,9 @@ class Command(BaseCommand):
         else:
             credentials = f"username {ADMIN_USERNAME}, with the password you set (the existing user was left alone)"
         self.stdout.write(f"Admin:    {ADMIN_URL}  ({credentials})")
+        team = ", ".join(f"{name} ({role})" for name, role in TEAM.items())
+        viewers = ", ".join(VIEWER_GROUP_MEMBERS)
+        # Members made by the demo share its published password; it is shown only when the admin's is too.
+        password = f"; password {ADMIN_PASSWORD}" if outcome.admin_has_demo_password else ""
+        self.stdout.write(f"Team:     {team}, {viewers} (viewer via group {VIEWER_GROUP}){password}")
         self.stdout.write(f"API docs: {API_DOCS_URL}")
