@@ -94,21 +94,33 @@ def role_grant(
     return grant, True
 
 
-def _keeps_a_maintainer(grant: RoleGrant) -> bool:
-    # Locking every maintainer grant of the project keeps two concurrent revocations from each leaving the other.
-    maintainers = RoleGrant.objects.select_for_update().filter(
-        project_id=grant.project_id, artifact__isnull=True, role=Role.MAINTAINER
-    )
-    return any(pk != grant.pk for pk in maintainers.values_list("pk", flat=True))
+def _lock_grant(grant: RoleGrant) -> RoleGrant | None:
+    """Lock the grant, and first, if it is a project-wide maintainer grant, every such grant of its project.
+
+    Two maintainers revoking each other at once then queue on the same rows in the same order (no deadlock),
+    and the second sees that the first left only one maintainer.
+    """
+    if grant.artifact_id is None and grant.role == Role.MAINTAINER:
+        maintainers = RoleGrant.objects.filter(project_id=grant.project_id, artifact__isnull=True, role=Role.MAINTAINER)
+        list(maintainers.select_for_update().order_by("pk").values_list("pk", flat=True))
+    locked = RoleGrant.objects.select_for_update(of=("self",)).select_related("project", "artifact", "user", "group")
+    return locked.filter(pk=grant.pk).first()
+
+
+def _is_last_maintainer(grant: RoleGrant) -> bool:
+    if grant.artifact_id is not None or grant.role != Role.MAINTAINER:
+        return False
+    maintainers = RoleGrant.objects.filter(project_id=grant.project_id, artifact__isnull=True, role=Role.MAINTAINER)
+    return not maintainers.exclude(pk=grant.pk).exists()
 
 
 @transaction.atomic
 def role_revoke(*, grant: RoleGrant, revoked_by: AbstractBaseUser | None) -> None:
     """Take a role away; its permissions go with it at once (whatever other grants still give stays)."""
-    grant = RoleGrant.objects.select_for_update().select_related("project", "artifact").filter(pk=grant.pk).first()
+    grant = _lock_grant(grant)
     if grant is None:
         raise Conflict("This grant was already revoked.")
-    if grant.artifact_id is None and grant.role == Role.MAINTAINER and not _keeps_a_maintainer(grant):
+    if _is_last_maintainer(grant):
         raise Conflict(
             f"{grant.grantee_label.capitalize()} is the last maintainer of project {grant.project.slug}; "
             "grant the role to someone else first, so the project is never left without one."

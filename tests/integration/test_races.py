@@ -1,12 +1,15 @@
-"""Two clients creating the same name at the same moment: one gets it, the other a 409, never a 500."""
+"""Concurrent requests on the real database: one winner, clear refusals for the rest, never a 500."""
 
 import threading
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from rest_framework.test import APIClient
 
-from tests.factories import ProjectFactory, UserFactory, token_for
+from governance.models import RoleGrant
+from governance.roles import Role
+from tests.factories import ProjectFactory, UserFactory, grant, token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -31,10 +34,17 @@ def race(requests: list) -> list[int]:
     return sorted(statuses)
 
 
-def client() -> APIClient:
+def client(user=None) -> APIClient:
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(UserFactory())}")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user or UserFactory())}")
     return api
+
+
+def contributor(project) -> APIClient:
+    """A client allowed to create in `project`, and to create projects."""
+    user = grant(Role.CONTRIBUTOR, on=project).user
+    user.user_permissions.add(Permission.objects.get(codename="add_project"))
+    return client(user)
 
 
 @pytest.mark.parametrize(
@@ -48,6 +58,34 @@ def client() -> APIClient:
 )
 def test_concurrent_creates_of_one_name_yield_one_201_and_409s(url, payload):
     project = ProjectFactory()
-    clients = [client() for _ in range(6)]
+    clients = [contributor(project) for _ in range(6)]
     statuses = race([lambda api=api: api.post(url, payload(project), format="json") for api in clients])
     assert statuses == [201, 409, 409, 409, 409, 409]
+
+
+def test_concurrent_grants_of_one_role_make_one_grant():
+    project = ProjectFactory()
+    maintainers = [client(grant(Role.MAINTAINER, on=project).user) for _ in range(6)]
+    newcomer = UserFactory()
+    url = f"/api/v1/projects/{project.slug}/members/"
+    statuses = race(
+        [lambda api=api: api.post(url, {"role": "reviewer", "user": newcomer.username}) for api in maintainers]
+    )
+    assert statuses == [200, 200, 200, 200, 200, 201]
+    assert RoleGrant.objects.filter(project=project, user=newcomer).count() == 1
+
+
+def test_two_maintainers_revoking_each_other_at_once_leave_one():
+    project = ProjectFactory()
+    first, second = grant(Role.MAINTAINER, on=project), grant(Role.MAINTAINER, on=project)
+    url = f"/api/v1/projects/{project.slug}/members/{{}}/"
+    statuses = race(
+        [
+            lambda: client(first.user).delete(url.format(second.pk)),
+            lambda: client(second.user).delete(url.format(first.pk)),
+        ]
+    )
+    # Whoever is second finds either their own role gone (403) or the other the last maintainer (409).
+    assert statuses[0] == 204
+    assert statuses[1] in (403, 409)
+    assert RoleGrant.objects.filter(project=project, role=Role.MAINTAINER).count() == 1

@@ -78,7 +78,8 @@ def resume_when_free(client: Client, path: str, data: bytes, offset: int, timeou
 
 @pytest.fixture
 def client(live_server):
-    return Client(live_server.url, token_for(UserFactory()))
+    # A superuser, as the projects are made per test; who may upload where is tested in tests/governance.
+    return Client(live_server.url, token_for(UserFactory(is_superuser=True)))
 
 
 def test_a_100_mb_file_survives_a_dropped_connection_and_lands_whole_in_the_bucket(client, s3_bucket):
