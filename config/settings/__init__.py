@@ -76,6 +76,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Anonymous requests are refused before any permission check, so guardian needs no "AnonymousUser" row (which
+# would otherwise appear among the users that access reviews and the admin list).
+ANONYMOUS_USER_NAME = None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
