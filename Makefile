@@ -16,7 +16,9 @@ IT_S3_ENDPOINT ?= http://127.0.0.1:5399
 # (NUL bytes, integer ranges, trigger and constraint behaviour), PostgreSQL may not.
 IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/test_naming_api.py tests/artifacts/test_filters.py \
 	tests/artifacts/test_run_api.py tests/artifacts/test_lineage.py tests/artifacts/test_api_queries.py \
-	tests/artifacts/test_version_api.py tests/governance/test_authentication.py
+	tests/artifacts/test_version_api.py tests/governance/test_authentication.py \
+	tests/governance/test_permission_matrix.py tests/governance/test_access_rule.py \
+	tests/governance/test_access_scenarios.py tests/governance/test_access_reviews.py
 
 .PHONY: run test test-integration lint demo venv clean
 

@@ -120,8 +120,12 @@ class DatasetFilter(django_filters.FilterSet):
         fields = ["project", "name"]
 
 
+# References are filtered by id, not validated as a choice among every row: a choice answers 400 for an id that
+# does not exist and an empty page for one in a project the user may not see, which would tell the two apart.
 class DatasetVersionFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="dataset__project__slug")
+    dataset = IdFilter(field_name="dataset")
+    run = IdFilter(field_name="run")
     digest = DigestFilter(fields=("blob__digest", "manifest_digest"), help_text="Blob or manifest digest.")
 
     class Meta:
@@ -163,6 +167,8 @@ class ArtifactFilter(django_filters.FilterSet):
 
 class ArtifactVersionFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="artifact__project__slug")
+    artifact = IdFilter(field_name="artifact")
+    run = IdFilter(field_name="run")
     kind = django_filters.ChoiceFilter(field_name="artifact__kind", choices=Artifact.Kind.choices)
     commit = CommitFilter(field_name="run__code_commit", help_text="Versions produced by runs of this commit.")
     dataset_version = IdFilter(

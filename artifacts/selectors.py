@@ -1,10 +1,13 @@
 """Reads for the artifact store: list querysets shaped for their pages, and lineage."""
 
+import heapq
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Literal
 
-from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import connection, connections
+from django.db.models import Case, Count, Exists, Max, OuterRef, QuerySet, When, Window
 
 from artifacts.models import (
     Artifact,
@@ -13,11 +16,12 @@ from artifacts.models import (
     Dataset,
     DatasetVersion,
     Project,
+    ProjectBlob,
     Run,
     RunArtifactInput,
     RunDatasetInput,
 )
-from governance.permissions import artifact_ids_where, is_unrestricted
+from governance.permissions import artifact_ids_where, is_unrestricted, projects_where
 from governance.roles import Verb
 
 # Every list below names the relations its serializer reads, so a page costs the same number of queries
@@ -33,15 +37,20 @@ def blob_held_by(project: Project, digest: str, user) -> Blob | None:
     """The blob with this digest if `project` holds it (uploaded it) and `user` may read it; knowing a digest
     reaches nothing else.
 
-    Bytes published as a version of a restricted artifact the user may not see stay out of reach here too,
-    or the project's blob endpoint would be a way around the restriction.
+    A project-wide role reads the project's bytes, except those published as a version of a restricted
+    artifact the user may not see, or the project's blob endpoint would be a way around the restriction.
+    A role on an artifact reads the bytes of that artifact's versions and no others, or publishing a digest
+    to it would be a way to read anything else in the project. Everyone reads the bytes they uploaded there.
     """
     blobs = Blob.objects.filter(digest=digest, project_links__project=project)
     if not is_unrestricted(user):
+        reads_project = Exists(Project.objects.filter(projects_where(user, Verb.VIEW), pk=project.pk))
         hidden_versions = ArtifactVersion.objects.filter(
             blob=OuterRef("pk"), artifact__project=project, artifact__restricted=True
         ).exclude(artifact_ids_where(user, Verb.VIEW, "artifact_id"))
-        blobs = blobs.exclude(Exists(hidden_versions))
+        seen_versions = ArtifactVersion.objects.visible_to(user).filter(blob=OuterRef("pk"), artifact__project=project)
+        uploaded = ProjectBlob.objects.filter(blob=OuterRef("pk"), project=project, uploaded_by_id=user.pk)
+        blobs = blobs.filter((reads_project & ~Exists(hidden_versions)) | Exists(seen_versions) | Exists(uploaded))
     return blobs.first()
 
 
@@ -71,6 +80,44 @@ def artifact_list() -> QuerySet[Artifact]:
 def artifact_version_list() -> QuerySet[ArtifactVersion]:
     # Each row shows its project's slug, its blob's digest, size and state, and its creator's name.
     return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by")
+
+
+#: Up to this many visible artifacts, a page of versions is found through each artifact's newest versions.
+FEW_ARTIFACTS = 200
+
+
+def artifact_versions_in_page(
+    versions: QuerySet[ArtifactVersion], user, *, position: int | str | None, reverse: bool, count: int
+) -> QuerySet[ArtifactVersion]:
+    """`versions` (visible to `user`, perhaps filtered) narrowed to their `count` newest rows below `position`
+    (the oldest above it when `reverse`) when the user sees at most FEW_ARTIFACTS artifacts; else unchanged.
+    It only picks among `versions`, so it never shows more than they hold.
+
+    Newest first, PostgreSQL walks the primary key backwards and tests each version against the access rule
+    until the page is full: quick when the user's versions are among the recent ones, but a read of most of the
+    table when they are few, old or spread thin (a viewer of one quiet project, a user with no role at all: see
+    benchmarks/README.md). Each artifact's `count` newest versions are a short read of the (artifact, id) index,
+    and the page is among them, so for few artifacts the cost follows what the user sees, not the table's size.
+    For many, the backward walk fills a page within a few rows, and a read per artifact would cost more: one
+    query tells the two apart, and reads the artifacts' newest versions only when they are few.
+    """
+    if is_unrestricted(user) or connections[versions.db].vendor != "postgresql":
+        return versions
+    window = {} if position is None else {"pk__gt" if reverse else "pk__lt": position}
+    newest = versions.filter(artifact=OuterRef("pk"), **window).order_by("pk" if reverse else "-pk").values("pk")
+    visible = Artifact.objects.visible_to(user).order_by().values("pk")[: FEW_ARTIFACTS + 1]
+    candidates = (
+        Artifact.objects.filter(pk__in=visible)
+        .order_by()
+        .annotate(seen=Window(Count("pk")))
+        .annotate(ids=Case(When(seen__lte=FEW_ARTIFACTS, then=ArraySubquery(newest[:count]))))
+        .values_list("ids", flat=True)
+    )
+    lists = list(candidates)
+    if len(lists) > FEW_ARTIFACTS:
+        return versions
+    pick = heapq.nsmallest if reverse else heapq.nlargest
+    return versions.filter(pk__in=pick(count, chain.from_iterable(lists)))
 
 
 # Lineage ----------------------------------------------------------------------------------------------

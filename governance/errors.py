@@ -24,6 +24,13 @@ class InvalidInput(DomainError):
     code = "invalid"
 
 
+class NotAllowed(DomainError):
+    """The request is well formed, but this person may not make it (another reviewer's item, say)."""
+
+    status_code = 403
+    code = "permission_denied"
+
+
 class NotFound(DomainError):
     status_code = 404
     code = "not_found"

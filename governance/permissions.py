@@ -4,7 +4,8 @@
 2. A role on a project gives its verbs on the project and on everything in it: datasets, dataset versions,
    runs, blobs, upload sessions and artifacts, except restricted artifacts.
 3. A role on an artifact gives its verbs on that artifact and its versions alone. It adds to what a project
-   role gives (the union of both), and it is the only way to reach a restricted artifact.
+   role gives (the union of both), and it is the only way to reach a restricted artifact. Contributing to
+   one artifact includes uploading bytes into its project, to publish them there.
 4. Holding any role on an artifact lets a user see the artifact's project (its name), not its contents.
 5. A group's roles count for each of its members; a user's verbs are the union over all their grants.
 
@@ -65,11 +66,27 @@ def artifacts_where(user: User, verb: str) -> Q:
 
 
 def artifact_ids_where(user: User, verb: str, field: str) -> Q:
-    """`field` (an artifact id) names an artifact on which `user` holds `verb`: one IN subquery."""
+    """`field` (an artifact id) names an artifact on which `user` holds `verb` (rules 2 and 3).
+
+    Four IN subqueries on `field`, OR-ed: the unrestricted artifacts of the projects granted to the user, those of
+    the projects granted to their groups, the artifacts granted to the user, and those granted to their groups.
+    PostgreSQL hashes each once per statement and tests rows against them. One IN over every artifact that passes
+    artifacts_where (the same rule) is a join against a set whose size it cannot know instead: it read every
+    artifact to build it, and, with one version per artifact, turned a newest-first page into a hash join and
+    sort of every visible version (27 ms for a user who sees 6,718 of 10,000; see benchmarks/README.md).
+    """
     if is_unrestricted(user):
         return Q()
+    if not user.is_active:
+        return NOTHING
     artifact = apps.get_model("artifacts", "Artifact")
-    return Q(**{f"{field}__in": artifact.objects.filter(artifacts_where(user, verb)).values("pk")})
+    projects = _granted(user, verb, "project", ProjectUserObjectPermission, ProjectGroupObjectPermission)
+    in_projects = [artifact.objects.filter(project_id__in=ids, restricted=False).values("pk") for ids in projects]
+    return (
+        Q(**{f"{field}__in": in_projects[0]})
+        | Q(**{f"{field}__in": in_projects[1]})
+        | artifacts_granted(user, verb, field)
+    )
 
 
 def visible_projects(user: User) -> Q:
@@ -95,3 +112,16 @@ def can(user: User, verb: str, obj: Model) -> bool:
     else:
         raise TypeError(f"Roles are granted on projects and artifacts, not on {obj._meta.verbose_name}.")
     return type(obj)._default_manager.filter(condition, pk=obj.pk).exists()
+
+
+def can_upload(user: User, project: Model) -> bool:
+    """Whether `user` may upload bytes into `project`: contributors to the project or to any of its artifacts
+    (bytes are uploaded to a project, then published as a version of an artifact)."""
+    if is_unrestricted(user):
+        return True
+    if not user.is_active:
+        return False
+    artifact = apps.get_model("artifacts", "Artifact")
+    in_project = type(project)._default_manager.filter(projects_where(user, Verb.CONTRIBUTE), pk=project.pk)
+    on_artifact = artifact.objects.filter(artifacts_granted(user, Verb.CONTRIBUTE), project_id=project.pk)
+    return in_project.exists() or on_artifact.exists()

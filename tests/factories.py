@@ -8,11 +8,13 @@ from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from artifacts import services
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
-from governance.models import ApiToken, RoleGrant
-from governance.services import api_token_issue, role_grant
+from governance.models import AccessReviewCampaign, ApiToken, RoleGrant
+from governance.services import api_token_issue, campaign_open, role_grant
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -23,6 +25,13 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
     password = factory.django.Password("correct horse battery staple")
+
+
+class PublisherFactory(UserFactory):
+    """Who publishes a version when a test does not say: publishing needs read access to the project's bytes
+    (services.require_project_blob), and a superuser has it without adding role grants to the project."""
+
+    is_superuser = True
 
 
 def sha256(data: bytes) -> str:
@@ -78,7 +87,7 @@ class DatasetVersionFactory(factory.django.DjangoModelFactory):
 
     content = factory.LazyFunction(lambda: os.urandom(256))
     dataset = factory.SubFactory(DatasetFactory)
-    created_by = factory.SubFactory(UserFactory)
+    created_by = factory.SubFactory(PublisherFactory)
 
     @classmethod
     def _create(cls, model_class, dataset, created_by, content, **kwargs):
@@ -123,7 +132,7 @@ class ArtifactVersionFactory(factory.django.DjangoModelFactory):
 
     content = factory.LazyFunction(lambda: os.urandom(256))
     artifact = factory.SubFactory(ArtifactFactory)
-    created_by = factory.SubFactory(UserFactory)
+    created_by = factory.SubFactory(PublisherFactory)
 
     @classmethod
     def _create(cls, model_class, artifact, created_by, content, **kwargs):
@@ -158,3 +167,28 @@ def grant(role: str, *, on, user=None, group=None, granted_by=None) -> RoleGrant
     if user is None and group is None:
         user = UserFactory()
     return role_grant(obj=on, role=role, user=user, group=group, granted_by=granted_by)[0]
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"group{n}")
+
+
+class AccessReviewCampaignFactory(factory.django.DjangoModelFactory):
+    """Opens a campaign through the service over every grant on `project` (every project when None), due in two
+    weeks, opened by a new superuser unless `opened_by` is given."""
+
+    class Meta:
+        model = AccessReviewCampaign
+
+    project = None
+    due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=14))
+    opened_by = factory.SubFactory(UserFactory, is_superuser=True)
+    reviewers = None
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return campaign_open(**kwargs)

@@ -12,7 +12,7 @@ from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance.permissions import can
+from governance.permissions import can, can_upload
 from governance.roles import ROLE_VERBS, Verb
 
 VERB_PHRASES = {
@@ -34,6 +34,15 @@ def require(user, verb: str, target: Model) -> None:
         f"You may not {VERB_PHRASES[verb]} {noun} '{target}': that needs the {roles} role on the {noun}"
         + (" or its project." if noun == "artifact" else ".")
     )
+
+
+def require_upload(user, project: Model) -> None:
+    """403 unless `user` may upload bytes into `project` (see governance.permissions.can_upload)."""
+    if not can_upload(user, project):
+        raise PermissionDenied(
+            f"You may not upload to project '{project}': that needs the contributor or maintainer role on the "
+            "project or on one of its artifacts."
+        )
 
 
 class ResourceViewSet(viewsets.GenericViewSet):

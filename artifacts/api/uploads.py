@@ -19,12 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from artifacts.api.base import raw_body, require
+from artifacts.api.base import raw_body, require_upload
 from artifacts.api.serializers import ProjectBlobSerializer, UploadSessionSerializer, UploadSessionStartSerializer
 from artifacts.models import Project, UploadSession
 from artifacts.services import uploads as upload_services
 from governance.errors import InvalidInput
-from governance.roles import Verb
 
 CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 OFFSET_HEADERS = [
@@ -72,7 +71,7 @@ class ProjectUploadsView(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = get_object_or_404(Project.objects.visible_to(request.user), slug=slug)
-        require(request.user, Verb.CONTRIBUTE, project)
+        require_upload(request.user, project)
         start = UploadSessionStartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
         session, held = upload_services.upload_session_start(
@@ -90,7 +89,7 @@ class UploadView(APIView):
         # Sessions are their creator's alone: anyone else is told there is no such session. The creator must
         # still be allowed to publish to the project: a revoked role stops an upload in progress.
         session = get_object_or_404(UploadSession.objects.select_related("project"), pk=pk, created_by=request.user)
-        require(request.user, Verb.CONTRIBUTE, session.project)
+        require_upload(request.user, session.project)
         return session
 
     @extend_schema(responses=UploadSessionSerializer)

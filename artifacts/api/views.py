@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from artifacts import selectors, services
 from artifacts.api import serializers as s
-from artifacts.api.base import ResourceViewSet, raw_body, require
+from artifacts.api.base import ResourceViewSet, raw_body, require, require_upload
 from artifacts.api.downloads import blob_download_schema, blob_response
 from artifacts.filters import (
     ArtifactFilter,
@@ -217,6 +217,16 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     def permission_target(self, obj: ArtifactVersion) -> Artifact:
         return obj.artifact
 
+    def paginate_queryset(self, queryset):
+        # The paginator walks "-id"; a user who sees few artifacts gets the page's rows picked first, through
+        # each artifact's newest versions (see the selector for why).
+        offset, reverse, position = self.paginator.decode_cursor(self.request) or (0, False, None)
+        count = offset + self.paginator.get_page_size(self.request) + 1
+        queryset = selectors.artifact_versions_in_page(
+            queryset, self.request.user, position=position, reverse=reverse, count=count
+        )
+        return super().paginate_queryset(queryset)
+
     @extend_schema(
         request=s.ArtifactVersionCreateSerializer,
         responses={
@@ -289,7 +299,6 @@ class ProjectBlobView(APIView):
         return get_object_or_404(Project.objects.visible_to(self.request.user), slug=slug)
 
     def _blob(self, project: Project, digest: str) -> Blob:
-        require(self.request.user, Verb.VIEW, project)
         blob = selectors.blob_held_by(project, parse_digest(digest), self.request.user)
         if blob is None:
             raise NotFound(f"Project '{project.slug}' holds no blob {digest}.")
@@ -311,7 +320,7 @@ class ProjectBlobView(APIView):
     )
     def put(self, request: Request, slug: str, digest: str) -> Response:
         project = self._project(slug)
-        require(request.user, Verb.CONTRIBUTE, project)
+        require_upload(request.user, project)
         stream, length = raw_body(request)
         blob, created = services.blob_store(
             project=project, stream=stream, expected_digest=digest, uploaded_by=request.user, declared_length=length

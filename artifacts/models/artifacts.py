@@ -82,6 +82,11 @@ class ArtifactVersion(WriteOnceModel):
             models.UniqueConstraint(fields=["artifact", "blob"], name="artifact_version_blob_once"),
             models.CheckConstraint(condition=models.Q(number__gte=1), name="artifact_version_number_positive"),
         ]
+        indexes = [
+            # An artifact's newest versions by id, read from the index alone: how a user who sees few artifacts
+            # gets a page of the newest-first list (selectors.artifact_versions_in_page).
+            models.Index(fields=["artifact", "id"], name="artifact_version_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.artifact}@v{self.number}"

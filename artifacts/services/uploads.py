@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from artifacts.models import Blob, Project, UploadSession, storage_key_for
+from artifacts.selectors import blob_held_by
 from artifacts.services._shared import digest_hex
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
@@ -44,7 +45,7 @@ def upload_session_start(
     *, project: Project, digest: str, size: int | None, created_by: AbstractBaseUser, direct: bool = False
 ) -> tuple[UploadSession | None, Blob | None]:
     """Open a session for bytes that must hash to `digest`; or, when the project already holds intact
-    bytes with that digest, return that blob instead (the client skips the upload).
+    bytes with that digest that `created_by` may read, return that blob instead (the client skips the upload).
 
     `direct` (S3 only, size required): the client sends the parts straight to the bucket with presigned
     URLs (`upload_session_part_urls`), and a worker checks the digest after `upload_session_finish`.
@@ -60,7 +61,8 @@ def upload_session_start(
         )
     if direct and size is None:
         raise InvalidInput("A direct upload needs the file's size, to plan its parts.", field="size")
-    held = Blob.objects.filter(digest=hex_digest, project_links__project=project).first()
+    # Bytes the starter may not read (a restricted artifact's) are neither confirmed nor skipped: they upload them.
+    held = blob_held_by(project, hex_digest, created_by)
     if held is not None and held.state != Blob.State.CORRUPT:
         return None, held
     # Bytes the store already holds are only hashed on their way through; a direct upload always lands in the

@@ -4,7 +4,14 @@ the per-concern modules below read their own variables."""
 import dj_database_url
 
 from config.settings.celery import *  # noqa: F403
-from config.settings.env import BASE_DIR, DEBUG, VAR_DIR, env_int, env_str  # noqa: F401 (DEBUG is a setting)
+from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
+    BASE_DIR,
+    DEBUG,
+    VAR_DIR,
+    env_int,
+    env_positive_int,
+    env_str,
+)
 from config.settings.security import *  # noqa: F403
 from config.settings.storages import *  # noqa: F403
 
@@ -125,6 +132,11 @@ SPECTACULAR_SETTINGS = {
 
 # API tokens: how long a token issued without an explicit lifetime stays valid.
 PROVENANT_TOKEN_DEFAULT_DAYS = env_int("PROVENANT_TOKEN_DEFAULT_DAYS", 90)
+
+# Access reviews: how long reviewers have by default, and how long without activity in a project (runs,
+# versions, uploads) before a grant there is flagged as unused. The schedule is in config/settings/celery.py.
+PROVENANT_ACCESS_REVIEW_DUE_DAYS = env_positive_int("PROVENANT_ACCESS_REVIEW_DUE_DAYS", 14)
+PROVENANT_ACCESS_REVIEW_UNUSED_DAYS = env_positive_int("PROVENANT_ACCESS_REVIEW_UNUSED_DAYS", 90)
 
 LOGGING = {
     "version": 1,

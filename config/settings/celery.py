@@ -1,8 +1,9 @@
 """Background work: in-process by default, Redis-backed workers and beat when a broker is named."""
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.settings.env import env_int, env_str
+from config.settings.env import env_int, env_positive_int, env_str
 
 # With no broker a fresh machine still works: tasks run in-process, right after the commit that queued them
 # (the in-memory transport is never used then; it only keeps kombu from guessing a broker on localhost).
@@ -16,7 +17,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every task is routed by name, so an operator can move one to its own queue and workers here.
-CELERY_TASK_ROUTES = {"artifacts.tasks.*": {"queue": "default"}}
+CELERY_TASK_ROUTES = {"artifacts.tasks.*": {"queue": "default"}, "governance.tasks.*": {"queue": "default"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task is acknowledged when it ends, so a worker that dies mid-task leaves its message unacknowledged, and
 # Redis hands it to another worker once this long has passed since it was taken. It must outlast the longest
@@ -26,17 +27,31 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("PROVENANT_CELE
 CELERY_TIMEZONE = "UTC"
 
 
-def _positive(name: str, default: int) -> int:
-    value = env_int(name, default)
-    if value < 1:
-        raise ImproperlyConfigured(f"{name}={value} must be a positive whole number.")
-    return value
+_CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+
+
+def env_crontab(name: str, default: str) -> crontab:
+    """A schedule written as a crontab line, "minute hour day-of-month month day-of-week", in UTC."""
+    raw = env_str(name) or default
+    fields = raw.split()
+    example = f'e.g. "{default}"'
+    if len(fields) != len(_CRONTAB_FIELDS):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a crontab: give five fields, minute hour day-of-month month day-of-week "
+            f"({example})."
+        )
+    try:
+        return crontab(**dict(zip(_CRONTAB_FIELDS, fields, strict=True)))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a valid crontab: {error} ({example}).") from None
 
 
 # The scrub: every interval, beat queues re-verification of the stored blobs proved least recently, up to this
 # many bytes, so the whole store is re-proved about every (store size / bytes per run) intervals.
-PROVENANT_SCRUB_INTERVAL_SECONDS = _positive("PROVENANT_SCRUB_INTERVAL_SECONDS", 3600)
-PROVENANT_SCRUB_BYTES_PER_RUN = _positive("PROVENANT_SCRUB_BYTES_PER_RUN", 50 * 1024**3)
+PROVENANT_SCRUB_INTERVAL_SECONDS = env_positive_int("PROVENANT_SCRUB_INTERVAL_SECONDS", 3600)
+PROVENANT_SCRUB_BYTES_PER_RUN = env_positive_int("PROVENANT_SCRUB_BYTES_PER_RUN", 50 * 1024**3)
+# Quarterly by default: 06:00 UTC on the first day of January, April, July and October.
+PROVENANT_ACCESS_REVIEW_SCHEDULE = env_crontab("PROVENANT_ACCESS_REVIEW_SCHEDULE", "0 6 1 1,4,7,10 *")
 CELERY_BEAT_SCHEDULE = {
     "scrub-blobs": {
         "task": "artifacts.tasks.scrub_blobs",
@@ -52,5 +67,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "artifacts.tasks.expire_upload_sessions",
         "schedule": 900,
         "options": {"expires": 900},
+    },
+    # Opens an access review of every project's grants, unless the one it opened last is still open.
+    "open-access-reviews": {
+        "task": "governance.tasks.open_scheduled_access_reviews",
+        "schedule": PROVENANT_ACCESS_REVIEW_SCHEDULE,
     },
 }

@@ -5,9 +5,12 @@ from governance.models.grants import (
     ProjectUserObjectPermission,
     RoleGrant,
 )
+from governance.models.reviews import AccessReviewCampaign, AccessReviewItem
 from governance.models.tokens import ApiToken
 
 __all__ = [
+    "AccessReviewCampaign",
+    "AccessReviewItem",
     "ApiToken",
     "ArtifactGroupObjectPermission",
     "ArtifactUserObjectPermission",

@@ -7,6 +7,7 @@ query joins on: integer keys, indexed, never Python-built lists. Services keep t
 else writes either.
 """
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -46,6 +47,24 @@ class ArtifactGroupObjectPermission(GroupObjectPermissionBase):
         indexes = [models.Index(fields=["content_object", "permission"], name="artifact_gperm_object")]
 
 
+def unrestricted(user) -> bool:
+    # governance.permissions imports this module's tables, so it is imported when first needed.
+    from governance.permissions import is_unrestricted
+
+    return is_unrestricted(user)
+
+
+def visible_project_ids(user) -> models.QuerySet:
+    """The ids of the projects `user` may see, as a subquery."""
+    return apps.get_model("artifacts", "Project").objects.visible_to(user).values("pk")
+
+
+class RoleGrantQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "RoleGrantQuerySet":
+        """Grants on the projects `user` may see (every grant for a superuser)."""
+        return self if unrestricted(user) else self.filter(project_id__in=visible_project_ids(user))
+
+
 class RoleGrant(models.Model):
     """A role held by a user or a group on a project, or on one artifact of it."""
 
@@ -72,6 +91,8 @@ class RoleGrant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     granted_at = models.DateTimeField()
+
+    objects = RoleGrantQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
