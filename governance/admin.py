@@ -193,30 +193,32 @@ class RoleGrantForm(forms.ModelForm):
         return data
 
 
-class GrantScopeFilter(admin.SimpleListFilter):
-    title = "scope"
-    parameter_name = "scope"
+class NullSplitFilter(admin.SimpleListFilter):
+    """Two choices splitting the rows on whether `field` is empty: `when_empty` or the other one."""
+
+    field = ""
+    options: tuple[tuple[str, str], ...] = ()
+    when_empty = ""
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("project", "Project-wide"), ("artifact", "One artifact")]
+        return list(self.options)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in ("project", "artifact"):
-            return queryset.filter(artifact__isnull=self.value() == "project")
+        if self.value() in dict(self.options):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == self.when_empty})
         return queryset
 
 
-class GranteeKindFilter(admin.SimpleListFilter):
-    title = "grantee"
-    parameter_name = "grantee"
+class GrantScopeFilter(NullSplitFilter):
+    title = parameter_name = "scope"
+    field, when_empty = "artifact", "project"
+    options = (("project", "Project-wide"), ("artifact", "One artifact"))
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("user", "Users"), ("group", "Groups")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in ("user", "group"):
-            return queryset.filter(user__isnull=self.value() == "group")
-        return queryset
+class GranteeKindFilter(NullSplitFilter):
+    title = parameter_name = "grantee"
+    field, when_empty = "user", "group"
+    options = (("user", "Users"), ("group", "Groups"))
 
 
 @admin.register(RoleGrant)
