@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from readme_results import replace_results  # benchmarks/ is the script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "benchmarks" / "README.md"
 RESULTS_START = "<!-- results:start (written by benchmarks/blob_transfer.py) -->"
@@ -1317,15 +1319,7 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
 
 
 def write_readme(results: str) -> None:
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    block = f"{RESULTS_START}\n{results}{RESULTS_END}"
-    if RESULTS_START in text and RESULTS_END in text:
-        head, _, rest = text.partition(RESULTS_START)
-        _, _, tail = rest.partition(RESULTS_END)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    README.write_text(text)
+    replace_results(README, RESULTS_START, RESULTS_END, results)
 
 
 # ---------------------------------------------------------------------------------------------- main

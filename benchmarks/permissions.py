@@ -38,6 +38,8 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from readme_results import replace_results  # benchmarks/ is the script's folder, first on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "benchmarks" / "README.md"
 RESULTS_START = "<!-- permissions:start (written by benchmarks/permissions.py) -->"
@@ -70,7 +72,7 @@ def progress(message: str) -> None:
 
 
 class BenchError(Exception):
-    pass
+    """A benchmark that cannot run as asked: the message says why."""
 
 
 # ---------------------------------------------------------------------------------------------- data set
@@ -1010,15 +1012,7 @@ def report(
 
 
 def write_readme(results: str) -> None:
-    text = README.read_text()
-    block = f"{RESULTS_START}\n{results}{RESULTS_END}"
-    if RESULTS_START in text and RESULTS_END in text:
-        head, _, rest = text.partition(RESULTS_START)
-        _, _, tail = rest.partition(RESULTS_END)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    README.write_text(text)
+    replace_results(README, RESULTS_START, RESULTS_END, results)
 
 
 # ---------------------------------------------------------------------------------------------- main
