@@ -1,19 +1,21 @@
 """Permission-filtered reads at scale: the artifact-version list and single permission checks, on PostgreSQL.
 
-    .venv/bin/python benchmarks/permissions.py [--versions 10000,1000000] [--reuse] [--keep] [--explain]
+    .venv/bin/python benchmarks/permissions.py [--versions 10000,1000000] [--baseline COMMIT] [--reuse] [--keep]
 
-One database per scale (`<name>_10k`, `<name>_1m`, … from --database-url or DATABASE_URL), migrated with the app's
-migrations and loaded with set-based SQL: 1,000 users, 100 groups, 100 projects, artifacts and versions, and as
-many guardian object-permission rows as the scale asks (1,000,000 at 1,000,000 versions), each with the RoleGrant
-row it stands for. Then, in rounds that alternate between the databases so drift on a noisy machine hits every
-scale alike, it times through Django's test client and the real URL stack with bearer tokens:
+One database per scale (`<name>_10k_10k`, `<name>_1m_10k`, … for versions and artifacts, from --database-url or
+DATABASE_URL), migrated with the app's migrations and loaded with set-based SQL: 1,000 users, 100 groups, 100
+projects, 10,000 artifacts, the versions, and 1,000,000 guardian object-permission rows, each with the RoleGrant row
+it stands for (--scaled-catalog grows artifacts and grants with the versions instead). Then, in rounds that alternate
+between the databases so drift on a noisy machine hits every scale alike, it times through Django's test client and
+the real URL stack with bearer tokens:
 
-- GET /api/v1/artifact-versions/ (the first page), and
+- GET /api/v1/artifact-versions/ (the first page), the same filtered by the quietest project, and
 - governance.permissions.can(user, "view", artifact) and can(user, "contribute", project),
 
 for a superuser, a user with many grants, users with few, and a user with none, and counts the queries of each.
-EXPLAIN (ANALYZE, BUFFERS) of each user's list query is kept (`--explain` prints it). What the data set looks like
-and the targets are in benchmarks/README.md, whose permissions section this script rewrites.
+Each call's statements run again under EXPLAIN (ANALYZE, BUFFERS) (`--explain` prints the plans). With --baseline,
+a second process does the same with the code of an earlier commit (or a checkout folder), in turns. What the data
+set looks like and the targets are in benchmarks/README.md, whose permissions results this script rewrites.
 """
 
 from __future__ import annotations

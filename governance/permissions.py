@@ -73,7 +73,7 @@ def artifact_ids_where(user: User, verb: str, field: str) -> Q:
     PostgreSQL hashes each once per statement and tests rows against them. One IN over every artifact that passes
     artifacts_where (the same rule) is a join against a set whose size it cannot know instead: it read every
     artifact to build it, and, with one version per artifact, turned a newest-first page into a hash join and
-    sort of every visible version (27 ms for a user who sees 6,718 of 10,000; see benchmarks/README.md).
+    sort of every visible version (for a user who sees 6,718 of 10,000 versions: see benchmarks/README.md).
     """
     if is_unrestricted(user):
         return Q()
