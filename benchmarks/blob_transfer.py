@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from readme_results import replace_results  # benchmarks/ is the script's folder, first on sys.path
+from readme_results import replace_results, results_header  # benchmarks/ is the script's folder, first on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "benchmarks" / "README.md"
@@ -1287,15 +1287,7 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         f"{row.name} [{row.storage}] {row.ratio:.2f}x {row.base}" for row in bench.rows if row.passed is False
     ] + rss_misses
     lines = [
-        "## Results",
-        "",
-        f"Measured {started_at:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} minutes by:",
-        "",
-        "```sh",
-        command,
-        "```",
-        "",
-        f"- Code: {code} (at the start of the run)",
+        *results_header(started_at=started_at, seconds=seconds, command=command, code=code),
         *machine(),
         f"- Database: {bench.databases.version()}; broker: Redis ({bench.settings.broker_url}); "
         f"web server: `{' '.join(web_server_command(bench.args.server, 'config.wsgi:application', 0)[2:])}`, DEBUG off",

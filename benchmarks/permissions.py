@@ -40,7 +40,7 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from readme_results import replace_results  # benchmarks/ is the script's folder, first on sys.path
+from readme_results import replace_results, results_header  # benchmarks/ is the script's folder, first on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "benchmarks" / "README.md"
@@ -964,15 +964,7 @@ def report(
             f"for {c['governance_rolegrant']:,} role grants"
         )
     lines = [
-        "## Results",
-        "",
-        f"Measured {started_at:%Y-%m-%d %H:%M} UTC in {seconds / 60:.1f} minutes by:",
-        "",
-        "```sh",
-        command,
-        "```",
-        "",
-        f"- Code: {code} (at the start of the run)",
+        *results_header(started_at=started_at, seconds=seconds, command=command, code=code),
         *machine(bench.databases),
         *data,
         "",
