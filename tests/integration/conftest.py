@@ -12,6 +12,7 @@ consume the next run's tasks.
 
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -37,6 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 WORKER_TIMEOUT = 30.0
+# Where kombu's Redis transport keeps delivered, unacknowledged messages (tasks are acknowledged when they end).
+UNACKED = "unacked"
 PR_SET_PDEATHSIG = 1
 WORKER_ARGS = ["-A", "config", "worker", "--concurrency=1", "--loglevel=INFO"]
 # A lone worker has no peers: skipping the cluster handshakes saves seconds at start-up.
@@ -230,6 +233,7 @@ class CeleryWorker(ChildProcess):
         own_process_group: bool = False,
     ) -> None:
         self.hostname = f"provenant-it-{uuid.uuid4().hex[:8]}@localhost"
+        self.queue = queue
         argv = [*WORKER_ARGS, f"--pool={pool}", "-Q", queue, *WORKER_ALONE, f"--hostname={self.hostname}"]
         super().__init__(
             name,
@@ -251,6 +255,17 @@ class CeleryWorker(ChildProcess):
             "answering a ping",
             timeout=60,
         )
+
+    def idle(self) -> bool:
+        """True when no task is waiting in this worker's queue or running: with late acknowledgement a task's
+        message stays in the unacknowledged hash until the task has ended."""
+        broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+        if broker.llen(self.queue):
+            return False
+        return not any(json.loads(payload)[2] == self.queue for payload in broker.hvals(UNACKED))
+
+    def wait_until_idle(self) -> None:
+        self.wait_until(self.idle, "idle (its queue empty and no task running)", timeout=WORKER_TIMEOUT)
 
     def pool_processes(self) -> list[int]:
         """The ids of the processes that run this worker's tasks (the worker itself with the solo pool)."""
@@ -279,6 +294,20 @@ def celery_worker(
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Before pytest-django empties the tables after a test that committed, let the session worker finish
+    what the test queued (a verification after an upload, say). When it is idle already this costs two Redis
+    reads.
+
+    A task still writing while TRUNCATE takes its table locks one by one can deadlock with it: the task holds
+    a row TRUNCATE waits for, and waits for a table TRUNCATE already holds.
+    """
+    worker = getattr(item, "funcargs", {}).get("celery_worker")
+    if worker is not None:
+        worker.wait_until_idle()
 
 
 @pytest.fixture
