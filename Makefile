@@ -18,7 +18,9 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/test_naming_a
 	tests/artifacts/test_run_api.py tests/artifacts/test_lineage.py tests/artifacts/test_api_queries.py \
 	tests/artifacts/test_version_api.py tests/governance/test_authentication.py \
 	tests/governance/test_permission_matrix.py tests/governance/test_access_rule.py \
-	tests/governance/test_access_scenarios.py tests/governance/test_access_reviews.py
+	tests/governance/test_access_scenarios.py tests/governance/test_access_reviews.py \
+	tests/governance/test_audit_log_db.py tests/governance/test_audit_recording.py tests/governance/test_audit_api.py \
+	tests/governance/test_audit_tree.py
 
 .PHONY: run test test-integration lint demo venv clean
 

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from readme_results import replace_results, results_header  # benchmarks/ is the script's folder, first on sys.path
+from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
+    code_version,
+    command_output,
+    replace_results,
+    results_header,
+    total_memory,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "benchmarks" / "README.md"
@@ -1232,16 +1238,6 @@ def median_run(runs: list[Timing]) -> tuple[float, dict[str, float], str]:
 # ---------------------------------------------------------------------------------------------- report
 
 
-def code_version() -> str:
-    commit = _command("git", "-C", str(REPO), "rev-parse", "--short", "HEAD").strip() or "?"
-    changed = [
-        line[3:]
-        for line in _command("git", "-C", str(REPO), "status", "--porcelain").splitlines()
-        if not line[3:].startswith("benchmarks/")
-    ]
-    return f"commit {commit}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
-
-
 def machine() -> list[str]:
     cpu = next(
         (
@@ -1253,8 +1249,8 @@ def machine() -> list[str]:
     )
     flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
     extensions = [flag for flag in ("sha_ni", "avx2", "avx512f") if f" {flag}" in flags]
-    memory = next((line.split()[1] for line in _command("free", "-h").splitlines() if line.startswith("Mem:")), "?")
-    df = _command("df", "-h", tempfile.gettempdir()).splitlines()
+    memory = total_memory()
+    df = command_output("df", "-h", tempfile.gettempdir()).splitlines()
     device, disk = "?", "?"
     if len(df) > 1:
         fields = df[1].split()
@@ -1267,17 +1263,12 @@ def machine() -> list[str]:
         for name in ("Django", "granian", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
     )
     return [
-        f"- CPU: {cpu}, `nproc` = {_command('nproc').strip()} (SHA extensions: {', '.join(extensions) or 'none'})",
+        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip()} "
+        f"(SHA extensions: {', '.join(extensions) or 'none'})",
         f"- Memory: {memory} (`free -h`); the test files stay in the page cache",
         f"- Disk under {tempfile.gettempdir()}: {disk}",
         f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
     ]
-
-
-def _command(*argv: str) -> str:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: S603
-    return ""
 
 
 def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: str, code: str) -> str:
@@ -1364,7 +1355,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     APP_S3_CONCURRENCY = args.s3_concurrency
     command = " ".join([".venv/bin/python", "benchmarks/blob_transfer.py", *argv])
-    code = code_version()
+    code = code_version(REPO)
     started_at = dt.datetime.now(dt.UTC)
     # SIGTERM ends the run the way Ctrl-C does: through the finally blocks that stop every process.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -33,14 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from readme_results import replace_results, results_header  # benchmarks/ is the script's folder, first on sys.path
+from bench_databases import BenchDatabases, BenchError, use_database
+from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
+    code_version,
+    command_output,
+    replace_results,
+    results_header,
+    total_memory,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "benchmarks" / "README.md"
@@ -71,10 +76,6 @@ def progress(message: str) -> None:
     # A baseline worker's stdout carries its answers to the driver, so it reports on stderr.
     out = sys.stderr if "--worker-code" in sys.argv else sys.stdout
     print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=out, flush=True)
-
-
-class BenchError(Exception):
-    """A benchmark that cannot run as asked: the message says why."""
 
 
 # ---------------------------------------------------------------------------------------------- data set
@@ -444,85 +445,23 @@ def counts() -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------- databases
 
 
-class Databases:
+class Databases(BenchDatabases):
     """The benchmark's own databases, one per scale, on the server of the given URL."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in {"postgres", "postgresql"}:
-            raise BenchError(f"{url} is no PostgreSQL URL")
-        self.parts = parts
-        self.base = parts.path.lstrip("/") or "provenant_bench_perm"
-        self.created: list[str] = []
+        super().__init__(url, default_base="provenant_bench_perm", marker=MARKER)
 
     def name(self, scale: Scale) -> str:
         return f"{self.base}_{scale.database_suffix}"
 
-    def url(self, name: str) -> str:
-        return urlunsplit(self.parts._replace(path=f"/{name}"))
-
-    @contextmanager
-    def admin(self) -> Iterator:
-        import psycopg
-
-        with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
-            yield connection
-
-    def comment(self, name: str) -> str | None:
-        """The database's comment, or None when there is no such database."""
-        with self.admin() as connection:
-            row = connection.execute(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", [name]
-            ).fetchone()
-        return None if row is None else row[0] or ""
-
-    def create(self, name: str) -> None:
-        from psycopg import sql
-
-        with self.admin() as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            connection.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(f"{MARKER}: loading"))
-            )
-        self.created.append(name)
-
     def mark(self, name: str, scale: Scale) -> None:
-        from psycopg import sql
-
-        text = f"{MARKER}: {json.dumps(scale.parameters(), sort_keys=True)}"
-        with self.admin() as connection:
-            connection.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(text)))
-
-    def drop(self, name: str) -> None:
-        from psycopg import sql
-
-        if not (self.comment(name) or "").startswith(MARKER):
-            raise BenchError(f"database {name} was not made by this benchmark; not dropping it")
-        with self.admin() as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self.set_comment(name, f"{MARKER}: {json.dumps(scale.parameters(), sort_keys=True)}")
 
     def version(self) -> str:
-        with self.admin() as connection:
-            return connection.execute("SHOW server_version").fetchone()[0]
+        return super().settings(["server_version"])["server_version"]
 
     def settings(self) -> dict[str, str]:
-        with self.admin() as connection:
-            rows = connection.execute(
-                "SELECT name, current_setting(name) FROM unnest(ARRAY['shared_buffers', 'work_mem', "
-                "'effective_cache_size', 'random_page_cost', 'jit']) AS name"
-            ).fetchall()
-        return dict(rows)
-
-
-def use_database(name: str) -> None:
-    """Point Django's default connection at `name` (closing the open one)."""
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connections
-
-    connection = connections["default"]
-    connection.close()
-    connection.settings_dict["NAME"] = name
-    ContentType.objects.clear_cache()
+        return super().settings(["shared_buffers", "work_mem", "effective_cache_size", "random_page_cost", "jit"])
 
 
 def prepare(databases: Databases, scale: Scale, *, reuse: bool) -> dict[str, int]:
@@ -732,7 +671,9 @@ class Baseline:
             self.root = Path(args.baseline).resolve()
             self.label = f"the checkout in {self.root}"
         else:
-            commit = _command("git", "-C", str(REPO), "rev-parse", "--short", f"{args.baseline}^{{commit}}").strip()
+            commit = command_output(
+                "git", "-C", str(REPO), "rev-parse", "--short", f"{args.baseline}^{{commit}}"
+            ).strip()
             if not commit:
                 raise BenchError(f"--baseline {args.baseline}: no such commit or folder")
             self.label = f"commit {commit}"
@@ -826,32 +767,16 @@ def run(bench: Bench, baseline: Baseline | None) -> None:
 # ---------------------------------------------------------------------------------------------- report
 
 
-def code_version() -> str:
-    commit = _command("git", "-C", str(REPO), "rev-parse", "--short", "HEAD").strip() or "?"
-    changed = [
-        line[3:]
-        for line in _command("git", "-C", str(REPO), "status", "--porcelain").splitlines()
-        if not line[3:].startswith("benchmarks/")
-    ]
-    return f"commit {commit}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
-
-
-def _command(*argv: str) -> str:
-    with suppress(OSError, subprocess.SubprocessError):
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: S603
-    return ""
-
-
 def machine(databases: Databases) -> list[str]:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    memory = next((line.split()[1] for line in _command("free", "-h").splitlines() if line.startswith("Mem:")), "?")
+    memory = total_memory()
     settings = ", ".join(f"{name} {value}" for name, value in databases.settings().items())
     versions = ", ".join(
         f"{name} {metadata.version(name)}" for name in ("Django", "djangorestframework", "django-guardian", "psycopg")
     )
     return [
-        f"- CPU: {cpu}, `nproc` = {_command('nproc').strip()}; memory {memory} (`free -h`)",
+        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip()}; memory {memory} (`free -h`)",
         f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
         f"- PostgreSQL {databases.version()} on the same machine over TCP loopback ({settings}); "
         "DEBUG off, persistent connections",
@@ -1100,7 +1025,7 @@ def configure_django(url: str, var_dir: str, code: Path = REPO) -> None:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     command = " ".join([".venv/bin/python", "benchmarks/permissions.py", *argv])
-    code = code_version()
+    code = code_version(REPO)
     started_at = dt.datetime.now(dt.UTC)
     scales = [scale_for(versions, args) for versions in args.versions]
     databases = Databases(args.database_url)

@@ -1,5 +1,8 @@
-"""The part of benchmarks/README.md a script writes: its results between two markers, the rest left alone."""
+"""The part of benchmarks/README.md a script writes: its results between two markers, the rest left alone; and
+the facts about the code and the machine that every results block states."""
 
+import subprocess
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -30,3 +33,26 @@ def results_header(*, started_at: datetime, seconds: float, command: str, code: 
         "",
         f"- Code: {code} (at the start of the run)",
     ]
+
+
+def command_output(*argv: str) -> str:
+    """What a command prints, or "" if it cannot run: a results block says "?" rather than failing a long run."""
+    with suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: S603
+    return ""
+
+
+def code_version(repo: Path) -> str:
+    """The commit measured, and any uncommitted change outside benchmarks/ that the figures would include."""
+    commit = command_output("git", "-C", str(repo), "rev-parse", "--short", "HEAD").strip() or "?"
+    changed = [
+        line[3:]
+        for line in command_output("git", "-C", str(repo), "status", "--porcelain").splitlines()
+        if not line[3:].startswith("benchmarks/")
+    ]
+    return f"commit {commit}" + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
+
+
+def total_memory() -> str:
+    """The machine's memory as `free -h` shows it."""
+    return next((line.split()[1] for line in command_output("free", "-h").splitlines() if line.startswith("Mem:")), "?")

@@ -6,3 +6,6 @@ class GovernanceConfig(AppConfig):
 
     name = "governance"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from governance import checks, signals  # noqa: F401 (registers the checks, connects the receivers)

@@ -1,8 +1,15 @@
-"""Reads for governance: role grants and access reviews as people review them."""
+"""Reads for governance: role grants and access reviews as people review them, and the audit log as auditors
+read it (entries, signed tree heads, and the proofs that tie one to the other)."""
 
+from django.apps import apps
 from django.db.models import Count, Model, Q, QuerySet
 
-from governance.models import AccessReviewCampaign, AccessReviewItem, RoleGrant
+from governance import audit_tree
+from governance.errors import InvalidInput
+from governance.models import AccessReviewCampaign, AccessReviewItem, AuditEntry, RoleGrant, SignedTreeHead
+from governance.permissions import artifacts_granted, projects_where
+from governance.roles import Verb
+from governance.services.audit import entry_document, tree_head_document
 
 
 def role_grants_on(obj: Model) -> QuerySet[RoleGrant]:
@@ -32,3 +39,86 @@ def access_review_counts(items: QuerySet[AccessReviewItem]) -> dict[str, int]:
         revoked=Count("pk", filter=Q(decision=decision.REVOKE)),
         unused=Count("pk", filter=AccessReviewItem.unused_condition()),
     )
+
+
+# The audit log ----------------------------------------------------------------------------------------------
+
+
+def audit_entries_for(user) -> QuerySet[AuditEntry]:
+    """The entries `user` may read, newest first. An entry has no relations to join: its actor, object and
+    project are named by the columns themselves, so a page of them is one query whatever its length."""
+    return AuditEntry.objects.visible_to(user).order_by("-seq")
+
+
+def audits_anything(user) -> bool:
+    """Whether `user` reads some of the log: the global "view audit entry" permission (superusers included), or
+    the auditor role on a project or an artifact."""
+    if not user.is_active:
+        return False
+    if user.has_perm("governance.view_auditentry"):
+        return True
+    project, artifact = apps.get_model("artifacts", "Project"), apps.get_model("artifacts", "Artifact")
+    return (
+        project.objects.filter(projects_where(user, Verb.AUDIT)).exists()
+        or artifact.objects.filter(artifacts_granted(user, Verb.AUDIT)).exists()
+    )
+
+
+def latest_tree_head() -> SignedTreeHead | None:
+    return SignedTreeHead.objects.order_by("-tree_size", "-signed_at").first()
+
+
+def tree_head_covering(seq: int) -> SignedTreeHead | None:
+    """The latest signed tree head whose tree holds entry `seq`."""
+    return SignedTreeHead.objects.filter(tree_size__gt=seq).order_by("-tree_size", "-signed_at").first()
+
+
+def tree_head_of_size(size: int) -> SignedTreeHead | None:
+    """The latest head signed at exactly `size` entries (heads of one size all carry the same root)."""
+    return SignedTreeHead.objects.filter(tree_size=size).order_by("-signed_at").first()
+
+
+def _head_or_none(head: SignedTreeHead | None) -> dict | None:
+    return tree_head_document(head) if head is not None else None
+
+
+def audit_inclusion_proof(entry: AuditEntry, tree_size: int) -> dict:
+    """The proof that `entry` is leaf `entry.seq` of the log's first `tree_size` entries, with that tree's root
+    and the head signed at that size (if one was), so an auditor can check it without asking again."""
+    size = audit_tree.log_size()
+    if not entry.seq < tree_size <= size:
+        raise InvalidInput(
+            f"tree_size must be more than the entry's seq ({entry.seq}) and at most the log's size ({size}): "
+            f"a tree of {tree_size} entries {'does not hold' if tree_size <= entry.seq else 'does not exist yet'}.",
+            field="tree_size",
+        )
+    return {
+        "seq": entry.seq,
+        "tree_size": tree_size,
+        "leaf_hash": bytes(entry.leaf_hash).hex(),
+        "root_hash": audit_tree.root_at(tree_size).hex(),
+        "audit_path": [digest.hex() for digest in audit_tree.inclusion_proof(entry.seq, tree_size)],
+        "tree_head": _head_or_none(tree_head_of_size(tree_size)),
+        "entry": entry_document(entry),
+    }
+
+
+def audit_consistency_proof(first: int, second: int) -> dict:
+    """The proof that the log's first `first` entries are, unchanged, the start of its first `second` entries,
+    with both roots and the heads signed at those sizes (if any)."""
+    size = audit_tree.log_size()
+    if not 0 <= first <= second <= size:
+        raise InvalidInput(
+            f"Sizes must satisfy 0 <= first <= second <= the log's size ({size}); got first={first}, second={second}.",
+            field="second" if first <= second else "first",
+        )
+    return {
+        "first": first,
+        "second": second,
+        "first_root": audit_tree.root_at(first).hex(),
+        "second_root": audit_tree.root_at(second).hex(),
+        "proof": [digest.hex() for digest in audit_tree.consistency_proof(first, second)],
+        "first_head": _head_or_none(tree_head_of_size(first)),
+        "second_head": _head_or_none(tree_head_of_size(second)),
+    }
+

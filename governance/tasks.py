@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from governance.services import campaign_open_scheduled
+from governance.services.audit import tree_head_sign
 
 logger = logging.getLogger(__name__)
 
@@ -33,3 +34,19 @@ def open_scheduled_access_reviews() -> int | None:
         return None
     logger.info("Opened access review %s (%s), due %s.", campaign.pk, campaign.title, campaign.due_at.isoformat())
     return campaign.pk
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def sign_audit_tree_head() -> int | None:
+    """Sign a tree head of the audit log if it has grown since the last (PROVENANT_AUDIT_TREE_HEAD_SCHEDULE);
+    return the size it covers. Running twice signs once more at most: both heads are true."""
+    head = tree_head_sign(only_if_grown=True)
+    return None if head is None else head.tree_size
+

@@ -15,6 +15,7 @@ PRODUCTION = {
     "DATABASE_URL": "postgres://provenant@db.example.com:5432/provenant",
     "PROVENANT_S3_BUCKET": "provenant-blobs",
     "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+    "PROVENANT_AUDIT_SIGNING_KEY_FILE": "/run/secrets/provenant-audit-key.pem",
 }
 
 
@@ -32,6 +33,20 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_each_host_would_generate_its_own_audit_key(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "PROVENANT_AUDIT_SIGNING_KEY_FILE"}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "governance.W001" in result.stderr + result.stdout
+
+
+def test_check_deploy_refuses_an_audit_key_that_is_not_ed25519_pem(tmp_path):
+    env = {**PRODUCTION, "PROVENANT_AUDIT_SIGNING_KEY": "not a key"}
+    result = run_manage("check", "--deploy", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "governance.E001" in result.stderr + result.stdout
 
 
 def test_production_without_a_secret_key_refuses_to_start(tmp_path):

@@ -20,7 +20,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 
-from artifacts.models import Blob
+from artifacts.models import ArtifactVersion, Blob, Project
+from artifacts.services.blobs import blob_read_record
 from artifacts.storage.reads import iter_blob, presigned_url
 from governance.errors import Conflict, InvalidInput
 
@@ -120,11 +121,14 @@ def _base64_digest(blob: Blob) -> str:
     return base64.b64encode(bytes.fromhex(blob.digest)).decode()
 
 
-def blob_response(request: Request, blob: Blob, *, filename: str) -> HttpResponseBase:
+def blob_response(
+    request: Request, blob: Blob, *, filename: str, through: ArtifactVersion | Project
+) -> HttpResponseBase:
     """Answer a GET or HEAD for `blob`'s bytes, honouring Range, If-Range, If-None-Match and `?redirect=`.
 
-    Call only after the caller checked the user may read the blob. HEAD answers exactly the headers GET would,
-    without a body and without reading storage.
+    Call only after the caller checked the user may read the blob, read `through` an artifact version (with
+    its artifact and project loaded) or a project. HEAD answers exactly the headers GET would, without a body
+    and without reading storage. Every GET that hands out bytes, or a presigned URL to them, is logged.
     """
     if blob.state == Blob.State.CORRUPT:
         raise Conflict(
@@ -147,6 +151,8 @@ def blob_response(request: Request, blob: Blob, *, filename: str) -> HttpRespons
             head=head,
         )
         if url is not None:
+            if not head:
+                blob_read_record(blob=blob, through=through, presigned=True)
             # A client that follows it with a Range header gets the range from S3 itself.
             return _with_headers(HttpResponseRedirect(url), identity, {"Cache-Control": CACHE_REDIRECT})
 
@@ -176,6 +182,7 @@ def blob_response(request: Request, blob: Blob, *, filename: str) -> HttpRespons
     if head:
         response = HttpResponse(status=status)
     else:
+        blob_read_record(blob=blob, through=through, byte_range=(start, end) if end is not None else None)
         response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end), status=status)
     return _with_headers(response, identity, content)
 

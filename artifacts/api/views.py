@@ -246,7 +246,7 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     def download(self, request: Request, pk: str):
         version = self.get_object()
         filename = version.metadata.get("filename") or f"{version.artifact.name}-v{version.number}"
-        return blob_response(request, version.blob, filename=str(filename))
+        return blob_response(request, version.blob, filename=str(filename), through=version)
 
 
 class LineageView(APIView):
@@ -306,11 +306,13 @@ class ProjectBlobView(APIView):
 
     @extend_schema(responses={200: None, 404: None})
     def head(self, request: Request, slug: str, digest: str):
-        return blob_response(request, self._blob(self._project(slug), digest), filename=digest)
+        project = self._project(slug)
+        return blob_response(request, self._blob(project, digest), filename=digest, through=project)
 
     @blob_download_schema
     def get(self, request: Request, slug: str, digest: str):
-        return blob_response(request, self._blob(self._project(slug), digest), filename=digest)
+        project = self._project(slug)
+        return blob_response(request, self._blob(project, digest), filename=digest, through=project)
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},

@@ -1,19 +1,21 @@
-"""Blob bytes: receiving them against a stated digest, storing them once, and re-proving them."""
+"""Blob bytes: receiving them against a stated digest, storing them once, re-proving them, and recording
+who read them."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from artifacts.models import Blob, Project, ProjectBlob, storage_key_for
+from artifacts.models import ArtifactVersion, Blob, Project, ProjectBlob, storage_key_for
 from artifacts.selectors import blob_held_by
 from artifacts.services._shared import digest_hex
 from artifacts.storage import blob_storage
 from artifacts.storage.writes import DigestMismatch, TruncatedBody, receive
 from governance.errors import Conflict, InvalidInput
+from governance.services.audit import AuditObject, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -78,16 +80,31 @@ def received_bytes_errors() -> Iterator[None]:
 
 
 def record_received_blob(
-    *, project: Project, digest: str, size: int, uploaded_by: AbstractBaseUser, wrote_bytes: bool
+    *,
+    project: Project,
+    digest: str,
+    size: int,
+    uploaded_by: AbstractBaseUser,
+    wrote_bytes: bool,
+    completing: Callable[[], None] | None = None,
 ) -> tuple[Blob, bool]:
     """Record bytes that are now complete at their key: the blob (once) and the project's claim on it.
+
+    `completing` is the rest of the act that received them (ending an upload session, which it records), run
+    in the same transaction once the rows are written: it commits or rolls back with the blob, and the blob's
+    own entry comes last, after every row lock the act takes.
 
     Precondition: the bytes are at `storage_key_for(digest)` and hashed to `digest`.
     """
     try:
         with transaction.atomic():
-            blob, created = _blob_record(digest=digest, size=size, repaired=wrote_bytes)
-            ProjectBlob.objects.get_or_create(project=project, blob=blob, defaults={"uploaded_by": uploaded_by})
+            blob, created, repaired = _blob_record(digest=digest, size=size, repaired=wrote_bytes)
+            claim, claimed = ProjectBlob.objects.get_or_create(
+                project=project, blob=blob, defaults={"uploaded_by": uploaded_by}
+            )
+            if completing is not None:
+                completing()
+            _blob_receipt_record(claim, created=created, repaired=repaired, claimed=claimed, actor=uploaded_by)
     except BaseException:
         # Bytes written for a digest that no row describes would be an orphan: remove them, unless a
         # concurrent upload of the same bytes committed its row meanwhile.
@@ -97,13 +114,15 @@ def record_received_blob(
     return blob, created
 
 
-def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool]:
+def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool, bool]:
+    """The blob row for these bytes, whether it is new, and whether a good upload just repaired it."""
     from artifacts.tasks import verify_blob
 
     blob, created = Blob.objects.select_for_update().get_or_create(digest=digest, defaults={"size": size})
     if not created and blob.size != size:
         raise Conflict(f"sha256:{digest} is recorded with {blob.size} bytes, not {size}.")
-    if not created and repaired and blob.state == Blob.State.CORRUPT:
+    repaired = not created and repaired and blob.state == Blob.State.CORRUPT
+    if repaired:
         blob.state = Blob.State.PENDING
         blob.verified_at = None
         blob.save(update_fields=["state", "verified_at"])
@@ -111,7 +130,40 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool]
         # robust: the upload has committed, so a broker that is down must not turn it into an error. The blob
         # stays pending, which downloads tolerate, and the next upload of the same bytes queues it again.
         transaction.on_commit(lambda: verify_blob.delay(blob.pk), robust=True)
-    return blob, created
+    return blob, created, repaired
+
+
+def _blob_receipt_record(
+    claim: ProjectBlob, *, created: bool, repaired: bool, claimed: bool, actor: AbstractBaseUser
+) -> None:
+    """Log what receiving the bytes changed: new bytes stored, corrupt bytes replaced, or a project's new claim
+    on bytes the store already held. Bytes a project already held, received again, change nothing and leave
+    no entry (the upload only proved the client has them)."""
+    blob, project = claim.blob, claim.project
+    in_project = AuditObject(
+        type="blob", id=str(blob.pk), label=blob.prefixed_digest, project_id=project.pk, project_label=project.slug
+    )
+    if created:
+        audit_record(
+            "blob.stored",
+            obj=in_project,
+            actor=actor,
+            changes={"digest": blob.prefixed_digest, "size": blob.size, "state": blob.state, "project": project.slug},
+        )
+    elif repaired:
+        audit_record(
+            "blob.repaired",
+            obj=in_project,
+            actor=actor,
+            changes={"state": [Blob.State.CORRUPT, blob.state], "project": project.slug},
+        )
+    if claimed and not created:
+        audit_record(
+            "project_blob.claimed",
+            obj=claim,
+            actor=actor,
+            changes={"digest": blob.prefixed_digest, "size": blob.size, "project": project.slug},
+        )
 
 
 def require_project_blob(project: Project, digest: str, field: str, user: AbstractBaseUser) -> Blob:
@@ -125,3 +177,37 @@ def require_project_blob(project: Project, digest: str, field: str, user: Abstra
             code="unknown_blob",
         )
     return blob
+
+
+def blob_read_record(
+    *,
+    blob: Blob,
+    through: ArtifactVersion | Project,
+    byte_range: tuple[int, int] | None = None,
+    presigned: bool = False,
+) -> None:
+    """Log a read of `blob`'s bytes by the current request's user: a whole download, one byte range
+    (`byte_range` = first byte, end exclusive), or the issue of a presigned URL for them (`presigned`).
+
+    `through` is what the bytes were read as: an artifact version (its artifact and project must be loaded), so
+    the artifact's history shows who downloaded it, or a project's blob. Call before the bytes are sent: the
+    entry says they were handed out, which stays true if the client stops reading half-way.
+    """
+    changes: dict = {"digest": blob.prefixed_digest, "size": blob.size}
+    if isinstance(through, ArtifactVersion):
+        project, artifact_id, label = through.artifact.project, through.artifact_id, f"{through} ({blob})"
+        changes["artifact_version"] = through.pk
+    else:
+        project, artifact_id, label = through, None, f"{through.slug}@{blob}"
+    if byte_range is not None:
+        first, end = byte_range
+        changes["range"] = {"first": first, "last": end - 1, "length": end - first}
+    read = AuditObject(
+        type="blob",
+        id=str(blob.pk),
+        label=label,
+        project_id=project.pk,
+        project_label=project.slug,
+        artifact_id=artifact_id,
+    )
+    audit_record("blob.presigned_url_issued" if presigned else "blob.downloaded", obj=read, changes=changes)

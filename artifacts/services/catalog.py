@@ -24,6 +24,7 @@ from artifacts.services.blobs import require_project_blob
 from governance.errors import Conflict, InvalidInput
 from governance.roles import Role
 from governance.services import role_grant
+from governance.services.audit import audit_record
 
 NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 
@@ -42,21 +43,48 @@ def project_create(*, slug: str, name: str, created_by: AbstractBaseUser | None,
     )
     if created_by is not None:
         role_grant(obj=project, role=Role.MAINTAINER, user=created_by, granted_by=created_by)
+    audit_record(
+        "project.created",
+        obj=project,
+        actor=created_by,
+        changes={"slug": slug, "name": name, "description": description},
+    )
     return project
+
+
+Stored = TypeVar("Stored", Project, Dataset, Artifact)
+
+
+def _locked_stored(instance: Stored) -> Stored:
+    """The row as stored, locked, with its project: what a change is measured against. The instance a caller
+    passes may already carry the new values (an admin form sets them before the service runs)."""
+    rows = type(instance).objects.select_for_update(of=("self",))
+    if not isinstance(instance, Project):
+        rows = rows.select_related("project")
+    return rows.get(pk=instance.pk)
+
+
+def _changed_fields(stored: Stored, new_values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Set the given values (None: unchanged) on `stored` and return what really changed, as the log has it:
+    {field: [before, after]}."""
+    changes = {}
+    for field, value in new_values.items():
+        before = getattr(stored, field)
+        if value is not None and value != before:
+            setattr(stored, field, value)
+            changes[field] = [before, value]
+    return changes
 
 
 @transaction.atomic
 def project_update(*, project: Project, name: str | None = None, description: str | None = None) -> Project:
-    fields = []
-    if name is not None:
-        project.name = name
-        fields.append("name")
-    if description is not None:
-        project.description = description
-        fields.append("description")
+    """Rename or describe a project; values equal to the stored ones change nothing and record nothing."""
+    project = _locked_stored(project)
+    changes = _changed_fields(project, {"name": name, "description": description})
     validated(project)
-    if fields:
-        project.save(update_fields=fields)
+    if changes:
+        project.save(update_fields=list(changes))
+        audit_record("project.updated", obj=project, changes=changes)
     return project
 
 
@@ -81,21 +109,22 @@ def _named_in_project_create(
     return instance
 
 
-def _description_update(instance: NamedInProject, description: str) -> NamedInProject:
-    """The one thing about a dataset or an artifact that may change."""
-    instance.description = description
-    instance.save(update_fields=["description"])
-    return instance
-
-
 @transaction.atomic
 def dataset_create(*, project: Project, name: str, description: str = "") -> Dataset:
-    return _named_in_project_create(Dataset, project=project, name=name, description=description)
+    dataset = _named_in_project_create(Dataset, project=project, name=name, description=description)
+    audit_record("dataset.created", obj=dataset, changes={"name": name, "description": description})
+    return dataset
 
 
 @transaction.atomic
 def dataset_update(*, dataset: Dataset, description: str) -> Dataset:
-    return _description_update(dataset, description)
+    """The one thing about a dataset that may change: its description."""
+    dataset = _locked_stored(dataset)
+    changes = _changed_fields(dataset, {"description": description})
+    if changes:
+        dataset.save(update_fields=list(changes))
+        audit_record("dataset.updated", obj=dataset, changes=changes)
+    return dataset
 
 
 @transaction.atomic
@@ -123,7 +152,8 @@ def dataset_version_create(
         )
     if run is not None and run.project_id != dataset.project_id:
         raise InvalidInput(f"Run {run.external_id} belongs to another project.", field="run")
-    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    # The project comes along for the log's label of the new version; only the dataset's row is locked.
+    dataset = Dataset.objects.select_for_update(of=("self",)).select_related("project").get(pk=dataset.pk)
     if digest:
         blob = require_project_blob(dataset.project, digest_hex(digest, "digest"), "digest", created_by)
         existing = DatasetVersion.objects.filter(dataset=dataset, blob=blob).first()
@@ -147,6 +177,19 @@ def dataset_version_create(
     )
     validated(version)
     version.save()
+    pinned_changes = {"digest": blob.prefixed_digest} if digest else {"uri": uri, "manifest_digest": manifest}
+    audit_record(
+        "dataset_version.created",
+        obj=version,
+        actor=created_by,
+        changes={
+            "dataset": dataset.pk,
+            "number": number,
+            **pinned_changes,
+            "run": run.pk if run is not None else None,
+            "row_count": row_count,
+        },
+    )
     return version, True
 
 
@@ -223,6 +266,28 @@ def run_create(
         RunArtifactInput(run=run, artifact_version=version)
         for version in {v.pk: v for v in input_artifact_versions}.values()
     )
+    # Free-form values (parameters, environment) stay on the run, and the log names only the parameters: the
+    # log is exported to auditors outside the project and never edited, so it takes no text a user may have
+    # pasted a credential into. Metrics are kept, as promotion gates read them.
+    audit_record(
+        "run.created",
+        obj=run,
+        actor=created_by,
+        changes={
+            "external_id": external_id,
+            "name": name,
+            "status": run.status,
+            "code_repository": code_repository,
+            "code_commit": run.code_commit,
+            "entry_point": entry_point,
+            "parameter_names": sorted(run.parameters),
+            "metrics": run.metrics,
+            "started_at": started_at,
+            "ended_at": run.ended_at,
+            "input_dataset_versions": sorted({v.pk for v in input_dataset_versions}),
+            "input_artifact_versions": sorted({v.pk for v in input_artifact_versions}),
+        },
+    )
     return run
 
 
@@ -243,33 +308,31 @@ def run_update(
 
     A finished run is frozen, so the metrics that promotion gates read cannot be improved after the fact.
     """
-    run = Run.objects.select_for_update().get(pk=run.pk)
+    run = Run.objects.select_for_update(of=("self",)).select_related("project").get(pk=run.pk)
     if run.is_finished:
         raise Conflict(
             f"Run '{run.external_id}' is {run.status} and can no longer change; record a new run instead.",
             code="run_finished",
         )
-    fields = []
+    before = {"status": run.status, "metrics": run.metrics, "ended_at": run.ended_at}
     if metrics:
         run.metrics = {**run.metrics, **metrics}
-        fields.append("metrics")
-    if status is not None and status != run.status:
+    if status is not None:
         run.status = status
-        fields.append("status")
     if ended_at is not None:
         if not run.is_finished:
             raise InvalidInput(
                 "A running run has no end yet: send ended_at together with a finished status.", field="ended_at"
             )
         run.ended_at = ended_at
-        fields.append("ended_at")
     if run.is_finished and run.ended_at is None:
         run.ended_at = timezone.now()
-        fields.append("ended_at")
     _check_run_times(run)
     validated(run)
-    if fields:
-        run.save(update_fields=sorted(set(fields)))
+    changes = {field: [old, getattr(run, field)] for field, old in before.items() if getattr(run, field) != old}
+    if changes:
+        run.save(update_fields=sorted(changes))
+        audit_record("run.updated", obj=run, changes=changes)
     return run
 
 
@@ -297,6 +360,12 @@ def artifact_create(
     )
     if restricted:
         _keep_access_to_restricted(artifact, created_by)
+    audit_record(
+        "artifact.created",
+        obj=artifact,
+        actor=created_by,
+        changes={"name": name, "kind": kind, "description": description, "restricted": restricted},
+    )
     return artifact
 
 
@@ -308,13 +377,16 @@ def artifact_update(
     description: str | None = None,
     restricted: bool | None = None,
 ) -> Artifact:
-    if restricted is not None and restricted != artifact.restricted:
-        artifact.restricted = restricted
-        artifact.save(update_fields=["restricted"])
-        if restricted:
-            _keep_access_to_restricted(artifact, changed_by)
-    if description is not None:
-        _description_update(artifact, description)
+    """Describe an artifact, or restrict it (or open it again) to its project's roles; values equal to the
+    stored ones change nothing and record nothing."""
+    artifact = _locked_stored(artifact)
+    changes = _changed_fields(artifact, {"restricted": restricted, "description": description})
+    if changes:
+        artifact.save(update_fields=list(changes))
+    if changes.get("restricted", [None, False])[1]:
+        _keep_access_to_restricted(artifact, changed_by)
+    if changes:
+        audit_record("artifact.updated", obj=artifact, actor=changed_by, changes=changes)
     return artifact
 
 
@@ -357,4 +429,18 @@ def artifact_version_publish(
     )
     validated(version)
     version.save()
+    audit_record(
+        "artifact_version.published",
+        obj=version,
+        actor=created_by,
+        changes={
+            "artifact": artifact.pk,
+            "number": number,
+            "digest": blob.prefixed_digest,
+            "size": blob.size,
+            "run": run.pk if run is not None else None,
+            "media_type": media_type,
+            "metadata_keys": sorted(version.metadata),  # the values are free-form: see run_create
+        },
+    )
     return version, True

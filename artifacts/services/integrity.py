@@ -10,6 +10,7 @@ from django.utils import timezone
 from artifacts.models import Blob
 from artifacts.storage.reads import hash_stored_blob
 from governance.errors import InvalidInput
+from governance.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,20 @@ def blob_verify(*, blob: Blob) -> Blob:
             # its answer is the more recent truth.
             return blob
         intact = actual == blob.digest and size == blob.size
+        before = {"state": blob.state, "verified_at": blob.verified_at}
         blob.state = Blob.State.VERIFIED if intact else Blob.State.CORRUPT
         blob.verified_at = started_at
         blob.save(update_fields=["state", "verified_at"])
+        # Every result is logged, a repeated "verified" too: the log is the evidence that the bytes were re-proved.
+        audit_record(
+            "blob.verified" if intact else "blob.corrupt",
+            obj=blob,
+            changes={
+                "state": [before["state"], blob.state],
+                "verified_at": [before["verified_at"], blob.verified_at],
+                "found": {"digest": f"sha256:{actual}" if actual else None, "size": size},
+            },
+        )
     if intact:
         logger.info("Blob %s verified (%d bytes).", blob.prefixed_digest, size)
     elif actual is None:

@@ -26,6 +26,7 @@ from artifacts.storage import blob_storage, is_s3
 from artifacts.storage.reads import hash_stored_blob
 from artifacts.storage.writes import MIN_PART_SIZE, DiscardSink, S3DirectSink, new_hasher, sink_for, writing_sink
 from governance.errors import Conflict, DomainError, InvalidInput, NotFound
+from governance.services.audit import audit_object, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +71,22 @@ def upload_session_start(
     sink = S3DirectSink() if direct else writing_sink() if needs_bytes(hex_digest) else DiscardSink()
     state = sink.begin(storage_key_for(hex_digest), size)
     try:
-        session = UploadSession.objects.create(
-            project=project,
-            created_by=created_by,
-            digest=hex_digest,
-            size=size,
-            hash_state=new_hasher().serialize(),
-            storage_state=state,
-            expires_at=timezone.now() + _ttl(),
-        )
+        with transaction.atomic():
+            session = UploadSession.objects.create(
+                project=project,
+                created_by=created_by,
+                digest=hex_digest,
+                size=size,
+                hash_state=new_hasher().serialize(),
+                storage_state=state,
+                expires_at=timezone.now() + _ttl(),
+            )
+            audit_record(
+                "upload_session.started",
+                obj=session,
+                actor=created_by,
+                changes={"digest": f"sha256:{hex_digest}", "size": size, "direct": direct},
+            )
     except BaseException:
         sink.abort(state)
         raise
@@ -86,8 +94,11 @@ def upload_session_start(
 
 
 def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
-    """The session, locked; call inside a transaction. Expired sessions count as gone."""
-    session = UploadSession.objects.select_for_update().filter(pk=session_id).first()
+    """The session, locked, with its project (for the log); call inside a transaction. Expired sessions count
+    as gone."""
+    session = (
+        UploadSession.objects.select_for_update(of=("self",)).select_related("project").filter(pk=session_id).first()
+    )
     if session is None or session.expires_at <= timezone.now():
         raise NotFound(f"No open upload session {session_id}: it finished, was cancelled or expired.")
     if session.state != UploadSession.State.RECEIVING:
@@ -216,7 +227,8 @@ def upload_session_finish(
     actual = new_hasher(bytes(session.hash_state)).finalize()
     if actual != session.digest:
         sink.abort(session.storage_state)
-        session.delete()
+        with transaction.atomic():
+            _session_end(session, "upload_session.failed", {"offset": session.offset, "received": f"sha256:{actual}"})
         raise InvalidInput(
             f"The {session.offset} bytes received hash to sha256:{actual}, not the sha256:{session.digest} "
             "announced; nothing was stored and the session has ended.",
@@ -234,15 +246,22 @@ def upload_session_finish(
         size=session.offset,
         uploaded_by=session.created_by,
         wrote_bytes=not isinstance(sink, DiscardSink),
+        completing=lambda: _session_end(session, "upload_session.finished", {"size": session.offset}),
     )
-    session.delete()
     return blob, created
+
+
+def _session_end(session: UploadSession, action: str, changes: dict) -> None:
+    """Remove a session whose upload is over, and log how it ended; call inside the transaction that ends it."""
+    ended = audit_object(session)
+    session.delete()
+    audit_record(action, obj=ended, changes={"digest": f"sha256:{session.digest}", **changes})
 
 
 def upload_session_cancel(*, session: UploadSession) -> None:
     with transaction.atomic():
         session = _locked_open_session(session.pk)
-        session.delete()
+        _session_end(session, "upload_session.cancelled", {"offset": session.offset})
     sink_for(session.storage_state).abort(session.storage_state)
 
 
@@ -252,10 +271,18 @@ def upload_sessions_expire(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     ended = 0
     stale = UploadSession.objects.filter(expires_at__lte=now).exclude(writer_until__gt=now)
-    for session in stale.iterator():
-        if UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(writer_until__gt=now).delete()[0]:
-            sink_for(session.storage_state).abort(session.storage_state)
-            ended += 1
+    for session in stale.select_related("project").iterator():
+        with transaction.atomic():
+            still_stale = UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(writer_until__gt=now)
+            if not still_stale.delete()[0]:
+                continue
+            audit_record(
+                "upload_session.expired",
+                obj=session,
+                changes={"digest": f"sha256:{session.digest}", "offset": session.offset, "state": session.state},
+            )
+        sink_for(session.storage_state).abort(session.storage_state)
+        ended += 1
     _remove_orphaned_partial_data(older_than=now - _ttl())
     return ended
 
@@ -323,6 +350,11 @@ def upload_session_seal(*, session: UploadSession, digest: str | None = None) ->
         session.expires_at = timezone.now() + _ttl()
         session.save(update_fields=["state", "offset", "expires_at", "updated_at"])
         transaction.on_commit(lambda: verify_direct_upload.delay(str(session.pk)))
+        audit_record(
+            "upload_session.sealed",
+            obj=session,
+            changes={"state": [UploadSession.State.RECEIVING, session.state], "size": session.size},
+        )
     return session
 
 
@@ -335,6 +367,7 @@ def upload_session_verify_direct(*, session: UploadSession) -> UploadSession:
         actual, size = hash_stored_blob(state["staging"])
     except FileNotFoundError:
         actual, size = None, 0
+    before = session.state
     if actual != session.digest or size != session.size:
         sink.abort(state)
         session.state = UploadSession.State.FAILED
@@ -344,12 +377,27 @@ def upload_session_verify_direct(*, session: UploadSession) -> UploadSession:
             if actual
             else "The assembled bytes are gone from the bucket; nothing was stored. Start a new upload."
         )
-        session.save(update_fields=["state", "failure", "updated_at"])
+        with transaction.atomic():
+            session.save(update_fields=["state", "failure", "updated_at"])
+            audit_record(
+                "upload_session.failed",
+                obj=session,
+                changes={"state": [before, session.state], "failure": session.failure},
+            )
         return session
     sink.complete(state, storage_key_for(session.digest))
+
+    def complete_session() -> None:
+        session.state = UploadSession.State.COMPLETED
+        session.save(update_fields=["state", "updated_at"])
+        audit_record("upload_session.finished", obj=session, changes={"state": [before, session.state], "size": size})
+
     record_received_blob(
-        project=session.project, digest=session.digest, size=size, uploaded_by=session.created_by, wrote_bytes=True
+        project=session.project,
+        digest=session.digest,
+        size=size,
+        uploaded_by=session.created_by,
+        wrote_bytes=True,
+        completing=complete_session,
     )
-    session.state = UploadSession.State.COMPLETED
-    session.save(update_fields=["state", "updated_at"])
     return session

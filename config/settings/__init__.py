@@ -3,6 +3,7 @@ the per-concern modules below read their own variables."""
 
 import dj_database_url
 
+from config.settings.audit import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
     BASE_DIR,
@@ -37,6 +38,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

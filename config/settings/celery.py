@@ -52,6 +52,8 @@ PROVENANT_SCRUB_INTERVAL_SECONDS = env_positive_int("PROVENANT_SCRUB_INTERVAL_SE
 PROVENANT_SCRUB_BYTES_PER_RUN = env_positive_int("PROVENANT_SCRUB_BYTES_PER_RUN", 50 * 1024**3)
 # Quarterly by default: 06:00 UTC on the first day of January, April, July and October.
 PROVENANT_ACCESS_REVIEW_SCHEDULE = env_crontab("PROVENANT_ACCESS_REVIEW_SCHEDULE", "0 6 1 1,4,7,10 *")
+# Tree heads of the audit log are signed on this schedule (crontab, UTC) whenever the log has grown since the last.
+PROVENANT_AUDIT_TREE_HEAD_SCHEDULE = env_crontab("PROVENANT_AUDIT_TREE_HEAD_SCHEDULE", "*/10 * * * *")
 CELERY_BEAT_SCHEDULE = {
     "scrub-blobs": {
         "task": "artifacts.tasks.scrub_blobs",
@@ -67,6 +69,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "artifacts.tasks.expire_upload_sessions",
         "schedule": 900,
         "options": {"expires": 900},
+    },
+    # Signs a tree head of the audit log when it has grown (see governance/tasks.py).
+    "sign-audit-tree-head": {
+        "task": "governance.tasks.sign_audit_tree_head",
+        "schedule": PROVENANT_AUDIT_TREE_HEAD_SCHEDULE,
+        "options": {"expires": 600},
     },
     # Opens an access review of every project's grants, unless the one it opened last is still open.
     "open-access-reviews": {

@@ -1,3 +1,4 @@
+from governance.models.audit import AuditEntry, AuditLogHead, AuditTreeNode, SignedTreeHead
 from governance.models.grants import (
     ArtifactGroupObjectPermission,
     ArtifactUserObjectPermission,
@@ -14,7 +15,11 @@ __all__ = [
     "ApiToken",
     "ArtifactGroupObjectPermission",
     "ArtifactUserObjectPermission",
+    "AuditEntry",
+    "AuditLogHead",
+    "AuditTreeNode",
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",
     "RoleGrant",
+    "SignedTreeHead",
 ]

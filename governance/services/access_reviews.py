@@ -15,7 +15,7 @@ A campaign is refused when its scope holds no grant, or when nobody at all can r
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,9 +28,11 @@ from django.db.models import Max, Model, QuerySet
 from django.utils import timezone
 
 from governance.errors import Conflict, DomainError, InvalidInput, NotAllowed
-from governance.models import AccessReviewCampaign, AccessReviewItem, RoleGrant
+from governance.models import AccessReviewCampaign, AccessReviewItem, AuditEntry, RoleGrant
+from governance.models.audit import READ_ACTIONS
 from governance.permissions import is_unrestricted
 from governance.roles import Role
+from governance.services.audit import audit_record
 from governance.services.grants import role_revoke
 
 Decision = AccessReviewItem.Decision
@@ -48,23 +50,30 @@ def _scope_label(project: Model | None) -> str:
     return f"project {project.slug}" if project is not None else "all projects"
 
 
-def _last_activity(grants: QuerySet[RoleGrant], project: Model | None) -> dict[tuple[int, int], datetime]:
-    """(project id, user id) → when the user last created a run, dataset version, artifact version or upload
-    session in that project, for every user holding a grant in `grants`.
-
-    One grouped query per kind of record for the whole campaign, whatever its number of grants.
-    """
-    grantees = grants.filter(user__isnull=False).values("user_id")
-    latest: dict[tuple[int, int], datetime] = {}
+def _activity(grantees: QuerySet, project: Model | None) -> Iterator[tuple[int, int, datetime]]:
+    """(project id, user id, latest time) of each kind of activity, one grouped query per kind."""
     for model_name, project_path in ACTIVITY_SOURCES:
         records = apps.get_model("artifacts", model_name).objects.filter(created_by_id__in=grantees)
         if project is not None:
             records = records.filter(**{project_path: project.pk})
-        grouped = records.order_by().values(project_path, "created_by_id").annotate(at=Max("created_at"))
-        for row in grouped:
-            key = (row[project_path], row["created_by_id"])
-            if key not in latest or row["at"] > latest[key]:
-                latest[key] = row["at"]
+        for row in records.order_by().values(project_path, "created_by_id").annotate(at=Max("created_at")):
+            yield row[project_path], row["created_by_id"], row["at"]
+    reads = AuditEntry.objects.filter(action__in=READ_ACTIONS, actor_user_id__in=grantees, project_id__isnull=False)
+    if project is not None:
+        reads = reads.filter(project_id=project.pk)
+    for row in reads.order_by().values("project_id", "actor_user_id").annotate(at=Max("recorded_at")):
+        yield row["project_id"], row["actor_user_id"], row["at"]
+
+
+def _last_activity(grants: QuerySet[RoleGrant], project: Model | None) -> dict[tuple[int, int], datetime]:
+    """(project id, user id) → when the user last created a run, dataset version, artifact version or upload
+    session in that project, or last downloaded bytes from it (the audit log's reads), for every user holding a
+    grant in `grants`. One grouped query per kind of activity for the whole campaign, whatever its size.
+    """
+    latest: dict[tuple[int, int], datetime] = {}
+    for project_id, user_id, at in _activity(grants.filter(user__isnull=False).values("user_id"), project):
+        if (project_id, user_id) not in latest or at > latest[project_id, user_id]:
+            latest[project_id, user_id] = at
     return latest
 
 
@@ -205,6 +214,19 @@ def campaign_open(
             )
         )
     AccessReviewItem.objects.bulk_create(items)
+    audit_record(
+        "access_review.opened",
+        obj=campaign,
+        actor=opened_by,
+        changes={
+            "title": campaign.title,
+            "scope": _scope_label(project),
+            "due_at": due_at,
+            "scheduled": scheduled,
+            "items": len(items),
+            "self_reviews": sum(item.self_review for item in items),
+        },
+    )
     return campaign
 
 
@@ -239,13 +261,19 @@ def _checked_comment(decision: str, comment: str) -> str:
 def _campaign_completed(campaign: AccessReviewCampaign) -> None:
     """The campaign's last item was decided. Call inside that decision's transaction, holding the campaign's lock.
 
-    Every completion passes here, whichever path decided the last item: the next issue adds, in this same
-    transaction, the audit entry and the `access_review.completed` event (an outbox row), so both are recorded
-    exactly once and never without the completion.
+    Every completion passes here, whichever path decided the last item, and its audit entry is recorded here, in
+    that same transaction: exactly once, and never without the completion (the `access_review.completed` event,
+    an outbox row, belongs here too when events land).
     """
+    before = campaign.state
     campaign.state = AccessReviewCampaign.State.COMPLETED
     campaign.completed_at = timezone.now()
     campaign.save(update_fields=["state", "completed_at"])
+    audit_record(
+        "access_review.completed",
+        obj=campaign,
+        changes={"state": [before, campaign.state], "completed_at": [None, campaign.completed_at]},
+    )
 
 
 @transaction.atomic
@@ -262,10 +290,12 @@ def item_decide(
     comment = _checked_comment(decision, comment)
     # Every decision locks its campaign first, then the item, then (role_revoke) the grants: one order, so no
     # deadlock, and the decision of the last item sees all the others and completes the campaign.
-    campaign = AccessReviewCampaign.objects.select_for_update().get(pk=item.campaign_id)
+    campaign = (
+        AccessReviewCampaign.objects.select_for_update(of=("self",)).select_related("project").get(pk=item.campaign_id)
+    )
     item = (
         AccessReviewItem.objects.select_for_update(of=("self",))
-        .select_related("reviewer", "decided_by")
+        .select_related("reviewer", "decided_by", "project")
         .get(pk=item.pk)
     )
     if item.is_decided:
@@ -277,6 +307,7 @@ def item_decide(
         raise NotAllowed(
             f"The review of {item} is assigned to {item.reviewer.get_username()}; only they or a superuser decide it."
         )
+    reviewed_grant_id = item.grant_id
     grant = RoleGrant.objects.filter(pk=item.grant_id).first() if item.grant_id else None
     if decision == Decision.REVOKE and grant is not None:
         try:
@@ -293,7 +324,20 @@ def item_decide(
     item.decided_at = timezone.now()
     item.grant_already_revoked = grant is None
     item.save(update_fields=["decision", "comment", "decided_by", "decided_at", "grant_already_revoked"])
-    if not campaign.items.pending().exists():
+    completed = not campaign.items.pending().exists()
+    audit_record(
+        "access_review_item.decided",
+        obj=item,
+        actor=decided_by,
+        changes={
+            "campaign": campaign.pk,
+            "decision": [Decision.PENDING, decision],
+            "comment": comment,
+            "grant": reviewed_grant_id,
+            "grant_already_revoked": item.grant_already_revoked,
+        },
+    )
+    if completed:
         _campaign_completed(campaign)
     return item
 

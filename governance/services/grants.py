@@ -10,6 +10,7 @@ from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 from governance.errors import Conflict, InvalidInput
 from governance.models import RoleGrant
 from governance.roles import Role, role_codenames
+from governance.services.audit import audit_object, audit_record
 
 
 def _grantee_filter(*, user: AbstractBaseUser | None, group: Group | None) -> dict:
@@ -66,21 +67,24 @@ def role_grant(
     group: Group | None = None,
 ) -> tuple[RoleGrant, bool]:
     """Give `role` on a project or an artifact to a user or a group; granting what is held already changes
-    nothing and answers the existing grant."""
+    nothing, records nothing and answers the existing grant.
+
+    For a grant on an artifact, load its project with it (the log names the project).
+    """
     if role not in Role.values:
         raise InvalidInput(f"Unknown role '{role}'. Roles: {', '.join(Role.values)}.", field="role")
     _check_grantee(user, group)
     if obj._meta.model_name not in {"project", "artifact"}:
         raise InvalidInput(f"Roles are granted on projects and artifacts, not on {obj._meta.verbose_name}.")
-    project_id = obj.pk if obj._meta.model_name == "project" else obj.project_id
+    on_project = obj._meta.model_name == "project"
     existing = RoleGrant.objects.filter(**_scope_filter(obj), **_grantee_filter(user=user, group=group), role=role)
     if grant := existing.first():
         return grant, False
     try:
         with transaction.atomic():
             grant = RoleGrant.objects.create(
-                project_id=project_id,
-                artifact=obj if obj._meta.model_name == "artifact" else None,
+                project=obj if on_project else obj.project,
+                artifact=None if on_project else obj,
                 user=user,
                 group=group,
                 role=role,
@@ -91,7 +95,20 @@ def role_grant(
         # A concurrent request granted the same role first: that grant is the answer.
         return existing.get(), False
     _sync_object_permissions(obj, user=user, group=group)
+    audit_record("role_grant.granted", obj=grant, actor=granted_by, changes=_grant_facts(grant))
     return grant, True
+
+
+def _grant_facts(grant: RoleGrant) -> dict:
+    return {
+        "role": grant.role,
+        "grantee": grant.grantee_label,
+        "user": grant.user_id,
+        "group": grant.group_id,
+        "on": grant.scope_label,
+        "granted_by": grant.granted_by.get_username() if grant.granted_by_id else None,
+        "granted_at": grant.granted_at,
+    }
 
 
 def _lock_grant(grant: RoleGrant) -> RoleGrant | None:
@@ -103,7 +120,9 @@ def _lock_grant(grant: RoleGrant) -> RoleGrant | None:
     if grant.artifact_id is None and grant.role == Role.MAINTAINER:
         maintainers = RoleGrant.objects.filter(project_id=grant.project_id, artifact__isnull=True, role=Role.MAINTAINER)
         list(maintainers.select_for_update().order_by("pk").values_list("pk", flat=True))
-    locked = RoleGrant.objects.select_for_update(of=("self",)).select_related("project", "artifact", "user", "group")
+    locked = RoleGrant.objects.select_for_update(of=("self",)).select_related(
+        "project", "artifact__project", "user", "group", "granted_by"
+    )
     return locked.filter(pk=grant.pk).first()
 
 
@@ -127,5 +146,7 @@ def role_revoke(*, grant: RoleGrant, revoked_by: AbstractBaseUser | None) -> Non
         )
     obj = grant.artifact or grant.project
     user, group = grant.user, grant.group
+    revoked, facts = audit_object(grant), _grant_facts(grant)
     grant.delete()
     _sync_object_permissions(obj, user=user, group=group)
+    audit_record("role_grant.revoked", obj=revoked, actor=revoked_by, changes=facts)

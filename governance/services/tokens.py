@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from governance.errors import Conflict, InvalidInput
 from governance.models import ApiToken
+from governance.services.audit import audit_record
 
 TOKEN_PREFIX = "prv_"  # noqa: S105 (a public marker, so leaked tokens are recognisable)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
@@ -40,6 +41,17 @@ def api_token_issue(*, user: AbstractBaseUser, name: str, lifetime: timedelta) -
         created_at=now,
         expires_at=now + lifetime,
     )
+    # Who issued it is the request's user or the command; the plaintext and its hash never reach the log.
+    audit_record(
+        "api_token.issued",
+        obj=token,
+        changes={
+            "user": user.get_username(),
+            "name": token.name,
+            "prefix": token.prefix,
+            "expires_at": token.expires_at,
+        },
+    )
     return token, plaintext
 
 
@@ -50,6 +62,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
         raise Conflict(f"Token {token.prefix}… was already revoked at {token.revoked_at:%Y-%m-%d %H:%M} UTC.")
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    audit_record("api_token.revoked", obj=token, changes={"revoked_at": [None, token.revoked_at]})
     return token
 
 

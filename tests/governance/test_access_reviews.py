@@ -16,13 +16,14 @@ from artifacts.models import Run
 from artifacts.services.uploads import upload_session_start
 from config.settings.celery import env_crontab
 from governance.errors import Conflict, InvalidInput, NotAllowed
-from governance.models import AccessReviewCampaign, AccessReviewItem, RoleGrant
+from governance.models import AccessReviewCampaign, AccessReviewItem, AuditEntry, RoleGrant
 from governance.permissions import can
 from governance.roles import Role, Verb
 from governance.services import campaign_open, campaign_open_scheduled, item_decide, items_decide, role_revoke
 from governance.tasks import open_scheduled_access_reviews
 from tests.factories import (
     AccessReviewCampaignFactory,
+    BlobFactory,
     GroupFactory,
     ProjectFactory,
     RunFactory,
@@ -193,6 +194,20 @@ def test_last_activity_is_the_grantees_latest_record_in_that_project(reviewed):
     assert item_for(campaign, reviewed.alice_maintains).last_activity_at < in_days(-199)
     assert item_for(campaign, reviewed.bob_maintains).last_activity_at is None
     assert item_for(campaign, reviewed.analysts_view).last_activity_at is None  # groups: not known
+
+
+def test_downloading_bytes_counts_as_activity_in_that_project(reviewed, api_as):
+    """A viewer who only reads is using their access: the audit log's reads count as activity."""
+    carol = reviewed.carol_views.user
+    blob = BlobFactory(project=reviewed.project)
+    response = api_as(carol).get(f"/api/v1/projects/{reviewed.project.slug}/blobs/{blob.prefixed_digest}")
+    assert response.status_code == 200
+
+    campaign = AccessReviewCampaignFactory(project=reviewed.project)
+
+    read = AuditEntry.objects.get(action="blob.downloaded")
+    assert item_for(campaign, reviewed.carol_views).last_activity_at == read.recorded_at
+    assert not item_for(campaign, reviewed.carol_views).is_unused
 
 
 def test_unused_means_no_activity_within_the_setting_before_opening(reviewed, settings):

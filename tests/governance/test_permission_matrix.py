@@ -48,6 +48,7 @@ from artifacts.models import (
 from artifacts.services import uploads as upload_services
 from governance.models import RoleGrant
 from governance.roles import Role
+from governance.services.audit import audit_record, tree_head_sign
 from tests.factories import (
     ArtifactVersionFactory,
     BlobFactory,
@@ -221,6 +222,17 @@ def blob_call(world: World, body: bytes | None = None) -> Call:
     return Call(kwargs={"slug": world.project.slug, "digest": digest}, body=body, names=world.project.slug)
 
 
+def audit_entry_call(world: World) -> Call:
+    """An entry about the world's artifact version (a download), as its seq."""
+    entry = audit_record("artifact_version.downloaded", obj=world.artifact_version)
+    return Call(kwargs={"seq": entry.seq}, names=entry.seq)
+
+
+def with_signed_head(world: World) -> Call:
+    tree_head_sign()
+    return Call()
+
+
 EVERYONE = answers(200, anonymous=200)
 LIST = answers(200)
 # Inside the project, outside any one artifact: datasets, their versions, runs.
@@ -233,6 +245,8 @@ MANAGE_PROJECT = answers(403, no_role=NOT_FOUND, maintainer=200, superuser=200)
 MANAGE_ARTIFACT = answers(403, no_role=NOT_FOUND, maintainer=200, artifact_maintainer=200, superuser=200)
 # A session is its starter's; contributing to the project is checked at every request.
 OWN_UPLOAD = answers(403, contributor=200, maintainer=200, superuser=200, **each(ARTIFACT_ONLY, 200))
+# The audit log: entries for the auditors of their project (or artifact); the whole log for the global permission.
+AUDIT_ENTRY = answers(NOT_FOUND, auditor=200, superuser=200)
 
 
 def with_status(statuses: dict[str, int], old: int, new: int) -> dict[str, int]:
@@ -453,6 +467,23 @@ ENDPOINTS = [
         session_call(NEW_BYTES, headers={"HTTP_UPLOAD_OFFSET": "0"}, query={"digest": sha256(NEW_BYTES)}),
     ),
     Endpoint("uploads/{id}", "upload-detail", "DELETE", with_status(OWN_UPLOAD, 200, 204), session_call()),
+    # Audit log. Every caller with a token lists entries (an empty page without audit rights), reads tree heads,
+    # proofs between sizes and the public key: a head reveals only a size and a root.
+    Endpoint("audit/entries", "auditentry-list", "GET", LIST),
+    Endpoint("audit/entries/{seq}", "auditentry-detail", "GET", AUDIT_ENTRY, audit_entry_call),
+    Endpoint("audit/entries/{seq}/proof", "auditentry-proof", "GET", AUDIT_ENTRY, audit_entry_call),
+    Endpoint("audit/tree-heads", "treehead-list", "GET", LIST, with_signed_head),
+    Endpoint("audit/tree-heads", "treehead-list", "POST", answers(403, auditor=201, superuser=201)),
+    Endpoint("audit/tree-heads/latest", "treehead-latest", "GET", LIST, with_signed_head),
+    Endpoint(
+        "audit/tree-heads/consistency",
+        "treehead-consistency",
+        "GET",
+        LIST,
+        lambda world: Call(query={"first": "0", "second": "0"}),
+    ),
+    Endpoint("audit/export", "audit-export", "GET", answers(403, superuser=200)),
+    Endpoint("audit/public-key", "audit-public-key", "GET", LIST),
 ]
 
 

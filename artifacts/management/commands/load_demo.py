@@ -14,6 +14,7 @@ from artifacts.demo import (
     load_demo,
 )
 from governance.errors import DomainError
+from governance.services.audit import tree_head_sign
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "auc", "log_loss")
 
@@ -36,6 +37,9 @@ class Command(BaseCommand):
         except DomainError as error:
             raise CommandError(f"Could not load the demo: {error.message}") from error
         self._report(outcome)
+        # The demo's acts are in the audit log; a signed head lets an auditor verify an export of it at once.
+        if head := tree_head_sign(only_if_grown=True):
+            self.stdout.write(f"Audit:    {head.tree_size} entries, tree head signed (root {head.root_hash[:16]}…)")
 
     def _report(self, outcome: DemoOutcome) -> None:
         project = outcome.project

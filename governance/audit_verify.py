@@ -1,0 +1,577 @@
+#!/usr/bin/env python3
+"""Check a Provenant audit-log export offline, without trusting the server that produced it.
+
+This file stands alone: copy it anywhere with Python 3.10+ and the `cryptography` package (for Ed25519) and run
+
+    python audit_verify.py export.jsonl --public-key audit-key.pub [--tree-head sth.json ...]
+
+It recomputes the Merkle tree of RFC 6962 / RFC 9162 over the exported entries (leaf = SHA-256(0x00 || entry),
+node = SHA-256(0x01 || left || right)) and checks it against every signed tree head it is given: those in the
+export and those fetched separately (from the bucket where the server also writes them, under Object Lock). An
+edited, deleted, reordered or inserted entry and a truncated tail are each reported with the first bad sequence
+number; the exit status is 0 when the log verifies and 1 when it does not.
+
+Take the public key from a source other than the export (the README says where): an export can carry a key of its
+own making. And fetch the latest tree head yourself: a log cut short together with its last tree heads can only
+be caught by a tree head the cutter could not withhold.
+
+The server imports the hashing and proof rules from this file, so the two can never disagree on them; its tests
+check both against RFC 6962's published test vectors and an independent implementation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXPORT_FORMAT = "provenant-audit-export/1"
+TREE_HEAD_DOMAIN = b"provenant-tree-head/v1\n"
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+# An entry line is exactly {"leaf_hash":"<64 hex>","entry":<canonical entry>}: the entry's bytes are hashed as
+# they stand, so nothing is re-serialised, and any change to them, even of white space, is a change.
+ENTRY_LINE = re.compile(rb'\{"leaf_hash":"([0-9a-f]{64})","entry":(\{.*\})\}\r?\n?\Z', re.DOTALL)
+# In a canonical entry the keys are sorted, so the top-level "seq" and "time" are always its last two.
+ENTRY_TAIL = re.compile(rb',"seq":(0|[1-9][0-9]*),"time":"[^"]*"\}\Z')
+
+
+# The tree ----------------------------------------------------------------------------------------------------
+
+
+def canonical_json(value: object) -> bytes:
+    """The one byte form of a JSON value: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def leaf_hash(entry_bytes: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry_bytes).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def split_point(size: int) -> int:
+    """The largest power of two smaller than `size` (size > 1): where RFC 6962 splits a tree."""
+    return 1 << ((size - 1).bit_length() - 1)
+
+
+class Frontier:
+    """The roots of the complete subtrees along a growing tree's right edge: leaves go in one at a time, and the
+    root of the tree so far is always at hand, in memory logarithmic in the number of leaves."""
+
+    __slots__ = ("size", "stack")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.stack: list[bytes] = []
+
+    def copy(self) -> Frontier:
+        twin = Frontier()
+        twin.size, twin.stack = self.size, list(self.stack)
+        return twin
+
+    def append(self, leaf: bytes) -> None:
+        self.stack.append(leaf)
+        self.size += 1
+        size = self.size
+        while not size & 1:
+            right = self.stack.pop()
+            self.stack[-1] = node_hash(self.stack[-1], right)
+            size >>= 1
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return EMPTY_ROOT
+        root = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
+            root = node_hash(left, root)
+        return root
+
+
+def tree_root(leaves: Iterable[bytes]) -> bytes:
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    return frontier.root()
+
+
+# A proof is a list of subtree hashes; a subtree is a range of leaves [start, end). These two functions say which
+# subtrees RFC 6962's PATH and PROOF need, so the server can fetch them all at once.
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The subtrees whose hashes prove leaf `index` is in the tree of `size` leaves, leaf end first (PATH)."""
+    if not 0 <= index < size:
+        raise ValueError(f"Leaf {index} is not in a tree of {size} leaves.")
+    ranges: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = split_point(end - start)
+        if index < start + k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start += k
+    return ranges[::-1]
+
+
+def consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
+    """The subtrees whose hashes prove the tree of `first` leaves is a prefix of the tree of `second` (PROOF)."""
+    if not 0 <= first <= second:
+        raise ValueError(f"A tree of {first} leaves cannot be a prefix of one of {second}.")
+    if first in (0, second):
+        return []
+    ranges: list[tuple[int, int]] = []
+    start, end, m, complete = 0, second, first, True
+    while m != end - start:
+        k = split_point(end - start)
+        if m <= k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            start, m, complete = start + k, m - k, False
+    if not complete:
+        ranges.append((start, end))
+    return ranges[::-1]
+
+
+def perfect_subtrees(start: int, end: int) -> list[tuple[int, int]]:
+    """Split a proof range into the perfect, aligned subtrees (level, index) its hash is built from, left first.
+
+    Every range a proof names starts at a multiple of its left part's size, so the pieces are aligned; a server
+    can keep their hashes, which never change once their leaves exist.
+    """
+    pieces = []
+    while end - start > 0:
+        size = end - start
+        width = size if size & (size - 1) == 0 else split_point(size)
+        level = width.bit_length() - 1
+        pieces.append((level, start >> level))
+        start += width
+    return pieces
+
+
+def fold_subtrees(hashes: list[bytes]) -> bytes:
+    """The hash of a range from the hashes of its perfect subtrees (as `perfect_subtrees` lists them)."""
+    root = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        root = node_hash(left, root)
+    return root
+
+
+def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> bool:
+    """RFC 9162, 2.1.3.2."""
+    if not 0 <= index < size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]) -> bool:
+    """RFC 9162, 2.1.4.2 (with the trivial cases: an empty first tree, and two equal sizes)."""
+    if not 0 <= first <= second:
+        return False
+    if first == second:
+        return not proof and first_root == second_root
+    if first == 0:
+        return not proof
+    if not proof:
+        return False
+    if first & (first - 1) == 0:
+        proof = [first_root, *proof]
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == first_root and sr == second_root
+
+
+# Signed tree heads -------------------------------------------------------------------------------------------
+
+
+def key_id(public_key: bytes) -> str:
+    """A short name for an Ed25519 public key (its 32 raw bytes)."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def tree_head_message(*, tree_size: int, root_hash: str, signed_at: str, key: str) -> bytes:
+    """The bytes an Ed25519 signature of a tree head covers."""
+    body = {"key_id": key, "root_hash": root_hash, "signed_at": signed_at, "tree_size": tree_size}
+    return TREE_HEAD_DOMAIN + canonical_json(body)
+
+
+def load_public_key(text: str) -> bytes:
+    """A public key as the server publishes it: a PEM block, or the 32 raw bytes in base64."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("The PEM file does not hold an Ed25519 public key.")
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) != 32:
+        raise ValueError("An Ed25519 public key is 32 bytes.")
+    return raw
+
+
+def tree_head_signature_ok(head: dict, public_key: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    message = tree_head_message(
+        tree_size=head["tree_size"], root_hash=head["root_hash"], signed_at=head["signed_at"], key=head["key_id"]
+    )
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(base64.b64decode(head["signature"]), message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# Checking an export ------------------------------------------------------------------------------------------
+
+ENTRY_PREFIX = b'{"leaf_hash":'
+HEAD_TEXT_FIELDS = ("root_hash", "signed_at", "key_id", "signature")
+
+
+class VerificationFailed(Exception):
+    """The log does not verify; the message says where and why."""
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    tree_heads: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        latest = self.tree_heads[-1]
+        span = f" (seq 0 to {self.entries - 1})" if self.entries else ""
+        lines = [
+            f"OK: {self.entries} entries{span} verified against {len(self.tree_heads)} signed tree head(s); "
+            f"the latest covers {latest['tree_size']} entries and was signed at {latest['signed_at']}."
+        ]
+        return "\n".join(lines + [f"warning: {warning}" for warning in self.warnings])
+
+
+def _entry_seq(line: bytes) -> int | None:
+    """An entry line's sequence number, or None when the line is not an entry in the exact byte form."""
+    match = ENTRY_LINE.match(line) if line.startswith(ENTRY_PREFIX) else None
+    tail = ENTRY_TAIL.search(match.group(2)) if match else None
+    return int(tail.group(1)) if tail else None
+
+
+def _tree_heads(lines: Iterable[bytes]) -> tuple[dict | None, list[dict]]:
+    """First pass: the export's header and the tree heads it carries, wherever they stand in the file."""
+    header, heads, entries = None, [], 0
+    for number, line in enumerate(lines, 1):
+        if line.startswith(ENTRY_PREFIX):
+            entries += 1
+            continue
+        # Name the sequence number the line stands at, so a line damaged among the entries is easy to find.
+        where = f"seq {entries}: line {number} (after seq {entries - 1})" if entries else f"Line {number}"
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise VerificationFailed(f"{where} is not JSON.") from None
+        if not isinstance(record, dict):
+            raise VerificationFailed(f"{where} is not a JSON object.")
+        if "header" in record and header is None and number == 1:
+            header = record["header"]
+        elif "tree_head" in record:
+            heads.append(record["tree_head"])
+        elif "leaf_hash" in record or "entry" in record:
+            raise VerificationFailed(f"{where} is an entry that is not in the export's exact byte form.")
+        else:
+            raise VerificationFailed(f"{where} is neither a header, a tree head nor an entry.")
+    return header, heads
+
+
+def _checked_heads(heads: list[dict], keys: dict[str, bytes]) -> list[dict]:
+    """Every tree head's signature checked; one root per size (two that disagree are themselves proof of a fork)."""
+    by_size: dict[int, dict] = {}
+    for head in heads:
+        try:
+            size = head["tree_size"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise TypeError
+            if not all(isinstance(head[name], str) for name in HEAD_TEXT_FIELDS):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise VerificationFailed(f"A tree head is malformed or is missing a field: {head!r}.") from None
+        key, root = keys.get(head["key_id"]), head["root_hash"]
+        if key is None:
+            raise VerificationFailed(
+                f"The tree head of size {size} is signed with key {head['key_id']}, which is not a trusted key."
+            )
+        if not tree_head_signature_ok(head, key):
+            raise VerificationFailed(
+                f"The tree head of size {size} (signed at {head['signed_at']}) has a bad signature."
+            )
+        if size == 0 and root != EMPTY_ROOT.hex():
+            raise VerificationFailed("The tree head of size 0 does not have the empty tree's root.")
+        if size in by_size and by_size[size]["root_hash"] != root:
+            raise VerificationFailed(
+                f"Two validly signed tree heads of size {size} have different roots ({by_size[size]['root_hash']} "
+                f"signed at {by_size[size]['signed_at']}, {root} signed at {head['signed_at']}): the log forked."
+            )
+        by_size[size] = head
+    return [by_size[size] for size in sorted(by_size)]
+
+
+def _sequence_break(expected: int, found: int, line_number: int, rest: Iterator[bytes]) -> str:
+    """Say what happened where the numbers stop following on: an entry came twice (inserted), came later
+    (reordered) or never (deleted)."""
+    if found < expected:
+        return (
+            f"seq {found}: a second entry numbered {found} stands on line {line_number}, after seq {expected - 1}: "
+            "an entry was inserted (or moved)."
+        )
+    for line in rest:
+        if _entry_seq(line) == expected:
+            return f"seq {expected}: entries are out of order (seq {found} stands where seq {expected} belongs)."
+    return f"seq {expected}: the entry is missing (deleted); the export goes on with seq {found}."
+
+
+def _first_sequence_break(expected: int, line_number: int, rest: Iterator[bytes]) -> str | None:
+    """The first break in the numbering among the lines after `line_number`, if it is about a seq below
+    `expected` (a tree head of that size failed: an entry inserted just before it shows up only after it)."""
+    limit = expected
+    for number, line in enumerate(rest, line_number + 1):
+        seq = _entry_seq(line)
+        if seq is None:
+            continue
+        if seq != expected:
+            return _sequence_break(expected, seq, number, rest) if min(seq, expected) < limit else None
+        expected += 1
+    return None
+
+
+def _renumbered_from(seq: int, entry: bytes, recorded: bytes, reach: int = 64) -> int | None:
+    """The sequence number the entry at `seq` was recorded with, if its content is intact but renumbered (as
+    when entries are deleted, inserted or moved and the rest renumbered to hide the gap)."""
+    tail = ENTRY_TAIL.search(entry)
+    if tail is None:
+        return None
+    before, after = entry[: tail.start(1)], entry[tail.end(1) :]
+    for shift in range(1, reach + 1):
+        for original in (seq + shift, seq - shift):
+            if original >= 0 and leaf_hash(before + str(original).encode() + after) == recorded:
+                return original
+    return None
+
+
+@dataclass
+class _Mismatch:
+    """The first entry since the last verified tree head whose content does not hash to its recorded leaf hash."""
+
+    seq: int
+    entry: bytes
+    recorded_leaf: bytes
+
+    def note(self) -> str:
+        return f"seq {self.seq}: the entry's content does not hash to its recorded leaf hash"
+
+
+def _head_mismatch(
+    head: dict,
+    last_verified: int,
+    mismatch: _Mismatch | None,
+    recorded: Frontier | None,
+    line_number: int,
+    rest: Iterator[bytes],
+) -> str:
+    """Why the entries read so far do not match `head`, naming the first bad sequence number as well as the
+    export allows."""
+    size = head["tree_size"]
+    covers = f"the tree head of size {size} (signed at {head['signed_at']})"
+    if mismatch is not None:
+        if recorded is not None and recorded.root().hex() == head["root_hash"]:
+            return (
+                f"seq {mismatch.seq}: the entry was edited; its content no longer hashes to the leaf that {covers} "
+                "covers."
+            )
+        original = _renumbered_from(mismatch.seq, mismatch.entry, mismatch.recorded_leaf)
+        if original is not None and original > mismatch.seq:
+            return (
+                f"seq {mismatch.seq}: the entry recorded as seq {mismatch.seq} is missing (deleted or moved), and the "
+                f"entries after it were renumbered to close the gap: seq {original} now stands as seq {mismatch.seq}."
+            )
+        if original is not None:
+            return (
+                f"seq {original}: the entry recorded as seq {original} now stands as seq {mismatch.seq}: "
+                f"{mismatch.seq - original} entr{'y was' if mismatch.seq - original == 1 else 'ies were'} inserted "
+                f"(or moved) from seq {original} on, and the entries after renumbered."
+            )
+        return f"{mismatch.note()}, and the entries from seq {last_verified} to seq {size - 1} do not match {covers}."
+    numbering = _first_sequence_break(size, line_number, rest)
+    if numbering is not None:
+        return numbering
+    return (
+        f"seq {last_verified}: the entries from seq {last_verified} to seq {size - 1} do not match {covers}: one "
+        "of them was edited, deleted, inserted or moved, with its recorded leaf hash rewritten to hide it; the "
+        f"entries before seq {last_verified} verified."
+    )
+
+
+def verify_export(path: Path, public_keys: list[bytes] | None = None, extra_heads: Iterable[dict] = ()) -> Report:
+    """Check the export at `path`; raise VerificationFailed naming the first bad sequence number."""
+    report = Report()
+    with path.open("rb") as handle:
+        header, heads = _tree_heads(handle)
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+        raise VerificationFailed(f"Line 1 is not the header of a {EXPORT_FORMAT} export.")
+    if public_keys:
+        keys = {key_id(key): key for key in public_keys}
+    else:
+        try:
+            keys = {name: base64.b64decode(value) for name, value in header.get("public_keys", {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            raise VerificationFailed("The export's header names its public keys in a form not understood.") from None
+        report.warnings.append(
+            "no --public-key was given, so the keys named in the export itself were trusted; "
+            "pass the key published by your Provenant server to rule out a forged export."
+        )
+    heads = _checked_heads([*heads, *extra_heads], keys)
+    if not heads:
+        raise VerificationFailed("No signed tree head to check the entries against.")
+
+    # The heads still to reach, smallest first; one of size 0 covers nothing (its root was checked above).
+    pending = [head for head in heads if head["tree_size"] > 0]
+    pending.reverse()
+    next_size = pending[-1]["tree_size"] if pending else -1
+    actual = Frontier()  # the tree of the entries as they stand
+    recorded: Frontier | None = None  # the tree of the leaf hashes they claim, once the two part ways
+    mismatch: _Mismatch | None = None  # the first such parting since the last verified head
+    altered_leaf_hashes: list[int] = []
+    last_verified = 0
+    unhex = binascii.a2b_hex
+    with path.open("rb") as handle:
+        lines = iter(handle)
+        for number, line in enumerate(lines, 1):
+            if not line.startswith(ENTRY_PREFIX):
+                continue
+            match = ENTRY_LINE.match(line)
+            tail = ENTRY_TAIL.search(match.group(2)) if match else None
+            if tail is None:
+                raise VerificationFailed(
+                    f"seq {actual.size}: line {number} is not an entry in the export's exact byte form."
+                )
+            seq = int(tail.group(1))
+            if seq != actual.size:
+                problem = _sequence_break(actual.size, seq, number, lines)
+                if mismatch is not None and mismatch.seq < min(seq, actual.size):
+                    problem = f"{mismatch.note()}; and further on, {problem}"
+                raise VerificationFailed(problem)
+            entry = match.group(2)
+            leaf = leaf_hash(entry)
+            if recorded is not None:
+                recorded.append(unhex(match.group(1)))
+            elif leaf != unhex(match.group(1)):
+                mismatch = _Mismatch(seq, entry, unhex(match.group(1)))
+                recorded = actual.copy()
+                recorded.append(mismatch.recorded_leaf)
+            actual.append(leaf)
+            if actual.size != next_size:
+                continue
+            head = pending.pop()
+            next_size = pending[-1]["tree_size"] if pending else -1
+            if actual.root().hex() != head["root_hash"]:
+                raise VerificationFailed(_head_mismatch(head, last_verified, mismatch, recorded, number, lines))
+            last_verified = actual.size
+            if mismatch is not None:
+                altered_leaf_hashes.append(mismatch.seq)
+                mismatch, recorded = None, None
+    report.entries = actual.size
+    if pending:
+        head = pending[0]
+        raise VerificationFailed(
+            f"seq {actual.size}: the export ends after {actual.size} entries, but the tree head signed at "
+            f"{head['signed_at']} covers {head['tree_size']}: the entries from seq {actual.size} on are missing "
+            "(the log was truncated)."
+        )
+    promised = header.get("tree_size")
+    if isinstance(promised, int) and actual.size < promised:
+        raise VerificationFailed(
+            f"seq {actual.size}: the export ends after {actual.size} entries, but its header says it holds "
+            f"{promised}: the entries from seq {actual.size} on are missing (the log was truncated)."
+        )
+    covered = heads[-1]["tree_size"]
+    if actual.size > covered:
+        report.warnings.append(
+            f"the entries from seq {covered} on are not covered by any signed tree head, so they are unverified."
+        )
+    report.warnings.extend(
+        f"seq {seq}: the recorded leaf hash was altered, but the entry itself verifies." for seq in altered_leaf_hashes
+    )
+    if mismatch is not None:
+        report.warnings.append(
+            f"{mismatch.note()}; no signed tree head covers it, so it cannot be told whether the entry or the "
+            "recorded hash was altered."
+        )
+    report.tree_heads = heads
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("export", type=Path, help="the JSON Lines export (GET /api/v1/audit/export/)")
+    parser.add_argument(
+        "--public-key", type=Path, action="append", default=[], help="a trusted public key file (PEM or base64)"
+    )
+    parser.add_argument(
+        "--tree-head", type=Path, action="append", default=[], help="a signed tree head fetched separately (JSON)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        keys = [load_public_key(path.read_text()) for path in args.public_key]
+        extra = [json.loads(path.read_text()) for path in args.tree_head]
+        if not all(isinstance(head, dict) for head in extra):
+            raise ValueError("A --tree-head file does not hold a JSON object.")
+        report = verify_export(args.export, keys, [head.get("tree_head", head) for head in extra])
+    except VerificationFailed as failure:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
