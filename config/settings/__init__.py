@@ -15,6 +15,7 @@ from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
 )
 from config.settings.security import *  # noqa: F403
 from config.settings.storages import *  # noqa: F403
+from config.settings.webhooks import *  # noqa: F403
 
 INSTALLED_APPS = [
     "django.contrib.admin",
