@@ -2,13 +2,14 @@
 read it (entries, signed tree heads, and the proofs that tie one to the other)."""
 
 from django.apps import apps
+from django.conf import settings
 from django.db.models import Count, Model, Q, QuerySet
 
 from governance import audit_tree
 from governance.errors import InvalidInput
 from governance.models import AccessReviewCampaign, AccessReviewItem, AuditEntry, RoleGrant, SignedTreeHead
 from governance.permissions import artifacts_granted, projects_where
-from governance.roles import Verb
+from governance.roles import Role, Verb
 from governance.services.audit import entry_document, tree_head_document
 
 
@@ -122,3 +123,13 @@ def audit_consistency_proof(first: int, second: int) -> dict:
         "second_head": _head_or_none(tree_head_of_size(second)),
     }
 
+
+def project_maintainers(project: Model) -> QuerySet:
+    """Active users holding a project-wide maintainer grant on `project`, directly or through a group."""
+    grants = RoleGrant.objects.filter(project_id=project.pk, artifact__isnull=True, role=Role.MAINTAINER)
+    user_model = apps.get_model(*settings.AUTH_USER_MODEL.split("."))
+    return user_model.objects.filter(
+        Q(pk__in=grants.filter(user__isnull=False).values("user_id"))
+        | Q(groups__in=grants.filter(group__isnull=False).values("group_id")),
+        is_active=True,
+    ).distinct()

@@ -7,6 +7,8 @@ from django.db import OperationalError
 
 from governance.services import campaign_open_scheduled
 from governance.services.audit import tree_head_sign
+from governance.services.events import deliveries_relay
+from governance.services.webhooks import delivery_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +52,18 @@ def sign_audit_tree_head() -> int | None:
     head = tree_head_sign(only_if_grown=True)
     return None if head is None else head.tree_size
 
+
+# No automatic retry: a delivery that fails is scheduled again in the database (the retry schedule), and one whose
+# worker died is handed over again by the relay once its lease runs out, with the same webhook-id either way.
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deliver_webhook(delivery_id: int) -> str | None:
+    """Make one attempt at a webhook delivery; a duplicate message finds nothing due and does nothing."""
+    attempt = delivery_attempt(delivery_id)
+    return None if attempt is None else attempt.outcome
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def relay_webhook_deliveries() -> int:
+    """Hand due webhook deliveries to the workers (PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS): retries whose time
+    has come, and deliveries written while the broker was down or whose worker died."""
+    return len(deliveries_relay())

@@ -55,3 +55,16 @@ def api_as(db):
         return client
 
     return client_for
+
+
+@pytest.fixture
+def receiver(settings):
+    """A real HTTP receiver on 127.0.0.1 (tests/webhook_receiver.py), with loopback allowed as a webhook
+    destination the way an operator allows an internal network (PROVENANT_WEBHOOK_ALLOWED_NETWORKS)."""
+    import ipaddress
+
+    from tests.webhook_receiver import running_receiver
+
+    settings.PROVENANT_WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.1/32")]
+    with running_receiver() as running:
+        yield running

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from artifacts import services
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
-from governance.models import AccessReviewCampaign, ApiToken, RoleGrant
+from governance.models import AccessReviewCampaign, ApiToken, RoleGrant, WebhookEndpoint
 from governance.services import api_token_issue, campaign_open, role_grant
+from governance.services.webhooks import webhook_endpoint_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -192,3 +193,23 @@ class AccessReviewCampaignFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, **kwargs):
         return campaign_open(**kwargs)
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """Registers an endpoint through the service (so its URL passes the address guard: give a receiver's URL with
+    loopback allowed), subscribed to `artifact_version.published` unless told. The secret, shown once, is kept as
+    `secret`."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    project = factory.SubFactory(ProjectFactory)
+    url = "https://hooks.invalid/"
+    event_types = factory.LazyFunction(lambda: ["artifact_version.published"])
+    created_by = None
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        endpoint, secret = webhook_endpoint_create(**kwargs)
+        endpoint.secret = secret
+        return endpoint

@@ -28,6 +28,14 @@ def test_schema_lists_every_resource(api):
         "/api/v1/audit/tree-heads/consistency/",
         "/api/v1/audit/export/",
         "/api/v1/audit/public-key/",
+        "/api/v1/webhooks/endpoints/",
+        "/api/v1/webhooks/endpoints/{id}/",
+        "/api/v1/webhooks/endpoints/{id}/rotate-secret/",
+        "/api/v1/webhooks/endpoints/{id}/test/",
+        "/api/v1/webhooks/deliveries/",
+        "/api/v1/webhooks/deliveries/{id}/",
+        "/api/v1/webhooks/deliveries/{id}/resend/",
+        "/api/v1/webhooks/event-types/",
     ]:
         assert path in paths, path
 

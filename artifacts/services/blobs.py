@@ -118,7 +118,7 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool,
     """The blob row for these bytes, whether it is new, and whether a good upload just repaired it."""
     from artifacts.tasks import verify_blob
 
-    blob, created = Blob.objects.select_for_update().get_or_create(digest=digest, defaults={"size": size})
+    blob, created = Blob.objects.select_for_update(no_key=True).get_or_create(digest=digest, defaults={"size": size})
     if not created and blob.size != size:
         raise Conflict(f"sha256:{digest} is recorded with {blob.size} bytes, not {size}.")
     repaired = not created and repaired and blob.state == Blob.State.CORRUPT

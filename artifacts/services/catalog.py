@@ -25,6 +25,7 @@ from governance.errors import Conflict, InvalidInput
 from governance.roles import Role
 from governance.services import role_grant
 from governance.services.audit import audit_record
+from governance.services.events import artifact_version_published_event
 
 NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 
@@ -58,7 +59,7 @@ Stored = TypeVar("Stored", Project, Dataset, Artifact)
 def _locked_stored(instance: Stored) -> Stored:
     """The row as stored, locked, with its project: what a change is measured against. The instance a caller
     passes may already carry the new values (an admin form sets them before the service runs)."""
-    rows = type(instance).objects.select_for_update(of=("self",))
+    rows = type(instance).objects.select_for_update(of=("self",), no_key=True)
     if not isinstance(instance, Project):
         rows = rows.select_related("project")
     return rows.get(pk=instance.pk)
@@ -153,7 +154,7 @@ def dataset_version_create(
     if run is not None and run.project_id != dataset.project_id:
         raise InvalidInput(f"Run {run.external_id} belongs to another project.", field="run")
     # The project comes along for the log's label of the new version; only the dataset's row is locked.
-    dataset = Dataset.objects.select_for_update(of=("self",)).select_related("project").get(pk=dataset.pk)
+    dataset = Dataset.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=dataset.pk)
     if digest:
         blob = require_project_blob(dataset.project, digest_hex(digest, "digest"), "digest", created_by)
         existing = DatasetVersion.objects.filter(dataset=dataset, blob=blob).first()
@@ -308,7 +309,7 @@ def run_update(
 
     A finished run is frozen, so the metrics that promotion gates read cannot be improved after the fact.
     """
-    run = Run.objects.select_for_update(of=("self",)).select_related("project").get(pk=run.pk)
+    run = Run.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=run.pk)
     if run.is_finished:
         raise Conflict(
             f"Run '{run.external_id}' is {run.status} and can no longer change; record a new run instead.",
@@ -412,7 +413,9 @@ def artifact_version_publish(
             f"Run '{run.external_id}' belongs to another project than artifact '{artifact.name}'.",
             field="run",
         )
-    artifact = Artifact.objects.select_for_update().select_related("project").get(pk=artifact.pk)
+    artifact = (
+        Artifact.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=artifact.pk)
+    )
     blob = require_project_blob(artifact.project, digest_hex(digest, "digest"), "digest", created_by)
     existing = ArtifactVersion.objects.filter(artifact=artifact, blob=blob).first()
     if existing is not None:
@@ -429,6 +432,7 @@ def artifact_version_publish(
     )
     validated(version)
     version.save()
+    artifact_version_published_event(version, actor=created_by)
     audit_record(
         "artifact_version.published",
         obj=version,

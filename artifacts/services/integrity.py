@@ -11,6 +11,7 @@ from artifacts.models import Blob
 from artifacts.storage.reads import hash_stored_blob
 from governance.errors import InvalidInput
 from governance.services.audit import audit_record
+from governance.services.events import blob_checked_events
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def blob_verify(*, blob: Blob) -> Blob:
     except FileNotFoundError:
         actual, size = None, 0
     with transaction.atomic():
-        blob = Blob.objects.select_for_update().get(pk=blob.pk)
+        blob = Blob.objects.select_for_update(no_key=True).get(pk=blob.pk)
         if blob.verified_at is not None and blob.verified_at > started_at:
             # Another worker read the bytes after this one began (a duplicate task, a repair's re-check):
             # its answer is the more recent truth.
@@ -41,6 +42,8 @@ def blob_verify(*, blob: Blob) -> Blob:
         blob.state = Blob.State.VERIFIED if intact else Blob.State.CORRUPT
         blob.verified_at = started_at
         blob.save(update_fields=["state", "verified_at"])
+        found = {"digest": f"sha256:{actual}" if actual else None, "size": size}
+        blob_checked_events(blob, before=before["state"], found=found)
         # Every result is logged, a repeated "verified" too: the log is the evidence that the bytes were re-proved.
         audit_record(
             "blob.verified" if intact else "blob.corrupt",
@@ -48,7 +51,7 @@ def blob_verify(*, blob: Blob) -> Blob:
             changes={
                 "state": [before["state"], blob.state],
                 "verified_at": [before["verified_at"], blob.verified_at],
-                "found": {"digest": f"sha256:{actual}" if actual else None, "size": size},
+                "found": found,
             },
         )
     if intact:

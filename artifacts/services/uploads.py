@@ -97,7 +97,10 @@ def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     """The session, locked, with its project (for the log); call inside a transaction. Expired sessions count
     as gone."""
     session = (
-        UploadSession.objects.select_for_update(of=("self",)).select_related("project").filter(pk=session_id).first()
+        UploadSession.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("project")
+        .filter(pk=session_id)
+        .first()
     )
     if session is None or session.expires_at <= timezone.now():
         raise NotFound(f"No open upload session {session_id}: it finished, was cancelled or expired.")

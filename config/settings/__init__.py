@@ -5,6 +5,7 @@ import dj_database_url
 
 from config.settings.audit import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
+from config.settings.email import *  # noqa: F403
 from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
     BASE_DIR,
     DEBUG,
@@ -131,6 +132,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `state`; each enum gets a name of its own in the schema.
+    "ENUM_NAME_OVERRIDES": {"WebhookDeliveryStateEnum": "governance.models.webhooks.WebhookDelivery.State"},
 }
 
 # API tokens: how long a token issued without an explicit lifetime stays valid.

@@ -4,6 +4,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.env import env_int, env_positive_int, env_str
+from config.settings.webhooks import PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS
 
 # With no broker a fresh machine still works: tasks run in-process, right after the commit that queued them
 # (the in-memory transport is never used then; it only keeps kombu from guessing a broker on localhost).
@@ -69,6 +70,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "artifacts.tasks.expire_upload_sessions",
         "schedule": 900,
         "options": {"expires": 900},
+    },
+    # Hands due webhook deliveries to the workers: retries, and events written while the broker was down.
+    "relay-webhook-deliveries": {
+        "task": "governance.tasks.relay_webhook_deliveries",
+        "schedule": PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS,
+        "options": {"expires": PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS},
     },
     # Signs a tree head of the audit log when it has grown (see governance/tasks.py).
     "sign-audit-tree-head": {

@@ -8,6 +8,7 @@ from governance.models.grants import (
 )
 from governance.models.reviews import AccessReviewCampaign, AccessReviewItem
 from governance.models.tokens import ApiToken
+from governance.models.webhooks import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookSecret
 
 __all__ = [
     "AccessReviewCampaign",
@@ -18,8 +19,13 @@ __all__ = [
     "AuditEntry",
     "AuditLogHead",
     "AuditTreeNode",
+    "Event",
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",
     "RoleGrant",
     "SignedTreeHead",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookSecret",
 ]

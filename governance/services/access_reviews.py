@@ -33,6 +33,7 @@ from governance.models.audit import READ_ACTIONS
 from governance.permissions import is_unrestricted
 from governance.roles import Role
 from governance.services.audit import audit_record
+from governance.services.events import access_review_completed_events
 from governance.services.grants import role_revoke
 
 Decision = AccessReviewItem.Decision
@@ -262,13 +263,14 @@ def _campaign_completed(campaign: AccessReviewCampaign) -> None:
     """The campaign's last item was decided. Call inside that decision's transaction, holding the campaign's lock.
 
     Every completion passes here, whichever path decided the last item, and its audit entry is recorded here, in
-    that same transaction: exactly once, and never without the completion (the `access_review.completed` event,
-    an outbox row, belongs here too when events land).
+    that same transaction: exactly once, and never without the completion; so is its `access_review.completed`
+    event.
     """
     before = campaign.state
     campaign.state = AccessReviewCampaign.State.COMPLETED
     campaign.completed_at = timezone.now()
     campaign.save(update_fields=["state", "completed_at"])
+    access_review_completed_events(campaign)
     audit_record(
         "access_review.completed",
         obj=campaign,

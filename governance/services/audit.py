@@ -3,6 +3,10 @@
 `audit_record` is the one way an entry is made. Services call it inside the transaction of the act they record,
 as their last step: the append locks the log's head row until that transaction ends, so appends queue in commit
 order and the sequence never forks or skips, and taking it last keeps other locks from queueing behind it.
+
+Row locks a service takes before recording are FOR NO KEY UPDATE (`select_for_update(no_key=True)`): PostgreSQL
+checks foreign keys at commit, after the append, with a KEY SHARE lock on each referenced row, which a plain FOR
+UPDATE blocks; a transaction holding the head would then wait for one that waits for the head.
 """
 
 import json
@@ -141,6 +145,12 @@ def _actor(actor: AbstractBaseUser | None, anonymous_label: str | None, request:
     if anonymous_label is not None:
         return {"kind": "anonymous", "user_id": None, "label": anonymous_label, "token_id": None}
     return {"kind": "system", "user_id": None, "label": system_actor_label(), "token_id": None}
+
+
+def acting_party(actor: AbstractBaseUser | None = None) -> dict:
+    """Who is acting right now, as the log names them: `actor`, else the request's user, else the system (the task
+    or command running). Events name their actor the same way."""
+    return _actor(actor, None, _acting_request())
 
 
 def audit_record(

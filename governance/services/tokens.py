@@ -57,7 +57,7 @@ def api_token_issue(*, user: AbstractBaseUser, name: str, lifetime: timedelta) -
 
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken) -> ApiToken:
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    token = ApiToken.objects.select_for_update(no_key=True).get(pk=token.pk)
     if token.is_revoked:
         raise Conflict(f"Token {token.prefix}… was already revoked at {token.revoked_at:%Y-%m-%d %H:%M} UTC.")
     token.revoked_at = timezone.now()

@@ -46,9 +46,10 @@ from artifacts.models import (
     UploadSession,
 )
 from artifacts.services import uploads as upload_services
-from governance.models import RoleGrant
+from governance.models import RoleGrant, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from governance.roles import Role
 from governance.services.audit import audit_record, tree_head_sign
+from governance.services.webhooks import webhook_endpoint_test
 from tests.factories import (
     ArtifactVersionFactory,
     BlobFactory,
@@ -56,6 +57,7 @@ from tests.factories import (
     ProjectFactory,
     RunFactory,
     UserFactory,
+    WebhookEndpointFactory,
     grant,
     sha256,
     token_for,
@@ -233,6 +235,19 @@ def with_signed_head(world: World) -> Call:
     return Call()
 
 
+# A public address as a literal: registering it needs no DNS, and nothing is sent to it (the test never commits).
+WEBHOOK_URL = "https://93.184.215.14/hooks"
+
+
+def webhook_endpoint(world: World) -> WebhookEndpoint:
+    return WebhookEndpointFactory(project=world.project, url=WEBHOOK_URL)
+
+
+def webhook_delivery(world: World) -> WebhookDelivery:
+    """A pending delivery of a test event to an endpoint of the world's project."""
+    return webhook_endpoint_test(endpoint=webhook_endpoint(world), sent_by=None)
+
+
 EVERYONE = answers(200, anonymous=200)
 LIST = answers(200)
 # Inside the project, outside any one artifact: datasets, their versions, runs.
@@ -247,6 +262,10 @@ MANAGE_ARTIFACT = answers(403, no_role=NOT_FOUND, maintainer=200, artifact_maint
 OWN_UPLOAD = answers(403, contributor=200, maintainer=200, superuser=200, **each(ARTIFACT_ONLY, 200))
 # The audit log: entries for the auditors of their project (or artifact); the whole log for the global permission.
 AUDIT_ENTRY = answers(NOT_FOUND, auditor=200, superuser=200)
+# Webhooks: the project's maintainers manage them and its auditors read them; nobody else sees they exist, not even
+# an artifact's maintainer (an endpoint's URL and its receivers' answers concern the whole project).
+WEBHOOK_READ = answers(NOT_FOUND, maintainer=200, auditor=200, superuser=200)
+WEBHOOK_MANAGE = answers(NOT_FOUND, maintainer=200, auditor=403, superuser=200)
 
 
 def with_status(statuses: dict[str, int], old: int, new: int) -> dict[str, int]:
@@ -484,6 +503,55 @@ ENDPOINTS = [
     ),
     Endpoint("audit/export", "audit-export", "GET", answers(403, superuser=200)),
     Endpoint("audit/public-key", "audit-public-key", "GET", LIST),
+    # Webhooks
+    Endpoint("webhooks/event-types", "webhook-event-types", "GET", LIST),
+    Endpoint("webhooks/endpoints", "webhookendpoint-list", "GET", LIST),
+    Endpoint(
+        "webhooks/endpoints",
+        "webhookendpoint-list",
+        "POST",
+        # Whoever sees the project (an artifact's grantees too) is told which role it takes.
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
+        in_project({"url": WEBHOOK_URL, "event_types": ["artifact_version.published"]}),
+    ),
+    Endpoint("webhooks/endpoints/{id}", "webhookendpoint-detail", "GET", WEBHOOK_READ, by_pk(webhook_endpoint)),
+    Endpoint(
+        "webhooks/endpoints/{id}",
+        "webhookendpoint-detail",
+        "PATCH",
+        WEBHOOK_MANAGE,
+        by_pk(webhook_endpoint, {"description": "Changed."}),
+    ),
+    Endpoint(
+        "webhooks/endpoints/{id}",
+        "webhookendpoint-detail",
+        "DELETE",
+        with_status(WEBHOOK_MANAGE, 200, 204),
+        by_pk(webhook_endpoint),
+    ),
+    Endpoint(
+        "webhooks/endpoints/{id}/rotate-secret",
+        "webhookendpoint-rotate-secret",
+        "POST",
+        WEBHOOK_MANAGE,
+        by_pk(webhook_endpoint, {"overlap_hours": 1}),
+    ),
+    Endpoint(
+        "webhooks/endpoints/{id}/test",
+        "webhookendpoint-send-test",
+        "POST",
+        with_status(WEBHOOK_MANAGE, 200, 202),
+        by_pk(webhook_endpoint),
+    ),
+    Endpoint("webhooks/deliveries", "webhookdelivery-list", "GET", LIST),
+    Endpoint("webhooks/deliveries/{id}", "webhookdelivery-detail", "GET", WEBHOOK_READ, by_pk(webhook_delivery)),
+    Endpoint(
+        "webhooks/deliveries/{id}/resend",
+        "webhookdelivery-resend",
+        "POST",
+        with_status(WEBHOOK_MANAGE, 200, 202),
+        by_pk(webhook_delivery),
+    ),
 ]
 
 
@@ -526,13 +594,17 @@ def send(client: APIClient, endpoint: Endpoint, call: Call):
 def stored(world: World) -> dict:
     """What any write the matrix makes would change."""
     tables = (Project, Dataset, DatasetVersion, Run, Artifact, ArtifactVersion, Blob, ProjectBlob, UploadSession)
-    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant)}
+    webhooks = (WebhookEndpoint, WebhookSecret, WebhookDelivery)
+    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant, *webhooks)}
     return counts | {
         "project": Project.objects.values("name", "description").get(pk=world.project.pk),
         "dataset": Dataset.objects.values("description").get(pk=world.dataset.pk),
         "run": Run.objects.values("metrics", "status").get(pk=world.run.pk),
         "artifact": Artifact.objects.values("description", "restricted").get(pk=world.artifact.pk),
         "sessions": list(UploadSession.objects.values_list("offset", "state")),
+        "webhook_endpoints": list(WebhookEndpoint.objects.values_list("description", "is_active")),
+        "webhook_secrets": list(WebhookSecret.objects.values_list("expires_at", flat=True)),
+        "webhook_deliveries": list(WebhookDelivery.objects.values_list("state", "resend_requested")),
     }
 
 

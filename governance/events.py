@@ -1,0 +1,148 @@
+"""The event catalogue: every event type Provenant emits, and the JSON Schema of its payload.
+
+Payloads are versioned: `version` in the envelope is EVENT_SCHEMA_VERSION. Within a version fields are only ever
+added, never renamed, retyped or removed; a change that would break a receiver gets a new version. The schemas are
+served at GET /api/v1/webhooks/event-types/ and every payload the tests emit is validated against them.
+"""
+
+from django.db import models
+
+EVENT_SCHEMA_VERSION = 1
+
+
+class EventType(models.TextChoices):
+    ARTIFACT_VERSION_PUBLISHED = "artifact_version.published", "An artifact version was published"
+    BLOB_VERIFIED = "blob.verified", "Stored bytes were proved to match their digest (first proof, or after repair)"
+    BLOB_CORRUPT = "blob.corrupt", "Stored bytes no longer match their digest, or are missing"
+    PROMOTION_REQUESTED = "promotion.requested", "A promotion of a model version was requested"
+    PROMOTION_APPROVED = "promotion.approved", "A promotion request was approved"
+    PROMOTION_REJECTED = "promotion.rejected", "A promotion request was rejected"
+    MODEL_VERSION_STAGE_CHANGED = "model_version.stage_changed", "A model version moved to another stage"
+    ACCESS_REVIEW_COMPLETED = "access_review.completed", "An access review's last item was decided"
+    WEBHOOK_TEST = "webhook.test", "A test event sent by hand to one endpoint"
+
+
+#: Types an endpoint subscribes to; `webhook.test` goes only to the endpoint it was sent to, whatever it subscribes.
+SUBSCRIBABLE_TYPES = [choice for choice in EventType.values if choice != EventType.WEBHOOK_TEST]
+
+# Building blocks ----------------------------------------------------------------------------------------------
+
+_ID = {"type": "integer"}
+_URL = {"type": "string", "format": "uri"}
+_TIME = {"type": "string", "format": "date-time"}
+_DIGEST = {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
+
+
+def _object(properties: dict, *, nullable: bool = False) -> dict:
+    schema = {"type": "object", "properties": properties, "required": sorted(properties)}
+    return {"oneOf": [schema, {"type": "null"}]} if nullable else schema
+
+
+PROJECT = _object({"id": _ID, "slug": {"type": "string"}, "name": {"type": "string"}, "url": _URL})
+ACTOR = _object(
+    {
+        "kind": {"enum": ["user", "system"]},
+        "id": {"type": ["integer", "null"]},
+        "username": {"type": ["string", "null"]},
+        "label": {"type": "string"},
+    }
+)
+ARTIFACT = _object({"id": _ID, "name": {"type": "string"}, "kind": {"type": "string"}, "url": _URL})
+ARTIFACT_VERSION = _object(
+    {
+        "id": _ID,
+        "number": _ID,
+        "digest": _DIGEST,
+        "size": _ID,
+        "media_type": {"type": "string"},
+        "created_at": _TIME,
+        "url": _URL,
+        "download_url": _URL,
+    }
+)
+RUN = _object(
+    {"id": _ID, "external_id": {"type": "string"}, "code_commit": {"type": "string"}, "url": _URL}, nullable=True
+)
+BLOB = _object(
+    {"digest": _DIGEST, "size": _ID, "state": {"enum": ["pending", "verified", "corrupt"]}, "verified_at": _TIME}
+)
+VERSION_REF = _object(
+    {"id": _ID, "artifact": {"type": "string"}, "number": _ID, "url": _URL},
+)
+# The registry's objects (issue 7): their events are in the catalogue now so endpoints can subscribe ahead.
+MODEL_VERSION = _object(
+    {
+        "id": _ID,
+        "model": {"type": "string"},
+        "version": _ID,
+        "stage": {"type": "string"},
+        "artifact_version": VERSION_REF,
+        "url": _URL,
+    }
+)
+PROMOTION = _object(
+    {
+        "id": _ID,
+        "target_stage": {"type": "string"},
+        "state": {"type": "string"},
+        "requested_by": {"type": "string"},
+        "url": _URL,
+    }
+)
+
+DATA_SCHEMAS: dict[str, dict] = {
+    EventType.ARTIFACT_VERSION_PUBLISHED: _object(
+        {"artifact": ARTIFACT, "artifact_version": ARTIFACT_VERSION, "run": RUN}
+    ),
+    EventType.BLOB_VERIFIED: _object(
+        {"blob": BLOB, "artifact_versions": {"type": "array", "items": VERSION_REF}, "repaired": {"type": "boolean"}}
+    ),
+    EventType.BLOB_CORRUPT: _object(
+        {
+            "blob": BLOB,
+            "artifact_versions": {"type": "array", "items": VERSION_REF},
+            "found": _object({"digest": {"oneOf": [_DIGEST, {"type": "null"}]}, "size": _ID}),
+        }
+    ),
+    EventType.PROMOTION_REQUESTED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
+    EventType.PROMOTION_APPROVED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
+    EventType.PROMOTION_REJECTED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
+    EventType.MODEL_VERSION_STAGE_CHANGED: _object(
+        {"model_version": MODEL_VERSION, "from_stage": {"type": "string"}, "to_stage": {"type": "string"}}
+    ),
+    EventType.ACCESS_REVIEW_COMPLETED: _object(
+        {
+            "access_review": _object(
+                {
+                    "id": _ID,
+                    "title": {"type": "string"},
+                    "opened_at": _TIME,
+                    "completed_at": _TIME,
+                    "items": _ID,
+                    "kept": _ID,
+                    "revoked": _ID,
+                }
+            )
+        }
+    ),
+    EventType.WEBHOOK_TEST: _object({"endpoint": _object({"id": _ID, "url": _URL}), "message": {"type": "string"}}),
+}
+
+
+def payload_schema(event_type: str) -> dict:
+    """The JSON Schema of a whole delivery body of `event_type`: the envelope with its `data`."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": event_type,
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "pattern": "^msg_[0-9a-f]{24}$"},
+            "type": {"const": event_type},
+            "version": {"const": EVENT_SCHEMA_VERSION},
+            "timestamp": _TIME,
+            "project": PROJECT,
+            "actor": ACTOR,
+            "data": DATA_SCHEMAS[event_type],
+        },
+        "required": ["actor", "data", "id", "project", "timestamp", "type", "version"],
+    }
