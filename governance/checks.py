@@ -1,4 +1,4 @@
-"""System checks for the audit log's signing key (`manage.py check --deploy`)."""
+"""Deploy checks (`manage.py check --deploy`): the audit log's signing key, and the address events link to."""
 
 import os
 
@@ -27,5 +27,20 @@ def audit_signing_key_configured(app_configs=None, **kwargs) -> list:
             hint="Set PROVENANT_AUDIT_SIGNING_KEY (or PROVENANT_AUDIT_SIGNING_KEY_FILE) to one Ed25519 key shared "
             "by every web and worker process, kept as a secret; see README, For auditors.",
             id="governance.W001",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def public_url_configured(app_configs=None, **kwargs) -> list:
+    """Event payloads link to the API under PROVENANT_PUBLIC_URL: left at its default, every link a receiver gets
+    points at the receiver's own machine."""
+    if os.environ.get("PROVENANT_PUBLIC_URL", "").strip():
+        return []
+    return [
+        Warning(
+            f"PROVENANT_PUBLIC_URL is not set: webhook payloads would link to {settings.PROVENANT_PUBLIC_URL}.",
+            hint="Set it to the address people and programs reach this server at, e.g. https://provenant.example.com.",
+            id="governance.W002",
         )
     ]

@@ -16,6 +16,7 @@ PRODUCTION = {
     "PROVENANT_S3_BUCKET": "provenant-blobs",
     "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
     "PROVENANT_AUDIT_SIGNING_KEY_FILE": "/run/secrets/provenant-audit-key.pem",
+    "PROVENANT_PUBLIC_URL": "https://provenant.example.com",
 }
 
 
@@ -40,6 +41,14 @@ def test_check_deploy_warns_when_each_host_would_generate_its_own_audit_key(tmp_
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "governance.W001" in result.stderr + result.stdout
+
+
+def test_check_deploy_warns_when_event_links_would_point_at_the_default_address(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "PROVENANT_PUBLIC_URL"}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "governance.W002" in result.stderr + result.stdout
+    assert "http://127.0.0.1:8000" in result.stderr + result.stdout
 
 
 def test_check_deploy_refuses_an_audit_key_that_is_not_ed25519_pem(tmp_path):
