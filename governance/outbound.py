@@ -114,6 +114,8 @@ def address_refusal(ip: IPAddress) -> str | None:
         return "the unspecified address"
     if ip.is_private:
         return "a private address"
+    if ip.is_site_local if isinstance(ip, ipaddress.IPv6Address) else False:
+        return "a site-local address"
     if ip.is_reserved or not ip.is_global:
         return "an address that is not globally routable"
     return None

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from artifacts.api.base import ResourceViewSet, require
+from artifacts.validators import MAX_ID
 from governance.api import webhook_serializers as s
 from governance.events import EVENT_SCHEMA_VERSION, SUBSCRIBABLE_TYPES, EventType, payload_schema
 from governance.models import WebhookDelivery, WebhookEndpoint, WebhookSecret
@@ -41,7 +42,9 @@ class WebhookEndpointFilter(django_filters.FilterSet):
 
 
 class WebhookDeliveryFilter(django_filters.FilterSet):
-    endpoint = django_filters.NumberFilter(field_name="endpoint_id")
+    endpoint = django_filters.NumberFilter(
+        field_name="endpoint_id", min_value=1, max_value=MAX_ID, help_text="An endpoint's id."
+    )
     project = django_filters.CharFilter(field_name="endpoint__project__slug", help_text="A project's slug.")
     state = django_filters.ChoiceFilter(choices=WebhookDelivery.State.choices)
     event_type = django_filters.ChoiceFilter(field_name="event__type", choices=EventType.choices)

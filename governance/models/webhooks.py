@@ -36,7 +36,8 @@ class EventQuerySet(models.QuerySet):
 
 class WebhookEndpointQuerySet(models.QuerySet):
     def visible_to(self, user) -> "WebhookEndpointQuerySet":
-        return self.filter(_managed_or_audited(user, "project_id"))
+        """Endpoints `user` may see; deleted ones are kept (their deliveries are a record) but shown to nobody."""
+        return self.filter(_managed_or_audited(user, "project_id"), deleted_at__isnull=True)
 
 
 class WebhookDeliveryQuerySet(models.QuerySet):
@@ -79,6 +80,9 @@ class WebhookEndpoint(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Deleting keeps the row, switched off: an event written concurrently may still name it in a delivery, and
+    # what was sent where stays on record.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = WebhookEndpointQuerySet.as_manager()
 
@@ -89,6 +93,9 @@ class WebhookEndpoint(models.Model):
             models.CheckConstraint(
                 condition=Q(is_active=True, disabled_at__isnull=True) | Q(is_active=False, disabled_at__isnull=False),
                 name="webhook_endpoint_disabled_at_iff_inactive",
+            ),
+            models.CheckConstraint(
+                condition=Q(deleted_at__isnull=True) | Q(is_active=False), name="webhook_endpoint_deleted_is_inactive"
             ),
         ]
 

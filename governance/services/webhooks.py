@@ -80,16 +80,29 @@ def _new_secret(endpoint: WebhookEndpoint) -> str:
 
 
 def signing_secrets(endpoint: WebhookEndpoint, *, at: datetime | None = None) -> list[str]:
-    """The secrets that sign now: the current one, and the one it replaced while the overlap lasts."""
+    """The secrets that sign now: the current one, and the one it replaced while the overlap lasts. One that can no
+    longer be decrypted is left out (and logged): the others still sign."""
     at = at or timezone.now()
     live = endpoint.secrets.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at)).order_by("-id")
-    return [_unseal(secret.ciphertext) for secret in live]
+    secrets = []
+    for secret in live:
+        try:
+            secrets.append(_unseal(secret.ciphertext))
+        except RuntimeError as error:
+            logger.error("Webhook endpoint %s: secret %s… left out: %s", endpoint.pk, secret.hint, error)
+    return secrets
 
 
 # Endpoints --------------------------------------------------------------------------------------------------------
 
 
 def _checked_url(url: str) -> str:
+    if not url.isascii():
+        raise InvalidInput(
+            "Write the URL in ASCII: an international host name in its punycode form (xn--…), and the path "
+            "percent-encoded.",
+            field="url",
+        )
     try:
         outbound.destination_check(url)
     except outbound.DestinationRefused as refusal:
@@ -190,10 +203,22 @@ def webhook_endpoint_update(
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, deleted_by: AbstractBaseUser | None) -> None:
-    """Remove an endpoint with its deliveries and their attempts; the events stay, and so does the log's record."""
+    """Delete an endpoint: it stops receiving and disappears from every list, and its secrets are destroyed.
+
+    The row stays, switched off, with its deliveries and their attempts: a publish committing at this moment may
+    already have written a delivery for it (PostgreSQL checks that reference at commit, so a removed row would fail
+    the publish), and what was sent where remains on record.
+    """
     endpoint = _locked(endpoint)
-    audit_record("webhook_endpoint.deleted", obj=endpoint, actor=deleted_by, changes=_facts(endpoint))
-    endpoint.delete()
+    if endpoint.deleted_at is not None:
+        return
+    facts = _facts(endpoint)
+    if endpoint.is_active:
+        _disable(endpoint, "Deleted.")
+    endpoint.deleted_at = endpoint.updated_at = timezone.now()
+    endpoint.save()
+    endpoint.secrets.all().delete()
+    audit_record("webhook_endpoint.deleted", obj=endpoint, actor=deleted_by, changes=facts)
 
 
 @transaction.atomic
@@ -258,6 +283,10 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery, resent_by: AbstractBas
         )
     if delivery.state == WebhookDelivery.State.PENDING and delivery.resend_requested:
         return delivery
+    if delivery.attempts.filter(outcome=WebhookAttempt.Outcome.SENDING).exists() and (
+        delivery.next_attempt_at is not None and delivery.next_attempt_at > timezone.now()
+    ):
+        raise Conflict("An attempt at this delivery is under way; re-send it once that attempt has finished.")
     before = delivery.state
     delivery.state = WebhookDelivery.State.PENDING
     delivery.next_attempt_at = timezone.now()
@@ -328,6 +357,8 @@ def attempt_lease() -> timedelta:
     return timedelta(seconds=2 * settings.PROVENANT_WEBHOOK_TIMEOUT_SECONDS + 5)
 
 
+#: Attempts lost with their worker beyond the retry schedule before a delivery is given up (one that kills its worker).
+LOST_ATTEMPTS_ALLOWED = 3
 LOST_ATTEMPT = "The worker stopped before this attempt's answer was recorded; the delivery was tried again."
 
 
@@ -363,6 +394,26 @@ def _claim(delivery_id: int) -> _Claim | None:
             delivery.last_error = f"Not sent: the endpoint was disabled ({endpoint.disabled_reason})"[:500]
             delivery.save()
             return None
+        secrets = signing_secrets(endpoint, at=now)
+        gave_up = None
+        if not secrets:
+            gave_up = (
+                "Not sent: the endpoint's signing secret cannot be decrypted (DJANGO_SECRET_KEY changed without the "
+                "old key in DJANGO_SECRET_KEY_FALLBACKS). Rotate the secret, then re-send."
+            )
+        elif (
+            delivery.attempt_count > len(settings.PROVENANT_WEBHOOK_RETRY_SCHEDULE) + LOST_ATTEMPTS_ALLOWED
+            and not delivery.resend_requested
+        ):
+            gave_up = f"Given up after {delivery.attempt_count} attempts, the last ones lost with their worker."
+        if gave_up is not None:
+            delivery.attempts.filter(outcome=WebhookAttempt.Outcome.SENDING).update(
+                outcome=WebhookAttempt.Outcome.LOST, error=LOST_ATTEMPT
+            )
+            delivery.state, delivery.next_attempt_at, delivery.completed_at = delivery.State.FAILED, None, now
+            delivery.handed_at, delivery.last_error = None, gave_up
+            delivery.save()
+            return None
         delivery.attempt_count += 1
         delivery.next_attempt_at = now + attempt_lease()
         delivery.handed_at = None
@@ -389,7 +440,7 @@ def _claim(delivery_id: int) -> _Claim | None:
             url=endpoint.url,
             message_id=delivery.event.public_id,
             body=delivery.event.body.encode(),
-            secrets=signing_secrets(endpoint, at=now),
+            secrets=secrets,
         )
 
 
@@ -398,12 +449,12 @@ def retry_after(headers: dict[str, str], now: datetime) -> timedelta | None:
     raw = headers.get("retry-after", "").strip()
     if not raw:
         return None
-    if raw.isdigit():
-        delay = timedelta(seconds=int(raw))
+    if raw.isascii() and raw.isdigit():
+        delay = timedelta(seconds=min(int(raw[:12]), int(MAX_RETRY_AFTER.total_seconds())))
     else:
         try:
             delay = parsedate_to_datetime(raw) - now
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
 
@@ -441,6 +492,9 @@ def delivery_attempt(delivery_id: int) -> WebhookAttempt | None:
         error, outcome = str(refusal), WebhookAttempt.Outcome.REFUSED
     except outbound.OutboundError as failure:
         error = str(failure)
+    except Exception as unexpected:  # recorded, so the retry schedule and disabling still apply
+        logger.exception("Webhook delivery %s: unexpected error while sending", claim.delivery_id)
+        error = f"Could not be sent: {type(unexpected).__name__}: {unexpected}"
     else:
         if 200 <= response.status < 300:
             outcome = WebhookAttempt.Outcome.SUCCEEDED
@@ -496,7 +550,8 @@ def _record_success(claim: _Claim, status: int | None) -> None:
     if claim.endpoint_failing:  # the endpoint's row first, as every path that locks both takes them
         WebhookEndpoint.objects.filter(pk=claim.endpoint_id).update(failing_since=None)
     deliveries = WebhookDelivery.objects.filter(pk=claim.delivery_id)
-    if not deliveries.filter(attempt_count=claim.number, state=WebhookDelivery.State.PENDING).update(
+    mine = deliveries.filter(attempt_count=claim.number, state=WebhookDelivery.State.PENDING, resend_requested=False)
+    if not mine.update(
         state=WebhookDelivery.State.SUCCEEDED,
         next_attempt_at=None,
         completed_at=now,
@@ -520,7 +575,11 @@ def _record_failure(
         return
     delivery = WebhookDelivery.objects.select_for_update(no_key=True).get(pk=claim.delivery_id)
     delivery.last_status_code, delivery.last_error = status, error[:500]
-    if delivery.attempt_count != claim.number or delivery.state != WebhookDelivery.State.PENDING:
+    if (
+        delivery.attempt_count != claim.number
+        or delivery.state != WebhookDelivery.State.PENDING
+        or delivery.resend_requested
+    ):
         # A resend or a disabling happened meanwhile: keep what they decided, with this attempt on record.
         delivery.save(update_fields=["last_status_code", "last_error"])
         return

@@ -388,3 +388,7 @@ def test_tls_uses_the_urls_host_name_and_verifies_the_certificate(dns, settings,
 
     assert server_names == ["tls.example.test"]
     assert server.requests == []
+
+
+def test_deprecated_ipv6_site_local_addresses_are_refused():
+    assert address_refusal(ipaddress.ip_address("fec0::1")) == "a site-local address"

@@ -192,7 +192,8 @@ def test_deleting_an_endpoint_goes_through_the_service(admin_client):
     response = admin_client.post(endpoint_url(endpoint, "delete"), {"post": "yes"})
 
     assert response.status_code == 302
-    assert not WebhookEndpoint.objects.exists()
+    assert WebhookEndpoint.objects.get().deleted_at is not None
+    assert admin_client.get(endpoint_url(endpoint, "change")).status_code in (302, 404)
     assert AuditEntry.objects.get(action="webhook_endpoint.deleted").actor_label == "admin"
 
 

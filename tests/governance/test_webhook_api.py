@@ -224,8 +224,10 @@ def test_deleting_an_endpoint_answers_204_and_is_recorded(api):
     response = api.delete(endpoint_url(endpoint))
 
     assert response.status_code == 204
-    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
     assert api.get(endpoint_url(endpoint)).status_code == 404
+    assert endpoint.pk not in [row["id"] for row in api.get("/api/v1/webhooks/endpoints/").json()["results"]]
+    kept = WebhookEndpoint.objects.get(pk=endpoint.pk)  # switched off, its deliveries kept as a record
+    assert (kept.is_active, kept.deleted_at is not None, kept.secrets.count()) == (False, True, 0)
     entry = AuditEntry.objects.get(action="webhook_endpoint.deleted")
     assert entry.actor_user_id == api.user.pk
     assert changes_of(entry)["url"] == PUBLIC_URL

@@ -21,6 +21,7 @@ from artifacts import services as artifacts_services
 from artifacts.models import Blob
 from artifacts.services.integrity import blob_verify
 from config.celery import app as celery_app
+from governance.errors import Conflict, InvalidInput
 from governance.events import EventType, payload_schema
 from governance.models import AuditEntry, Event, WebhookAttempt, WebhookDelivery
 from governance.roles import Role
@@ -29,6 +30,7 @@ from governance.services.events import deliveries_relay
 from governance.services.webhooks import _claim as claim_for_a_worker_that_dies
 from governance.services.webhooks import (
     delivery_attempt,
+    retry_after,
     webhook_delivery_resend,
     webhook_endpoint_update,
     webhook_secret_rotate,
@@ -420,3 +422,47 @@ def test_the_relay_command_sends_due_retries(receiver, django_capture_on_commit_
     assert "Handed 1 webhook deliveries" in out.getvalue()
     assert len(receiver.wait_for(2)) == 2
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("120", timedelta(seconds=120)), ("99999999999999", timedelta(hours=24)), ("\u00b2", None), ("soon", None)],
+)
+def test_a_receivers_retry_after_is_read_safely(header, expected):
+    assert retry_after({"retry-after": header}, timezone.now()) == expected
+
+
+def test_a_secret_that_can_no_longer_be_decrypted_fails_the_delivery_with_what_to_do(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    artifact = ArtifactFactory()
+    WebhookEndpointFactory(project=artifact.project, url=receiver.url)
+    settings.SECRET_KEY = "a-new-key-without-the-old-one-kept-as-a-fallback-" * 2
+
+    publish(artifact, django_capture_on_commit_callbacks)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == WebhookDelivery.State.FAILED
+    assert "Rotate the secret" in delivery.last_error
+    assert receiver.requests == []
+
+
+def test_a_resend_is_refused_while_an_attempt_is_under_way(receiver, django_capture_on_commit_callbacks):
+    artifact = ArtifactFactory()
+    WebhookEndpointFactory(project=artifact.project, url=receiver.url)
+    celery_app.conf.task_always_eager = False
+    try:
+        with celery_app_on("memory://"):
+            publish(artifact, django_capture_on_commit_callbacks)
+    finally:
+        celery_app.conf.task_always_eager = True
+    delivery = WebhookDelivery.objects.get()
+    assert claim_for_a_worker_that_dies(delivery.pk) is not None  # the attempt is under way
+
+    with pytest.raises(Conflict, match="under way"):
+        webhook_delivery_resend(delivery=delivery, resent_by=None)
+
+
+def test_a_url_that_is_not_ascii_is_refused_with_the_form_to_use_instead():
+    with pytest.raises(InvalidInput, match="punycode"):
+        WebhookEndpointFactory(url="https://bücher.example/hooks")
