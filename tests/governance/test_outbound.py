@@ -5,13 +5,10 @@ only `destination_check` looks at; every connection that is actually made goes t
 """
 
 import datetime
-import http.server
 import ipaddress
 import socket
 import ssl
-import threading
 import time
-from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -28,6 +25,7 @@ from governance.outbound import (
     post,
 )
 from tests.dns_server import running_dns_server
+from tests.webhook_receiver import Answer, running_receiver
 
 PUBLIC_ADDRESS = "93.184.216.34"
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -45,68 +43,6 @@ def dns(settings):
     with running_dns_server() as (resolver, address):
         settings.PROVENANT_WEBHOOK_DNS_SERVERS = [address]
         yield resolver
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.requests.append(SimpleNamespace(path=self.path, headers=self.headers, body=body))
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/target")
-            self.end_headers()
-        elif self.path == "/slow":
-            time.sleep(3)
-            self._answer(b"late")
-        elif self.path == "/big":
-            self._answer(b"x" * 100_000)
-        elif self.path == "/drip":
-            self.send_response(200)
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            for _ in range(100):
-                self.wfile.write(b"x")
-                self.wfile.flush()
-                time.sleep(0.05)
-        else:
-            self._answer(b'{"received":true}')
-
-    def _answer(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-Receiver", "one")
-        self.send_header("X-Receiver", "two")
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Receiver(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        """The client hangs up on purpose (after the excerpt, at its deadline): nothing to report."""
-
-
-def _serve(server: http.server.HTTPServer):
-    server.requests = []
-    # A short poll interval, so that shutting the server down at teardown does not cost half a second.
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server
-
-
-@pytest.fixture
-def receiver(settings):
-    """A webhook receiver on a free loopback port; loopback is an allowed network, as for a receiver on site."""
-    settings.PROVENANT_WEBHOOK_ALLOWED_NETWORKS = [LOOPBACK]
-    server = _serve(_Receiver(("127.0.0.1", 0), _Handler))
-    server.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def _refused(url: str) -> str:
@@ -237,7 +173,7 @@ def test_malformed_urls_are_refused(dns, url, message):
 def test_dns_rebinding_is_refused_at_connect_time(dns, receiver, settings):
     settings.PROVENANT_WEBHOOK_ALLOWED_NETWORKS = []
     dns.ipv4["rebind.example.test"] = [PUBLIC_ADDRESS, "127.0.0.1"]
-    url = f"https://rebind.example.test:{receiver.server_address[1]}/hook"
+    url = f"https://rebind.example.test:{receiver.server.server_port}/hook"
 
     destination_check(url)
     with pytest.raises(DestinationRefused) as refusal:
@@ -261,26 +197,30 @@ def test_name_that_no_longer_resolves_is_a_failed_attempt(dns):
 
 def test_delivery_connects_to_the_address_the_name_resolved_to(dns, receiver):
     dns.ipv4["receiver.example.test"] = ["127.0.0.1"]
-    port = receiver.server_address[1]
+    port = receiver.server.server_port
 
     response = post(f"http://receiver.example.test:{port}/hook", headers={}, body=b"{}", timeout=2)
 
     assert response.status == 200
-    assert receiver.requests[0].headers["Host"] == f"receiver.example.test:{port}"
+    assert receiver.requests[0].headers["host"] == f"receiver.example.test:{port}"
 
 
 def test_receiver_gets_the_headers_and_body_that_were_sent(receiver):
     sent = {"webhook-id": "msg_1", "webhook-timestamp": "1700000000", "webhook-signature": "v1,abc="}
+    receiver.default = Answer(
+        body=b'{"received":true}',
+        headers=[("Content-Type", "application/json"), ("X-Receiver", "one"), ("X-Receiver", "two")],
+    )
 
-    response = post(f"{receiver.url}/hook", headers=sent, body=b'{"type":"ping"}', timeout=2)
+    response = post(f"{receiver.origin}/hook", headers=sent, body=b'{"type":"ping"}', timeout=2)
 
     (request,) = receiver.requests
     assert request.path == "/hook"
     assert request.body == b'{"type":"ping"}'
     assert {name: request.headers[name] for name in sent} == sent
-    assert request.headers["User-Agent"] == "Provenant-Webhooks/1"
-    assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["Content-Length"] == "15"
+    assert request.headers["user-agent"] == "Provenant-Webhooks/1"
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["content-length"] == "15"
     assert response.status == 200
     assert response.excerpt == b'{"received":true}'
     assert response.headers["content-type"] == "application/json"
@@ -290,19 +230,21 @@ def test_receiver_gets_the_headers_and_body_that_were_sent(receiver):
 
 def test_callers_content_type_and_user_agent_are_kept(receiver):
     post(
-        f"{receiver.url}/hook",
+        f"{receiver.origin}/hook",
         headers={"Content-Type": "application/cloudevents+json", "User-Agent": "Custom/2"},
         body=b"{}",
         timeout=2,
     )
 
     (request,) = receiver.requests
-    assert request.headers.get_all("Content-Type") == ["application/cloudevents+json"]
-    assert request.headers.get_all("User-Agent") == ["Custom/2"]
+    assert request.raw_headers.get_all("Content-Type") == ["application/cloudevents+json"]
+    assert request.raw_headers.get_all("User-Agent") == ["Custom/2"]
 
 
 def test_redirect_is_returned_not_followed(receiver):
-    response = post(f"{receiver.url}/redirect", headers={}, body=b"{}", timeout=2)
+    receiver.answers.append(Answer(status=302, body=b"", headers={"Location": f"{receiver.origin}/target"}))
+
+    response = post(f"{receiver.origin}/redirect", headers={}, body=b"{}", timeout=2)
 
     assert response.status == 302
     assert response.headers["location"].endswith("/target")
@@ -310,24 +252,28 @@ def test_redirect_is_returned_not_followed(receiver):
 
 
 def test_slow_receiver_times_out(receiver):
+    receiver.answers.append(Answer(delay=3, body=b"late"))
     started = time.monotonic()
 
     with pytest.raises(OutboundError, match=r"^timed out after 0\.5 s$"):
-        post(f"{receiver.url}/slow", headers={}, body=b"{}", timeout=0.5)
+        post(f"{receiver.origin}/slow", headers={}, body=b"{}", timeout=0.5)
     assert time.monotonic() - started < 1.5
 
 
 def test_receiver_dripping_its_answer_is_cut_off_at_the_deadline(receiver):
     """Each byte arrives well within the read timeout; only the overall deadline stops the attempt."""
+    receiver.answers.append(Answer(body=b"x" * 100, drip=0.05))
     started = time.monotonic()
 
     with pytest.raises(OutboundError, match=r"^timed out after 0\.5 s$"):
-        post(f"{receiver.url}/drip", headers={}, body=b"{}", timeout=0.5)
+        post(f"{receiver.origin}/drip", headers={}, body=b"{}", timeout=0.5)
     assert time.monotonic() - started < 1.5
 
 
 def test_excerpt_is_capped(receiver):
-    response = post(f"{receiver.url}/big", headers={}, body=b"{}", timeout=2)
+    receiver.answers.append(Answer(body=b"x" * 100_000))
+
+    response = post(f"{receiver.origin}/big", headers={}, body=b"{}", timeout=2)
 
     assert response.status == 200
     assert len(response.excerpt) == EXCERPT_BYTES
@@ -376,15 +322,9 @@ def test_tls_uses_the_urls_host_name_and_verifies_the_certificate(dns, settings,
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(*_self_signed("tls.example.test", tmp_path))
     context.sni_callback = lambda _socket, name, _context: server_names.append(name)
-    server = _Receiver(("127.0.0.1", 0), _Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-    _serve(server)
-    try:
-        with pytest.raises(OutboundError, match=r"^TLS certificate not accepted: self-signed certificate"):
-            post(f"https://tls.example.test:{server.server_address[1]}/hook", headers={}, body=b"{}", timeout=2)
-    finally:
-        server.shutdown()
-        server.server_close()
+    refused = pytest.raises(OutboundError, match=r"^TLS certificate not accepted: self-signed certificate")
+    with running_receiver(tls=context) as server, refused:
+        post(f"https://tls.example.test:{server.server.server_port}/hook", headers={}, body=b"{}", timeout=2)
 
     assert server_names == ["tls.example.test"]
     assert server.requests == []
