@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
+from django.db.models import Q
 
 # Ids are 64-bit in the database; a larger number is no id at all, not a database error.
 MAX_ID = 2**63 - 1
@@ -36,6 +37,8 @@ commit_validator = RegexValidator(
     "A commit is 7-64 lowercase hexadecimal characters (a Git SHA-1 or SHA-256, full or abbreviated).",
     code="invalid_commit",
 )
+#: name_validator's shape as a database condition, for the CheckConstraint beside each such name.
+NAME_SHAPE = Q(name__regex=r"^[A-Za-z0-9][A-Za-z0-9._-]*$") & ~Q(name__contains="..")
 media_type_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$",
     "A media type looks like 'application/octet-stream'.",

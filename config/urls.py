@@ -7,6 +7,7 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("audit/", include("governance.api.urls")),
     path("webhooks/", include("governance.api.webhook_urls")),
+    path("", include("governance.api.registry_urls")),
     path("", include("artifacts.api.urls")),
 ]
 

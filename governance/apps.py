@@ -8,4 +8,7 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from artifacts.signals import blob_state_changed
         from governance import checks, signals  # noqa: F401 (registers the checks, connects the receivers)
+
+        blob_state_changed.connect(signals.follow_blob, dispatch_uid="promotions_follow_blob")

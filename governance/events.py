@@ -69,13 +69,12 @@ BLOB = _object(
 VERSION_REF = _object(
     {"id": _ID, "artifact": {"type": "string"}, "number": _ID, "url": _URL},
 )
-# The registry's objects (issue 7): their events are in the catalogue now so endpoints can subscribe ahead.
 MODEL_VERSION = _object(
     {
         "id": _ID,
         "model": {"type": "string"},
         "version": _ID,
-        "stage": {"type": "string"},
+        "stage": {"enum": ["none", "staging", "production", "archived"]},
         "artifact_version": VERSION_REF,
         "url": _URL,
     }
@@ -83,9 +82,12 @@ MODEL_VERSION = _object(
 PROMOTION = _object(
     {
         "id": _ID,
-        "target_stage": {"type": "string"},
-        "state": {"type": "string"},
+        "kind": {"enum": ["promotion", "rollback_review"]},
+        "target_stage": {"enum": ["staging", "production", "archived"]},
+        "state": {"enum": ["open", "approved", "rejected", "withdrawn", "expired", "invalidated"]},
         "requested_by": {"type": "string"},
+        "approvals": _ID,
+        "approvals_required": _ID,
         "url": _URL,
     }
 )
@@ -108,7 +110,12 @@ DATA_SCHEMAS: dict[str, dict] = {
     EventType.PROMOTION_APPROVED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
     EventType.PROMOTION_REJECTED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
     EventType.MODEL_VERSION_STAGE_CHANGED: _object(
-        {"model_version": MODEL_VERSION, "from_stage": {"type": "string"}, "to_stage": {"type": "string"}}
+        {
+            "model_version": MODEL_VERSION,
+            "from_stage": {"enum": ["none", "staging", "production", "archived"]},
+            "to_stage": {"enum": ["none", "staging", "production", "archived"]},
+            "break_glass": {"type": "boolean"},
+        }
     ),
     EventType.ACCESS_REVIEW_COMPLETED: _object(
         {

@@ -3,7 +3,7 @@ read it (entries, signed tree heads, and the proofs that tie one to the other)."
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Count, Model, Q, QuerySet
+from django.db.models import Count, Model, Prefetch, Q, QuerySet
 
 from governance import audit_tree
 from governance.errors import InvalidInput
@@ -133,3 +133,86 @@ def project_maintainers(project: Model) -> QuerySet:
         | Q(groups__in=grants.filter(group__isnull=False).values("group_id")),
         is_active=True,
     ).distinct()
+
+
+# The registry ------------------------------------------------------------------------------------------------------
+
+
+def registered_model_list() -> QuerySet:
+    """Models with what a list shows. Prefetched: owners, aliases with their versions and the production version
+    (one query each for the page, not per model)."""
+    from governance.models import ModelAlias, ModelVersion, RegisteredModel
+
+    return RegisteredModel.objects.select_related("project", "created_by").prefetch_related(
+        "owners",
+        Prefetch("aliases", queryset=ModelAlias.objects.select_related("model_version", "set_by")),
+        Prefetch(
+            "versions",
+            queryset=ModelVersion.objects.filter(stage="production").only("id", "number", "registered_model_id"),
+            to_attr="production_versions",
+        ),
+    )
+
+
+def model_version_list() -> QuerySet:
+    """Versions with their artifact, digest, run and aliases (joined or prefetched, not one query per row)."""
+    from governance.models import ModelVersion
+
+    return ModelVersion.objects.select_related(
+        "registered_model", "artifact_version__artifact", "artifact_version__blob", "created_by"
+    ).prefetch_related("aliases")
+
+
+def promotion_request_list() -> QuerySet:
+    """Requests with their model, project, version and people joined: a page is one query."""
+    from governance.models import PromotionRequest
+
+    return PromotionRequest.objects.select_related(
+        "registered_model__project", "model_version", "requested_by", "closed_by"
+    )
+
+
+def promotion_request_standing(request) -> None:
+    """Set on `request` what a reviewer weighs now: `gates_now`, `approval_standing`, `approvals_counted` and
+    `blocked_by` (judged under the stage's current policy; nothing is written)."""
+    from django.utils import timezone
+
+    from governance.gates import gates_evaluate, gates_failing, gates_pass
+    from governance.models import ModelVersion
+    from governance.services.promotions import approval_standing
+    from governance.services.registry import policy_current
+
+    policy = policy_current(request.registered_model.project, request.target_stage)
+    version = request.model_version
+    current = ModelVersion.objects.filter(registered_model_id=version.registered_model_id, stage="production").first()
+    request.gates_now = gates_evaluate(
+        policy, version, current_production=None if current == version else current, now=timezone.now()
+    )
+    request.approval_standing = approval_standing(request, policy)
+    request.approvals_counted = sum(1 for approval in request.approval_standing if approval["counts"])
+    if request.state != "open":
+        request.blocked_by = ""
+    elif request.approvals_counted < policy.approvals_required:
+        request.blocked_by = f"{request.approvals_counted} of {policy.approvals_required} required approvals count."
+    elif request.kind == "promotion" and not gates_pass(request.gates_now):
+        request.blocked_by = f"Gates fail: {gates_failing(request.gates_now)}"
+    else:
+        request.blocked_by = ""
+
+
+def model_stages_at(model, at) -> dict:
+    """Which version was in each stage of `model` at time `at`, from the stage history alone: for every version its
+    last move at or before `at` says where it was."""
+    from governance.models import StageTransition
+
+    where: dict[int, tuple[int, str]] = {}
+    moves = (
+        StageTransition.objects.filter(registered_model=model, changed_at__lte=at)
+        .order_by("changed_at", "id")
+        .values_list("model_version_id", "model_version__number", "to_stage")
+    )
+    for version_id, number, stage in moves:
+        where[version_id] = (number, stage)
+    numbers = {stage: sorted(n for n, s in where.values() if s == stage) for stage in ("staging", "archived")}
+    production = [n for n, s in where.values() if s == "production"]
+    return {"at": at, "production": production[0] if production else None, **numbers}

@@ -33,3 +33,10 @@ def record_failed_login(sender, credentials, request=None, **kwargs) -> None:
         anonymous_label=username or "(no username)",
         changes={"username": username},
     )
+
+
+def follow_blob(sender, blob, before, **kwargs) -> None:
+    """Promotion requests react to their bytes: invalidated when found corrupt, applied once verified if approved."""
+    from governance.services.promotions import promotions_follow_blob
+
+    promotions_follow_blob(blob=blob, before=before)

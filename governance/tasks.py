@@ -8,6 +8,7 @@ from django.db import OperationalError
 from governance.services import campaign_open_scheduled
 from governance.services.audit import tree_head_sign
 from governance.services.events import deliveries_relay
+from governance.services.promotions import promotion_requests_expire
 from governance.services.webhooks import delivery_attempt
 
 logger = logging.getLogger(__name__)
@@ -67,3 +68,9 @@ def relay_webhook_deliveries() -> int:
     """Hand due webhook deliveries to the workers (PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS): retries whose time
     has come, and deliveries written while the broker was down or whose worker died."""
     return len(deliveries_relay())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OperationalError,), retry_backoff=True)
+def expire_promotion_requests() -> int:
+    """Close open promotion requests whose policy's time to live ran out; return how many."""
+    return promotion_requests_expire()

@@ -13,8 +13,19 @@ from django.utils import timezone
 
 from artifacts import services
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
-from governance.models import AccessReviewCampaign, ApiToken, RoleGrant, WebhookEndpoint
+from artifacts.services.integrity import blob_verify
+from governance.models import (
+    AccessReviewCampaign,
+    ApiToken,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    RoleGrant,
+    WebhookEndpoint,
+)
 from governance.services import api_token_issue, campaign_open, role_grant
+from governance.services.promotions import promotion_request_create
+from governance.services.registry import model_version_register, registered_model_create
 from governance.services.webhooks import webhook_endpoint_create
 
 
@@ -213,3 +224,72 @@ class WebhookEndpointFactory(factory.django.DjangoModelFactory):
         endpoint, secret = webhook_endpoint_create(**kwargs)
         endpoint.secret = secret
         return endpoint
+
+
+class RegisteredModelFactory(factory.django.DjangoModelFactory):
+    """Registers a model through the service, with a model card unless told (production's default policy asks one)."""
+
+    class Meta:
+        model = RegisteredModel
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"model-{n}")
+    model_card = "# Churn classifier\n\nIntended use: ranking accounts for retention calls."
+    created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return registered_model_create(**kwargs)
+
+
+def artifact_version_with_lineage(project, *, created_by=None, verified: bool = True, metrics=None):
+    """An artifact version that passes every default gate: produced by a run with a commit and an input dataset
+    version, its bytes verified (unless `verified` is False: they stay pending)."""
+    created_by = created_by or PublisherFactory()
+    dataset_version = DatasetVersionFactory(dataset=DatasetFactory(project=project), created_by=created_by)
+    run = RunFactory(
+        project=project,
+        created_by=created_by,
+        input_dataset_versions=[dataset_version],
+        **({"metrics": metrics} if metrics is not None else {}),
+    )
+    version = ArtifactVersionFactory(artifact=ArtifactFactory(project=project), created_by=created_by, run=run)
+    if verified:
+        blob_verify(blob=version.blob)
+        version.blob.refresh_from_db()
+    return version
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """Registers an artifact version (one that passes every default gate unless `artifact_version` is given) as the
+    next version of `registered_model`."""
+
+    class Meta:
+        model = ModelVersion
+
+    registered_model = factory.SubFactory(RegisteredModelFactory)
+    artifact_version = factory.LazyAttribute(lambda o: artifact_version_with_lineage(o.registered_model.project))
+    created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return model_version_register(**kwargs)[0]
+
+
+class PromotionRequestFactory(factory.django.DjangoModelFactory):
+    """Requests a promotion through the service, by a new contributor to the project unless `requested_by` is
+    given (who must then be allowed to ask)."""
+
+    class Meta:
+        model = PromotionRequest
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    target_stage = "production"
+    justification = "Beats the current model on last month's holdout."
+    requested_by = factory.LazyAttribute(
+        lambda o: grant("contributor", on=o.model_version.registered_model.project).user
+    )
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return promotion_request_create(**kwargs)

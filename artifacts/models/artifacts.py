@@ -2,9 +2,8 @@ from django.conf import settings
 from django.db import models
 
 from artifacts.models.base import WriteOnceModel
-from artifacts.models.datasets import NAME_SHAPE
 from artifacts.models.querysets import ArtifactQuerySet, ArtifactVersionQuerySet
-from artifacts.validators import media_type_validator, name_validator, validate_json_object
+from artifacts.validators import NAME_SHAPE, media_type_validator, name_validator, validate_json_object
 from governance.roles import meta_permissions
 
 

@@ -3,9 +3,7 @@ from django.db import models
 
 from artifacts.models.base import WriteOnceModel
 from artifacts.models.querysets import DatasetVersionQuerySet, InProjectQuerySet
-from artifacts.validators import DIGEST_PREFIX, name_validator, validate_json_object, validate_sha256_hex
-
-NAME_SHAPE = models.Q(name__regex=r"^[A-Za-z0-9][A-Za-z0-9._-]*$") & ~models.Q(name__contains="..")
+from artifacts.validators import DIGEST_PREFIX, NAME_SHAPE, name_validator, validate_json_object, validate_sha256_hex
 
 
 class Dataset(models.Model):

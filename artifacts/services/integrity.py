@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from artifacts.models import Blob
+from artifacts.signals import blob_state_changed
 from artifacts.storage.reads import hash_stored_blob
 from governance.errors import InvalidInput
 from governance.services.audit import audit_record
@@ -44,6 +45,8 @@ def blob_verify(*, blob: Blob) -> Blob:
         blob.save(update_fields=["state", "verified_at"])
         found = {"digest": f"sha256:{actual}" if actual else None, "size": size}
         blob_checked_events(blob, before=before["state"], found=found)
+        if blob.state != before["state"]:
+            blob_state_changed.send(sender=Blob, blob=blob, before=before["state"])
         # Every result is logged, a repeated "verified" too: the log is the evidence that the bytes were re-proved.
         audit_record(
             "blob.verified" if intact else "blob.corrupt",

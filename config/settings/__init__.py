@@ -136,7 +136,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `state`; each enum gets a name of its own in the schema.
-    "ENUM_NAME_OVERRIDES": {"WebhookDeliveryStateEnum": "governance.models.webhooks.WebhookDelivery.State"},
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookDeliveryStateEnum": "governance.models.webhooks.WebhookDelivery.State",
+        "ModelStageEnum": "governance.models.registry.Stage",
+        "TargetStageEnum": "governance.models.registry.TARGET_STAGE_CHOICES",
+        "PromotionKindEnum": "governance.models.registry.PromotionRequest.Kind",
+        "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
+        "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
+    },
 }
 
 # API tokens: how long a token issued without an explicit lifetime stays valid.

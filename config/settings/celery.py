@@ -83,6 +83,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": PROVENANT_AUDIT_TREE_HEAD_SCHEDULE,
         "options": {"expires": 600},
     },
+    # Closes promotion requests nobody decided within their policy's time to live (acting on one closes it too).
+    "expire-promotion-requests": {
+        "task": "governance.tasks.expire_promotion_requests",
+        "schedule": 600,
+        "options": {"expires": 600},
+    },
     # Opens an access review of every project's grants, unless the one it opened last is still open.
     "open-access-reviews": {
         "task": "governance.tasks.open_scheduled_access_reviews",

@@ -6,6 +6,16 @@ from governance.models.grants import (
     ProjectUserObjectPermission,
     RoleGrant,
 )
+from governance.models.registry import (
+    ModelAlias,
+    ModelVersion,
+    PromotionDecision,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    Stage,
+    StageTransition,
+)
 from governance.models.reviews import AccessReviewCampaign, AccessReviewItem
 from governance.models.tokens import ApiToken
 from governance.models.webhooks import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookSecret
@@ -20,10 +30,18 @@ __all__ = [
     "AuditLogHead",
     "AuditTreeNode",
     "Event",
+    "ModelAlias",
+    "ModelVersion",
     "ProjectGroupObjectPermission",
     "ProjectUserObjectPermission",
+    "PromotionDecision",
+    "PromotionPolicy",
+    "PromotionRequest",
+    "RegisteredModel",
     "RoleGrant",
     "SignedTreeHead",
+    "Stage",
+    "StageTransition",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

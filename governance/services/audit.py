@@ -65,6 +65,11 @@ def _related(obj: Model, path: str) -> Model | None:
     return obj
 
 
+#: Where an object's project and artifact are found: directly, or through the dataset, artifact, model or version.
+PROJECT_PATHS = ("project", "dataset.project", "artifact.project", "registered_model.project")
+ARTIFACT_ID_PATHS = ("artifact_id", "artifact_version.artifact_id", "model_version.artifact_version.artifact_id")
+
+
 def audit_object(obj: Model, *, label: str | None = None) -> AuditObject:
     """Describe any model instance: its kind, id and label, and the project and artifact it belongs to."""
     model_name = obj._meta.model_name
@@ -72,10 +77,13 @@ def audit_object(obj: Model, *, label: str | None = None) -> AuditObject:
         project = obj
     else:
         project = next(
-            (found for path in ("project", "dataset.project", "artifact.project") if (found := _related(obj, path))),
+            (found for path in PROJECT_PATHS if (found := _related(obj, path))),
             None,
         )
-    artifact_id = obj.pk if model_name == "artifact" else getattr(obj, "artifact_id", None)
+    if model_name == "artifact":
+        artifact_id = obj.pk
+    else:
+        artifact_id = next((found for path in ARTIFACT_ID_PATHS if (found := _related(obj, path))), None)
     return AuditObject(
         type=str(obj._meta.verbose_name).replace(" ", "_"),
         id=str(obj.pk),
