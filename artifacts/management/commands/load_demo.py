@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from artifacts.demo import (
@@ -13,6 +14,7 @@ from artifacts.demo import (
     DemoOutcome,
     load_demo,
 )
+from governance.demo import MAINTAINER, SECOND_REVIEWER, RegistryDemo, load_registry_demo
 from governance.errors import DomainError
 from governance.services.audit import tree_head_sign
 
@@ -34,9 +36,14 @@ class Command(BaseCommand):
             )
         try:
             outcome = load_demo()
+            # After the demo's commit: its blobs are verified by then in the embedded mode, so the promotions pass
+            # their integrity gate (with a broker they wait, approved, and apply once the worker verifies them).
+            admin = get_user_model().objects.get(username=ADMIN_USERNAME)
+            registry = load_registry_demo(outcome.project, admin, ADMIN_PASSWORD)
         except DomainError as error:
             raise CommandError(f"Could not load the demo: {error.message}") from error
         self._report(outcome)
+        self._report_registry(registry)
         # The demo's acts are in the audit log; a signed head lets an auditor verify an export of it at once.
         if head := tree_head_sign(only_if_grown=True):
             self.stdout.write(f"Audit:    {head.tree_size} entries, tree head signed (root {head.root_hash[:16]}…)")
@@ -62,3 +69,14 @@ class Command(BaseCommand):
         password = f"; password {ADMIN_PASSWORD}" if outcome.admin_has_demo_password else ""
         self.stdout.write(f"Team:     {team}, {viewers} (viewer via group {VIEWER_GROUP}){password}")
         self.stdout.write(f"API docs: {API_DOCS_URL}")
+
+    def _report_registry(self, registry: RegistryDemo) -> None:
+        model = registry.model
+        stages = ", ".join(f"v{v.number} {v.stage}" for v in model.versions.order_by("number"))
+        self.stdout.write(f"Registry: model {model.name}: {stages}")
+        self.stdout.write(f"  reviewers rui and {SECOND_REVIEWER}; maintainer {MAINTAINER} sets the promotion policies")
+        if registry.waiting is not None:
+            self.stdout.write(
+                f"  promotion #{registry.waiting.pk} (v{registry.waiting.model_version.number} to "
+                f"{registry.waiting.target_stage}) awaits a second approval: sign in as {SECOND_REVIEWER} (reviewer)"
+            )

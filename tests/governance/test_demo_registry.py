@@ -1,0 +1,70 @@
+"""The registry part of the demo: a model promoted through its policy by the demo team, and one promotion left
+waiting for a second reviewer, so the portal and the API have something to show at first sign-in."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from governance import demo
+from governance.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, StageTransition
+from governance.services.promotions import promotion_approve
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def debug(settings):
+    settings.DEBUG = True
+
+
+def load_demo(capture) -> str:
+    """Load, then run the blobs' verification. In a test nothing commits, so it runs after the whole command: the
+    promotions wait, approved, for their integrity gate and apply once the bytes are verified (as with a broker)."""
+    out = io.StringIO()
+    with capture(execute=True):
+        call_command("load_demo", stdout=out)
+    return out.getvalue()
+
+
+def stages(model: RegisteredModel) -> dict[int, str]:
+    return dict(model.versions.values_list("number", "stage"))
+
+
+def test_the_demo_model_is_in_production_through_its_policy(django_capture_on_commit_callbacks):
+    output = load_demo(django_capture_on_commit_callbacks)
+
+    model = RegisteredModel.objects.get(name=demo.MODEL_NAME)
+    assert stages(model) == {1: "production", 2: "none"}
+    assert list(
+        StageTransition.objects.filter(model_version__number=1).order_by("id").values_list("from_stage", "to_stage")
+    ) == [("none", "staging"), ("staging", "production")]
+    policy = PromotionPolicy.objects.get(project=model.project, stage="production")
+    assert (policy.version, policy.approvals_required, policy.changed_by.username) == (1, 2, demo.MAINTAINER)
+    assert dict(model.aliases.values_list("name", "model_version__number")) == {"champion": 1, "candidate": 2}
+    assert "Registry: model fraud-scorer:" in output
+
+
+def test_a_second_reviewer_finds_a_promotion_waiting_and_approving_it_replaces_production(
+    django_capture_on_commit_callbacks,
+):
+    output = load_demo(django_capture_on_commit_callbacks)
+    sam = get_user_model().objects.get(username=demo.SECOND_REVIEWER)
+
+    waiting = PromotionRequest.objects.awaiting(sam).get()
+    assert "awaits a second approval: sign in as sam" in output
+    assert waiting.model_version.number == 2
+    promotion_approve(request=waiting, reviewer=sam, comment="Agreed.")
+
+    assert stages(waiting.registered_model) == {1: "archived", 2: "production"}
+
+
+def test_loading_again_registers_nothing_more(django_capture_on_commit_callbacks):
+    load_demo(django_capture_on_commit_callbacks)
+    counts = (ModelVersion.objects.count(), PromotionRequest.objects.count(), StageTransition.objects.count())
+
+    output = load_demo(django_capture_on_commit_callbacks)
+
+    assert (ModelVersion.objects.count(), PromotionRequest.objects.count(), StageTransition.objects.count()) == counts
+    assert "promotion #" in output
