@@ -242,7 +242,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     @action(detail=False, methods=["get"], url_path="awaiting-me")
     def awaiting_me(self, request: Request) -> Response:
         """Open requests you may decide and have not: you review the version's artifact and did not ask."""
-        awaiting = self.filter_queryset(self.get_queryset().merge(PromotionRequest.objects.awaiting(request.user)))
+        awaiting = self.filter_queryset(self.get_queryset().awaiting(request.user))
         page = self.paginate_queryset(awaiting)
         return self.get_paginated_response(
             s.PromotionRequestSerializer(page, many=True, context=self.get_serializer_context()).data

@@ -38,12 +38,16 @@ from governance.services.grants import role_revoke
 
 Decision = AccessReviewItem.Decision
 
-# Where a user's activity in a project is recorded: (model, the path from it to its project's id).
+# Where a user's activity in a project is recorded: (app, model, who, when, the path from it to its project's id).
+# Reviewers publish nothing: their decisions on promotions are what shows they use the role.
 ACTIVITY_SOURCES = (
-    ("Run", "project_id"),
-    ("DatasetVersion", "dataset__project_id"),
-    ("ArtifactVersion", "artifact__project_id"),
-    ("UploadSession", "project_id"),
+    ("artifacts", "Run", "created_by_id", "created_at", "project_id"),
+    ("artifacts", "DatasetVersion", "created_by_id", "created_at", "dataset__project_id"),
+    ("artifacts", "ArtifactVersion", "created_by_id", "created_at", "artifact__project_id"),
+    ("artifacts", "UploadSession", "created_by_id", "created_at", "project_id"),
+    ("governance", "ModelVersion", "created_by_id", "created_at", "registered_model__project_id"),
+    ("governance", "PromotionRequest", "requested_by_id", "requested_at", "registered_model__project_id"),
+    ("governance", "PromotionDecision", "reviewer_id", "decided_at", "request__registered_model__project_id"),
 )
 
 
@@ -53,12 +57,12 @@ def _scope_label(project: Model | None) -> str:
 
 def _activity(grantees: QuerySet, project: Model | None) -> Iterator[tuple[int, int, datetime]]:
     """(project id, user id, latest time) of each kind of activity, one grouped query per kind."""
-    for model_name, project_path in ACTIVITY_SOURCES:
-        records = apps.get_model("artifacts", model_name).objects.filter(created_by_id__in=grantees)
+    for app_label, model_name, who, when, project_path in ACTIVITY_SOURCES:
+        records = apps.get_model(app_label, model_name).objects.filter(**{f"{who}__in": grantees})
         if project is not None:
             records = records.filter(**{project_path: project.pk})
-        for row in records.order_by().values(project_path, "created_by_id").annotate(at=Max("created_at")):
-            yield row[project_path], row["created_by_id"], row["at"]
+        for row in records.order_by().values(project_path, who).annotate(at=Max(when)):
+            yield row[project_path], row[who], row["at"]
     reads = AuditEntry.objects.filter(action__in=READ_ACTIONS, actor_user_id__in=grantees, project_id__isnull=False)
     if project is not None:
         reads = reads.filter(project_id=project.pk)
@@ -67,8 +71,9 @@ def _activity(grantees: QuerySet, project: Model | None) -> Iterator[tuple[int, 
 
 
 def _last_activity(grants: QuerySet[RoleGrant], project: Model | None) -> dict[tuple[int, int], datetime]:
-    """(project id, user id) → when the user last created a run, dataset version, artifact version or upload
-    session in that project, or last downloaded bytes from it (the audit log's reads), for every user holding a
+    """(project id, user id) → when the user last created a run, dataset version, artifact version, upload session
+    or model version in that project, asked for or decided a promotion there, or last downloaded bytes from it (the
+    audit log's reads), for every user holding a
     grant in `grants`. One grouped query per kind of activity for the whole campaign, whatever its size.
     """
     latest: dict[tuple[int, int], datetime] = {}

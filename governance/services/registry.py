@@ -286,8 +286,9 @@ def promotion_policy_set(
     if not can(changed_by, Verb.MANAGE, project):
         raise NotAllowed(f"Changing the promotion policies of project '{project.slug}' needs the maintainer role.")
     values = _clean_policy(stage, dict(values))
+    # The project's row lock queues concurrent changes, so each is judged against the version before it.
     Project = apps.get_model("artifacts", "Project")
-    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).exists()
+    list(Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list("pk", flat=True))
     current = policy_current(project, stage)
     proposed = {field: values.get(field, getattr(current, field)) for field in POLICY_FIELDS}
     if current.version and all(proposed[field] == getattr(current, field) for field in POLICY_FIELDS):

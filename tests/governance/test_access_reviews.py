@@ -20,12 +20,14 @@ from governance.models import AccessReviewCampaign, AccessReviewItem, AuditEntry
 from governance.permissions import can
 from governance.roles import Role, Verb
 from governance.services import campaign_open, campaign_open_scheduled, item_decide, items_decide, role_revoke
+from governance.services.promotions import promotion_approve
 from governance.tasks import open_scheduled_access_reviews
 from tests.factories import (
     AccessReviewCampaignFactory,
     BlobFactory,
     GroupFactory,
     ProjectFactory,
+    PromotionRequestFactory,
     RunFactory,
     UserFactory,
     grant,
@@ -208,6 +210,19 @@ def test_downloading_bytes_counts_as_activity_in_that_project(reviewed, api_as):
     read = AuditEntry.objects.get(action="blob.downloaded")
     assert item_for(campaign, reviewed.carol_views).last_activity_at == read.recorded_at
     assert not item_for(campaign, reviewed.carol_views).is_unused
+
+
+def test_deciding_a_promotion_counts_as_activity_for_a_reviewer():
+    """A reviewer publishes nothing: approving promotions is how they use the role, so they are not flagged unused."""
+    request = PromotionRequestFactory()
+    reviewer_grant = grant(Role.REVIEWER, on=request.registered_model.project)
+    promotion_approve(request=request, reviewer=reviewer_grant.user, comment="Checked.")
+
+    campaign = AccessReviewCampaignFactory(project=request.registered_model.project)
+
+    decision = request.decisions.get()
+    assert item_for(campaign, reviewer_grant).last_activity_at == decision.decided_at
+    assert not item_for(campaign, reviewer_grant).is_unused
 
 
 def test_unused_means_no_activity_within_the_setting_before_opening(reviewed, settings):
