@@ -85,9 +85,9 @@ def _lineage(version) -> dict:
         return _result("lineage", False, "The artifact version names no producing run: publish it with its run.")
     missing = []
     if not run.code_commit:
-        missing.append("a code commit")
+        missing.append("code commit")
     if not run.input_dataset_versions.exists():
-        missing.append("an input dataset version")
+        missing.append("input dataset version")
     if missing:
         return _result("lineage", False, f"Run '{run.external_id}' records no {' and no '.join(missing)}.")
     return _result(

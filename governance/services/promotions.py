@@ -41,6 +41,7 @@ from governance.services.registry import model_lock, policy_current
 MAX_JUSTIFICATION_CHARS = 10_000
 MAX_COMMENT_CHARS = 10_000
 EXPIRY_BATCH = 500
+PAST = {PromotionDecision.Decision.APPROVE: "approved", PromotionDecision.Decision.REJECT: "rejected"}
 
 
 @dataclass
@@ -181,6 +182,14 @@ def _move(
         _invalidate_open(
             version, f"v{version.number} is in {to_stage} already.", stages=[to_stage], keep=request, acts=acts
         )
+    if to_stage == Stage.PRODUCTION:
+        _invalidate_open(
+            version,
+            f"v{version.number} went to production: moving it back to staging would leave the model without one.",
+            stages=[Stage.STAGING],
+            keep=request,
+            acts=acts,
+        )
     stage_changed_event(version, from_stage=from_stage, break_glass=break_glass, actor=actor)
     acts.add(
         "model_version.stage_changed",
@@ -318,6 +327,12 @@ def promotion_request_create(
             )
         if version.stage == target_stage:
             raise Conflict(f"v{version.number} of '{model.name}' is in {target_stage} already.", field="target_stage")
+        if version.stage == Stage.PRODUCTION and target_stage == Stage.STAGING:
+            raise Conflict(
+                f"v{version.number} of '{model.name}' is in production: moving it to staging would leave the model "
+                "without a production version. Promote another version to production, or archive this one.",
+                field="target_stage",
+            )
         open_one = PromotionRequest.objects.filter(
             model_version=version, target_stage=target_stage, state=PromotionRequest.State.OPEN
         ).first()
@@ -380,7 +395,7 @@ def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str
         if _expired(locked, acts) or _refusal_if_closed(locked):
             return locked, _refusal_if_closed(locked)
         artifact_version = locked.model_version.artifact_version
-        verb = "approve" if approving else "reject"
+        verb, past = ("approve", "approved") if approving else ("reject", "rejected")
         if reviewer.pk == locked.requested_by_id:
             raise NotAllowed(
                 f"You requested this promotion, so you cannot {verb} it: another reviewer must decide."
@@ -402,14 +417,14 @@ def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str
         earlier = locked.decisions.filter(reviewer=reviewer).first()
         if earlier is not None:
             raise Conflict(
-                f"You already {earlier.decision}d this request at {earlier.decided_at:%Y-%m-%d %H:%M} UTC; one "
+                f"You already {PAST[earlier.decision]} this request at {earlier.decided_at:%Y-%m-%d %H:%M} UTC; one "
                 "person's decision counts once.",
                 code="already_decided",
             )
         PromotionDecision.objects.create(
             request=locked, reviewer=reviewer, decision=decision, comment=comment, decided_at=timezone.now()
         )
-        acts.add(f"promotion_request.{verb}d_by_reviewer", locked, reviewer, {"decision": decision})
+        acts.add(f"promotion_request.{past}_by_reviewer", locked, reviewer, {"decision": decision})
         if approving:
             blocked = _weigh(locked, actor=reviewer, acts=acts)
             counted = _counting(approval_standing(locked, policy))
@@ -517,6 +532,9 @@ def promotions_follow_blob(*, blob: Model, before: str) -> None:
     open_requests = PromotionRequest.objects.filter(
         state=PromotionRequest.State.OPEN, model_version__artifact_version__blob=blob
     ).order_by("registered_model_id", "pk")
+    if blob.state == Blob.State.CORRUPT:
+        # Archiving corrupt bytes is still wanted: only requests that would put them to use are invalidated.
+        open_requests = open_requests.exclude(target_stage=Stage.ARCHIVED)
     acts = _Acts()
     for request in open_requests:
         model_lock(request.registered_model_id)
@@ -557,6 +575,9 @@ def model_rollback(
         current = _production_now(model.pk)
         left_production = (
             StageTransition.objects.filter(registered_model=model, from_stage=Stage.PRODUCTION)
+            # A version rolled back out of production was taken out for a reason: a second rollback goes further
+            # back instead of restoring it.
+            .exclude(cause=StageTransition.Cause.ROLLBACK)
             .exclude(model_version=current)
             .select_related("model_version__artifact_version__blob", "model_version__artifact_version__run")
             .order_by("-changed_at", "-id")
