@@ -138,17 +138,22 @@ def project_maintainers(project: Model) -> QuerySet:
 # The registry ------------------------------------------------------------------------------------------------------
 
 
-def registered_model_list() -> QuerySet:
+def registered_model_list(user=None) -> QuerySet:
     """Models with what a list shows. Prefetched: owners, aliases with their versions and the production version
-    (one query each for the page, not per model)."""
+    (one query each for the page, not per model). With `user`, versions they may not see (a restricted artifact's)
+    are left out of both, so neither a number nor an alias names them."""
     from governance.models import ModelAlias, ModelVersion, RegisteredModel
 
+    versions = ModelVersion.objects.all() if user is None else ModelVersion.objects.visible_to(user)
+    aliases = ModelAlias.objects.select_related("model_version", "set_by")
+    if user is not None:
+        aliases = aliases.filter(model_version__in=versions.values("pk"))
     return RegisteredModel.objects.select_related("project", "created_by").prefetch_related(
         "owners",
-        Prefetch("aliases", queryset=ModelAlias.objects.select_related("model_version", "set_by")),
+        Prefetch("aliases", queryset=aliases),
         Prefetch(
             "versions",
-            queryset=ModelVersion.objects.filter(stage="production").only("id", "number", "registered_model_id"),
+            queryset=versions.filter(stage="production").only("id", "number", "registered_model_id"),
             to_attr="production_versions",
         ),
     )
@@ -200,14 +205,15 @@ def promotion_request_standing(request) -> None:
         request.blocked_by = ""
 
 
-def model_stages_at(model, at) -> dict:
+def model_stages_at(model, at, user=None) -> dict:
     """Which version was in each stage of `model` at time `at`, from the stage history alone: for every version its
-    last move at or before `at` says where it was."""
+    last move at or before `at` says where it was. With `user`, only the versions they may see are named."""
     from governance.models import StageTransition
 
     where: dict[int, tuple[int, str]] = {}
+    moves = StageTransition.objects.all() if user is None else StageTransition.objects.visible_to(user)
     moves = (
-        StageTransition.objects.filter(registered_model=model, changed_at__lte=at)
+        moves.filter(registered_model=model, changed_at__lte=at)
         .order_by("changed_at", "id")
         .values_list("model_version_id", "model_version__number", "to_stage")
     )

@@ -19,7 +19,7 @@ from artifacts.api.base import ResourceViewSet, require
 from artifacts.validators import MAX_ID
 from governance import selectors
 from governance.api import registry_serializers as s
-from governance.errors import InvalidInput
+from governance.errors import InvalidInput, NotFound
 from governance.models import (
     ModelVersion,
     PromotionDecision,
@@ -75,7 +75,7 @@ class PromotionPolicyFilter(django_filters.FilterSet):
 
 @extend_schema(tags=["registry"])
 class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
-    queryset = selectors.registered_model_list()
+    queryset = RegisteredModel.objects.all()
     filterset_class = RegisteredModelFilter
     output_serializer_class = s.RegisteredModelSerializer
     input_serializer_classes = {
@@ -86,6 +86,9 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     }
     required_verbs = {"partial_update": Verb.CONTRIBUTE, "set_alias": Verb.CONTRIBUTE, "delete_alias": Verb.CONTRIBUTE}
     not_allowed_message = "{method} is not offered: models are never deleted; describe one with PATCH."
+
+    def get_queryset(self):
+        return selectors.registered_model_list(self.request.user).visible_to(self.request.user)
 
     @extend_schema(request=s.RegisteredModelCreateSerializer, responses={201: s.RegisteredModelSerializer})
     def create(self, request: Request) -> Response:
@@ -125,7 +128,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         model = self.get_object()
         found = model.aliases.filter(name=alias).first()
         if found is None:
-            raise InvalidInput(f"Model '{model.name}' has no alias '{alias}'.", field="alias")
+            raise NotFound(f"Model '{model.name}' has no alias '{alias}'.")
         registry.model_alias_delete(alias=found, deleted_by=request.user)
         return Response(status=204)
 
@@ -142,7 +145,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         moves = moves.select_related("model_version", "changed_by")  # version numbers and names, not a query per row
         version = request.query_params.get("version")
         if version is not None:
-            if not version.isdigit():
+            if not (version.isascii() and version.isdigit()):
                 raise InvalidInput("`version` is a version number.", field="version")
             moves = moves.filter(model_version__number=int(version))
         page = self.paginate_queryset(moves.order_by("-id"))
@@ -165,7 +168,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
             at = field.to_internal_value(raw) if raw else timezone.now()
         except serializers.ValidationError:
             raise InvalidInput("`at` is a date and time like 2026-11-01T12:00:00Z.", field="at") from None
-        return Response(s.StagesAtSerializer(selectors.model_stages_at(model, at)).data)
+        return Response(s.StagesAtSerializer(selectors.model_stages_at(model, at, request.user)).data)
 
     @extend_schema(request=s.RollbackSerializer, responses={201: s.PromotionRequestSerializer})
     @action(detail=True, methods=["post"])
@@ -309,8 +312,9 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         from artifacts.models import Project
 
         slug = request.query_params.get("project", "")
-        project = Project.objects.where(request.user, Verb.VIEW).filter(slug=slug).first()
+        project = Project.objects.visible_to(request.user).filter(slug=slug).first()
         if project is None:
             raise InvalidInput("Name a project you can see: `?project=<slug>`.", field="project")
+        require(request.user, Verb.VIEW, project)
         policies = [registry.policy_current(project, stage) for stage in TARGET_STAGES]
         return Response(s.PromotionPolicySerializer(policies, many=True, context=self.get_serializer_context()).data)

@@ -46,15 +46,33 @@ from artifacts.models import (
     UploadSession,
 )
 from artifacts.services import uploads as upload_services
-from governance.models import RoleGrant, WebhookDelivery, WebhookEndpoint, WebhookSecret
+from artifacts.services.integrity import blob_verify
+from governance.models import (
+    ModelAlias,
+    ModelVersion,
+    PromotionDecision,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    RoleGrant,
+    StageTransition,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSecret,
+)
 from governance.roles import Role
 from governance.services.audit import audit_record, tree_head_sign
+from governance.services.promotions import promotion_approve
+from governance.services.registry import model_alias_set, promotion_policy_set
 from governance.services.webhooks import webhook_endpoint_test
 from tests.factories import (
     ArtifactVersionFactory,
     BlobFactory,
     DatasetVersionFactory,
+    ModelVersionFactory,
     ProjectFactory,
+    PromotionRequestFactory,
+    RegisteredModelFactory,
     RunFactory,
     UserFactory,
     WebhookEndpointFactory,
@@ -138,7 +156,7 @@ class Call:
             return {key: missing if value == self.names else value for key, value in values.items()}
 
         body = swap(self.body) if isinstance(self.body, dict) else self.body
-        return Call(kwargs=swap(self.kwargs), body=body, query=self.query, headers=self.headers, names=missing)
+        return Call(kwargs=swap(self.kwargs), body=body, query=swap(self.query), headers=self.headers, names=missing)
 
 
 @dataclass(frozen=True)
@@ -248,6 +266,114 @@ def webhook_delivery(world: World) -> WebhookDelivery:
     return webhook_endpoint_test(endpoint=webhook_endpoint(world), sent_by=None)
 
 
+# The registry. Every model below has the world's artifact version as its version 1, so an artifact's grantees see
+# the model, its version and its requests through their grant, as they would in use.
+
+
+def someone_else() -> AbstractBaseUser:
+    """A superuser who is not the caller: requests, decides and sets policies where a case needs it done."""
+    return UserFactory(is_superuser=True)
+
+
+def registered_model(world: World) -> RegisteredModel:
+    model = RegisteredModelFactory(project=world.project, created_by=someone_else())
+    ModelVersionFactory(registered_model=model, artifact_version=world.artifact_version, created_by=someone_else())
+    return model
+
+
+def unversioned_model(world: World) -> RegisteredModel:
+    """A model of the project none of whose versions is the world's artifact's: project business alone."""
+    return RegisteredModelFactory(project=world.project, created_by=someone_else())
+
+
+def model_version(world: World) -> ModelVersion:
+    return registered_model(world).versions.get()
+
+
+def aliased_model(world: World) -> RegisteredModel:
+    model = registered_model(world)
+    model_alias_set(registered_model=model, name="champion", model_version=model.versions.get(), set_by=someone_else())
+    return model
+
+
+def promotion_request(world: World) -> PromotionRequest:
+    """An open request to put version 1 into production, by a contributor to the project who is not the caller."""
+    return PromotionRequestFactory(model_version=model_version(world))
+
+
+def promoted(version: ModelVersion) -> None:
+    """Into production, through a request and the two approvals the default policy asks."""
+    request = PromotionRequestFactory(model_version=version, requested_by=someone_else())
+    for _ in range(2):
+        promotion_approve(request=request, reviewer=someone_else())
+
+
+def ready_request(world: World) -> PromotionRequest:
+    """A request whose one approval became enough when the policy changed after it: applying it moves the version."""
+    blob_verify(blob=world.artifact_version.blob)
+    request = promotion_request(world)
+    promotion_approve(request=request, reviewer=someone_else())
+    promotion_policy_set(project=world.project, stage="production", approvals_required=1, changed_by=someone_else())
+    return request
+
+
+def rolled_out_model(world: World) -> RegisteredModel:
+    """Version 1 (the world's artifact version) served in production, then version 2 replaced it: a rollback
+    restores version 1."""
+    model = registered_model(world)
+    blob_verify(blob=world.artifact_version.blob)
+    second = ArtifactVersionFactory(artifact=world.artifact, run=world.run)
+    blob_verify(blob=second.blob)
+    for version in (model.versions.get(number=1), ModelVersionFactory(registered_model=model, artifact_version=second)):
+        promoted(version)
+    return model
+
+
+def saved_policy(world: World) -> PromotionPolicy:
+    return promotion_policy_set(
+        project=world.project, stage="staging", approvals_required=2, changed_by=someone_else()
+    )[0]
+
+
+def with_open_request(world: World) -> Call:
+    """A request the caller may decide (as a reviewer), for awaiting-me to list."""
+    promotion_request(world)
+    return Call()
+
+
+def with_saved_policy(world: World) -> Call:
+    saved_policy(world)
+    return Call()
+
+
+def alias_call(world: World) -> Call:
+    pk = aliased_model(world).pk
+    return Call(kwargs={"pk": pk, "alias": "champion"}, names=pk)
+
+
+def first_model_version(world: World) -> Call:
+    """The world's artifact version, to register as the first version of a model nobody registered a version in."""
+    pk = unversioned_model(world).pk
+    if pk == world.artifact_version.pk:
+        # The Hidden check swaps every value equal to the hidden id: it must name the model alone.
+        pk = unversioned_model(world).pk
+    return Call(body={"model": pk, "artifact_version": world.artifact_version.pk}, names=pk)
+
+
+def promotion_to_staging(world: World) -> Call:
+    pk = model_version(world).pk
+    return Call(
+        body={"model_version": pk, "target_stage": "staging", "justification": "Ready for shadow traffic."}, names=pk
+    )
+
+
+def next_model_version(world: World) -> Call:
+    """A new version of the world's artifact, to register as version 2 of a model whose version 1 the caller sees."""
+    model = registered_model(world)
+    version = ArtifactVersionFactory(artifact=world.artifact, run=world.run)
+    return Call(body={"model": model.pk, "artifact_version": version.pk}, names=model.pk)
+
+
 EVERYONE = answers(200, anonymous=200)
 LIST = answers(200)
 # Inside the project, outside any one artifact: datasets, their versions, runs.
@@ -266,6 +392,11 @@ AUDIT_ENTRY = answers(NOT_FOUND, auditor=200, superuser=200)
 # an artifact's maintainer (an endpoint's URL and its receivers' answers concern the whole project).
 WEBHOOK_READ = answers(NOT_FOUND, maintainer=200, auditor=200, superuser=200)
 WEBHOOK_MANAGE = answers(NOT_FOUND, maintainer=200, auditor=403, superuser=200)
+# The registry: a model is project business (describing it, its aliases, its policies), seen also by whoever sees one
+# of its versions; versions and requests are seen as their artifact is. Deciding is the reviewers' (never the
+# requester's), withdrawing the requester's or a project maintainer's.
+MODEL_CHANGE = answers(200, no_role=NOT_FOUND, **each(READ_ONLY + ARTIFACT_ONLY, 403))
+DECIDE = answers(403, no_role=NOT_FOUND, reviewer=200, superuser=200)
 
 
 def with_status(statuses: dict[str, int], old: int, new: int) -> dict[str, int]:
@@ -552,6 +683,127 @@ ENDPOINTS = [
         with_status(WEBHOOK_MANAGE, 200, 202),
         by_pk(webhook_delivery),
     ),
+    # The model registry
+    Endpoint("models", "registeredmodel-list", "GET", LIST),
+    Endpoint("models", "registeredmodel-list", "POST", PUBLISH_TO_PROJECT, in_project({"name": "a-new-model"})),
+    Endpoint("models/{id}", "registeredmodel-detail", "GET", ARTIFACT_RECORD, by_pk(registered_model)),
+    Endpoint(
+        "models/{id}",
+        "registeredmodel-detail",
+        "GET",
+        PROJECT_RECORD,
+        by_pk(unversioned_model),
+        variant="no version of the artifact",
+    ),
+    Endpoint(
+        "models/{id}",
+        "registeredmodel-detail",
+        "PATCH",
+        MODEL_CHANGE,
+        by_pk(registered_model, {"description": "Changed."}),
+    ),
+    Endpoint(
+        "models/{id}/aliases",
+        "registeredmodel-set-alias",
+        "POST",
+        MODEL_CHANGE,
+        by_pk(registered_model, {"name": "champion", "version": 1}),
+    ),
+    Endpoint(
+        "models/{id}/aliases/{alias}",
+        "registeredmodel-delete-alias",
+        "DELETE",
+        with_status(MODEL_CHANGE, 200, 204),
+        alias_call,
+    ),
+    Endpoint(
+        "models/{id}/stage-history", "registeredmodel-stage-history", "GET", ARTIFACT_RECORD, by_pk(registered_model)
+    ),
+    Endpoint("models/{id}/stages", "registeredmodel-stages", "GET", ARTIFACT_RECORD, by_pk(registered_model)),
+    Endpoint(
+        "models/{id}/rollback",
+        "registeredmodel-rollback",
+        "POST",
+        # Break glass is the project's maintainers' alone, an artifact's maintainers' not included.
+        answers(403, no_role=NOT_FOUND, maintainer=201, superuser=201),
+        by_pk(rolled_out_model, {"justification": "v2 mislabels every account opened this week."}),
+    ),
+    Endpoint("model-versions", "modelversion-list", "GET", LIST),
+    Endpoint(
+        "model-versions",
+        "modelversion-list",
+        "POST",
+        # Registering is publishing: contributors to the artifact (or its project) may.
+        answers(201, no_role=NO_SUCH_REFERENCE, **each(READ_ONLY, 403)),
+        next_model_version,
+    ),
+    Endpoint(
+        "model-versions",
+        "modelversion-list",
+        "POST",
+        # A model none of whose versions an artifact's grantee sees is hidden from them like any project record.
+        answers(201, no_role=NO_SUCH_REFERENCE, **each(READ_ONLY, 403), **each(ARTIFACT_ONLY, NO_SUCH_REFERENCE)),
+        first_model_version,
+        variant="first version",
+    ),
+    Endpoint("model-versions/{id}", "modelversion-detail", "GET", ARTIFACT_RECORD, by_pk(model_version)),
+    # Promotions
+    Endpoint("promotions", "promotionrequest-list", "GET", LIST),
+    Endpoint(
+        "promotions",
+        "promotionrequest-list",
+        "POST",
+        answers(201, no_role=NO_SUCH_REFERENCE, **each(READ_ONLY, 403)),
+        promotion_to_staging,
+    ),
+    Endpoint(
+        "promotions/awaiting-me",
+        "promotionrequest-awaiting-me",
+        "GET",
+        LIST,
+        with_open_request,
+    ),
+    Endpoint("promotions/{id}", "promotionrequest-detail", "GET", ARTIFACT_RECORD, by_pk(promotion_request)),
+    Endpoint("promotions/{id}/approve", "promotionrequest-approve", "POST", DECIDE, by_pk(promotion_request)),
+    Endpoint(
+        "promotions/{id}/reject",
+        "promotionrequest-reject",
+        "POST",
+        DECIDE,
+        by_pk(promotion_request, {"comment": "The holdout leaks into training."}),
+    ),
+    Endpoint(
+        "promotions/{id}/withdraw",
+        "promotionrequest-withdraw",
+        "POST",
+        answers(403, no_role=NOT_FOUND, maintainer=200, superuser=200),
+        by_pk(promotion_request),
+    ),
+    Endpoint(
+        "promotions/{id}/apply",
+        "promotionrequest-apply",
+        "POST",
+        # Its reviewers and the project's maintainers may ask (the requester too, who is not the caller here).
+        answers(403, no_role=NOT_FOUND, reviewer=200, maintainer=200, superuser=200),
+        by_pk(ready_request),
+    ),
+    Endpoint("promotion-policies", "promotionpolicy-list", "GET", LIST, with_saved_policy),
+    Endpoint(
+        "promotion-policies",
+        "promotionpolicy-list",
+        "POST",
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
+        in_project({"stage": "production", "approvals_required": 3}),
+    ),
+    Endpoint("promotion-policies/{id}", "promotionpolicy-detail", "GET", PROJECT_RECORD, by_pk(saved_policy)),
+    Endpoint(
+        "promotion-policies/current",
+        "promotionpolicy-current",
+        "GET",
+        # Whoever sees the project is told which role it takes (refused, not misled), as everywhere else.
+        answers(200, no_role=NO_SUCH_REFERENCE, **each(ARTIFACT_ONLY, 403)),
+        lambda world: Call(query={"project": world.project.slug}, names=world.project.slug),
+    ),
 ]
 
 
@@ -595,7 +847,16 @@ def stored(world: World) -> dict:
     """What any write the matrix makes would change."""
     tables = (Project, Dataset, DatasetVersion, Run, Artifact, ArtifactVersion, Blob, ProjectBlob, UploadSession)
     webhooks = (WebhookEndpoint, WebhookSecret, WebhookDelivery)
-    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant, *webhooks)}
+    registry = (
+        RegisteredModel,
+        ModelVersion,
+        ModelAlias,
+        PromotionRequest,
+        PromotionDecision,
+        PromotionPolicy,
+        StageTransition,
+    )
+    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant, *webhooks, *registry)}
     return counts | {
         "project": Project.objects.values("name", "description").get(pk=world.project.pk),
         "dataset": Dataset.objects.values("description").get(pk=world.dataset.pk),
@@ -605,6 +866,10 @@ def stored(world: World) -> dict:
         "webhook_endpoints": list(WebhookEndpoint.objects.values_list("description", "is_active")),
         "webhook_secrets": list(WebhookSecret.objects.values_list("expires_at", flat=True)),
         "webhook_deliveries": list(WebhookDelivery.objects.values_list("state", "resend_requested")),
+        "models": list(RegisteredModel.objects.values_list("description", "model_card")),
+        "model_stages": list(ModelVersion.objects.values_list("stage")),
+        "aliases": list(ModelAlias.objects.values_list("name", "model_version")),
+        "promotion_requests": list(PromotionRequest.objects.values_list("state", "gates_at_decision")),
     }
 
 
