@@ -1502,3 +1502,24 @@ def test_a_model_versions_stage_columns_stay_updatable(version):
 
     assert moved == 1
     assert fresh(version).stage == "staging"
+
+
+def test_what_a_request_asks_cannot_be_rewritten(version):
+    request = request_for(version)
+
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(target_stage="staging"))
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(digest="0" * 64))
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(justification="Something else."))
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(requested_by=UserFactory()))
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).delete())
+
+    assert (fresh(request).target_stage, fresh(request).justification) == ("production", JUSTIFICATION)
+
+
+def test_a_closed_request_is_never_reopened_or_changed(version):
+    request = promotion_withdraw(request=request_for(version), withdrawn_by=UserFactory(is_superuser=True))
+
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(state="open", closed_at=None))
+    refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(close_reason="Never mind."))
+
+    assert fresh(request).state == PromotionRequest.State.WITHDRAWN
