@@ -235,7 +235,7 @@ class RegisteredModelFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     name = factory.Sequence(lambda n: f"model-{n}")
     model_card = "# Churn classifier\n\nIntended use: ranking accounts for retention calls."
-    created_by = factory.SubFactory(UserFactory)
+    created_by = factory.SubFactory(PublisherFactory)
 
     @classmethod
     def _create(cls, model_class, **kwargs):
@@ -269,7 +269,7 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 
     registered_model = factory.SubFactory(RegisteredModelFactory)
     artifact_version = factory.LazyAttribute(lambda o: artifact_version_with_lineage(o.registered_model.project))
-    created_by = factory.SubFactory(UserFactory)
+    created_by = factory.SubFactory(PublisherFactory)
 
     @classmethod
     def _create(cls, model_class, **kwargs):

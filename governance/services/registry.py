@@ -83,6 +83,17 @@ def _clean_card(text: str | None) -> None:
         raise InvalidInput(f"A model card is at most {MAX_CARD_CHARS:,} characters.", field="model_card")
 
 
+def _require_contributor(user: AbstractBaseUser | None, obj: Model, what: str) -> None:
+    """Registry records are contributors' work (on the project, or on the artifact for its versions); a write with
+    no user is the system's own."""
+    if user is not None and not can(user, Verb.CONTRIBUTE, obj):
+        noun = obj._meta.verbose_name
+        raise NotAllowed(
+            f"{what} needs the contributor or maintainer role on {noun} '{obj}'"
+            + (" or its project." if noun == "artifact" else ".")
+        )
+
+
 def _usernames(users: Iterable[AbstractBaseUser]) -> list[str]:
     return sorted(user.get_username() for user in users)
 
@@ -97,6 +108,7 @@ def registered_model_create(
     model_card: str = "",
     owners: Iterable[AbstractBaseUser] = (),
 ) -> RegisteredModel:
+    _require_contributor(created_by, project, "Registering a model")
     _clean_name(name)
     _clean_card(model_card)
     owners = list(owners)
@@ -133,6 +145,7 @@ def registered_model_update(
     """
     _clean_card(model_card)
     model = model_lock(registered_model.pk)
+    _require_contributor(changed_by, model.project, f"Changing model '{model.name}'")
     changes: dict[str, list[Any]] = {}
     fields = []
     if description is not None and description != model.description:
@@ -167,6 +180,7 @@ def model_version_register(
     model = model_lock(registered_model.pk)
     ArtifactVersion = apps.get_model("artifacts", "ArtifactVersion")
     artifact_version = ArtifactVersion.objects.select_related("artifact", "blob").get(pk=artifact_version.pk)
+    _require_contributor(created_by, artifact_version.artifact, f"Registering a version of '{model.name}'")
     if artifact_version.artifact.project_id != model.project_id:
         raise InvalidInput(
             f"Artifact version {artifact_version} belongs to another project than model '{model.name}'; register "
@@ -198,6 +212,7 @@ def model_alias_set(
     if len(name) > 64:
         raise InvalidInput("An alias is at most 64 characters.", field="name")
     model = model_lock(registered_model.pk)
+    _require_contributor(set_by, model.project, f"Moving an alias of '{model.name}'")
     if model_version.registered_model_id != model.pk:
         raise InvalidInput(f"Version {model_version} is not a version of model '{model.name}'.", field="version")
     alias = model.aliases.select_related("model_version").filter(name=name).first()
@@ -222,6 +237,7 @@ def model_alias_set(
 @transaction.atomic
 def model_alias_delete(*, alias: ModelAlias, deleted_by: AbstractBaseUser) -> None:
     model = model_lock(alias.registered_model_id)
+    _require_contributor(deleted_by, model.project, f"Removing an alias of '{model.name}'")
     alias = model.aliases.select_related("model_version").filter(pk=alias.pk).first()
     if alias is None:
         raise Conflict("This alias was already removed.")
@@ -245,14 +261,18 @@ def policy_current(project: Model, stage: str) -> PromotionPolicy:
     return PromotionPolicy(project=project, stage=stage, version=0, **DEFAULT_POLICIES[stage])
 
 
-def _clean_policy(stage: str, values: dict[str, Any]) -> dict[str, Any]:
+def promotion_policy_clean(stage: str, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` for a policy of `stage`, checked and in their stored shape; InvalidInput naming the field at fault.
+    Forms call it too, to show the fault beside the field."""
     if stage not in TARGET_STAGES:
         raise InvalidInput(f"Policies are set for {', '.join(TARGET_STAGES)}, not '{stage}'.", field="stage")
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise InvalidInput(f"Unknown policy fields: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
     if "metric_thresholds" in values:
-        values["metric_thresholds"] = metric_thresholds_clean(values["metric_thresholds"])
+        values["metric_thresholds"] = metric_thresholds_clean(
+            [] if values["metric_thresholds"] is None else values["metric_thresholds"]
+        )
     approvals = values.get("approvals_required")
     if approvals is not None and not 1 <= approvals <= 20:
         raise InvalidInput("A promotion needs between 1 and 20 approvals.", field="approvals_required")
@@ -285,7 +305,7 @@ def promotion_policy_set(
     """
     if not can(changed_by, Verb.MANAGE, project):
         raise NotAllowed(f"Changing the promotion policies of project '{project.slug}' needs the maintainer role.")
-    values = _clean_policy(stage, dict(values))
+    values = promotion_policy_clean(stage, dict(values))
     # The project's row lock queues concurrent changes, so each is judged against the version before it.
     Project = apps.get_model("artifacts", "Project")
     list(Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list("pk", flat=True))

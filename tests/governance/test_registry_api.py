@@ -25,6 +25,7 @@ from tests.factories import (
     ModelVersionFactory,
     ProjectFactory,
     PromotionRequestFactory,
+    PublisherFactory,
     RegisteredModelFactory,
     RunFactory,
     UserFactory,
@@ -676,7 +677,7 @@ def test_the_lists_cost_the_same_queries_for_1_row_as_for_10(api_as, project, ur
         """A model with an owner, a version with an alias, and an open request for it, each a row of one list."""
         model = RegisteredModelFactory(project=project, owners=[UserFactory()])
         version = ModelVersionFactory(registered_model=model)
-        model_alias_set(registered_model=model, name="candidate", model_version=version, set_by=UserFactory())
+        model_alias_set(registered_model=model, name="candidate", model_version=version, set_by=PublisherFactory())
         request = PromotionRequestFactory(model_version=version)
         promotion_approve(request=request, reviewer=role(Role.REVIEWER, project))
 

@@ -22,6 +22,7 @@ from governance.services.registry import (
 from tests.factories import (
     ModelVersionFactory,
     ProjectFactory,
+    PublisherFactory,
     RegisteredModelFactory,
     UserFactory,
     artifact_version_with_lineage,
@@ -59,7 +60,7 @@ def maintainer(project):
 
 
 def test_a_model_is_registered_with_its_owners_and_audited(project):
-    creator, owner = UserFactory(), UserFactory(username="ops-owner")
+    creator, owner = grant(Role.CONTRIBUTOR, on=project).user, UserFactory(username="ops-owner")
 
     model = registered_model_create(
         project=project, name="churn-classifier", created_by=creator, model_card="# Churn", owners=[owner]
@@ -72,26 +73,26 @@ def test_a_model_is_registered_with_its_owners_and_audited(project):
 
 
 def test_a_second_model_of_the_same_name_in_a_project_is_refused(project):
-    registered_model_create(project=project, name="churn", created_by=UserFactory())
+    registered_model_create(project=project, name="churn", created_by=PublisherFactory())
 
     with pytest.raises(Conflict) as refusal:
-        registered_model_create(project=project, name="churn", created_by=UserFactory())
+        registered_model_create(project=project, name="churn", created_by=PublisherFactory())
 
     assert refusal.value.field == "name"
-    registered_model_create(project=ProjectFactory(), name="churn", created_by=UserFactory())  # another project
+    registered_model_create(project=ProjectFactory(), name="churn", created_by=PublisherFactory())  # another project
 
 
 @pytest.mark.parametrize("name", ["", "Has Spaces", "-leading-dash", "x" * 200])
 def test_a_model_name_must_have_the_shape_of_a_name(project, name):
     with pytest.raises(InvalidInput) as refusal:
-        registered_model_create(project=project, name=name, created_by=UserFactory())
+        registered_model_create(project=project, name=name, created_by=PublisherFactory())
 
     assert refusal.value.field == "name"
 
 
 def test_a_model_card_change_is_audited_by_its_length_not_its_text(project):
     model = RegisteredModelFactory(project=project, model_card="short")
-    editor = UserFactory()
+    editor = grant(Role.CONTRIBUTOR, on=project).user
 
     registered_model_update(registered_model=model, changed_by=editor, model_card="A much longer card text.")
 
@@ -128,11 +129,11 @@ def test_registering_the_same_artifact_version_again_answers_the_existing_versio
     model = RegisteredModelFactory(project=project)
     artifact_version = artifact_version_with_lineage(project)
     first, created = model_version_register(
-        registered_model=model, artifact_version=artifact_version, created_by=UserFactory()
+        registered_model=model, artifact_version=artifact_version, created_by=PublisherFactory()
     )
 
     again, created_again = model_version_register(
-        registered_model=model, artifact_version=artifact_version, created_by=UserFactory()
+        registered_model=model, artifact_version=artifact_version, created_by=PublisherFactory()
     )
 
     assert (created, created_again) == (True, False)
@@ -148,7 +149,7 @@ def test_an_artifact_version_of_another_project_cannot_be_registered(project):
         model_version_register(
             registered_model=model,
             artifact_version=artifact_version_with_lineage(ProjectFactory()),
-            created_by=UserFactory(),
+            created_by=PublisherFactory(),
         )
 
     assert refusal.value.field == "artifact_version"
@@ -161,7 +162,7 @@ def test_an_artifact_version_of_another_project_cannot_be_registered(project):
 def test_an_alias_is_created_moved_and_removed_with_each_change_audited(project):
     model = RegisteredModelFactory(project=project)
     first, second = ModelVersionFactory(registered_model=model), ModelVersionFactory(registered_model=model)
-    user = UserFactory()
+    user = grant(Role.CONTRIBUTOR, on=project).user
 
     alias, created = model_alias_set(registered_model=model, name="champion", model_version=first, set_by=user)
     assert created is True
@@ -178,9 +179,11 @@ def test_an_alias_is_created_moved_and_removed_with_each_change_audited(project)
 def test_pointing_an_alias_where_it_points_records_nothing(project):
     model = RegisteredModelFactory(project=project)
     version = ModelVersionFactory(registered_model=model)
-    model_alias_set(registered_model=model, name="champion", model_version=version, set_by=UserFactory())
+    model_alias_set(registered_model=model, name="champion", model_version=version, set_by=PublisherFactory())
 
-    _, created = model_alias_set(registered_model=model, name="champion", model_version=version, set_by=UserFactory())
+    _, created = model_alias_set(
+        registered_model=model, name="champion", model_version=version, set_by=PublisherFactory()
+    )
 
     assert created is False
     assert len(recorded("model_alias.set")) == 1
@@ -191,7 +194,7 @@ def test_an_alias_points_only_at_a_version_of_its_own_model(project):
     foreign = ModelVersionFactory(registered_model=other)
 
     with pytest.raises(InvalidInput):
-        model_alias_set(registered_model=model, name="champion", model_version=foreign, set_by=UserFactory())
+        model_alias_set(registered_model=model, name="champion", model_version=foreign, set_by=PublisherFactory())
 
     assert not ModelAlias.objects.exists()
 
@@ -199,7 +202,9 @@ def test_an_alias_points_only_at_a_version_of_its_own_model(project):
 def test_removing_an_alias_twice_is_a_conflict(project):
     model = RegisteredModelFactory(project=project)
     version = ModelVersionFactory(registered_model=model)
-    alias, _ = model_alias_set(registered_model=model, name="champion", model_version=version, set_by=UserFactory())
+    alias, _ = model_alias_set(
+        registered_model=model, name="champion", model_version=version, set_by=PublisherFactory()
+    )
     model_alias_delete(alias=alias, deleted_by=None)
 
     with pytest.raises(Conflict):
@@ -212,7 +217,7 @@ def test_an_alias_name_must_have_the_shape_of_a_name(project, name):
     version = ModelVersionFactory(registered_model=model)
 
     with pytest.raises(InvalidInput):
-        model_alias_set(registered_model=model, name=name, model_version=version, set_by=UserFactory())
+        model_alias_set(registered_model=model, name=name, model_version=version, set_by=PublisherFactory())
 
 
 # Policies ----------------------------------------------------------------------------------------------------------
@@ -391,3 +396,22 @@ def test_policy_versions_cannot_be_edited_or_deleted(project, maintainer):
 
     stored = PromotionPolicy.objects.get(pk=policy.pk)
     assert (stored.approvals_required, stored.creator_may_approve, stored.note) == (3, False, "")
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.REVIEWER, Role.AUDITOR])
+def test_registry_records_are_contributors_work(project, role):
+    """The services refuse, whatever calls them (the API and the admin check first, as a courtesy)."""
+    model = RegisteredModelFactory(project=project)
+    version = ModelVersionFactory(registered_model=model)
+    outsider = grant(role, on=project).user
+
+    with pytest.raises(NotAllowed, match="Registering a model needs the contributor or maintainer role"):
+        registered_model_create(project=project, name="other", created_by=outsider)
+    with pytest.raises(NotAllowed, match="needs the contributor or maintainer role"):
+        registered_model_update(registered_model=model, changed_by=outsider, description="Mine now.")
+    with pytest.raises(NotAllowed, match="on artifact"):
+        model_version_register(
+            registered_model=model, artifact_version=artifact_version_with_lineage(project), created_by=outsider
+        )
+    with pytest.raises(NotAllowed, match="Moving an alias"):
+        model_alias_set(registered_model=model, name="champion", model_version=version, set_by=outsider)
