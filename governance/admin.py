@@ -1216,7 +1216,8 @@ class EventAdmin(ViewOnlyMixin, admin.ModelAdmin):
 #
 # Who sees what is each model's `visible_to` (the version's artifact decides, restricted artifacts included); who may
 # do what is the services' to decide, as the logged-in user. What the admin checks itself is what the API checks in
-# its views: describing a model takes the contributor role on its project (registered_model_update checks no role).
+# its views first, for a read-only page rather than a refusal: describing a model takes the contributor role on
+# its project.
 
 
 def gates_table(gates: list[dict]) -> SafeString | None:

@@ -17,6 +17,7 @@ class EventType(models.TextChoices):
     PROMOTION_REQUESTED = "promotion.requested", "A promotion of a model version was requested"
     PROMOTION_APPROVED = "promotion.approved", "A promotion request was approved"
     PROMOTION_REJECTED = "promotion.rejected", "A promotion request was rejected"
+    PROMOTION_CLOSED = "promotion.closed", "A promotion request closed undecided: withdrawn, expired or invalidated"
     MODEL_VERSION_STAGE_CHANGED = "model_version.stage_changed", "A model version moved to another stage"
     ACCESS_REVIEW_COMPLETED = "access_review.completed", "An access review's last item was decided"
     WEBHOOK_TEST = "webhook.test", "A test event sent by hand to one endpoint"
@@ -109,6 +110,9 @@ DATA_SCHEMAS: dict[str, dict] = {
     EventType.PROMOTION_REQUESTED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
     EventType.PROMOTION_APPROVED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
     EventType.PROMOTION_REJECTED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
+    EventType.PROMOTION_CLOSED: _object(
+        {"promotion_request": PROMOTION, "model_version": MODEL_VERSION, "reason": {"type": "string"}}
+    ),
     EventType.MODEL_VERSION_STAGE_CHANGED: _object(
         {
             "model_version": MODEL_VERSION,

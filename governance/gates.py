@@ -22,6 +22,14 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 MAX_THRESHOLDS = 50
 
 
+def _finite(number: int | float) -> bool:
+    """A number a float holds (an integer of 400 digits is not; math.isfinite would raise on it)."""
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
+
+
 def metric_thresholds_clean(value: object) -> list[dict]:
     """A policy's metric thresholds in their one stored shape, or InvalidInput naming the first fault."""
     if not isinstance(value, list):
@@ -39,13 +47,15 @@ def metric_thresholds_clean(value: object) -> list[dict]:
                 f'{where} must have exactly "metric", "operator" and "value".', field="metric_thresholds"
             )
         metric, op, bound = item["metric"], item["operator"], item["value"]
-        if not isinstance(metric, str) or not metric.strip() or len(metric) > 200:
-            raise InvalidInput(f"{where}: the metric is a name of 1-200 characters.", field="metric_thresholds")
+        if not isinstance(metric, str) or not metric.strip() or len(metric) > 200 or "\x00" in metric:
+            raise InvalidInput(
+                f"{where}: the metric is a name of 1-200 characters, without NUL.", field="metric_thresholds"
+            )
         if op not in OPERATORS:
             raise InvalidInput(
                 f"{where}: the operator is one of {', '.join(OPERATORS)}, not {op!r}.", field="metric_thresholds"
             )
-        if isinstance(bound, bool) or not isinstance(bound, int | float) or not math.isfinite(bound):
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or not _finite(bound):
             raise InvalidInput(f"{where}: the value must be a finite number.", field="metric_thresholds")
         if (metric, op) in seen:
             raise InvalidInput(f"{where} repeats '{metric} {op}'.", field="metric_thresholds")

@@ -126,7 +126,9 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     @action(detail=True, methods=["delete"], url_path=r"aliases/(?P<alias>[A-Za-z0-9][A-Za-z0-9._-]{0,63})")
     def delete_alias(self, request: Request, pk: str, alias: str) -> Response:
         model = self.get_object()
-        found = model.aliases.filter(name=alias).first()
+        found = model.aliases.filter(
+            name=alias, model_version__in=ModelVersion.objects.visible_to(request.user).values("pk")
+        ).first()
         if found is None:
             raise NotFound(f"Model '{model.name}' has no alias '{alias}'.")
         registry.model_alias_delete(alias=found, deleted_by=request.user)
@@ -145,7 +147,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         moves = moves.select_related("model_version", "changed_by")  # version numbers and names, not a query per row
         version = request.query_params.get("version")
         if version is not None:
-            if not (version.isascii() and version.isdigit()):
+            if not (version.isascii() and version.isdigit() and len(version) <= 18):
                 raise InvalidInput("`version` is a version number.", field="version")
             moves = moves.filter(model_version__number=int(version))
         page = self.paginate_queryset(moves.order_by("-id"))
@@ -178,7 +180,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         model = self.get_object()
         data = self.validated_input()
         review = promotions.model_rollback(registered_model=model, rolled_back_by=request.user, **data)
-        review = selectors.promotion_request_list().get(pk=review.pk)
+        review = selectors.promotion_request_list().visible_to(request.user).get(pk=review.pk)
         return Response(s.PromotionRequestSerializer(review, context=self.get_serializer_context()).data, status=201)
 
 

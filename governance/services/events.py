@@ -279,13 +279,17 @@ def model_version_document(version: Model) -> dict:
     }
 
 
-def promotion_event(event_type: str, request: Model, *, approvals: int, actor: AbstractBaseUser | None) -> Event:
-    """`promotion.requested`, `.approved` (each approval, with the count that now stands) or `.rejected`."""
+def promotion_event(
+    event_type: str, request: Model, *, approvals: int, actor: AbstractBaseUser | None, reason: str | None = None
+) -> Event:
+    """`promotion.requested`, `.approved` (each approval, with the count that now stands, and once more when a
+    request approved earlier is applied), `.rejected`, or `.closed` (withdrawn, expired, invalidated: `reason`)."""
     return event_emit(
         event_type,
         project=request.registered_model.project,
         actor=actor,
-        data={
+        data=({"reason": reason} if reason is not None else {})
+        | {
             "promotion_request": {
                 "id": request.pk,
                 "kind": request.kind,

@@ -41,6 +41,11 @@ from governance.services.registry import model_lock, policy_current
 MAX_JUSTIFICATION_CHARS = 10_000
 MAX_COMMENT_CHARS = 10_000
 EXPIRY_BATCH = 500
+CLOSED_UNDECIDED = {
+    PromotionRequest.State.WITHDRAWN,
+    PromotionRequest.State.EXPIRED,
+    PromotionRequest.State.INVALIDATED,
+}
 PAST = {PromotionDecision.Decision.APPROVE: "approved", PromotionDecision.Decision.REJECT: "rejected"}
 
 
@@ -84,19 +89,28 @@ def _production_now(model_id: int, excluding: ModelVersion | None = None) -> Mod
     return None if current is None or (excluding is not None and current.pk == excluding.pk) else current
 
 
+def _creators(version: ModelVersion) -> set[int]:
+    """Who made a version: whoever published its bytes, and whoever registered them as the model's version."""
+    return {version.artifact_version.created_by_id, version.created_by_id}
+
+
 def approval_standing(request: PromotionRequest, policy=None) -> list[dict]:
     """Every approval of `request`, each with whether it counts under `policy` (the stage's current one) and why
     not: a reviewer who has since lost the role, or the version's creator where the policy forbids it."""
     policy = policy or policy_current(request.registered_model.project, request.target_stage)
     artifact_version = request.model_version.artifact_version
-    decisions = request.decisions.filter(decision=PromotionDecision.Decision.APPROVE).select_related("reviewer")
+    # A page that prefetched the decisions with their reviewers reads them from memory; a service that just added
+    # one reads them afresh.
+    prefetched = "decisions" in getattr(request, "_prefetched_objects_cache", {})
+    every = request.decisions.all() if prefetched else request.decisions.select_related("reviewer")
+    decisions = [d for d in every if d.decision == PromotionDecision.Decision.APPROVE]
     standing = []
-    for decision in decisions.order_by("decided_at", "id"):
+    for decision in sorted(decisions, key=lambda d: (d.decided_at, d.pk)):
         reviewer = decision.reviewer
         reason = ""
         if reviewer.pk == request.requested_by_id:
             reason = "the requester's own approval never counts"
-        elif not policy.creator_may_approve and reviewer.pk == artifact_version.created_by_id:
+        elif not policy.creator_may_approve and reviewer.pk in _creators(request.model_version):
             reason = "the policy does not let the version's creator approve it"
         elif not can(reviewer, Verb.REVIEW, artifact_version.artifact):
             reason = "no longer holds the reviewer role on this artifact or its project"
@@ -126,6 +140,9 @@ def _close(
     request.state, request.close_reason, request.closed_by = state, reason, by
     request.closed_at = at or timezone.now()
     request.save(update_fields=["state", "close_reason", "closed_by", "closed_at"])
+    if state in CLOSED_UNDECIDED:
+        standing = approval_standing(request)
+        promotion_event(EventType.PROMOTION_CLOSED, request, approvals=_counting(standing), actor=by, reason=reason)
     acts.add(
         f"promotion_request.{state}",
         request,
@@ -223,9 +240,9 @@ def _apply(request: PromotionRequest, policy, *, actor: AbstractBaseUser | None,
     _move(version, request.target_stage, cause=StageTransition.Cause.PROMOTION, request=request, actor=actor, acts=acts)
 
 
-def _weigh(request: PromotionRequest, *, actor: AbstractBaseUser | None, acts: _Acts) -> str:
+def _weigh(request: PromotionRequest, *, actor: AbstractBaseUser | None, acts: _Acts, announce: bool = True) -> str:
     """Judge an open request now: apply it when enough approvals count and every gate passes. Answers what stands
-    in the way ("" once applied)."""
+    in the way ("" once applied). `announce`: emit `promotion.approved` when applied (an approval emits its own)."""
     policy = policy_current(request.registered_model.project, request.target_stage)
     version = request.model_version
     gates = gates_evaluate(
@@ -249,10 +266,16 @@ def _weigh(request: PromotionRequest, *, actor: AbstractBaseUser | None, acts: _
     if not gates_pass(gates):
         return f"Approved, but gates fail: {gates_failing(gates)}"
     _apply(request, policy, actor=actor, acts=acts)
+    if announce:
+        promotion_event(EventType.PROMOTION_APPROVED, request, approvals=counted, actor=actor)
     return ""
 
 
 def _expired(request: PromotionRequest, acts: _Acts) -> bool:
+    """Close `request` as expired if its time ran out. A rollback's review never expires: the change it reviews was
+    made, and only reviewers may close it."""
+    if request.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
+        return False
     if request.state == PromotionRequest.State.OPEN and request.expires_at <= timezone.now():
         _close(
             request,
@@ -408,10 +431,10 @@ def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str
                 f"'{artifact_version.artifact.name}' or its project."
             )
         policy = policy_current(locked.registered_model.project, locked.target_stage)
-        if approving and not policy.creator_may_approve and reviewer.pk == artifact_version.created_by_id:
+        if approving and not policy.creator_may_approve and reviewer.pk in _creators(locked.model_version):
             raise NotAllowed(
-                f"You published {artifact_version}; the {locked.target_stage} policy does not let a version's "
-                "creator approve its promotion.",
+                f"You published or registered {locked.model_version}; the {locked.target_stage} policy does not let "
+                "a version's creator approve its promotion.",
                 code="separation_of_duties",
             )
         earlier = locked.decisions.filter(reviewer=reviewer).first()
@@ -426,7 +449,7 @@ def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str
         )
         acts.add(f"promotion_request.{past}_by_reviewer", locked, reviewer, {"decision": decision})
         if approving:
-            blocked = _weigh(locked, actor=reviewer, acts=acts)
+            blocked = _weigh(locked, actor=reviewer, acts=acts, announce=False)
             counted = _counting(approval_standing(locked, policy))
             promotion_event(EventType.PROMOTION_APPROVED, locked, approvals=counted, actor=reviewer)
             locked.blocked_by = blocked
@@ -468,6 +491,11 @@ def promotion_withdraw(*, request: PromotionRequest, withdrawn_by: AbstractBaseU
         locked = _loaded(request)
         if _expired(locked, acts) or _refusal_if_closed(locked):
             return locked, _refusal_if_closed(locked)
+        if locked.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
+            raise NotAllowed(
+                "The review of an emergency rollback cannot be withdrawn: reviewers must approve or reject it.",
+                code="separation_of_duties",
+            )
         if withdrawn_by.pk != locked.requested_by_id and not can(withdrawn_by, Verb.MANAGE, model.project):
             raise NotAllowed("Only the requester or a maintainer of the project may withdraw a request.")
         _close(
@@ -508,7 +536,9 @@ def promotion_apply(*, request: PromotionRequest, applied_by: AbstractBaseUser) 
 
 def promotion_requests_expire(*, limit: int = EXPIRY_BATCH) -> int:
     """Close every open request whose time ran out (a periodic task; acting on one also expires it)."""
-    due = PromotionRequest.objects.filter(state=PromotionRequest.State.OPEN, expires_at__lte=timezone.now())
+    due = PromotionRequest.objects.filter(
+        state=PromotionRequest.State.OPEN, kind=PromotionRequest.Kind.PROMOTION, expires_at__lte=timezone.now()
+    )
     closed = 0
     for request in due.order_by("expires_at", "pk")[:limit]:
         with transaction.atomic():
@@ -533,8 +563,14 @@ def promotions_follow_blob(*, blob: Model, before: str) -> None:
         state=PromotionRequest.State.OPEN, model_version__artifact_version__blob=blob
     ).order_by("registered_model_id", "pk")
     if blob.state == Blob.State.CORRUPT:
-        # Archiving corrupt bytes is still wanted: only requests that would put them to use are invalidated.
-        open_requests = open_requests.exclude(target_stage=Stage.ARCHIVED)
+        # Archiving corrupt bytes is still wanted: only requests that would put them to use are invalidated. A
+        # rollback's review stays open: the change was made, and reviewers must still judge it.
+        open_requests = open_requests.exclude(target_stage=Stage.ARCHIVED).exclude(
+            kind=PromotionRequest.Kind.ROLLBACK_REVIEW
+        )
+    else:
+        # Weighed again only where someone approved already: the others have no decision to record gates for.
+        open_requests = open_requests.filter(decisions__decision=PromotionDecision.Decision.APPROVE).distinct()
     acts = _Acts()
     for request in open_requests:
         model_lock(request.registered_model_id)
@@ -579,7 +615,11 @@ def model_rollback(
             # back instead of restoring it.
             .exclude(cause=StageTransition.Cause.ROLLBACK)
             .exclude(model_version=current)
-            .select_related("model_version__artifact_version__blob", "model_version__artifact_version__run")
+            .select_related(
+                "model_version__artifact_version__blob",
+                "model_version__artifact_version__run",
+                "model_version__artifact_version__artifact",
+            )
             .order_by("-changed_at", "-id")
             .first()
         )
@@ -587,6 +627,17 @@ def model_rollback(
             raise Conflict(f"'{model.name}' has no earlier production version to restore.")
         previous = left_production.model_version
         previous.registered_model = model
+        unseen = [
+            version
+            for version in (current, previous)
+            if version is not None and not can(rolled_back_by, Verb.VIEW, version.artifact_version.artifact)
+        ]
+        if unseen:
+            # Named by nothing: the maintainer may not know these versions exist.
+            raise Conflict(
+                f"This rollback of '{model.name}' would move a version of a restricted artifact you have no role on; "
+                "ask a maintainer of that artifact to roll back."
+            )
         blob = previous.artifact_version.blob
         if blob.state == "corrupt":
             raise Conflict(

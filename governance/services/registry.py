@@ -215,7 +215,17 @@ def model_alias_set(
     _require_contributor(set_by, model.project, f"Moving an alias of '{model.name}'")
     if model_version.registered_model_id != model.pk:
         raise InvalidInput(f"Version {model_version} is not a version of model '{model.name}'.", field="version")
-    alias = model.aliases.select_related("model_version").filter(name=name).first()
+    alias = model.aliases.select_related("model_version__artifact_version__artifact").filter(name=name).first()
+    if (
+        alias is not None
+        and set_by is not None
+        and not can(set_by, Verb.CONTRIBUTE, alias.model_version.artifact_version.artifact)
+    ):
+        # It points at a version this person may not touch (a restricted artifact's): what it points at is not
+        # theirs to know, nor to move.
+        raise Conflict(
+            f"Model '{model.name}' has an alias '{name}' you may not move; choose another name.", field="name"
+        )
     if alias is not None and alias.model_version_id == model_version.pk:
         return alias, False
     before = None if alias is None else alias.model_version.number
@@ -238,9 +248,11 @@ def model_alias_set(
 def model_alias_delete(*, alias: ModelAlias, deleted_by: AbstractBaseUser) -> None:
     model = model_lock(alias.registered_model_id)
     _require_contributor(deleted_by, model.project, f"Removing an alias of '{model.name}'")
-    alias = model.aliases.select_related("model_version").filter(pk=alias.pk).first()
+    alias = model.aliases.select_related("model_version__artifact_version__artifact").filter(pk=alias.pk).first()
     if alias is None:
         raise Conflict("This alias was already removed.")
+    if deleted_by is not None and not can(deleted_by, Verb.CONTRIBUTE, alias.model_version.artifact_version.artifact):
+        raise NotAllowed(f"You may not remove alias '{alias.name}' of '{model.name}'.")
     alias.registered_model = model
     version = alias.model_version.number
     alias.delete()

@@ -1523,3 +1523,81 @@ def test_a_closed_request_is_never_reopened_or_changed(version):
     refused(lambda: PromotionRequest.objects.filter(pk=request.pk).update(close_reason="Never mind."))
 
     assert fresh(request).state == PromotionRequest.State.WITHDRAWN
+
+
+# What a review of the feature found ----------------------------------------------------------------------------------
+
+
+def test_the_maintainer_who_broke_glass_cannot_withdraw_the_review_of_their_rollback(model, replaced):
+    maintainer = maintainer_of(model.project)
+    review = model_rollback(registered_model=model, rolled_back_by=maintainer, justification="v2 is broken.")
+
+    with pytest.raises(NotAllowed, match="cannot be withdrawn"):
+        promotion_withdraw(request=review, withdrawn_by=maintainer)
+
+    assert fresh(review).state == PromotionRequest.State.OPEN
+
+
+def test_the_review_of_a_rollback_never_expires(model, replaced):
+    review = model_rollback(registered_model=model, rolled_back_by=maintainer_of(model.project), justification="x")
+    expire(review)
+
+    assert promotion_requests_expire() == 0
+    promotion_approve(request=review, reviewer=reviewer_of(model.project))
+    assert fresh(review).state == PromotionRequest.State.OPEN  # 1 of 2: still waiting, not expired
+
+
+def test_corrupt_bytes_leave_the_review_of_a_rollback_open(model, replaced, isolated_blob_folder):
+    first, _ = replaced
+    review = model_rollback(registered_model=model, rolled_back_by=maintainer_of(model.project), justification="x")
+
+    corrupt(isolated_blob_folder, first)
+
+    assert fresh(review).state == PromotionRequest.State.OPEN
+
+
+def test_whoever_registered_the_version_cannot_approve_it_either_when_creators_may_not(model):
+    registrar = UserFactory()
+    grant(Role.CONTRIBUTOR, on=model.project, user=registrar)
+    reviewer_of(model.project, registrar)
+    version = ModelVersionFactory(
+        registered_model=model, artifact_version=artifact_version_with_lineage(model.project), created_by=registrar
+    )
+
+    with pytest.raises(NotAllowed) as refusal:
+        promotion_approve(request=request_for(version), reviewer=registrar)
+
+    assert refusal.value.code == "separation_of_duties"
+    assert "registered" in refusal.value.message
+
+
+def test_withdrawal_expiry_and_invalidation_each_announce_the_closed_request_with_the_reason(
+    model, isolated_blob_folder
+):
+    withdrawn, expired, invalidated = (request_for(version_of(model)) for _ in range(3))
+    start = last_event_id()
+
+    promotion_withdraw(request=withdrawn, withdrawn_by=withdrawn.requested_by)
+    expire(expired)
+    promotion_requests_expire()
+    corrupt(isolated_blob_folder, invalidated.model_version)
+
+    closed = {body["data"]["promotion_request"]["id"]: body for body in bodies(EventType.PROMOTION_CLOSED, after=start)}
+    assert {request_id: body["data"]["promotion_request"]["state"] for request_id, body in closed.items()} == {
+        withdrawn.pk: "withdrawn",
+        expired.pk: "expired",
+        invalidated.pk: "invalidated",
+    }
+    assert closed[invalidated.pk]["data"]["reason"].endswith("were found corrupt.")
+
+
+def test_a_request_applied_after_its_approvals_announces_its_approval_once_more(model):
+    version = version_of(model, verified=False)
+    request = approve_by_new_reviewers(request_for(version))
+    start = last_event_id()
+
+    blob_verify(blob=version.artifact_version.blob)
+
+    (approved,) = bodies(EventType.PROMOTION_APPROVED, after=start)
+    assert approved["data"]["promotion_request"]["id"] == request.pk
+    assert approved["data"]["promotion_request"]["state"] == "approved"

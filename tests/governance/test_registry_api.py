@@ -688,3 +688,61 @@ def test_the_lists_cost_the_same_queries_for_1_row_as_for_10(api_as, project, ur
 
     with django_assert_max_num_queries(one):
         assert len(results(client.get(url))) == 10
+
+
+# What a review of the feature found ----------------------------------------------------------------------------------
+
+
+def test_a_rollback_that_would_move_a_restricted_version_the_maintainer_cannot_see_is_refused_without_naming_it(
+    api_as, project
+):
+    model = RegisteredModelFactory(project=project)
+    secret = restricted_version(model)
+    reviewers = [grant(Role.REVIEWER, on=secret.artifact_version.artifact).user for _ in range(2)]
+    for version in (secret, ModelVersionFactory(registered_model=model)):
+        request = PromotionRequestFactory(model_version=version, requested_by=UserFactory(is_superuser=True))
+        for reviewer in reviewers if version == secret else [grant(Role.REVIEWER, on=project).user for _ in "ab"]:
+            promotion_approve(request=request, reviewer=reviewer)
+    maintainer = grant(Role.MAINTAINER, on=project).user
+
+    refused = api_as(maintainer).post(model_url(model, "rollback"), {"justification": "Broken."}, format="json")
+
+    assert refused.status_code == 409
+    assert secret.artifact_version.blob.digest not in refused.content.decode()
+    assert "restricted artifact" in refused.json()["detail"]
+    secret.refresh_from_db()
+    assert secret.stage == "archived"
+
+
+def test_an_alias_on_a_restricted_version_cannot_be_moved_or_removed_by_who_cannot_see_it(api_as, project):
+    model = RegisteredModelFactory(project=project)
+    secret, public = restricted_version(model), ModelVersionFactory(registered_model=model)
+    model_alias_set(registered_model=model, name="champion", model_version=secret, set_by=PublisherFactory())
+    contributor = api_as(grant(Role.CONTRIBUTOR, on=project).user)
+
+    moved = contributor.post(model_url(model, "aliases"), {"name": "champion", "version": public.number}, format="json")
+    removed = contributor.delete(model_url(model, "aliases/champion"))
+
+    assert moved.status_code == 409
+    assert str(secret.number) not in moved.json()["detail"]
+    assert removed.status_code == 404
+    assert model.aliases.get(name="champion").model_version == secret
+
+
+def test_numbers_too_large_for_anything_are_400s_not_500s(api, project):
+    huge = int("9" * 400)
+    policy = api.post(
+        "/api/v1/promotion-policies/",
+        {
+            "project": project.slug,
+            "stage": "production",
+            "metric_thresholds": [{"metric": "auc", "operator": ">=", "value": huge}],
+        },
+        format="json",
+    )
+    model = RegisteredModelFactory(project=project)
+    history = api.get(model_url(model, "stage-history"), {"version": "9" * 5000})
+
+    assert policy.status_code == 400
+    assert "finite number" in policy.json()["detail"]
+    assert history.status_code == 400

@@ -308,6 +308,9 @@ def test_a_maintainer_of_another_project_cannot_change_policies(project):
         )
 
 
+BAD_METRIC_NAME = "Threshold 1: the metric is a name of 1-200 characters, without NUL."
+
+
 @pytest.mark.parametrize(
     ("thresholds", "message"),
     [
@@ -318,8 +321,14 @@ def test_a_maintainer_of_another_project_cannot_change_policies(project):
             [{"metric": "accuracy", "operator": ">=", "value": 0.9, "unit": "%"}],
             'Threshold 1 must have exactly "metric", "operator" and "value".',
         ),
-        ([{"metric": " ", "operator": ">=", "value": 0.9}], "Threshold 1: the metric is a name of 1-200 characters."),
-        ([{"metric": 7, "operator": ">=", "value": 0.9}], "Threshold 1: the metric is a name of 1-200 characters."),
+        (
+            [{"metric": " ", "operator": ">=", "value": 0.9}],
+            "Threshold 1: the metric is a name of 1-200 characters, without NUL.",
+        ),
+        (
+            [{"metric": 7, "operator": ">=", "value": 0.9}],
+            "Threshold 1: the metric is a name of 1-200 characters, without NUL.",
+        ),
         (
             [{"metric": "accuracy", "operator": "=>", "value": 0.9}],
             "Threshold 1: the operator is one of >=, >, <=, <, ==, not '=>'.",
