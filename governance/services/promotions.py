@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from governance.errors import Conflict, InvalidInput, NotAllowed
+from governance.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from governance.events import EventType
 from governance.gates import gates_evaluate, gates_failing, gates_pass
 from governance.models import ModelVersion, PromotionDecision, PromotionRequest, Stage, StageTransition
@@ -408,6 +408,67 @@ def promotion_request_create(
     return _run(act)
 
 
+def promotion_decision_refusal(
+    request: PromotionRequest, user: AbstractBaseUser, decision: str, *, policy=None
+) -> DomainError | None:
+    """Why `user` may not approve (or reject) the open `request` now, or None: the separation-of-duties rules in one
+    place, for the service that enforces them and the pages that show or hide a form. Reads `request.decisions`
+    (prefetch them with their reviewers on a page)."""
+    approving = decision == PromotionDecision.Decision.APPROVE
+    verb = "approve" if approving else "reject"
+    artifact_version = request.model_version.artifact_version
+    if user.pk == request.requested_by_id:
+        return NotAllowed(
+            f"You requested this promotion, so you cannot {verb} it: separation of duties means another reviewer "
+            "must decide. Withdraw it instead if it should not go ahead.",
+            code="separation_of_duties",
+        )
+    if not can(user, Verb.REVIEW, artifact_version.artifact):
+        return NotAllowed(
+            f"Deciding promotions of {request.model_version} needs the reviewer role on artifact "
+            f"'{artifact_version.artifact.name}' or its project."
+        )
+    earlier = next((d for d in request.decisions.all() if d.reviewer_id == user.pk), None)
+    if earlier is not None:
+        return Conflict(
+            f"You already {PAST[earlier.decision]} this request at {earlier.decided_at:%Y-%m-%d %H:%M} UTC; one "
+            "person's decision counts once.",
+            code="already_decided",
+        )
+    policy = policy or policy_current(request.registered_model.project, request.target_stage)
+    if approving and not policy.creator_may_approve and user.pk in _creators(request.model_version):
+        return NotAllowed(
+            f"You published or registered {request.model_version}; the {request.target_stage} policy does not let "
+            "a version's creator approve its promotion. You may still reject it.",
+            code="separation_of_duties",
+        )
+    return None
+
+
+def promotion_withdraw_refusal(request: PromotionRequest, user: AbstractBaseUser) -> DomainError | None:
+    """Why `user` may not withdraw the open `request`, or None."""
+    if request.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
+        return NotAllowed(
+            "The review of an emergency rollback cannot be withdrawn: reviewers must approve or reject it.",
+            code="separation_of_duties",
+        )
+    if user.pk != request.requested_by_id and not can(user, Verb.MANAGE, request.registered_model.project):
+        return NotAllowed("Only the requester or a maintainer of the project may withdraw a request.")
+    return None
+
+
+def promotion_apply_refusal(request: PromotionRequest, user: AbstractBaseUser) -> DomainError | None:
+    """Why `user` may not ask for the open `request` to be weighed again, or None."""
+    allowed = (
+        user.pk == request.requested_by_id
+        or can(user, Verb.REVIEW, request.model_version.artifact_version.artifact)
+        or can(user, Verb.MANAGE, request.registered_model.project)
+    )
+    if not allowed:
+        return NotAllowed("Only the requester, a reviewer of this artifact or a maintainer may re-check a request.")
+    return None
+
+
 def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str, comment: str) -> PromotionRequest:
     approving = decision == PromotionDecision.Decision.APPROVE
     comment = _clean_text(comment, field_name="comment", limit=MAX_COMMENT_CHARS, required=not approving)
@@ -417,33 +478,10 @@ def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str
         locked = _loaded(request)
         if _expired(locked, acts) or _refusal_if_closed(locked):
             return locked, _refusal_if_closed(locked)
-        artifact_version = locked.model_version.artifact_version
-        verb, past = ("approve", "approved") if approving else ("reject", "rejected")
-        if reviewer.pk == locked.requested_by_id:
-            raise NotAllowed(
-                f"You requested this promotion, so you cannot {verb} it: another reviewer must decide."
-                + (" Withdraw it instead if it should not go ahead." if not approving else ""),
-                code="separation_of_duties",
-            )
-        if not can(reviewer, Verb.REVIEW, artifact_version.artifact):
-            raise NotAllowed(
-                f"Deciding promotions of {locked.model_version} needs the reviewer role on artifact "
-                f"'{artifact_version.artifact.name}' or its project."
-            )
+        past = PAST[decision]
         policy = policy_current(locked.registered_model.project, locked.target_stage)
-        if approving and not policy.creator_may_approve and reviewer.pk in _creators(locked.model_version):
-            raise NotAllowed(
-                f"You published or registered {locked.model_version}; the {locked.target_stage} policy does not let "
-                "a version's creator approve its promotion.",
-                code="separation_of_duties",
-            )
-        earlier = locked.decisions.filter(reviewer=reviewer).first()
-        if earlier is not None:
-            raise Conflict(
-                f"You already {PAST[earlier.decision]} this request at {earlier.decided_at:%Y-%m-%d %H:%M} UTC; one "
-                "person's decision counts once.",
-                code="already_decided",
-            )
+        if refusal := promotion_decision_refusal(locked, reviewer, decision, policy=policy):
+            raise refusal
         PromotionDecision.objects.create(
             request=locked, reviewer=reviewer, decision=decision, comment=comment, decided_at=timezone.now()
         )
@@ -487,17 +525,12 @@ def promotion_withdraw(*, request: PromotionRequest, withdrawn_by: AbstractBaseU
     """The requester (or a maintainer of the project) takes an open request back."""
 
     def act(acts: _Acts):
-        model = model_lock(request.registered_model_id)
+        model_lock(request.registered_model_id)
         locked = _loaded(request)
         if _expired(locked, acts) or _refusal_if_closed(locked):
             return locked, _refusal_if_closed(locked)
-        if locked.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
-            raise NotAllowed(
-                "The review of an emergency rollback cannot be withdrawn: reviewers must approve or reject it.",
-                code="separation_of_duties",
-            )
-        if withdrawn_by.pk != locked.requested_by_id and not can(withdrawn_by, Verb.MANAGE, model.project):
-            raise NotAllowed("Only the requester or a maintainer of the project may withdraw a request.")
+        if refusal := promotion_withdraw_refusal(locked, withdrawn_by):
+            raise refusal
         _close(
             locked,
             PromotionRequest.State.WITHDRAWN,
@@ -515,18 +548,12 @@ def promotion_apply(*, request: PromotionRequest, applied_by: AbstractBaseUser) 
     stands in the way. The requester, its reviewers and the project's maintainers may ask."""
 
     def act(acts: _Acts):
-        model = model_lock(request.registered_model_id)
+        model_lock(request.registered_model_id)
         locked = _loaded(request)
         if _expired(locked, acts) or _refusal_if_closed(locked):
             return locked, _refusal_if_closed(locked)
-        artifact = locked.model_version.artifact_version.artifact
-        allowed = (
-            applied_by.pk == locked.requested_by_id
-            or can(applied_by, Verb.REVIEW, artifact)
-            or can(applied_by, Verb.MANAGE, model.project)
-        )
-        if not allowed:
-            raise NotAllowed("Only the requester, a reviewer of this artifact or a maintainer may re-check a request.")
+        if refusal := promotion_apply_refusal(locked, applied_by):
+            raise refusal
         blocked = _weigh(locked, actor=applied_by, acts=acts)
         locked.blocked_by = blocked
         return locked, Conflict(f"Not applied: {blocked}", code="not_ready") if blocked else None

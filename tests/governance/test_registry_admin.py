@@ -422,7 +422,7 @@ def test_a_requester_approving_through_the_admin_is_refused(client, registry):
     response = act(client, REQUESTS, "approve", [request], text="Looks fine to me.")
 
     [error] = [m for m in response.context["messages"] if m.level_tag == "error"]
-    assert "You requested this promotion, so you cannot approve it: another reviewer must decide." in str(error)
+    assert "You requested this promotion, so you cannot approve it: separation of duties" in str(error)
     request.refresh_from_db()
     assert request.state == PromotionRequest.State.OPEN
     assert not request.decisions.exists()
