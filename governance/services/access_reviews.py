@@ -37,6 +37,7 @@ from governance.services.events import access_review_completed_events
 from governance.services.grants import role_revoke
 
 Decision = AccessReviewItem.Decision
+MAX_COMMENT_CHARS = 10_000
 
 # Where a user's activity in a project is recorded: (app, model, who, when, the path from it to its project's id).
 # Reviewers publish nothing: their decisions on promotions are what shows they use the role.
@@ -259,6 +260,10 @@ def _checked_comment(decision: str, comment: str) -> str:
     if decision not in (Decision.KEEP, Decision.REVOKE):
         raise InvalidInput("Decide 'keep' or 'revoke'.", field="decision")
     comment = comment.strip()
+    if len(comment) > MAX_COMMENT_CHARS or "\x00" in comment:
+        raise InvalidInput(
+            f"A comment is at most {MAX_COMMENT_CHARS:,} characters, without NUL characters.", field="comment"
+        )
     if decision == Decision.REVOKE and not comment:
         raise InvalidInput("Say why the grant is revoked: a revocation needs a comment.", field="comment")
     return comment

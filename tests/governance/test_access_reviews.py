@@ -559,3 +559,12 @@ def test_a_malformed_schedule_or_period_stops_the_server_from_starting(tmp_path)
     assert "PROVENANT_ACCESS_REVIEW_SCHEDULE='0 25 1 1 *' is not a valid crontab" in schedule.stderr
     assert period.returncode != 0
     assert "PROVENANT_ACCESS_REVIEW_UNUSED_DAYS=0 must be a positive whole number" in period.stderr
+
+
+def test_a_comment_with_a_nul_or_beyond_the_limit_is_refused(reviewed):
+    campaign = AccessReviewCampaignFactory(project=reviewed.project)
+    item = campaign.items.filter(decision="pending").first()
+
+    for comment in ("bad\x00comment", "x" * 10_001):
+        with pytest.raises(InvalidInput, match="at most 10,000 characters"):
+            item_decide(item=item, decision=REVOKE, comment=comment, decided_by=item.reviewer)
