@@ -15,6 +15,22 @@ Take the public key from a source other than the export (the README says where):
 own making. And fetch the latest tree head yourself: a log cut short together with its last tree heads can only
 be caught by a tree head the cutter could not withhold.
 
+It also checks a filtered export (the entries one auditor may read that match a filter, as the portal's audit
+explorer and GET /api/v1/audit/entries/export/?<filters> give them), which it recognises by its first line:
+
+    {"format": "provenant-audit-filtered-export/1", "tree_head": <signed tree head>, "public_key": "<base64>",
+     "filter": {<the filter applied, e.g. "project": "churn">}, "entries": <how many matched>, ...}
+
+then, in sequence order, one line per matching entry the head covers (seq < tree_size):
+
+    {"leaf_hash":"<hex>","inclusion_proof":{"audit_path":["<hex>", ...],"leaf_index":<seq>,"tree_size":<size>},
+     "entry":<the entry's exact bytes, as in the whole-log export>}
+
+Each entry is hashed as it stands and its audit path must lead from that leaf, at index seq, to the root the head
+signs (RFC 9162, 2.1.3.2); the head's signature, the order of the entries and their number against the header's
+are checked too. A failure names the line and the sequence number. What a filtered export cannot show is that no
+matching entry was left out: the server chose them. For completeness, verify the whole-log export.
+
 The server imports the hashing and proof rules from this file, so the two can never disagree on them; its tests
 check both against RFC 6962's published test vectors and an independent implementation.
 """
@@ -33,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 EXPORT_FORMAT = "provenant-audit-export/1"
+FILTERED_EXPORT_FORMAT = "provenant-audit-filtered-export/1"
 TREE_HEAD_DOMAIN = b"provenant-tree-head/v1\n"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -41,6 +58,12 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 ENTRY_LINE = re.compile(rb'\{"leaf_hash":"([0-9a-f]{64})","entry":(\{.*\})\}\r?\n?\Z', re.DOTALL)
 # In a canonical entry the keys are sorted, so the top-level "seq" and "time" are always its last two.
 ENTRY_TAIL = re.compile(rb',"seq":(0|[1-9][0-9]*),"time":"[^"]*"\}\Z')
+# A filtered export's entry line puts the proof between the two: a proof holds no braces, and the entry, last, is
+# again taken as the exact bytes that were hashed.
+PROVEN_ENTRY_LINE = re.compile(
+    rb'\{"leaf_hash":"([0-9a-f]{64})","inclusion_proof":(\{[^{}]*\}),"entry":(\{.*\})\}\r?\n?\Z', re.DOTALL
+)
+HEX_HASH = re.compile(r"[0-9a-f]{64}\Z")
 
 
 # The tree ----------------------------------------------------------------------------------------------------
@@ -547,9 +570,175 @@ def verify_export(path: Path, public_keys: list[bytes] | None = None, extra_head
     return report
 
 
+# Checking a filtered export ----------------------------------------------------------------------------------
+
+
+@dataclass
+class FilteredReport:
+    """What a filtered export proved: `entries` lines, each included, unedited, in the log `tree_head` signs."""
+
+    tree_head: dict
+    filter: dict
+    entries: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        head = self.tree_head
+        span = f" (seq {self.first_seq} to {self.last_seq})" if self.entries else ""
+        shown = ", ".join(f"{name}={value}" for name, value in sorted(self.filter.items())) or "none"
+        lines = [
+            f"OK: {self.entries} entries{span} matching the filter ({shown}) are each included, unedited, in the "
+            f"signed tree head of {head['tree_size']} entries signed at {head['signed_at']}.",
+            "note: a filtered export proves the entries it holds; it cannot prove that no matching entry was left "
+            "out. Verify the whole-log export for that.",
+        ]
+        return "\n".join(lines + [f"warning: {warning}" for warning in self.warnings])
+
+
+def _filtered_header(line: bytes | None) -> dict:
+    try:
+        header = json.loads(line) if line else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FILTERED_EXPORT_FORMAT:
+        raise VerificationFailed(f"Line 1 is not the header of a {FILTERED_EXPORT_FORMAT} export.")
+    count = header.get("entries")
+    if not isinstance(header.get("tree_head"), dict):
+        raise VerificationFailed("Line 1 (the header) has no signed tree head.")
+    if not isinstance(header.get("filter"), dict):
+        raise VerificationFailed("Line 1 (the header) does not say which filter was applied.")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise VerificationFailed("Line 1 (the header) does not say how many entries matched.")
+    return header
+
+
+def _filtered_keys(header: dict, public_key: bytes | list[bytes] | None, report: FilteredReport) -> dict[str, bytes]:
+    if public_key:
+        trusted = [public_key] if isinstance(public_key, bytes) else public_key
+        return {key_id(key): key for key in trusted}
+    try:
+        key = base64.b64decode(header["public_key"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        raise VerificationFailed("Line 1 (the header) names its public key in a form not understood.") from None
+    report.warnings.append(
+        "no --public-key was given, so the key named in the export itself was trusted; "
+        "pass the key published by your Provenant server to rule out a forged export."
+    )
+    return {key_id(key): key}
+
+
+def _inclusion_proof(text: bytes, size: int) -> tuple[int, list[bytes]] | None:
+    """The leaf index and audit path of a proof against the tree of `size` leaves, or None when malformed."""
+    try:
+        proof = json.loads(text)
+        index, path = proof["leaf_index"], proof["audit_path"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if proof.get("tree_size") != size or not isinstance(index, int) or isinstance(index, bool):
+        return None
+    if not isinstance(path, list) or not all(isinstance(digest, str) and HEX_HASH.match(digest) for digest in path):
+        return None
+    return index, [bytes.fromhex(digest) for digest in path]
+
+
+def _proven_entry(number: int, line: bytes, size: int, after: int | None) -> tuple[int, bytes, bytes, list[bytes]]:
+    """A filtered export's entry line taken apart: (seq, the entry's bytes, its recorded leaf, its audit path)."""
+    match = PROVEN_ENTRY_LINE.match(line)
+    if match is None:
+        where = f"Line {number}" + (f" (after seq {after})" if after is not None else "")
+        raise VerificationFailed(f"{where} is not an entry with its inclusion proof in the export's exact byte form.")
+    entry = match.group(3)
+    tail = ENTRY_TAIL.search(entry)
+    if tail is None:
+        raise VerificationFailed(f"Line {number}: the entry is not in the export's exact byte form.")
+    seq = int(tail.group(1))
+    proof = _inclusion_proof(match.group(2), size)
+    if proof is None:
+        raise VerificationFailed(
+            f"Line {number} (seq {seq}): the inclusion proof is malformed or is not against the header's tree of "
+            f"{size} entries."
+        )
+    index, path = proof
+    if index != seq:
+        raise VerificationFailed(
+            f"Line {number} (seq {seq}): the inclusion proof is for leaf {index}, not for the entry's seq {seq}."
+        )
+    if after is not None and seq <= after:
+        raise VerificationFailed(
+            f"Line {number} (seq {seq}): entries must be in rising sequence order, but seq {seq} follows seq {after}."
+        )
+    return seq, entry, binascii.a2b_hex(match.group(1)), path
+
+
+def verify_filtered_export(lines: Iterable[bytes], public_key: bytes | list[bytes] | None = None) -> FilteredReport:
+    """Check a filtered export, read once line by line (a file opened in binary mode will do), in constant memory.
+
+    `public_key` is the trusted key (32 raw bytes), or a list of them; without one the key the header names is
+    trusted, with a warning. Raises VerificationFailed naming the first bad line and its sequence number.
+    """
+    numbered = enumerate(lines, 1)
+    header = _filtered_header(next(numbered, (1, None))[1])
+    report = FilteredReport(tree_head=header["tree_head"], filter=header["filter"])
+    keys = _filtered_keys(header, public_key, report)
+    try:
+        (head,) = _checked_heads([header["tree_head"]], keys)
+    except VerificationFailed as failure:
+        raise VerificationFailed(f"Line 1 (the header): {failure}") from None
+    size, root = head["tree_size"], bytes.fromhex(head["root_hash"])
+    for number, line in numbered:
+        seq, entry, recorded, path = _proven_entry(number, line, size, report.last_seq)
+        leaf = leaf_hash(entry)
+        if not verify_inclusion(seq, size, leaf, path, root):
+            if leaf != recorded and verify_inclusion(seq, size, recorded, path, root):
+                reason = (
+                    "the entry was edited: its content no longer hashes to the leaf the signed tree head covers "
+                    "(its recorded leaf hash and audit path still lead to the signed root)"
+                )
+            else:
+                reason = (
+                    f"the audit path does not lead from the entry's leaf to the signed root {head['root_hash']}: "
+                    "the entry, its leaf hash or its proof was altered"
+                )
+            raise VerificationFailed(f"Line {number} (seq {seq}): {reason}.")
+        if leaf != recorded:
+            report.warnings.append(f"line {number} (seq {seq}): recorded leaf hash altered; the entry verifies.")
+        report.entries += 1
+        report.first_seq = seq if report.first_seq is None else report.first_seq
+        report.last_seq = seq
+    if report.entries != header["entries"]:
+        after = f" after seq {report.last_seq}" if report.entries else ""
+        raise VerificationFailed(
+            f"Line {report.entries + 1}: the export ends{after} with {report.entries} entries, but line 1 says "
+            f"{header['entries']} matched: "
+            + (
+                "entries were removed, or the export was cut short."
+                if report.entries < header["entries"]
+                else "entries were added."
+            )
+        )
+    return report
+
+
+def _is_filtered_export(path: Path) -> bool:
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        header = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(header, dict) and header.get("format") == FILTERED_EXPORT_FORMAT
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("export", type=Path, help="the JSON Lines export (GET /api/v1/audit/export/)")
+    parser.add_argument(
+        "export",
+        type=Path,
+        help="the JSON Lines export: the whole log (GET /api/v1/audit/export/) or a filtered one "
+        "(GET /api/v1/audit/entries/export/?<filters>)",
+    )
     parser.add_argument(
         "--public-key", type=Path, action="append", default=[], help="a trusted public key file (PEM or base64)"
     )
@@ -562,7 +751,16 @@ def main(argv: list[str] | None = None) -> int:
         extra = [json.loads(path.read_text()) for path in args.tree_head]
         if not all(isinstance(head, dict) for head in extra):
             raise ValueError("A --tree-head file does not hold a JSON object.")
-        report = verify_export(args.export, keys, [head.get("tree_head", head) for head in extra])
+        if _is_filtered_export(args.export):
+            if extra:
+                raise ValueError(
+                    "--tree-head applies to the whole-log export; a filtered export is checked against the head "
+                    "it carries (compare that head with one you fetched yourself)."
+                )
+            with args.export.open("rb") as handle:
+                report = verify_filtered_export(handle, keys)
+        else:
+            report = verify_export(args.export, keys, [head.get("tree_head", head) for head in extra])
     except VerificationFailed as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1

@@ -1,15 +1,17 @@
 """The audit log for auditors: entries filtered by who, what and when; inclusion and consistency proofs against
-signed tree heads; the public key those heads are signed with; and the whole log as a verifiable export.
+signed tree heads; the public key those heads are signed with; and two verifiable exports: the whole log, and the
+entries a filter selects, each with its inclusion proof against a signed tree head.
 
 Entries are read through `AuditEntry.objects.visible_to(user)` (ResourceViewSet applies it), so a project's
-auditor reads that project's entries and nothing else. Tree heads reveal only a size and a root, so anyone
-with a token may read them; the export is the whole log, so it takes the global permission.
+auditor reads that project's entries and nothing else, in the filtered export too. Tree heads reveal only a size
+and a root, so anyone with a token may read them; the whole-log export takes the global permission.
 """
 
 from datetime import timedelta
 
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -27,7 +29,9 @@ from governance.filters import AuditEntryFilter
 from governance.models import AuditEntry, SignedTreeHead
 from governance.services.audit import (
     audit_export_begin,
+    export_filter_document,
     export_lines,
+    filtered_export_lines,
     public_key_document,
     tree_head_sign,
 )
@@ -81,6 +85,36 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Resour
             head = selectors.tree_head_covering(entry.seq) or tree_head_sign()
             tree_size = head.tree_size
         return Response(selectors.audit_inclusion_proof(entry, tree_size))
+
+    @extend_schema(
+        filters=True,
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.BINARY, "The export, as an attachment"),
+            400: OpenApiResponse(description="A filter is not valid"),
+            403: OpenApiResponse(description="Needs the auditor role on a project or an artifact, or the permission"),
+        },
+        description="The entries you may read that match the filters (those of the list), as JSON Lines for "
+        "`governance/audit_verify.py` to check offline: a header with a signed tree head, its public key, the "
+        "filter and how many entries matched; then each entry the head covers, in sequence order, with its "
+        "inclusion proof against that head. The export is recorded in the log, with the filter.",
+    )
+    @action(detail=False, methods=["get"])
+    def export(self, request: Request) -> StreamingHttpResponse:
+        if not selectors.audits_anything(request.user):
+            raise PermissionDenied(
+                "The filtered export is for auditors: it needs the auditor role on a project or an artifact, or "
+                "the 'governance.view_auditentry' permission."
+            )
+        filters = AuditEntryFilter(request.query_params, queryset=self.get_queryset(), request=request)
+        if not filters.is_valid():
+            raise translate_validation(filters.errors)
+        applied = export_filter_document(filters.form.cleaned_data)
+        head = audit_export_begin(filters=applied)
+        response = StreamingHttpResponse(
+            filtered_export_lines(head, filters.qs, filters=applied), content_type="application/x-ndjson"
+        )
+        response["Content-Disposition"] = f'attachment; filename="audit-entries-{head.tree_size}.jsonl"'
+        return response
 
 
 @extend_schema(tags=["audit"])
@@ -151,7 +185,8 @@ class AuditExportView(APIView):
             raise PermissionDenied(
                 "The verifiable export covers the whole log, so it needs the 'governance.view_auditentry' "
                 "permission; ask an administrator for it. To read the entries of the projects you audit, list "
-                "/api/v1/audit/entries/?project=<slug>."
+                "/api/v1/audit/entries/?project=<slug>, or export them with their proofs from "
+                "/api/v1/audit/entries/export/?project=<slug>."
             )
         head = audit_export_begin()
         response = StreamingHttpResponse(export_lines(head), content_type="application/x-ndjson")

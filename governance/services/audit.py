@@ -1,4 +1,4 @@
-"""The audit log's writes: recording an act, signing a tree head, and the export auditors verify offline.
+"""The audit log's writes: recording an act, signing a tree head, and the exports auditors verify offline.
 
 `audit_record` is the one way an entry is made. Services call it inside the transaction of the act they record,
 as their last step: the append locks the log's head row until that transaction ends, so appends queue in commit
@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 from uuid import UUID
 
@@ -23,17 +24,28 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
 from governance import audit_tree, signing
 from governance.audit_context import current_request, request_facts, running_task_label, system_actor_label
-from governance.audit_verify import EXPORT_FORMAT, canonical_json, leaf_hash, tree_head_message
+from governance.audit_verify import (
+    EXPORT_FORMAT,
+    FILTERED_EXPORT_FORMAT,
+    canonical_json,
+    inclusion_ranges,
+    leaf_hash,
+    tree_head_message,
+)
 from governance.models import AuditEntry, AuditLogHead, SignedTreeHead
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 EXPORT_CHUNK = 2000
+#: Entries of a filtered export whose inclusion proofs are read together, in at most three queries
+#: (`audit_tree.range_hashes`). A proof names at most one stored subtree per level of the tree, so a batch asks for
+#: a few hundred at most: a condition both databases take in one statement.
+PROOF_BATCH = 32
 
 
 def format_time(moment: datetime) -> str:
@@ -356,12 +368,93 @@ def export_tree_head() -> SignedTreeHead:
 EXPORTED_LOG = AuditObject(type="audit_log", id="audit_log", label="audit log")
 
 
-def audit_export_begin() -> SignedTreeHead:
+def audit_export_begin(*, filters: Mapping[str, Any] | None = None) -> SignedTreeHead:
     """Record that the log is being exported, commit that, and return the tree head the export ends at: the
-    export covers its own entry, so the record of who took a copy is in the copy."""
+    export covers its own entry, so the record of who took a copy is in the copy.
+
+    With `filters` (as `export_filter_document` gives them), the export is a filtered one, and the entry says so
+    and names the filter; without, it is the whole log and the entry's changes are empty.
+    """
+    changes = None if filters is None else {"format": FILTERED_EXPORT_FORMAT, "filter": dict(filters)}
     with transaction.atomic():
-        audit_record("audit_log.exported", obj=EXPORTED_LOG)
+        audit_record("audit_log.exported", obj=EXPORTED_LOG, changes=changes)
     return export_tree_head()
+
+
+def export_filter_document(cleaned: Mapping[str, Any]) -> dict:
+    """The filter a filtered export applied, as its header and its audit entry name it: the values of
+    AuditEntryFilter's cleaned form that were given, times in the log's form (UTC), and a project or an actor as
+    the text asked for (the form reads it as an id and a name at once)."""
+    document = {}
+    for name, value in cleaned.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, datetime):
+            value = format_time(value)
+        elif isinstance(value, tuple):
+            value = value[1]
+        document[name] = value
+    return document
+
+
+def _audit_paths(seqs: list[int], size: int) -> dict[int, list[str]]:
+    """The audit path of each of `seqs` in the tree of `size` leaves; neighbouring entries share most of theirs,
+    and all are read at once."""
+    ranges = {seq: inclusion_ranges(seq, size) for seq in seqs}
+    needed = sorted({range_ for path in ranges.values() for range_ in path})
+    hashes = dict(zip(needed, audit_tree.range_hashes(needed, size), strict=True))
+    return {seq: [hashes[range_].hex() for range_ in path] for seq, path in ranges.items()}
+
+
+def proven_entry_line(entry: AuditEntry, audit_path: list[str], tree_size: int) -> bytes:
+    """An entry as a filtered export writes it: its line in the whole-log export with the proof of its inclusion
+    in the tree of `tree_size` entries between the leaf hash and the entry's exact bytes."""
+    proof = canonical_json({"audit_path": audit_path, "leaf_index": entry.seq, "tree_size": tree_size})
+    return (
+        b'{"leaf_hash":"'
+        + bytes(entry.leaf_hash).hex().encode()
+        + b'","inclusion_proof":'
+        + proof
+        + b',"entry":'
+        + entry_bytes(entry)
+        + b"}\n"
+    )
+
+
+def _proven_entry_lines(entries: QuerySet[AuditEntry], tree_size: int) -> Iterator[bytes]:
+    last = -1
+    while chunk := list(entries.filter(seq__gt=last)[:EXPORT_CHUNK]):
+        for start in range(0, len(chunk), PROOF_BATCH):
+            batch = chunk[start : start + PROOF_BATCH]
+            paths = _audit_paths([entry.seq for entry in batch], tree_size)
+            for entry in batch:
+                yield proven_entry_line(entry, paths[entry.seq], tree_size)
+        last = chunk[-1].seq
+
+
+def filtered_export_lines(
+    head: SignedTreeHead, entries: QuerySet[AuditEntry], *, filters: Mapping[str, Any]
+) -> Iterator[bytes]:
+    """`entries` (those the reader may read that match `filters`) that `head` covers, as JSON Lines that
+    `audit_verify.verify_filtered_export` checks: a header with the signed head, its key, the filter and how many
+    entries matched, then each entry in sequence order with its inclusion proof against that head.
+
+    The header is made now, in the request (one query counts the entries, and the reader is the acting party);
+    the entries are read as the lines are consumed, a chunk at a time by sequence number, so memory stays flat
+    however many match. Proofs cost at most three queries per PROOF_BATCH entries, against three per entry if
+    each were asked for alone.
+    """
+    covered = entries.filter(seq__lt=head.tree_size).order_by("seq")
+    header = {
+        "format": FILTERED_EXPORT_FORMAT,
+        "tree_head": tree_head_document(head),
+        "public_key": head.public_key,
+        "filter": dict(filters),
+        "entries": covered.count(),
+        "exported_at": format_time(timezone.now()),
+        "exported_by": acting_party()["label"],
+    }
+    return chain([_line(header)], _proven_entry_lines(covered, head.tree_size))
 
 
 def public_key_document() -> dict:
@@ -381,9 +474,12 @@ __all__ = [
     "entry_bytes",
     "entry_document",
     "entry_line",
+    "export_filter_document",
     "export_lines",
     "export_tree_head",
+    "filtered_export_lines",
     "format_time",
+    "proven_entry_line",
     "public_key_document",
     "tree_head_document",
     "tree_head_sign",

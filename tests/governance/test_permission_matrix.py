@@ -622,6 +622,8 @@ ENDPOINTS = [
     Endpoint("audit/entries", "auditentry-list", "GET", LIST),
     Endpoint("audit/entries/{seq}", "auditentry-detail", "GET", AUDIT_ENTRY, audit_entry_call),
     Endpoint("audit/entries/{seq}/proof", "auditentry-proof", "GET", AUDIT_ENTRY, audit_entry_call),
+    # The filtered export: for whoever audits something (their entries only), as signing a tree head is.
+    Endpoint("audit/entries/export", "auditentry-export", "GET", answers(403, auditor=200, superuser=200)),
     Endpoint("audit/tree-heads", "treehead-list", "GET", LIST, with_signed_head),
     Endpoint("audit/tree-heads", "treehead-list", "POST", answers(403, auditor=201, superuser=201)),
     Endpoint("audit/tree-heads/latest", "treehead-latest", "GET", LIST, with_signed_head),
