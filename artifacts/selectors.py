@@ -1,13 +1,29 @@
 """Reads for the artifact store: list querysets shaped for their pages, and lineage."""
 
 import heapq
+import re
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Literal
 
+from django.apps import apps
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, connections
-from django.db.models import Case, Count, Exists, Max, OuterRef, QuerySet, When, Window
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    When,
+    Window,
+)
+from django.db.models.functions import Cast
 
 from artifacts.models import (
     Artifact,
@@ -21,6 +37,7 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
+from artifacts.validators import DIGEST_PREFIX
 from governance.permissions import artifact_ids_where, is_unrestricted, projects_where
 from governance.roles import Verb
 
@@ -253,3 +270,305 @@ def lineage_graph(
         edges=sorted(edge for edge in edges if edge[0] in shown and edge[1] in shown),
         hidden=len(reached) - len(nodes),
     )
+
+
+# The portal -------------------------------------------------------------------------------------------
+# What the portal's artifact pages read (artifacts/views.py). Each function costs a fixed number of queries
+# whatever the size of what it reads, and everything goes through `visible_to(user)`: what the user may not see
+# is simply absent. The registry and the audit log are read through the app registry and local imports, because
+# governance builds on artifacts and not the other way round (see STYLE.md).
+
+#: Edges followed each way from a version on its page: its run, that run's inputs, the runs that made them and
+#: their inputs upstream; the runs that read it, what they made, and who read those downstream.
+PORTAL_LINEAGE_DEPTH = 4
+#: Nodes drawn at most, the nearest first; a picture much larger than this is no longer readable.
+PORTAL_LINEAGE_NODES = 60
+#: Rows the walk may return at most: a node reached several ways is a row per way, so this bounds memory for a
+#: version with thousands of neighbours while leaving room for every way of reaching the nodes that are drawn.
+PORTAL_LINEAGE_ROWS = 2000
+#: Consumers of a version listed on its page, newest first.
+PORTAL_CONSUMERS = 50
+#: Verification results listed on a version's page, newest first.
+PORTAL_VERIFICATIONS = 20
+VERIFICATION_ACTIONS = ("blob.verified", "blob.corrupt")
+
+
+@dataclass
+class BoundedLineage:
+    """A lineage graph cut to the nodes nearest its root; `truncated` says nodes were left out for the bound."""
+
+    graph: LineageGraph
+    truncated: bool
+
+
+def portal_artifact_version(user, pk: int) -> ArtifactVersion | None:
+    # The page names the artifact, its project, the blob's digest, size and state, and who published it.
+    versions = ArtifactVersion.objects.visible_to(user).select_related("artifact__project", "blob", "created_by")
+    return versions.filter(pk=pk).first()
+
+
+def artifact_version_downloadable(version: ArtifactVersion) -> bool:
+    """Whether the API's download of `version` would hand out its bytes to a user who sees the version.
+
+    The download endpoint asks exactly that the version be visible (the view role, on its project or its
+    artifact), then refuses corrupt bytes; so a user who sees the version page may download unless its bytes
+    are quarantined.
+    """
+    return version.blob.state != Blob.State.CORRUPT
+
+
+def blob_verifications(blob: Blob, user) -> list:
+    """The verification results for `blob` in the audit log that `user` may read, newest first (none for most
+    users: blobs belong to no single project, so only readers of the whole log see them)."""
+    from governance.selectors import audit_entries_for
+
+    entries = audit_entries_for(user).filter(
+        action__in=VERIFICATION_ACTIONS, object_type="blob", object_id=str(blob.pk)
+    )
+    return list(entries[:PORTAL_VERIFICATIONS])
+
+
+def portal_run(run_id: int | None, user) -> Run | None:
+    if run_id is None:
+        return None
+    return Run.objects.visible_to(user).select_related("project", "created_by").filter(pk=run_id).first()
+
+
+def run_inputs(run: Run, user) -> tuple[list[DatasetVersion], list[ArtifactVersion]]:
+    """What `run` read that `user` may see: dataset versions and artifact versions, each with what its row
+    shows (dataset and project, artifact and project, and the blob)."""
+    datasets = DatasetVersion.objects.visible_to(user).filter(consumed_by_runs=run)
+    artifacts = ArtifactVersion.objects.visible_to(user).filter(consumed_by_runs=run)
+    return (
+        list(datasets.select_related("dataset__project", "blob").order_by("dataset__name", "-number")),
+        list(artifacts.select_related("artifact__project", "blob").order_by("artifact__name", "-number")),
+    )
+
+
+def version_consumers(version: ArtifactVersion, user) -> list[Run]:
+    """The runs that read `version` (newest first, at most PORTAL_CONSUMERS), each with what it produced that
+    `user` may see in `produced_versions` and `produced_datasets`: two prefetches, not two queries per run."""
+    produced_versions = ArtifactVersion.objects.visible_to(user).select_related("artifact").order_by("pk")
+    produced_datasets = DatasetVersion.objects.visible_to(user).select_related("dataset").order_by("pk")
+    runs = (
+        Run.objects.visible_to(user)
+        .filter(artifact_inputs__artifact_version=version)
+        .select_related("project")
+        .prefetch_related(
+            Prefetch("produced_artifact_versions", queryset=produced_versions, to_attr="produced_versions"),
+            Prefetch("produced_dataset_versions", queryset=produced_datasets, to_attr="produced_datasets"),
+        )
+        .order_by("-pk")
+    )
+    return list(runs[:PORTAL_CONSUMERS])
+
+
+def version_model_versions(version: ArtifactVersion, user) -> list:
+    """The registered model versions that are `version`, with their model and its project."""
+    model_version = apps.get_model("governance", "ModelVersion")
+    registered = model_version.objects.visible_to(user).filter(artifact_version=version)
+    return list(registered.select_related("registered_model__project").order_by("registered_model__name", "number"))
+
+
+def bounded_lineage(version: ArtifactVersion, user) -> BoundedLineage:
+    """Both directions from `version`, PORTAL_LINEAGE_DEPTH edges each way, cut to the PORTAL_LINEAGE_NODES
+    nodes nearest it, as far as `user` may see (the rest counted in `hidden`, as lineage_graph does).
+
+    The walk is lineage_graph's, with its rows ordered nearest first and capped, so a version read by thousands
+    of runs costs a bounded read; then one query per node type for the nodes kept. Five queries in all.
+    """
+    root = LineageNode(type="artifact_version", id=version.pk, depth=0, direction="root", obj=version)
+    params = {
+        "type": root.type,
+        "id": root.id,
+        "down_depth": PORTAL_LINEAGE_DEPTH,
+        "up_depth": PORTAL_LINEAGE_DEPTH,
+        "rows": PORTAL_LINEAGE_ROWS,
+    }
+    with connection.cursor() as cursor:
+        # Column 4 is the depth; the cap applies to the whole UNION ALL.
+        cursor.execute(_walk_sql() + " ORDER BY 4 LIMIT %(rows)s", params)
+        rows = cursor.fetchall()
+
+    reached: dict[tuple[str, int], tuple[str, int]] = {}
+    edges: set[tuple[str, str]] = set()
+    for side, type_, id_, depth, via_type, via_id in rows:
+        key = (type_, id_)
+        if key != (root.type, root.id) and (key not in reached or depth < reached[key][1]):
+            reached[key] = (side, depth)
+        node_key, via_key = f"{type_}:{id_}", f"{via_type}:{via_id}"
+        edges.add((via_key, node_key) if side == "downstream" else (node_key, via_key))
+
+    nearest = sorted(reached.items(), key=lambda item: (item[1][1], item[0]))
+    kept = nearest[:PORTAL_LINEAGE_NODES]
+    objects = {t: _details(t, {i for (rt, i), _ in kept if rt == t}, user) for t in NODE_TYPES}
+    nodes = [
+        LineageNode(type=t, id=i, depth=depth, direction=side, obj=objects[t][i])
+        for (t, i), (side, depth) in kept
+        if i in objects[t]
+    ]
+    shown = {root.key} | {node.key for node in nodes}
+    graph = LineageGraph(
+        root=root,
+        nodes=nodes,
+        edges=sorted(edge for edge in edges if edge[0] in shown and edge[1] in shown),
+        hidden=len(kept) - len(nodes),
+    )
+    return BoundedLineage(graph=graph, truncated=len(nearest) > len(kept) or len(rows) >= PORTAL_LINEAGE_ROWS)
+
+
+# Search
+
+SEARCH_MIN_LENGTH = 2
+SEARCH_PER_KIND = 20
+#: Hex digits that make a bare word a digest or commit prefix: fewer would match nearly everything.
+BARE_HEX_MIN = 6
+#: With its `sha256:` prefix a word is plainly a digest, so a shorter prefix is taken.
+PREFIXED_HEX_MIN = 4
+#: Artifact versions whose metadata text contains the query, checked key by key and value by value in Python.
+METADATA_CANDIDATES = 200
+HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass
+class SearchGroup:
+    kind: str  # projects, models, artifacts, artifact_versions, runs, datasets, dataset_versions
+    title: str
+    items: list
+    more: bool  # there were more than SEARCH_PER_KIND
+
+
+@dataclass
+class SearchResults:
+    query: str
+    too_short: bool = False
+    digest_prefix: str | None = None
+    commit_prefix: str | None = None
+    groups: list[SearchGroup] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(group.items) for group in self.groups)
+
+
+def _hex_prefixes(query: str) -> tuple[str | None, str | None]:
+    """The digest prefix and the commit prefix `query` stands for, if it is written as one."""
+    lowered = query.lower()
+    if lowered.startswith(DIGEST_PREFIX):
+        digits = lowered.removeprefix(DIGEST_PREFIX)
+        return (digits, None) if len(digits) >= PREFIXED_HEX_MIN and HEX.fullmatch(digits) else (None, None)
+    if len(lowered) >= BARE_HEX_MIN and HEX.fullmatch(lowered):
+        return lowered, lowered
+    return None, None
+
+
+def _bounded(queryset: QuerySet) -> tuple[list, bool]:
+    rows = list(queryset[: SEARCH_PER_KIND + 1])
+    return rows[:SEARCH_PER_KIND], len(rows) > SEARCH_PER_KIND
+
+
+def metadata_contains(metadata: object, needle: str) -> bool:
+    """Whether a key or a scalar value anywhere in `metadata` contains `needle` (already casefolded)."""
+    if isinstance(metadata, dict):
+        return any(needle in str(key).casefold() or metadata_contains(value, needle) for key, value in metadata.items())
+    if isinstance(metadata, list):
+        return any(metadata_contains(item, needle) for item in metadata)
+    return metadata is not None and needle in str(metadata).casefold()
+
+
+def search(query: str, user) -> SearchResults:
+    """What `user` may see that `query` names, grouped by kind, at most SEARCH_PER_KIND of each: projects,
+    registered models, artifacts and datasets by name; runs by name, external id, commit prefix or metric name;
+    artifact and dataset versions by digest prefix, and artifact versions by their metadata. One query per kind
+    (two for runs, with what they produced), whatever the number of matches.
+    """
+    query = query.strip()
+    results = SearchResults(query=query)
+    if len(query) < SEARCH_MIN_LENGTH:
+        results.too_short = bool(query)
+        return results
+    digest, commit = _hex_prefixes(query)
+    results.digest_prefix, results.commit_prefix = digest, commit
+    registered_model = apps.get_model("governance", "RegisteredModel")
+
+    def add(kind: str, title: str, queryset: QuerySet) -> None:
+        items, more = _bounded(queryset)
+        results.groups.append(SearchGroup(kind=kind, title=title, items=items, more=more))
+
+    add(
+        "projects",
+        "Projects",
+        Project.objects.visible_to(user).filter(Q(slug__icontains=query) | Q(name__icontains=query)).order_by("slug"),
+    )
+    add(
+        "models",
+        "Registered models",
+        registered_model.objects.visible_to(user)
+        .filter(name__icontains=query)
+        .select_related("project")
+        .order_by("name", "pk"),
+    )
+    newest_version = ArtifactVersion.objects.filter(artifact=OuterRef("pk")).order_by("-number").values("pk")[:1]
+    add(
+        "artifacts",
+        "Artifacts",
+        Artifact.objects.visible_to(user)
+        .filter(name__icontains=query)
+        .select_related("project")
+        .annotate(newest_version_id=Subquery(newest_version))
+        .order_by("name", "pk"),
+    )
+
+    # Versions: by digest prefix, or (artifact versions) by metadata. The metadata's JSON text is a coarse filter
+    # both databases run (CAST to text); keys and values are then checked in Python, so JSON punctuation and
+    # escapes never make a match, over a bounded number of candidates.
+    versions = ArtifactVersion.objects.visible_to(user).select_related("artifact__project", "blob").order_by("-pk")
+    by_digest = list(versions.filter(blob__digest__startswith=digest)[: SEARCH_PER_KIND + 1]) if digest else []
+    needle = query.casefold()
+    candidates = versions.annotate(metadata_text=Cast("metadata", TextField())).filter(metadata_text__icontains=query)
+    by_metadata = [v for v in candidates[:METADATA_CANDIDATES] if metadata_contains(v.metadata, needle)]
+    for version in by_metadata:
+        version.matched_metadata = True
+    seen: set[int] = set()
+    merged = [v for v in [*by_digest, *by_metadata] if not (v.pk in seen or seen.add(v.pk))]
+    results.groups.append(
+        SearchGroup(
+            kind="artifact_versions",
+            title="Artifact versions",
+            items=merged[:SEARCH_PER_KIND],
+            more=len(merged) > SEARCH_PER_KIND,
+        )
+    )
+
+    run_match = Q(name__icontains=query) | Q(external_id__icontains=query) | Q(metrics__has_key=query)
+    if commit:
+        run_match |= Q(code_commit__startswith=commit)
+    produced = ArtifactVersion.objects.visible_to(user).select_related("artifact").order_by("pk")
+    add(
+        "runs",
+        "Runs",
+        Run.objects.visible_to(user)
+        .filter(run_match)
+        .select_related("project")
+        .prefetch_related(Prefetch("produced_artifact_versions", queryset=produced, to_attr="produced_versions"))
+        .order_by("-pk"),
+    )
+    add(
+        "datasets",
+        "Datasets",
+        Dataset.objects.visible_to(user)
+        .filter(Q(name__icontains=query) | Q(description__icontains=query))
+        .select_related("project")
+        .annotate(latest_version=Max("versions__number"))
+        .order_by("name", "pk"),
+    )
+    if digest:
+        add(
+            "dataset_versions",
+            "Dataset versions",
+            DatasetVersion.objects.visible_to(user)
+            .filter(Q(blob__digest__startswith=digest) | Q(manifest_digest__startswith=digest))
+            .select_related("dataset__project", "blob")
+            .order_by("-pk"),
+        )
+    return results

@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from artifacts import urls as artifacts_portal
+from governance import urls as governance_portal
+
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
@@ -11,7 +14,11 @@ api_patterns = [
     path("", include("artifacts.api.urls")),
 ]
 
+# The portal for reviewers and auditors: server-rendered pages over the same services and access rule as the API.
+portal_patterns = [*governance_portal.urlpatterns, *artifacts_portal.urlpatterns]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"))),
+    path("", include((portal_patterns, "portal"))),
 ]

@@ -82,6 +82,35 @@ def _perfect_from_leaves(leaves: dict[int, bytes], first: int, width: int) -> by
     return level[0]
 
 
+def kept_subtrees_differing(leaves: dict[int, bytes]) -> list[tuple[int, int]]:
+    """The kept subtrees, among those `leaves` cover entirely, whose stored hash is not the hash of these leaves, as
+    (first seq, end seq) ranges. A root folds the kept hashes and never reads their leaves again: an entry rewritten
+    together with its leaf hash, after its subtree was kept, shows only here (and in the offline verifier)."""
+    computed: dict[tuple[int, int], bytes] = {}
+    for first in range(0, max(leaves, default=-1) + 1, KEPT_WIDTH):
+        if all(seq in leaves for seq in range(first, first + KEPT_WIDTH)):
+            computed[(KEPT_LEVEL, first >> KEPT_LEVEL)] = _perfect_from_leaves(leaves, first, KEPT_WIDTH)
+    level = KEPT_LEVEL
+    while True:
+        parents = {
+            (level + 1, index >> 1): node_hash(computed[(level, index)], computed[(level, index + 1)])
+            for (at, index) in list(computed)
+            if at == level and index % 2 == 0 and (level, index + 1) in computed
+        }
+        if not parents:
+            break
+        computed |= parents
+        level += 1
+    differing = []
+    for at in sorted({level for level, _ in computed}):
+        indexes = [index for level, index in computed if level == at]
+        stored = AuditTreeNode.objects.filter(level=at, index__in=indexes).values_list("index", "hash")
+        differing += [
+            (index << at, (index + 1) << at) for index, digest in stored if bytes(digest) != computed[(at, index)]
+        ]
+    return differing
+
+
 def range_hashes(ranges: list[tuple[int, int]], size: int) -> list[bytes]:
     """The Merkle hash of each range of leaves, all read at once: the kept subtrees they are built from, and the
     leaves of any smaller pieces. Call with ranges inside the first `size` leaves of a committed log."""

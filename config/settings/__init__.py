@@ -14,6 +14,7 @@ from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
     env_positive_int,
     env_str,
 )
+from config.settings.portal import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.storages import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
     "artifacts",
     "governance",
 ]
@@ -43,6 +45,8 @@ MIDDLEWARE = [
     "governance.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Messages live in the session, never in a cookie: the admin shows a new webhook secret once as a message.
@@ -87,6 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -107,8 +113,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env_str("DJANGO_STATIC_ROOT") or str(VAR_DIR / "static")
-LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -160,11 +166,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("PROVENANT_LOG_LEVEL", "INFO")},
     # In-process tasks would log a line per task into every command's and request's output.
-    "loggers": (
-        {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
-        if CELERY_TASK_ALWAYS_EAGER  # noqa: F405
-        else {}
-    ),
+    "loggers": {
+        # django-axes logs every sign-in at INFO; the audit log records them already, lockouts stay visible.
+        "axes": {"level": "WARNING"},
+        **(
+            {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
+            if CELERY_TASK_ALWAYS_EAGER  # noqa: F405
+            else {}
+        ),
+    },
 }
 
 for _folder in ("blobs", "media"):

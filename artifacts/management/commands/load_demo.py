@@ -7,6 +7,7 @@ from artifacts.demo import (
     ADMIN_URL,
     ADMIN_USERNAME,
     API_DOCS_URL,
+    PORTAL_URL,
     PROJECT_SLUG,
     TEAM,
     VIEWER_GROUP,
@@ -62,6 +63,7 @@ class Command(BaseCommand):
             credentials = f"username {ADMIN_USERNAME}, password {ADMIN_PASSWORD}"
         else:
             credentials = f"username {ADMIN_USERNAME}, with the password you set (the existing user was left alone)"
+        self.stdout.write(f"Portal:   {PORTAL_URL}  (reviewers and auditors: sign in as a team member below)")
         self.stdout.write(f"Admin:    {ADMIN_URL}  ({credentials})")
         team = ", ".join(f"{name} ({role})" for name, role in TEAM.items())
         viewers = ", ".join(VIEWER_GROUP_MEMBERS)
