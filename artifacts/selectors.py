@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Literal
 
-from django.apps import apps
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection, connections
 from django.db.models import (
@@ -273,10 +272,10 @@ def lineage_graph(
 
 
 # The portal -------------------------------------------------------------------------------------------
-# What the portal's artifact pages read (artifacts/views.py). Each function costs a fixed number of queries
-# whatever the size of what it reads, and everything goes through `visible_to(user)`: what the user may not see
-# is simply absent. The registry and the audit log are read through the app registry and local imports, because
-# governance builds on artifacts and not the other way round (see STYLE.md).
+# What the portal's artifact pages read (governance/views/catalog.py), of artifacts alone: the registry and the
+# audit log add their parts from governance/selectors.py, which builds on these. Each function costs a fixed
+# number of queries whatever the size of what it reads, and everything goes through `visible_to(user)`: what the
+# user may not see is simply absent.
 
 #: Edges followed each way from a version on its page: its run, that run's inputs, the runs that made them and
 #: their inputs upstream; the runs that read it, what they made, and who read those downstream.
@@ -288,9 +287,6 @@ PORTAL_LINEAGE_NODES = 60
 PORTAL_LINEAGE_ROWS = 2000
 #: Consumers of a version listed on its page, newest first.
 PORTAL_CONSUMERS = 50
-#: Verification results listed on a version's page, newest first.
-PORTAL_VERIFICATIONS = 20
-VERIFICATION_ACTIONS = ("blob.verified", "blob.corrupt")
 
 
 @dataclass
@@ -315,17 +311,6 @@ def artifact_version_downloadable(version: ArtifactVersion) -> bool:
     are quarantined.
     """
     return version.blob.state != Blob.State.CORRUPT
-
-
-def blob_verifications(blob: Blob, user) -> list:
-    """The verification results for `blob` in the audit log that `user` may read, newest first (none for most
-    users: blobs belong to no single project, so only readers of the whole log see them)."""
-    from governance.selectors import audit_entries_for
-
-    entries = audit_entries_for(user).filter(
-        action__in=VERIFICATION_ACTIONS, object_type="blob", object_id=str(blob.pk)
-    )
-    return list(entries[:PORTAL_VERIFICATIONS])
 
 
 def portal_run(run_id: int | None, user) -> Run | None:
@@ -361,13 +346,6 @@ def version_consumers(version: ArtifactVersion, user) -> list[Run]:
         .order_by("-pk")
     )
     return list(runs[:PORTAL_CONSUMERS])
-
-
-def version_model_versions(version: ArtifactVersion, user) -> list:
-    """The registered model versions that are `version`, with their model and its project."""
-    model_version = apps.get_model("governance", "ModelVersion")
-    registered = model_version.objects.visible_to(user).filter(artifact_version=version)
-    return list(registered.select_related("registered_model__project").order_by("registered_model__name", "number"))
 
 
 def bounded_lineage(version: ArtifactVersion, user) -> BoundedLineage:
@@ -432,7 +410,7 @@ HEX = re.compile(r"[0-9a-f]+")
 
 @dataclass
 class SearchGroup:
-    kind: str  # projects, models, artifacts, artifact_versions, runs, datasets, dataset_versions
+    kind: str  # projects, artifacts, artifact_versions, runs, datasets, dataset_versions (and models, added)
     title: str
     items: list
     more: bool  # there were more than SEARCH_PER_KIND
@@ -478,9 +456,9 @@ def metadata_contains(metadata: object, needle: str) -> bool:
 
 def search(query: str, user) -> SearchResults:
     """What `user` may see that `query` names, grouped by kind, at most SEARCH_PER_KIND of each: projects,
-    registered models, artifacts and datasets by name; runs by name, external id, commit prefix or metric name;
-    artifact and dataset versions by digest prefix, and artifact versions by their metadata. One query per kind
-    (two for runs, with what they produced), whatever the number of matches.
+    artifacts and datasets by name (the portal adds registered models from governance.selectors); runs by name,
+    external id, commit prefix or metric name; artifact and dataset versions by digest prefix, and artifact versions
+    by their metadata. One query per kind (two for runs, with what they produced), whatever the number of matches.
     """
     query = query.strip()
     results = SearchResults(query=query)
@@ -489,7 +467,6 @@ def search(query: str, user) -> SearchResults:
         return results
     digest, commit = _hex_prefixes(query)
     results.digest_prefix, results.commit_prefix = digest, commit
-    registered_model = apps.get_model("governance", "RegisteredModel")
 
     def add(kind: str, title: str, queryset: QuerySet) -> None:
         items, more = _bounded(queryset)
@@ -499,14 +476,6 @@ def search(query: str, user) -> SearchResults:
         "projects",
         "Projects",
         Project.objects.visible_to(user).filter(Q(slug__icontains=query) | Q(name__icontains=query)).order_by("slug"),
-    )
-    add(
-        "models",
-        "Registered models",
-        registered_model.objects.visible_to(user)
-        .filter(name__icontains=query)
-        .select_related("project")
-        .order_by("name", "pk"),
     )
     newest_version = ArtifactVersion.objects.filter(artifact=OuterRef("pk")).order_by("-number").values("pk")[:1]
     add(

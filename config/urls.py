@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from artifacts import urls as artifacts_portal
 from governance import urls as governance_portal
 
 api_patterns = [
@@ -15,7 +14,7 @@ api_patterns = [
 ]
 
 # The portal for reviewers and auditors: server-rendered pages over the same services and access rule as the API.
-portal_patterns = [*governance_portal.urlpatterns, *artifacts_portal.urlpatterns]
+portal_patterns = governance_portal.urlpatterns
 
 urlpatterns = [
     path("admin/", admin.site.urls),

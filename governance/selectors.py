@@ -340,3 +340,39 @@ def dashboard_production_compliance(user) -> list:
 def audit_entries_by(user) -> QuerySet[AuditEntry]:
     """The entries recording `user`'s own acts, newest first: what the dashboard shows someone who audits nothing."""
     return AuditEntry.objects.filter(actor_kind=AuditEntry.ActorKind.USER, actor_user_id=user.pk).order_by("-seq")
+
+
+# The portal's artifact pages: what the registry and the audit log add ------------------------------------------
+
+#: Verification results listed on a version's page, newest first.
+PORTAL_VERIFICATIONS = 20
+VERIFICATION_ACTIONS = ("blob.verified", "blob.corrupt")
+
+
+def model_versions_on(artifact_version: Model, user) -> list:
+    """The registered model versions that are `artifact_version`, with their model and its project."""
+    from governance.models import ModelVersion
+
+    registered = ModelVersion.objects.visible_to(user).filter(artifact_version=artifact_version)
+    return list(registered.select_related("registered_model__project").order_by("registered_model__name", "number"))
+
+
+def blob_verifications(blob: Model, user) -> list:
+    """The verification results for `blob` in the audit log that `user` may read, newest first (none for most
+    users: blobs belong to no single project, so only readers of the whole log see them)."""
+    entries = audit_entries_for(user).filter(
+        action__in=VERIFICATION_ACTIONS, object_type="blob", object_id=str(blob.pk)
+    )
+    return list(entries[:PORTAL_VERIFICATIONS])
+
+
+def registered_models_named(query: str, user) -> QuerySet:
+    """Models `user` may see whose name holds `query`, for the portal's search."""
+    from governance.models import RegisteredModel
+
+    return (
+        RegisteredModel.objects.visible_to(user)
+        .filter(name__icontains=query)
+        .select_related("project")
+        .order_by("name", "pk")
+    )

@@ -1,4 +1,6 @@
-"""Portal pages for artifacts: an artifact version with its provenance and lineage picture, and search.
+"""Portal pages over the catalog: an artifact version with its provenance, lineage picture and the model versions
+registered on it, and search across projects, models, artifacts, runs and datasets. They live in governance, which
+builds on artifacts: artifacts' selectors give what is the artifacts' own, governance's add the registry and the log.
 
 Every page needs a signed-in user and reads through the selectors' `visible_to(user)` querysets: a version the user
 may not see answers 404, as the API does, so its existence does not leak.
@@ -17,6 +19,7 @@ from artifacts import selectors
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.models import ArtifactVersion, Run
 from artifacts.selectors import BoundedLineage, LineageNode
+from governance import selectors as governance_selectors
 from governance.portal import search_text
 
 
@@ -91,14 +94,14 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.portal_run(version.run_id, request.user)
     input_datasets, input_versions = selectors.run_inputs(run, request.user) if run else ([], [])
     lineage = selectors.bounded_lineage(version, request.user)
-    model_versions = selectors.version_model_versions(version, request.user)
+    model_versions = governance_selectors.model_versions_on(version, request.user)
     for model_version in model_versions:
         model_version.portal_url = reverse("portal:model", args=[model_version.registered_model_id])
     context = {
         "version": version,
         "artifact": version.artifact,
         "blob": version.blob,
-        "verifications": selectors.blob_verifications(version.blob, request.user),
+        "verifications": governance_selectors.blob_verifications(version.blob, request.user),
         "run": run,
         "run_repository_url": _web_url(run.code_repository) if run else None,
         "run_facts": {name: _pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}
@@ -159,6 +162,17 @@ def _result_url(kind: str, item) -> str | None:
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     results = selectors.search(search_text(request), request.user)
+    if results.query and not results.too_short:
+        models = list(
+            governance_selectors.registered_models_named(results.query, request.user)[: selectors.SEARCH_PER_KIND + 1]
+        )
+        group = selectors.SearchGroup(
+            kind="models",
+            title="Registered models",
+            items=models[: selectors.SEARCH_PER_KIND],
+            more=len(models) > selectors.SEARCH_PER_KIND,
+        )
+        results.groups.insert(1, group)  # after projects, as people look for a model by its name first
     for group in results.groups:
         for item in group.items:
             item.portal_url = _result_url(group.kind, item)
