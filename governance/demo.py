@@ -1,15 +1,18 @@
 """The registry part of `manage.py load_demo`: the demo's model registered, promoted through its policies by the
-demo team, with one promotion left half-approved so a reviewer has something waiting at first sign-in."""
+demo team, with one promotion left half-approved so a reviewer has something waiting at first sign-in, and an access
+review under way for the maintainer."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from governance.models import PromotionRequest, RegisteredModel
 from governance.roles import Role
-from governance.services import role_grant
+from governance.services import campaign_open, role_grant
 from governance.services.promotions import promotion_approve, promotion_request_create
 from governance.services.registry import (
     model_alias_set,
@@ -117,4 +120,11 @@ def _record(project, admin: AbstractBaseUser, password: str) -> dict:
     promotion_approve(request=waiting, reviewer=rui, comment="Better AUC at the same threshold.")
     model_alias_set(registered_model=model, name="champion", model_version=v1, set_by=dana)
     model_alias_set(registered_model=model, name="candidate", model_version=v2, set_by=dana)
+    # A quarterly access review under way, so the maintainer has grants to recertify at first sign-in.
+    campaign_open(
+        project=project,
+        due_at=timezone.now() + timedelta(days=14),
+        opened_by=mara,
+        title="Fraud detection: quarterly access review",
+    )
     return {"model": model, "waiting": waiting}

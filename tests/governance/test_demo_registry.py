@@ -8,7 +8,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from governance import demo
-from governance.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, StageTransition
+from governance.models import (
+    AccessReviewCampaign,
+    ModelVersion,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    StageTransition,
+)
 from governance.services.promotions import promotion_approve
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +75,12 @@ def test_loading_again_registers_nothing_more(django_capture_on_commit_callbacks
 
     assert (ModelVersion.objects.count(), PromotionRequest.objects.count(), StageTransition.objects.count()) == counts
     assert "promotion #" in output
+
+
+def test_the_maintainer_finds_an_access_review_to_complete(django_capture_on_commit_callbacks):
+    load_demo(django_capture_on_commit_callbacks)
+    mara = get_user_model().objects.get(username=demo.MAINTAINER)
+
+    campaign = AccessReviewCampaign.objects.get()
+
+    assert campaign.items.filter(reviewer=mara, decision="pending").exists()

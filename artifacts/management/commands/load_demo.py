@@ -76,7 +76,10 @@ class Command(BaseCommand):
         model = registry.model
         stages = ", ".join(f"v{v.number} {v.stage}" for v in model.versions.order_by("number"))
         self.stdout.write(f"Registry: model {model.name}: {stages}")
-        self.stdout.write(f"  reviewers rui and {SECOND_REVIEWER}; maintainer {MAINTAINER} sets the promotion policies")
+        self.stdout.write(
+            f"  reviewers rui and {SECOND_REVIEWER}; maintainer {MAINTAINER} sets the promotion policies and has an "
+            "access review to complete"
+        )
         if registry.waiting is not None:
             self.stdout.write(
                 f"  promotion #{registry.waiting.pk} (v{registry.waiting.model_version.number} to "
