@@ -17,7 +17,7 @@ from governance.models import (
 )
 from governance.models.registry import TARGET_STAGE_CHOICES
 from governance.services.promotions import MAX_COMMENT_CHARS, MAX_JUSTIFICATION_CHARS
-from governance.services.registry import MAX_CARD_CHARS
+from governance.services.registry import MAX_CARD_CHARS, POLICY_FIELDS
 
 
 def _username(user) -> str | None:
@@ -304,15 +304,7 @@ class PromotionPolicySerializer(serializers.ModelSerializer):
             "stage",
             "version",
             "is_default",
-            "approvals_required",
-            "creator_may_approve",
-            "require_verified_blob",
-            "require_complete_lineage",
-            "require_model_card",
-            "metric_thresholds",
-            "min_hours_in_production",
-            "request_ttl_hours",
-            "previous_production_to",
+            *POLICY_FIELDS,
             "note",
             "changed_by",
             "changed_at",
