@@ -4,6 +4,7 @@ reason, then see the campaign's report."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot, sign_in
 
@@ -20,7 +21,7 @@ def test_a_maintainer_keeps_grants_in_bulk_and_a_revocation_needs_a_reason(page)
 
     boxes.nth(0).check()
     page.get_by_role("button", name="Revoke selected").click()
-    assert page.get_by_text(re.compile("needs a comment")).first.is_visible()
+    expect(page.get_by_text(re.compile("needs a comment")).first).to_be_visible()
 
     boxes = page.locator("input[type=checkbox][name=items]")
     for index in range(2):
@@ -28,4 +29,4 @@ def test_a_maintainer_keeps_grants_in_bulk_and_a_revocation_needs_a_reason(page)
     page.get_by_label("Comment").fill("Still on the fraud team.")
     page.get_by_role("button", name="Keep selected").click()
 
-    assert page.locator("input[type=checkbox][name=items]").count() == waiting - 2
+    expect(page.locator("input[type=checkbox][name=items]")).to_have_count(waiting - 2)

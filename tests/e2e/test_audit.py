@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from governance.audit_verify import verify_filtered_export
 from tests.e2e.conftest import screenshot, sign_in
@@ -17,8 +18,10 @@ def test_an_auditor_filters_the_trail_and_exports_what_the_filter_shows(page, tm
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit").click()
     page.get_by_label("Action").fill("promotion_request.")
     page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"action=promotion_request"))
 
     rows = page.locator("table tbody tr")
+    expect(rows.first).to_be_visible()
     assert rows.count() >= 3
     assert all("promotion_request." in text for text in rows.all_inner_texts())
     screenshot(page, "audit")
@@ -35,4 +38,4 @@ def test_an_auditor_filters_the_trail_and_exports_what_the_filter_shows(page, tm
     verify_filtered_export(lines)  # raises, naming the line, if anything fails to verify
 
     page.get_by_role("link", name=re.compile(r"^\d+$")).first.click()
-    assert page.get_by_text(re.compile("inclusion proof", re.IGNORECASE)).first.is_visible()
+    expect(page.get_by_text(re.compile("inclusion proof", re.IGNORECASE)).first).to_be_visible()

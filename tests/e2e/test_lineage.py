@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot, sign_in
 
@@ -18,12 +19,13 @@ def test_a_reviewer_finds_a_model_file_and_follows_its_lineage_picture_upstream(
     page.get_by_role("link", name=re.compile("evaluation-report")).first.click()
 
     picture = page.locator("#lineage svg")
-    assert picture.is_visible()
+    expect(picture).to_be_visible()
     nodes = picture.locator("a")
+    expect(nodes.first).to_be_visible()
     assert nodes.count() >= 4  # dataset versions, runs, and the versions they made
     assert picture.bounding_box()["width"] > 300
     screenshot(page, "artifact-version")
 
     page.locator("#lineage svg a[aria-label*='preprocessor']").first.click()
 
-    assert page.get_by_role("heading", name=re.compile("^preprocessor")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("^preprocessor"))).to_be_visible()

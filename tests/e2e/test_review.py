@@ -4,6 +4,7 @@ the new production version; a stranger to the project meets 404."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot, sign_in
 
@@ -16,8 +17,8 @@ def test_the_requester_sees_why_they_cannot_approve_their_own_request(page):
     page.goto("/promotions/")
     page.get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
 
-    assert page.locator("#why-not").is_visible()
-    assert page.get_by_role("button", name="Approve").count() == 0
+    expect(page.locator("#why-not")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
 
 
 def test_a_reviewer_approves_the_waiting_promotion_and_the_model_shows_it_in_production(page):
@@ -26,14 +27,14 @@ def test_a_reviewer_approves_the_waiting_promotion_and_the_model_shows_it_in_pro
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Promotions").click()
     page.get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
-    assert page.get_by_role("heading", name=re.compile(r"v2 of fraud-scorer → production")).is_visible()
-    assert page.get_by_text("1 of 2").first.is_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"v2 of fraud-scorer → production"))).to_be_visible()
+    expect(page.get_by_text("1 of 2").first).to_be_visible()
     screenshot(page, "promotion-request")
 
     page.get_by_label("Comment (optional)").fill("AUC holds on the held-out week; lineage complete.")
     page.get_by_role("button", name="Approve").click()
 
-    assert page.get_by_text(re.compile("production", re.IGNORECASE)).first.is_visible()
+    expect(page.get_by_text(re.compile(r"is now in production"))).to_be_visible()
     page.goto("/models/")
     page.get_by_role("link", name="fraud-scorer").first.click()
     versions = page.locator("#versions + * table, #versions ~ .table-wrap table").first
@@ -52,5 +53,5 @@ def test_a_user_without_rights_meets_404_for_a_models_page(page):
     response = page.goto(model_path)
 
     assert response.status == 404
-    assert page.get_by_role("heading", name="Nothing here").is_visible()
+    expect(page.get_by_role("heading", name="Nothing here")).to_be_visible()
     screenshot(page, "not-found")
