@@ -154,7 +154,7 @@ def receiver_main(port: int, secret: str, received, commands, ready) -> None:
                     checks[outcome] += 1
 
         def log_message(self, *args: object) -> None:
-            pass
+            """Quiet: http.server would print a line per delivery."""
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True

@@ -9,6 +9,7 @@ below resolves the name itself, checks every address it gets, and connects to th
 uses the URL's host name for SNI and certificate verification, which httpcore takes from the request's origin.
 """
 
+import contextlib
 import functools
 import ipaddress
 import socket
@@ -152,10 +153,8 @@ def _resolve_with_name_servers(host: str, servers: Iterable[str]) -> list[IPAddr
 
 def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to now, without duplicates; raises DestinationRefused when there is none."""
-    try:
+    with contextlib.suppress(ValueError):  # not an IP literal: a name to resolve
         return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
     if settings.PROVENANT_WEBHOOK_DNS_SERVERS:
         addresses = _resolve_with_name_servers(host, settings.PROVENANT_WEBHOOK_DNS_SERVERS)
     else:

@@ -74,10 +74,10 @@ class Receiver:
                         self.wfile.flush()
                         time.sleep(answer.drip)
                 except OSError:
-                    pass  # the sender gave up waiting (a timeout, a killed worker)
+                    return  # the sender gave up waiting (a timeout, a killed worker)
 
             def log_message(self, *args) -> None:
-                pass
+                """Quiet: http.server would print a line per request into the test output."""
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_port}"

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from governance import selectors
+from governance import portal
 
 register = template.Library()
 
@@ -41,10 +41,11 @@ def nav_link(context, url_name: str, label: str, *, exact: bool = False) -> Safe
     return format_html('<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label)
 
 
-@register.filter
-def audits(user) -> bool:
+@register.simple_tag(takes_context=True)
+def user_audits(context) -> bool:
     """Whether the user may open the audit explorer (an auditor somewhere, or a superuser)."""
-    return user.is_authenticated and selectors.audits_anything(user)
+    request = context.get("request")
+    return request is not None and portal.audits(request)
 
 
 @register.simple_tag
