@@ -152,19 +152,19 @@ def demo_api(tmp_path_factory) -> Iterator[tuple[str, Path]]:
     var_dir = tmp_path_factory.mktemp("readme-demo")
     env = live_server.environment(var_dir, DJANGO_DEBUG="true")
     live_server.load_demo(env)
-    env["PYTHONUNBUFFERED"] = "1"  # the server's log is shown when an example fails: all of it, in order
+    env["PYTHONUNBUFFERED"] = "1"  # its log's tail is shown when an example fails: every line, as it happened
     with live_server.serving(env, log_path=var_dir / "server.log") as url:
         yield f"{url}/api/v1", var_dir
 
 
 def checkout_lookalike(folder: Path) -> Path:
-    """`folder` with a symlink to each entry of the checkout but var/, and .venv to this Python's environment."""
+    """`folder` with a symlink to each entry of the checkout but var/, and .venv to the virtualenv running the
+    tests (the checkout's, under `make test`), so the README's `.venv/bin/python` is the server's Python."""
     for entry in live_server.ROOT.iterdir():
         if entry.name not in {"var", ".venv"}:
             (folder / entry.name).symlink_to(entry)
-    environment = Path(sys.prefix)
-    if not (environment / "bin" / "python").exists():
-        environment = live_server.ROOT / ".venv"
+    in_virtualenv = sys.prefix != sys.base_prefix
+    environment = Path(sys.prefix) if in_virtualenv else live_server.ROOT / ".venv"
     assert (environment / "bin" / "python").exists(), "The README runs .venv/bin/python: make a venv (make venv)."
     (folder / ".venv").symlink_to(environment)
     return folder
