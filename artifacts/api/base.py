@@ -12,6 +12,7 @@ from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from governance.errors import DomainError
 from governance.permissions import can, can_upload
 from governance.roles import ROLE_VERBS, Verb
 
@@ -103,13 +104,33 @@ class ResourceViewSet(viewsets.GenericViewSet):
         raise MethodNotAllowed(request.method, detail=self.not_allowed_message.format(method=request.method))
 
 
-def raw_body(request: Request) -> tuple[BinaryIO, int | None]:
+class LengthRequired(DomainError):
+    """A raw body sent without a length the server can trust (HTTP 411)."""
+
+    status_code = 411
+    code = "length_required"
+
+
+def raw_body(request: Request) -> tuple[BinaryIO, int]:
     """The request body as a stream to read in bounded pieces, with its announced length.
 
-    DRF gives no stream for an empty body; that is a body of length 0. A body without Content-Length
-    (chunked transfer) has length None: Django's WSGI handler cannot read it safely.
+    A body sent with `Transfer-Encoding` (chunked) is refused with 411 instead of read. Django's WSGI request
+    reads at most CONTENT_LENGTH bytes of `wsgi.input`, so without one it sees an empty body (and DRF no body
+    at all). Reading `wsgi.input` to its end instead is not portable: WSGI (PEP 3333) lets a server stop at
+    CONTENT_LENGTH and does not promise EOF, and `runserver` limits the input to CONTENT_LENGTH, so it would
+    hand over no byte of a chunked body. A client always knows the length of what it sends in one request
+    (a file of unknown length goes as an upload session's chunks), so asking for Content-Length costs it
+    little and keeps one rule under granian and runserver alike.
+    DRF gives no stream for an empty body; that is a body of length 0 (a PUT that only finishes an upload).
     """
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "").strip().lower()
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if (encoding and encoding != "identity") or (raw and not raw.isdigit()):
+        raise LengthRequired(
+            "Send the body with a Content-Length header (its size in bytes) and without Transfer-Encoding: "
+            "chunked bodies are not read here. For a file whose size you do not know yet, open an upload "
+            "session and send it in chunks, each with its Content-Length."
+        )
     if request.stream is None:
         return io.BytesIO(b""), 0
-    raw = request.META.get("CONTENT_LENGTH") or ""
-    return request.stream, int(raw) if raw.isdigit() else None
+    return request.stream, int(raw) if raw else 0

@@ -11,7 +11,7 @@ from rest_framework.reverse import reverse
 from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
 from artifacts.services.uploads import is_direct, upload_session_part_urls
-from artifacts.storage.writes import MIN_PART_SIZE
+from artifacts.storage.writes import min_chunk_size
 from artifacts.validators import validate_json_object, validate_metrics
 from governance.models import RoleGrant
 from governance.roles import Role
@@ -367,7 +367,10 @@ class UploadSessionSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:upload-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     digest = serializers.SerializerMethodField()
-    min_chunk_size = serializers.SerializerMethodField(help_text="Every chunk but the last must be this long.")
+    min_chunk_size = serializers.SerializerMethodField(
+        help_text="Every chunk but the last must be this long; a shorter one before the end is refused (400 "
+        "chunk_too_small), and with no size announced a shorter one is taken as the last."
+    )
 
     class Meta:
         model = UploadSession
@@ -392,7 +395,7 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         return f"sha256:{session.digest}"
 
     def get_min_chunk_size(self, session: UploadSession) -> int:
-        return MIN_PART_SIZE
+        return min_chunk_size(session.size)
 
 
 # Members (role grants) ----------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 arrives, kept only if it hashes to the digest announced at the start.
 
 A client that lost its connection asks the session where it stands (its offset) and continues from there.
-Chunks before the last must be at least MIN_PART_SIZE bytes (S3's minimum part), whatever the storage,
-so a client never needs to know which storage the server uses.
+Chunks before the last must be at least `min_chunk_size` bytes (S3's minimum part, more for a very large
+announced size), whatever the storage, so a client never needs to know which storage the server uses.
 """
 
 import contextlib
@@ -24,7 +24,7 @@ from artifacts.services._shared import digest_hex
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
 from artifacts.storage.reads import hash_stored_blob
-from artifacts.storage.writes import MIN_PART_SIZE, DiscardSink, S3DirectSink, new_hasher, sink_for, writing_sink
+from artifacts.storage.writes import DiscardSink, S3DirectSink, min_chunk_size, new_hasher, sink_for, writing_sink
 from governance.errors import Conflict, DomainError, InvalidInput, NotFound
 from governance.services.audit import audit_object, audit_record
 
@@ -125,7 +125,56 @@ def _locked_session_to_finish(session_id: uuid.UUID, digest: str | None) -> Uplo
     return session
 
 
-def _take_writer_lease(session: UploadSession, *, start: int, length: int) -> tuple[UploadSession, uuid.UUID]:
+def _refuse_chunk_that_would_strand(session: UploadSession, *, length: int, finishing: bool) -> None:
+    """Refuse, before a byte of it is read, a chunk after which the upload could not go on.
+
+    Every chunk but the last must be at least `min_chunk_size` long (S3 refuses shorter parts but the last). With
+    the size announced the server knows which chunk is the last, so a short chunk that stops before the end is
+    refused here, and the session stays exactly where it was. With no size announced a short chunk can only
+    be taken as the last: after it, only finishing (PUT) may follow, which the refusal of a further chunk says.
+    """
+    end = session.offset + length
+    minimum = min_chunk_size(session.size)
+    if session.short_chunk_received:
+        if session.size is not None and session.offset < session.size:
+            # Left by a server that still accepted a short chunk before the end: it can never complete.
+            raise InvalidInput(
+                f"An earlier chunk was shorter than {minimum} bytes and the upload stands at {session.offset} of "
+                f"the {session.size} bytes announced, so it cannot be completed: cancel it (DELETE) and start again.",
+                code="chunk_too_small",
+            )
+        raise InvalidInput(
+            f"The chunk that brought this upload to {session.offset} bytes was shorter than {minimum} bytes, so it "
+            "was taken as the last one: finish the upload now (PUT with the digest), or cancel it (DELETE) and "
+            f"start again with chunks of at least {minimum} bytes.",
+            code="chunk_too_small",
+        )
+    if session.size is None:
+        return
+    if end > session.size:
+        raise InvalidInput(
+            f"This chunk would end at byte {end}, past the {session.size} bytes announced.", code="beyond_size"
+        )
+    if finishing and end != session.size:
+        raise InvalidInput(
+            f"The upload stands at {session.offset} of the {session.size} bytes announced and this last chunk has "
+            f"{length}, so {session.size - end} would still be missing; nothing was written. Send the rest "
+            "(PATCH, then PUT), or all of it with the PUT.",
+            code="incomplete",
+        )
+    if length < minimum and end < session.size:
+        raise InvalidInput(
+            f"This chunk has {length} bytes, but every chunk before the last must have at least {minimum}; it "
+            f"would end at byte {end} of the {session.size} announced, so it is not the last. Nothing was "
+            f"written: the upload still stands at {session.offset}. Send at least {minimum} bytes from there, or "
+            "everything that is left.",
+            code="chunk_too_small",
+        )
+
+
+def _take_writer_lease(
+    session: UploadSession, *, start: int, length: int, finishing: bool = False
+) -> tuple[UploadSession, uuid.UUID]:
     with transaction.atomic():
         session = _locked_open_session(session.pk)
         if start != session.offset:
@@ -133,17 +182,7 @@ def _take_writer_lease(session: UploadSession, *, start: int, length: int) -> tu
                 f"This upload holds {session.offset} bytes, so the next chunk starts at {session.offset}, not at "
                 f"{start}. Ask the session where it stands (GET) and continue from there."
             )
-        if session.short_chunk_received:
-            raise InvalidInput(
-                f"The previous chunk was shorter than {MIN_PART_SIZE} bytes, which only the last chunk may be; "
-                "finish the upload, or cancel it and send chunks of at least that size.",
-                code="chunk_too_small",
-            )
-        if session.size is not None and start + length > session.size:
-            raise InvalidInput(
-                f"This chunk would end at byte {start + length}, past the {session.size} bytes announced.",
-                code="beyond_size",
-            )
+        _refuse_chunk_that_would_strand(session, length=length, finishing=finishing)
         session.writer = uuid.uuid4()
         session.writer_until = timezone.now() + timedelta(seconds=settings.PROVENANT_UPLOAD_LEASE_SECONDS)
         session.save(update_fields=["writer", "writer_until", "updated_at"])
@@ -154,8 +193,10 @@ def _release_writer_lease(session: UploadSession, writer: uuid.UUID) -> None:
     UploadSession.objects.filter(pk=session.pk, writer=writer).update(writer=None, writer_until=None)
 
 
-def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: int, length: int | None) -> UploadSession:
-    """Append one chunk that starts at byte `start`.
+def upload_session_append(
+    *, session: UploadSession, stream: BinaryIO, start: int, length: int | None, finishing: bool = False
+) -> UploadSession:
+    """Append one chunk that starts at byte `start` (`finishing`: the last one, sent with the finishing request).
 
     The chunk is written and hashed outside any transaction (it may take minutes) under a writer lease;
     its bytes count only once the offset moves, so a chunk cut short leaves the session where it was.
@@ -169,7 +210,7 @@ def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: in
         raise InvalidInput("Send each chunk with a Content-Length header.", code="length_required")
     if length == 0:
         raise InvalidInput("The chunk is empty: send some of the file's bytes.", code="empty")
-    session, writer = _take_writer_lease(session, start=start, length=length)
+    session, writer = _take_writer_lease(session, start=start, length=length, finishing=finishing)
     hasher = new_hasher(bytes(session.hash_state))
     try:
         with received_bytes_errors():
@@ -181,7 +222,7 @@ def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: in
         offset=start + length,
         hash_state=hasher.serialize(),
         storage_state=state,
-        short_chunk_received=length < MIN_PART_SIZE,
+        short_chunk_received=length < min_chunk_size(session.size),
         writer=None,
         writer_until=None,
         expires_at=timezone.now() + _ttl(),
@@ -212,7 +253,11 @@ def upload_session_finish(
         raise Conflict("A direct upload is finished with upload_session_seal.", code="direct_upload")
     if length:
         session = upload_session_append(
-            session=session, stream=stream, start=session.offset if start is None else start, length=length
+            session=session,
+            stream=stream,
+            start=session.offset if start is None else start,
+            length=length,
+            finishing=True,
         )
     with transaction.atomic():
         session = _locked_session_to_finish(session.pk, digest)

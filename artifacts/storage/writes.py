@@ -141,6 +141,16 @@ def read_blocks(
         yield block
 
 
+def min_chunk_size(total_size: int | None) -> int:
+    """How long every chunk of an upload but its last must be, whatever the storage: S3's minimum part, and
+    for a large announced size enough that the whole file fits in S3's 10,000 parts. A chunk becomes at most
+    one part per `part_size_for(total_size)` bytes (at least this much), so chunks of at least this length
+    never need more than MAX_PARTS parts in all."""
+    if total_size is None:
+        return MIN_PART_SIZE
+    return max(MIN_PART_SIZE, -(-total_size // (MAX_PARTS - 1)))
+
+
 def part_size_for(total_size: int | None) -> int:
     """Large enough that the biggest expected blob fits in S3's 10,000 parts, never below the setting."""
     base = settings.PROVENANT_UPLOAD_PART_SIZE

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from artifacts.models import Blob, ProjectBlob, UploadSession
 from artifacts.services import uploads
-from artifacts.storage.writes import MIN_PART_SIZE
+from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size
 from governance.errors import InvalidInput
 from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
 
@@ -117,6 +117,102 @@ def test_only_the_last_chunk_may_be_short(api, data):
     refused = patch(api, url, data[MiB : 6 * MiB], MiB)
     assert refused.status_code == 400
     assert refused.json()["code"] == "chunk_too_small"
+
+
+def test_a_short_chunk_before_the_announced_end_is_refused_and_leaves_the_session_as_it_was(
+    api, data, isolated_blob_folder
+):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+
+    refused = patch(api, url, data[:MiB], 0)
+
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "chunk_too_small"
+    detail = refused.json()["detail"]
+    assert f"has {MiB} bytes" in detail
+    assert f"at least {MIN_PART_SIZE}" in detail
+    assert "still stands at 0" in detail
+    assert api.get(url).json()["offset"] == 0
+    assert staged(isolated_blob_folder) == []
+    assert not UploadSession.objects.get().short_chunk_received
+    # The refusal is followable: the same upload goes on with chunks of the minimum.
+    assert upload_in_chunks(api, url, data).status_code == 201
+
+
+def test_a_short_chunk_in_the_middle_is_refused_even_after_full_ones(api, data):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    assert patch(api, url, data[: 5 * MiB], 0).status_code == 202
+
+    refused = patch(api, url, data[5 * MiB : 6 * MiB], 5 * MiB)
+
+    assert refused.status_code == 400
+    assert f"still stands at {5 * MiB}" in refused.json()["detail"]
+    assert patch(api, url, data[5 * MiB : 10 * MiB], 5 * MiB).status_code == 202
+    assert patch(api, url, data[10 * MiB :], 10 * MiB).status_code == 202  # short, but it is the last
+    assert api.put(url).status_code == 201
+
+
+def test_with_no_size_announced_a_short_chunk_is_the_last_and_finishing_still_works(api, data):
+    content = data[: 6 * MiB + 7]
+    url = start(api, ProjectFactory(), content).json()["url"]
+    assert patch(api, url, content[: 5 * MiB], 0).status_code == 202
+    assert patch(api, url, content[5 * MiB :], 5 * MiB).status_code == 202
+
+    more = patch(api, url, b"x" * MIN_PART_SIZE, len(content))
+
+    assert more.status_code == 400
+    assert more.json()["code"] == "chunk_too_small"
+    assert "finish the upload now (PUT" in more.json()["detail"]
+    finished = api.put(f"{url}?digest={sha256(content)}")
+    assert finished.status_code == 201, finished.json()
+
+
+def test_a_last_chunk_sent_with_the_finish_must_reach_the_announced_size(api, data, isolated_blob_folder):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+
+    response = api.put(url, data[5 * MiB : 10 * MiB], content_type="application/octet-stream")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "incomplete"
+    assert f"{len(data) - 10 * MiB} would still be missing" in response.json()["detail"]
+    assert api.get(url).json()["offset"] == 5 * MiB
+    assert (isolated_blob_folder / UploadSession.objects.get().storage_state["staging"]).stat().st_size == 5 * MiB
+
+
+def test_a_session_left_stranded_by_an_earlier_short_chunk_says_to_cancel(api, data):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    UploadSession.objects.update(offset=MiB, short_chunk_received=True)
+
+    response = patch(api, url, data[MiB : 6 * MiB], MiB)
+
+    assert response.status_code == 400
+    assert "cancel it (DELETE)" in response.json()["detail"]
+    assert api.delete(url).status_code == 204
+
+
+def test_a_very_large_announced_size_raises_the_minimum_chunk_so_the_parts_suffice(api):
+    size = MAX_PARTS * MIN_PART_SIZE * 3
+    session = api.post(
+        f"/api/v1/projects/{ProjectFactory().slug}/uploads/", {"digest": sha256(b"big"), "size": size}, format="json"
+    )
+    minimum = session.json()["min_chunk_size"]
+    assert minimum > MIN_PART_SIZE
+    assert -(-size // minimum) < MAX_PARTS
+    assert min_chunk_size(None) == MIN_PART_SIZE
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_chunked_body_without_content_length_is_a_411(api, data, method):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    response = getattr(api, method)(
+        url, data[: 5 * MiB], content_type="application/octet-stream", HTTP_UPLOAD_OFFSET="0",
+        HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="",
+    )  # fmt: skip
+    assert response.status_code == 411
+    assert response.json()["code"] == "length_required"
+    assert "Content-Length" in response.json()["detail"]
+    assert api.get(url).json()["offset"] == 0
 
 
 def test_the_last_chunk_can_come_with_the_finishing_request(api, data):
