@@ -398,6 +398,14 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         return min_chunk_size(session.size)
 
 
+class UploadSessionListSerializer(UploadSessionSerializer):
+    """A session in a list: without a direct upload's part URLs, one presigned URL per part (up to 10,000)."""
+
+    class Meta(UploadSessionSerializer.Meta):
+        fields = [name for name in UploadSessionSerializer.Meta.fields if name != "parts"]
+        read_only_fields = fields
+
+
 # Members (role grants) ----------------------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 with the resource's read form."""
 
 from django.db.models import Model
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -15,7 +14,7 @@ from rest_framework.views import APIView
 
 from artifacts import selectors, services
 from artifacts.api import serializers as s
-from artifacts.api.base import ResourceViewSet, raw_body, require, require_upload
+from artifacts.api.base import ResourceViewSet, project_or_404, raw_body, require, require_upload
 from artifacts.api.downloads import blob_download_schema, blob_response
 from artifacts.filters import (
     ArtifactFilter,
@@ -296,7 +295,7 @@ class ProjectBlobView(APIView):
     """
 
     def _project(self, slug: str) -> Project:
-        return get_object_or_404(Project.objects.visible_to(self.request.user), slug=slug)
+        return project_or_404(self.request.user, slug)
 
     def _blob(self, project: Project, digest: str) -> Blob:
         blob = selectors.blob_held_by(project, parse_digest(digest), self.request.user)

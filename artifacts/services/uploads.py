@@ -104,8 +104,18 @@ def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     )
     if session is None or session.expires_at <= timezone.now():
         raise NotFound(f"No open upload session {session_id}: it finished, was cancelled or expired.")
+    if session.state == UploadSession.State.COMPLETED:
+        raise Conflict(
+            f"This upload is finished: its bytes are stored as sha256:{session.digest} in project "
+            f"'{session.project.slug}' (GET projects/{session.project.slug}/blobs/sha256:{session.digest}); it "
+            "takes no more bytes.",
+            code="closed",
+        )
     if session.state != UploadSession.State.RECEIVING:
-        raise Conflict(f"This upload is {session.get_state_display().lower()}; it takes no more bytes.", code="closed")
+        failure = f" {session.failure}" if session.failure else ""
+        raise Conflict(
+            f"This upload is {session.get_state_display().lower()}; it takes no more bytes.{failure}", code="closed"
+        )
     if session.writer and session.writer_until and session.writer_until > timezone.now():
         raise Conflict(
             "Another request is writing to this upload session; wait for it to finish, then ask where it stands.",
@@ -294,9 +304,40 @@ def upload_session_finish(
         size=session.offset,
         uploaded_by=session.created_by,
         wrote_bytes=not isinstance(sink, DiscardSink),
-        completing=lambda: _session_end(session, "upload_session.finished", {"size": session.offset}),
+        completing=lambda: _session_completed(session),
     )
     return blob, created
+
+
+def _session_completed(session: UploadSession) -> None:
+    """Mark a session whose bytes are now a blob as completed, and log it; call inside the transaction that
+    records the blob. The row stays until it expires, so a client whose finishing request lost its answer can
+    repeat it (or ask the session) and learn where the blob is, instead of hearing of no such session."""
+    session.state = UploadSession.State.COMPLETED
+    session.writer = None
+    session.writer_until = None
+    session.expires_at = timezone.now() + _ttl()
+    session.save(update_fields=["state", "writer", "writer_until", "expires_at", "updated_at"])
+    audit_record(
+        "upload_session.finished", obj=session, changes={"digest": f"sha256:{session.digest}", "size": session.offset}
+    )
+
+
+def upload_session_finished_blob(*, session: UploadSession, digest: str | None, user: AbstractBaseUser) -> Blob:
+    """The blob a completed session stored, for a repeated finishing request: the same answer again, if it
+    names the same digest (or none) and the project still holds the bytes for `user`."""
+    if digest is not None and digest_hex(digest, "digest") != session.digest:
+        raise InvalidInput(
+            f"This upload finished as sha256:{session.digest}; it cannot be finished again as {digest}.",
+            field="digest",
+        )
+    blob = blob_held_by(session.project, session.digest, user)
+    if blob is None:
+        raise NotFound(
+            f"This upload finished as sha256:{session.digest}, but project '{session.project.slug}' no longer "
+            "holds those bytes for you."
+        )
+    return blob
 
 
 def _session_end(session: UploadSession, action: str, changes: dict) -> None:

@@ -5,6 +5,8 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -58,8 +60,102 @@ def test_a_file_sent_in_chunks_is_kept_at_its_content_address(api, data, isolate
     blob = Blob.objects.get()
     assert (isolated_blob_folder / blob.storage_key).read_bytes() == data
     assert ProjectBlob.objects.filter(project=project, blob=blob).exists()
-    assert not UploadSession.objects.exists()
+    assert UploadSession.objects.get().state == UploadSession.State.COMPLETED
     assert staged(isolated_blob_folder) == []
+
+
+def test_repeating_a_finished_uploads_put_answers_the_same_blob_again(api, data):
+    project = ProjectFactory()
+    url = start(api, project, data, size=len(data)).json()["url"]
+    first = upload_in_chunks(api, url, data)
+    assert first.status_code == 201
+
+    again = api.put(f"{url}?digest={sha256(data)}")
+    without_digest = api.put(url)
+
+    assert (again.status_code, without_digest.status_code) == (200, 200)
+    assert again.json() == without_digest.json() == first.json()
+    assert api.get(again.json()["url"]).status_code == 200
+    assert api.get(url).json()["state"] == "completed"
+    assert Blob.objects.count() == 1
+
+
+def test_a_finished_upload_refuses_more_bytes_and_another_digest_and_names_its_blob(api, data):
+    project = ProjectFactory()
+    url = start(api, project, data, size=len(data)).json()["url"]
+    upload_in_chunks(api, url, data)
+
+    more = patch(api, url, data[:MIN_PART_SIZE], len(data))
+    other = api.put(f"{url}?digest={sha256(b'other')}")
+
+    assert more.status_code == 409
+    assert f"projects/{project.slug}/blobs/{sha256(data)}" in more.json()["detail"]
+    assert other.status_code == 400
+    assert f"finished as {sha256(data)}" in other.json()["detail"]
+
+
+def test_a_finished_session_expires_like_any_other(api, data):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    upload_in_chunks(api, url, data)
+    UploadSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert api.put(url).status_code == 404
+    assert uploads.upload_sessions_expire() == 1
+    assert Blob.objects.get().state != Blob.State.CORRUPT
+
+
+def test_an_unknown_upload_session_is_a_404_that_names_it(api):
+    response = api.get("/api/v1/uploads/00000000-0000-0000-0000-000000000009/")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No upload session with id 00000000-0000-0000-0000-000000000009."
+
+
+def test_an_unknown_project_slug_is_a_404_that_names_it(api, data):
+    response = api.post("/api/v1/projects/no-such-project/uploads/", {"digest": sha256(data)}, format="json")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No project 'no-such-project'."
+
+
+def test_a_project_lists_the_callers_own_upload_sessions_newest_first(api, api_as, data):
+    project = ProjectFactory()
+    first = start(api, project, data, size=len(data)).json()
+    second = start(api, project, data[:100]).json()
+    patch(api, second["url"], data[:100], 0)
+    start(api, ProjectFactory(), data)  # another project's
+    expired = start(api, project, data[:200]).json()
+    UploadSession.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    stranger = UserFactory(is_superuser=True)
+    start(api_as(stranger), project, data[:300])
+
+    listed = api.get(f"/api/v1/projects/{project.slug}/uploads/")
+
+    assert listed.status_code == 200
+    rows = listed.json()["results"]
+    assert [row["id"] for row in rows] == [second["id"], first["id"]]
+    assert rows[0]["offset"] == 100
+    assert rows[1] | {"parts": None} == first | {"parts": None}  # the session as POST gave it, bar the parts
+    assert {"state", "offset", "size", "expires_at", "url"} <= set(rows[0])
+    assert "parts" not in rows[0]
+    assert api_as(stranger).get(f"/api/v1/projects/{project.slug}/uploads/").json()["results"][0]["digest"] == (
+        sha256(data[:300])
+    )
+
+
+def test_listing_upload_sessions_costs_the_same_queries_whatever_the_page_size(api, data):
+    project = ProjectFactory()
+    for size in range(1, 13):
+        start(api, project, data[:size])
+    url = f"/api/v1/projects/{project.slug}/uploads/"
+
+    def queries_for(page_size: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = api.get(url, {"page_size": page_size})
+        assert len(response.json()["results"]) == page_size
+        return len(captured)
+
+    assert queries_for(2) == queries_for(12)
+    second_page = api.get(api.get(url, {"page_size": 5}).json()["next"])
+    assert len(second_page.json()["results"]) == 5
 
 
 def test_an_interrupted_chunk_leaves_the_session_where_it_was_and_the_upload_resumes(api, data):
