@@ -3,8 +3,9 @@ with the resource's read form."""
 
 from django.db.models import Model
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
@@ -24,6 +25,7 @@ from artifacts.filters import (
     RunFilter,
 )
 from artifacts.models import Artifact, ArtifactVersion, Blob, Project
+from artifacts.services.catalog import AlreadyPublished
 from artifacts.validators import MAX_ID, parse_digest
 from governance import selectors as governance_selectors
 from governance import services as governance_services
@@ -32,6 +34,37 @@ from governance.roles import Verb
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
+
+
+def already_published_schema(serializer) -> OpenApiResponse:
+    name = serializer.__name__.removesuffix("Serializer") + "AlreadyPublished"
+    return OpenApiResponse(
+        inline_serializer(
+            name,
+            {
+                "detail": drf_serializers.CharField(),
+                "code": drf_serializers.CharField(help_text="already_published"),
+                "existing": serializer(),
+            },
+        ),
+        "The same content is already a version, recorded with another run or other details: nothing was "
+        "published. `existing` is that version.",
+    )
+
+
+class PublishesVersions:
+    """Versions are created by content: the same content again is the existing version, and a request that
+    says something else about it answers 409 with that version, so the client can act on it."""
+
+    def publish(self, service) -> Response:
+        try:
+            return self.write(service)
+        except AlreadyPublished as conflict:
+            body = {"detail": conflict.message, "code": conflict.code}
+            existing = self.get_queryset().filter(pk=conflict.existing.pk).first()
+            if existing is not None:
+                body["existing"] = self.output_serializer_class(existing, context=self.get_serializer_context()).data
+            return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 class MembersActions:
@@ -134,7 +167,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceV
         return self.write(lambda: services.dataset_update(dataset=dataset, **data))
 
 
-class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class DatasetVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.dataset_version_list()
     filterset_class = DatasetVersionFilter
     output_serializer_class = s.DatasetVersionSerializer
@@ -145,13 +178,14 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Re
         request=s.DatasetVersionCreateSerializer,
         responses={
             201: s.DatasetVersionSerializer,
-            200: OpenApiResponse(s.DatasetVersionSerializer, "Already recorded"),
+            200: OpenApiResponse(s.DatasetVersionSerializer, "Already recorded with the same details"),
+            409: already_published_schema(s.DatasetVersionSerializer),
         },
     )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         require(request.user, Verb.CONTRIBUTE, data["dataset"].project)
-        return self.write(lambda: services.dataset_version_create(created_by=request.user, **data))
+        return self.publish(lambda: services.dataset_version_create(created_by=request.user, **data))
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
@@ -206,7 +240,7 @@ class ArtifactViewSet(MembersActions, mixins.ListModelMixin, mixins.RetrieveMode
         return self.write(lambda: services.artifact_update(artifact=artifact, changed_by=request.user, **data))
 
 
-class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.artifact_version_list()
     filterset_class = ArtifactVersionFilter
     output_serializer_class = s.ArtifactVersionSerializer
@@ -231,14 +265,16 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         responses={
             201: s.ArtifactVersionSerializer,
             200: OpenApiResponse(
-                s.ArtifactVersionSerializer, "These bytes were already published: the existing version"
+                s.ArtifactVersionSerializer,
+                "These bytes were already published with the same run, media type and metadata: the existing version",
             ),
+            409: already_published_schema(s.ArtifactVersionSerializer),
         },
     )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         require(request.user, Verb.CONTRIBUTE, data["artifact"])
-        return self.write(lambda: services.artifact_version_publish(created_by=request.user, **data))
+        return self.publish(lambda: services.artifact_version_publish(created_by=request.user, **data))
 
     @blob_download_schema
     @action(detail=True, methods=["get"])
