@@ -8,7 +8,8 @@ from typing import BinaryIO
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import Http404
-from rest_framework import generics, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import generics, serializers, status, viewsets
 from rest_framework.exceptions import MethodNotAllowed, NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -147,6 +148,16 @@ class LengthRequired(DomainError):
 
     status_code = 411
     code = "length_required"
+
+
+#: How the schema shows a 411 (every endpoint that reads a raw body declares it).
+LENGTH_REQUIRED_RESPONSE = OpenApiResponse(
+    inline_serializer(
+        "LengthRequired",
+        {"detail": serializers.CharField(), "code": serializers.ChoiceField(choices=["length_required"])},
+    ),
+    "The body came without Content-Length (chunked): send it with one.",
+)
 
 
 def raw_body(request: Request) -> tuple[BinaryIO, int]:

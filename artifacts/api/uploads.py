@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from artifacts.api.base import get_or_404, project_or_404, raw_body, require_upload
+from artifacts.api.base import LENGTH_REQUIRED_RESPONSE, get_or_404, project_or_404, raw_body, require_upload
 from artifacts.api.pagination import NewestFirstCursorPagination
 from artifacts.api.serializers import (
     ProjectBlobSerializer,
@@ -76,6 +76,7 @@ class NewestSessionsFirst(NewestFirstCursorPagination):
 
 
 class ProjectUploadsView(GenericAPIView):
+    queryset = UploadSession.objects.none()  # for the schema: the sessions listed are the caller's, in `get`
     pagination_class = NewestSessionsFirst
 
     @extend_schema(
@@ -135,7 +136,17 @@ class UploadView(APIView):
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
         parameters=OFFSET_HEADERS,
-        responses={202: UploadSessionSerializer},
+        responses={
+            202: UploadSessionSerializer,
+            409: OpenApiResponse(
+                description="Another request is writing, or the upload is closed (finished: the message names its blob)"
+            ),
+            411: LENGTH_REQUIRED_RESPONSE,
+            416: OpenApiResponse(description="The chunk does not start where the upload stands"),
+        },
+        description="Append a chunk. Every chunk but the last must be at least `min_chunk_size` bytes: with a size "
+        "announced, a shorter chunk that stops before the end is refused (400 `chunk_too_small`) and nothing is "
+        "written; with none, a shorter chunk is taken as the last, and only PUT may follow.",
     )
     def patch(self, request: Request, pk: str) -> Response:
         session = self._session(request, pk)
@@ -160,6 +171,7 @@ class UploadView(APIView):
                 "is the blob it stored",
             ),
             202: OpenApiResponse(UploadSessionSerializer, "A direct upload, sealed: a worker checks its digest"),
+            411: LENGTH_REQUIRED_RESPONSE,
         },
         description="Finish the upload, with its last chunk as the body or with none. With a size announced, "
         "the last chunk must reach it. Repeating the request after it succeeded answers 200 with the same blob.",

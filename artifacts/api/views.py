@@ -15,7 +15,14 @@ from rest_framework.views import APIView
 
 from artifacts import selectors, services
 from artifacts.api import serializers as s
-from artifacts.api.base import ResourceViewSet, project_or_404, raw_body, require, require_upload
+from artifacts.api.base import (
+    LENGTH_REQUIRED_RESPONSE,
+    ResourceViewSet,
+    project_or_404,
+    raw_body,
+    require,
+    require_upload,
+)
 from artifacts.api.downloads import blob_download_schema, blob_response
 from artifacts.filters import (
     ArtifactFilter,
@@ -44,7 +51,7 @@ def already_published_schema(serializer) -> OpenApiResponse:
             {
                 "detail": drf_serializers.CharField(),
                 "code": drf_serializers.CharField(help_text="already_published"),
-                "existing": serializer(),
+                "existing": serializer(required=False, help_text="Absent if you may no longer see it."),
             },
         ),
         "The same content is already a version, recorded with another run or other details: nothing was "
@@ -351,8 +358,9 @@ class ProjectBlobView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
-        description="Upload the file's bytes as the request body (with Content-Length). Answers 201 when the "
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 411: LENGTH_REQUIRED_RESPONSE},
+        description="Upload the file's bytes as the request body (with Content-Length: a chunked body without it "
+        "answers 411). Answers 201 when the "
         "bytes were new to the store, 200 when they were already stored.",
     )
     def put(self, request: Request, slug: str, digest: str) -> Response:
