@@ -24,7 +24,16 @@ from artifacts.services._shared import digest_hex
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
 from artifacts.storage.reads import hash_stored_blob
-from artifacts.storage.writes import DiscardSink, S3DirectSink, min_chunk_size, new_hasher, sink_for, writing_sink
+from artifacts.storage.writes import (
+    MAX_PARTS,
+    DiscardSink,
+    S3DirectSink,
+    min_chunk_size,
+    new_hasher,
+    parts_past_the_limit,
+    sink_for,
+    writing_sink,
+)
 from governance.errors import Conflict, DomainError, InvalidInput, NotFound
 from governance.services.audit import audit_object, audit_record
 
@@ -158,6 +167,19 @@ def _refuse_chunk_that_would_strand(session: UploadSession, *, length: int, fini
             "was taken as the last one: finish the upload now (PUT with the digest), or cancel it (DELETE) and "
             f"start again with chunks of at least {minimum} bytes.",
             code="chunk_too_small",
+        )
+    if parts_past_the_limit(session.storage_state, length):
+        used = session.storage_state["next_part"] - 1
+        left = MAX_PARTS - used
+        # A chunk becomes max(1, length // part_size) parts, so `left` parts take up to this many bytes.
+        most = (left + 1) * session.storage_state["part_size"] - 1
+        fits = f" A chunk of up to {most} bytes still fits." if left else ""
+        raise InvalidInput(
+            f"This upload already holds {session.offset} bytes in {used} parts, and this chunk of {length} bytes "
+            f"would take it past the {MAX_PARTS} parts the storage allows. Nothing was written.{fits} Finish the "
+            "upload (PUT) if everything has been sent; else cancel it and start again announcing the size, so "
+            "the minimum chunk grows to fit.",
+            code="too_many_parts",
         )
     if session.size is None:
         return

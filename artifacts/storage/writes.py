@@ -323,6 +323,17 @@ class S3Sink:
             )
 
 
+def parts_past_the_limit(state: State, length: int) -> int:
+    """How many parts past S3's MAX_PARTS appending `length` more bytes would take (0: within, or not S3).
+
+    Only an upload of unannounced size can get there (with a size, `min_chunk_size` keeps it within).
+    """
+    if state.get("sink") != S3Sink.name:
+        return 0
+    last = state["next_part"] + len(S3Sink.piece_sizes(length, state["part_size"])) - 1
+    return max(0, last - MAX_PARTS)
+
+
 class S3DirectSink(S3Sink):
     """Parts go from the client straight to the bucket with presigned URLs, so the bytes never pass through
     the web servers. They land at a staging key; only after a worker hashed them does `complete` copy them

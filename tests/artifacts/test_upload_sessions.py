@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from artifacts.models import Blob, ProjectBlob, UploadSession
 from artifacts.services import uploads
-from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size
+from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit
 from governance.errors import InvalidInput
 from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
 
@@ -296,6 +296,30 @@ def test_a_very_large_announced_size_raises_the_minimum_chunk_so_the_parts_suffi
     assert minimum > MIN_PART_SIZE
     assert -(-size // minimum) < MAX_PARTS
     assert min_chunk_size(None) == MIN_PART_SIZE
+
+
+def test_an_s3_upload_of_unannounced_size_is_told_before_it_runs_out_of_parts(api, user):
+    """Refused under the lock, before a byte is read or S3 is called: the unit suite needs no bucket for it."""
+    part_size = 8 * MiB
+    session = UploadSession.objects.create(
+        project=ProjectFactory(), created_by=user, digest=sha256(b"huge").removeprefix("sha256:"),
+        offset=(MAX_PARTS - 1) * MIN_PART_SIZE, hash_state=b"",
+        storage_state={"sink": "s3", "key": "k", "upload_id": "u", "part_size": part_size, "parts": [],
+                       "next_part": MAX_PARTS},
+        expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    chunk = b"x" * (2 * part_size)
+
+    response = patch(api, f"/api/v1/uploads/{session.pk}/", chunk, session.offset)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_parts"
+    assert f"in {MAX_PARTS - 1} parts" in response.json()["detail"]
+    assert f"up to {2 * part_size - 1} bytes still fits" in response.json()["detail"]
+    session.refresh_from_db()
+    assert (session.offset, session.writer) == ((MAX_PARTS - 1) * MIN_PART_SIZE, None)
+    assert parts_past_the_limit(session.storage_state, 2 * part_size - 1) == 0
+    assert parts_past_the_limit({"sink": "file"}, 10**12) == 0
 
 
 @pytest.mark.parametrize("method", ["patch", "put"])
