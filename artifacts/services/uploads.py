@@ -378,10 +378,18 @@ def upload_session_cancel(*, session: UploadSession) -> None:
 
 def upload_sessions_expire(*, now: datetime | None = None) -> int:
     """End sessions idle past their expiry and remove their partial data; also remove partial data that no
-    session owns (an upload whose process died half-way). Returns the number of sessions ended."""
+    session owns (an upload whose process died half-way), and completed sessions past their expiry. Returns
+    the number of sessions ended (completed ones had already ended)."""
     now = now or timezone.now()
     ended = 0
-    stale = UploadSession.objects.filter(expires_at__lte=now).exclude(writer_until__gt=now)
+    # A completed session ended (and was logged) when its blob was recorded; it was kept only to answer a
+    # repeated finish, and its bytes are at their content address: its row just goes.
+    UploadSession.objects.filter(expires_at__lte=now, state=UploadSession.State.COMPLETED).delete()
+    stale = (
+        UploadSession.objects.filter(expires_at__lte=now)
+        .exclude(writer_until__gt=now)
+        .exclude(state=UploadSession.State.COMPLETED)
+    )
     for session in stale.select_related("project").iterator():
         with transaction.atomic():
             still_stale = UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(writer_until__gt=now)

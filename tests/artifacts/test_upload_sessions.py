@@ -14,6 +14,7 @@ from artifacts.models import Blob, ProjectBlob, UploadSession
 from artifacts.services import uploads
 from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit
 from governance.errors import InvalidInput
+from governance.models import AuditEntry
 from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
 
 pytestmark = pytest.mark.django_db
@@ -94,14 +95,16 @@ def test_a_finished_upload_refuses_more_bytes_and_another_digest_and_names_its_b
     assert f"finished as {sha256(data)}" in other.json()["detail"]
 
 
-def test_a_finished_session_expires_like_any_other(api, data):
+def test_a_finished_session_is_removed_quietly_once_expired_and_its_blob_stays(api, data, isolated_blob_folder):
     url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
     upload_in_chunks(api, url, data)
     UploadSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     assert api.put(url).status_code == 404
-    assert uploads.upload_sessions_expire() == 1
-    assert Blob.objects.get().state != Blob.State.CORRUPT
+    assert uploads.upload_sessions_expire() == 0  # it had ended when it finished
+    assert not UploadSession.objects.exists()
+    assert not AuditEntry.objects.filter(action="upload_session.expired").exists()
+    assert (isolated_blob_folder / Blob.objects.get().storage_key).read_bytes() == data
 
 
 def test_an_unknown_upload_session_is_a_404_that_names_it(api):
