@@ -357,7 +357,11 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
 
 class UploadSessionStartSerializer(InputSerializer):
     digest = DigestField(help_text="What the whole file hashes to; the upload is kept only if it does.")
-    size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+    size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        help_text="The file's length in bytes, if known. With it, a chunk shorter than `min_chunk_size` that stops "
+        "before the end is refused before it is written; without it, such a chunk is taken as the last one.",
+    )  # fmt: skip
     direct = serializers.BooleanField(
         default=False, help_text="S3 only: send the parts straight to the bucket with presigned URLs."
     )

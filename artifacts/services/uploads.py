@@ -151,6 +151,8 @@ def _refuse_chunk_that_would_strand(session: UploadSession, *, length: int, fini
     the size announced the server knows which chunk is the last, so a short chunk that stops before the end is
     refused here, and the session stays exactly where it was. With no size announced a short chunk can only
     be taken as the last: after it, only finishing (PUT) may follow, which the refusal of a further chunk says.
+    The size stays optional because a client streaming what it produces (a pipe, a dump) cannot know it up
+    front; what it gives up is being told of a short chunk before sending it, not being able to finish.
     """
     end = session.offset + length
     minimum = min_chunk_size(session.size)
