@@ -149,6 +149,10 @@ SPECTACULAR_SETTINGS = {
         "PromotionKindEnum": "governance.models.registry.PromotionRequest.Kind",
         "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
+        # Two vocabularies, named apart: what the audit log records, and what webhooks announce.
+        "AuditActionEnum": "governance.audit_actions.AuditAction",
+        "EventTypeEnum": "governance.events.EventType",
+        "SubscribableEventTypeEnum": "governance.events.SUBSCRIBABLE_TYPES",
     },
 }
 
