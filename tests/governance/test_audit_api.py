@@ -407,6 +407,35 @@ def test_tree_heads_list_newest_first_and_latest(api_as):
     assert set(latest) == {"tree_size", "root_hash", "signed_at", "key_id", "public_key", "signature"}
 
 
+def test_a_user_with_no_role_reads_tree_heads_proofs_of_consistency_and_the_key_but_no_entry(api_as):
+    """As the README says (For auditors): the heads are public to every signed-in user, so anyone may witness
+    the log's growth and hold the server to it; they reveal its size and root, never an entry. Signing one, and
+    reading entries, stay with auditors."""
+    entry = record("project.updated", ProjectFactory())
+    first = tree_head_sign()
+    record("project.updated", ProjectFactory())
+    second = tree_head_sign()
+    nobody = api_as(UserFactory())
+
+    listed = nobody.get(TREE_HEADS)
+    latest = nobody.get(f"{TREE_HEADS}latest/")
+    consistency = nobody.get(f"{TREE_HEADS}consistency/", {"first": first.tree_size, "second": second.tree_size})
+
+    assert listed.status_code == latest.status_code == consistency.status_code == 200
+    assert latest.json()["tree_size"] == second.tree_size
+    assert consistency.json()["second_root"] == second.root_hash
+    assert nobody.get("/api/v1/audit/public-key/").status_code == 200
+    assert seqs(nobody.get(ENTRIES)) == []
+    assert nobody.get(f"{ENTRIES}{entry.seq}/").status_code == 404
+    assert nobody.get(f"{ENTRIES}{entry.seq}/proof/").status_code == 404
+    assert nobody.post(TREE_HEADS).status_code == 403
+
+
+def test_anonymous_callers_read_no_tree_head(anonymous_api):
+    assert anonymous_api.get(TREE_HEADS).status_code == 401
+    assert anonymous_api.get(f"{TREE_HEADS}latest/").status_code == 401
+
+
 def test_signing_on_demand_reuses_a_fresh_head_until_the_log_grows(api):
     record("project.updated", ProjectFactory())
 
