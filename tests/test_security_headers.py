@@ -33,18 +33,21 @@ def policy(response) -> dict[str, list[str]]:
 
 
 class InlineCode(HTMLParser):
-    """What a page runs or styles from its own text: inline scripts, <style> blocks, style and on* attributes."""
+    """What a page runs or styles from its own text: inline scripts, <style> blocks, style and on* attributes, and
+    what it loads from a data: URL (an icon `data:,` is an image the policy must allow)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.scripts: list[str] = []
         self.styles: list[str] = []
         self.attributes: list[str] = []
+        self.data_urls: list[str] = []
         self._open: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         named = dict(attrs)
         self.attributes += [f"<{tag} {name}>" for name in named if name == "style" or name.startswith("on")]
+        self.data_urls += [f"<{tag} {name}>" for name in ("src", "href") if (named.get(name) or "").startswith("data:")]
         # A <script> with a src runs a file; one of a data type (application/json) is never run.
         runs_inline = tag == "script" and "src" not in named and named.get("type", "text/javascript").endswith("script")
         self._open = "script" if runs_inline else "style" if tag == "style" else None
@@ -137,8 +140,10 @@ def test_no_page_carries_inline_code_its_policy_blocks(superuser_client, governe
         found = InlineCode()
         found.feed(response.content.decode())
         styles = policy(response).get("style-src", policy(response)["default-src"])
+        images = policy(response).get("img-src", policy(response)["default-src"])
 
         assert found.scripts == [], url
+        assert "data:" in images or found.data_urls == [], url
         assert found.attributes == [], url
         assert [style for style in found.styles if sha256_source(style) not in styles] == [], url
 
