@@ -146,6 +146,15 @@ def test_invalid_filters_say_what_is_wrong_and_list_nothing(client):
     assert "not valid" in body
 
 
+def test_the_action_field_suggests_every_declared_action_and_kind(client):
+    client.force_login(global_auditor())
+
+    body = client.get(EXPLORER).content.decode()
+
+    assert '<option value="promotion_request.">' in body
+    assert '<option value="promotion_request.approved_by_reviewer">' in body
+
+
 def test_an_action_filter_that_names_an_event_type_says_how_the_log_records_it(client):
     """`promotion.` is the webhook events' word; the log's is `promotion_request.`: say so instead of listing
     nothing."""
