@@ -491,16 +491,16 @@ def verify_database_export(var_dir: str) -> str:
 # ---------------------------------------------------------------------------------------------- synthetic entries
 
 ACTIONS = [
-    ("artifact_version.downloaded", "artifact_version"),
-    ("artifact_version.downloaded", "artifact_version"),
-    ("artifact_version.presigned_url_issued", "artifact_version"),
+    ("blob.downloaded", "blob"),
+    ("blob.downloaded", "blob"),
+    ("blob.presigned_url_issued", "blob"),
     ("artifact_version.published", "artifact_version"),
-    ("artifact_version.stage_changed", "artifact_version"),
+    ("model_version.stage_changed", "model_version"),
     ("blob.verified", "blob"),
     ("run.created", "run"),
     ("dataset_version.created", "dataset_version"),
     ("project.updated", "project"),
-    ("role_grant.created", "role_grant"),
+    ("role_grant.granted", "role_grant"),
     ("api_token.issued", "api_token"),
     ("user.logged_in", "user"),
     ("user.login_failed", "user"),

@@ -1,5 +1,6 @@
 """`Authorization: Bearer prv_…` for the API."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -67,4 +68,21 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": "A token from `python manage.py issue_token <username> --name <purpose>`.",
+        }
+
+
+class PortalSessionScheme(SessionScheme):
+    """The portal's session cookie, described as the API treats it: a signed-in person's browser may call the API
+    (the portal's download button and the interactive docs do), and every unsafe method then needs the CSRF token,
+    as DRF's SessionAuthentication enforces."""
+
+    priority = 1
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            **super().get_security_definition(auto_schema),
+            "description": "The session of a person signed in to the portal or the admin (for the portal's download "
+            "links and these docs in a browser). With it, POST, PUT, PATCH and DELETE also need the CSRF token in "
+            "the X-CSRFToken header (from the csrftoken cookie), or answer 403; a bearer token needs none. "
+            "Scripts and pipelines use bearerAuth.",
         }

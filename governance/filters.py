@@ -2,7 +2,6 @@
 and time, combined with AND, so "who changed or downloaded artifact X between T1 and T2?" is one request:
 `?artifact=X&since=T1&until=T2`."""
 
-import re
 from datetime import UTC, datetime
 
 import django_filters
@@ -10,12 +9,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from artifacts.filters import IdFilter
 from artifacts.validators import MAX_ID
+from governance.audit_actions import ACTION_PREFIXES, AuditAction, action_filter_problem
 from governance.models import AuditEntry
 
-ACTION = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 TIME_HELP = "An ISO 8601 time, e.g. 2026-01-31T12:00:00Z; in a query string write the + of an offset as %2B."
 
 
@@ -81,18 +81,29 @@ class ActorFilter(django_filters.CharFilter):
 
 
 class ActionField(forms.CharField):
+    """A declared action or a declared kind's prefix; anything else would select nothing, silently, so it is
+    refused with the nearest known names (and, for an event type's name, the actions that record its act)."""
+
     def clean(self, value: str | None) -> str | None:
         value = super().clean(value)
-        if value and not ACTION.match(value):
-            raise ValidationError(
-                "An action is up to 64 letters, digits and _ . : - , e.g. artifact_version.downloaded; "
-                "end it with a dot for every action of a kind (artifact_version.)."
-            )
+        if value and (problem := action_filter_problem(value)):
+            raise ValidationError(problem)
         return value or None
 
 
+ACTION_HELP = (
+    "An audit action's exact name (e.g. 'blob.downloaded'), or a kind followed by a dot for all its actions (e.g. "
+    "'promotion_request.'): the names listed here, no others. Audit actions are not webhook event types "
+    "('promotion.approved' is recorded as 'promotion_request.approved_by_reviewer'); any other value is a 400 "
+    "naming the nearest actions."
+)
+
+
+# The schema lists the values the filter takes (a plain CharFilter would say "any string"); with an override,
+# drf-spectacular takes the parameter's description from it too.
+@extend_schema_field({"type": "string", "enum": [*AuditAction.values, *ACTION_PREFIXES], "description": ACTION_HELP})
 class ActionFilter(django_filters.CharFilter):
-    """An exact action, or with a trailing dot every action of that kind (`artifact_version.`)."""
+    """An exact action, or with a trailing dot every action of that kind (`blob.`)."""
 
     field_class = ActionField
 
@@ -125,7 +136,10 @@ class AuditEntryFilter(django_filters.FilterSet):
     )
     project = ProjectFilter(help_text="Project slug or id.")
     actor = ActorFilter(help_text="Username or user id; or the label of a system actor, e.g. 'command audit_export'.")
-    action = ActionFilter(help_text="Exact action, or a prefix ending with a dot, e.g. 'artifact_version.'.")
+    action = ActionFilter(
+        help_text=ACTION_HELP,
+        max_length=64,
+    )
     since = TimeFilter(lookup_expr="gte", help_text=f"Recorded at or after this time. {TIME_HELP}")
     until = TimeFilter(lookup_expr="lte", help_text=f"Recorded at or before this time. {TIME_HELP}")
 

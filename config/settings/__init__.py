@@ -32,16 +32,20 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "csp",
     "artifacts",
     "governance",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.caching.PrivateResponsesMiddleware",
     "governance.audit_context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -150,6 +154,10 @@ SPECTACULAR_SETTINGS = {
         "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
         "UploadSessionStateEnum": "artifacts.models.uploads.UploadSession.State",
+        # Two vocabularies, named apart: what the audit log records, and what webhooks announce.
+        "AuditActionEnum": "governance.audit_actions.AuditAction",
+        "EventTypeEnum": "governance.events.EventType",
+        "SubscribableEventTypeEnum": "governance.events.SUBSCRIBABLE_TYPES",
     },
 }
 

@@ -1,5 +1,6 @@
-"""Secret key, hosts, HTTPS and cookies: production-safe unless DJANGO_DEBUG is on."""
+"""Secret key, hosts, HTTPS, cookies and the browser security headers: production-safe unless DJANGO_DEBUG is on."""
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.env import DEBUG, VAR_DIR, env_bool, env_int, env_list, env_str
@@ -44,3 +45,49 @@ if env_bool("PROVENANT_TRUST_X_FORWARDED_PROTO", default=False):
 SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): every page's scripts, styles, images and fetches come from this server
+# alone, and no page may run inline script or style. The portal has none, the admin's scripts are files, and the API
+# docs load Swagger UI's start-up script as a file of its own (SpectacularSwaggerSplitView). The docs page alone
+# adds (API_DOCS_CSP, in config/urls.py) the data: images Swagger UI's stylesheet draws its icons with, and the one
+# inline <style> of drf-spectacular's template, by its hash. tests/test_security_headers.py reads every kind of
+# page for inline code its policy would block, so an upgrade that changes that <style> fails there, not silently
+# in a browser.
+SWAGGER_UI_STYLE = "'sha256-MMpT0iDxyjALd9PdfepImGX3DBfJPXZ4IlDWdPAgtn0='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+API_DOCS_CSP = {"style-src": [SWAGGER_UI_STYLE], "img-src": ["data:"]}
+
+# Permissions-Policy (django-permissions-policy): Provenant uses no device or powerful browser feature, so none is
+# granted, to its pages or to anything they could ever embed.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}

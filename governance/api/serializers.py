@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from governance.audit_actions import AuditAction
 from governance.models import AuditEntry, SignedTreeHead
 from governance.services.audit import format_time, tree_head_document
 
@@ -42,7 +43,10 @@ class AuditEntrySerializer(serializers.Serializer):
     seq = serializers.IntegerField(help_text="Position in the log from 0: the entry's leaf index.")
     time = serializers.SerializerMethodField()
     actor = AuditActorSerializer(source="*")
-    action = serializers.CharField()
+    action = serializers.ChoiceField(
+        choices=AuditAction.choices,
+        help_text="What was done, from the audit log's own vocabulary (not the webhook event types).",
+    )
     object = AuditObjectSerializer(source="*")
     project = AuditProjectSerializer(source="*")
     artifact_id = serializers.IntegerField(allow_null=True)

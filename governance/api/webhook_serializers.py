@@ -3,16 +3,40 @@ endpoint's creation and a rotation."""
 
 import json
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from artifacts.api.fields import ProjectField
 from artifacts.api.serializers import InputSerializer
-from governance.events import SUBSCRIBABLE_TYPES
+from governance.events import EVENT_SCHEMA_VERSION, SUBSCRIBABLE_TYPES, EventType
 from governance.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-EVENT_TYPES_HELP = f"Event types to deliver: {', '.join(SUBSCRIBABLE_TYPES)}."
+EVENT_TYPES_HELP = (
+    f"Event types to deliver: {', '.join(SUBSCRIBABLE_TYPES)}. These are webhook event types, not audit actions "
+    "(GET /api/v1/webhooks/event-types/ has each one's payload schema)."
+)
+
+
+@extend_schema_field({"type": "string", "enum": SUBSCRIBABLE_TYPES})
+class SubscribableEventTypeField(serializers.CharField):
+    """An event type an endpoint may subscribe to. Declared as an enum in the schema; an unknown name is refused by
+    the service, whose message lists the known ones (a bare "not a valid choice" would not)."""
+
+
+#: The envelope every delivery body shares; `data` differs per type (its JSON Schema is served by event-types/).
+EVENT_PAYLOAD_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^msg_[0-9a-f]{24}$"},
+        "type": {"type": "string", "enum": EventType.values},
+        "version": {"type": "integer", "enum": [EVENT_SCHEMA_VERSION]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "project": {"type": "object"},
+        "actor": {"type": "object"},
+        "data": {"type": "object"},
+    },
+    "required": ["actor", "data", "id", "project", "timestamp", "type", "version"],
+}
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -20,6 +44,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     self = serializers.HyperlinkedIdentityField(view_name="api:webhookendpoint-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    event_types = serializers.ListField(child=SubscribableEventTypeField(), read_only=True)
     secret_hints = serializers.SerializerMethodField(
         help_text="The first characters of each secret that signs now (two during a rotation's overlap)."
     )
@@ -61,15 +86,13 @@ class WebhookEndpointCreateSerializer(InputSerializer):
     project = ProjectField()
     url = serializers.URLField(max_length=2000)
     description = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    event_types = serializers.ListField(child=serializers.CharField(max_length=64), help_text=EVENT_TYPES_HELP)
+    event_types = serializers.ListField(child=SubscribableEventTypeField(), help_text=EVENT_TYPES_HELP)
 
 
 class WebhookEndpointUpdateSerializer(InputSerializer):
     url = serializers.URLField(max_length=2000, required=False)
     description = serializers.CharField(max_length=300, required=False, allow_blank=True)
-    event_types = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, help_text=EVENT_TYPES_HELP
-    )
+    event_types = serializers.ListField(child=SubscribableEventTypeField(), required=False, help_text=EVENT_TYPES_HELP)
     is_active = serializers.BooleanField(
         required=False, help_text="false stops deliveries; true resumes them (and clears why it was disabled)."
     )
@@ -110,7 +133,7 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
     endpoint = serializers.PrimaryKeyRelatedField(read_only=True)
     endpoint_url = serializers.CharField(source="endpoint.url", read_only=True)
     webhook_id = serializers.CharField(source="event.public_id", read_only=True, help_text="Sent as webhook-id.")
-    event_type = serializers.CharField(source="event.type", read_only=True)
+    event_type = serializers.ChoiceField(choices=EventType.choices, source="event.type", read_only=True)
 
     class Meta:
         model = WebhookDelivery
@@ -138,13 +161,13 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
     class Meta(WebhookDeliverySerializer.Meta):
         fields = [*WebhookDeliverySerializer.Meta.fields, "payload", "attempts"]
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(EVENT_PAYLOAD_SCHEMA)
     def get_payload(self, delivery: WebhookDelivery) -> dict:
         return json.loads(delivery.event.body)
 
 
 class EventTypeSerializer(serializers.Serializer):
-    type = serializers.CharField()
+    type = serializers.ChoiceField(choices=EventType.choices)
     description = serializers.CharField()
     subscribable = serializers.BooleanField()
     version = serializers.IntegerField(help_text="The payload schema's version, sent in every body as `version`.")

@@ -29,6 +29,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from governance import audit_tree, signing
+from governance.audit_actions import AuditAction, declared_action
 from governance.audit_context import current_request, request_facts, running_task_label, system_actor_label
 from governance.audit_verify import (
     EXPORT_FORMAT,
@@ -174,7 +175,7 @@ def acting_party(actor: AbstractBaseUser | None = None) -> dict:
 
 
 def audit_record(
-    action: str,
+    action: AuditAction | str,
     *,
     obj: Model | AuditObject,
     actor: AbstractBaseUser | None = None,
@@ -185,8 +186,11 @@ def audit_record(
 
     `actor` is the user who acted; without one, the request's user, else the worker task or command running
     (or, with `anonymous_label`, a person not logged in, as for a failed login). `changes` summarises what
-    changed, as {"field": [before, after]} for changes and the new values for creations.
+    changed, as {"field": [before, after]} for changes and the new values for creations. `action` must be
+    declared in `AuditAction` (UndeclaredAuditAction otherwise, before anything is written): the log's
+    vocabulary is published, and a reader filtering by it must be able to rely on the list.
     """
+    action = declared_action(action)
     target = obj if isinstance(obj, AuditObject) else audit_object(obj)
     request = _acting_request()
     who = _actor(actor, anonymous_label, request)
@@ -200,7 +204,7 @@ def audit_record(
             actor_user_id=who["user_id"],
             actor_label=_text(who["label"], 200),
             token_id=who["token_id"],
-            action=_text(action, 64),
+            action=action.value,
             object_type=_text(target.type, 64),
             object_id=_text(target.id, 100),
             object_label=_text(target.label, 300),

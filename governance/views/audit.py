@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from artifacts.validators import MAX_ID
 from governance import audit_tree, portal, selectors, signing
+from governance.audit_actions import ACTION_PREFIXES, AuditAction
 from governance.audit_verify import (
     leaf_hash,
     tree_head_signature_ok,
@@ -290,6 +291,8 @@ def explorer(request: HttpRequest, filters: AuditEntryFilter, *, status: int = 2
         "page": page,
         "newest": filter_query(request.GET).urlencode(),
         "may_export_whole_log": request.user.has_perm(EXPORT_PERMISSION),
+        # Offered as the action field's suggestions: the declared vocabulary, each kind's prefix first.
+        "known_actions": [*ACTION_PREFIXES, *AuditAction.values],
     }
     return render(request, "portal/audit/list.html", context, status=status)
 

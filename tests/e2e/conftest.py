@@ -67,14 +67,36 @@ def browser():
         chromium.close()
 
 
+class CspViolations(list):
+    """What Chromium refused under the Content-Security-Policy while a test ran (its console says each). A test
+    that provokes one on purpose sets `expected`."""
+
+    expected = False
+
+
 @pytest.fixture
-def page(browser, portal):
-    """A fresh browser context (no cookies) per test, at desktop size."""
+def csp_violations() -> CspViolations:
+    return CspViolations()
+
+
+@pytest.fixture
+def page(browser, portal, csp_violations):
+    """A fresh browser context (no cookies) per test, at desktop size. Whatever the test checks, a page that breaks
+    the Content-Security-Policy (a script, style, image or request the browser refused) fails it: the refusal is
+    silent on screen, and only the console tells."""
     context = browser.new_context(base_url=portal, viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(f"{page.url}: {message.text}") if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
+    if csp_violations and not csp_violations.expected:
+        pytest.fail("The browser refused content under the CSP:\n" + "\n".join(csp_violations))
 
 
 def sign_in(page, username: str) -> None:

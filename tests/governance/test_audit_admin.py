@@ -91,10 +91,10 @@ def test_staff_without_audit_rights_do_not_see_the_log(client):
 
 def test_filters_and_search(admin_client):
     project = ProjectFactory(slug="churn")
-    downloaded = audit_record("artifact_version.downloaded", obj=ArtifactFactory(project=project, name="classifier"))
+    downloaded = audit_record("blob.downloaded", obj=ArtifactFactory(project=project, name="classifier"))
     updated = audit_record("project.updated", obj=project)
 
-    by_action = admin_client.get(ENTRIES, {"action": "artifact_version.downloaded"})
+    by_action = admin_client.get(ENTRIES, {"action": "blob.downloaded"})
     by_search = admin_client.get(ENTRIES, {"q": "classifier"})
 
     assert downloaded.seq in listed(by_action)

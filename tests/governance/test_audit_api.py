@@ -99,7 +99,7 @@ def test_filters_by_artifact_include_its_versions_and_downloads(api):
     version = AuditObject(
         type="artifact_version", id="9", label="v1", project_id=artifact.project_id, artifact_id=artifact.pk
     )
-    about = [record("artifact.created", artifact).seq, record("artifact_version.downloaded", version).seq]
+    about = [record("artifact.created", artifact).seq, record("blob.downloaded", version).seq]
     record("artifact.created", ArtifactFactory(project=artifact.project))
 
     assert seqs(api.get(ENTRIES, {"artifact": artifact.pk})) == about[::-1]
@@ -128,16 +128,45 @@ def test_filters_by_actor_username_or_id_or_system_label(api):
 
 def test_filters_by_exact_action_or_a_prefix_ending_with_a_dot(api):
     artifact = ArtifactFactory()
-    published = record("artifact_version.published", artifact)
-    downloaded = record("artifact_version.downloaded", artifact)
+    stored = record("blob.stored", artifact)
+    downloaded = record("blob.downloaded", artifact)
     record("artifact.updated", artifact)
 
     def with_action(action: str) -> list[int]:
         return seqs(api.get(ENTRIES, {"artifact": artifact.pk, "action": action}))
 
-    assert with_action("artifact_version.downloaded") == [downloaded.seq]
-    assert with_action("artifact_version.") == [downloaded.seq, published.seq]
-    assert with_action("artifact_version") == []
+    assert with_action("blob.downloaded") == [downloaded.seq]
+    assert with_action("blob.") == [downloaded.seq, stored.seq]
+
+
+@pytest.mark.parametrize(
+    ("action", "says"),
+    [
+        ("promotion.", "No audit action starts with 'promotion.'"),
+        ("promotion.", "promotion_request.approved_by_reviewer"),
+        ("promotion.", "use promotion_request."),
+        ("promotion.approved", "'promotion.approved' is a webhook event type, not an audit action"),
+        ("promotion.approved", "promotion_request.approved_by_reviewer, promotion_request.approved"),
+        ("promotion.closed", "promotion_request.withdrawn, promotion_request.expired, promotion_request.invalidated"),
+        ("webhook.test", "sending it is not recorded in the log"),
+        ("blob.downlaoded", "Did you mean blob.downloaded"),
+        ("artifact_version", "Did you mean artifact_version."),
+        ("promotion_requests.", "No audit prefix is named 'promotion_requests.'. Did you mean promotion_request."),
+    ],
+)
+def test_an_action_that_selects_nothing_is_a_400_naming_what_would(api, action, says):
+    """A filter that can only ever match nothing is a mistake to point out, not an empty page."""
+    response = api.get(ENTRIES, {"action": action})
+
+    assert response.status_code == 400, response.content
+    assert says in response.json()["action"][0]
+
+
+def test_an_event_type_that_is_also_an_action_filters_as_the_action(api):
+    artifact = ArtifactFactory()
+    published = record("artifact_version.published", artifact)
+
+    assert seqs(api.get(ENTRIES, {"artifact": artifact.pk, "action": "artifact_version.published"})) == [published.seq]
 
 
 def test_filters_by_time_range_inclusive(api):
@@ -161,16 +190,16 @@ def test_who_changed_or_downloaded_an_artifact_between_two_times(api):
     alice, bob, carol = (UserFactory(username=name) for name in ("alice", "bob", "carol"))
     record("artifact.updated", model, actor=alice, at=T0 - timedelta(days=1))  # before the window
     changed = record("artifact.updated", model, actor=bob, at=T0 + timedelta(hours=1), changes={"x": [1, 2]})
-    downloaded = record("artifact_version.downloaded", version, actor=carol, at=T0 + timedelta(hours=2))
+    downloaded = record("blob.downloaded", version, actor=carol, at=T0 + timedelta(hours=2))
     record("artifact.updated", ArtifactFactory(project=model.project), actor=alice, at=T0 + timedelta(hours=1))
-    record("artifact_version.downloaded", version, actor=alice, at=T0 + timedelta(days=2))  # after it
+    record("blob.downloaded", version, actor=alice, at=T0 + timedelta(days=2))  # after it
 
     with CaptureQueriesContext(connection) as queries:
         response = api.get(ENTRIES, {"artifact": model.pk, "since": "2026-03-01T12:00:00Z", "until": "2026-03-02"})
 
     assert seqs(response) == [downloaded.seq, changed.seq]
     answers = [(item["actor"]["label"], item["action"]) for item in response.json()["results"]]
-    assert answers == [("carol", "artifact_version.downloaded"), ("bob", "artifact.updated")]
+    assert answers == [("carol", "blob.downloaded"), ("bob", "artifact.updated")]
     entry_queries = [q for q in queries.captured_queries if AuditEntry._meta.db_table in q["sql"]]
     assert len(entry_queries) == 1
 
@@ -178,12 +207,12 @@ def test_who_changed_or_downloaded_an_artifact_between_two_times(api):
 def test_filters_combine(api):
     project = ProjectFactory()
     alice = UserFactory(username="alice")
-    wanted = record("artifact_version.downloaded", ArtifactFactory(project=project), actor=alice, at=T0)
-    record("artifact_version.downloaded", ArtifactFactory(project=project), actor=UserFactory(), at=T0)
-    record("artifact_version.downloaded", ArtifactFactory(), actor=alice, at=T0)
+    wanted = record("blob.downloaded", ArtifactFactory(project=project), actor=alice, at=T0)
+    record("blob.downloaded", ArtifactFactory(project=project), actor=UserFactory(), at=T0)
+    record("blob.downloaded", ArtifactFactory(), actor=alice, at=T0)
     record("artifact.updated", ArtifactFactory(project=project), actor=alice, at=T0)
 
-    query = {"project": project.slug, "actor": "alice", "action": "artifact_version.", "since": "2026-03-01"}
+    query = {"project": project.slug, "actor": "alice", "action": "blob.", "since": "2026-03-01"}
     assert seqs(api.get(ENTRIES, query)) == [wanted.seq]
 
 
@@ -198,7 +227,7 @@ def test_filters_combine(api):
         ({"until": "2026-03-01T12:00:00 01:00"}, "until", "%2B"),
         ({"artifact": "abc"}, "artifact", ""),
         ({"artifact": str(10**30)}, "artifact", ""),
-        ({"action": "artifact version"}, "action", "end it with a dot"),
+        ({"action": "artifact version"}, "action", "No audit action is named 'artifact version'"),
         ({"object_id": "x" * 101}, "object_id", ""),
         ({"project": "a\x00b"}, "project", ""),
         ({"actor": "a\x00b"}, "actor", ""),
@@ -376,6 +405,35 @@ def test_tree_heads_list_newest_first_and_latest(api_as):
     assert [head["tree_size"] for head in listed] == [newer.tree_size, older.tree_size]
     assert latest == listed[0]
     assert set(latest) == {"tree_size", "root_hash", "signed_at", "key_id", "public_key", "signature"}
+
+
+def test_a_user_with_no_role_reads_tree_heads_proofs_of_consistency_and_the_key_but_no_entry(api_as):
+    """As the README says (For auditors): the heads are public to every signed-in user, so anyone may witness
+    the log's growth and hold the server to it; they reveal its size and root, never an entry. Signing one, and
+    reading entries, stay with auditors."""
+    entry = record("project.updated", ProjectFactory())
+    first = tree_head_sign()
+    record("project.updated", ProjectFactory())
+    second = tree_head_sign()
+    nobody = api_as(UserFactory())
+
+    listed = nobody.get(TREE_HEADS)
+    latest = nobody.get(f"{TREE_HEADS}latest/")
+    consistency = nobody.get(f"{TREE_HEADS}consistency/", {"first": first.tree_size, "second": second.tree_size})
+
+    assert listed.status_code == latest.status_code == consistency.status_code == 200
+    assert latest.json()["tree_size"] == second.tree_size
+    assert consistency.json()["second_root"] == second.root_hash
+    assert nobody.get("/api/v1/audit/public-key/").status_code == 200
+    assert seqs(nobody.get(ENTRIES)) == []
+    assert nobody.get(f"{ENTRIES}{entry.seq}/").status_code == 404
+    assert nobody.get(f"{ENTRIES}{entry.seq}/proof/").status_code == 404
+    assert nobody.post(TREE_HEADS).status_code == 403
+
+
+def test_anonymous_callers_read_no_tree_head(anonymous_api):
+    assert anonymous_api.get(TREE_HEADS).status_code == 401
+    assert anonymous_api.get(f"{TREE_HEADS}latest/").status_code == 401
 
 
 def test_signing_on_demand_reuses_a_fresh_head_until_the_log_grows(api):

@@ -33,7 +33,7 @@ def log(db, settings, tmp_path):
     settings.PROVENANT_AUDIT_SIGNING_KEY_FILE = str(tmp_path / "audit-signing-key.pem")
     signing.signing_key.cache_clear()
     for number in range(40):
-        audit_record("test.recorded", obj=AuditObject(type="test", id=str(number), label=f"object {number}"))
+        audit_record("project.updated", obj=AuditObject(type="test", id=str(number), label=f"object {number}"))
     head = tree_head_sign()
     yield head
     signing.signing_key.cache_clear()
@@ -56,7 +56,7 @@ class TestAuditEntries:
         assert AuditEntry.objects.count() == 40
 
     def test_appending_goes_on(self, log):
-        entry = audit_record("test.recorded", obj=AuditObject(type="test", id="40", label="object 40"))
+        entry = audit_record("project.updated", obj=AuditObject(type="test", id="40", label="object 40"))
         assert entry.seq == 40
         assert audit_tree.log_size() == 41
 

@@ -397,7 +397,7 @@ def test_proof_ranges_split_into_aligned_perfect_subtrees(data, size):
 def record_entries(count: int) -> list[bytes]:
     """Record `count` entries through the one recording function; return every leaf hash of the log so far."""
     for number in range(count):
-        audit_record("test.recorded", obj=AuditObject(type="test", id=str(number), label="x"))
+        audit_record("project.updated", obj=AuditObject(type="test", id=str(number), label="x"))
     return [bytes(digest) for digest in AuditEntry.objects.order_by("seq").values_list("leaf_hash", flat=True)]
 
 

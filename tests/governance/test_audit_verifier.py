@@ -103,7 +103,7 @@ def audit_key(settings, tmp_path):
 def export(db, audit_key, tmp_path) -> Export:
     """A real export of 40 entries with tree heads signed at 10, 20 (twice), 33 and 40."""
     for number in range(ENTRIES):
-        audit_record("test.recorded", obj=AuditObject(type="test", id=str(number), label=f"object {number}"))
+        audit_record("project.updated", obj=AuditObject(type="test", id=str(number), label=f"object {number}"))
         if number + 1 in SIGNED_AT_SIZES:
             tree_head_sign()
         if number + 1 == 20:
@@ -398,7 +398,7 @@ def synthetic_export(count: int, head_sizes: set[int]) -> tuple[list[bytes], lis
             "seq": seq,
             "time": "2026-11-22T12:00:00.000000Z",
             "actor": {"kind": "system", "user_id": None, "label": "task x", "token_id": None},
-            "action": "test.recorded",
+            "action": "project.updated",
             "object": {"type": "test", "id": str(seq), "label": f"object {seq}"},
             "project": {"id": None, "label": ""},
             "artifact_id": None,

@@ -244,7 +244,7 @@ def blob_call(world: World, body: bytes | None = None) -> Call:
 
 def audit_entry_call(world: World) -> Call:
     """An entry about the world's artifact version (a download), as its seq."""
-    entry = audit_record("artifact_version.downloaded", obj=world.artifact_version)
+    entry = audit_record("blob.downloaded", obj=world.artifact_version)
     return Call(kwargs={"seq": entry.seq}, names=entry.seq)
 
 

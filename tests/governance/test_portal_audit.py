@@ -142,8 +142,32 @@ def test_invalid_filters_say_what_is_wrong_and_list_nothing(client):
     assert listed(response) == []
     body = response.content.decode()
     assert "Not a time." in body
-    assert "An action is up to 64 letters" in body
+    assert "No audit action is named" in body
     assert "not valid" in body
+
+
+def test_the_action_field_suggests_every_declared_action_and_kind(client):
+    client.force_login(global_auditor())
+
+    body = client.get(EXPLORER).content.decode()
+
+    assert '<option value="promotion_request.">' in body
+    assert '<option value="promotion_request.approved_by_reviewer">' in body
+
+
+def test_an_action_filter_that_names_an_event_type_says_how_the_log_records_it(client):
+    """`promotion.` is the webhook events' word; the log's is `promotion_request.`: say so instead of listing
+    nothing."""
+    record("project.updated", ProjectFactory())
+    client.force_login(global_auditor())
+
+    by_prefix = client.get(EXPLORER, {"action": "promotion."}).content.decode()
+    by_event = client.get(EXPLORER, {"action": "promotion.approved"}).content.decode()
+
+    assert "No audit action starts with" in by_prefix
+    assert "promotion_request." in by_prefix
+    assert "is a webhook event type, not an audit action" in by_event
+    assert "promotion_request.approved_by_reviewer" in by_event
 
 
 def test_every_filter_field_has_a_label(client):
@@ -488,7 +512,7 @@ def test_verify_now_catches_an_entry_rewritten_together_with_its_recorded_hash(c
 
     superuser = UserFactory(is_superuser=True)
     for number in range(40):  # past 32 entries: the root is folded from kept subtree hashes, not from the leaves
-        audit_record("test.filler", obj=AuditObject(type="thing", id=str(number), label=f"thing {number}"))
+        audit_record("project.updated", obj=AuditObject(type="thing", id=str(number), label=f"thing {number}"))
     tree_head_sign()
     victim = AuditEntry.objects.get(seq=2)
     victim.object_label = "rewritten"

@@ -62,7 +62,7 @@ def test_concurrent_appends_never_fork_or_skip_the_sequence():
         for number in range(APPENDS_PER_WRITER):
             with contextlib.suppress(Abandon), transaction.atomic():
                 audit_record(
-                    "bench.appended",
+                    "project.updated",
                     obj=AuditObject(type="writer", id=str(writer), label=f"writer {writer}"),
                     changes={"number": number},
                 )
@@ -125,7 +125,7 @@ def locked_bucket(s3_bucket):
 
 
 def test_tree_heads_in_an_object_lock_bucket_are_retained_and_cannot_be_deleted(locked_bucket, s3_bucket):
-    audit_record("bench.appended", obj=AuditObject(type="writer", id="1", label="writer 1"))
+    audit_record("project.updated", obj=AuditObject(type="writer", id="1", label="writer 1"))
 
     head = tree_head_sign()
 
@@ -142,7 +142,7 @@ def test_tree_heads_in_an_object_lock_bucket_are_retained_and_cannot_be_deleted(
 
 
 def test_tree_heads_in_a_bucket_without_object_lock_are_written_plainly(s3_bucket):
-    audit_record("bench.appended", obj=AuditObject(type="writer", id="1", label="writer 1"))
+    audit_record("project.updated", obj=AuditObject(type="writer", id="1", label="writer 1"))
 
     head = tree_head_sign()
 
@@ -154,7 +154,7 @@ def test_tree_heads_in_a_bucket_without_object_lock_are_written_plainly(s3_bucke
 
 def test_the_worker_signs_a_tree_head_when_the_log_has_grown(celery_worker):
     user = UserFactory()
-    audit_record("bench.appended", obj=AuditObject(type="writer", id="1", label="writer 1"), actor=user)
+    audit_record("project.updated", obj=AuditObject(type="writer", id="1", label="writer 1"), actor=user)
     size = audit_tree.log_size()
 
     sign_audit_tree_head.delay()
