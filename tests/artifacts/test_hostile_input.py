@@ -21,7 +21,7 @@ TOO_BIG = "99999999999999999999999"  # more than a 64-bit id can hold
         (f"/api/v1/artifact-versions/?dataset_version={TOO_BIG}", 400),
         (f"/api/v1/runs/?dataset_version={TOO_BIG}", 400),
         ("/api/v1/runs/?dataset_version=1e400", 400),
-        ("/api/v1/artifact-versions/?cursor=not-a-cursor", 404),
+        ("/api/v1/artifact-versions/?cursor=not-a-cursor", 400),
         ("/api/v1/artifact-versions/?metadata=a:1e999", 400),
         ("/api/v1/artifact-versions/?metadata=a:NaN", 200),  # the text "NaN", which nothing has
         ("/api/v1/artifact-versions/?metadata=regex:[", 200),  # a key named "regex", not a lookup
@@ -36,6 +36,39 @@ TOO_BIG = "99999999999999999999999"  # more than a 64-bit id can hold
 )
 def test_hostile_urls_get_the_answer_they_deserve(api, url, status):
     assert api.get(url).status_code == status
+
+
+# p=NaN, p=<NUL>, p=x: cursors that decode, with a position no page of ours ever had.
+FORGED_CURSORS = ["cD1OYU4=", "cD0A", "cD14", "cD0xZTQwMA==", "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "not-a-cursor", "é"]
+PAGINATED = ["/api/v1/projects/", "/api/v1/runs/", "/api/v1/models/", "/api/v1/audit/entries/"]
+
+
+@pytest.mark.parametrize("cursor", FORGED_CURSORS)
+@pytest.mark.parametrize("url", PAGINATED)
+def test_a_cursor_the_server_did_not_make_is_a_400_that_says_so(api, url, cursor):
+    response = api.get(url, {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert "cursor was not made by this server" in response.json()["cursor"][0]
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "-1", "501", "1e3", " 5", "99999999999999999999999", "\uff15"])
+def test_a_page_size_outside_1_to_500_is_a_400_naming_the_range(api, page_size):
+    response = api.get("/api/v1/projects/", {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert "from 1 to 500" in response.json()["page_size"][0]
+
+
+def test_the_cursors_the_server_makes_are_accepted_both_ways(api):
+    for _ in range(5):
+        ProjectFactory()
+    second = api.get(api.get("/api/v1/projects/", {"page_size": 2}).json()["next"]).json()
+
+    back = api.get(second["previous"])
+
+    assert back.status_code == 200
+    assert len(back.json()["results"]) == 2
 
 
 @pytest.mark.parametrize(
