@@ -130,3 +130,174 @@ def test_json_that_is_not_a_run_is_a_400(api, body):
     project = ProjectFactory()
     response = api.post("/api/v1/runs/", body.replace("%s", project.slug), content_type="application/json")
     assert response.status_code == 400
+
+
+# NUL characters: PostgreSQL refuses them in text and jsonb (a DataError), SQLite stores them; this module runs on
+# both (the Makefile's IT_PARITY), so a NUL that reached the database would show here as a 500 on PostgreSQL.
+
+NUL_REFUSED = "contains a NUL character"
+REMOVE_IT = "contains a NUL character (\\u0000), which no name or text here can hold: remove it."
+
+
+def _nul_project_bodies() -> list:
+    return [
+        pytest.param("/api/v1/runs/", {"project": "a\x00", "external_id": "r7"}, id="runs"),
+        pytest.param("/api/v1/artifacts/", {"project": "a\x00", "name": "m", "kind": "model"}, id="artifacts"),
+        pytest.param("/api/v1/models/", {"project": "a\x00", "name": "m"}, id="models"),
+        pytest.param("/api/v1/datasets/", {"project": "a\x00", "name": "d"}, id="datasets"),
+        pytest.param("/api/v1/promotion-policies/", {"project": "a\x00", "stage": "production"}, id="policies"),
+    ]
+
+
+@pytest.mark.parametrize(("url", "body"), _nul_project_bodies())
+def test_nul_in_a_project_slug_is_a_400_naming_the_field(api, url, body):
+    response = api.post(url, body, format="json")
+
+    assert response.status_code == 400
+    assert NUL_REFUSED in response.json()["project"][0]
+
+
+@pytest.mark.parametrize("member", [{"user": "al\x00ice"}, {"group": "ops\x00"}])
+def test_nul_in_a_member_name_is_a_400(api, member):
+    project, artifact = ProjectFactory(), ArtifactFactory()
+    for url in (f"/api/v1/projects/{project.slug}/members/", f"/api/v1/artifacts/{artifact.pk}/members/"):
+        response = api.post(url, {"role": "viewer", **member}, format="json")
+
+        assert response.status_code == 400
+        (field,) = member
+        assert NUL_REFUSED in response.json()[field][0]
+
+
+def test_nul_in_an_owner_is_a_400_naming_its_place(api):
+    body = {"project": ProjectFactory().slug, "name": "m", "owners": ["alice", "b\x00b"]}
+
+    response = api.post("/api/v1/models/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "owners": [
+            "The value at [1] contains a NUL character (\\u0000), which no name or text here can hold: remove it."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        ({"optimizer": {"name": "ad\x00am"}}, "The value at optimizer.name contains"),
+        ({"layers": [1, {"ke\x00y": 2}]}, "The name at layers[1].ke\\u0000y contains"),
+    ],
+)
+def test_nul_deep_inside_a_json_document_is_named_by_its_path(api, parameters, says):
+    body = {"project": ProjectFactory().slug, "external_id": "r1", "parameters": parameters}
+
+    response = api.post("/api/v1/runs/", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["parameters"][0].startswith(says)
+
+
+def test_nul_in_a_field_name_is_a_400(api):
+    response = api.post("/api/v1/runs/", '{"pro\\u0000ject": "x"}', content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "pro\\u0000ject": [
+            "This name contains a NUL character (\\u0000), which no name or text here can hold: remove it."
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/promotion-policies/current/?project=a%00b",
+        "/api/v1/runs/?external_id=r%00",
+        "/api/v1/artifact-versions/?metadata=a%00:1",
+        "/api/v1/audit/entries/?action=a%00.",
+        "/api/v1/projects/?cursor=a%00",
+    ],
+)
+def test_nul_in_any_query_parameter_is_a_400_naming_it(api, url):
+    name = url.split("?")[1].split("=")[0]
+
+    response = api.get(url)
+
+    assert response.status_code == 400
+    assert NUL_REFUSED in response.json()[name][0]
+
+
+def test_nul_in_a_query_parameters_name_is_a_400(api):
+    response = api.get("/api/v1/runs/?a%00=1")
+
+    assert response.status_code == 400
+    assert NUL_REFUSED in response.json()["a\\u0000"][0]
+
+
+def test_nul_in_a_form_post_is_a_400(api):
+    project = ProjectFactory()
+
+    response = api.post("/api/v1/runs/", {"project": project.slug, "external_id": "r\x00"})  # multipart
+    as_urlencoded = api.post(
+        "/api/v1/runs/", f"project={project.slug}&external_id=r%00", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == as_urlencoded.status_code == 400
+    assert NUL_REFUSED in response.json()["external_id"][0]
+    assert NUL_REFUSED in as_urlencoded.json()["external_id"][0]
+
+
+# Depth: Python's JSON decoder recurses once per level and used to fail with RecursionError (a 500) near 1,000.
+
+
+@pytest.mark.parametrize("body", ["[" * 2000 + "]" * 2000, '{"a":' * 2000 + "1" + "}" * 2000, "[" * 65 + "]" * 65])
+def test_json_nested_too_deep_is_a_400(api, body):
+    response = api.post("/api/v1/runs/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "JSON parse error - arrays and objects nest more than 64 levels deep.",
+        "code": "too_deep",
+    }
+
+
+def test_brackets_inside_strings_do_not_count_as_depth(api):
+    body = {"project": ProjectFactory().slug, "external_id": "r1", "name": "[" * 100, "parameters": {"a": "{" * 200}}
+
+    assert api.post("/api/v1/runs/", body, format="json").status_code == 201
+
+
+def test_a_document_as_deep_as_documents_may_be_is_accepted(api):
+    parameters: dict = {"leaf": 1}
+    for _ in range(31):
+        parameters = {"inner": parameters}
+
+    response = api.post(
+        "/api/v1/runs/",
+        {"project": ProjectFactory().slug, "external_id": "r1", "parameters": parameters},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+
+
+# JSON sent as a form (curl -d without -H 'Content-Type: application/json').
+
+
+@pytest.mark.parametrize("body", ['{"project": "p", "external_id": "r1"}', '  [{"a": 1}]'])
+def test_json_sent_as_a_form_is_a_415_that_names_the_content_type_to_send(api, body):
+    response = api.post("/api/v1/runs/", body, content_type="application/x-www-form-urlencoded")
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in response.json()["detail"]
+
+
+def test_a_real_form_post_still_works(api):
+    project = ProjectFactory()
+
+    response = api.post(
+        "/api/v1/runs/", f"project={project.slug}&external_id=r1", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 201, response.content
