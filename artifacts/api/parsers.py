@@ -35,13 +35,8 @@ def nul_refusal(field: str, *, inside: str = "", in_name: bool = False) -> Valid
     """A field error, `{field: [message]}` like any other, for a NUL in `field`'s value (at `inside` it, a path
     such as `[1]` or `a.b`) or, with `in_name`, in the name that ends that path."""
     field, inside = field.replace(NUL, "\\u0000"), inside.replace(NUL, "\\u0000")
-    subject = (
-        ("The name at " if in_name else "The value at ") + inside
-        if inside
-        else "This name"
-        if in_name
-        else "This value"
-    )
+    noun = "name" if in_name else "value"
+    subject = f"The {noun} at {inside}" if inside else f"This {noun}"
     return ValidationError(
         {field: [f"{subject} contains a NUL character (\\u0000), which no name or text here can hold: remove it."]}
     )
