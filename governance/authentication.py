@@ -6,14 +6,24 @@ from rest_framework import authentication, exceptions
 from governance.models import ApiToken
 from governance.services import api_token_record_use, hash_token
 
+#: Schemes a client may send by mistake, named back to it; any other first word might be the token itself.
+KNOWN_SCHEMES = {"basic", "token", "jwt", "digest", "apikey", "api-key", "negotiate", "hoba", "mutual", "oauth"}
+
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        if not header:
             return None
+        if header[0].lower() != self.keyword.lower().encode():
+            # Any other Authorization header is a client's mistake ("Token …", Basic, a bare token): say what the
+            # API expects rather than that no credentials came. A signed-in portal session is left to the session
+            # authenticator, as a proxy in front of the server may add its own Basic header to every request.
+            if getattr(getattr(request._request, "user", None), "is_authenticated", False):
+                return None
+            raise exceptions.AuthenticationFailed(self._wrong_scheme_message(header))
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Send exactly one token: 'Authorization: Bearer <token>'.")
         try:
@@ -33,6 +43,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
         api_token_record_use(token=token)
         return token.user, token
+
+    def _wrong_scheme_message(self, header: list[bytes]) -> str:
+        expected = f"The API expects 'Authorization: {self.keyword} <token>'"
+        if len(header) == 1:
+            return f"{expected}; this header holds a single word, with no '{self.keyword}' before it."
+        scheme = header[0].decode("latin-1")
+        named = f"'{scheme}'" if scheme.lower() in KNOWN_SCHEMES else "another scheme"
+        return f"{expected}; this header uses {named}. Send the same token after '{self.keyword} '."
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

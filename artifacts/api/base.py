@@ -6,12 +6,16 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from django.db import transaction
-from django.db.models import Model
-from rest_framework import status, viewsets
-from rest_framework.exceptions import MethodNotAllowed, PermissionDenied
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import generics, serializers, status, viewsets
+from rest_framework.exceptions import MethodNotAllowed, NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from artifacts.models import Project
+from governance.errors import DomainError
 from governance.permissions import can, can_upload
 from governance.roles import ROLE_VERBS, Verb
 
@@ -45,6 +49,34 @@ def require_upload(user, project: Model) -> None:
         )
 
 
+def not_found_detail(model: type[Model], field: str, value: object) -> str:
+    """ "No project 'x'.", "No artifact version with id 5.": a 404 that names what was looked for."""
+    noun = model._meta.verbose_name
+    shown = str(value)[:100]
+    if field in ("pk", "id"):
+        return f"No {noun} with id {shown}."
+    if field == "slug":
+        return f"No {noun} '{shown}'."
+    return f"No {noun} with {field} {shown}."
+
+
+def get_or_404(queryset: QuerySet, field: str, value: object) -> Model:
+    """The object of `queryset` whose `field` is `value`, or a 404 naming what was looked for.
+
+    `queryset` must already hold only what the user may see: an object that exists but is hidden answers the
+    same 404 as one that does not exist. A value of the wrong type (a word for an id) is a 404 too.
+    """
+    try:
+        return generics.get_object_or_404(queryset, **{field: value})
+    except Http404:
+        raise NotFound(not_found_detail(queryset.model, field, value)) from None
+
+
+def project_or_404(user, slug: str) -> Project:
+    """The project `slug` if `user` may see it, else a 404 naming the slug."""
+    return get_or_404(Project.objects.visible_to(user), "slug", slug)
+
+
 class ResourceViewSet(viewsets.GenericViewSet):
     """A resource read through `output_serializer_class` and written through the input serializer its
     action names in `input_serializer_classes`; the write itself is a service call in the subclass.
@@ -64,10 +96,18 @@ class ResourceViewSet(viewsets.GenericViewSet):
         return super().get_queryset().visible_to(self.request.user)
 
     def get_object(self):
-        obj = super().get_object()
+        try:
+            obj = super().get_object()
+        except Http404:
+            raise NotFound(self.not_found_detail(self.kwargs[self.lookup_url_kwarg or self.lookup_field])) from None
         if verb := self.required_verbs.get(self.action):
             require(self.request.user, verb, self.permission_target(obj))
         return obj
+
+    def not_found_detail(self, value: str) -> str:
+        """What a 404 says when the looked-up object does not exist or is not visible to the user (the same
+        words for both, so existence does not leak)."""
+        return not_found_detail(self.get_queryset().model, self.lookup_field, value)
 
     def permission_target(self, obj: Model) -> Model:
         """The project or artifact whose roles govern `obj`."""
@@ -103,13 +143,43 @@ class ResourceViewSet(viewsets.GenericViewSet):
         raise MethodNotAllowed(request.method, detail=self.not_allowed_message.format(method=request.method))
 
 
-def raw_body(request: Request) -> tuple[BinaryIO, int | None]:
+class LengthRequired(DomainError):
+    """A raw body sent without a length the server can trust (HTTP 411)."""
+
+    status_code = 411
+    code = "length_required"
+
+
+#: How the schema shows a 411 (every endpoint that reads a raw body declares it).
+LENGTH_REQUIRED_RESPONSE = OpenApiResponse(
+    inline_serializer(
+        "LengthRequired",
+        {"detail": serializers.CharField(), "code": serializers.ChoiceField(choices=["length_required"])},
+    ),
+    "The body came without Content-Length (chunked): send it with one.",
+)
+
+
+def raw_body(request: Request) -> tuple[BinaryIO, int]:
     """The request body as a stream to read in bounded pieces, with its announced length.
 
-    DRF gives no stream for an empty body; that is a body of length 0. A body without Content-Length
-    (chunked transfer) has length None: Django's WSGI handler cannot read it safely.
+    A body sent with `Transfer-Encoding` (chunked) is refused with 411 instead of read. Django's WSGI request
+    reads at most CONTENT_LENGTH bytes of `wsgi.input`, so without one it sees an empty body (and DRF no body
+    at all). Reading `wsgi.input` to its end instead is not portable: WSGI (PEP 3333) lets a server stop at
+    CONTENT_LENGTH and does not promise EOF, and `runserver` limits the input to CONTENT_LENGTH, so it would
+    hand over no byte of a chunked body. A client always knows the length of what it sends in one request
+    (a file of unknown length goes as an upload session's chunks), so asking for Content-Length costs it
+    little and keeps one rule under granian and runserver alike.
+    DRF gives no stream for an empty body; that is a body of length 0 (a PUT that only finishes an upload).
     """
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "").strip().lower()
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if (encoding and encoding != "identity") or (raw and not raw.isdigit()):
+        raise LengthRequired(
+            "Send the body with a Content-Length header (its size in bytes) and without Transfer-Encoding: "
+            "chunked bodies are not read here. For a file whose size you do not know yet, open an upload "
+            "session and send it in chunks, each with its Content-Length."
+        )
     if request.stream is None:
         return io.BytesIO(b""), 0
-    raw = request.META.get("CONTENT_LENGTH") or ""
-    return request.stream, int(raw) if raw.isdigit() else None
+    return request.stream, int(raw) if raw else 0

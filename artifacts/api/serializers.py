@@ -11,7 +11,7 @@ from rest_framework.reverse import reverse
 from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
 from artifacts.services.uploads import is_direct, upload_session_part_urls
-from artifacts.storage.writes import MIN_PART_SIZE
+from artifacts.storage.writes import min_chunk_size
 from artifacts.validators import validate_json_object, validate_metrics
 from governance.models import RoleGrant
 from governance.roles import Role
@@ -357,7 +357,11 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
 
 class UploadSessionStartSerializer(InputSerializer):
     digest = DigestField(help_text="What the whole file hashes to; the upload is kept only if it does.")
-    size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+    size = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+        help_text="The file's length in bytes, if known. With it, a chunk shorter than `min_chunk_size` that stops "
+        "before the end is refused before it is written; without it, such a chunk is taken as the last one.",
+    )  # fmt: skip
     direct = serializers.BooleanField(
         default=False, help_text="S3 only: send the parts straight to the bucket with presigned URLs."
     )
@@ -367,7 +371,10 @@ class UploadSessionSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:upload-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     digest = serializers.SerializerMethodField()
-    min_chunk_size = serializers.SerializerMethodField(help_text="Every chunk but the last must be this long.")
+    min_chunk_size = serializers.SerializerMethodField(
+        help_text="Every chunk but the last must be this long; a shorter one before the end is refused (400 "
+        "chunk_too_small), and with no size announced a shorter one is taken as the last."
+    )
 
     class Meta:
         model = UploadSession
@@ -392,7 +399,15 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         return f"sha256:{session.digest}"
 
     def get_min_chunk_size(self, session: UploadSession) -> int:
-        return MIN_PART_SIZE
+        return min_chunk_size(session.size)
+
+
+class UploadSessionListSerializer(UploadSessionSerializer):
+    """A session in a list: without a direct upload's part URLs, one presigned URL per part (up to 10,000)."""
+
+    class Meta(UploadSessionSerializer.Meta):
+        fields = [name for name in UploadSessionSerializer.Meta.fields if name != "parts"]
+        read_only_fields = fields
 
 
 # Members (role grants) ----------------------------------------------------------------------------------

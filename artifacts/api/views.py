@@ -2,10 +2,10 @@
 with the resource's read form."""
 
 from django.db.models import Model
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
@@ -15,7 +15,14 @@ from rest_framework.views import APIView
 
 from artifacts import selectors, services
 from artifacts.api import serializers as s
-from artifacts.api.base import ResourceViewSet, raw_body, require, require_upload
+from artifacts.api.base import (
+    LENGTH_REQUIRED_RESPONSE,
+    ResourceViewSet,
+    project_or_404,
+    raw_body,
+    require,
+    require_upload,
+)
 from artifacts.api.downloads import blob_download_schema, blob_response
 from artifacts.filters import (
     ArtifactFilter,
@@ -25,6 +32,7 @@ from artifacts.filters import (
     RunFilter,
 )
 from artifacts.models import Artifact, ArtifactVersion, Blob, Project
+from artifacts.services.catalog import AlreadyPublished
 from artifacts.validators import MAX_ID, parse_digest
 from governance import selectors as governance_selectors
 from governance import services as governance_services
@@ -33,6 +41,37 @@ from governance.roles import Verb
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
+
+
+def already_published_schema(serializer) -> OpenApiResponse:
+    name = serializer.__name__.removesuffix("Serializer") + "AlreadyPublished"
+    return OpenApiResponse(
+        inline_serializer(
+            name,
+            {
+                "detail": drf_serializers.CharField(),
+                "code": drf_serializers.CharField(help_text="already_published"),
+                "existing": serializer(required=False, help_text="Absent if you may no longer see it."),
+            },
+        ),
+        "The same content is already a version, recorded with another run or other details: nothing was "
+        "published. `existing` is that version.",
+    )
+
+
+class PublishesVersions:
+    """Versions are created by content: the same content again is the existing version, and a request that
+    says something else about it answers 409 with that version, so the client can act on it."""
+
+    def publish(self, service) -> Response:
+        try:
+            return self.write(service)
+        except AlreadyPublished as conflict:
+            body = {"detail": conflict.message, "code": conflict.code}
+            existing = self.get_queryset().filter(pk=conflict.existing.pk).first()
+            if existing is not None:
+                body["existing"] = self.output_serializer_class(existing, context=self.get_serializer_context()).data
+            return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 class MembersActions:
@@ -135,7 +174,7 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceV
         return self.write(lambda: services.dataset_update(dataset=dataset, **data))
 
 
-class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class DatasetVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.dataset_version_list()
     filterset_class = DatasetVersionFilter
     output_serializer_class = s.DatasetVersionSerializer
@@ -146,13 +185,14 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Re
         request=s.DatasetVersionCreateSerializer,
         responses={
             201: s.DatasetVersionSerializer,
-            200: OpenApiResponse(s.DatasetVersionSerializer, "Already recorded"),
+            200: OpenApiResponse(s.DatasetVersionSerializer, "Already recorded with the same details"),
+            409: already_published_schema(s.DatasetVersionSerializer),
         },
     )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         require(request.user, Verb.CONTRIBUTE, data["dataset"].project)
-        return self.write(lambda: services.dataset_version_create(created_by=request.user, **data))
+        return self.publish(lambda: services.dataset_version_create(created_by=request.user, **data))
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
@@ -207,7 +247,7 @@ class ArtifactViewSet(MembersActions, mixins.ListModelMixin, mixins.RetrieveMode
         return self.write(lambda: services.artifact_update(artifact=artifact, changed_by=request.user, **data))
 
 
-class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
+class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.RetrieveModelMixin, ResourceViewSet):
     queryset = selectors.artifact_version_list()
     filterset_class = ArtifactVersionFilter
     output_serializer_class = s.ArtifactVersionSerializer
@@ -232,14 +272,16 @@ class ArtifactVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         responses={
             201: s.ArtifactVersionSerializer,
             200: OpenApiResponse(
-                s.ArtifactVersionSerializer, "These bytes were already published: the existing version"
+                s.ArtifactVersionSerializer,
+                "These bytes were already published with the same run, media type and metadata: the existing version",
             ),
+            409: already_published_schema(s.ArtifactVersionSerializer),
         },
     )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         require(request.user, Verb.CONTRIBUTE, data["artifact"])
-        return self.write(lambda: services.artifact_version_publish(created_by=request.user, **data))
+        return self.publish(lambda: services.artifact_version_publish(created_by=request.user, **data))
 
     @blob_download_schema
     @action(detail=True, methods=["get"])
@@ -296,7 +338,7 @@ class ProjectBlobView(APIView):
     """
 
     def _project(self, slug: str) -> Project:
-        return get_object_or_404(Project.objects.visible_to(self.request.user), slug=slug)
+        return project_or_404(self.request.user, slug)
 
     def _blob(self, project: Project, digest: str) -> Blob:
         blob = selectors.blob_held_by(project, parse_digest(digest), self.request.user)
@@ -316,8 +358,9 @@ class ProjectBlobView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT},
-        description="Upload the file's bytes as the request body (with Content-Length). Answers 201 when the "
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 411: LENGTH_REQUIRED_RESPONSE},
+        description="Upload the file's bytes as the request body (with Content-Length: a chunked body without it "
+        "answers 411). Answers 201 when the "
         "bytes were new to the store, 200 when they were already stored.",
     )
     def put(self, request: Request, slug: str, digest: str) -> Response:

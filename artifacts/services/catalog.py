@@ -29,6 +29,44 @@ from governance.services.events import artifact_version_published_event
 
 NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 
+
+class AlreadyPublished(Conflict):
+    """The same content is already a version, recorded with other details than this request gives (HTTP 409).
+    `existing` is that version, for the answer to show."""
+
+    code = "already_published"
+
+    def __init__(self, message: str, *, existing: ArtifactVersion | DatasetVersion) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+def _run_label(run: Run | None) -> str:
+    return f"run {run.pk} ('{run.external_id}')" if run is not None else "no run"
+
+
+def _same_retry_or_refuse(
+    existing: ArtifactVersion | DatasetVersion, owner: str, compared: Mapping[str, tuple[Any, Any]]
+) -> None:
+    """Let a retry that says what the existing version says return it; refuse one that says something else,
+    which would otherwise be dropped in silence (a second run that made the same bytes, other metadata).
+
+    `compared` maps each field to (the existing version's value, this request's value).
+    """
+    differing = [name for name, (recorded, requested) in compared.items() if recorded != requested]
+    if not differing:
+        return
+    recorded_run, requested_run = compared["run"]
+    shown = {"run": f"run: {_run_label(recorded_run)} there, {_run_label(requested_run)} here"}
+    details = "; ".join(shown.get(name, name) for name in differing)
+    raise AlreadyPublished(
+        f"This content is already version {existing.number} (id {existing.pk}) of {owner}, published with "
+        f"{_run_label(existing.run)}. This request differs ({details}), so nothing was published: versions "
+        "are immutable. Use the existing version (in `existing`), or publish other content.",
+        existing=existing,
+    )
+
+
 # Projects ---------------------------------------------------------------------------------------------
 
 
@@ -143,7 +181,8 @@ def dataset_version_create(
 ) -> tuple[DatasetVersion, bool]:
     """Record a snapshot: a blob uploaded to the dataset's project, or an external URI with its manifest digest.
 
-    The same content recorded again returns the existing version (and False) instead of a duplicate.
+    The same content recorded again with the same details returns the existing version (and False) instead of
+    a duplicate; with other details it is refused (AlreadyPublished), not dropped in silence.
     """
     if digest and (uri or manifest_digest):
         raise InvalidInput("Give either a digest (a file stored here) or a uri with its manifest_digest, not both.")
@@ -157,13 +196,26 @@ def dataset_version_create(
     dataset = Dataset.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=dataset.pk)
     if digest:
         blob = require_project_blob(dataset.project, digest_hex(digest, "digest"), "digest", created_by)
-        existing = DatasetVersion.objects.filter(dataset=dataset, blob=blob).first()
+        existing = DatasetVersion.objects.filter(dataset=dataset, blob=blob).select_related("run").first()
         pinned = {"blob": blob}
     else:
         manifest = digest_hex(manifest_digest or "", "manifest_digest")
-        existing = DatasetVersion.objects.filter(dataset=dataset, manifest_digest=manifest).first()
+        existing = (
+            DatasetVersion.objects.filter(dataset=dataset, manifest_digest=manifest).select_related("run").first()
+        )
         pinned = {"uri": uri, "manifest_digest": manifest}
     if existing is not None:
+        _same_retry_or_refuse(
+            existing,
+            f"dataset '{dataset.name}'",
+            {
+                "run": (existing.run, run),
+                "uri": (existing.uri, pinned.get("uri", "")),
+                "row_count": (existing.row_count, row_count),
+                "schema": (existing.schema, dict(schema or {})),
+                "description": (existing.description, description),
+            },
+        )
         return existing, False
     number = (dataset.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     version = DatasetVersion(
@@ -403,8 +455,9 @@ def artifact_version_publish(
 ) -> tuple[ArtifactVersion, bool]:
     """Publish bytes already uploaded to the artifact's project as its next version.
 
-    Idempotent: the same bytes published again under the same artifact return the existing version
-    (and False), whatever else the second call says. Numbers are taken under a lock on the artifact row
+    Idempotent: the same bytes published again under the same artifact with the same run, media type and
+    metadata return the existing version (and False); saying anything else is refused (AlreadyPublished),
+    not dropped in silence. Numbers are taken under a lock on the artifact row
     (SQLite's IMMEDIATE transactions serialise writers the same way), so concurrent publishers get
     1, 2, 3… with no gap or duplicate.
     """
@@ -417,8 +470,17 @@ def artifact_version_publish(
         Artifact.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=artifact.pk)
     )
     blob = require_project_blob(artifact.project, digest_hex(digest, "digest"), "digest", created_by)
-    existing = ArtifactVersion.objects.filter(artifact=artifact, blob=blob).first()
+    existing = ArtifactVersion.objects.filter(artifact=artifact, blob=blob).select_related("run").first()
     if existing is not None:
+        _same_retry_or_refuse(
+            existing,
+            f"artifact '{artifact.name}'",
+            {
+                "run": (existing.run, run),
+                "media_type": (existing.media_type, media_type),
+                "metadata": (existing.metadata, dict(metadata or {})),
+            },
+        )
         return existing, False
     number = (artifact.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     version = ArtifactVersion(

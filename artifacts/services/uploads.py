@@ -2,8 +2,8 @@
 arrives, kept only if it hashes to the digest announced at the start.
 
 A client that lost its connection asks the session where it stands (its offset) and continues from there.
-Chunks before the last must be at least MIN_PART_SIZE bytes (S3's minimum part), whatever the storage,
-so a client never needs to know which storage the server uses.
+Chunks before the last must be at least `min_chunk_size` bytes (S3's minimum part, more for a very large
+announced size), whatever the storage, so a client never needs to know which storage the server uses.
 """
 
 import contextlib
@@ -24,7 +24,16 @@ from artifacts.services._shared import digest_hex
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
 from artifacts.storage.reads import hash_stored_blob
-from artifacts.storage.writes import MIN_PART_SIZE, DiscardSink, S3DirectSink, new_hasher, sink_for, writing_sink
+from artifacts.storage.writes import (
+    MAX_PARTS,
+    DiscardSink,
+    S3DirectSink,
+    min_chunk_size,
+    new_hasher,
+    parts_past_the_limit,
+    sink_for,
+    writing_sink,
+)
 from governance.errors import Conflict, DomainError, InvalidInput, NotFound
 from governance.services.audit import audit_object, audit_record
 
@@ -104,8 +113,18 @@ def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     )
     if session is None or session.expires_at <= timezone.now():
         raise NotFound(f"No open upload session {session_id}: it finished, was cancelled or expired.")
+    if session.state == UploadSession.State.COMPLETED:
+        raise Conflict(
+            f"This upload is finished: its bytes are stored as sha256:{session.digest} in project "
+            f"'{session.project.slug}' (GET projects/{session.project.slug}/blobs/sha256:{session.digest}); it "
+            "takes no more bytes.",
+            code="closed",
+        )
     if session.state != UploadSession.State.RECEIVING:
-        raise Conflict(f"This upload is {session.get_state_display().lower()}; it takes no more bytes.", code="closed")
+        failure = f" {session.failure}" if session.failure else ""
+        raise Conflict(
+            f"This upload is {session.get_state_display().lower()}; it takes no more bytes.{failure}", code="closed"
+        )
     if session.writer and session.writer_until and session.writer_until > timezone.now():
         raise Conflict(
             "Another request is writing to this upload session; wait for it to finish, then ask where it stands.",
@@ -125,7 +144,71 @@ def _locked_session_to_finish(session_id: uuid.UUID, digest: str | None) -> Uplo
     return session
 
 
-def _take_writer_lease(session: UploadSession, *, start: int, length: int) -> tuple[UploadSession, uuid.UUID]:
+def _refuse_chunk_that_would_strand(session: UploadSession, *, length: int, finishing: bool) -> None:
+    """Refuse, before a byte of it is read, a chunk after which the upload could not go on.
+
+    Every chunk but the last must be at least `min_chunk_size` long (S3 refuses shorter parts but the last). With
+    the size announced the server knows which chunk is the last, so a short chunk that stops before the end is
+    refused here, and the session stays exactly where it was. With no size announced a short chunk can only
+    be taken as the last: after it, only finishing (PUT) may follow, which the refusal of a further chunk says.
+    The size stays optional because a client streaming what it produces (a pipe, a dump) cannot know it up
+    front; what it gives up is being told of a short chunk before sending it, not being able to finish.
+    """
+    end = session.offset + length
+    minimum = min_chunk_size(session.size)
+    if session.short_chunk_received:
+        if session.size is not None and session.offset < session.size:
+            # Left by a server that still accepted a short chunk before the end: it can never complete.
+            raise InvalidInput(
+                f"An earlier chunk was shorter than {minimum} bytes and the upload stands at {session.offset} of "
+                f"the {session.size} bytes announced, so it cannot be completed: cancel it (DELETE) and start again.",
+                code="chunk_too_small",
+            )
+        raise InvalidInput(
+            f"The chunk that brought this upload to {session.offset} bytes was shorter than {minimum} bytes, so it "
+            "was taken as the last one: finish the upload now (PUT with the digest), or cancel it (DELETE) and "
+            f"start again with chunks of at least {minimum} bytes.",
+            code="chunk_too_small",
+        )
+    if parts_past_the_limit(session.storage_state, length):
+        used = session.storage_state["next_part"] - 1
+        left = MAX_PARTS - used
+        # A chunk becomes max(1, length // part_size) parts, so `left` parts take up to this many bytes.
+        most = (left + 1) * session.storage_state["part_size"] - 1
+        fits = f" A chunk of up to {most} bytes still fits." if left else ""
+        raise InvalidInput(
+            f"This upload already holds {session.offset} bytes in {used} parts, and this chunk of {length} bytes "
+            f"would take it past the {MAX_PARTS} parts the storage allows. Nothing was written.{fits} Finish the "
+            "upload (PUT) if everything has been sent; else cancel it and start again announcing the size, so "
+            "the minimum chunk grows to fit.",
+            code="too_many_parts",
+        )
+    if session.size is None:
+        return
+    if end > session.size:
+        raise InvalidInput(
+            f"This chunk would end at byte {end}, past the {session.size} bytes announced.", code="beyond_size"
+        )
+    if finishing and end != session.size:
+        raise InvalidInput(
+            f"The upload stands at {session.offset} of the {session.size} bytes announced and this last chunk has "
+            f"{length}, so {session.size - end} would still be missing; nothing was written. Send the rest "
+            "(PATCH, then PUT), or all of it with the PUT.",
+            code="incomplete",
+        )
+    if length < minimum and end < session.size:
+        raise InvalidInput(
+            f"This chunk has {length} bytes, but every chunk before the last must have at least {minimum}; it "
+            f"would end at byte {end} of the {session.size} announced, so it is not the last. Nothing was "
+            f"written: the upload still stands at {session.offset}. Send at least {minimum} bytes from there, or "
+            "everything that is left.",
+            code="chunk_too_small",
+        )
+
+
+def _take_writer_lease(
+    session: UploadSession, *, start: int, length: int, finishing: bool = False
+) -> tuple[UploadSession, uuid.UUID]:
     with transaction.atomic():
         session = _locked_open_session(session.pk)
         if start != session.offset:
@@ -133,17 +216,7 @@ def _take_writer_lease(session: UploadSession, *, start: int, length: int) -> tu
                 f"This upload holds {session.offset} bytes, so the next chunk starts at {session.offset}, not at "
                 f"{start}. Ask the session where it stands (GET) and continue from there."
             )
-        if session.short_chunk_received:
-            raise InvalidInput(
-                f"The previous chunk was shorter than {MIN_PART_SIZE} bytes, which only the last chunk may be; "
-                "finish the upload, or cancel it and send chunks of at least that size.",
-                code="chunk_too_small",
-            )
-        if session.size is not None and start + length > session.size:
-            raise InvalidInput(
-                f"This chunk would end at byte {start + length}, past the {session.size} bytes announced.",
-                code="beyond_size",
-            )
+        _refuse_chunk_that_would_strand(session, length=length, finishing=finishing)
         session.writer = uuid.uuid4()
         session.writer_until = timezone.now() + timedelta(seconds=settings.PROVENANT_UPLOAD_LEASE_SECONDS)
         session.save(update_fields=["writer", "writer_until", "updated_at"])
@@ -154,8 +227,10 @@ def _release_writer_lease(session: UploadSession, writer: uuid.UUID) -> None:
     UploadSession.objects.filter(pk=session.pk, writer=writer).update(writer=None, writer_until=None)
 
 
-def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: int, length: int | None) -> UploadSession:
-    """Append one chunk that starts at byte `start`.
+def upload_session_append(
+    *, session: UploadSession, stream: BinaryIO, start: int, length: int | None, finishing: bool = False
+) -> UploadSession:
+    """Append one chunk that starts at byte `start` (`finishing`: the last one, sent with the finishing request).
 
     The chunk is written and hashed outside any transaction (it may take minutes) under a writer lease;
     its bytes count only once the offset moves, so a chunk cut short leaves the session where it was.
@@ -169,7 +244,7 @@ def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: in
         raise InvalidInput("Send each chunk with a Content-Length header.", code="length_required")
     if length == 0:
         raise InvalidInput("The chunk is empty: send some of the file's bytes.", code="empty")
-    session, writer = _take_writer_lease(session, start=start, length=length)
+    session, writer = _take_writer_lease(session, start=start, length=length, finishing=finishing)
     hasher = new_hasher(bytes(session.hash_state))
     try:
         with received_bytes_errors():
@@ -181,7 +256,7 @@ def upload_session_append(*, session: UploadSession, stream: BinaryIO, start: in
         offset=start + length,
         hash_state=hasher.serialize(),
         storage_state=state,
-        short_chunk_received=length < MIN_PART_SIZE,
+        short_chunk_received=length < min_chunk_size(session.size),
         writer=None,
         writer_until=None,
         expires_at=timezone.now() + _ttl(),
@@ -212,7 +287,11 @@ def upload_session_finish(
         raise Conflict("A direct upload is finished with upload_session_seal.", code="direct_upload")
     if length:
         session = upload_session_append(
-            session=session, stream=stream, start=session.offset if start is None else start, length=length
+            session=session,
+            stream=stream,
+            start=session.offset if start is None else start,
+            length=length,
+            finishing=True,
         )
     with transaction.atomic():
         session = _locked_session_to_finish(session.pk, digest)
@@ -249,9 +328,40 @@ def upload_session_finish(
         size=session.offset,
         uploaded_by=session.created_by,
         wrote_bytes=not isinstance(sink, DiscardSink),
-        completing=lambda: _session_end(session, "upload_session.finished", {"size": session.offset}),
+        completing=lambda: _session_completed(session),
     )
     return blob, created
+
+
+def _session_completed(session: UploadSession) -> None:
+    """Mark a session whose bytes are now a blob as completed, and log it; call inside the transaction that
+    records the blob. The row stays until it expires, so a client whose finishing request lost its answer can
+    repeat it (or ask the session) and learn where the blob is, instead of hearing of no such session."""
+    session.state = UploadSession.State.COMPLETED
+    session.writer = None
+    session.writer_until = None
+    session.expires_at = timezone.now() + _ttl()
+    session.save(update_fields=["state", "writer", "writer_until", "expires_at", "updated_at"])
+    audit_record(
+        "upload_session.finished", obj=session, changes={"digest": f"sha256:{session.digest}", "size": session.offset}
+    )
+
+
+def upload_session_finished_blob(*, session: UploadSession, digest: str | None, user: AbstractBaseUser) -> Blob:
+    """The blob a completed session stored, for a repeated finishing request: the same answer again, if it
+    names the same digest (or none) and the project still holds the bytes for `user`."""
+    if digest is not None and digest_hex(digest, "digest") != session.digest:
+        raise InvalidInput(
+            f"This upload finished as sha256:{session.digest}; it cannot be finished again as {digest}.",
+            field="digest",
+        )
+    blob = blob_held_by(session.project, session.digest, user)
+    if blob is None:
+        raise NotFound(
+            f"This upload finished as sha256:{session.digest}, but project '{session.project.slug}' no longer "
+            "holds those bytes for you."
+        )
+    return blob
 
 
 def _session_end(session: UploadSession, action: str, changes: dict) -> None:
@@ -270,10 +380,18 @@ def upload_session_cancel(*, session: UploadSession) -> None:
 
 def upload_sessions_expire(*, now: datetime | None = None) -> int:
     """End sessions idle past their expiry and remove their partial data; also remove partial data that no
-    session owns (an upload whose process died half-way). Returns the number of sessions ended."""
+    session owns (an upload whose process died half-way), and completed sessions past their expiry. Returns
+    the number of sessions ended (completed ones had already ended)."""
     now = now or timezone.now()
     ended = 0
-    stale = UploadSession.objects.filter(expires_at__lte=now).exclude(writer_until__gt=now)
+    # A completed session ended (and was logged) when its blob was recorded; it was kept only to answer a
+    # repeated finish, and its bytes are at their content address: its row just goes.
+    UploadSession.objects.filter(expires_at__lte=now, state=UploadSession.State.COMPLETED).delete()
+    stale = (
+        UploadSession.objects.filter(expires_at__lte=now)
+        .exclude(writer_until__gt=now)
+        .exclude(state=UploadSession.State.COMPLETED)
+    )
     for session in stale.select_related("project").iterator():
         with transaction.atomic():
             still_stale = UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(writer_until__gt=now)

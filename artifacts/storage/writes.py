@@ -141,6 +141,16 @@ def read_blocks(
         yield block
 
 
+def min_chunk_size(total_size: int | None) -> int:
+    """How long every chunk of an upload but its last must be, whatever the storage: S3's minimum part, and
+    for a large announced size enough that the whole file fits in S3's 10,000 parts. A chunk becomes at most
+    one part per `part_size_for(total_size)` bytes (at least this much), so chunks of at least this length
+    never need more than MAX_PARTS parts in all."""
+    if total_size is None:
+        return MIN_PART_SIZE
+    return max(MIN_PART_SIZE, -(-total_size // (MAX_PARTS - 1)))
+
+
 def part_size_for(total_size: int | None) -> int:
     """Large enough that the biggest expected blob fits in S3's 10,000 parts, never below the setting."""
     base = settings.PROVENANT_UPLOAD_PART_SIZE
@@ -311,6 +321,17 @@ class S3Sink:
             self.client.abort_multipart_upload(
                 Bucket=self.storage.bucket_name, Key=state["key"], UploadId=state["upload_id"]
             )
+
+
+def parts_past_the_limit(state: State, length: int) -> int:
+    """How many parts past S3's MAX_PARTS appending `length` more bytes would take (0: within, or not S3).
+
+    Only an upload of unannounced size can get there (with a size, `min_chunk_size` keeps it within).
+    """
+    if state.get("sink") != S3Sink.name:
+        return 0
+    last = state["next_part"] + len(S3Sink.piece_sizes(length, state["part_size"])) - 1
+    return max(0, last - MAX_PARTS)
 
 
 class S3DirectSink(S3Sink):

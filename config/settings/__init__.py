@@ -157,6 +157,7 @@ SPECTACULAR_SETTINGS = {
         "PromotionKindEnum": "governance.models.registry.PromotionRequest.Kind",
         "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
+        "UploadSessionStateEnum": "artifacts.models.uploads.UploadSession.State",
     },
 }
 

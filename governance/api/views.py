@@ -9,7 +9,7 @@ and a root, so anyone with a token may read them; the whole-log export takes the
 
 from datetime import timedelta
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
@@ -59,11 +59,8 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Resour
     lookup_value_regex = "[0-9]{1,18}"
     not_allowed_message = APPEND_ONLY
 
-    def get_object(self) -> AuditEntry:
-        try:
-            return super().get_object()
-        except Http404:
-            raise NotFound(f"No audit entry {self.kwargs['seq']} that you may read.") from None
+    def not_found_detail(self, value: str) -> str:
+        return f"No audit entry {value} that you may read."
 
     def filter_queryset(self, queryset):
         # An entry's page and its proof are named by seq alone: the list's filters do not apply to them.

@@ -192,3 +192,17 @@ def test_upload_succeeds_when_the_broker_is_down(api, monkeypatch, django_captur
         response = put_blob(api, ProjectFactory(), b"bytes while redis is down")
     assert response.status_code == 201
     assert Blob.objects.get().state == Blob.State.PENDING
+
+
+def test_a_chunked_body_without_content_length_is_a_411_not_an_empty_body(api, isolated_blob_folder):
+    project = ProjectFactory()
+    response = api.put(
+        f"/api/v1/projects/{project.slug}/blobs/{sha256(b'data')}", b"data", content_type="application/octet-stream",
+        HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="",
+    )  # fmt: skip
+    assert response.status_code == 411
+    assert set(response.json()) == {"detail", "code"}
+    assert response.json()["code"] == "length_required"
+    assert "Content-Length" in response.json()["detail"]
+    assert not Blob.objects.exists()
+    assert stored_files(isolated_blob_folder) == []

@@ -243,10 +243,14 @@ def test_regenerated_files_are_the_same_bytes_so_publishing_them_again_finds_the
         uploaded_by=admin,
         declared_length=len(retrained),
     )
-    republished, created = services.artifact_version_publish(artifact=model, digest=sha256(retrained), created_by=admin)
+    first = version("model", 1)
+    republished, created = services.artifact_version_publish(
+        artifact=model, digest=sha256(retrained), created_by=admin,
+        run=first.run, media_type=first.media_type, metadata=first.metadata,
+    )  # fmt: skip
 
     assert not created
-    assert republished == version("model", 1)
+    assert republished == first
     assert csv_v1 == stored_bytes(DatasetVersion.objects.get(number=1).blob)
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from artifacts.models import Artifact, Dataset, Project
-from tests.factories import ArtifactFactory, DatasetFactory, ProjectFactory
+from tests.factories import ArtifactFactory, DatasetFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +112,23 @@ def test_artifact_lists_its_version_count_and_latest(api):
     assert (body["version_count"], body["latest_version"]) == (2, 2)
 
 
-def test_missing_object_is_a_404(api):
-    assert api.get("/api/v1/artifacts/999999/").status_code == 404
-    assert api.get("/api/v1/projects/nope/").status_code == 404
+def test_missing_object_is_a_404_that_names_what_was_looked_for(api):
+    cases = {
+        "/api/v1/artifacts/999999/": "No artifact with id 999999.",
+        "/api/v1/artifact-versions/5/": "No artifact version with id 5.",
+        "/api/v1/artifact-versions/five/": "No artifact version with id five.",
+        "/api/v1/projects/nope/": "No project 'nope'.",
+        "/api/v1/projects/nope/members/": "No project 'nope'.",
+        f"/api/v1/projects/nope/blobs/sha256:{'a' * 64}": "No project 'nope'.",
+        "/api/v1/projects/nope/uploads/": "No project 'nope'.",
+    }
+    for url, detail in cases.items():
+        response = api.get(url)
+        assert (response.status_code, response.json()["detail"]) == (404, detail), url
+
+
+def test_a_project_one_cannot_see_answers_the_same_404_as_one_that_does_not_exist(api_as):
+    hidden = ProjectFactory(slug="hidden")
+    outsider = api_as(UserFactory())
+    assert outsider.get(f"/api/v1/projects/{hidden.slug}/").json() == {"detail": "No project 'hidden'."}
+    assert outsider.get("/api/v1/projects/absent/").json() == {"detail": "No project 'absent'."}

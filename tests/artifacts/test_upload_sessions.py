@@ -5,13 +5,16 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from artifacts.models import Blob, ProjectBlob, UploadSession
 from artifacts.services import uploads
-from artifacts.storage.writes import MIN_PART_SIZE
+from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit
 from governance.errors import InvalidInput
+from governance.models import AuditEntry
 from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
 
 pytestmark = pytest.mark.django_db
@@ -58,8 +61,104 @@ def test_a_file_sent_in_chunks_is_kept_at_its_content_address(api, data, isolate
     blob = Blob.objects.get()
     assert (isolated_blob_folder / blob.storage_key).read_bytes() == data
     assert ProjectBlob.objects.filter(project=project, blob=blob).exists()
-    assert not UploadSession.objects.exists()
+    assert UploadSession.objects.get().state == UploadSession.State.COMPLETED
     assert staged(isolated_blob_folder) == []
+
+
+def test_repeating_a_finished_uploads_put_answers_the_same_blob_again(api, data):
+    project = ProjectFactory()
+    url = start(api, project, data, size=len(data)).json()["url"]
+    first = upload_in_chunks(api, url, data)
+    assert first.status_code == 201
+
+    again = api.put(f"{url}?digest={sha256(data)}")
+    without_digest = api.put(url)
+
+    assert (again.status_code, without_digest.status_code) == (200, 200)
+    assert again.json() == without_digest.json() == first.json()
+    assert api.get(again.json()["url"]).status_code == 200
+    assert api.get(url).json()["state"] == "completed"
+    assert Blob.objects.count() == 1
+
+
+def test_a_finished_upload_refuses_more_bytes_and_another_digest_and_names_its_blob(api, data):
+    project = ProjectFactory()
+    url = start(api, project, data, size=len(data)).json()["url"]
+    upload_in_chunks(api, url, data)
+
+    more = patch(api, url, data[:MIN_PART_SIZE], len(data))
+    other = api.put(f"{url}?digest={sha256(b'other')}")
+
+    assert more.status_code == 409
+    assert f"projects/{project.slug}/blobs/{sha256(data)}" in more.json()["detail"]
+    assert other.status_code == 400
+    assert f"finished as {sha256(data)}" in other.json()["detail"]
+
+
+def test_a_finished_session_is_removed_quietly_once_expired_and_its_blob_stays(api, data, isolated_blob_folder):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    upload_in_chunks(api, url, data)
+    UploadSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert api.put(url).status_code == 404
+    assert uploads.upload_sessions_expire() == 0  # it had ended when it finished
+    assert not UploadSession.objects.exists()
+    assert not AuditEntry.objects.filter(action="upload_session.expired").exists()
+    assert (isolated_blob_folder / Blob.objects.get().storage_key).read_bytes() == data
+
+
+def test_an_unknown_upload_session_is_a_404_that_names_it(api):
+    response = api.get("/api/v1/uploads/00000000-0000-0000-0000-000000000009/")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No upload session with id 00000000-0000-0000-0000-000000000009."
+
+
+def test_an_unknown_project_slug_is_a_404_that_names_it(api, data):
+    response = api.post("/api/v1/projects/no-such-project/uploads/", {"digest": sha256(data)}, format="json")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No project 'no-such-project'."
+
+
+def test_a_project_lists_the_callers_own_upload_sessions_newest_first(api, api_as, data):
+    project = ProjectFactory()
+    first = start(api, project, data, size=len(data)).json()
+    second = start(api, project, data[:100]).json()
+    patch(api, second["url"], data[:100], 0)
+    start(api, ProjectFactory(), data)  # another project's
+    expired = start(api, project, data[:200]).json()
+    UploadSession.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    stranger = UserFactory(is_superuser=True)
+    start(api_as(stranger), project, data[:300])
+
+    listed = api.get(f"/api/v1/projects/{project.slug}/uploads/")
+
+    assert listed.status_code == 200
+    rows = listed.json()["results"]
+    assert [row["id"] for row in rows] == [second["id"], first["id"]]
+    assert rows[0]["offset"] == 100
+    assert rows[1] | {"parts": None} == first | {"parts": None}  # the session as POST gave it, bar the parts
+    assert {"state", "offset", "size", "expires_at", "url"} <= set(rows[0])
+    assert "parts" not in rows[0]
+    assert api_as(stranger).get(f"/api/v1/projects/{project.slug}/uploads/").json()["results"][0]["digest"] == (
+        sha256(data[:300])
+    )
+
+
+def test_listing_upload_sessions_costs_the_same_queries_whatever_the_page_size(api, data):
+    project = ProjectFactory()
+    for size in range(1, 13):
+        start(api, project, data[:size])
+    url = f"/api/v1/projects/{project.slug}/uploads/"
+
+    def queries_for(page_size: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = api.get(url, {"page_size": page_size})
+        assert len(response.json()["results"]) == page_size
+        return len(captured)
+
+    assert queries_for(2) == queries_for(12)
+    second_page = api.get(api.get(url, {"page_size": 5}).json()["next"])
+    assert len(second_page.json()["results"]) == 5
 
 
 def test_an_interrupted_chunk_leaves_the_session_where_it_was_and_the_upload_resumes(api, data):
@@ -117,6 +216,126 @@ def test_only_the_last_chunk_may_be_short(api, data):
     refused = patch(api, url, data[MiB : 6 * MiB], MiB)
     assert refused.status_code == 400
     assert refused.json()["code"] == "chunk_too_small"
+
+
+def test_a_short_chunk_before_the_announced_end_is_refused_and_leaves_the_session_as_it_was(
+    api, data, isolated_blob_folder
+):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+
+    refused = patch(api, url, data[:MiB], 0)
+
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "chunk_too_small"
+    detail = refused.json()["detail"]
+    assert f"has {MiB} bytes" in detail
+    assert f"at least {MIN_PART_SIZE}" in detail
+    assert "still stands at 0" in detail
+    assert api.get(url).json()["offset"] == 0
+    assert staged(isolated_blob_folder) == []
+    assert not UploadSession.objects.get().short_chunk_received
+    # The refusal is followable: the same upload goes on with chunks of the minimum.
+    assert upload_in_chunks(api, url, data).status_code == 201
+
+
+def test_a_short_chunk_in_the_middle_is_refused_even_after_full_ones(api, data):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    assert patch(api, url, data[: 5 * MiB], 0).status_code == 202
+
+    refused = patch(api, url, data[5 * MiB : 6 * MiB], 5 * MiB)
+
+    assert refused.status_code == 400
+    assert f"still stands at {5 * MiB}" in refused.json()["detail"]
+    assert patch(api, url, data[5 * MiB : 10 * MiB], 5 * MiB).status_code == 202
+    assert patch(api, url, data[10 * MiB :], 10 * MiB).status_code == 202  # short, but it is the last
+    assert api.put(url).status_code == 201
+
+
+def test_with_no_size_announced_a_short_chunk_is_the_last_and_finishing_still_works(api, data):
+    content = data[: 6 * MiB + 7]
+    url = start(api, ProjectFactory(), content).json()["url"]
+    assert patch(api, url, content[: 5 * MiB], 0).status_code == 202
+    assert patch(api, url, content[5 * MiB :], 5 * MiB).status_code == 202
+
+    more = patch(api, url, b"x" * MIN_PART_SIZE, len(content))
+
+    assert more.status_code == 400
+    assert more.json()["code"] == "chunk_too_small"
+    assert "finish the upload now (PUT" in more.json()["detail"]
+    finished = api.put(f"{url}?digest={sha256(content)}")
+    assert finished.status_code == 201, finished.json()
+
+
+def test_a_last_chunk_sent_with_the_finish_must_reach_the_announced_size(api, data, isolated_blob_folder):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    patch(api, url, data[: 5 * MiB], 0)
+
+    response = api.put(url, data[5 * MiB : 10 * MiB], content_type="application/octet-stream")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "incomplete"
+    assert f"{len(data) - 10 * MiB} would still be missing" in response.json()["detail"]
+    assert api.get(url).json()["offset"] == 5 * MiB
+    assert (isolated_blob_folder / UploadSession.objects.get().storage_state["staging"]).stat().st_size == 5 * MiB
+
+
+def test_a_session_left_stranded_by_an_earlier_short_chunk_says_to_cancel(api, data):
+    url = start(api, ProjectFactory(), data, size=len(data)).json()["url"]
+    UploadSession.objects.update(offset=MiB, short_chunk_received=True)
+
+    response = patch(api, url, data[MiB : 6 * MiB], MiB)
+
+    assert response.status_code == 400
+    assert "cancel it (DELETE)" in response.json()["detail"]
+    assert api.delete(url).status_code == 204
+
+
+def test_a_very_large_announced_size_raises_the_minimum_chunk_so_the_parts_suffice(api):
+    size = MAX_PARTS * MIN_PART_SIZE * 3
+    session = api.post(
+        f"/api/v1/projects/{ProjectFactory().slug}/uploads/", {"digest": sha256(b"big"), "size": size}, format="json"
+    )
+    minimum = session.json()["min_chunk_size"]
+    assert minimum > MIN_PART_SIZE
+    assert -(-size // minimum) < MAX_PARTS
+    assert min_chunk_size(None) == MIN_PART_SIZE
+
+
+def test_an_s3_upload_of_unannounced_size_is_told_before_it_runs_out_of_parts(api, user):
+    """Refused under the lock, before a byte is read or S3 is called: the unit suite needs no bucket for it."""
+    part_size = 8 * MiB
+    session = UploadSession.objects.create(
+        project=ProjectFactory(), created_by=user, digest=sha256(b"huge").removeprefix("sha256:"),
+        offset=(MAX_PARTS - 1) * MIN_PART_SIZE, hash_state=b"",
+        storage_state={"sink": "s3", "key": "k", "upload_id": "u", "part_size": part_size, "parts": [],
+                       "next_part": MAX_PARTS},
+        expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    chunk = b"x" * (2 * part_size)
+
+    response = patch(api, f"/api/v1/uploads/{session.pk}/", chunk, session.offset)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "too_many_parts"
+    assert f"in {MAX_PARTS - 1} parts" in response.json()["detail"]
+    assert f"up to {2 * part_size - 1} bytes still fits" in response.json()["detail"]
+    session.refresh_from_db()
+    assert (session.offset, session.writer) == ((MAX_PARTS - 1) * MIN_PART_SIZE, None)
+    assert parts_past_the_limit(session.storage_state, 2 * part_size - 1) == 0
+    assert parts_past_the_limit({"sink": "file"}, 10**12) == 0
+
+
+@pytest.mark.parametrize("method", ["patch", "put"])
+def test_a_chunked_body_without_content_length_is_a_411(api, data, method):
+    url = start(api, ProjectFactory(), data).json()["url"]
+    response = getattr(api, method)(
+        url, data[: 5 * MiB], content_type="application/octet-stream", HTTP_UPLOAD_OFFSET="0",
+        HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="",
+    )  # fmt: skip
+    assert response.status_code == 411
+    assert response.json()["code"] == "length_required"
+    assert "Content-Length" in response.json()["detail"]
+    assert api.get(url).json()["offset"] == 0
 
 
 def test_the_last_chunk_can_come_with_the_finishing_request(api, data):

@@ -39,17 +39,65 @@ def test_versions_are_numbered_in_publishing_order(api):
     assert numbers == [1, 2, 3]
 
 
-def test_publishing_the_same_bytes_again_returns_the_existing_version(api):
-    artifact = ArtifactFactory()
+def test_publishing_the_same_bytes_again_with_the_same_details_returns_the_existing_version(api):
+    run = RunFactory()
+    artifact = ArtifactFactory(project=run.project)
     digest = upload(api, artifact.project, b"weights")
-    first = publish(api, artifact, digest, metadata={"epoch": 1})
-    again = publish(api, artifact, digest, metadata={"epoch": 2})
+    first = publish(api, artifact, digest, run=run.pk, metadata={"epoch": 1})
+    again = publish(api, artifact, digest, run=run.pk, metadata={"epoch": 1})
 
     assert first.status_code == 201
     assert again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
-    assert again.json()["metadata"] == {"epoch": 1}
+    assert again.json() == first.json()
     assert ArtifactVersion.objects.count() == 1
+
+
+def test_publishing_the_same_bytes_with_another_run_is_a_409_naming_the_existing_version(api):
+    first_run = RunFactory(external_id="r1")
+    second_run = RunFactory(project=first_run.project, external_id="r2")
+    artifact = ArtifactFactory(project=first_run.project)
+    digest = upload(api, artifact.project, b"weights")
+    first = publish(api, artifact, digest, run=first_run.pk).json()
+
+    conflict = publish(api, artifact, digest, run=second_run.pk)
+
+    assert conflict.status_code == 409
+    body = conflict.json()
+    assert body["code"] == "already_published"
+    assert f"version 1 (id {first['id']})" in body["detail"]
+    assert f"run {first_run.pk} ('r1') there, run {second_run.pk} ('r2') here" in body["detail"]
+    assert body["existing"] == first
+    assert ArtifactVersion.objects.get().run == first_run
+
+
+@pytest.mark.parametrize("change", [{"metadata": {"epoch": 2}}, {"media_type": "application/x-onnx"}, {"run": None}])
+def test_publishing_the_same_bytes_with_other_details_is_a_409(api, change):
+    run = RunFactory()
+    artifact = ArtifactFactory(project=run.project)
+    digest = upload(api, artifact.project, b"weights")
+    publish(api, artifact, digest, run=run.pk, metadata={"epoch": 1})
+
+    conflict = publish(api, artifact, digest, **{"run": run.pk, "metadata": {"epoch": 1}, **change})
+
+    assert conflict.status_code == 409
+    assert next(iter(change)) in conflict.json()["detail"]
+    assert ArtifactVersion.objects.get().metadata == {"epoch": 1}
+
+
+def test_recording_the_same_dataset_content_with_another_run_is_a_409_and_the_same_details_a_200(api):
+    run = RunFactory()
+    dataset = DatasetFactory(project=run.project)
+    digest = upload(api, dataset.project, b"rows")
+    payload = {"dataset": dataset.pk, "digest": digest, "row_count": 10}
+    first = api.post("/api/v1/dataset-versions/", payload, format="json")
+    again = api.post("/api/v1/dataset-versions/", payload, format="json")
+    other = api.post("/api/v1/dataset-versions/", {**payload, "run": run.pk}, format="json")
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 409)
+    assert again.json() == first.json()
+    assert other.json()["existing"] == first.json()
+    assert "no run there" in other.json()["detail"]
+    assert DatasetVersion.objects.count() == 1
 
 
 def test_published_version_carries_its_provenance(api):

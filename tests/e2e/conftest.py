@@ -9,55 +9,29 @@ under CI=true, where they fail: .ci/run installs the package.
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import live_server
+
 CHROMIUM = os.environ.get("PROVENANT_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = live_server.ROOT / "docs" / "screenshots"
 PASSWORD = "provenant-demo"  # the demo's published password (artifacts/demo.py)
-STARTUP_SECONDS = 60
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _environment(var_dir: Path, *, debug: bool) -> dict[str, str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROVENANT_", "DATABASE_URL", "CELERY_"))
-    }
-    return clean | {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PROVENANT_VAR_DIR": str(var_dir),
-        "DJANGO_DEBUG": "true" if debug else "false",
-        "DJANGO_SECRET_KEY": "browser-tests-only-" + "k" * 40,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "PROVENANT_HTTPS": "false",
-    }
-
-
-def _manage(*args: str, var_dir: Path, debug: bool = True) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=_environment(var_dir, debug=debug),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return live_server.environment(
+        var_dir,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="true" if debug else "false",
+        DJANGO_SECRET_KEY="browser-tests-only-" + "k" * 40,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        PROVENANT_HTTPS="false",
     )
-    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 # A user with no role anywhere, for the "not yours to see" test: the demo has none.
@@ -71,32 +45,11 @@ OUTSIDER = (
 def portal(tmp_path_factory) -> Iterator[str]:
     """The base URL of a server on the demo data."""
     var_dir = tmp_path_factory.mktemp("portal")
-    _manage("migrate", "--noinput", var_dir=var_dir)
-    _manage("load_demo", var_dir=var_dir)
-    _manage("shell", "-c", OUTSIDER, var_dir=var_dir)
-    port = _free_port()
-    log = (var_dir / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
-        cwd=ROOT,
-        env=_environment(var_dir, debug=False),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"The portal's server did not start:\n{(var_dir / 'server.log').read_text()}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
+    setup = _environment(var_dir, debug=True)
+    live_server.load_demo(setup)
+    live_server.manage("shell", "-c", OUTSIDER, env=setup)
+    with live_server.serving(_environment(var_dir, debug=False), "--insecure", log_path=var_dir / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -84,6 +84,36 @@ def test_malformed_authorization_header_is_a_401(header):
 
 
 @pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ("Token prv_abc", "'Token'"),
+        ("Basic dXNlcjpwYXNz", "'Basic'"),
+        ("prv_abc", "a single word"),
+        ("prv_secret extra", "another scheme"),
+    ],
+)
+def test_another_authorization_scheme_is_a_401_that_says_bearer_is_expected(header, named):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/api/v1/projects/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    detail = response.json()["detail"]
+    assert "expects 'Authorization: Bearer <token>'" in detail
+    assert named in detail
+    assert "prv_" not in detail  # a token sent under the wrong scheme is never echoed
+
+
+def test_a_proxys_basic_header_changes_nothing_for_a_signed_in_portal_session(user):
+    client = APIClient()
+    client.force_login(user)
+    without = client.get("/api/v1/projects/")
+    client.credentials(HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
+    with_basic = client.get("/api/v1/projects/")
+    assert (with_basic.status_code, with_basic.content) == (without.status_code, without.content)
+
+
+@pytest.mark.parametrize(
     ("name", "lifetime"), [("", timedelta(days=1)), ("ci", timedelta(0)), ("ci", timedelta(days=400))]
 )
 def test_tokens_need_a_name_and_a_bounded_lifetime(name, lifetime):

@@ -594,6 +594,14 @@ ENDPOINTS = [
         answers(201, no_role=NOT_FOUND, **each(READ_ONLY, 403)),
         lambda world: blob_call(world, NEW_BYTES),
     ),
+    # A project's upload sessions are listed to those who may upload there (each sees only their own).
+    Endpoint(
+        "projects/{slug}/uploads",
+        "project-uploads",
+        "GET",
+        answers(200, no_role=NOT_FOUND, **each(READ_ONLY, 403)),
+        project_call,
+    ),
     Endpoint(
         "projects/{slug}/uploads",
         "project-uploads",
@@ -607,7 +615,8 @@ ENDPOINTS = [
         "upload-detail",
         "PATCH",
         with_status(OWN_UPLOAD, 200, 202),
-        session_call(NEW_BYTES[:100], headers={"HTTP_UPLOAD_OFFSET": "0"}),
+        # The whole file: a shorter chunk before the announced size is refused (400) whoever sends it.
+        session_call(NEW_BYTES, headers={"HTTP_UPLOAD_OFFSET": "0"}),
     ),
     Endpoint(
         "uploads/{id}",

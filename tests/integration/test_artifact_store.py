@@ -66,7 +66,7 @@ def test_upload_lands_in_the_bucket_at_its_content_address_and_the_worker_verifi
 
 
 @pytest.mark.django_db
-def test_published_version_downloads_its_bytes_and_publishing_them_again_returns_it(api):
+def test_published_version_downloads_its_bytes_and_publishing_them_again_returns_it_or_says_it_differs(api):
     # Larger than one read chunk, so the download streams several from S3.
     data = os.urandom(2 * 1024 * 1024 + 123)
     project = project_with_blobs(api, data)
@@ -74,7 +74,8 @@ def test_published_version_downloads_its_bytes_and_publishing_them_again_returns
 
     version = created(api, "/api/v1/artifact-versions/", {"artifact": artifact["id"], "digest": sha256(data)})
     download = api.get(version["download_url"])
-    again = api.post(
+    again = api.post("/api/v1/artifact-versions/", {"artifact": artifact["id"], "digest": sha256(data)}, format="json")
+    differently = api.post(
         "/api/v1/artifact-versions/",
         {"artifact": artifact["id"], "digest": sha256(data), "metadata": {"note": "second attempt"}},
         format="json",
@@ -84,6 +85,8 @@ def test_published_version_downloads_its_bytes_and_publishing_them_again_returns
     assert b"".join(download.streaming_content) == data
     assert again.status_code == 200, again.content
     assert (again.json()["id"], again.json()["number"]) == (version["id"], 1)
+    assert differently.status_code == 409, differently.content
+    assert differently.json()["existing"]["id"] == version["id"]
     assert ArtifactVersion.objects.filter(artifact_id=artifact["id"]).count() == 1
 
 

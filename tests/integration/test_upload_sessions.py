@@ -115,7 +115,7 @@ def test_a_100_mb_file_survives_a_dropped_connection_and_lands_whole_in_the_buck
         received.update(piece)
     assert f"sha256:{received.hexdigest()}" == digest
     assert not multipart_uploads_at(s3_bucket, content_address(digest))
-    assert not UploadSession.objects.exists()
+    assert UploadSession.objects.get().state == UploadSession.State.COMPLETED
 
 
 def test_bytes_that_do_not_match_leave_no_object_and_no_multipart_upload(client, s3_bucket):
@@ -242,3 +242,44 @@ def test_parts_of_any_size_assemble_the_exact_bytes(client, s3_bucket, settings)
     assert s3_bucket.read(content_address(digest)) == data
     head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=content_address(digest), ChecksumMode="ENABLED")
     assert head["ChecksumCRC32"]  # each part was sent with its CRC32, which S3 checked on arrival
+
+
+def test_a_short_chunk_before_the_end_is_refused_before_s3_sees_a_part_and_a_repeated_finish_is_answered(
+    client, s3_bucket
+):
+    data = os.urandom(12 * MiB)
+    digest = sha256(data)
+    session = client.start(ProjectFactory(), digest, len(data))[1]
+    path = urlsplit(session["url"]).path
+
+    status, refused, _ = client.chunk(path, data[:MiB], 0)
+
+    assert (status, refused["code"]) == (400, "chunk_too_small")
+    state = UploadSession.objects.get(pk=session["id"]).storage_state
+    listed = s3_bucket.client.list_parts(Bucket=s3_bucket.name, Key=state["key"], UploadId=state["upload_id"])
+    assert listed.get("Parts", []) == []
+    assert client.chunk(path, data[: 6 * MiB], 0)[0] == 202
+    assert client.chunk(path, data[6 * MiB :], 6 * MiB)[0] == 202
+    finished = client.request("PUT", f"{path}?digest={digest}")
+    again = client.request("PUT", f"{path}?digest={digest}")
+    assert (finished[0], again[0]) == (201, 200)
+    assert again[1] == finished[1]
+
+
+def test_a_chunked_body_through_a_real_server_is_a_411(client, s3_bucket):
+    data = os.urandom(4096)  # small enough to be sent whole before the server answers and closes
+    path = urlsplit(client.start(ProjectFactory(), sha256(data), None)[1]["url"]).path
+    connection = http.client.HTTPConnection(client.host, client.port, timeout=60)
+    try:
+        connection.request(
+            "PATCH", path, body=iter([data[:2048], data[2048:]]), encode_chunked=True,
+            headers={"Authorization": f"Bearer {client.token}", "Upload-Offset": "0",
+                     "Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"},
+        )  # fmt: skip
+        response = connection.getresponse()
+        status, body = response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+    assert (status, body["code"]) == (411, "length_required")
+    assert client.request("GET", path)[1]["offset"] == 0
