@@ -13,7 +13,6 @@ change in what the server says is noticed.
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -31,10 +30,8 @@ from rest_framework.test import APIClient
 from artifacts.api.exceptions import exception_handler
 from artifacts.api.views import ProjectViewSet
 from artifacts.models import Run
+from tests import live_server
 from tests.factories import BlobFactory, ProjectFactory, RunFactory, UserFactory
-
-ROOT = Path(__file__).resolve().parents[1]
-STARTUP_SECONDS = 60
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
@@ -156,6 +153,15 @@ class TestEveryStatusTheApiAnswers:
 
         assert_error(api.patch(f"/api/v1/runs/{run.pk}/", {"metrics": {"a": 1}}, format="json"), 409, "run_finished")
 
+    def test_411_a_raw_body_without_a_length(self, api):
+        url = f"/api/v1/projects/{ProjectFactory().slug}/blobs/sha256:{'a' * 64}"
+
+        response = api.put(
+            url, b"data", content_type="application/octet-stream", HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH=""
+        )
+
+        assert_error(response, 411, "length_required")
+
     def test_413_a_body_over_the_limit(self, api):
         body = '{"name": "' + "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + '"}'
 
@@ -248,55 +254,33 @@ class Server:
         return answer
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _environment(var_dir: Path, **extra: str) -> dict[str, str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROVENANT_", "DATABASE_URL", "CELERY_"))
-    }
-    return clean | {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PROVENANT_VAR_DIR": str(var_dir),
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": "error-shape-tests-only-" + "k" * 40,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "PROVENANT_HTTPS": "false",
-        **extra,
-    }
-
-
-def _manage(var_dir: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=_environment(var_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
+def _environment(var_dir: Path, **settings: str) -> dict[str, str]:
+    return live_server.environment(
+        var_dir,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="error-shape-tests-only-" + "k" * 40,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        PROVENANT_HTTPS="false",
+        **settings,
     )
-    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 @contextmanager
 def _serve(var_dir: Path, **extra: str) -> Iterator[int]:
-    """granian serving the WSGI app on a free loopback port until the generator is closed."""
-    port = _free_port()
+    """granian serving the WSGI app, as deployed, on a free loopback port until the context ends."""
+    port = live_server.free_port()
     log = (var_dir / "server.log").open("w")
     command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1", "--host", "127.0.0.1"]
     server = subprocess.Popen(
         [*command, "--port", str(port), "config.wsgi:application"],
-        cwd=ROOT,
+        cwd=live_server.ROOT,
         env=_environment(var_dir, **extra),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
+        deadline = time.monotonic() + live_server.STARTUP_SECONDS
         while True:
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
@@ -323,8 +307,8 @@ ISSUE_TOKEN = (
 def server(tmp_path_factory) -> Iterator[Server]:
     """The API on a fresh SQLite database, with a superuser's token."""
     var_dir = tmp_path_factory.mktemp("error-shapes")
-    _manage(var_dir, "migrate", "--noinput")
-    token = _manage(var_dir, "shell", "-c", ISSUE_TOKEN).strip().splitlines()[-1]
+    live_server.manage("migrate", "--noinput", env=_environment(var_dir))
+    token = live_server.manage("shell", "-c", ISSUE_TOKEN, env=_environment(var_dir)).strip().splitlines()[-1]
     with _serve(var_dir) as port:
         yield Server(port, token)
 

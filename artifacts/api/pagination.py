@@ -1,5 +1,9 @@
 import re
+from datetime import datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import BigIntegerField, Field
+from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -38,21 +42,38 @@ class NewestFirstCursorPagination(CursorPagination):
     def decode_cursor(self, request: Request) -> Cursor | None:
         """A cursor as this server made it, or a 400.
 
-        DRF checks a cursor's offset and direction but passes its position to the database as it comes; every
-        ordering here is by an integer key (`id`, the audit log's `seq`), so a position that is no such integer
-        (`p=NaN` in a forged cursor) was never ours and is refused before it reaches a query.
+        DRF checks a cursor's offset and direction but hands its position to the database as it comes; a position
+        the ordering's field cannot hold (`p=NaN` for an id, in a forged cursor) was never made here, and is refused
+        before it reaches a query, where it used to fail as a 500.
         """
         try:
             cursor = super().decode_cursor(request)
         except NotFound:
             raise self.invalid_cursor() from None
-        if cursor is not None and cursor.position is not None and not _is_key(cursor.position):
+        position = cursor.position if cursor is not None else None
+        if position is not None and not _holds(self._position_field(request), position):
             raise self.invalid_cursor()
         return cursor
 
     def invalid_cursor(self) -> ValidationError:
         return ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}, code="invalid_cursor")
 
+    def _position_field(self, request: Request) -> Field:
+        """The model field the cursor's position is a value of: the first ordering field of the view's model (every
+        paginated view declares a `queryset`; without one, positions must be ids)."""
+        view = (request.parser_context or {}).get("view")
+        model = getattr(getattr(view, "queryset", None), "model", None)
+        ordering = self.ordering if isinstance(self.ordering, str) else self.ordering[0]
+        return model._meta.get_field(ordering.lstrip("-")) if model is not None else BigIntegerField()
 
-def _is_key(position: str) -> bool:
-    return bool(WHOLE_NUMBER.fullmatch(position)) and int(position) <= MAX_ID
+
+def _holds(field: Field, position: str) -> bool:
+    if "\x00" in position:
+        return False
+    try:
+        value = field.to_python(position)
+    except DjangoValidationError:
+        return False
+    if isinstance(value, datetime):
+        return timezone.is_aware(value)
+    return not isinstance(value, int) or 0 <= value <= MAX_ID

@@ -1,8 +1,11 @@
 """Input no client should send still gets a 4xx that explains itself, never a 500."""
 
+import base64
+from urllib.parse import urlencode
+
 import pytest
 
-from tests.factories import ArtifactFactory, DatasetFactory, ProjectFactory
+from tests.factories import ArtifactFactory, DatasetFactory, ProjectFactory, sha256
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +53,36 @@ def test_a_cursor_the_server_did_not_make_is_a_400_that_says_so(api, url, cursor
 
     assert response.status_code == 400
     assert "cursor was not made by this server" in response.json()["cursor"][0]
+
+
+def _cursor(position: str) -> str:
+    return base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor", [*FORGED_CURSORS, _cursor("2026-01-01 00:00:00"), _cursor("2026-13-01 00:00:00+00:00"), _cursor("a\x00")]
+)
+def test_a_forged_cursor_on_a_list_ordered_by_time_is_a_400(api, cursor):
+    project = ProjectFactory()
+
+    response = api.get(f"/api/v1/projects/{project.slug}/uploads/", {"cursor": cursor})
+
+    assert response.status_code == 400
+    assert "cursor was not made by this server" in response.json()["cursor"][0]
+
+
+def test_the_cursors_of_a_list_ordered_by_time_are_accepted(api):
+    project = ProjectFactory()
+    for size in range(1, 4):
+        api.post(
+            f"/api/v1/projects/{project.slug}/uploads/", {"digest": sha256(b"x" * size), "size": size}, format="json"
+        )
+    url = f"/api/v1/projects/{project.slug}/uploads/"
+
+    second = api.get(api.get(url, {"page_size": 2}).json()["next"])
+
+    assert second.status_code == 200
+    assert len(second.json()["results"]) == 1
 
 
 @pytest.mark.parametrize("page_size", ["abc", "0", "-1", "501", "1e3", " 5", "99999999999999999999999", "\uff15"])
