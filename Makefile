@@ -20,7 +20,8 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/test_naming_a
 	tests/governance/test_permission_matrix.py tests/governance/test_access_rule.py \
 	tests/governance/test_access_scenarios.py tests/governance/test_access_reviews.py \
 	tests/governance/test_audit_log_db.py tests/governance/test_audit_recording.py tests/governance/test_audit_api.py \
-	tests/governance/test_audit_tree.py tests/governance/test_registry_api.py tests/governance/test_registry_services.py
+	tests/governance/test_audit_tree.py tests/governance/test_registry_api.py tests/governance/test_registry_services.py \
+	tests/test_partial_updates.py
 
 .PHONY: run test test-integration lint demo venv clean screenshots
 

@@ -23,6 +23,13 @@ api_patterns = [
 # The portal for reviewers and auditors: server-rendered pages over the same services and access rule as the API.
 portal_patterns = governance_portal.urlpatterns
 
+# Errors Django answers itself (an unknown address, a body too big, an unexpected exception): JSON under /api/, the
+# portal's own pages elsewhere.
+handler400 = "artifacts.api.exceptions.bad_request"
+handler403 = "artifacts.api.exceptions.permission_denied"
+handler404 = "artifacts.api.exceptions.page_not_found"
+handler500 = "artifacts.api.exceptions.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"))),

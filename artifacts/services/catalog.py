@@ -156,8 +156,8 @@ def dataset_create(*, project: Project, name: str, description: str = "") -> Dat
 
 
 @transaction.atomic
-def dataset_update(*, dataset: Dataset, description: str) -> Dataset:
-    """The one thing about a dataset that may change: its description."""
+def dataset_update(*, dataset: Dataset, description: str | None = None) -> Dataset:
+    """The one thing about a dataset that may change: its description (None, as in a PATCH without it: unchanged)."""
     dataset = _locked_stored(dataset)
     changes = _changed_fields(dataset, {"description": description})
     if changes:

@@ -41,6 +41,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
+    # Before anything reads the query string: PostgreSQL cannot compare text holding a NUL (see the class).
+    "artifacts.api.middleware.RefuseNulInApiRequests",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,6 +132,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "artifacts.api.pagination.NewestFirstCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "artifacts.api.exceptions.exception_handler",
+    # DRF's three, refusing NUL in any name or text and JSON nested too deep (see artifacts/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "artifacts.api.parsers.JSONParser",
+        "artifacts.api.parsers.FormParser",
+        "artifacts.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -130,5 +130,6 @@ def test_missing_object_is_a_404_that_names_what_was_looked_for(api):
 def test_a_project_one_cannot_see_answers_the_same_404_as_one_that_does_not_exist(api_as):
     hidden = ProjectFactory(slug="hidden")
     outsider = api_as(UserFactory())
-    assert outsider.get(f"/api/v1/projects/{hidden.slug}/").json() == {"detail": "No project 'hidden'."}
-    assert outsider.get("/api/v1/projects/absent/").json() == {"detail": "No project 'absent'."}
+    not_found = {"code": "not_found"}
+    assert outsider.get(f"/api/v1/projects/{hidden.slug}/").json() == {"detail": "No project 'hidden'.", **not_found}
+    assert outsider.get("/api/v1/projects/absent/").json() == {"detail": "No project 'absent'.", **not_found}
