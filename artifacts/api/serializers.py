@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
+from artifacts.api.fields import CommitField, DigestField, ProjectField, ReferenceField, ReferenceListField
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import MIN_PART_SIZE
@@ -200,7 +200,7 @@ class RunCreateSerializer(InputSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False, default=Run.Status.RUNNING)
     code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    code_commit = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    code_commit = CommitField(required=False, allow_blank=True, default="")
     entry_point = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     parameters = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
     metrics = serializers.JSONField(required=False, default=dict, validators=[_json_object(validate_metrics)])
@@ -270,7 +270,7 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
     digest = serializers.CharField(source="blob.prefixed_digest", read_only=True)
     size = serializers.IntegerField(source="blob.size", read_only=True)
     blob_state = serializers.CharField(source="blob.state", read_only=True)
-    verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True)
+    verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True, allow_null=True)
     created_by = serializers.SerializerMethodField()
     download_url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-download")
 
@@ -399,10 +399,11 @@ class UploadSessionSerializer(serializers.ModelSerializer):
 
 
 class RoleGrantSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    # A grant names a user or a group, never both: the other one is null (as is granted_by once that user is gone).
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RoleGrant

@@ -32,6 +32,29 @@ OFFSET_HEADERS = [
 ]
 
 
+def session_headers(*statuses: int) -> list[OpenApiParameter]:
+    """The headers session_response sends, on the answers of `statuses` that carry a session."""
+    return [
+        OpenApiParameter(
+            "Location", str, OpenApiParameter.HEADER, response=list(statuses), description="The session's URL."
+        ),
+        OpenApiParameter(
+            "Upload-Offset",
+            int,
+            OpenApiParameter.HEADER,
+            response=list(statuses),
+            description="How many bytes the session holds: where the next chunk starts.",
+        ),
+        OpenApiParameter(
+            "Range",
+            str,
+            OpenApiParameter.HEADER,
+            response=list(statuses),
+            description="`0-<last byte held>`, once the session holds any.",
+        ),
+    ]
+
+
 def chunk_start(request: Request, length: int | None) -> int | None:
     """Where the client says a chunk starts: Upload-Offset, or the start of Content-Range (whose end must
     agree with the body's length)."""
@@ -66,6 +89,7 @@ class ProjectUploadsView(APIView):
     @extend_schema(
         request=UploadSessionStartSerializer,
         responses={201: UploadSessionSerializer, 200: ProjectBlobSerializer},
+        parameters=session_headers(201),
         description="Open a resumable upload. If the project already holds intact bytes with this digest, "
         "answers 200 with the blob instead: nothing needs sending.",
     )
@@ -92,7 +116,7 @@ class UploadView(APIView):
         require_upload(request.user, session.project)
         return session
 
-    @extend_schema(responses=UploadSessionSerializer)
+    @extend_schema(responses=UploadSessionSerializer, parameters=session_headers(200))
     def get(self, request: Request, pk: str) -> Response:
         session = self._session(request, pk)
         if session.expires_at <= timezone.now():
@@ -101,7 +125,7 @@ class UploadView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=OFFSET_HEADERS,
+        parameters=[*OFFSET_HEADERS, *session_headers(202)],
         responses={202: UploadSessionSerializer},
     )
     def patch(self, request: Request, pk: str) -> Response:
@@ -118,7 +142,11 @@ class UploadView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=[OpenApiParameter("digest", str, description="sha256:<hex>, as announced."), *OFFSET_HEADERS],
+        parameters=[
+            OpenApiParameter("digest", str, description="sha256:<hex>, as announced."),
+            *OFFSET_HEADERS,
+            *session_headers(202),
+        ],
         responses={201: ProjectBlobSerializer, 200: ProjectBlobSerializer, 202: UploadSessionSerializer},
     )
     def put(self, request: Request, pk: str) -> Response:

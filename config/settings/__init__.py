@@ -124,7 +124,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "artifacts.api.pagination.NewestFirstCursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Adds what every operation shares to drf-spectacular's description: error answers, refused unknown fields,
+    # the constraints the server enforces (artifacts/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "artifacts.api.schema.ProvenantAutoSchema",
     "EXCEPTION_HANDLER": "artifacts.api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -150,6 +152,10 @@ SPECTACULAR_SETTINGS = {
         "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "artifacts.api.schema.add_head_operations",
+    ],
 }
 
 # API tokens: how long a token issued without an explicit lifetime stays valid.

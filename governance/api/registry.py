@@ -137,9 +137,16 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     @extend_schema(
         request=None,
         responses=s.StageTransitionSerializer(many=True),
-        parameters=[OpenApiParameter("version", OpenApiTypes.INT, description="Only this version's moves.")],
+        parameters=[
+            OpenApiParameter(
+                "version",
+                {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+                description="Only this version's moves.",
+            )
+        ],
     )
-    @action(detail=True, methods=["get"], url_path="stage-history")
+    # The model's filters (project, name) pick models in the list; they do not apply to one model's history.
+    @action(detail=True, methods=["get"], url_path="stage-history", filter_backends=[])
     def stage_history(self, request: Request, pk: str) -> Response:
         """Every stage move of the model's versions, newest first: who, when, why, under which request."""
         model = self.get_object()
@@ -308,7 +315,8 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         responses=s.PromotionPolicySerializer(many=True),
         parameters=[OpenApiParameter("project", OpenApiTypes.STR, required=True, description="A project's slug.")],
     )
-    @action(detail=False, methods=["get"])
+    # One policy per target stage: a short, whole list, neither paged nor filtered.
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def current(self, request: Request) -> Response:
         """The policy in force for each stage of a project."""
         from artifacts.models import Project

@@ -123,7 +123,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     artifact = serializers.CharField(source="artifact_version.artifact.name", read_only=True)
     digest = serializers.CharField(source="artifact_version.blob.prefixed_digest", read_only=True)
     blob_state = serializers.CharField(source="artifact_version.blob.state", read_only=True)
-    run = serializers.PrimaryKeyRelatedField(source="artifact_version.run", read_only=True)
+    run = serializers.PrimaryKeyRelatedField(source="artifact_version.run", read_only=True, allow_null=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     aliases = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:modelversion-detail")
@@ -158,7 +158,7 @@ class ModelVersionCreateSerializer(InputSerializer):
 
 class StageTransitionSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="model_version.number", read_only=True)
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = StageTransition
@@ -208,7 +208,9 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="model_version.number", read_only=True)
     digest = serializers.SerializerMethodField()
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    closed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who closed it; null while it is open."
+    )
     gates_at_request = GateSerializer(many=True, read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:promotionrequest-detail")
 
@@ -291,8 +293,11 @@ class ThresholdSerializer(serializers.Serializer):
 
 
 class PromotionPolicySerializer(serializers.ModelSerializer):
+    # The built-in default policy (version 0) was never saved: it has no id, author or time.
+    id = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null for the built-in default.")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     metric_thresholds = ThresholdSerializer(many=True, read_only=True)
     is_default = serializers.SerializerMethodField()
 
