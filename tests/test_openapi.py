@@ -1,14 +1,40 @@
 """The API describes itself, and its docs work offline."""
 
+import io
 import re
+from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from artifacts.api.fields import DIGEST_PATTERN
+from artifacts.demo import ADMIN_USERNAME, PROJECT_SLUG, VIEWER_GROUP
+from artifacts.models import (
+    Artifact,
+    ArtifactVersion,
+    Dataset,
+    DatasetVersion,
+    Project,
+    ProjectBlob,
+    Run,
+    UploadSession,
+)
 from artifacts.validators import MAX_ID, commit_validator, parse_digest
-from tests.schema_contract import openapi_document
+from governance.demo import MODEL_NAME, SECOND_REVIEWER
+from governance.models import (
+    AuditEntry,
+    ModelVersion,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from tests.factories import sha256, token_for
+from tests.schema_contract import assert_conforms, openapi_document
 
 pytestmark = pytest.mark.django_db
 
@@ -263,3 +289,240 @@ def test_the_policies_in_force_are_a_plain_list_without_paging_parameters():
     current = openapi_document()["paths"]["/api/v1/promotion-policies/current/"]["get"]
     assert current["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
     assert [p["name"] for p in current["parameters"]] == ["project"]
+
+
+# Real answers against the schema -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo(settings, django_capture_on_commit_callbacks, receiver):
+    """`make run`'s demo (projects, runs, versions, lineage, a registry with promotions open and closed, a group's
+    grant, a policy saved for one stage and the built-in default for the others), plus what it lacks: an upload
+    session, a webhook endpoint with a delivery (to a receiver on loopback), a run without commit or end.
+    Answers the demo's superuser's client."""
+    settings.DEBUG = True
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo", stdout=io.StringIO())
+    admin = get_user_model().objects.get(username=ADMIN_USERNAME)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(admin)}")
+    project = Project.objects.get(slug=PROJECT_SLUG)
+    created = client.post(
+        f"/api/v1/projects/{project.slug}/uploads/", {"digest": "sha256:" + "e" * 64, "size": 10}, format="json"
+    )
+    assert_conforms(created, "POST", "/api/v1/projects/{slug}/uploads/")
+    with django_capture_on_commit_callbacks(execute=True):
+        endpoint = client.post(
+            "/api/v1/webhooks/endpoints/",
+            {"project": project.slug, "url": receiver.url, "event_types": ["artifact_version.published"]},
+            format="json",
+        )
+        assert_conforms(endpoint, "POST", "/api/v1/webhooks/endpoints/")
+        sent = client.post(f"/api/v1/webhooks/endpoints/{endpoint.json()['id']}/test/")
+        assert_conforms(sent, "POST", "/api/v1/webhooks/endpoints/{id}/test/")
+    run = client.post("/api/v1/runs/", {"project": project.slug, "external_id": "bare"}, format="json")
+    assert_conforms(run, "POST", "/api/v1/runs/")
+    return client
+
+
+def concrete_paths(template: str) -> list[str]:
+    """Up to a handful of real paths for `template`, naming objects of the demo."""
+    if template.startswith("/api/v1/lineage/"):
+        kinds = {"dataset-version": DatasetVersion, "run": Run, "artifact-version": ArtifactVersion}
+        return [f"/api/v1/lineage/{kind}/{pk}/" for kind, model in kinds.items() for pk in _some(model, "pk")]
+    if "{digest}" in template:
+        held = ProjectBlob.objects.select_related("project", "blob").order_by("pk")[:3]
+        return [template.format(slug=h.project.slug, digest=h.blob.prefixed_digest) for h in held]
+    collection, _, rest = template.partition("/{")
+    if not rest:
+        return [template]
+    model, key = COLLECTIONS[collection + "/"]
+    return [template.replace("{" + rest.partition("}")[0] + "}", str(value)) for value in _some(model, key)]
+
+
+def _some(model, key: str) -> list:
+    """The first, last and a few middle values: every kind of object without crawling hundreds of entries."""
+    values = list(model.objects.order_by("pk").values_list(key, flat=True))
+    return values if len(values) <= 8 else [*values[:4], *values[len(values) // 2 :][:2], *values[-2:]]
+
+
+COLLECTIONS = {
+    "/api/v1/projects/": (Project, "slug"),
+    "/api/v1/datasets/": (Dataset, "pk"),
+    "/api/v1/dataset-versions/": (DatasetVersion, "pk"),
+    "/api/v1/runs/": (Run, "pk"),
+    "/api/v1/artifacts/": (Artifact, "pk"),
+    "/api/v1/artifact-versions/": (ArtifactVersion, "pk"),
+    "/api/v1/models/": (RegisteredModel, "pk"),
+    "/api/v1/model-versions/": (ModelVersion, "pk"),
+    "/api/v1/promotions/": (PromotionRequest, "pk"),
+    "/api/v1/promotion-policies/": (PromotionPolicy, "pk"),
+    "/api/v1/uploads/": (UploadSession, "pk"),
+    "/api/v1/webhooks/endpoints/": (WebhookEndpoint, "pk"),
+    "/api/v1/webhooks/deliveries/": (WebhookDelivery, "pk"),
+    "/api/v1/audit/entries/": (AuditEntry, "seq"),
+}
+#: Query parameters an operation requires, with a value the demo answers.
+REQUIRED_QUERIES = {
+    "/api/v1/promotion-policies/current/": {"project": PROJECT_SLUG},
+    "/api/v1/audit/tree-heads/consistency/": {"first": 3, "second": 10},
+}
+
+
+def test_every_read_answers_the_demo_exactly_as_the_schema_says(demo):
+    checked = 0
+    for template, method, _ in OPERATIONS:
+        if method not in {"GET", "HEAD"}:
+            continue
+        for path in concrete_paths(template):
+            query = REQUIRED_QUERIES.get(template, {})
+            response = demo.generic(method, path, data=urlencode(query)) if method == "HEAD" else demo.get(path, query)
+            assert response.status_code < 300, (method, path, response.status_code, response.content[:300])
+            assert_conforms(response, method, template)
+            checked += 1
+    assert checked > 90
+
+
+def test_every_list_page_answers_as_the_schema_says_with_a_small_page_and_its_next_cursor(demo):
+    for template, method, _ in OPERATIONS:
+        if method != "GET" or "{" in template or template in REQUIRED_QUERIES or template.endswith("export/"):
+            continue
+        first = demo.get(template, {"page_size": 2})
+        assert_conforms(first, "GET", template)
+        body = first.json()
+        if isinstance(body, dict) and body.get("next"):
+            assert_conforms(demo.get(body["next"]), "GET", template)
+
+
+class Contract:
+    """A client that holds every answer to the schema and to the status the step expects."""
+
+    def __init__(self, client: APIClient) -> None:
+        self.client = client
+
+    def __call__(
+        self, method: str, template: str, status: int, body=None, *, content_type=None, headers=None, **path
+    ) -> dict:
+        path_value = template.format(**path)
+        if content_type is not None:
+            response = self.client.generic(method, path_value, body, content_type=content_type, headers=headers)
+        else:
+            response = getattr(self.client, method.lower())(path_value, body, format="json")
+        assert response.status_code == status, (method, path_value, response.status_code, response.content[:500])
+        assert_conforms(response, method, template)
+        return response.json() if response.content and response["Content-Type"].startswith("application/json") else {}
+
+
+def test_every_write_answers_exactly_as_the_schema_says(demo, api_as, django_capture_on_commit_callbacks):
+    call = Contract(demo)
+    call("POST", "/api/v1/projects/", 201, {"slug": "contract", "name": "Contract"})
+    call("PATCH", "/api/v1/projects/{slug}/", 200, {"description": "Held to the schema."}, slug="contract")
+    sam = get_user_model().objects.get(username=SECOND_REVIEWER)
+    call("POST", "/api/v1/projects/{slug}/members/", 201, {"role": "reviewer", "user": sam.username}, slug="contract")
+    group = call(
+        "POST", "/api/v1/projects/{slug}/members/", 201, {"role": "viewer", "group": VIEWER_GROUP}, slug="contract"
+    )
+    assert group["user"] is None
+    call("DELETE", "/api/v1/projects/{slug}/members/{grant_id}/", 204, slug="contract", grant_id=group["id"])
+
+    dataset = call("POST", "/api/v1/datasets/", 201, {"project": "contract", "name": "rows"})
+    call("PATCH", "/api/v1/datasets/{id}/", 200, {"description": "Rows."}, id=dataset["id"])
+    data, model_bytes = b"a,b\n1,2\n", b"weights"
+    for content in (data, model_bytes):
+        call(
+            "PUT",
+            "/api/v1/projects/{slug}/blobs/{digest}",
+            201,
+            content,
+            content_type="application/octet-stream",
+            slug="contract",
+            digest=sha256(content),
+        )
+    dataset_version = call("POST", "/api/v1/dataset-versions/", 201, {"dataset": dataset["id"], "digest": sha256(data)})
+    inputs = [dataset_version["id"]]
+    run_body = {"project": "contract", "external_id": "r1", "code_commit": "3f2a9c1", "input_dataset_versions": inputs}
+    run = call("POST", "/api/v1/runs/", 201, run_body)
+    call("PATCH", "/api/v1/runs/{id}/", 200, {"status": "completed", "metrics": {"auc": 0.95}}, id=run["id"])
+    artifact = call("POST", "/api/v1/artifacts/", 201, {"project": "contract", "name": "scorer", "kind": "model"})
+    call("PATCH", "/api/v1/artifacts/{id}/", 200, {"description": "The scorer."}, id=artifact["id"])
+    call("POST", "/api/v1/artifacts/{id}/members/", 201, {"role": "viewer", "group": VIEWER_GROUP}, id=artifact["id"])
+    version = call(
+        "POST",
+        "/api/v1/artifact-versions/",
+        201,
+        {"artifact": artifact["id"], "digest": sha256(model_bytes), "run": run["id"]},
+    )
+
+    model = call("POST", "/api/v1/models/", 201, {"project": "contract", "name": "scorer", "model_card": "# Scorer"})
+    call("PATCH", "/api/v1/models/{id}/", 200, {"description": "Scores."}, id=model["id"])
+    model_version = call(
+        "POST", "/api/v1/model-versions/", 201, {"model": model["id"], "artifact_version": version["id"]}
+    )
+    call("POST", "/api/v1/models/{id}/aliases/", 200, {"name": "latest", "version": 1}, id=model["id"])
+    call("DELETE", "/api/v1/models/{id}/aliases/{alias}/", 204, id=model["id"], alias="latest")
+    call(
+        "POST", "/api/v1/promotion-policies/", 201, {"project": "contract", "stage": "staging", "approvals_required": 2}
+    )
+
+    ask = {"model_version": model_version["id"], "target_stage": "staging", "justification": "Shadow scoring."}
+    withdrawn = call("POST", "/api/v1/promotions/", 201, ask)
+    assert withdrawn["closed_by"] is None
+    call("POST", "/api/v1/promotions/{id}/withdraw/", 200, id=withdrawn["id"])
+    as_sam = Contract(api_as(sam))
+    rejected = call("POST", "/api/v1/promotions/", 201, ask)
+    as_sam("POST", "/api/v1/promotions/{id}/reject/", 200, {"comment": "Not yet."}, id=rejected["id"])
+    approved = call("POST", "/api/v1/promotions/", 201, ask)
+    as_sam("POST", "/api/v1/promotions/{id}/approve/", 200, {"comment": "Fine."}, id=approved["id"])
+    call("POST", "/api/v1/promotions/{id}/apply/", 409, id=approved["id"])
+    demo_model = RegisteredModel.objects.get(name=MODEL_NAME)
+    call("POST", "/api/v1/models/{id}/rollback/", 409, {"justification": "Pager."}, id=demo_model.pk)
+
+    call("POST", "/api/v1/audit/tree-heads/", 201)
+    call("POST", "/api/v1/audit/tree-heads/", 200)
+
+    content = b"chunked bytes"
+    session = call("POST", "/api/v1/projects/{slug}/uploads/", 201, {"digest": sha256(content)}, slug="contract")
+    call(
+        "PATCH",
+        "/api/v1/uploads/{id}/",
+        202,
+        content,
+        content_type="application/octet-stream",
+        headers={"Upload-Offset": "0"},
+        id=session["id"],
+    )
+    finish = f"/api/v1/uploads/{session['id']}/?digest={sha256(content)}"
+    finished = demo.put(finish, b"", content_type="application/octet-stream")
+    assert finished.status_code == 201, finished.content
+    assert_conforms(finished, "PUT", "/api/v1/uploads/{id}/")
+    cancelled = call("POST", "/api/v1/projects/{slug}/uploads/", 201, {"digest": sha256(b"other")}, slug="contract")
+    call("DELETE", "/api/v1/uploads/{id}/", 204, id=cancelled["id"])
+
+    endpoint = WebhookEndpoint.objects.get()
+    call("PATCH", "/api/v1/webhooks/endpoints/{id}/", 200, {"description": "Loopback."}, id=endpoint.pk)
+    call("POST", "/api/v1/webhooks/endpoints/{id}/rotate-secret/", 200, {"overlap_hours": 1}, id=endpoint.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        call("POST", "/api/v1/webhooks/deliveries/{id}/resend/", 202, id=WebhookDelivery.objects.first().pk)
+    call("DELETE", "/api/v1/webhooks/endpoints/{id}/", 204, id=endpoint.pk)
+
+
+def test_refusals_carry_the_error_bodies_the_schema_documents(demo):
+    unknown_field = demo.post("/api/v1/runs/", {"project": PROJECT_SLUG, "external_id": "x", "colour": "red"})
+    assert unknown_field.status_code == 400
+    assert_conforms(unknown_field, "POST", "/api/v1/runs/")
+    nested = demo.post(
+        "/api/v1/runs/",
+        {"project": PROJECT_SLUG, "external_id": "y", "environment": {"dependencies": [7, {"x": 1}]}},
+        format="json",
+    )
+    assert nested.status_code == 400, nested.content
+    assert_conforms(nested, "POST", "/api/v1/runs/")
+    no_project = demo.get("/api/v1/promotion-policies/current/", {"project": "nope"})
+    assert no_project.status_code == 400
+    assert_conforms(no_project, "GET", "/api/v1/promotion-policies/current/")
+    held = ProjectBlob.objects.select_related("project", "blob").first()
+    past_the_end = demo.get(
+        f"/api/v1/projects/{held.project.slug}/blobs/{held.blob.prefixed_digest}", HTTP_RANGE="bytes=99999999-"
+    )
+    assert past_the_end.status_code == 416
+    assert_conforms(past_the_end, "GET", "/api/v1/projects/{slug}/blobs/{digest}")
