@@ -526,3 +526,33 @@ def test_refusals_carry_the_error_bodies_the_schema_documents(demo):
     )
     assert past_the_end.status_code == 416
     assert_conforms(past_the_end, "GET", "/api/v1/projects/{slug}/blobs/{digest}")
+
+
+def test_request_bodies_are_offered_as_json_or_bytes_only():
+    media_types = {
+        media for *_, operation in OPERATIONS for media in operation.get("requestBody", {}).get("content", {})
+    }
+    assert media_types == {"application/json", "application/octet-stream"}
+
+
+def test_a_grant_names_a_user_or_a_group_in_the_schema_too():
+    grant = openapi_document()["components"]["schemas"]["RoleGrantCreateRequest"]
+    assert grant["oneOf"] == [{"required": ["user"]}, {"required": ["group"]}]
+
+
+def test_list_filters_say_an_empty_value_filters_nothing(demo):
+    runs = openapi_document()["paths"]["/api/v1/runs/"]["get"]["parameters"]
+    filters = [p for p in runs if p["name"] not in {"cursor", "page_size"}]
+    assert filters
+    assert all(p["allowEmptyValue"] is True for p in filters)
+    unfiltered = demo.get("/api/v1/runs/").json()["results"]
+    assert demo.get("/api/v1/runs/", {p["name"]: "" for p in filters}).json()["results"] == unfiltered
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [("3f2a9c1", True), ("3F2A9C1", True), (" 3f2a9c1", False), ("3f2a9c", False)]
+)
+def test_the_commit_filter_pattern_is_the_filters_own(demo, value, accepted):
+    (commit,) = [p for p in openapi_document()["paths"]["/api/v1/runs/"]["get"]["parameters"] if p["name"] == "commit"]
+    assert bool(re.search(commit["schema"]["pattern"], value)) is accepted
+    assert (demo.get("/api/v1/runs/", {"commit": value}).status_code == 200) is accepted

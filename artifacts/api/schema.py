@@ -18,11 +18,16 @@ from drf_spectacular.plumbing import ResolvedComponent
 
 from artifacts.api.fields import DIGEST_SCHEMA, CommitField, DigestField
 from artifacts.api.pagination import NewestFirstCursorPagination
+from artifacts.api.serializers import InputSerializer
+from artifacts.filters import CommitFilter, DigestFilter, MetadataFilter
 from artifacts.validators import MAX_ID
 
-# A query filter left empty is no filter at all (django-filter), so the query forms also accept "".
+# The query filters' languages. A filter left empty is no filter at all (django-filter), so each also accepts "".
 DIGEST_QUERY_PATTERN = r"^\s*(?:(?:[Ss][Hh][Aa]256:)?[0-9A-Fa-f]{64})?\s*$"
-COMMIT_QUERY_PATTERN = r"^\s*(?:[0-9A-Fa-f]{7,64})?\s*$"
+# A RegexField: not trimmed.
+COMMIT_QUERY_PATTERN = r"^(?:[0-9A-Fa-f]{7,64})?$"
+# MetadataField: a dotted key (METADATA_KEY, whose `$` also admits one newline before the colon), a colon, a value.
+METADATA_QUERY_PATTERN = r"^\s*(?:[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,7}\n?:[\s\S]*)?$"
 ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
 # Path segments the URL patterns keep to 18 digits ([0-9]{1,18}), so no lookup overflows a 64-bit column.
 EIGHTEEN_DIGITS = 10**18 - 1
@@ -59,6 +64,8 @@ BYTE_UPLOADS = {
     ("PATCH", "/api/v1/uploads/{id}/"): {411, 416},
     ("PUT", "/api/v1/uploads/{id}/"): {411, 416},
 }
+#: Query parameters outside the filters that a view reads as left out when they are empty.
+EMPTY_MEANS_ABSENT = {("/api/v1/models/{id}/stages/", "at")}
 #: Safe (GET) actions that check a role beyond seeing the object, and so can answer 403.
 GUARDED_READS = {"members", "export"}
 
@@ -92,13 +99,11 @@ class ProvenantAutoSchema(AutoSchema):
         return operation
 
     def _map_serializer(self, serializer, direction, bypass_extensions=False):
-        # InputSerializer is imported here, not at module level: the settings name this module, and the
-        # serializers import models, which must not load while settings do.
-        from artifacts.api.serializers import InputSerializer
-
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         if direction == "request" and isinstance(serializer, InputSerializer):
             schema["additionalProperties"] = False
+            if exactly_one := getattr(serializer, "exactly_one_of", None):
+                schema["oneOf"] = [{"required": [name]} for name in exactly_one]
         return schema
 
     def _insert_field_validators(self, field, schema):
@@ -128,6 +133,8 @@ class ProvenantAutoSchema(AutoSchema):
             return
         if where != "query":
             return
+        if (self.path, name) in EMPTY_MEANS_ABSENT:
+            parameter["allowEmptyValue"] = True
         if name == "page_size" and self._paginated():
             paginator = self._get_paginator()
             schema.update(type="integer", minimum=1, maximum=paginator.max_page_size or MAX_ID)
@@ -136,14 +143,18 @@ class ProvenantAutoSchema(AutoSchema):
         query_filter = self._query_filter(name)
         if query_filter is None:
             return
+        # `?run=` filters nothing, whatever the filter's type: an empty value is the parameter left out.
+        parameter["allowEmptyValue"] = True
         extra = query_filter.extra
         if isinstance(query_filter, django_filters.NumberFilter) and "max_value" in extra:
             schema.clear()
             schema.update(type="integer", format="int64", minimum=extra.get("min_value", 1), maximum=extra["max_value"])
-        elif type(query_filter).__name__ == "DigestFilter":
+        elif isinstance(query_filter, DigestFilter):
             schema.update(type="string", pattern=DIGEST_QUERY_PATTERN)
-        elif type(query_filter).__name__ == "CommitFilter":
+        elif isinstance(query_filter, CommitFilter):
             schema.update(type="string", pattern=COMMIT_QUERY_PATTERN)
+        elif isinstance(query_filter, MetadataFilter):
+            schema.update(type="string", pattern=METADATA_QUERY_PATTERN)
         elif "max_length" in extra:
             schema["maxLength"] = extra["max_length"]
 

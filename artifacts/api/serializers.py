@@ -412,6 +412,9 @@ class RoleGrantSerializer(serializers.ModelSerializer):
 
 
 class RoleGrantCreateSerializer(InputSerializer):
+    #: Said in the schema as well as by validate(): a grant names a user or a group, not both.
+    exactly_one_of = ("user", "group")
+
     role = serializers.ChoiceField(choices=Role.choices)
     user = serializers.SlugRelatedField(
         slug_field="username", queryset=get_user_model().objects.filter(is_active=True), required=False

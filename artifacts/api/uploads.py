@@ -27,8 +27,18 @@ from governance.errors import InvalidInput
 
 CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 OFFSET_HEADERS = [
-    OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, description="Where this chunk starts."),
-    OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER, description="Or `<start>-<end>` (inclusive)."),
+    OpenApiParameter(
+        "Upload-Offset",
+        {"type": "integer", "minimum": 0},
+        OpenApiParameter.HEADER,
+        description="Where this chunk starts.",
+    ),
+    OpenApiParameter(
+        "Content-Range",
+        {"type": "string", "pattern": r"^\s*(?:bytes )?\d+-\d+(?:/(?:\d+|\*))?\s*$"},
+        OpenApiParameter.HEADER,
+        description="Or `<start>-<end>` (inclusive).",
+    ),
 ]
 
 

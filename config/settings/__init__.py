@@ -152,6 +152,9 @@ SPECTACULAR_SETTINGS = {
         "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
     },
+    # The API's bodies are JSON: DRF also parses forms, but a form cannot carry the objects and lists most bodies
+    # hold, so the schema offers clients JSON alone (byte uploads declare application/octet-stream themselves).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "artifacts.api.schema.add_head_operations",

@@ -164,7 +164,11 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         request=None,
         responses=s.StagesAtSerializer,
         parameters=[
-            OpenApiParameter("at", OpenApiTypes.DATETIME, description="The moment asked about (default: now).")
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description="The moment asked about (default, or left empty: now).",
+            )
         ],
     )
     @action(detail=True, methods=["get"])
@@ -313,7 +317,11 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
 
     @extend_schema(
         responses=s.PromotionPolicySerializer(many=True),
-        parameters=[OpenApiParameter("project", OpenApiTypes.STR, required=True, description="A project's slug.")],
+        parameters=[
+            OpenApiParameter(
+                "project", {"type": "string", "minLength": 1}, required=True, description="A project's slug."
+            )
+        ],
     )
     # One policy per target stage: a short, whole list, neither paged nor filtered.
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
