@@ -556,3 +556,26 @@ def test_the_commit_filter_pattern_is_the_filters_own(demo, value, accepted):
     (commit,) = [p for p in openapi_document()["paths"]["/api/v1/runs/"]["get"]["parameters"] if p["name"] == "commit"]
     assert bool(re.search(commit["schema"]["pattern"], value)) is accepted
     assert (demo.get("/api/v1/runs/", {"commit": value}).status_code == 200) is accepted
+
+
+def test_json_documents_in_bodies_are_objects_never_null_or_lists():
+    schemas = openapi_document()["components"]["schemas"]
+    run = schemas["RunCreateRequest"]["properties"]
+    assert run["parameters"]["type"] == schema_of(run["environment"])["type"] == "object"
+    assert run["metrics"]["additionalProperties"] == {"type": "number"}
+    assert schemas["ArtifactVersionCreateRequest"]["properties"]["metadata"]["type"] == "object"
+    thresholds = schemas["PromotionPolicySetRequest"]["properties"]["metric_thresholds"]
+    assert thresholds["items"]["required"] == ["metric", "operator", "value"]
+
+
+@pytest.mark.parametrize(
+    ("path", "statuses"),
+    [
+        ("/api/v1/model-versions/", {"200", "201"}),
+        ("/api/v1/promotion-policies/", {"200", "201"}),
+        ("/api/v1/artifact-versions/", {"200", "201"}),
+        ("/api/v1/dataset-versions/", {"200", "201"}),
+    ],
+)
+def test_writes_that_may_find_their_result_already_there_document_200_too(path, statuses):
+    assert statuses <= set(openapi_document()["paths"][path]["post"]["responses"])

@@ -43,6 +43,16 @@ class CommitField(serializers.CharField):
     only gives the schema that validator's shape."""
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (its validators check it with validate_json_object): never null, a list or a scalar."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+class MetricsField(serializers.JSONField):
+    """Metrics: a flat object of metric name to number (its validators check it with validate_metrics)."""
+
+
 class VisibleOnlyMixin:
     """A reference resolves only among what the requesting user may see: anything else is "not found",
     exactly like an id that does not exist, so guessing ids or names reveals nothing."""

@@ -5,10 +5,20 @@ from collections.abc import Mapping
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from artifacts.api.fields import CommitField, DigestField, ProjectField, ReferenceField, ReferenceListField
+from artifacts.api.fields import (
+    CommitField,
+    DigestField,
+    JSONObjectField,
+    MetricsField,
+    ProjectField,
+    ReferenceField,
+    ReferenceListField,
+)
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import MIN_PART_SIZE
@@ -21,7 +31,7 @@ SERVER_ASSIGNED = {"id", "number", "created_at", "created_by", "url", "size", "b
 
 class InputSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo or an attempt to set a server-assigned value is an error,
-    not silently ignored."""
+    not silently ignored; and in a JSON body, values of another JSON type than the field's."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -36,7 +46,56 @@ class InputSerializer(serializers.Serializer):
                     errors[name] = [f"Unknown field. Fields accepted here: {', '.join(accepted)}."]
             if errors:
                 raise serializers.ValidationError(errors)
+            # A form's values are all text; only JSON says which type a value is.
+            if not isinstance(data, QueryDict):
+                refuse_other_json_types(self.fields, data)
         return super().to_internal_value(data)
+
+
+def _json_type(value) -> str:
+    kinds = {
+        bool: "true or false",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }
+    return kinds.get(type(value), "null")
+
+
+def _type_error(field: serializers.Field, value) -> list | dict | None:
+    """Why `value` is not of the JSON type the schema gives `field`; None when it is (null is the field's own
+    business: allow_null). DRF would read 1 as true, "5" as 5 and 5 as "5", which the schema does not promise."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        errors = {str(i): error for i, item in enumerate(value) if (error := _type_error(field.child, item))}
+        return errors or None
+    if isinstance(field, serializers.BooleanField):
+        expected, fits = "true or false", isinstance(value, bool)
+    elif isinstance(field, serializers.PrimaryKeyRelatedField):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None
+        return [field.error_messages["incorrect_type"].format(data_type=type(value).__name__)]
+    elif isinstance(field, serializers.IntegerField):
+        expected, fits = "a whole number", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(field, serializers.FloatField):
+        expected, fits = "a number", isinstance(value, int | float) and not isinstance(value, bool)
+    elif isinstance(field, serializers.CharField | serializers.ChoiceField | serializers.SlugRelatedField):
+        expected, fits = "a string", isinstance(value, str)
+    else:
+        return None
+    return None if fits else [f"Expected {expected}, not {_json_type(value)}."]
+
+
+def refuse_other_json_types(fields: Mapping[str, serializers.Field], data: Mapping) -> None:
+    """A ValidationError naming each value in `data` that is not of the JSON type its field's schema says."""
+    errors = {
+        name: error for name, value in data.items() if name in fields and (error := _type_error(fields[name], value))
+    }
+    if errors:
+        raise serializers.ValidationError(errors)
 
 
 def _json_object(validator=validate_json_object):
@@ -155,7 +214,7 @@ class DatasetVersionCreateSerializer(InputSerializer):
     manifest_digest = DigestField(required=False, help_text="Pins data kept at `uri`.")
     run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
     row_count = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    schema = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    schema = JSONObjectField(required=False, default=dict, validators=[_json_object()])
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -188,10 +247,18 @@ class RunSerializer(serializers.ModelSerializer):
         return _user(run.created_by)
 
 
+@extend_schema_serializer(component_name="RunEnvironment")
 class EnvironmentSerializer(serializers.Serializer):
+    """Where a run ran; other keys are kept as they are."""
+
     python_version = serializers.CharField(required=False, max_length=64)
     dependencies = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=5000)
     hardware = serializers.JSONField(required=False)
+
+
+@extend_schema_field(EnvironmentSerializer)
+class EnvironmentField(JSONObjectField):
+    """The schema names the environment's known keys (RunEnvironment), and keeps the object open to others."""
 
 
 class RunCreateSerializer(InputSerializer):
@@ -202,9 +269,9 @@ class RunCreateSerializer(InputSerializer):
     code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     code_commit = CommitField(required=False, allow_blank=True, default="")
     entry_point = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    parameters = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
-    metrics = serializers.JSONField(required=False, default=dict, validators=[_json_object(validate_metrics)])
-    environment = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    parameters = JSONObjectField(required=False, default=dict, validators=[_json_object()])
+    metrics = MetricsField(required=False, default=dict, validators=[_json_object(validate_metrics)])
+    environment = EnvironmentField(required=False, default=dict, validators=[_json_object()])
     started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     # select_related: the service checks each input's project.
@@ -216,6 +283,7 @@ class RunCreateSerializer(InputSerializer):
     )
 
     def validate_environment(self, value: dict) -> dict:
+        refuse_other_json_types(EnvironmentSerializer().fields, value)
         shape = EnvironmentSerializer(data=value)
         if not shape.is_valid():
             raise serializers.ValidationError(shape.errors)
@@ -224,7 +292,7 @@ class RunCreateSerializer(InputSerializer):
 
 class RunUpdateSerializer(InputSerializer):
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False)
-    metrics = serializers.JSONField(required=False, validators=[_json_object(validate_metrics)])
+    metrics = MetricsField(required=False, validators=[_json_object(validate_metrics)])
     ended_at = serializers.DateTimeField(required=False)
 
 
@@ -291,7 +359,7 @@ class ArtifactVersionCreateSerializer(InputSerializer):
     digest = DigestField(help_text="Digest of a blob uploaded to the artifact's project.")
     run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
     media_type = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
-    metadata = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    metadata = JSONObjectField(required=False, default=dict, validators=[_json_object()])
 
 
 # Lineage ----------------------------------------------------------------------------------------------

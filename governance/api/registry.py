@@ -9,7 +9,7 @@ import django_filters
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -203,7 +203,10 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Reso
     input_serializer_classes = {"create": s.ModelVersionCreateSerializer}
     not_allowed_message = "{method} is not offered: a model version always names the same artifact version."
 
-    @extend_schema(request=s.ModelVersionCreateSerializer, responses={201: s.ModelVersionSerializer})
+    @extend_schema(
+        request=s.ModelVersionCreateSerializer,
+        responses={201: s.ModelVersionSerializer, 200: OpenApiResponse(s.ModelVersionSerializer, "Already registered")},
+    )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         require(request.user, Verb.CONTRIBUTE, data["artifact_version"].artifact)
@@ -308,7 +311,13 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     input_serializer_classes = {"create": s.PromotionPolicySetSerializer}
     not_allowed_message = "{method} is not offered: a policy version is never edited; POST the next version."
 
-    @extend_schema(request=s.PromotionPolicySetSerializer, responses={201: s.PromotionPolicySerializer})
+    @extend_schema(
+        request=s.PromotionPolicySetSerializer,
+        responses={
+            201: s.PromotionPolicySerializer,
+            200: OpenApiResponse(s.PromotionPolicySerializer, "Nothing changed: the policy in force"),
+        },
+    )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         policy, created = registry.promotion_policy_set(changed_by=request.user, **data)
