@@ -22,7 +22,14 @@ from artifacts.models import (
     Run,
     UploadSession,
 )
-from artifacts.validators import MAX_ID, commit_validator, parse_digest
+from artifacts.validators import (
+    MAX_ID,
+    commit_validator,
+    external_run_id_validator,
+    name_validator,
+    parse_digest,
+    slug_validator,
+)
 from governance.demo import MODEL_NAME, SECOND_REVIEWER
 from governance.models import (
     AuditEntry,
@@ -579,3 +586,17 @@ def test_json_documents_in_bodies_are_objects_never_null_or_lists():
 )
 def test_writes_that_may_find_their_result_already_there_document_200_too(path, statuses):
     assert statuses <= set(openapi_document()["paths"][path]["post"]["responses"])
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "validator"),
+    [
+        ("ProjectCreateRequest", "slug", slug_validator),
+        ("DatasetCreateRequest", "name", name_validator),
+        ("ArtifactCreateRequest", "name", name_validator),
+        ("RunCreateRequest", "external_id", external_run_id_validator),
+    ],
+)
+def test_names_carry_the_pattern_of_the_validator_that_checks_them(component, field, validator):
+    schema = openapi_document()["components"]["schemas"][component]["properties"][field]
+    assert schema["pattern"] == validator.regex.pattern

@@ -22,7 +22,13 @@ from artifacts.api.fields import (
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import MIN_PART_SIZE
-from artifacts.validators import validate_json_object, validate_metrics
+from artifacts.validators import (
+    external_run_id_validator,
+    name_validator,
+    slug_validator,
+    validate_json_object,
+    validate_metrics,
+)
 from governance.models import RoleGrant
 from governance.roles import Role
 
@@ -125,7 +131,8 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectCreateSerializer(InputSerializer):
-    slug = serializers.CharField(max_length=64, trim_whitespace=False)
+    # The model's own validators, here too: the field says its shape at once and the schema carries the pattern.
+    slug = serializers.CharField(max_length=64, trim_whitespace=False, validators=[slug_validator])
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -161,7 +168,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 class DatasetCreateSerializer(InputSerializer):
     project = ProjectField()
-    name = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=128, trim_whitespace=False, validators=[name_validator])
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -263,7 +270,7 @@ class EnvironmentField(JSONObjectField):
 
 class RunCreateSerializer(InputSerializer):
     project = ProjectField()
-    external_id = serializers.CharField(max_length=128, trim_whitespace=False)
+    external_id = serializers.CharField(max_length=128, trim_whitespace=False, validators=[external_run_id_validator])
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False, default=Run.Status.RUNNING)
     code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
@@ -319,7 +326,7 @@ RESTRICTED_HELP = "Only grants on the artifact itself reach it, not project-wide
 
 class ArtifactCreateSerializer(InputSerializer):
     project = ProjectField()
-    name = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=128, trim_whitespace=False, validators=[name_validator])
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     restricted = serializers.BooleanField(required=False, default=False, help_text=RESTRICTED_HELP)
