@@ -51,7 +51,8 @@ def metric_thresholds_clean(value: object) -> list[dict]:
             raise InvalidInput(
                 f"{where}: the metric is a name of 1-200 characters, without NUL.", field="metric_thresholds"
             )
-        if op not in OPERATORS:
+        # A list or an object is no operator (and, unhashable, cannot even be looked up among them).
+        if not isinstance(op, str) or op not in OPERATORS:
             raise InvalidInput(
                 f"{where}: the operator is one of {', '.join(OPERATORS)}, not {op!r}.", field="metric_thresholds"
             )

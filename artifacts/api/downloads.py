@@ -274,6 +274,16 @@ _BLOB_HEADERS = [
         description="RFC 9530 SHA-256 of the body, sent when the body is the whole blob.",
     ),
     OpenApiParameter(
+        "Content-Length",
+        int,
+        OpenApiParameter.HEADER,
+        response=[200, 206],
+        description="The body's length: the whole blob's size on 200 (HEAD included), the range's on 206.",
+    ),
+    OpenApiParameter(
+        "Location", str, OpenApiParameter.HEADER, response=[302], description="The presigned URL of the bytes."
+    ),
+    OpenApiParameter(
         "Content-Range",
         str,
         OpenApiParameter.HEADER,

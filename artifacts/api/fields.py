@@ -2,13 +2,28 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from artifacts.validators import MAX_ID, parse_digest
 
+# parse_digest's language exactly: optional sha256: (any case), 64 hex digits (any case), surrounding whitespace.
+DIGEST_PATTERN = r"^\s*(?:[Ss][Hh][Aa]256:)?[0-9A-Fa-f]{64}\s*$"
+DIGEST_SCHEMA = {
+    "type": "string",
+    "pattern": DIGEST_PATTERN,
+    "example": "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+}
+# commit_validator's language after the service lowercases it, or none (blank); a CharField trims whitespace.
+COMMIT_SCHEMA = {"type": "string", "pattern": r"^\s*(?:[0-9A-Fa-f]{7,64})?\s*$", "example": "3f2a9c1"}
 
+
+@extend_schema_field(DIGEST_SCHEMA)
 class DigestField(serializers.CharField):
-    """`sha256:<64 hex>` in and out; the stored form is bare lowercase hex."""
+    """`sha256:<64 hex>` in and out; the stored form is bare lowercase hex.
+
+    Its schema is DIGEST_SCHEMA alone: the length limit applies after trimming, so no valid digest reaches it.
+    """
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("max_length", 80)
@@ -20,6 +35,22 @@ class DigestField(serializers.CharField):
             return f"sha256:{parse_digest(text)}"
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.messages[0]) from None
+
+
+@extend_schema_field(COMMIT_SCHEMA)
+class CommitField(serializers.CharField):
+    """A Git commit, checked by the run model's commit_validator (after the service lowercases it); this field
+    only gives the schema that validator's shape."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (its validators check it with validate_json_object): never null, a list or a scalar."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "number"}})
+class MetricsField(serializers.JSONField):
+    """Metrics: a flat object of metric name to number (its validators check it with validate_metrics)."""
 
 
 class VisibleOnlyMixin:

@@ -5,14 +5,30 @@ from collections.abc import Mapping
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from artifacts.api.fields import DigestField, ProjectField, ReferenceField, ReferenceListField
+from artifacts.api.fields import (
+    CommitField,
+    DigestField,
+    JSONObjectField,
+    MetricsField,
+    ProjectField,
+    ReferenceField,
+    ReferenceListField,
+)
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import min_chunk_size
-from artifacts.validators import validate_json_object, validate_metrics
+from artifacts.validators import (
+    external_run_id_validator,
+    name_validator,
+    slug_validator,
+    validate_json_object,
+    validate_metrics,
+)
 from governance.models import RoleGrant
 from governance.roles import Role
 
@@ -21,7 +37,7 @@ SERVER_ASSIGNED = {"id", "number", "created_at", "created_by", "url", "size", "b
 
 class InputSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo or an attempt to set a server-assigned value is an error,
-    not silently ignored."""
+    not silently ignored; and in a JSON body, values of another JSON type than the field's."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -36,7 +52,56 @@ class InputSerializer(serializers.Serializer):
                     errors[name] = [f"Unknown field. Fields accepted here: {', '.join(accepted)}."]
             if errors:
                 raise serializers.ValidationError(errors)
+            # A form's values are all text; only JSON says which type a value is.
+            if not isinstance(data, QueryDict):
+                refuse_other_json_types(self.fields, data)
         return super().to_internal_value(data)
+
+
+def _json_type(value) -> str:
+    kinds = {
+        bool: "true or false",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }
+    return kinds.get(type(value), "null")
+
+
+def _type_error(field: serializers.Field, value) -> list | dict | None:
+    """Why `value` is not of the JSON type the schema gives `field`; None when it is (null is the field's own
+    business: allow_null). DRF would read 1 as true, "5" as 5 and 5 as "5", which the schema does not promise."""
+    if value is None:
+        return None
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        errors = {str(i): error for i, item in enumerate(value) if (error := _type_error(field.child, item))}
+        return errors or None
+    if isinstance(field, serializers.BooleanField):
+        expected, fits = "true or false", isinstance(value, bool)
+    elif isinstance(field, serializers.PrimaryKeyRelatedField):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return None
+        return [field.error_messages["incorrect_type"].format(data_type=type(value).__name__)]
+    elif isinstance(field, serializers.IntegerField):
+        expected, fits = "a whole number", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(field, serializers.FloatField):
+        expected, fits = "a number", isinstance(value, int | float) and not isinstance(value, bool)
+    elif isinstance(field, serializers.CharField | serializers.ChoiceField | serializers.SlugRelatedField):
+        expected, fits = "a string", isinstance(value, str)
+    else:
+        return None
+    return None if fits else [f"Expected {expected}, not {_json_type(value)}."]
+
+
+def refuse_other_json_types(fields: Mapping[str, serializers.Field], data: Mapping) -> None:
+    """A ValidationError naming each value in `data` that is not of the JSON type its field's schema says."""
+    errors = {
+        name: error for name, value in data.items() if name in fields and (error := _type_error(fields[name], value))
+    }
+    if errors:
+        raise serializers.ValidationError(errors)
 
 
 def _json_object(validator=validate_json_object):
@@ -66,7 +131,8 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectCreateSerializer(InputSerializer):
-    slug = serializers.CharField(max_length=64, trim_whitespace=False)
+    # The model's own validators, here too: the field says its shape at once and the schema carries the pattern.
+    slug = serializers.CharField(max_length=64, trim_whitespace=False, validators=[slug_validator])
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -102,7 +168,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 class DatasetCreateSerializer(InputSerializer):
     project = ProjectField()
-    name = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=128, trim_whitespace=False, validators=[name_validator])
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -155,7 +221,7 @@ class DatasetVersionCreateSerializer(InputSerializer):
     manifest_digest = DigestField(required=False, help_text="Pins data kept at `uri`.")
     run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
     row_count = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    schema = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    schema = JSONObjectField(required=False, default=dict, validators=[_json_object()])
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -188,23 +254,31 @@ class RunSerializer(serializers.ModelSerializer):
         return _user(run.created_by)
 
 
+@extend_schema_serializer(component_name="RunEnvironment")
 class EnvironmentSerializer(serializers.Serializer):
+    """Where a run ran; other keys are kept as they are."""
+
     python_version = serializers.CharField(required=False, max_length=64)
     dependencies = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=5000)
     hardware = serializers.JSONField(required=False)
 
 
+@extend_schema_field(EnvironmentSerializer)
+class EnvironmentField(JSONObjectField):
+    """The schema names the environment's known keys (RunEnvironment), and keeps the object open to others."""
+
+
 class RunCreateSerializer(InputSerializer):
     project = ProjectField()
-    external_id = serializers.CharField(max_length=128, trim_whitespace=False)
+    external_id = serializers.CharField(max_length=128, trim_whitespace=False, validators=[external_run_id_validator])
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False, default=Run.Status.RUNNING)
     code_repository = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    code_commit = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    code_commit = CommitField(required=False, allow_blank=True, default="")
     entry_point = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    parameters = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
-    metrics = serializers.JSONField(required=False, default=dict, validators=[_json_object(validate_metrics)])
-    environment = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    parameters = JSONObjectField(required=False, default=dict, validators=[_json_object()])
+    metrics = MetricsField(required=False, default=dict, validators=[_json_object(validate_metrics)])
+    environment = EnvironmentField(required=False, default=dict, validators=[_json_object()])
     started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     # select_related: the service checks each input's project.
@@ -216,6 +290,7 @@ class RunCreateSerializer(InputSerializer):
     )
 
     def validate_environment(self, value: dict) -> dict:
+        refuse_other_json_types(EnvironmentSerializer().fields, value)
         shape = EnvironmentSerializer(data=value)
         if not shape.is_valid():
             raise serializers.ValidationError(shape.errors)
@@ -224,7 +299,7 @@ class RunCreateSerializer(InputSerializer):
 
 class RunUpdateSerializer(InputSerializer):
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False)
-    metrics = serializers.JSONField(required=False, validators=[_json_object(validate_metrics)])
+    metrics = MetricsField(required=False, validators=[_json_object(validate_metrics)])
     ended_at = serializers.DateTimeField(required=False)
 
 
@@ -251,7 +326,7 @@ RESTRICTED_HELP = "Only grants on the artifact itself reach it, not project-wide
 
 class ArtifactCreateSerializer(InputSerializer):
     project = ProjectField()
-    name = serializers.CharField(max_length=128, trim_whitespace=False)
+    name = serializers.CharField(max_length=128, trim_whitespace=False, validators=[name_validator])
     kind = serializers.ChoiceField(choices=Artifact.Kind.choices)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     restricted = serializers.BooleanField(required=False, default=False, help_text=RESTRICTED_HELP)
@@ -270,7 +345,7 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
     digest = serializers.CharField(source="blob.prefixed_digest", read_only=True)
     size = serializers.IntegerField(source="blob.size", read_only=True)
     blob_state = serializers.CharField(source="blob.state", read_only=True)
-    verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True)
+    verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True, allow_null=True)
     created_by = serializers.SerializerMethodField()
     download_url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-download")
 
@@ -291,7 +366,7 @@ class ArtifactVersionCreateSerializer(InputSerializer):
     digest = DigestField(help_text="Digest of a blob uploaded to the artifact's project.")
     run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
     media_type = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
-    metadata = serializers.JSONField(required=False, default=dict, validators=[_json_object()])
+    metadata = JSONObjectField(required=False, default=dict, validators=[_json_object()])
 
 
 # Lineage ----------------------------------------------------------------------------------------------
@@ -414,10 +489,11 @@ class UploadSessionListSerializer(UploadSessionSerializer):
 
 
 class RoleGrantSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    # A grant names a user or a group, never both: the other one is null (as is granted_by once that user is gone).
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    granted_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = RoleGrant
@@ -426,6 +502,9 @@ class RoleGrantSerializer(serializers.ModelSerializer):
 
 
 class RoleGrantCreateSerializer(InputSerializer):
+    #: Said in the schema as well as by validate(): a grant names a user or a group, not both.
+    exactly_one_of = ("user", "group")
+
     role = serializers.ChoiceField(choices=Role.choices)
     user = serializers.SlugRelatedField(
         slug_field="username", queryset=get_user_model().objects.filter(is_active=True), required=False

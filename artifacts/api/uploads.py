@@ -34,9 +34,42 @@ from governance.errors import InvalidInput
 
 CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 OFFSET_HEADERS = [
-    OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, description="Where this chunk starts."),
-    OpenApiParameter("Content-Range", str, OpenApiParameter.HEADER, description="Or `<start>-<end>` (inclusive)."),
+    OpenApiParameter(
+        "Upload-Offset",
+        {"type": "integer", "minimum": 0},
+        OpenApiParameter.HEADER,
+        description="Where this chunk starts.",
+    ),
+    OpenApiParameter(
+        "Content-Range",
+        {"type": "string", "pattern": r"^\s*(?:bytes )?\d+-\d+(?:/(?:\d+|\*))?\s*$"},
+        OpenApiParameter.HEADER,
+        description="Or `<start>-<end>` (inclusive).",
+    ),
 ]
+
+
+def session_headers(*statuses: int) -> list[OpenApiParameter]:
+    """The headers session_response sends, on the answers of `statuses` that carry a session."""
+    return [
+        OpenApiParameter(
+            "Location", str, OpenApiParameter.HEADER, response=list(statuses), description="The session's URL."
+        ),
+        OpenApiParameter(
+            "Upload-Offset",
+            int,
+            OpenApiParameter.HEADER,
+            response=list(statuses),
+            description="How many bytes the session holds: where the next chunk starts.",
+        ),
+        OpenApiParameter(
+            "Range",
+            str,
+            OpenApiParameter.HEADER,
+            response=list(statuses),
+            description="`0-<last byte held>`, once the session holds any.",
+        ),
+    ]
 
 
 def chunk_start(request: Request, length: int | None) -> int | None:
@@ -100,6 +133,7 @@ class ProjectUploadsView(GenericAPIView):
     @extend_schema(
         request=UploadSessionStartSerializer,
         responses={201: UploadSessionSerializer, 200: ProjectBlobSerializer},
+        parameters=session_headers(201),
         description="Open a resumable upload. If the project already holds intact bytes with this digest, "
         "answers 200 with the blob instead: nothing needs sending.",
     )
@@ -126,7 +160,7 @@ class UploadView(APIView):
         require_upload(request.user, session.project)
         return session
 
-    @extend_schema(responses=UploadSessionSerializer)
+    @extend_schema(responses=UploadSessionSerializer, parameters=session_headers(200))
     def get(self, request: Request, pk: str) -> Response:
         session = self._session(request, pk)
         if session.expires_at <= timezone.now():
@@ -135,7 +169,7 @@ class UploadView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=OFFSET_HEADERS,
+        parameters=[*OFFSET_HEADERS, *session_headers(202)],
         responses={
             202: UploadSessionSerializer,
             409: OpenApiResponse(
@@ -162,7 +196,11 @@ class UploadView(APIView):
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=[OpenApiParameter("digest", str, description="sha256:<hex>, as announced."), *OFFSET_HEADERS],
+        parameters=[
+            OpenApiParameter("digest", str, description="sha256:<hex>, as announced."),
+            *OFFSET_HEADERS,
+            *session_headers(202),
+        ],
         responses={
             201: OpenApiResponse(ProjectBlobSerializer, "The bytes hash to the digest and were new to the store"),
             200: OpenApiResponse(

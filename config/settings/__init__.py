@@ -130,7 +130,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "artifacts.api.pagination.NewestFirstCursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Adds what every operation shares to drf-spectacular's description: error answers, refused unknown fields,
+    # the constraints the server enforces (artifacts/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "artifacts.api.schema.ProvenantAutoSchema",
     "EXCEPTION_HANDLER": "artifacts.api.exceptions.exception_handler",
     # DRF's three, refusing NUL in any name or text and JSON nested too deep (see artifacts/api/parsers.py).
     "DEFAULT_PARSER_CLASSES": [
@@ -167,6 +169,13 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "governance.events.EventType",
         "SubscribableEventTypeEnum": "governance.events.SUBSCRIBABLE_TYPES",
     },
+    # The API's bodies are JSON: DRF also parses forms, but a form cannot carry the objects and lists most bodies
+    # hold, so the schema offers clients JSON alone (byte uploads declare application/octet-stream themselves).
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "artifacts.api.schema.add_head_operations",
+    ],
 }
 
 # API tokens: how long a token issued without an explicit lifetime stays valid.

@@ -9,7 +9,7 @@ import django_filters
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -137,9 +137,16 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     @extend_schema(
         request=None,
         responses=s.StageTransitionSerializer(many=True),
-        parameters=[OpenApiParameter("version", OpenApiTypes.INT, description="Only this version's moves.")],
+        parameters=[
+            OpenApiParameter(
+                "version",
+                {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+                description="Only this version's moves.",
+            )
+        ],
     )
-    @action(detail=True, methods=["get"], url_path="stage-history")
+    # The model's filters (project, name) pick models in the list; they do not apply to one model's history.
+    @action(detail=True, methods=["get"], url_path="stage-history", filter_backends=[])
     def stage_history(self, request: Request, pk: str) -> Response:
         """Every stage move of the model's versions, newest first: who, when, why, under which request."""
         model = self.get_object()
@@ -157,7 +164,11 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         request=None,
         responses=s.StagesAtSerializer,
         parameters=[
-            OpenApiParameter("at", OpenApiTypes.DATETIME, description="The moment asked about (default: now).")
+            OpenApiParameter(
+                "at",
+                OpenApiTypes.DATETIME,
+                description="The moment asked about (default, or left empty: now).",
+            )
         ],
     )
     @action(detail=True, methods=["get"])
@@ -192,7 +203,10 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Reso
     input_serializer_classes = {"create": s.ModelVersionCreateSerializer}
     not_allowed_message = "{method} is not offered: a model version always names the same artifact version."
 
-    @extend_schema(request=s.ModelVersionCreateSerializer, responses={201: s.ModelVersionSerializer})
+    @extend_schema(
+        request=s.ModelVersionCreateSerializer,
+        responses={201: s.ModelVersionSerializer, 200: OpenApiResponse(s.ModelVersionSerializer, "Already registered")},
+    )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         require(request.user, Verb.CONTRIBUTE, data["artifact_version"].artifact)
@@ -297,7 +311,13 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     input_serializer_classes = {"create": s.PromotionPolicySetSerializer}
     not_allowed_message = "{method} is not offered: a policy version is never edited; POST the next version."
 
-    @extend_schema(request=s.PromotionPolicySetSerializer, responses={201: s.PromotionPolicySerializer})
+    @extend_schema(
+        request=s.PromotionPolicySetSerializer,
+        responses={
+            201: s.PromotionPolicySerializer,
+            200: OpenApiResponse(s.PromotionPolicySerializer, "Nothing changed: the policy in force"),
+        },
+    )
     def create(self, request: Request) -> Response:
         data = self.validated_input()
         policy, created = registry.promotion_policy_set(changed_by=request.user, **data)
@@ -306,9 +326,14 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
 
     @extend_schema(
         responses=s.PromotionPolicySerializer(many=True),
-        parameters=[OpenApiParameter("project", OpenApiTypes.STR, required=True, description="A project's slug.")],
+        parameters=[
+            OpenApiParameter(
+                "project", {"type": "string", "minLength": 1}, required=True, description="A project's slug."
+            )
+        ],
     )
-    @action(detail=False, methods=["get"])
+    # One policy per target stage: a short, whole list, neither paged nor filtered.
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def current(self, request: Request) -> Response:
         """The policy in force for each stage of a project."""
         from artifacts.models import Project

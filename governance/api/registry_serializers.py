@@ -1,11 +1,13 @@
 """The registry over the API: input shapes checked here, rules applied by governance/services/promotions.py."""
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from artifacts.api.fields import ProjectField, ReferenceField
 from artifacts.api.serializers import InputSerializer
 from artifacts.models import ArtifactVersion
+from governance.gates import MAX_THRESHOLDS, OPERATORS
 from governance.models import (
     ModelAlias,
     ModelVersion,
@@ -123,7 +125,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     artifact = serializers.CharField(source="artifact_version.artifact.name", read_only=True)
     digest = serializers.CharField(source="artifact_version.blob.prefixed_digest", read_only=True)
     blob_state = serializers.CharField(source="artifact_version.blob.state", read_only=True)
-    run = serializers.PrimaryKeyRelatedField(source="artifact_version.run", read_only=True)
+    run = serializers.PrimaryKeyRelatedField(source="artifact_version.run", read_only=True, allow_null=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     aliases = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:modelversion-detail")
@@ -158,7 +160,7 @@ class ModelVersionCreateSerializer(InputSerializer):
 
 class StageTransitionSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="model_version.number", read_only=True)
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = StageTransition
@@ -208,7 +210,9 @@ class PromotionRequestSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="model_version.number", read_only=True)
     digest = serializers.SerializerMethodField()
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    closed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who closed it; null while it is open."
+    )
     gates_at_request = GateSerializer(many=True, read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:promotionrequest-detail")
 
@@ -291,8 +295,11 @@ class ThresholdSerializer(serializers.Serializer):
 
 
 class PromotionPolicySerializer(serializers.ModelSerializer):
+    # The built-in default policy (version 0) was never saved: it has no id, author or time.
+    id = serializers.IntegerField(read_only=True, allow_null=True, help_text="Null for the built-in default.")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     metric_thresholds = ThresholdSerializer(many=True, read_only=True)
     is_default = serializers.SerializerMethodField()
 
@@ -315,6 +322,32 @@ class PromotionPolicySerializer(serializers.ModelSerializer):
         return policy.version == 0
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": MAX_THRESHOLDS,
+        "items": {
+            "type": "object",
+            "properties": {
+                # A name with a character that is not a space, and no NUL (metric_thresholds_clean).
+                "metric": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 200,
+                    "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
+                },
+                "operator": {"type": "string", "enum": list(OPERATORS)},
+                "value": {"type": "number"},
+            },
+            "required": ["metric", "operator", "value"],
+            "additionalProperties": False,
+        },
+    }
+)
+class ThresholdsField(serializers.JSONField):
+    """Metric thresholds, checked by governance.gates.metric_thresholds_clean; this gives the schema their shape."""
+
+
 class PromotionPolicySetSerializer(InputSerializer):
     """The fields to change; those left out keep their current value."""
 
@@ -325,7 +358,7 @@ class PromotionPolicySetSerializer(InputSerializer):
     require_verified_blob = serializers.BooleanField(required=False)
     require_complete_lineage = serializers.BooleanField(required=False)
     require_model_card = serializers.BooleanField(required=False)
-    metric_thresholds = serializers.JSONField(required=False)
+    metric_thresholds = ThresholdsField(required=False)
     min_hours_in_production = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=8760)
     request_ttl_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 90)
     previous_production_to = serializers.ChoiceField(required=False, choices=PromotionPolicy.PreviousProduction.choices)

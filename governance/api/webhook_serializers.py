@@ -43,7 +43,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     url = serializers.URLField(read_only=True, help_text="Where deliveries are POSTed.")
     self = serializers.HyperlinkedIdentityField(view_name="api:webhookendpoint-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     event_types = serializers.ListField(child=SubscribableEventTypeField(), read_only=True)
     secret_hints = serializers.SerializerMethodField(
         help_text="The first characters of each secret that signs now (two during a rotation's overlap)."

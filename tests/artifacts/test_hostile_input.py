@@ -334,3 +334,32 @@ def test_a_real_form_post_still_works(api):
     )
 
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/artifacts/", {"name": "m", "kind": "model", "restricted": 0}, "restricted"),
+        ("/api/v1/artifacts/", {"name": "m", "kind": "model", "description": 7}, "description"),
+        ("/api/v1/runs/", {"external_id": 42}, "external_id"),
+        ("/api/v1/runs/", {"external_id": "r", "input_dataset_versions": ["1"]}, "input_dataset_versions"),
+        ("/api/v1/projects/{slug}/uploads/", {"digest": "sha256:" + "a" * 64, "direct": "false"}, "direct"),
+        ("/api/v1/projects/{slug}/uploads/", {"digest": "sha256:" + "a" * 64, "size": "10"}, "size"),
+    ],
+)
+def test_a_json_value_of_another_type_than_the_schema_says_is_a_400(api, url, body, field):
+    """DRF reads 0 as false, 7 as "7" and "10" as 10; the schema promises a boolean, a string, an integer, so a
+    client generated from it, or a fuzzer checking it, may rely on the server refusing anything else."""
+    project = ProjectFactory()
+    body = {"project": project.slug, **body} if "{slug}" not in url else body
+    response = api.post(url.format(slug=project.slug), body, format="json")
+    assert response.status_code == 400, response.content
+    assert "Expected" in str(response.json()[field])
+
+
+def test_a_form_still_sends_its_values_as_text(api):
+    project = ProjectFactory()
+    response = api.post(
+        "/api/v1/artifacts/", {"project": project.slug, "name": "m", "kind": "model", "restricted": "false"}
+    )
+    assert response.status_code == 201, response.content

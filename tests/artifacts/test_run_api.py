@@ -131,3 +131,11 @@ def test_a_running_run_has_no_end(api):
         f"/api/v1/runs/{run.id}/", {"status": "failed", "ended_at": "2030-01-01T00:00:00Z"}, format="json"
     )
     assert finished.json()["ended_at"] == "2030-01-01T00:00:00Z"
+
+
+def test_an_environment_value_of_another_type_than_the_schema_says_is_a_400(api):
+    project = ProjectFactory()
+    body = {"project": project.slug, "external_id": "r", "environment": {"python_version": 3.11, "gpu": "a100"}}
+    response = api.post("/api/v1/runs/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert "Expected a string" in str(response.json()["environment"]["python_version"])

@@ -407,6 +407,8 @@ def test_a_rejection_says_why(api, body, message):
     [
         ({"metric": "accuracy", "operator": ">=", "value": 0.9}, "Metric thresholds are a list like"),
         ([{"metric": "accuracy", "operator": "=>", "value": 0.9}], "Threshold 1: the operator is one of"),
+        ([{"metric": "accuracy", "operator": {}, "value": 0.9}], "Threshold 1: the operator is one of"),
+        ([{"metric": "accuracy", "operator": [">="], "value": 0.9}], "Threshold 1: the operator is one of"),
         (
             [{"metric": "accuracy", "operator": ">=", "value": "high"}],
             "Threshold 1: the value must be a finite number.",
