@@ -23,7 +23,7 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/test_naming_a
 	tests/governance/test_audit_tree.py tests/governance/test_registry_api.py tests/governance/test_registry_services.py \
 	tests/test_partial_updates.py
 
-.PHONY: run test test-integration lint demo venv clean screenshots
+.PHONY: run test test-integration fuzz lint demo venv clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test-integration: $(STAMP)
 	AWS_ACCESS_KEY_ID=provenant-it AWS_SECRET_ACCESS_KEY=provenant-it \
 	$(BIN)/python -m pytest -p no:cacheprovider -m "integration or not integration" tests/integration $(IT_PARITY) \
 	$(PYTEST_ARGS)
+
+# Schemathesis against a real server (granian, PostgreSQL on 127.0.0.1:5432, the demo data), as an all-rights
+# and a no-role caller; see tests/fuzz/run. FUZZ_SEED=<seed> repeats a run.
+fuzz: $(STAMP)
+	tests/fuzz/run
 
 # The README's pictures of the portal, taken by its browser tests (tests/e2e) into docs/screenshots/.
 screenshots: $(STAMP)
