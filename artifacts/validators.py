@@ -11,35 +11,51 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db.models import Q
+from django.utils.deconstruct import deconstructible
 
 # Ids are 64-bit in the database; a larger number is no id at all, not a database error.
 MAX_ID = 2**63 - 1
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 DIGEST_PREFIX = "sha256:"
 
-slug_validator = RegexValidator(
+
+@deconstructible
+class WholeValueRegexValidator(RegexValidator):
+    r"""A RegexValidator whose pattern must match the whole value.
+
+    Python's `$` also matches just before a trailing newline, so RegexValidator's `search` takes "abc\n" for "abc";
+    PostgreSQL's check constraints do not, and would refuse the row with an IntegrityError (a 500). The patterns keep
+    their `^…$` spelling because the OpenAPI schema publishes them, and ECMA regular expressions have no `\Z`.
+    """
+
+    def __call__(self, value: object) -> None:
+        if not self.regex.fullmatch(str(value)):
+            raise ValidationError(self.message, code=self.code, params={"value": value})
+
+
+slug_validator = WholeValueRegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$",
     "Use 1-64 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
     code="invalid_slug",
 )
-name_validator = RegexValidator(
+name_validator = WholeValueRegexValidator(
     r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
     "Use 1-128 letters, digits, '.', '_' and '-', starting with a letter or digit; no '/', '..' or spaces.",
     code="invalid_name",
 )
-external_run_id_validator = RegexValidator(
+external_run_id_validator = WholeValueRegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$",
     "Use 1-128 letters, digits, '.', '_', ':' and '-', starting with a letter or digit.",
     code="invalid_run_id",
 )
-commit_validator = RegexValidator(
+commit_validator = WholeValueRegexValidator(
     r"^[0-9a-f]{7,64}$",
     "A commit is 7-64 lowercase hexadecimal characters (a Git SHA-1 or SHA-256, full or abbreviated).",
     code="invalid_commit",
 )
 #: name_validator's shape as a database condition, for the CheckConstraint beside each such name.
 NAME_SHAPE = Q(name__regex=r"^[A-Za-z0-9][A-Za-z0-9._-]*$") & ~Q(name__contains="..")
-media_type_validator = RegexValidator(
+media_type_validator = WholeValueRegexValidator(
     r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$",
     "A media type looks like 'application/octet-stream'.",
     code="invalid_media_type",
@@ -59,7 +75,7 @@ def parse_digest(value: str) -> str:
             f"Unsupported digest algorithm '{algorithm}': only sha256 is accepted.", code="unsupported"
         )
     hex_part = hex_part.lower()
-    if not SHA256_HEX.match(hex_part):
+    if not SHA256_HEX.fullmatch(hex_part):
         raise ValidationError(
             "A sha256 digest is 64 hexadecimal characters, as in 'sha256:9f86d08...'.", code="invalid"
         )
@@ -67,7 +83,7 @@ def parse_digest(value: str) -> str:
 
 
 def validate_sha256_hex(value: str) -> None:
-    if not SHA256_HEX.match(value or ""):
+    if not SHA256_HEX.fullmatch(value or ""):
         raise ValidationError("Store a digest as 64 lowercase hexadecimal characters.", code="invalid")
 
 

@@ -363,3 +363,25 @@ def test_a_form_still_sends_its_values_as_text(api):
         "/api/v1/artifacts/", {"project": project.slug, "name": "m", "kind": "model", "restricted": "false"}
     )
     assert response.status_code == 201, response.content
+
+
+# A trailing newline: Python's `$` matches just before it, PostgreSQL's check constraints do not (an IntegrityError).
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        ("/api/v1/projects/", {"slug": "newline\n", "name": "N"}, "slug"),
+        ("/api/v1/artifacts/", {"name": "abc\n", "kind": "model"}, "name"),
+        ("/api/v1/datasets/", {"name": "abc\n"}, "name"),
+        ("/api/v1/runs/", {"external_id": "r9\n"}, "external_id"),
+    ],
+)
+def test_a_name_with_a_trailing_newline_is_a_400_naming_the_field(api, url, body, field):
+    if "slug" not in body:
+        body = {"project": ProjectFactory().slug, **body}
+
+    response = api.post(url, body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [field]
