@@ -96,6 +96,24 @@ class IdFilter(django_filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class StrictBooleanField(forms.Field):
+    """`true` or `false`, as the schema's boolean says; anything else is a 400. django-filter's own boolean field
+    reads a value it does not know as "no filter" and answers the whole list, as if the client had asked for it."""
+
+    VALUES = {"true": True, "false": False}
+
+    def to_python(self, value: str | None) -> bool | None:
+        if value in (None, ""):
+            return None
+        if value not in self.VALUES:
+            raise ValidationError(f"Use true or false, not '{value}'.", code="invalid")
+        return self.VALUES[value]
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 COMMIT_HELP = "Commit or its prefix (at least 7 characters)."
 
 

@@ -13,6 +13,7 @@ change in what the server says is noticed.
 
 import http.client
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -216,6 +217,23 @@ def test_drfs_own_errors_carry_a_code(error, status, code):
     assert response.status_code == status
     assert set(response.data) == {"detail", "code"}
     assert response.data["code"] == code
+
+
+@pytest.mark.django_db
+def test_options_is_a_405_on_every_path_of_the_schema(api):
+    """The schema documents no OPTIONS operation, so OPTIONS is refused like any method a path does not offer. DRF's
+    metadata answer used to crash (a 500) on views whose serializer depends on the method, such as a project's
+    upload sessions."""
+    schema = api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    project = ProjectFactory(slug="p1")
+    for path in schema["paths"]:
+        url = re.sub(r"\{slug\}", project.slug, path)
+        url = re.sub(r"\{[^}]+\}", "1", url)
+
+        response = api.options(url)
+
+        assert response.status_code in (404, 405), (url, response.status_code, response.content)
+        assert_error(response, response.status_code)
 
 
 @pytest.mark.django_db

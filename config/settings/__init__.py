@@ -145,6 +145,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "PAGE_SIZE": 50,
+    # No OPTIONS metadata: the OpenAPI schema describes every operation, OPTIONS is none of them (405, as for any
+    # method an endpoint does not offer), and DRF's metadata crashes on views that switch serializers by method.
+    "DEFAULT_METADATA_CLASS": None,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from artifacts.api.base import ResourceViewSet, require
+from artifacts.filters import BooleanFilter
 from artifacts.validators import MAX_ID
 from governance.api import webhook_serializers as s
 from governance.events import EVENT_SCHEMA_VERSION, SUBSCRIBABLE_TYPES, EventType, payload_schema
@@ -34,7 +35,7 @@ def _with_live_secrets(endpoints):
 
 class WebhookEndpointFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="project__slug", help_text="A project's slug.")
-    is_active = django_filters.BooleanFilter()
+    is_active = BooleanFilter()
 
     class Meta:
         model = WebhookEndpoint

@@ -485,6 +485,16 @@ def test_endpoints_are_filtered_by_project_and_state(api):
     assert [item["id"] for item in results(api.get(ENDPOINTS, {"is_active": "true"}))] == [first.pk]
 
 
+@pytest.mark.parametrize("value", ["-58800", "yes", "True", "1"])
+def test_a_state_filter_that_is_not_true_or_false_is_a_400_not_the_whole_list(api, value):
+    WebhookEndpointFactory(url=PUBLIC_URL)
+
+    response = api.get(ENDPOINTS, {"is_active": value})
+
+    assert response.status_code == 400
+    assert response.json() == {"is_active": [f"Use true or false, not '{value}'."]}
+
+
 # The event catalogue -----------------------------------------------------------------------------------------
 
 
