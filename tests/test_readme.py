@@ -242,3 +242,10 @@ def test_shell_blocks_are_read_with_their_marks_and_without_their_indentation():
         Block(2, "make run\n", "production only"),
         Block(11, "echo indented\n  echo deeper\n", None),
     ]
+
+
+def test_the_readme_holds_no_merge_conflict_markers():
+    """A merge that kept both sides once left its markers in prose, where no shell block would notice them."""
+    lines = README.read_text().splitlines()
+
+    assert [n for n, line in enumerate(lines, 1) if line.startswith(("<<<<<<< ", ">>>>>>> ", "======="))] == []
