@@ -58,14 +58,16 @@ class MetadataField(forms.CharField):
             raise ValidationError(
                 "Use key:value, e.g. metadata=framework:pytorch; nested keys with dots (metadata=train.epochs:10)."
             )
+        if raw.lstrip()[:1] in ("[", "{"):
+            # Arrays and objects are matched as the text they are, so they are never decoded: Python's decoder
+            # recurses once per level, and a value nested a few thousand deep would end in RecursionError (a 500).
+            return key.split("."), raw
         try:
             parsed = json.loads(raw, parse_constant=_reject_constant)
         except ValueError:
             parsed = raw
         if isinstance(parsed, float) and not math.isfinite(parsed):
             raise ValidationError(f"{raw} is too large to be a number in a document.")
-        if isinstance(parsed, list | dict):
-            parsed = raw
         return key.split("."), parsed
 
 

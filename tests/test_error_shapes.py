@@ -108,12 +108,15 @@ class TestEveryStatusTheApiAnswers:
 
         assert_error(response, 400, "too_deep")
 
-    def test_400_too_many_form_fields_refused_by_django(self, api):
+    def test_415_a_form_however_many_fields_it_has(self, api):
+        """Request bodies are JSON: a form is refused before Django would count (or parse) its fields."""
         form = "&".join(f"f{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
 
         response = api.post("/api/v1/runs/", form, content_type="application/x-www-form-urlencoded")
 
-        assert_error(response, 400, "too_many_fields")
+        body = assert_error(response, 415, "unsupported_media_type")
+        assert "Content-Type: application/json" in body["detail"]
+        assert "application/x-www-form-urlencoded" in body["detail"]
 
     def test_400_a_host_this_server_does_not_serve(self, api):
         assert_error(api.get("/api/v1/projects/", HTTP_HOST="evil.example"), 400, "bad_host")
@@ -142,6 +145,40 @@ class TestEveryStatusTheApiAnswers:
 
     def test_404_a_path_with_a_nul(self, api):
         assert_error(api.get("/api/v1/projects/a%00/"), 404, "not_found")
+
+    @pytest.mark.parametrize("debug", [False, True])
+    @pytest.mark.parametrize("method", ["get", "post"])
+    def test_404_a_path_without_its_trailing_slash_names_the_path_with_it(self, api, settings, method, debug):
+        """Django's APPEND_SLASH answered an empty HTML 301 (which `curl --fail-with-body` takes for success) and,
+        for a POST under DEBUG (`make run`), a 500."""
+        settings.DEBUG = debug
+
+        body = assert_error(getattr(api, method)("/api/v1/runs"), 404, "not_found")
+
+        assert "/api/v1/runs/" in body["detail"]
+
+    def test_a_path_that_needs_no_trailing_slash_is_served_without_one(self, api):
+        project = ProjectFactory()
+
+        body = assert_error(api.get(f"/api/v1/projects/{project.slug}/blobs/sha256:{'a' * 64}"), 404, "not_found")
+
+        assert "slash" not in body["detail"]
+
+    @pytest.mark.parametrize(
+        ("method", "url", "status", "code"),
+        [
+            ("post", "/api/v1/schema/", 405, "method_not_allowed"),
+            ("get", "/api/v1/schema/?format=x", 404, "not_found"),
+            ("post", "/api/v1/docs/", 405, "method_not_allowed"),
+        ],
+    )
+    def test_the_schema_and_docs_answer_their_errors_in_json_too(self, api, method, url, status, code):
+        assert_error(getattr(api, method)(url), status, code)
+
+    def test_406_an_html_only_client_gets_json_that_says_so(self, api):
+        body = assert_error(api.get("/api/v1/runs/?page_size=0", HTTP_ACCEPT="text/html"), 406, "not_acceptable")
+
+        assert "JSON" in body["detail"]
 
     def test_405_a_method_the_resource_does_not_offer(self, api):
         assert_error(api.delete(f"/api/v1/projects/{ProjectFactory().slug}/"), 405, "method_not_allowed")
@@ -357,7 +394,7 @@ def test_a_real_server_answers_its_errors_in_json(server):
     assert_served_error(server.request("GET", "/api/v1/no-such-endpoint/"), 404, "not_found")
     assert_served_error(server.request("GET", "/api/v1/projects/"), 401, "not_authenticated")
     assert_served_error(server.request("GET", "/api/v1/projects/nope/", headers=bearer), 404, "not_found")
-    assert_served_error(server.request("POST", "/api/v1/runs/", too_many_fields, form), 400, "too_many_fields")
+    assert_served_error(server.request("POST", "/api/v1/runs/", too_many_fields, form), 415, "unsupported_media_type")
     assert_served_error(server.request("POST", "/api/v1/runs/", too_big, json_body), 413, "too_large")
     assert_served_error(server.request("POST", "/api/v1/runs/", "[" * 5000, json_body), 400, "too_deep")
     assert_served_error(server.request("GET", "/api/v1/projects/", headers={"Host": "evil.example"}), 400, "bad_host")

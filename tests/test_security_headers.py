@@ -205,7 +205,7 @@ def test_the_session_reads_the_api(signed_in_browser):
 
 
 def test_a_session_write_without_the_csrf_token_is_a_403_naming_csrf(signed_in_browser):
-    response = signed_in_browser.post(TREE_HEADS)
+    response = signed_in_browser.post(TREE_HEADS, {}, content_type="application/json")
 
     assert response.status_code == 403
     assert response["Content-Type"] == "application/json"
@@ -215,7 +215,7 @@ def test_a_session_write_without_the_csrf_token_is_a_403_naming_csrf(signed_in_b
 def test_a_session_write_with_the_csrf_token_works(signed_in_browser):
     token = signed_in_browser.cookies["csrftoken"].value
 
-    response = signed_in_browser.post(TREE_HEADS, HTTP_X_CSRFTOKEN=token)
+    response = signed_in_browser.post(TREE_HEADS, {}, content_type="application/json", HTTP_X_CSRFTOKEN=token)
 
     assert response.status_code == 201, response.content
 

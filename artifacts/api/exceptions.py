@@ -27,7 +27,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, NotAcceptable, UnsupportedMediaType, ValidationError
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,6 +55,17 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body(exc.message, exc.code, exc.field), status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         return Response(error_body(" ".join(exc.messages), "invalid"), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, UnsupportedMediaType):
+        sent = getattr(context.get("request"), "content_type", "") or "no Content-Type"
+        exc.detail = ErrorDetail(
+            f"Request bodies are JSON, sent with the header `Content-Type: application/json` (with curl: "
+            f"-H 'Content-Type: application/json'); this one came as {sent}.",
+            code=exc.default_code,
+        )
+    elif isinstance(exc, NotAcceptable):
+        exc.detail = ErrorDetail(
+            "Answers are JSON: ask for application/json in the Accept header, or send none.", code=exc.default_code
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django answers it (server_error, or bad_request for a body too big)

@@ -1,10 +1,11 @@
-"""The API's request body parsers: what any endpoint receives has been checked once, here, for what no endpoint
-can hold.
+"""The API's request body parser: what any endpoint receives has been checked once, here, for what no endpoint
+can hold. Request bodies are JSON (REST_FRAMEWORK's DEFAULT_PARSER_CLASSES holds only this parser; any other
+content type is a 415), except the raw bytes of blob and upload requests, which their views stream themselves.
 
 Why in the parsers and not per field: PostgreSQL refuses a NUL character (U+0000) in text and in `jsonb` alike (a
 DataError, answered 500), while SQLite stores it, so a per-field check is one more thing every new serializer field,
 reference by name and endpoint would have to remember and that the unit tests (on SQLite) would not notice missing.
-Every body reaches a view through one of these parsers (REST_FRAMEWORK's DEFAULT_PARSER_CLASSES), so refusing NUL
+Every body reaches a view through this parser (REST_FRAMEWORK's DEFAULT_PARSER_CLASSES), so refusing NUL
 here covers every field of every endpoint, present and future, and names where in the body it was. Query strings
 and paths get the same rule from `artifacts.api.middleware`. Likewise the depth limit: Python's JSON decoder
 recurses once per level and fails with RecursionError (a 500) around depth 1,000, before any view or permission
@@ -15,9 +16,8 @@ import json
 import re
 from typing import Any
 
-from django.http import QueryDict
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.settings import api_settings
 from rest_framework.utils.json import strict_constant
 
@@ -110,40 +110,3 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(f"JSON parse error - {error}") from None
         _refuse_nul_in_document(data)
         return data
-
-
-def _refuse_nul_in_form(data: QueryDict) -> None:
-    for name, values in data.lists():
-        if NUL in name or any(NUL in value for value in values):
-            raise nul_refusal(name, in_name=NUL in name)
-
-
-class FormParser(parsers.FormParser):
-    """Form posts (`curl -d name=value`), refusing NUL in names and values, and refusing JSON sent as a form.
-
-    `curl -d '{"a": 1}'` without `-H 'Content-Type: application/json'` sends a form whose one field is named after
-    the whole JSON text; answered as a form, that is an "unknown field" error nobody can act on.
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None) -> QueryDict:
-        body = stream.read()
-        if body.lstrip()[:1] in (b"{", b"["):
-            raise UnsupportedMediaType(
-                media_type,
-                detail=(
-                    f"This body is JSON sent as {media_type or 'a form'}: send it with the header "
-                    "`Content-Type: application/json` (with curl: -H 'Content-Type: application/json')."
-                ),
-            )
-        data = QueryDict(body, encoding=parsers.get_encoding(parser_context or {}))
-        _refuse_nul_in_form(data)
-        return data
-
-
-class MultiPartParser(parsers.MultiPartParser):
-    """Multipart forms, refusing NUL in field names and values (file contents are bytes, and left alone)."""
-
-    def parse(self, stream, media_type=None, parser_context=None) -> parsers.DataAndFiles:
-        parsed = super().parse(stream, media_type, parser_context)
-        _refuse_nul_in_form(parsed.data)
-        return parsed

@@ -74,6 +74,7 @@ ERROR_DESCRIPTIONS = {
     401: "No valid credentials: send `Authorization: Bearer <token>`.",
     403: "Signed in, but this needs a role (or permission) you do not hold; the message names it.",
     404: "Nothing here that you may see (objects you may not see answer 404 too).",
+    406: "The Accept header rules out JSON, the only kind of answer the API gives.",
     409: "The request conflicts with the current state (a duplicate, a closed request, corrupt bytes...).",
     411: "The body must be sent with a Content-Length header.",
     413: "The request body is larger than the server reads for this operation.",
@@ -182,8 +183,11 @@ class ProvenantAutoSchema(AutoSchema):
         statuses: set[int] = set()
         if not self._public(operation):
             statuses.add(401)
-        if unsafe or any(p["in"] != "path" for p in parameters) or any(p["name"] == "digest" for p in parameters):
-            statuses.add(400)
+        # Every operation: a query parameter holding a NUL character is refused before any view reads it
+        # (artifacts/api/middleware.py), whether or not the operation reads query parameters.
+        statuses.add(400)
+        # Every operation: answers are JSON, and an Accept header that rules JSON out is refused.
+        statuses.add(406)
         # Writes also answer 403 when the session cookie comes without its CSRF token.
         if unsafe or getattr(self.view, "action", None) in GUARDED_READS or self._checks_role_on_read():
             statuses.add(403)

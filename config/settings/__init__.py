@@ -41,8 +41,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
-    # Before anything reads the query string: PostgreSQL cannot compare text holding a NUL (see the class).
-    "artifacts.api.middleware.RefuseNulInApiRequests",
+    # Before anything reads the query string or resolves the path: NUL characters, a missing trailing slash.
+    "artifacts.api.middleware.ApiRequestGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -134,16 +134,14 @@ REST_FRAMEWORK = {
     # the constraints the server enforces (artifacts/api/schema.py).
     "DEFAULT_SCHEMA_CLASS": "artifacts.api.schema.ProvenantAutoSchema",
     "EXCEPTION_HANDLER": "artifacts.api.exceptions.exception_handler",
-    # DRF's three, refusing NUL in any name or text and JSON nested too deep (see artifacts/api/parsers.py).
-    "DEFAULT_PARSER_CLASSES": [
-        "artifacts.api.parsers.JSONParser",
-        "artifacts.api.parsers.FormParser",
-        "artifacts.api.parsers.MultiPartParser",
-    ],
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
-    ],
+    # Request bodies are JSON, as the schema says: a form field's text would be parsed again by each JSON field,
+    # past the body's checks (NUL, depth), and a contract that says JSON should not quietly take something else.
+    # Any other content type is a 415 saying what to send (see artifacts/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["artifacts.api.parsers.JSONParser"],
+    # JSON out, errors included, whatever the client's Accept header asks: the interactive docs at /api/v1/docs/
+    # are the way to explore the API in a browser.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "PAGE_SIZE": 50,
     # No OPTIONS metadata: the OpenAPI schema describes every operation, OPTIONS is none of them (405, as for any
     # method an endpoint does not offer), and DRF's metadata crashes on views that switch serializers by method.
