@@ -149,7 +149,7 @@ def action_filter_problem(value: str) -> str | None:
     event_kinds = sorted({event for event in RECORDED_AS if event.startswith(value)}) if value.endswith(".") else []
     if event_kinds:
         actions = sorted({action for event in event_kinds for action in RECORDED_AS[event]})
-        kinds = sorted({f"{action.split('.')[0]}." for action in actions})
+        kinds = sorted({f"'{action.split('.')[0]}.'" for action in actions})
         return (
             f"No audit action starts with '{value}': that is a prefix of webhook event types "
             f"({', '.join(event_kinds)}), whose acts the log records as {', '.join(actions)}. "

@@ -16,9 +16,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
-        if not header:
+        # An empty `Authorization:` is a header sent with its token missing (an unset variable in a script), not
+        # the absence of one: it gets the hint below. No browser sends one, so the portal's session is unaffected.
+        if not header and "HTTP_AUTHORIZATION" not in request.META:
             return None
-        if header[0].lower() != self.keyword.lower().encode():
+        if not header or header[0].lower() != self.keyword.lower().encode():
             # Any other Authorization header is a client's mistake ("Token …", Basic, a bare token): say what the
             # API expects rather than that no credentials came. A signed-in portal session is left to the session
             # authenticator, as a proxy in front of the server may add its own Basic header to every request.
@@ -47,6 +49,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def _wrong_scheme_message(self, header: list[bytes]) -> str:
         expected = f"The API expects 'Authorization: {self.keyword} <token>'"
+        if not header:
+            return f"{expected}; this header is empty."
         if len(header) == 1:
             return f"{expected}; this header holds a single word, with no '{self.keyword}' before it."
         scheme = header[0].decode("latin-1")

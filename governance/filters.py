@@ -21,7 +21,14 @@ TIME_HELP = "An ISO 8601 time, e.g. 2026-01-31T12:00:00Z; in a query string writ
 
 class TimeField(IsoDateTimeField):
     def clean(self, value: str | None) -> datetime | None:
-        moment = super().clean(value)
+        try:
+            moment = super().clean(value)
+        except ValidationError as error:
+            if error.code != "invalid":
+                raise
+            # The help is a parameter, not part of the message: django-filter formats the API's messages with %
+            # and the portal shows the form's unformatted, so a % written in the message would be wrong in one.
+            raise ValidationError("Not a time. %(help)s", code="invalid", params={"help": TIME_HELP}) from None
         try:
             return moment.astimezone(UTC) if moment is not None else None
         except OverflowError:  # a time within a day of year 1 or 9999 whose offset carries it out of range
@@ -34,8 +41,6 @@ class TimeFilter(django_filters.IsoDateTimeFilter):
     field_class = TimeField
 
     def __init__(self, *args, **kwargs) -> None:
-        # Django formats a form error with %: the % of %2B is doubled.
-        kwargs.setdefault("error_messages", {"invalid": "Not a time. " + TIME_HELP.replace("%", "%%")})
         kwargs.setdefault("field_name", "recorded_at")
         super().__init__(*args, **kwargs)
 

@@ -575,6 +575,21 @@ def test_json_documents_in_bodies_are_objects_never_null_or_lists():
     assert thresholds["items"]["required"] == ["metric", "operator", "value"]
 
 
+def test_no_json_document_is_left_as_any_json_in_the_schema():
+    """A property with no type lets a client send or expect null, a list or a scalar: every JSON document the
+    server takes or gives is an object (null and other types are refused with a 400), and the schema says so."""
+    untyped = [
+        f"{name}.{field}"
+        for name, component in openapi_document()["components"]["schemas"].items()
+        for field, schema in component.get("properties", {}).items()
+        if not {"type", "$ref", "allOf", "oneOf", "anyOf"} & set(schema)
+    ]
+    assert untyped == []
+    hardware = openapi_document()["components"]["schemas"]["RunEnvironmentRequest"]["properties"]["hardware"]
+    assert hardware["type"] == "object"
+    assert not hardware.get("nullable")
+
+
 @pytest.mark.parametrize(
     ("path", "statuses"),
     [

@@ -1,5 +1,7 @@
 import re
+from base64 import b64decode
 from datetime import datetime
+from urllib import parse
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import BigIntegerField, Field
@@ -46,6 +48,9 @@ class NewestFirstCursorPagination(CursorPagination):
         the ordering's field cannot hold (`p=NaN` for an id, in a forged cursor) was never made here, and is refused
         before it reaches a query, where it used to fail as a 500.
         """
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded and not _made_like_ours(encoded):
+            raise self.invalid_cursor()
         try:
             cursor = super().decode_cursor(request)
         except NotFound:
@@ -65,6 +70,18 @@ class NewestFirstCursorPagination(CursorPagination):
         model = getattr(getattr(view, "queryset", None), "model", None)
         ordering = self.ordering if isinstance(self.ordering, str) else self.ordering[0]
         return model._meta.get_field(ordering.lstrip("-")) if model is not None else BigIntegerField()
+
+
+def _made_like_ours(encoded: str) -> bool:
+    """Whether `encoded` is strict base64 of a query string of the tokens DRF writes (o, r, p). DRF decodes
+    leniently: it skips what is not base64 and ignores what is not a token, so `%%%` or `AAAA` read as no cursor at
+    all and answered the first page as if the client had asked for it."""
+    try:
+        text = b64decode(encoded.encode("ascii"), validate=True).decode("ascii")
+        tokens = parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True)
+    except ValueError:  # binascii.Error and the Unicode errors are ValueErrors
+        return False
+    return bool(tokens) and {name for name, _ in tokens} <= {"o", "r", "p"}
 
 
 def _holds(field: Field, position: str) -> bool:

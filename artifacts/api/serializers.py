@@ -186,6 +186,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     manifest_digest = serializers.SerializerMethodField()
     created_by = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
+    schema = JSONObjectField(read_only=True, help_text="Column summary.")
 
     class Meta:
         model = DatasetVersion
@@ -234,6 +235,12 @@ class RunSerializer(serializers.ModelSerializer):
     input_dataset_versions = serializers.SerializerMethodField()
     input_artifact_versions = serializers.SerializerMethodField()
     created_by = serializers.SerializerMethodField()
+    # The model's validators keep these objects: the schema says so rather than "any JSON".
+    parameters = JSONObjectField(read_only=True)
+    metrics = MetricsField(read_only=True)
+    environment = JSONObjectField(
+        read_only=True, help_text="python_version, dependencies (list of requirement strings), hardware."
+    )
 
     class Meta:
         model = Run
@@ -260,7 +267,9 @@ class EnvironmentSerializer(serializers.Serializer):
 
     python_version = serializers.CharField(required=False, max_length=64)
     dependencies = serializers.ListField(child=serializers.CharField(max_length=500), required=False, max_length=5000)
-    hardware = serializers.JSONField(required=False)
+    # An object, as the schema says: without the validator any JSON but null was taken, which the schema's {}
+    # (anything, null included) did not say either.
+    hardware = JSONObjectField(required=False, validators=[_json_object()])
 
 
 @extend_schema_field(EnvironmentSerializer)
@@ -348,6 +357,7 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
     verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True, allow_null=True)
     created_by = serializers.SerializerMethodField()
     download_url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-download")
+    metadata = JSONObjectField(read_only=True)
 
     class Meta:
         model = ArtifactVersion

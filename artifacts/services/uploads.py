@@ -74,6 +74,15 @@ def upload_session_start(
     # Bytes the starter may not read (a restricted artifact's) are neither confirmed nor skipped: they upload them.
     held = blob_held_by(project, hex_digest, created_by)
     if held is not None and held.state != Blob.State.CORRUPT:
+        if size is not None and size != held.size:
+            # The digest names bytes of one length: a client declaring another is about to send other bytes, or
+            # named the wrong ones. Handing back the blob would hide that.
+            raise Conflict(
+                f"Project '{project.slug}' holds these bytes (sha256:{hex_digest}) with size {held.size}, not "
+                f"{size}: check the file's digest and size.",
+                field="size",
+                code="size_mismatch",
+            )
         return None, held
     # Bytes the store already holds are only hashed on their way through; a direct upload always lands in the
     # bucket first, where the worker hashes it.

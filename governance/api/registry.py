@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from artifacts.api.base import ResourceViewSet, require
+from artifacts.api.base import ResourceViewSet, not_found_detail, require
 from artifacts.validators import MAX_ID
 from governance import selectors
 from governance.api import registry_serializers as s
@@ -339,9 +339,12 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         from artifacts.models import Project
 
         slug = request.query_params.get("project", "")
+        if not slug:
+            raise InvalidInput("Name a project: `?project=<slug>`.", field="project")
         project = Project.objects.visible_to(request.user).filter(slug=slug).first()
         if project is None:
-            raise InvalidInput("Name a project you can see: `?project=<slug>`.", field="project")
+            # A 400 as the schema documents (the project is a query parameter, not the path), in the 404's words.
+            raise InvalidInput(not_found_detail(Project, "slug", slug), field="project")
         require(request.user, Verb.VIEW, project)
         policies = [registry.policy_current(project, stage) for stage in TARGET_STAGES]
         return Response(s.PromotionPolicySerializer(policies, many=True, context=self.get_serializer_context()).data)

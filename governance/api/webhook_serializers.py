@@ -6,7 +6,7 @@ import json
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from artifacts.api.fields import ProjectField
+from artifacts.api.fields import JSONObjectField, ProjectField
 from artifacts.api.serializers import InputSerializer
 from governance.events import EVENT_SCHEMA_VERSION, SUBSCRIBABLE_TYPES, EventType
 from governance.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -171,4 +171,4 @@ class EventTypeSerializer(serializers.Serializer):
     description = serializers.CharField()
     subscribable = serializers.BooleanField()
     version = serializers.IntegerField(help_text="The payload schema's version, sent in every body as `version`.")
-    schema = serializers.JSONField(help_text="JSON Schema (2020-12) of the whole body.")
+    schema = JSONObjectField(help_text="JSON Schema (2020-12) of the whole body.")

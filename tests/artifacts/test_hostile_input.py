@@ -43,6 +43,9 @@ def test_hostile_urls_get_the_answer_they_deserve(api, url, status):
 
 # p=NaN, p=<NUL>, p=x: cursors that decode, with a position no page of ours ever had.
 FORGED_CURSORS = ["cD1OYU4=", "cD0A", "cD14", "cD0xZTQwMA==", "cD05OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "not-a-cursor", "é"]
+# Not base64 (`%%%`), or base64 of no token DRF writes (`AAAA` is three NULs, `eD0x` is x=1): DRF's lenient decoding
+# read these as no cursor and answered the first page.
+FORGED_CURSORS += ["%%%", "AAAA", "eD0x", "cD0x!", "=cD0x"]
 PAGINATED = ["/api/v1/projects/", "/api/v1/runs/", "/api/v1/models/", "/api/v1/audit/entries/"]
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from artifacts.models import Run
 from tests.factories import ArtifactVersionFactory, DatasetVersionFactory, ProjectFactory, RunFactory
+from tests.schema_contract import assert_conforms
 
 pytestmark = pytest.mark.django_db
 
@@ -131,6 +132,29 @@ def test_a_running_run_has_no_end(api):
         f"/api/v1/runs/{run.id}/", {"status": "failed", "ended_at": "2030-01-01T00:00:00Z"}, format="json"
     )
     assert finished.json()["ended_at"] == "2030-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("hardware", [None, "a100", ["a100"], 4])
+def test_hardware_that_is_not_an_object_is_a_400_as_the_schema_says(api, hardware):
+    body = {"project": ProjectFactory().slug, "external_id": "r", "environment": {"hardware": hardware}}
+
+    response = api.post("/api/v1/runs/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["environment"][0].startswith("hardware: ")
+    assert_conforms(response, "POST", "/api/v1/runs/")
+    assert not Run.objects.exists()
+
+
+def test_hardware_as_an_object_is_kept_as_sent(api):
+    hardware = {"machine": "n2-standard-4", "gpu": None}
+    body = {"project": ProjectFactory().slug, "external_id": "r", "environment": {"hardware": hardware}}
+
+    response = api.post("/api/v1/runs/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["environment"]["hardware"] == hardware
+    assert_conforms(response, "POST", "/api/v1/runs/")
 
 
 def test_an_environment_value_of_another_type_than_the_schema_says_is_a_400(api):

@@ -16,6 +16,7 @@ from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, p
 from governance.errors import InvalidInput
 from governance.models import AuditEntry
 from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
+from tests.schema_contract import assert_conforms
 
 pytestmark = pytest.mark.django_db
 
@@ -394,6 +395,35 @@ def test_bytes_the_project_already_holds_need_no_upload(api):
     response = api.post(f"/api/v1/projects/{project.slug}/uploads/", {"digest": blob.prefixed_digest}, format="json")
     assert response.status_code == 200
     assert response.json()["digest"] == blob.prefixed_digest
+    assert not UploadSession.objects.exists()
+
+
+def test_held_bytes_with_their_own_size_need_no_upload(api):
+    blob = BlobFactory(content=b"x" * 100)
+    project = blob.project_links.get().project
+    body = {"digest": blob.prefixed_digest, "size": 100}
+
+    response = api.post(f"/api/v1/projects/{project.slug}/uploads/", body, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["digest"] == blob.prefixed_digest
+
+
+def test_held_bytes_declared_with_another_size_are_a_409_naming_both_sizes(api):
+    """The digest names 100 bytes: a client declaring 101 has the wrong file or the wrong digest, and the blob it
+    would be handed back silently is not the file it meant to send."""
+    blob = BlobFactory(content=b"x" * 100)
+    project = blob.project_links.get().project
+    body = {"digest": blob.prefixed_digest, "size": 101}
+
+    response = api.post(f"/api/v1/projects/{project.slug}/uploads/", body, format="json")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "size_mismatch"
+    assert response.json()["field"] == "size"
+    assert "holds these bytes" in response.json()["detail"]
+    assert "with size 100, not 101" in response.json()["detail"]
+    assert_conforms(response, "POST", "/api/v1/projects/{slug}/uploads/")
     assert not UploadSession.objects.exists()
 
 

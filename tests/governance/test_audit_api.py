@@ -144,7 +144,7 @@ def test_filters_by_exact_action_or_a_prefix_ending_with_a_dot(api):
     [
         ("promotion.", "No audit action starts with 'promotion.'"),
         ("promotion.", "promotion_request.approved_by_reviewer"),
-        ("promotion.", "use promotion_request."),
+        ("promotion.", "For every action of those kinds use 'promotion_request.'."),
         ("promotion.approved", "'promotion.approved' is a webhook event type, not an audit action"),
         ("promotion.approved", "promotion_request.approved_by_reviewer, promotion_request.approved"),
         ("promotion.closed", "promotion_request.withdrawn, promotion_request.expired, promotion_request.invalidated"),
@@ -224,7 +224,7 @@ def test_filters_combine(api):
         ({"since": "2026-13-01"}, "since", "ISO 8601"),
         ({"since": "0001-01-01T00:00:00+14:00"}, "since", "out of range"),
         ({"until": "9999-12-31T23:59:59-14:00"}, "until", "out of range"),
-        ({"until": "2026-03-01T12:00:00 01:00"}, "until", "%2B"),
+        ({"until": "2026-03-01T12:00:00 01:00"}, "until", "write the + of an offset as %2B."),
         ({"artifact": "abc"}, "artifact", ""),
         ({"artifact": str(10**30)}, "artifact", ""),
         ({"action": "artifact version"}, "action", "No audit action is named 'artifact version'"),

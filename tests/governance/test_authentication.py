@@ -90,6 +90,8 @@ def test_malformed_authorization_header_is_a_401(header):
         ("Basic dXNlcjpwYXNz", "'Basic'"),
         ("prv_abc", "a single word"),
         ("prv_secret extra", "another scheme"),
+        ("", "this header is empty"),
+        ("  ", "this header is empty"),
     ],
 )
 def test_another_authorization_scheme_is_a_401_that_says_bearer_is_expected(header, named):
@@ -104,13 +106,22 @@ def test_another_authorization_scheme_is_a_401_that_says_bearer_is_expected(head
     assert "prv_" not in detail  # a token sent under the wrong scheme is never echoed
 
 
-def test_a_proxys_basic_header_changes_nothing_for_a_signed_in_portal_session(user):
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", ""])
+def test_a_proxys_basic_or_empty_header_changes_nothing_for_a_signed_in_portal_session(user, header):
     client = APIClient()
     client.force_login(user)
     without = client.get("/api/v1/projects/")
-    client.credentials(HTTP_AUTHORIZATION="Basic dXNlcjpwYXNz")
-    with_basic = client.get("/api/v1/projects/")
-    assert (with_basic.status_code, with_basic.content) == (without.status_code, without.content)
+    client.credentials(HTTP_AUTHORIZATION=header)
+    with_header = client.get("/api/v1/projects/")
+    assert (with_header.status_code, with_header.content) == (without.status_code, without.content)
+
+
+def test_no_authorization_header_is_a_401_that_asks_for_credentials():
+    response = APIClient().get("/api/v1/projects/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "expects" not in response.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,17 @@ def test_invalid_filters_say_what_is_wrong_and_list_nothing(client):
     assert "not valid" in body
 
 
+def test_a_time_error_shows_the_percent_encoding_as_it_is_to_be_written(client):
+    """The help says to write + as %2B: the form's message is shown unformatted, so a % doubled for formatting
+    would show as %%2B."""
+    client.force_login(global_auditor())
+
+    body = client.get(EXPLORER, {"since": "2026-03-01T12:00:00 01:00"}).content.decode()
+
+    assert "write the + of an offset as %2B." in body
+    assert "%%" not in body
+
+
 def test_the_action_field_suggests_every_declared_action_and_kind(client):
     client.force_login(global_auditor())
 
@@ -165,7 +176,7 @@ def test_an_action_filter_that_names_an_event_type_says_how_the_log_records_it(c
     by_event = client.get(EXPLORER, {"action": "promotion.approved"}).content.decode()
 
     assert "No audit action starts with" in by_prefix
-    assert "promotion_request." in by_prefix
+    assert "For every action of those kinds use &#x27;promotion_request.&#x27;.</div>" in by_prefix
     assert "is a webhook event type, not an audit action" in by_event
     assert "promotion_request.approved_by_reviewer" in by_event
 

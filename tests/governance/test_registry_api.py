@@ -471,13 +471,22 @@ def test_a_saved_policy_is_the_current_one_and_judges_new_requests(api, project)
     assert api.get(request_url(request)).json()["approvals_required"] == 3
 
 
-def test_current_policies_need_a_project_the_caller_sees(api_as, project):
-    caller = api_as(UserFactory())
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [({}, "Name a project: `?project=<slug>`."), ({"project": "nope"}, "No project 'nope'.")],
+)
+def test_current_policies_need_a_project_and_name_the_one_not_found(api, query, says):
+    response = api.get(f"{POLICIES}current/", query)
 
-    for query in ({}, {"project": project.slug}):
-        response = caller.get(f"{POLICIES}current/", query)
-        assert response.status_code == 400
-        assert response.json()["field"] == "project"
+    assert response.status_code == 400
+    assert (response.json()["field"], response.json()["detail"]) == ("project", says)
+
+
+def test_current_policies_of_a_project_the_caller_cannot_see_answer_as_for_none(api_as, project):
+    response = api_as(UserFactory()).get(f"{POLICIES}current/", {"project": project.slug})
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"No project '{project.slug}'."
 
 
 def test_an_alias_names_a_version_that_exists(api, project):
