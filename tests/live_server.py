@@ -50,13 +50,13 @@ def load_demo(env: dict[str, str]) -> str:
 
 
 @contextmanager
-def serving(env: dict[str, str], *options: str, log_path: Path) -> Iterator[str]:
-    """`runserver` on a free loopback port, with `options`, its output in `log_path`; yields its base URL once it
-    accepts connections, and stops it afterwards."""
+def process_on_a_free_port(argv: list[str], env: dict[str, str], *, log_path: Path) -> Iterator[int]:
+    """Start `argv` from the checkout, with "{port}" in it replaced by a free loopback port and its output in
+    `log_path`; yield the port once it accepts connections, and stop the process afterwards."""
     port = free_port()
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", *options],
+            [part.replace("{port}", str(port)) for part in argv],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -70,9 +70,23 @@ def serving(env: dict[str, str], *options: str, log_path: Path) -> Iterator[str]
                     if probe.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"The server did not start:\n{log_path.read_text()}")
+                    pytest.fail(f"{argv[0]} did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
-            yield f"http://127.0.0.1:{port}"
+            yield port
         finally:
             server.terminate()
             server.wait(10)
+
+
+@contextmanager
+def serving(env: dict[str, str], *options: str, log_path: Path) -> Iterator[str]:
+    """`runserver` on a free loopback port, with `options`, its output in `log_path`; yields its base URL once it
+    accepts connections, and stops it afterwards."""
+    argv = [sys.executable, "manage.py", "runserver", "127.0.0.1:{port}", "--noreload", *options]
+    with process_on_a_free_port(argv, env, log_path=log_path) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+#: The WSGI app under granian, as deployed (README: Production), one worker.
+GRANIAN = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1", "--host", "127.0.0.1"]
+GRANIAN += ["--port", "{port}", "config.wsgi:application"]

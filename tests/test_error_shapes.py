@@ -15,9 +15,6 @@ import http.client
 import json
 import re
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -324,30 +321,9 @@ def _environment(var_dir: Path, **settings: str) -> dict[str, str]:
 @contextmanager
 def _serve(var_dir: Path, **extra: str) -> Iterator[int]:
     """granian serving the WSGI app, as deployed, on a free loopback port until the context ends."""
-    port = live_server.free_port()
-    log = (var_dir / "server.log").open("w")
-    command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "1", "--host", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "config.wsgi:application"],
-        cwd=live_server.ROOT,
-        env=_environment(var_dir, **extra),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + live_server.STARTUP_SECONDS
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"granian did not start:\n{(var_dir / 'server.log').read_text()}")
-            time.sleep(0.2)
+    env = _environment(var_dir, **extra)
+    with live_server.process_on_a_free_port(live_server.GRANIAN, env, log_path=var_dir / "server.log") as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
 
 
 ISSUE_TOKEN = (
