@@ -17,7 +17,7 @@ class JsonErrorsMixin:
 
 
 class SchemaView(JsonErrorsMixin, SpectacularAPIView):
-    pass
+    """The OpenAPI schema, YAML or JSON as the client asks (`?format=json`)."""
 
 
 class DocsView(JsonErrorsMixin, SpectacularSwaggerSplitView):
