@@ -1,5 +1,8 @@
 """The permission matrix: every endpoint of the API, every method it offers, asked by every kind of caller.
 
+(Over 1,000 lines on purpose: the matrix is one table, ENDPOINTS, read against one set of callers; split, a reader
+could no longer check at a glance that every endpoint is declared.)
+
 The rule is written in governance/permissions.py; this table is what it means for each request:
 
 - anonymous: 401 with `WWW-Authenticate: Bearer realm="api"` everywhere, except the API's description (`schema`,
