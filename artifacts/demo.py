@@ -28,9 +28,9 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import transaction
 
 from artifacts import services
+from artifacts.access.roles import Role
+from artifacts.access.services import role_grant
 from artifacts.models import Artifact, ArtifactVersion, Blob, DatasetVersion, Project, Run
-from governance.roles import Role
-from governance.services import role_grant
 
 PROJECT_SLUG = "fraud-detection"
 ADMIN_USERNAME = "admin"

@@ -24,6 +24,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast
 
+from artifacts.access.roles import Verb
+from artifacts.access.rule import artifact_ids_where, is_unrestricted, projects_where
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
@@ -36,9 +38,7 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
-from artifacts.validators import DIGEST_PREFIX
-from governance.permissions import artifact_ids_where, is_unrestricted, projects_where
-from governance.roles import Verb
+from core.validators import DIGEST_PREFIX
 
 # Every list below names the relations its serializer reads, so a page costs the same number of queries
 # whatever its size (tests/artifacts/test_api_queries.py holds this).
@@ -272,8 +272,8 @@ def lineage_graph(
 
 
 # The portal -------------------------------------------------------------------------------------------
-# What the portal's artifact pages read (governance/views/catalog.py), of artifacts alone: the registry and the
-# audit log add their parts from governance/selectors.py, which builds on these. Each function costs a fixed
+# What the portal's artifact pages read (governance/portal/views/catalog.py), of artifacts alone: the registry and the
+# audit log add their parts from governance/*/selectors.py, which builds on these. Each function costs a fixed
 # number of queries whatever the size of what it reads, and everything goes through `visible_to(user)`: what the
 # user may not see is simply absent.
 

@@ -18,7 +18,7 @@ provenant_bench_audit), in databases of the script's own, migrated with the app'
   each. After every run the entries it added are counted (one per recorded write, none in a baseline); every
   8-writer run's entries are numbered without a gap or a duplicate, and the log exports and verifies.
 - verify: an export of N synthetic entries, written in the exact export format without the database (signed tree
-  heads every 100,000 entries and at the end), checked by `governance/audit_verify.py` in a child process.
+  heads every 100,000 entries and at the end), checked by `core/crypto/audit_verify.py` in a child process.
 - proofs: N entries copied into the database (COPY), the kept Merkle subtrees caught up (`extend_kept_subtrees`),
   a tree head signed, then `inclusion_proof` and `consistency_proof` at size N for random positions.
 - export: `export_lines` of that database's N entries streamed to a file (then verified by the standalone
@@ -158,7 +158,7 @@ def recorded_write(project, number: int, *, audited: bool) -> None:
     when `audited`, the entry recorded last in the same transaction. The baseline is the same without the entry."""
     from django.db import transaction
 
-    from governance.services.audit import audit_record
+    from core.audit.recorder import audit_record
 
     before = project.description
     after = f"{DESCRIPTION} (revision {number})"
@@ -179,10 +179,10 @@ _REAL_AUDIT_RECORD: list[Callable] = []
 
 def switch_audit_recording(on: bool) -> int:
     """Turn audit recording on or off in THIS process only, for the API write's baseline: every module attribute
-    named `audit_record` (governance.services.audit's own, and each service module's imported name) is set to the
+    named `audit_record` (core.audit.recorder's own, and each service module's imported name) is set to the
     real function or to a no-op. Production code is not touched. Returns how many attributes were set; an
     `audit_record` that is neither (a wrapper nobody told the benchmark about) is an error, not a silent miss."""
-    from governance.services import audit
+    from core.audit import recorder as audit
 
     if not _REAL_AUDIT_RECORD:
         _REAL_AUDIT_RECORD.append(audit.audit_record)
@@ -196,7 +196,7 @@ def switch_audit_recording(on: bool) -> int:
             continue
         current = attributes["audit_record"]
         if current is not real and current is not _audit_record_switched_off:
-            raise BenchError(f"{name}.audit_record is not governance.services.audit.audit_record; cannot switch it")
+            raise BenchError(f"{name}.audit_record is not core.audit.recorder.audit_record; cannot switch it")
         module.audit_record = wanted
         switched += 1
     return switched
@@ -244,7 +244,7 @@ def writer_setup(index: int, token: str) -> Callable[[str, bool], None]:
     from django.test import Client, RequestFactory
 
     from artifacts.models import Project
-    from governance.audit_context import AuditContextMiddleware
+    from core.audit.context import AuditContextMiddleware
 
     user = get_user_model().objects.get(username=f"bench-writer-{index}")
     project = Project.objects.get(slug=f"bench-audit-{index}")
@@ -355,7 +355,7 @@ class Writers:
 
 
 def log_head_size() -> int:
-    from governance.audit_tree import log_size
+    from core.audit.tree import log_size
 
     return log_size()
 
@@ -372,7 +372,7 @@ def check_sequence(since: int) -> tuple[int, int, int, int]:
 
 def entries_recorded(since: int) -> tuple[int, int]:
     """Entries from `since` on: all of them, and those that say `project.updated`."""
-    from governance.models import AuditEntry
+    from core.models import AuditEntry
 
     entries = AuditEntry.objects.filter(seq__gte=since)
     return entries.count(), entries.filter(action="project.updated").count()
@@ -414,10 +414,10 @@ def run_append(args: argparse.Namespace, databases: Databases, var_dir: str) -> 
     from django.contrib.auth import get_user_model
     from django.db import connections
 
+    from artifacts.access.roles import Role
+    from artifacts.access.services import role_grant
     from artifacts.models import Project
-    from governance.roles import Role
-    from governance.services import role_grant
-    from governance.services.tokens import api_token_issue
+    from governance.access.services.tokens import api_token_issue
 
     require_project_update_records()
     name = f"{databases.base}_append"
@@ -479,7 +479,7 @@ def run_append(args: argparse.Namespace, databases: Databases, var_dir: str) -> 
 
 def verify_database_export(var_dir: str) -> str:
     """Sign a tree head over the log, export it and run the standalone verifier: its first line, or the failure."""
-    from governance.services.audit import export_lines, tree_head_sign
+    from core.audit.recorder import export_lines, tree_head_sign
 
     head = tree_head_sign()
     path, key = Path(var_dir) / "append-export.jsonl", public_key_file(var_dir)
@@ -522,9 +522,9 @@ STAGES = ["none", "staging", "production", "archived"]
 def synthetic_entries(count: int) -> Iterator:
     """`count` unsaved AuditEntry rows numbered 0..count-1 with realistic values (labels, a changes summary of
     100-300 bytes, addresses, user agents), each with its leaf hash, the same for the same count every time."""
-    from governance.audit_verify import canonical_json, leaf_hash
-    from governance.models import AuditEntry
-    from governance.services.audit import entry_bytes
+    from core.audit.recorder import entry_bytes
+    from core.crypto.audit_verify import canonical_json, leaf_hash
+    from core.models import AuditEntry
 
     rng = random.Random(SEED)
     start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
@@ -576,7 +576,7 @@ def synthetic_entries(count: int) -> Iterator:
 
 
 def public_key_file(var_dir: str) -> Path:
-    from governance import signing
+    from core.audit import signing
 
     path = Path(var_dir) / "audit-key.pub"
     path.write_text(signing.public_key_pem())
@@ -587,10 +587,10 @@ def unsaved_tree_head(size: int, root: bytes):
     """A SignedTreeHead over `size` entries with `root`, signed with the server's key, not saved."""
     from django.utils import timezone
 
-    from governance import signing
-    from governance.audit_verify import tree_head_message
-    from governance.models import SignedTreeHead
-    from governance.services.audit import format_time
+    from core.audit import signing
+    from core.audit.recorder import format_time
+    from core.crypto.audit_verify import tree_head_message
+    from core.models import SignedTreeHead
 
     signed_at = timezone.now()
     key = signing.signing_key_id()
@@ -609,9 +609,9 @@ def write_synthetic_export(path: Path, count: int) -> None:
     """An export of `count` synthetic entries in the exact format `export_lines` writes: header, tree heads
     (every 100,000 entries and at the end), entries. The entries go to a side file first, as the heads that
     precede them are only known once their roots are."""
-    from governance import signing
-    from governance.audit_verify import EXPORT_FORMAT, Frontier, canonical_json
-    from governance.services.audit import entry_line, format_time, tree_head_document
+    from core.audit import signing
+    from core.audit.recorder import entry_line, format_time, tree_head_document
+    from core.crypto.audit_verify import EXPORT_FORMAT, Frontier, canonical_json
 
     frontier, heads = Frontier(), []
     entries_path = path.with_suffix(".entries")
@@ -645,7 +645,7 @@ class VerifierRun:
 
 
 def run_verifier(path: Path, key: Path) -> VerifierRun:
-    """`python governance/audit_verify.py PATH --public-key KEY` in a child process: wall time and its own peak
+    """`python core/crypto/audit_verify.py PATH --public-key KEY` in a child process: wall time and its own peak
     RSS (from wait4, so other children of this process do not count)."""
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
@@ -766,7 +766,7 @@ def prepare_loaded(args: argparse.Namespace, databases: Databases) -> float | No
     name = f"{databases.base}_{short(args.entries)}"
     parameters = {"data": DATA_VERSION, "entries": args.entries}
     if fresh_database(databases, name, parameters, reuse=args.reuse):
-        from governance.models import AuditEntry
+        from core.models import AuditEntry
 
         if AuditEntry.objects.filter(seq__lt=args.entries).count() == args.entries:
             trim_log(args.entries)
@@ -789,10 +789,10 @@ def run_proofs(args: argparse.Namespace) -> ProofResults:
     """Catch the kept subtrees up from nothing, sign a head, then time proofs at size N (each checked)."""
     from django.db import connection
 
-    from governance import audit_tree
-    from governance.audit_verify import verify_consistency, verify_inclusion
-    from governance.models import AuditEntry, AuditTreeNode, SignedTreeHead
-    from governance.services.audit import tree_head_sign
+    from core.audit import tree as audit_tree
+    from core.audit.recorder import tree_head_sign
+    from core.crypto.audit_verify import verify_consistency, verify_inclusion
+    from core.models import AuditEntry, AuditTreeNode, SignedTreeHead
 
     size, results = args.entries, ProofResults()
     with connection.cursor() as cursor:
@@ -839,7 +839,7 @@ def time_api_proofs(args: argparse.Namespace, results: ProofResults) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from governance.services.tokens import api_token_issue
+    from governance.access.services.tokens import api_token_issue
 
     size, rng, client = args.entries, random.Random(SEED + 1), Client()
     user = get_user_model().objects.filter(username="bench-auditor").first()
@@ -883,8 +883,8 @@ class ExportResults:
 
 def run_export(args: argparse.Namespace, var_dir: str) -> ExportResults:
     """Stream the export of the loaded log to a file (timed), verify it, then stream it again under tracemalloc."""
-    from governance.models import SignedTreeHead
-    from governance.services.audit import export_lines, tree_head_sign
+    from core.audit.recorder import export_lines, tree_head_sign
+    from core.models import SignedTreeHead
 
     head = SignedTreeHead.objects.filter(tree_size=args.entries).first() or tree_head_sign()
     results = ExportResults(entries=head.tree_size)
@@ -1056,7 +1056,7 @@ def verify_report(results: VerifyResults, misses: list[str]) -> list[str]:
         f"A synthetic export of {results.entries:,} entries ({results.file_bytes / 1e6:,.0f} MB, "
         f"{results.file_bytes / results.entries:,.0f} bytes per line; tree heads every {TREE_HEAD_EVERY:,} "
         f"entries and at the end, {-(-results.entries // TREE_HEAD_EVERY)} in all), written in "
-        f"{results.generate_seconds:.0f} s without the database; then `python governance/audit_verify.py FILE "
+        f"{results.generate_seconds:.0f} s without the database; then `python core/crypto/audit_verify.py FILE "
         "--public-key KEY` in a child process, its wall time and peak RSS (wait4).",
         "",
         "| Entries | Runs | Wall s (median) | Best s | Entries/s | Peak RSS MB | Target | Result |",

@@ -10,7 +10,7 @@ between the databases so drift on a noisy machine hits every scale alike, it tim
 the real URL stack with bearer tokens:
 
 - GET /api/v1/artifact-versions/ (the first page), the same filtered by the quietest project, and
-- governance.permissions.can(user, "view", artifact) and can(user, "contribute", project),
+- artifacts.access.rule.can(user, "view", artifact) and can(user, "contribute", project),
 
 for a superuser, a user with many grants, users with few, and a user with none, and counts the queries of each.
 Each call's statements run again under EXPLAIN (ANALYZE, BUFFERS) (`--explain` prints the plans). With --baseline,
@@ -195,8 +195,8 @@ SPECIAL_USERS = len(PROFILES)
 
 def role_rows() -> list[tuple[str, str, str]]:
     """(role, object kind, permission codename) for every permission each role stands for, as role_grant writes
-    them (governance.roles.role_codenames)."""
-    from governance.roles import Role, role_codenames
+    them (artifacts.access.roles.role_codenames)."""
+    from artifacts.access.roles import Role, role_codenames
 
     return [
         (role, kind, name)
@@ -240,7 +240,7 @@ def load_statements(scale: Scale) -> list[tuple[str, dict]]:
         """CREATE FUNCTION pg_temp.bench_role(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
            SELECT CASE WHEN n %% 20 < 12 THEN 'viewer' WHEN n %% 20 < 16 THEN 'contributor'
                        WHEN n %% 20 < 18 THEN 'reviewer' WHEN n %% 20 < 19 THEN 'maintainer' ELSE 'auditor' END $$""",
-        # Roles and the permissions each stands for, straight from governance.roles.
+        # Roles and the permissions each stands for, straight from artifacts.access.roles.
         """CREATE TEMP TABLE bench_role_permission ON COMMIT DROP AS
            SELECT r.role, r.kind, p.id AS permission_id
            FROM jsonb_to_recordset(%(role_rows)s::jsonb) AS r(role text, kind text, codename text)
@@ -382,14 +382,13 @@ def load(scale: Scale) -> dict[str, int]:
 
 def check_grants(cursor) -> None:
     """Every permission row stands for a RoleGrant and every RoleGrant has its role's permissions, and the role
-    mapping used here is the one governance.services.role_grant applies (checked on a scratch project, undone)."""
+    mapping used here is the one governance.access.services.role_grant applies (checked on a scratch project, undone)."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
-    from artifacts.models import Project
-    from governance.models import ProjectUserObjectPermission
-    from governance.roles import Role
-    from governance.services import role_grant
+    from artifacts.access.roles import Role
+    from artifacts.access.services import role_grant
+    from artifacts.models import Project, ProjectUserObjectPermission
 
     cursor.execute(
         """WITH expected AS (
@@ -554,7 +553,7 @@ class Bench:
         from django.contrib.auth import get_user_model
 
         from artifacts.models import ArtifactVersion
-        from governance.services import api_token_issue
+        from governance.access.services import api_token_issue
 
         for profile in PROFILES:
             user = get_user_model().objects.get(username=profile.username)
@@ -568,8 +567,8 @@ class Bench:
         from django.contrib.auth import get_user_model
         from django.test import Client
 
+        from artifacts.access.rule import can
         from artifacts.models import Artifact, Project
-        from governance.permissions import can
 
         client = Client()
         actions = {}

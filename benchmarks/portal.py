@@ -50,7 +50,7 @@ RESULTS_END = "<!-- portal:end -->"
 #: The comment a database this script made carries: nothing else is ever dropped.
 MARKER = "provenant-bench-portal"
 TARGET_MS = 200.0
-USERS = ("sam", "ada", "admin")  # a reviewer, the auditor, the superuser (artifacts/demo.py, governance/demo.py)
+USERS = ("sam", "ada", "admin")  # a reviewer, the auditor, the superuser (artifacts/demo.py, governance/portal/demo.py)
 
 _STARTED = time.monotonic()
 
@@ -96,7 +96,8 @@ def resolve_pages(user) -> list[tuple[str, str]]:
     entry the user may read (or the newest at all, for a user who reads none: their 404 is measured too)."""
     from artifacts import selectors as artifact_selectors
     from artifacts.models import ArtifactVersion
-    from governance.models import AuditEntry, ModelVersion, PromotionRequest, RegisteredModel
+    from core.models import AuditEntry
+    from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
     model = RegisteredModel.objects.order_by("pk").first()
     numbers = list(
@@ -148,9 +149,9 @@ def grow(models: int) -> str:
     from django.contrib.auth import get_user_model
 
     from artifacts.models import Artifact
-    from governance.models import RegisteredModel
-    from governance.services.promotions import promotion_request_create
-    from governance.services.registry import model_version_register, registered_model_create
+    from governance.registry.models import RegisteredModel
+    from governance.registry.services.promotions import promotion_request_create
+    from governance.registry.services.registry import model_version_register, registered_model_create
 
     dana = get_user_model().objects.get(username="dana")
     demo_model = RegisteredModel.objects.order_by("pk").first()

@@ -276,7 +276,7 @@ class Delivery:
         self.phases: list[Phase] = []
 
     def pending(self) -> int:
-        from governance.models import WebhookDelivery
+        from governance.webhooks.models import WebhookDelivery
 
         return WebhookDelivery.objects.filter(endpoint=self.endpoint, state=WebhookDelivery.State.PENDING).count()
 
@@ -313,8 +313,8 @@ class Delivery:
         worker until the last arrives: its deliveries per second with no publisher competing for the CPU."""
         from django.utils import timezone
 
-        from governance.models import WebhookDelivery
-        from governance.services import events
+        from core import outbox as events
+        from governance.webhooks.models import WebhookDelivery
 
         start = time.time()
         phase = Phase(name, None, start, workers=self.bench.workers_label())
@@ -470,7 +470,7 @@ class Bench:
         from artifacts.models import Artifact
         from artifacts.services.blobs import blob_store
         from artifacts.services.catalog import artifact_create, project_create
-        from governance.services.webhooks import webhook_endpoint_create
+        from governance.webhooks.services import webhook_endpoint_create
 
         project = project_create(slug=slug, name=slug.replace("-", " ").title(), created_by=self.user)
         blob_count = max(10, int(events**0.5) + 1)
@@ -560,9 +560,9 @@ class Bench:
     def measure_outbox_cost(self, url: str) -> None:
         """Each variant's publish, interleaved (the order rotating each round), with no worker running: the
         hand-off, when on, only puts the messages on Redis, where they stay until the queue is emptied."""
-        from governance.models import WebhookDelivery
-        from governance.services import events
-        from governance.services.webhooks import webhook_endpoint_update
+        from core import outbox as events
+        from governance.webhooks.models import WebhookDelivery
+        from governance.webhooks.services import webhook_endpoint_update
 
         args = self.args
         publishes = args.outbox_rounds + args.outbox_warmup

@@ -3,8 +3,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from artifacts.api.docs import DocsView, SchemaView
-from governance import urls as governance_portal
+from core.api.docs import DocsView, SchemaView
+from governance.portal import urls as governance_portal
 
 api_patterns = [
     path("schema/", SchemaView.as_view(), name="schema"),
@@ -13,9 +13,9 @@ api_patterns = [
         csp_update(settings.API_DOCS_CSP)(DocsView.as_view(url_name="api:schema")),
         name="docs",
     ),
-    path("audit/", include("governance.api.urls")),
-    path("webhooks/", include("governance.api.webhook_urls")),
-    path("", include("governance.api.registry_urls")),
+    path("audit/", include("governance.audit.api.urls")),
+    path("webhooks/", include("governance.webhooks.api.urls")),
+    path("", include("governance.registry.api.urls")),
     path("", include("artifacts.api.urls")),
 ]
 
@@ -24,10 +24,10 @@ portal_patterns = governance_portal.urlpatterns
 
 # Errors Django answers itself (an unknown address, a body too big, an unexpected exception): JSON under /api/, the
 # portal's own pages elsewhere.
-handler400 = "artifacts.api.exceptions.bad_request"
-handler403 = "artifacts.api.exceptions.permission_denied"
-handler404 = "artifacts.api.exceptions.page_not_found"
-handler500 = "artifacts.api.exceptions.server_error"
+handler400 = "core.api.exceptions.bad_request"
+handler403 = "core.api.exceptions.permission_denied"
+handler404 = "core.api.exceptions.page_not_found"
+handler500 = "core.api.exceptions.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -12,21 +12,16 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from artifacts import services
-from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run
+from artifacts.access.services import role_grant
+from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, RoleGrant, Run
 from artifacts.services.integrity import blob_verify
-from governance.models import (
-    AccessReviewCampaign,
-    ApiToken,
-    ModelVersion,
-    PromotionRequest,
-    RegisteredModel,
-    RoleGrant,
-    WebhookEndpoint,
-)
-from governance.services import api_token_issue, campaign_open, role_grant
-from governance.services.promotions import promotion_request_create
-from governance.services.registry import model_version_register, registered_model_create
-from governance.services.webhooks import webhook_endpoint_create
+from governance.access.models import AccessReviewCampaign, ApiToken
+from governance.access.services import api_token_issue, campaign_open
+from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
+from governance.registry.services.promotions import promotion_request_create
+from governance.registry.services.registry import model_version_register, registered_model_create
+from governance.webhooks.models import WebhookEndpoint
+from governance.webhooks.services import webhook_endpoint_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -1,4 +1,4 @@
-"""Every error the API answers is JSON in one of the two documented shapes (artifacts/api/exceptions.py, and the
+"""Every error the API answers is JSON in one of the two documented shapes (core/api/exceptions.py, and the
 schema's `Error` and validation error components), whoever produces it: a DRF view, a service's rule, Django itself
 before any view (an unknown URL, a body too big, too many form fields, a host it does not serve, an unexpected
 exception), or the middleware that refuses NUL characters.
@@ -25,9 +25,9 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.test import APIClient
 
-from artifacts.api.exceptions import exception_handler
 from artifacts.api.views import ProjectViewSet
 from artifacts.models import Run
+from core.api.exceptions import exception_handler
 from tests import live_server
 from tests.factories import BlobFactory, ProjectFactory, RunFactory, UserFactory
 
@@ -328,7 +328,7 @@ def _serve(var_dir: Path, **extra: str) -> Iterator[int]:
 
 ISSUE_TOKEN = (
     "from datetime import timedelta; from django.contrib.auth import get_user_model; "
-    "from governance.services.tokens import api_token_issue; "
+    "from governance.access.services.tokens import api_token_issue; "
     "user = get_user_model().objects.create_superuser('admin', 'admin@example.com', 'x'); "
     "print(api_token_issue(user=user, name='error shapes', lifetime=timedelta(days=1))[1])"
 )

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from artifacts.api.fields import DIGEST_PATTERN
 from artifacts.demo import ADMIN_USERNAME, PROJECT_SLUG, VIEWER_GROUP
 from artifacts.models import (
     Artifact,
@@ -22,7 +21,9 @@ from artifacts.models import (
     Run,
     UploadSession,
 )
-from artifacts.validators import (
+from core.api.fields import DIGEST_PATTERN
+from core.models import AuditEntry
+from core.validators import (
     MAX_ID,
     commit_validator,
     external_run_id_validator,
@@ -30,16 +31,9 @@ from artifacts.validators import (
     parse_digest,
     slug_validator,
 )
-from governance.demo import MODEL_NAME, SECOND_REVIEWER
-from governance.models import (
-    AuditEntry,
-    ModelVersion,
-    PromotionPolicy,
-    PromotionRequest,
-    RegisteredModel,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from governance.portal.demo import MODEL_NAME, SECOND_REVIEWER
+from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
+from governance.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import sha256, token_for
 from tests.schema_contract import assert_conforms, openapi_document
 

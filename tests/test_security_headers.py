@@ -1,4 +1,4 @@
-"""What browsers are told (config/settings/security.py, governance/caching.py): a strict Content-Security-Policy and
+"""What browsers are told (config/settings/security.py, core/http.py): a strict Content-Security-Policy and
 a Permissions-Policy granting nothing on every page, no page carrying inline code its policy would block, nothing
 shown to a signed-in person kept in a cache, and the API's session cookie held to CSRF on every unsafe method."""
 
@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
-from governance.models import AuditEntry
-from governance.services.audit import tree_head_sign
+from core.audit.recorder import tree_head_sign
+from core.models import AuditEntry
 from tests.factories import (
     AccessReviewCampaignFactory,
     PromotionRequestFactory,
@@ -106,11 +106,11 @@ def pages(governed) -> list[str]:
         f"/access-reviews/{governed['campaign'].pk}/",
         "/versions/999999/",
         "/admin/",
-        "/admin/governance/auditentry/",
-        f"/admin/governance/auditentry/{governed['entry'].pk}/change/",
+        "/admin/core/auditentry/",
+        f"/admin/core/auditentry/{governed['entry'].pk}/change/",
         "/admin/artifacts/project/",
         f"/admin/artifacts/project/{governed['model'].project.pk}/change/",
-        f"/admin/governance/accessreviewcampaign/{governed['campaign'].pk}/report/",
+        f"/admin/access/accessreviewcampaign/{governed['campaign'].pk}/report/",
         "/api/v1/docs/",
     ]
 

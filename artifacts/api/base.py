@@ -14,10 +14,10 @@ from rest_framework.exceptions import MethodNotAllowed, NotFound, PermissionDeni
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from artifacts.access.roles import ROLE_VERBS, Verb
+from artifacts.access.rule import can, can_upload
 from artifacts.models import Project
-from governance.errors import DomainError
-from governance.permissions import can, can_upload
-from governance.roles import ROLE_VERBS, Verb
+from core.errors import DomainError
 
 VERB_PHRASES = {
     Verb.VIEW: "read",
@@ -41,7 +41,7 @@ def require(user, verb: str, target: Model) -> None:
 
 
 def require_upload(user, project: Model) -> None:
-    """403 unless `user` may upload bytes into `project` (see governance.permissions.can_upload)."""
+    """403 unless `user` may upload bytes into `project` (see artifacts.access.rule.can_upload)."""
     if not can_upload(user, project):
         raise PermissionDenied(
             f"You may not upload to project '{project}': that needs the contributor or maintainer role on the "

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from artifacts.models import ArtifactVersion, Blob, Project
 from artifacts.services.blobs import blob_read_record
 from artifacts.storage.reads import iter_blob, presigned_url
-from governance.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 CONTENT_TYPE = "application/octet-stream"

@@ -21,7 +21,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from artifacts.api.base import LENGTH_REQUIRED_RESPONSE, get_or_404, project_or_404, raw_body, require_upload
-from artifacts.api.pagination import NewestFirstCursorPagination
 from artifacts.api.serializers import (
     ProjectBlobSerializer,
     UploadSessionListSerializer,
@@ -30,7 +29,8 @@ from artifacts.api.serializers import (
 )
 from artifacts.models import UploadSession
 from artifacts.services import uploads as upload_services
-from governance.errors import InvalidInput
+from core.api.pagination import NewestFirstCursorPagination
+from core.errors import InvalidInput
 
 CONTENT_RANGE = re.compile(r"^(?:bytes )?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 OFFSET_HEADERS = [

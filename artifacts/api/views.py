@@ -14,6 +14,10 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from artifacts import selectors, services
+from artifacts.access import selectors as access_selectors
+from artifacts.access import services as access_services
+from artifacts.access.roles import Verb
+from artifacts.access.rule import can
 from artifacts.api import serializers as s
 from artifacts.api.base import (
     LENGTH_REQUIRED_RESPONSE,
@@ -24,20 +28,10 @@ from artifacts.api.base import (
     require_upload,
 )
 from artifacts.api.downloads import blob_download_schema, blob_response
-from artifacts.filters import (
-    ArtifactFilter,
-    ArtifactVersionFilter,
-    DatasetFilter,
-    DatasetVersionFilter,
-    RunFilter,
-)
+from artifacts.filters import ArtifactFilter, ArtifactVersionFilter, DatasetFilter, DatasetVersionFilter, RunFilter
 from artifacts.models import Artifact, ArtifactVersion, Blob, Project
 from artifacts.services.catalog import AlreadyPublished
-from artifacts.validators import MAX_ID, parse_digest
-from governance import selectors as governance_selectors
-from governance import services as governance_services
-from governance.permissions import can
-from governance.roles import Verb
+from core.validators import MAX_ID, parse_digest
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
@@ -95,12 +89,12 @@ class MembersActions:
         if request.method == "GET":
             if not can(request.user, Verb.AUDIT, target):
                 require(request.user, Verb.MANAGE, target)
-            grants = governance_selectors.role_grants_on(target)
+            grants = access_selectors.role_grants_on(target)
             page = self.paginate_queryset(grants)
             return self.get_paginated_response(s.RoleGrantSerializer(page, many=True).data)
         require(request.user, Verb.MANAGE, target)
         data = self.validated_input()
-        grant, created = governance_services.role_grant(
+        grant, created = access_services.role_grant(
             obj=target, role=data["role"], user=data.get("user"), group=data.get("group"), granted_by=request.user
         )
         body = s.RoleGrantSerializer(grant).data
@@ -111,10 +105,10 @@ class MembersActions:
     def member(self, request: Request, grant_id: str, **kwargs) -> Response:
         target = self._members_target()
         require(request.user, Verb.MANAGE, target)
-        grant = governance_selectors.role_grants_on(target).filter(pk=int(grant_id)).first()
+        grant = access_selectors.role_grants_on(target).filter(pk=int(grant_id)).first()
         if grant is None:
             raise NotFound(f"No grant {grant_id} on {target._meta.verbose_name} '{target}'.")
-        governance_services.role_revoke(grant=grant, revoked_by=request.user)
+        access_services.role_revoke(grant=grant, revoked_by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -351,7 +345,7 @@ class ProjectBlobView(APIView):
             raise NotFound(f"Project '{project.slug}' holds no blob {digest}.")
         return blob
 
-    # drf-spectacular leaves HEAD out; the schema's HEAD is GET's, without bodies (artifacts.api.schema).
+    # drf-spectacular leaves HEAD out; the schema's HEAD is GET's, without bodies (core.api.schema).
     def head(self, request: Request, slug: str, digest: str):
         project = self._project(slug)
         return blob_response(request, self._blob(project, digest), filename=digest, through=project)

@@ -1,18 +1,30 @@
 from artifacts.models.artifacts import Artifact, ArtifactVersion
 from artifacts.models.blobs import Blob, ProjectBlob, storage_key_for
 from artifacts.models.datasets import Dataset, DatasetVersion
+from artifacts.models.grants import (
+    ArtifactGroupObjectPermission,
+    ArtifactUserObjectPermission,
+    ProjectGroupObjectPermission,
+    ProjectUserObjectPermission,
+    RoleGrant,
+)
 from artifacts.models.projects import Project
 from artifacts.models.runs import Run, RunArtifactInput, RunDatasetInput
 from artifacts.models.uploads import UploadSession
 
 __all__ = [
     "Artifact",
+    "ArtifactGroupObjectPermission",
+    "ArtifactUserObjectPermission",
     "ArtifactVersion",
     "Blob",
     "Dataset",
     "DatasetVersion",
     "Project",
     "ProjectBlob",
+    "ProjectGroupObjectPermission",
+    "ProjectUserObjectPermission",
+    "RoleGrant",
     "Run",
     "RunArtifactInput",
     "RunDatasetInput",

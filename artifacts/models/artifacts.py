@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.db import models
 
-from artifacts.models.base import WriteOnceModel
+from artifacts.access.roles import meta_permissions
 from artifacts.models.querysets import ArtifactQuerySet, ArtifactVersionQuerySet
-from artifacts.validators import NAME_SHAPE, media_type_validator, name_validator, validate_json_object
-from governance.roles import meta_permissions
+from core.models.base import WriteOnceModel
+from core.validators import NAME_SHAPE, media_type_validator, name_validator, validate_json_object
 
 
 class Artifact(models.Model):

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from artifacts.models.querysets import BlobQuerySet, InProjectQuerySet
-from artifacts.validators import DIGEST_PREFIX, validate_sha256_hex
+from core.validators import DIGEST_PREFIX, validate_sha256_hex
 
 
 class Blob(models.Model):

@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.db import models
 
-from artifacts.models.base import WriteOnceModel
 from artifacts.models.querysets import DatasetVersionQuerySet, InProjectQuerySet
-from artifacts.validators import DIGEST_PREFIX, NAME_SHAPE, name_validator, validate_json_object, validate_sha256_hex
+from core.models.base import WriteOnceModel
+from core.validators import DIGEST_PREFIX, NAME_SHAPE, name_validator, validate_json_object, validate_sha256_hex
 
 
 class Dataset(models.Model):

@@ -1,8 +1,8 @@
 from django.db import models
 
+from artifacts.access.roles import meta_permissions
 from artifacts.models.querysets import ProjectQuerySet
-from artifacts.validators import slug_validator
-from governance.roles import meta_permissions
+from core.validators import slug_validator
 
 
 class Project(models.Model):

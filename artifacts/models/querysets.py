@@ -1,14 +1,14 @@
 """`visible_to(user)` for every model a user can reach: the one filter the API, the admin and exports apply.
 
-Each delegates to the access rule in governance.permissions, so the rule is written once.
+Each delegates to the access rule in artifacts.access.rule, so the rule is written once.
 """
 
 from django.apps import apps
 from django.db import models
 from django.db.models import Exists, OuterRef
 
-from governance.permissions import artifact_ids_where, artifacts_where, projects_where, visible_projects
-from governance.roles import Verb
+from artifacts.access.roles import Verb
+from artifacts.access.rule import artifact_ids_where, artifacts_where, projects_where, visible_projects
 
 
 class ProjectQuerySet(models.QuerySet):

@@ -2,12 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from artifacts.models.querysets import InProjectQuerySet
-from artifacts.validators import (
-    commit_validator,
-    external_run_id_validator,
-    validate_json_object,
-    validate_metrics,
-)
+from core.validators import commit_validator, external_run_id_validator, validate_json_object, validate_metrics
 
 
 class Run(models.Model):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from artifacts.models.querysets import InProjectQuerySet
-from artifacts.validators import validate_sha256_hex
+from core.validators import validate_sha256_hex
 
 
 class UploadSession(models.Model):

@@ -11,11 +11,11 @@ from django.db import transaction
 
 from artifacts.models import ArtifactVersion, Blob, Project, ProjectBlob, storage_key_for
 from artifacts.selectors import blob_held_by
-from artifacts.services._shared import digest_hex
 from artifacts.storage import blob_storage
 from artifacts.storage.writes import DigestMismatch, TruncatedBody, receive
-from governance.errors import Conflict, InvalidInput
-from governance.services.audit import AuditObject, audit_record
+from core.audit.recorder import AuditObject, audit_record
+from core.errors import Conflict, InvalidInput
+from core.services import digest_hex
 
 logger = logging.getLogger(__name__)
 

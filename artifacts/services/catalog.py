@@ -9,6 +9,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from artifacts.access.roles import Role
+from artifacts.access.services import role_grant
+from artifacts.events import artifact_version_published_event
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
@@ -19,13 +22,10 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
-from artifacts.services._shared import digest_hex, insert_unique, validated
 from artifacts.services.blobs import require_project_blob
-from governance.errors import Conflict, InvalidInput
-from governance.roles import Role
-from governance.services import role_grant
-from governance.services.audit import audit_record
-from governance.services.events import artifact_version_published_event
+from core.audit.recorder import audit_record
+from core.errors import Conflict, InvalidInput
+from core.services import digest_hex, insert_unique, validated
 
 NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
 

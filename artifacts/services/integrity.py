@@ -7,12 +7,12 @@ from itertools import chain
 from django.db import transaction
 from django.utils import timezone
 
+from artifacts.events import blob_checked_events
 from artifacts.models import Blob
 from artifacts.signals import blob_state_changed
 from artifacts.storage.reads import hash_stored_blob
-from governance.errors import InvalidInput
-from governance.services.audit import audit_record
-from governance.services.events import blob_checked_events
+from core.audit.recorder import audit_record
+from core.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 

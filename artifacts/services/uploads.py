@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from artifacts.models import Blob, Project, UploadSession, storage_key_for
 from artifacts.selectors import blob_held_by
-from artifacts.services._shared import digest_hex
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
 from artifacts.storage.reads import hash_stored_blob
@@ -34,8 +33,9 @@ from artifacts.storage.writes import (
     sink_for,
     writing_sink,
 )
-from governance.errors import Conflict, DomainError, InvalidInput, NotFound
-from governance.services.audit import audit_object, audit_record
+from core.audit.recorder import audit_object, audit_record
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.services import digest_hex
 
 logger = logging.getLogger(__name__)
 

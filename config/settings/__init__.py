@@ -33,8 +33,13 @@ INSTALLED_APPS = [
     "guardian",
     "axes",
     "csp",
+    "core",
     "artifacts",
-    "governance",
+    "governance.registry",
+    "governance.access",
+    "governance.audit",
+    "governance.webhooks",
+    "governance.portal",
 ]
 
 MIDDLEWARE = [
@@ -42,13 +47,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     # Before anything reads the query string or resolves the path: NUL characters, a missing trailing slash.
-    "artifacts.api.middleware.ApiRequestGuard",
+    "core.api.middleware.ApiRequestGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "governance.caching.PrivateResponsesMiddleware",
-    "governance.audit_context.AuditContextMiddleware",
+    "core.http.PrivateResponsesMiddleware",
+    "core.audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -124,20 +129,20 @@ STATIC_ROOT = env_str("DJANGO_STATIC_ROOT") or str(VAR_DIR / "static")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "governance.authentication.BearerTokenAuthentication",
+        "governance.access.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "artifacts.api.pagination.NewestFirstCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.NewestFirstCursorPagination",
     # Adds what every operation shares to drf-spectacular's description: error answers, refused unknown fields,
-    # the constraints the server enforces (artifacts/api/schema.py).
-    "DEFAULT_SCHEMA_CLASS": "artifacts.api.schema.ProvenantAutoSchema",
-    "EXCEPTION_HANDLER": "artifacts.api.exceptions.exception_handler",
+    # the constraints the server enforces (core/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ProvenantAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     # Request bodies are JSON, as the schema says: a form field's text would be parsed again by each JSON field,
     # past the body's checks (NUL, depth), and a contract that says JSON should not quietly take something else.
-    # Any other content type is a 415 saying what to send (see artifacts/api/parsers.py).
-    "DEFAULT_PARSER_CLASSES": ["artifacts.api.parsers.JSONParser"],
+    # Any other content type is a 415 saying what to send (see core/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     # JSON out, errors included, whatever the client's Accept header asks: the interactive docs at /api/v1/docs/
     # are the way to explore the API in a browser.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -158,24 +163,24 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `state`; each enum gets a name of its own in the schema.
     "ENUM_NAME_OVERRIDES": {
-        "WebhookDeliveryStateEnum": "governance.models.webhooks.WebhookDelivery.State",
-        "ModelStageEnum": "governance.models.registry.Stage",
-        "TargetStageEnum": "governance.models.registry.TARGET_STAGE_CHOICES",
-        "PromotionKindEnum": "governance.models.registry.PromotionRequest.Kind",
-        "PromotionStateEnum": "governance.models.registry.PromotionRequest.State",
+        "WebhookDeliveryStateEnum": "governance.webhooks.models.WebhookDelivery.State",
+        "ModelStageEnum": "governance.registry.models.Stage",
+        "TargetStageEnum": "governance.registry.models.TARGET_STAGE_CHOICES",
+        "PromotionKindEnum": "governance.registry.models.PromotionRequest.Kind",
+        "PromotionStateEnum": "governance.registry.models.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
         "UploadSessionStateEnum": "artifacts.models.uploads.UploadSession.State",
         # Two vocabularies, named apart: what the audit log records, and what webhooks announce.
-        "AuditActionEnum": "governance.audit_actions.AuditAction",
-        "EventTypeEnum": "governance.events.EventType",
-        "SubscribableEventTypeEnum": "governance.events.SUBSCRIBABLE_TYPES",
+        "AuditActionEnum": "core.audit.actions.AuditAction",
+        "EventTypeEnum": "core.events.EventType",
+        "SubscribableEventTypeEnum": "core.events.SUBSCRIBABLE_TYPES",
     },
     # The API's bodies are JSON: DRF also parses forms, but a form cannot carry the objects and lists most bodies
     # hold, so the schema offers clients JSON alone (byte uploads declare application/octet-stream themselves).
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "artifacts.api.schema.add_head_operations",
+        "core.api.schema.add_head_operations",
     ],
 }
 

@@ -18,7 +18,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every task is routed by name, so an operator can move one to its own queue and workers here.
-CELERY_TASK_ROUTES = {"artifacts.tasks.*": {"queue": "default"}, "governance.tasks.*": {"queue": "default"}}
+CELERY_TASK_ROUTES = {"artifacts.tasks.*": {"queue": "default"}, "governance.*": {"queue": "default"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task is acknowledged when it ends, so a worker that dies mid-task leaves its message unacknowledged, and
 # Redis hands it to another worker once this long has passed since it was taken. It must outlast the longest
@@ -73,25 +73,25 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Hands due webhook deliveries to the workers: retries, and events written while the broker was down.
     "relay-webhook-deliveries": {
-        "task": "governance.tasks.relay_webhook_deliveries",
+        "task": "governance.webhooks.tasks.relay_webhook_deliveries",
         "schedule": PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS,
         "options": {"expires": PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS},
     },
-    # Signs a tree head of the audit log when it has grown (see governance/tasks.py).
+    # Signs a tree head of the audit log when it has grown (see governance/*/tasks.py).
     "sign-audit-tree-head": {
-        "task": "governance.tasks.sign_audit_tree_head",
+        "task": "governance.audit.tasks.sign_audit_tree_head",
         "schedule": PROVENANT_AUDIT_TREE_HEAD_SCHEDULE,
         "options": {"expires": 600},
     },
     # Closes promotion requests nobody decided within their policy's time to live (acting on one closes it too).
     "expire-promotion-requests": {
-        "task": "governance.tasks.expire_promotion_requests",
+        "task": "governance.registry.tasks.expire_promotion_requests",
         "schedule": 600,
         "options": {"expires": 600},
     },
     # Opens an access review of every project's grants, unless the one it opened last is still open.
     "open-access-reviews": {
-        "task": "governance.tasks.open_scheduled_access_reviews",
+        "task": "governance.access.tasks.open_scheduled_access_reviews",
         "schedule": PROVENANT_ACCESS_REVIEW_SCHEDULE,
     },
 }

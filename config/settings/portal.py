@@ -16,7 +16,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_positive_int("PROVENANT_LOGIN_LOCKOUT_
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
-AXES_CLIENT_IP_CALLABLE = "governance.audit_context.client_address"
-# Failed sign-ins are already in the audit log (governance/signals.py); axes keeps only what throttling needs.
+AXES_CLIENT_IP_CALLABLE = "core.audit.context.client_address"
+# Failed sign-ins are already in the audit log (core/audit/signals.py); axes keeps only what throttling needs.
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from artifacts import services
-from artifacts.admin import human_size, short_digest
 from artifacts.models import Artifact, Dataset, Project, Run
-from governance.errors import Conflict
+from core.admin import human_size, short_digest
+from core.errors import Conflict
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

@@ -5,8 +5,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from artifacts.access.roles import Role
 from artifacts.models import Project
-from governance.roles import Role
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

@@ -10,7 +10,7 @@ import pytest
 from artifacts import services
 from artifacts.models import Blob, ProjectBlob
 from artifacts.storage import blob_storage
-from governance.errors import InvalidInput
+from core.errors import InvalidInput
 from tests.factories import BlobFactory, ProjectFactory, sha256
 
 pytestmark = pytest.mark.django_db

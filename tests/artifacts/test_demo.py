@@ -9,6 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from artifacts import demo, services
+from artifacts.access.roles import Verb
+from artifacts.access.rule import can
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
@@ -17,14 +19,12 @@ from artifacts.models import (
     DatasetVersion,
     Project,
     ProjectBlob,
+    RoleGrant,
     Run,
     RunArtifactInput,
     RunDatasetInput,
 )
 from artifacts.storage.reads import iter_blob
-from governance.models import RoleGrant
-from governance.permissions import can
-from governance.roles import Verb
 from tests.factories import UserFactory, sha256
 
 RECORDED_MODELS = (

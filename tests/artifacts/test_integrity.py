@@ -18,7 +18,7 @@ from artifacts.models import Blob
 from artifacts.services import blob_verify
 from artifacts.services import integrity as integrity_services
 from artifacts.services.integrity import blob_pending_enqueue, blob_scrub
-from governance.errors import InvalidInput
+from core.errors import InvalidInput
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

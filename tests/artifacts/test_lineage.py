@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from artifacts import selectors, services
-from governance.roles import Role
+from artifacts.access.roles import Role
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

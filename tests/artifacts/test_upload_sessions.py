@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 from artifacts.models import Blob, ProjectBlob, UploadSession
 from artifacts.services import uploads
 from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit
-from governance.errors import InvalidInput
-from governance.models import AuditEntry
+from core.errors import InvalidInput
+from core.models import AuditEntry
 from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
 from tests.schema_contract import assert_conforms
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from artifacts.models import ArtifactVersion, Blob, DatasetVersion, Run
-from governance.errors import ImmutableRecord
+from core.errors import ImmutableRecord
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from governance.audit_verify import verify_filtered_export
+from core.crypto.audit_verify import verify_filtered_export
 from tests.e2e.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.browser

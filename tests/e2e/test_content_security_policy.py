@@ -26,7 +26,7 @@ def test_the_api_docs_draw_every_operation_and_try_one_out_with_the_session(page
 
 def test_the_admin_works_with_its_scripts(page):
     sign_in(page, "admin")
-    page.goto("/admin/governance/auditentry/")
+    page.goto("/admin/core/auditentry/")
     expect(page.locator("#result_list")).to_be_visible()
 
     page.goto("/admin/artifacts/project/")

@@ -2,7 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from governance.roles import Role
+from artifacts.access.roles import Role
 from tests.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
 
 

@@ -12,10 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.models import AccessReviewCampaign, AccessReviewItem, RoleGrant
-from governance.permissions import can
-from governance.roles import Role, Verb
-from governance.services import item_decide
+from artifacts.access.roles import Role, Verb
+from artifacts.access.rule import can
+from artifacts.models import RoleGrant
+from governance.access.models import AccessReviewCampaign, AccessReviewItem
+from governance.access.services import item_decide
 from tests.factories import (
     AccessReviewCampaignFactory,
     ArtifactFactory,
@@ -28,11 +29,11 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 KEEP, REVOKE, PENDING = AccessReviewItem.Decision.KEEP, AccessReviewItem.Decision.REVOKE, "pending"
-CAMPAIGNS = reverse("admin:governance_accessreviewcampaign_changelist")
-OPEN_CAMPAIGN = reverse("admin:governance_accessreviewcampaign_add")
-ITEMS = reverse("admin:governance_accessreviewitem_changelist")
-GRANTS = reverse("admin:governance_rolegrant_changelist")
-ADD_GRANT = reverse("admin:governance_rolegrant_add")
+CAMPAIGNS = reverse("admin:access_accessreviewcampaign_changelist")
+OPEN_CAMPAIGN = reverse("admin:access_accessreviewcampaign_add")
+ITEMS = reverse("admin:access_accessreviewitem_changelist")
+GRANTS = reverse("admin:artifacts_rolegrant_changelist")
+ADD_GRANT = reverse("admin:artifacts_rolegrant_add")
 
 # What a reviewer's staff account is given, e.g. through a "reviewers" group.
 REVIEWER_PERMISSIONS = (
@@ -69,12 +70,12 @@ def listed(response) -> list:
 
 
 def item_url(item: AccessReviewItem) -> str:
-    return reverse("admin:governance_accessreviewitem_change", args=[item.pk])
+    return reverse("admin:access_accessreviewitem_change", args=[item.pk])
 
 
 def report_url(campaign: AccessReviewCampaign, csv_file: bool = False) -> str:
     view = "report_csv" if csv_file else "report"
-    return reverse(f"admin:governance_accessreviewcampaign_{view}", args=[campaign.pk])
+    return reverse(f"admin:access_accessreviewcampaign_{view}", args=[campaign.pk])
 
 
 def act(client, action: str, items, comment: str = ""):
@@ -198,12 +199,12 @@ def test_the_campaign_list_shows_progress_state_and_the_overdue_flag(admin_clien
 
 
 def test_a_campaign_page_links_its_items_and_report_and_edits_nothing(admin_client, campaign):
-    page = admin_client.get(reverse("admin:governance_accessreviewcampaign_change", args=[campaign.pk]))
+    page = admin_client.get(reverse("admin:access_accessreviewcampaign_change", args=[campaign.pk]))
 
     assert page.status_code == 200
     assert report_url(campaign) in page.content.decode()
     assert 'name="_save"' not in page.content.decode()
-    delete = reverse("admin:governance_accessreviewcampaign_delete", args=[campaign.pk])
+    delete = reverse("admin:access_accessreviewcampaign_delete", args=[campaign.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
 
 
@@ -505,7 +506,7 @@ def test_granting_takes_the_maintainer_role_on_the_object(client, reviewed):
 
 
 def test_the_delete_view_revokes_through_the_service(admin_client, reviewed):
-    delete = reverse("admin:governance_rolegrant_delete", args=[reviewed.carol_views.pk])
+    delete = reverse("admin:artifacts_rolegrant_delete", args=[reviewed.carol_views.pk])
 
     confirm = admin_client.get(delete)
     response = admin_client.post(delete, {"post": "yes"}, follow=True)
@@ -517,7 +518,7 @@ def test_the_delete_view_revokes_through_the_service(admin_client, reviewed):
 
 def test_the_last_maintainer_is_not_revoked_from_the_delete_view(admin_client):
     only = grant(Role.MAINTAINER, on=ProjectFactory(slug="solo"))
-    delete = reverse("admin:governance_rolegrant_delete", args=[only.pk])
+    delete = reverse("admin:artifacts_rolegrant_delete", args=[only.pk])
 
     response = admin_client.post(delete, {"post": "yes"}, follow=True)
 
@@ -545,7 +546,7 @@ def test_the_revoke_action_revokes_each_grant_it_may_and_says_why_not_the_others
 
 
 def test_grants_are_never_edited_nor_deleted_in_bulk(admin_client, reviewed):
-    change = reverse("admin:governance_rolegrant_change", args=[reviewed.carol_views.pk])
+    change = reverse("admin:artifacts_rolegrant_change", args=[reviewed.carol_views.pk])
 
     page = admin_client.get(change)
     refused = admin_client.post(change, {"role": Role.MAINTAINER})
@@ -576,7 +577,7 @@ def test_staff_see_the_grants_of_projects_they_may_see(client, reviewed):
 
     assert reviewed.elsewhere not in shown
     assert reviewed.carol_views in shown
-    hidden = reverse("admin:governance_rolegrant_change", args=[reviewed.elsewhere.pk])
+    hidden = reverse("admin:artifacts_rolegrant_change", args=[reviewed.elsewhere.pk])
     assert client.get(hidden, follow=True).redirect_chain[-1][0] == reverse("admin:index")
 
 

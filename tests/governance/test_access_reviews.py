@@ -12,16 +12,18 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from artifacts.models import Run
+from artifacts.access.roles import Role, Verb
+from artifacts.access.rule import can
+from artifacts.access.services import role_revoke
+from artifacts.models import RoleGrant, Run
 from artifacts.services.uploads import upload_session_start
 from config.settings.celery import env_crontab
-from governance.errors import Conflict, InvalidInput, NotAllowed
-from governance.models import AccessReviewCampaign, AccessReviewItem, AuditEntry, RoleGrant
-from governance.permissions import can
-from governance.roles import Role, Verb
-from governance.services import campaign_open, campaign_open_scheduled, item_decide, items_decide, role_revoke
-from governance.services.promotions import promotion_approve
-from governance.tasks import open_scheduled_access_reviews
+from core.errors import Conflict, InvalidInput, NotAllowed
+from core.models import AuditEntry
+from governance.access.models import AccessReviewCampaign, AccessReviewItem
+from governance.access.services import campaign_open, campaign_open_scheduled, item_decide, items_decide
+from governance.access.tasks import open_scheduled_access_reviews
+from governance.registry.services.promotions import promotion_approve
 from tests.factories import (
     AccessReviewCampaignFactory,
     BlobFactory,
@@ -517,7 +519,7 @@ def test_the_database_holds_one_open_scheduled_campaign(reviewed):
 def test_the_review_is_scheduled_quarterly_by_default(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["open-access-reviews"]
 
-    assert entry["task"] == "governance.tasks.open_scheduled_access_reviews"
+    assert entry["task"] == "governance.access.tasks.open_scheduled_access_reviews"
     assert entry["schedule"] == crontab(minute="0", hour="6", day_of_month="1", month_of_year="1,4,7,10")
     assert settings.PROVENANT_ACCESS_REVIEW_DUE_DAYS == 14
     assert settings.PROVENANT_ACCESS_REVIEW_UNUSED_DAYS == 90

@@ -1,13 +1,13 @@
-"""The access rule of governance/permissions.py, clause by clause: how project roles, artifact roles, groups,
+"""The access rule of artifacts/access/rule.py, clause by clause: how project roles, artifact roles, groups,
 superusers and inactive accounts combine."""
 
 import pytest
 from django.contrib.auth.models import Group
 
+from artifacts.access.roles import Role, Verb
+from artifacts.access.rule import can
+from artifacts.access.services import role_revoke
 from artifacts.models import Artifact, ArtifactVersion, Dataset, DatasetVersion, Project, Run
-from governance.permissions import can
-from governance.roles import Role, Verb
-from governance.services import role_revoke
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

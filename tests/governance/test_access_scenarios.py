@@ -9,10 +9,19 @@ from types import SimpleNamespace
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project, Run, UploadSession
-from governance.models import RoleGrant
-from governance.roles import Role
-from governance.services import role_revoke
+from artifacts.access.roles import Role
+from artifacts.access.services import role_revoke
+from artifacts.models import (
+    Artifact,
+    ArtifactVersion,
+    Blob,
+    Dataset,
+    DatasetVersion,
+    Project,
+    RoleGrant,
+    Run,
+    UploadSession,
+)
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

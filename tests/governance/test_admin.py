@@ -10,17 +10,17 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from governance.models import ApiToken
-from governance.services import api_token_revoke
+from governance.access.models import ApiToken
+from governance.access.services import api_token_revoke
 from tests.factories import ApiTokenFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-CHANGELIST = reverse("admin:governance_apitoken_changelist")
+CHANGELIST = reverse("admin:access_apitoken_changelist")
 
 
 def change_url(token: ApiToken) -> str:
-    return reverse("admin:governance_apitoken_change", args=[token.pk])
+    return reverse("admin:access_apitoken_change", args=[token.pk])
 
 
 def messages_of(response) -> list[str]:
@@ -66,8 +66,8 @@ def test_changelist_queries_do_not_grow_with_rows(admin_client):
 
 def test_tokens_cannot_be_added_edited_or_deleted(admin_client):
     token = ApiTokenFactory(name="nightly-training")
-    add_url = reverse("admin:governance_apitoken_add")
-    delete_url = reverse("admin:governance_apitoken_delete", args=[token.pk])
+    add_url = reverse("admin:access_apitoken_add")
+    delete_url = reverse("admin:access_apitoken_delete", args=[token.pk])
 
     assert admin_client.get(add_url).status_code == 403
     assert 'name="_save"' not in admin_client.get(change_url(token)).content.decode()

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from governance.audit_actions import ACTION_PREFIXES, RECORDED_AS, AuditAction, UndeclaredAuditAction
-from governance.events import SUBSCRIBABLE_TYPES, EventType
-from governance.models import AuditEntry, PromotionRequest
-from governance.services.audit import AuditObject, audit_record
-from governance.services.promotions import CLOSED_UNDECIDED, PAST
+from core.audit.actions import ACTION_PREFIXES, RECORDED_AS, AuditAction, UndeclaredAuditAction
+from core.audit.recorder import AuditObject, audit_record
+from core.events import SUBSCRIBABLE_TYPES, EventType
+from core.models import AuditEntry
+from governance.registry.models import PromotionRequest
+from governance.registry.services.promotions import CLOSED_UNDECIDED, PAST
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def _recorded_in_code() -> tuple[set[str], set[str]]:
     """The actions written out in calls to the recorders, and the static prefixes of those built by an f-string
     (`f"promotion_request.{state}"`)."""
     literals, built = set(), set()
-    for path in [*ROOT.glob("governance/**/*.py"), *ROOT.glob("artifacts/**/*.py")]:
+    for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("governance/**/*.py"), *ROOT.glob("artifacts/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if not isinstance(node, ast.Call):
                 continue

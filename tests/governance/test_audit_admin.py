@@ -5,19 +5,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from governance.models import AuditEntry, SignedTreeHead
-from governance.roles import Role
-from governance.services.audit import audit_record, tree_head_sign
+from artifacts.access.roles import Role
+from core.audit.recorder import audit_record, tree_head_sign
+from core.models import AuditEntry, SignedTreeHead
 from tests.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 
-ENTRIES = reverse("admin:governance_auditentry_changelist")
-HEADS = reverse("admin:governance_signedtreehead_changelist")
+ENTRIES = reverse("admin:core_auditentry_changelist")
+HEADS = reverse("admin:core_signedtreehead_changelist")
 
 
 def entry_url(entry: AuditEntry, view: str = "change") -> str:
-    return reverse(f"admin:governance_auditentry_{view}", args=[entry.seq])
+    return reverse(f"admin:core_auditentry_{view}", args=[entry.seq])
 
 
 def listed(response) -> set[int]:
@@ -42,7 +42,7 @@ def test_changelist_and_entry_page_render_with_changes_pretty_printed(admin_clie
 def test_entries_cannot_be_added_changed_or_deleted(admin_client):
     entry = audit_record("project.updated", obj=ProjectFactory())
 
-    assert admin_client.get(reverse("admin:governance_auditentry_add")).status_code == 403
+    assert admin_client.get(reverse("admin:core_auditentry_add")).status_code == 403
     assert admin_client.post(entry_url(entry), {"action": "forged"}).status_code == 403
     assert admin_client.post(entry_url(entry, "delete"), {"post": "yes"}).status_code == 403
     assert 'name="_save"' not in admin_client.get(entry_url(entry)).content.decode()
@@ -58,8 +58,8 @@ def test_tree_heads_are_shown_read_only(admin_client):
 
     assert changelist.status_code == 200
     assert head.root_hash in changelist.content.decode()
-    assert admin_client.get(reverse("admin:governance_signedtreehead_add")).status_code == 403
-    delete = reverse("admin:governance_signedtreehead_delete", args=[head.pk])
+    assert admin_client.get(reverse("admin:core_signedtreehead_add")).status_code == 403
+    delete = reverse("admin:core_signedtreehead_delete", args=[head.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert SignedTreeHead.objects.filter(pk=head.pk).exists()
 

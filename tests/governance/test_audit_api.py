@@ -10,17 +10,12 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance import audit_tree, signing
-from governance.audit_verify import (
-    canonical_json,
-    leaf_hash,
-    verify_consistency,
-    verify_export,
-    verify_inclusion,
-)
-from governance.models import AuditEntry, SignedTreeHead
-from governance.roles import Role
-from governance.services.audit import AuditObject, audit_record, entry_document, tree_head_sign
+from artifacts.access.roles import Role
+from core.audit import signing
+from core.audit import tree as audit_tree
+from core.audit.recorder import AuditObject, audit_record, entry_document, tree_head_sign
+from core.crypto.audit_verify import canonical_json, leaf_hash, verify_consistency, verify_export, verify_inclusion
+from core.models import AuditEntry, SignedTreeHead
 from tests.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db

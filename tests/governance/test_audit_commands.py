@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from governance import audit_tree, signing
-from governance.audit_verify import load_public_key, verify_consistency, verify_export, verify_inclusion
-from governance.models import AuditEntry, SignedTreeHead
-from governance.services.audit import audit_record, tree_head_sign
+from core.audit import signing
+from core.audit import tree as audit_tree
+from core.audit.recorder import audit_record, tree_head_sign
+from core.crypto.audit_verify import load_public_key, verify_consistency, verify_export, verify_inclusion
+from core.models import AuditEntry, SignedTreeHead
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
-VERIFIER = Path(__file__).resolve().parents[2] / "governance" / "audit_verify.py"
+VERIFIER = Path(__file__).resolve().parents[2] / "core" / "crypto" / "audit_verify.py"
 
 
 def run(command: str, *args: str) -> str:

@@ -12,8 +12,11 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 
-from governance import audit_tree, signing
-from governance.audit_verify import (
+from artifacts.access.roles import Role
+from core.audit import signing
+from core.audit import tree as audit_tree
+from core.audit.recorder import audit_record, entry_bytes, filtered_export_lines, tree_head_document, tree_head_sign
+from core.crypto.audit_verify import (
     FILTERED_EXPORT_FORMAT,
     VerificationFailed,
     canonical_json,
@@ -21,15 +24,7 @@ from governance.audit_verify import (
     main,
     verify_filtered_export,
 )
-from governance.models import AuditEntry
-from governance.roles import Role
-from governance.services.audit import (
-    audit_record,
-    entry_bytes,
-    filtered_export_lines,
-    tree_head_document,
-    tree_head_sign,
-)
+from core.models import AuditEntry
 from tests.factories import ArtifactFactory, ProjectFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -235,7 +230,7 @@ def test_the_export_streams_a_chunk_at_a_time_with_proofs_read_in_batches(api):
     project = ProjectFactory()
     made = [record("project.updated", project) for _ in range(100)]
 
-    with mock.patch("governance.services.audit.EXPORT_CHUNK", 7):
+    with mock.patch("core.audit.recorder.EXPORT_CHUNK", 7):
         response = api.get(EXPORT, {"project": project.slug})
         assert isinstance(response, StreamingHttpResponse)
         with CaptureQueriesContext(connection) as captured:

@@ -5,9 +5,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from governance import audit_tree, signing
-from governance.models import AuditEntry, AuditLogHead, AuditTreeNode, SignedTreeHead
-from governance.services.audit import AuditObject, audit_record, tree_head_sign
+from core.audit import signing
+from core.audit import tree as audit_tree
+from core.audit.recorder import AuditObject, audit_record, tree_head_sign
+from core.models import AuditEntry, AuditLogHead, AuditTreeNode, SignedTreeHead
 
 
 def refused(statement) -> None:

@@ -17,14 +17,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from artifacts import services
-from artifacts.models import Artifact, Blob, Project, Run, UploadSession
+from artifacts.access.roles import Role
+from artifacts.access.services import role_grant, role_revoke
+from artifacts.models import Artifact, Blob, Project, RoleGrant, Run, UploadSession
 from artifacts.services import uploads
 from artifacts.tasks import verify_blob, verify_direct_upload
-from governance.audit_tree import log_size
-from governance.errors import InvalidInput
-from governance.models import AccessReviewItem, ApiToken, AuditEntry, RoleGrant
-from governance.roles import Role
-from governance.services import api_token_revoke, item_decide, role_grant, role_revoke
+from core.audit.tree import log_size
+from core.errors import InvalidInput
+from core.models import AuditEntry
+from governance.access.models import AccessReviewItem, ApiToken
+from governance.access.services import api_token_revoke, item_decide
+from governance.audit.selectors import entries_about_artifact
 from tests.factories import (
     AccessReviewCampaignFactory,
     ApiTokenFactory,
@@ -638,7 +641,7 @@ def test_who_changed_or_downloaded_an_artifact_between_two_moments_is_one_query(
 
     with django_assert_num_queries(1):
         answer = list(
-            AuditEntry.objects.about_artifact(artifact_id)
+            entries_about_artifact(AuditEntry.objects.all(), artifact_id)
             .filter(recorded_at__range=(opened.recorded_at, closed.recorded_at))
             .order_by("seq")
         )

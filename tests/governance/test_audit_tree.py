@@ -1,4 +1,4 @@
-"""The audit log's Merkle tree rules (governance.audit_verify) against RFC 6962's published test vectors, a literal
+"""The audit log's Merkle tree rules (core.crypto.audit_verify) against RFC 6962's published test vectors, a literal
 transcription of the RFC's recursive definitions, and an independent implementation (pymerkle)."""
 
 import hashlib
@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
-from governance import audit_tree
-from governance.audit_verify import (
+from core.audit import tree as audit_tree
+from core.audit.recorder import AuditObject, audit_record
+from core.crypto.audit_verify import (
     EMPTY_ROOT,
     Frontier,
     consistency_ranges,
@@ -23,8 +24,7 @@ from governance.audit_verify import (
     verify_consistency,
     verify_inclusion,
 )
-from governance.models import AuditEntry, AuditTreeNode
-from governance.services.audit import AuditObject, audit_record
+from core.models import AuditEntry, AuditTreeNode
 
 # The reference vectors of Certificate Transparency, as transparency-dev/merkle keeps them in proof/verify_test.go
 # (from google/certificate-transparency's merkle_tree_test.cc). Their leaf numbers there count from 1; here from 0.
@@ -391,7 +391,7 @@ def test_proof_ranges_split_into_aligned_perfect_subtrees(data, size):
         assert position == end
 
 
-# The tree as the database keeps it (governance.audit_tree) ---------------------------------------------------
+# The tree as the database keeps it (core.audit.tree) ---------------------------------------------------
 
 
 def record_entries(count: int) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""The standalone verifier (governance/audit_verify.py) on real exports: it passes an untouched one, and names the
+"""The standalone verifier (core/crypto/audit_verify.py) on real exports: it passes an untouched one, and names the
 first bad sequence number of an edited, deleted, reordered, inserted or truncated log. It runs as an auditor runs
 it: the file copied alone into an empty folder, in a Python where importing Django fails."""
 
@@ -17,9 +17,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import governance.audit_verify
-from governance import signing
-from governance.audit_verify import (
+import core.crypto.audit_verify
+from core.audit import signing
+from core.audit.recorder import (
+    AuditObject,
+    audit_record,
+    export_lines,
+    export_tree_head,
+    tree_head_document,
+    tree_head_sign,
+)
+from core.crypto.audit_verify import (
     EXPORT_FORMAT,
     Frontier,
     VerificationFailed,
@@ -29,16 +37,8 @@ from governance.audit_verify import (
     tree_head_message,
     verify_export,
 )
-from governance.services.audit import (
-    AuditObject,
-    audit_record,
-    export_lines,
-    export_tree_head,
-    tree_head_document,
-    tree_head_sign,
-)
 
-VERIFIER = Path(governance.audit_verify.__file__)
+VERIFIER = Path(core.crypto.audit_verify.__file__)
 # Sizes at which a tree head is signed while the log grows; the export adds one at its end (ENTRIES).
 SIGNED_AT_SIZES = (10, 20, 33)
 ENTRIES = 40

@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from governance.errors import Conflict, InvalidInput
-from governance.models import ApiToken
-from governance.services import api_token_issue, api_token_revoke, hash_token
+from core.errors import Conflict, InvalidInput
+from governance.access.models import ApiToken
+from governance.access.services import api_token_issue, api_token_revoke, hash_token
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

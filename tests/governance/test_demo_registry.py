@@ -7,16 +7,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from governance import demo
-from governance.models import (
-    AccessReviewCampaign,
-    ModelVersion,
-    PromotionPolicy,
-    PromotionRequest,
-    RegisteredModel,
-    StageTransition,
-)
-from governance.services.promotions import promotion_approve
+from governance.access.models import AccessReviewCampaign
+from governance.portal import demo
+from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel, StageTransition
+from governance.registry.services.promotions import promotion_approve
 
 pytestmark = pytest.mark.django_db
 

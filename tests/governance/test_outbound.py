@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from governance.outbound import (
+from governance.webhooks.outbound import (
     EXCERPT_BYTES,
     DestinationRefused,
     OutboundError,

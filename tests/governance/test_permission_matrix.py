@@ -3,7 +3,7 @@
 (Over 1,000 lines on purpose: the matrix is one table, ENDPOINTS, read against one set of callers; split, a reader
 could no longer check at a glance that every endpoint is declared.)
 
-The rule is written in governance/permissions.py; this table is what it means for each request:
+The rule is written in artifacts/access/rule.py; this table is what it means for each request:
 
 - anonymous: 401 with `WWW-Authenticate: Bearer realm="api"` everywhere, except the API's description (`schema`,
   `docs`), which is public on purpose: it describes the endpoints and holds no data.
@@ -37,6 +37,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.urls import URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from artifacts.access.roles import Role
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
@@ -45,29 +46,26 @@ from artifacts.models import (
     DatasetVersion,
     Project,
     ProjectBlob,
+    RoleGrant,
     Run,
     UploadSession,
 )
 from artifacts.services import uploads as upload_services
 from artifacts.services.integrity import blob_verify
-from governance.models import (
+from core.audit.recorder import audit_record, tree_head_sign
+from governance.registry.models import (
     ModelAlias,
     ModelVersion,
     PromotionDecision,
     PromotionPolicy,
     PromotionRequest,
     RegisteredModel,
-    RoleGrant,
     StageTransition,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookSecret,
 )
-from governance.roles import Role
-from governance.services.audit import audit_record, tree_head_sign
-from governance.services.promotions import promotion_approve
-from governance.services.registry import model_alias_set, promotion_policy_set
-from governance.services.webhooks import webhook_endpoint_test
+from governance.registry.services.promotions import promotion_approve
+from governance.registry.services.registry import model_alias_set, promotion_policy_set
+from governance.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookSecret
+from governance.webhooks.services import webhook_endpoint_test
 from tests.factories import (
     ArtifactVersionFactory,
     BlobFactory,

@@ -14,12 +14,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from governance import audit_tree, signing
-from governance.audit_verify import FILTERED_EXPORT_FORMAT, verify_export, verify_filtered_export
-from governance.models import AuditEntry, SignedTreeHead
-from governance.roles import Role
-from governance.services.audit import AuditObject, audit_record, tree_head_sign
-from governance.views.audit import PAGE_SIZE
+from artifacts.access.roles import Role
+from core.audit import signing
+from core.audit import tree as audit_tree
+from core.audit.recorder import AuditObject, audit_record, tree_head_sign
+from core.crypto.audit_verify import FILTERED_EXPORT_FORMAT, verify_export, verify_filtered_export
+from core.models import AuditEntry, SignedTreeHead
+from governance.portal.views.audit import PAGE_SIZE
 from tests.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
@@ -372,7 +373,7 @@ def test_verify_now_catches_a_head_whose_root_the_database_no_longer_matches(cli
     tree_head_sign()
     record("project.updated", project)
     # A head validly signed over a root the database does not hold (as after the log was rewritten).
-    with mock.patch("governance.audit_tree.root_at", return_value=b"\x00" * 32):
+    with mock.patch("core.audit.tree.root_at", return_value=b"\x00" * 32):
         tree_head_sign()
     client.force_login(auditor_of(project))
 
@@ -518,8 +519,8 @@ def test_verify_now_catches_an_entry_rewritten_together_with_its_recorded_hash(c
     """The root check trusts the recorded hashes; the content check hashes the entries again."""
     from django.db import connection
 
-    from governance.audit_verify import leaf_hash
-    from governance.services.audit import entry_bytes
+    from core.audit.recorder import entry_bytes
+    from core.crypto.audit_verify import leaf_hash
 
     superuser = UserFactory(is_superuser=True)
     for number in range(40):  # past 32 entries: the root is folded from kept subtree hashes, not from the leaves

@@ -5,7 +5,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.test import Client
 
-from governance.models import AuditEntry
+from core.models import AuditEntry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The portal's dashboard (governance/views/dashboard.py and the dashboard reads in governance/selectors.py): each
+"""The portal's dashboard (governance/portal/views/dashboard.py and the dashboard reads in governance/*/selectors.py): each
 section counts only what the signed-in user may see, says so when there is nothing, and the page costs the same
 number of queries whatever the amount of data."""
 
@@ -12,13 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from artifacts.access.roles import Role
 from artifacts.models import Blob
 from artifacts.services.integrity import blob_verify
-from governance.gates import gates_evaluate
-from governance.models import AuditEntry, PromotionPolicy
-from governance.roles import Role
-from governance.services.promotions import promotion_approve
-from governance.services.registry import promotion_policy_set
+from core.models import AuditEntry
+from governance.registry.gates import gates_evaluate
+from governance.registry.models import PromotionPolicy
+from governance.registry.services.promotions import promotion_approve
+from governance.registry.services.registry import promotion_policy_set
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

@@ -1,4 +1,4 @@
-"""The portal's registry pages (governance/views/registry.py): models with their versions, history, card and
+"""The portal's registry pages (governance/portal/views/registry.py): models with their versions, history, card and
 metrics; two versions compared; promotion requests with their gates, approvals and decision forms. Who sees what is
 the access rule's (404 otherwise), and every decision goes through the promotion services."""
 
@@ -8,10 +8,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
+from artifacts.access.roles import Role
 from artifacts.models import Run
-from governance.models import ModelVersion, PromotionDecision, PromotionRequest
-from governance.roles import Role
-from governance.views.registry import code_compare_url
+from governance.portal.views.registry import code_compare_url
+from governance.registry.models import ModelVersion, PromotionDecision, PromotionRequest
 from tests.factories import (
     ModelVersionFactory,
     PromotionRequestFactory,

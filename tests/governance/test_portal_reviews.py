@@ -6,8 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from governance.models import AccessReviewItem, RoleGrant
-from governance.roles import Role
+from artifacts.access.roles import Role
+from artifacts.models import RoleGrant
+from governance.access.models import AccessReviewItem
 from tests.factories import AccessReviewCampaignFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance.roles import Role
+from artifacts.access.roles import Role
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

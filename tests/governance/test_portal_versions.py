@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from artifacts.access.roles import Role
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.services.integrity import blob_verify
-from governance.roles import Role
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

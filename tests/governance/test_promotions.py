@@ -1,4 +1,4 @@
-"""The gate to production (governance/services/promotions.py and governance/gates.py): every gate failing with its
+"""The gate to production (governance/registry/services/promotions.py and governance/registry/gates.py): every gate failing with its
 reason and passing, at request time and again when a promotion would apply; separation of duties; how an approved
 request moves versions; rejection, withdrawal, expiry and invalidation; the break-glass rollback; the events and
 audit entries each step leaves; and the triggers that keep decisions and stage history as they were written."""
@@ -11,23 +11,22 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from artifacts.access.roles import Role
+from artifacts.access.services import role_revoke
 from artifacts.services import artifact_update
 from artifacts.services.integrity import blob_verify
-from governance.errors import Conflict, InvalidInput, NotAllowed
-from governance.events import EventType, payload_schema
-from governance.gates import gates_evaluate
-from governance.models import (
-    AuditEntry,
-    Event,
+from core.errors import Conflict, InvalidInput, NotAllowed
+from core.events import EventType, payload_schema
+from core.models import AuditEntry, Event
+from governance.registry.gates import gates_evaluate
+from governance.registry.models import (
     ModelVersion,
     PromotionDecision,
     PromotionPolicy,
     PromotionRequest,
     StageTransition,
 )
-from governance.roles import Role
-from governance.services import role_revoke
-from governance.services.promotions import (
+from governance.registry.services.promotions import (
     approval_standing,
     model_rollback,
     promotion_apply,
@@ -37,7 +36,7 @@ from governance.services.promotions import (
     promotion_requests_expire,
     promotion_withdraw,
 )
-from governance.services.registry import promotion_policy_set, registered_model_update
+from governance.registry.services.registry import promotion_policy_set, registered_model_update
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

@@ -11,9 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from artifacts.access.roles import Role
 from artifacts.services import artifact_update
-from governance.models import (
-    AuditEntry,
+from core.models import AuditEntry
+from governance.registry.models import (
     ModelVersion,
     PromotionDecision,
     PromotionPolicy,
@@ -21,9 +22,8 @@ from governance.models import (
     RegisteredModel,
     StageTransition,
 )
-from governance.roles import Role
-from governance.services.promotions import promotion_approve
-from governance.services.registry import promotion_policy_set, registered_model_update
+from governance.registry.services.promotions import promotion_approve
+from governance.registry.services.registry import promotion_policy_set, registered_model_update
 from tests.factories import (
     ModelVersionFactory,
     ProjectFactory,
@@ -35,13 +35,13 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-MODELS = reverse("admin:governance_registeredmodel_changelist")
-ADD_MODEL = reverse("admin:governance_registeredmodel_add")
-VERSIONS = reverse("admin:governance_modelversion_changelist")
-POLICIES = reverse("admin:governance_promotionpolicy_changelist")
-ADD_POLICY = reverse("admin:governance_promotionpolicy_add")
-REQUESTS = reverse("admin:governance_promotionrequest_changelist")
-HISTORY = reverse("admin:governance_stagetransition_changelist")
+MODELS = reverse("admin:registry_registeredmodel_changelist")
+ADD_MODEL = reverse("admin:registry_registeredmodel_add")
+VERSIONS = reverse("admin:registry_modelversion_changelist")
+POLICIES = reverse("admin:registry_promotionpolicy_changelist")
+ADD_POLICY = reverse("admin:registry_promotionpolicy_add")
+REQUESTS = reverse("admin:registry_promotionrequest_changelist")
+HISTORY = reverse("admin:registry_stagetransition_changelist")
 REGISTRY_MODELS = (RegisteredModel, ModelVersion, PromotionPolicy, PromotionRequest, StageTransition)
 
 # What a staff account working on the registry is given, e.g. through a "registry" group; the roles say the rest.
@@ -73,7 +73,7 @@ def logged_in(client, user):
 
 
 def url_of(obj, view: str = "change") -> str:
-    return reverse(f"admin:governance_{obj._meta.model_name}_{view}", args=[obj.pk])
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_{view}", args=[obj.pk])
 
 
 def messages_of(response) -> list[str]:
@@ -91,7 +91,7 @@ def act(client, changelist: str, action: str, objects, **confirmation: str):
     chosen = client.post(changelist, {"action": action, "_selected_action": pks, "index": 0}, follow=True)
     if not confirmation:
         return chosen
-    assert chosen.templates[0].name == "admin/governance/action_with_reason.html"
+    assert chosen.templates[0].name == "admin/registry/action_with_reason.html"
     data = {"action": action, "_selected_action": pks, "confirm": "yes", **confirmation}
     return client.post(changelist, data, follow=True)
 
@@ -410,7 +410,7 @@ def test_the_approve_action_asks_for_a_comment_first(client, registry):
     page = client.post(REQUESTS, {"action": "approve", "_selected_action": [request.pk], "index": 0})
 
     assert page.status_code == 200
-    assert page.templates[0].name == "admin/governance/action_with_reason.html"
+    assert page.templates[0].name == "admin/registry/action_with_reason.html"
     assert str(request) in page.content.decode()
     assert not PromotionDecision.objects.exists()
 
@@ -618,7 +618,7 @@ def every_record(registry):
 @pytest.mark.parametrize("model", REGISTRY_MODELS, ids=lambda model: model.__name__)
 def test_nothing_in_the_registry_is_deleted_from_the_admin(admin_client, every_record, model):
     obj = every_record[model]
-    changelist = reverse(f"admin:governance_{model._meta.model_name}_changelist")
+    changelist = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
     refused = admin_client.post(url_of(obj, "delete"), {"post": "yes"})
     bulk = admin_client.post(
@@ -638,7 +638,7 @@ def test_read_only_records_cannot_be_added_or_changed_by_post(admin_client, ever
 
     page = admin_client.get(url_of(obj))
     changed = admin_client.post(url_of(obj), {"stage": "archived", "state": "rejected", "to_stage": "archived"})
-    added = admin_client.post(reverse(f"admin:governance_{model._meta.model_name}_add"), {})
+    added = admin_client.post(reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_add"), {})
 
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()

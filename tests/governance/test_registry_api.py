@@ -1,4 +1,4 @@
-"""The model registry and promotions over the API (governance/api/registry.py): a pipeline registers and asks, two
+"""The model registry and promotions over the API (governance/registry/api/views.py): a pipeline registers and asks, two
 reviewers decide and the version moves; the history answers what served when; reviewers see what awaits them and
 what each gate and approval weighs; refusals say what is wrong; the break-glass rollback; restricted artifacts stay
 hidden; and every list costs the same queries for one row as for ten."""
@@ -10,13 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from artifacts.access.roles import Role
+from artifacts.access.services import role_revoke
 from artifacts.models import Project
 from artifacts.services.integrity import blob_verify
-from governance.models import ModelVersion, PromotionRequest, RegisteredModel
-from governance.roles import Role
-from governance.services import role_revoke
-from governance.services.promotions import promotion_approve, promotion_withdraw
-from governance.services.registry import model_alias_set
+from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
+from governance.registry.services.promotions import promotion_approve, promotion_withdraw
+from governance.registry.services.registry import model_alias_set
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,

@@ -1,4 +1,4 @@
-"""The registry's writes that move no stage (governance/services/registry.py): registered models and their cards,
+"""The registry's writes that move no stage (governance/registry/services/registry.py): registered models and their cards,
 versions, aliases, and promotion policies, whose versions are never edited."""
 
 import json
@@ -6,10 +6,11 @@ import json
 import pytest
 from django.db import IntegrityError, transaction
 
-from governance.errors import Conflict, InvalidInput, NotAllowed
-from governance.models import AuditEntry, ModelAlias, PromotionPolicy
-from governance.roles import Role
-from governance.services.registry import (
+from artifacts.access.roles import Role
+from core.errors import Conflict, InvalidInput, NotAllowed
+from core.models import AuditEntry
+from governance.registry.models import ModelAlias, PromotionPolicy
+from governance.registry.services.registry import (
     DEFAULT_POLICIES,
     model_alias_delete,
     model_alias_set,

@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from governance.models import ApiToken
-from governance.services import api_token_revoke
+from governance.access.models import ApiToken
+from governance.access.services import api_token_revoke
 from tests.factories import ApiTokenFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from standardwebhooks.webhooks import Webhook
 
-from governance.models import AuditEntry, Event, WebhookDelivery, WebhookEndpoint
-from governance.roles import Role
-from governance.services.webhooks import webhook_endpoint_test, webhook_endpoint_update
+from artifacts.access.roles import Role
+from core.models import AuditEntry, Event
+from governance.webhooks.models import WebhookDelivery, WebhookEndpoint
+from governance.webhooks.services import webhook_endpoint_test, webhook_endpoint_update
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
@@ -28,10 +29,10 @@ from tests.webhook_receiver import Answer
 
 pytestmark = pytest.mark.django_db
 
-ENDPOINTS = reverse("admin:governance_webhookendpoint_changelist")
-ADD_ENDPOINT = reverse("admin:governance_webhookendpoint_add")
-DELIVERIES = reverse("admin:governance_webhookdelivery_changelist")
-EVENTS = reverse("admin:governance_event_changelist")
+ENDPOINTS = reverse("admin:webhooks_webhookendpoint_changelist")
+ADD_ENDPOINT = reverse("admin:webhooks_webhookendpoint_add")
+DELIVERIES = reverse("admin:webhooks_webhookdelivery_changelist")
+EVENTS = reverse("admin:core_event_changelist")
 PUBLIC_URL = "https://93.184.215.14/hooks"  # a public address as a literal: no DNS, and nothing is sent to it
 PUBLISHED = "artifact_version.published"
 SECRET = re.compile(r"whsec_[A-Za-z0-9+/=]+")
@@ -57,11 +58,11 @@ def staff(user, *codenames: str):
 
 
 def endpoint_url(endpoint: WebhookEndpoint, view: str = "change") -> str:
-    return reverse(f"admin:governance_webhookendpoint_{view}", args=[endpoint.pk])
+    return reverse(f"admin:webhooks_webhookendpoint_{view}", args=[endpoint.pk])
 
 
 def delivery_url(delivery: WebhookDelivery, view: str = "change") -> str:
-    return reverse(f"admin:governance_webhookdelivery_{view}", args=[delivery.pk])
+    return reverse(f"admin:webhooks_webhookdelivery_{view}", args=[delivery.pk])
 
 
 def messages_of(response) -> list[str]:
@@ -333,7 +334,7 @@ def test_a_delivery_page_shows_its_attempts_and_payload_read_only(
     assert "<pre>{\n  &quot;actor&quot;:" in body  # the payload, pretty-printed
     assert 'name="_save"' not in body
     assert admin_client.post(delivery_url(delivery), {"state": "succeeded"}).status_code == 403
-    assert admin_client.get(reverse("admin:governance_webhookdelivery_add")).status_code == 403
+    assert admin_client.get(reverse("admin:webhooks_webhookdelivery_add")).status_code == 403
     assert admin_client.post(delivery_url(delivery, "delete"), {"post": "yes"}).status_code == 403
     delivery.refresh_from_db()
     assert delivery.state == WebhookDelivery.State.PENDING
@@ -376,15 +377,15 @@ def test_a_resend_to_a_disabled_endpoint_is_reported_as_an_error(
 
 def test_an_event_page_shows_its_body_and_changes_nothing(admin_client):
     delivery = webhook_endpoint_test(endpoint=WebhookEndpointFactory(url=PUBLIC_URL), sent_by=None)
-    event_url = reverse("admin:governance_event_change", args=[delivery.event.pk])
+    event_url = reverse("admin:core_event_change", args=[delivery.event.pk])
 
     page = admin_client.get(event_url)
 
     assert page.status_code == 200
     assert "&quot;type&quot;: &quot;webhook.test&quot;" in page.content.decode()
     assert 'name="_save"' not in page.content.decode()
-    assert admin_client.get(reverse("admin:governance_event_add")).status_code == 403
-    delete = reverse("admin:governance_event_delete", args=[delivery.event.pk])
+    assert admin_client.get(reverse("admin:core_event_add")).status_code == 403
+    delete = reverse("admin:core_event_delete", args=[delivery.event.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert Event.objects.count() == 1
 

@@ -12,9 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from governance.events import SUBSCRIBABLE_TYPES, EventType, payload_schema
-from governance.models import AuditEntry, WebhookDelivery, WebhookEndpoint
-from governance.roles import Role
+from artifacts.access.roles import Role
+from core.events import SUBSCRIBABLE_TYPES, EventType, payload_schema
+from core.models import AuditEntry
+from governance.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
@@ -393,7 +394,7 @@ def test_a_delivery_to_a_disabled_endpoint_is_not_resent(api, receiver, django_c
 @pytest.fixture
 def hooked(db):
     """A project with an endpoint and one delivery to it (a test event, never sent: nothing commits)."""
-    from governance.services.webhooks import webhook_endpoint_test
+    from governance.webhooks.services import webhook_endpoint_test
 
     endpoint = WebhookEndpointFactory(url=PUBLIC_URL)
     delivery = webhook_endpoint_test(endpoint=endpoint, sent_by=None)
@@ -534,7 +535,7 @@ def test_the_lists_cost_the_same_queries_for_1_row_as_for_10(api_as, url, django
     client = api_as(maintainer)
 
     def add_endpoint() -> None:
-        from governance.services.webhooks import webhook_endpoint_test, webhook_secret_rotate
+        from governance.webhooks.services import webhook_endpoint_test, webhook_secret_rotate
 
         endpoint = WebhookEndpointFactory(project=project, url=PUBLIC_URL, created_by=UserFactory())
         webhook_secret_rotate(endpoint=endpoint, rotated_by=None)  # two live secrets to show hints of

@@ -18,17 +18,18 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from artifacts import services as artifacts_services
+from artifacts.access.roles import Role
 from artifacts.models import Blob
 from artifacts.services.integrity import blob_verify
 from config.celery import app as celery_app
-from governance.errors import Conflict, InvalidInput
-from governance.events import EventType, payload_schema
-from governance.models import AuditEntry, Event, WebhookAttempt, WebhookDelivery
-from governance.roles import Role
-from governance.services import item_decide
-from governance.services.events import deliveries_relay
-from governance.services.webhooks import _claim as claim_for_a_worker_that_dies
-from governance.services.webhooks import (
+from core.errors import Conflict, InvalidInput
+from core.events import EventType, payload_schema
+from core.models import AuditEntry, Event
+from governance.access.services import item_decide
+from governance.webhooks.deliveries import deliveries_relay
+from governance.webhooks.models import WebhookAttempt, WebhookDelivery
+from governance.webhooks.services import _claim as claim_for_a_worker_that_dies
+from governance.webhooks.services import (
     delivery_attempt,
     retry_after,
     webhook_delivery_resend,

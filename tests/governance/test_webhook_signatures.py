@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from governance import webhook_signatures
-from governance.webhook_signatures import (
+from core.crypto import webhook_signatures
+from core.crypto.webhook_signatures import (
     SECRET_PREFIX,
     WebhookVerificationError,
     headers,

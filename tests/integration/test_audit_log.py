@@ -15,11 +15,11 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from governance import audit_tree
-from governance.audit_verify import leaf_hash, tree_head_signature_ok, tree_root
-from governance.models import AuditEntry, SignedTreeHead
-from governance.services.audit import AuditObject, audit_record, entry_bytes, tree_head_sign
-from governance.tasks import sign_audit_tree_head
+from core.audit import tree as audit_tree
+from core.audit.recorder import AuditObject, audit_record, entry_bytes, tree_head_sign
+from core.crypto.audit_verify import leaf_hash, tree_head_signature_ok, tree_root
+from core.models import AuditEntry, SignedTreeHead
+from governance.audit.tasks import sign_audit_tree_head
 from tests.factories import ProjectFactory, UserFactory, grant, token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -17,12 +17,12 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from artifacts.access.roles import Role
 from artifacts.services.integrity import blob_verify
-from governance.models import ModelVersion, PromotionDecision, PromotionRequest, Stage, StageTransition
-from governance.roles import Role
-from governance.selectors import model_stages_at
-from governance.services.promotions import promotion_approve
-from governance.services.registry import promotion_policy_set
+from governance.registry.models import ModelVersion, PromotionDecision, PromotionRequest, Stage, StageTransition
+from governance.registry.selectors import model_stages_at
+from governance.registry.services.promotions import promotion_approve
+from governance.registry.services.registry import promotion_policy_set
 from tests.factories import (
     ArtifactVersionFactory,
     ModelVersionFactory,

@@ -11,12 +11,13 @@ import pytest
 from django.db import transaction
 from rest_framework.test import APIClient
 
+from artifacts.access.roles import Role
 from artifacts.models import Blob, ProjectBlob
 from artifacts.services import artifact_version_publish
 from artifacts.tasks import verify_blob
-from governance.models import AuditEntry, Event, ModelVersion, PromotionRequest
-from governance.roles import Role
-from governance.services.registry import promotion_policy_set
+from core.models import AuditEntry, Event
+from governance.registry.models import ModelVersion, PromotionRequest
+from governance.registry.services.registry import promotion_policy_set
 from tests.factories import (
     ArtifactFactory,
     ModelVersionFactory,

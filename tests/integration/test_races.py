@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from rest_framework.test import APIClient
 
-from governance.models import RoleGrant
-from governance.roles import Role
+from artifacts.access.roles import Role
+from artifacts.models import RoleGrant
 from tests.factories import ProjectFactory, UserFactory, grant, token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

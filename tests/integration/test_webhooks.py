@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from governance.models import WebhookAttempt, WebhookDelivery
+from governance.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.celery_broker import celery_app_on
 from tests.dns_server import running_dns_server
 from tests.factories import ArtifactFactory, ArtifactVersionFactory, BlobFactory, UserFactory

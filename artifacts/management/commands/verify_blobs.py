@@ -6,8 +6,8 @@ from artifacts.models import Blob
 from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_pending_enqueue, blob_scrub
 from artifacts.tasks import TRANSIENT_STORAGE_ERRORS
-from artifacts.validators import parse_digest
-from governance.errors import DomainError
+from core.errors import DomainError
+from core.validators import parse_digest
 
 LISTED = 20
 

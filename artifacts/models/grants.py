@@ -1,0 +1,141 @@
+"""Who holds which role on which object.
+
+`RoleGrant` is the record a person reads and reviews: a role, given to a user or a group, on a project or
+on one artifact, by someone, at some time. The permissions it stands for are stored as django-guardian
+object permissions in direct foreign-key tables (one per object kind), which is what every permission
+query joins on: integer keys, indexed, never Python-built lists. Services keep the two in step; nothing
+else writes either.
+"""
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from artifacts.access.roles import Role
+
+
+class ProjectUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        # The unique (user, permission, content_object) index answers "which projects may this user X?"
+        # from the index alone; this one answers "who may X this project?".
+        indexes = [models.Index(fields=["content_object", "permission"], name="project_uperm_object")]
+
+
+class ProjectGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        indexes = [models.Index(fields=["content_object", "permission"], name="project_gperm_object")]
+
+
+class ArtifactUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey("artifacts.Artifact", on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        indexes = [models.Index(fields=["content_object", "permission"], name="artifact_uperm_object")]
+
+
+class ArtifactGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey("artifacts.Artifact", on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        indexes = [models.Index(fields=["content_object", "permission"], name="artifact_gperm_object")]
+
+
+def unrestricted(user) -> bool:
+    # artifacts.access.rule imports this module's tables, so it is imported when first needed.
+    from artifacts.access.rule import is_unrestricted
+
+    return is_unrestricted(user)
+
+
+def visible_project_ids(user) -> models.QuerySet:
+    """The ids of the projects `user` may see, as a subquery."""
+    return apps.get_model("artifacts", "Project").objects.visible_to(user).values("pk")
+
+
+class RoleGrantQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "RoleGrantQuerySet":
+        """Grants on the projects `user` may see (every grant for a superuser)."""
+        return self if unrestricted(user) else self.filter(project_id__in=visible_project_ids(user))
+
+
+class RoleGrant(models.Model):
+    """A role held by a user or a group on a project, or on one artifact of it."""
+
+    project = models.ForeignKey(
+        "artifacts.Project",
+        on_delete=models.CASCADE,
+        related_name="role_grants",
+        help_text="The project granted on, or the artifact's project for a grant on one artifact.",
+    )
+    artifact = models.ForeignKey(
+        "artifacts.Artifact",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="role_grants",
+        help_text="Empty for a project-wide grant.",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="role_grants"
+    )
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, null=True, blank=True, related_name="role_grants")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    granted_at = models.DateTimeField()
+
+    objects = RoleGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False),
+                name="role_grant_one_grantee",
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="role_grant_role_known"),
+            # One row per (object, grantee, role): granting again is a no-op, not a duplicate to review twice.
+            models.UniqueConstraint(
+                fields=["project", "user", "role"],
+                condition=Q(artifact__isnull=True, user__isnull=False),
+                name="role_grant_project_user_once",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "group", "role"],
+                condition=Q(artifact__isnull=True, group__isnull=False),
+                name="role_grant_project_group_once",
+            ),
+            models.UniqueConstraint(
+                fields=["artifact", "user", "role"],
+                condition=Q(artifact__isnull=False, user__isnull=False),
+                name="role_grant_artifact_user_once",
+            ),
+            models.UniqueConstraint(
+                fields=["artifact", "group", "role"],
+                condition=Q(artifact__isnull=False, group__isnull=False),
+                name="role_grant_artifact_group_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} for {self.grantee_label} on {self.scope_label}"
+
+    @property
+    def grantee(self):
+        return self.user if self.user_id else self.group
+
+    @property
+    def grantee_label(self) -> str:
+        return f"user {self.user.get_username()}" if self.user_id else f"group {self.group.name}"
+
+    @property
+    def scope_label(self) -> str:
+        return f"artifact {self.artifact}" if self.artifact_id else f"project {self.project.slug}"

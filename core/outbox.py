@@ -1,0 +1,93 @@
+"""Domain events: written in the transaction of the change they report (the transactional outbox), with a delivery
+for every endpoint subscribed at that moment, and handed to the workers once that transaction commits.
+
+Services call `event_emit` (through the `*_event` helpers of their area: artifacts/events.py,
+governance/registry/events.py, governance/access/events.py) just before their `audit_record`: an event exists
+if and only if its change committed. Before, not after: the audit append locks the log's head row until the commit,
+so nothing that may wait on another lock (an event's insert takes a share lock on its project) may follow it.
+
+Core knows no subscriber: `event_written` is sent inside the same transaction, and the webhooks area answers it
+by writing one delivery per subscribed endpoint (governance/webhooks/receivers.py), so an event and its deliveries
+commit together or not at all.
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Model
+from django.dispatch import Signal
+from django.urls import reverse
+
+from core.audit.recorder import acting_party, format_time
+from core.events import EVENT_SCHEMA_VERSION
+from core.models import Event
+
+#: Sent with `event` (just written) and `endpoints` (None, or the only endpoints to deliver to) inside the
+#: transaction of the change; a receiver that raises undoes the change with it.
+event_written = Signal()
+
+
+def api_url(name: str, *args: Any) -> str:
+    """An absolute link into the API, under PROVENANT_PUBLIC_URL (events are often written with no request)."""
+    return settings.PROVENANT_PUBLIC_URL + reverse(f"api:{name}", args=args)
+
+
+def body_bytes(document: Mapping[str, Any]) -> bytes:
+    """The one serialisation of an event: sorted keys, no spaces, UTF-8."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _actor_document(actor: AbstractBaseUser | None) -> dict:
+    party = acting_party(actor)
+    user = party["kind"] == "user"
+    return {
+        "kind": "user" if user else "system",
+        "id": party["user_id"],
+        "username": party["label"] if user else None,
+        "label": party["label"],
+    }
+
+
+def project_document(project: Model) -> dict:
+    return {
+        "id": project.pk,
+        "slug": project.slug,
+        "name": project.name,
+        "url": api_url("project-detail", project.slug),
+    }
+
+
+def event_emit(
+    event_type: str,
+    *,
+    project: Model,
+    data: Mapping[str, Any],
+    actor: AbstractBaseUser | None = None,
+    endpoints: Iterable[Model] | None = None,
+) -> Event:
+    """Write an event in the current transaction and tell its subscribers (`event_written`) in it too.
+
+    `endpoints`, when given, are the only webhook endpoints to deliver to (a test event to one endpoint); by default
+    the webhooks area delivers to the project's active endpoints subscribed to `event_type`.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("event_emit must run inside the transaction of the change it reports.")
+    event = Event(type=event_type, schema_version=EVENT_SCHEMA_VERSION, project_id=project.pk)
+    event.body = body_bytes(
+        {
+            "id": event.public_id,
+            "type": event_type,
+            "version": EVENT_SCHEMA_VERSION,
+            "timestamp": format_time(event.occurred_at),
+            "project": project_document(project),
+            "actor": _actor_document(actor),
+            "data": data,
+        }
+    ).decode()
+    event.save(force_insert=True)
+    event_written.send(sender=Event, event=event, endpoints=endpoints)
+    return event

@@ -1,0 +1,669 @@
+"""The admin of tokens, role grants and access reviews: records, and the campaigns admins open."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_permission_codename, get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+from artifacts.access.roles import Verb
+from artifacts.access.rule import can, is_unrestricted
+from artifacts.access.services import role_grant, role_revoke
+from artifacts.models import RoleGrant
+from core.admin import (
+    ServiceWrittenAdmin,
+    VisibleChoicesMixin,
+    admin_link,
+    changelist_link,
+    skipped,
+    yes_no_filter,
+)
+from core.errors import DomainError
+from core.exports import csv_lines
+from governance.access import selectors
+from governance.access.models import AccessReviewCampaign, AccessReviewItem, ApiToken
+from governance.access.services import api_token_revoke, campaign_open, item_decide, items_decide
+
+RevokedFilter = yes_no_filter("revoked", lambda: Q(revoked_at__isnull=False))
+ExpiredFilter = yes_no_filter("expired", lambda: Q(expires_at__lte=timezone.now()))
+OverdueFilter = yes_no_filter("overdue", AccessReviewCampaign.overdue_condition)
+UnusedFilter = yes_no_filter("unused", AccessReviewItem.unused_condition)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("token", "name", "user", "created_at", "expires_at", "expired", "last_used_at", "revoked_at")
+    list_filter = (RevokedFilter, ExpiredFilter)
+    list_select_related = ("user",)
+    search_fields = ("^prefix", "name", "user__username")
+    date_hierarchy = "created_at"
+    # The hash identifies nothing a person can use, so it is not shown.
+    fields = ("prefix", "name", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Revoking is the one change a token admits, so it takes the model's change permission."""
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked, refusals = [], []
+        for token in queryset:
+            try:
+                api_token_revoke(token=token)
+            except DomainError as error:
+                refusals.append(error.message)
+            else:
+                revoked.append(f"{token.prefix}…")
+                self.log_change(request, token, "Revoked.")
+        if revoked:
+            self.message_user(
+                request, f"Revoked {len(revoked)} token(s): {', '.join(revoked)}.", level=messages.SUCCESS
+            )
+        if refusals:
+            self.message_user(request, skipped(refusals), level=messages.WARNING)
+
+    @admin.display(ordering="prefix")
+    def token(self, token: ApiToken) -> str:
+        return f"{token.prefix}…"
+
+    @admin.display(boolean=True, ordering="expires_at")
+    def expired(self, token: ApiToken) -> bool:
+        return token.is_expired
+
+
+# Role grants -------------------------------------------------------------------------------------------
+
+
+class RoleGrantForm(forms.ModelForm):
+    """Grant a role on a project, or on one artifact of it, to a user or a group named as people know them.
+
+    Names rather than pickers for the grantee: staff who manage a project's members need not be allowed to
+    browse every user account, and a name typed wrong says so.
+    """
+
+    username = forms.CharField(required=False, max_length=150, help_text="The user to grant the role to…")
+    group_name = forms.CharField(required=False, max_length=150, label="Group", help_text="…or the group.")
+
+    request: HttpRequest  # set by RoleGrantAdmin.get_form: who may grant on what depends on who asks
+
+    class Meta:
+        model = RoleGrant
+        fields = ("project", "artifact", "role")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "project" in self.fields:  # the add form; a grant's own page shows it read-only
+            self.fields["project"].required = False
+            self.fields["project"].help_text = "The project to grant the role on; it may stay empty for an artifact."
+            self.fields["artifact"].help_text = "Only this artifact; leave empty for a project-wide grant."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        project, artifact = data.get("project"), data.get("artifact")
+        if project is not None and artifact is not None and artifact.project_id != project.pk:
+            self.add_error("artifact", f"Artifact {artifact} is not in project {project.slug}.")
+        elif (target := artifact or project) is None:
+            if "project" not in self.errors and "artifact" not in self.errors:
+                self.add_error("project", "Choose the project, or the artifact, to grant the role on.")
+        elif not can(self.request.user, Verb.MANAGE, target):
+            field = "artifact" if artifact is not None else "project"
+            self.add_error(field, f"Granting roles on {target} takes the maintainer role on it.")
+        else:
+            data["target"] = target
+        username, group_name = data.get("username", "").strip(), data.get("group_name", "").strip()
+        if bool(username) == bool(group_name):
+            self.add_error("username", "Name one user or one group.")
+        elif username:
+            data["user"] = get_user_model().objects.filter(username=username).first()
+            if data["user"] is None:
+                self.add_error("username", f"There is no user named '{username}'.")
+        else:
+            data["group"] = Group.objects.filter(name=group_name).first()
+            if data["group"] is None:
+                self.add_error("group_name", f"There is no group named '{group_name}'.")
+        return data
+
+
+class NullSplitFilter(admin.SimpleListFilter):
+    """Two choices splitting the rows on whether `field` is empty: `when_empty` or the other one."""
+
+    field = ""
+    options: tuple[tuple[str, str], ...] = ()
+    when_empty = ""
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return list(self.options)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in dict(self.options):
+            return queryset.filter(**{f"{self.field}__isnull": self.value() == self.when_empty})
+        return queryset
+
+
+class GrantScopeFilter(NullSplitFilter):
+    title = parameter_name = "scope"
+    field, when_empty = "artifact", "project"
+    options = (("project", "Project-wide"), ("artifact", "One artifact"))
+
+
+class GranteeKindFilter(NullSplitFilter):
+    title = parameter_name = "grantee"
+    field, when_empty = "user", "group"
+    options = (("user", "Users"), ("group", "Groups"))
+
+
+@admin.register(RoleGrant)
+class RoleGrantAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
+    """Who holds which role, thousands of rows a page at a time: every row's grantee, project, artifact and
+    granter come in the page's one query, and nothing on the page lists every user, group or project."""
+
+    form = RoleGrantForm
+    list_display = ("grant", "grantee", "role", "scope", "project", "granted_by", "granted_at")
+    list_filter = ("role", GrantScopeFilter, GranteeKindFilter)
+    list_select_related = ("user", "group", "project", "artifact__project", "granted_by")
+    list_per_page = 100
+    show_full_result_count = False  # one COUNT(*) of every grant per page is not worth it
+    search_fields = ("user__username", "group__name", "project__slug", "artifact__name")
+    date_hierarchy = "granted_at"
+    autocomplete_fields = ("project", "artifact")
+    fields = ("project", "artifact", "username", "group_name", "role")
+    detail_fields = ("project", "artifact", "user", "group", "role", "granted_by", "granted_at", "review_items")
+    actions = ["revoke_grants"]
+
+    def get_form(self, request: HttpRequest, obj: RoleGrant | None = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_fields(self, request: HttpRequest, obj: RoleGrant | None = None) -> tuple[str, ...]:
+        return self.detail_fields if obj else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RoleGrant | None = None) -> tuple[str, ...]:
+        return self.detail_fields if obj else ()
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it deletes rows; revoke_grants goes through the service
+        return actions
+
+    def has_change_permission(self, request: HttpRequest, obj: RoleGrant | None = None) -> bool:
+        """A grant is never edited: revoke it and grant what is wanted instead, so each change is on record."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: RoleGrant | None = None) -> bool:
+        """Deleting is revoking: it takes the model's delete permission and the maintainer role on the object."""
+        allowed = admin.ModelAdmin.has_delete_permission(self, request, obj)
+        return allowed and (obj is None or can(request.user, Verb.MANAGE, obj.artifact or obj.project))
+
+    def create(self, request: HttpRequest, data: dict[str, Any]) -> RoleGrant:
+        grant, created = role_grant(
+            obj=data["target"],
+            role=data["role"],
+            user=data.get("user"),
+            group=data.get("group"),
+            granted_by=request.user,
+        )
+        if not created:
+            self.message_user(request, f"{grant} was already granted; nothing changed.", level=messages.WARNING)
+        return grant
+
+    def delete_model(self, request: HttpRequest, obj: RoleGrant) -> None:
+        role_revoke(grant=obj, revoked_by=request.user)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as error:
+            # The last maintainer of a project, say: the admin's transaction rolled back, log entry included.
+            self.message_user(request, error.message, level=messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:artifacts_rolegrant_change", args=[object_id]))
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        self.message_user(request, f"Revoked {obj_display}.", level=messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:artifacts_rolegrant_changelist"))
+
+    @admin.action(description="Revoke selected grants", permissions=["delete"])
+    def revoke_grants(self, request: HttpRequest, queryset: QuerySet[RoleGrant]) -> None:
+        revoked, refusals = [], []
+        for grant in queryset.select_related("user", "group", "project", "artifact__project"):
+            if not self.has_delete_permission(request, grant):
+                refusals.append(f"Revoking {grant} takes the maintainer role on its {grant.scope_label}.")
+                continue
+            try:
+                role_revoke(grant=grant, revoked_by=request.user)
+            except DomainError as error:
+                refusals.append(error.message)
+            else:
+                revoked.append(grant)
+        if revoked:
+            self.log_deletions(request, revoked)
+            self.message_user(request, f"Revoked {len(revoked)} grant(s).", level=messages.SUCCESS)
+        if refusals:
+            self.message_user(request, skipped(refusals), level=messages.WARNING)
+
+    @admin.display(description="grant", ordering="pk")
+    def grant(self, grant: RoleGrant) -> str:
+        return f"#{grant.pk}"
+
+    @admin.display(ordering="user__username")
+    def grantee(self, grant: RoleGrant) -> str:
+        return grant.grantee_label
+
+    @admin.display(ordering="artifact__name")
+    def scope(self, grant: RoleGrant) -> str:
+        return f"artifact {grant.artifact.name}" if grant.artifact_id else "project-wide"
+
+    @admin.display(description="reviewed in")
+    def review_items(self, grant: RoleGrant) -> SafeString:
+        return changelist_link(AccessReviewItem, "access reviews of this grant", grant__id__exact=grant.pk)
+
+
+# Access reviews ----------------------------------------------------------------------------------------
+
+
+def default_due_at() -> datetime:
+    return timezone.now() + timedelta(days=settings.PROVENANT_ACCESS_REVIEW_DUE_DAYS)
+
+
+class CampaignOpenForm(forms.ModelForm):
+    """Open a review of one project's grants, or of every project's (superusers only)."""
+
+    reviewer_usernames = forms.CharField(
+        required=False,
+        label="Reviewers",
+        help_text="Usernames, separated by commas or spaces, to review every grant instead of each project's "
+        "maintainers. Leave empty for the maintainers.",
+    )
+
+    request: HttpRequest  # set by AccessReviewCampaignAdmin.get_form
+
+    class Meta:
+        model = AccessReviewCampaign
+        fields = ("project", "title", "due_at")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "title" in self.fields:  # the add form; a campaign's own page shows it read-only
+            self.fields["project"].help_text = "Leave empty to review every project's grants."
+            self.fields["title"].required = False
+            self.fields["title"].help_text = "Leave empty for one that names the scope and the date."
+            self.fields["due_at"].initial = default_due_at
+
+    def clean_reviewer_usernames(self) -> list | None:
+        names = sorted(set(self.cleaned_data["reviewer_usernames"].replace(",", " ").split()))
+        if not names:
+            return None
+        users = list(get_user_model().objects.filter(username__in=names))
+        if unknown := sorted(set(names) - {user.get_username() for user in users}):
+            raise forms.ValidationError(f"There is no user named {', '.join(unknown)}.")
+        return users
+
+    def clean_project(self):
+        """Superusers review any scope; a project's maintainers and auditors review that project."""
+        project, user = self.cleaned_data.get("project"), self.request.user
+        if is_unrestricted(user):
+            return project
+        if project is None:
+            raise forms.ValidationError("Only a superuser reviews every project at once: choose a project.")
+        if not (can(user, Verb.MANAGE, project) or can(user, Verb.AUDIT, project)):
+            raise forms.ValidationError(f"Reviewing project {project.slug} takes its maintainer or auditor role.")
+        return project
+
+
+# The report's CSV columns, one row per item.
+REPORT_COLUMNS = (
+    "project",
+    "grantee",
+    "role",
+    "on",
+    "granted_at",
+    "granted_by",
+    "last_activity_at",
+    "unused",
+    "reviewer",
+    "self_review",
+    "decision",
+    "comment",
+    "decided_by",
+    "decided_at",
+    "grant_already_revoked",
+)
+
+
+@admin.register(AccessReviewCampaign)
+class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
+    """Open campaigns and follow them; their items are decided on the item list, and the report is a page of
+    its own (printable) and a CSV download."""
+
+    form = CampaignOpenForm
+    list_display = ("title", "scope", "state", "progress", "overdue", "due_at", "opened_by", "opened_at", "report")
+    list_filter = ("state", OverdueFilter, "scheduled")
+    list_select_related = ("project", "opened_by")
+    search_fields = ("title", "project__slug")
+    autocomplete_fields = ("project",)
+    fields = ("project", "title", "due_at", "reviewer_usernames")
+    detail_fields = (
+        "title",
+        "scope",
+        "state",
+        "due_at",
+        "overdue",
+        "progress",
+        "opened_by",
+        "opened_at",
+        "scheduled",
+        "completed_at",
+        "report",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AccessReviewCampaign]:
+        # Progress in the page's one query: one relation counted twice, so one join, no multiplied rows.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                item_count=Count("items"),
+                decided_count=Count("items", filter=~Q(items__decision=AccessReviewItem.Decision.PENDING)),
+            )
+        )
+
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def get_fields(self, request: HttpRequest, obj: AccessReviewCampaign | None = None) -> tuple[str, ...]:
+        return self.detail_fields if obj else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AccessReviewCampaign | None = None) -> tuple[str, ...]:
+        return self.detail_fields if obj else ()
+
+    def has_change_permission(self, request: HttpRequest, obj: AccessReviewCampaign | None = None) -> bool:
+        """Nothing about a campaign is edited: its items are decided, and it completes with the last one."""
+        return False
+
+    def create(self, request: HttpRequest, data: dict[str, Any]) -> AccessReviewCampaign:
+        return campaign_open(
+            project=data["project"],
+            due_at=data["due_at"],
+            opened_by=request.user,
+            reviewers=data["reviewer_usernames"],
+            title=data["title"],
+        )
+
+    def get_urls(self) -> list:
+        # Before the model's own URLs, whose `<object_id>/` pattern would take these otherwise.
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/report/", view(self.report_view), name=f"{name}_report"),
+            path("<path:object_id>/report.csv", view(self.report_csv_view), name=f"{name}_report_csv"),
+            *super().get_urls(),
+        ]
+
+    def _reported(self, request: HttpRequest, object_id: str) -> AccessReviewCampaign:
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None or not self.has_view_permission(request, campaign):
+            raise Http404("No such access review.")
+        return campaign
+
+    def report_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Every item the viewer may see, its decision, reviewer, comment and dates: a page made to print."""
+        campaign = self._reported(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Report: {campaign.title}",
+            "campaign": campaign,
+            "counts": selectors.access_review_counts(
+                AccessReviewItem.objects.visible_to(request.user).filter(campaign=campaign)
+            ),
+            "items": selectors.access_review_report(campaign, request.user),
+            "unused_days": settings.PROVENANT_ACCESS_REVIEW_UNUSED_DAYS,
+            "csv_url": reverse("admin:access_accessreviewcampaign_report_csv", args=[campaign.pk]),
+        }
+        return TemplateResponse(request, "admin/access/accessreviewcampaign/report.html", context)
+
+    def report_csv_view(self, request: HttpRequest, object_id: str) -> StreamingHttpResponse:
+        campaign = self._reported(request, object_id)
+        rows = (
+            (
+                item.project.slug,
+                item.grantee_label,
+                item.role,
+                item.object_label,
+                item.granted_at,
+                item.granted_by_label,
+                item.last_activity_at,
+                item.is_unused,
+                item.reviewer.get_username(),
+                item.self_review,
+                item.decision,
+                item.comment,
+                item.decided_by.get_username() if item.decided_by_id else "",
+                item.decided_at,
+                item.grant_already_revoked,
+            )
+            for item in selectors.access_review_report(campaign, request.user).iterator(chunk_size=1000)
+        )
+        response = StreamingHttpResponse(csv_lines(REPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="access-review-{campaign.pk}.csv"'
+        return response
+
+    @admin.display(description="scope", ordering="project__slug")
+    def scope(self, campaign: AccessReviewCampaign) -> str:
+        return campaign.scope_label
+
+    @admin.display(description="decided", ordering="decided_count")
+    def progress(self, campaign: AccessReviewCampaign) -> SafeString:
+        label = f"{campaign.decided_count} of {campaign.item_count}"
+        return changelist_link(AccessReviewItem, label, campaign__id__exact=campaign.pk)
+
+    @admin.display(boolean=True, ordering="due_at")
+    def overdue(self, campaign: AccessReviewCampaign) -> bool:
+        return campaign.is_overdue
+
+    @admin.display(description="report")
+    def report(self, campaign: AccessReviewCampaign) -> SafeString:
+        return format_html(
+            '<a href="{}">page</a> · <a href="{}">CSV</a>',
+            reverse("admin:access_accessreviewcampaign_report", args=[campaign.pk]),
+            reverse("admin:access_accessreviewcampaign_report_csv", args=[campaign.pk]),
+        )
+
+
+class ReviewerFilter(admin.SimpleListFilter):
+    """Assigned to me, or everyone's: a reviewer starts on their own items, a superuser on all of them."""
+
+    title = "reviewer"
+    parameter_name = "reviewer"
+
+    def __init__(self, request: HttpRequest, params, model, model_admin) -> None:
+        self.default = "all" if is_unrestricted(request.user) else "mine"
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("mine", "Assigned to me"), ("all", "Everyone")]
+
+    def value(self) -> str:
+        return super().value() or self.default
+
+    def choices(self, changelist):
+        # No "All" entry of its own: "Everyone" is it, and an empty value means the default above.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(reviewer=request.user) if self.value() == "mine" else queryset
+
+
+class DecisionActionForm(helpers.ActionForm):
+    comment = forms.CharField(
+        required=False,
+        label="Comment:",
+        widget=forms.TextInput(attrs={"size": 50, "placeholder": "Why (required to revoke)"}),
+    )
+
+
+class ItemDecisionForm(forms.ModelForm):
+    decision = forms.ChoiceField(
+        choices=[(AccessReviewItem.Decision.KEEP, "Keep"), (AccessReviewItem.Decision.REVOKE, "Revoke")],
+        widget=forms.RadioSelect,
+    )
+
+    class Meta:
+        model = AccessReviewItem
+        fields = ("decision", "comment")
+        help_texts = {"comment": "Required to revoke: say why."}
+
+
+@admin.register(AccessReviewItem)
+class AccessReviewItemAdmin(ServiceWrittenAdmin):
+    """Each grant under review. Keep or revoke the selected ones with one comment (the actions, with the comment
+    box beside them), or one at a time on an item's page; every decision goes through the review services."""
+
+    form = ItemDecisionForm
+    action_form = DecisionActionForm
+    list_display = (
+        "grantee_label",
+        "role",
+        "object_label",
+        "granted_at",
+        "last_activity_at",
+        "unused",
+        "reviewer",
+        "decision",
+        "comment_excerpt",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = (
+        ("campaign", admin.RelatedOnlyFieldListFilter),
+        ReviewerFilter,
+        "decision",
+        UnusedFilter,
+        "role",
+        "self_review",
+    )
+    list_select_related = ("campaign", "reviewer", "decided_by")
+    list_per_page = 100
+    show_full_result_count = False
+    search_fields = ("grantee_label", "object_label", "project__slug", "reviewer__username", "comment")
+    actions = ["keep_selected", "revoke_selected"]
+    snapshot_fields = (
+        "campaign_link",
+        "grantee_label",
+        "role",
+        "object_label",
+        "granted_at",
+        "granted_by_label",
+        "last_activity_at",
+        "unused",
+        "grant_link",
+    )
+    decided_fields = (
+        "reviewer",
+        "self_review",
+        "decision",
+        "comment",
+        "decided_by",
+        "decided_at",
+        "grant_already_revoked",
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: AccessReviewItem | None = None) -> list:
+        review = ("reviewer", "self_review", "decision", "comment")
+        if not self._may_decide(request, obj):
+            review = (*review, "decided_by", "decided_at", "grant_already_revoked")
+        return [("The grant when the review opened", {"fields": self.snapshot_fields}), ("Review", {"fields": review})]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: AccessReviewItem | None = None) -> tuple[str, ...]:
+        """Only the decision and its comment are ever entered, once, by whoever may decide the item."""
+        if self._may_decide(request, obj):
+            return (*self.snapshot_fields, "reviewer", "self_review")
+        return (*self.snapshot_fields, *self.decided_fields)
+
+    def _may_decide(self, request: HttpRequest, item: AccessReviewItem | None) -> bool:
+        return item is not None and self.has_change_permission(request, item)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # campaigns make items
+
+    def has_change_permission(self, request: HttpRequest, obj: AccessReviewItem | None = None) -> bool:
+        """Deciding takes the model's change permission; an item is decided once, by its reviewer or a superuser."""
+        allowed = super().has_change_permission(request, obj)
+        if obj is None or not allowed:
+            return allowed
+        mine = obj.reviewer_id == request.user.pk or is_unrestricted(request.user)
+        return mine and not obj.is_decided
+
+    def has_decide_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request)
+
+    def update(self, request: HttpRequest, obj: AccessReviewItem, data: dict[str, Any]) -> AccessReviewItem:
+        return item_decide(item=obj, decision=data["decision"], comment=data["comment"], decided_by=request.user)
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[AccessReviewItem], decision: str) -> None:
+        try:
+            outcome = items_decide(
+                items=queryset, decision=decision, comment=request.POST.get("comment", ""), decided_by=request.user
+            )
+        except DomainError as error:
+            self.message_user(request, error.message, level=messages.ERROR)
+            return
+        for item in outcome.decided:
+            self.log_change(request, item, f"Decided: {item.get_decision_display().lower()}.")
+        if outcome.decided:
+            done = "Kept" if decision == AccessReviewItem.Decision.KEEP else "Revoked"
+            self.message_user(request, f"{done} {len(outcome.decided)} grant(s).", level=messages.SUCCESS)
+        if outcome.refused:
+            self.message_user(request, skipped([refusal.reason for refusal in outcome.refused]), level=messages.WARNING)
+
+    @admin.action(description="Keep selected grants", permissions=["decide"])
+    def keep_selected(self, request: HttpRequest, queryset: QuerySet[AccessReviewItem]) -> None:
+        self._decide(request, queryset, AccessReviewItem.Decision.KEEP)
+
+    @admin.action(description="Revoke selected grants (with the comment)", permissions=["decide"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[AccessReviewItem]) -> None:
+        self._decide(request, queryset, AccessReviewItem.Decision.REVOKE)
+
+    @admin.display(boolean=True, description="unused")
+    def unused(self, item: AccessReviewItem) -> bool:
+        return item.is_unused
+
+    @admin.display(description="comment", ordering="comment")
+    def comment_excerpt(self, item: AccessReviewItem) -> str | None:
+        return Truncator(item.comment).chars(60) or None
+
+    @admin.display(description="campaign")
+    def campaign_link(self, item: AccessReviewItem) -> SafeString | None:
+        return admin_link(item.campaign)
+
+    @admin.display(description="grant")
+    def grant_link(self, item: AccessReviewItem) -> SafeString | str:
+        return admin_link(item.grant) if item.grant_id else "revoked"

@@ -1,0 +1,149 @@
+"""Reads of the audit log: whose entries a user may read, tree heads and their proofs."""
+
+from django.db.models import CharField, Model, Q, QuerySet
+from django.db.models.functions import Cast
+
+from artifacts.access.roles import Verb
+from artifacts.access.rule import artifact_ids_where, artifacts_granted, projects_where
+from artifacts.models import Artifact, ArtifactVersion, Project
+from core.audit import tree as audit_tree
+from core.audit.actions import READ_ACTIONS
+from core.audit.recorder import entry_document, tree_head_document
+from core.errors import InvalidInput
+from core.models import AuditEntry, SignedTreeHead
+
+#: The log-wide permission: every entry, the whole-log export (superusers, and compliance staff given it in the admin).
+WHOLE_LOG_PERMISSION = "core.view_auditentry"
+PORTAL_VERIFICATIONS = 20
+VERIFICATION_ACTIONS = ("blob.verified", "blob.corrupt")
+
+# The audit log ----------------------------------------------------------------------------------------------
+
+
+def can_read_whole_log(user) -> bool:
+    """Whether `user` holds the log-wide permission (WHOLE_LOG_PERMISSION): every entry, and the export of all."""
+    return bool(user.is_active and user.has_perm(WHOLE_LOG_PERMISSION))
+
+
+def entries_visible_to(user) -> QuerySet[AuditEntry]:
+    """Entries `user` may read: all of them with the log-wide permission; otherwise those of the projects and
+    artifacts where the user is an auditor, by the access rule (restricted artifacts need a grant on the artifact
+    itself). The log lives in core, which knows no access rule: this is the one place that applies it."""
+    if not user.is_active:
+        return AuditEntry.objects.none()
+    if can_read_whole_log(user):
+        return AuditEntry.objects.all()
+    in_projects = projects_where(user, Verb.AUDIT, "project_id") & Q(artifact_id__isnull=True)
+    return AuditEntry.objects.filter(in_projects | artifact_ids_where(user, Verb.AUDIT, "artifact_id"))
+
+
+def entries_about_artifact(entries: QuerySet[AuditEntry], artifact_id: int) -> QuerySet[AuditEntry]:
+    """Of `entries`, everything that happened to an artifact: to it, its versions and grants on it, and every read
+    of its versions' bytes, those read through the project's blob endpoint included (they name no artifact). One
+    statement: the versions' blobs and the artifact's project are subqueries."""
+    versions = ArtifactVersion.objects.filter(artifact_id=artifact_id)
+    project = Artifact.objects.filter(pk=artifact_id).values("project_id")
+    reads_of_its_bytes = Q(
+        action__in=READ_ACTIONS,
+        object_type="blob",
+        object_id__in=versions.values(key=Cast("blob_id", CharField())),
+        project_id__in=project,
+    )
+    return entries.filter(Q(artifact_id=artifact_id) | reads_of_its_bytes)
+
+
+def audit_entries_for(user) -> QuerySet[AuditEntry]:
+    """The entries `user` may read, newest first. An entry has no relations to join: its actor, object and
+    project are named by the columns themselves, so a page of them is one query whatever its length."""
+    return entries_visible_to(user).order_by("-seq")
+
+
+def audits_anything(user) -> bool:
+    """Whether `user` reads some of the log: the global "view audit entry" permission (superusers included), or
+    the auditor role on a project or an artifact."""
+    if not user.is_active:
+        return False
+    if can_read_whole_log(user):
+        return True
+    return (
+        Project.objects.filter(projects_where(user, Verb.AUDIT)).exists()
+        or Artifact.objects.filter(artifacts_granted(user, Verb.AUDIT)).exists()
+    )
+
+
+def latest_tree_head() -> SignedTreeHead | None:
+    return SignedTreeHead.objects.order_by("-tree_size", "-signed_at").first()
+
+
+def tree_head_covering(seq: int) -> SignedTreeHead | None:
+    """The latest signed tree head whose tree holds entry `seq`."""
+    return SignedTreeHead.objects.filter(tree_size__gt=seq).order_by("-tree_size", "-signed_at").first()
+
+
+def tree_head_of_size(size: int) -> SignedTreeHead | None:
+    """The latest head signed at exactly `size` entries (heads of one size all carry the same root)."""
+    return SignedTreeHead.objects.filter(tree_size=size).order_by("-signed_at").first()
+
+
+def _head_or_none(head: SignedTreeHead | None) -> dict | None:
+    return tree_head_document(head) if head is not None else None
+
+
+def audit_inclusion_proof(entry: AuditEntry, tree_size: int) -> dict:
+    """The proof that `entry` is leaf `entry.seq` of the log's first `tree_size` entries, with that tree's root
+    and the head signed at that size (if one was), so an auditor can check it without asking again."""
+    size = audit_tree.log_size()
+    if not entry.seq < tree_size <= size:
+        raise InvalidInput(
+            f"tree_size must be more than the entry's seq ({entry.seq}) and at most the log's size ({size}): "
+            f"a tree of {tree_size} entries {'does not hold' if tree_size <= entry.seq else 'does not exist yet'}.",
+            field="tree_size",
+        )
+    return {
+        "seq": entry.seq,
+        "tree_size": tree_size,
+        "leaf_hash": bytes(entry.leaf_hash).hex(),
+        "root_hash": audit_tree.root_at(tree_size).hex(),
+        "audit_path": [digest.hex() for digest in audit_tree.inclusion_proof(entry.seq, tree_size)],
+        "tree_head": _head_or_none(tree_head_of_size(tree_size)),
+        "entry": entry_document(entry),
+    }
+
+
+def audit_consistency_proof(first: int, second: int) -> dict:
+    """The proof that the log's first `first` entries are, unchanged, the start of its first `second` entries,
+    with both roots and the heads signed at those sizes (if any)."""
+    size = audit_tree.log_size()
+    if not 0 <= first <= second <= size:
+        raise InvalidInput(
+            f"Sizes must satisfy 0 <= first <= second <= the log's size ({size}); got first={first}, second={second}.",
+            field="second" if first <= second else "first",
+        )
+    return {
+        "first": first,
+        "second": second,
+        "first_root": audit_tree.root_at(first).hex(),
+        "second_root": audit_tree.root_at(second).hex(),
+        "proof": [digest.hex() for digest in audit_tree.consistency_proof(first, second)],
+        "first_head": _head_or_none(tree_head_of_size(first)),
+        "second_head": _head_or_none(tree_head_of_size(second)),
+    }
+
+
+def audit_entries_by(user) -> QuerySet[AuditEntry]:
+    """The entries recording `user`'s own acts, newest first: what the dashboard shows someone who audits nothing."""
+    return AuditEntry.objects.filter(actor_kind=AuditEntry.ActorKind.USER, actor_user_id=user.pk).order_by("-seq")
+
+
+def blob_verifications(blob: Model, user) -> list:
+    """The verification results for `blob` in the audit log that `user` may read, newest first (none for most
+    users: blobs belong to no single project, so only readers of the whole log see them)."""
+    entries = audit_entries_for(user).filter(
+        action__in=VERIFICATION_ACTIONS, object_type="blob", object_id=str(blob.pk)
+    )
+    return list(entries[:PORTAL_VERIFICATIONS])
+
+
+# The portal's artifact pages: what the registry and the audit log add ------------------------------------------
+
+#: Verification results listed on a version's page, newest first.

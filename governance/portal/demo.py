@@ -1,0 +1,131 @@
+"""The registry part of `manage.py load_demo`: the demo's model registered, promoted through its policies by the
+demo team, with one promotion left half-approved so a reviewer has something waiting at first sign-in, and an access
+review under way for the maintainer."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from artifacts.access.roles import Role
+from artifacts.access.services import role_grant
+from governance.access.services import campaign_open
+from governance.registry.models import PromotionRequest, RegisteredModel
+from governance.registry.services.promotions import promotion_approve, promotion_request_create
+from governance.registry.services.registry import (
+    model_alias_set,
+    model_version_register,
+    promotion_policy_set,
+    registered_model_create,
+)
+
+MODEL_NAME = "fraud-scorer"
+#: A second reviewer (production takes two approvals from people who did not make the bytes), and a maintainer who
+#: sets the policies (the demo's admin may be someone's existing account, whose rights the demo leaves alone).
+SECOND_REVIEWER = "sam"
+MAINTAINER = "mara"
+MODEL_CARD = """# Fraud scorer
+
+Scores a card transaction's probability of fraud before authorisation.
+
+## Intended use
+Ranking transactions for manual review by the fraud desk. Not for declining a transaction on its own.
+
+## Training data
+Labelled card transactions (`card-transactions`), synthetic for this demo. v1 trained on 1-21 October 2026,
+v2 on 1-28 October.
+
+## Evaluation
+Held-out transactions of the same snapshot; see the `evaluation-report` artifact of each run. Production
+requires `auc >= 0.9` on it.
+
+## Limitations
+Logistic regression on six features; it does not see merchant history. Retrain monthly.
+"""
+
+
+@dataclass(frozen=True)
+class RegistryDemo:
+    loaded: bool
+    model: RegisteredModel
+    waiting: PromotionRequest | None
+
+
+def load_registry_demo(project, admin: AbstractBaseUser, passwords: str) -> RegistryDemo:
+    """Register the demo's model unless it is there; safe to call any number of times."""
+    existing = RegisteredModel.objects.filter(project=project, name=MODEL_NAME).first()
+    if existing is not None:
+        waiting = existing.promotion_requests.filter(state=PromotionRequest.State.OPEN).first()
+        return RegistryDemo(loaded=False, model=existing, waiting=waiting)
+    with transaction.atomic():
+        return RegistryDemo(loaded=True, **_record(project, admin, passwords))
+
+
+def _member(username: str, role: str, project, admin: AbstractBaseUser, password: str) -> AbstractBaseUser:
+    user_model = get_user_model()
+    user = user_model.objects.filter(username=username).first() or user_model.objects.create_user(
+        username=username, email=f"{username}@example.com", password=password
+    )
+    role_grant(obj=project, role=role, user=user, granted_by=admin)
+    return user
+
+
+def _record(project, admin: AbstractBaseUser, password: str) -> dict:
+    user_model = get_user_model()
+    dana, rui = user_model.objects.get(username="dana"), user_model.objects.get(username="rui")
+    sam = _member(SECOND_REVIEWER, Role.REVIEWER, project, admin, password)
+    mara = _member(MAINTAINER, Role.MAINTAINER, project, admin, password)
+    promotion_policy_set(
+        project=project,
+        stage="production",
+        changed_by=mara,
+        note="Production needs two reviewers and an AUC of at least 0.9 on held-out transactions.",
+        approvals_required=2,
+        metric_thresholds=[{"metric": "auc", "operator": ">=", "value": 0.9}],
+        require_model_card=True,
+    )
+    model = registered_model_create(
+        project=project,
+        name=MODEL_NAME,
+        created_by=dana,
+        description="Fraud probability of a card transaction, for the fraud desk's review queue.",
+        model_card=MODEL_CARD,
+        owners=[dana],
+    )
+    artifact = project.artifacts.get(name="model")
+    v1, v2 = (
+        model_version_register(registered_model=model, artifact_version=version, created_by=dana)[0]
+        for version in artifact.versions.order_by("number")
+    )
+    staging = promotion_request_create(
+        model_version=v1, target_stage="staging", requested_by=dana, justification="Baseline for shadow scoring."
+    )
+    promotion_approve(request=staging, reviewer=rui, comment="Lineage and metrics check out.")
+    production = promotion_request_create(
+        model_version=v1,
+        target_stage="production",
+        requested_by=dana,
+        justification="Shadow scoring matched the desk's decisions on 96% of flagged transactions.",
+    )
+    promotion_approve(request=production, reviewer=rui, comment="Agreed.")
+    promotion_approve(request=production, reviewer=sam, comment="Good to go.")
+    waiting = promotion_request_create(
+        model_version=v2,
+        target_stage="production",
+        requested_by=dana,
+        justification="Retrained on a week more of labelled data; higher AUC on the held-out week.",
+    )
+    promotion_approve(request=waiting, reviewer=rui, comment="Better AUC at the same threshold.")
+    model_alias_set(registered_model=model, name="champion", model_version=v1, set_by=dana)
+    model_alias_set(registered_model=model, name="candidate", model_version=v2, set_by=dana)
+    # A quarterly access review under way, so the maintainer has grants to recertify at first sign-in.
+    campaign_open(
+        project=project,
+        due_at=timezone.now() + timedelta(days=14),
+        opened_by=mara,
+        title="Fraud detection: quarterly access review",
+    )
+    return {"model": model, "waiting": waiting}

@@ -1,0 +1,12 @@
+"""The portal's governance pages, under the `portal` namespace (see config/urls.py)."""
+
+from governance.portal.views import audit, auth, catalog, dashboard, registry, reviews
+
+urlpatterns = [
+    *auth.urlpatterns,
+    *dashboard.urlpatterns,
+    *registry.urlpatterns,
+    *catalog.urlpatterns,
+    *audit.urlpatterns,
+    *reviews.urlpatterns,
+]

@@ -1,0 +1,188 @@
+"""Portal pages over the catalog: an artifact version with its provenance, lineage picture and the model versions
+registered on it, and search across projects, models, artifacts, runs and datasets. They live in governance, which
+builds on artifacts: artifacts' selectors give what is the artifacts' own, governance's add the registry and the log.
+
+Every page needs a signed-in user and reads through the selectors' `visible_to(user)` querysets: a version the user
+may not see answers 404, as the API does, so its existence does not leak.
+"""
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from artifacts import selectors
+from artifacts.lineage_graph import GraphNode, render_svg
+from artifacts.models import ArtifactVersion, Run
+from artifacts.selectors import BoundedLineage, LineageNode
+from governance.audit import selectors as audit_selectors
+from governance.portal.context import search_text
+from governance.registry import selectors as registry_selectors
+
+
+def _version_or_404(request: HttpRequest, pk: int) -> ArtifactVersion:
+    version = selectors.portal_artifact_version(request.user, pk)
+    if version is None:
+        raise Http404("No such artifact version.")
+    return version
+
+
+def _web_url(text: str) -> str | None:
+    """`text` if it is an http(s) URL: a repository field is free text, and a `javascript:` link must not be one."""
+    return text if text.lower().startswith(("https://", "http://")) else None
+
+
+def _pairs(mapping: dict) -> list[tuple[str, str]]:
+    """A JSON object as rows of name and value, nested values written as compact JSON."""
+    return [
+        (str(key), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True))
+        for key, value in sorted(mapping.items())
+    ]
+
+
+def _graph_node(node: LineageNode, page: str) -> GraphNode:
+    """How one lineage node is drawn: versions link to their page; runs and dataset versions to their row in the
+    page's list of the lineage (`page` is the root version's page)."""
+    obj = node.obj
+    anchor = f"{page}#lineage-{node.type}-{node.id}"
+    if isinstance(obj, ArtifactVersion):
+        return GraphNode(
+            key=node.key,
+            kind="artifact_version",
+            label=obj.artifact.name,
+            detail=f"{obj.artifact.get_kind_display()} v{obj.number}",
+            href=reverse("portal:artifact-version", args=[obj.pk]),
+            current=node.direction == "root",
+        )
+    if isinstance(obj, Run):
+        return GraphNode(
+            key=node.key,
+            kind="run",
+            label=obj.name or obj.external_id,
+            detail=f"run · {obj.code_commit[:10]}" if obj.code_commit else "run",
+            href=anchor,
+        )
+    return GraphNode(
+        key=node.key, kind="dataset_version", label=obj.dataset.name, detail=f"dataset v{obj.number}", href=anchor
+    )
+
+
+def _lineage_svg(version: ArtifactVersion, lineage: BoundedLineage) -> str:
+    graph = lineage.graph
+    page = reverse("portal:artifact-version", args=[version.pk])
+    nodes = [_graph_node(node, page) for node in [graph.root, *graph.nodes]]
+    upstream = sum(node.direction == "upstream" for node in graph.nodes)
+    downstream = len(graph.nodes) - upstream
+    description = (
+        f"Data flows left to right: {upstream} upstream and {downstream} downstream records within "
+        f"{selectors.PORTAL_LINEAGE_DEPTH} steps of {version}."
+    )
+    if graph.hidden:
+        description += f" {graph.hidden} you may not see are left out."
+    if lineage.truncated:
+        description += f" Cut to the {selectors.PORTAL_LINEAGE_NODES} nearest records."
+    return render_svg(nodes, graph.edges, title=f"Lineage of {version}", description=description)
+
+
+@login_required
+@require_GET
+def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
+    version = _version_or_404(request, pk)
+    run = selectors.portal_run(version.run_id, request.user)
+    input_datasets, input_versions = selectors.run_inputs(run, request.user) if run else ([], [])
+    lineage = selectors.bounded_lineage(version, request.user)
+    model_versions = registry_selectors.model_versions_on(version, request.user)
+    for model_version in model_versions:
+        model_version.portal_url = reverse("portal:model", args=[model_version.registered_model_id])
+    context = {
+        "version": version,
+        "artifact": version.artifact,
+        "blob": version.blob,
+        "verifications": audit_selectors.blob_verifications(version.blob, request.user),
+        "run": run,
+        "run_repository_url": _web_url(run.code_repository) if run else None,
+        "run_facts": {name: _pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}
+        if run
+        else {},
+        "metadata": _pairs(version.metadata),
+        # The run exists but the user may not see it: say so rather than pretend the version has no origin.
+        "run_hidden": version.run_id is not None and run is None,
+        "input_datasets": input_datasets,
+        "input_versions": input_versions,
+        "consumers": selectors.version_consumers(version, request.user),
+        "consumers_limit": selectors.PORTAL_CONSUMERS,
+        "model_versions": model_versions,
+        "download_url": (
+            reverse("api:artifactversion-download", args=[version.pk])
+            if selectors.artifact_version_downloadable(version)
+            else None
+        ),
+        "lineage": lineage,
+        "lineage_svg": mark_safe(_lineage_svg(version, lineage)),  # noqa: S308 (every text in it is escaped)
+    }
+    return render(request, "portal/artifacts/version.html", context)
+
+
+@login_required
+@require_GET
+def artifact_version_lineage_svg(request: HttpRequest, pk: int) -> HttpResponse:
+    version = _version_or_404(request, pk)
+    svg = _lineage_svg(version, selectors.bounded_lineage(version, request.user))
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    # The picture is drawn per user (what they may see), so no shared cache may keep it.
+    response["Cache-Control"] = "private, no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _result_url(kind: str, item) -> str | None:
+    """Where a search result leads: versions to their page, models to the registry's page, an artifact to its
+    newest version; projects, runs and datasets, which have no portal page, to their record in the browsable API
+    (session sign-in works there, under the same access rule)."""
+    if kind == "artifact_versions":
+        return reverse("portal:artifact-version", args=[item.pk])
+    if kind == "models":
+        return reverse("portal:model", args=[item.pk])
+    if kind == "artifacts":
+        return reverse("portal:artifact-version", args=[item.newest_version_id]) if item.newest_version_id else None
+    if kind == "projects":
+        return reverse("api:project-detail", args=[item.slug])
+    api_names = {
+        "runs": "api:run-detail",
+        "datasets": "api:dataset-detail",
+        "dataset_versions": "api:datasetversion-detail",
+    }
+    return reverse(api_names[kind], args=[item.pk])
+
+
+@login_required
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    results = selectors.search(search_text(request), request.user)
+    if results.query and not results.too_short:
+        models = list(
+            registry_selectors.registered_models_named(results.query, request.user)[: selectors.SEARCH_PER_KIND + 1]
+        )
+        group = selectors.SearchGroup(
+            kind="models",
+            title="Registered models",
+            items=models[: selectors.SEARCH_PER_KIND],
+            more=len(models) > selectors.SEARCH_PER_KIND,
+        )
+        results.groups.insert(1, group)  # after projects, as people look for a model by its name first
+    for group in results.groups:
+        for item in group.items:
+            item.portal_url = _result_url(group.kind, item)
+    context = {"results": results, "min_length": selectors.SEARCH_MIN_LENGTH, "per_kind": selectors.SEARCH_PER_KIND}
+    return render(request, "portal/search.html", context)
+
+
+urlpatterns = [
+    path("versions/<int:pk>/", artifact_version, name="artifact-version"),
+    path("versions/<int:pk>/lineage.svg", artifact_version_lineage_svg, name="artifact-version-lineage-svg"),
+    path("search/", search, name="search"),
+]

@@ -1,0 +1,487 @@
+"""Portal pages for the model registry and the gate to production: models with their versions, stage history, card
+and metrics; two versions side by side; promotion requests with their gates and approvals, and the forms that decide
+them.
+
+Reads go through the selectors and each model's `visible_to(user)`, so an object the user may not see answers 404.
+Decisions go through governance/registry/services/promotions.py, the same functions the API and the admin call: the
+`DecisionRights` below only choose which form to show and what to explain; the service judges again when a form is
+posted, and its refusal is shown as a message.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from numbers import Number
+from urllib.parse import urlsplit
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_GET, require_http_methods
+
+from artifacts.models import DatasetVersion, Run
+from core.errors import DomainError
+from governance.portal.context import search_text
+from governance.registry import selectors
+from governance.registry.models import (
+    ModelVersion,
+    PromotionDecision,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    Stage,
+    StageTransition,
+)
+from governance.registry.services import promotions
+
+PAGE_SIZE = 50
+#: Shown where a version, run or environment has no value for a key the other side has.
+MISSING = "—"
+
+
+# Reading helpers ---------------------------------------------------------------------------------------------------
+
+
+def _visible_model(user, pk: int) -> RegisteredModel:
+    return get_object_or_404(selectors.registered_model_list(user).visible_to(user), pk=pk)
+
+
+def _versions_of(model: RegisteredModel, user) -> QuerySet[ModelVersion]:
+    # The run is joined too: its metrics, parameters and commit are shown for every version, not fetched per row.
+    return (
+        selectors.model_version_list()
+        .visible_to(user)
+        .filter(registered_model=model)
+        .select_related("artifact_version__run")
+        .order_by("-number")
+    )
+
+
+def _shown(value: object) -> str:
+    """A JSON value as one line of text: strings as they are, anything else as JSON."""
+    if value is None:
+        return MISSING
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _with_seen_runs(versions: list[ModelVersion], user) -> list[ModelVersion]:
+    """Set `seen_run` on each version: its producing run if the user may read it (Run.visible_to, as the API and
+    the artifact version page), else None. Someone who reads an artifact alone does not read its project's runs."""
+    run_ids = {version.artifact_version.run_id for version in versions} - {None}
+    seen = set(Run.objects.visible_to(user).filter(pk__in=run_ids).values_list("pk", flat=True)) if run_ids else set()
+    for version in versions:
+        version.seen_run = version.artifact_version.run if version.artifact_version.run_id in seen else None
+    return versions
+
+
+def _run_field(version: ModelVersion, name: str) -> dict:
+    run = version.seen_run
+    value = getattr(run, name, None) if run is not None else None
+    return value if isinstance(value, dict) else {}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, Number) and not isinstance(value, bool)
+
+
+@dataclass
+class DiffRow:
+    key: str
+    a: str
+    b: str
+    differs: bool
+    delta: str = ""
+
+
+def _diff_rows(a: dict, b: dict, *, with_delta: bool = False) -> list[DiffRow]:
+    """One row per key of either side, in key order, saying whether the two values differ (and by how much, for two
+    numbers when `with_delta`)."""
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        delta = ""
+        if with_delta and _is_number(left) and _is_number(right) and left != right:
+            delta = f"{right - left:+.6g}"
+        rows.append(DiffRow(key, _shown(left), _shown(right), differs=left != right, delta=delta))
+    return rows
+
+
+#: Where a requirement string's package name ends: "numpy==2.1.0", "torch>=2; python_version>'3.9'", "pkg[extra]".
+REQUIREMENT_NAME_END = re.compile(r"[<>=!~;\[\s@(]")
+
+
+def _requirements(dependencies: list) -> dict[str, str]:
+    """Requirement strings keyed by their normalised package name, so two environments line up by package."""
+    keyed = {}
+    for requirement in dependencies:
+        text = _shown(requirement)
+        name = REQUIREMENT_NAME_END.split(text, maxsplit=1)[0].strip().lower().replace("_", "-")
+        keyed[name or text] = text
+    return keyed
+
+
+def _environment_rows(a: dict, b: dict) -> tuple[list[DiffRow], list[DiffRow]]:
+    """The environment's fields, then its dependencies lined up by package (when both sides list them)."""
+    deps_a, deps_b = a.get("dependencies"), b.get("dependencies")
+    if isinstance(deps_a or [], list) and isinstance(deps_b or [], list):
+        rest_a = {key: value for key, value in a.items() if key != "dependencies"}
+        rest_b = {key: value for key, value in b.items() if key != "dependencies"}
+        return _diff_rows(rest_a, rest_b), _diff_rows(_requirements(deps_a or []), _requirements(deps_b or []))
+    return _diff_rows(a, b), []
+
+
+#: A repository named the way git clones over SSH: git@github.com:team/repo.git
+SSH_REMOTE = re.compile(r"git@(?P<host>[\w.-]+):(?P<path>[\w./-]+)")
+
+
+def code_compare_url(repository: str, base: str, head: str) -> str | None:
+    """The code host's page comparing two commits, when the repository is on GitHub or GitLab (github.com,
+    gitlab.com, or a self-hosted host named so) and the commits differ; None otherwise.
+
+    Only an http(s) address of owner/name shape is linked, rebuilt from its host and path, so neither a
+    `javascript:` URL nor credentials in the recorded address ever reach the page.
+    """
+    repository = (repository or "").strip()
+    if not (repository and base and head) or base == head:
+        return None
+    ssh = SSH_REMOTE.fullmatch(repository)
+    if ssh:
+        repository = f"https://{ssh['host']}/{ssh['path']}"
+    parts = urlsplit(repository)
+    host = (parts.hostname or "").lower()
+    labels = host.split(".")
+    if parts.scheme not in ("http", "https") or not ({"github", "gitlab"} & set(labels)):
+        return None
+    repo_path = parts.path.rstrip("/").removesuffix(".git").rstrip("/")
+    if repo_path.count("/") < 2:
+        return None
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{repo_path}/compare/{base}...{head}"
+
+
+def _version_number(raw: str | None) -> int | None:
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        return None
+    return int(raw)
+
+
+# Models ------------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def model_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    query = search_text(request)
+    models = (
+        selectors.registered_model_list(user)
+        .visible_to(user)
+        # The staging badges: one query for the page, not one per model (production comes from the selector).
+        .prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=ModelVersion.objects.visible_to(user)
+                .filter(stage=Stage.STAGING)
+                .only("id", "number", "registered_model_id")
+                .order_by("-number"),
+                to_attr="staging_versions",
+            )
+        )
+    )
+    if query:
+        models = models.filter(
+            Q(name__icontains=query)
+            | Q(description__icontains=query)
+            | Q(project__slug__icontains=query)
+            | Q(project__name__icontains=query)
+        )
+    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "portal/models/list.html", {"page": page, "query": query})
+
+
+@login_required
+@require_GET
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    model = _visible_model(user, pk)
+    versions = _with_seen_runs(list(_versions_of(model, user)), user)
+    visible_ids = {version.pk for version in versions}
+    # Each move names its version, its author and its request: joined, not a query per move.
+    history = list(
+        StageTransition.objects.visible_to(user)
+        .filter(registered_model=model)
+        .select_related("model_version", "changed_by", "promotion_request")
+        .order_by("-changed_at", "-id")
+    )
+    for move in history:
+        # A version replaced in production moves under the request of the version that replaced it: link that
+        # request only when its version is one the user may see (it would answer 404 otherwise).
+        move.request_visible = move.promotion_request is not None and (
+            move.promotion_request.model_version_id in visible_ids
+        )
+    oldest_first = versions[::-1]
+    metric_keys = sorted({key for version in versions for key in _run_field(version, "metrics")})
+    metric_rows = [
+        (key, [_shown(_run_field(version, "metrics").get(key)) for version in oldest_first]) for key in metric_keys
+    ]
+    production = next((version for version in versions if version.stage == Stage.PRODUCTION), None)
+    newest = versions[0] if versions else None
+    compare_a = production if production is not None and production != newest else (versions[1:2] or [None])[0]
+    return render(
+        request,
+        "portal/models/detail.html",
+        {
+            "model": model,
+            "versions": versions,
+            "history": history,
+            "metric_versions": oldest_first,
+            "metric_rows": metric_rows,
+            "compare_a": compare_a.number if compare_a else None,
+            "compare_b": newest.number if newest else None,
+        },
+    )
+
+
+@login_required
+@require_GET
+def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    model = _visible_model(user, pk)
+    numbers = [_version_number(request.GET.get(side)) for side in ("a", "b")]
+    if None in numbers:
+        messages.error(request, "Pick two versions to compare.")
+        return redirect("portal:model", pk=model.pk)
+    found = {
+        version.number: version
+        for version in _versions_of(model, user)
+        .filter(number__in=numbers)
+        .prefetch_related(
+            # Input datasets: those the user may read, named; the rest only counted (the edge rows).
+            Prefetch(
+                "artifact_version__run__input_dataset_versions",
+                queryset=DatasetVersion.objects.visible_to(user).select_related("dataset"),
+                to_attr="visible_inputs",
+            ),
+            "artifact_version__run__dataset_inputs",
+        )
+    }
+    if any(number not in found for number in numbers):
+        raise Http404("No such version of this model that you may see.")
+    a, b = _with_seen_runs([found[numbers[0]], found[numbers[1]]], user)
+    sides = []
+    for version in (a, b):
+        run = version.seen_run
+        inputs = list(getattr(run, "visible_inputs", [])) if run is not None else []
+        hidden = len(run.dataset_inputs.all()) - len(inputs) if run is not None else 0
+        sides.append({"version": version, "run": run, "inputs": inputs, "hidden_inputs": hidden})
+    environment, dependencies = _environment_rows(_run_field(a, "environment"), _run_field(b, "environment"))
+    run_a, run_b = a.seen_run, b.seen_run
+    diff_url = None
+    if run_a is not None and run_b is not None and run_a.code_repository.strip() == run_b.code_repository.strip():
+        diff_url = code_compare_url(run_a.code_repository, run_a.code_commit, run_b.code_commit)
+    return render(
+        request,
+        "portal/models/compare.html",
+        {
+            "model": model,
+            "a": a,
+            "b": b,
+            "sides": sides,
+            "parameters": _diff_rows(_run_field(a, "parameters"), _run_field(b, "parameters")),
+            "metrics": _diff_rows(_run_field(a, "metrics"), _run_field(b, "metrics"), with_delta=True),
+            "environment": environment,
+            "dependencies": dependencies,
+            "diff_url": diff_url,
+            "versions": ModelVersion.objects.visible_to(user)
+            .filter(registered_model=model)
+            .only("id", "number", "registered_model_id")
+            .order_by("-number"),
+        },
+    )
+
+
+# Promotions --------------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def promotion_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    visible = selectors.promotion_request_list().visible_to(user)
+    # The worklist: what expires soonest first.
+    awaiting = list(visible.awaiting(user).order_by("expires_at", "pk")[: PAGE_SIZE + 1])
+    awaiting_more = len(awaiting) > PAGE_SIZE
+    awaiting = awaiting[:PAGE_SIZE]
+    requests, state, model = visible, request.GET.get("state", ""), None
+    if state in PromotionRequest.State.values:
+        requests = requests.filter(state=state)
+    else:
+        state = ""
+    model_pk = _version_number(request.GET.get("model"))
+    if model_pk is not None:
+        model = RegisteredModel.objects.visible_to(user).filter(pk=model_pk).first()
+        requests = requests.filter(registered_model_id=model.pk if model is not None else None)
+    page = Paginator(requests, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "portal/promotions/list.html",
+        {
+            "awaiting": awaiting,
+            "awaiting_more": awaiting_more,
+            "page": page,
+            "state": state,
+            "states": PromotionRequest.State.choices,
+            "model": model,
+        },
+    )
+
+
+class ApproveForm(forms.Form):
+    comment = forms.CharField(
+        label="Comment (optional)",
+        required=False,
+        max_length=promotions.MAX_COMMENT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class RejectForm(forms.Form):
+    comment = forms.CharField(
+        label="Why reject it (required)",
+        max_length=promotions.MAX_COMMENT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say why you reject it: the comment is required."},
+    )
+
+
+@dataclass
+class DecisionRights:
+    """Which forms the page offers the user, and why not the decision ones. Only what to show: the services
+    decide again when a form is posted."""
+
+    approve: bool = False
+    reject: bool = False
+    why_not: str = ""
+    separation_of_duties: bool = False
+    withdraw: bool = False
+    apply: bool = False
+
+
+def _decision_rights(user, promotion: PromotionRequest, policy: PromotionPolicy) -> DecisionRights:
+    """What the services would refuse, asked of them (never decided here), so the page offers only what works."""
+    if promotion.state != PromotionRequest.State.OPEN:
+        return DecisionRights()
+    approve = promotions.promotion_decision_refusal(promotion, user, "approve", policy=policy)
+    reject = promotions.promotion_decision_refusal(promotion, user, "reject", policy=policy)
+    rights = DecisionRights(
+        approve=approve is None,
+        reject=reject is None,
+        withdraw=promotions.promotion_withdraw_refusal(promotion, user) is None,
+    )
+    refusal = approve or reject
+    if refusal is not None:
+        rights.why_not = refusal.message
+        rights.separation_of_duties = refusal.code == "separation_of_duties"
+    ready = promotion.approvals_counted >= policy.approvals_required and not promotion.blocked_by
+    rights.apply = ready and promotions.promotion_apply_refusal(promotion, user) is None
+    return rights
+
+
+def _promotion_queryset(user) -> QuerySet[PromotionRequest]:
+    # The gates read the version's bytes, run and model; the standing and the decisions list read every decision
+    # with its reviewer: joined or prefetched once, not per gate or per decision.
+    return (
+        selectors.promotion_request_list()
+        .visible_to(user)
+        .select_related(
+            "model_version__artifact_version__artifact",
+            "model_version__artifact_version__blob",
+            "model_version__artifact_version__run",
+            "model_version__registered_model",
+        )
+        .prefetch_related(Prefetch("decisions", queryset=PromotionDecision.objects.select_related("reviewer")))
+    )
+
+
+def _render_promotion(
+    request: HttpRequest,
+    promotion: PromotionRequest,
+    *,
+    approve_form: ApproveForm | None = None,
+    reject_form: RejectForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    selectors.promotion_request_standing(promotion)
+    policy = promotion.policy
+    return render(
+        request,
+        "portal/promotions/detail.html",
+        {
+            "promotion": promotion,
+            "policy": policy,
+            "rights": _decision_rights(request.user, promotion, policy),
+            "approve_form": approve_form or ApproveForm(prefix="approve"),
+            "reject_form": reject_form or RejectForm(prefix="reject"),
+        },
+        status=status,
+    )
+
+
+def _approved_message(result: PromotionRequest) -> str:
+    if result.state != PromotionRequest.State.APPROVED:
+        return f"Your approval is recorded. Not moved yet: {result.blocked_by}"
+    if result.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
+        return "Approved: the emergency rollback is confirmed."
+    return f"Approved: {result.model_version} is now in {result.target_stage}."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def promotion_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    promotion = get_object_or_404(_promotion_queryset(user), pk=pk)
+    if request.method == "GET":
+        return _render_promotion(request, promotion)
+    action = request.POST.get("action")
+    try:
+        if action == "approve":
+            form = ApproveForm(request.POST, prefix="approve")
+            if not form.is_valid():
+                return _render_promotion(request, promotion, approve_form=form, status=400)
+            result = promotions.promotion_approve(
+                request=promotion, reviewer=user, comment=form.cleaned_data["comment"]
+            )
+            messages.success(request, _approved_message(result))
+        elif action == "reject":
+            form = RejectForm(request.POST, prefix="reject")
+            if not form.is_valid():
+                return _render_promotion(request, promotion, reject_form=form, status=400)
+            promotions.promotion_reject(request=promotion, reviewer=user, comment=form.cleaned_data["comment"])
+            messages.success(request, f"Rejected: request #{promotion.pk} is closed.")
+        elif action == "withdraw":
+            promotions.promotion_withdraw(request=promotion, withdrawn_by=user)
+            messages.success(request, f"Withdrawn: request #{promotion.pk} is closed.")
+        elif action == "apply":
+            result = promotions.promotion_apply(request=promotion, applied_by=user)
+            messages.success(request, _approved_message(result))
+        else:
+            messages.error(request, "Choose approve, reject, withdraw or apply.")
+    except DomainError as refusal:
+        messages.error(request, refusal.message)
+    return redirect("portal:promotion", pk=promotion.pk)
+
+
+urlpatterns = [
+    path("models/", model_list, name="models"),
+    path("models/<int:pk>/", model_detail, name="model"),
+    path("models/<int:pk>/compare/", model_compare, name="model-compare"),
+    path("promotions/", promotion_list, name="promotions"),
+    path("promotions/<int:pk>/", promotion_detail, name="promotion"),
+]

@@ -1,0 +1,174 @@
+"""The gates a model version must pass before approvals of its promotion count, judged against one policy.
+
+Each gate answers pass or fail with a sentence a reviewer can act on. Gates are judged when a request is made (so
+the requester sees at once what is missing) and again at the moment of promotion, because bytes can be found
+corrupt and a production version can change in between.
+"""
+
+import math
+import operator
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from core.errors import InvalidInput
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+}
+MAX_THRESHOLDS = 50
+
+
+def _finite(number: int | float) -> bool:
+    """A number a float holds (an integer of 400 digits is not; math.isfinite would raise on it)."""
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
+
+
+def metric_thresholds_clean(value: object) -> list[dict]:
+    """A policy's metric thresholds in their one stored shape, or InvalidInput naming the first fault."""
+    if not isinstance(value, list):
+        raise InvalidInput(
+            'Metric thresholds are a list like [{"metric": "accuracy", "operator": ">=", "value": 0.92}].',
+            field="metric_thresholds",
+        )
+    if len(value) > MAX_THRESHOLDS:
+        raise InvalidInput(f"At most {MAX_THRESHOLDS} metric thresholds.", field="metric_thresholds")
+    cleaned, seen = [], set()
+    for position, item in enumerate(value, start=1):
+        where = f"Threshold {position}"
+        if not isinstance(item, dict) or set(item) != {"metric", "operator", "value"}:
+            raise InvalidInput(
+                f'{where} must have exactly "metric", "operator" and "value".', field="metric_thresholds"
+            )
+        metric, op, bound = item["metric"], item["operator"], item["value"]
+        if not isinstance(metric, str) or not metric.strip() or len(metric) > 200 or "\x00" in metric:
+            raise InvalidInput(
+                f"{where}: the metric is a name of 1-200 characters, without NUL.", field="metric_thresholds"
+            )
+        # A list or an object is no operator (and, unhashable, cannot even be looked up among them).
+        if not isinstance(op, str) or op not in OPERATORS:
+            raise InvalidInput(
+                f"{where}: the operator is one of {', '.join(OPERATORS)}, not {op!r}.", field="metric_thresholds"
+            )
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or not _finite(bound):
+            raise InvalidInput(f"{where}: the value must be a finite number.", field="metric_thresholds")
+        if (metric, op) in seen:
+            raise InvalidInput(f"{where} repeats '{metric} {op}'.", field="metric_thresholds")
+        seen.add((metric, op))
+        cleaned.append({"metric": metric, "operator": op, "value": bound})
+    return cleaned
+
+
+def _result(gate: str, passed: bool, detail: str) -> dict:
+    return {"gate": gate, "passed": passed, "detail": detail}
+
+
+def _integrity(version) -> dict:
+    blob = version.artifact_version.blob
+    if blob.state == "verified":
+        return _result(
+            "integrity", True, f"{blob.prefixed_digest} was verified at {blob.verified_at:%Y-%m-%d %H:%M} UTC."
+        )
+    if blob.state == "corrupt":
+        return _result(
+            "integrity",
+            False,
+            f"{blob.prefixed_digest} is corrupt: the stored bytes no longer match their digest. Upload the same bytes "
+            "again to repair it.",
+        )
+    return _result(
+        "integrity",
+        False,
+        f"{blob.prefixed_digest} is not verified yet: a worker re-hashes new bytes shortly after upload. Try again "
+        "once it is verified.",
+    )
+
+
+def _lineage(version) -> dict:
+    run = version.artifact_version.run
+    if run is None:
+        return _result("lineage", False, "The artifact version names no producing run: publish it with its run.")
+    missing = []
+    if not run.code_commit:
+        missing.append("code commit")
+    if not run.input_dataset_versions.exists():
+        missing.append("input dataset version")
+    if missing:
+        return _result("lineage", False, f"Run '{run.external_id}' records no {' and no '.join(missing)}.")
+    return _result(
+        "lineage", True, f"Run '{run.external_id}' at commit {run.code_commit[:12]} with its input datasets."
+    )
+
+
+def _metrics(version, thresholds: list[dict]) -> dict:
+    run = version.artifact_version.run
+    if run is None:
+        return _result("metrics", False, "No producing run, so no metrics to hold to the thresholds.")
+    failures, passes = [], []
+    for threshold in thresholds:
+        metric, op, bound = threshold["metric"], threshold["operator"], threshold["value"]
+        actual = run.metrics.get(metric)
+        if actual is None:
+            failures.append(f"{metric} is missing from run '{run.external_id}' (needs {op} {bound})")
+        elif OPERATORS[op](actual, bound):
+            passes.append(f"{metric} = {actual} ({op} {bound})")
+        else:
+            failures.append(f"{metric} is {actual}, needs {op} {bound}")
+    if failures:
+        return _result("metrics", False, "; ".join(failures) + ".")
+    return _result("metrics", True, "; ".join(passes) + ".")
+
+
+def _model_card(version) -> dict:
+    if version.registered_model.model_card.strip():
+        return _result("model_card", True, "The model card is written.")
+    return _result("model_card", False, f"Model '{version.registered_model.name}' has no model card: write one.")
+
+
+def _production_age(current, hours: int, now: datetime) -> dict:
+    if current is None or current.stage_changed_at is None:
+        return _result("production_age", True, "No version is in production now.")
+    served = (now - current.stage_changed_at).total_seconds() / 3600
+    if served >= hours:
+        return _result("production_age", True, f"v{current.number} has served {served:.1f} h (at least {hours} h).")
+    return _result(
+        "production_age",
+        False,
+        f"v{current.number} entered production {served:.1f} h ago; the policy keeps a production version at least "
+        f"{hours} h before replacing it (no flapping): try again after "
+        f"{(current.stage_changed_at + timedelta(hours=hours)):%Y-%m-%d %H:%M} UTC.",
+    )
+
+
+def gates_evaluate(policy, version, *, current_production, now: datetime) -> list[dict]:
+    """Every gate `policy` turns on, judged for `version` (with its artifact version, blob, run and model loaded).
+
+    `current_production` is the model's production version now (None if there is none, or if it is `version`).
+    """
+    results = []
+    if policy.require_verified_blob:
+        results.append(_integrity(version))
+    if policy.require_complete_lineage:
+        results.append(_lineage(version))
+    if policy.metric_thresholds:
+        results.append(_metrics(version, policy.metric_thresholds))
+    if policy.require_model_card:
+        results.append(_model_card(version))
+    if policy.stage == "production" and policy.min_hours_in_production:
+        results.append(_production_age(current_production, policy.min_hours_in_production, now))
+    return results
+
+
+def gates_pass(results: list[dict]) -> bool:
+    return all(result["passed"] for result in results)
+
+
+def gates_failing(results: list[dict]) -> str:
+    """The failing gates' reasons, as one sentence per gate."""
+    return " ".join(f"{result['gate']}: {result['detail']}" for result in results if not result["passed"])
