@@ -22,7 +22,7 @@ def isolated_blob_folder(request, tmp_path):
 @pytest.fixture
 def user(db):
     """A superuser: tests of what the store does use it; tests of who may do what use `api_as` and roles."""
-    from tests.factories import UserFactory
+    from tests.artifacts.factories import UserFactory
 
     return UserFactory(is_superuser=True)
 
@@ -30,7 +30,7 @@ def user(db):
 @pytest.fixture
 def api(user) -> APIClient:
     """An API client authenticated as `user` with a real bearer token."""
-    from tests.factories import token_for
+    from tests.governance.factories import token_for
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
@@ -46,7 +46,7 @@ def anonymous_api() -> APIClient:
 @pytest.fixture
 def api_as(db):
     """`api_as(user)`: an API client authenticated as that user with a real bearer token."""
-    from tests.factories import token_for
+    from tests.governance.factories import token_for
 
     def client_for(user) -> APIClient:
         client = APIClient()

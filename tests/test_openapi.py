@@ -40,7 +40,8 @@ from governance.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from tests.factories import sha256, token_for
+from tests.artifacts.factories import sha256
+from tests.governance.factories import token_for
 from tests.schema_contract import assert_conforms, openapi_document
 
 pytestmark = pytest.mark.django_db

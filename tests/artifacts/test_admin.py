@@ -14,7 +14,7 @@ from artifacts import services
 from artifacts.admin import human_size, short_digest
 from artifacts.models import Artifact, Dataset, Project, Run
 from governance.errors import Conflict
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,

@@ -25,7 +25,7 @@ from artifacts.storage.reads import iter_blob
 from governance.models import RoleGrant
 from governance.permissions import can
 from governance.roles import Verb
-from tests.factories import UserFactory, sha256
+from tests.artifacts.factories import UserFactory, sha256
 
 RECORDED_MODELS = (
     Project,

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import pytest
 
 from governance.roles import Role
-from tests.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
+from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
 
 
 @pytest.fixture

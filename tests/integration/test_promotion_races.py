@@ -23,13 +23,12 @@ from governance.roles import Role
 from governance.selectors import model_stages_at
 from governance.services.promotions import promotion_approve
 from governance.services.registry import promotion_policy_set
-from tests.factories import (
-    ArtifactVersionFactory,
+from tests.artifacts.factories import ArtifactVersionFactory, grant
+from tests.governance.factories import (
     ModelVersionFactory,
     PromotionRequestFactory,
     RegisteredModelFactory,
     artifact_version_with_lineage,
-    grant,
     token_for,
 )
 

@@ -17,15 +17,8 @@ from artifacts.tasks import verify_blob
 from governance.models import AuditEntry, Event, ModelVersion, PromotionRequest
 from governance.roles import Role
 from governance.services.registry import promotion_policy_set
-from tests.factories import (
-    ArtifactFactory,
-    ModelVersionFactory,
-    ProjectFactory,
-    PublisherFactory,
-    RegisteredModelFactory,
-    grant,
-    token_for,
-)
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, PublisherFactory, grant
+from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory, token_for
 from tests.integration.test_artifact_store import content_address
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

@@ -68,19 +68,21 @@ from governance.services.audit import audit_record, tree_head_sign
 from governance.services.promotions import promotion_approve
 from governance.services.registry import model_alias_set, promotion_policy_set
 from governance.services.webhooks import webhook_endpoint_test
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactVersionFactory,
     BlobFactory,
     DatasetVersionFactory,
-    ModelVersionFactory,
     ProjectFactory,
-    PromotionRequestFactory,
-    RegisteredModelFactory,
     RunFactory,
     UserFactory,
-    WebhookEndpointFactory,
     grant,
     sha256,
+)
+from tests.governance.factories import (
+    ModelVersionFactory,
+    PromotionRequestFactory,
+    RegisteredModelFactory,
+    WebhookEndpointFactory,
     token_for,
 )
 

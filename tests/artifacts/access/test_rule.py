@@ -8,7 +8,7 @@ from artifacts.models import Artifact, ArtifactVersion, Dataset, DatasetVersion,
 from governance.permissions import can
 from governance.roles import Role, Verb
 from governance.services import role_revoke
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,

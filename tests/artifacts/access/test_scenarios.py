@@ -13,7 +13,7 @@ from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVe
 from governance.models import RoleGrant
 from governance.roles import Role
 from governance.services import role_revoke
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,

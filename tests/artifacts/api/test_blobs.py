@@ -11,7 +11,7 @@ from artifacts import services
 from artifacts.models import Blob, ProjectBlob
 from artifacts.storage import blob_storage
 from governance.errors import InvalidInput
-from tests.factories import BlobFactory, ProjectFactory, sha256
+from tests.artifacts.factories import BlobFactory, ProjectFactory, sha256
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import pytest
 
 from artifacts.models import Artifact, Dataset, Project
-from tests.factories import ArtifactFactory, DatasetFactory, ProjectFactory, UserFactory
+from tests.artifacts.factories import ArtifactFactory, DatasetFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +103,7 @@ def test_only_the_description_of_an_artifact_can_change(api):
 
 
 def test_artifact_lists_its_version_count_and_latest(api):
-    from tests.factories import ArtifactVersionFactory
+    from tests.artifacts.factories import ArtifactVersionFactory
 
     artifact = ArtifactFactory()
     ArtifactVersionFactory(artifact=artifact)

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from artifacts.models import Project
 from governance.roles import Role
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     DatasetVersionFactory,

@@ -3,7 +3,7 @@
 import pytest
 
 from artifacts.models import Run
-from tests.factories import ArtifactVersionFactory, DatasetVersionFactory, ProjectFactory, RunFactory
+from tests.artifacts.factories import ArtifactVersionFactory, DatasetVersionFactory, ProjectFactory, RunFactory
 from tests.schema_contract import assert_conforms
 
 pytestmark = pytest.mark.django_db

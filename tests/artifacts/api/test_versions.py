@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from artifacts.models import ArtifactVersion, Blob, DatasetVersion, Run
 from governance.errors import ImmutableRecord
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,

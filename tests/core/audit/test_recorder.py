@@ -25,9 +25,7 @@ from governance.errors import InvalidInput
 from governance.models import AccessReviewItem, ApiToken, AuditEntry, RoleGrant
 from governance.roles import Role
 from governance.services import api_token_revoke, item_decide, role_grant, role_revoke
-from tests.factories import (
-    AccessReviewCampaignFactory,
-    ApiTokenFactory,
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,
@@ -37,6 +35,7 @@ from tests.factories import (
     grant,
     sha256,
 )
+from tests.governance.factories import AccessReviewCampaignFactory, ApiTokenFactory
 
 pytestmark = pytest.mark.django_db
 

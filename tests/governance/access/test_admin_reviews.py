@@ -16,14 +16,8 @@ from governance.models import AccessReviewCampaign, AccessReviewItem, RoleGrant
 from governance.permissions import can
 from governance.roles import Role, Verb
 from governance.services import item_decide
-from tests.factories import (
-    AccessReviewCampaignFactory,
-    ArtifactFactory,
-    GroupFactory,
-    ProjectFactory,
-    UserFactory,
-    grant,
-)
+from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
+from tests.governance.factories import AccessReviewCampaignFactory
 
 pytestmark = pytest.mark.django_db
 

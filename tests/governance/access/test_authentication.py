@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from governance.errors import Conflict, InvalidInput
 from governance.models import ApiToken
 from governance.services import api_token_issue, api_token_revoke, hash_token
-from tests.factories import UserFactory
+from tests.artifacts.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from governance.models import ApiToken
 from governance.services import api_token_revoke
-from tests.factories import ApiTokenFactory, UserFactory
+from tests.artifacts.factories import UserFactory
+from tests.governance.factories import ApiTokenFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -22,16 +22,8 @@ from governance.roles import Role, Verb
 from governance.services import campaign_open, campaign_open_scheduled, item_decide, items_decide, role_revoke
 from governance.services.promotions import promotion_approve
 from governance.tasks import open_scheduled_access_reviews
-from tests.factories import (
-    AccessReviewCampaignFactory,
-    BlobFactory,
-    GroupFactory,
-    ProjectFactory,
-    PromotionRequestFactory,
-    RunFactory,
-    UserFactory,
-    grant,
-)
+from tests.artifacts.factories import BlobFactory, GroupFactory, ProjectFactory, RunFactory, UserFactory, grant
+from tests.governance.factories import AccessReviewCampaignFactory, PromotionRequestFactory
 from tests.test_settings import run_manage
 
 pytestmark = pytest.mark.django_db

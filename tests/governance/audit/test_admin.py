@@ -8,7 +8,7 @@ from django.urls import reverse
 from governance.models import AuditEntry, SignedTreeHead
 from governance.roles import Role
 from governance.services.audit import audit_record, tree_head_sign
-from tests.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 

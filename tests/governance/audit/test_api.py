@@ -21,7 +21,7 @@ from governance.audit_verify import (
 from governance.models import AuditEntry, SignedTreeHead
 from governance.roles import Role
 from governance.services.audit import AuditObject, audit_record, entry_document, tree_head_sign
-from tests.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ from governance.services.audit import (
     tree_head_document,
     tree_head_sign,
 )
-from tests.factories import ArtifactFactory, ProjectFactory, grant
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, grant
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from governance.models import AuditEntry, SignedTreeHead
 from governance.roles import Role
 from governance.services.audit import AuditObject, audit_record, tree_head_sign
 from governance.views.audit import PAGE_SIZE
-from tests.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 
 from governance.models import AuditEntry
-from tests.factories import UserFactory
+from tests.artifacts.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -19,20 +19,22 @@ from governance.models import AuditEntry, PromotionPolicy
 from governance.roles import Role
 from governance.services.promotions import promotion_approve
 from governance.services.registry import promotion_policy_set
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,
     DatasetFactory,
     DatasetVersionFactory,
-    ModelVersionFactory,
     ProjectFactory,
-    PromotionRequestFactory,
-    RegisteredModelFactory,
     RunFactory,
     UserFactory,
-    artifact_version_with_lineage,
     grant,
+)
+from tests.governance.factories import (
+    ModelVersionFactory,
+    PromotionRequestFactory,
+    RegisteredModelFactory,
+    artifact_version_with_lineage,
 )
 
 pytestmark = pytest.mark.django_db

@@ -12,13 +12,12 @@ from artifacts.models import Run
 from governance.models import ModelVersion, PromotionDecision, PromotionRequest
 from governance.roles import Role
 from governance.views.registry import code_compare_url
-from tests.factories import (
+from tests.artifacts.factories import UserFactory, grant
+from tests.governance.factories import (
     ModelVersionFactory,
     PromotionRequestFactory,
     RegisteredModelFactory,
-    UserFactory,
     artifact_version_with_lineage,
-    grant,
 )
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from governance.models import AccessReviewItem, RoleGrant
 from governance.roles import Role
-from tests.factories import AccessReviewCampaignFactory, ProjectFactory, UserFactory, grant
+from tests.artifacts.factories import ProjectFactory, UserFactory, grant
+from tests.governance.factories import AccessReviewCampaignFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -5,17 +5,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from governance.roles import Role
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     DatasetFactory,
     DatasetVersionFactory,
     ProjectFactory,
-    RegisteredModelFactory,
     RunFactory,
     UserFactory,
     grant,
 )
+from tests.governance.factories import RegisteredModelFactory
 
 pytestmark = pytest.mark.django_db
 

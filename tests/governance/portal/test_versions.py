@@ -11,17 +11,16 @@ from django.test.utils import CaptureQueriesContext
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.services.integrity import blob_verify
 from governance.roles import Role
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     DatasetVersionFactory,
-    ModelVersionFactory,
     ProjectFactory,
-    RegisteredModelFactory,
     RunFactory,
     UserFactory,
     grant,
 )
+from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory
 
 pytestmark = pytest.mark.django_db
 

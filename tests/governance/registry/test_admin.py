@@ -24,14 +24,8 @@ from governance.models import (
 from governance.roles import Role
 from governance.services.promotions import promotion_approve
 from governance.services.registry import promotion_policy_set, registered_model_update
-from tests.factories import (
-    ModelVersionFactory,
-    ProjectFactory,
-    PromotionRequestFactory,
-    RegisteredModelFactory,
-    UserFactory,
-    grant,
-)
+from tests.artifacts.factories import ProjectFactory, UserFactory, grant
+from tests.governance.factories import ModelVersionFactory, PromotionRequestFactory, RegisteredModelFactory
 
 pytestmark = pytest.mark.django_db
 

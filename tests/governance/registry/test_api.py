@@ -17,20 +17,22 @@ from governance.roles import Role
 from governance.services import role_revoke
 from governance.services.promotions import promotion_approve, promotion_withdraw
 from governance.services.registry import model_alias_set
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     DatasetFactory,
     DatasetVersionFactory,
-    ModelVersionFactory,
     ProjectFactory,
-    PromotionRequestFactory,
     PublisherFactory,
-    RegisteredModelFactory,
     RunFactory,
     UserFactory,
-    artifact_version_with_lineage,
     grant,
+)
+from tests.governance.factories import (
+    ModelVersionFactory,
+    PromotionRequestFactory,
+    RegisteredModelFactory,
+    artifact_version_with_lineage,
 )
 
 pytestmark = pytest.mark.django_db

@@ -38,18 +38,20 @@ from governance.services.promotions import (
     promotion_withdraw,
 )
 from governance.services.registry import promotion_policy_set, registered_model_update
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     DatasetFactory,
     DatasetVersionFactory,
+    RunFactory,
+    UserFactory,
+    grant,
+)
+from tests.governance.factories import (
     ModelVersionFactory,
     PromotionRequestFactory,
     RegisteredModelFactory,
-    RunFactory,
-    UserFactory,
     artifact_version_with_lineage,
-    grant,
 )
 
 pytestmark = pytest.mark.django_db

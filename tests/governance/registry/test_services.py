@@ -19,15 +19,8 @@ from governance.services.registry import (
     registered_model_create,
     registered_model_update,
 )
-from tests.factories import (
-    ModelVersionFactory,
-    ProjectFactory,
-    PublisherFactory,
-    RegisteredModelFactory,
-    UserFactory,
-    artifact_version_with_lineage,
-    grant,
-)
+from tests.artifacts.factories import ProjectFactory, PublisherFactory, UserFactory, grant
+from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory, artifact_version_with_lineage
 
 pytestmark = pytest.mark.django_db
 

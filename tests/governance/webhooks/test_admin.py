@@ -16,14 +16,8 @@ from standardwebhooks.webhooks import Webhook
 from governance.models import AuditEntry, Event, WebhookDelivery, WebhookEndpoint
 from governance.roles import Role
 from governance.services.webhooks import webhook_endpoint_test, webhook_endpoint_update
-from tests.factories import (
-    ArtifactFactory,
-    ArtifactVersionFactory,
-    ProjectFactory,
-    UserFactory,
-    WebhookEndpointFactory,
-    grant,
-)
+from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, UserFactory, grant
+from tests.governance.factories import WebhookEndpointFactory
 from tests.webhook_receiver import Answer
 
 pytestmark = pytest.mark.django_db

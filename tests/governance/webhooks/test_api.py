@@ -15,14 +15,8 @@ from standardwebhooks.webhooks import Webhook
 from governance.events import SUBSCRIBABLE_TYPES, EventType, payload_schema
 from governance.models import AuditEntry, WebhookDelivery, WebhookEndpoint
 from governance.roles import Role
-from tests.factories import (
-    ArtifactFactory,
-    ArtifactVersionFactory,
-    ProjectFactory,
-    UserFactory,
-    WebhookEndpointFactory,
-    grant,
-)
+from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, UserFactory, grant
+from tests.governance.factories import WebhookEndpointFactory
 from tests.webhook_receiver import Answer
 
 pytestmark = pytest.mark.django_db

@@ -35,17 +35,16 @@ from governance.services.webhooks import (
     webhook_endpoint_update,
     webhook_secret_rotate,
 )
-from tests.celery_broker import celery_app_on
-from tests.factories import (
-    AccessReviewCampaignFactory,
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,
     ProjectFactory,
     UserFactory,
-    WebhookEndpointFactory,
     grant,
 )
+from tests.celery_broker import celery_app_on
+from tests.governance.factories import AccessReviewCampaignFactory, WebhookEndpointFactory
 from tests.webhook_receiver import Answer
 
 pytestmark = pytest.mark.django_db
