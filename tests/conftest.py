@@ -1,5 +1,9 @@
+from collections.abc import Callable
+
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.test import Client
 from rest_framework.test import APIClient
 
 
@@ -55,6 +59,32 @@ def api_as(db):
         return client
 
     return client_for
+
+
+@pytest.fixture
+def staff(db) -> Callable[..., AbstractBaseUser]:
+    """`staff(user, *codenames)`: `user` made a staff member holding the model permissions named, as an operator
+    gives them (through a group, say); what they may see and change inside the admin is still their roles' say."""
+
+    def make_staff(user: AbstractBaseUser, *codenames: str) -> AbstractBaseUser:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        return user
+
+    return make_staff
+
+
+@pytest.fixture
+def client_as(client: Client) -> Callable[[AbstractBaseUser], Client]:
+    """`client_as(user)`: the test's `client` signed in as `user` with a session, as people use the admin and the
+    portal; the same client as the `client` fixture, so a test may go on using either name."""
+
+    def signed_in(user: AbstractBaseUser) -> Client:
+        client.force_login(user)
+        return client
+
+    return signed_in
 
 
 @pytest.fixture

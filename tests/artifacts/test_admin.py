@@ -23,16 +23,13 @@ from tests.artifacts.factories import (
     ProjectFactory,
     RunFactory,
 )
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
 
 def admin_url(model: type[models.Model] | models.Model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 @pytest.fixture

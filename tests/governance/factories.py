@@ -5,6 +5,7 @@ factories (tests/artifacts/factories.py)."""
 from datetime import timedelta
 
 import factory
+from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.utils import timezone
 
 from artifacts.services.integrity import blob_verify
@@ -16,6 +17,7 @@ from governance.models import (
     RegisteredModel,
     WebhookEndpoint,
 )
+from governance.roles import Role
 from governance.services import api_token_issue, campaign_open
 from governance.services.promotions import promotion_request_create
 from governance.services.registry import model_version_register, registered_model_create
@@ -35,6 +37,18 @@ from tests.artifacts.factories import (
 
 def token_for(user, *, lifetime: timedelta = timedelta(days=1)) -> str:
     return api_token_issue(user=user, name="tests", lifetime=lifetime)[1]
+
+
+def auditor_of(target) -> AbstractBaseUser:
+    """A new user holding the auditor role on a project or an artifact."""
+    return grant(Role.AUDITOR, on=target).user
+
+
+def global_auditor() -> AbstractBaseUser:
+    """A new user with no role who may read the whole audit log (the `view_auditentry` permission)."""
+    person = UserFactory()
+    person.user_permissions.add(Permission.objects.get(codename="view_auditentry"))
+    return person
 
 
 class ApiTokenFactory(factory.django.DjangoModelFactory):

@@ -6,7 +6,6 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -18,6 +17,7 @@ from governance.roles import Role, Verb
 from governance.services import item_decide
 from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import AccessReviewCampaignFactory
+from tests.pages import listed, messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -40,26 +40,6 @@ REVIEWER_PERMISSIONS = (
     "view_project",
     "view_artifact",
 )
-
-
-def staff(user, *codenames: str):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames or REVIEWER_PERMISSIONS))
-    return user
-
-
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
-
-
-def listed(response) -> list:
-    return list(response.context["cl"].result_list)
 
 
 def item_url(item: AccessReviewItem) -> str:
@@ -154,8 +134,8 @@ def test_what_the_service_refuses_is_said_and_opens_nothing(admin_client, review
     assert not AccessReviewCampaign.objects.exists()
 
 
-def test_a_maintainer_reviews_their_project_and_only_a_superuser_every_project(client, reviewed):
-    logged_in(client, staff(reviewed.alice))
+def test_a_maintainer_reviews_their_project_and_only_a_superuser_every_project(client, reviewed, staff, client_as):
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
     other = ProjectFactory(slug="secret")
     grant(Role.VIEWER, on=other)
     due = when(timezone.now() + timedelta(days=3))
@@ -204,8 +184,8 @@ def test_a_campaign_page_links_its_items_and_report_and_edits_nothing(admin_clie
 # Deciding ---------------------------------------------------------------------------------------------
 
 
-def test_a_reviewer_starts_on_their_own_items_and_may_see_everyone_s(client, campaign, reviewed):
-    logged_in(client, staff(reviewed.alice))
+def test_a_reviewer_starts_on_their_own_items_and_may_see_everyone_s(client, campaign, reviewed, staff, client_as):
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
 
     mine = listed(client.get(ITEMS))
     everyone = listed(client.get(ITEMS, {"reviewer": "all"}))
@@ -215,9 +195,9 @@ def test_a_reviewer_starts_on_their_own_items_and_may_see_everyone_s(client, cam
     assert len(everyone) == 5
 
 
-def test_bulk_revoke_takes_access_away_and_keep_keeps_it(client, reviewed):
+def test_bulk_revoke_takes_access_away_and_keep_keeps_it(client, reviewed, staff, client_as):
     campaign = AccessReviewCampaignFactory(project=reviewed.project, reviewers=[reviewed.alice])
-    logged_in(client, staff(reviewed.alice))
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
     carol = reviewed.carol_views.user
     carol_item = campaign.items.get(grant=reviewed.carol_views)
     erin_item = campaign.items.get(grant=reviewed.erin_contributes)
@@ -240,8 +220,8 @@ def test_bulk_revoke_takes_access_away_and_keep_keeps_it(client, reviewed):
     assert RoleGrant.objects.filter(pk=reviewed.bob_maintains.pk).exists()
 
 
-def test_a_bulk_revocation_without_a_comment_is_refused_whole(client, campaign, reviewed):
-    logged_in(client, staff(reviewed.alice))
+def test_a_bulk_revocation_without_a_comment_is_refused_whole(client, campaign, reviewed, staff, client_as):
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
     mine = list(campaign.items.filter(reviewer=reviewed.alice))
 
     response = act(client, "revoke_selected", mine, comment="  ")
@@ -250,8 +230,8 @@ def test_a_bulk_revocation_without_a_comment_is_refused_whole(client, campaign, 
     assert campaign.items.filter(decision=PENDING).count() == 5
 
 
-def test_bulk_decisions_report_each_refused_item(client, campaign, reviewed):
-    logged_in(client, staff(reviewed.alice))
+def test_bulk_decisions_report_each_refused_item(client, campaign, reviewed, staff, client_as):
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
     everyone = list(campaign.items.all())
     theirs = [item for item in everyone if item.reviewer_id == reviewed.bob.pk]
 
@@ -277,9 +257,9 @@ def test_revoking_the_last_maintainer_in_bulk_is_refused_and_the_item_stays_pend
     assert RoleGrant.objects.filter(pk=only.pk).exists()
 
 
-def test_one_by_one_the_decision_and_comment_are_all_that_changes(client, campaign, reviewed):
+def test_one_by_one_the_decision_and_comment_are_all_that_changes(client, campaign, reviewed, staff, client_as):
     item = campaign.items.select_related("reviewer").get(grant=reviewed.carol_views)
-    logged_in(client, staff(item.reviewer))
+    client_as(staff(item.reviewer, *REVIEWER_PERMISSIONS))
 
     page = client.get(item_url(item))
     response = client.post(
@@ -319,8 +299,8 @@ def test_one_by_one_the_last_maintainer_refusal_is_shown_and_the_item_stays_pend
     assert item.decision == PENDING
 
 
-def test_another_reviewers_item_is_read_only(client, campaign, reviewed):
-    logged_in(client, staff(reviewed.alice))
+def test_another_reviewers_item_is_read_only(client, campaign, reviewed, staff, client_as):
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
     theirs = campaign.items.filter(reviewer=reviewed.bob).first()
 
     page = client.get(item_url(theirs))
@@ -333,10 +313,10 @@ def test_another_reviewers_item_is_read_only(client, campaign, reviewed):
     assert theirs.decision == PENDING
 
 
-def test_staff_without_a_role_on_the_project_see_only_their_own_items(client, campaign, reviewed):
-    outsider = staff(UserFactory())
+def test_staff_without_a_role_on_the_project_see_only_their_own_items(client, campaign, reviewed, staff, client_as):
+    outsider = staff(UserFactory(), *REVIEWER_PERMISSIONS)
 
-    logged_in(client, outsider)
+    client_as(outsider)
 
     assert listed(client.get(ITEMS, {"reviewer": "all"})) == []
     assert listed(client.get(CAMPAIGNS)) == []
@@ -392,11 +372,11 @@ def test_the_report_shows_every_decision_as_a_page_and_as_csv(admin_client, camp
     assert rows["user alice"]["unused"] == "yes"
 
 
-def test_a_reviewer_s_report_lists_what_they_may_see(client, reviewed):
+def test_a_reviewer_s_report_lists_what_they_may_see(client, reviewed, staff, client_as):
     outsider_project = ProjectFactory(slug="elsewhere")
     grant(Role.VIEWER, on=outsider_project, user=UserFactory(username="zed"))
     campaign = AccessReviewCampaignFactory(project=None)
-    logged_in(client, staff(reviewed.carol_views.user))
+    client_as(staff(reviewed.carol_views.user, *REVIEWER_PERMISSIONS))
 
     rows = csv_rows(client.get(report_url(campaign, csv_file=True)))
 
@@ -423,14 +403,14 @@ def add_viewers(project, count: int) -> None:
 
 @pytest.mark.parametrize("url", [ITEMS, GRANTS, CAMPAIGNS])
 @pytest.mark.parametrize("superuser", [False, True], ids=["staff reviewer", "superuser"])
-def test_the_lists_cost_the_same_queries_for_5_rows_as_for_50(client, url, superuser):
+def test_the_lists_cost_the_same_queries_for_5_rows_as_for_50(client, url, superuser, staff, client_as):
     reviewer = UserFactory(is_superuser=superuser)
     project = ProjectFactory()
     grant(Role.MAINTAINER, on=project, user=reviewer)
     grant(Role.MAINTAINER, on=project)
     add_viewers(project, 3)
     AccessReviewCampaignFactory(project=project)
-    logged_in(client, staff(reviewer))
+    client_as(staff(reviewer, *REVIEWER_PERMISSIONS))
     few = queries_for(client, url, {"reviewer": "all"} if url == ITEMS else None)
 
     add_viewers(project, 45)
@@ -485,8 +465,8 @@ def test_a_grant_form_names_what_is_wrong(admin_client, reviewed, data, message)
     assert RoleGrant.objects.count() == before
 
 
-def test_granting_takes_the_maintainer_role_on_the_object(client, reviewed):
-    logged_in(client, staff(reviewed.carol_views.user))
+def test_granting_takes_the_maintainer_role_on_the_object(client, reviewed, staff, client_as):
+    client_as(staff(reviewed.carol_views.user, *REVIEWER_PERMISSIONS))
 
     viewed = client.post(ADD_GRANT, {"project": reviewed.project.pk, "username": "carol", "role": "maintainer"})
     unseen = client.post(ADD_GRANT, {"project": reviewed.elsewhere.project_id, "username": "carol", "role": "viewer"})
@@ -520,8 +500,8 @@ def test_the_last_maintainer_is_not_revoked_from_the_delete_view(admin_client):
     assert RoleGrant.objects.filter(pk=only.pk).exists()
 
 
-def test_the_revoke_action_revokes_each_grant_it_may_and_says_why_not_the_others(client, reviewed):
-    logged_in(client, staff(reviewed.alice))
+def test_the_revoke_action_revokes_each_grant_it_may_and_says_why_not_the_others(client, reviewed, staff, client_as):
+    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
     secret = grant(Role.VIEWER, on=ProjectFactory(slug="secret"))
     grant(Role.VIEWER, on=secret.project, user=reviewed.alice)  # she sees it, but does not maintain it
 
@@ -563,8 +543,8 @@ def test_grants_are_found_and_filtered(admin_client, reviewed):
     assert len(listed(admin_client.get(GRANTS, {"role__exact": "maintainer"}))) == 2
 
 
-def test_staff_see_the_grants_of_projects_they_may_see(client, reviewed):
-    logged_in(client, staff(reviewed.carol_views.user))
+def test_staff_see_the_grants_of_projects_they_may_see(client, reviewed, staff, client_as):
+    client_as(staff(reviewed.carol_views.user, *REVIEWER_PERMISSIONS))
 
     shown = set(listed(client.get(GRANTS)))
 

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,6 +13,7 @@ from governance.models import ApiToken
 from governance.services import api_token_revoke
 from tests.artifacts.factories import UserFactory
 from tests.governance.factories import ApiTokenFactory
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +22,6 @@ CHANGELIST = reverse("admin:governance_apitoken_changelist")
 
 def change_url(token: ApiToken) -> str:
     return reverse("admin:governance_apitoken_change", args=[token.pk])
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def expire(token: ApiToken) -> None:
@@ -102,9 +98,8 @@ def test_revoke_action_revokes_selected_tokens_and_skips_revoked_ones(admin_clie
     assert client.get("/api/v1/projects/").status_code == 401
 
 
-def test_staff_who_may_only_view_tokens_are_not_offered_revoke(client):
-    viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_apitoken"))
+def test_staff_who_may_only_view_tokens_are_not_offered_revoke(client, staff):
+    viewer = staff(UserFactory(), "view_apitoken")
     token = ApiTokenFactory()
     client.force_login(viewer)
 

@@ -14,13 +14,7 @@ from tests.artifacts.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def client_with(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
-def test_issued_token_authenticates_and_only_its_hash_is_stored(user):
+def test_issued_token_authenticates_and_only_its_hash_is_stored(user, client_with):
     _, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=30))
 
     assert client_with(plaintext).get("/api/v1/projects/").status_code == 200
@@ -38,13 +32,13 @@ def test_missing_credentials_get_a_401_with_the_scheme_to_use():
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_unknown_token_is_a_401():
+def test_unknown_token_is_a_401(client_with):
     response = client_with("prv_not-a-real-token").get("/api/v1/projects/")
     assert response.status_code == 401
     assert "Unknown token" in response.json()["detail"]
 
 
-def test_revoked_token_is_a_401(user):
+def test_revoked_token_is_a_401(user, client_with):
     token, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
     api_token_revoke(token=token)
     response = client_with(plaintext).get("/api/v1/projects/")
@@ -59,7 +53,7 @@ def test_revoking_twice_says_so(user):
         api_token_revoke(token=token)
 
 
-def test_expired_token_is_a_401_that_says_when(user):
+def test_expired_token_is_a_401_that_says_when(user, client_with):
     token, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
     ApiToken.objects.filter(pk=token.pk).update(
         created_at=timezone.now() - timedelta(days=2), expires_at=timezone.now() - timedelta(seconds=1)
@@ -69,7 +63,7 @@ def test_expired_token_is_a_401_that_says_when(user):
     assert "expired" in response.json()["detail"]
 
 
-def test_token_of_a_deactivated_user_is_a_401(user):
+def test_token_of_a_deactivated_user_is_a_401(user, client_with):
     _, plaintext = api_token_issue(user=user, name="ci", lifetime=timedelta(days=1))
     user.is_active = False
     user.save(update_fields=["is_active"])

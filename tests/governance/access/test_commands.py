@@ -37,16 +37,10 @@ def lifetime_of(token: ApiToken) -> timedelta:
     return timedelta(seconds=round((token.expires_at - token.created_at).total_seconds()))
 
 
-def client_with(plaintext: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
-    return client
-
-
 # issue_token ------------------------------------------------------------------------------------------
 
 
-def test_issued_token_authenticates_until_revoked(user):
+def test_issued_token_authenticates_until_revoked(user, client_with):
     output = run("issue_token", user.username, "--name", "nightly-training")
 
     plaintext = plaintext_in(output)
@@ -102,7 +96,7 @@ def test_service_refusals_become_command_errors(user):
 # revoke_token -----------------------------------------------------------------------------------------
 
 
-def test_revoke_by_id(db):
+def test_revoke_by_id(db, client_with):
     token = ApiTokenFactory()
 
     output = run("revoke_token", str(token.pk))

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -22,6 +21,7 @@ from governance.models import AuditEntry, SignedTreeHead
 from governance.roles import Role
 from governance.services.audit import AuditObject, audit_record, entry_document, tree_head_sign
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
+from tests.governance.factories import auditor_of, global_auditor
 
 pytestmark = pytest.mark.django_db
 
@@ -41,16 +41,6 @@ def record(action: str, obj, *, actor=None, at: datetime | None = None, changes:
 def seqs(response) -> list[int]:
     assert response.status_code == 200, response.content
     return [item["seq"] for item in response.json()["results"]]
-
-
-def auditor_of(target):
-    return grant(Role.AUDITOR, on=target).user
-
-
-def global_auditor():
-    person = UserFactory()
-    person.user_permissions.add(Permission.objects.get(codename="view_auditentry"))
-    return person
 
 
 def unhex(values: list[str]) -> list[bytes]:

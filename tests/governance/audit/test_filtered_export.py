@@ -31,6 +31,7 @@ from governance.services.audit import (
     tree_head_sign,
 )
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, grant
+from tests.governance.factories import auditor_of
 
 pytestmark = pytest.mark.django_db
 
@@ -43,10 +44,6 @@ def record(action: str, obj, *, at: datetime | None = None, changes: dict | None
         return audit_record(action, obj=obj, changes=changes)
     with mock.patch("django.utils.timezone.now", return_value=at):
         return audit_record(action, obj=obj, changes=changes)
-
-
-def auditor_of(target):
-    return grant(Role.AUDITOR, on=target).user
 
 
 def lines_of(response) -> list[bytes]:

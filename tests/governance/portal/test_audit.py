@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -21,6 +20,7 @@ from governance.roles import Role
 from governance.services.audit import AuditObject, audit_record, tree_head_sign
 from governance.views.audit import PAGE_SIZE
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
+from tests.governance.factories import auditor_of, global_auditor
 
 pytestmark = pytest.mark.django_db
 
@@ -35,16 +35,6 @@ def record(action: str, obj, *, actor=None, at: datetime | None = None, changes:
         return audit_record(action, obj=obj, actor=actor, changes=changes)
     with mock.patch("django.utils.timezone.now", return_value=at):
         return audit_record(action, obj=obj, actor=actor, changes=changes)
-
-
-def auditor_of(target):
-    return grant(Role.AUDITOR, on=target).user
-
-
-def global_auditor():
-    person = UserFactory()
-    person.user_permissions.add(Permission.objects.get(codename="view_auditentry"))
-    return person
 
 
 def entry_link(entry: AuditEntry) -> str:

@@ -3,9 +3,7 @@ metrics; two versions compared; promotion requests with their gates, approvals a
 the access rule's (404 otherwise), and every decision goes through the promotion services."""
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
 from artifacts.models import Run
@@ -19,6 +17,7 @@ from tests.governance.factories import (
     RegisteredModelFactory,
     artifact_version_with_lineage,
 )
+from tests.pages import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -43,13 +42,6 @@ def version_of(model, metrics=None) -> ModelVersion:
 def model_with_versions(count: int, **model_fields):
     model = RegisteredModelFactory(**model_fields)
     return model, [version_of(model) for _ in range(count)]
-
-
-def queries_for(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(captured)
 
 
 def page_as(client, user, url: str):

@@ -4,11 +4,10 @@ the logged-in user; versions, requests and the stage history read-only; nothing 
 what their roles let them see, on list pages whose cost does not grow with the rows."""
 
 import json
+from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 
 from artifacts.services import artifact_update
@@ -26,6 +25,7 @@ from governance.services.promotions import promotion_approve
 from governance.services.registry import promotion_policy_set, registered_model_update
 from tests.artifacts.factories import ProjectFactory, UserFactory, grant
 from tests.governance.factories import ModelVersionFactory, PromotionRequestFactory, RegisteredModelFactory
+from tests.pages import listed, messages_of, queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -54,28 +54,8 @@ REGISTRY_PERMISSIONS = (
 )
 
 
-def staff(user, *codenames: str):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames or REGISTRY_PERMISSIONS))
-    return user
-
-
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def url_of(obj, view: str = "change") -> str:
     return reverse(f"admin:governance_{obj._meta.model_name}_{view}", args=[obj.pk])
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
-
-
-def listed(response) -> list:
-    return list(response.context["cl"].result_list)
 
 
 def act(client, changelist: str, action: str, objects, **confirmation: str):
@@ -94,12 +74,18 @@ class Registry:
     """A project's registry and the people around it: a staff maintainer, two staff reviewers and a staff
     contributor who requests promotions, and a model in another project none of them may see."""
 
-    def __init__(self) -> None:
+    def __init__(self, staff: Callable[..., AbstractBaseUser]) -> None:
+        """`staff` is the fixture of that name: it makes each person a staff member with REGISTRY_PERMISSIONS."""
         self.project = ProjectFactory(slug="churn")
-        self.maintainer = staff(grant(Role.MAINTAINER, on=self.project, user=UserFactory(username="mia")).user)
-        self.reviewer = staff(grant(Role.REVIEWER, on=self.project, user=UserFactory(username="rita")).user)
-        self.second_reviewer = staff(grant(Role.REVIEWER, on=self.project, user=UserFactory(username="rob")).user)
-        self.requester = staff(grant(Role.CONTRIBUTOR, on=self.project, user=UserFactory(username="cody")).user)
+
+        def member(role: str, username: str) -> AbstractBaseUser:
+            person = grant(role, on=self.project, user=UserFactory(username=username)).user
+            return staff(person, *REGISTRY_PERMISSIONS)
+
+        self.maintainer = member(Role.MAINTAINER, "mia")
+        self.reviewer = member(Role.REVIEWER, "rita")
+        self.second_reviewer = member(Role.REVIEWER, "rob")
+        self.requester = member(Role.CONTRIBUTOR, "cody")
         self.model = RegisteredModelFactory(project=self.project, name="classifier")
         self.other_model = RegisteredModelFactory(project=ProjectFactory(slug="other"), name="ranker")
 
@@ -125,15 +111,15 @@ class Registry:
 
 
 @pytest.fixture
-def registry() -> Registry:
-    return Registry()
+def registry(staff) -> Registry:
+    return Registry(staff)
 
 
 # Who sees what -----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.CONTRIBUTOR, Role.REVIEWER, Role.MAINTAINER, Role.AUDITOR])
-def test_staff_see_the_registry_of_their_projects_only(client, registry, role):
+def test_staff_see_the_registry_of_their_projects_only(client, registry, role, staff, client_as):
     promoted = registry.in_production(registry.version())
     waiting = registry.request()
     policy, _ = promotion_policy_set(project=registry.project, stage="staging", changed_by=registry.maintainer)
@@ -141,7 +127,7 @@ def test_staff_see_the_registry_of_their_projects_only(client, registry, role):
     promotion_policy_set(
         project=registry.other_model.project, stage="staging", changed_by=UserFactory(is_superuser=True)
     )
-    logged_in(client, staff(grant(role, on=registry.project).user))
+    client_as(staff(grant(role, on=registry.project).user, *REGISTRY_PERMISSIONS))
 
     assert listed(client.get(MODELS)) == [registry.model]
     assert listed(client.get(VERSIONS)) == [waiting.model_version, promoted.model_version]
@@ -154,11 +140,11 @@ def test_staff_see_the_registry_of_their_projects_only(client, registry, role):
     assert client.get(url_of(other_version.promotion_requests.get())).status_code == 302
 
 
-def test_a_version_of_a_restricted_artifact_is_hidden_from_project_viewers(client, registry):
+def test_a_version_of_a_restricted_artifact_is_hidden_from_project_viewers(client, registry, staff, client_as):
     shown, hidden = registry.version(), registry.version()
     registry.in_production(hidden)
     artifact_update(artifact=hidden.artifact_version.artifact, restricted=True, changed_by=None)
-    logged_in(client, staff(grant(Role.VIEWER, on=registry.project).user))
+    client_as(staff(grant(Role.VIEWER, on=registry.project).user, *REGISTRY_PERMISSIONS))
 
     page = client.get(url_of(registry.model))
     models = client.get(MODELS)
@@ -189,8 +175,8 @@ def test_the_model_page_shows_its_versions_with_their_stage(admin_client, regist
 # Models ------------------------------------------------------------------------------------------------------------
 
 
-def test_a_contributor_registers_a_model_through_the_service(client, registry):
-    logged_in(client, registry.requester)
+def test_a_contributor_registers_a_model_through_the_service(client, registry, client_as):
+    client_as(registry.requester)
     UserFactory(username="owen")
 
     form = client.get(ADD_MODEL).context["adminform"].form
@@ -222,8 +208,8 @@ def test_a_model_name_taken_in_the_project_is_an_error_on_the_name(admin_client,
     assert RegisteredModel.objects.filter(project=registry.project).count() == 1
 
 
-def test_describing_a_model_goes_through_the_service_and_is_audited(client, registry):
-    logged_in(client, registry.requester)
+def test_describing_a_model_goes_through_the_service_and_is_audited(client, registry, client_as):
+    client_as(registry.requester)
 
     response = client.post(
         url_of(registry.model),
@@ -262,9 +248,9 @@ def test_an_unknown_owner_is_an_error_on_the_form(admin_client, registry):
     assert not AuditEntry.objects.filter(action="registered_model.updated").exists()
 
 
-def test_a_reviewer_reads_a_model_and_changes_nothing(client, registry):
+def test_a_reviewer_reads_a_model_and_changes_nothing(client, registry, client_as):
     registered_model_update(registered_model=registry.model, changed_by=None, owners=[registry.maintainer])
-    logged_in(client, registry.reviewer)
+    client_as(registry.reviewer)
 
     page = client.get(url_of(registry.model))
     refused = client.post(url_of(registry.model), {"description": "Mine now", "owner_usernames": "rita"})
@@ -297,8 +283,8 @@ def policy_form(project, stage: str = "production", **changes) -> dict:
     return {key: value for key, value in {**data, **changes}.items() if value is not None}
 
 
-def test_a_maintainer_saves_the_next_policy_version_and_it_is_audited(client, registry):
-    logged_in(client, registry.maintainer)
+def test_a_maintainer_saves_the_next_policy_version_and_it_is_audited(client, registry, client_as):
+    client_as(registry.maintainer)
 
     first = client.post(ADD_POLICY, policy_form(registry.project, approvals_required=3, note="Three eyes."))
     second = client.post(
@@ -327,20 +313,20 @@ def test_a_maintainer_saves_the_next_policy_version_and_it_is_audited(client, re
     assert listed(client.get(POLICIES)) == [versions[1], versions[0]]
 
 
-def test_the_next_version_form_starts_from_the_policy_in_force(client, registry):
+def test_the_next_version_form_starts_from_the_policy_in_force(client, registry, client_as):
     promotion_policy_set(
         project=registry.project, stage="production", changed_by=registry.maintainer, approvals_required=4
     )
-    logged_in(client, registry.maintainer)
+    client_as(registry.maintainer)
 
     form = client.get(ADD_POLICY, {"project": registry.project.pk, "stage": "production"}).context["adminform"].form
 
     assert (form.initial["approvals_required"], form.initial["require_model_card"]) == (4, True)
 
 
-def test_saving_the_policy_in_force_again_saves_nothing(client, registry):
+def test_saving_the_policy_in_force_again_saves_nothing(client, registry, client_as):
     promotion_policy_set(project=registry.project, stage="production", changed_by=registry.maintainer)
-    logged_in(client, registry.maintainer)
+    client_as(registry.maintainer)
 
     response = client.post(ADD_POLICY, policy_form(registry.project), follow=True)
 
@@ -348,8 +334,8 @@ def test_saving_the_policy_in_force_again_saves_nothing(client, registry):
     assert PromotionPolicy.objects.count() == 1
 
 
-def test_a_malformed_threshold_is_an_error_on_its_field(client, registry):
-    logged_in(client, registry.maintainer)
+def test_a_malformed_threshold_is_an_error_on_its_field(client, registry, client_as):
+    client_as(registry.maintainer)
 
     response = client.post(ADD_POLICY, policy_form(registry.project, metric_thresholds='[{"metric": "accuracy"}]'))
 
@@ -358,8 +344,8 @@ def test_a_malformed_threshold_is_an_error_on_its_field(client, registry):
     assert not PromotionPolicy.objects.exists()
 
 
-def test_a_minimum_time_in_production_on_the_staging_policy_is_an_error_on_its_field(client, registry):
-    logged_in(client, registry.maintainer)
+def test_a_minimum_time_in_production_on_the_staging_policy_is_an_error_on_its_field(client, registry, client_as):
+    client_as(registry.maintainer)
 
     response = client.post(ADD_POLICY, policy_form(registry.project, stage="staging", min_hours_in_production=24))
 
@@ -369,8 +355,8 @@ def test_a_minimum_time_in_production_on_the_staging_policy_is_an_error_on_its_f
     assert not PromotionPolicy.objects.exists()
 
 
-def test_only_projects_one_maintains_are_offered_for_policies(client, registry):
-    logged_in(client, registry.reviewer)
+def test_only_projects_one_maintains_are_offered_for_policies(client, registry, client_as):
+    client_as(registry.reviewer)
 
     form = client.get(ADD_POLICY).context["adminform"].form
     refused = client.post(ADD_POLICY, policy_form(registry.project, approvals_required=1))
@@ -380,9 +366,9 @@ def test_only_projects_one_maintains_are_offered_for_policies(client, registry):
     assert not PromotionPolicy.objects.exists()
 
 
-def test_a_saved_policy_version_is_never_edited(client, registry):
+def test_a_saved_policy_version_is_never_edited(client, registry, client_as):
     policy, _ = promotion_policy_set(project=registry.project, stage="production", changed_by=registry.maintainer)
-    logged_in(client, registry.maintainer)
+    client_as(registry.maintainer)
 
     page = client.get(url_of(policy))
     refused = client.post(url_of(policy), policy_form(registry.project, approvals_required=1))
@@ -397,9 +383,9 @@ def test_a_saved_policy_version_is_never_edited(client, registry):
 # Requests: deciding through the actions ----------------------------------------------------------------------------
 
 
-def test_the_approve_action_asks_for_a_comment_first(client, registry):
+def test_the_approve_action_asks_for_a_comment_first(client, registry, client_as):
     request = registry.request()
-    logged_in(client, registry.reviewer)
+    client_as(registry.reviewer)
 
     page = client.post(REQUESTS, {"action": "approve", "_selected_action": [request.pk], "index": 0})
 
@@ -409,9 +395,9 @@ def test_the_approve_action_asks_for_a_comment_first(client, registry):
     assert not PromotionDecision.objects.exists()
 
 
-def test_a_requester_approving_through_the_admin_is_refused(client, registry):
+def test_a_requester_approving_through_the_admin_is_refused(client, registry, client_as):
     request = registry.request()
-    logged_in(client, registry.requester)
+    client_as(registry.requester)
 
     response = act(client, REQUESTS, "approve", [request], text="Looks fine to me.")
 
@@ -422,11 +408,11 @@ def test_a_requester_approving_through_the_admin_is_refused(client, registry):
     assert not request.decisions.exists()
 
 
-def test_two_reviewers_approving_through_the_admin_put_the_version_in_production(client, registry):
+def test_two_reviewers_approving_through_the_admin_put_the_version_in_production(client, registry, client_as):
     request = registry.request()
 
-    first = act(logged_in(client, registry.reviewer), REQUESTS, "approve", [request], text="Holdout checked.")
-    second = act(logged_in(client, registry.second_reviewer), REQUESTS, "approve", [request], text="")
+    first = act(client_as(registry.reviewer), REQUESTS, "approve", [request], text="Holdout checked.")
+    second = act(client_as(registry.second_reviewer), REQUESTS, "approve", [request], text="")
 
     assert f"Approved {request}; it stays open: 1 of 2 required approvals count so far." in messages_of(first)
     assert f"Approved {request}: Moved to production." in messages_of(second)
@@ -447,9 +433,9 @@ def test_two_reviewers_approving_through_the_admin_put_the_version_in_production
     assert AuditEntry.objects.filter(action="promotion_request.approved_by_reviewer").count() == 2
 
 
-def test_a_rejection_needs_its_comment_and_closes_the_request(client, registry):
+def test_a_rejection_needs_its_comment_and_closes_the_request(client, registry, client_as):
     request = registry.request()
-    logged_in(client, registry.reviewer)
+    client_as(registry.reviewer)
 
     refused = client.post(
         REQUESTS, {"action": "reject", "_selected_action": [request.pk], "confirm": "yes", "text": "  "}
@@ -463,13 +449,13 @@ def test_a_rejection_needs_its_comment_and_closes_the_request(client, registry):
     assert (request.state, request.decisions.get().comment) == ("rejected", "Trained on the wrong month.")
 
 
-def test_withdrawing_is_the_requesters_or_a_maintainers(client, registry):
+def test_withdrawing_is_the_requesters_or_a_maintainers(client, registry, client_as):
     request = registry.request()
 
-    refused = act(logged_in(client, registry.reviewer), REQUESTS, "withdraw", [request])
+    refused = act(client_as(registry.reviewer), REQUESTS, "withdraw", [request])
     request.refresh_from_db()
     assert request.state == PromotionRequest.State.OPEN
-    withdrawn = act(logged_in(client, registry.requester), REQUESTS, "withdraw", [request])
+    withdrawn = act(client_as(registry.requester), REQUESTS, "withdraw", [request])
 
     assert "Only the requester or a maintainer of the project may withdraw a request." in " ".join(messages_of(refused))
     assert f"Withdrew {request}." in messages_of(withdrawn)
@@ -477,12 +463,12 @@ def test_withdrawing_is_the_requesters_or_a_maintainers(client, registry):
     assert (request.state, request.closed_by) == ("withdrawn", registry.requester)
 
 
-def test_re_checking_applies_a_request_once_its_gates_pass(client, registry):
+def test_re_checking_applies_a_request_once_its_gates_pass(client, registry, client_as):
     registered_model_update(registered_model=registry.model, changed_by=None, model_card="")
     request = registry.request()
     promotion_approve(request=request, reviewer=registry.reviewer)
     promotion_approve(request=request, reviewer=registry.second_reviewer)
-    logged_in(client, registry.maintainer)
+    client_as(registry.maintainer)
 
     blocked = act(client, REQUESTS, "recheck_and_apply", [request])
     registered_model_update(registered_model=registry.model, changed_by=None, model_card="# Classifier")
@@ -493,10 +479,10 @@ def test_re_checking_applies_a_request_once_its_gates_pass(client, registry):
     assert ModelVersion.objects.get(pk=request.model_version.pk).stage == "production"
 
 
-def test_each_selected_request_is_decided_on_its_own(client, registry):
+def test_each_selected_request_is_decided_on_its_own(client, registry, client_as):
     fresh, decided = registry.request(), registry.request()
     promotion_approve(request=decided, reviewer=registry.reviewer)
-    logged_in(client, registry.reviewer)
+    client_as(registry.reviewer)
 
     response = act(client, REQUESTS, "approve", [fresh, decided], text="Checked.")
 
@@ -526,11 +512,11 @@ def test_a_request_page_shows_gates_decisions_and_what_counts(admin_client, regi
 # Rollback ----------------------------------------------------------------------------------------------------------
 
 
-def test_a_maintainer_rolls_production_back_with_a_justification(client, registry):
+def test_a_maintainer_rolls_production_back_with_a_justification(client, registry, client_as):
     first, second = registry.version(), registry.version()
     registry.in_production(first)
     registry.in_production(second)
-    logged_in(client, registry.maintainer)
+    client_as(registry.maintainer)
 
     unjustified = client.post(
         MODELS, {"action": "roll_back", "_selected_action": [registry.model.pk], "confirm": "yes", "text": ""}
@@ -550,11 +536,11 @@ def test_a_maintainer_rolls_production_back_with_a_justification(client, registr
     assert AuditEntry.objects.filter(action="registered_model.rolled_back").count() == 1
 
 
-def test_a_rollback_by_a_non_maintainer_is_refused_in_the_services_words(client, registry):
+def test_a_rollback_by_a_non_maintainer_is_refused_in_the_services_words(client, registry, client_as):
     first = registry.version()
     registry.in_production(first)
     registry.in_production(registry.version())
-    logged_in(client, registry.requester)
+    client_as(registry.requester)
 
     response = act(client, MODELS, "roll_back", [registry.model], text="Panic.")
 
@@ -565,10 +551,10 @@ def test_a_rollback_by_a_non_maintainer_is_refused_in_the_services_words(client,
     assert not StageTransition.objects.filter(break_glass=True).exists()
 
 
-def test_staff_without_the_change_permission_are_not_offered_the_actions(client, registry):
+def test_staff_without_the_change_permission_are_not_offered_the_actions(client, registry, staff, client_as):
     request = registry.request()
     reviewer = staff(grant(Role.REVIEWER, on=registry.project).user, "view_promotionrequest", "view_registeredmodel")
-    logged_in(client, reviewer)
+    client_as(reviewer)
 
     page = client.get(REQUESTS).content.decode()
     posted = client.post(REQUESTS, {"action": "approve", "_selected_action": [request.pk], "index": 0})
@@ -643,21 +629,14 @@ def test_read_only_records_cannot_be_added_or_changed_by_post(admin_client, ever
 # Cost --------------------------------------------------------------------------------------------------------------
 
 
-def queries_for(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(captured)
-
-
 @pytest.mark.parametrize("url", [MODELS, VERSIONS, POLICIES, REQUESTS, HISTORY])
 @pytest.mark.parametrize("superuser", [False, True], ids=["staff maintainer", "superuser"])
-def test_the_lists_cost_the_same_queries_for_1_row_as_for_5(client, url, superuser):
+def test_the_lists_cost_the_same_queries_for_1_row_as_for_5(client, url, superuser, staff, client_as):
     project = ProjectFactory()
-    user = staff(UserFactory(is_superuser=superuser))
+    user = staff(UserFactory(is_superuser=superuser), *REGISTRY_PERMISSIONS)
     grant(Role.MAINTAINER, on=project, user=user)
     reviewers = [grant(Role.REVIEWER, on=project).user for _ in range(2)]
-    logged_in(client, user)
+    client_as(user)
 
     def add_row() -> None:
         """One more row on every list: a model with an owner and a version promoted to production, a policy."""

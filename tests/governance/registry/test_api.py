@@ -6,8 +6,6 @@ hidden; and every list costs the same queries for one row as for ten."""
 from datetime import datetime
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from artifacts.models import Project
@@ -34,6 +32,7 @@ from tests.governance.factories import (
     RegisteredModelFactory,
     artifact_version_with_lineage,
 )
+from tests.pages import queries_for
 
 pytestmark = pytest.mark.django_db
 
@@ -672,13 +671,6 @@ def test_the_stages_of_a_model_do_not_name_a_restricted_version_to_those_who_can
 
 
 # Cost ---------------------------------------------------------------------------------------------------------------
-
-
-def queries_for(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(captured)
 
 
 @pytest.mark.parametrize("url", [MODELS, VERSIONS, PROMOTIONS, AWAITING])

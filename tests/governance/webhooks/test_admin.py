@@ -7,9 +7,6 @@ import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from standardwebhooks.webhooks import Webhook
 
@@ -18,6 +15,7 @@ from governance.roles import Role
 from governance.services.webhooks import webhook_endpoint_test, webhook_endpoint_update
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import WebhookEndpointFactory
+from tests.pages import listed, messages_of, queries_for
 from tests.webhook_receiver import Answer
 
 pytestmark = pytest.mark.django_db
@@ -43,27 +41,12 @@ WEBHOOK_PERMISSIONS = (
 )
 
 
-def staff(user, *codenames: str):
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames or WEBHOOK_PERMISSIONS))
-    return user
-
-
 def endpoint_url(endpoint: WebhookEndpoint, view: str = "change") -> str:
     return reverse(f"admin:governance_webhookendpoint_{view}", args=[endpoint.pk])
 
 
 def delivery_url(delivery: WebhookDelivery, view: str = "change") -> str:
     return reverse(f"admin:governance_webhookdelivery_{view}", args=[delivery.pk])
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
-
-
-def listed(response) -> list:
-    return list(response.context["cl"].result_list)
 
 
 def act(client, changelist: str, action: str, objects):
@@ -250,11 +233,11 @@ def test_endpoints_are_searched_and_filtered(admin_client):
 # Who sees what ---------------------------------------------------------------------------------------------------
 
 
-def test_a_staff_maintainer_manages_only_the_endpoints_of_their_project(client):
+def test_a_staff_maintainer_manages_only_the_endpoints_of_their_project(client, staff):
     project = ProjectFactory()
     mine = WebhookEndpointFactory(project=project, url=PUBLIC_URL)
     theirs = WebhookEndpointFactory(url=PUBLIC_URL)
-    maintainer = staff(grant(Role.MAINTAINER, on=project).user)
+    maintainer = staff(grant(Role.MAINTAINER, on=project).user, *WEBHOOK_PERMISSIONS)
     client.force_login(maintainer)
 
     assert listed(client.get(ENDPOINTS)) == [mine]
@@ -268,10 +251,10 @@ def test_a_staff_maintainer_manages_only_the_endpoints_of_their_project(client):
     assert mine.description == "Ours"
 
 
-def test_a_staff_auditor_reads_endpoints_and_changes_nothing(client):
+def test_a_staff_auditor_reads_endpoints_and_changes_nothing(client, staff):
     endpoint = WebhookEndpointFactory(url=PUBLIC_URL)
     delivery = webhook_endpoint_test(endpoint=endpoint, sent_by=None)
-    auditor = staff(grant(Role.AUDITOR, on=endpoint.project).user)
+    auditor = staff(grant(Role.AUDITOR, on=endpoint.project).user, *WEBHOOK_PERMISSIONS)
     client.force_login(auditor)
 
     page = client.get(endpoint_url(endpoint))
@@ -293,10 +276,10 @@ def test_a_staff_auditor_reads_endpoints_and_changes_nothing(client):
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.CONTRIBUTOR, Role.REVIEWER])
-def test_other_roles_see_no_webhooks(client, role):
+def test_other_roles_see_no_webhooks(client, role, staff):
     endpoint = WebhookEndpointFactory(url=PUBLIC_URL)
     delivery = webhook_endpoint_test(endpoint=endpoint, sent_by=None)
-    client.force_login(staff(grant(role, on=endpoint.project).user))
+    client.force_login(staff(grant(role, on=endpoint.project).user, *WEBHOOK_PERMISSIONS))
 
     assert listed(client.get(ENDPOINTS)) == []
     assert listed(client.get(DELIVERIES)) == []
@@ -386,18 +369,11 @@ def test_an_event_page_shows_its_body_and_changes_nothing(admin_client):
 # Cost ------------------------------------------------------------------------------------------------------------
 
 
-def queries_for(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(captured)
-
-
 @pytest.mark.parametrize("url", [ENDPOINTS, DELIVERIES, EVENTS])
 @pytest.mark.parametrize("superuser", [False, True], ids=["staff maintainer", "superuser"])
-def test_the_lists_cost_the_same_queries_for_1_row_as_for_10(client, url, superuser):
+def test_the_lists_cost_the_same_queries_for_1_row_as_for_10(client, url, superuser, staff):
     project = ProjectFactory()
-    user = staff(UserFactory(is_superuser=superuser))
+    user = staff(UserFactory(is_superuser=superuser), *WEBHOOK_PERMISSIONS)
     grant(Role.MAINTAINER, on=project, user=user)
     client.force_login(user)
 

@@ -7,8 +7,6 @@ from datetime import datetime, timedelta
 
 import jsonschema
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -17,6 +15,7 @@ from governance.models import AuditEntry, WebhookDelivery, WebhookEndpoint
 from governance.roles import Role
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import WebhookEndpointFactory
+from tests.pages import queries_for
 from tests.webhook_receiver import Answer
 
 pytestmark = pytest.mark.django_db
@@ -512,13 +511,6 @@ def test_the_event_catalogue_needs_a_token(anonymous_api):
 
 
 # Cost ---------------------------------------------------------------------------------------------------------
-
-
-def queries_for(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(captured)
 
 
 @pytest.mark.parametrize("url", [ENDPOINTS, DELIVERIES])
