@@ -1,0 +1,433 @@
+"""The gates a promotion passes (governance/gates.py): integrity, lineage, metric thresholds, the model card and
+time in production, each failing with its reason and passing, at request time and again when a promotion would
+apply."""
+
+import pytest
+from django.utils import timezone
+
+from artifacts.services.integrity import blob_verify
+from governance.errors import Conflict, NotAllowed
+from governance.gates import gates_evaluate
+from governance.models import ModelVersion, PromotionRequest, StageTransition
+from governance.roles import Role
+from governance.services.promotions import promotion_apply, promotion_approve
+from governance.services.registry import registered_model_update
+from tests.artifacts.factories import (
+    ArtifactFactory,
+    ArtifactVersionFactory,
+    DatasetFactory,
+    DatasetVersionFactory,
+    RunFactory,
+    grant,
+)
+from tests.governance.factories import ModelVersionFactory
+from tests.governance.registry.promotions import (
+    approve_by_new_reviewers,
+    corrupt,
+    fresh,
+    gate,
+    maintainer_of,
+    policy,
+    production_of,
+    promoted,
+    request_for,
+    reviewer_of,
+    served_for,
+    version_of,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+# Gates: integrity --------------------------------------------------------------------------------------------------
+
+
+def test_verified_bytes_pass_the_integrity_gate(version):
+    request = request_for(version)
+
+    result = gate(request.gates_at_request, "integrity")
+    assert result["passed"] is True
+    assert version.artifact_version.blob.prefixed_digest in result["detail"]
+    assert "was verified at" in result["detail"]
+
+
+def test_bytes_not_verified_yet_fail_the_integrity_gate(model):
+    version = version_of(model, verified=False)
+
+    request = request_for(version)
+
+    result = gate(request.gates_at_request, "integrity")
+    assert result["passed"] is False
+    assert "is not verified yet" in result["detail"]
+
+
+def test_corrupt_bytes_fail_the_integrity_gate(model, isolated_blob_folder):
+    version = version_of(model)
+    corrupt(isolated_blob_folder, version)
+
+    request = request_for(version)
+
+    result = gate(request.gates_at_request, "integrity")
+    assert result["passed"] is False
+    assert "is corrupt" in result["detail"]
+    assert "Upload the same bytes again" in result["detail"]
+
+
+def test_integrity_gate_is_off_when_the_policy_does_not_require_verified_bytes(model):
+    policy(model.project, "staging", require_verified_blob=False)
+
+    request = request_for(version_of(model, verified=False), "staging")
+
+    assert "integrity" not in [result["gate"] for result in request.gates_at_request]
+
+
+# Gates: lineage ----------------------------------------------------------------------------------------------------
+
+
+def published_with(model, run=None) -> ModelVersion:
+    """A version of verified bytes produced by `run` (or by no run at all)."""
+    artifact_version = ArtifactVersionFactory(artifact=ArtifactFactory(project=model.project), run=run)
+    blob_verify(blob=artifact_version.blob)
+    return ModelVersionFactory(registered_model=model, artifact_version=artifact_version)
+
+
+def test_a_version_with_its_run_commit_and_input_dataset_passes_the_lineage_gate(version):
+    request = request_for(version)
+
+    result = gate(request.gates_at_request, "lineage")
+    assert result["passed"] is True
+    run = version.artifact_version.run
+    assert result["detail"] == f"Run '{run.external_id}' at commit {run.code_commit[:12]} with its input datasets."
+
+
+def test_a_version_without_a_producing_run_fails_the_lineage_gate(model):
+    request = request_for(published_with(model, run=None))
+
+    result = gate(request.gates_at_request, "lineage")
+    assert result == {
+        "gate": "lineage",
+        "passed": False,
+        "detail": "The artifact version names no producing run: publish it with its run.",
+    }
+
+
+def test_a_run_without_a_code_commit_fails_the_lineage_gate(model):
+    inputs = [DatasetVersionFactory(dataset=DatasetFactory(project=model.project))]
+    run = RunFactory(project=model.project, code_commit="", input_dataset_versions=inputs)
+
+    request = request_for(published_with(model, run=run))
+
+    result = gate(request.gates_at_request, "lineage")
+    assert result["passed"] is False
+    assert result["detail"].startswith(f"Run '{run.external_id}' records no")
+    assert "code commit" in result["detail"]
+    assert "input dataset" not in result["detail"]
+
+
+def test_a_run_without_an_input_dataset_fails_the_lineage_gate(model):
+    run = RunFactory(project=model.project)
+
+    request = request_for(published_with(model, run=run))
+
+    result = gate(request.gates_at_request, "lineage")
+    assert result["passed"] is False
+    assert result["detail"].startswith(f"Run '{run.external_id}' records no")
+    assert "input dataset version" in result["detail"]
+    assert "code commit" not in result["detail"]
+
+
+def test_a_run_without_commit_or_inputs_names_both_missing_pieces(model):
+    run = RunFactory(project=model.project, code_commit="")
+
+    request = request_for(published_with(model, run=run))
+
+    assert gate(request.gates_at_request, "lineage")["detail"] == (
+        f"Run '{run.external_id}' records no code commit and no input dataset version."
+    )
+
+
+def test_staging_default_policy_does_not_ask_for_lineage(model):
+    request = request_for(published_with(model, run=None), "staging")
+
+    assert [result["gate"] for result in request.gates_at_request] == ["integrity"]
+
+
+# Gates: metric thresholds ------------------------------------------------------------------------------------------
+
+
+def test_metrics_meeting_every_threshold_pass(model):
+    policy(
+        model.project,
+        "production",
+        metric_thresholds=[
+            {"metric": "accuracy", "operator": ">=", "value": 0.92},
+            {"metric": "latency_ms", "operator": "<", "value": 50},
+        ],
+    )
+    version = version_of(model, metrics={"accuracy": 0.93, "latency_ms": 41})
+
+    request = request_for(version)
+
+    assert gate(request.gates_at_request, "metrics") == {
+        "gate": "metrics",
+        "passed": True,
+        "detail": "accuracy = 0.93 (>= 0.92); latency_ms = 41 (< 50).",
+    }
+
+
+def test_a_metric_below_its_threshold_fails_with_the_value_and_the_bound(model):
+    policy(model.project, "production", metric_thresholds=[{"metric": "accuracy", "operator": ">=", "value": 0.92}])
+
+    request = request_for(version_of(model, metrics={"accuracy": 0.91}))
+
+    result = gate(request.gates_at_request, "metrics")
+    assert result["passed"] is False
+    assert result["detail"] == "accuracy is 0.91, needs >= 0.92."
+
+
+def test_a_metric_above_its_ceiling_fails(model):
+    policy(model.project, "production", metric_thresholds=[{"metric": "latency_ms", "operator": "<=", "value": 50}])
+
+    request = request_for(version_of(model, metrics={"latency_ms": 75}))
+
+    assert gate(request.gates_at_request, "metrics")["detail"] == "latency_ms is 75, needs <= 50."
+
+
+def test_a_metric_missing_from_the_run_fails(model):
+    policy(model.project, "production", metric_thresholds=[{"metric": "auc", "operator": ">", "value": 0.8}])
+
+    version = version_of(model, metrics={"accuracy": 0.99})
+    request = request_for(version)
+
+    result = gate(request.gates_at_request, "metrics")
+    assert result["passed"] is False
+    run = version.artifact_version.run
+    assert result["detail"] == f"auc is missing from run '{run.external_id}' (needs > 0.8)."
+
+
+def test_several_thresholds_report_every_failure_at_once(model):
+    policy(
+        model.project,
+        "production",
+        metric_thresholds=[
+            {"metric": "accuracy", "operator": ">=", "value": 0.92},
+            {"metric": "recall", "operator": ">=", "value": 0.8},
+            {"metric": "latency_ms", "operator": "<", "value": 50},
+        ],
+    )
+    version = version_of(model, metrics={"accuracy": 0.95, "recall": 0.7, "latency_ms": 60})
+
+    result = gate(request_for(version).gates_at_request, "metrics")
+
+    assert result["passed"] is False
+    assert result["detail"] == "recall is 0.7, needs >= 0.8; latency_ms is 60, needs < 50."
+
+
+def test_a_version_with_no_run_fails_the_metrics_gate(model):
+    policy(model.project, "staging", metric_thresholds=[{"metric": "accuracy", "operator": ">=", "value": 0.9}])
+
+    request = request_for(published_with(model, run=None), "staging")
+
+    assert gate(request.gates_at_request, "metrics") == {
+        "gate": "metrics",
+        "passed": False,
+        "detail": "No producing run, so no metrics to hold to the thresholds.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "passes"),
+    [
+        (">=", 0.9, True),
+        (">=", 0.91, False),
+        (">", 0.89, True),
+        (">", 0.9, False),
+        ("<=", 0.9, True),
+        ("<=", 0.89, False),
+        ("<", 0.91, True),
+        ("<", 0.9, False),
+        ("==", 0.9, True),
+        ("==", 0.91, False),
+    ],
+)
+def test_each_operator_compares_the_metric_with_the_bound(model, operator, value, passes):
+    version = version_of(model, metrics={"accuracy": 0.9})
+    thresholds = [{"metric": "accuracy", "operator": operator, "value": value}]
+    staging = policy(model.project, "staging", metric_thresholds=thresholds)
+
+    results = gates_evaluate(staging, fresh(version), current_production=None, now=timezone.now())
+
+    assert gate(results, "metrics")["passed"] is passes
+
+
+# Gates: model card -------------------------------------------------------------------------------------------------
+
+
+def test_production_default_policy_asks_for_a_model_card(model):
+    version = version_of(model)
+    registered_model_update(registered_model=model, changed_by=None, model_card="   \n")
+
+    request = request_for(version)
+
+    assert gate(request.gates_at_request, "model_card") == {
+        "gate": "model_card",
+        "passed": False,
+        "detail": f"Model '{model.name}' has no model card: write one.",
+    }
+
+
+def test_a_written_model_card_passes(version):
+    assert gate(request_for(version).gates_at_request, "model_card") == {
+        "gate": "model_card",
+        "passed": True,
+        "detail": "The model card is written.",
+    }
+
+
+# Gates: time in production -----------------------------------------------------------------------------------------
+
+
+def test_production_age_passes_when_nothing_is_in_production(model):
+    policy(model.project, "production", min_hours_in_production=24)
+
+    request = request_for(version_of(model))
+
+    assert gate(request.gates_at_request, "production_age") == {
+        "gate": "production_age",
+        "passed": True,
+        "detail": "No version is in production now.",
+    }
+
+
+def test_a_production_version_younger_than_the_policy_minimum_blocks_its_replacement(model):
+    first = version_of(model)
+    promoted(first)
+    policy(model.project, "production", min_hours_in_production=24)
+    served_for(first, 3)
+
+    result = gate(request_for(version_of(model)).gates_at_request, "production_age")
+
+    assert result["passed"] is False
+    assert result["detail"].startswith("v1 entered production 3.0 h ago; the policy keeps a production version at")
+    assert "least 24 h before replacing it (no flapping): try again after" in result["detail"]
+
+
+def test_a_production_version_older_than_the_minimum_may_be_replaced(model):
+    first = version_of(model)
+    promoted(first)
+    policy(model.project, "production", min_hours_in_production=24)
+    served_for(first, 25)
+
+    result = gate(request_for(version_of(model)).gates_at_request, "production_age")
+
+    assert result["passed"] is True
+    assert result["detail"] == "v1 has served 25.0 h (at least 24 h)."
+
+
+def test_production_age_is_judged_again_when_the_promotion_would_apply(model):
+    first = version_of(model)
+    promoted(first)
+    policy(model.project, "production", min_hours_in_production=24)
+    served_for(first, 1)
+    second = version_of(model)
+
+    request = approve_by_new_reviewers(request_for(second))
+
+    assert request.state == PromotionRequest.State.OPEN
+    assert request.blocked_by.startswith("Approved, but gates fail: production_age: v1 entered production 1.0 h ago")
+    assert production_of(model) == [1]
+
+    served_for(first, 24)
+    applied = promotion_apply(request=request, applied_by=request.requested_by)
+
+    assert applied.state == PromotionRequest.State.APPROVED
+    assert gate(applied.gates_at_decision, "production_age")["passed"] is True
+    assert production_of(model) == [2]
+
+
+def test_production_age_does_not_apply_to_staging(model):
+    first = version_of(model)
+    promoted(first)
+    policy(model.project, "production", min_hours_in_production=24)
+
+    request = request_for(version_of(model), "staging")
+
+    assert "production_age" not in [result["gate"] for result in request.gates_at_request]
+
+
+# Gates: judged at request time and again at promotion time ---------------------------------------------------------
+
+
+def test_bytes_pending_at_request_and_verified_later_let_the_approved_promotion_apply(model):
+    version = version_of(model, verified=False)
+    request = approve_by_new_reviewers(request_for(version))
+    assert request.state == PromotionRequest.State.OPEN
+    assert request.blocked_by.startswith("Approved, but gates fail: integrity:")
+
+    blob_verify(blob=version.artifact_version.blob)
+
+    request = fresh(request)
+    assert request.state == PromotionRequest.State.APPROVED
+    assert request.closed_by is None  # the verification, a system act, applied it
+    assert gate(request.gates_at_decision, "integrity")["passed"] is True
+    assert gate(request.gates_at_request, "integrity")["passed"] is False
+    assert fresh(version).stage == "production"
+    transition = StageTransition.objects.get(model_version=version)
+    assert (transition.from_stage, transition.to_stage, transition.changed_by) == ("none", "production", None)
+
+
+def test_bytes_found_corrupt_after_the_request_invalidate_it(version, isolated_blob_folder):
+    request = request_for(version)
+    promotion_approve(request=request, reviewer=reviewer_of(version.registered_model.project))
+
+    corrupt(isolated_blob_folder, version)
+
+    request = fresh(request)
+    assert request.state == PromotionRequest.State.INVALIDATED
+    assert request.closed_at is not None
+    assert "were found corrupt" in request.close_reason
+    assert version.artifact_version.blob.prefixed_digest in request.close_reason
+    assert fresh(version).stage == "none"
+
+
+def test_a_model_card_removed_after_the_request_stops_the_promotion_until_written_again(model, version):
+    request = request_for(version)
+    registered_model_update(registered_model=model, changed_by=None, model_card="")
+
+    request = approve_by_new_reviewers(request)
+
+    assert request.state == PromotionRequest.State.OPEN
+    assert gate(request.gates_at_request, "model_card")["passed"] is True
+    assert gate(fresh(request).gates_at_decision, "model_card")["passed"] is False
+    assert fresh(version).stage == "none"
+
+    registered_model_update(registered_model=model, changed_by=None, model_card="# Back\n\nIntended use: tests.")
+    applied = promotion_apply(request=request, applied_by=request.requested_by)
+
+    assert applied.state == PromotionRequest.State.APPROVED
+    assert applied.blocked_by == ""
+    assert fresh(version).stage == "production"
+
+
+def test_re_checking_a_request_that_cannot_apply_says_what_stands_in_the_way(version):
+    request = request_for(version)
+    promotion_approve(request=request, reviewer=reviewer_of(version.registered_model.project))
+
+    with pytest.raises(Conflict) as refusal:
+        promotion_apply(request=request, applied_by=request.requested_by)
+
+    assert refusal.value.code == "not_ready"
+    assert refusal.value.message == "Not applied: 1 of 2 required approvals count so far."
+    assert fresh(request).state == PromotionRequest.State.OPEN
+
+
+def test_only_the_requester_reviewers_and_maintainers_may_re_check_a_request(version):
+    request = request_for(version)
+    project = version.registered_model.project
+
+    with pytest.raises(NotAllowed):
+        promotion_apply(request=request, applied_by=grant(Role.CONTRIBUTOR, on=project).user)
+    for allowed in (request.requested_by, reviewer_of(project), maintainer_of(project)):
+        with pytest.raises(Conflict) as not_ready:
+            promotion_apply(request=request, applied_by=allowed)
+        assert not_ready.value.code == "not_ready"
