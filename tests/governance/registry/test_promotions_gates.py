@@ -2,6 +2,8 @@
 time in production, each failing with its reason and passing, at request time and again when a promotion would
 apply."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -111,39 +113,28 @@ def test_a_version_without_a_producing_run_fails_the_lineage_gate(model):
     }
 
 
-def test_a_run_without_a_code_commit_fails_the_lineage_gate(model):
-    inputs = [DatasetVersionFactory(dataset=DatasetFactory(project=model.project))]
-    run = RunFactory(project=model.project, code_commit="", input_dataset_versions=inputs)
+@pytest.mark.parametrize(
+    ("with_commit", "with_inputs", "missing"),
+    [
+        pytest.param(False, True, "code commit", id="no commit"),
+        pytest.param(True, False, "input dataset version", id="no input dataset"),
+        pytest.param(False, False, "code commit and no input dataset version", id="neither"),
+    ],
+)
+def test_a_run_missing_its_commit_or_inputs_fails_the_lineage_gate_naming_each_missing_piece(
+    model, with_commit, with_inputs, missing
+):
+    inputs = [DatasetVersionFactory(dataset=DatasetFactory(project=model.project))] if with_inputs else []
+    commit = {} if with_commit else {"code_commit": ""}
+    run = RunFactory(project=model.project, input_dataset_versions=inputs, **commit)
 
     request = request_for(published_with(model, run=run))
 
-    result = gate(request.gates_at_request, "lineage")
-    assert result["passed"] is False
-    assert result["detail"].startswith(f"Run '{run.external_id}' records no")
-    assert "code commit" in result["detail"]
-    assert "input dataset" not in result["detail"]
-
-
-def test_a_run_without_an_input_dataset_fails_the_lineage_gate(model):
-    run = RunFactory(project=model.project)
-
-    request = request_for(published_with(model, run=run))
-
-    result = gate(request.gates_at_request, "lineage")
-    assert result["passed"] is False
-    assert result["detail"].startswith(f"Run '{run.external_id}' records no")
-    assert "input dataset version" in result["detail"]
-    assert "code commit" not in result["detail"]
-
-
-def test_a_run_without_commit_or_inputs_names_both_missing_pieces(model):
-    run = RunFactory(project=model.project, code_commit="")
-
-    request = request_for(published_with(model, run=run))
-
-    assert gate(request.gates_at_request, "lineage")["detail"] == (
-        f"Run '{run.external_id}' records no code commit and no input dataset version."
-    )
+    assert gate(request.gates_at_request, "lineage") == {
+        "gate": "lineage",
+        "passed": False,
+        "detail": f"Run '{run.external_id}' records no {missing}.",
+    }
 
 
 def test_staging_default_policy_does_not_ask_for_lineage(model):
@@ -155,72 +146,64 @@ def test_staging_default_policy_does_not_ask_for_lineage(model):
 # Gates: metric thresholds ------------------------------------------------------------------------------------------
 
 
-def test_metrics_meeting_every_threshold_pass(model):
-    policy(
-        model.project,
-        "production",
-        metric_thresholds=[
-            {"metric": "accuracy", "operator": ">=", "value": 0.92},
-            {"metric": "latency_ms", "operator": "<", "value": 50},
-        ],
-    )
-    version = version_of(model, metrics={"accuracy": 0.93, "latency_ms": 41})
+ACCURACY_AT_LEAST_092 = {"metric": "accuracy", "operator": ">=", "value": 0.92}
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "metrics", "passed", "detail"),
+    [
+        pytest.param(
+            [ACCURACY_AT_LEAST_092, {"metric": "latency_ms", "operator": "<", "value": 50}],
+            {"accuracy": 0.93, "latency_ms": 41},
+            True,
+            "accuracy = 0.93 (>= 0.92); latency_ms = 41 (< 50).",
+            id="every threshold met",
+        ),
+        pytest.param(
+            [ACCURACY_AT_LEAST_092],
+            {"accuracy": 0.91},
+            False,
+            "accuracy is 0.91, needs >= 0.92.",
+            id="below its floor, with the value and the bound",
+        ),
+        pytest.param(
+            [{"metric": "latency_ms", "operator": "<=", "value": 50}],
+            {"latency_ms": 75},
+            False,
+            "latency_ms is 75, needs <= 50.",
+            id="above its ceiling",
+        ),
+        pytest.param(
+            [{"metric": "auc", "operator": ">", "value": 0.8}],
+            {"accuracy": 0.99},
+            False,
+            "auc is missing from run '{run}' (needs > 0.8).",
+            id="missing from the run",
+        ),
+        pytest.param(
+            [
+                ACCURACY_AT_LEAST_092,
+                {"metric": "recall", "operator": ">=", "value": 0.8},
+                {"metric": "latency_ms", "operator": "<", "value": 50},
+            ],
+            {"accuracy": 0.95, "recall": 0.7, "latency_ms": 60},
+            False,
+            "recall is 0.7, needs >= 0.8; latency_ms is 60, needs < 50.",
+            id="every failure reported at once",
+        ),
+    ],
+)
+def test_the_metrics_gate_holds_the_runs_metrics_to_every_threshold(model, thresholds, metrics, passed, detail):
+    policy(model.project, "production", metric_thresholds=thresholds)
+    version = version_of(model, metrics=metrics)
 
     request = request_for(version)
 
     assert gate(request.gates_at_request, "metrics") == {
         "gate": "metrics",
-        "passed": True,
-        "detail": "accuracy = 0.93 (>= 0.92); latency_ms = 41 (< 50).",
+        "passed": passed,
+        "detail": detail.format(run=version.artifact_version.run.external_id),
     }
-
-
-def test_a_metric_below_its_threshold_fails_with_the_value_and_the_bound(model):
-    policy(model.project, "production", metric_thresholds=[{"metric": "accuracy", "operator": ">=", "value": 0.92}])
-
-    request = request_for(version_of(model, metrics={"accuracy": 0.91}))
-
-    result = gate(request.gates_at_request, "metrics")
-    assert result["passed"] is False
-    assert result["detail"] == "accuracy is 0.91, needs >= 0.92."
-
-
-def test_a_metric_above_its_ceiling_fails(model):
-    policy(model.project, "production", metric_thresholds=[{"metric": "latency_ms", "operator": "<=", "value": 50}])
-
-    request = request_for(version_of(model, metrics={"latency_ms": 75}))
-
-    assert gate(request.gates_at_request, "metrics")["detail"] == "latency_ms is 75, needs <= 50."
-
-
-def test_a_metric_missing_from_the_run_fails(model):
-    policy(model.project, "production", metric_thresholds=[{"metric": "auc", "operator": ">", "value": 0.8}])
-
-    version = version_of(model, metrics={"accuracy": 0.99})
-    request = request_for(version)
-
-    result = gate(request.gates_at_request, "metrics")
-    assert result["passed"] is False
-    run = version.artifact_version.run
-    assert result["detail"] == f"auc is missing from run '{run.external_id}' (needs > 0.8)."
-
-
-def test_several_thresholds_report_every_failure_at_once(model):
-    policy(
-        model.project,
-        "production",
-        metric_thresholds=[
-            {"metric": "accuracy", "operator": ">=", "value": 0.92},
-            {"metric": "recall", "operator": ">=", "value": 0.8},
-            {"metric": "latency_ms", "operator": "<", "value": 50},
-        ],
-    )
-    version = version_of(model, metrics={"accuracy": 0.95, "recall": 0.7, "latency_ms": 60})
-
-    result = gate(request_for(version).gates_at_request, "metrics")
-
-    assert result["passed"] is False
-    assert result["detail"] == "recall is 0.7, needs >= 0.8; latency_ms is 60, needs < 50."
 
 
 def test_a_version_with_no_run_fails_the_metrics_gate(model):
@@ -263,24 +246,23 @@ def test_each_operator_compares_the_metric_with_the_bound(model, operator, value
 # Gates: model card -------------------------------------------------------------------------------------------------
 
 
-def test_production_default_policy_asks_for_a_model_card(model):
+@pytest.mark.parametrize(
+    ("card", "passed", "detail"),
+    [
+        pytest.param("   \n", False, "Model '{name}' has no model card: write one.", id="blank"),
+        pytest.param("# Churn\n\nIntended use: tests.", True, "The model card is written.", id="written"),
+    ],
+)
+def test_the_production_default_policy_asks_for_a_written_model_card(model, card, passed, detail):
     version = version_of(model)
-    registered_model_update(registered_model=model, changed_by=None, model_card="   \n")
+    registered_model_update(registered_model=model, changed_by=None, model_card=card)
 
     request = request_for(version)
 
     assert gate(request.gates_at_request, "model_card") == {
         "gate": "model_card",
-        "passed": False,
-        "detail": f"Model '{model.name}' has no model card: write one.",
-    }
-
-
-def test_a_written_model_card_passes(version):
-    assert gate(request_for(version).gates_at_request, "model_card") == {
-        "gate": "model_card",
-        "passed": True,
-        "detail": "The model card is written.",
+        "passed": passed,
+        "detail": detail.format(name=model.name),
     }
 
 
@@ -299,29 +281,33 @@ def test_production_age_passes_when_nothing_is_in_production(model):
     }
 
 
-def test_a_production_version_younger_than_the_policy_minimum_blocks_its_replacement(model):
+@pytest.mark.parametrize(
+    ("hours", "passed", "detail"),
+    [
+        pytest.param(
+            3,
+            False,
+            "v1 entered production 3.0 h ago; the policy keeps a production version at least 24 h before replacing "
+            "it (no flapping): try again after {after} UTC.",
+            id="younger than the minimum blocks its replacement",
+        ),
+        pytest.param(25, True, "v1 has served 25.0 h (at least 24 h).", id="older than the minimum may be replaced"),
+    ],
+)
+def test_the_production_version_must_have_served_the_policy_minimum_before_it_is_replaced(model, hours, passed, detail):
     first = version_of(model)
     promoted(first)
     policy(model.project, "production", min_hours_in_production=24)
-    served_for(first, 3)
+    served_for(first, hours)
 
     result = gate(request_for(version_of(model)).gates_at_request, "production_age")
 
-    assert result["passed"] is False
-    assert result["detail"].startswith("v1 entered production 3.0 h ago; the policy keeps a production version at")
-    assert "least 24 h before replacing it (no flapping): try again after" in result["detail"]
-
-
-def test_a_production_version_older_than_the_minimum_may_be_replaced(model):
-    first = version_of(model)
-    promoted(first)
-    policy(model.project, "production", min_hours_in_production=24)
-    served_for(first, 25)
-
-    result = gate(request_for(version_of(model)).gates_at_request, "production_age")
-
-    assert result["passed"] is True
-    assert result["detail"] == "v1 has served 25.0 h (at least 24 h)."
+    after = fresh(first).stage_changed_at + timedelta(hours=24)
+    assert result == {
+        "gate": "production_age",
+        "passed": passed,
+        "detail": detail.format(after=f"{after:%Y-%m-%d %H:%M}"),
+    }
 
 
 def test_production_age_is_judged_again_when_the_promotion_would_apply(model):
