@@ -25,6 +25,15 @@ BODY = b'{"type":"promotion.approved","data":{"id":"42","note":"caf\xc3\xa9"}}'
 MSG_ID = "msg_2b8f0c1e"
 
 
+def accepted(secret: str, received: dict[str, str], body: bytes) -> bool:
+    """Whether `verify` takes `body` as signed with `secret` (it answers by raising, or not)."""
+    try:
+        verify(secret, received, body)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
 def test_reference_library_verifies_our_signature():
     secret = new_secret()
     sent = headers([secret], MSG_ID, int(time.time()), BODY)
@@ -42,7 +51,7 @@ def test_we_verify_the_reference_librarys_signature():
         "Webhook-Signature": signature,
     }
 
-    verify(secret, received, BODY)
+    assert accepted(secret, received, BODY)
 
 
 def test_signature_matches_the_reference_library_byte_for_byte():
@@ -70,7 +79,7 @@ def test_header_names_are_matched_whatever_their_case():
     secret = new_secret()
     sent = headers([secret], MSG_ID, int(time.time()), BODY)
 
-    verify(secret, {name.upper(): value for name, value in sent.items()}, BODY)
+    assert accepted(secret, {name.upper(): value for name, value in sent.items()}, BODY)
 
 
 def test_tampered_body_is_refused():
@@ -143,7 +152,7 @@ def test_unknown_versions_and_garbage_signatures_are_skipped():
         "webhook-signature": f"v1a,abc v1,not*base64 nonsense {good}",
     }
 
-    verify(secret, received, BODY)
+    assert accepted(secret, received, BODY)
 
 
 def test_secrets_are_prefixed_long_enough_and_unique():
