@@ -14,13 +14,13 @@ IT_S3_ENDPOINT ?= http://127.0.0.1:5399
 
 # Unit modules that run again in the integration session, on PostgreSQL with S3 storage: what SQLite forgives
 # (NUL bytes, integer ranges, trigger and constraint behaviour), PostgreSQL may not.
-IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/test_naming_api.py tests/artifacts/test_filters.py \
-	tests/artifacts/test_run_api.py tests/artifacts/test_lineage.py tests/artifacts/test_api_queries.py \
-	tests/artifacts/test_version_api.py tests/governance/test_authentication.py \
-	tests/governance/test_permission_matrix.py tests/governance/test_access_rule.py \
-	tests/governance/test_access_scenarios.py tests/governance/test_access_reviews.py \
-	tests/governance/test_audit_log_db.py tests/governance/test_audit_recording.py tests/governance/test_audit_api.py \
-	tests/governance/test_audit_tree.py tests/governance/test_registry_api.py tests/governance/test_registry_services.py \
+IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/api/test_naming.py tests/artifacts/test_filters.py \
+	tests/artifacts/api/test_runs.py tests/artifacts/test_lineage.py tests/artifacts/api/test_queries.py \
+	tests/artifacts/api/test_versions.py tests/governance/access/test_authentication.py \
+	tests/artifacts/access/test_permission_matrix.py tests/artifacts/access/test_rule.py \
+	tests/artifacts/access/test_scenarios.py tests/governance/access/test_reviews.py \
+	tests/core/audit/test_log_db.py tests/core/audit/test_recorder.py tests/governance/audit/test_api.py \
+	tests/core/audit/test_tree.py tests/governance/registry/test_api.py tests/governance/registry/test_services.py \
 	tests/test_partial_updates.py
 
 .PHONY: run test test-integration fuzz lint demo venv clean screenshots

@@ -382,7 +382,8 @@ def load(scale: Scale) -> dict[str, int]:
 
 def check_grants(cursor) -> None:
     """Every permission row stands for a RoleGrant and every RoleGrant has its role's permissions, and the role
-    mapping used here is the one governance.access.services.role_grant applies (checked on a scratch project, undone)."""
+    mapping used here is the one governance.access.services.role_grant applies (checked on a scratch project,
+    undone)."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
 

@@ -1,6 +1,15 @@
+from collections.abc import Callable
+from types import SimpleNamespace
+
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.test import Client
 from rest_framework.test import APIClient
+
+from artifacts.access.roles import Role
+from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
+from tests.governance.factories import token_for
 
 
 @pytest.fixture(autouse=True)
@@ -22,16 +31,12 @@ def isolated_blob_folder(request, tmp_path):
 @pytest.fixture
 def user(db):
     """A superuser: tests of what the store does use it; tests of who may do what use `api_as` and roles."""
-    from tests.factories import UserFactory
-
     return UserFactory(is_superuser=True)
 
 
 @pytest.fixture
 def api(user) -> APIClient:
     """An API client authenticated as `user` with a real bearer token."""
-    from tests.factories import token_for
-
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
     client.user = user
@@ -46,7 +51,6 @@ def anonymous_api() -> APIClient:
 @pytest.fixture
 def api_as(db):
     """`api_as(user)`: an API client authenticated as that user with a real bearer token."""
-    from tests.factories import token_for
 
     def client_for(user) -> APIClient:
         client = APIClient()
@@ -55,6 +59,58 @@ def api_as(db):
         return client
 
     return client_for
+
+
+@pytest.fixture
+def staff(db) -> Callable[..., AbstractBaseUser]:
+    """`staff(user, *codenames)`: `user` made a staff member holding the model permissions named, as an operator
+    gives them (through a group, say); what they may see and change inside the admin is still their roles' say."""
+
+    def make_staff(user: AbstractBaseUser, *codenames: str) -> AbstractBaseUser:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+        return user
+
+    return make_staff
+
+
+@pytest.fixture
+def client_as(client: Client) -> Callable[[AbstractBaseUser], Client]:
+    """`client_as(user)`: the test's `client` signed in as `user` with a session, as people use the admin and the
+    portal; the same client as the `client` fixture, so a test may go on using either name."""
+
+    def signed_in(user: AbstractBaseUser) -> Client:
+        client.force_login(user)
+        return client
+
+    return signed_in
+
+
+@pytest.fixture
+def reviewed(db):
+    """A project to review, `churn`: two maintainers (alice, bob), a viewer (carol), a viewers' group (analysts,
+    with dave) and a contributor on one artifact (erin); and a viewer of another project, `other`."""
+    project = ProjectFactory(slug="churn")
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    analysts = GroupFactory(name="analysts")
+    dave = UserFactory(username="dave")
+    dave.groups.add(analysts)
+    model = ArtifactFactory(project=project, name="classifier")
+    return SimpleNamespace(
+        project=project,
+        alice=alice,
+        bob=bob,
+        dave=dave,
+        analysts=analysts,
+        model=model,
+        alice_maintains=grant(Role.MAINTAINER, on=project, user=alice),
+        bob_maintains=grant(Role.MAINTAINER, on=project, user=bob, granted_by=alice),
+        carol_views=grant(Role.VIEWER, on=project, user=UserFactory(username="carol"), granted_by=alice),
+        analysts_view=grant(Role.VIEWER, on=project, group=analysts, granted_by=bob),
+        erin_contributes=grant(Role.CONTRIBUTOR, on=model, user=UserFactory(username="erin"), granted_by=alice),
+        elsewhere=grant(Role.VIEWER, on=ProjectFactory(slug="other")),
+    )
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from artifacts.api.views import ProjectViewSet
 from artifacts.models import Run
 from core.api.exceptions import exception_handler
 from tests import live_server
-from tests.factories import BlobFactory, ProjectFactory, RunFactory, UserFactory
+from tests.artifacts.factories import BlobFactory, ProjectFactory, RunFactory, UserFactory
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

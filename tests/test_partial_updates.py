@@ -3,14 +3,8 @@ as it was, never a 500 (a dataset's PATCH with `{}` once reached its service wit
 
 import pytest
 
-from tests.factories import (
-    ArtifactFactory,
-    DatasetFactory,
-    ProjectFactory,
-    RegisteredModelFactory,
-    RunFactory,
-    WebhookEndpointFactory,
-)
+from tests.artifacts.factories import ArtifactFactory, DatasetFactory, ProjectFactory, RunFactory
+from tests.governance.factories import RegisteredModelFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,12 +11,8 @@ from django.test import Client
 
 from core.audit.recorder import tree_head_sign
 from core.models import AuditEntry
-from tests.factories import (
-    AccessReviewCampaignFactory,
-    PromotionRequestFactory,
-    UserFactory,
-    token_for,
-)
+from tests.artifacts.factories import UserFactory
+from tests.governance.factories import AccessReviewCampaignFactory, PromotionRequestFactory, token_for
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from artifacts import services
 from artifacts.models import Artifact, Dataset, Project, Run
 from core.admin import human_size, short_digest
 from core.errors import Conflict
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,
@@ -23,16 +23,13 @@ from tests.factories import (
     ProjectFactory,
     RunFactory,
 )
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
 
 def admin_url(model: type[models.Model] | models.Model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 @pytest.fixture

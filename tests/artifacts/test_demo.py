@@ -25,7 +25,7 @@ from artifacts.models import (
     RunDatasetInput,
 )
 from artifacts.storage.reads import iter_blob
-from tests.factories import UserFactory, sha256
+from tests.artifacts.factories import UserFactory, sha256
 
 RECORDED_MODELS = (
     Project,

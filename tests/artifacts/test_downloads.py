@@ -11,7 +11,7 @@ from django.core.files.storage import FileSystemStorage
 
 from artifacts.models import Blob
 from artifacts.storage.reads import iter_blob
-from tests.factories import ArtifactVersionFactory, BlobFactory, sha256
+from tests.artifacts.factories import ArtifactVersionFactory, BlobFactory, sha256
 
 pytestmark = pytest.mark.django_db
 

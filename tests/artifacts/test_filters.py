@@ -3,7 +3,13 @@
 import pytest
 
 from artifacts.models import Artifact
-from tests.factories import ArtifactFactory, ArtifactVersionFactory, DatasetVersionFactory, ProjectFactory, RunFactory
+from tests.artifacts.factories import (
+    ArtifactFactory,
+    ArtifactVersionFactory,
+    DatasetVersionFactory,
+    ProjectFactory,
+    RunFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

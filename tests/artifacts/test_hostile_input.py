@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.factories import ArtifactFactory, DatasetFactory, ProjectFactory, sha256
+from tests.artifacts.factories import ArtifactFactory, DatasetFactory, ProjectFactory, sha256
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from artifacts.services import blob_verify
 from artifacts.services import integrity as integrity_services
 from artifacts.services.integrity import blob_pending_enqueue, blob_scrub
 from core.errors import InvalidInput
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     BlobFactory,
@@ -499,7 +499,7 @@ def test_a_scrub_setting_below_one_is_refused(tmp_path):
 
 
 def test_a_corrupt_blob_is_named_on_the_version_pages_and_dataset_lineage(admin_client, api, isolated_blob_folder):
-    from tests.factories import ArtifactVersionFactory, DatasetVersionFactory, RunFactory
+    from tests.artifacts.factories import ArtifactVersionFactory, DatasetVersionFactory, RunFactory
 
     dataset_version = DatasetVersionFactory()
     version = ArtifactVersionFactory(artifact__project=dataset_version.dataset.project)

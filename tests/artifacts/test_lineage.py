@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from artifacts import selectors, services
 from artifacts.access.roles import Role
-from tests.factories import (
+from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
     DatasetVersionFactory,

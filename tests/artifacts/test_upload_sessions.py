@@ -15,7 +15,8 @@ from artifacts.services import uploads
 from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit
 from core.errors import InvalidInput
 from core.models import AuditEntry
-from tests.factories import BlobFactory, ProjectFactory, UserFactory, sha256, token_for
+from tests.artifacts.factories import BlobFactory, ProjectFactory, UserFactory, sha256
+from tests.governance.factories import token_for
 from tests.schema_contract import assert_conforms
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 
 from artifacts.models import ArtifactVersion, Blob
 from artifacts.tasks import verify_blob
-from tests.factories import ArtifactVersionFactory, sha256, token_for
+from tests.artifacts.factories import ArtifactVersionFactory, sha256
+from tests.governance.factories import token_for
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ from core.audit.recorder import AuditObject, audit_record, entry_bytes, tree_hea
 from core.crypto.audit_verify import leaf_hash, tree_head_signature_ok, tree_root
 from core.models import AuditEntry, SignedTreeHead
 from governance.audit.tasks import sign_audit_tree_head
-from tests.factories import ProjectFactory, UserFactory, grant, token_for
+from tests.artifacts.factories import ProjectFactory, UserFactory, grant
+from tests.governance.factories import token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

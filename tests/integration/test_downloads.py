@@ -23,7 +23,8 @@ from rest_framework.test import APIClient
 from artifacts.models import Blob
 from artifacts.storage import CHUNK_SIZE, blob_storage
 from artifacts.storage.reads import iter_blob
-from tests.factories import sha256, token_for
+from tests.artifacts.factories import sha256
+from tests.governance.factories import token_for
 
 pytestmark = pytest.mark.integration
 

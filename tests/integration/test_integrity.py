@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from artifacts.models import Blob
 from artifacts.tasks import verify_blob
-from tests.factories import sha256
+from tests.artifacts.factories import sha256
 from tests.integration.test_artifact_store import content_address, created, model_artifact, project_with_blobs
 
 pytestmark = pytest.mark.integration

@@ -23,13 +23,12 @@ from governance.registry.models import ModelVersion, PromotionDecision, Promotio
 from governance.registry.selectors import model_stages_at
 from governance.registry.services.promotions import promotion_approve
 from governance.registry.services.registry import promotion_policy_set
-from tests.factories import (
-    ArtifactVersionFactory,
+from tests.artifacts.factories import ArtifactVersionFactory, grant
+from tests.governance.factories import (
     ModelVersionFactory,
     PromotionRequestFactory,
     RegisteredModelFactory,
     artifact_version_with_lineage,
-    grant,
     token_for,
 )
 

@@ -18,15 +18,8 @@ from artifacts.tasks import verify_blob
 from core.models import AuditEntry, Event
 from governance.registry.models import ModelVersion, PromotionRequest
 from governance.registry.services.registry import promotion_policy_set
-from tests.factories import (
-    ArtifactFactory,
-    ModelVersionFactory,
-    ProjectFactory,
-    PublisherFactory,
-    RegisteredModelFactory,
-    grant,
-    token_for,
-)
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, PublisherFactory, grant
+from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory, token_for
 from tests.integration.test_artifact_store import content_address
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -124,7 +117,7 @@ def test_an_approved_promotion_waiting_for_verification_is_applied_by_the_worker
     assert [gate["passed"] for gate in request.gates_at_decision] == [True]
     moved = AuditEntry.objects.get(action="model_version.stage_changed", object_id=str(model_version.pk))
     assert (moved.actor_kind, moved.actor_label) == ("system", "task artifacts.tasks.verify_blob")
-    assert Event.objects.filter(type="model_version.stage_changed", project=people["project"]).count() == 1
+    assert Event.objects.filter(type="model_version.stage_changed", project_id=people["project"].pk).count() == 1
 
 
 def test_a_request_whose_bytes_the_worker_finds_corrupt_is_invalidated_with_the_reason(

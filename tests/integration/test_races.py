@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 from artifacts.access.roles import Role
 from artifacts.models import RoleGrant
-from tests.factories import ProjectFactory, UserFactory, grant, token_for
+from tests.artifacts.factories import ProjectFactory, UserFactory, grant
+from tests.governance.factories import token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from artifacts.models import Blob, ProjectBlob, UploadSession
-from tests.factories import ProjectFactory, UserFactory, sha256, token_for
+from tests.artifacts.factories import ProjectFactory, UserFactory, sha256
+from tests.governance.factories import token_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -85,7 +86,7 @@ def multipart_uploads_at(bucket, key: str) -> list:
 
 @pytest.fixture
 def client(live_server):
-    # A superuser, as the projects are made per test; who may upload where is tested in tests/governance.
+    # A superuser, as the projects are made per test; who may upload where is tested in tests/artifacts/access.
     return Client(live_server.url, token_for(UserFactory(is_superuser=True)))
 
 

@@ -17,9 +17,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from governance.webhooks.models import WebhookAttempt, WebhookDelivery
+from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, BlobFactory, UserFactory
 from tests.celery_broker import celery_app_on
 from tests.dns_server import running_dns_server
-from tests.factories import ArtifactFactory, ArtifactVersionFactory, BlobFactory, UserFactory
 from tests.integration.conftest import CeleryWorker, ChildProcess, _test_database_url
 from tests.webhook_receiver import Answer
 
