@@ -111,6 +111,15 @@ BOTO3_BASES = {
     "app's settings, no checksum": "boto3 (app's settings, no checksum algorithm)",
 }
 
+#: Run by `manage.py shell -c` on the template database: the user every request is made as.
+BENCH_USER = """
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+get_user_model().objects.create_user("bench").user_permissions.add(
+    Permission.objects.get(content_type__app_label="artifacts", codename="add_project")
+)
+"""
+
 TASK_DONE = re.compile(r"Task artifacts\.tasks\.verify_blob\[([0-9a-f-]+)\] succeeded in ([0-9.eE+-]+)s: '?(\w+)'?")
 TASK_FAILED = re.compile(r"Task artifacts\.tasks\.verify_blob\[[0-9a-f-]+\] (?:raised|retry)")
 
@@ -729,14 +738,11 @@ class Bench:
         progress(f"broker: {self.settings.broker_url}")
         env = self.app_env(database_url=self.databases.template_url, var_dir=self.workdir / "var-template", bucket=None)
         manage(env, "migrate", "--noinput")
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; get_user_model().objects.create_user('bench')",
-        )
+        # A pipeline's account: it may create projects (the global permission the API asks for), and becomes the
+        # maintainer of each it creates; no superuser, so the permission checks run as for any client.
+        manage(env, "shell", "-c", BENCH_USER)
         self.settings.token = manage(env, "issue_token", "bench", "--name", "bench", "--quiet").strip()
-        progress("template database migrated; user 'bench' and its API token created")
+        progress("template database migrated; user 'bench' (may add projects) and its API token created")
 
     def start_moto(self) -> None:
         self.moto_port = free_port()
