@@ -1,7 +1,7 @@
 """The audit log at scale: what an append costs the write it records, verifying and proving a million entries.
 
-(One file of about 1,250 lines on purpose: each part's set-up, measurement and report read together; the shared
-harness that issue 15 asks for will take the header and database code the benchmarks repeat.)
+(One file of about 1,180 lines on purpose: each part's set-up, measurement and report read together. What every
+benchmark needs around its measurements, the databases' code among it, is in benchmarks/harness.py.)
 
     .venv/bin/python benchmarks/audit_log.py [--parts append,verify,proofs,export] [--entries N] [--reuse] [--keep]
 
@@ -34,9 +34,7 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import platform
 import random
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -47,20 +45,28 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-from bench_databases import BenchDatabases, BenchError, use_database
-from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
+from harness import (  # benchmarks/ is the script's folder, first on sys.path
+    REPO,
+    BenchDatabases,
+    BenchError,
     code_version,
-    command_output,
-    replace_results,
+    command_line,
+    configure_django,
+    elapsed,
+    failed,
+    fmt,
+    machine_lines,
+    memory_kb,
+    progress,
+    quantile,
     results_header,
-    total_memory,
+    short,
+    show_results,
+    verdict,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-README = REPO / "benchmarks" / "README.md"
 VERIFIER = REPO / "governance" / "audit_verify.py"
 RESULTS_START = "<!-- audit-log:start (written by benchmarks/audit_log.py) -->"
 RESULTS_END = "<!-- audit-log:end -->"
@@ -76,29 +82,6 @@ PROOF_TARGET_MS = 50.0
 TREE_HEAD_EVERY = 100_000
 SEED = 5
 
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", flush=True)
-
-
-def short(number: int) -> str:
-    for size, suffix in ((1_000_000, "m"), (1_000, "k")):
-        if number % size == 0:
-            return f"{number // size}{suffix}"
-    return str(number)
-
-
-def quantile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-def fmt(ms: float) -> str:
-    return f"{ms:.2f}" if ms < 10 else f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}"
-
-
 # ---------------------------------------------------------------------------------------------- databases
 
 
@@ -112,31 +95,6 @@ class Databases(BenchDatabases):
         return super().settings(
             ["server_version", "shared_buffers", "synchronous_commit", "fsync", "wal_level", "max_connections"]
         )
-
-
-def fresh_database(databases: Databases, name: str, parameters: dict, *, reuse: bool) -> bool:
-    """Make `name` ready and migrated: a complete earlier one with --reuse (returns True), else a new one."""
-    from django.core.management import call_command
-
-    complete = f"{MARKER}: {json.dumps(parameters, sort_keys=True)}"
-    comment = databases.comment(name)
-    if comment is not None and not comment.startswith(MARKER):
-        raise BenchError(f"database {name} exists and was not made by this benchmark; choose another --database-url")
-    if reuse and comment == complete:
-        progress(f"reusing {name}")
-        use_database(name)
-        call_command("migrate", verbosity=0, interactive=False)
-        return True
-    if comment is not None:
-        progress(f"dropping the earlier benchmark database {name}")
-        databases.drop(name)
-    progress(f"creating and migrating {name}")
-    databases.create(name)
-    if reuse:
-        databases.created.remove(name)  # --reuse keeps what it makes, for the next run
-    use_database(name)
-    call_command("migrate", verbosity=0, interactive=False)
-    return False
 
 
 # ---------------------------------------------------------------------------------------------- part 1: append
@@ -208,7 +166,7 @@ def writer_main(index: int, url: str, var_dir: str, token: str, commands, answer
     import traceback
 
     try:
-        configure_django(url, var_dir)
+        configure_django(url, var_dir, secret_key=os.environ.get("PROVENANT_BENCH_SECRET"))
         write = writer_setup(index, token)
     except Exception:
         answers.put((index, traceback.format_exc(), None))
@@ -421,7 +379,7 @@ def run_append(args: argparse.Namespace, databases: Databases, var_dir: str) -> 
 
     require_project_update_records()
     name = f"{databases.base}_append"
-    fresh_database(databases, name, {"data": DATA_VERSION, "part": "append"}, reuse=False)
+    databases.migrated(name, {"data": DATA_VERSION, "part": "append"}, reuse=False)
     if args.synchronous_commit:
         from psycopg import sql
 
@@ -765,7 +723,7 @@ def prepare_loaded(args: argparse.Namespace, databases: Databases) -> float | No
     """The database of N entries: reused with --reuse when complete, else made and loaded (returns the load time)."""
     name = f"{databases.base}_{short(args.entries)}"
     parameters = {"data": DATA_VERSION, "entries": args.entries}
-    if fresh_database(databases, name, parameters, reuse=args.reuse):
+    if databases.migrated(name, parameters, reuse=args.reuse):
         from core.models import AuditEntry
 
         if AuditEntry.objects.filter(seq__lt=args.entries).count() == args.entries:
@@ -774,7 +732,7 @@ def prepare_loaded(args: argparse.Namespace, databases: Databases) -> float | No
         progress(f"{name} does not hold the {args.entries:,} entries it should; loading it again")
     progress(f"copying {args.entries:,} synthetic entries into {name}")
     seconds = load_entries(args.entries)
-    databases.set_comment(name, f"{MARKER}: {json.dumps(parameters, sort_keys=True)}")
+    databases.mark_complete(name, parameters)
     progress(f"loaded in {seconds:.1f} s")
     return seconds
 
@@ -865,10 +823,7 @@ def time_api_proofs(args: argparse.Namespace, results: ProofResults) -> None:
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return memory_kb(os.getpid())["VmRSS"] / 1024
 
 
 @dataclass
@@ -922,22 +877,13 @@ def run_export(args: argparse.Namespace, var_dir: str) -> ExportResults:
 
 
 def machine(databases: Databases) -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    memory = total_memory()
     settings = databases.settings()
     version = settings.pop("server_version")
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("Django", "psycopg", "cryptography"))
     return [
-        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip()}; memory {memory} (`free -h`)",
-        f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
+        *machine_lines(("Django", "psycopg", "cryptography")),
         f"- PostgreSQL {version} on the same machine over TCP loopback "
         f"({', '.join(f'{name} {value}' for name, value in settings.items())}); DEBUG off",
     ]
-
-
-def verdict(passed: bool) -> str:
-    return "**pass**" if passed else "**MISS**"
 
 
 def append_report(args: argparse.Namespace, results: AppendResults, misses: list[str]) -> list[str]:
@@ -1189,34 +1135,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def configure_django(url: str, var_dir: str) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": url,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": os.environ.get("PROVENANT_BENCH_SECRET") or secrets.token_urlsafe(50),
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "PROVENANT_HTTPS": "false",
-            "PROVENANT_VAR_DIR": var_dir,
-            "PROVENANT_LOG_LEVEL": "WARNING",
-        }
-    )
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = " ".join([".venv/bin/python", "benchmarks/audit_log.py", *argv])
-    code = code_version(REPO)
+    command = command_line(__file__, argv)
+    code = code_version()
     started_at = dt.datetime.now(dt.UTC)
     databases = Databases(args.database_url)
     var_dir = tempfile.mkdtemp(prefix="provenant-bench-audit-")
-    configure_django(databases.url(databases.base), var_dir)
+    configure_django(databases.url(databases.base), var_dir, secret_key=os.environ.get("PROVENANT_BENCH_SECRET"))
     sections: list[str] = []
     misses: list[str] = []
     try:
@@ -1233,24 +1159,18 @@ def main(argv: list[str]) -> int:
             if "export" in args.parts:
                 sections += ["", *export_report(run_export(args, var_dir))]
     except BenchError as error:
-        print(f"\nThe benchmark failed: {error}", file=sys.stderr)
-        return 2
+        return failed(error)
     finally:
         from django.db import connections
 
         connections.close_all()
-        for name in [] if args.keep else databases.created:
-            progress(f"dropping {name}")
-            databases.drop(name)
+        if not args.keep:
+            databases.drop_created()
         shutil.rmtree(var_dir, ignore_errors=True)
-    seconds = time.monotonic() - _STARTED
     results = report(
-        args, databases, sections, misses, started_at=started_at, seconds=seconds, command=command, code=code
+        args, databases, sections, misses, started_at=started_at, seconds=elapsed(), command=command, code=code
     )
-    print("\n" + results)
-    if not args.no_readme:
-        replace_results(README, RESULTS_START, RESULTS_END, results)
-        progress(f"results written to {README.relative_to(REPO)}")
+    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0
 
 

@@ -1,5 +1,9 @@
 """Blob transfer at scale: hashing, verification, uploads and downloads of one large file, measured in one run.
 
+(One file of about 1,170 lines on purpose: the servers, the measurements made against them and the tables that
+compare them refer to each other throughout, and read together. What every benchmark needs around its measurements
+is in benchmarks/harness.py.)
+
     .venv/bin/python benchmarks/blob_transfer.py [--size-gib 1] [--rss-sizes 1,4] [--skip-s3]
 
 Everything it needs runs on 127.0.0.1 and is started and stopped here: gunicorn serving the app (one sync worker,
@@ -15,40 +19,56 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import datetime as dt
 import hashlib
 import http.client
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
+from harness import (  # benchmarks/ is the script's folder, first on sys.path
+    LOCAL_POSTGRES,
+    REPO,
+    BenchDatabases,
+    BenchError,
+    Child,
+    app_settings,
+    celery_worker,
+    children_of,
+    claim_redis_db,
+    clean_environment,
     code_version,
+    command_line,
     command_output,
-    replace_results,
+    cpu_model,
+    cpu_seconds,
+    elapsed,
+    exit_on_sigterm,
+    failed,
+    free_port,
+    listening,
+    manage,
+    memory_kb,
+    nproc,
+    progress,
     results_header,
+    show_results,
+    software_line,
     total_memory,
+    verdict,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-README = REPO / "benchmarks" / "README.md"
 RESULTS_START = "<!-- results:start (written by benchmarks/blob_transfer.py) -->"
 RESULTS_END = "<!-- results:end -->"
 
@@ -60,13 +80,10 @@ READ_CHUNK = MIB  # what the app reads and hashes per step (artifacts.storage.CH
 APP_PART_SIZE = 8 * MIB
 APP_S3_CONCURRENCY = 4
 
-STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
-COMMAND_TIMEOUT = 300.0
 HTTP_TIMEOUT = 900.0  # per socket operation; a whole transfer may take longer
 GUNICORN_TIMEOUT = 600
-REDIS_DB_CANDIDATES = (13, 12, 11, 10, 9, 8)
-POSTGRES_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
+#: The comment the script's PostgreSQL databases carry: nothing else is ever dropped.
+MARKER = "provenant-bench-blob-transfer"
 
 # Targets from the issue "Blob transfer at scale".
 VERIFY_LOCAL_TARGET = 0.9  # x hashlib
@@ -94,18 +111,17 @@ BOTO3_BASES = {
     "app's settings, no checksum": "boto3 (app's settings, no checksum algorithm)",
 }
 
+#: Run by `manage.py shell -c` on the template database: the user every request is made as.
+BENCH_USER = """
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+get_user_model().objects.create_user("bench").user_permissions.add(
+    Permission.objects.get(content_type__app_label="artifacts", codename="add_project")
+)
+"""
+
 TASK_DONE = re.compile(r"Task artifacts\.tasks\.verify_blob\[([0-9a-f-]+)\] succeeded in ([0-9.eE+-]+)s: '?(\w+)'?")
 TASK_FAILED = re.compile(r"Task artifacts\.tasks\.verify_blob\[[0-9a-f-]+\] (?:raised|retry)")
-
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", flush=True)
-
-
-class BenchError(Exception):
-    """The benchmark could not measure something (a process died, a request failed): the run is invalid."""
 
 
 def web_server_command(server: str, app: str, port: int, *, chdir: Path | None = None) -> list[str]:
@@ -136,149 +152,7 @@ def bare_wsgi_app(environ: dict, start_response: Callable) -> list[bytes]:
     return [b""]
 
 
-# ---------------------------------------------------------------------------------------------- processes
-
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child between fork and exec: the kernel sends it SIGTERM if this script dies (even by SIGKILL)."""
-    if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Child:
-    """A process started by this script, in a process group of its own (gunicorn's workers included), with
-    its output in a log file. Every one is registered so that `stop_all` ends it, however the run ends."""
-
-    running: list[Child] = []
-
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        try:
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-                argv,
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # one system call, resolved before the fork
-            )
-        except BaseException:
-            self._log.close()
-            raise
-        Child.running.append(self)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:]) or "(empty)"
-
-    def check_running(self) -> None:
-        code = self.process.poll()
-        if code is not None:
-            raise BenchError(f"{self.name} exited with status {code}; log {self.log_path}::\n{self.log_tail()}")
-
-    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = STARTUP_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            self.check_running()
-            if time.monotonic() > deadline:
-                raise BenchError(f"{self.name} was not {what} after {timeout:.0f} s; its log ends:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def _descendants(self) -> list[int]:
-        found, pending = [], [self.process.pid]
-        while pending and len(found) < 1000:
-            pid = pending.pop()
-            for child in children_of(pid):
-                found.append(child)
-                pending.append(child)
-        return found
-
-    def stop(self) -> None:
-        """SIGTERM to the whole group while its leader lives, SIGKILL to what is left after STOP_TIMEOUT."""
-        try:
-            descendants = self._descendants()
-            if self.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(self.process.pid, signal.SIGKILL)
-                    self.process.wait(timeout=STOP_TIMEOUT)
-            # A worker its leader left behind: only processes seen as its descendants, still in its group.
-            for pid in descendants:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    if os.getpgid(pid) == self.process.pid:
-                        os.kill(pid, signal.SIGKILL)
-        finally:
-            self._log.close()
-            if self in Child.running:
-                Child.running.remove(self)
-
-    @classmethod
-    def stop_all(cls) -> None:
-        for child in reversed(list(cls.running)):
-            try:
-                child.stop()
-            except Exception as error:  # keep stopping the others
-                print(f"could not stop {child.name} (pid {child.pid}): {error}", file=sys.stderr)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak resident set) of a live process, in kB."""
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, rest = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            values[name] = int(rest.split()[0])
-    return values
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a live process (None: this one)."""
-    if pid is None:
-        times = os.times()
-        return times.user + times.system
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+# ---------------------------------------------------------------------------------------------- CPU
 
 
 class CpuMeter:
@@ -308,29 +182,14 @@ class Databases:
     the API token (so every copy accepts the same token)."""
 
     def __init__(self, kind: str, workdir: Path) -> None:
+        self.server = BenchDatabases(LOCAL_POSTGRES, default_base="postgres", marker=MARKER)
         if kind == "auto":
-            kind = "postgres" if self._postgres_answers() else "sqlite"
+            kind = "postgres" if self.server.answers() else "sqlite"
         self.kind = kind
         self.workdir = workdir
         self.prefix = f"provenant_bench_{os.getpid()}"
-        self.created: list[str] = []
         self.sqlite_paths: dict[str, Path] = {}
         self.template_url = self._create("template")
-
-    @staticmethod
-    def _postgres_answers() -> bool:
-        try:
-            import psycopg
-
-            with psycopg.connect(POSTGRES_ADMIN):
-                return True
-        except Exception:
-            return False
-
-    def _admin(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(POSTGRES_ADMIN, autocommit=True)
 
     def _create(self, label: str, template: str | None = None) -> str:
         if self.kind == "sqlite":
@@ -340,19 +199,9 @@ class Databases:
             url = f"sqlite:///{path}"
             self.sqlite_paths[url] = path
             return url
-        from psycopg import sql
-
         name = f"{self.prefix}_{label}".replace("-", "_")
-        with self._admin() as admin:
-            if template is None:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            else:
-                source = urlsplit(template).path.lstrip("/")
-                admin.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source))
-                )
-        self.created.append(name)
-        return f"postgres://postgres@127.0.0.1:5432/{name}"
+        self.server.create(name, template=None if template is None else urlsplit(template).path.lstrip("/"))
+        return self.server.url(name)
 
     def fresh(self, label: str) -> str:
         return self._create(label, template=self.template_url)
@@ -377,30 +226,10 @@ class Databases:
             import sqlite3
 
             return f"SQLite {sqlite3.sqlite_version}"
-        with self._admin() as admin:
-            return "PostgreSQL " + admin.execute("SHOW server_version").fetchone()[0]
+        return "PostgreSQL " + self.server.settings(["server_version"])["server_version"]
 
     def drop_all(self) -> None:
-        if self.kind != "postgres":
-            return
-        from psycopg import sql
-
-        with self._admin() as admin:
-            for name in reversed(self.created):
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        self.created.clear()
-
-
-def claim_redis_db() -> tuple[str, Any]:
-    """The first empty Redis database of REDIS_DB_CANDIDATES: the broker of this run alone."""
-    import redis
-
-    for number in REDIS_DB_CANDIDATES:
-        url = f"redis://127.0.0.1:6379/{number}"
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        if client.dbsize() == 0:
-            return url, client
-    raise BenchError(f"No empty Redis database among {REDIS_DB_CANDIDATES} on 127.0.0.1:6379.")
+        self.server.drop_created(quiet=True)
 
 
 # ---------------------------------------------------------------------------------------------- HTTP client
@@ -553,10 +382,6 @@ class RssRow:
 
 def size_label(size: int) -> str:
     return f"{size / GIB:g} GiB" if size >= GIB // 4 else f"{size / MIB:g} MiB"
-
-
-def verdict(passed: bool | None) -> str:
-    return "—" if passed is None else ("**pass**" if passed else "**MISS**")
 
 
 def throughput_table(rows: list[Row]) -> str:
@@ -777,17 +602,13 @@ class Server:
     def start_worker(self) -> None:
         """A Celery worker (solo pool: tasks run in this very process) on an emptied queue."""
         self.bench.redis.flushdb()  # the upload's own verify task: the bench sends its tasks itself
-        self.worker = Child(
+        self.worker = celery_worker(
             f"Celery worker ({self.label})",
-            [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",
-                "--loglevel=INFO", "-Q", "default", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                f"--hostname=bench-{uuid.uuid4().hex[:8]}@localhost",
-            ],
+            pool=["--pool=solo", "--concurrency=1"],
+            hostname=f"bench-{uuid.uuid4().hex[:8]}@localhost",
             env=self.env,
             log_path=self.bench.workdir / f"celery-{self.label}.log",
-        )  # fmt: skip
-        self.worker.wait_until(lambda: " ready." in self.worker.log_text(), "ready")
+        )
 
     def verify(self, digest: str, size: int) -> float:
         """Queue artifacts.tasks.verify_blob for the blob and wait for the worker to finish it; its runtime."""
@@ -840,22 +661,17 @@ class Bench:
 
     def app_env(self, *, database_url: str, var_dir: Path, bucket: str | None) -> dict[str, str]:
         """The environment of every app process: production settings (DEBUG off) on loopback."""
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("DJANGO_", "PROVENANT_", "CELERY_", "AWS_")) and name != "DATABASE_URL"
-        }
+        env = clean_environment("AWS_") | app_settings(
+            database_url=database_url,
+            var_dir=var_dir,
+            secret_key=self.settings.secret_key,
+            allowed_hosts="127.0.0.1",
+            log_level="INFO",
+        )
         env |= {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_SECRET_KEY": self.settings.secret_key,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "PROVENANT_HTTPS": "false",
-            "DATABASE_URL": database_url,
-            "PROVENANT_VAR_DIR": str(var_dir),
             "CELERY_BROKER_URL": self.settings.broker_url,
             "PROVENANT_UPLOAD_PART_SIZE": str(APP_PART_SIZE),
             "PROVENANT_S3_UPLOAD_CONCURRENCY": str(APP_S3_CONCURRENCY),
-            "PROVENANT_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
@@ -915,35 +731,18 @@ class Bench:
             self._celery = Celery("bench", broker=self.settings.broker_url)
         return self._celery
 
-    def manage(self, env: dict[str, str], *arguments: str) -> str:
-        result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
-            [sys.executable, "manage.py", *arguments],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise BenchError(f"manage.py {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
-
     def prepare(self) -> None:
         self.settings.broker_url, self.redis = claim_redis_db()
         self.databases = Databases(self.args.db, self.workdir)
         progress(f"database: {self.databases.version()} (fresh copies of one migrated template)")
         progress(f"broker: {self.settings.broker_url}")
         env = self.app_env(database_url=self.databases.template_url, var_dir=self.workdir / "var-template", bucket=None)
-        self.manage(env, "migrate", "--noinput")
-        self.manage(
-            env,
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; get_user_model().objects.create_user('bench')",
-        )
-        self.settings.token = self.manage(env, "issue_token", "bench", "--name", "bench", "--quiet").strip()
-        progress("template database migrated; user 'bench' and its API token created")
+        manage(env, "migrate", "--noinput")
+        # A pipeline's account: it may create projects (the global permission the API asks for), and becomes the
+        # maintainer of each it creates; no superuser, so the permission checks run as for any client.
+        manage(env, "shell", "-c", BENCH_USER)
+        self.settings.token = manage(env, "issue_token", "bench", "--name", "bench", "--quiet").strip()
+        progress("template database migrated; user 'bench' (may add projects) and its API token created")
 
     def start_moto(self) -> None:
         self.moto_port = free_port()
@@ -1239,14 +1038,6 @@ def median_run(runs: list[Timing]) -> tuple[float, dict[str, float], str]:
 
 
 def machine() -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
     flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
     extensions = [flag for flag in ("sha_ni", "avx2", "avx512f") if f" {flag}" in flags]
     memory = total_memory()
@@ -1258,16 +1049,12 @@ def machine() -> list[str]:
     rotational = Path(f"/sys/block/{Path(device).name}/queue/rotational")
     if rotational.exists():
         disk += ", reported rotational" if rotational.read_text().strip() == "1" else ", reported non-rotational"
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}"
-        for name in ("Django", "granian", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
-    )
+    packages = ("Django", "granian", "gunicorn", "celery", "boto3", "django-storages", "moto", "rehashes")
     return [
-        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip()} "
-        f"(SHA extensions: {', '.join(extensions) or 'none'})",
+        f"- CPU: {cpu_model()}, `nproc` = {nproc()} (SHA extensions: {', '.join(extensions) or 'none'})",
         f"- Memory: {memory} (`free -h`); the test files stay in the page cache",
         f"- Disk under {tempfile.gettempdir()}: {disk}",
-        f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
+        software_line(packages),
     ]
 
 
@@ -1299,10 +1086,6 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         f"Targets missed: {len(misses)}" + "".join(f"\n- {miss}" for miss in misses),
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_readme(results: str) -> None:
-    replace_results(README, RESULTS_START, RESULTS_END, results)
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -1354,11 +1137,10 @@ def main(argv: list[str]) -> int:
     global APP_S3_CONCURRENCY
     args = parse_args(argv)
     APP_S3_CONCURRENCY = args.s3_concurrency
-    command = " ".join([".venv/bin/python", "benchmarks/blob_transfer.py", *argv])
-    code = code_version(REPO)
+    command = command_line(__file__, argv)
+    code = code_version()
     started_at = dt.datetime.now(dt.UTC)
-    # SIGTERM ends the run the way Ctrl-C does: through the finally blocks that stop every process.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="provenant-bench-"))
     bench = Bench(args, workdir)
     progress(f"work folder {workdir}")
@@ -1368,8 +1150,7 @@ def main(argv: list[str]) -> int:
         bench.run()
         finished = True
     except BenchError as error:
-        print(f"\nThe benchmark failed: {error}", file=sys.stderr)
-        return 2
+        return failed(error)
     finally:
         bench.cleanup()
         if finished:
@@ -1382,12 +1163,8 @@ def main(argv: list[str]) -> int:
                 elif path.suffix != ".log":
                     path.unlink(missing_ok=True)
             print(f"Logs kept in {workdir}", file=sys.stderr)
-    seconds = time.monotonic() - _STARTED
-    results = report(bench, started_at=started_at, seconds=seconds, command=command, code=code)
-    print("\n" + results)
-    if not args.no_readme:
-        write_readme(results)
-        progress(f"results written to {README.relative_to(REPO)}")
+    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
+    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0
 
 

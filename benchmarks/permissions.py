@@ -1,5 +1,9 @@
 """Permission-filtered reads at scale: the artifact-version list and single permission checks, on PostgreSQL.
 
+(One file of about 1,010 lines on purpose: the data set's SQL, the measurements, the baseline worker that repeats
+them with older code, and the report are one experiment, read together. What every benchmark needs around its
+measurements is in benchmarks/harness.py.)
+
     .venv/bin/python benchmarks/permissions.py [--versions 10000,1000000] [--baseline COMMIT] [--reuse] [--keep]
 
 One database per scale (`<name>_10k_10k`, `<name>_1m_10k`, … for versions and artifacts, from --database-url or
@@ -24,9 +28,7 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -35,20 +37,29 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-from bench_databases import BenchDatabases, BenchError, use_database
-from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
+from harness import (  # benchmarks/ is the script's folder, first on sys.path
+    REPO,
+    BenchDatabases,
+    BenchError,
     code_version,
+    command_line,
     command_output,
-    replace_results,
+    configure_django,
+    elapsed,
+    failed,
+    fmt,
+    machine_lines,
+    progress,
+    progress_on_stderr,
+    quantile,
     results_header,
-    total_memory,
+    short,
+    show_results,
+    use_database,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-README = REPO / "benchmarks" / "README.md"
 RESULTS_START = "<!-- permissions:start (written by benchmarks/permissions.py) -->"
 RESULTS_END = "<!-- permissions:end -->"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/provenant_bench_perm"
@@ -69,23 +80,8 @@ PROJECT_WINDOW = 0.2
 LIST_TARGET_MS = 50.0
 SCALE_TOLERANCE = 0.2
 
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    # A baseline worker's stdout carries its answers to the driver, so it reports on stderr.
-    out = sys.stderr if "--worker-code" in sys.argv else sys.stdout
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=out, flush=True)
-
 
 # ---------------------------------------------------------------------------------------------- data set
-
-
-def short(number: int) -> str:
-    for size, suffix in ((1_000_000, "m"), (1_000, "k")):
-        if number % size == 0:
-            return f"{number // size}{suffix}"
-    return str(number)
 
 
 @dataclass(frozen=True)
@@ -454,9 +450,6 @@ class Databases(BenchDatabases):
     def name(self, scale: Scale) -> str:
         return f"{self.base}_{scale.database_suffix}"
 
-    def mark(self, name: str, scale: Scale) -> None:
-        self.set_comment(name, f"{MARKER}: {json.dumps(scale.parameters(), sort_keys=True)}")
-
     def version(self) -> str:
         return super().settings(["server_version"])["server_version"]
 
@@ -466,35 +459,18 @@ class Databases(BenchDatabases):
 
 def prepare(databases: Databases, scale: Scale, *, reuse: bool) -> dict[str, int]:
     """Make the scale's database ready: reused when asked and complete, else created, migrated and loaded."""
-    from django.core.management import call_command
     from django.db import connection
 
     name = databases.name(scale)
-    comment = databases.comment(name)
-    complete = f"{MARKER}: {json.dumps(scale.parameters(), sort_keys=True)}"
-    if comment is not None and not comment.startswith(MARKER):
-        raise BenchError(f"database {name} exists and was not made by this benchmark; choose another --database-url")
-    if comment == complete and reuse:
-        progress(f"reusing {name}")
-        use_database(name)
-        call_command("migrate", verbosity=0, interactive=False)
+    if databases.migrated(name, scale.parameters(), reuse=reuse):
         return counts()
-    if comment is not None:
-        progress(f"dropping the earlier benchmark database {name}")
-        databases.drop(name)
-    progress(f"creating {name}")
-    databases.create(name)
-    if reuse:
-        databases.created.remove(name)  # --reuse keeps what it makes, for the next run
-    use_database(name)
-    call_command("migrate", verbosity=0, interactive=False)
     progress(f"loading {scale.versions:,} versions, {scale.grant_rows:,} permission rows into {name}")
     started = time.monotonic()
     result = load(scale)
     progress(f"loaded in {time.monotonic() - started:.0f} s; VACUUM ANALYZE")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
-    databases.mark(name, scale)
+    databases.mark_complete(name, scale.parameters())
     progress(f"ready in {time.monotonic() - started:.0f} s")
     return result
 
@@ -511,8 +487,7 @@ class Series:
     answer: str = ""
 
     def quantile(self, share: float) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+        return quantile(self.samples, share)
 
     @property
     def p50(self) -> float:
@@ -768,23 +743,12 @@ def run(bench: Bench, baseline: Baseline | None) -> None:
 
 
 def machine(databases: Databases) -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    memory = total_memory()
     settings = ", ".join(f"{name} {value}" for name, value in databases.settings().items())
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("Django", "djangorestframework", "django-guardian", "psycopg")
-    )
     return [
-        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip()}; memory {memory} (`free -h`)",
-        f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
+        *machine_lines(("Django", "djangorestframework", "django-guardian", "psycopg")),
         f"- PostgreSQL {databases.version()} on the same machine over TCP loopback ({settings}); "
         "DEBUG off, persistent connections",
     ]
-
-
-def fmt(ms: float) -> str:
-    return f"{ms:.2f}" if ms < 10 else f"{ms:.1f}" if ms < 100 else f"{ms:,.0f}"
 
 
 def results_table(bench: Bench) -> tuple[str, list[str]]:
@@ -930,10 +894,6 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def write_readme(results: str) -> None:
-    replace_results(README, RESULTS_START, RESULTS_END, results)
-
-
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -1003,34 +963,16 @@ def scale_for(versions: int, args: argparse.Namespace) -> Scale:
     return Scale(versions, args.artifacts, args.grants)
 
 
-def configure_django(url: str, var_dir: str, code: Path = REPO) -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": url,
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "PROVENANT_HTTPS": "false",
-            "PROVENANT_VAR_DIR": var_dir,
-            "PROVENANT_LOG_LEVEL": "WARNING",
-        }
-    )
-    sys.path.insert(0, str(code))
-    import django
-
-    django.setup()
-
-
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = " ".join([".venv/bin/python", "benchmarks/permissions.py", *argv])
-    code = code_version(REPO)
+    command = command_line(__file__, argv)
+    code = code_version()
     started_at = dt.datetime.now(dt.UTC)
     scales = [scale_for(versions, args) for versions in args.versions]
     databases = Databases(args.database_url)
     var_dir = tempfile.mkdtemp(prefix="provenant-bench-perm-")
     if args.worker_code:
+        progress_on_stderr()  # a baseline worker's stdout carries its answers to the driver
         configure_django(databases.url(databases.name(scales[0])), var_dir, code=Path(args.worker_code))
         try:
             return worker_main(args, scales, databases)
@@ -1048,28 +990,22 @@ def main(argv: list[str]) -> int:
             baseline = Baseline(args, argv, Path(var_dir))
         run(bench, baseline)
     except BenchError as error:
-        print(f"\nThe benchmark failed: {error}", file=sys.stderr)
-        return 2
+        return failed(error)
     finally:
         from django.db import connections
 
         if baseline:
             baseline.stop()
         connections.close_all()
-        for name in [] if args.keep else databases.created:
-            progress(f"dropping {name}")
-            databases.drop(name)
+        if not args.keep:
+            databases.drop_created()
         shutil.rmtree(var_dir, ignore_errors=True)
     if args.explain:
         for plans in [bench.plans] + ([baseline.plans] if baseline else []):
             for plan in plans.values():
                 print(plan.text)
-    seconds = time.monotonic() - _STARTED
-    results = report(bench, baseline, started_at=started_at, seconds=seconds, command=command, code=code)
-    print("\n" + results)
-    if not args.no_readme:
-        write_readme(results)
-        progress(f"results written to {README.relative_to(REPO)}")
+    results = report(bench, baseline, started_at=started_at, seconds=elapsed(), command=command, code=code)
+    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import re
 import secrets
 import shutil
@@ -32,33 +30,34 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 
-from bench_databases import BenchDatabases, BenchError
-from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
-    command_output,
-    replace_results,
+from harness import (  # benchmarks/ is the script's folder, first on sys.path
+    REPO,
+    BenchDatabases,
+    BenchError,
+    app_settings,
+    clean_environment,
+    code_version,
+    command_line,
+    django_setup,
+    elapsed,
+    failed,
+    load_average,
+    machine_lines,
+    manage,
+    progress,
+    progress_on_stderr,
     results_header,
-    total_memory,
+    show_results,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-README = REPO / "benchmarks" / "README.md"
 RESULTS_START = "<!-- portal:start (written by benchmarks/portal.py) -->"
 RESULTS_END = "<!-- portal:end -->"
 #: The comment a database this script made carries: nothing else is ever dropped.
 MARKER = "provenant-bench-portal"
 TARGET_MS = 200.0
 USERS = ("sam", "ada", "admin")  # a reviewer, the auditor, the superuser (artifacts/demo.py, governance/portal/demo.py)
-
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    # A worker's stdout carries its answers to the driver, so it reports on stderr.
-    out = sys.stderr if "--worker" in sys.argv else sys.stdout
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=out, flush=True)
 
 
 @dataclass
@@ -195,10 +194,7 @@ def count_queries(client, url: str) -> tuple[int, int, str, int]:
 
 
 def worker_main(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
+    django_setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -276,30 +272,9 @@ def percentile(sorted_samples: list[float], pct: float) -> float:
 
 
 def environment(var_dir: Path, *, debug: bool, database_url: str | None, secret: str) -> dict[str, str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PROVENANT_", "DATABASE_URL", "CELERY_"))
-    }
-    return (
-        clean
-        | {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "PROVENANT_VAR_DIR": str(var_dir),
-            "DJANGO_DEBUG": "true" if debug else "false",
-            "DJANGO_SECRET_KEY": secret,
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-            "PROVENANT_HTTPS": "false",
-            "PROVENANT_LOG_LEVEL": "WARNING",
-        }
-        | ({"DATABASE_URL": database_url} if database_url else {})
-    )
-
-
-def manage(*argv: str, env: dict[str, str]) -> None:
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
-    if result.returncode != 0:
-        raise BenchError(f"manage.py {' '.join(argv)} failed:\n{result.stdout}\n{result.stderr}")
+    """A child's environment: the developer's without the app's variables (as tests/e2e/conftest.py has it)."""
+    settings = app_settings(database_url=database_url, var_dir=var_dir, secret_key=secret, debug=debug)
+    return clean_environment() | settings
 
 
 def run_backend(backend: str, args: argparse.Namespace, database_url: str | None) -> dict:
@@ -309,8 +284,8 @@ def run_backend(backend: str, args: argparse.Namespace, database_url: str | None
         progress(f"{backend}: migrate and load_demo in {var_dir}")
         # load_demo creates a superuser with a published password, so it runs only with DEBUG on.
         demo_env = environment(var_dir, debug=True, database_url=database_url, secret=secret)
-        manage("migrate", "--noinput", env=demo_env)
-        manage("load_demo", env=demo_env)
+        manage(demo_env, "migrate", "--noinput")
+        manage(demo_env, "load_demo")
         progress(f"{backend}: measuring, DEBUG off")
         worker = subprocess.run(  # noqa: S603
             [
@@ -341,18 +316,8 @@ def run_backend(backend: str, args: argparse.Namespace, database_url: str | None
 
 
 def machine_facts(postgres_version: str | None) -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        "?",
-    )
-    versions = ", ".join(f"{name} {metadata.version(name)}" for name in ("Django", "django-guardian", "psycopg"))
     return [
-        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip() or '?'}; memory {total_memory()} (`free -h`)",
-        f"- Linux {platform.release()}, Python {platform.python_version()}; {versions}",
+        *machine_lines(("Django", "django-guardian", "psycopg")),
         f"- SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL, a new connection per request"
         " as the settings have it)"
         + (
@@ -373,8 +338,7 @@ def report(
     load: tuple[str, str],
     postgres_version: str | None,
 ) -> str:
-    seconds = time.monotonic() - _STARTED
-    lines = results_header(started_at=started_at, seconds=seconds, command=command, code=code)
+    lines = results_header(started_at=started_at, seconds=elapsed(), command=command, code=code)
     lines += machine_facts(postgres_version)
     lines += [
         f"- Load average {load[0]} at the start, {load[1]} at the end (1, 5, 15 min; the machine is shared: other"
@@ -434,14 +398,6 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def measured_code() -> str:
-    """The commit, and whether the tree holds uncommitted work outside benchmarks/ that the figures include."""
-    commit = command_output("git", "-C", str(REPO), "rev-parse", "--short", "HEAD").strip() or "?"
-    status = command_output("git", "-C", str(REPO), "status", "--porcelain").splitlines()
-    dirty = any(not line[3:].startswith("benchmarks/") for line in status)
-    return f"commit {commit}" + (" with uncommitted portal work" if dirty else "")
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=30, help="timed requests per page and user (default 30)")
@@ -466,11 +422,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.worker:
+        progress_on_stderr()  # the worker's stdout carries its answers to the driver
         return worker_main(args)
-    command = " ".join([".venv/bin/python", "benchmarks/portal.py", *argv])
-    code = measured_code()
+    command = command_line(__file__, argv)
+    code = code_version()
     started_at = dt.datetime.now(dt.UTC)
-    load_start = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    load_start = load_average()
     runs: dict[str, dict] = {}
     postgres_version = None
     try:
@@ -487,12 +444,10 @@ def main(argv: list[str]) -> int:
                 postgres_version = databases.settings(["server_version"])["server_version"]
                 runs["PostgreSQL"] = run_backend("postgresql", args, databases.url(name))
             finally:
-                progress(f"dropping {name}")
-                databases.drop(name)
+                databases.drop_created()
     except BenchError as error:
-        print(f"\nThe benchmark failed: {error}", file=sys.stderr)
-        return 2
-    load_end = " ".join(f"{value:.2f}" for value in os.getloadavg())
+        return failed(error)
+    load_end = load_average()
     results = report(
         runs,
         args=args,
@@ -502,10 +457,7 @@ def main(argv: list[str]) -> int:
         load=(load_start, load_end),
         postgres_version=postgres_version,
     )
-    print("\n" + results)
-    if not args.no_readme:
-        replace_results(README, RESULTS_START, RESULTS_END, results)
-        progress(f"results written to {README.relative_to(REPO)}")
+    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0
 
 

@@ -1,6 +1,9 @@
 """Webhook delivery: publish-to-delivery latency, one worker's deliveries per second, the outbox backlog at a steady
 100 events/s, and what the outbox adds to each publish.
 
+(One file of about 910 lines on purpose: the receiver, the publishing phases and the report that reads their records
+belong together. What every benchmark needs around its measurements is in benchmarks/harness.py.)
+
     .venv/bin/python benchmarks/webhooks.py [--quick] [--pool prefork|solo] [--no-readme]
 
 Everything runs on 127.0.0.1 and is started and stopped here: a fresh PostgreSQL database of the script's own
@@ -24,11 +27,9 @@ import itertools
 import json
 import multiprocessing
 import os
-import platform
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -36,26 +37,39 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench_databases import BenchDatabases, BenchError
-from blob_transfer import BenchError as ProcessError  # what a child process that died raises
-from blob_transfer import Child, children_of, claim_redis_db, cpu_seconds, free_port
-from readme_results import (  # benchmarks/ is the script's folder, first on sys.path
+from harness import (  # benchmarks/ is the script's folder, first on sys.path
+    LOCAL_POSTGRES,
+    STARTUP_TIMEOUT,
+    BenchDatabases,
+    BenchError,
+    Child,
+    app_settings,
+    celery_worker,
+    children_of,
+    claim_redis_db,
+    clean_environment,
     code_version,
-    command_output,
-    replace_results,
+    command_line,
+    cpu_seconds,
+    django_setup,
+    elapsed,
+    exit_on_sigterm,
+    failed,
+    free_port,
+    load_average,
+    machine_lines,
+    progress,
+    quantile,
     results_header,
-    total_memory,
+    show_results,
+    verdict,
 )
 
-REPO = Path(__file__).resolve().parent.parent
-README = REPO / "benchmarks" / "README.md"
 RESULTS_START = "<!-- results:start (written by benchmarks/webhooks.py) -->"
 RESULTS_END = "<!-- results:end -->"
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 #: The comment the script's database carries: nothing else is ever dropped.
 MARKER = "provenant-bench-webhooks"
 EVENT_TYPE = "artifact_version.published"
@@ -68,7 +82,6 @@ BACKLOG_SLOPE_TOLERANCE = 0.01
 
 #: Every this-many-th delivery's signature is checked by the receiver, after it has answered.
 SIGNATURE_SAMPLE = 20
-STARTUP_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 300.0
 RELAY_DONE = re.compile(
     r"Task governance\.tasks\.relay_webhook_deliveries\[[0-9a-f-]+\] succeeded in [0-9.eE+-]+s: (\d+)"
@@ -77,17 +90,6 @@ DELIVERY_FAILED = re.compile(r"Task governance\.tasks\.deliver_webhook\[[0-9a-f-
 DELIVERY_OUTCOME = re.compile(
     r"Task governance\.tasks\.deliver_webhook\[[0-9a-f-]+\] succeeded in [0-9.eE+-]+s: '?(\w+)'?"
 )
-
-_STARTED = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", flush=True)
-
-
-def quantile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def slope(points: list[tuple[float, float]]) -> float:
@@ -98,10 +100,6 @@ def slope(points: list[tuple[float, float]]) -> float:
     mean_y = statistics.fmean(y for _, y in points)
     spread = sum((x - mean_x) ** 2 for x, _ in points)
     return 0.0 if spread == 0 else sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
-
-
-def verdict(passed: bool) -> str:
-    return "**pass**" if passed else "**MISS**"
 
 
 # ---------------------------------------------------------------------------------------------- the receiver
@@ -416,7 +414,7 @@ class Bench:
         self.checks: dict[str, int] = {}
         self.duplicates = 0
         self.db_settings: dict[str, str] = {}
-        self.load_at_start = " ".join(f"{load:.2f}" for load in os.getloadavg())
+        self.load_at_start = load_average()
         self.load_at_end = "?"
         self.worker_log = ""
         self.concurrency = 1
@@ -430,31 +428,23 @@ class Bench:
         self.db_settings = self.databases.settings(
             ["server_version", "shared_buffers", "synchronous_commit", "fsync", "max_connections"]
         )
-        self.env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("DJANGO_", "PROVENANT_", "CELERY_")) and name != "DATABASE_URL"
-        } | {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),  # the same in every process: it seals the secrets
-            "DJANGO_DEBUG": "false",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "PROVENANT_HTTPS": "false",
-            "DATABASE_URL": self.databases.url(self.database),
-            "PROVENANT_VAR_DIR": str(self.workdir / "var"),
+        settings = app_settings(
+            database_url=self.databases.url(self.database),
+            var_dir=self.workdir / "var",
+            secret_key=secrets.token_urlsafe(50),  # the same in every process: it seals the secrets
+            allowed_hosts="127.0.0.1",
+        )
+        self.env = clean_environment() | settings
+        self.env |= {
             "CELERY_BROKER_URL": self.redis_url,
             "PROVENANT_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
-            "PROVENANT_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
         os.environ.clear()
         os.environ.update(self.env)
-        if str(REPO) not in sys.path:
-            sys.path.insert(0, str(REPO))
-        import django
+        django_setup()
         from django.core.management import call_command
 
-        django.setup()
         call_command("migrate", verbosity=0, interactive=False)
         self.databases.set_comment(self.database, f"{MARKER}: complete")
         from django.contrib.auth import get_user_model
@@ -508,15 +498,13 @@ class Bench:
         self.concurrency = concurrency
         env = self.env | {"PROVENANT_LOG_LEVEL": "INFO"}
         pool = ["--pool=solo"] if self.args.pool == "solo" else ["--pool=prefork", f"--concurrency={concurrency}"]
-        self.worker = Child(
+        self.worker = celery_worker(
             f"Celery worker ({self.args.pool}, {concurrency})",
-            [sys.executable, "-m", "celery", "-A", "config", "worker", *pool, "--loglevel=INFO", "-Q", "default",
-             "--without-gossip", "--without-mingle", "--without-heartbeat",
-             f"--hostname=bench-webhooks-{concurrency}@localhost"],
+            pool=pool,
+            hostname=f"bench-webhooks-{concurrency}@localhost",
             env=env,
             log_path=self.workdir / f"worker-{concurrency}.log",
-        )  # fmt: skip
-        self.worker.wait_until(lambda: " ready." in self.worker.log_text(), "ready", STARTUP_TIMEOUT)
+        )
 
     def start_worker_and_beat(self) -> None:
         self.redis.flushdb()  # the blobs' own verify tasks: only deliveries and the relay run in this benchmark
@@ -647,10 +635,8 @@ class Bench:
         if self.receiver is not None:
             self.receiver.stop()
         connections.close_all()
-        for name in self.databases.created:
-            progress(f"dropping {name}")
-            with contextlib.suppress(Exception):
-                self.databases.drop(name)
+        with contextlib.suppress(Exception):
+            self.databases.drop_created()
         if self.redis is not None:
             with contextlib.suppress(Exception):
                 self.redis.flushdb()
@@ -674,24 +660,14 @@ def switched_off_event(off: bool) -> Iterator[None]:
 
 
 def machine(bench: Bench) -> list[str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("Django", "celery", "redis", "psycopg", "httpcore")
-    )
     redis_version = bench.redis.info("server").get("redis_version", "?") if bench.redis is not None else "?"
     settings = bench.db_settings
+    load = (
+        f"; load average {bench.load_at_start} at the start, {bench.load_at_end} at the end (1, 5, 15 min; the "
+        "machine is shared: other sessions' tests may run meanwhile)"
+    )
     return [
-        f"- CPU: {cpu}, `nproc` = {command_output('nproc').strip()}; memory {total_memory()} (`free -h`); load "
-        f"average {bench.load_at_start} at the start, {bench.load_at_end} at the end (1, 5, 15 min; the machine "
-        "is shared: other sessions' tests may run meanwhile)",
-        f"- {platform.system()} {platform.release()}, Python {platform.python_version()}; {versions}",
+        *machine_lines(("Django", "celery", "redis", "psycopg", "httpcore"), note=load),
         f"- PostgreSQL {settings.get('server_version', '?')} (shared_buffers {settings.get('shared_buffers', '?')}, "
         f"synchronous_commit {settings.get('synchronous_commit', '?')}, fsync {settings.get('fsync', '?')}); "
         f"Redis {redis_version} ({bench.redis_url}); all on 127.0.0.1; DEBUG off",
@@ -887,7 +863,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--outbox-warmup", type=int, default=10, help="untimed publishes of each variant first")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("DATABASE_URL") or DEFAULT_URL,
+        default=os.environ.get("DATABASE_URL") or LOCAL_POSTGRES,
         help="the PostgreSQL server to make the benchmark's database on (default DATABASE_URL)",
     )
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
@@ -905,11 +881,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = " ".join([".venv/bin/python", "benchmarks/webhooks.py", *argv])
-    code = code_version(REPO)
+    command = command_line(__file__, argv)
+    code = code_version()
     started_at = dt.datetime.now(dt.UTC)
-    # SIGTERM ends the run the way Ctrl-C does: through the finally block that stops and drops everything.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="provenant-bench-webhooks-"))
     bench = Bench(args, workdir)
     progress(f"work folder {workdir}")
@@ -920,23 +895,18 @@ def main(argv: list[str]) -> int:
         # any allowed address will do, and port 9 (discard) says so.
         bench.measure_outbox_cost("http://127.0.0.1:9/outbox")
         bench.measure_delivery()
-        bench.load_at_end = " ".join(f"{load:.2f}" for load in os.getloadavg())
+        bench.load_at_end = load_average()
         finished = True
-    except (BenchError, ProcessError) as error:
-        print(f"\nThe benchmark failed: {error}", file=sys.stderr)
-        return 2
+    except BenchError as error:
+        return failed(error)
     finally:
         bench.cleanup()
         if finished and not args.keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"Logs kept in {workdir}", file=sys.stderr)
-    seconds = time.monotonic() - _STARTED
-    results = report(bench, started_at=started_at, seconds=seconds, command=command, code=code)
-    print("\n" + results)
-    if not args.no_readme:
-        replace_results(README, RESULTS_START, RESULTS_END, results)
-        progress(f"results written to {README.relative_to(REPO)}")
+    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
+    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0
 
 
