@@ -1,4 +1,5 @@
-"""What the catalog's events say: a version published, a blob checked. Written through core.outbox."""
+"""What the catalog's events say: a version published, a blob checked. Given to the change's ChangeSet, which
+writes them through core.outbox."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -8,9 +9,9 @@ from django.db.models import Model
 
 from artifacts.models import ArtifactVersion, Blob, Project
 from core.audit.recorder import format_time
+from core.changes import ChangeSet
 from core.events import EventType
-from core.models import Event
-from core.outbox import api_url, event_emit
+from core.outbox import api_url
 
 #: The versions a blob event lists, at most: a blob shared by more is named by its digest, which finds the rest.
 BLOB_EVENT_VERSIONS = 100
@@ -28,9 +29,9 @@ def version_reference(version: Model) -> dict:
     }
 
 
-def artifact_version_published_event(version: Model, *, actor: AbstractBaseUser | None) -> Event:
+def artifact_version_published_event(changes: ChangeSet, version: Model, *, actor: AbstractBaseUser | None) -> None:
     artifact, blob, run = version.artifact, version.blob, version.run
-    return event_emit(
+    changes.event(
         EventType.ARTIFACT_VERSION_PUBLISHED,
         project=artifact.project,
         actor=actor,
@@ -63,12 +64,12 @@ def artifact_version_published_event(version: Model, *, actor: AbstractBaseUser 
     )
 
 
-def blob_checked_events(blob: Model, *, before: str, found: Mapping[str, Any]) -> list[Event]:
+def blob_checked_events(changes: ChangeSet, blob: Model, *, before: str, found: Mapping[str, Any]) -> None:
     """`blob.verified` when a blob becomes verified (its first proof, or proof after a repair) and `blob.corrupt`
     when it becomes corrupt, once for each project holding it. A re-check that confirms the state it had is
     audited but emits nothing: the scrub re-proves every blob periodically, and receivers want changes."""
     if blob.state == before:
-        return []
+        return
     corrupt = blob.state == Blob.State.CORRUPT
     blob_document = {
         "digest": blob.prefixed_digest,
@@ -76,7 +77,6 @@ def blob_checked_events(blob: Model, *, before: str, found: Mapping[str, Any]) -
         "state": blob.state,
         "verified_at": format_time(blob.verified_at),
     }
-    events = []
     projects = Project.objects.filter(blob_links__blob=blob).order_by("pk")
     for project in projects:
         versions = (
@@ -89,7 +89,4 @@ def blob_checked_events(blob: Model, *, before: str, found: Mapping[str, Any]) -
             data["found"] = dict(found)
         else:
             data["repaired"] = before == Blob.State.CORRUPT
-        events.append(
-            event_emit(EventType.BLOB_CORRUPT if corrupt else EventType.BLOB_VERIFIED, project=project, data=data)
-        )
-    return events
+        changes.event(EventType.BLOB_CORRUPT if corrupt else EventType.BLOB_VERIFIED, project=project, data=data)

@@ -137,9 +137,10 @@ _REAL_AUDIT_RECORD: list[Callable] = []
 
 def switch_audit_recording(on: bool) -> int:
     """Turn audit recording on or off in THIS process only, for the API write's baseline: every module attribute
-    named `audit_record` (core.audit.recorder's own, and each service module's imported name) is set to the
-    real function or to a no-op. Production code is not touched. Returns how many attributes were set; an
-    `audit_record` that is neither (a wrapper nobody told the benchmark about) is an error, not a silent miss."""
+    named `audit_record` (core.audit.recorder's own, and each importer's: core.changes, through which services
+    record, and the login signals) is set to the real function or to a no-op. Production code is not touched.
+    Returns how many attributes were set; an `audit_record` that is neither (a wrapper nobody told the benchmark
+    about) is an error, not a silent miss."""
     from core.audit import recorder as audit
 
     if not _REAL_AUDIT_RECORD:
@@ -343,10 +344,10 @@ def require_project_update_records() -> None:
 
     from artifacts.services import catalog
 
-    if "audit_record(" not in inspect.getsource(catalog.project_update):
+    if "AuditAction.PROJECT_UPDATED" not in inspect.getsource(catalog.project_update):
         raise BenchError(
-            "artifacts.services.catalog.project_update does not call audit_record, so the API write records no "
-            "entry and there is nothing to measure; record `project.updated` there first"
+            "artifacts.services.catalog.project_update does not record AuditAction.PROJECT_UPDATED, so the API write "
+            "records no entry and there is nothing to measure; record `project.updated` there first"
         )
 
 

@@ -649,7 +649,7 @@ def switched_off_event(off: bool) -> Iterator[None]:
 
     real = catalog.artifact_version_published_event
     if off:
-        catalog.artifact_version_published_event = lambda version, *, actor: None
+        catalog.artifact_version_published_event = lambda changes, version, *, actor: None
     try:
         yield
     finally:

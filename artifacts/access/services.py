@@ -9,7 +9,8 @@ from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from artifacts.access.roles import Role, role_codenames
 from artifacts.models import RoleGrant
-from core.audit.recorder import audit_object, audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput
 
 
@@ -95,7 +96,8 @@ def role_grant(
         # A concurrent request granted the same role first: that grant is the answer.
         return existing.get(), False
     _sync_object_permissions(obj, user=user, group=group)
-    audit_record("role_grant.granted", obj=grant, actor=granted_by, changes=_grant_facts(grant))
+    with ChangeSet() as changes:
+        changes.audit(AuditAction.ROLE_GRANT_GRANTED, obj=grant, actor=granted_by, changes=_grant_facts(grant))
     return grant, True
 
 
@@ -146,7 +148,8 @@ def role_revoke(*, grant: RoleGrant, revoked_by: AbstractBaseUser | None) -> Non
         )
     obj = grant.artifact or grant.project
     user, group = grant.user, grant.group
-    revoked, facts = audit_object(grant), _grant_facts(grant)
-    grant.delete()
-    _sync_object_permissions(obj, user=user, group=group)
-    audit_record("role_grant.revoked", obj=revoked, actor=revoked_by, changes=facts)
+    with ChangeSet() as changes:
+        # Described before the row goes, so the entry names it by its id.
+        changes.audit(AuditAction.ROLE_GRANT_REVOKED, obj=grant, actor=revoked_by, changes=_grant_facts(grant))
+        grant.delete()
+        _sync_object_permissions(obj, user=user, group=group)

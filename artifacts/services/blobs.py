@@ -13,7 +13,9 @@ from artifacts.models import ArtifactVersion, Blob, Project, ProjectBlob, storag
 from artifacts.selectors import blob_held_by
 from artifacts.storage import blob_storage
 from artifacts.storage.writes import DigestMismatch, TruncatedBody, receive
-from core.audit.recorder import AuditObject, audit_record
+from core.audit.actions import AuditAction
+from core.audit.recorder import AuditObject
+from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput
 from core.services import digest_hex
 
@@ -91,20 +93,20 @@ def record_received_blob(
     """Record bytes that are now complete at their key: the blob (once) and the project's claim on it.
 
     `completing` is the rest of the act that received them (ending an upload session, which it records), run
-    in the same transaction once the rows are written: it commits or rolls back with the blob, and the blob's
-    own entry comes last, after every row lock the act takes.
+    in the same transaction once the rows are written: it commits or rolls back with the blob, and what it records
+    joins the blob's change set, ahead of the blob's own entries.
 
     Precondition: the bytes are at `storage_key_for(digest)` and hashed to `digest`.
     """
     try:
-        with transaction.atomic():
-            blob, created, repaired = _blob_record(digest=digest, size=size, repaired=wrote_bytes)
+        with transaction.atomic(), ChangeSet() as changes:
+            blob, created, repaired = _blob_record(changes, digest=digest, size=size, repaired=wrote_bytes)
             claim, claimed = ProjectBlob.objects.get_or_create(
                 project=project, blob=blob, defaults={"uploaded_by": uploaded_by}
             )
             if completing is not None:
                 completing()
-            _blob_receipt_record(claim, created=created, repaired=repaired, claimed=claimed, actor=uploaded_by)
+            _blob_receipt_record(changes, claim, created=created, repaired=repaired, claimed=claimed, actor=uploaded_by)
     except BaseException:
         # Bytes written for a digest that no row describes would be an orphan: remove them, unless a
         # concurrent upload of the same bytes committed its row meanwhile.
@@ -114,7 +116,7 @@ def record_received_blob(
     return blob, created
 
 
-def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool, bool]:
+def _blob_record(changes: ChangeSet, *, digest: str, size: int, repaired: bool) -> tuple[Blob, bool, bool]:
     """The blob row for these bytes, whether it is new, and whether a good upload just repaired it."""
     from artifacts.tasks import verify_blob
 
@@ -123,9 +125,7 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool,
         raise Conflict(f"sha256:{digest} is recorded with {blob.size} bytes, not {size}.")
     repaired = not created and repaired and blob.state == Blob.State.CORRUPT
     if repaired:
-        blob.state = Blob.State.PENDING
-        blob.verified_at = None
-        blob.save(update_fields=["state", "verified_at"])
+        changes.update(blob, state=Blob.State.PENDING, verified_at=None)
     if created or blob.state == Blob.State.PENDING:
         # robust: the upload has committed, so a broker that is down must not turn it into an error. The blob
         # stays pending, which downloads tolerate, and the next upload of the same bytes queues it again.
@@ -134,7 +134,7 @@ def _blob_record(*, digest: str, size: int, repaired: bool) -> tuple[Blob, bool,
 
 
 def _blob_receipt_record(
-    claim: ProjectBlob, *, created: bool, repaired: bool, claimed: bool, actor: AbstractBaseUser
+    changes: ChangeSet, claim: ProjectBlob, *, created: bool, repaired: bool, claimed: bool, actor: AbstractBaseUser
 ) -> None:
     """Log what receiving the bytes changed: new bytes stored, corrupt bytes replaced, or a project's new claim
     on bytes the store already held. Bytes a project already held, received again, change nothing and leave
@@ -144,22 +144,22 @@ def _blob_receipt_record(
         type="blob", id=str(blob.pk), label=blob.prefixed_digest, project_id=project.pk, project_label=project.slug
     )
     if created:
-        audit_record(
-            "blob.stored",
+        changes.audit(
+            AuditAction.BLOB_STORED,
             obj=in_project,
             actor=actor,
             changes={"digest": blob.prefixed_digest, "size": blob.size, "state": blob.state, "project": project.slug},
         )
     elif repaired:
-        audit_record(
-            "blob.repaired",
+        changes.audit(
+            AuditAction.BLOB_REPAIRED,
             obj=in_project,
             actor=actor,
             changes={"state": [Blob.State.CORRUPT, blob.state], "project": project.slug},
         )
     if claimed and not created:
-        audit_record(
-            "project_blob.claimed",
+        changes.audit(
+            AuditAction.PROJECT_BLOB_CLAIMED,
             obj=claim,
             actor=actor,
             changes={"digest": blob.prefixed_digest, "size": blob.size, "project": project.slug},
@@ -210,4 +210,9 @@ def blob_read_record(
         project_label=project.slug,
         artifact_id=artifact_id,
     )
-    audit_record("blob.presigned_url_issued" if presigned else "blob.downloaded", obj=read, changes=changes)
+    with transaction.atomic(), ChangeSet() as recorded:
+        recorded.audit(
+            AuditAction.BLOB_PRESIGNED_URL_ISSUED if presigned else AuditAction.BLOB_DOWNLOADED,
+            obj=read,
+            changes=changes,
+        )

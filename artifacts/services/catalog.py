@@ -23,7 +23,8 @@ from artifacts.models import (
     RunDatasetInput,
 )
 from artifacts.services.blobs import require_project_blob
-from core.audit.recorder import audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet, given
 from core.errors import Conflict, InvalidInput
 from core.services import digest_hex, insert_unique, validated
 
@@ -80,14 +81,15 @@ def project_create(*, slug: str, name: str, created_by: AbstractBaseUser | None,
         taken=Project.objects.filter(slug=slug),
         conflict=Conflict(f"A project with slug '{slug}' already exists.", field="slug"),
     )
-    if created_by is not None:
-        role_grant(obj=project, role=Role.MAINTAINER, user=created_by, granted_by=created_by)
-    audit_record(
-        "project.created",
-        obj=project,
-        actor=created_by,
-        changes={"slug": slug, "name": name, "description": description},
-    )
+    with ChangeSet() as changes:
+        if created_by is not None:
+            role_grant(obj=project, role=Role.MAINTAINER, user=created_by, granted_by=created_by)
+        changes.audit(
+            AuditAction.PROJECT_CREATED,
+            obj=project,
+            actor=created_by,
+            changes={"slug": slug, "name": name, "description": description},
+        )
     return project
 
 
@@ -103,27 +105,13 @@ def _locked_stored(instance: Stored) -> Stored:
     return rows.get(pk=instance.pk)
 
 
-def _changed_fields(stored: Stored, new_values: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Set the given values (None: unchanged) on `stored` and return what really changed, as the log has it:
-    {field: [before, after]}."""
-    changes = {}
-    for field, value in new_values.items():
-        before = getattr(stored, field)
-        if value is not None and value != before:
-            setattr(stored, field, value)
-            changes[field] = [before, value]
-    return changes
-
-
 @transaction.atomic
 def project_update(*, project: Project, name: str | None = None, description: str | None = None) -> Project:
     """Rename or describe a project; values equal to the stored ones change nothing and record nothing."""
     project = _locked_stored(project)
-    changes = _changed_fields(project, {"name": name, "description": description})
-    validated(project)
-    if changes:
-        project.save(update_fields=list(changes))
-        audit_record("project.updated", obj=project, changes=changes)
+    with ChangeSet() as changes:
+        if changed := changes.update(project, validate=validated, **given(name=name, description=description)):
+            changes.audit(AuditAction.PROJECT_UPDATED, obj=project, changes=changed)
     return project
 
 
@@ -151,7 +139,8 @@ def _named_in_project_create(
 @transaction.atomic
 def dataset_create(*, project: Project, name: str, description: str = "") -> Dataset:
     dataset = _named_in_project_create(Dataset, project=project, name=name, description=description)
-    audit_record("dataset.created", obj=dataset, changes={"name": name, "description": description})
+    with ChangeSet() as changes:
+        changes.audit(AuditAction.DATASET_CREATED, obj=dataset, changes={"name": name, "description": description})
     return dataset
 
 
@@ -159,10 +148,9 @@ def dataset_create(*, project: Project, name: str, description: str = "") -> Dat
 def dataset_update(*, dataset: Dataset, description: str | None = None) -> Dataset:
     """The one thing about a dataset that may change: its description (None, as in a PATCH without it: unchanged)."""
     dataset = _locked_stored(dataset)
-    changes = _changed_fields(dataset, {"description": description})
-    if changes:
-        dataset.save(update_fields=list(changes))
-        audit_record("dataset.updated", obj=dataset, changes=changes)
+    with ChangeSet() as changes:
+        if changed := changes.update(dataset, **given(description=description)):
+            changes.audit(AuditAction.DATASET_UPDATED, obj=dataset, changes=changed)
     return dataset
 
 
@@ -231,18 +219,19 @@ def dataset_version_create(
     validated(version)
     version.save()
     pinned_changes = {"digest": blob.prefixed_digest} if digest else {"uri": uri, "manifest_digest": manifest}
-    audit_record(
-        "dataset_version.created",
-        obj=version,
-        actor=created_by,
-        changes={
-            "dataset": dataset.pk,
-            "number": number,
-            **pinned_changes,
-            "run": run.pk if run is not None else None,
-            "row_count": row_count,
-        },
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.DATASET_VERSION_CREATED,
+            obj=version,
+            actor=created_by,
+            changes={
+                "dataset": dataset.pk,
+                "number": number,
+                **pinned_changes,
+                "run": run.pk if run is not None else None,
+                "row_count": row_count,
+            },
+        )
     return version, True
 
 
@@ -322,31 +311,37 @@ def run_create(
     # Free-form values (parameters, environment) stay on the run, and the log names only the parameters: the
     # log is exported to auditors outside the project and never edited, so it takes no text a user may have
     # pasted a credential into. Metrics are kept, as promotion gates read them.
-    audit_record(
-        "run.created",
-        obj=run,
-        actor=created_by,
-        changes={
-            "external_id": external_id,
-            "name": name,
-            "status": run.status,
-            "code_repository": code_repository,
-            "code_commit": run.code_commit,
-            "entry_point": entry_point,
-            "parameter_names": sorted(run.parameters),
-            "metrics": run.metrics,
-            "started_at": started_at,
-            "ended_at": run.ended_at,
-            "input_dataset_versions": sorted({v.pk for v in input_dataset_versions}),
-            "input_artifact_versions": sorted({v.pk for v in input_artifact_versions}),
-        },
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.RUN_CREATED,
+            obj=run,
+            actor=created_by,
+            changes={
+                "external_id": external_id,
+                "name": name,
+                "status": run.status,
+                "code_repository": code_repository,
+                "code_commit": run.code_commit,
+                "entry_point": entry_point,
+                "parameter_names": sorted(run.parameters),
+                "metrics": run.metrics,
+                "started_at": started_at,
+                "ended_at": run.ended_at,
+                "input_dataset_versions": sorted({v.pk for v in input_dataset_versions}),
+                "input_artifact_versions": sorted({v.pk for v in input_artifact_versions}),
+            },
+        )
     return run
 
 
 def _check_run_times(run: Run) -> None:
     if run.started_at and run.ended_at and run.ended_at < run.started_at:
         raise InvalidInput("ended_at is before started_at.", field="ended_at")
+
+
+def _checked_run(run: Run) -> None:
+    _check_run_times(run)
+    validated(run)
 
 
 @transaction.atomic
@@ -367,25 +362,23 @@ def run_update(
             f"Run '{run.external_id}' is {run.status} and can no longer change; record a new run instead.",
             code="run_finished",
         )
-    before = {"status": run.status, "metrics": run.metrics, "ended_at": run.ended_at}
-    if metrics:
-        run.metrics = {**run.metrics, **metrics}
-    if status is not None:
-        run.status = status
+    new = {
+        "status": run.status if status is None else status,
+        "metrics": {**run.metrics, **metrics} if metrics else run.metrics,
+        "ended_at": run.ended_at,
+    }
+    finished = new["status"] in Run.FINISHED
     if ended_at is not None:
-        if not run.is_finished:
+        if not finished:
             raise InvalidInput(
                 "A running run has no end yet: send ended_at together with a finished status.", field="ended_at"
             )
-        run.ended_at = ended_at
-    if run.is_finished and run.ended_at is None:
-        run.ended_at = timezone.now()
-    _check_run_times(run)
-    validated(run)
-    changes = {field: [old, getattr(run, field)] for field, old in before.items() if getattr(run, field) != old}
-    if changes:
-        run.save(update_fields=sorted(changes))
-        audit_record("run.updated", obj=run, changes=changes)
+        new["ended_at"] = ended_at
+    if finished and new["ended_at"] is None:
+        new["ended_at"] = timezone.now()
+    with ChangeSet() as changes:
+        if changed := changes.update(run, validate=_checked_run, **new):
+            changes.audit(AuditAction.RUN_UPDATED, obj=run, changes=changed)
     return run
 
 
@@ -411,14 +404,15 @@ def artifact_create(
     artifact = _named_in_project_create(
         Artifact, project=project, name=name, kind=kind, description=description, restricted=restricted
     )
-    if restricted:
-        _keep_access_to_restricted(artifact, created_by)
-    audit_record(
-        "artifact.created",
-        obj=artifact,
-        actor=created_by,
-        changes={"name": name, "kind": kind, "description": description, "restricted": restricted},
-    )
+    with ChangeSet() as changes:
+        if restricted:
+            _keep_access_to_restricted(artifact, created_by)
+        changes.audit(
+            AuditAction.ARTIFACT_CREATED,
+            obj=artifact,
+            actor=created_by,
+            changes={"name": name, "kind": kind, "description": description, "restricted": restricted},
+        )
     return artifact
 
 
@@ -433,13 +427,12 @@ def artifact_update(
     """Describe an artifact, or restrict it (or open it again) to its project's roles; values equal to the
     stored ones change nothing and record nothing."""
     artifact = _locked_stored(artifact)
-    changes = _changed_fields(artifact, {"restricted": restricted, "description": description})
-    if changes:
-        artifact.save(update_fields=list(changes))
-    if changes.get("restricted", [None, False])[1]:
-        _keep_access_to_restricted(artifact, changed_by)
-    if changes:
-        audit_record("artifact.updated", obj=artifact, actor=changed_by, changes=changes)
+    with ChangeSet() as changes:
+        changed = changes.update(artifact, **given(restricted=restricted, description=description))
+        if changed.get("restricted", [None, False])[1]:
+            _keep_access_to_restricted(artifact, changed_by)
+        if changed:
+            changes.audit(AuditAction.ARTIFACT_UPDATED, obj=artifact, actor=changed_by, changes=changed)
     return artifact
 
 
@@ -494,19 +487,20 @@ def artifact_version_publish(
     )
     validated(version)
     version.save()
-    artifact_version_published_event(version, actor=created_by)
-    audit_record(
-        "artifact_version.published",
-        obj=version,
-        actor=created_by,
-        changes={
-            "artifact": artifact.pk,
-            "number": number,
-            "digest": blob.prefixed_digest,
-            "size": blob.size,
-            "run": run.pk if run is not None else None,
-            "media_type": media_type,
-            "metadata_keys": sorted(version.metadata),  # the values are free-form: see run_create
-        },
-    )
+    with ChangeSet() as changes:
+        artifact_version_published_event(changes, version, actor=created_by)
+        changes.audit(
+            AuditAction.ARTIFACT_VERSION_PUBLISHED,
+            obj=version,
+            actor=created_by,
+            changes={
+                "artifact": artifact.pk,
+                "number": number,
+                "digest": blob.prefixed_digest,
+                "size": blob.size,
+                "run": run.pk if run is not None else None,
+                "media_type": media_type,
+                "metadata_keys": sorted(version.metadata),  # the values are free-form: see run_create
+            },
+        )
     return version, True

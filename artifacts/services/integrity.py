@@ -11,7 +11,8 @@ from artifacts.events import blob_checked_events
 from artifacts.models import Blob
 from artifacts.signals import blob_state_changed
 from artifacts.storage.reads import hash_stored_blob
-from core.audit.recorder import audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet
 from core.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def blob_verify(*, blob: Blob) -> Blob:
         actual, size = hash_stored_blob(blob.storage_key)
     except FileNotFoundError:
         actual, size = None, 0
-    with transaction.atomic():
+    with transaction.atomic(), ChangeSet() as changes:
         blob = Blob.objects.select_for_update(no_key=True).get(pk=blob.pk)
         if blob.verified_at is not None and blob.verified_at > started_at:
             # Another worker read the bytes after this one began (a duplicate task, a repair's re-check):
@@ -40,16 +41,16 @@ def blob_verify(*, blob: Blob) -> Blob:
             return blob
         intact = actual == blob.digest and size == blob.size
         before = {"state": blob.state, "verified_at": blob.verified_at}
-        blob.state = Blob.State.VERIFIED if intact else Blob.State.CORRUPT
-        blob.verified_at = started_at
-        blob.save(update_fields=["state", "verified_at"])
+        changes.update(blob, state=Blob.State.VERIFIED if intact else Blob.State.CORRUPT, verified_at=started_at)
         found = {"digest": f"sha256:{actual}" if actual else None, "size": size}
-        blob_checked_events(blob, before=before["state"], found=found)
+        blob_checked_events(changes, blob, before=before["state"], found=found)
         if blob.state != before["state"]:
+            # Receivers record their changes in this change set (core/changes.py), after the events above.
             blob_state_changed.send(sender=Blob, blob=blob, before=before["state"])
-        # Every result is logged, a repeated "verified" too: the log is the evidence that the bytes were re-proved.
-        audit_record(
-            "blob.verified" if intact else "blob.corrupt",
+        # Every result is logged, a repeated "verified" too: the log is the evidence that the bytes were re-proved,
+        # so the entry names both fields, changed or not.
+        changes.audit(
+            AuditAction.BLOB_VERIFIED if intact else AuditAction.BLOB_CORRUPT,
             obj=blob,
             changes={
                 "state": [before["state"], blob.state],

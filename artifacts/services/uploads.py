@@ -33,7 +33,8 @@ from artifacts.storage.writes import (
     sink_for,
     writing_sink,
 )
-from core.audit.recorder import audit_object, audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
 from core.services import digest_hex
 
@@ -89,7 +90,7 @@ def upload_session_start(
     sink = S3DirectSink() if direct else writing_sink() if needs_bytes(hex_digest) else DiscardSink()
     state = sink.begin(storage_key_for(hex_digest), size)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), ChangeSet() as changes:
             session = UploadSession.objects.create(
                 project=project,
                 created_by=created_by,
@@ -99,8 +100,8 @@ def upload_session_start(
                 storage_state=state,
                 expires_at=timezone.now() + _ttl(),
             )
-            audit_record(
-                "upload_session.started",
+            changes.audit(
+                AuditAction.UPLOAD_SESSION_STARTED,
                 obj=session,
                 actor=created_by,
                 changes={"digest": f"sha256:{hex_digest}", "size": size, "direct": direct},
@@ -319,7 +320,9 @@ def upload_session_finish(
     if actual != session.digest:
         sink.abort(session.storage_state)
         with transaction.atomic():
-            _session_end(session, "upload_session.failed", {"offset": session.offset, "received": f"sha256:{actual}"})
+            _session_end(
+                session, AuditAction.UPLOAD_SESSION_FAILED, {"offset": session.offset, "received": f"sha256:{actual}"}
+            )
         raise InvalidInput(
             f"The {session.offset} bytes received hash to sha256:{actual}, not the sha256:{session.digest} "
             "announced; nothing was stored and the session has ended.",
@@ -346,14 +349,19 @@ def _session_completed(session: UploadSession) -> None:
     """Mark a session whose bytes are now a blob as completed, and log it; call inside the transaction that
     records the blob. The row stays until it expires, so a client whose finishing request lost its answer can
     repeat it (or ask the session) and learn where the blob is, instead of hearing of no such session."""
-    session.state = UploadSession.State.COMPLETED
-    session.writer = None
-    session.writer_until = None
-    session.expires_at = timezone.now() + _ttl()
-    session.save(update_fields=["state", "writer", "writer_until", "expires_at", "updated_at"])
-    audit_record(
-        "upload_session.finished", obj=session, changes={"digest": f"sha256:{session.digest}", "size": session.offset}
-    )
+    with ChangeSet() as changes:
+        changes.update(
+            session,
+            state=UploadSession.State.COMPLETED,
+            writer=None,
+            writer_until=None,
+            expires_at=timezone.now() + _ttl(),
+        )
+        changes.audit(
+            AuditAction.UPLOAD_SESSION_FINISHED,
+            obj=session,
+            changes={"digest": f"sha256:{session.digest}", "size": session.offset},
+        )
 
 
 def upload_session_finished_blob(*, session: UploadSession, digest: str | None, user: AbstractBaseUser) -> Blob:
@@ -373,17 +381,18 @@ def upload_session_finished_blob(*, session: UploadSession, digest: str | None, 
     return blob
 
 
-def _session_end(session: UploadSession, action: str, changes: dict) -> None:
+def _session_end(session: UploadSession, action: AuditAction, changes: dict) -> None:
     """Remove a session whose upload is over, and log how it ended; call inside the transaction that ends it."""
-    ended = audit_object(session)
-    session.delete()
-    audit_record(action, obj=ended, changes={"digest": f"sha256:{session.digest}", **changes})
+    with ChangeSet() as recorded:
+        # Described before the row goes, so the entry names it by its id.
+        recorded.audit(action, obj=session, changes={"digest": f"sha256:{session.digest}", **changes})
+        session.delete()
 
 
 def upload_session_cancel(*, session: UploadSession) -> None:
     with transaction.atomic():
         session = _locked_open_session(session.pk)
-        _session_end(session, "upload_session.cancelled", {"offset": session.offset})
+        _session_end(session, AuditAction.UPLOAD_SESSION_CANCELLED, {"offset": session.offset})
     sink_for(session.storage_state).abort(session.storage_state)
 
 
@@ -402,12 +411,12 @@ def upload_sessions_expire(*, now: datetime | None = None) -> int:
         .exclude(state=UploadSession.State.COMPLETED)
     )
     for session in stale.select_related("project").iterator():
-        with transaction.atomic():
+        with transaction.atomic(), ChangeSet() as changes:
             still_stale = UploadSession.objects.filter(pk=session.pk, expires_at__lte=now).exclude(writer_until__gt=now)
             if not still_stale.delete()[0]:
                 continue
-            audit_record(
-                "upload_session.expired",
+            changes.audit(
+                AuditAction.UPLOAD_SESSION_EXPIRED,
                 obj=session,
                 changes={"digest": f"sha256:{session.digest}", "offset": session.offset, "state": session.state},
             )
@@ -464,7 +473,7 @@ def upload_session_seal(*, session: UploadSession, digest: str | None = None) ->
     from artifacts.tasks import verify_direct_upload
 
     sink = S3DirectSink()
-    with transaction.atomic():
+    with transaction.atomic(), ChangeSet() as changes:
         session = _locked_session_to_finish(session.pk, digest)
         parts = sink.received_parts(session.storage_state)
         missing = sink.missing_parts(session.storage_state, parts)
@@ -475,15 +484,15 @@ def upload_session_seal(*, session: UploadSession, digest: str | None = None) ->
                 code="incomplete",
             )
         sink.seal(session.storage_state, parts)
-        session.state = UploadSession.State.VERIFYING
-        session.offset = session.size
-        session.expires_at = timezone.now() + _ttl()
-        session.save(update_fields=["state", "offset", "expires_at", "updated_at"])
+        sealed = changes.update(
+            session,
+            state=UploadSession.State.VERIFYING,
+            offset=session.size,
+            expires_at=timezone.now() + _ttl(),
+        )
         transaction.on_commit(lambda: verify_direct_upload.delay(str(session.pk)))
-        audit_record(
-            "upload_session.sealed",
-            obj=session,
-            changes={"state": [UploadSession.State.RECEIVING, session.state], "size": session.size},
+        changes.audit(
+            AuditAction.UPLOAD_SESSION_SEALED, obj=session, changes={"state": sealed["state"], "size": session.size}
         )
     return session
 
@@ -500,17 +509,16 @@ def upload_session_verify_direct(*, session: UploadSession) -> UploadSession:
     before = session.state
     if actual != session.digest or size != session.size:
         sink.abort(state)
-        session.state = UploadSession.State.FAILED
-        session.failure = (
+        failure = (
             f"The {size} bytes received hash to sha256:{actual}, not the sha256:{session.digest} announced "
             f"({session.size} bytes); nothing was stored."
             if actual
             else "The assembled bytes are gone from the bucket; nothing was stored. Start a new upload."
         )
-        with transaction.atomic():
-            session.save(update_fields=["state", "failure", "updated_at"])
-            audit_record(
-                "upload_session.failed",
+        with transaction.atomic(), ChangeSet() as changes:
+            changes.update(session, state=UploadSession.State.FAILED, failure=failure)
+            changes.audit(
+                AuditAction.UPLOAD_SESSION_FAILED,
                 obj=session,
                 changes={"state": [before, session.state], "failure": session.failure},
             )
@@ -518,9 +526,13 @@ def upload_session_verify_direct(*, session: UploadSession) -> UploadSession:
     sink.complete(state, storage_key_for(session.digest))
 
     def complete_session() -> None:
-        session.state = UploadSession.State.COMPLETED
-        session.save(update_fields=["state", "updated_at"])
-        audit_record("upload_session.finished", obj=session, changes={"state": [before, session.state], "size": size})
+        with ChangeSet() as changes:
+            changes.update(session, state=UploadSession.State.COMPLETED)
+            changes.audit(
+                AuditAction.UPLOAD_SESSION_FINISHED,
+                obj=session,
+                changes={"state": [before, session.state], "size": size},
+            )
 
     record_received_blob(
         project=session.project,

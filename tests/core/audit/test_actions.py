@@ -18,15 +18,16 @@ from governance.registry.services.promotions import CLOSED_UNDECIDED, PAST
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(settings.BASE_DIR)
-#: The functions an action is handed to on its way to the log (`insert`: the promotions put one first in line).
-RECORDERS = {"audit_record", "add", "insert", "_session_end"}
+#: The functions an action is handed to on its way to the log: the recorder, a change set's `audit`, the uploads'
+#: helper that ends a session (`add`, `insert`: the promotions' own list, which puts one first in line).
+RECORDERS = {"audit_record", "audit", "add", "insert", "_session_end"}
 ACTION_LITERAL = re.compile(r"^[a-z_]+\.[a-z_]+$")
 
 
-def _recorded_in_code() -> tuple[set[str], set[str]]:
-    """The actions written out in calls to the recorders, and the static prefixes of those built by an f-string
-    (`f"promotion_request.{state}"`)."""
-    literals, built = set(), set()
+def _recorded_in_code() -> tuple[set[str], set[str], set[str]]:
+    """What the calls to the recorders name as their action: the members of AuditAction (`AuditAction.RUN_CREATED`),
+    the actions written out as text, and the static prefixes of those built by an f-string."""
+    members, literals, built = set(), set(), set()
     for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("governance/**/*.py"), *ROOT.glob("artifacts/**/*.py")]:
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
             if not isinstance(node, ast.Call):
@@ -36,32 +37,35 @@ def _recorded_in_code() -> tuple[set[str], set[str]]:
                 continue
             for argument in node.args:
                 for part in ast.walk(argument):
-                    if isinstance(part, ast.JoinedStr) and isinstance(part.values[0], ast.Constant):
-                        part = part.values[0]
-                        if re.match(r"^[a-z_]+\.$", part.value):
-                            built.add(part.value)
+                    if isinstance(part, ast.Attribute) and getattr(part.value, "id", "") == "AuditAction":
+                        members.add(part.attr)
+                    elif isinstance(part, ast.JoinedStr) and isinstance(part.values[0], ast.Constant):
+                        if re.match(r"^[a-z_]+\.", part.values[0].value):
+                            built.add(part.values[0].value)
                     elif isinstance(part, ast.Constant) and ACTION_LITERAL.match(str(part.value)):
                         literals.add(part.value)
-    return literals, built
+    return members, literals, built
 
 
 def test_every_action_the_code_records_is_declared():
-    literals, built = _recorded_in_code()
+    members, literals, built = _recorded_in_code()
 
-    assert literals, "the scan found no recorder calls: has audit_record been renamed?"
+    assert members, "the scan found no recorder calls: have audit_record or ChangeSet.audit been renamed?"
+    assert members - set(AuditAction.__members__) == set()
     assert literals - set(AuditAction.values) == set()
     assert built == {"promotion_request."}
 
 
 def test_every_declared_action_is_recorded_by_the_code():
-    """No stale names in the published list: each is written out at a call site, or is one the promotions build
-    from a closing state or a reviewer's decision."""
-    literals, _ = _recorded_in_code()
+    """No stale names in the published list: each is named at a call site, or is one the promotions build from a
+    closing state or a reviewer's decision."""
+    members, literals, _ = _recorded_in_code()
+    named = {AuditAction[member] for member in members} | set(literals)
     closing = {f"promotion_request.{state}" for state in [*CLOSED_UNDECIDED, PromotionRequest.State.APPROVED]}
     closing.add(f"promotion_request.{PromotionRequest.State.REJECTED}")
     decided = {f"promotion_request.{past}_by_reviewer" for past in PAST.values()}
 
-    assert set(AuditAction.values) == literals | closing | decided
+    assert set(AuditAction) == named | closing | decided
 
 
 def test_an_undeclared_action_is_refused_before_anything_is_written():

@@ -22,6 +22,8 @@ from artifacts.access.services import role_grant, role_revoke
 from artifacts.models import Artifact, Blob, Project, RoleGrant, Run, UploadSession
 from artifacts.services import uploads
 from artifacts.tasks import verify_blob, verify_direct_upload
+from core import changes as change_sets
+from core.audit.actions import AuditAction
 from core.audit.tree import log_size
 from core.errors import InvalidInput
 from core.models import AuditEntry
@@ -586,11 +588,15 @@ def test_a_write_that_fails_after_recording_part_of_its_work_leaves_no_entry_and
     ProjectFactory(slug="before")
     head_before = log_size()
 
+    record = change_sets.audit_record
+
     def fail_on_project_created(action, **kwargs):
-        raise RuntimeError("the database went away")
+        if action == AuditAction.PROJECT_CREATED:
+            raise RuntimeError("the database went away")
+        return record(action, **kwargs)
 
     # The maintainer grant records its entry first; the project's own entry then fails, and the act rolls back.
-    monkeypatch.setattr("artifacts.services.catalog.audit_record", fail_on_project_created)
+    monkeypatch.setattr(change_sets, "audit_record", fail_on_project_created)
     with pytest.raises(RuntimeError):
         services.project_create(slug="churn", name="Churn", created_by=user)
     monkeypatch.undo()
