@@ -1,8 +1,9 @@
 """The audit log's writes: recording an act, signing a tree head, and the exports auditors verify offline.
 
-`audit_record` is the one way an entry is made. Services call it inside the transaction of the act they record,
-as their last step: the append locks the log's head row until that transaction ends, so appends queue in commit
-order and the sequence never forks or skips, and taking it last keeps other locks from queueing behind it.
+`audit_record` is the one way an entry is made. Services call it through a ChangeSet (core/changes.py), inside the
+transaction of the act they record, as its last step: the append locks the log's head row until that transaction
+ends, so appends queue in commit order and the sequence never forks or skips, and taking it last keeps other locks
+from queueing behind it.
 
 Row locks a service takes before recording are FOR NO KEY UPDATE (`select_for_update(no_key=True)`): PostgreSQL
 checks foreign keys at commit, after the append, with a KEY SHARE lock on each referenced row, which a plain FOR
@@ -382,7 +383,7 @@ def audit_export_begin(*, filters: Mapping[str, Any] | None = None) -> SignedTre
     """
     changes = None if filters is None else {"format": FILTERED_EXPORT_FORMAT, "filter": dict(filters)}
     with transaction.atomic():
-        audit_record("audit_log.exported", obj=EXPORTED_LOG, changes=changes)
+        audit_record(AuditAction.AUDIT_LOG_EXPORTED, obj=EXPORTED_LOG, changes=changes)
     return export_tree_head()
 
 

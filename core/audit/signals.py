@@ -5,6 +5,7 @@ from celery.signals import task_postrun, task_prerun
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from core.audit.actions import AuditAction
 from core.audit.context import task_finished, task_started
 from core.audit.recorder import AuditObject, audit_object, audit_record
 
@@ -14,13 +15,13 @@ task_postrun.connect(task_finished, weak=False)
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
 def record_login(sender, request, user, **kwargs) -> None:
-    audit_record("user.logged_in", obj=audit_object(user, label=user.get_username()), actor=user)
+    audit_record(AuditAction.USER_LOGGED_IN, obj=audit_object(user, label=user.get_username()), actor=user)
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def record_logout(sender, request, user, **kwargs) -> None:
     if user is not None:
-        audit_record("user.logged_out", obj=audit_object(user, label=user.get_username()), actor=user)
+        audit_record(AuditAction.USER_LOGGED_OUT, obj=audit_object(user, label=user.get_username()), actor=user)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
@@ -28,7 +29,7 @@ def record_failed_login(sender, credentials, request=None, **kwargs) -> None:
     """The attempted username is recorded (never the password: Django already masks it in `credentials`)."""
     username = str(credentials.get("username", ""))[:150]
     audit_record(
-        "user.login_failed",
+        AuditAction.USER_LOGIN_FAILED,
         obj=AuditObject(type="user", id=username, label=username),
         anonymous_label=username or "(no username)",
         changes={"username": username},

@@ -1,16 +1,15 @@
-"""What an access review's events say. Written through core.outbox."""
+"""What an access review's events say. Given to the change's ChangeSet, which writes them through core.outbox."""
 
 from django.db.models import Model
 
 from artifacts.models import Project
 from core.audit.recorder import format_time
+from core.changes import ChangeSet
 from core.events import EventType
-from core.models import Event
-from core.outbox import event_emit
 from governance.access.models import AccessReviewItem
 
 
-def access_review_completed_events(campaign: Model) -> list[Event]:
+def access_review_completed_events(changes: ChangeSet, campaign: Model) -> None:
     """One event for each project the campaign covered, counting that project's items."""
     counts: dict[int, dict[str, int]] = {}
     for project_id, decision in AccessReviewItem.objects.filter(campaign=campaign).values_list(
@@ -20,8 +19,8 @@ def access_review_completed_events(campaign: Model) -> list[Event]:
         tally["items"] += 1
         tally["kept"] += decision == AccessReviewItem.Decision.KEEP
         tally["revoked"] += decision == AccessReviewItem.Decision.REVOKE
-    return [
-        event_emit(
+    for project in Project.objects.filter(pk__in=counts).order_by("pk"):
+        changes.event(
             EventType.ACCESS_REVIEW_COMPLETED,
             project=project,
             data={
@@ -34,5 +33,3 @@ def access_review_completed_events(campaign: Model) -> list[Event]:
                 }
             },
         )
-        for project in Project.objects.filter(pk__in=counts).order_by("pk")
-    ]

@@ -1,12 +1,13 @@
-"""What the registry's events say: promotions and stage changes. Written through core.outbox."""
+"""What the registry's events say: promotions and stage changes. Given to the change's ChangeSet, which writes them
+through core.outbox."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model
 
 from artifacts.events import version_reference
+from core.changes import ChangeSet
 from core.events import EventType
-from core.models import Event
-from core.outbox import api_url, event_emit
+from core.outbox import api_url
 
 
 def model_version_document(version: Model) -> dict:
@@ -21,11 +22,17 @@ def model_version_document(version: Model) -> dict:
 
 
 def promotion_event(
-    event_type: str, request: Model, *, approvals: int, actor: AbstractBaseUser | None, reason: str | None = None
-) -> Event:
+    changes: ChangeSet,
+    event_type: str,
+    request: Model,
+    *,
+    approvals: int,
+    actor: AbstractBaseUser | None,
+    reason: str | None = None,
+) -> None:
     """`promotion.requested`, `.approved` (each approval, with the count that now stands, and once more when a
     request approved earlier is applied), `.rejected`, or `.closed` (withdrawn, expired, invalidated: `reason`)."""
-    return event_emit(
+    changes.event(
         event_type,
         project=request.registered_model.project,
         actor=actor,
@@ -46,8 +53,10 @@ def promotion_event(
     )
 
 
-def stage_changed_event(version: Model, *, from_stage: str, break_glass: bool, actor: AbstractBaseUser | None) -> Event:
-    return event_emit(
+def stage_changed_event(
+    changes: ChangeSet, version: Model, *, from_stage: str, break_glass: bool, actor: AbstractBaseUser | None
+) -> None:
+    changes.event(
         EventType.MODEL_VERSION_STAGE_CHANGED,
         project=version.registered_model.project,
         actor=actor,

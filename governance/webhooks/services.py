@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -25,7 +26,8 @@ from django.db.models import Model, Q
 from django.utils import timezone
 
 from artifacts.access.selectors import project_maintainers
-from core.audit.recorder import audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet, diff, given
 from core.crypto import webhook_signatures
 from core.errors import Conflict, InvalidInput
 from core.events import SUBSCRIBABLE_TYPES, EventType
@@ -126,14 +128,8 @@ def _checked_event_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
-def _facts(endpoint: WebhookEndpoint) -> dict:
-    """What the log says about an endpoint: never its secret."""
-    return {
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "event_types": endpoint.event_types,
-        "is_active": endpoint.is_active,
-    }
+#: What the log says about an endpoint: never its secret.
+LOGGED_FIELDS = ("url", "description", "event_types", "is_active")
 
 
 @transaction.atomic
@@ -154,7 +150,13 @@ def webhook_endpoint_create(
         created_by=created_by,
     )
     secret = _new_secret(endpoint)
-    audit_record("webhook_endpoint.created", obj=endpoint, actor=created_by, changes=_facts(endpoint))
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.WEBHOOK_ENDPOINT_CREATED,
+            obj=endpoint,
+            actor=created_by,
+            changes={name: getattr(endpoint, name) for name in LOGGED_FIELDS},
+        )
     return endpoint, secret
 
 
@@ -179,27 +181,27 @@ def webhook_endpoint_update(
     """Change what an endpoint receives, or switch it on or off. Switching a disabled endpoint back on clears the
     reason it was disabled; what failed meanwhile stays failed, to be re-sent by hand."""
     endpoint = _locked(endpoint)
-    before = _facts(endpoint)
+    fields = given(description=description)
     if url is not None and url != endpoint.url:
-        endpoint.url = _checked_url(url)
-    if description is not None:
-        endpoint.description = description
+        fields["url"] = _checked_url(url)
     if event_types is not None:
-        endpoint.event_types = _checked_event_types(event_types)
+        fields["event_types"] = _checked_event_types(event_types)
     if is_active is not None and is_active != endpoint.is_active:
         if is_active:
-            _checked_url(endpoint.url)
-            endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = True, None, ""
-            endpoint.failing_since = None
+            _checked_url(fields.get("url", endpoint.url))
+            fields |= {"is_active": True, "disabled_at": None, "disabled_reason": "", "failing_since": None}
         else:
-            _disable(endpoint, "Switched off by hand.")
-    after = _facts(endpoint)
-    changes = {field: [before[field], after[field]] for field in after if before[field] != after[field]}
-    if not changes:
-        return endpoint
-    endpoint.updated_at = timezone.now()
-    endpoint.save()
-    audit_record("webhook_endpoint.updated", obj=endpoint, actor=changed_by, changes=changes)
+            fields |= _disable(endpoint, "Switched off by hand.")
+    if not diff(endpoint, **fields):
+        return endpoint  # what changes nothing moves no updated_at either
+    with ChangeSet() as changes:
+        changed = changes.update(endpoint, **fields, updated_at=timezone.now())
+        changes.audit(
+            AuditAction.WEBHOOK_ENDPOINT_UPDATED,
+            obj=endpoint,
+            actor=changed_by,
+            changes={name: changed[name] for name in LOGGED_FIELDS if name in changed},
+        )
     return endpoint
 
 
@@ -214,13 +216,13 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, deleted_by: AbstractBa
     endpoint = _locked(endpoint)
     if endpoint.deleted_at is not None:
         return
-    facts = _facts(endpoint)
-    if endpoint.is_active:
-        _disable(endpoint, "Deleted.")
-    endpoint.deleted_at = endpoint.updated_at = timezone.now()
-    endpoint.save()
-    endpoint.secrets.all().delete()
-    audit_record("webhook_endpoint.deleted", obj=endpoint, actor=deleted_by, changes=facts)
+    facts = {name: getattr(endpoint, name) for name in LOGGED_FIELDS}
+    fields = _disable(endpoint, "Deleted.") if endpoint.is_active else {}
+    now = timezone.now()
+    with ChangeSet() as changes:
+        changes.update(endpoint, **fields, deleted_at=now, updated_at=now)
+        endpoint.secrets.all().delete()
+        changes.audit(AuditAction.WEBHOOK_ENDPOINT_DELETED, obj=endpoint, actor=deleted_by, changes=facts)
 
 
 @transaction.atomic
@@ -242,12 +244,13 @@ def webhook_secret_rotate(
     # Every secret still signing stops by then: a rotation to replace a leaked secret retires all of them.
     endpoint.secrets.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=retired_at)).update(expires_at=retired_at)
     secret = _new_secret(endpoint)
-    audit_record(
-        "webhook_endpoint.secret_rotated",
-        obj=endpoint,
-        actor=rotated_by,
-        changes={"previous_secret_signs_until": retired_at},
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.WEBHOOK_ENDPOINT_SECRET_ROTATED,
+            obj=endpoint,
+            actor=rotated_by,
+            changes={"previous_secret_signs_until": retired_at},
+        )
     return secret, retired_at
 
 
@@ -257,6 +260,8 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint, sent_by: AbstractBaseUse
     endpoint = _locked(endpoint)
     if not endpoint.is_active:
         raise Conflict("This endpoint is disabled; switch it on before sending it a test event.")
+    # A test event reports no change and records no entry, so it needs no change set: written at once, its
+    # delivery is the answer.
     event = event_emit(
         EventType.WEBHOOK_TEST,
         project=endpoint.project,
@@ -290,25 +295,29 @@ def webhook_delivery_resend(*, delivery: WebhookDelivery, resent_by: AbstractBas
     ):
         raise Conflict("An attempt at this delivery is under way; re-send it once that attempt has finished.")
     before = delivery.state
-    delivery.state = WebhookDelivery.State.PENDING
-    delivery.next_attempt_at = timezone.now()
-    delivery.completed_at = None
-    delivery.resend_requested = True
-    delivery.save(update_fields=["state", "next_attempt_at", "completed_at", "resend_requested"])
-    audit_record(
-        "webhook_delivery.resent",
-        obj=delivery.endpoint,
-        actor=resent_by,
-        changes={"delivery": delivery.pk, "event": delivery.event.public_id, "state": [before, delivery.state]},
-    )
+    with ChangeSet() as changes:
+        changes.update(
+            delivery,
+            state=WebhookDelivery.State.PENDING,
+            next_attempt_at=timezone.now(),
+            completed_at=None,
+            resend_requested=True,
+        )
+        # The state is named even when it stays pending: the entry says where the delivery stood when re-sent.
+        changes.audit(
+            AuditAction.WEBHOOK_DELIVERY_RESENT,
+            obj=delivery.endpoint,
+            actor=resent_by,
+            changes={"delivery": delivery.pk, "event": delivery.event.public_id, "state": [before, delivery.state]},
+        )
     transaction.on_commit(lambda: deliveries_hand_off([delivery.pk]))
     return delivery
 
 
-def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
-    """Switch an endpoint off (the caller holds its lock and saves it) and fail what it still had pending."""
+def _disable(endpoint: WebhookEndpoint, reason: str) -> dict[str, Any]:
+    """Fail what an endpoint being switched off still had pending, and answer the fields that switch it off (the
+    caller holds its lock and saves them)."""
     now = timezone.now()
-    endpoint.is_active, endpoint.disabled_at, endpoint.disabled_reason = False, now, reason[:500]
     endpoint.deliveries.filter(state=WebhookDelivery.State.PENDING).update(
         state=WebhookDelivery.State.FAILED,
         next_attempt_at=None,
@@ -316,18 +325,18 @@ def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
         completed_at=now,
         last_error=f"Not sent: the endpoint was disabled ({reason})"[:500],
     )
+    return {"is_active": False, "disabled_at": now, "disabled_reason": reason[:500]}
 
 
 def _disable_for_failures(endpoint: WebhookEndpoint, reason: str) -> None:
-    """The system disables an endpoint that fails, and tells the people who can fix it."""
-    _disable(endpoint, reason)
-    endpoint.updated_at = timezone.now()
-    endpoint.save()
-    audit_record(
-        "webhook_endpoint.disabled",
-        obj=endpoint,
-        changes={"is_active": [True, False], "disabled_reason": reason},
-    )
+    """The system disables an endpoint that fails (an active one, locked), and tells the people who can fix it."""
+    with ChangeSet() as changes:
+        changes.update(endpoint, **_disable(endpoint, reason), updated_at=timezone.now())
+        changes.audit(
+            AuditAction.WEBHOOK_ENDPOINT_DISABLED,
+            obj=endpoint,
+            changes={"is_active": [True, False], "disabled_reason": reason},
+        )
     recipients = sorted(
         {user.email for user in project_maintainers(endpoint.project) if user.email}
         | ({endpoint.created_by.email} if endpoint.created_by and endpoint.created_by.email else set())
@@ -394,7 +403,7 @@ def _claim(delivery_id: int) -> _Claim | None:
         if not endpoint.is_active:
             delivery.state, delivery.next_attempt_at, delivery.completed_at = delivery.State.FAILED, None, now
             delivery.last_error = f"Not sent: the endpoint was disabled ({endpoint.disabled_reason})"[:500]
-            delivery.save()
+            delivery.save(update_fields=["state", "next_attempt_at", "completed_at", "last_error"])
             return None
         secrets = signing_secrets(endpoint, at=now)
         gave_up = None
@@ -414,7 +423,7 @@ def _claim(delivery_id: int) -> _Claim | None:
             )
             delivery.state, delivery.next_attempt_at, delivery.completed_at = delivery.State.FAILED, None, now
             delivery.handed_at, delivery.last_error = None, gave_up
-            delivery.save()
+            delivery.save(update_fields=["state", "next_attempt_at", "completed_at", "handed_at", "last_error"])
             return None
         delivery.attempt_count += 1
         delivery.next_attempt_at = now + attempt_lease()
@@ -587,7 +596,7 @@ def _record_failure(
         return
     if status == 410:
         delivery.state, delivery.next_attempt_at, delivery.completed_at = delivery.State.FAILED, None, now
-        delivery.save()
+        delivery.save(update_fields=["last_status_code", "last_error", "state", "next_attempt_at", "completed_at"])
         _disable_for_failures(endpoint, "The receiver answered 410 Gone: it no longer wants these events.")
         return
     endpoint_changed = endpoint.failing_since is None
@@ -598,7 +607,7 @@ def _record_failure(
         delivery.state, delivery.next_attempt_at, delivery.completed_at = delivery.State.FAILED, None, now
     else:
         delivery.next_attempt_at = now + delay
-    delivery.save()
+    delivery.save(update_fields=["last_status_code", "last_error", "state", "next_attempt_at", "completed_at"])
     if now - endpoint.failing_since >= timedelta(hours=settings.PROVENANT_WEBHOOK_DISABLE_AFTER_HOURS):
         _disable_for_failures(
             endpoint,

@@ -30,8 +30,8 @@ from artifacts.access.roles import Role
 from artifacts.access.rule import is_unrestricted
 from artifacts.access.services import role_revoke
 from artifacts.models import ArtifactVersion, DatasetVersion, RoleGrant, Run, UploadSession
-from core.audit.actions import READ_ACTIONS
-from core.audit.recorder import audit_record
+from core.audit.actions import READ_ACTIONS, AuditAction
+from core.changes import ChangeSet
 from core.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from core.models import AuditEntry
 from governance.access.events import access_review_completed_events
@@ -224,19 +224,20 @@ def campaign_open(
             )
         )
     AccessReviewItem.objects.bulk_create(items)
-    audit_record(
-        "access_review.opened",
-        obj=campaign,
-        actor=opened_by,
-        changes={
-            "title": campaign.title,
-            "scope": _scope_label(project),
-            "due_at": due_at,
-            "scheduled": scheduled,
-            "items": len(items),
-            "self_reviews": sum(item.self_review for item in items),
-        },
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.ACCESS_REVIEW_OPENED,
+            obj=campaign,
+            actor=opened_by,
+            changes={
+                "title": campaign.title,
+                "scope": _scope_label(project),
+                "due_at": due_at,
+                "scheduled": scheduled,
+                "items": len(items),
+                "self_reviews": sum(item.self_review for item in items),
+            },
+        )
     return campaign
 
 
@@ -272,23 +273,17 @@ def _checked_comment(decision: str, comment: str) -> str:
     return comment
 
 
-def _campaign_completed(campaign: AccessReviewCampaign) -> None:
-    """The campaign's last item was decided. Call inside that decision's transaction, holding the campaign's lock.
+def _campaign_completed(changes: ChangeSet, campaign: AccessReviewCampaign) -> None:
+    """The campaign's last item was decided. Call inside that decision's transaction and change set, holding the
+    campaign's lock.
 
     Every completion passes here, whichever path decided the last item, and its audit entry is recorded here, in
     that same transaction: exactly once, and never without the completion; so is its `access_review.completed`
     event.
     """
-    before = campaign.state
-    campaign.state = AccessReviewCampaign.State.COMPLETED
-    campaign.completed_at = timezone.now()
-    campaign.save(update_fields=["state", "completed_at"])
-    access_review_completed_events(campaign)
-    audit_record(
-        "access_review.completed",
-        obj=campaign,
-        changes={"state": [before, campaign.state], "completed_at": [None, campaign.completed_at]},
-    )
+    completed = changes.update(campaign, state=AccessReviewCampaign.State.COMPLETED, completed_at=timezone.now())
+    access_review_completed_events(changes, campaign)
+    changes.audit(AuditAction.ACCESS_REVIEW_COMPLETED, obj=campaign, changes=completed)
 
 
 @transaction.atomic
@@ -324,36 +319,39 @@ def item_decide(
         )
     reviewed_grant_id = item.grant_id
     grant = RoleGrant.objects.filter(pk=item.grant_id).first() if item.grant_id else None
-    if decision == Decision.REVOKE and grant is not None:
-        try:
-            role_revoke(grant=grant, revoked_by=decided_by)
-        except Conflict:
-            if RoleGrant.objects.filter(pk=grant.pk).exists():
-                raise
-            grant = None  # revoked elsewhere between our look and role_revoke's lock
-        else:
-            item.grant = None  # the revocation set the item's grant to NULL in the database
-    item.decision = decision
-    item.comment = comment
-    item.decided_by = decided_by
-    item.decided_at = timezone.now()
-    item.grant_already_revoked = grant is None
-    item.save(update_fields=["decision", "comment", "decided_by", "decided_at", "grant_already_revoked"])
-    completed = not campaign.items.pending().exists()
-    audit_record(
-        "access_review_item.decided",
-        obj=item,
-        actor=decided_by,
-        changes={
-            "campaign": campaign.pk,
-            "decision": [Decision.PENDING, decision],
-            "comment": comment,
-            "grant": reviewed_grant_id,
-            "grant_already_revoked": item.grant_already_revoked,
-        },
-    )
-    if completed:
-        _campaign_completed(campaign)
+    with ChangeSet() as changes:
+        if decision == Decision.REVOKE and grant is not None:
+            try:
+                role_revoke(grant=grant, revoked_by=decided_by)
+            except Conflict:
+                if RoleGrant.objects.filter(pk=grant.pk).exists():
+                    raise
+                grant = None  # revoked elsewhere between our look and role_revoke's lock
+            else:
+                item.grant = None  # the revocation set the item's grant to NULL in the database
+        decided = changes.update(
+            item,
+            decision=decision,
+            comment=comment,
+            decided_by=decided_by,
+            decided_at=timezone.now(),
+            grant_already_revoked=grant is None,
+        )
+        completed = not campaign.items.pending().exists()
+        changes.audit(
+            AuditAction.ACCESS_REVIEW_ITEM_DECIDED,
+            obj=item,
+            actor=decided_by,
+            changes={
+                "campaign": campaign.pk,
+                "decision": decided["decision"],
+                "comment": comment,
+                "grant": reviewed_grant_id,
+                "grant_already_revoked": item.grant_already_revoked,
+            },
+        )
+        if completed:
+            _campaign_completed(changes, campaign)
     return item
 
 

@@ -8,7 +8,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from core.audit.recorder import audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput
 from governance.access.models import ApiToken
 
@@ -42,16 +43,17 @@ def api_token_issue(*, user: AbstractBaseUser, name: str, lifetime: timedelta) -
         expires_at=now + lifetime,
     )
     # Who issued it is the request's user or the command; the plaintext and its hash never reach the log.
-    audit_record(
-        "api_token.issued",
-        obj=token,
-        changes={
-            "user": user.get_username(),
-            "name": token.name,
-            "prefix": token.prefix,
-            "expires_at": token.expires_at,
-        },
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.API_TOKEN_ISSUED,
+            obj=token,
+            changes={
+                "user": user.get_username(),
+                "name": token.name,
+                "prefix": token.prefix,
+                "expires_at": token.expires_at,
+            },
+        )
     return token, plaintext
 
 
@@ -60,9 +62,9 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     token = ApiToken.objects.select_for_update(no_key=True).get(pk=token.pk)
     if token.is_revoked:
         raise Conflict(f"Token {token.prefix}… was already revoked at {token.revoked_at:%Y-%m-%d %H:%M} UTC.")
-    token.revoked_at = timezone.now()
-    token.save(update_fields=["revoked_at"])
-    audit_record("api_token.revoked", obj=token, changes={"revoked_at": [None, token.revoked_at]})
+    with ChangeSet() as changes:
+        revoked = changes.update(token, revoked_at=timezone.now())
+        changes.audit(AuditAction.API_TOKEN_REVOKED, obj=token, changes=revoked)
     return token
 
 

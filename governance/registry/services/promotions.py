@@ -13,12 +13,10 @@ Rules, each enforced here whatever the entry point (API, admin, task):
 - A request closes as approved, rejected (by any one qualified reviewer), withdrawn, expired (after the policy's
   time to live) or invalidated (its bytes found corrupt, its version archived or already in the target stage).
 
-Every write locks the model's row first (services.registry.model_lock), then the request's. Events are written
-before the audit entries (see core/outbox.py), which is why each act collects its entries in an
-`_Acts` and records them last.
+Every write locks the model's row first (services.registry.model_lock), then the request's. Each act records
+through one ChangeSet (core/changes.py), which writes its events before its audit entries.
 """
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -29,7 +27,8 @@ from django.utils import timezone
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import Blob
-from core.audit.recorder import audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet
 from core.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from core.events import EventType
 from governance.registry.events import promotion_event, stage_changed_event
@@ -53,21 +52,19 @@ CLOSED_UNDECIDED = {
     PromotionRequest.State.INVALIDATED,
 }
 PAST = {PromotionDecision.Decision.APPROVE: "approved", PromotionDecision.Decision.REJECT: "rejected"}
-
-
-@dataclass
-class _Acts:
-    """Audit entries an act will record once its events are written (the order the outbox needs)."""
-
-    entries: list[tuple[str, Model, AbstractBaseUser | None, dict]] = field(default_factory=list)
-
-    def add(self, action: str, obj: Model, actor: AbstractBaseUser | None, changes: dict) -> None:
-        self.entries.append((action, obj, actor, changes))
-
-    def record(self) -> None:
-        for action, obj, actor, changes in self.entries:
-            audit_record(action, obj=obj, actor=actor, changes=changes)
-        self.entries.clear()
+#: How the log names a request's closing, by the state it closes in.
+CLOSED_AS = {
+    PromotionRequest.State.APPROVED: AuditAction.PROMOTION_REQUEST_APPROVED,
+    PromotionRequest.State.REJECTED: AuditAction.PROMOTION_REQUEST_REJECTED,
+    PromotionRequest.State.WITHDRAWN: AuditAction.PROMOTION_REQUEST_WITHDRAWN,
+    PromotionRequest.State.EXPIRED: AuditAction.PROMOTION_REQUEST_EXPIRED,
+    PromotionRequest.State.INVALIDATED: AuditAction.PROMOTION_REQUEST_INVALIDATED,
+}
+#: How the log names a reviewer's decision (one entry per reviewer), apart from the request's closing.
+DECIDED_AS = {
+    PromotionDecision.Decision.APPROVE: AuditAction.PROMOTION_REQUEST_APPROVED_BY_REVIEWER,
+    PromotionDecision.Decision.REJECT: AuditAction.PROMOTION_REQUEST_REJECTED_BY_REVIEWER,
+}
 
 
 # Reading a request's standing -------------------------------------------------------------------------------------
@@ -140,24 +137,36 @@ def _counting(standing: list[dict]) -> int:
 
 
 def _close(
-    request: PromotionRequest, state: str, reason: str, *, by: AbstractBaseUser | None, acts: _Acts, at=None
+    request: PromotionRequest,
+    state: str,
+    reason: str,
+    *,
+    by: AbstractBaseUser | None,
+    changes: ChangeSet,
+    at=None,
 ) -> None:
-    before = request.state
-    request.state, request.close_reason, request.closed_by = state, reason, by
-    request.closed_at = at or timezone.now()
-    request.save(update_fields=["state", "close_reason", "closed_by", "closed_at"])
+    """Close the open `request` in `state`, saying why."""
+    closed = changes.update(request, state=state, close_reason=reason, closed_by=by, closed_at=at or timezone.now())
     if state in CLOSED_UNDECIDED:
         standing = approval_standing(request)
-        promotion_event(EventType.PROMOTION_CLOSED, request, approvals=_counting(standing), actor=by, reason=reason)
-    acts.add(
-        f"promotion_request.{state}",
-        request,
-        by,
-        {"state": [before, state], "target_stage": request.target_stage, "version": request.model_version.number},
+        promotion_event(
+            changes, EventType.PROMOTION_CLOSED, request, approvals=_counting(standing), actor=by, reason=reason
+        )
+    changes.audit(
+        CLOSED_AS[state],
+        obj=request,
+        actor=by,
+        changes={
+            "state": closed["state"],
+            "target_stage": request.target_stage,
+            "version": request.model_version.number,
+        },
     )
 
 
-def _invalidate_open(version: ModelVersion, reason: str, *, stages: list[str], keep: PromotionRequest | None, acts):
+def _invalidate_open(
+    version: ModelVersion, reason: str, *, stages: list[str], keep: PromotionRequest | None, changes: ChangeSet
+) -> None:
     """Close the version's open requests into `stages` (all but `keep`) as invalidated, saying why."""
     requests = PromotionRequest.objects.filter(
         model_version=version, state=PromotionRequest.State.OPEN, target_stage__in=stages
@@ -165,7 +174,7 @@ def _invalidate_open(version: ModelVersion, reason: str, *, stages: list[str], k
     if keep is not None:
         requests = requests.exclude(pk=keep.pk)
     for request in requests.select_for_update(no_key=True).select_related("model_version").order_by("pk"):
-        _close(request, PromotionRequest.State.INVALIDATED, reason, by=None, acts=acts)
+        _close(request, PromotionRequest.State.INVALIDATED, reason, by=None, changes=changes)
 
 
 def _move(
@@ -175,7 +184,7 @@ def _move(
     cause: str,
     request: PromotionRequest | None,
     actor: AbstractBaseUser | None,
-    acts: _Acts,
+    changes: ChangeSet,
     break_glass: bool = False,
 ) -> None:
     """Move one version (its model row locked) into `to_stage`, with its history, event and audit entry.
@@ -184,8 +193,7 @@ def _move(
     archived.
     """
     from_stage, now = version.stage, timezone.now()
-    version.stage, version.stage_changed_at = to_stage, now
-    version.save(update_fields=["stage", "stage_changed_at"])
+    changes.update(version, stage=to_stage, stage_changed_at=now)
     StageTransition.objects.create(
         registered_model_id=version.registered_model_id,
         model_version=version,
@@ -199,11 +207,11 @@ def _move(
     )
     if to_stage == Stage.ARCHIVED:
         _invalidate_open(
-            version, f"v{version.number} was archived.", stages=list(TARGET_STAGES), keep=request, acts=acts
+            version, f"v{version.number} was archived.", stages=list(TARGET_STAGES), keep=request, changes=changes
         )
     else:
         _invalidate_open(
-            version, f"v{version.number} is in {to_stage} already.", stages=[to_stage], keep=request, acts=acts
+            version, f"v{version.number} is in {to_stage} already.", stages=[to_stage], keep=request, changes=changes
         )
     if to_stage == Stage.PRODUCTION:
         _invalidate_open(
@@ -211,14 +219,14 @@ def _move(
             f"v{version.number} went to production: moving it back to staging would leave the model without one.",
             stages=[Stage.STAGING],
             keep=request,
-            acts=acts,
+            changes=changes,
         )
-    stage_changed_event(version, from_stage=from_stage, break_glass=break_glass, actor=actor)
-    acts.add(
-        "model_version.stage_changed",
-        version,
-        actor,
-        {
+    stage_changed_event(changes, version, from_stage=from_stage, break_glass=break_glass, actor=actor)
+    changes.audit(
+        AuditAction.MODEL_VERSION_STAGE_CHANGED,
+        obj=version,
+        actor=actor,
+        changes={
             "stage": [from_stage, to_stage],
             "cause": cause,
             "break_glass": break_glass,
@@ -227,11 +235,11 @@ def _move(
     )
 
 
-def _apply(request: PromotionRequest, policy, *, actor: AbstractBaseUser | None, acts: _Acts) -> None:
+def _apply(request: PromotionRequest, policy, *, actor: AbstractBaseUser | None, changes: ChangeSet) -> None:
     """Close `request` as approved and move its version; the previous production version goes where the policy
     says. The caller holds the model's row lock and has checked approvals and gates."""
     version = request.model_version
-    _close(request, PromotionRequest.State.APPROVED, f"Moved to {request.target_stage}.", by=actor, acts=acts)
+    _close(request, PromotionRequest.State.APPROVED, f"Moved to {request.target_stage}.", by=actor, changes=changes)
     current = _production_now(version.registered_model_id, excluding=version)
     if request.target_stage == Stage.PRODUCTION and current is not None:
         current.registered_model = version.registered_model
@@ -241,12 +249,21 @@ def _apply(request: PromotionRequest, policy, *, actor: AbstractBaseUser | None,
             cause=StageTransition.Cause.REPLACED,
             request=request,
             actor=actor,
-            acts=acts,
+            changes=changes,
         )
-    _move(version, request.target_stage, cause=StageTransition.Cause.PROMOTION, request=request, actor=actor, acts=acts)
+    _move(
+        version,
+        request.target_stage,
+        cause=StageTransition.Cause.PROMOTION,
+        request=request,
+        actor=actor,
+        changes=changes,
+    )
 
 
-def _weigh(request: PromotionRequest, *, actor: AbstractBaseUser | None, acts: _Acts, announce: bool = True) -> str:
+def _weigh(
+    request: PromotionRequest, *, actor: AbstractBaseUser | None, changes: ChangeSet, announce: bool = True
+) -> str:
     """Judge an open request now: apply it when enough approvals count and every gate passes. Answers what stands
     in the way ("" once applied). `announce`: emit `promotion.approved` when applied (an approval emits its own)."""
     policy = policy_current(request.registered_model.project, request.target_stage)
@@ -258,26 +275,31 @@ def _weigh(request: PromotionRequest, *, actor: AbstractBaseUser | None, acts: _
         now=timezone.now(),
     )
     standing = approval_standing(request, policy)
-    request.gates_at_decision = gates
-    request.policy_version, request.approvals_required = policy.version, policy.approvals_required
-    request.save(update_fields=["gates_at_decision", "policy_version", "approvals_required"])
+    changes.update(
+        request,
+        gates_at_decision=gates,
+        policy_version=policy.version,
+        approvals_required=policy.approvals_required,
+    )
     counted = _counting(standing)
     if counted < policy.approvals_required:
         return f"{counted} of {policy.approvals_required} required approvals count so far."
     if request.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
         # The stage moved when the rollback was made; the review confirms it after the fact, whatever the gates
         # say now (they are kept on the request for the record).
-        _close(request, PromotionRequest.State.APPROVED, "The emergency rollback was confirmed.", by=actor, acts=acts)
+        _close(
+            request, PromotionRequest.State.APPROVED, "The emergency rollback was confirmed.", by=actor, changes=changes
+        )
         return ""
     if not gates_pass(gates):
         return f"Approved, but gates fail: {gates_failing(gates)}"
-    _apply(request, policy, actor=actor, acts=acts)
+    _apply(request, policy, actor=actor, changes=changes)
     if announce:
-        promotion_event(EventType.PROMOTION_APPROVED, request, approvals=counted, actor=actor)
+        promotion_event(changes, EventType.PROMOTION_APPROVED, request, approvals=counted, actor=actor)
     return ""
 
 
-def _expired(request: PromotionRequest, acts: _Acts) -> bool:
+def _expired(request: PromotionRequest, changes: ChangeSet) -> bool:
     """Close `request` as expired if its time ran out. A rollback's review never expires: the change it reviews was
     made, and only reviewers may close it."""
     if request.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
@@ -288,7 +310,7 @@ def _expired(request: PromotionRequest, acts: _Acts) -> bool:
             PromotionRequest.State.EXPIRED,
             f"No decision before {request.expires_at:%Y-%m-%d %H:%M} UTC.",
             by=None,
-            acts=acts,
+            changes=changes,
             at=request.expires_at,
         )
         return True
@@ -302,16 +324,13 @@ def _refusal_if_closed(request: PromotionRequest) -> Conflict | None:
     return Conflict(f"Request #{request.pk} is {request.state}{reason}", code=f"request_{request.state}")
 
 
-def _run(act) -> PromotionRequest:
-    """Run `act(acts)` in one transaction; a refusal it returns is raised after the commit, so what was settled on
-    the way (an expiry found at the moment of acting) is kept."""
-    with transaction.atomic():
-        acts = _Acts()
-        result, refusal = act(acts)
-        acts.record()
-    if refusal is not None:
-        raise refusal
-    return result
+def _lock_open(request: PromotionRequest, changes: ChangeSet) -> tuple[PromotionRequest, Conflict | None]:
+    """The request, locked after its model's row, and the refusal to raise once the transaction commits when it is
+    no longer open: raised after, so what was settled on the way (an expiry found at the moment of acting) is kept."""
+    model_lock(request.registered_model_id)
+    locked = _loaded(request)
+    _expired(locked, changes)
+    return locked, _refusal_if_closed(locked)
 
 
 # Requests ---------------------------------------------------------------------------------------------------------
@@ -340,7 +359,7 @@ def promotion_request_create(
             f"A version is promoted to {', '.join(TARGET_STAGES)}, not '{target_stage}'.", field="target_stage"
         )
 
-    def act(acts: _Acts):
+    with transaction.atomic(), ChangeSet() as changes:
         model = model_lock(model_version.registered_model_id)
         version = (
             ModelVersion.objects.select_related("artifact_version__artifact", "artifact_version__blob")
@@ -365,7 +384,7 @@ def promotion_request_create(
         open_one = PromotionRequest.objects.filter(
             model_version=version, target_stage=target_stage, state=PromotionRequest.State.OPEN
         ).first()
-        if open_one is not None and not _expired(open_one, acts):
+        if open_one is not None and not _expired(open_one, changes):
             raise Conflict(
                 f"Request #{open_one.pk} to move v{version.number} to {target_stage} is open already: decide or "
                 "withdraw it first.",
@@ -396,12 +415,12 @@ def promotion_request_create(
                 f"A request to move v{version.number} to {target_stage} was opened at the same moment.",
                 field="target_stage",
             ) from None
-        promotion_event(EventType.PROMOTION_REQUESTED, request, approvals=0, actor=requested_by)
-        acts.add(
-            "promotion_request.opened",
-            request,
-            requested_by,
-            {
+        promotion_event(changes, EventType.PROMOTION_REQUESTED, request, approvals=0, actor=requested_by)
+        changes.audit(
+            AuditAction.PROMOTION_REQUEST_OPENED,
+            obj=request,
+            actor=requested_by,
+            changes={
                 "target_stage": target_stage,
                 "version": version.number,
                 "digest": request.digest,
@@ -409,9 +428,7 @@ def promotion_request_create(
                 "gates": {gate["gate"]: gate["passed"] for gate in request.gates_at_request},
             },
         )
-        return request, None
-
-    return _run(act)
+    return request
 
 
 def promotion_decision_refusal(
@@ -478,42 +495,47 @@ def promotion_apply_refusal(request: PromotionRequest, user: AbstractBaseUser) -
 def _decide(request: PromotionRequest, reviewer: AbstractBaseUser, decision: str, comment: str) -> PromotionRequest:
     approving = decision == PromotionDecision.Decision.APPROVE
     comment = _clean_text(comment, field_name="comment", limit=MAX_COMMENT_CHARS, required=not approving)
+    with transaction.atomic(), ChangeSet() as changes:
+        locked, refusal = _lock_open(request, changes)
+        if refusal is None:
+            _decision_record(locked, reviewer, decision, comment, changes=changes)
+    if refusal is not None:
+        raise refusal
+    return locked
 
-    def act(acts: _Acts):
-        model_lock(request.registered_model_id)
-        locked = _loaded(request)
-        if _expired(locked, acts) or _refusal_if_closed(locked):
-            return locked, _refusal_if_closed(locked)
-        past = PAST[decision]
-        policy = policy_current(locked.registered_model.project, locked.target_stage)
-        if refusal := promotion_decision_refusal(locked, reviewer, decision, policy=policy):
-            raise refusal
-        PromotionDecision.objects.create(
-            request=locked, reviewer=reviewer, decision=decision, comment=comment, decided_at=timezone.now()
+
+def _decision_record(
+    request: PromotionRequest, reviewer: AbstractBaseUser, decision: str, comment: str, *, changes: ChangeSet
+) -> None:
+    """Record `reviewer`'s decision on the open, locked `request`, and what it settles: an approval that completes
+    the count applies the request (`blocked_by` says what still stands in the way), a rejection closes it."""
+    policy = policy_current(request.registered_model.project, request.target_stage)
+    if refusal := promotion_decision_refusal(request, reviewer, decision, policy=policy):
+        raise refusal
+    PromotionDecision.objects.create(
+        request=request, reviewer=reviewer, decision=decision, comment=comment, decided_at=timezone.now()
+    )
+    changes.audit(DECIDED_AS[decision], obj=request, actor=reviewer, changes={"decision": decision})
+    if decision == PromotionDecision.Decision.APPROVE:
+        blocked = _weigh(request, actor=reviewer, changes=changes, announce=False)
+        counted = _counting(approval_standing(request, policy))
+        promotion_event(changes, EventType.PROMOTION_APPROVED, request, approvals=counted, actor=reviewer)
+        request.blocked_by = blocked
+    else:
+        _close(
+            request,
+            PromotionRequest.State.REJECTED,
+            f"Rejected by {reviewer.get_username()}.",
+            by=reviewer,
+            changes=changes,
         )
-        acts.add(f"promotion_request.{past}_by_reviewer", locked, reviewer, {"decision": decision})
-        if approving:
-            blocked = _weigh(locked, actor=reviewer, acts=acts, announce=False)
-            counted = _counting(approval_standing(locked, policy))
-            promotion_event(EventType.PROMOTION_APPROVED, locked, approvals=counted, actor=reviewer)
-            locked.blocked_by = blocked
-        else:
-            _close(
-                locked,
-                PromotionRequest.State.REJECTED,
-                f"Rejected by {reviewer.get_username()}.",
-                by=reviewer,
-                acts=acts,
-            )
-            promotion_event(
-                EventType.PROMOTION_REJECTED,
-                locked,
-                approvals=_counting(approval_standing(locked, policy)),
-                actor=reviewer,
-            )
-        return locked, None
-
-    return _run(act)
+        promotion_event(
+            changes,
+            EventType.PROMOTION_REJECTED,
+            request,
+            approvals=_counting(approval_standing(request, policy)),
+            actor=reviewer,
+        )
 
 
 def promotion_approve(*, request: PromotionRequest, reviewer: AbstractBaseUser, comment: str = "") -> PromotionRequest:
@@ -529,42 +551,38 @@ def promotion_reject(*, request: PromotionRequest, reviewer: AbstractBaseUser, c
 
 def promotion_withdraw(*, request: PromotionRequest, withdrawn_by: AbstractBaseUser) -> PromotionRequest:
     """The requester (or a maintainer of the project) takes an open request back."""
-
-    def act(acts: _Acts):
-        model_lock(request.registered_model_id)
-        locked = _loaded(request)
-        if _expired(locked, acts) or _refusal_if_closed(locked):
-            return locked, _refusal_if_closed(locked)
-        if refusal := promotion_withdraw_refusal(locked, withdrawn_by):
-            raise refusal
-        _close(
-            locked,
-            PromotionRequest.State.WITHDRAWN,
-            f"Withdrawn by {withdrawn_by.get_username()}.",
-            by=withdrawn_by,
-            acts=acts,
-        )
-        return locked, None
-
-    return _run(act)
+    with transaction.atomic(), ChangeSet() as changes:
+        locked, refusal = _lock_open(request, changes)
+        if refusal is None:
+            if refused := promotion_withdraw_refusal(locked, withdrawn_by):
+                raise refused
+            _close(
+                locked,
+                PromotionRequest.State.WITHDRAWN,
+                f"Withdrawn by {withdrawn_by.get_username()}.",
+                by=withdrawn_by,
+                changes=changes,
+            )
+    if refusal is not None:
+        raise refusal
+    return locked
 
 
 def promotion_apply(*, request: PromotionRequest, applied_by: AbstractBaseUser) -> PromotionRequest:
     """Weigh an open request again now (its gates may pass since): apply it if it may be, else 409 saying what
-    stands in the way. The requester, its reviewers and the project's maintainers may ask."""
-
-    def act(acts: _Acts):
-        model_lock(request.registered_model_id)
-        locked = _loaded(request)
-        if _expired(locked, acts) or _refusal_if_closed(locked):
-            return locked, _refusal_if_closed(locked)
-        if refusal := promotion_apply_refusal(locked, applied_by):
-            raise refusal
-        blocked = _weigh(locked, actor=applied_by, acts=acts)
-        locked.blocked_by = blocked
-        return locked, Conflict(f"Not applied: {blocked}", code="not_ready") if blocked else None
-
-    return _run(act)
+    stands in the way (raised after the commit: the gates just evaluated are kept on the request). The requester, its
+    reviewers and the project's maintainers may ask."""
+    with transaction.atomic(), ChangeSet() as changes:
+        locked, refusal = _lock_open(request, changes)
+        if refusal is None:
+            if refused := promotion_apply_refusal(locked, applied_by):
+                raise refused
+            locked.blocked_by = _weigh(locked, actor=applied_by, changes=changes)
+            if locked.blocked_by:
+                refusal = Conflict(f"Not applied: {locked.blocked_by}", code="not_ready")
+    if refusal is not None:
+        raise refusal
+    return locked
 
 
 def promotion_requests_expire(*, limit: int = EXPIRY_BATCH) -> int:
@@ -574,11 +592,9 @@ def promotion_requests_expire(*, limit: int = EXPIRY_BATCH) -> int:
     )
     closed = 0
     for request in due.order_by("expires_at", "pk")[:limit]:
-        with transaction.atomic():
-            acts = _Acts()
+        with transaction.atomic(), ChangeSet() as changes:
             model_lock(request.registered_model_id)
-            closed += _expired(_loaded(request), acts)
-            acts.record()
+            closed += _expired(_loaded(request), changes)
     return closed
 
 
@@ -603,23 +619,24 @@ def promotions_follow_blob(*, blob: Model, before: str) -> None:
     else:
         # Weighed again only where someone approved already: the others have no decision to record gates for.
         open_requests = open_requests.filter(decisions__decision=PromotionDecision.Decision.APPROVE).distinct()
-    acts = _Acts()
-    for request in open_requests:
-        model_lock(request.registered_model_id)
-        locked = _loaded(request)
-        if _expired(locked, acts) or locked.state != PromotionRequest.State.OPEN:
-            continue
-        if blob.state == Blob.State.CORRUPT:
-            _close(
-                locked,
-                PromotionRequest.State.INVALIDATED,
-                f"The bytes of {locked.model_version.artifact_version} ({blob.prefixed_digest}) were found corrupt.",
-                by=None,
-                acts=acts,
-            )
-        elif locked.kind == PromotionRequest.Kind.PROMOTION:
-            _weigh(locked, actor=None, acts=acts)
-    acts.record()
+    # Opened inside the verification's own change set, this one joins it: written with the check's, events first.
+    with ChangeSet() as changes:
+        for request in open_requests:
+            model_lock(request.registered_model_id)
+            locked = _loaded(request)
+            if _expired(locked, changes) or locked.state != PromotionRequest.State.OPEN:
+                continue
+            if blob.state == Blob.State.CORRUPT:
+                _close(
+                    locked,
+                    PromotionRequest.State.INVALIDATED,
+                    f"The bytes of {locked.model_version.artifact_version} ({blob.prefixed_digest}) were found "
+                    "corrupt.",
+                    by=None,
+                    changes=changes,
+                )
+            elif locked.kind == PromotionRequest.Kind.PROMOTION:
+                _weigh(locked, actor=None, changes=changes)
 
 
 # Break glass -------------------------------------------------------------------------------------------------------
@@ -636,7 +653,7 @@ def model_rollback(
     """
     justification = _clean_text(justification, field_name="justification", limit=MAX_JUSTIFICATION_CHARS, required=True)
 
-    def act(acts: _Acts):
+    with transaction.atomic(), ChangeSet() as changes:
         model = model_lock(registered_model.pk)
         if not can(rolled_back_by, Verb.MANAGE, model.project):
             raise NotAllowed(f"An emergency rollback of '{model.name}' needs the maintainer role on its project.")
@@ -671,69 +688,72 @@ def model_rollback(
                 "ask a maintainer of that artifact to roll back."
             )
         blob = previous.artifact_version.blob
-        if blob.state == "corrupt":
+        if blob.state == Blob.State.CORRUPT:
             raise Conflict(
                 f"v{previous.number}'s bytes ({blob.prefixed_digest}) are corrupt; they cannot be restored to "
                 "production. Repair them by uploading the same bytes again."
             )
-        _invalidate_open(
-            previous,
-            "An emergency rollback restored it to production.",
-            stages=[Stage.PRODUCTION],
-            keep=None,
-            acts=acts,
-        )
-        policy = policy_current(model.project, Stage.PRODUCTION)
-        now = timezone.now()
-        review = PromotionRequest.objects.create(
-            registered_model=model,
-            model_version=previous,
-            kind=PromotionRequest.Kind.ROLLBACK_REVIEW,
-            target_stage=Stage.PRODUCTION,
-            justification=justification,
-            digest=blob.digest,
-            policy_version=policy.version,
-            approvals_required=policy.approvals_required,
-            gates_at_request=gates_evaluate(policy, previous, current_production=None, now=now),
-            requested_by=rolled_back_by,
-            requested_at=now,
-            expires_at=now + timedelta(hours=policy.request_ttl_hours),
-        )
-        if current is not None:
-            current.registered_model = model
+        # The rollback's own entry comes first in the log, before what it caused on the way: those are recorded in a
+        # change set of their own, which joins this one when it ends, after the rollback's entry (core/changes.py).
+        with ChangeSet() as caused:
+            _invalidate_open(
+                previous,
+                "An emergency rollback restored it to production.",
+                stages=[Stage.PRODUCTION],
+                keep=None,
+                changes=caused,
+            )
+            policy = policy_current(model.project, Stage.PRODUCTION)
+            now = timezone.now()
+            review = PromotionRequest.objects.create(
+                registered_model=model,
+                model_version=previous,
+                kind=PromotionRequest.Kind.ROLLBACK_REVIEW,
+                target_stage=Stage.PRODUCTION,
+                justification=justification,
+                digest=blob.digest,
+                policy_version=policy.version,
+                approvals_required=policy.approvals_required,
+                gates_at_request=gates_evaluate(policy, previous, current_production=None, now=now),
+                requested_by=rolled_back_by,
+                requested_at=now,
+                expires_at=now + timedelta(hours=policy.request_ttl_hours),
+            )
+            if current is not None:
+                current.registered_model = model
+                _move(
+                    current,
+                    Stage.ARCHIVED,
+                    cause=StageTransition.Cause.ROLLBACK,
+                    request=review,
+                    actor=rolled_back_by,
+                    changes=caused,
+                    break_glass=True,
+                )
             _move(
-                current,
-                Stage.ARCHIVED,
+                previous,
+                Stage.PRODUCTION,
                 cause=StageTransition.Cause.ROLLBACK,
                 request=review,
                 actor=rolled_back_by,
-                acts=acts,
+                changes=caused,
                 break_glass=True,
             )
-        _move(
-            previous,
-            Stage.PRODUCTION,
-            cause=StageTransition.Cause.ROLLBACK,
-            request=review,
-            actor=rolled_back_by,
-            acts=acts,
-            break_glass=True,
-        )
-        promotion_event(EventType.PROMOTION_REQUESTED, review, approvals=0, actor=rolled_back_by)
-        acts.entries.insert(
-            0,
-            (
-                "registered_model.rolled_back",
-                model,
-                rolled_back_by,
-                {
+            promotion_event(caused, EventType.PROMOTION_REQUESTED, review, approvals=0, actor=rolled_back_by)
+            changes.audit(
+                AuditAction.REGISTERED_MODEL_ROLLED_BACK,
+                obj=model,
+                actor=rolled_back_by,
+                changes={
                     "break_glass": True,
                     "production": [current.number if current else None, previous.number],
                     "review_request": review.pk,
                 },
-            ),
+            )
+        changes.audit(
+            AuditAction.PROMOTION_REQUEST_OPENED,
+            obj=review,
+            actor=rolled_back_by,
+            changes={"kind": review.kind, "break_glass": True},
         )
-        acts.add("promotion_request.opened", review, rolled_back_by, {"kind": review.kind, "break_glass": True})
-        return review, None
-
-    return _run(act)
+    return review

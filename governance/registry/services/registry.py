@@ -17,32 +17,40 @@ from django.utils import timezone
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import ArtifactVersion, Project
-from core.audit.recorder import audit_record
+from core.audit.actions import AuditAction
+from core.changes import ChangeSet, diff, given
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.validators import name_validator
 from governance.registry.gates import metric_thresholds_clean
-from governance.registry.models import TARGET_STAGES, ModelAlias, ModelVersion, PromotionPolicy, RegisteredModel
+from governance.registry.models import (
+    TARGET_STAGES,
+    ModelAlias,
+    ModelVersion,
+    PromotionPolicy,
+    RegisteredModel,
+    Stage,
+)
 
 MAX_CARD_CHARS = 100_000
 
 #: What a stage asks for while its project has saved no policy (version 0). Production asks the most: two
 #: reviewers who did not make the bytes, verified bytes, full lineage and a model card.
 DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
-    "staging": {
+    Stage.STAGING: {
         "approvals_required": 1,
         "creator_may_approve": True,
         "require_verified_blob": True,
         "require_complete_lineage": False,
         "require_model_card": False,
     },
-    "production": {
+    Stage.PRODUCTION: {
         "approvals_required": 2,
         "creator_may_approve": False,
         "require_verified_blob": True,
         "require_complete_lineage": True,
         "require_model_card": True,
     },
-    "archived": {
+    Stage.ARCHIVED: {
         "approvals_required": 1,
         "creator_may_approve": True,
         "require_verified_blob": False,
@@ -120,12 +128,13 @@ def registered_model_create(
     except IntegrityError:
         raise Conflict(f"Project '{project.slug}' already has a model named '{name}'.", field="name") from None
     model.owners.set(owners)
-    audit_record(
-        "registered_model.created",
-        obj=model,
-        actor=created_by,
-        changes={"name": name, "owners": _usernames(owners), "model_card_chars": len(model_card)},
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.REGISTERED_MODEL_CREATED,
+            obj=model,
+            actor=created_by,
+            changes={"name": name, "owners": _usernames(owners), "model_card_chars": len(model_card)},
+        )
     return model
 
 
@@ -145,26 +154,18 @@ def registered_model_update(
     _clean_card(model_card)
     model = model_lock(registered_model.pk)
     _require_contributor(changed_by, model.project, f"Changing model '{model.name}'")
-    changes: dict[str, list[Any]] = {}
-    fields = []
-    if description is not None and description != model.description:
-        fields.append("description")
-        changes["description"] = [model.description, description]
-        model.description = description
-    if model_card is not None and model_card != model.model_card:
-        fields.append("model_card")
-        changes["model_card_chars"] = [len(model.model_card), len(model_card)]
-        model.model_card = model_card
-    if fields:
-        model.save(update_fields=[*fields, "updated_at"])
-    if owners is not None:
-        owners = list(owners)
-        before = _usernames(model.owners.all())
-        if _usernames(owners) != before:
-            model.owners.set(owners)
-            changes["owners"] = [before, _usernames(owners)]
-    if changes:
-        audit_record("registered_model.updated", obj=model, actor=changed_by, changes=changes)
+    with ChangeSet() as changes:
+        changed = changes.update(model, **given(description=description, model_card=model_card))
+        if "model_card" in changed:
+            changed["model_card_chars"] = [len(text) for text in changed.pop("model_card")]
+        if owners is not None:
+            owners = list(owners)
+            before = _usernames(model.owners.all())
+            if _usernames(owners) != before:
+                model.owners.set(owners)
+                changed["owners"] = [before, _usernames(owners)]
+        if changed:
+            changes.audit(AuditAction.REGISTERED_MODEL_UPDATED, obj=model, actor=changed_by, changes=changed)
     return model
 
 
@@ -192,12 +193,17 @@ def model_version_register(
         registered_model=model, number=number, artifact_version=artifact_version, created_by=created_by
     )
     version.registered_model = model
-    audit_record(
-        "model_version.registered",
-        obj=version,
-        actor=created_by,
-        changes={"number": number, "artifact_version": str(artifact_version), "digest": artifact_version.blob.digest},
-    )
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.MODEL_VERSION_REGISTERED,
+            obj=version,
+            actor=created_by,
+            changes={
+                "number": number,
+                "artifact_version": str(artifact_version),
+                "digest": artifact_version.blob.digest,
+            },
+        )
     return version, True
 
 
@@ -228,17 +234,20 @@ def model_alias_set(
         return alias, False
     before = None if alias is None else alias.model_version.number
     now = timezone.now()
-    if alias is None:
-        alias = ModelAlias.objects.create(
-            registered_model=model, name=name, model_version=model_version, set_by=set_by, set_at=now
+    with ChangeSet() as changes:
+        if alias is None:
+            alias = ModelAlias.objects.create(
+                registered_model=model, name=name, model_version=model_version, set_by=set_by, set_at=now
+            )
+        else:
+            changes.update(alias, model_version=model_version, set_by=set_by, set_at=now)
+        alias.registered_model = model
+        changes.audit(
+            AuditAction.MODEL_ALIAS_SET,
+            obj=alias,
+            actor=set_by,
+            changes={"alias": name, "version": [before, model_version.number]},
         )
-    else:
-        alias.model_version, alias.set_by, alias.set_at = model_version, set_by, now
-        alias.save(update_fields=["model_version", "set_by", "set_at"])
-    alias.registered_model = model
-    audit_record(
-        "model_alias.set", obj=alias, actor=set_by, changes={"alias": name, "version": [before, model_version.number]}
-    )
     return alias, before is None
 
 
@@ -253,10 +262,14 @@ def model_alias_delete(*, alias: ModelAlias, deleted_by: AbstractBaseUser) -> No
         raise NotAllowed(f"You may not remove alias '{alias.name}' of '{model.name}'.")
     alias.registered_model = model
     version = alias.model_version.number
-    alias.delete()
-    audit_record(
-        "model_alias.deleted", obj=alias, actor=deleted_by, changes={"alias": alias.name, "version": [version, None]}
-    )
+    with ChangeSet() as changes:
+        alias.delete()
+        changes.audit(
+            AuditAction.MODEL_ALIAS_DELETED,
+            obj=alias,
+            actor=deleted_by,
+            changes={"alias": alias.name, "version": [version, None]},
+        )
 
 
 # Policies -------------------------------------------------------------------------------------------------------
@@ -290,7 +303,7 @@ def promotion_policy_clean(stage: str, values: dict[str, Any]) -> dict[str, Any]
     if ttl is not None and not 1 <= ttl <= 24 * 90:
         raise InvalidInput("Requests expire after 1 to 2,160 hours (90 days).", field="request_ttl_hours")
     hours = values.get("min_hours_in_production")
-    if hours is not None and stage != "production":
+    if hours is not None and stage != Stage.PRODUCTION:
         raise InvalidInput(
             "Only the production policy keeps a minimum time in production.", field="min_hours_in_production"
         )
@@ -320,26 +333,26 @@ def promotion_policy_set(
     list(Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list("pk", flat=True))
     current = policy_current(project, stage)
     proposed = {field: values.get(field, getattr(current, field)) for field in POLICY_FIELDS}
-    if current.version and all(proposed[field] == getattr(current, field) for field in POLICY_FIELDS):
+    changed = diff(current, **proposed)
+    if current.version and not changed:
         return current, False
-    changes = {
-        field: [getattr(current, field), proposed[field]]
-        for field in POLICY_FIELDS
-        if proposed[field] != getattr(current, field) or not current.version
-    }
-    policy = PromotionPolicy.objects.create(
-        project=project,
-        stage=stage,
-        version=current.version + 1,
-        note=note,
-        changed_by=changed_by,
-        changed_at=timezone.now(),
-        **proposed,
-    )
-    audit_record(
-        "promotion_policy.changed",
-        obj=policy,
-        actor=changed_by,
-        changes={"stage": stage, "version": [current.version, policy.version], **changes},
-    )
+    if not current.version:
+        # The first saved version names every field, the built-in default it replaces as the value before.
+        changed = {field: [getattr(current, field), value] for field, value in proposed.items()}
+    with ChangeSet() as changes:
+        policy = PromotionPolicy.objects.create(
+            project=project,
+            stage=stage,
+            version=current.version + 1,
+            note=note,
+            changed_by=changed_by,
+            changed_at=timezone.now(),
+            **proposed,
+        )
+        changes.audit(
+            AuditAction.PROMOTION_POLICY_CHANGED,
+            obj=policy,
+            actor=changed_by,
+            changes={"stage": stage, "version": [current.version, policy.version], **changed},
+        )
     return policy, True
