@@ -263,13 +263,14 @@ def model_alias_delete(*, alias: ModelAlias, deleted_by: AbstractBaseUser) -> No
     alias.registered_model = model
     version = alias.model_version.number
     with ChangeSet() as changes:
-        alias.delete()
+        # Described before the row goes: a deleted instance has lost its id.
         changes.audit(
             AuditAction.MODEL_ALIAS_DELETED,
             obj=alias,
             actor=deleted_by,
             changes={"alias": alias.name, "version": [version, None]},
         )
+        alias.delete()
 
 
 # Policies -------------------------------------------------------------------------------------------------------

@@ -169,6 +169,7 @@ def test_an_alias_is_created_moved_and_removed_with_each_change_audited(project)
     assert not ModelAlias.objects.exists()
     assert [changes(e)["version"] for e in recorded("model_alias.set")] == [[None, 1], [1, 2]]
     assert [changes(e) for e in recorded("model_alias.deleted")] == [{"alias": "champion", "version": [2, None]}]
+    assert [e.object_id for e in recorded("model_alias.deleted")] == [str(alias.pk)]
 
 
 def test_pointing_an_alias_where_it_points_records_nothing(project):
