@@ -44,7 +44,7 @@ def entry_link(entry: AuditEntry) -> str:
 
 def listed(response) -> list[int]:
     assert response.status_code == 200
-    return [entry.seq for entry in response.context["page"].entries]
+    return [entry.seq for entry in response.context["page"].rows]
 
 
 # Who may look ------------------------------------------------------------------------------------------------
