@@ -1,7 +1,7 @@
 """Running the standalone tools as their users do: a few files copied alone into an empty folder, and a Python in
 which importing Django fails, so a tool that reached for the server, even indirectly, would fail its test.
 
-Used by the tests of tools/audit_verify.py.
+Used by the tests of tools/audit_verify.py and examples/webhook_receiver.py.
 """
 
 import shutil
