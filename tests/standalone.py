@@ -11,10 +11,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # Isolated mode (-I) keeps the current folder and the environment's PYTHONPATH off the path; `django` set to None
-# in sys.modules makes any `import django` raise; the script then runs as `python SCRIPT ARGS...` would run it.
+# in sys.modules makes any `import django` raise. Only the interpreter's own finders are kept: the checkout's
+# editable install (`pip install -e`, as `make venv` does it) adds one that would serve any of the repository's
+# modules to the copied files, hiding an import of something not copied. The script then runs as
+# `python SCRIPT ARGS...` would run it.
 _WITHOUT_DJANGO = (
-    "import sys; sys.argv = sys.argv[1:]; sys.modules['django'] = None; import runpy; "
-    "runpy.run_path(sys.argv[0], run_name='__main__')"
+    "import sys; sys.argv = sys.argv[1:]; sys.modules['django'] = None; "
+    "sys.meta_path[:] = [f for f in sys.meta_path if f.__module__.startswith('_frozen_importlib')]; "
+    "import runpy; runpy.run_path(sys.argv[0], run_name='__main__')"
 )
 
 
