@@ -4,9 +4,9 @@ entry's proof, for every auditor; the whole log for the global permission).
 
 Entries are read through `selectors.audit_entries_for(user)`, the API's scope, with the API's filterset, so the
 portal shows exactly what `/api/v1/audit/entries/` answers. Someone who audits nothing gets a 404 from every page
-here, as for anything else they may not see. Every check on these pages is made by `core.crypto.audit_verify`, the
-standalone verifier auditors run themselves, against this server's own public key: a head is never trusted for
-the key it carries.
+here, as for anything else they may not see. Every check on these pages applies `core.crypto.merkle`, the
+rules the offline verifier auditors run themselves (tools/audit_verify.py) applies too, under this server's own
+public key: a head is never trusted for the key it carries.
 """
 
 import json
@@ -35,7 +35,7 @@ from core.audit.recorder import (
     tree_head_document,
     tree_head_sign,
 )
-from core.crypto.audit_verify import leaf_hash, tree_head_signature_ok, verify_consistency, verify_inclusion
+from core.crypto.merkle import leaf_hash, tree_head_signature_ok, verify_consistency, verify_inclusion
 from core.errors import InvalidInput
 from core.models import AuditEntry, SignedTreeHead
 from core.pagination import PAGING, KeysetPage, keyset_page
@@ -303,8 +303,8 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
 @require_GET
 @auditors_only
 def audit_export(request: HttpRequest) -> HttpResponse:
-    """The explorer's view as JSON Lines that `audit_verify.py` checks offline, recorded in the log as the API's
-    exports are (`audit_export_begin`).
+    """The explorer's view as JSON Lines that `tools/audit_verify.py` checks offline, recorded in the log as the
+    API's exports are (`audit_export_begin`).
 
     With any filter, or for someone who audits only some projects, it is the filtered export: the entries the
     user may read that match the filters, each with its inclusion proof against one signed tree head (the API's
