@@ -1,4 +1,8 @@
-"""The admin of tokens, role grants and access reviews: records, and the campaigns admins open."""
+"""The admin of tokens, role grants and access reviews: records, and the campaigns admins open.
+
+Review items are decided in the portal (governance/portal/views/reviews.py), which owns decisions; here they are a
+record, and each links to the portal page where its reviewer keeps or revokes it.
+"""
 
 from datetime import datetime, timedelta
 from typing import Any
@@ -6,7 +10,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.models import Group
@@ -16,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
@@ -25,7 +29,9 @@ from artifacts.access.services import role_grant, role_revoke
 from artifacts.models import RoleGrant
 from core.admin import (
     ServiceWrittenAdmin,
+    ViewOnlyMixin,
     VisibleChoicesMixin,
+    VisibleOnlyAdmin,
     admin_link,
     changelist_link,
     skipped,
@@ -35,7 +41,7 @@ from core.errors import DomainError
 from core.exports import csv_lines
 from governance.access import selectors
 from governance.access.models import AccessReviewCampaign, AccessReviewItem, ApiToken
-from governance.access.services import api_token_revoke, campaign_open, item_decide, items_decide
+from governance.access.services import api_token_revoke, campaign_open
 
 RevokedFilter = yes_no_filter("revoked", lambda: Q(revoked_at__isnull=False))
 ExpiredFilter = yes_no_filter("expired", lambda: Q(expires_at__lte=timezone.now()))
@@ -332,6 +338,11 @@ class CampaignOpenForm(forms.ModelForm):
         return project
 
 
+def portal_url(campaign_id: int) -> str:
+    """The portal page where reviewers keep or revoke their pending items of one campaign."""
+    return f"{reverse('portal:access-reviews')}?{urlencode({'campaign': campaign_id})}"
+
+
 # The report's CSV columns, one row per item.
 REPORT_COLUMNS = (
     "project",
@@ -354,8 +365,8 @@ REPORT_COLUMNS = (
 
 @admin.register(AccessReviewCampaign)
 class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
-    """Open campaigns and follow them; their items are decided on the item list, and the report is a page of
-    its own (printable) and a CSV download."""
+    """Open campaigns and follow them; reviewers decide their items in the portal (linked from each campaign), and
+    the report is a page of its own (printable) and a CSV download."""
 
     form = CampaignOpenForm
     list_display = ("title", "scope", "state", "progress", "overdue", "due_at", "opened_by", "opened_at", "report")
@@ -376,6 +387,7 @@ class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
         "scheduled",
         "completed_at",
         "report",
+        "decide_in_portal",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessReviewCampaign]:
@@ -400,7 +412,8 @@ class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
         return self.detail_fields if obj else ()
 
     def has_change_permission(self, request: HttpRequest, obj: AccessReviewCampaign | None = None) -> bool:
-        """Nothing about a campaign is edited: its items are decided, and it completes with the last one."""
+        """Nothing about a campaign is edited: its items are decided (in the portal), and it completes with the
+        last one."""
         return False
 
     def create(self, request: HttpRequest, data: dict[str, Any]) -> AccessReviewCampaign:
@@ -492,6 +505,12 @@ class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
             reverse("admin:access_accessreviewcampaign_report_csv", args=[campaign.pk]),
         )
 
+    @admin.display(description="decisions")
+    def decide_in_portal(self, campaign: AccessReviewCampaign) -> SafeString:
+        return format_html(
+            'Reviewers keep or revoke their items <a href="{}">in the portal</a>', portal_url(campaign.pk)
+        )
+
 
 class ReviewerFilter(admin.SimpleListFilter):
     """Assigned to me, or everyone's: a reviewer starts on their own items, a superuser on all of them."""
@@ -522,33 +541,11 @@ class ReviewerFilter(admin.SimpleListFilter):
         return queryset.filter(reviewer=request.user) if self.value() == "mine" else queryset
 
 
-class DecisionActionForm(helpers.ActionForm):
-    comment = forms.CharField(
-        required=False,
-        label="Comment:",
-        widget=forms.TextInput(attrs={"size": 50, "placeholder": "Why (required to revoke)"}),
-    )
-
-
-class ItemDecisionForm(forms.ModelForm):
-    decision = forms.ChoiceField(
-        choices=[(AccessReviewItem.Decision.KEEP, "Keep"), (AccessReviewItem.Decision.REVOKE, "Revoke")],
-        widget=forms.RadioSelect,
-    )
-
-    class Meta:
-        model = AccessReviewItem
-        fields = ("decision", "comment")
-        help_texts = {"comment": "Required to revoke: say why."}
-
-
 @admin.register(AccessReviewItem)
-class AccessReviewItemAdmin(ServiceWrittenAdmin):
-    """Each grant under review. Keep or revoke the selected ones with one comment (the actions, with the comment
-    box beside them), or one at a time on an item's page; every decision goes through the review services."""
+class AccessReviewItemAdmin(ViewOnlyMixin, VisibleOnlyAdmin):
+    """Each grant under review, a record: the grant as it was when the review opened, and its decision. Reviewers
+    keep or revoke their items in the portal (each item links there); nothing is decided or changed here."""
 
-    form = ItemDecisionForm
-    action_form = DecisionActionForm
     list_display = (
         "grantee_label",
         "role",
@@ -574,7 +571,7 @@ class AccessReviewItemAdmin(ServiceWrittenAdmin):
     list_per_page = 100
     show_full_result_count = False
     search_fields = ("grantee_label", "object_label", "project__slug", "reviewer__username", "comment")
-    actions = ["keep_selected", "revoke_selected"]
+    actions = None
     snapshot_fields = (
         "campaign_link",
         "grantee_label",
@@ -587,6 +584,7 @@ class AccessReviewItemAdmin(ServiceWrittenAdmin):
         "grant_link",
     )
     decided_fields = (
+        "decide_in_portal",
         "reviewer",
         "self_review",
         "decision",
@@ -595,62 +593,20 @@ class AccessReviewItemAdmin(ServiceWrittenAdmin):
         "decided_at",
         "grant_already_revoked",
     )
+    fieldsets = [
+        ("The grant when the review opened", {"fields": snapshot_fields}),
+        ("Review", {"fields": decided_fields}),
+    ]
+    readonly_fields = (*snapshot_fields, *decided_fields)
 
-    def get_fieldsets(self, request: HttpRequest, obj: AccessReviewItem | None = None) -> list:
-        review = ("reviewer", "self_review", "decision", "comment")
-        if not self._may_decide(request, obj):
-            review = (*review, "decided_by", "decided_at", "grant_already_revoked")
-        return [("The grant when the review opened", {"fields": self.snapshot_fields}), ("Review", {"fields": review})]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: AccessReviewItem | None = None) -> tuple[str, ...]:
-        """Only the decision and its comment are ever entered, once, by whoever may decide the item."""
-        if self._may_decide(request, obj):
-            return (*self.snapshot_fields, "reviewer", "self_review")
-        return (*self.snapshot_fields, *self.decided_fields)
-
-    def _may_decide(self, request: HttpRequest, item: AccessReviewItem | None) -> bool:
-        return item is not None and self.has_change_permission(request, item)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # campaigns make items
-
-    def has_change_permission(self, request: HttpRequest, obj: AccessReviewItem | None = None) -> bool:
-        """Deciding takes the model's change permission; an item is decided once, by its reviewer or a superuser."""
-        allowed = super().has_change_permission(request, obj)
-        if obj is None or not allowed:
-            return allowed
-        mine = obj.reviewer_id == request.user.pk or is_unrestricted(request.user)
-        return mine and not obj.is_decided
-
-    def has_decide_permission(self, request: HttpRequest) -> bool:
-        return self.has_change_permission(request)
-
-    def update(self, request: HttpRequest, obj: AccessReviewItem, data: dict[str, Any]) -> AccessReviewItem:
-        return item_decide(item=obj, decision=data["decision"], comment=data["comment"], decided_by=request.user)
-
-    def _decide(self, request: HttpRequest, queryset: QuerySet[AccessReviewItem], decision: str) -> None:
-        try:
-            outcome = items_decide(
-                items=queryset, decision=decision, comment=request.POST.get("comment", ""), decided_by=request.user
-            )
-        except DomainError as error:
-            self.message_user(request, error.message, level=messages.ERROR)
-            return
-        for item in outcome.decided:
-            self.log_change(request, item, f"Decided: {item.get_decision_display().lower()}.")
-        if outcome.decided:
-            done = "Kept" if decision == AccessReviewItem.Decision.KEEP else "Revoked"
-            self.message_user(request, f"{done} {len(outcome.decided)} grant(s).", level=messages.SUCCESS)
-        if outcome.refused:
-            self.message_user(request, skipped([refusal.reason for refusal in outcome.refused]), level=messages.WARNING)
-
-    @admin.action(description="Keep selected grants", permissions=["decide"])
-    def keep_selected(self, request: HttpRequest, queryset: QuerySet[AccessReviewItem]) -> None:
-        self._decide(request, queryset, AccessReviewItem.Decision.KEEP)
-
-    @admin.action(description="Revoke selected grants (with the comment)", permissions=["decide"])
-    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[AccessReviewItem]) -> None:
-        self._decide(request, queryset, AccessReviewItem.Decision.REVOKE)
+    @admin.display(description="in the portal")
+    def decide_in_portal(self, item: AccessReviewItem) -> SafeString | None:
+        """Where its reviewer decides it, while it waits: their pending items of its campaign."""
+        if item.is_decided:
+            return None
+        return format_html(
+            'Its reviewer keeps or revokes it <a href="{}">in the portal</a>', portal_url(item.campaign_id)
+        )
 
     @admin.display(boolean=True, description="unused")
     def unused(self, item: AccessReviewItem) -> bool:

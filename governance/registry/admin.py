@@ -18,9 +18,10 @@ project's maintainers and auditors, and a delivery is re-sent through its servic
 
 The model registry is for maintainers: models are added and described, and a project's promotion policies saved
 version after version, through the registry services; model versions, promotion requests and the stage history are a
-record, read-only. Requests are approved, rejected, withdrawn and re-checked, and a model's production rolled back,
-only by admin actions that call the promotion services as the logged-in user, each refusal reported in the
-service's words.
+record, read-only. Reviewers approve and reject requests in the portal (and over the API), which owns decisions;
+each request's page here links to its page there. What stays here is break glass: a request withdrawn or
+re-checked, and a model's production rolled back, by admin actions that call the promotion services as the
+logged-in user, each refusal reported in the service's words.
 """
 
 from collections.abc import Callable
@@ -55,12 +56,9 @@ from governance.registry.models import (
     StageTransition,
 )
 from governance.registry.services.promotions import (
-    MAX_COMMENT_CHARS,
     MAX_JUSTIFICATION_CHARS,
     model_rollback,
     promotion_apply,
-    promotion_approve,
-    promotion_reject,
     promotion_withdraw,
 )
 from governance.registry.services.registry import (
@@ -111,8 +109,8 @@ class RegisteredModelFilter(admin.SimpleListFilter):
 
 
 class ReasonForm(forms.Form):
-    """The text an act must carry (a reviewer's comment, a rollback's justification), asked for on the page between
-    choosing an action and running it."""
+    """The text an act must carry (a rollback's justification), asked for on the page between choosing an action
+    and running it."""
 
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 5, "cols": 80}), strip=True)
 
@@ -540,8 +538,9 @@ class PromotionDecisionInline(ViewOnlyMixin, admin.TabularInline):
 @admin.register(PromotionRequest)
 class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmin):
     """Requests to move a version into a stage, a record: what was asked, each gate at the request and at the last
-    decision, every reviewer's decision and which approvals count. Reviewers approve or reject with a comment, the
-    requester or a maintainer withdraws, and anyone involved re-checks a request, through the actions; the
+    decision, every reviewer's decision and which approvals count. Reviewers decide in the portal, where each
+    request's page (linked from here) shows the gates and offers the forms; the admin offers only break glass:
+    the requester or a maintainer withdraws, and anyone involved re-checks a request, through the actions. The
     promotion services decide who may, as the logged-in user."""
 
     list_display = (
@@ -573,6 +572,7 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
             None,
             {
                 "fields": (
+                    "decide_in_portal",
                     "registered_model",
                     "model_version",
                     "kind",
@@ -604,7 +604,7 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
     inlines = [PromotionDecisionInline]
-    actions = ["approve", "reject", "withdraw", "recheck_and_apply"]
+    actions = ["withdraw", "recheck_and_apply"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PromotionRequest]:
         approvals = Count("decisions", filter=Q(decisions__decision=PromotionDecision.Decision.APPROVE))
@@ -618,48 +618,12 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
         return request_
 
     def has_act_permission(self, request: HttpRequest) -> bool:
-        """Deciding, withdrawing and re-checking are the only changes a request admits, so they take the model's
-        change permission; who may do which to each request is the promotion services' rule."""
+        """Withdrawing and re-checking are the only changes a request admits here, so they take the model's change
+        permission; who may do which to each request is the promotion services' rule."""
         return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename('change', self.opts)}")
 
     def _acted_on(self, queryset: QuerySet[PromotionRequest]) -> QuerySet[PromotionRequest]:
         return queryset.select_related("registered_model__project", "model_version__registered_model__project")
-
-    def _decide(self, request: HttpRequest, queryset: QuerySet[PromotionRequest], approving: bool):
-        def decide(target: PromotionRequest, comment: str) -> str:
-            if not approving:
-                promotion_reject(request=target, reviewer=request.user, comment=comment)
-                return f"Rejected {target}."
-            decided = promotion_approve(request=target, reviewer=request.user, comment=comment)
-            if decided.state == PromotionRequest.State.APPROVED:
-                return f"Approved {target}: {decided.close_reason}"
-            return f"Approved {target}; it stays open: {decided.blocked_by}"
-
-        verb = "Approve" if approving else "Reject"
-        return self.ask_then_run(
-            request,
-            self._acted_on(queryset),
-            action="approve" if approving else "reject",
-            title=f"{verb} promotion requests",
-            submit=verb,
-            form_kwargs={
-                "label": "Comment",
-                "help_text": "What you checked, for the record (optional)."
-                if approving
-                else "Why: the requester reads it. One rejection closes each request.",
-                "required": not approving,
-                "max_length": MAX_COMMENT_CHARS,
-            },
-            run=decide,
-        )
-
-    @admin.action(description="Approve selected requests (with a comment)", permissions=["act"])
-    def approve(self, request: HttpRequest, queryset: QuerySet[PromotionRequest]) -> TemplateResponse | None:
-        return self._decide(request, queryset, approving=True)
-
-    @admin.action(description="Reject selected requests (with a comment)", permissions=["act"])
-    def reject(self, request: HttpRequest, queryset: QuerySet[PromotionRequest]) -> TemplateResponse | None:
-        return self._decide(request, queryset, approving=False)
 
     @admin.action(description="Withdraw selected requests", permissions=["act"])
     def withdraw(self, request: HttpRequest, queryset: QuerySet[PromotionRequest]) -> None:
@@ -680,6 +644,14 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
     @admin.display(description="request", ordering="pk")
     def request(self, promotion: PromotionRequest) -> str:
         return f"#{promotion.pk}"
+
+    @admin.display(description="in the portal")
+    def decide_in_portal(self, promotion: PromotionRequest) -> SafeString:
+        """Approving and rejecting are the portal's: its page shows the gates, the standing and the forms."""
+        url = reverse("portal:promotion", args=[promotion.pk])
+        if promotion.state == PromotionRequest.State.OPEN:
+            return format_html('<a href="{}">Approve or reject it in the portal</a>', url)
+        return format_html('<a href="{}">Its page in the portal</a>', url)
 
     @admin.display(ordering="model_version__number")
     def version(self, promotion: PromotionRequest) -> str:
