@@ -1,4 +1,5 @@
-"""The audit log in the admin: read-only, paged without counting."""
+"""The audit log and its signed tree heads in the admin: read-only, to each auditor as much as they may read, paged
+without counting."""
 
 import json
 from typing import Any

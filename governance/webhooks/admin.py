@@ -1,4 +1,9 @@
-"""Webhook endpoints, their secrets, deliveries and attempts, and the events behind them, in the admin."""
+"""Webhook endpoints, their secrets, deliveries and attempts, and the events behind them, in the admin.
+
+Endpoints are added, edited, rotated, tested and deleted through the webhook services, by the maintainers of their
+project; their deliveries (with every attempt) and the events are a record, shown read-only to the project's
+maintainers and auditors, and a delivery is re-sent through its service.
+"""
 
 import json
 from collections.abc import Callable
