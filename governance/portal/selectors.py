@@ -4,12 +4,13 @@ read it (entries, signed tree heads, and the proofs that tie one to the other)."
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 
+from artifacts.access.rule import User
 from artifacts.models import Blob, DatasetVersion, Run, RunDatasetInput
 
 # The portal's dashboard --------------------------------------------------------------------------------------------
 
 
-def dashboard_awaiting(user) -> QuerySet:
+def dashboard_awaiting(user: User) -> QuerySet:
     """Open requests waiting for `user`'s decision (`PromotionRequest.objects.awaiting`) among those they may see,
     longest waiting first, with their model, project, version and requester joined: one query."""
     from governance.registry.models import PromotionRequest
@@ -22,7 +23,7 @@ def dashboard_awaiting(user) -> QuerySet:
     )
 
 
-def dashboard_blob_totals(user, *, since) -> dict:
+def dashboard_blob_totals(user: User, *, since) -> dict:
     """Over the blobs `user` may see, one query: how many are verified, pending and corrupt, when the last
     verification of any began (`last_verified_at`), their total size (`total_bytes`) and the size of those stored
     before `since` (`bytes_before`). A blob counts once however many projects hold it, as storage keeps it once."""
@@ -38,7 +39,7 @@ def dashboard_blob_totals(user, *, since) -> dict:
     )
 
 
-def dashboard_bytes_added_by_day(user, *, since) -> dict:
+def dashboard_bytes_added_by_day(user: User, *, since) -> dict:
     """The size of the blobs `user` may see stored on each day from `since` on (days in the current time zone;
     days with none are absent): one query, grouped in the database."""
     blob = Blob
@@ -53,7 +54,7 @@ def dashboard_bytes_added_by_day(user, *, since) -> dict:
     return {row["day"]: row["added"] for row in rows}
 
 
-def dashboard_lineage(user) -> dict:
+def dashboard_lineage(user: User) -> dict:
     """How many model versions `user` may see (`total`), and how many of them have complete lineage (`complete`):
     their artifact version names a producing run with a code commit and at least one input dataset version. That is
     the lineage gate's condition (governance/registry/gates.py `_lineage`), counted in the database: one query."""
@@ -87,7 +88,7 @@ def _production_policies(project_ids: set[int]) -> dict:
     return policies
 
 
-def dashboard_production_compliance(user) -> list:
+def dashboard_production_compliance(user: User) -> list:
     """The production versions `user` may see, each judged now by the gates of its project's current production
     policy: sets `gates_now`, `compliant` and `policy` on each. Three queries whatever their number: the versions
     with their model, blob and run; their runs' input dataset versions (the lineage gate asks whether there is

@@ -2,10 +2,12 @@
 
 from django.db.models import Model, Prefetch, QuerySet
 
+from artifacts.access.rule import User
+
 # The registry ------------------------------------------------------------------------------------------------------
 
 
-def registered_model_list(user=None) -> QuerySet:
+def registered_model_list(user: User | None = None) -> QuerySet:
     """Models with what a list shows. Prefetched: owners, aliases with their versions and the production version
     (one query each for the page, not per model). With `user`, versions they may not see (a restricted artifact's)
     are left out of both, so neither a number nor an alias names them."""
@@ -73,7 +75,7 @@ def promotion_request_standing(request) -> None:
         request.blocked_by = ""
 
 
-def model_stages_at(model, at, user=None) -> dict:
+def model_stages_at(model, at, user: User | None = None) -> dict:
     """Which version was in each stage of `model` at time `at`, from the stage history alone: for every version its
     last move at or before `at` says where it was. With `user`, only the versions they may see are named."""
     from governance.registry.models import StageTransition
@@ -92,7 +94,7 @@ def model_stages_at(model, at, user=None) -> dict:
     return {"at": at, "production": production[0] if production else None, **numbers}
 
 
-def model_versions_on(artifact_version: Model, user) -> list:
+def model_versions_on(artifact_version: Model, user: User) -> list:
     """The registered model versions that are `artifact_version`, with their model and its project."""
     from governance.registry.models import ModelVersion
 
@@ -100,7 +102,7 @@ def model_versions_on(artifact_version: Model, user) -> list:
     return list(registered.select_related("registered_model__project").order_by("registered_model__name", "number"))
 
 
-def registered_models_named(query: str, user) -> QuerySet:
+def registered_models_named(query: str, user: User) -> QuerySet:
     """Models `user` may see whose name holds `query`, for the portal's search."""
     from governance.registry.models import RegisteredModel
 

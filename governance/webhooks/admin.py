@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import can, projects_where
+from artifacts.access.rule import can
 from core.admin import (
     ServiceWrittenAdmin,
     ViewOnlyMixin,
@@ -124,7 +124,7 @@ class WebhookEndpointAdmin(ServiceWrittenAdmin):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "project":
             # Only projects the user maintains are offered; any other is refused as if it did not exist.
-            field.queryset = field.queryset.filter(projects_where(request.user, Verb.MANAGE))
+            field.queryset = field.queryset.where(request.user, Verb.MANAGE)
         return field
 
     def get_actions(self, request: HttpRequest) -> dict:

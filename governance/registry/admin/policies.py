@@ -13,7 +13,6 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import projects_where
 from artifacts.models import Project
 from core.admin import ServiceWrittenAdmin
 from core.errors import DomainError
@@ -91,7 +90,7 @@ class PromotionPolicyAdmin(ServiceWrittenAdmin):
         initial = super().get_changeform_initial_data(request)
         project_id, stage = str(initial.get("project", "")), initial.get("stage")
         if project_id.isdigit() and stage in dict(PromotionPolicy._meta.get_field("stage").choices):
-            project = Project.objects.filter(projects_where(request.user, Verb.MANAGE), pk=project_id).first()
+            project = Project.objects.where(request.user, Verb.MANAGE).filter(pk=project_id).first()
             if project is not None:
                 current = policy_current(project, stage)
                 initial |= {field: getattr(current, field) for field in POLICY_FIELDS}
@@ -100,7 +99,7 @@ class PromotionPolicyAdmin(ServiceWrittenAdmin):
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "project":
-            field.queryset = field.queryset.filter(projects_where(request.user, Verb.MANAGE))
+            field.queryset = field.queryset.where(request.user, Verb.MANAGE)
         return field
 
     def has_change_permission(self, request: HttpRequest, obj: PromotionPolicy | None = None) -> bool:

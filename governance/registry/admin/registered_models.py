@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import can, projects_where
+from artifacts.access.rule import can
 from artifacts.admin import NamedInProjectForm
 from core.admin import ServiceWrittenAdmin, ViewOnlyMixin, VisibleOnlyAdmin, changelist_link, short_digest
 from governance.registry import selectors
@@ -139,7 +139,7 @@ class RegisteredModelAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "project":
             # Registering takes the contributor role on the project (as over the API); no other project is offered.
-            field.queryset = field.queryset.filter(projects_where(request.user, Verb.CONTRIBUTE))
+            field.queryset = field.queryset.where(request.user, Verb.CONTRIBUTE)
         return field
 
     def has_change_permission(self, request: HttpRequest, obj: RegisteredModel | None = None) -> bool:
