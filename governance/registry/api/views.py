@@ -244,8 +244,8 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     def detail_response(self, pk: int, status: int = 200) -> Response:
         request = self.get_queryset().get(pk=pk)
-        selectors.promotion_request_standing(request)
-        body = s.PromotionRequestDetailSerializer(request, context=self.get_serializer_context()).data
+        context = {**self.get_serializer_context(), "standing": selectors.promotion_request_standing(request)}
+        body = s.PromotionRequestDetailSerializer(request, context=context).data
         return Response(body, status=status)
 
     @extend_schema(responses=s.PromotionRequestDetailSerializer)
@@ -347,5 +347,5 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
             # A 400 as the schema documents (the project is a query parameter, not the path), in the 404's words.
             raise InvalidInput(not_found_detail(Project, "slug", slug), field="project")
         require(request.user, Verb.VIEW, project)
-        policies = [registry.policy_current(project, stage) for stage in TARGET_STAGES]
+        policies = [selectors.policy_current(project, stage) for stage in TARGET_STAGES]
         return Response(s.PromotionPolicySerializer(policies, many=True, context=self.get_serializer_context()).data)
