@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from artifacts.access.roles import Verb
 from artifacts.api.base import ResourceViewSet, not_found_detail, require
+from artifacts.models import Project
 from core.errors import InvalidInput, NotFound
 from core.validators import MAX_ID
 from governance.registry import selectors
@@ -337,8 +338,6 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def current(self, request: Request) -> Response:
         """The policy in force for each stage of a project."""
-        from artifacts.models import Project
-
         slug = request.query_params.get("project", "")
         if not slug:
             raise InvalidInput("Name a project: `?project=<slug>`.", field="project")
