@@ -143,7 +143,7 @@ class PromotionPolicy(models.Model):
     """What a promotion into one stage of one project's models must satisfy: one version of it, never edited.
 
     A change is a new row with the next `version`; requests name the version they were judged under. A project with
-    no row for a stage uses the built-in default (services.promotions.DEFAULT_POLICIES, version 0).
+    no row for a stage uses the built-in default (DEFAULT_POLICIES in governance/registry/selectors.py, version 0).
     """
 
     class PreviousProduction(models.TextChoices):

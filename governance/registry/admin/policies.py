@@ -16,10 +16,10 @@ from artifacts.access.roles import Verb
 from artifacts.models import Project
 from core.admin import ServiceWrittenAdmin
 from core.errors import DomainError
+from governance.registry import selectors
 from governance.registry.models import PromotionPolicy
 from governance.registry.services.registry import (
     POLICY_FIELDS,
-    policy_current,
     promotion_policy_clean,
     promotion_policy_set,
 )
@@ -92,7 +92,7 @@ class PromotionPolicyAdmin(ServiceWrittenAdmin):
         if project_id.isdigit() and stage in dict(PromotionPolicy._meta.get_field("stage").choices):
             project = Project.objects.where(request.user, Verb.MANAGE).filter(pk=project_id).first()
             if project is not None:
-                current = policy_current(project, stage)
+                current = selectors.policy_current(project, stage)
                 initial |= {field: getattr(current, field) for field in POLICY_FIELDS}
         return initial
 

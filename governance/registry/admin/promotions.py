@@ -133,10 +133,12 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
         return super().get_queryset(request).annotate(approvals_given=approvals)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
-        """One request, with what its gates and approvals are weighed on now (see selectors)."""
+        """One request, with `standing`: what its gates and approvals are weighed on now. The page's read-only
+        fields are given the object alone, so the standing (selectors.promotion_request_standing) is kept on it,
+        computed once for the three fields that show it."""
         request_ = super().get_object(request, object_id, from_field)
         if request_ is not None:
-            selectors.promotion_request_standing(request_)
+            request_.standing = selectors.promotion_request_standing(request_)
         return request_
 
     def has_act_permission(self, request: HttpRequest) -> bool:
@@ -196,16 +198,16 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
             "<li>{}: {}</li>",
             (
                 (approval["reviewer"], "counts" if approval["counts"] else f"does not count: {approval['reason']}")
-                for approval in promotion.approval_standing
+                for approval in promotion.standing.approvals
             ),
         )
         return format_html(
-            "{} of {} required<ul>{}</ul>", promotion.approvals_counted, promotion.approvals_required, standing
+            "{} of {} required<ul>{}</ul>", promotion.standing.approvals_counted, promotion.approvals_required, standing
         )
 
     @admin.display(description="what stands in the way now")
     def blocked_by(self, promotion: PromotionRequest) -> str | None:
-        return promotion.blocked_by or None
+        return promotion.standing.blocked_by or None
 
     @admin.display(description="gates at request")
     def gates_at_request_table(self, promotion: PromotionRequest) -> SafeString | None:
@@ -217,7 +219,7 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
 
     @admin.display(description="gates now (current policy)")
     def gates_now_table(self, promotion: PromotionRequest) -> SafeString | None:
-        return gates_table(promotion.gates_now)
+        return gates_table(promotion.standing.gates_now)
 
     @admin.display(description="stage moves")
     def moves(self, promotion: PromotionRequest) -> SafeString:
