@@ -8,6 +8,10 @@ dataset bytes that are stored, and the metrics recorded on each run are the ones
 
 Generation is deterministic (seeded `random.Random`, fixed timestamps, rounded floats), so the same files and
 therefore the same digests come out on every load: publishing them again finds the existing versions.
+
+(Over 600 lines on purpose: it is one story read top to bottom, data, features, training, then recording, and the
+digests recorded at the end are the same on every load only if every step above is deterministic; kept whole, that
+can be checked in one reading.)
 """
 
 import csv

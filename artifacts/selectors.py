@@ -25,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import artifact_ids_where, is_unrestricted, projects_where
+from artifacts.access.rule import User, is_unrestricted
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
@@ -49,7 +49,7 @@ def project_list() -> QuerySet[Project]:
     return Project.objects.all()
 
 
-def blob_held_by(project: Project, digest: str, user) -> Blob | None:
+def blob_held_by(project: Project, digest: str, user: User) -> Blob | None:
     """The blob with this digest if `project` holds it (uploaded it) and `user` may read it; knowing a digest
     reaches nothing else.
 
@@ -60,10 +60,10 @@ def blob_held_by(project: Project, digest: str, user) -> Blob | None:
     """
     blobs = Blob.objects.filter(digest=digest, project_links__project=project)
     if not is_unrestricted(user):
-        reads_project = Exists(Project.objects.filter(projects_where(user, Verb.VIEW), pk=project.pk))
+        reads_project = Exists(Project.objects.where(user, Verb.VIEW).filter(pk=project.pk))
         hidden_versions = ArtifactVersion.objects.filter(
             blob=OuterRef("pk"), artifact__project=project, artifact__restricted=True
-        ).exclude(artifact_ids_where(user, Verb.VIEW, "artifact_id"))
+        ).exclude(ArtifactVersion.objects.access_condition(user, Verb.VIEW))
         seen_versions = ArtifactVersion.objects.visible_to(user).filter(blob=OuterRef("pk"), artifact__project=project)
         uploaded = ProjectBlob.objects.filter(blob=OuterRef("pk"), project=project, uploaded_by_id=user.pk)
         blobs = blobs.filter((reads_project & ~Exists(hidden_versions)) | Exists(seen_versions) | Exists(uploaded))
@@ -103,7 +103,7 @@ FEW_ARTIFACTS = 200
 
 
 def artifact_versions_in_page(
-    versions: QuerySet[ArtifactVersion], user, *, position: int | str | None, reverse: bool, count: int
+    versions: QuerySet[ArtifactVersion], user: User, *, position: int | str | None, reverse: bool, count: int
 ) -> QuerySet[ArtifactVersion]:
     """`versions` (visible to `user`, perhaps filtered) narrowed to their `count` newest rows below `position`
     (the oldest above it when `reverse`) when the user sees at most FEW_ARTIFACTS artifacts; else unchanged.
@@ -214,7 +214,7 @@ def _walk_sql() -> str:
     """  # noqa: S608
 
 
-def _details(type_: NodeType, ids: set[int], user) -> dict[int, object]:
+def _details(type_: NodeType, ids: set[int], user: User) -> dict[int, object]:
     if type_ == "dataset_version":
         queryset = DatasetVersion.objects.select_related("dataset__project", "blob")
     elif type_ == "run":
@@ -297,7 +297,7 @@ class BoundedLineage:
     truncated: bool
 
 
-def portal_artifact_version(user, pk: int) -> ArtifactVersion | None:
+def portal_artifact_version(user: User, pk: int) -> ArtifactVersion | None:
     # The page names the artifact, its project, the blob's digest, size and state, and who published it.
     versions = ArtifactVersion.objects.visible_to(user).select_related("artifact__project", "blob", "created_by")
     return versions.filter(pk=pk).first()
@@ -313,13 +313,13 @@ def artifact_version_downloadable(version: ArtifactVersion) -> bool:
     return version.blob.state != Blob.State.CORRUPT
 
 
-def portal_run(run_id: int | None, user) -> Run | None:
+def portal_run(run_id: int | None, user: User) -> Run | None:
     if run_id is None:
         return None
     return Run.objects.visible_to(user).select_related("project", "created_by").filter(pk=run_id).first()
 
 
-def run_inputs(run: Run, user) -> tuple[list[DatasetVersion], list[ArtifactVersion]]:
+def run_inputs(run: Run, user: User) -> tuple[list[DatasetVersion], list[ArtifactVersion]]:
     """What `run` read that `user` may see: dataset versions and artifact versions, each with what its row
     shows (dataset and project, artifact and project, and the blob)."""
     datasets = DatasetVersion.objects.visible_to(user).filter(consumed_by_runs=run)
@@ -330,7 +330,7 @@ def run_inputs(run: Run, user) -> tuple[list[DatasetVersion], list[ArtifactVersi
     )
 
 
-def version_consumers(version: ArtifactVersion, user) -> list[Run]:
+def version_consumers(version: ArtifactVersion, user: User) -> list[Run]:
     """The runs that read `version` (newest first, at most PORTAL_CONSUMERS), each with what it produced that
     `user` may see in `produced_versions` and `produced_datasets`: two prefetches, not two queries per run."""
     produced_versions = ArtifactVersion.objects.visible_to(user).select_related("artifact").order_by("pk")
@@ -348,7 +348,7 @@ def version_consumers(version: ArtifactVersion, user) -> list[Run]:
     return list(runs[:PORTAL_CONSUMERS])
 
 
-def bounded_lineage(version: ArtifactVersion, user) -> BoundedLineage:
+def bounded_lineage(version: ArtifactVersion, user: User) -> BoundedLineage:
     """Both directions from `version`, PORTAL_LINEAGE_DEPTH edges each way, cut to the PORTAL_LINEAGE_NODES
     nodes nearest it, as far as `user` may see (the rest counted in `hidden`, as lineage_graph does).
 
@@ -454,7 +454,7 @@ def metadata_contains(metadata: object, needle: str) -> bool:
     return metadata is not None and needle in str(metadata).casefold()
 
 
-def search(query: str, user) -> SearchResults:
+def search(query: str, user: User) -> SearchResults:
     """What `user` may see that `query` names, grouped by kind, at most SEARCH_PER_KIND of each: projects,
     artifacts and datasets by name (the portal adds registered models from governance.selectors); runs by name,
     external id, commit prefix or metric name; artifact and dataset versions by digest prefix, and artifact versions

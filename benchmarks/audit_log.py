@@ -18,7 +18,7 @@ provenant_bench_audit), in databases of the script's own, migrated with the app'
   each. After every run the entries it added are counted (one per recorded write, none in a baseline); every
   8-writer run's entries are numbered without a gap or a duplicate, and the log exports and verifies.
 - verify: an export of N synthetic entries, written in the exact export format without the database (signed tree
-  heads every 100,000 entries and at the end), checked by `core/crypto/audit_verify.py` in a child process.
+  heads every 100,000 entries and at the end), checked by `tools/audit_verify.py` in a child process.
 - proofs: N entries copied into the database (COPY), the kept Merkle subtrees caught up (`extend_kept_subtrees`),
   a tree head signed, then `inclusion_proof` and `consistency_proof` at size N for random positions.
 - export: `export_lines` of that database's N entries streamed to a file (then verified by the standalone
@@ -67,7 +67,7 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     verdict,
 )
 
-VERIFIER = REPO / "governance" / "audit_verify.py"
+VERIFIER = REPO / "tools" / "audit_verify.py"
 RESULTS_START = "<!-- audit-log:start (written by benchmarks/audit_log.py) -->"
 RESULTS_END = "<!-- audit-log:end -->"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/provenant_bench_audit"
@@ -482,7 +482,7 @@ def synthetic_entries(count: int) -> Iterator:
     """`count` unsaved AuditEntry rows numbered 0..count-1 with realistic values (labels, a changes summary of
     100-300 bytes, addresses, user agents), each with its leaf hash, the same for the same count every time."""
     from core.audit.recorder import entry_bytes
-    from core.crypto.audit_verify import canonical_json, leaf_hash
+    from core.crypto.merkle import canonical_json, leaf_hash
     from core.models import AuditEntry
 
     rng = random.Random(SEED)
@@ -548,7 +548,7 @@ def unsaved_tree_head(size: int, root: bytes):
 
     from core.audit import signing
     from core.audit.recorder import format_time
-    from core.crypto.audit_verify import tree_head_message
+    from core.crypto.merkle import tree_head_message
     from core.models import SignedTreeHead
 
     signed_at = timezone.now()
@@ -570,7 +570,7 @@ def write_synthetic_export(path: Path, count: int) -> None:
     precede them are only known once their roots are."""
     from core.audit import signing
     from core.audit.recorder import entry_line, format_time, tree_head_document
-    from core.crypto.audit_verify import EXPORT_FORMAT, Frontier, canonical_json
+    from core.crypto.merkle import EXPORT_FORMAT, Frontier, canonical_json
 
     frontier, heads = Frontier(), []
     entries_path = path.with_suffix(".entries")
@@ -604,7 +604,7 @@ class VerifierRun:
 
 
 def run_verifier(path: Path, key: Path) -> VerifierRun:
-    """`python core/crypto/audit_verify.py PATH --public-key KEY` in a child process: wall time and its own peak
+    """`python tools/audit_verify.py PATH --public-key KEY` in a child process: wall time and its own peak
     RSS (from wait4, so other children of this process do not count)."""
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
@@ -750,7 +750,7 @@ def run_proofs(args: argparse.Namespace) -> ProofResults:
 
     from core.audit import tree as audit_tree
     from core.audit.recorder import tree_head_sign
-    from core.crypto.audit_verify import verify_consistency, verify_inclusion
+    from core.crypto.merkle import verify_consistency, verify_inclusion
     from core.models import AuditEntry, AuditTreeNode, SignedTreeHead
 
     size, results = args.entries, ProofResults()
@@ -1003,7 +1003,7 @@ def verify_report(results: VerifyResults, misses: list[str]) -> list[str]:
         f"A synthetic export of {results.entries:,} entries ({results.file_bytes / 1e6:,.0f} MB, "
         f"{results.file_bytes / results.entries:,.0f} bytes per line; tree heads every {TREE_HEAD_EVERY:,} "
         f"entries and at the end, {-(-results.entries // TREE_HEAD_EVERY)} in all), written in "
-        f"{results.generate_seconds:.0f} s without the database; then `python core/crypto/audit_verify.py FILE "
+        f"{results.generate_seconds:.0f} s without the database; then `python tools/audit_verify.py FILE "
         "--public-key KEY` in a child process, its wall time and peak RSS (wait4).",
         "",
         "| Entries | Runs | Wall s (median) | Best s | Entries/s | Peak RSS MB | Target | Result |",

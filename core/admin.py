@@ -6,18 +6,15 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from core.audit import tree as audit_tree
 from core.errors import DomainError
 from core.validators import DIGEST_PREFIX
 
@@ -175,19 +172,3 @@ class VisibleChoicesMixin:
         if db_field.name in ("project", "artifact"):
             field.queryset = field.queryset.visible_to(request.user)
         return field
-
-
-# The audit log: read-only --------------------------------------------------------------------------------
-
-
-class LogPaginator(Paginator):
-    """Counts without reading the whole log: the unfiltered log's size is its head row, and a filtered list is
-    counted up to COUNT_LIMIT rows (pages past that are reached by narrowing the filters, not by paging)."""
-
-    COUNT_LIMIT = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        if not self.object_list.query.where:
-            return audit_tree.log_size()
-        return self.object_list[: self.COUNT_LIMIT].count()

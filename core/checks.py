@@ -6,14 +6,14 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from core.audit.signing import _load
+
 
 @register(Tags.security, deploy=True)
 def audit_signing_key_configured(app_configs=None, **kwargs) -> list:
     """In production every process must sign with one key kept as a secret: a key each host generates for
     itself under var/ would make the tree heads of different hosts look forged."""
     if settings.PROVENANT_AUDIT_SIGNING_KEY:
-        from core.audit.signing import _load
-
         try:
             _load(settings.PROVENANT_AUDIT_SIGNING_KEY.encode(), "PROVENANT_AUDIT_SIGNING_KEY")
         except ImproperlyConfigured as error:

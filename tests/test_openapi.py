@@ -1,4 +1,7 @@
-"""The API describes itself, and its docs work offline."""
+"""The API describes itself, and its docs work offline.
+
+(Just over 600 lines: the two halves of one contract, what the schema promises and whether the demo's real answers
+keep it, read side by side against the same document, tests/schema_contract.py's.)"""
 
 import io
 import re

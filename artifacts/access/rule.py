@@ -10,15 +10,17 @@
 5. A group's roles count for each of its members; a user's verbs are the union over all their grants.
 
 Every condition is a subquery on the guardian permission tables keyed by integers, so a list filtered by
-it is one SQL statement, whatever the number of grants.
+it is one SQL statement, whatever the number of grants. The catalog's querysets apply it to their rows
+(artifacts.access.querysets.ProjectScopedQuerySet, from a declared path to each row's project or artifact), so this
+module reads the permission tables and nothing else of the catalog: where a condition needs the artifact table,
+the artifacts' queryset passes it in.
 """
 
-from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, Q, QuerySet
 
 from artifacts.access.roles import Verb, codename
-from artifacts.models.grants import (
+from artifacts.models.permissions import (
     ArtifactGroupObjectPermission,
     ArtifactUserObjectPermission,
     ProjectGroupObjectPermission,
@@ -65,7 +67,7 @@ def artifacts_where(user: User, verb: str) -> Q:
     return (projects_where(user, verb, "project_id") & Q(restricted=False)) | artifacts_granted(user, verb)
 
 
-def artifact_ids_where(user: User, verb: str, field: str) -> Q:
+def artifact_ids_where(user: User, verb: str, field: str, artifacts: QuerySet) -> Q:
     """`field` (an artifact id) names an artifact on which `user` holds `verb` (rules 2 and 3).
 
     Four IN subqueries on `field`, OR-ed: the unrestricted artifacts of the projects granted to the user, those of
@@ -74,14 +76,14 @@ def artifact_ids_where(user: User, verb: str, field: str) -> Q:
     artifacts_where (the same rule) is a join against a set whose size it cannot know instead: it read every
     artifact to build it, and, with one version per artifact, turned a newest-first page into a hash join and
     sort of every visible version (for a user who sees 6,718 of 10,000 versions: see benchmarks/README.md).
+    `artifacts` is the artifact table the first two read.
     """
     if is_unrestricted(user):
         return Q()
     if not user.is_active:
         return NOTHING
-    artifact = apps.get_model("artifacts", "Artifact")
     projects = _granted(user, verb, "project", ProjectUserObjectPermission, ProjectGroupObjectPermission)
-    in_projects = [artifact.objects.filter(project_id__in=ids, restricted=False).values("pk") for ids in projects]
+    in_projects = [artifacts.filter(project_id__in=ids, restricted=False).values("pk") for ids in projects]
     return (
         Q(**{f"{field}__in": in_projects[0]})
         | Q(**{f"{field}__in": in_projects[1]})
@@ -89,29 +91,25 @@ def artifact_ids_where(user: User, verb: str, field: str) -> Q:
     )
 
 
-def visible_projects(user: User) -> Q:
-    """For a Project queryset: projects the user may see (rules 2 and 4)."""
+def visible_projects(user: User, artifacts: QuerySet) -> Q:
+    """For a Project queryset: projects the user may see (rules 2 and 4), `artifacts` being the artifact table."""
     if is_unrestricted(user) or not user.is_active:
         return projects_where(user, Verb.VIEW)
-    artifact = apps.get_model("artifacts", "Artifact")
-    through_artifacts = artifact.objects.filter(artifacts_granted(user, Verb.VIEW)).values("project_id")
+    through_artifacts = artifacts.filter(artifacts_granted(user, Verb.VIEW)).values("project_id")
     return projects_where(user, Verb.VIEW) | Q(pk__in=through_artifacts)
 
 
 def can(user: User, verb: str, obj: Model) -> bool:
-    """Whether `user` holds `verb` on a project or an artifact (one query; none for a superuser)."""
+    """Whether `user` holds `verb` on `obj`, as its model's project-scoped queryset says (`where(user, verb)`):
+    one query, none for a superuser."""
     if is_unrestricted(user):
         return True
     if not user.is_active:
         return False
-    model_name = obj._meta.model_name
-    if model_name == "project":
-        condition = projects_where(user, verb)
-    elif model_name == "artifact":
-        condition = artifacts_where(user, verb)
-    else:
-        raise TypeError(f"Roles are granted on projects and artifacts, not on {obj._meta.verbose_name}.")
-    return type(obj)._default_manager.filter(condition, pk=obj.pk).exists()
+    manager = type(obj)._default_manager
+    if not hasattr(manager, "where"):
+        raise TypeError(f"No access rule applies to {obj._meta.verbose_name}: its queryset is not project-scoped.")
+    return manager.where(user, verb).filter(pk=obj.pk).exists()
 
 
 def can_upload(user: User, project: Model) -> bool:
@@ -121,7 +119,6 @@ def can_upload(user: User, project: Model) -> bool:
         return True
     if not user.is_active:
         return False
-    artifact = apps.get_model("artifacts", "Artifact")
-    in_project = type(project)._default_manager.filter(projects_where(user, Verb.CONTRIBUTE), pk=project.pk)
-    on_artifact = artifact.objects.filter(artifacts_granted(user, Verb.CONTRIBUTE), project_id=project.pk)
+    in_project = type(project)._default_manager.where(user, Verb.CONTRIBUTE).filter(pk=project.pk)
+    on_artifact = project.artifacts.filter(artifacts_granted(user, Verb.CONTRIBUTE))
     return in_project.exists() or on_artifact.exists()

@@ -8,7 +8,7 @@ from django.utils import timezone
 from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from artifacts.access.roles import Role, role_codenames
-from artifacts.models import RoleGrant
+from artifacts.models import Artifact, Project, RoleGrant
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput
@@ -19,7 +19,7 @@ def _grantee_filter(*, user: AbstractBaseUser | None, group: Group | None) -> di
 
 
 def _scope_filter(obj: Model) -> dict:
-    if obj._meta.model_name == "project":
+    if isinstance(obj, Project):
         return {"project_id": obj.pk, "artifact__isnull": True}
     return {"artifact_id": obj.pk}
 
@@ -75,9 +75,9 @@ def role_grant(
     if role not in Role.values:
         raise InvalidInput(f"Unknown role '{role}'. Roles: {', '.join(Role.values)}.", field="role")
     _check_grantee(user, group)
-    if obj._meta.model_name not in {"project", "artifact"}:
+    if not isinstance(obj, Project | Artifact):
         raise InvalidInput(f"Roles are granted on projects and artifacts, not on {obj._meta.verbose_name}.")
-    on_project = obj._meta.model_name == "project"
+    on_project = isinstance(obj, Project)
     existing = RoleGrant.objects.filter(**_scope_filter(obj), **_grantee_filter(user=user, group=group), role=role)
     if grant := existing.first():
         return grant, False

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from artifacts.access.roles import ROLE_VERBS, Verb
-from artifacts.access.rule import can, can_upload
+from artifacts.access.rule import User, can, can_upload
 from artifacts.models import Project
 from core.errors import DomainError
 
@@ -28,7 +28,7 @@ VERB_PHRASES = {
 }
 
 
-def require(user, verb: str, target: Model) -> None:
+def require(user: User, verb: str, target: Model) -> None:
     """403 unless `user` holds `verb` on `target` (a project or an artifact), saying which roles would do."""
     if can(user, verb, target):
         return
@@ -40,7 +40,7 @@ def require(user, verb: str, target: Model) -> None:
     )
 
 
-def require_upload(user, project: Model) -> None:
+def require_upload(user: User, project: Model) -> None:
     """403 unless `user` may upload bytes into `project` (see artifacts.access.rule.can_upload)."""
     if not can_upload(user, project):
         raise PermissionDenied(
@@ -72,7 +72,7 @@ def get_or_404(queryset: QuerySet, field: str, value: object) -> Model:
         raise NotFound(not_found_detail(queryset.model, field, value)) from None
 
 
-def project_or_404(user, slug: str) -> Project:
+def project_or_404(user: User, slug: str) -> Project:
     """The project `slug` if `user` may see it, else a 404 naming the slug."""
     return get_or_404(Project.objects.visible_to(user), "slug", slug)
 

@@ -1,12 +1,12 @@
-from artifacts.models.artifacts import Artifact, ArtifactVersion
+from artifacts.models.artifacts import Artifact, ArtifactScopedQuerySet, ArtifactVersion
 from artifacts.models.blobs import Blob, ProjectBlob, storage_key_for
 from artifacts.models.datasets import Dataset, DatasetVersion
-from artifacts.models.grants import (
+from artifacts.models.grants import RoleGrant
+from artifacts.models.permissions import (
     ArtifactGroupObjectPermission,
     ArtifactUserObjectPermission,
     ProjectGroupObjectPermission,
     ProjectUserObjectPermission,
-    RoleGrant,
 )
 from artifacts.models.projects import Project
 from artifacts.models.runs import Run, RunArtifactInput, RunDatasetInput
@@ -15,6 +15,7 @@ from artifacts.models.uploads import UploadSession
 __all__ = [
     "Artifact",
     "ArtifactGroupObjectPermission",
+    "ArtifactScopedQuerySet",
     "ArtifactUserObjectPermission",
     "ArtifactVersion",
     "Blob",

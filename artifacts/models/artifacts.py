@@ -1,10 +1,20 @@
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
+from artifacts.access.querysets import ProjectScopedQuerySet
 from artifacts.access.roles import meta_permissions
-from artifacts.models.querysets import ArtifactQuerySet, ArtifactVersionQuerySet
+from artifacts.access.rule import User, artifact_ids_where, artifacts_where, is_unrestricted, projects_where
 from core.models.base import WriteOnceModel
 from core.validators import NAME_SHAPE, media_type_validator, name_validator, validate_json_object
+
+
+class ArtifactQuerySet(ProjectScopedQuerySet):
+    def access_condition(self, user: User, verb: str) -> Q:
+        """Rules 2 and 3 on the artifact's own columns: its project's roles unless it is restricted, and its own."""
+        return artifacts_where(user, verb)
 
 
 class Artifact(models.Model):
@@ -46,6 +56,31 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.name}"
+
+
+class ArtifactScopedQuerySet(ProjectScopedQuerySet):
+    """Rows that belong to one artifact (its versions, the registry's model versions and the requests and moves of
+    those), reached through `artifact_path`: a role on the artifact's project, unless it is restricted, or on the
+    artifact itself gives its verbs on them (rules 2 and 3). It sits next to the artifact table it reads.
+
+    Where a row may name no artifact (a grant or an audit entry about a project as a whole), declare `project_path`
+    too: such a row takes the verbs held on its project.
+    """
+
+    #: The lookup from a row to its artifact's id: `artifact_id` for a version.
+    artifact_path: ClassVar[str]
+    project_path: ClassVar[str | None] = None
+
+    def access_condition(self, user: User, verb: str) -> Q:
+        on_artifact = artifact_ids_where(user, verb, self.artifact_path, Artifact.objects.all())
+        if self.project_path is None or is_unrestricted(user):
+            return on_artifact
+        on_project = projects_where(user, verb, self.project_path) & Q(**{f"{self.artifact_path}__isnull": True})
+        return on_project | on_artifact
+
+
+class ArtifactVersionQuerySet(ArtifactScopedQuerySet):
+    artifact_path = "artifact_id"
 
 
 class ArtifactVersion(WriteOnceModel):

@@ -1,8 +1,21 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef
 
-from artifacts.models.querysets import BlobQuerySet, InProjectQuerySet
+from artifacts.access.querysets import ProjectScopedQuerySet
+from artifacts.access.rule import User
 from core.validators import DIGEST_PREFIX, validate_sha256_hex
+
+
+class BlobQuerySet(ProjectScopedQuerySet):
+    """Bytes are shared between projects, the claims on them are not: a blob is reached through the projects
+    holding it (ProjectBlob)."""
+
+    project_path = None
+
+    def access_condition(self, user: User, verb: str) -> Exists:
+        """Some project holding the blob is one where `user` holds `verb`."""
+        return Exists(ProjectBlob.objects.where(user, verb).filter(blob=OuterRef("pk")))
 
 
 class Blob(models.Model):
@@ -78,7 +91,7 @@ class ProjectBlob(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = InProjectQuerySet.as_manager()
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "blob"], name="project_blob_once")]

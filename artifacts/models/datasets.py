@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from artifacts.models.querysets import DatasetVersionQuerySet, InProjectQuerySet
+from artifacts.access.querysets import ProjectScopedQuerySet
 from core.models.base import WriteOnceModel
 from core.validators import DIGEST_PREFIX, NAME_SHAPE, name_validator, validate_json_object, validate_sha256_hex
 
@@ -14,7 +14,7 @@ class Dataset(models.Model):
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = InProjectQuerySet.as_manager()
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "name"]
@@ -25,6 +25,10 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.name}"
+
+
+class DatasetVersionQuerySet(ProjectScopedQuerySet):
+    project_path = "dataset__project_id"
 
 
 class DatasetVersion(WriteOnceModel):

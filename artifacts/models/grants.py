@@ -2,67 +2,36 @@
 
 `RoleGrant` is the record a person reads and reviews: a role, given to a user or a group, on a project or
 on one artifact, by someone, at some time. The permissions it stands for are stored as django-guardian
-object permissions in direct foreign-key tables (one per object kind), which is what every permission
-query joins on: integer keys, indexed, never Python-built lists. Services keep the two in step; nothing
-else writes either.
+object permissions in direct foreign-key tables (artifacts.models.permissions). Services keep the two in step;
+nothing else writes either.
 """
 
-from django.apps import apps
+from typing import Self
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
-from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from artifacts.access.roles import Role
+from artifacts.access.rule import User, is_unrestricted
+from artifacts.models.artifacts import ArtifactScopedQuerySet
+from artifacts.models.projects import Project
 
 
-class ProjectUserObjectPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE)
+class RoleGrantQuerySet(ArtifactScopedQuerySet):
+    """A grant is on its artifact, or, with no artifact, on its project: `where(user, verb)` asks for the verb on
+    that. `visible_to` lists more: every grant on a project the user may see, so a member sees who else holds a
+    role there."""
 
-    class Meta(UserObjectPermissionBase.Meta):
-        # The unique (user, permission, content_object) index answers "which projects may this user X?"
-        # from the index alone; this one answers "who may X this project?".
-        indexes = [models.Index(fields=["content_object", "permission"], name="project_uperm_object")]
+    project_path = "project_id"
+    artifact_path = "artifact_id"
 
-
-class ProjectGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE)
-
-    class Meta(GroupObjectPermissionBase.Meta):
-        indexes = [models.Index(fields=["content_object", "permission"], name="project_gperm_object")]
-
-
-class ArtifactUserObjectPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey("artifacts.Artifact", on_delete=models.CASCADE)
-
-    class Meta(UserObjectPermissionBase.Meta):
-        indexes = [models.Index(fields=["content_object", "permission"], name="artifact_uperm_object")]
-
-
-class ArtifactGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey("artifacts.Artifact", on_delete=models.CASCADE)
-
-    class Meta(GroupObjectPermissionBase.Meta):
-        indexes = [models.Index(fields=["content_object", "permission"], name="artifact_gperm_object")]
-
-
-def unrestricted(user) -> bool:
-    # artifacts.access.rule imports this module's tables, so it is imported when first needed.
-    from artifacts.access.rule import is_unrestricted
-
-    return is_unrestricted(user)
-
-
-def visible_project_ids(user) -> models.QuerySet:
-    """The ids of the projects `user` may see, as a subquery."""
-    return apps.get_model("artifacts", "Project").objects.visible_to(user).values("pk")
-
-
-class RoleGrantQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "RoleGrantQuerySet":
+    def visible_to(self, user: User) -> Self:
         """Grants on the projects `user` may see (every grant for a superuser)."""
-        return self if unrestricted(user) else self.filter(project_id__in=visible_project_ids(user))
+        if is_unrestricted(user):
+            return self
+        return self.filter(project_id__in=Project.objects.visible_to(user).values("pk"))
 
 
 class RoleGrant(models.Model):

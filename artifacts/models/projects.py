@@ -1,8 +1,21 @@
+from typing import Self
+
 from django.db import models
 
+from artifacts.access.querysets import ProjectScopedQuerySet
 from artifacts.access.roles import meta_permissions
-from artifacts.models.querysets import ProjectQuerySet
+from artifacts.access.rule import User, visible_projects
+from artifacts.models.artifacts import Artifact
 from core.validators import slug_validator
+
+
+class ProjectQuerySet(ProjectScopedQuerySet):
+    project_path = "pk"
+
+    def visible_to(self, user: User) -> Self:
+        """Projects `user` may see: those they may view, and those holding an artifact they were granted a role on
+        (rule 4: the project's name, not its contents). `where(user, verb)` is the project-wide verbs alone."""
+        return self.filter(visible_projects(user, Artifact.objects.all()))
 
 
 class Project(models.Model):

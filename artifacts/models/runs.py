@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from artifacts.models.querysets import InProjectQuerySet
+from artifacts.access.querysets import ProjectScopedQuerySet
 from core.validators import commit_validator, external_run_id_validator, validate_json_object, validate_metrics
 
 
@@ -58,7 +58,7 @@ class Run(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = InProjectQuerySet.as_manager()
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]

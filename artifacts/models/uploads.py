@@ -3,7 +3,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from artifacts.models.querysets import InProjectQuerySet
+from artifacts.access.querysets import ProjectScopedQuerySet
 from core.validators import validate_sha256_hex
 
 
@@ -44,7 +44,7 @@ class UploadSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = InProjectQuerySet.as_manager()
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

@@ -9,6 +9,7 @@ from typing import BinaryIO
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from artifacts.jobs import VERIFY_BLOB
 from artifacts.models import ArtifactVersion, Blob, Project, ProjectBlob, storage_key_for
 from artifacts.selectors import blob_held_by
 from artifacts.storage import blob_storage
@@ -17,6 +18,7 @@ from core.audit.actions import AuditAction
 from core.audit.recorder import AuditObject
 from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput
+from core.jobs import enqueue_on_commit
 from core.services import digest_hex
 
 logger = logging.getLogger(__name__)
@@ -118,8 +120,6 @@ def record_received_blob(
 
 def _blob_record(changes: ChangeSet, *, digest: str, size: int, repaired: bool) -> tuple[Blob, bool, bool]:
     """The blob row for these bytes, whether it is new, and whether a good upload just repaired it."""
-    from artifacts.tasks import verify_blob
-
     blob, created = Blob.objects.select_for_update(no_key=True).get_or_create(digest=digest, defaults={"size": size})
     if not created and blob.size != size:
         raise Conflict(f"sha256:{digest} is recorded with {blob.size} bytes, not {size}.")
@@ -129,7 +129,7 @@ def _blob_record(changes: ChangeSet, *, digest: str, size: int, repaired: bool) 
     if created or blob.state == Blob.State.PENDING:
         # robust: the upload has committed, so a broker that is down must not turn it into an error. The blob
         # stays pending, which downloads tolerate, and the next upload of the same bytes queues it again.
-        transaction.on_commit(lambda: verify_blob.delay(blob.pk), robust=True)
+        enqueue_on_commit(VERIFY_BLOB, blob.pk, robust=True)
     return blob, created, repaired
 
 

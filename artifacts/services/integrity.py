@@ -8,12 +8,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from artifacts.events import blob_checked_events
+from artifacts.jobs import VERIFY_BLOB
 from artifacts.models import Blob
 from artifacts.signals import blob_state_changed
 from artifacts.storage.reads import hash_stored_blob
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import InvalidInput
+from core.jobs import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -132,12 +134,10 @@ def _least_recently_proved() -> Iterator[tuple[int, int]]:
 
 
 def _queue_verification(blob_ids: list[int]) -> None:
-    from artifacts.tasks import verify_blob
-
     requested_at = timezone.now().isoformat()
 
     def queue() -> None:
         for blob_id in blob_ids:
-            verify_blob.delay(blob_id, requested_at=requested_at)
+            enqueue(VERIFY_BLOB, blob_id, requested_at)
 
     transaction.on_commit(queue)

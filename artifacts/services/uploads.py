@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from artifacts.jobs import VERIFY_DIRECT_UPLOAD
 from artifacts.models import Blob, Project, UploadSession, storage_key_for
 from artifacts.selectors import blob_held_by
 from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
@@ -36,6 +37,7 @@ from artifacts.storage.writes import (
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.jobs import enqueue_on_commit
 from core.services import digest_hex
 
 logger = logging.getLogger(__name__)
@@ -470,8 +472,6 @@ def upload_session_part_urls(*, session: UploadSession) -> list[dict]:
 def upload_session_seal(*, session: UploadSession, digest: str | None = None) -> UploadSession:
     """All parts of a direct upload are in the bucket: assemble them and queue the worker that checks the
     digest. The blob exists only once that check passed."""
-    from artifacts.tasks import verify_direct_upload
-
     sink = S3DirectSink()
     with transaction.atomic(), ChangeSet() as changes:
         session = _locked_session_to_finish(session.pk, digest)
@@ -490,7 +490,7 @@ def upload_session_seal(*, session: UploadSession, digest: str | None = None) ->
             offset=session.size,
             expires_at=timezone.now() + _ttl(),
         )
-        transaction.on_commit(lambda: verify_direct_upload.delay(str(session.pk)))
+        enqueue_on_commit(VERIFY_DIRECT_UPLOAD, str(session.pk))
         changes.audit(
             AuditAction.UPLOAD_SESSION_SEALED, obj=session, changes={"state": sealed["state"], "size": session.size}
         )

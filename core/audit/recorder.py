@@ -33,7 +33,7 @@ from core.audit import signing
 from core.audit import tree as audit_tree
 from core.audit.actions import AuditAction, declared_action
 from core.audit.context import current_request, request_facts, running_task_label, system_actor_label
-from core.crypto.audit_verify import (
+from core.crypto.merkle import (
     EXPORT_FORMAT,
     FILTERED_EXPORT_FORMAT,
     canonical_json,
@@ -442,8 +442,8 @@ def filtered_export_lines(
     head: SignedTreeHead, entries: QuerySet[AuditEntry], *, filters: Mapping[str, Any]
 ) -> Iterator[bytes]:
     """`entries` (those the reader may read that match `filters`) that `head` covers, as JSON Lines that
-    `audit_verify.verify_filtered_export` checks: a header with the signed head, its key, the filter and how many
-    entries matched, then each entry in sequence order with its inclusion proof against that head.
+    tools/audit_verify.py checks offline: a header with the signed head, its key, the filter and how many entries
+    matched, then each entry in sequence order with its inclusion proof against that head.
 
     The header is made now, in the request (one query counts the entries, and the reader is the acting party);
     the entries are read as the lines are consumed, a chunk at a time by sequence number, so memory stays flat

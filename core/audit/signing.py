@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from core.crypto.audit_verify import key_id
+from core.crypto.merkle import key_id
 
 
 def _load(pem: bytes, source: str) -> Ed25519PrivateKey:

@@ -1,20 +1,22 @@
 """The audit log's Merkle tree as the database holds it: leaf hashes on the entries, and the hashes of every
 perfect subtree of at least 16 leaves in AuditTreeNode, so a root or a proof at any size takes three queries.
 
-The hashing and proof rules themselves live in `core.crypto.audit_verify`, the standalone verifier auditors run,
-so the server and the auditor apply the same rules.
+Which subtrees a root or a proof needs and how they are hashed is `core.crypto.merkle`'s to say: the offline
+verifier auditors run (tools/audit_verify.py) applies the same module, so the server and the auditor agree on the
+rules. This module only stores and reads the hashes.
 """
 
 from django.db import transaction
 from django.db.models import Max, Q
 
-from core.crypto.audit_verify import (
+from core.crypto.merkle import (
     EMPTY_ROOT,
     consistency_ranges,
     fold_subtrees,
     inclusion_ranges,
     node_hash,
     perfect_subtrees,
+    tree_root,
 )
 from core.models import AuditEntry, AuditLogHead, AuditTreeNode
 
@@ -76,10 +78,8 @@ def extend_kept_subtrees(size: int) -> None:
 
 
 def _perfect_from_leaves(leaves: dict[int, bytes], first: int, width: int) -> bytes:
-    level = [leaves[seq] for seq in range(first, first + width)]
-    while len(level) > 1:
-        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
+    """The hash of the `width` leaves from seq `first`, all of them in `leaves`."""
+    return tree_root(leaves[seq] for seq in range(first, first + width))
 
 
 def kept_subtrees_differing(leaves: dict[int, bytes]) -> list[tuple[int, int]]:

@@ -1,7 +1,8 @@
 """Standard Webhooks signatures: how Provenant signs each delivery, and how a receiver checks one.
 
-This file uses the Python standard library only, so a receiver may copy it as it is. Each delivery carries three
-headers (https://www.standardwebhooks.com):
+The server signs with this module (governance/webhooks/services.py) and the example receiver checks with it
+(examples/webhook_receiver.py). It uses the Python standard library only, so a receiver may copy this file as it
+is. Each delivery carries three headers (https://www.standardwebhooks.com):
 
 - ``webhook-id``: the message's id, the same on every retry of the same event;
 - ``webhook-timestamp``: when this attempt was signed, in whole seconds since the Unix epoch;

@@ -2,10 +2,11 @@
 
 from django.db.models import Count, Q, QuerySet
 
+from artifacts.access.rule import User
 from governance.access.models import AccessReviewCampaign, AccessReviewItem
 
 
-def access_review_report(campaign: AccessReviewCampaign, user) -> QuerySet[AccessReviewItem]:
+def access_review_report(campaign: AccessReviewCampaign, user: User) -> QuerySet[AccessReviewItem]:
     """A campaign's items as its report lists them, by project and grantee: those `user` may see (all of them
     for a superuser), with the people each row names."""
     items = AccessReviewItem.objects.visible_to(user).filter(campaign=campaign)

@@ -4,8 +4,8 @@ from django.db.models import CharField, Model, Q, QuerySet
 from django.db.models.functions import Cast
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import artifact_ids_where, artifacts_granted, projects_where
-from artifacts.models import Artifact, ArtifactVersion, Project
+from artifacts.access.rule import User
+from artifacts.models import Artifact, ArtifactScopedQuerySet, ArtifactVersion, Project
 from core.audit import tree as audit_tree
 from core.audit.actions import READ_ACTIONS
 from core.audit.recorder import entry_document, tree_head_document
@@ -20,12 +20,22 @@ VERIFICATION_ACTIONS = ("blob.verified", "blob.corrupt")
 # The audit log ----------------------------------------------------------------------------------------------
 
 
-def can_read_whole_log(user) -> bool:
+class AuditEntryQuerySet(ArtifactScopedQuerySet):
+    """The log's entries as the access rule reads them: `AuditEntryQuerySet(model=AuditEntry)`. The log lives in core,
+    which knows no access rule, and names its project and artifact by id. An entry about an artifact (its versions,
+    grants on it) takes the verbs held on the artifact, restricted ones included; one about a project as a whole,
+    those held on the project."""
+
+    project_path = "project_id"
+    artifact_path = "artifact_id"
+
+
+def can_read_whole_log(user: User) -> bool:
     """Whether `user` holds the log-wide permission (WHOLE_LOG_PERMISSION): every entry, and the export of all."""
     return bool(user.is_active and user.has_perm(WHOLE_LOG_PERMISSION))
 
 
-def entries_visible_to(user) -> QuerySet[AuditEntry]:
+def entries_visible_to(user: User) -> QuerySet[AuditEntry]:
     """Entries `user` may read: all of them with the log-wide permission; otherwise those of the projects and
     artifacts where the user is an auditor, by the access rule (restricted artifacts need a grant on the artifact
     itself). The log lives in core, which knows no access rule: this is the one place that applies it."""
@@ -33,8 +43,7 @@ def entries_visible_to(user) -> QuerySet[AuditEntry]:
         return AuditEntry.objects.none()
     if can_read_whole_log(user):
         return AuditEntry.objects.all()
-    in_projects = projects_where(user, Verb.AUDIT, "project_id") & Q(artifact_id__isnull=True)
-    return AuditEntry.objects.filter(in_projects | artifact_ids_where(user, Verb.AUDIT, "artifact_id"))
+    return AuditEntryQuerySet(model=AuditEntry).where(user, Verb.AUDIT)
 
 
 def entries_about_artifact(entries: QuerySet[AuditEntry], artifact_id: int) -> QuerySet[AuditEntry]:
@@ -52,23 +61,20 @@ def entries_about_artifact(entries: QuerySet[AuditEntry], artifact_id: int) -> Q
     return entries.filter(Q(artifact_id=artifact_id) | reads_of_its_bytes)
 
 
-def audit_entries_for(user) -> QuerySet[AuditEntry]:
+def audit_entries_for(user: User) -> QuerySet[AuditEntry]:
     """The entries `user` may read, newest first. An entry has no relations to join: its actor, object and
     project are named by the columns themselves, so a page of them is one query whatever its length."""
     return entries_visible_to(user).order_by("-seq")
 
 
-def audits_anything(user) -> bool:
+def audits_anything(user: User) -> bool:
     """Whether `user` reads some of the log: the global "view audit entry" permission (superusers included), or
     the auditor role on a project or an artifact."""
     if not user.is_active:
         return False
     if can_read_whole_log(user):
         return True
-    return (
-        Project.objects.filter(projects_where(user, Verb.AUDIT)).exists()
-        or Artifact.objects.filter(artifacts_granted(user, Verb.AUDIT)).exists()
-    )
+    return Project.objects.where(user, Verb.AUDIT).exists() or Artifact.objects.where(user, Verb.AUDIT).exists()
 
 
 def latest_tree_head() -> SignedTreeHead | None:
@@ -130,12 +136,12 @@ def audit_consistency_proof(first: int, second: int) -> dict:
     }
 
 
-def audit_entries_by(user) -> QuerySet[AuditEntry]:
+def audit_entries_by(user: User) -> QuerySet[AuditEntry]:
     """The entries recording `user`'s own acts, newest first: what the dashboard shows someone who audits nothing."""
     return AuditEntry.objects.filter(actor_kind=AuditEntry.ActorKind.USER, actor_user_id=user.pk).order_by("-seq")
 
 
-def blob_verifications(blob: Model, user) -> list:
+def blob_verifications(blob: Model, user: User) -> list:
     """The verification results for `blob` in the audit log that `user` may read, newest first (none for most
     users: blobs belong to no single project, so only readers of the whole log see them)."""
     entries = audit_entries_for(user).filter(

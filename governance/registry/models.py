@@ -7,11 +7,16 @@ target stage, one decision per reviewer and request, and history, decisions and 
 rewritten (triggers).
 """
 
+from typing import Self
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from artifacts.models import ArtifactVersion, Project
+from artifacts.access.querysets import ProjectScopedQuerySet
+from artifacts.access.roles import Verb
+from artifacts.access.rule import User, artifacts_granted, is_unrestricted
+from artifacts.models import ArtifactScopedQuerySet, ArtifactVersion, Project
 from core.validators import NAME_SHAPE, name_validator
 
 
@@ -27,24 +32,12 @@ TARGET_STAGES = [Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED]
 TARGET_STAGE_CHOICES = [(stage.value, stage.label) for stage in TARGET_STAGES]
 
 
-def _sees_version(user, field: str) -> Q:
-    """`field` names an artifact version's artifact the user may read: model versions are seen exactly as the
-    artifact versions they point to (restricted artifacts included)."""
-    from artifacts.access.roles import Verb
-    from artifacts.access.rule import artifact_ids_where
-
-    return artifact_ids_where(user, Verb.VIEW, field)
-
-
-class RegisteredModelQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "RegisteredModelQuerySet":
+class RegisteredModelQuerySet(ProjectScopedQuerySet):
+    def visible_to(self, user: User) -> Self:
         """Models in the projects the user reads, and models with a version the user reads through a grant on its
-        artifact alone."""
-        from artifacts.access.roles import Verb
-        from artifacts.access.rule import artifacts_granted, projects_where
-
-        condition = projects_where(user, Verb.VIEW, "project_id")
-        if user.is_active and not user.is_superuser:
+        artifact alone (the model's name, as rule 4 shows a project's). `where(user, verb)` is the project's verbs."""
+        condition = self.access_condition(user, Verb.VIEW)
+        if user.is_active and not is_unrestricted(user):
             through_artifact = ModelVersion.objects.filter(
                 artifacts_granted(user, Verb.VIEW, "artifact_version__artifact_id")
             ).values("registered_model_id")
@@ -81,9 +74,11 @@ class RegisteredModel(models.Model):
         return f"{self.project.slug}/{self.name}"
 
 
-class ModelVersionQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "ModelVersionQuerySet":
-        return self.filter(_sees_version(user, "artifact_version__artifact_id"))
+class ModelVersionQuerySet(ArtifactScopedQuerySet):
+    """Model versions are seen and acted on exactly as the artifact versions they point to (restricted artifacts
+    included)."""
+
+    artifact_path = "artifact_version__artifact_id"
 
 
 class ModelVersion(models.Model):
@@ -144,19 +139,11 @@ class ModelAlias(models.Model):
         return f"{self.registered_model}@{self.name}"
 
 
-class PromotionPolicyQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "PromotionPolicyQuerySet":
-        from artifacts.access.roles import Verb
-        from artifacts.access.rule import projects_where
-
-        return self.filter(projects_where(user, Verb.VIEW, "project_id"))
-
-
 class PromotionPolicy(models.Model):
     """What a promotion into one stage of one project's models must satisfy: one version of it, never edited.
 
     A change is a new row with the next `version`; requests name the version they were judged under. A project with
-    no row for a stage uses the built-in default (services.promotions.DEFAULT_POLICIES, version 0).
+    no row for a stage uses the built-in default (DEFAULT_POLICIES in governance/registry/selectors.py, version 0).
     """
 
     class PreviousProduction(models.TextChoices):
@@ -199,7 +186,7 @@ class PromotionPolicy(models.Model):
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     changed_at = models.DateTimeField()
 
-    objects = PromotionPolicyQuerySet.as_manager()
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "stage", "-version"]
@@ -223,18 +210,16 @@ class PromotionPolicy(models.Model):
         return f"{self.project.slug}: {self.stage} policy v{self.version}"
 
 
-class PromotionRequestQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "PromotionRequestQuerySet":
-        return self.filter(_sees_version(user, "model_version__artifact_version__artifact_id"))
+class PromotionRequestQuerySet(ArtifactScopedQuerySet):
+    """A request is seen and decided as its model version's artifact version."""
 
-    def awaiting(self, reviewer) -> "PromotionRequestQuerySet":
+    artifact_path = "model_version__artifact_version__artifact_id"
+
+    def awaiting(self, reviewer: User) -> Self:
         """Open requests `reviewer` may decide and has not: reviewing the version's artifact, not the requester."""
-        from artifacts.access.roles import Verb
-        from artifacts.access.rule import artifact_ids_where
-
         return (
             self.filter(state=PromotionRequest.State.OPEN)
-            .filter(artifact_ids_where(reviewer, Verb.REVIEW, "model_version__artifact_version__artifact_id"))
+            .where(reviewer, Verb.REVIEW)
             .exclude(requested_by=reviewer)
             .exclude(decisions__reviewer=reviewer)
         )
@@ -328,9 +313,10 @@ class PromotionDecision(models.Model):
         return f"{self.decision} of #{self.request_id} by {self.reviewer_id}"
 
 
-class StageTransitionQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "StageTransitionQuerySet":
-        return self.filter(_sees_version(user, "model_version__artifact_version__artifact_id"))
+class StageTransitionQuerySet(ArtifactScopedQuerySet):
+    """A stage move is seen as the artifact version moved."""
+
+    artifact_path = "model_version__artifact_version__artifact_id"
 
 
 class StageTransition(models.Model):

@@ -1,4 +1,9 @@
-"""Webhook endpoints, their secrets, deliveries and attempts, and the events behind them, in the admin."""
+"""Webhook endpoints, their secrets, deliveries and attempts, and the events behind them, in the admin.
+
+Endpoints are added, edited, rotated, tested and deleted through the webhook services, by the maintainers of their
+project; their deliveries (with every attempt) and the events are a record, shown read-only to the project's
+maintainers and auditors, and a delivery is re-sent through its service.
+"""
 
 import json
 from collections.abc import Callable
@@ -14,7 +19,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import can, projects_where
+from artifacts.access.rule import can
 from core.admin import (
     ServiceWrittenAdmin,
     ViewOnlyMixin,
@@ -119,7 +124,7 @@ class WebhookEndpointAdmin(ServiceWrittenAdmin):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "project":
             # Only projects the user maintains are offered; any other is refused as if it did not exist.
-            field.queryset = field.queryset.filter(projects_where(request.user, Verb.MANAGE))
+            field.queryset = field.queryset.where(request.user, Verb.MANAGE)
         return field
 
     def get_actions(self, request: HttpRequest) -> dict:

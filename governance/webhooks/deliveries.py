@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.jobs import enqueue
+from governance.webhooks.jobs import DELIVER_WEBHOOK
 from governance.webhooks.models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -16,8 +18,6 @@ def deliveries_hand_off(delivery_ids: list[int], *, marked: bool = False) -> lis
     """Queue a delivery task for each id and return those queued. When the broker refuses, the rest stay for the
     relay: marked handed before each message is sent (`marked`: they were when written), unmarked if it could not
     be, so none is ever lost."""
-    from governance.webhooks.tasks import deliver_webhook
-
     if not delivery_ids:
         return []
     if not marked:
@@ -26,7 +26,7 @@ def deliveries_hand_off(delivery_ids: list[int], *, marked: bool = False) -> lis
     handed: list[int] = []
     for delivery_id in delivery_ids:
         try:
-            deliver_webhook.apply_async((delivery_id,), retry=False)
+            enqueue(DELIVER_WEBHOOK, delivery_id, retry=False)
         except Exception as error:
             logger.warning(
                 "Could not queue %d webhook deliveries (%s); the relay will hand them over when the broker is back.",

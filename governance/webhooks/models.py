@@ -8,32 +8,41 @@ succeeds or the retries run out; `next_attempt_at` says when a worker may next t
 as a `WebhookAttempt`, written when the try begins, so one whose worker died is on record too.
 """
 
+from typing import Self
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from artifacts.access.querysets import ProjectScopedQuerySet
 from artifacts.access.roles import Verb
-from artifacts.access.rule import projects_where
+from artifacts.access.rule import User
 from artifacts.models import Project
 from core.models import Event
 
 
-def managed_or_audited(user, field: str) -> Q:
-    """Projects whose webhooks `user` may see: maintainers manage them, auditors read them. Viewers do not: an
-    endpoint's URL and its deliveries' answers are the receiver's business."""
-    return projects_where(user, Verb.MANAGE, field) | projects_where(user, Verb.AUDIT, field)
+class ManagedOrAuditedQuerySet(ProjectScopedQuerySet):
+    """A project's webhooks and the events sent to them are seen by whoever manages them or audits the project.
+    Viewers do not see them: an endpoint's URL and its deliveries' answers are the receiver's business."""
+
+    def visible_to(self, user: User) -> Self:
+        return self.filter(self.access_condition(user, Verb.MANAGE) | self.access_condition(user, Verb.AUDIT))
 
 
-class WebhookEndpointQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "WebhookEndpointQuerySet":
+class WebhookEndpointQuerySet(ManagedOrAuditedQuerySet):
+    def visible_to(self, user: User) -> Self:
         """Endpoints `user` may see; deleted ones are kept (their deliveries are a record) but shown to nobody."""
-        return self.filter(managed_or_audited(user, "project_id"), deleted_at__isnull=True)
+        return super().visible_to(user).filter(deleted_at__isnull=True)
 
 
-class WebhookDeliveryQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "WebhookDeliveryQuerySet":
-        return self.filter(managed_or_audited(user, "endpoint__project_id"))
+class WebhookDeliveryQuerySet(ManagedOrAuditedQuerySet):
+    project_path = "endpoint__project_id"
+
+
+class EventQuerySet(ManagedOrAuditedQuerySet):
+    """The outbox's rows as the webhooks area reads them: `EventQuerySet(model=Event)`. An event names its project
+    by id, and core, below the access rule, gives Event a plain manager."""
 
 
 class WebhookEndpoint(models.Model):

@@ -319,7 +319,7 @@ def test_scrub_queues_its_verifications_after_commit_stamped_with_its_time(
 ):
     blobs = [verified_at(BlobFactory(), LONG_AGO), BlobFactory()]
     queued = []
-    monkeypatch.setattr(tasks.verify_blob, "delay", lambda *args, **kwargs: queued.append((args, kwargs)))
+    monkeypatch.setattr(tasks.verify_blob, "apply_async", lambda args, **options: queued.append(args))
     before = timezone.now()
 
     with django_capture_on_commit_callbacks() as callbacks:
@@ -328,8 +328,8 @@ def test_scrub_queues_its_verifications_after_commit_stamped_with_its_time(
     for callback in callbacks:
         callback()
 
-    assert [args for args, _ in queued] == [(blob_id,) for blob_id in chosen] == [(blobs[1].pk,), (blobs[0].pk,)]
-    stamps = {kwargs["requested_at"] for _, kwargs in queued}
+    assert [blob_id for blob_id, _ in queued] == chosen == [blobs[1].pk, blobs[0].pk]
+    stamps = {requested_at for _, requested_at in queued}
     assert len(stamps) == 1
     assert before <= datetime.fromisoformat(stamps.pop()) <= timezone.now()
 
@@ -464,7 +464,7 @@ def test_command_runs_one_scrub_and_lists_what_it_queued(django_capture_on_commi
 
 def test_command_scrub_without_a_budget_uses_the_configured_one(monkeypatch, settings):
     settings.PROVENANT_SCRUB_BYTES_PER_RUN = 1234
-    monkeypatch.setattr(tasks.verify_blob, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tasks.verify_blob, "apply_async", lambda args, **options: None)
 
     assert command("--scrub") == "Nothing to verify (scrub, budget 1,234 bytes).\n"
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from core.crypto.audit_verify import verify_filtered_export
 from tests.e2e.conftest import screenshot, sign_in
+from tools.audit_verify import verify_filtered_export
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from core.audit import tree as audit_tree
 from core.audit.recorder import AuditObject, audit_record, entry_bytes, tree_head_sign
-from core.crypto.audit_verify import leaf_hash, tree_head_signature_ok, tree_root
+from core.crypto.merkle import leaf_hash, tree_head_signature_ok, tree_root
 from core.models import AuditEntry, SignedTreeHead
 from governance.audit.tasks import sign_audit_tree_head
 from tests.artifacts.factories import ProjectFactory, UserFactory, grant

@@ -7,6 +7,7 @@ database triggers keep a snapshot and a recorded decision from being rewritten.
 """
 
 from datetime import timedelta
+from typing import Self
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -14,20 +15,24 @@ from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from artifacts.access.querysets import ProjectScopedQuerySet
 from artifacts.access.roles import Role
-from artifacts.models import Artifact, Project, RoleGrant
-from artifacts.models.grants import unrestricted, visible_project_ids
+from artifacts.access.rule import User, is_unrestricted
+from artifacts.models import Artifact, ArtifactScopedQuerySet, Project, RoleGrant
 
 
-class AccessReviewCampaignQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "AccessReviewCampaignQuerySet":
+class AccessReviewCampaignQuerySet(ProjectScopedQuerySet):
+    """`where(user, verb)`: campaigns on a project where `user` holds `verb` (an all-projects campaign is on none,
+    so only a superuser's)."""
+
+    def visible_to(self, user: User) -> Self:
         """Campaigns with an item `user` may see (every campaign for a superuser): a reviewer sees an
         all-projects campaign for the share of it they review or whose projects they may see."""
-        if unrestricted(user):
+        if is_unrestricted(user):
             return self
         return self.filter(Exists(AccessReviewItem.objects.visible_to(user).filter(campaign=OuterRef("pk"))))
 
-    def overdue(self) -> "AccessReviewCampaignQuerySet":
+    def overdue(self) -> Self:
         return self.filter(AccessReviewCampaign.overdue_condition())
 
 
@@ -98,19 +103,25 @@ class AccessReviewCampaign(models.Model):
         return self.state == self.State.OPEN and self.due_at <= timezone.now()
 
 
-class AccessReviewItemQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "AccessReviewItemQuerySet":
+class AccessReviewItemQuerySet(ArtifactScopedQuerySet):
+    """An item is on its grant's object, as the grant is (RoleGrantQuerySet): `where(user, verb)` asks for the verb on
+    the artifact, or, for a project-wide grant, on the project."""
+
+    project_path = "project_id"
+    artifact_path = "artifact_id"
+
+    def visible_to(self, user: User) -> Self:
         """Superusers see every item; others the items they review and those on projects they may see."""
-        if unrestricted(user):
+        if is_unrestricted(user):
             return self
         if not user.is_active:
             return self.none()
-        return self.filter(Q(reviewer_id=user.pk) | Q(project_id__in=visible_project_ids(user)))
+        return self.filter(Q(reviewer_id=user.pk) | Q(project_id__in=Project.objects.visible_to(user).values("pk")))
 
-    def unused(self) -> "AccessReviewItemQuerySet":
+    def unused(self) -> Self:
         return self.filter(AccessReviewItem.unused_condition())
 
-    def pending(self) -> "AccessReviewItemQuerySet":
+    def pending(self) -> Self:
         return self.filter(decision=AccessReviewItem.Decision.PENDING)
 
 

@@ -96,7 +96,7 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Resour
             403: OpenApiResponse(description="Needs the auditor role on a project or an artifact, or the permission"),
         },
         description="The entries you may read that match the filters (those of the list), as JSON Lines for "
-        "`core/crypto/audit_verify.py` to check offline: a header with a signed tree head, its public key, the "
+        "`tools/audit_verify.py` to check offline: a header with a signed tree head, its public key, the "
         "filter and how many entries matched; then each entry the head covers, in sequence order, with its "
         "inclusion proof against that head. The export is recorded in the log, with the filter.",
     )
@@ -172,8 +172,8 @@ class TreeHeadViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class AuditExportView(APIView):
-    """The whole log as JSON Lines with every signed tree head, for `core/crypto/audit_verify.py` to check
-    offline. Streamed a chunk at a time: memory stays flat whatever the log's length."""
+    """The whole log as JSON Lines with every signed tree head, for `tools/audit_verify.py` to check offline.
+    Streamed a chunk at a time: memory stays flat whatever the log's length."""
 
     @extend_schema(
         tags=["audit"],

@@ -4,9 +4,9 @@ entry's proof, for every auditor; the whole log for the global permission).
 
 Entries are read through `selectors.audit_entries_for(user)`, the API's scope, with the API's filterset, so the
 portal shows exactly what `/api/v1/audit/entries/` answers. Someone who audits nothing gets a 404 from every page
-here, as for anything else they may not see. Every check on these pages is made by `core.crypto.audit_verify`, the
-standalone verifier auditors run themselves, against this server's own public key: a head is never trusted for
-the key it carries.
+here, as for anything else they may not see. Every check on these pages applies `core.crypto.merkle`, the
+rules the offline verifier auditors run themselves (tools/audit_verify.py) applies too, under this server's own
+public key: a head is never trusted for the key it carries.
 """
 
 import json
@@ -17,7 +17,6 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
@@ -36,17 +35,16 @@ from core.audit.recorder import (
     tree_head_document,
     tree_head_sign,
 )
-from core.crypto.audit_verify import leaf_hash, tree_head_signature_ok, verify_consistency, verify_inclusion
+from core.crypto.merkle import leaf_hash, tree_head_signature_ok, verify_consistency, verify_inclusion
 from core.errors import InvalidInput
 from core.models import AuditEntry, SignedTreeHead
-from core.validators import MAX_ID
+from core.pagination import PAGING, KeysetPage, keyset_page
 from governance.audit import selectors
 from governance.audit.filters import AuditEntryFilter
 from governance.portal import context as portal
 
 PAGE_SIZE = 50
 #: Query parameters that page through the list rather than filter it.
-PAGING = ("before", "after")
 
 
 def auditors_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -193,49 +191,6 @@ def tree_head_checks(head: SignedTreeHead) -> list[Check]:
 # The list -----------------------------------------------------------------------------------------------------
 
 
-def _seq(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() and int(value) <= MAX_ID else None
-
-
-@dataclass(frozen=True)
-class LogPage:
-    """A page of entries walked by sequence number, as the API's cursor walks it: a page costs the same whatever
-    the log's length, and no entry is skipped or shown twice while the log grows."""
-
-    entries: list[AuditEntry]
-    older: str | None  # the query string of the page before, or None
-    newer: str | None
-
-
-def log_page(entries: QuerySet[AuditEntry], query: QueryDict) -> LogPage:
-    """The page that `before` (older than that seq) or `after` (newer than it) asks for; the newest without
-    either. Two queries at most: the page, and whether anything lies beyond the end it started from."""
-    before, after = _seq(query.get("before")), _seq(query.get("after"))
-    if after is not None:
-        rows = list(entries.filter(seq__gt=after).order_by("seq")[: PAGE_SIZE + 1])
-        has_newer = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE][::-1]
-        has_older = entries.filter(seq__lte=after).exists()
-    else:
-        older_than = entries if before is None else entries.filter(seq__lt=before)
-        rows = list(older_than.order_by("-seq")[: PAGE_SIZE + 1])
-        has_older = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
-        has_newer = before is not None and entries.filter(seq__gte=before).exists()
-
-    def link(name: str, seq: int) -> str:
-        params = query.copy()
-        for paging in PAGING:
-            params.pop(paging, None)
-        params[name] = str(seq)
-        return params.urlencode()
-
-    # An empty page past either end links back to the other one.
-    older = link("before", rows[-1].seq if rows else after + 1) if has_older else None
-    newer = link("after", rows[0].seq if rows else before - 1) if has_newer else None
-    return LogPage(rows, older, newer)
-
-
 def filter_query(query: QueryDict) -> QueryDict:
     """The filters alone, without the paging: what the export and the "newest" link carry."""
     params = query.copy()
@@ -277,7 +232,7 @@ def explorer_filters(request: HttpRequest) -> AuditEntryFilter:
 
 def explorer(request: HttpRequest, filters: AuditEntryFilter, *, status: int = 200) -> HttpResponse:
     valid = filters.is_valid()
-    page = log_page(filters.qs, request.GET) if valid else LogPage([], None, None)
+    page = keyset_page(filters.qs, request.GET, key="seq", size=PAGE_SIZE) if valid else KeysetPage([], None, None)
     cleaned = filters.form.cleaned_data if valid else {}
     context = {
         "filters": filters,
@@ -348,8 +303,8 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
 @require_GET
 @auditors_only
 def audit_export(request: HttpRequest) -> HttpResponse:
-    """The explorer's view as JSON Lines that `audit_verify.py` checks offline, recorded in the log as the API's
-    exports are (`audit_export_begin`).
+    """The explorer's view as JSON Lines that `tools/audit_verify.py` checks offline, recorded in the log as the
+    API's exports are (`audit_export_begin`).
 
     With any filter, or for someone who audits only some projects, it is the filtered export: the entries the
     user may read that match the filters, each with its inclusion proof against one signed tree head (the API's

@@ -105,7 +105,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     blobs = portal_selectors.dashboard_blob_totals(user, since=since)
     lineage = portal_selectors.dashboard_lineage(user)
     production = portal_selectors.dashboard_production_compliance(user)
-    compliant = sum(1 for version in production if version.compliant)
+    compliant = sum(1 for row in production if row.compliant)
     series = _storage_series(
         blobs["bytes_before"], portal_selectors.dashboard_bytes_added_by_day(user, since=since), first_day
     )
@@ -123,7 +123,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "lineage": lineage,
             "lineage_share": _share(lineage["complete"], lineage["total"]),
             "production": production,
-            "non_compliant": [version for version in production if not version.compliant],
+            "non_compliant": [row for row in production if not row.compliant],
             "compliant": compliant,
             "compliance_share": _share(compliant, len(production)),
             "storage": _storage_chart(series),

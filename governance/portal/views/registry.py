@@ -31,7 +31,6 @@ from governance.registry import selectors
 from governance.registry.models import (
     ModelVersion,
     PromotionDecision,
-    PromotionPolicy,
     PromotionRequest,
     RegisteredModel,
     Stage,
@@ -374,10 +373,11 @@ class DecisionRights:
     apply: bool = False
 
 
-def _decision_rights(user, promotion: PromotionRequest, policy: PromotionPolicy) -> DecisionRights:
+def _decision_rights(user, promotion: PromotionRequest, standing: selectors.Standing) -> DecisionRights:
     """What the services would refuse, asked of them (never decided here), so the page offers only what works."""
     if promotion.state != PromotionRequest.State.OPEN:
         return DecisionRights()
+    policy = standing.policy
     approve = promotions.promotion_decision_refusal(promotion, user, "approve", policy=policy)
     reject = promotions.promotion_decision_refusal(promotion, user, "reject", policy=policy)
     rights = DecisionRights(
@@ -389,7 +389,7 @@ def _decision_rights(user, promotion: PromotionRequest, policy: PromotionPolicy)
     if refusal is not None:
         rights.why_not = refusal.message
         rights.separation_of_duties = refusal.code == "separation_of_duties"
-    ready = promotion.approvals_counted >= policy.approvals_required and not promotion.blocked_by
+    ready = standing.approvals_counted >= policy.approvals_required and not standing.blocked_by
     rights.apply = ready and promotions.promotion_apply_refusal(promotion, user) is None
     return rights
 
@@ -418,15 +418,15 @@ def _render_promotion(
     reject_form: RejectForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    selectors.promotion_request_standing(promotion)
-    policy = promotion.policy
+    standing = selectors.promotion_request_standing(promotion)
     return render(
         request,
         "portal/promotions/detail.html",
         {
             "promotion": promotion,
-            "policy": policy,
-            "rights": _decision_rights(request.user, promotion, policy),
+            "standing": standing,
+            "policy": standing.policy,
+            "rights": _decision_rights(request.user, promotion, standing),
             "approve_form": approve_form or ApproveForm(prefix="approve"),
             "reject_form": reject_form or RejectForm(prefix="reject"),
         },

@@ -1,10 +1,10 @@
 """Portal pages for access reviews: the items waiting for my decision, kept or revoked in bulk, the campaigns I
 can see with their progress, and a campaign's report.
 
-Decisions go through `items_decide`, the service the admin's bulk actions call, so its rules (only the item's
-reviewer or a superuser decides it, once; a revocation says why; a project keeps a maintainer) hold here without
-being repeated. Items and campaigns are read through their `visible_to(user)` querysets, and counts cover only
-the items the reader may see, as the report does.
+The portal owns these decisions (the admin shows the items as a record and links here). They go through
+`items_decide`, so its rules (only the item's reviewer or a superuser decides it, once; a revocation says why; a
+project keeps a maintainer) hold here without being repeated. Items and campaigns are read through their
+`visible_to(user)` querysets, and counts cover only the items the reader may see, as the report does.
 """
 
 from django.conf import settings

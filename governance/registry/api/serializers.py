@@ -19,6 +19,7 @@ from governance.registry.models import (
     RegisteredModel,
     StageTransition,
 )
+from governance.registry.selectors import Standing
 from governance.registry.services.promotions import MAX_COMMENT_CHARS, MAX_JUSTIFICATION_CHARS
 from governance.registry.services.registry import MAX_CARD_CHARS, POLICY_FIELDS
 
@@ -251,12 +252,15 @@ class PromotionRequestDetailSerializer(PromotionRequestSerializer):
     """One request with everything a reviewer weighs: the gates now and at the last decision, every decision, and
     which approvals count."""
 
+    # gates_now, approvals, approvals_counted and blocked_by are the request's `Standing`
+    # (governance/registry/selectors.py), which the view passes in the context as `standing`: the request itself
+    # does not carry them. (A comment, not the docstring: the docstring is the schema's description.)
     gates_at_decision = GateSerializer(many=True, read_only=True)
-    gates_now = GateSerializer(many=True, read_only=True, help_text="Judged now, under the current policy.")
+    gates_now = serializers.SerializerMethodField(help_text="Judged now, under the current policy.")
     decisions = DecisionSerializer(many=True, read_only=True)
-    approvals = ApprovalStandingSerializer(many=True, read_only=True, source="approval_standing")
-    approvals_counted = serializers.IntegerField(read_only=True)
-    blocked_by = serializers.CharField(read_only=True, help_text="What stands in the way now (empty when nothing).")
+    approvals = serializers.SerializerMethodField()
+    approvals_counted = serializers.SerializerMethodField()
+    blocked_by = serializers.SerializerMethodField(help_text="What stands in the way now (empty when nothing).")
 
     class Meta(PromotionRequestSerializer.Meta):
         fields = [
@@ -268,6 +272,24 @@ class PromotionRequestDetailSerializer(PromotionRequestSerializer):
             "approvals_counted",
             "blocked_by",
         ]
+
+    @property
+    def standing(self) -> Standing:
+        return self.context["standing"]
+
+    @extend_schema_field(GateSerializer(many=True))
+    def get_gates_now(self, request: PromotionRequest) -> list:
+        return GateSerializer(self.standing.gates_now, many=True).data
+
+    @extend_schema_field(ApprovalStandingSerializer(many=True))
+    def get_approvals(self, request: PromotionRequest) -> list:
+        return ApprovalStandingSerializer(self.standing.approvals, many=True).data
+
+    def get_approvals_counted(self, request: PromotionRequest) -> int:
+        return self.standing.approvals_counted
+
+    def get_blocked_by(self, request: PromotionRequest) -> str:
+        return self.standing.blocked_by
 
 
 class PromotionRequestCreateSerializer(InputSerializer):

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from artifacts.access.roles import Verb
 from artifacts.api.base import ResourceViewSet, not_found_detail, require
+from artifacts.models import Project
 from core.errors import InvalidInput, NotFound
 from core.validators import MAX_ID
 from governance.registry import selectors
@@ -244,8 +245,8 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
 
     def detail_response(self, pk: int, status: int = 200) -> Response:
         request = self.get_queryset().get(pk=pk)
-        selectors.promotion_request_standing(request)
-        body = s.PromotionRequestDetailSerializer(request, context=self.get_serializer_context()).data
+        context = {**self.get_serializer_context(), "standing": selectors.promotion_request_standing(request)}
+        body = s.PromotionRequestDetailSerializer(request, context=context).data
         return Response(body, status=status)
 
     @extend_schema(responses=s.PromotionRequestDetailSerializer)
@@ -337,8 +338,6 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def current(self, request: Request) -> Response:
         """The policy in force for each stage of a project."""
-        from artifacts.models import Project
-
         slug = request.query_params.get("project", "")
         if not slug:
             raise InvalidInput("Name a project: `?project=<slug>`.", field="project")
@@ -347,5 +346,5 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
             # A 400 as the schema documents (the project is a query parameter, not the path), in the 404's words.
             raise InvalidInput(not_found_detail(Project, "slug", slug), field="project")
         require(request.user, Verb.VIEW, project)
-        policies = [registry.policy_current(project, stage) for stage in TARGET_STAGES]
+        policies = [selectors.policy_current(project, stage) for stage in TARGET_STAGES]
         return Response(s.PromotionPolicySerializer(policies, many=True, context=self.get_serializer_context()).data)

@@ -41,7 +41,8 @@ from governance.registry.models import (
     Stage,
     StageTransition,
 )
-from governance.registry.services.registry import model_lock, policy_current
+from governance.registry.selectors import approval_standing, model_version_creators, policy_current
+from governance.registry.services.registry import model_lock
 
 MAX_JUSTIFICATION_CHARS = 10_000
 MAX_COMMENT_CHARS = 10_000
@@ -90,43 +91,6 @@ def _loaded(request: PromotionRequest) -> PromotionRequest:
 def _production_now(model_id: int, excluding: ModelVersion | None = None) -> ModelVersion | None:
     current = ModelVersion.objects.filter(registered_model_id=model_id, stage=Stage.PRODUCTION).first()
     return None if current is None or (excluding is not None and current.pk == excluding.pk) else current
-
-
-def _creators(version: ModelVersion) -> set[int]:
-    """Who made a version: whoever published its bytes, and whoever registered them as the model's version."""
-    return {version.artifact_version.created_by_id, version.created_by_id}
-
-
-def approval_standing(request: PromotionRequest, policy=None) -> list[dict]:
-    """Every approval of `request`, each with whether it counts under `policy` (the stage's current one) and why
-    not: a reviewer who has since lost the role, or the version's creator where the policy forbids it."""
-    policy = policy or policy_current(request.registered_model.project, request.target_stage)
-    artifact_version = request.model_version.artifact_version
-    # A page that prefetched the decisions with their reviewers reads them from memory; a service that just added
-    # one reads them afresh.
-    prefetched = "decisions" in getattr(request, "_prefetched_objects_cache", {})
-    every = request.decisions.all() if prefetched else request.decisions.select_related("reviewer")
-    decisions = [d for d in every if d.decision == PromotionDecision.Decision.APPROVE]
-    standing = []
-    for decision in sorted(decisions, key=lambda d: (d.decided_at, d.pk)):
-        reviewer = decision.reviewer
-        reason = ""
-        if reviewer.pk == request.requested_by_id:
-            reason = "the requester's own approval never counts"
-        elif not policy.creator_may_approve and reviewer.pk in _creators(request.model_version):
-            reason = "the policy does not let the version's creator approve it"
-        elif not can(reviewer, Verb.REVIEW, artifact_version.artifact):
-            reason = "no longer holds the reviewer role on this artifact or its project"
-        standing.append(
-            {
-                "reviewer": reviewer.get_username(),
-                "decided_at": decision.decided_at,
-                "comment": decision.comment,
-                "counts": not reason,
-                "reason": reason,
-            }
-        )
-    return standing
 
 
 def _counting(standing: list[dict]) -> int:
@@ -459,7 +423,7 @@ def promotion_decision_refusal(
             code="already_decided",
         )
     policy = policy or policy_current(request.registered_model.project, request.target_stage)
-    if approving and not policy.creator_may_approve and user.pk in _creators(request.model_version):
+    if approving and not policy.creator_may_approve and user.pk in model_version_creators(request.model_version):
         return NotAllowed(
             f"You published or registered {request.model_version}; the {request.target_stage} policy does not let "
             "a version's creator approve its promotion. You may still reject it.",

@@ -22,42 +22,11 @@ from core.changes import ChangeSet, diff, given
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.validators import name_validator
 from governance.registry.gates import metric_thresholds_clean
-from governance.registry.models import (
-    TARGET_STAGES,
-    ModelAlias,
-    ModelVersion,
-    PromotionPolicy,
-    RegisteredModel,
-    Stage,
-)
+from governance.registry.models import TARGET_STAGES, ModelAlias, ModelVersion, PromotionPolicy, RegisteredModel, Stage
+from governance.registry.selectors import policy_current
 
 MAX_CARD_CHARS = 100_000
 
-#: What a stage asks for while its project has saved no policy (version 0). Production asks the most: two
-#: reviewers who did not make the bytes, verified bytes, full lineage and a model card.
-DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
-    Stage.STAGING: {
-        "approvals_required": 1,
-        "creator_may_approve": True,
-        "require_verified_blob": True,
-        "require_complete_lineage": False,
-        "require_model_card": False,
-    },
-    Stage.PRODUCTION: {
-        "approvals_required": 2,
-        "creator_may_approve": False,
-        "require_verified_blob": True,
-        "require_complete_lineage": True,
-        "require_model_card": True,
-    },
-    Stage.ARCHIVED: {
-        "approvals_required": 1,
-        "creator_may_approve": True,
-        "require_verified_blob": False,
-        "require_complete_lineage": False,
-        "require_model_card": False,
-    },
-}
 POLICY_FIELDS = [
     "approvals_required",
     "creator_may_approve",
@@ -274,15 +243,6 @@ def model_alias_delete(*, alias: ModelAlias, deleted_by: AbstractBaseUser) -> No
 
 
 # Policies -------------------------------------------------------------------------------------------------------
-
-
-def policy_current(project: Model, stage: str) -> PromotionPolicy:
-    """The policy a request into `stage` is judged under now: the project's newest version, else the built-in
-    default (unsaved, version 0)."""
-    saved = PromotionPolicy.objects.filter(project=project, stage=stage).order_by("-version").first()
-    if saved is not None:
-        return saved
-    return PromotionPolicy(project=project, stage=stage, version=0, **DEFAULT_POLICIES[stage])
 
 
 def promotion_policy_clean(stage: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -187,7 +187,7 @@ def test_upload_succeeds_when_the_broker_is_down(api, monkeypatch, django_captur
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError("redis://127.0.0.1:6379 refused the connection")
 
-    monkeypatch.setattr(tasks.verify_blob, "delay", broker_down)
+    monkeypatch.setattr(tasks.verify_blob, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = put_blob(api, ProjectFactory(), b"bytes while redis is down")
     assert response.status_code == 201

@@ -1,5 +1,6 @@
-"""Access reviews and role grants in the admin: campaigns opened, items decided in bulk and one by one, reports,
-flags, and grants given and revoked, all through the services, at a cost that does not grow with the rows."""
+"""Access reviews and role grants in the admin: campaigns opened, items kept as a record and linked to the portal
+where they are decided, reports, flags, and grants given and revoked, all through the services, at a cost that does
+not grow with the rows."""
 
 import csv
 import io
@@ -50,12 +51,6 @@ def item_url(item: AccessReviewItem) -> str:
 def report_url(campaign: AccessReviewCampaign, csv_file: bool = False) -> str:
     view = "report_csv" if csv_file else "report"
     return reverse(f"admin:access_accessreviewcampaign_{view}", args=[campaign.pk])
-
-
-def act(client, action: str, items, comment: str = ""):
-    """Run an action on `items` from the list of everyone's items (a reviewer's list starts on their own)."""
-    data = {"action": action, "_selected_action": [item.pk for item in items], "comment": comment, "index": 0}
-    return client.post(f"{ITEMS}?reviewer=all", data, follow=True)
 
 
 def when(at) -> dict[str, str]:
@@ -182,7 +177,10 @@ def test_a_campaign_page_links_its_items_and_report_and_edits_nothing(admin_clie
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
 
 
-# Deciding ---------------------------------------------------------------------------------------------
+# Items: a record here, decided in the portal ----------------------------------------------------------
+#
+# Keeping and revoking are the portal's (tests/governance/portal/test_reviews.py); the rules behind them are the
+# review services' (test_reviews.py).
 
 
 def test_a_reviewer_starts_on_their_own_items_and_may_see_everyone_s(client, campaign, reviewed, staff, client_as):
@@ -196,122 +194,44 @@ def test_a_reviewer_starts_on_their_own_items_and_may_see_everyone_s(client, cam
     assert len(everyone) == 5
 
 
-def test_bulk_revoke_takes_access_away_and_keep_keeps_it(client, reviewed, staff, client_as):
-    campaign = AccessReviewCampaignFactory(project=reviewed.project, reviewers=[reviewed.alice])
-    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
-    carol = reviewed.carol_views.user
-    carol_item = campaign.items.get(grant=reviewed.carol_views)
-    erin_item = campaign.items.get(grant=reviewed.erin_contributes)
-    others = campaign.items.exclude(pk__in=[carol_item.pk, erin_item.pk])
-
-    revoked = act(client, "revoke_selected", [carol_item, erin_item], comment="Left the company.")
-    kept = act(client, "keep_selected", others)
-
-    assert "Revoked 2 grant(s)." in messages_of(revoked)
-    assert not can(carol, Verb.VIEW, reviewed.project)
-    assert not RoleGrant.objects.filter(pk__in=[reviewed.carol_views.pk, reviewed.erin_contributes.pk]).exists()
-    carol_item.refresh_from_db()
-    assert (carol_item.decision, carol_item.comment, carol_item.decided_by) == (
-        REVOKE,
-        "Left the company.",
-        reviewed.alice,
-    )
-    assert "Kept 2 grant(s)." in messages_of(kept)
-    assert "Skipped 1:" in " ".join(messages_of(kept))  # alice's own grant went to the opener
-    assert RoleGrant.objects.filter(pk=reviewed.bob_maintains.pk).exists()
-
-
-def test_a_bulk_revocation_without_a_comment_is_refused_whole(client, campaign, reviewed, staff, client_as):
-    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
-    mine = list(campaign.items.filter(reviewer=reviewed.alice))
-
-    response = act(client, "revoke_selected", mine, comment="  ")
-
-    assert "Say why the grant is revoked: a revocation needs a comment." in messages_of(response)
-    assert campaign.items.filter(decision=PENDING).count() == 5
-
-
-def test_bulk_decisions_report_each_refused_item(client, campaign, reviewed, staff, client_as):
-    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
-    everyone = list(campaign.items.all())
-    theirs = [item for item in everyone if item.reviewer_id == reviewed.bob.pk]
-
-    response = act(client, "keep_selected", everyone)
-
-    notes = " ".join(messages_of(response))
-    assert f"Kept {len(everyone) - len(theirs)} grant(s)." in notes
-    assert f"Skipped {len(theirs)}:" in notes
-    assert "assigned to bob" in notes
-    assert campaign.items.filter(decision=PENDING).count() == len(theirs)
-
-
-def test_revoking_the_last_maintainer_in_bulk_is_refused_and_the_item_stays_pending(admin_client):
-    project = ProjectFactory(slug="solo")
-    only = grant(Role.MAINTAINER, on=project)
-    item = AccessReviewCampaignFactory(project=project).items.get(grant=only)
-
-    response = act(admin_client, "revoke_selected", [item], comment="Leaving.")
-
-    assert "last maintainer of project solo" in " ".join(messages_of(response))
-    item.refresh_from_db()
-    assert item.decision == PENDING
-    assert RoleGrant.objects.filter(pk=only.pk).exists()
-
-
-def test_one_by_one_the_decision_and_comment_are_all_that_changes(client, campaign, reviewed, staff, client_as):
+def test_the_admin_offers_no_decision_and_links_each_pending_item_to_the_portal(
+    client, campaign, reviewed, staff, client_as
+):
     item = campaign.items.select_related("reviewer").get(grant=reviewed.carol_views)
-    client_as(staff(item.reviewer, *REVIEWER_PERMISSIONS))
+    client_as(staff(item.reviewer, *REVIEWER_PERMISSIONS))  # the change permission included: it offers nothing
 
+    listing = client.get(ITEMS).content.decode()
     page = client.get(item_url(item))
-    response = client.post(
-        item_url(item), {"decision": REVOKE, "comment": "No longer on the project.", "role": Role.AUDITOR}, follow=True
-    )
+    posted = client.post(item_url(item), {"decision": REVOKE, "comment": "No longer on the project."})
+    acted = client.post(ITEMS, {"action": "revoke_selected", "_selected_action": [item.pk], "index": 0})
 
-    assert 'name="decision"' in page.content.decode()
-    assert 'name="role"' not in page.content.decode()
-    assert response.status_code == 200
-    item.refresh_from_db()
-    assert (item.decision, item.role, item.grant) == (REVOKE, Role.VIEWER, None)
-    assert not can(reviewed.carol_views.user, Verb.VIEW, reviewed.project)
-    assert 'name="decision"' not in client.get(item_url(item)).content.decode()  # decided: read-only now
-
-
-def test_one_by_one_a_revocation_without_a_comment_is_a_form_error(admin_client, campaign, reviewed):
-    item = campaign.items.get(grant=reviewed.carol_views)
-
-    response = admin_client.post(item_url(item), {"decision": REVOKE, "comment": ""})
-
-    assert response.status_code == 200
-    assert "a revocation needs a comment" in response.content.decode()
-    item.refresh_from_db()
-    assert item.decision == PENDING
-
-
-def test_one_by_one_the_last_maintainer_refusal_is_shown_and_the_item_stays_pending(admin_client):
-    project = ProjectFactory(slug="solo")
-    only = grant(Role.MAINTAINER, on=project)
-    item = AccessReviewCampaignFactory(project=project).items.get(grant=only)
-
-    response = admin_client.post(item_url(item), {"decision": REVOKE, "comment": "Leaving."}, follow=True)
-
-    assert response.status_code == 200
-    assert any("last maintainer of project solo" in note for note in messages_of(response))
-    item.refresh_from_db()
-    assert item.decision == PENDING
-
-
-def test_another_reviewers_item_is_read_only(client, campaign, reviewed, staff, client_as):
-    client_as(staff(reviewed.alice, *REVIEWER_PERMISSIONS))
-    theirs = campaign.items.filter(reviewer=reviewed.bob).first()
-
-    page = client.get(item_url(theirs))
-    refused = client.post(item_url(theirs), {"decision": KEEP, "comment": ""})
-
-    assert page.status_code == 200
+    assert 'name="action"' not in listing
     assert 'name="decision"' not in page.content.decode()
-    assert refused.status_code == 403
-    theirs.refresh_from_db()
-    assert theirs.decision == PENDING
+    assert 'name="_save"' not in page.content.decode()
+    portal = f"{reverse('portal:access-reviews')}?campaign={campaign.pk}"
+    assert f'Its reviewer keeps or revokes it <a href="{portal}">in the portal</a>' in page.content.decode()
+    assert posted.status_code == 403
+    assert acted.status_code == 200  # no actions: the list again, nothing run
+    item.refresh_from_db()
+    assert item.decision == PENDING
+    assert RoleGrant.objects.filter(pk=reviewed.carol_views.pk).exists()
+
+
+def test_a_decided_item_is_shown_with_its_decision_and_no_link(admin_client, campaign, reviewed):
+    item = campaign.items.get(grant=reviewed.carol_views)
+    item_decide(item=item, decision=REVOKE, comment="Left the team.", decided_by=item.reviewer)
+
+    body = admin_client.get(item_url(item)).content.decode()
+
+    assert "Left the team." in body
+    assert "in the portal" not in body
+
+
+def test_a_campaign_page_links_to_where_its_items_are_decided(admin_client, campaign):
+    body = admin_client.get(reverse("admin:access_accessreviewcampaign_change", args=[campaign.pk])).content.decode()
+
+    portal = f"{reverse('portal:access-reviews')}?campaign={campaign.pk}"
+    assert f'Reviewers keep or revoke their items <a href="{portal}">in the portal</a>' in body
 
 
 def test_staff_without_a_role_on_the_project_see_only_their_own_items(client, campaign, reviewed, staff, client_as):

@@ -13,10 +13,11 @@ from artifacts.access.roles import Role
 from core.audit import signing
 from core.audit import tree as audit_tree
 from core.audit.recorder import AuditObject, audit_record, entry_document, tree_head_sign
-from core.crypto.audit_verify import canonical_json, leaf_hash, verify_consistency, verify_export, verify_inclusion
+from core.crypto.merkle import canonical_json, leaf_hash, verify_consistency, verify_inclusion
 from core.models import AuditEntry, SignedTreeHead
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import auditor_of, global_auditor
+from tools.audit_verify import verify_export
 
 pytestmark = pytest.mark.django_db
 

@@ -14,13 +14,14 @@ from django.core.management import CommandError, call_command
 from core.audit import signing
 from core.audit import tree as audit_tree
 from core.audit.recorder import audit_record, tree_head_sign
-from core.crypto.audit_verify import load_public_key, verify_consistency, verify_export, verify_inclusion
+from core.crypto.merkle import verify_consistency, verify_inclusion
 from core.models import AuditEntry, SignedTreeHead
 from tests.artifacts.factories import ProjectFactory
+from tools.audit_verify import load_public_key, verify_export
 
 pytestmark = pytest.mark.django_db
 
-# The standalone verifier's own file, wherever it lives: auditors run it as a script.
+# The offline verifier's own file, wherever it lives: auditors run it as a script.
 VERIFIER = Path(inspect.getfile(verify_export))
 
 

@@ -1,5 +1,5 @@
 """The filtered export: the entries a reader may read that match a filter, each with its inclusion proof against
-one signed tree head, checked offline by `audit_verify.verify_filtered_export`; tampering is caught with the line
+one signed tree head, checked offline by `tools/audit_verify.py`; tampering is caught with the line
 it is on, a project's auditor exports only their projects' entries, and the export is itself in the log."""
 
 import base64
@@ -16,17 +16,11 @@ from artifacts.access.roles import Role
 from core.audit import signing
 from core.audit import tree as audit_tree
 from core.audit.recorder import audit_record, entry_bytes, filtered_export_lines, tree_head_document, tree_head_sign
-from core.crypto.audit_verify import (
-    FILTERED_EXPORT_FORMAT,
-    VerificationFailed,
-    canonical_json,
-    leaf_hash,
-    main,
-    verify_filtered_export,
-)
+from core.crypto.merkle import FILTERED_EXPORT_FORMAT, canonical_json, leaf_hash
 from core.models import AuditEntry
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, grant
 from tests.governance.factories import auditor_of
+from tools.audit_verify import VerificationFailed, main, verify_filtered_export
 
 pytestmark = pytest.mark.django_db
 

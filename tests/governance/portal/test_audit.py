@@ -17,11 +17,12 @@ from artifacts.access.roles import Role
 from core.audit import signing
 from core.audit import tree as audit_tree
 from core.audit.recorder import AuditObject, audit_record, tree_head_sign
-from core.crypto.audit_verify import FILTERED_EXPORT_FORMAT, verify_export, verify_filtered_export
+from core.crypto.merkle import FILTERED_EXPORT_FORMAT, leaf_hash
 from core.models import AuditEntry, SignedTreeHead
 from governance.portal.views.audit import PAGE_SIZE
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import auditor_of, global_auditor
+from tools.audit_verify import verify_export, verify_filtered_export
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def entry_link(entry: AuditEntry) -> str:
 
 def listed(response) -> list[int]:
     assert response.status_code == 200
-    return [entry.seq for entry in response.context["page"].entries]
+    return [entry.seq for entry in response.context["page"].rows]
 
 
 # Who may look ------------------------------------------------------------------------------------------------
@@ -510,7 +511,6 @@ def test_verify_now_catches_an_entry_rewritten_together_with_its_recorded_hash(c
     from django.db import connection
 
     from core.audit.recorder import entry_bytes
-    from core.crypto.audit_verify import leaf_hash
 
     superuser = UserFactory(is_superuser=True)
     for number in range(40):  # past 32 entries: the root is folded from kept subtree hashes, not from the leaves

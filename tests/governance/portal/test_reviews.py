@@ -131,6 +131,22 @@ def test_another_reviewers_item_is_refused_with_the_reason_and_the_rest_decided(
     assert (bobs_own_grant.decision, carol.decision) == (PENDING, KEEP)
 
 
+def test_revoking_a_projects_last_maintainer_is_refused_with_the_reason(client):
+    project = ProjectFactory(slug="solo")
+    only = grant(Role.MAINTAINER, on=project)
+    item = AccessReviewCampaignFactory(project=project).items.select_related("reviewer").get(grant=only)
+    client.force_login(item.reviewer)
+
+    response = client.post(REVIEWS, {"items": [item.pk], "decision": REVOKE, "comment": "Leaving."}, follow=True)
+
+    assert any(
+        text.startswith("Not decided:") and "last maintainer of project solo" in text for text in texts(response)
+    )
+    item.refresh_from_db()
+    assert item.decision == PENDING
+    assert RoleGrant.objects.filter(pk=only.pk).exists()
+
+
 def test_an_item_the_user_may_not_see_is_not_decided(client, reviewed, campaign):
     outsider = UserFactory()
     carol = campaign.items.get(grantee_label="user carol")

@@ -1,7 +1,11 @@
 """The model registry in the admin: models added and described, policies saved version after version, requests
-decided, withdrawn and re-checked and production rolled back, all through the registry and promotion services as
-the logged-in user; versions, requests and the stage history read-only; nothing deleted; each staff member seeing
-what their roles let them see, on list pages whose cost does not grow with the rows."""
+withdrawn and re-checked and production rolled back (break glass), all through the registry and promotion services
+as the logged-in user; requests decided in the portal, not here, each request's page linking there; versions,
+requests and the stage history read-only; nothing deleted; each staff member seeing what their roles let them see,
+on list pages whose cost does not grow with the rows.
+
+(Just over 600 lines: the tests mirror the code, one file for the registry's admin package, and every section
+arranges the same `Registry` below, its people and its models.)"""
 
 import json
 from collections.abc import Callable
@@ -380,73 +384,36 @@ def test_a_saved_policy_version_is_never_edited(client, registry, client_as):
     assert policy.approvals_required == 2
 
 
-# Requests: deciding through the actions ----------------------------------------------------------------------------
+# Requests: decided in the portal, withdrawn and re-checked here -----------------------------------------------------
+#
+# Approving and rejecting are the portal's (tests/governance/portal/test_registry.py) and the API's
+# (test_api.py); the rules behind them are the services' (test_promotions_*.py).
 
 
-def test_the_approve_action_asks_for_a_comment_first(client, registry, client_as):
+def test_the_admin_offers_no_decision_and_links_each_request_to_the_portal(client, registry, client_as):
     request = registry.request()
     client_as(registry.reviewer)
 
-    page = client.post(REQUESTS, {"action": "approve", "_selected_action": [request.pk], "index": 0})
+    listing = client.get(REQUESTS).content.decode()
+    page = client.get(url_of(request)).content.decode()
+    posted = client.post(REQUESTS, {"action": "approve", "_selected_action": [request.pk], "index": 0}, follow=True)
 
-    assert page.status_code == 200
-    assert page.templates[0].name == "admin/registry/action_with_reason.html"
-    assert str(request) in page.content.decode()
+    assert 'value="withdraw"' in listing
+    assert 'value="approve"' not in listing
+    assert 'value="reject"' not in listing
+    portal_page = reverse("portal:promotion", args=[request.pk])
+    assert f'<a href="{portal_page}">Approve or reject it in the portal</a>' in page
+    assert "No action selected." in messages_of(posted)
     assert not PromotionDecision.objects.exists()
 
 
-def test_a_requester_approving_through_the_admin_is_refused(client, registry, client_as):
-    request = registry.request()
-    client_as(registry.requester)
+def test_a_closed_requests_page_still_links_to_the_portal(admin_client, registry):
+    request = registry.in_production(registry.version())
 
-    response = act(client, REQUESTS, "approve", [request], text="Looks fine to me.")
+    page = admin_client.get(url_of(request)).content.decode()
 
-    [error] = [m for m in response.context["messages"] if m.level_tag == "error"]
-    assert "You requested this promotion, so you cannot approve it: separation of duties" in str(error)
-    request.refresh_from_db()
-    assert request.state == PromotionRequest.State.OPEN
-    assert not request.decisions.exists()
-
-
-def test_two_reviewers_approving_through_the_admin_put_the_version_in_production(client, registry, client_as):
-    request = registry.request()
-
-    first = act(client_as(registry.reviewer), REQUESTS, "approve", [request], text="Holdout checked.")
-    second = act(client_as(registry.second_reviewer), REQUESTS, "approve", [request], text="")
-
-    assert f"Approved {request}; it stays open: 1 of 2 required approvals count so far." in messages_of(first)
-    assert f"Approved {request}: Moved to production." in messages_of(second)
-    request.refresh_from_db()
-    assert request.state == PromotionRequest.State.APPROVED
-    assert ModelVersion.objects.get(pk=request.model_version.pk).stage == "production"
-    assert [(d.reviewer.username, d.comment) for d in request.decisions.all()] == [
-        ("rita", "Holdout checked."),
-        ("rob", ""),
-    ]
-    move = StageTransition.objects.get()
-    assert (move.to_stage, move.cause, move.promotion_request, move.changed_by) == (
-        "production",
-        "promotion",
-        request,
-        registry.second_reviewer,
-    )
-    assert AuditEntry.objects.filter(action="promotion_request.approved_by_reviewer").count() == 2
-
-
-def test_a_rejection_needs_its_comment_and_closes_the_request(client, registry, client_as):
-    request = registry.request()
-    client_as(registry.reviewer)
-
-    refused = client.post(
-        REQUESTS, {"action": "reject", "_selected_action": [request.pk], "confirm": "yes", "text": "  "}
-    )
-    rejected = act(client, REQUESTS, "reject", [request], text="Trained on the wrong month.")
-
-    assert refused.status_code == 200  # the page again, saying what is missing
-    assert refused.context["form"].errors["text"] == ["This field is required."]
-    assert f"Rejected {request}." in messages_of(rejected)
-    request.refresh_from_db()
-    assert (request.state, request.decisions.get().comment) == ("rejected", "Trained on the wrong month.")
+    assert f'<a href="{reverse("portal:promotion", args=[request.pk])}">Its page in the portal</a>' in page
+    assert "Approve or reject" not in page
 
 
 def test_withdrawing_is_the_requesters_or_a_maintainers(client, registry, client_as):
@@ -477,20 +444,6 @@ def test_re_checking_applies_a_request_once_its_gates_pass(client, registry, cli
     assert "Not applied: Approved, but gates fail" in " ".join(messages_of(blocked))
     assert f"Applied {request}: Moved to production." in messages_of(applied)
     assert ModelVersion.objects.get(pk=request.model_version.pk).stage == "production"
-
-
-def test_each_selected_request_is_decided_on_its_own(client, registry, client_as):
-    fresh, decided = registry.request(), registry.request()
-    promotion_approve(request=decided, reviewer=registry.reviewer)
-    client_as(registry.reviewer)
-
-    response = act(client, REQUESTS, "approve", [fresh, decided], text="Checked.")
-
-    notes = messages_of(response)
-    assert f"Approved {fresh}; it stays open: 1 of 2 required approvals count so far." in notes
-    [skipped] = [note for note in notes if note.startswith("Skipped 1:")]
-    assert f"{decided}: You already approved this request at" in skipped
-    assert (fresh.decisions.count(), decided.decisions.count()) == (1, 1)
 
 
 def test_a_request_page_shows_gates_decisions_and_what_counts(admin_client, registry):
@@ -557,12 +510,14 @@ def test_staff_without_the_change_permission_are_not_offered_the_actions(client,
     client_as(reviewer)
 
     page = client.get(REQUESTS).content.decode()
-    posted = client.post(REQUESTS, {"action": "approve", "_selected_action": [request.pk], "index": 0})
+    posted = client.post(REQUESTS, {"action": "withdraw", "_selected_action": [request.pk], "index": 0})
 
-    assert 'value="approve"' not in page
+    assert 'value="withdraw"' not in page
+    assert 'value="recheck_and_apply"' not in page
     assert 'value="roll_back"' not in client.get(MODELS).content.decode()
     assert posted.status_code == 200
-    assert not PromotionDecision.objects.exists()
+    request.refresh_from_db()
+    assert request.state == PromotionRequest.State.OPEN
 
 
 def test_the_stage_history_is_filtered_by_model_cause_and_break_glass(admin_client, registry):

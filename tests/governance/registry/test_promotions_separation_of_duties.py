@@ -9,8 +9,8 @@ from artifacts.access.services import role_revoke
 from artifacts.services import artifact_update
 from core.errors import Conflict, NotAllowed
 from governance.registry.models import PromotionDecision, PromotionRequest
+from governance.registry.selectors import approval_standing
 from governance.registry.services.promotions import (
-    approval_standing,
     promotion_approve,
     promotion_reject,
     promotion_request_create,

@@ -11,12 +11,11 @@ from artifacts.access.roles import Role
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.models import AuditEntry
 from governance.registry.models import ModelAlias, PromotionPolicy
+from governance.registry.selectors import DEFAULT_POLICIES, policy_current
 from governance.registry.services.registry import (
-    DEFAULT_POLICIES,
     model_alias_delete,
     model_alias_set,
     model_version_register,
-    policy_current,
     promotion_policy_set,
     registered_model_create,
     registered_model_update,

@@ -8,7 +8,7 @@ from core.audit.recorder import audit_export_begin, export_lines
 
 class Command(BaseCommand):
     help = (
-        "Export the whole audit log as JSON Lines with every signed tree head, for core/crypto/audit_verify.py to "
+        "Export the whole audit log as JSON Lines with every signed tree head, for tools/audit_verify.py to "
         "check offline. PATH is the file to write, or - for standard output. The export is itself recorded in the "
         "log first, so it covers its own entry."
     )
@@ -37,6 +37,6 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot write {target}: {error.strerror}.") from None
         self.stdout.write(
             f"Exported {head.tree_size} entries (tree head signed at {head.signed_at:%Y-%m-%d %H:%M:%S} UTC) to "
-            f"{target.resolve()}.\nVerify with: python core/crypto/audit_verify.py {target} --public-key KEY "
+            f"{target.resolve()}.\nVerify with: python tools/audit_verify.py {target} --public-key KEY "
             "(manage.py audit_public_key --pem prints the key)."
         )

@@ -1,11 +1,11 @@
-"""The standalone verifier (core/crypto/audit_verify.py) on real exports: it passes an untouched one, and names the
-first bad sequence number of an edited, deleted, reordered, inserted or truncated log. It runs as an auditor runs
-it: the file copied alone into an empty folder, in a Python where importing Django fails."""
+"""The offline verifier (tools/audit_verify.py) on real exports: it passes an untouched one, and names the first bad
+sequence number of an edited, deleted, reordered, inserted or truncated log. It runs as an auditor runs it: the
+tool and the one module it imports (core/crypto/merkle.py) copied alone into an empty folder, in a Python where
+importing Django fails."""
 
 import base64
 import json
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import core.crypto.audit_verify
 from core.audit import signing
 from core.audit.recorder import (
     AuditObject,
@@ -27,26 +26,15 @@ from core.audit.recorder import (
     tree_head_document,
     tree_head_sign,
 )
-from core.crypto.audit_verify import (
-    EXPORT_FORMAT,
-    Frontier,
-    VerificationFailed,
-    canonical_json,
-    key_id,
-    leaf_hash,
-    tree_head_message,
-    verify_export,
-)
+from core.crypto.merkle import EXPORT_FORMAT, Frontier, canonical_json, key_id, leaf_hash, tree_head_message
+from tests.standalone import ROOT, copied_alone, without_django
+from tools.audit_verify import VerificationFailed, verify_export
 
-VERIFIER = Path(core.crypto.audit_verify.__file__)
+#: What an auditor copies: the tool and the rules it imports, in their folders; nothing else of the checkout.
+STANDALONE_FILES = ("tools/audit_verify.py", "core/crypto/merkle.py")
 # Sizes at which a tree head is signed while the log grows; the export adds one at its end (ENTRIES).
 SIGNED_AT_SIZES = (10, 20, 33)
 ENTRIES = 40
-# Run the copied verifier with Django made unimportable: any `import django` in it would fail the run.
-WITHOUT_DJANGO = (
-    "import sys; sys.argv = sys.argv[1:]; sys.modules['django'] = None; import runpy; "
-    "runpy.run_path(sys.argv[0], run_name='__main__')"
-)
 
 
 @dataclass
@@ -74,13 +62,11 @@ class Run:
 
 
 def run_verifier(folder: Path, export: Path, *args: str | Path) -> Run:
-    """`python audit_verify.py EXPORT ARGS...` with the file alone in `folder` and Django unimportable."""
-    alone = folder / "auditor"
-    alone.mkdir(exist_ok=True)
-    script = alone / "audit_verify.py"
-    shutil.copyfile(VERIFIER, script)
+    """`python tools/audit_verify.py EXPORT ARGS...` with the tool and core/crypto/merkle.py alone in `folder`, and
+    Django unimportable."""
+    alone = copied_alone(folder / "auditor", *STANDALONE_FILES)
     completed = subprocess.run(
-        [sys.executable, "-I", "-c", WITHOUT_DJANGO, str(script), str(export), *map(str, args)],
+        without_django(alone / "tools" / "audit_verify.py", export, *args),
         cwd=alone,
         capture_output=True,
         text=True,
@@ -144,6 +130,18 @@ class TestUntouched:
         assert run.out.startswith(f"OK: {ENTRIES} entries (seq 0 to {ENTRIES - 1}) verified against 4 signed")
         assert "warning" not in run.out
         assert run.err == ""
+
+    def test_from_the_checkout_as_a_script_and_as_a_module(self, export):
+        """As the README runs it, `python tools/audit_verify.py` from the checkout's root (where Django is there but
+        not imported), and as `python -m tools.audit_verify`."""
+        path = export.write(export.lines)
+        for command in (
+            without_django(ROOT / "tools" / "audit_verify.py", path, "--public-key", export.public_key),
+            [sys.executable, "-m", "tools.audit_verify", str(path), "--public-key", str(export.public_key)],
+        ):
+            completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+            assert completed.returncode == 0, completed
+            assert completed.stdout.startswith(f"OK: {ENTRIES} entries"), completed
 
     def test_with_the_latest_tree_head_fetched_separately(self, export):
         path = export.write(export.lines)
@@ -361,19 +359,28 @@ class TestTreeHeadsAndLines:
         assert run.status == 2, run
         assert "does not hold a JSON object" in run.err
 
-    def test_the_harness_really_keeps_django_out(self, tmp_path):
-        """The runs above would fail had the verifier imported Django (or anything from this repository)."""
-        script = tmp_path / "imports_django.py"
-        script.write_text("import django\n")
-        completed = subprocess.run(
-            [sys.executable, "-I", "-c", WITHOUT_DJANGO, str(script)], capture_output=True, text=True, check=False
+    def test_the_harness_really_keeps_django_and_the_server_out(self, tmp_path):
+        """The runs above would fail had the verifier imported Django, or anything of the server beside merkle.py."""
+        alone = copied_alone(tmp_path / "auditor", *STANDALONE_FILES)
+        assert sorted(str(path.relative_to(alone)) for path in alone.rglob("*") if path.is_file()) == sorted(
+            STANDALONE_FILES
         )
-        assert completed.returncode == 1
-        assert "ModuleNotFoundError: import of django halted" in completed.stderr
+        script = alone / "tools" / "reaches_for_the_server.py"
+        for statement, error in (
+            ("import django", "import of django halted"),
+            ("import core.audit.tree", "No module named 'core.audit'"),
+        ):
+            # The path the tool sets up, and the import it makes, work; the server's modules are not there.
+            script.write_text(
+                f"import sys\nsys.path.insert(0, {str(alone)!r})\nimport core.crypto.merkle\n{statement}\n"
+            )
+            completed = subprocess.run(without_django(script), cwd=alone, capture_output=True, text=True, check=False)
+            assert completed.returncode == 1, completed
+            assert f"ModuleNotFoundError: {error}" in completed.stderr, completed.stderr
 
 
 def test_in_process_verification_names_the_same_seq(export):
-    """The server imports the verifier; called directly, it raises with the same message."""
+    """Called in process, as the export tests call it, the verifier raises with the same message."""
     lines = list(export.lines)
     del lines[export.entry_at(7)]
     with pytest.raises(VerificationFailed, match=r"^seq 7: the entry is missing"):
