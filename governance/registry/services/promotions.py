@@ -15,6 +15,10 @@ Rules, each enforced here whatever the entry point (API, admin, task):
 
 Every write locks the model's row first (services.registry.model_lock), then the request's. Each act records
 through one ChangeSet (core/changes.py), which writes its events before its audit entries.
+
+(Over 600 lines, kept whole: requests, decisions, expiry, the bytes' verdicts and the rollback all close and move
+through the same private helpers under the same locks; split, those would be imported across modules as private
+names, and the locking order would no longer read in one place.)
 """
 
 from datetime import timedelta
