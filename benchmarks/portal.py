@@ -96,6 +96,7 @@ def resolve_pages(user) -> list[tuple[str, str]]:
     from artifacts import selectors as artifact_selectors
     from artifacts.models import ArtifactVersion
     from core.models import AuditEntry
+    from governance.audit.selectors import audit_entries_for
     from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
     model = RegisteredModel.objects.order_by("pk").first()
@@ -123,7 +124,7 @@ def resolve_pages(user) -> list[tuple[str, str]]:
             version.pk,
         ),
     )
-    entry = AuditEntry.objects.visible_to(user).order_by("-seq").first() or AuditEntry.objects.order_by("-seq").first()
+    entry = audit_entries_for(user).first() or AuditEntry.objects.order_by("-seq").first()
     return [
         ("/", "/"),
         ("/models/", "/models/"),
