@@ -311,7 +311,7 @@ class Delivery:
         worker until the last arrives: its deliveries per second with no publisher competing for the CPU."""
         from django.utils import timezone
 
-        from core import outbox as events
+        from governance.webhooks import receivers
         from governance.webhooks.models import WebhookDelivery
 
         start = time.time()
@@ -325,14 +325,15 @@ class Delivery:
             held.extend(delivery_ids)
             return []
 
-        real_hand_off = events.deliveries_hand_off
-        events.deliveries_hand_off = hold
+        # Replaced where the event's on-commit callback looks it up: governance/webhooks/receivers.py's global.
+        real_hand_off = receivers.deliveries_hand_off
+        receivers.deliveries_hand_off = hold
         try:
             for _ in range(count):
                 version_id, committed = self.publisher.publish_stamped()
                 phase.commits[version_id] = committed
         finally:
-            events.deliveries_hand_off = real_hand_off
+            receivers.deliveries_hand_off = real_hand_off
         phase.published_until = time.time()
         cpu_before = self.bench.worker_cpu()
         phase.released_at = time.time()
@@ -548,7 +549,7 @@ class Bench:
     def measure_outbox_cost(self, url: str) -> None:
         """Each variant's publish, interleaved (the order rotating each round), with no worker running: the
         hand-off, when on, only puts the messages on Redis, where they stay until the queue is emptied."""
-        from core import outbox as events
+        from governance.webhooks import receivers
         from governance.webhooks.models import WebhookDelivery
         from governance.webhooks.services import webhook_endpoint_update
 
@@ -564,13 +565,13 @@ class Bench:
             )
             endpoints += [endpoint for endpoint, _ in created]
         self.redis.flushdb()
-        real_hand_off = events.deliveries_hand_off
+        real_hand_off = receivers.deliveries_hand_off
 
         def publish(variant: tuple[int | None, bool]) -> float:
             count, handoff = variant
             # In this process only, production code untouched: the hand-off held back (the deliveries wait for the
             # relay), or no event at all for the baseline of a publish without an outbox.
-            events.deliveries_hand_off = real_hand_off if handoff else (lambda delivery_ids, marked=False: [])
+            receivers.deliveries_hand_off = real_hand_off if handoff else (lambda delivery_ids, marked=False: [])
             with switched_off_event(count is None):
                 started = time.perf_counter()
                 publishers[variant].publish()
@@ -587,7 +588,7 @@ class Bench:
                 for variant in variants[shift:] + variants[:shift]:
                     self.outbox.timings.setdefault(variant, []).append(publish(variant))
         finally:
-            events.deliveries_hand_off = real_hand_off
+            receivers.deliveries_hand_off = real_hand_off
         # Checks: the deliveries written, and one message per delivery handed over.
         self.outbox.queued_messages = self.redis.llen("default")
         self.outbox.expected_messages = publishes * sum(count or 0 for count, handoff in variants if handoff)
