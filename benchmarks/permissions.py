@@ -334,14 +334,14 @@ def load_statements(scale: Scale) -> list[tuple[str, dict]]:
            WHERE c.k >= (SELECT count(*) FROM kept) AND c.k < (SELECT count(*) FROM kept) + missing.rows""",
         """UPDATE bench_grant g SET project_id = a.project_id FROM artifacts_artifact a
            WHERE g.artifact_id = a.id""",
-        """INSERT INTO governance_rolegrant (project_id, artifact_id, user_id, group_id, role, granted_by_id,
-                                             granted_at)
+        """INSERT INTO artifacts_rolegrant (project_id, artifact_id, user_id, group_id, role, granted_by_id,
+                                            granted_at)
            SELECT project_id, artifact_id, user_id, group_id, role, 1, now() FROM bench_grant""",
     ]
     for kind, grantee in (("project", "user"), ("project", "group"), ("artifact", "user"), ("artifact", "group")):
         scope = "g.artifact_id IS NULL" if kind == "project" else "g.artifact_id IS NOT NULL"
         sql.append(
-            f"""INSERT INTO governance_{kind}{grantee}objectpermission ({grantee}_id, permission_id, content_object_id)
+            f"""INSERT INTO artifacts_{kind}{grantee}objectpermission ({grantee}_id, permission_id, content_object_id)
                SELECT g.{grantee}_id, r.permission_id, g.{kind}_id
                FROM bench_grant g JOIN bench_role_permission r ON r.role = g.role AND r.kind = '{kind}'
                WHERE g.{grantee}_id IS NOT NULL AND {scope}"""  # noqa: S608 (names from constants)
@@ -358,7 +358,7 @@ SEQUENCED_TABLES += ["artifacts_artifactversion"]
 
 
 GRANT_TABLES = [
-    f"governance_{kind}{grantee}objectpermission" for kind in ("project", "artifact") for grantee in ("user", "group")
+    f"artifacts_{kind}{grantee}objectpermission" for kind in ("project", "artifact") for grantee in ("user", "group")
 ]
 
 
@@ -378,7 +378,7 @@ def load(scale: Scale) -> dict[str, int]:
 
 def check_grants(cursor) -> None:
     """Every permission row stands for a RoleGrant and every RoleGrant has its role's permissions, and the role
-    mapping used here is the one governance.access.services.role_grant applies (checked on a scratch project,
+    mapping used here is the one artifacts.access.services.role_grant applies (checked on a scratch project,
     undone)."""
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -391,17 +391,17 @@ def check_grants(cursor) -> None:
         """WITH expected AS (
                SELECT g.user_id, g.group_id, COALESCE(g.artifact_id, g.project_id) AS object_id,
                       r.kind, r.permission_id
-               FROM governance_rolegrant g JOIN bench_role_permission r ON r.role = g.role
+               FROM artifacts_rolegrant g JOIN bench_role_permission r ON r.role = g.role
                 AND r.kind = CASE WHEN g.artifact_id IS NULL THEN 'project' ELSE 'artifact' END),
            held AS (
                SELECT user_id, NULL::int AS group_id, content_object_id, 'project' AS kind, permission_id
-               FROM governance_projectuserobjectpermission
+               FROM artifacts_projectuserobjectpermission
                UNION ALL SELECT NULL, group_id, content_object_id, 'project', permission_id
-               FROM governance_projectgroupobjectpermission
+               FROM artifacts_projectgroupobjectpermission
                UNION ALL SELECT user_id, NULL, content_object_id, 'artifact', permission_id
-               FROM governance_artifactuserobjectpermission
+               FROM artifacts_artifactuserobjectpermission
                UNION ALL SELECT NULL, group_id, content_object_id, 'artifact', permission_id
-               FROM governance_artifactgroupobjectpermission)
+               FROM artifacts_artifactgroupobjectpermission)
            SELECT (SELECT count(*) FROM (SELECT * FROM expected EXCEPT ALL SELECT * FROM held) AS missing),
                   (SELECT count(*) FROM (SELECT * FROM held EXCEPT ALL SELECT * FROM expected) AS extra)"""
     )
@@ -428,7 +428,7 @@ def counts() -> dict[str, int]:
     from django.db import connection
 
     tables = ["auth_user", "auth_group", "auth_user_groups", "artifacts_project", "artifacts_artifact"]
-    tables += ["artifacts_artifactversion", "governance_rolegrant", *GRANT_TABLES]
+    tables += ["artifacts_artifactversion", "artifacts_rolegrant", *GRANT_TABLES]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(f"SELECT '{table}', count(*) FROM {table}" for table in tables))  # noqa: S608
         result = dict(cursor.fetchall())
@@ -601,7 +601,7 @@ class Bench:
         plan = self.plans.setdefault((scale.label, profile, measurement), Plan())
         for query in queries:
             sql = query["sql"]
-            if '"governance_apitoken"' in sql:
+            if '"access_apitoken"' in sql:
                 continue
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
@@ -850,7 +850,7 @@ def report(
             f"({c['restricted artifacts']:,} restricted), {c['artifacts_artifactversion']:,} versions; "
             f"{c['object permissions']:,} object-permission rows (project user {c[GRANT_TABLES[0]]:,}, project group "
             f"{c[GRANT_TABLES[1]]:,}, artifact user {c[GRANT_TABLES[2]]:,}, artifact group {c[GRANT_TABLES[3]]:,}) "
-            f"for {c['governance_rolegrant']:,} role grants"
+            f"for {c['artifacts_rolegrant']:,} role grants"
         )
     lines = [
         *results_header(started_at=started_at, seconds=seconds, command=command, code=code),
