@@ -324,7 +324,7 @@ def check_sequence(since: int) -> tuple[int, int, int, int]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), min(seq), max(seq) FROM governance_auditentry WHERE seq >= %s", [since])
+        cursor.execute("SELECT count(*), min(seq), max(seq) FROM core_auditentry WHERE seq >= %s", [since])
         count, low, high = cursor.fetchone()
     return count, low if low is not None else -1, high if high is not None else -1, log_head_size()
 
@@ -659,11 +659,8 @@ def load_entries(count: int) -> float:
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE governance_auditentry, governance_auditloghead, governance_audittreenode, "
-            "governance_signedtreehead"
-        )
-        with cursor.cursor.copy(f"COPY governance_auditentry ({COPY_COLUMNS}) FROM STDIN") as copy:
+        cursor.execute("TRUNCATE core_auditentry, core_auditloghead, core_audittreenode, core_signedtreehead")
+        with cursor.cursor.copy(f"COPY core_auditentry ({COPY_COLUMNS}) FROM STDIN") as copy:
             for entry in synthetic_entries(count):
                 copy.write_row(
                     (
@@ -689,9 +686,9 @@ def load_entries(count: int) -> float:
                 )
                 if entry.seq and entry.seq % 200_000 == 0:
                     progress(f"  {entry.seq:,} entries copied")
-        cursor.execute("INSERT INTO governance_auditloghead (id, size) VALUES (1, %s)", [count])
+        cursor.execute("INSERT INTO core_auditloghead (id, size) VALUES (1, %s)", [count])
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE governance_auditentry")
+        cursor.execute("VACUUM ANALYZE core_auditentry")
     return time.perf_counter() - started
 
 
@@ -702,8 +699,8 @@ def trim_log(count: int) -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute("DELETE FROM governance_auditentry WHERE seq >= %s", [count])
-        cursor.execute("UPDATE governance_auditloghead SET size = %s WHERE id = 1", [count])
+        cursor.execute("DELETE FROM core_auditentry WHERE seq >= %s", [count])
+        cursor.execute("UPDATE core_auditloghead SET size = %s WHERE id = 1", [count])
 
 
 @dataclass
@@ -755,14 +752,14 @@ def run_proofs(args: argparse.Namespace) -> ProofResults:
 
     size, results = args.entries, ProofResults()
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE governance_audittreenode, governance_signedtreehead")
+        cursor.execute("TRUNCATE core_audittreenode, core_signedtreehead")
     progress(f"extend_kept_subtrees({size:,}) from no kept subtree")
     started = time.perf_counter()
     audit_tree.extend_kept_subtrees(size)
     results.extend_seconds = time.perf_counter() - started
     results.nodes = AuditTreeNode.objects.count()
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE governance_audittreenode")
+        cursor.execute("VACUUM ANALYZE core_audittreenode")
     started = time.perf_counter()
     head = tree_head_sign()
     results.sign_seconds = time.perf_counter() - started
