@@ -24,8 +24,8 @@ from provenant_client import (
     ServerError,
 )
 
+from tests import live_server
 from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer
-from tests.live_server import free_port
 
 MiB = 1024 * 1024
 #: The server's smallest chunk but the last (artifacts/storage/writes.py, MIN_PART_SIZE).
@@ -259,10 +259,33 @@ def test_a_refusal_is_not_retried(contributor):
 
 
 def test_a_server_that_does_not_answer_is_retried_then_reported(tmp_path):
-    with Client(f"http://127.0.0.1:{free_port()}", "prv_x", cache_dir=tmp_path, retries=2, backoff=0) as client:
+    with Client(
+        f"http://127.0.0.1:{live_server.free_port()}", "prv_x", cache_dir=tmp_path, retries=2, backoff=0
+    ) as client:
         traffic = Traffic(client)
         with pytest.raises(ServerError) as refused:
             client.get("/projects/")
 
     assert (refused.value.status, refused.value.code) == (None, "unreachable")
+    assert len(traffic.requests) == 3
+
+
+def test_a_server_error_is_retried_then_reported_with_its_code(tmp_path):
+    """A server whose database cannot be opened answers every request 500 (JSON, `server_error`)."""
+    env = live_server.environment(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="client-tests-only-" + "k" * 40,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        PROVENANT_HTTPS="false",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}",
+    )
+    with live_server.process_on_a_free_port(live_server.GRANIAN, env, log_path=tmp_path / "server.log") as port:
+        client = Client(f"http://127.0.0.1:{port}", "prv_x", cache_dir=tmp_path / "cache", retries=2, backoff=0)
+        traffic = Traffic(client)
+        with client, pytest.raises(ServerError) as refused:
+            client.get("/projects/")
+
+    assert (refused.value.status, refused.value.code) == (500, "server_error")
     assert len(traffic.requests) == 3

@@ -7,7 +7,7 @@ with Client() as client:  # PROVENANT_URL / PROVENANT_TOKEN, or the default prof
     client.pull(pushed.version["id"], "serving/")
 """
 
-from provenant_client.client import Client, PushResult
+from provenant_client.client import Client, PushResult, UploadResult
 from provenant_client.config import save_profile
 from provenant_client.errors import (
     AuthenticationFailed,
@@ -31,6 +31,7 @@ __all__ = [
     "ProvenantError",
     "PushResult",
     "ServerError",
+    "UploadResult",
     "save_profile",
 ]
 __version__ = "0.1.0"

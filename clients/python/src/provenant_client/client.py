@@ -18,7 +18,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +28,7 @@ import httpx
 from provenant_client import config, transfers
 from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
 
-__all__ = ["Client", "PushResult"]
+__all__ = ["Client", "PushResult", "UploadResult"]
 
 API_PREFIX = "/api/v1"
 USER_AGENT = "provenant-client/0.1.0"
@@ -38,16 +38,22 @@ MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class PushResult:
-    """What `Client.push` did: the version it published, and how many of the file's bytes it had to send
-    (0 when the project already held them; less than `size` when an interrupted upload was resumed)."""
+class UploadResult:
+    """What storing a file's bytes in a project took: how many of them had to be sent (0 when the project already
+    held them; less than `size` when an interrupted upload session was resumed, from `resumed_from`)."""
 
-    version: dict[str, Any]
     digest: str
     size: int
     bytes_sent: int
     already_held: bool
     resumed_from: int | None = None
+
+
+@dataclass(frozen=True)
+class PushResult(UploadResult):
+    """An upload, then the artifact version (the server's record) that publishes its bytes."""
+
+    version: dict[str, Any] = field(default_factory=dict)
 
 
 class Client:
@@ -165,33 +171,30 @@ class Client:
         response = self.request("HEAD", self._blob_url(project, digest), allow=(404, 409))
         return response.status_code == 200
 
-    def upload(self, path: str | os.PathLike[str], *, project: str) -> PushResult:
-        """Store the file's bytes in the project unless it holds them already; nothing is published.
-
-        Returns a `PushResult` without a version (`version` is the blob's record, or `{}` when it was held).
-        """
+    def upload(self, path: str | os.PathLike[str], *, project: str) -> UploadResult:
+        """Store the file's bytes in the project unless it holds them already; nothing is published."""
         source = Path(path)
         digest, size = transfers.file_digest(source)
         return self._upload(source, project=project, digest=digest, size=size)
 
-    def _upload(self, source: Path, *, project: str, digest: str, size: int) -> PushResult:
+    def _upload(self, source: Path, *, project: str, digest: str, size: int) -> UploadResult:
         state_path = self.cache.upload_state_path(self.server, project, digest)
         saved = self.cache.load_json(state_path)
         if saved is None and self.blob_exists(project, digest):
-            return PushResult(version={}, digest=digest, size=size, bytes_sent=0, already_held=True)
+            return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
         if saved is None and size < self.upload_session_threshold:
-            response = self.request(
+            self.request(
                 "PUT",
                 self._blob_url(project, digest),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 body=lambda: transfers.file_blocks(source),
             )
-            return PushResult(version=response.json(), digest=digest, size=size, bytes_sent=size, already_held=False)
+            return UploadResult(digest=digest, size=size, bytes_sent=size, already_held=False)
         return self._upload_in_session(source, project=project, digest=digest, size=size, saved=saved)
 
     def _upload_in_session(
         self, source: Path, *, project: str, digest: str, size: int, saved: dict[str, Any] | None
-    ) -> PushResult:
+    ) -> UploadResult:
         """Send the file through an upload session, resuming the saved one when the server still has it."""
         state_path = self.cache.upload_state_path(self.server, project, digest)
         session = self._saved_session(saved) if saved else None
@@ -202,7 +205,7 @@ class Client:
             )
             if response.status_code == 200:  # the project already held the bytes
                 self._forget(state_path)
-                return PushResult(version={}, digest=digest, size=size, bytes_sent=0, already_held=True)
+                return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
             session = response.json()
             self.cache.save_json(
                 state_path,
@@ -217,11 +220,10 @@ class Client:
             )
         if session["state"] == "completed":
             self._forget(state_path)
-            return PushResult(version={}, digest=digest, size=size, bytes_sent=0, already_held=True)
+            return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
         chunk = max(self.chunk_size, int(session["min_chunk_size"]))
         offset = int(session["offset"])
         sent = 0
-        blob: dict[str, Any] = {}
         while True:
             length = min(chunk, size - offset)
             last = offset + length >= size
@@ -242,16 +244,15 @@ class Client:
             if response.status_code == 416:
                 # An earlier attempt of this chunk was written but its answer lost: ask where the session stands.
                 offset = int(self.request("GET", session["url"]).json()["offset"])
+                if offset == start:  # the server refuses the very position it names: do not loop on it
+                    raise error_from_response(response)
                 continue
             sent += length
             if last:
-                blob = response.json()
                 break
             offset = int(response.json()["offset"])
         self._forget(state_path)
-        return PushResult(
-            version=blob, digest=digest, size=size, bytes_sent=sent, already_held=False, resumed_from=resumed_from
-        )
+        return UploadResult(digest=digest, size=size, bytes_sent=sent, already_held=False, resumed_from=resumed_from)
 
     def _saved_session(self, saved: dict[str, Any]) -> dict[str, Any] | None:
         """The saved session as the server sees it now, or None when it is gone, failed, or not this server's."""
@@ -316,12 +317,12 @@ class Client:
             body["media_type"] = media_type
         version = self.post("/artifact-versions/", body)
         return PushResult(
-            version=version,
             digest=digest,
             size=size,
             bytes_sent=stored.bytes_sent,
             already_held=stored.already_held,
             resumed_from=stored.resumed_from,
+            version=version,
         )
 
     def version(self, version_id: int) -> dict[str, Any]:
