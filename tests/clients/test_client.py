@@ -22,6 +22,7 @@ from provenant_client import (
     NotFound,
     PermissionDenied,
     ServerError,
+    transfers,
 )
 
 from tests import live_server
@@ -143,6 +144,14 @@ def test_the_cache_folder_follows_the_environment(demo_server, random_file, monk
         client.pull(digest, project=PROJECT)
 
     assert (tmp_path / "elsewhere" / "blobs" / "sha256" / digest.split(":")[1]).exists()
+
+
+def test_the_servers_repr_digest_is_read_so_downloads_are_checked_against_it(contributor, random_file):
+    digest = contributor.upload(random_file(5000), project=PROJECT).digest
+
+    answer = contributor.request("HEAD", f"/projects/{PROJECT}/blobs/{digest}")
+
+    assert transfers.repr_digest_hex(answer.headers["Repr-Digest"]) == digest.split(":")[1]
 
 
 KILLED_AFTER_ONE_CHUNK = """
