@@ -1,0 +1,426 @@
+"""`Client`: Provenant's API from Python, for pipelines that push what they train and pull what they serve.
+
+Transfers follow what the server offers (README, "Uploads" and "Downloads"): a file's digest is computed in one
+read before anything is sent, so a `HEAD` can ask whether the project already holds those bytes and nothing is
+sent again when it does; small files go in one streaming `PUT`, large ones through an upload session whose URL is
+kept in the cache folder, so a later process (after a dropped connection, a crash, a SIGKILL) asks the server
+where it stands and sends only the rest. Downloads land in a content-addressed cache, checked against the digest
+asked for and the server's `Repr-Digest`, so pulling the same bytes again reads nothing from the network.
+
+Failures that may pass (a 5xx, a dropped connection, a timeout) are retried with exponential backoff; a 4xx is
+never retried and becomes a typed `ProvenantError` carrying the server's `code` and `detail`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from provenant_client import config, transfers
+from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
+
+__all__ = ["Client", "PushResult", "UploadResult"]
+
+API_PREFIX = "/api/v1"
+USER_AGENT = "provenant-client/0.1.0"
+#: Statuses that say "not now" rather than "not this": retried.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What storing a file's bytes in a project took: how many of them had to be sent (0 when the project already
+    held them; less than `size` when an interrupted upload session was resumed, from `resumed_from`)."""
+
+    digest: str
+    size: int
+    bytes_sent: int
+    already_held: bool
+    resumed_from: int | None = None
+
+
+@dataclass(frozen=True)
+class PushResult(UploadResult):
+    """An upload, then the artifact version (the server's record) that publishes its bytes."""
+
+    version: dict[str, Any] = field(default_factory=dict)
+
+
+class Client:
+    """A connection to one Provenant server as one user (their bearer token).
+
+    `url` is the server's address (`https://provenant.example.com`, with or without `/api/v1`); with no
+    arguments the environment or the default profile says which server and token (see `config`). Use it as a
+    context manager, or call `close()`, to release its connections.
+
+    `upload_session_threshold`: files of at least this size go through a resumable upload session, smaller ones
+    in one PUT. `chunk_size`: the size of each session chunk (the server's `min_chunk_size` is the floor).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        profile: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        timeout: float = 60.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        chunk_size: int = 16 * MiB,
+        upload_session_threshold: int = 64 * MiB,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        settings = config.resolve_settings(url, token, profile)
+        server = settings.url[: -len(API_PREFIX)] if settings.url.endswith(API_PREFIX) else settings.url
+        self.server = server
+        self.profile = settings.profile
+        self.cache = transfers.Cache(Path(cache_dir) if cache_dir is not None else config.cache_dir())
+        self.retries = retries
+        self.backoff = backoff
+        self.chunk_size = chunk_size
+        self.upload_session_threshold = upload_session_threshold
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if settings.token:
+            headers["Authorization"] = f"Bearer {settings.token}"
+        #: The underlying httpx client: its `event_hooks` see every request the client makes.
+        self.http = httpx.Client(
+            base_url=server + API_PREFIX,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # Requests ----------------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        body: Callable[[], Iterator[bytes]] | None = None,
+        allow: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """Send a request (a path under `/api/v1`, or an absolute URL the server gave) and return its answer,
+        retrying what may pass; an answer of 400 or more not in `allow` raises its `ProvenantError`.
+
+        `body` makes a fresh iterator of the request's bytes for each attempt; give its length in `headers`
+        (`Content-Length`), or it would go chunked, which the server refuses (411).
+        """
+        attempt = 0
+        while True:
+            content = body() if body is not None else None
+            try:
+                response = self.http.request(method, path, params=params, json=json, headers=headers, content=content)
+            except httpx.TransportError as error:
+                if attempt >= self.retries:
+                    raise ServerError(
+                        f"{method} {path}: no answer from {self.server} after {attempt + 1} attempts ({error!r})",
+                        code="unreachable",
+                    ) from error
+            else:
+                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    if response.status_code >= 400 and response.status_code not in allow:
+                        raise error_from_response(response)
+                    return response
+            attempt += 1
+            self._pause(attempt)
+
+    def _pause(self, attempt: int) -> None:
+        """Wait before retry number `attempt`: exponential backoff, capped at 30 s, with jitter so that many
+        clients cut off by the same outage do not all come back in the same instant."""
+        time.sleep(min(30.0, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random()))
+
+    def get(self, path: str, **params: Any) -> Any:
+        """The JSON answer of a GET."""
+        return self.request("GET", path, params=params or None).json()
+
+    def post(self, path: str, json: Any) -> Any:
+        """The JSON answer of a POST."""
+        return self.request("POST", path, json=json).json()
+
+    # Blobs -------------------------------------------------------------------------------------------------------
+
+    def _blob_url(self, project: str, digest: str) -> str:
+        return f"/projects/{quote(project, safe='')}/blobs/{transfers.normalize_digest(digest)}"
+
+    def blob_exists(self, project: str, digest: str) -> bool:
+        """Whether the project already holds intact bytes with this digest (a HEAD: nothing is read)."""
+        response = self.request("HEAD", self._blob_url(project, digest), allow=(404, 409))
+        return response.status_code == 200
+
+    def upload(self, path: str | os.PathLike[str], *, project: str) -> UploadResult:
+        """Store the file's bytes in the project unless it holds them already; nothing is published."""
+        source = Path(path)
+        digest, size = transfers.file_digest(source)
+        return self._upload(source, project=project, digest=digest, size=size)
+
+    def _upload(self, source: Path, *, project: str, digest: str, size: int) -> UploadResult:
+        state_path = self.cache.upload_state_path(self.server, project, digest)
+        saved = self.cache.load_json(state_path)
+        if saved is None and self.blob_exists(project, digest):
+            return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
+        if saved is None and size < self.upload_session_threshold:
+            self.request(
+                "PUT",
+                self._blob_url(project, digest),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                body=lambda: transfers.file_blocks(source),
+            )
+            return UploadResult(digest=digest, size=size, bytes_sent=size, already_held=False)
+        return self._upload_in_session(source, project=project, digest=digest, size=size, saved=saved)
+
+    def _upload_in_session(
+        self, source: Path, *, project: str, digest: str, size: int, saved: dict[str, Any] | None
+    ) -> UploadResult:
+        """Send the file through an upload session, resuming the saved one when the server still has it."""
+        state_path = self.cache.upload_state_path(self.server, project, digest)
+        session = self._saved_session(saved) if saved else None
+        resumed_from = session["offset"] if session else None
+        if session is None:
+            response = self.request(
+                "POST", f"/projects/{quote(project, safe='')}/uploads/", json={"digest": digest, "size": size}
+            )
+            if response.status_code == 200:  # the project already held the bytes
+                self._forget(state_path)
+                return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
+            session = response.json()
+            self.cache.save_json(
+                state_path,
+                {
+                    "server": self.server,
+                    "project": project,
+                    "digest": digest,
+                    "size": size,
+                    "session": session["url"],
+                    "path": str(source.resolve()),
+                },
+            )
+        if session["state"] == "completed":
+            self._forget(state_path)
+            return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
+        chunk = max(self.chunk_size, int(session["min_chunk_size"]))
+        offset = int(session["offset"])
+        sent = 0
+        while True:
+            length = min(chunk, size - offset)
+            last = offset + length >= size
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(length),
+                "Upload-Offset": str(offset),
+            }
+            start = offset
+            response = self.request(
+                "PUT" if last else "PATCH",
+                session["url"],
+                params={"digest": digest} if last else None,
+                headers=headers,
+                body=lambda start=start, length=length: transfers.file_blocks(source, start, length),
+                allow=(416,),
+            )
+            if response.status_code == 416:
+                # An earlier attempt of this chunk was written but its answer lost: ask where the session stands.
+                offset = int(self.request("GET", session["url"]).json()["offset"])
+                if offset == start:  # the server refuses the very position it names: do not loop on it
+                    raise error_from_response(response)
+                continue
+            sent += length
+            if last:
+                break
+            offset = int(response.json()["offset"])
+        self._forget(state_path)
+        return UploadResult(digest=digest, size=size, bytes_sent=sent, already_held=False, resumed_from=resumed_from)
+
+    def _saved_session(self, saved: dict[str, Any]) -> dict[str, Any] | None:
+        """The saved session as the server sees it now, or None when it is gone, failed, or not this server's."""
+        if saved.get("server") != self.server or not isinstance(saved.get("session"), str):
+            return None
+        try:
+            session = self.request("GET", saved["session"]).json()
+        except (NotFound, Conflict):
+            return None
+        return session if session.get("state") in {"receiving", "completed"} else None
+
+    @staticmethod
+    def _forget(state_path: Path) -> None:
+        state_path.unlink(missing_ok=True)
+
+    # Artifacts ---------------------------------------------------------------------------------------------------
+
+    def artifact(self, project: str, name: str) -> dict[str, Any]:
+        """The artifact `name` of the project; NotFound when there is none the caller may see."""
+        found = self.get("/artifacts/", project=project, name=name)["results"]
+        if not found:
+            raise NotFound(f"No artifact {name!r} in project {project!r}.", status=404, code="not_found")
+        return found[0]
+
+    def ensure_artifact(self, project: str, name: str, *, kind: str = "model") -> dict[str, Any]:
+        """The artifact `name`, created (of `kind`) when the project has none by that name."""
+        try:
+            return self.artifact(project, name)
+        except NotFound:
+            try:
+                return self.post("/artifacts/", {"project": project, "name": name, "kind": kind})
+            except Conflict:  # created meanwhile by another process
+                return self.artifact(project, name)
+
+    def push(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        project: str,
+        artifact: str,
+        run: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        media_type: str | None = None,
+        kind: str = "model",
+    ) -> PushResult:
+        """Store the file's bytes in the project (unless it holds them) and publish them as the next version of
+        `artifact`, created as a `kind` artifact if the project has none by that name.
+
+        Pushing the same bytes again with the same run and details returns the existing version; with other
+        details the server answers Conflict (`already_published`).
+        """
+        source = Path(path)
+        digest, size = transfers.file_digest(source)
+        stored = self._upload(source, project=project, digest=digest, size=size)
+        record = self.ensure_artifact(project, artifact, kind=kind)
+        body: dict[str, Any] = {"artifact": record["id"], "digest": digest}
+        if run is not None:
+            body["run"] = run
+        if metadata is not None:
+            body["metadata"] = metadata
+        if media_type is not None:
+            body["media_type"] = media_type
+        version = self.post("/artifact-versions/", body)
+        return PushResult(
+            digest=digest,
+            size=size,
+            bytes_sent=stored.bytes_sent,
+            already_held=stored.already_held,
+            resumed_from=stored.resumed_from,
+            version=version,
+        )
+
+    def version(self, version_id: int) -> dict[str, Any]:
+        """An artifact version's record; kept in the cache after the first read, since versions never change."""
+        record_path = self.cache.version_record_path(self.server, version_id)
+        record = self.cache.load_json(record_path)
+        if record is None:
+            record = self.get(f"/artifact-versions/{int(version_id)}/")
+            self.cache.save_json(record_path, record)
+        return record
+
+    # Downloads ---------------------------------------------------------------------------------------------------
+
+    def pull(
+        self,
+        ref: int | str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        project: str | None = None,
+        link: bool = False,
+    ) -> Path:
+        """Fetch the bytes of `ref` (an artifact version's id, or a digest with the `project` that holds it) into
+        the cache, then to `dest` (a file, or a folder to put it in under the artifact's name or the digest); a
+        hard link instead of a copy when `link`. Returns the path written, or the cached file without `dest`.
+
+        Bytes already cached are not downloaded again; a version already read is not asked for again either.
+        """
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            record = self.version(int(ref))
+            digest, size, url = record["digest"], int(record["size"]), record["download_url"]
+            name = f"{record['artifact_name']}-v{record['number']}"
+        elif isinstance(ref, str) and transfers.is_digest(ref):
+            if project is None:
+                raise ValueError("Pulling by digest needs the project that holds the bytes: pass project=.")
+            digest, size, url = transfers.normalize_digest(ref), None, self._blob_url(project, ref)
+            name = digest.split(":", 1)[1]
+        else:
+            raise ValueError(f"{ref!r} is not a version id or a sha256 digest.")
+        cached = self.cache.cached_blob(digest, size) or self._download(url, digest, size)
+        if dest is None:
+            return cached
+        target = Path(dest)
+        if target.is_dir():
+            target = target / name
+        return transfers.place(cached, target, link=link)
+
+    def _download(self, url: str, digest: str, size: int | None) -> Path:
+        """Stream `url` into the cache, hashing as it arrives; after a dropped connection, continue from the
+        bytes received with a Range request tied to the digest (If-Range), so the pieces are of one file."""
+        expected = digest.split(":", 1)[1]
+        hasher = hashlib.sha256()
+        received = 0
+        attempt = 0
+        announced: str | None = None
+        with self.cache.incoming() as file:
+            temporary = Path(file.name)
+            try:
+                while True:
+                    headers = {"Accept": "*/*"}
+                    if received:
+                        headers |= {"Range": f"bytes={received}-", "If-Range": f'"{digest}"'}
+                    try:
+                        with self.http.stream("GET", url, headers=headers, follow_redirects=True) as response:
+                            if response.status_code >= 400:
+                                response.read()
+                                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                                    raise error_from_response(response)
+                            else:
+                                if response.status_code == 200 and received:  # whole file again: start over
+                                    file.seek(0)
+                                    file.truncate()
+                                    hasher, received = hashlib.sha256(), 0
+                                announced = transfers.repr_digest_hex(response.headers.get("Repr-Digest")) or announced
+                                for block in response.iter_bytes(transfers.BLOCK_SIZE):
+                                    file.write(block)
+                                    hasher.update(block)
+                                    received += len(block)
+                                break
+                    except httpx.TransportError as error:
+                        if attempt >= self.retries:
+                            message = f"GET {url}: download interrupted ({error!r})"
+                            raise ServerError(message, code="unreachable") from error
+                    attempt += 1
+                    self._pause(attempt)
+                file.flush()
+                os.fsync(file.fileno())
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+        actual = hasher.hexdigest()
+        if actual != expected or (announced is not None and announced != expected) or (size not in (None, received)):
+            temporary.unlink(missing_ok=True)
+            raise DigestMismatch(
+                f"Downloaded {received} bytes hashing to sha256:{actual}, not {digest}"
+                + (f" (the server announced sha256:{announced})" if announced and announced != expected else ""),
+                code="digest_mismatch",
+            )
+        return self.cache.admit(temporary, digest)
+
+    def __repr__(self) -> str:
+        return f"Client({self.server!r}, profile={self.profile!r})"

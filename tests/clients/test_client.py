@@ -1,0 +1,300 @@
+"""The client against a real server process on the demo (clients/python/src/provenant_client/client.py): bytes
+round-trip, what is already held or cached is never sent or fetched again, an upload cut off by a killed process
+resumes where the server stands, and refusals arrive as typed errors with the server's code and detail.
+
+What crosses the network is counted with httpx event hooks on the client's own connection, never guessed.
+"""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from provenant_client import (
+    AuthenticationFailed,
+    Client,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    transfers,
+)
+
+from tests import live_server
+from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer
+
+MiB = 1024 * 1024
+#: The server's smallest chunk but the last (artifacts/storage/writes.py, MIN_PART_SIZE).
+SERVER_MIN_CHUNK = 5 * MiB
+
+
+class Traffic:
+    """Every request a client sends: method, URL path and how many body bytes it announced."""
+
+    def __init__(self, client: Client) -> None:
+        self.requests: list[tuple[str, str, int]] = []
+        client.http.event_hooks["request"].append(self._record)
+
+    def _record(self, request: httpx.Request) -> None:
+        self.requests.append((request.method, request.url.path, int(request.headers.get("Content-Length", 0))))
+
+    def body_bytes(self, *methods: str) -> int:
+        return sum(length for method, _, length in self.requests if method in methods)
+
+
+@pytest.fixture
+def random_file(tmp_path) -> Callable[..., Path]:
+    """`random_file(size)`: a file of `size` random bytes, new to every project."""
+
+    def make(size: int, name: str = "model.bin") -> Path:
+        path = tmp_path / name
+        path.write_bytes(os.urandom(size))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def contributor(demo_server: DemoServer, tmp_path) -> Client:
+    with Client(demo_server.url, demo_server.contributor_token, cache_dir=tmp_path / "cache", backoff=0) as client:
+        yield client
+
+
+def sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_push_then_pull_round_trips_the_bytes(contributor, random_file, tmp_path):
+    source = random_file(300_000)
+
+    pushed = contributor.push(source, project=PROJECT, artifact="client-round-trip", metadata={"epoch": 3})
+    pulled = contributor.pull(pushed.version["id"], tmp_path / "pulled.bin")
+
+    assert pushed.digest == pushed.version["digest"] == sha256(source)
+    assert (pushed.bytes_sent, pushed.already_held) == (source.stat().st_size, False)
+    assert pushed.version["artifact_name"] == "client-round-trip"
+    assert pushed.version["metadata"] == {"epoch": 3}
+    assert pulled.read_bytes() == source.read_bytes()
+
+
+def test_pushing_bytes_the_project_holds_sends_no_body(contributor, random_file):
+    source = random_file(200_000)
+    first = contributor.push(source, project=PROJECT, artifact="client-dedup")
+    traffic = Traffic(contributor)
+
+    again = contributor.push(source, project=PROJECT, artifact="client-dedup")
+
+    assert (again.bytes_sent, again.already_held) == (0, True)
+    assert again.version["id"] == first.version["id"]  # the same bytes and details: the same version
+    assert traffic.body_bytes("PUT", "PATCH") == 0
+    assert ("HEAD", f"/api/v1/projects/{PROJECT}/blobs/{first.digest}", 0) in traffic.requests
+
+
+def test_a_large_file_goes_through_an_upload_session_in_chunks(demo_server, random_file, tmp_path):
+    source = random_file(2 * SERVER_MIN_CHUNK + 1234)
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1}
+    with Client(demo_server.url, demo_server.contributor_token, **options) as client:
+        traffic = Traffic(client)
+        pushed = client.push(source, project=PROJECT, artifact="client-session")
+
+    # Chunks of 1 byte asked for: the server's minimum is used instead, and the last one finishes the upload.
+    chunks = [(method, length) for method, path, length in traffic.requests if path.startswith("/api/v1/uploads/")]
+    assert chunks == [("PATCH", SERVER_MIN_CHUNK), ("PATCH", SERVER_MIN_CHUNK), ("PUT", 1234)]
+    assert pushed.version["digest"] == sha256(source)
+    assert not list((tmp_path / "cache" / "uploads").iterdir()), "a finished upload leaves no state to resume"
+
+
+def test_a_second_pull_reads_nothing_from_the_network(demo_server, contributor, random_file, tmp_path):
+    source = random_file(150_000)
+    pushed = contributor.push(source, project=PROJECT, artifact="client-cache")
+    contributor.pull(pushed.version["id"], tmp_path / "first.bin")
+    # A new client (a new process) on the same cache folder, by version id and by digest.
+    with Client(demo_server.url, demo_server.contributor_token, cache_dir=tmp_path / "cache") as later:
+        traffic = Traffic(later)
+        by_id = later.pull(pushed.version["id"], tmp_path / "second.bin")
+        by_digest = later.pull(pushed.digest, tmp_path / "third.bin", project=PROJECT)
+
+    assert traffic.requests == []
+    assert by_id.read_bytes() == by_digest.read_bytes() == source.read_bytes()
+
+
+def test_a_pull_lands_in_the_content_addressed_cache_read_only(contributor, random_file, tmp_path):
+    source = random_file(100_000)
+    digest = contributor.upload(source, project=PROJECT).digest
+
+    cached = contributor.pull(digest, project=PROJECT)
+
+    assert cached == tmp_path / "cache" / "blobs" / "sha256" / digest.split(":")[1]
+    assert cached.read_bytes() == source.read_bytes()
+    assert not os.access(cached, os.W_OK) or os.geteuid() == 0
+    linked = contributor.pull(digest, tmp_path, project=PROJECT, link=True)
+    assert linked == tmp_path / digest.split(":")[1]
+    assert linked.stat().st_ino == cached.stat().st_ino
+
+
+def test_the_cache_folder_follows_the_environment(demo_server, random_file, monkeypatch, tmp_path):
+    monkeypatch.setenv("PROVENANT_CACHE_DIR", str(tmp_path / "elsewhere"))
+    with Client(demo_server.url, demo_server.contributor_token) as client:
+        digest = client.upload(random_file(1000), project=PROJECT).digest
+        client.pull(digest, project=PROJECT)
+
+    assert (tmp_path / "elsewhere" / "blobs" / "sha256" / digest.split(":")[1]).exists()
+
+
+def test_the_servers_repr_digest_is_read_so_downloads_are_checked_against_it(contributor, random_file):
+    digest = contributor.upload(random_file(5000), project=PROJECT).digest
+
+    answer = contributor.request("HEAD", f"/projects/{PROJECT}/blobs/{digest}")
+
+    assert transfers.repr_digest_hex(answer.headers["Repr-Digest"]) == digest.split(":")[1]
+
+
+KILLED_AFTER_ONE_CHUNK = """
+import os, signal, sys
+from provenant_client import Client
+
+url, token, cache, path, project = sys.argv[1:]
+client = Client(url, token, cache_dir=cache, upload_session_threshold=0, chunk_size=1)
+
+def die_after_the_first_chunk(response):
+    if response.request.method == "PATCH":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+client.http.event_hooks["response"].append(die_after_the_first_chunk)
+client.upload(path, project=project)
+"""
+
+
+def test_an_upload_killed_mid_way_resumes_from_the_servers_offset(demo_server, random_file, tmp_path):
+    source = random_file(2 * SERVER_MIN_CHUNK + 4321)
+    cache = tmp_path / "cache"
+    # The client in a process of its own, SIGKILLed as soon as the server took its first chunk.
+    search_path = [str(CLIENT_SOURCE), str(Path(httpx.__file__).parents[1]), *sys.path]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(search_path)}
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_AFTER_ONE_CHUNK,
+            demo_server.url,
+            demo_server.contributor_token,
+            str(cache),
+            str(source),
+            PROJECT,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(list((cache / "uploads").iterdir())) == 1, "the session was saved for a later process"
+
+    with Client(demo_server.url, demo_server.contributor_token, cache_dir=cache) as client:
+        traffic = Traffic(client)
+        pushed = client.push(source, project=PROJECT, artifact="client-resume")
+
+    assert pushed.resumed_from == SERVER_MIN_CHUNK
+    assert pushed.bytes_sent == traffic.body_bytes("PATCH", "PUT") == source.stat().st_size - SERVER_MIN_CHUNK
+    assert not any(method == "POST" and "/uploads/" in path for method, path, _ in traffic.requests)
+    assert pushed.version["digest"] == sha256(source)
+    assert pushed.version["size"] == source.stat().st_size
+    assert not list((cache / "uploads").iterdir())
+
+
+def test_a_saved_session_the_server_no_longer_has_starts_a_new_one(contributor, random_file, tmp_path):
+    source = random_file(3000)
+    digest = sha256(source)
+    state = contributor.cache.upload_state_path(contributor.server, PROJECT, digest)
+    contributor.cache.save_json(
+        state, {"server": contributor.server, "session": f"{contributor.server}/api/v1/uploads/{'0' * 32}/"}
+    )
+
+    pushed = contributor.push(source, project=PROJECT, artifact="client-stale-session")
+
+    assert pushed.version["digest"] == digest
+    assert not state.exists()
+
+
+# Refusals -------------------------------------------------------------------------------------------------------
+
+
+def test_a_missing_version_is_not_found_with_the_servers_words(contributor):
+    with pytest.raises(NotFound) as refused:
+        contributor.pull(10**9)
+
+    assert (refused.value.status, refused.value.code) == (404, "not_found")
+    assert refused.value.detail == f"No artifact version with id {10**9}."
+
+
+def test_a_viewer_pushing_is_denied_naming_the_roles_that_may(demo_server, random_file, tmp_path):
+    viewer = Client(demo_server.url, demo_server.viewer_token, cache_dir=tmp_path / "cache")
+    with viewer, pytest.raises(PermissionDenied) as refused:
+        viewer.push(random_file(1000), project=PROJECT, artifact="client-denied")
+
+    assert (refused.value.status, refused.value.code) == (403, "permission_denied")
+    assert "contributor" in refused.value.detail
+
+
+def test_input_that_does_not_validate_names_its_field(contributor, random_file):
+    with pytest.raises(InvalidInput) as refused:
+        contributor.push(random_file(1000), project=PROJECT, artifact="client-invalid", media_type="")
+
+    assert (refused.value.status, refused.value.code, refused.value.field) == (400, "invalid", "media_type")
+    assert list(refused.value.errors) == ["media_type"]
+    assert "media_type" in str(refused.value)
+
+
+def test_a_token_the_server_does_not_know_fails_authentication(demo_server, tmp_path):
+    stranger = Client(demo_server.url, "prv_not-a-token", cache_dir=tmp_path / "cache")
+    with stranger, pytest.raises(AuthenticationFailed) as refused:
+        stranger.get("/projects/")
+
+    assert refused.value.status == 401
+    assert refused.value.detail
+
+
+def test_a_refusal_is_not_retried(contributor):
+    traffic = Traffic(contributor)
+    with pytest.raises(NotFound):
+        contributor.get("/artifact-versions/999999999/")
+
+    assert len(traffic.requests) == 1
+
+
+def test_a_server_that_does_not_answer_is_retried_then_reported(tmp_path):
+    with Client(
+        f"http://127.0.0.1:{live_server.free_port()}", "prv_x", cache_dir=tmp_path, retries=2, backoff=0
+    ) as client:
+        traffic = Traffic(client)
+        with pytest.raises(ServerError) as refused:
+            client.get("/projects/")
+
+    assert (refused.value.status, refused.value.code) == (None, "unreachable")
+    assert len(traffic.requests) == 3
+
+
+def test_a_server_error_is_retried_then_reported_with_its_code(tmp_path):
+    """A server whose database cannot be opened answers every request 500 (JSON, `server_error`)."""
+    env = live_server.environment(
+        tmp_path,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="client-tests-only-" + "k" * 40,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        PROVENANT_HTTPS="false",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}",
+    )
+    with live_server.process_on_a_free_port(live_server.GRANIAN, env, log_path=tmp_path / "server.log") as port:
+        client = Client(f"http://127.0.0.1:{port}", "prv_x", cache_dir=tmp_path / "cache", retries=2, backoff=0)
+        traffic = Traffic(client)
+        with client, pytest.raises(ServerError) as refused:
+            client.get("/projects/")
+
+    assert (refused.value.status, refused.value.code) == (500, "server_error")
+    assert len(traffic.requests) == 3
