@@ -25,10 +25,12 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/api/test_nami
 
 .PHONY: run test test-integration fuzz lint demo venv clean screenshots
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The Python client (its own distribution), tested against a real server in `make test`.
+	$(BIN)/python -m pip install --quiet -e ./clients/python
 	touch $(STAMP)
 
 venv: $(STAMP)
