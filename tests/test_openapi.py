@@ -59,6 +59,7 @@ def test_schema_lists_every_resource(api):
         "/api/v1/artifact-versions/{id}/download/",
         "/api/v1/lineage/{node_type}/{node_id}/",
         "/api/v1/projects/{slug}/blobs/{digest}",
+        "/api/v1/projects/{slug}/blobs/{digest}/state/",
         "/api/v1/audit/entries/",
         "/api/v1/audit/entries/{seq}/proof/",
         "/api/v1/audit/entries/export/",
@@ -93,6 +94,7 @@ def test_schema_lists_every_resource(api):
         "/api/v1/promotion-policies/",
         "/api/v1/promotion-policies/{id}/",
         "/api/v1/promotion-policies/current/",
+        "/api/v1/resolve/",
     ]:
         assert path in paths, path
 
@@ -296,6 +298,14 @@ def test_an_upload_session_answer_documents_its_location_and_offset():
     assert {"Location", "Upload-Offset"} <= set(created["headers"])
 
 
+def test_resolving_a_reference_documents_both_query_parameters_as_required_and_its_404():
+    resolve = openapi_document()["paths"]["/api/v1/resolve/"]["get"]
+    assert [(p["name"], p["required"]) for p in resolve["parameters"]] == [("project", True), ("ref", True)]
+    assert "ambiguous_reference" in resolve["responses"]["404"]["description"]
+    answer = schema_of(resolve["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"artifact_version", "model_version", "resolved_through"} <= set(answer["required"])
+
+
 def test_the_policies_in_force_are_a_plain_list_without_paging_parameters():
     current = openapi_document()["paths"]["/api/v1/promotion-policies/current/"]["get"]
     assert current["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
@@ -376,6 +386,7 @@ COLLECTIONS = {
 #: Query parameters an operation requires, with a value the demo answers.
 REQUIRED_QUERIES = {
     "/api/v1/promotion-policies/current/": {"project": PROJECT_SLUG},
+    "/api/v1/resolve/": {"project": PROJECT_SLUG, "ref": f"{MODEL_NAME}@production"},
     "/api/v1/audit/tree-heads/consistency/": {"first": 3, "second": 10},
 }
 
@@ -531,6 +542,10 @@ def test_refusals_carry_the_error_bodies_the_schema_documents(demo):
     no_project = demo.get("/api/v1/promotion-policies/current/", {"project": "nope"})
     assert no_project.status_code == 400
     assert_conforms(no_project, "GET", "/api/v1/promotion-policies/current/")
+    for ref, status in ((f"{MODEL_NAME}@ghost", 404), (MODEL_NAME, 400)):
+        unresolved = demo.get("/api/v1/resolve/", {"project": PROJECT_SLUG, "ref": ref})
+        assert unresolved.status_code == status
+        assert_conforms(unresolved, "GET", "/api/v1/resolve/")
     held = ProjectBlob.objects.select_related("project", "blob").first()
     past_the_end = demo.get(
         f"/api/v1/projects/{held.project.slug}/blobs/{held.blob.prefixed_digest}", HTTP_RANGE="bytes=99999999-"

@@ -13,6 +13,11 @@ router.register("artifact-versions", views.ArtifactVersionViewSet, basename="art
 
 urlpatterns = [
     path("projects/<slug:slug>/blobs/<str:digest>", views.ProjectBlobView.as_view(), name="project-blob"),
+    path(
+        "projects/<slug:slug>/blobs/<str:digest>/state/",
+        views.ProjectBlobStateView.as_view(),
+        name="project-blob-state",
+    ),
     path("projects/<slug:slug>/uploads/", uploads.ProjectUploadsView.as_view(), name="project-uploads"),
     path("uploads/<uuid:pk>/", uploads.UploadView.as_view(), name="upload-detail"),
     path("lineage/<str:node_type>/<int:node_id>/", views.LineageView.as_view(), name="lineage"),

@@ -330,11 +330,10 @@ class LineageView(APIView):
         )
 
 
-class ProjectBlobView(APIView):
-    """A project's blobs by digest: HEAD says whether the project holds it, GET streams it, PUT uploads it.
+class ProjectBlobLookup:
+    """A project's blob by the digest in the URL, as the caller may read it: 404 naming both otherwise."""
 
-    The digest in the URL is the one the bytes must hash to; a mismatch keeps nothing.
-    """
+    request: Request
 
     def _project(self, slug: str) -> Project:
         return project_or_404(self.request.user, slug)
@@ -344,6 +343,13 @@ class ProjectBlobView(APIView):
         if blob is None:
             raise NotFound(f"Project '{project.slug}' holds no blob {digest}.")
         return blob
+
+
+class ProjectBlobView(ProjectBlobLookup, APIView):
+    """A project's blobs by digest: HEAD says whether the project holds it, GET streams it, PUT uploads it.
+
+    The digest in the URL is the one the bytes must hash to; a mismatch keeps nothing.
+    """
 
     # drf-spectacular leaves HEAD out; the schema's HEAD is GET's, without bodies (core.api.schema).
     def head(self, request: Request, slug: str, digest: str):
@@ -380,3 +386,17 @@ class ProjectBlobView(APIView):
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class ProjectBlobStateView(ProjectBlobLookup, APIView):
+    """Where a project's blob stands: its size and verification state, as the PUT that stored it answered.
+
+    A client that uploaded bytes polls this until the state is `verified` (or `corrupt`), without reading them; a
+    corrupt blob answers here with its state, where every download of it answers 409.
+    """
+
+    @extend_schema(responses=s.ProjectBlobSerializer)
+    def get(self, request: Request, slug: str, digest: str) -> Response:
+        project = self._project(slug)
+        blob = self._blob(project, digest)
+        return Response(s.ProjectBlobSerializer(blob, context={"request": request, "project": project}).data)

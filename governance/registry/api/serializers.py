@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from artifacts.api.fields import ProjectField
+from artifacts.api.serializers import ArtifactVersionSerializer
 from artifacts.models import ArtifactVersion
 from core.api.fields import ReferenceField
 from core.api.serializers import InputSerializer
@@ -19,7 +20,7 @@ from governance.registry.models import (
     RegisteredModel,
     StageTransition,
 )
-from governance.registry.selectors import Standing
+from governance.registry.selectors import RESOLVED_THROUGH, Standing
 from governance.registry.services.promotions import MAX_COMMENT_CHARS, MAX_JUSTIFICATION_CHARS
 from governance.registry.services.registry import MAX_CARD_CHARS, POLICY_FIELDS
 
@@ -151,6 +152,27 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
         ]
+
+
+class ResolutionSerializer(serializers.Serializer):
+    """What a reference names (governance.registry.selectors.Resolution): everything a client needs to download it
+    (`artifact_version.download_url`, `digest`, `size`, `media_type`, `blob_state`) and, when the registry was read,
+    the model version it was reached through."""
+
+    ref = serializers.CharField(source="reference.text", help_text="The reference, as asked.")
+    project = serializers.CharField(source="project.slug")
+    resolved_through = serializers.ChoiceField(
+        source="through",
+        choices=RESOLVED_THROUGH,
+        help_text="What the reference named: bytes by digest, an artifact's version number, a model's version number, "
+        "a model's stage or a model's alias.",
+    )
+    artifact_version = ArtifactVersionSerializer(help_text="The version named, its bytes and where to download them.")
+    model_version = ModelVersionSerializer(
+        allow_null=True, help_text="The model version the registry reached it through; null for a digest or an "
+        "artifact's version number.",
+    )  # fmt: skip
+    alias = serializers.CharField(allow_null=True, help_text="The alias followed, when `resolved_through` is alias.")
 
 
 class ModelVersionCreateSerializer(InputSerializer):

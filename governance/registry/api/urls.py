@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from governance.registry.api import views as registry
@@ -9,4 +10,7 @@ router.register("model-versions", registry.ModelVersionViewSet, basename="modelv
 router.register("promotions", registry.PromotionRequestViewSet, basename="promotionrequest")
 router.register("promotion-policies", registry.PromotionPolicyViewSet, basename="promotionpolicy")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("resolve/", registry.ReferenceResolveView.as_view(), name="resolve"),
+    *router.urls,
+]

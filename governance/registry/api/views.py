@@ -14,9 +14,10 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from artifacts.access.roles import Verb
-from artifacts.api.base import ResourceViewSet, not_found_detail, require
+from artifacts.api.base import ResourceViewSet, not_found_detail, project_or_404, require
 from artifacts.models import Project
 from core.errors import InvalidInput, NotFound
 from core.validators import MAX_ID
@@ -348,3 +349,52 @@ class PromotionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         require(request.user, Verb.VIEW, project)
         policies = [selectors.policy_current(project, stage) for stage in TARGET_STAGES]
         return Response(s.PromotionPolicySerializer(policies, many=True, context=self.get_serializer_context()).data)
+
+
+@extend_schema(tags=["registry"])
+class ReferenceResolveView(APIView):
+    """`GET /resolve/?project=<slug>&ref=<reference>`: the artifact version a reference names, in one call, with
+    what a client needs to download it. The forms and how each is read: governance.registry.selectors
+    (reference_parse, reference_resolve)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "project", {"type": "string", "minLength": 1}, required=True, description="A project's slug."
+            ),
+            OpenApiParameter(
+                "ref",
+                {"type": "string", "minLength": 1, "maxLength": selectors.MAX_REFERENCE_CHARS},
+                required=True,
+                description="`fraud-scorer@production` (a model's stage), `fraud-scorer@champion` (a model's "
+                "alias), `model@3` (a version number of the model or the artifact so named), `model:x@3` or "
+                "`artifact:x@3` (read the name as that alone), `sha256:<hex>` (the version with these bytes). "
+                "`<artifact>@<stage or alias>` answers the artifact's version a model of the project holds there.",
+            ),
+        ],
+        description="The artifact version a reference names in a project, with what a client needs to download it "
+        "(`artifact_version.download_url`, `digest`, `size`, `media_type`, `blob_state`) and the model version the "
+        "registry reached it through. A digest names the project's version with those bytes. `<name>@<number>` reads "
+        "the name as a model's and as an artifact's: where both have that version number and they differ, the "
+        "reference is ambiguous (`model:` or `artifact:` before the name picks one). Stages and aliases belong to "
+        "registered models: `<name>@<stage or alias>` answers the model's version there, or, where no model has the "
+        "name, the version of the artifact so named that one model of the project holds there. Only what the caller "
+        "may see is read: the rest answers 404 in the words of what does not exist.",
+        responses={
+            200: s.ResolutionSerializer,
+            404: OpenApiResponse(
+                description="No such project, or nothing the reference names that you may see (`not_found`), or "
+                "several versions it could name (`ambiguous_reference`, the message names them)."
+            ),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """Resolve a reference to one artifact version of a project."""
+        slug = request.query_params.get("project", "")
+        if not slug:
+            raise InvalidInput("Name the project to resolve in: `?project=<slug>`.", field="project")
+        # A malformed reference is refused before the project is looked up: the 400 says nothing of the project.
+        reference = selectors.reference_parse(request.query_params.get("ref", ""))
+        project = project_or_404(request.user, slug)
+        resolution = selectors.reference_resolve(project=project, reference=reference, user=request.user)
+        return Response(s.ResolutionSerializer(resolution, context={"request": request}).data)

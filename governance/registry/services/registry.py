@@ -23,7 +23,7 @@ from core.errors import Conflict, InvalidInput, NotAllowed
 from core.validators import name_validator
 from governance.registry.gates import metric_thresholds_clean
 from governance.registry.models import TARGET_STAGES, ModelAlias, ModelVersion, PromotionPolicy, RegisteredModel, Stage
-from governance.registry.selectors import policy_current
+from governance.registry.selectors import REFERENCE_STAGES, policy_current
 
 MAX_CARD_CHARS = 100_000
 
@@ -184,6 +184,13 @@ def model_alias_set(
     _clean_name(name)
     if len(name) > 64:
         raise InvalidInput("An alias is at most 64 characters.", field="name")
+    # A reference (`fraud-scorer@production`, `fraud-scorer@3`) reads these as a stage or a version number: an alias
+    # spelled so could never be named by one.
+    if name.isdigit() or name in REFERENCE_STAGES:
+        meaning = "version number" if name.isdigit() else "stage"
+        raise InvalidInput(
+            f"'{name}' reads as a {meaning} in a reference (model@{name}); choose another alias.", field="name"
+        )
     model = model_lock(registered_model.pk)
     _require_contributor(set_by, model.project, f"Moving an alias of '{model.name}'")
     if model_version.registered_model_id != model.pk:

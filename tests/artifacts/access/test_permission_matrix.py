@@ -363,6 +363,15 @@ def first_model_version(world: World) -> Call:
     return Call(body={"model": pk, "artifact_version": world.artifact_version.pk}, names=pk)
 
 
+def reference(ref: Callable[[World], str]) -> Callable[[World], Call]:
+    """A reference to resolve in the world's project."""
+
+    def call(world: World) -> Call:
+        return Call(query={"project": world.project.slug, "ref": ref(world)}, names=world.project.slug)
+
+    return call
+
+
 def promotion_to_staging(world: World) -> Call:
     pk = model_version(world).pk
     return Call(
@@ -589,6 +598,14 @@ ENDPOINTS = [
         )
         for method in ("HEAD", "GET")
     ),
+    # A blob's state is read as its bytes are.
+    Endpoint(
+        "projects/{slug}/blobs/{digest}/state",
+        "project-blob-state",
+        "GET",
+        answers(200, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, 404)),
+        blob_call,
+    ),
     Endpoint(
         "projects/{slug}/blobs/{digest}",
         "project-blob",
@@ -741,6 +758,23 @@ ENDPOINTS = [
         # Break glass is the project's maintainers' alone, an artifact's maintainers' not included.
         answers(403, no_role=NOT_FOUND, maintainer=201, superuser=201),
         by_pk(rolled_out_model, {"justification": "v2 mislabels every account opened this week."}),
+    ),
+    # A reference is resolved to what the caller sees: the artifact's grantees resolve its versions, by number or
+    # through a model's alias.
+    Endpoint(
+        "resolve",
+        "resolve",
+        "GET",
+        ARTIFACT_RECORD,
+        reference(lambda world: f"{world.artifact.name}@{world.artifact_version.number}"),
+    ),
+    Endpoint(
+        "resolve",
+        "resolve",
+        "GET",
+        ARTIFACT_RECORD,
+        reference(lambda world: f"{aliased_model(world).name}@champion"),
+        variant="a model's alias",
     ),
     Endpoint("model-versions", "modelversion-list", "GET", LIST),
     Endpoint(

@@ -206,3 +206,55 @@ def test_a_chunked_body_without_content_length_is_a_411_not_an_empty_body(api, i
     assert "Content-Length" in response.json()["detail"]
     assert not Blob.objects.exists()
     assert stored_files(isolated_blob_folder) == []
+
+
+# A blob's state ----------------------------------------------------------------------------------------------------
+
+
+def state_of(api, project, digest: str):
+    return api.get(f"/api/v1/projects/{project.slug}/blobs/{digest}/state/")
+
+
+def test_a_blobs_state_is_read_by_get_from_pending_to_verified(api):
+    project = ProjectFactory()
+    data = b"weights" * 100
+    put_blob(api, project, data)  # its verification is queued for after a commit that never comes in this test
+
+    pending = state_of(api, project, sha256(data))
+    services.blob_verify(blob=Blob.objects.get())
+    verified = state_of(api, project, sha256(data).upper().replace("SHA256:", "sha256:"))
+
+    assert pending.status_code == 200
+    assert pending.json() == {
+        "digest": sha256(data),
+        "size": len(data),
+        "state": "pending",
+        "verified_at": None,
+        "url": f"http://testserver/api/v1/projects/{project.slug}/blobs/{sha256(data)}",
+    }
+    assert verified.json()["state"] == "verified"
+    assert verified.json()["verified_at"] is not None
+    assert pending["Cache-Control"] == "private, no-store", "a state moves: no cache may keep it"
+
+
+def test_a_corrupt_blobs_state_is_read_where_its_bytes_are_refused(api):
+    blob = BlobFactory()
+    project = blob.project_links.get().project
+    Blob.objects.filter(pk=blob.pk).update(state=Blob.State.CORRUPT, verified_at="2026-01-01T00:00:00Z")
+
+    response = state_of(api, project, blob.prefixed_digest)
+
+    assert response.status_code == 200
+    assert response.json()["state"] == "corrupt"
+
+
+def test_a_blobs_state_is_not_read_through_a_project_that_does_not_hold_it(api):
+    owner, outsider = ProjectFactory(), ProjectFactory()
+    data = b"secret weights" * 10
+    put_blob(api, owner, data)
+
+    elsewhere = state_of(api, outsider, sha256(data))
+
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["detail"] == f"Project '{outsider.slug}' holds no blob {sha256(data)}."
+    assert state_of(api, owner, "sha256:nothex").status_code == 400

@@ -1,17 +1,23 @@
-"""issue_token, revoke_token and list_tokens: the operator's way to hand out and withdraw API access."""
+"""create_user, issue_token, revoke_token and list_tokens: the operator's way to make accounts and to hand out and
+withdraw API access."""
 
 import re
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from artifacts.access.roles import Role
+from artifacts.models import RoleGrant
+from core.models import AuditEntry
 from governance.access.models import ApiToken
 from governance.access.services import api_token_revoke
-from tests.artifacts.factories import UserFactory
+from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory
 from tests.governance.factories import ApiTokenFactory
 
 pytestmark = pytest.mark.django_db
@@ -221,3 +227,93 @@ def test_quiet_prints_only_the_token_for_scripts(user):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert client.get("/api/v1/projects/").status_code == 200
+
+
+# create_user ------------------------------------------------------------------------------------------
+
+
+def test_a_service_account_signs_in_only_with_the_token_printed_once_and_holds_its_roles(db, client_with):
+    project = ProjectFactory(slug="fraud-detection")
+
+    output = run("create_user", "ci-bot", "--service-account", "--grant", "fraud-detection:contributor")
+
+    bot = get_user_model().objects.get(username="ci-bot")
+    assert not bot.has_usable_password()
+    assert (bot.is_staff, bot.is_superuser) == (False, False)
+    assert RoleGrant.objects.filter(user=bot, project=project, artifact=None, role=Role.CONTRIBUTOR).exists()
+    token = ApiToken.objects.get(user=bot)
+    assert token.name == "ci-bot"
+    assert lifetime_of(token) == timedelta(days=settings.PROVENANT_TOKEN_DEFAULT_DAYS)
+    assert "Service account 'ci-bot' created." in output
+    assert "contributor on project fraud-detection" in output
+    assert "cannot be shown again" in output
+    api = client_with(plaintext_in(output))
+    assert [p["slug"] for p in api.get(PROJECTS).json()["results"]] == ["fraud-detection"]
+    run_created = api.post("/api/v1/runs/", {"project": "fraud-detection", "external_id": "nightly"}, format="json")
+    assert run_created.status_code == 201, run_created.content
+
+
+def test_quiet_prints_the_token_alone_for_scripts(db, client_with):
+    output = run(
+        "create_user", "ci-bot", "--service-account", "--token-name", "nightly", "--token-days", "30", "--quiet"
+    )
+
+    token = ApiToken.objects.get()
+    assert (token.name, lifetime_of(token)) == ("nightly", timedelta(days=30))
+    assert client_with(output.strip()).get(PROJECTS).status_code == 200
+
+
+def test_an_ordinary_user_gets_roles_and_no_token_and_is_told_how_to_get_a_password(db):
+    artifact = ArtifactFactory(project=ProjectFactory(slug="fraud-detection"), name="model")
+
+    output = run("create_user", "kim", "--email", "kim@EXAMPLE.com", "--grant", "fraud-detection/model:viewer")
+
+    kim = get_user_model().objects.get(username="kim")
+    assert kim.email == "kim@example.com"
+    assert not kim.has_usable_password()
+    assert RoleGrant.objects.get(user=kim).artifact == artifact
+    assert not ApiToken.objects.exists()
+    assert "manage.py changepassword kim" in output
+    assert "viewer on artifact fraud-detection/model" in output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "refusal"),
+    [
+        (["taken"], "A user 'taken' exists already"),
+        (["TAKEN"], "A user 'TAKEN' exists already"),
+        (["two words"], "'two words' is not a username"),
+        (["kim", "--email", "not-an-address"], "'not-an-address' is not an email address"),
+        (["kim", "--grant", "fraud-detection"], "names no role: write <project>:<role>"),
+        (["kim", "--grant", "fraud-detection:owner"], "unknown role 'owner'. Roles: viewer"),
+        (["kim", "--grant", "nowhere:viewer"], "no project 'nowhere'"),
+        (["kim", "--grant", "fraud-detection/ghost:viewer"], "project 'fraud-detection' has no artifact 'ghost'"),
+        (["kim", "--token-days", "30"], "--token-days sets a token's lifetime"),
+        (["kim", "--quiet"], "--quiet prints only the token"),
+        (["kim", "--token-name", "ci", "--token-days", "0"], "a token lives at most 366 days"),
+        (["kim", "--service-account", "--token-days", "367"], "a token lives at most 366 days"),
+        (["kim", "--service-account", "--token-days", "9999999999"], "a token lives at most 366 days"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_and_nothing_is_created(db, arguments, refusal):
+    ProjectFactory(slug="fraud-detection")
+    UserFactory(username="taken")
+
+    with pytest.raises(CommandError, match=re.escape(refusal)):
+        run("create_user", *arguments)
+
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["taken"]
+    assert not RoleGrant.objects.exists()
+
+
+def test_a_refusal_after_the_user_was_written_undoes_everything(db):
+    ProjectFactory(slug="fraud-detection")
+    entries = AuditEntry.objects.count()
+
+    with pytest.raises(CommandError, match="Give the token a name"):
+        run("create_user", "ci-bot", "--grant", "fraud-detection:contributor", "--token-name", "   ")
+
+    assert not get_user_model().objects.filter(username="ci-bot").exists()
+    assert not RoleGrant.objects.exists()
+    assert not ApiToken.objects.exists()
+    assert AuditEntry.objects.count() == entries

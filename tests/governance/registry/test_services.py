@@ -215,6 +215,19 @@ def test_an_alias_name_must_have_the_shape_of_a_name(project, name):
         model_alias_set(registered_model=model, name=name, model_version=version, set_by=PublisherFactory())
 
 
+@pytest.mark.parametrize(("name", "meaning"), [("production", "stage"), ("staging", "stage"), ("3", "version number")])
+def test_an_alias_cannot_be_spelled_as_a_reference_reads_a_stage_or_a_number(project, name, meaning):
+    """`model@production` and `model@3` name a stage and a version (GET /resolve/): an alias spelled so could never
+    be named."""
+    model = RegisteredModelFactory(project=project)
+    version = ModelVersionFactory(registered_model=model)
+
+    with pytest.raises(InvalidInput, match=f"'{name}' reads as a {meaning} in a reference"):
+        model_alias_set(registered_model=model, name=name, model_version=version, set_by=PublisherFactory())
+
+    assert not ModelAlias.objects.exists()
+
+
 # Policies ----------------------------------------------------------------------------------------------------------
 
 
