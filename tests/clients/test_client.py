@@ -298,3 +298,31 @@ def test_a_server_error_is_retried_then_reported_with_its_code(tmp_path):
 
     assert (refused.value.status, refused.value.code) == (500, "server_error")
     assert len(traffic.requests) == 3
+
+
+def test_a_model_stage_reference_pulls_the_version_in_that_stage_now(contributor, tmp_path):
+    resolution = contributor.resolve("fraud-scorer@production", project=PROJECT)
+    pulled = contributor.pull("fraud-scorer@production", tmp_path, project=PROJECT)
+
+    assert resolution["model_version"]["stage"] == "production"
+    assert sha256(pulled) == resolution["artifact_version"]["digest"]
+    assert pulled.name == f"{resolution['artifact_version']['artifact_name']}-v{resolution['artifact_version']['number']}"
+
+
+def test_a_reference_is_asked_of_the_server_each_time_but_its_bytes_are_not(contributor, tmp_path):
+    contributor.pull("fraud-scorer@champion", tmp_path / "first", project=PROJECT)
+    requests: list[str] = []
+    contributor.http.event_hooks["request"].append(lambda request: requests.append(request.url.path))
+
+    contributor.pull("fraud-scorer@champion", tmp_path / "second", project=PROJECT)
+
+    assert requests == ["/api/v1/resolve/"]
+    assert (tmp_path / "second").read_bytes() == (tmp_path / "first").read_bytes()
+
+
+def test_an_unknown_reference_is_not_found_and_a_malformed_one_is_invalid(contributor):
+    with pytest.raises(NotFound, match="ghost"):
+        contributor.pull("fraud-scorer@ghost", project=PROJECT)
+    with pytest.raises(InvalidInput) as refused:
+        contributor.resolve("fraud-scorer@", project=PROJECT)
+    assert refused.value.field == "ref"

@@ -325,6 +325,12 @@ class Client:
             version=version,
         )
 
+    def resolve(self, ref: str, *, project: str) -> dict[str, Any]:
+        """What a reference names now, in one call: `artifact@3`, `model@production`, `model@champion`,
+        `artifact@champion` (the version a model of the project holds under that alias) or a digest. Always asked
+        of the server: stages and aliases move, so a resolution is never cached (the bytes it names are)."""
+        return self.get("/resolve/", project=project, ref=ref)
+
     def version(self, version_id: int) -> dict[str, Any]:
         """An artifact version's record; kept in the cache after the first read, since versions never change."""
         record_path = self.cache.version_record_path(self.server, version_id)
@@ -344,9 +350,10 @@ class Client:
         project: str | None = None,
         link: bool = False,
     ) -> Path:
-        """Fetch the bytes of `ref` (an artifact version's id, or a digest with the `project` that holds it) into
-        the cache, then to `dest` (a file, or a folder to put it in under the artifact's name or the digest); a
-        hard link instead of a copy when `link`. Returns the path written, or the cached file without `dest`.
+        """Fetch the bytes of `ref` into the cache, then to `dest` (a file, or a folder to put it in under the
+        artifact's name or the digest); a hard link instead of a copy when `link`. Returns the path written, or the
+        cached file without `dest`. `ref` is an artifact version's id, a digest with the `project` that holds it, or
+        a reference with its `project` (`fraud-scorer@production`, `model@champion`, `artifact@3`: see resolve).
 
         Bytes already cached are not downloaded again; a version already read is not asked for again either.
         """
@@ -359,8 +366,14 @@ class Client:
                 raise ValueError("Pulling by digest needs the project that holds the bytes: pass project=.")
             digest, size, url = transfers.normalize_digest(ref), None, self._blob_url(project, ref)
             name = digest.split(":", 1)[1]
+        elif isinstance(ref, str) and "@" in ref:
+            if project is None:
+                raise ValueError("Pulling by reference needs the project it is read in: pass project=.")
+            record = self.resolve(ref, project=project)["artifact_version"]
+            digest, size, url = record["digest"], int(record["size"]), record["download_url"]
+            name = f"{record['artifact_name']}-v{record['number']}"
         else:
-            raise ValueError(f"{ref!r} is not a version id or a sha256 digest.")
+            raise ValueError(f"{ref!r} is not a version id, a sha256 digest or a reference like 'model@production'.")
         cached = self.cache.cached_blob(digest, size) or self._download(url, digest, size)
         if dest is None:
             return cached
