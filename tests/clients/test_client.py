@@ -306,7 +306,8 @@ def test_a_model_stage_reference_pulls_the_version_in_that_stage_now(contributor
 
     assert resolution["model_version"]["stage"] == "production"
     assert sha256(pulled) == resolution["artifact_version"]["digest"]
-    assert pulled.name == f"{resolution['artifact_version']['artifact_name']}-v{resolution['artifact_version']['number']}"
+    version = resolution["artifact_version"]
+    assert pulled.name == f"{version['artifact_name']}-v{version['number']}"
 
 
 def test_a_reference_is_asked_of_the_server_each_time_but_its_bytes_are_not(contributor, tmp_path):
