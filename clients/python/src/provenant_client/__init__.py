@@ -19,17 +19,21 @@ from provenant_client.errors import (
     ProvenantError,
     ServerError,
 )
+from provenant_client.runs import DirtyWorkTree, Run, RunStateError
 
 __all__ = [
     "AuthenticationFailed",
     "Client",
     "Conflict",
     "DigestMismatch",
+    "DirtyWorkTree",
     "InvalidInput",
     "NotFound",
     "PermissionDenied",
     "ProvenantError",
     "PushResult",
+    "Run",
+    "RunStateError",
     "ServerError",
     "UploadResult",
     "save_profile",

@@ -17,7 +17,7 @@ import hashlib
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import httpx
 
 from provenant_client import config, transfers
 from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
+from provenant_client.runs import Run
 
 __all__ = ["Client", "PushResult", "UploadResult"]
 
@@ -339,6 +340,45 @@ class Client:
             record = self.get(f"/artifact-versions/{int(version_id)}/")
             self.cache.save_json(record_path, record)
         return record
+
+    # Runs --------------------------------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        project: str,
+        name: str = "",
+        inputs: Iterable[Any] = (),
+        params: Mapping[str, Any] | None = None,
+        allow_dirty: bool = False,
+        repo: str | os.PathLike[str] | None = None,
+        external_id: str | None = None,
+        input_dataset_versions: Iterable[int] = (),
+        input_artifact_versions: Iterable[int] = (),
+        environment: Mapping[str, Any] | None = None,
+        entry_point: str | None = None,
+    ) -> Run:
+        """A run of the calling script in `project`, to use as `with client.start_run(...) as run:`.
+
+        Captures its context now (git commit and remote of `repo`, default the current folder; entry point, Python,
+        installed packages, hardware) and raises `DirtyWorkTree`, sending nothing, when the work tree has changes
+        and `allow_dirty` is false. `inputs` are dataset or artifact version records; `external_id` defaults to
+        the name, the time and random hex. See `provenant_client.runs` for when the run is sent and finished.
+        """
+        return Run(
+            self,
+            project=project,
+            name=name,
+            external_id=external_id,
+            inputs=inputs,
+            input_dataset_versions=input_dataset_versions,
+            input_artifact_versions=input_artifact_versions,
+            params=params,
+            repo=repo,
+            allow_dirty=allow_dirty,
+            environment=environment,
+            entry_point=entry_point,
+        )
 
     # Downloads ---------------------------------------------------------------------------------------------------
 
