@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from provenant_client import Client
+from provenant_client import Client, NotFound
 from provenant_client.runs import DirtyWorkTree, Run, RunStateError
 
 from tests.clients.conftest import PROJECT, DemoServer
@@ -212,11 +212,20 @@ def test_a_run_already_sent_is_also_finished_as_failed(client, repo):
     assert run.failure == "KeyError"
 
 
-def test_a_reference_as_input_is_refused_before_anything_is_sent(client, repo):
+def test_a_reference_as_input_records_the_version_it_names_when_the_run_opens(client, repo):
+    champion = client.resolve("fraud-scorer@champion", project=PROJECT)["artifact_version"]
+
+    with client.start_run(project=PROJECT, name="score", inputs=["fraud-scorer@champion"]) as run:
+        run.log_metrics({"auc": 0.91})
+
+    assert client.get(f"/runs/{run.id}/")["input_artifact_versions"] == [champion["id"]]
+
+
+def test_an_unknown_reference_or_a_bare_number_is_refused_before_anything_is_sent(client, repo):
     sent = run_requests(client)
 
-    with pytest.raises(ValueError, match="not resolved by this client yet"):
-        client.start_run(project=PROJECT, inputs=["preprocessor@champion"])
+    with pytest.raises(NotFound, match="ghost"):
+        client.start_run(project=PROJECT, inputs=["fraud-scorer@ghost"])
     with pytest.raises(TypeError, match="input_dataset_versions="):
         client.start_run(project=PROJECT, inputs=[12])
 

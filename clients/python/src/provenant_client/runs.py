@@ -18,9 +18,10 @@ any other exception. The exception is always re-raised. The server has no field 
 exception's type name is recorded in `environment["failure"]` when the run is first sent at the end, and is only
 kept on `Run.failure` otherwise.
 
-Inputs are dataset or artifact version records (the dicts the API answers, or a `PushResult`), or explicit ids
-through `input_dataset_versions=` / `input_artifact_versions=`. References such as `"preprocessor@champion"` will be
-resolved once the server's resolve endpoint exists; until then they are refused with a message saying so.
+Inputs are dataset or artifact version records (the dicts the API answers, or a `PushResult`), references such as
+`"preprocessor@champion"` or `"fraud-scorer@production"` (resolved by the server, in the run's project, when the run
+is opened: the run records the version they name at that moment), or explicit ids through
+`input_dataset_versions=` / `input_artifact_versions=`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import secrets
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from types import TracebackType
@@ -183,9 +184,9 @@ def _default_external_id(name: str) -> str:
     return f"{stem}-{stamp}-{secrets.token_hex(4)}"
 
 
-def _split_inputs(inputs: Iterable[Any]) -> tuple[list[int], list[int]]:
-    """Dataset and artifact version ids of `inputs`: API records or push results, never bare numbers (an id alone
-    does not say which kind of version it is)."""
+def _split_inputs(inputs: Iterable[Any], resolve: Callable[[str], Mapping[str, Any]]) -> tuple[list[int], list[int]]:
+    """Dataset and artifact version ids of `inputs`: API records, push results or references (`resolve` asks the
+    server what a reference names), never bare numbers (an id alone does not say which kind of version it is)."""
     datasets: list[int] = []
     artifacts: list[int] = []
     for item in inputs:
@@ -195,10 +196,7 @@ def _split_inputs(inputs: Iterable[Any]) -> tuple[list[int], list[int]]:
         elif isinstance(record, Mapping) and "id" in record and "dataset" in record:
             datasets.append(int(record["id"]))
         elif isinstance(item, str):
-            raise ValueError(
-                f"Input {item!r}: references are not resolved by this client yet; pass the version's record or its id "
-                "through input_dataset_versions= or input_artifact_versions=."
-            )
+            artifacts.append(int(resolve(item)["artifact_version"]["id"]))
         else:
             raise TypeError(
                 f"Input {item!r} is neither a dataset version nor an artifact version record; pass bare ids through "
@@ -239,7 +237,7 @@ class Run:
         git = git_state(repo)
         if git is not None and git["changed"] and not allow_dirty:
             raise DirtyWorkTree(git["root"], git["changed"])
-        datasets, artifacts = _split_inputs(inputs)
+        datasets, artifacts = _split_inputs(inputs, lambda ref: client.resolve(ref, project=project))
         captured = capture_environment()
         if git is not None:
             captured["git_dirty"] = bool(git["changed"])
