@@ -197,6 +197,8 @@ def test_progress_line_is_drawn_only_on_a_terminal_after_a_second():
         cli.ProgressLine("push", terminal),
         cli.ProgressLine("push", log),
     )
+    for line in (quick, slow, logged):
+        line(0, 1024 * 1024)  # the clock starts at the first block
     quick(10, 100)
     assert terminal.getvalue() == ""
 

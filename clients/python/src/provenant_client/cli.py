@@ -45,11 +45,12 @@ class CommandError(Exception):
 
 
 def human_size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable: the last unit always returns")
+    value, unit = float(size), "B"
+    for larger in ("KiB", "MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def human_duration(seconds: float) -> str:
@@ -62,22 +63,28 @@ class ProgressLine:
     """A one-line transfer meter on stderr (bytes, speed, time left), redrawn in place.
 
     Drawn only on a terminal (a log file or a pipe would fill with carriage returns) and only once the transfer has
-    lasted a second (a small file would flash a bar for nothing). Redrawn at most ten times a second.
+    lasted a second (a small file would flash a bar for nothing). Redrawn at most ten times a second. The clock
+    starts at the first block, not at creation: hashing a large file before its upload is not transfer time, and
+    the speed of a resumed upload counts only the bytes this process sends.
     """
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
-        self.started = time.monotonic()
+        self.started: float | None = None
+        self.first = 0
         self.drawn_at = 0.0
         self.drawn = False
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.monotonic()
+        if self.started is None:
+            self.started, self.first = now, done
+            return
         elapsed = now - self.started
         if elapsed < 1.0 or now - self.drawn_at < 0.1 or not self.stream.isatty():
             return
-        speed = done / elapsed
+        speed = (done - self.first) / elapsed
         line = f"{self.label}: {human_size(done)}"
         if total:
             line += f" / {human_size(total)} ({100 * done // total}%)"
@@ -351,6 +358,14 @@ def decide(args: argparse.Namespace, decision: str) -> int:
     return 0
 
 
+def command_approve(args: argparse.Namespace) -> int:
+    return decide(args, "approve")
+
+
+def command_reject(args: argparse.Namespace) -> int:
+    return decide(args, "reject")
+
+
 def command_promote(args: argparse.Namespace) -> int:
     with connect(args) as client:
         request = client.post(
@@ -431,14 +446,6 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--stage", required=True, choices=("staging", "production", "archived"))
     promote.add_argument("--justification", required=True, help="why it should move: reviewers read it")
     return parser
-
-
-def command_approve(args: argparse.Namespace) -> int:
-    return decide(args, "approve")
-
-
-def command_reject(args: argparse.Namespace) -> int:
-    return decide(args, "reject")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
