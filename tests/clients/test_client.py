@@ -109,6 +109,24 @@ def test_a_large_file_goes_through_an_upload_session_in_chunks(demo_server, rand
     assert not list((tmp_path / "cache" / "uploads").iterdir()), "a finished upload leaves no state to resume"
 
 
+def test_progress_hears_every_byte_of_a_push_in_a_session_and_of_a_pull(demo_server, random_file, tmp_path):
+    source = random_file(SERVER_MIN_CHUNK + 4321)
+    size = source.stat().st_size
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1}
+    pushed_so_far: list[tuple[int, int | None]] = []
+    pulled_so_far: list[tuple[int, int | None]] = []
+    with Client(demo_server.url, demo_server.contributor_token, **options) as client:
+        pushed = client.push(
+            source, project=PROJECT, artifact="client-progress", progress=lambda *p: pushed_so_far.append(p)
+        )
+        client.pull(pushed.version["id"], tmp_path / "pulled.bin", progress=lambda *p: pulled_so_far.append(p))
+
+    for heard in (pushed_so_far, pulled_so_far):
+        positions = [done for done, _ in heard]
+        assert positions == sorted(positions)
+        assert heard[-1] == (size, size)
+
+
 def test_a_second_pull_reads_nothing_from_the_network(demo_server, contributor, random_file, tmp_path):
     source = random_file(150_000)
     pushed = contributor.push(source, project=PROJECT, artifact="client-cache")

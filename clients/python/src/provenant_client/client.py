@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +36,18 @@ USER_AGENT = "provenant-client/0.1.0"
 #: Statuses that say "not now" rather than "not this": retried.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MiB = 1024 * 1024
+#: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
+Progress = Callable[[int, Optional[int]], None]
+
+
+def _reported(blocks: Iterator[bytes], start: int, total: int | None, progress: Progress | None) -> Iterator[bytes]:
+    """`blocks` as they are, telling `progress` the position reached (counted from `start`) after each one."""
+    done = start
+    for block in blocks:
+        yield block
+        done += len(block)
+        if progress is not None:
+            progress(done, total)
 
 
 @dataclass(frozen=True)
@@ -178,7 +190,9 @@ class Client:
         digest, size = transfers.file_digest(source)
         return self._upload(source, project=project, digest=digest, size=size)
 
-    def _upload(self, source: Path, *, project: str, digest: str, size: int) -> UploadResult:
+    def _upload(
+        self, source: Path, *, project: str, digest: str, size: int, progress: Progress | None = None
+    ) -> UploadResult:
         state_path = self.cache.upload_state_path(self.server, project, digest)
         saved = self.cache.load_json(state_path)
         if saved is None and self.blob_exists(project, digest):
@@ -188,13 +202,22 @@ class Client:
                 "PUT",
                 self._blob_url(project, digest),
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                body=lambda: transfers.file_blocks(source),
+                body=lambda: _reported(transfers.file_blocks(source), 0, size, progress),
             )
             return UploadResult(digest=digest, size=size, bytes_sent=size, already_held=False)
-        return self._upload_in_session(source, project=project, digest=digest, size=size, saved=saved)
+        return self._upload_in_session(
+            source, project=project, digest=digest, size=size, saved=saved, progress=progress
+        )
 
     def _upload_in_session(
-        self, source: Path, *, project: str, digest: str, size: int, saved: dict[str, Any] | None
+        self,
+        source: Path,
+        *,
+        project: str,
+        digest: str,
+        size: int,
+        saved: dict[str, Any] | None,
+        progress: Progress | None = None,
     ) -> UploadResult:
         """Send the file through an upload session, resuming the saved one when the server still has it."""
         state_path = self.cache.upload_state_path(self.server, project, digest)
@@ -239,7 +262,9 @@ class Client:
                 session["url"],
                 params={"digest": digest} if last else None,
                 headers=headers,
-                body=lambda start=start, length=length: transfers.file_blocks(source, start, length),
+                body=lambda start=start, length=length: _reported(
+                    transfers.file_blocks(source, start, length), start, size, progress
+                ),
                 allow=(416,),
             )
             if response.status_code == 416:
@@ -298,16 +323,17 @@ class Client:
         metadata: dict[str, Any] | None = None,
         media_type: str | None = None,
         kind: str = "model",
+        progress: Progress | None = None,
     ) -> PushResult:
         """Store the file's bytes in the project (unless it holds them) and publish them as the next version of
         `artifact`, created as a `kind` artifact if the project has none by that name.
 
         Pushing the same bytes again with the same run and details returns the existing version; with other
-        details the server answers Conflict (`already_published`).
+        details the server answers Conflict (`already_published`). `progress` hears how far the upload got.
         """
         source = Path(path)
         digest, size = transfers.file_digest(source)
-        stored = self._upload(source, project=project, digest=digest, size=size)
+        stored = self._upload(source, project=project, digest=digest, size=size, progress=progress)
         record = self.ensure_artifact(project, artifact, kind=kind)
         body: dict[str, Any] = {"artifact": record["id"], "digest": digest}
         if run is not None:
@@ -389,6 +415,7 @@ class Client:
         *,
         project: str | None = None,
         link: bool = False,
+        progress: Progress | None = None,
     ) -> Path:
         """Fetch the bytes of `ref` into the cache, then to `dest` (a file, or a folder to put it in under the
         artifact's name or the digest); a hard link instead of a copy when `link`. Returns the path written, or the
@@ -396,6 +423,7 @@ class Client:
         a reference with its `project` (`fraud-scorer@production`, `model@champion`, `artifact@3`: see resolve).
 
         Bytes already cached are not downloaded again; a version already read is not asked for again either.
+        `progress` hears how far a download got.
         """
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             record = self.version(int(ref))
@@ -414,7 +442,7 @@ class Client:
             name = f"{record['artifact_name']}-v{record['number']}"
         else:
             raise ValueError(f"{ref!r} is not a version id, a sha256 digest or a reference like 'model@production'.")
-        cached = self.cache.cached_blob(digest, size) or self._download(url, digest, size)
+        cached = self.cache.cached_blob(digest, size) or self._download(url, digest, size, progress)
         if dest is None:
             return cached
         target = Path(dest)
@@ -422,7 +450,7 @@ class Client:
             target = target / name
         return transfers.place(cached, target, link=link)
 
-    def _download(self, url: str, digest: str, size: int | None) -> Path:
+    def _download(self, url: str, digest: str, size: int | None, progress: Progress | None = None) -> Path:
         """Stream `url` into the cache, hashing as it arrives; after a dropped connection, continue from the
         bytes received with a Range request tied to the digest (If-Range), so the pieces are of one file."""
         expected = digest.split(":", 1)[1]
@@ -453,6 +481,8 @@ class Client:
                                     file.write(block)
                                     hasher.update(block)
                                     received += len(block)
+                                    if progress is not None:
+                                        progress(received, size)
                                 break
                     except httpx.TransportError as error:
                         if attempt >= self.retries:
