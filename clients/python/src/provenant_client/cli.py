@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pull = command("pull", command_pull, "download a version (by id, digest or reference), checked by its digest")
     pull.add_argument(
-        "ref", help="an artifact version's id, or with --project sha256:<hex> or a reference like fraud-scorer@production"
+        "ref", help="a version id, or with --project sha256:<hex> or a reference such as fraud-scorer@production"
     )
     pull.add_argument("dest", nargs="?", help="a file or folder to put it in (default: print the cached path)")
     pull.add_argument("--project", help="the project a digest or a reference is read in")
