@@ -74,6 +74,7 @@ GIB = 1024**3
 MB = 1_000_000
 PROJECT = "client-bench"
 ARTIFACT = "model"
+CLIENT_CHUNK = 16 * MIB  # the client's default chunk_size (the server's min_chunk_size is below it)
 SMOKE_SIZE = 72 * MIB  # above the client's 64 MiB session threshold, so the smoke run takes the session path too
 # Goals from issue 16.
 SPEED_TARGET = 0.9  # x the fair bare transfer
@@ -147,6 +148,28 @@ def get_to_file(port: int, token: str, path: str, target: Path | None, *, carefu
         connection.close()
 
 
+def httpx_get(port: int, token: str, path: str, target: Path, size: int) -> None:
+    """The client's way of reading a download without the client: httpx streaming, `iter_bytes` of 1 MiB, each
+    block written and hashed, then fsync. Tells the HTTP library's share of a pull from the client's own."""
+    import httpx
+
+    hasher = hashlib.sha256()
+    received = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(timeout=HTTP_TIMEOUT) as client, target.open("wb") as sink:
+        with client.stream("GET", f"http://127.0.0.1:{port}{path}", headers=headers) as response:
+            if response.status_code != 200:
+                raise BenchError(f"httpx GET {path}: HTTP {response.status_code}")
+            for block in response.iter_bytes(READ_CHUNK):
+                sink.write(block)
+                hasher.update(block)
+                received += len(block)
+        sink.flush()
+        os.fsync(sink.fileno())
+    if received != size:
+        raise BenchError(f"the httpx GET brought {received} bytes, not {size}")
+
+
 # ---------------------------------------------------------------------------------------------- results
 
 
@@ -166,13 +189,26 @@ class Figures:
 
 BARE_PUT = "bare PUT only (digest known beforehand)"
 BARE_HASH_PUT = "bare hash + PUT (sha256 of the file, then the PUT)"
+BARE_SESSION = "bare hash + upload session (http.client, 16 MiB chunks as the client sends)"
 PUSH = "client push (new bytes)"
 DEDUP_PUSH = "client dedup push (bytes held: hash + HEAD + publish)"
 BARE_GET = "bare GET, bytes discarded"
 BARE_GET_FILE = "bare GET to a file (as curl -o)"
 BARE_GET_CAREFUL = "bare GET to a file + sha256 + fsync"
+HTTPX_GET = "httpx GET to a file + sha256 + fsync (iter_bytes of 1 MiB, as the client reads)"
 PULL = "client pull into an empty cache"
-ORDER = [BARE_PUT, BARE_HASH_PUT, PUSH, DEDUP_PUSH, BARE_GET, BARE_GET_FILE, BARE_GET_CAREFUL, PULL]
+ORDER = [
+    BARE_PUT,
+    BARE_HASH_PUT,
+    BARE_SESSION,
+    PUSH,
+    DEDUP_PUSH,
+    BARE_GET,
+    BARE_GET_FILE,
+    BARE_GET_CAREFUL,
+    HTTPX_GET,
+    PULL,
+]
 #: How the "Compared with" column names the baselines.
 SHORT = {
     BARE_PUT: "bare PUT",
@@ -180,12 +216,16 @@ SHORT = {
     BARE_GET: "bare GET (discarded)",
     BARE_GET_FILE: "bare GET to a file",
     BARE_GET_CAREFUL: "bare GET + sha256 + fsync",
+    BARE_SESSION: "bare session",
+    HTTPX_GET: "httpx GET",
 }
 #: What each client row is judged against (the fair baseline: the same work a client must do) and also shown with.
 COMPARED = {
-    PUSH: (BARE_HASH_PUT, [BARE_PUT]),
+    BARE_SESSION: (None, [BARE_HASH_PUT]),
+    PUSH: (BARE_HASH_PUT, [BARE_SESSION, BARE_PUT]),
     DEDUP_PUSH: (None, [BARE_HASH_PUT]),
-    PULL: (BARE_GET_CAREFUL, [BARE_GET_FILE, BARE_GET]),
+    HTTPX_GET: (None, [BARE_GET_CAREFUL]),
+    PULL: (BARE_GET_CAREFUL, [HTTPX_GET, BARE_GET_FILE, BARE_GET]),
 }
 
 
@@ -266,6 +306,22 @@ class Bench:
             "PUT", f"/api/v1/projects/{PROJECT}/blobs/sha256:{digest}", file, offset=0, length=size
         )
         self.api.expect(answer, 201, what="bare PUT")
+
+    def bare_session(self, file: Path, size: int, digest: str) -> None:
+        """An upload session as the client drives one, without the client: POST, a PATCH per CLIENT_CHUNK with
+        Upload-Offset, then `PUT ?digest=` to finish."""
+        answer = self.api.request(
+            "POST", f"/api/v1/projects/{PROJECT}/uploads/", body={"digest": f"sha256:{digest}", "size": size}
+        )
+        location = urlsplit(self.api.expect(answer, 201, what="start an upload session").headers["Location"]).path
+        for offset in range(0, size, CLIENT_CHUNK):
+            length = min(CLIENT_CHUNK, size - offset)
+            answer = self.api.send_file(
+                "PATCH", location, file, offset=offset, length=length, headers={"Upload-Offset": str(offset)}
+            )
+            self.api.expect(answer, 202, what=f"PATCH the chunk at {offset}")
+        answer = self.api.request("PUT", f"{location}?digest=sha256:{digest}", length=0)
+        self.api.expect(answer, 201, what="finish the upload session")
 
     def client(self, request: dict[str, Any], cache: Path) -> dict[str, Any]:
         """Run one client operation in a child process (`child_main`) and return what it reported."""
@@ -351,6 +407,14 @@ class Bench:
 
         fresh_bytes(file)
         self.timed(BARE_HASH_PUT, size, hash_and_put)
+
+        def hash_and_session() -> None:
+            hexdigest = hash_file(file, hashlib.sha256)[0]
+            uploaded.append(hexdigest)
+            self.bare_session(file, size, hexdigest)
+
+        fresh_bytes(file)
+        self.timed(BARE_SESSION, size, hash_and_session)
         fresh_bytes(file)
         pushed = self.push(file, size, expect_sent=True)
         self.record(PUSH, size, pushed, rss_op="push")
@@ -371,6 +435,8 @@ class Bench:
         self.timed(BARE_GET_FILE, size, lambda: bare_get(True, False))
         target.unlink()
         self.timed(BARE_GET_CAREFUL, size, lambda: bare_get(True, True))
+        target.unlink()
+        self.timed(HTTPX_GET, size, lambda: httpx_get(self.port, self.token, path, target, size))
         target.unlink()
         self.record(PULL, size, self.pull(pushed["version"], size), rss_op="pull")
         self.forget(uploaded)
@@ -421,7 +487,9 @@ def throughput_table(figures: Figures, size: int) -> tuple[str, list[str]]:
         seconds = figures.median(name)
         rounds = ", ".join(f"{value:.2f}" for value in figures.seconds[name])
         fair, others = COMPARED.get(name, (None, []))
-        ratios = [f"{figures.median(base) / seconds:.2f}x {SHORT[base]}" for base in [fair, *others] if base is not None]
+        ratios = [
+            f"{figures.median(base) / seconds:.2f}x {SHORT[base]}" for base in [fair, *others] if base is not None
+        ]
         passed = None if fair is None else figures.median(fair) / seconds >= SPEED_TARGET
         goal = "" if fair is None else f"≥ {SPEED_TARGET:g}x {SHORT[fair]}"
         if passed is False:
