@@ -75,7 +75,7 @@ MB = 1_000_000
 PROJECT = "client-bench"
 ARTIFACT = "model"
 CLIENT_CHUNK = 16 * MIB  # the client's default chunk_size (the server's min_chunk_size is below it)
-SMOKE_SIZE = 72 * MIB  # above the client's 64 MiB session threshold, so the smoke run takes the session path too
+SMOKE_SIZE = 72 * MIB  # above the client's 64 MiB session threshold: the smoke push takes the session path
 # Goals from issue 16.
 SPEED_TARGET = 0.9  # x the fair bare transfer
 RSS_TARGET_MB = 100
