@@ -948,6 +948,9 @@ class Migration(migrations.Migration):
         RefuseDelete("RunDatasetInput", "run inputs are part of the lineage and are never deleted"),
         RefuseDelete("RunArtifactInput", "run inputs are part of the lineage and are never deleted"),
         RefuseDelete("Run", "runs are part of the record and are never deleted"),
+        # Events and audit entries name their project by id (core knows no domain model), so no foreign key keeps
+        # a project that has them: the database refuses every delete instead.
+        RefuseDelete("Project", "projects are part of the record and are never deleted"),
         RefuseUpdate(
             "Run",
             "a finished run is frozen: record a new run instead",

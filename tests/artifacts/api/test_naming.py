@@ -1,6 +1,7 @@
 """Projects, datasets and artifacts: creation, duplicate and unsafe names, what may change afterwards."""
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from artifacts.models import Artifact, Dataset, Project
 from tests.artifacts.factories import ArtifactFactory, DatasetFactory, ProjectFactory, UserFactory
@@ -49,6 +50,13 @@ def test_projects_are_never_deleted_through_the_api(api):
     response = api.delete("/api/v1/projects/churn/")
     assert response.status_code == 405
     assert "keeps every project" in response.json()["detail"]
+
+
+def test_the_database_refuses_deleting_a_project_that_events_and_the_audit_log_name_by_id():
+    project = ProjectFactory(slug="churn")
+    with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic():
+        Project.objects.filter(pk=project.pk).delete()
+    assert Project.objects.filter(slug="churn").exists()
 
 
 @pytest.mark.parametrize("resource", ["datasets", "artifacts"])
