@@ -1,11 +1,11 @@
 """One unit of work for what a change records: the rows it updates, the events it announces, its audit entries.
 
 A change's events must be written before its audit entries: the audit append locks the log's head row until the
-commit (core/audit/recorder.py) while an event's insert takes a share lock on its project (core/outbox.py), and
-nothing that may wait on another lock may follow the append. A `ChangeSet` keeps that order so that no service has
-to remember it: it holds the events and entries a change gives it and, when the block ends without an error, writes
-every event and then every entry, each in the order given. A block that raises writes neither, and the transaction
-it runs in rolls back what it saved.
+commit (core/audit/recorder.py) while an event's deliveries take share locks on the endpoints they reference
+(core/outbox.py), and nothing that may wait on another lock may follow the append. A `ChangeSet` keeps that order so
+that no service has to remember it: it holds the events and entries a change gives it and, when the block ends
+without an error, writes every event and then every entry, each in the order given. A block that raises writes
+neither, and the transaction it runs in rolls back what it saved.
 
 Services call services (a project's creation grants its first role, a review's decision revokes a grant, a blob's
 check moves promotions through a signal), so a change set opened inside another one writes nothing itself: when its

@@ -4,8 +4,8 @@ for every endpoint subscribed at that moment, and handed to the workers once tha
 Services give their events to the change's ChangeSet (core/changes.py), through the `*_event` helpers of their
 area (artifacts/events.py, governance/registry/events.py, governance/access/events.py); the set writes them with
 `event_emit` before the change's audit entries: an event exists if and only if its change committed. Before, not
-after: the audit append locks the log's head row until the commit, so nothing that may wait on another lock (an
-event's insert takes a share lock on its project) may follow it.
+after: the audit append locks the log's head row until the commit, so nothing that may wait on another lock (the
+deliveries written with an event take share locks on the endpoints they reference) may follow it.
 
 Core knows no subscriber: `event_written` is sent inside the same transaction, and the webhooks area answers it
 by writing one delivery per subscribed endpoint (governance/webhooks/receivers.py), so an event and its deliveries
