@@ -399,7 +399,10 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     mode = serializers.SerializerMethodField(help_text="chunks (through the API) or direct (to the bucket).")
-    parts = serializers.SerializerMethodField(help_text="Direct uploads: where to PUT each part, and its range.")
+    parts = serializers.SerializerMethodField(
+        help_text="Direct uploads, while receiving: where to PUT each part (`url`, valid until the session expires), "
+        "its range (`part_number`, `offset`, `length`), and whether the bucket holds it in full already (`received`)."
+    )
 
     def get_mode(self, session: UploadSession) -> str:
         return "direct" if is_direct(session) else "chunks"

@@ -464,9 +464,16 @@ def is_direct(session: UploadSession) -> bool:
 
 
 def upload_session_part_urls(*, session: UploadSession) -> list[dict]:
-    """Where each part of a direct upload goes: presigned URLs valid until the session would expire."""
+    """Where each part of a direct upload goes: presigned URLs valid until the session would expire, and whether
+    the bucket holds the part in full already (`received`), so a client resuming after a crash sends only the
+    others. The bucket is asked (ListParts) rather than the client trusted: a part whose answer was lost counts."""
+    sink = S3DirectSink()
     seconds = max(60, int((session.expires_at - timezone.now()).total_seconds()))
-    return S3DirectSink().part_urls(session.storage_state, expires_in=min(seconds, 7 * 24 * 3600))
+    held = {part["PartNumber"]: part["Size"] for part in sink.received_parts(session.storage_state)}
+    return [
+        {**part, "received": held.get(part["part_number"]) == part["length"]}
+        for part in sink.part_urls(session.storage_state, expires_in=min(seconds, 7 * 24 * 3600))
+    ]
 
 
 def upload_session_seal(*, session: UploadSession, digest: str | None = None) -> UploadSession:

@@ -97,7 +97,7 @@ def test_pushing_bytes_the_project_holds_sends_no_body(contributor, random_file)
 
 def test_a_large_file_goes_through_an_upload_session_in_chunks(demo_server, random_file, tmp_path):
     source = random_file(2 * SERVER_MIN_CHUNK + 1234)
-    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1}
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1, "max_chunk_size": 1}
     with Client(demo_server.url, demo_server.contributor_token, **options) as client:
         traffic = Traffic(client)
         pushed = client.push(source, project=PROJECT, artifact="client-session")
@@ -109,10 +109,40 @@ def test_a_large_file_goes_through_an_upload_session_in_chunks(demo_server, rand
     assert not list((tmp_path / "cache" / "uploads").iterdir()), "a finished upload leaves no state to resume"
 
 
+def test_chunks_grow_with_the_speed_measured_up_to_the_largest_allowed(demo_server, random_file, tmp_path):
+    source = random_file(4 * SERVER_MIN_CHUNK + 1234)
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1}
+    with Client(
+        demo_server.url, demo_server.contributor_token, max_chunk_size=2 * SERVER_MIN_CHUNK, **options
+    ) as client:
+        traffic = Traffic(client)
+        pushed = client.push(source, project=PROJECT, artifact="client-growing-chunks")
+
+    # A loopback link sends far more than 10 MiB in CHUNK_SECONDS: after the first chunk, the largest allowed.
+    chunks = [(method, length) for method, path, length in traffic.requests if path.startswith("/api/v1/uploads/")]
+    assert chunks == [("PATCH", SERVER_MIN_CHUNK), ("PATCH", 2 * SERVER_MIN_CHUNK), ("PUT", SERVER_MIN_CHUNK + 1234)]
+    assert pushed.version["digest"] == sha256(source)
+
+
+def test_a_server_that_keeps_blobs_in_a_folder_is_asked_for_a_direct_upload_once(demo_server, random_file, tmp_path):
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0}
+    with Client(demo_server.url, demo_server.contributor_token, **options) as client:
+        starts: list[bytes] = []
+        client.http.event_hooks["request"].append(
+            lambda request: starts.append(request.read()) if request.url.path.endswith("/uploads/") else None
+        )
+        first = client.push(random_file(1000, "first.bin"), project=PROJECT, artifact="client-no-direct")
+        second = client.push(random_file(1000, "second.bin"), project=PROJECT, artifact="client-no-direct")
+
+    # The first session asked for direct (refused: direct_needs_s3) then for chunks; the second only for chunks.
+    assert [b'"direct": true' in body or b'"direct":true' in body for body in starts] == [True, False, False]
+    assert (first.version["number"], second.version["number"]) == (1, 2)
+
+
 def test_progress_hears_every_byte_of_a_push_in_a_session_and_of_a_pull(demo_server, random_file, tmp_path):
     source = random_file(SERVER_MIN_CHUNK + 4321)
     size = source.stat().st_size
-    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1}
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1, "max_chunk_size": 1}
     pushed_so_far: list[tuple[int, int | None]] = []
     pulled_so_far: list[tuple[int, int | None]] = []
     with Client(demo_server.url, demo_server.contributor_token, **options) as client:

@@ -2,10 +2,11 @@
 
 Transfers follow what the server offers (README, "Uploads" and "Downloads"): a file's digest is computed in one
 read before anything is sent, so a `HEAD` can ask whether the project already holds those bytes and nothing is
-sent again when it does; small files go in one streaming `PUT`, large ones through an upload session whose URL is
-kept in the cache folder, so a later process (after a dropped connection, a crash, a SIGKILL) asks the server
-where it stands and sends only the rest. Downloads land in a content-addressed cache, checked against the digest
-asked for and the server's `Repr-Digest`, so pulling the same bytes again reads nothing from the network.
+sent again when it does; small files go in one streaming `PUT`, large ones through an upload session (straight to
+the bucket in parallel parts when the server keeps blobs in S3) whose URL is kept in the cache folder, so a later
+process (after a dropped connection, a crash, a SIGKILL) sends only the rest: see `uploads`. Downloads land in
+a content-addressed cache, checked against the digest asked for and the server's `Repr-Digest`, so pulling the
+same bytes again reads nothing from the network.
 
 Failures that may pass (a 5xx, a dropped connection, a timeout) are retried with exponential backoff; a 4xx is
 never retried and becomes a typed `ProvenantError` carrying the server's `code` and `detail`.
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -28,6 +29,8 @@ import httpx
 from provenant_client import config, transfers
 from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
 from provenant_client.runs import Run
+from provenant_client.transfers import Progress
+from provenant_client.uploads import Uploader, UploadResult
 
 __all__ = ["Client", "PushResult", "UploadResult"]
 
@@ -36,30 +39,6 @@ USER_AGENT = "provenant-client/0.1.0"
 #: Statuses that say "not now" rather than "not this": retried.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MiB = 1024 * 1024
-#: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
-Progress = Callable[[int, Optional[int]], None]
-
-
-def _reported(blocks: Iterator[bytes], start: int, total: int | None, progress: Progress | None) -> Iterator[bytes]:
-    """`blocks` as they are, telling `progress` the position reached (counted from `start`) after each one."""
-    done = start
-    for block in blocks:
-        yield block
-        done += len(block)
-        if progress is not None:
-            progress(done, total)
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """What storing a file's bytes in a project took: how many of them had to be sent (0 when the project already
-    held them; less than `size` when an interrupted upload session was resumed, from `resumed_from`)."""
-
-    digest: str
-    size: int
-    bytes_sent: int
-    already_held: bool
-    resumed_from: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,8 +55,12 @@ class Client:
     arguments the environment or the default profile says which server and token (see `config`). Use it as a
     context manager, or call `close()`, to release its connections.
 
-    `upload_session_threshold`: files of at least this size go through a resumable upload session, smaller ones
-    in one PUT. `chunk_size`: the size of each session chunk (the server's `min_chunk_size` is the floor).
+    Uploads (see `uploads`): files of at least `upload_session_threshold` go through a resumable upload session,
+    smaller ones in one PUT. Through the API a session's chunks start at `chunk_size` (the server's `min_chunk_size`
+    is the floor) and grow with the measured speed up to `max_chunk_size`. When the server keeps blobs in S3 the
+    session's parts go straight to the bucket, `upload_parallelism` at a time; `direct_uploads` False never asks
+    for that; None (the default) or True asks, and falls back to API chunks on a server that cannot.
+    A direct upload waits up to `verification_timeout` seconds for the server's worker to check its digest.
     """
 
     def __init__(
@@ -91,7 +74,11 @@ class Client:
         retries: int = 5,
         backoff: float = 0.5,
         chunk_size: int = 16 * MiB,
+        max_chunk_size: int = 256 * MiB,
         upload_session_threshold: int = 64 * MiB,
+        upload_parallelism: int = 4,
+        direct_uploads: bool | None = None,
+        verification_timeout: float = 600.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         settings = config.resolve_settings(url, token, profile)
@@ -102,7 +89,11 @@ class Client:
         self.retries = retries
         self.backoff = backoff
         self.chunk_size = chunk_size
+        self.max_chunk_size = max_chunk_size
         self.upload_session_threshold = upload_session_threshold
+        self.upload_parallelism = upload_parallelism
+        self.direct_uploads = direct_uploads
+        self.verification_timeout = verification_timeout
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token}"
@@ -113,6 +104,7 @@ class Client:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
         )
+        self.uploads = Uploader(self)
 
     def __enter__(self) -> Client:
         return self
@@ -121,6 +113,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        self.uploads.close()
         self.http.close()
 
     # Requests ----------------------------------------------------------------------------------------------------
@@ -193,106 +186,7 @@ class Client:
     def _upload(
         self, source: Path, *, project: str, digest: str, size: int, progress: Progress | None = None
     ) -> UploadResult:
-        state_path = self.cache.upload_state_path(self.server, project, digest)
-        saved = self.cache.load_json(state_path)
-        if saved is None and self.blob_exists(project, digest):
-            return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
-        if saved is None and size < self.upload_session_threshold:
-            self.request(
-                "PUT",
-                self._blob_url(project, digest),
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                body=lambda: _reported(transfers.file_blocks(source), 0, size, progress),
-            )
-            return UploadResult(digest=digest, size=size, bytes_sent=size, already_held=False)
-        return self._upload_in_session(
-            source, project=project, digest=digest, size=size, saved=saved, progress=progress
-        )
-
-    def _upload_in_session(
-        self,
-        source: Path,
-        *,
-        project: str,
-        digest: str,
-        size: int,
-        saved: dict[str, Any] | None,
-        progress: Progress | None = None,
-    ) -> UploadResult:
-        """Send the file through an upload session, resuming the saved one when the server still has it."""
-        state_path = self.cache.upload_state_path(self.server, project, digest)
-        session = self._saved_session(saved) if saved else None
-        resumed_from = session["offset"] if session else None
-        if session is None:
-            response = self.request(
-                "POST", f"/projects/{quote(project, safe='')}/uploads/", json={"digest": digest, "size": size}
-            )
-            if response.status_code == 200:  # the project already held the bytes
-                self._forget(state_path)
-                return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
-            session = response.json()
-            self.cache.save_json(
-                state_path,
-                {
-                    "server": self.server,
-                    "project": project,
-                    "digest": digest,
-                    "size": size,
-                    "session": session["url"],
-                    "path": str(source.resolve()),
-                },
-            )
-        if session["state"] == "completed":
-            self._forget(state_path)
-            return UploadResult(digest=digest, size=size, bytes_sent=0, already_held=True)
-        chunk = max(self.chunk_size, int(session["min_chunk_size"]))
-        offset = int(session["offset"])
-        sent = 0
-        while True:
-            length = min(chunk, size - offset)
-            last = offset + length >= size
-            headers = {
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(length),
-                "Upload-Offset": str(offset),
-            }
-            start = offset
-            response = self.request(
-                "PUT" if last else "PATCH",
-                session["url"],
-                params={"digest": digest} if last else None,
-                headers=headers,
-                body=lambda start=start, length=length: _reported(
-                    transfers.file_blocks(source, start, length), start, size, progress
-                ),
-                allow=(416,),
-            )
-            if response.status_code == 416:
-                # An earlier attempt of this chunk was written but its answer lost: ask where the session stands.
-                offset = int(self.request("GET", session["url"]).json()["offset"])
-                if offset == start:  # the server refuses the very position it names: do not loop on it
-                    raise error_from_response(response)
-                continue
-            sent += length
-            if last:
-                break
-            offset = int(response.json()["offset"])
-        self._forget(state_path)
-        return UploadResult(digest=digest, size=size, bytes_sent=sent, already_held=False, resumed_from=resumed_from)
-
-    def _saved_session(self, saved: dict[str, Any]) -> dict[str, Any] | None:
-        """The saved session as the server sees it now, or None when it is gone, failed, or not this server's."""
-        if saved.get("server") != self.server or not isinstance(saved.get("session"), str):
-            return None
-        try:
-            session = self.request("GET", saved["session"]).json()
-        except (NotFound, Conflict):
-            return None
-        return session if session.get("state") in {"receiving", "completed"} else None
-
-    @staticmethod
-    def _forget(state_path: Path) -> None:
-        state_path.unlink(missing_ok=True)
+        return self.uploads.upload(source, project=project, digest=digest, size=size, progress=progress)
 
     # Artifacts ---------------------------------------------------------------------------------------------------
 

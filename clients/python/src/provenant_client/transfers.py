@@ -20,15 +20,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Optional
 
 #: Reads and writes go in blocks this size: big enough for hashlib and the socket to run at full speed.
 BLOCK_SIZE = 1024 * 1024
 DIGEST_PATTERN = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$", re.IGNORECASE)
 REPR_DIGEST_PATTERN = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
+#: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
+Progress = Callable[[int, Optional[int]], None]
 
 
 def normalize_digest(digest: str) -> str:
