@@ -193,9 +193,12 @@ def test_a_direct_upload_goes_to_the_bucket_and_becomes_a_blob_only_after_the_wo
     assert status == 201, session
     assert session["mode"] == "direct"
     assert [part["length"] for part in session["parts"]] == [8 * MiB, 8 * MiB, 5 * MiB]
+    assert [part["received"] for part in session["parts"]] == [False, False, False]
     path = urlsplit(session["url"]).path
 
     put_parts(session["parts"][:2], data)
+    # The bucket is asked which parts it holds, so a client resuming after a crash sends only the third.
+    assert [part["received"] for part in client.request("GET", path)[1]["parts"]] == [True, True, False]
     incomplete = client.request("PUT", path)
     assert incomplete[0] == 400
     assert "3" in incomplete[1]["detail"]

@@ -173,9 +173,10 @@ class Client:
         return f"/projects/{quote(project, safe='')}/blobs/{transfers.normalize_digest(digest)}"
 
     def blob_exists(self, project: str, digest: str) -> bool:
-        """Whether the project already holds intact bytes with this digest (a HEAD: nothing is read)."""
+        """Whether the project already holds intact bytes with this digest (a HEAD: nothing is read). A server that
+        sends downloads to the bucket answers a redirect (302) for bytes it holds, which counts as held."""
         response = self.request("HEAD", self._blob_url(project, digest), allow=(404, 409))
-        return response.status_code == 200
+        return response.status_code == 200 or response.is_redirect
 
     def upload(self, path: str | os.PathLike[str], *, project: str) -> UploadResult:
         """Store the file's bytes in the project unless it holds them already; nothing is published."""
