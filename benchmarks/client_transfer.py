@@ -74,7 +74,7 @@ GIB = 1024**3
 MB = 1_000_000
 PROJECT = "client-bench"
 ARTIFACT = "model"
-CLIENT_CHUNK = 16 * MIB  # the client's default chunk_size (the server's min_chunk_size is below it)
+CLIENT_CHUNK = 16 * MIB  # the client's first chunk (its default chunk_size); it grows the later ones with speed
 SMOKE_SIZE = 72 * MIB  # above the client's 64 MiB session threshold: the smoke push takes the session path
 # Goals from issue 16.
 SPEED_TARGET = 0.9  # x the fair bare transfer
@@ -189,7 +189,7 @@ class Figures:
 
 BARE_PUT = "bare PUT only (digest known beforehand)"
 BARE_HASH_PUT = "bare hash + PUT (sha256 of the file, then the PUT)"
-BARE_SESSION = "bare hash + upload session (http.client, 16 MiB chunks as the client sends)"
+BARE_SESSION = "bare hash + upload session (http.client, fixed 16 MiB chunks)"
 PUSH = "client push (new bytes)"
 DEDUP_PUSH = "client dedup push (bytes held: hash + HEAD + publish)"
 BARE_GET = "bare GET, bytes discarded"
@@ -308,8 +308,8 @@ class Bench:
         self.api.expect(answer, 201, what="bare PUT")
 
     def bare_session(self, file: Path, size: int, digest: str) -> None:
-        """An upload session as the client drives one, without the client: POST, a PATCH per CLIENT_CHUNK with
-        Upload-Offset, then `PUT ?digest=` to finish."""
+        """An upload session as the client drove one before its chunks grew with speed, without the client: POST, a
+        PATCH per CLIENT_CHUNK with Upload-Offset, then `PUT ?digest=` to finish."""
         answer = self.api.request(
             "POST", f"/api/v1/projects/{PROJECT}/uploads/", body={"digest": f"sha256:{digest}", "size": size}
         )
