@@ -82,7 +82,10 @@ class RegistryCalls:
         """The lineage graph of an artifact version: what made it (`upstream`), what it made (`downstream`) or
         both, to `depth` edges (default all). `{"root", "nodes", "edges", "hidden_nodes"}` as the server answers."""
         version = self.version_id(ref, project=project)
-        return self.get(f"/lineage/artifact-version/{version}/", direction=direction, depth=depth)
+        params: dict[str, Any] = {"direction": direction}
+        if depth is not None:
+            params["depth"] = depth
+        return self.get(f"/lineage/artifact-version/{version}/", **params)
 
     # Registry ----------------------------------------------------------------------------------------------------
 
