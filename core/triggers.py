@@ -5,7 +5,9 @@ Model code and the API already refuse these changes; the trigger is the last lin
 Both backends raise an integrity error, which Django surfaces as `django.db.IntegrityError`.
 
 SQLite drops a table's triggers when a migration rebuilds the table: a later migration that alters a
-protected table must run this operation again (the trigger tests catch a forgotten one).
+protected table must run this operation again, with `reinstall=True` (the trigger tests catch a forgotten one).
+Reinstalling drops the trigger where it survived (PostgreSQL alters a table in place) and creates it afresh, so
+both backends end with the same one; undone, it leaves the trigger to the migration that first made it.
 """
 
 from django.db import NotSupportedError
@@ -22,17 +24,24 @@ class RefuseUpdate(Operation):
     event = "UPDATE"
 
     def __init__(
-        self, model_name: str, message: str, columns: tuple[str, ...] = (), when_old: str = "", name: str = ""
+        self,
+        model_name: str,
+        message: str,
+        columns: tuple[str, ...] = (),
+        when_old: str = "",
+        name: str = "",
+        reinstall: bool = False,
     ) -> None:
         self.model_name = model_name
         self.message = message
         self.columns = tuple(columns)
         self.when_old = when_old
         self.name = name or f"refuse_{self.event.lower()}"
+        self.reinstall = reinstall
 
     def deconstruct(self):
         kwargs = {"model_name": self.model_name, "message": self.message}
-        for attribute in ("columns", "when_old", "name"):
+        for attribute in ("columns", "when_old", "name", "reinstall"):
             if getattr(self, attribute):
                 kwargs[attribute] = getattr(self, attribute)
         return (self.__class__.__qualname__, [], kwargs)
@@ -62,6 +71,8 @@ class RefuseUpdate(Operation):
         return " AND ".join(f"({part})" for part in parts)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        if self.reinstall:
+            self._drop(app_label, schema_editor, to_state)
         table, trigger = self._names(app_label, schema_editor, to_state)
         quote = schema_editor.quote_name
         vendor = schema_editor.connection.vendor
@@ -88,7 +99,11 @@ class RefuseUpdate(Operation):
             raise NotSupportedError(f"No immutability trigger for the {vendor} backend.")
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state) -> None:
-        table, trigger = self._names(app_label, schema_editor, from_state)
+        if not self.reinstall:
+            self._drop(app_label, schema_editor, from_state)
+
+    def _drop(self, app_label, schema_editor, state) -> None:
+        table, trigger = self._names(app_label, schema_editor, state)
         quote = schema_editor.quote_name
         schema_editor.execute(
             f"DROP TRIGGER IF EXISTS {quote(trigger)}"
@@ -107,5 +122,5 @@ class RefuseDelete(RefuseUpdate):
 
     event = "DELETE"
 
-    def __init__(self, model_name: str, message: str, name: str = "") -> None:
-        super().__init__(model_name, message, name=name)
+    def __init__(self, model_name: str, message: str, name: str = "", reinstall: bool = False) -> None:
+        super().__init__(model_name, message, name=name, reinstall=reinstall)

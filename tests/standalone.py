@@ -1,7 +1,8 @@
 """Running the standalone tools as their users do: a few files copied alone into an empty folder, and a Python in
 which importing Django fails, so a tool that reached for the server, even indirectly, would fail its test.
 
-Used by the tests of tools/audit_verify.py and examples/webhook_receiver.py.
+Used by the tests of the audit verifier (the client's provenant_client/audit_verify.py) and
+examples/webhook_receiver.py.
 """
 
 import shutil
@@ -34,3 +35,13 @@ def copied_alone(folder: Path, *paths: str) -> Path:
 def without_django(script: Path, *args: str | Path) -> list[str]:
     """The command that runs `script` with `args` in this test run's Python, with Django unimportable."""
     return [sys.executable, "-I", "-c", _WITHOUT_DJANGO, str(script), *map(str, args)]
+
+
+def module_without_django(folder: Path, module: str, *args: str | Path) -> list[str]:
+    """The command that runs `python -m module ARGS...` with `folder` first on the path (where its package was
+    copied alone), in this test run's Python, with Django unimportable."""
+    launcher = _WITHOUT_DJANGO.replace(
+        "runpy.run_path(sys.argv[0], run_name='__main__')",
+        f"sys.path.insert(0, {str(folder)!r}); runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)",
+    )
+    return [sys.executable, "-I", "-c", launcher, module, *map(str, args)]

@@ -1,7 +1,7 @@
-"""Reads of who holds which role: the grants on an object, a project's maintainers."""
+"""Reads of who holds which role: the grants on an object, a project's maintainers, a user's own roles."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from artifacts.access.roles import Role
 from artifacts.models import Artifact, Project, RoleGrant
@@ -24,3 +24,13 @@ def project_maintainers(project: Project) -> QuerySet:
         | Q(groups__in=grants.filter(group__isnull=False).values("group_id")),
         is_active=True,
     ).distinct()
+
+
+def role_grants_held_by(user) -> QuerySet[RoleGrant]:
+    """The grants `user` holds, directly or through a group, by project slug, artifact name (project-wide first)
+    and role."""
+    return (
+        RoleGrant.objects.filter(Q(user_id=user.pk) | Q(group__in=user.groups.all()))
+        .select_related("project", "artifact", "group")
+        .order_by("project__slug", F("artifact__name").asc(nulls_first=True), "role")
+    )

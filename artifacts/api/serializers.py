@@ -175,8 +175,8 @@ class RunSerializer(serializers.ModelSerializer):
         model = Run
         fields = [
             "id", "url", "project", "external_id", "name", "status", "code_repository", "code_commit", "entry_point",
-            "parameters", "metrics", "environment", "started_at", "ended_at", "input_dataset_versions",
-            "input_artifact_versions", "created_by", "created_at",
+            "parameters", "metrics", "environment", "started_at", "ended_at", "failure_reason",
+            "input_dataset_versions", "input_artifact_versions", "created_by", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -206,6 +206,18 @@ class EnvironmentField(JSONObjectField):
     """The schema names the environment's known keys (RunEnvironment), and keeps the object open to others."""
 
 
+def failure_reason_field() -> serializers.CharField:
+    """Why a run failed: taken when a run is sent already ended, or when a patch ends it."""
+    return serializers.CharField(
+        max_length=Run.FAILURE_REASON_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why the run failed or was cancelled (an exception's type, an exit status); only together with a "
+        "failed or cancelled status.",
+    )
+
+
 class RunCreateSerializer(InputSerializer):
     project = ProjectField()
     external_id = serializers.CharField(max_length=128, trim_whitespace=False, validators=[external_run_id_validator])
@@ -219,6 +231,7 @@ class RunCreateSerializer(InputSerializer):
     environment = EnvironmentField(required=False, default=dict, validators=[_json_object()])
     started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     ended_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    failure_reason = failure_reason_field()
     # select_related: the service checks each input's project.
     input_dataset_versions = ReferenceListField(
         DatasetVersion.objects.select_related("dataset"), "dataset version", required=False, default=list
@@ -239,6 +252,7 @@ class RunUpdateSerializer(InputSerializer):
     status = serializers.ChoiceField(choices=Run.Status.choices, required=False)
     metrics = MetricsField(required=False, validators=[_json_object(validate_metrics)])
     ended_at = serializers.DateTimeField(required=False)
+    failure_reason = failure_reason_field()
 
 
 # Artifacts --------------------------------------------------------------------------------------------

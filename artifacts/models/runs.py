@@ -9,7 +9,8 @@ class Run(models.Model):
     """One training or evaluation run: the code, parameters, environment and inputs that made its outputs.
 
     What the run *was* (code, parameters, environment, inputs) is fixed when it is recorded; only its
-    progress (status, metrics, end time) moves, and a finished run stays finished.
+    progress (status, metrics, end time) moves, and a finished run stays finished. Why a run failed or was
+    cancelled is said once, when it ends, and is frozen with the rest.
     """
 
     class Status(models.TextChoices):
@@ -19,6 +20,9 @@ class Run(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    #: The statuses a failure reason may go with: a run that completed, or is still running, failed at nothing.
+    UNSUCCESSFUL = (Status.FAILED, Status.CANCELLED)
+    FAILURE_REASON_MAX = 1000
 
     project = models.ForeignKey("artifacts.Project", on_delete=models.PROTECT, related_name="runs")
     external_id = models.CharField(
@@ -40,6 +44,11 @@ class Run(models.Model):
         blank=True,
         validators=[validate_json_object],
         help_text="python_version, dependencies (list of requirement strings), hardware.",
+    )
+    failure_reason = models.CharField(
+        max_length=FAILURE_REASON_MAX,
+        blank=True,
+        help_text="Why the run failed or was cancelled (an exception's type, an exit status), given when it ended.",
     )
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -73,6 +82,10 @@ class Run(models.Model):
             models.CheckConstraint(
                 condition=models.Q(code_commit="") | models.Q(code_commit__regex=r"^[0-9a-f]{7,64}$"),
                 name="run_commit_shape",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(failure_reason="") | models.Q(status__in=("failed", "cancelled")),
+                name="run_failure_reason_only_when_unsuccessful",
             ),
         ]
 

@@ -254,10 +254,14 @@ def run_create(
     environment: Mapping[str, Any] | None = None,
     started_at: datetime | None = None,
     ended_at: datetime | None = None,
+    failure_reason: str = "",
     input_dataset_versions: Iterable[DatasetVersion] = (),
     input_artifact_versions: Iterable[ArtifactVersion] = (),
 ) -> Run:
-    """Record a run with everything that defines it. Its inputs, from the same project, are fixed from here on."""
+    """Record a run with everything that defines it. Its inputs, from the same project, are fixed from here on.
+
+    A run recorded already failed or cancelled (sent once, at its end) may say why in `failure_reason`.
+    """
     input_dataset_versions = list(input_dataset_versions)
     input_artifact_versions = list(input_artifact_versions)
     foreign = [v.pk for v in input_dataset_versions if v.dataset.project_id != project.pk]
@@ -276,6 +280,7 @@ def run_create(
         )
     if ended_at is not None and status not in Run.FINISHED:
         raise InvalidInput("A running run has no end yet: send ended_at together with a finished status.")
+    _check_failure_reason(status, failure_reason)
     run = Run(
         project=project,
         external_id=external_id,
@@ -289,6 +294,7 @@ def run_create(
         environment=dict(environment or {}),
         started_at=started_at,
         ended_at=ended_at,
+        failure_reason=failure_reason,
         created_by=created_by,
     )
     if run.is_finished and run.ended_at is None:
@@ -327,11 +333,22 @@ def run_create(
                 "metrics": run.metrics,
                 "started_at": started_at,
                 "ended_at": run.ended_at,
+                "failure_reason": failure_reason,
                 "input_dataset_versions": sorted({v.pk for v in input_dataset_versions}),
                 "input_artifact_versions": sorted({v.pk for v in input_artifact_versions}),
             },
         )
     return run
+
+
+def _check_failure_reason(status: str, failure_reason: str) -> None:
+    """A reason goes only with the status it explains: a running or completed run failed at nothing."""
+    if failure_reason and status not in Run.UNSUCCESSFUL:
+        raise InvalidInput(
+            f"failure_reason goes with a failed or cancelled status, not {status}: send it together with the status "
+            "that ends the run.",
+            field="failure_reason",
+        )
 
 
 def _check_run_times(run: Run) -> None:
@@ -351,10 +368,13 @@ def run_update(
     status: str | None = None,
     metrics: Mapping[str, Any] | None = None,
     ended_at: datetime | None = None,
+    failure_reason: str = "",
 ) -> Run:
-    """Record a running run's progress: new metrics are merged in, and a finishing status ends it.
+    """Record a running run's progress: new metrics are merged in, and a finishing status ends it, a failed or
+    cancelled one with its `failure_reason` if given.
 
-    A finished run is frozen, so the metrics that promotion gates read cannot be improved after the fact.
+    A finished run is frozen, so the metrics that promotion gates read cannot be improved after the fact, nor the
+    reason it failed rewritten.
     """
     run = Run.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=run.pk)
     if run.is_finished:
@@ -368,6 +388,9 @@ def run_update(
         "ended_at": run.ended_at,
     }
     finished = new["status"] in Run.FINISHED
+    _check_failure_reason(new["status"], failure_reason)
+    if failure_reason:
+        new["failure_reason"] = failure_reason
     if ended_at is not None:
         if not finished:
             raise InvalidInput(

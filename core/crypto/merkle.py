@@ -1,10 +1,13 @@
 """The audit log's hashing and signing rules, shared by the server that keeps the log and the verifier that checks
-it offline (tools/audit_verify.py), so the two can never disagree on them.
+it offline, so the two can never disagree on them. The verifier is the client's (`provenant audit verify`,
+clients/python/src/provenant_client/audit_verify.py), and the client distribution ships this very file as
+`provenant_client.merkle` (a link, not a copy): it must stay importable on Python 3.9 with the standard library and
+`cryptography` alone.
 
 Entries are the leaves of a Merkle tree as in RFC 6962 / RFC 9162 (leaf = SHA-256(0x00 || entry), node =
 SHA-256(0x01 || left || right)), where an entry is its canonical JSON; a tree head signs the tree's size and root
 with Ed25519. This module knows nothing else of the server: it imports the standard library and `cryptography`
-only (import-linter forbids Django, the models and the domain here), so an auditor can copy it with the verifier.
+only (import-linter forbids Django, the models and the domain here), so the client can ship it.
 Its tests check it against RFC 6962's published test vectors, a literal transcription of the RFC and an
 independent implementation (tests/core/crypto/test_merkle.py).
 """

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from provenant_client import Client, cli, config
+from provenant_client import Client, cli, config, registry
 
 from tests import live_server
 from tests.clients.conftest import CLIENT_SOURCE, PROJECT
@@ -52,7 +52,8 @@ def test_login_checks_the_token_and_saves_a_private_profile_that_later_commands_
     whoami = run_json(capsys, "whoami", "--profile", "ci")
     assert whoami["profile"] == "ci"
     assert whoami["authenticated"] is True
-    assert PROJECT in whoami["projects"]
+    assert whoami["me"]["username"] == "dana"
+    assert PROJECT in [project["project"] for project in whoami["me"]["projects"]]
 
 
 def test_login_with_a_token_the_server_refuses_saves_nothing(demo_server, capsys):
@@ -122,7 +123,7 @@ def test_ls_lists_the_demo_project_and_its_artifacts(as_dana, capsys):
 
 def test_ls_follows_the_cursor_to_the_last_page(as_dana, capsys, monkeypatch):
     in_one_page = run_json(capsys, "ls", "versions", "--project", PROJECT)
-    monkeypatch.setattr(cli, "PAGE_SIZE", 1)
+    monkeypatch.setattr(registry, "PAGE_SIZE", 1)
 
     assert len(in_one_page) > 1
     assert run_json(capsys, "ls", "versions", "--project", PROJECT) == in_one_page
@@ -225,3 +226,104 @@ def test_the_module_runs_as_a_command(as_dana):
 
     assert result.returncode == 0, result.stderr
     assert PROJECT in [project["slug"] for project in json.loads(result.stdout)]
+
+
+TRAIN_SCRIPT = """
+import os, sys
+from pathlib import Path
+from provenant_client import Client
+
+with Client() as client, client.current_run() as run:
+    run.log_metrics({"auc": 0.97})
+out = Path(os.environ["PROVENANT_OUTPUT_DIR"])
+run_id = os.environ["PROVENANT_RUN_ID"]
+(out / "model.bin").write_text("weights of run " + run_id)
+(out / "reports").mkdir()
+(out / "reports" / "eval.json").write_text('{"auc": 0.97, "run": ' + run_id + '}')
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def git(repo, *args):
+    command = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
+    return subprocess.run([*command, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def pipeline(tmp_path, monkeypatch):
+    """A clean repository holding train.py, the current folder; its outputs are ignored by git."""
+    root = tmp_path / "pipeline"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "train.py").write_text(TRAIN_SCRIPT)
+    (root / ".gitignore").write_text("outputs/\n")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "train")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("PYTHONPATH", str(CLIENT_SOURCE))
+    return root
+
+
+def test_run_wraps_a_script_that_logs_to_the_same_run_and_publishes_its_outputs(as_dana, pipeline, capsys):
+    # --json before the command: everything after -- is the wrapped command's own.
+    code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", sys.executable, "train.py", "0")
+    assert code == 0, err
+    wrapped = json.loads(out)
+
+    recorded = wrapped["run"]
+    assert (wrapped["exit_status"], recorded["status"], recorded["failure_reason"]) == (0, "completed", "")
+    assert recorded["metrics"] == {"auc": 0.97}
+    assert recorded["code_commit"] == git(pipeline, "rev-parse", "HEAD")
+    assert recorded["entry_point"] == f"{sys.executable} train.py 0"
+    assert any(package.startswith("httpx==") for package in recorded["environment"]["dependencies"])
+    published = {item["path"]: item["version"] for item in wrapped["artifacts"]}
+    assert sorted(published) == ["model.bin", "reports/eval.json"]
+    assert published["model.bin"]["artifact_name"] == "model"
+    assert published["reports/eval.json"]["artifact_name"] == "reports-eval"
+    assert {version["run"] for version in published.values()} == {recorded["id"]}
+
+
+def test_run_fails_the_run_with_the_exit_status_and_exits_with_it(as_dana, pipeline, capsys):
+    code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", sys.executable, "train.py", "3")
+    assert out, err
+
+    wrapped = json.loads(out)
+    assert code == 3
+    assert (wrapped["run"]["status"], wrapped["run"]["failure_reason"]) == ("failed", "exit status 3")
+
+
+def test_run_refuses_a_dirty_work_tree_before_running_anything(as_dana, pipeline, capsys):
+    (pipeline / "train.py").write_text("raise SystemExit('must not run')\n")
+
+    code, _out, err = run(capsys, "run", "--project", PROJECT, "--", sys.executable, "train.py")
+
+    assert code == 1
+    assert "uncommitted changes" in err
+
+
+def test_audit_export_then_verify_with_the_servers_key(demo_server, capsys, tmp_path):
+    env = live_server.environment(demo_server.var_dir, DJANGO_DEBUG="true")
+    admin = live_server.manage("issue_token", "admin", "--name", "cli audit", "--quiet", env=env).strip()
+    server = ("--url", demo_server.url, "--token", admin)
+    exported = run_json(
+        capsys, *server, "audit", "export", str(tmp_path / "log.jsonl"), "--public-key-file", str(tmp_path / "k.pem")
+    )
+    verified = run_json(capsys, "audit", "verify", exported["path"], "--public-key", str(tmp_path / "k.pem"))
+    assert verified["ok"] is True
+    assert verified["entries"] > 0
+
+    (tmp_path / "cut.jsonl").write_bytes(b"".join((tmp_path / "log.jsonl").read_bytes().splitlines(True)[:-3]))
+    code, out, _err = run(
+        capsys, "audit", "verify", str(tmp_path / "cut.jsonl"), "--public-key", str(tmp_path / "k.pem")
+    )
+    assert code == 1
+    assert out.startswith("FAILED: seq ")
+
+
+def test_lineage_of_a_reference_as_a_tree(as_dana, capsys):
+    graph = run_json(capsys, "lineage", "fraud-scorer@production", "--project", PROJECT, "--direction", "upstream")
+    code, out, _err = run(capsys, "lineage", str(graph["root"]["id"]))
+
+    assert code == 0
+    assert out.startswith(f"artifact version {graph['root']['id']}: ")
+    assert "  made from:" in out

@@ -194,7 +194,8 @@ def test_an_exception_finishes_the_run_as_failed_and_is_re_raised(client, repo):
     assert recorded["status"] == "failed"
     assert recorded["ended_at"] is not None
     assert recorded["metrics"] == {"loss": 0.5}
-    assert recorded["environment"]["failure"] == "ZeroDivisionError"
+    assert recorded["failure_reason"] == "ZeroDivisionError"
+    assert "failure" not in recorded["environment"]
     assert run.failure == "ZeroDivisionError"
     with pytest.raises(RunStateError, match="failed"):
         run.log_metrics({"loss": 0.1})
@@ -208,8 +209,27 @@ def test_a_run_already_sent_is_also_finished_as_failed(client, repo):
     with pytest.raises(KeyError), client.start_run(project=PROJECT) as run:
         train(run)
 
-    assert client.get(f"/runs/{run.id}/")["status"] == "failed"
+    recorded = client.get(f"/runs/{run.id}/")
+    assert (recorded["status"], recorded["failure_reason"]) == ("failed", "KeyError")
     assert run.failure == "KeyError"
+
+
+def test_another_process_attaches_to_a_running_run_logs_to_it_and_leaves_finishing_to_its_opener(
+    client, repo, monkeypatch
+):
+    with client.start_run(project=PROJECT, name="wrapped") as opened:
+        opened.flush()
+        monkeypatch.setenv("PROVENANT_RUN_ID", str(opened.id))
+        with client.current_run() as attached:
+            attached.log_metrics({"auc": 0.93})
+        assert client.get(f"/runs/{opened.id}/")["status"] == "running"
+        assert client.get(f"/runs/{opened.id}/")["metrics"] == {"auc": 0.93}
+
+    assert client.get(f"/runs/{opened.id}/")["status"] == "completed"
+    with pytest.raises(RunStateError, match="completed"):
+        client.current_run()
+    monkeypatch.delenv("PROVENANT_RUN_ID")
+    assert client.current_run() is None
 
 
 def test_a_reference_as_input_records_the_version_it_names_when_the_run_opens(client, repo):

@@ -1,7 +1,7 @@
-"""The offline verifier (tools/audit_verify.py) on real exports: it passes an untouched one, and names the first bad
-sequence number of an edited, deleted, reordered, inserted or truncated log. It runs as an auditor runs it: the
-tool and the one module it imports (core/crypto/merkle.py) copied alone into an empty folder, in a Python where
-importing Django fails."""
+"""The offline verifier (the client's provenant_client/audit_verify.py, behind tools/audit_verify.py) on real
+exports: it passes an untouched one, and names the first bad sequence number of an edited, deleted, reordered,
+inserted or truncated log. It runs as an auditor runs it: the client's package (whose merkle.py is the server's
+core/crypto/merkle.py) copied alone into an empty folder, in a Python where importing Django fails."""
 
 import base64
 import json
@@ -27,11 +27,15 @@ from core.audit.recorder import (
     tree_head_sign,
 )
 from core.crypto.merkle import EXPORT_FORMAT, Frontier, canonical_json, key_id, leaf_hash, tree_head_message
-from tests.standalone import ROOT, copied_alone, without_django
+from tests.standalone import ROOT, copied_alone, module_without_django, without_django
 from tools.audit_verify import VerificationFailed, verify_export
 
-#: What an auditor copies: the tool and the rules it imports, in their folders; nothing else of the checkout.
-STANDALONE_FILES = ("tools/audit_verify.py", "core/crypto/merkle.py")
+#: What an auditor installs: the client's package, nothing else of the checkout (merkle.py is a link to the server's
+#: rules, copied as the file it names, as a wheel holds it).
+CLIENT_PACKAGE = Path("clients/python/src")
+STANDALONE_FILES = tuple(
+    str(path.relative_to(ROOT)) for path in sorted((ROOT / CLIENT_PACKAGE / "provenant_client").glob("*.py"))
+)
 # Sizes at which a tree head is signed while the log grows; the export adds one at its end (ENTRIES).
 SIGNED_AT_SIZES = (10, 20, 33)
 ENTRIES = 40
@@ -62,11 +66,11 @@ class Run:
 
 
 def run_verifier(folder: Path, export: Path, *args: str | Path) -> Run:
-    """`python tools/audit_verify.py EXPORT ARGS...` with the tool and core/crypto/merkle.py alone in `folder`, and
+    """`python -m provenant_client.audit_verify EXPORT ARGS...` with the client's package alone in `folder`, and
     Django unimportable."""
     alone = copied_alone(folder / "auditor", *STANDALONE_FILES)
     completed = subprocess.run(
-        without_django(alone / "tools" / "audit_verify.py", export, *args),
+        module_without_django(alone / CLIENT_PACKAGE, "provenant_client.audit_verify", export, *args),
         cwd=alone,
         capture_output=True,
         text=True,
@@ -360,19 +364,20 @@ class TestTreeHeadsAndLines:
         assert "does not hold a JSON object" in run.err
 
     def test_the_harness_really_keeps_django_and_the_server_out(self, tmp_path):
-        """The runs above would fail had the verifier imported Django, or anything of the server beside merkle.py."""
+        """The runs above would fail had the verifier imported Django, or anything of the server."""
         alone = copied_alone(tmp_path / "auditor", *STANDALONE_FILES)
         assert sorted(str(path.relative_to(alone)) for path in alone.rglob("*") if path.is_file()) == sorted(
             STANDALONE_FILES
         )
-        script = alone / "tools" / "reaches_for_the_server.py"
+        script = alone / "reaches_for_the_server.py"
         for statement, error in (
             ("import django", "import of django halted"),
-            ("import core.audit.tree", "No module named 'core.audit'"),
+            ("import core.audit.tree", "No module named 'core'"),
         ):
             # The path the tool sets up, and the import it makes, work; the server's modules are not there.
             script.write_text(
-                f"import sys\nsys.path.insert(0, {str(alone)!r})\nimport core.crypto.merkle\n{statement}\n"
+                f"import sys\nsys.path.insert(0, {str(alone / CLIENT_PACKAGE)!r})\nimport provenant_client.merkle\n"
+                f"{statement}\n"
             )
             completed = subprocess.run(without_django(script), cwd=alone, capture_output=True, text=True, check=False)
             assert completed.returncode == 1, completed

@@ -665,6 +665,8 @@ ENDPOINTS = [
     ),
     Endpoint("audit/export", "audit-export", "GET", answers(403, superuser=200)),
     Endpoint("audit/public-key", "audit-public-key", "GET", LIST),
+    # Access: every caller may read who they are
+    Endpoint("me", "me", "GET", LIST),
     # Webhooks
     Endpoint("webhooks/event-types", "webhook-event-types", "GET", LIST),
     Endpoint("webhooks/endpoints", "webhookendpoint-list", "GET", LIST),

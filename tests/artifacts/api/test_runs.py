@@ -164,3 +164,39 @@ def test_an_environment_value_of_another_type_than_the_schema_says_is_a_400(api)
     assert response.status_code == 400, response.content
     (message,) = response.json()["environment"]
     assert message.startswith("python_version: Expected a string"), message
+
+
+def test_a_run_that_fails_says_why_when_it_ends_and_the_reason_is_frozen_with_it(api):
+    run = RunFactory()
+    failed = api.patch(
+        f"/api/v1/runs/{run.id}/", {"status": "failed", "failure_reason": "exit status 3"}, format="json"
+    )
+    assert failed.status_code == 200, failed.json()
+    assert_conforms(failed, "PATCH", "/api/v1/runs/{id}/")
+    assert failed.json()["failure_reason"] == "exit status 3"
+
+    rewritten = api.patch(f"/api/v1/runs/{run.id}/", {"failure_reason": "something nicer"}, format="json")
+    assert rewritten.status_code == 409
+    run.refresh_from_db()
+    assert run.failure_reason == "exit status 3"
+
+
+def test_a_run_sent_once_at_its_end_carries_its_failure_reason(api):
+    created = api.post(
+        "/api/v1/runs/", run_payload(ProjectFactory(), status="cancelled", failure_reason="KeyboardInterrupt"),
+        format="json",
+    )  # fmt: skip
+    assert created.status_code == 201, created.json()
+    assert created.json()["failure_reason"] == "KeyboardInterrupt"
+
+
+@pytest.mark.parametrize("status", ["running", "completed"])
+def test_a_failure_reason_without_a_failed_or_cancelled_status_is_a_400(api, status):
+    run = RunFactory()
+    patched = api.patch(f"/api/v1/runs/{run.id}/", {"status": status, "failure_reason": "oops"}, format="json")
+    assert patched.status_code == 400
+    assert patched.json()["field"] == "failure_reason"
+    created = api.post("/api/v1/runs/", run_payload(ProjectFactory(), status=status, failure_reason="x"), format="json")
+    assert created.status_code == 400
+    run.refresh_from_db()
+    assert (run.status, run.failure_reason) == ("running", "")

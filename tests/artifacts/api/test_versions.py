@@ -227,6 +227,22 @@ def test_database_refuses_rewriting_what_a_run_was_but_lets_it_progress():
     Run.objects.filter(pk=run.pk).update(status=Run.Status.COMPLETED)
 
 
+def test_database_freezes_a_failed_runs_reason_and_never_deletes_a_run():
+    """The run table was rebuilt to add failure_reason (migration 0002): its triggers must have come back."""
+    run = RunFactory()
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.FAILED, failure_reason="exit status 2")
+    with pytest.raises(IntegrityError, match="frozen"), transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(failure_reason="exit status 0")
+    with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic():
+        Run.objects.filter(pk=run.pk).delete()
+
+
+def test_database_refuses_a_failure_reason_on_a_run_that_did_not_fail():
+    run = RunFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Run.objects.filter(pk=run.pk).update(failure_reason="too early")
+
+
 # Dataset versions -------------------------------------------------------------------------------------
 
 

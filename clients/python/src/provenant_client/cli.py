@@ -14,20 +14,22 @@ import argparse
 import getpass
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from provenant_client import config
+from provenant_client import audit, config
 from provenant_client.client import Client
 from provenant_client.errors import ProvenantError
+from provenant_client.runs import RUN_ID_VARIABLE, DirtyWorkTree, Run, RunStateError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
-#: Items asked for per page of a list: the server's maximum, so a long list takes few requests.
-PAGE_SIZE = 500
 LISTS = {
     # what `ls` lists: the endpoint, and the columns a person reads
     "projects": ("/projects/", ("slug", "name")),
@@ -125,16 +127,6 @@ def connect(args: argparse.Namespace) -> Client:
     return Client(args.url, args.token, profile=args.profile)
 
 
-def all_pages(client: Client, path: str, **params: Any) -> Iterator[dict[str, Any]]:
-    """Every item of a cursor-paginated list, following `next` (an absolute URL that carries the filters)."""
-    page = client.get(path, **{name: value for name, value in params.items() if value is not None})
-    while True:
-        yield from page["results"]
-        if not page.get("next"):
-            return
-        page = client.request("GET", page["next"]).json()
-
-
 def command_login(args: argparse.Namespace) -> int:
     if not args.url:
         raise CommandError("login needs the server's URL: provenant login URL (or --url URL)")
@@ -159,24 +151,30 @@ def command_login(args: argparse.Namespace) -> int:
 
 
 def command_whoami(args: argparse.Namespace) -> int:
-    # The API has no endpoint naming the token's user; what it can say is whether the token is accepted and what
-    # it reaches, which is what a person checking a profile wants to know.
     with connect(args) as client:
-        projects = [project["slug"] for project in all_pages(client, "/projects/", page_size=PAGE_SIZE)]
-        document = {
-            "url": client.server,
-            "profile": client.profile,
-            "authenticated": "Authorization" in client.http.headers,
-            "projects": projects,
-        }
-    if not document["authenticated"]:
-        text = f"{client.server}: anonymous (no token; run `provenant login`)"
-    else:
-        text = (
-            f"{client.server}, profile {client.profile or '(none: from the environment or --token)'}\n"
-            f"token accepted; projects visible: {', '.join(projects) or '(none)'}"
+        authenticated = "Authorization" in client.http.headers
+        me = client.whoami() if authenticated else None
+        document = {"url": client.server, "profile": client.profile, "authenticated": authenticated, "me": me}
+    if me is None:
+        emit(args, document, f"{client.server}: anonymous (no token; run `provenant login`)")
+        return 0
+    kind = "service account" if me["service_account"] else "administrator" if me["superuser"] else "user"
+    profile = client.profile or "(none: environment or --token)"
+    lines = [f"{me['username']} ({kind}) on {client.server}, profile {profile}"]
+    token = me.get("token")
+    if token:
+        lines.append(f"token     {token['name']!r} ({token['prefix']}…), expires {token['expires_at']}")
+    for project in me["projects"]:
+        roles = ", ".join(
+            role["role"]
+            + (f" on {role['artifact']}" if role["artifact"] else "")
+            + (f" through {role['group']}" if role["group"] else "")
+            for role in project["roles"]
         )
-    emit(args, document, text)
+        lines.append(f"{project['project']:<24}  {roles}")
+    if not me["projects"] and not me["superuser"]:
+        lines.append("no roles yet: ask a project's maintainer")
+    emit(args, document, "\n".join(lines))
     return 0
 
 
@@ -258,13 +256,13 @@ def command_pull(args: argparse.Namespace) -> int:
 
 def command_ls(args: argparse.Namespace) -> int:
     path, columns = LISTS[args.what]
-    params: dict[str, Any] = {"page_size": PAGE_SIZE}
+    params: dict[str, Any] = {}
     if args.what != "projects":
         params["project"] = args.project
     elif args.project:
         raise CommandError("ls projects takes no --project")
     with connect(args) as client:
-        rows = list(all_pages(client, path, **params))
+        rows = list(client.iterate(path, **params))
     emit(args, rows, table(rows, columns))
     return 0
 
@@ -312,7 +310,7 @@ def lineage_tree(graph: dict[str, Any]) -> list[str]:
 def command_show(args: argparse.Namespace) -> int:
     with connect(args) as client:
         version = client.get(f"/artifact-versions/{args.version_id}/")
-        lineage = client.get(f"/lineage/artifact-version/{args.version_id}/")
+        lineage = client.lineage(args.version_id)
     details = [
         f"{version['project']}/{version['artifact_name']} v{version['number']} ({version['kind']})",
         f"digest    {version['digest']} ({human_size(version['size'])}, {version['blob_state']})",
@@ -325,9 +323,19 @@ def command_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_lineage(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        try:
+            graph = client.lineage(args.ref, project=args.project, direction=args.direction, depth=args.depth)
+        except ValueError as error:  # a reference without its project
+            raise CommandError(str(error)) from error
+    emit(args, graph, "\n".join(lineage_tree(graph)))
+    return 0
+
+
 def command_status(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        waiting = list(all_pages(client, "/promotions/awaiting-me/", page_size=PAGE_SIZE))
+        waiting = client.awaiting_me(project=args.project)
     rows = [
         {
             "id": request["id"],
@@ -348,7 +356,10 @@ def command_status(args: argparse.Namespace) -> int:
 
 def decide(args: argparse.Namespace, decision: str) -> int:
     with connect(args) as client:
-        request = client.post(f"/promotions/{args.id}/{decision}/", {"comment": args.comment or ""})
+        if decision == "approve":
+            request = client.approve(args.id, comment=args.comment or "")
+        else:
+            request = client.reject(args.id, comment=args.comment)
     emit(
         args,
         request,
@@ -368,10 +379,7 @@ def command_reject(args: argparse.Namespace) -> int:
 
 def command_promote(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        request = client.post(
-            "/promotions/",
-            {"model_version": args.model_version, "target_stage": args.stage, "justification": args.justification},
-        )
+        request = client.request_promotion(args.model_version, stage=args.stage, justification=args.justification)
     emit(
         args,
         request,
@@ -379,6 +387,161 @@ def command_promote(args: argparse.Namespace) -> int:
         f"{request['target_stage']}, {request['state']}; {request['approvals_required']} approval(s) required",
     )
     return 0
+
+
+def command_register(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        try:
+            registered = client.register(args.version, model=args.model, project=args.project)
+        except ValueError as error:  # a reference without its project
+            raise CommandError(str(error)) from error
+    emit(
+        args,
+        registered,
+        f"model version {registered['id']}: {registered['model_name']} v{registered['number']} "
+        f"({registered['stage']}), artifact version {registered['artifact_version']}",
+    )
+    return 0
+
+
+# provenant run ------------------------------------------------------------------------------------------------------
+
+#: Signals the wrapper passes on to the command it runs, so stopping the wrapper stops the command.
+FORWARDED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name)
+)
+
+
+def _terminal_delivers_interrupts_to_child() -> bool:
+    """Whether a Ctrl-C at the terminal reaches the child without our help: the child shares our process group,
+    so when that group is the terminal's foreground one, the terminal signals both; forwarding would deliver the
+    child a second interrupt in the middle of its own clean-up."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+def run_child(command: Sequence[str], env: dict[str, str]) -> int:
+    """Run `command` with `env`, passing on the signals that would stop the wrapper, and return its exit status
+    (a shell's 128 + N when a signal N ended it)."""
+    try:
+        child = subprocess.Popen(list(command), env=env)  # noqa: S603 - the user's own command, as a shell would run it
+    except OSError as error:
+        raise CommandError(f"cannot run {command[0]!r}: {error.strerror or error}") from error
+    previous = {}
+
+    def forward(number: int, _frame: Any) -> None:
+        if number == signal.SIGINT and _terminal_delivers_interrupts_to_child():
+            return
+        if child.poll() is None:
+            child.send_signal(number)
+
+    for number in FORWARDED_SIGNALS:
+        previous[number] = signal.signal(number, forward)
+    try:
+        status = child.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return 128 - status if status < 0 else status
+
+
+def upload_outputs(run: Run, folder: Path, kind: str) -> list[dict[str, Any]]:
+    """Push every file under `folder` as an artifact version produced by `run`, named after the file (its path
+    below the folder, `/` turned to `-`, without the last suffix); hidden files and folders are left out."""
+    pushed = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        name = "-".join([*relative.parent.parts, relative.stem])
+        result = run.log_artifact(path, name=name, kind=kind)
+        pushed.append({"path": str(relative), "artifact": name, "version": result.version})
+    return pushed
+
+
+def command_run(args: argparse.Namespace) -> int:
+    command = list(args.child_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise CommandError("name the command to run after --: provenant run --project P -- python train.py")
+    output = Path(args.output)
+    with connect(args) as client:
+        run = client.start_run(
+            project=args.project, name=args.name or Path(command[-1]).name, allow_dirty=args.allow_dirty,
+            entry_point=" ".join(command)[:500],
+        )  # fmt: skip
+        run.flush()  # sent now, as running: the command's own logging attaches to it by id
+        output.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            {
+                RUN_ID_VARIABLE: str(run.id),
+                "PROVENANT_URL": client.server,
+                "PROVENANT_PROJECT": args.project,
+                "PROVENANT_OUTPUT_DIR": str(output.resolve()),
+            }
+        )
+        token = client.http.headers.get("Authorization", "").partition(" ")[2]
+        if token:
+            env["PROVENANT_TOKEN"] = token
+        print(f"run {run.id} ({run.external_id}) in {args.project}: {' '.join(command)}", file=sys.stderr)
+        status = run_child(command, env)
+        pushed: list[dict[str, Any]] = []
+        try:
+            pushed = upload_outputs(run, output, args.kind)
+        finally:
+            if status == 0:
+                record = run.finish("completed")
+            elif status == EXIT_INTERRUPTED:
+                record = run.finish("cancelled", failure="interrupted (SIGINT)")
+            else:
+                reason = f"exit status {status}" if status < 128 else f"killed by signal {status - 128}"
+                record = run.finish("failed", failure=reason)
+    lines = [f"run {record['id']} {record['status']}" + (f": {record['failure_reason']}" if status else "")]
+    lines += [f"  {item['path']} -> {item['artifact']} v{item['version']['number']}" for item in pushed]
+    emit(args, {"run": record, "exit_status": status, "artifacts": pushed}, "\n".join(lines))
+    return status
+
+
+# provenant audit ----------------------------------------------------------------------------------------------------
+
+
+def command_audit_export(args: argparse.Namespace) -> int:
+    filters = {name: getattr(args, name) for name in AUDIT_FILTERS if getattr(args, name) is not None}
+    with connect(args) as client:
+        path = client.audit_export(args.dest, **filters)
+        if args.public_key_file:
+            Path(args.public_key_file).write_text(client.audit_public_key()["pem"])
+    size = path.stat().st_size
+    document = {"path": str(path), "bytes": size, "filtered": bool(filters), "public_key_file": args.public_key_file}
+    text = f"{path}: {human_size(size)}" + (" (filtered: " + ", ".join(f"{k}={v}" for k, v in filters.items()) + ")"
+                                               if filters else "")  # fmt: skip
+    emit(args, document, text)
+    return 0
+
+
+def command_audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the export verifies, 1 when it does not (naming the first bad sequence number), 2 when it could
+    not be checked: the standalone verifier's statuses, so scripts can tell the three apart."""
+    verifier = audit.verifier()
+    try:
+        heads = [json.loads(Path(path).read_text()) for path in args.tree_head]
+        report = audit.verify_file(args.export, public_key=[Path(key) for key in args.public_key], tree_heads=heads)
+    except verifier.VerificationFailed as failure:
+        emit(args, {"ok": False, "failure": str(failure)}, f"FAILED: {failure}")
+        return EXIT_ERROR
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    document = {"ok": True, "entries": report.entries, "warnings": report.warnings, "summary": report.summary()}
+    emit(args, document, report.summary())
+    return 0
+
+
+AUDIT_FILTERS = ("project", "artifact", "action", "actor", "object_type", "object_id", "since", "until")
 
 
 # Parsing ------------------------------------------------------------------------------------------------------------
@@ -408,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("login_url", nargs="?", metavar="URL", help="the server, e.g. https://provenant.example.com")
     login.add_argument("--default", dest="make_default", action="store_true", help="make this the default profile")
 
-    command("whoami", command_whoami, "the server and profile in use, and whether the token is accepted")
+    command("whoami", command_whoami, "who the server takes you for: user, token in use, roles by project")
 
     push = command("push", command_push, "upload a file and publish it as the next version of an artifact")
     push.add_argument("path", help="the file")
@@ -433,7 +596,19 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", command_show, "an artifact version with its lineage")
     show.add_argument("version_id", type=int, metavar="VERSION_ID")
 
-    command("status", command_status, "promotion requests awaiting your review")
+    lineage = command("lineage", command_lineage, "what made an artifact version, and what it made, as a tree")
+    lineage.add_argument("ref", help="a version id, or with --project a reference such as fraud-scorer@production")
+    lineage.add_argument("--project", help="the project a reference is read in")
+    lineage.add_argument("--direction", choices=("upstream", "downstream", "both"), default="both")
+    lineage.add_argument("--depth", type=int, help="edges to follow (default all)")
+
+    register = command("register", command_register, "register an artifact version as a version of a model")
+    register.add_argument("version", help="a version id, or with --project a reference such as fraud-scorer@3")
+    register.add_argument("--model", required=True, help="the model's name (registered if the project has none)")
+    register.add_argument("--project", help="the project a reference is read in")
+
+    status = command("status", command_status, "promotion requests awaiting your review")
+    status.add_argument("--project", help="only this project's (a slug)")
 
     approve = command("approve", command_approve, "approve a promotion request")
     approve.add_argument("id", type=int, metavar="ID")
@@ -447,6 +622,36 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("model_version", type=int, metavar="MODEL_VERSION_ID", help="the model version's id")
     promote.add_argument("--stage", required=True, choices=("staging", "production", "archived"))
     promote.add_argument("--justification", required=True, help="why it should move: reviewers read it")
+
+    run = command(
+        "run",
+        command_run,
+        "run a command as a recorded run: its context captured, its outputs published, its exit status kept",
+    )
+    run.add_argument("--project", required=True, help="the project's slug")
+    run.add_argument("--name", help="the run's name (default: the command's last word)")
+    run.add_argument("--output", default="outputs", help="the folder whose files are published (default: outputs)")
+    run.add_argument("--kind", default="model", help="the kind of artifacts created for new names (default: model)")
+    run.add_argument("--allow-dirty", action="store_true", help="record the run even with uncommitted changes")
+    run.add_argument("child_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="what to run")
+
+    audit_parser = command("audit", lambda args: EXIT_USAGE, "export the audit log, and verify an export offline")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    export = audit_commands.add_parser(
+        "export", parents=[shared], help="stream the audit log (or, with filters, the entries you audit) to a file"
+    )
+    export.set_defaults(handler=command_audit_export)
+    export.add_argument("dest", help="the file to write (JSON Lines)")
+    for name in AUDIT_FILTERS:
+        export.add_argument(f"--{name.replace('_', '-')}", dest=name, help=f"only entries of this {name}")
+    export.add_argument("--public-key-file", help="also save the server's public key (PEM) to this file")
+    verify = audit_commands.add_parser(
+        "verify", parents=[shared], help="check an export offline (needs the client's 'audit' extra)"
+    )
+    verify.set_defaults(handler=command_audit_verify)
+    verify.add_argument("export", help="the export file")
+    verify.add_argument("--public-key", action="append", default=[], help="a trusted key file (PEM or base64)")
+    verify.add_argument("--tree-head", action="append", default=[], help="a tree head fetched separately (JSON)")
     return parser
 
 
@@ -466,7 +671,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except ProvenantError as error:
         print(f"error: {error.detail} ({error.code})", file=sys.stderr)
-    except (CommandError, ValueError, OSError) as error:  # ValueError: no server configured, a bad config file
+    except (CommandError, ValueError, OSError, ImportError, DirtyWorkTree, RunStateError) as error:
+        # ValueError: no server configured, a bad config file; ImportError: an optional extra not installed.
         print(f"error: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -27,8 +27,10 @@ from urllib.parse import quote
 import httpx
 
 from provenant_client import config, transfers
+from provenant_client.audit import AuditCalls
 from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
-from provenant_client.runs import Run
+from provenant_client.registry import RegistryCalls
+from provenant_client.runs import RUN_ID_VARIABLE, Run
 from provenant_client.transfers import Progress
 from provenant_client.uploads import Uploader, UploadResult
 
@@ -48,8 +50,11 @@ class PushResult(UploadResult):
     version: dict[str, Any] = field(default_factory=dict)
 
 
-class Client:
+class Client(RegistryCalls, AuditCalls):
     """A connection to one Provenant server as one user (their bearer token).
+
+    Transfers and runs are here; who-am-I, lineage, the registry and promotions come from `RegistryCalls`
+    (registry.py), the audit export and its offline verification from `AuditCalls` (audit.py).
 
     `url` is the server's address (`https://provenant.example.com`, with or without `/api/v1`); with no
     arguments the environment or the default profile says which server and token (see `config`). Use it as a
@@ -300,6 +305,14 @@ class Client:
             environment=environment,
             entry_point=entry_point,
         )
+
+    def current_run(self) -> Run | None:
+        """The run a wrapping `provenant run` opened for this process (its id in `PROVENANT_RUN_ID`), attached to
+        log metrics and artifacts to; None when the process was not started that way."""
+        run_id = os.environ.get(RUN_ID_VARIABLE, "")
+        if not run_id.isdigit():
+            return None
+        return Run.attach(self, int(run_id))
 
     # Downloads ---------------------------------------------------------------------------------------------------
 

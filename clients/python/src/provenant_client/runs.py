@@ -14,9 +14,13 @@ then go with it; its start time is the block's entry, not the moment of sending.
 `flush()` or at the end.
 
 On leaving the block the run is finished: `completed` (also on `sys.exit(0)`); `cancelled` on Ctrl-C; `failed` on
-any other exception. The exception is always re-raised. The server has no field for why a run failed, so the
-exception's type name is recorded in `environment["failure"]` when the run is first sent at the end, and is only
-kept on `Run.failure` otherwise.
+any other exception, with the exception's type name as the run's `failure_reason` (which the server takes only
+with the status that ends the run, and freezes with it). The exception is always re-raised.
+
+A process that did not open the run may still log to it: `provenant run -- python train.py` opens the run and
+hands its id to the script in `PROVENANT_RUN_ID`, where `Client().current_run()` (or `Run.attach(client, id)`)
+finds it. An attached run logs metrics and artifacts, but leaves finishing to whoever opened it: leaving its block
+only sends the metrics kept.
 
 Inputs are dataset or artifact version records (the dicts the API answers, or a `PushResult`), references such as
 `"preprocessor@champion"` or `"fraud-scorer@production"` (resolved by the server, in the run's project, when the run
@@ -48,11 +52,15 @@ if TYPE_CHECKING:
 
 __all__ = ["DirtyWorkTree", "Run", "RunStateError", "capture_environment", "git_state"]
 
+#: The environment variable that hands a run's id to the process it wraps (`provenant run`).
+RUN_ID_VARIABLE = "PROVENANT_RUN_ID"
+
 #: How many changed paths of a dirty tree are named (in the refusal, and in a run allowed to be dirty).
 CHANGED_PATHS_SHOWN = 50
 #: The server's limits on a run's text fields (RunCreateRequest in the OpenAPI).
 ENTRY_POINT_MAX = 500
 REPOSITORY_MAX = 500
+FAILURE_REASON_MAX = 1000
 
 
 class DirtyWorkTree(RuntimeError):
@@ -260,9 +268,41 @@ class Run:
         self.record: dict[str, Any] | None = None
         #: Metrics logged and not yet sent.
         self.pending_metrics: dict[str, float] = {}
-        #: The final status once the run is over, and the type name of the exception that failed it.
+        #: The final status once the run is over, and why it failed or was cancelled.
         self.status: str | None = None
         self.failure: str | None = None
+        #: Whether this process opened the run (and so finishes it), or attached to a run another one opened.
+        self.owned = True
+
+    @classmethod
+    def attach(cls, client: Client, run_id: int) -> Run:
+        """The running run `run_id`, opened by another process (`provenant run`), to log metrics and artifacts to.
+
+        Nothing is captured (the opener did that) and parameters are fixed already; leaving its block sends the
+        metrics kept and does not finish it. Raises RunStateError when the run has finished.
+        """
+        record = client.get(f"/runs/{int(run_id)}/")
+        if record["status"] != "running":
+            raise RunStateError(f"Run {record['external_id']!r} is {record['status']}: nothing more can be logged.")
+        run = cls.__new__(cls)
+        run.client = client
+        run.project = record["project"]
+        run.name = record["name"]
+        run.external_id = record["external_id"]
+        run.code_commit = record["code_commit"] or ""
+        run.code_repository = record["code_repository"]
+        run.entry_point = record["entry_point"]
+        run.environment = record["environment"]
+        run.input_dataset_versions = record["input_dataset_versions"]
+        run.input_artifact_versions = record["input_artifact_versions"]
+        run.params = record["parameters"]
+        run.started_at = record["started_at"]
+        run.record = record
+        run.pending_metrics = {}
+        run.status = None
+        run.failure = None
+        run.owned = False
+        return run
 
     def __enter__(self) -> Run:
         return self
@@ -271,6 +311,10 @@ class Run:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> bool:
         if self.status is not None:  # finished inside the block by `finish()`
+            return False
+        if not self.owned:
+            if self.pending_metrics:
+                self.flush()
             return False
         if error is None or (isinstance(error, SystemExit) and error.code in (None, 0)):
             self.finish("completed")
@@ -341,19 +385,24 @@ class Run:
     def finish(self, status: str = "completed", *, failure: str | None = None) -> dict[str, Any]:
         """End the run with `status` (completed, failed, cancelled) and the metrics kept; it is frozen from then on.
 
-        `failure`, the exception's type name, goes into the environment only if the run is sent now.
+        `failure` says why a failed or cancelled run ended (an exception's type, an exit status): the run's
+        `failure_reason` on the server, cut to the server's 1000 characters.
         """
         self._check_open()
+        if failure and status not in ("failed", "cancelled"):
+            raise ValueError(f"A failure reason goes with a failed or cancelled status, not {status!r}.")
+        reason = (failure or "")[:FAILURE_REASON_MAX]
         if self.record is None:
-            if failure is not None:
-                self.environment["failure"] = failure
-            self.record = self.client.post(
-                "/runs/", self._creation(status=status, metrics=self.pending_metrics, ended_at=_now())
-            )
+            body = self._creation(status=status, metrics=self.pending_metrics, ended_at=_now())
+            if reason:
+                body["failure_reason"] = reason
+            self.record = self.client.post("/runs/", body)
         else:
-            body: dict[str, Any] = {"status": status, "ended_at": _now()}
+            body = {"status": status, "ended_at": _now()}
             if self.pending_metrics:
                 body["metrics"] = self.pending_metrics
+            if reason:
+                body["failure_reason"] = reason
             self.record = self.client.request("PATCH", self._path(), json=body).json()
         self.pending_metrics = {}
         self.status = status
