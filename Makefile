@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# The Python client (its own distribution), tested against a real server in `make test`.
-	$(BIN)/python -m pip install --quiet -e ./clients/python
+	$(BIN)/python -m pip install --quiet -e "./clients/python[audit]"
 	touch $(STAMP)
 
 venv: $(STAMP)
