@@ -13,7 +13,6 @@ never retried and becomes a typed `ProvenantError` carrying the server's `code` 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
@@ -25,8 +24,8 @@ from urllib.parse import quote
 
 import httpx
 
-from provenant_client import config, transfers
-from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
+from provenant_client import config, downloads, transfers
+from provenant_client.errors import Conflict, NotFound, ServerError, error_from_response
 from provenant_client.runs import Run
 
 __all__ = ["Client", "PushResult", "UploadResult"]
@@ -78,6 +77,8 @@ class Client:
 
     `upload_session_threshold`: files of at least this size go through a resumable upload session, smaller ones
     in one PUT. `chunk_size`: the size of each session chunk (the server's `min_chunk_size` is the floor).
+    `download_parallelism`: how many ranges of one blob are downloaded at once, for blobs of at least
+    `parallel_download_threshold` bytes (smaller ones, and any with `download_parallelism=1`, come in one stream).
     """
 
     def __init__(
@@ -93,6 +94,8 @@ class Client:
         chunk_size: int = 16 * MiB,
         upload_session_threshold: int = 64 * MiB,
         transport: httpx.BaseTransport | None = None,
+        download_parallelism: int = 4,
+        parallel_download_threshold: int = 32 * MiB,
     ) -> None:
         settings = config.resolve_settings(url, token, profile)
         server = settings.url[: -len(API_PREFIX)] if settings.url.endswith(API_PREFIX) else settings.url
@@ -112,6 +115,18 @@ class Client:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=transport,
+        )
+        #: Fetches blobs into the cache (see `provenant_client.downloads`).
+        self.downloads = downloads.Downloader(
+            self.http,
+            server=server,
+            cache=self.cache,
+            retries=retries,
+            pause=self._pause,
+            timeout=timeout,
+            parallelism=download_parallelism,
+            parallel_threshold=parallel_download_threshold,
+            own_transport=transport is not None,
         )
 
     def __enter__(self) -> Client:
@@ -442,68 +457,13 @@ class Client:
             name = f"{record['artifact_name']}-v{record['number']}"
         else:
             raise ValueError(f"{ref!r} is not a version id, a sha256 digest or a reference like 'model@production'.")
-        cached = self.cache.cached_blob(digest, size) or self._download(url, digest, size, progress)
+        cached = self.cache.cached_blob(digest, size) or self.downloads.download(url, digest, size, progress)
         if dest is None:
             return cached
         target = Path(dest)
         if target.is_dir():
             target = target / name
         return transfers.place(cached, target, link=link)
-
-    def _download(self, url: str, digest: str, size: int | None, progress: Progress | None = None) -> Path:
-        """Stream `url` into the cache, hashing as it arrives; after a dropped connection, continue from the
-        bytes received with a Range request tied to the digest (If-Range), so the pieces are of one file."""
-        expected = digest.split(":", 1)[1]
-        hasher = hashlib.sha256()
-        received = 0
-        attempt = 0
-        announced: str | None = None
-        with self.cache.incoming() as file:
-            temporary = Path(file.name)
-            try:
-                while True:
-                    headers = {"Accept": "*/*"}
-                    if received:
-                        headers |= {"Range": f"bytes={received}-", "If-Range": f'"{digest}"'}
-                    try:
-                        with self.http.stream("GET", url, headers=headers, follow_redirects=True) as response:
-                            if response.status_code >= 400:
-                                response.read()
-                                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                                    raise error_from_response(response)
-                            else:
-                                if response.status_code == 200 and received:  # whole file again: start over
-                                    file.seek(0)
-                                    file.truncate()
-                                    hasher, received = hashlib.sha256(), 0
-                                announced = transfers.repr_digest_hex(response.headers.get("Repr-Digest")) or announced
-                                for block in response.iter_bytes(transfers.BLOCK_SIZE):
-                                    file.write(block)
-                                    hasher.update(block)
-                                    received += len(block)
-                                    if progress is not None:
-                                        progress(received, size)
-                                break
-                    except httpx.TransportError as error:
-                        if attempt >= self.retries:
-                            message = f"GET {url}: download interrupted ({error!r})"
-                            raise ServerError(message, code="unreachable") from error
-                    attempt += 1
-                    self._pause(attempt)
-                file.flush()
-                os.fsync(file.fileno())
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-        actual = hasher.hexdigest()
-        if actual != expected or (announced is not None and announced != expected) or (size not in (None, received)):
-            temporary.unlink(missing_ok=True)
-            raise DigestMismatch(
-                f"Downloaded {received} bytes hashing to sha256:{actual}, not {digest}"
-                + (f" (the server announced sha256:{announced})" if announced and announced != expected else ""),
-                code="digest_mismatch",
-            )
-        return self.cache.admit(temporary, digest)
 
     def __repr__(self) -> str:
         return f"Client({self.server!r}, profile={self.profile!r})"
