@@ -58,8 +58,8 @@ CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 #: Pieces handed to the threads: a few per thread, so completion moves forward in order and the hashing keeps up,
 #: but never so small that a request (and the audit entry the server writes for it) costs more than its bytes.
 PIECES_PER_THREAD = 4
-MIN_PIECE = 4 * MiB
-MAX_PIECE = 32 * MiB
+MIN_PIECE = 8 * MiB
+MAX_PIECE = 64 * MiB
 #: How long a failed download waits for its other threads to stop before the temporary file goes anyway.
 STOP_WAIT_SECONDS = 5.0
 #: Told the bytes transferred so far and the total (None when unknown): for a progress bar.
@@ -506,8 +506,12 @@ class Downloader:
                             if matched is None or int(matched[1]) != received:
                                 received, hasher = 0, hashlib.sha256()  # not the rest asked for: ask for all
                                 raise ConnectionLost(f"answered {answer.headers.get('Content-Range')!r}")
-                        elif received:  # the whole blob again: start over
-                            received, hasher = 0, hashlib.sha256()
+                            expected = int(matched[3])
+                        else:
+                            if received:  # the whole blob again: start over
+                                received, hasher = 0, hashlib.sha256()
+                            length = answer.headers.get("Content-Length", "")
+                            expected = int(length) if length.isdigit() else None
                         os.ftruncate(descriptor, received)
                         while count := answer.readinto(view):
                             _write_at(descriptor, view[:count], received)
@@ -517,6 +521,8 @@ class Downloader:
                                 progress(received, size)
                     finally:
                         answer.close()
+                    if expected is not None and received < expected:  # http.client ends a cut body quietly
+                        raise ConnectionLost(f"the answer ended after {received} of {expected} bytes")
                     return hasher, received
                 except ConnectionLost as error:
                     attempt = self._retrying(attempt, f"GET {route.url}", error)
