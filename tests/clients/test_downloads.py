@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from provenant_client import Client, DigestMismatch
+from provenant_client.downloads import Route, origin
 
 from tests.clients.conftest import PROJECT, DemoServer
 from tests.clients.relay import Crossed, Relay
@@ -103,6 +104,7 @@ def test_a_large_blob_comes_in_ranges_over_several_connections_each_read_by_the_
     ranges = downloads(relay)
     assert sorted(first_byte(request) for request in ranges) == PIECE_STARTS
     assert all(request.status == 206 and request.headers["if-range"] == f'"{pushed.digest}"' for request in ranges)
+    assert all(request.headers["user-agent"].startswith("provenant-client/") for request in ranges)  # audited
     assert len({request.connection for request in ranges}) > 1
     expected = [(start, min(start + PIECE, SIZE) - 1) for start in PIECE_STARTS]
     assert audited_ranges(demo_server, pushed.version["artifact"], pushed.digest) == expected
@@ -230,3 +232,20 @@ def test_progress_hears_the_bytes_of_every_range_in_order_up_to_the_size(contrib
     positions = [done for done, _ in heard]
     assert positions == sorted(positions)
     assert heard[-1] == (SIZE, SIZE)
+
+
+def test_the_bearer_token_and_if_range_go_to_the_servers_origin_only_never_to_a_presigned_url():
+    api = "https://provenant.example.com/api/v1/artifact-versions/7/download/"
+    route = Route(url=api, authorization="Bearer secret", user_agent="provenant-client/0", api_origin=origin(api),
+                   etag='"sha256:ab"')  # fmt: skip
+    presigned = "https://bucket.s3.example.com/blobs/ab?X-Amz-Signature=f00"
+
+    to_server = route.headers("https://provenant.example.com:443/api/v1/blobs/x", (0, 99))
+    to_storage = route.headers(presigned, (0, 99))
+
+    assert to_server["Authorization"] == "Bearer secret"
+    assert to_server["If-Range"] == '"sha256:ab"'
+    assert "Authorization" not in to_storage
+    assert "If-Range" not in to_storage
+    assert to_storage["Range"] == to_server["Range"] == "bytes=0-99"
+    assert "Authorization" not in route.headers("http://provenant.example.com/api/v1/blobs/x", None)  # not TLS

@@ -244,7 +244,7 @@ def _announce(http: httpx.Client, kind: str, message: Any) -> None:
         hook(message)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
@@ -254,11 +254,12 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 @dataclass
-class _Route:
+class Route:
     """Where the bytes are read from: the API's URL, or once it redirected, the URL it named."""
 
     url: str
     authorization: str | None
+    user_agent: str
     api_origin: tuple[str, str, int | None]
     etag: str
     announced: str | None = None  # the hex SHA-256 of any Repr-Digest heard on the way
@@ -266,8 +267,8 @@ class _Route:
 
     def headers(self, url: str, byte_range: tuple[int, int | None] | None) -> dict[str, str]:
         """What a request to `url` carries: Authorization and If-Range only to the API's own origin."""
-        headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
-        own = _origin(url) == self.api_origin
+        headers = {"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "identity"}
+        own = origin(url) == self.api_origin
         if own and self.authorization:
             headers["Authorization"] = self.authorization
         if byte_range is not None:
@@ -364,10 +365,11 @@ class Downloader:
         if not url.startswith(("http://", "https://")):  # a path under the API, as httpx would merge it
             url = str(self.http.base_url).rstrip("/") + "/" + url.lstrip("/")
         absolute = url
-        route = _Route(
+        route = Route(
             url=absolute,
             authorization=self.http.headers.get("Authorization"),
-            api_origin=_origin(absolute),
+            user_agent=self.http.headers.get("User-Agent", "provenant-client"),
+            api_origin=origin(absolute),
             etag=f'"{digest}"',
         )
         if size is None:
@@ -405,7 +407,7 @@ class Downloader:
             )
         return self.cache.admit(temporary, digest)
 
-    def _size(self, route: _Route) -> int | None:
+    def _size(self, route: Route) -> int | None:
         """The blob's size from a HEAD (following a redirect as a GET would), or None when it does not say."""
         fetcher = self._fetcher()
         attempt = 0
@@ -443,7 +445,7 @@ class Downloader:
     def _request(
         self,
         fetcher: _StdlibFetcher | _HttpxFetcher,
-        route: _Route,
+        route: Route,
         method: str,
         byte_range: tuple[int, int | None] | None,
         *,
@@ -487,7 +489,7 @@ class Downloader:
 
     # ---- one stream
 
-    def _single(self, route: _Route, descriptor: int, size: int | None, progress: Progress | None) -> tuple[Any, int]:
+    def _single(self, route: Route, descriptor: int, size: int | None, progress: Progress | None) -> tuple[Any, int]:
         """The whole blob in one stream, hashed as it arrives; after a dropped connection, the rest from where it
         stopped (Range + If-Range), or everything again when the server answers with the whole blob."""
         hasher = hashlib.sha256()
@@ -535,7 +537,7 @@ class Downloader:
         piece = min(MAX_PIECE, max(MIN_PIECE, -(-size // (self.parallelism * PIECES_PER_THREAD))))
         return [(start, min(start + piece, size)) for start in range(0, size, piece)]
 
-    def _parallel(self, route: _Route, descriptor: int, size: int, progress: Progress | None) -> tuple[Any, int]:
+    def _parallel(self, route: Route, descriptor: int, size: int, progress: Progress | None) -> tuple[Any, int]:
         """The blob in pieces fetched by several threads, hashed by this one as the complete prefix grows.
 
         The first piece's request is sent here first, so a redirect is followed once and a server that ignores
@@ -579,10 +581,10 @@ class Downloader:
             assembly.fail(error)
             for fetcher in fetchers:
                 fetcher.abort()
-            for thread in threads:
-                thread.join(STOP_WAIT_SECONDS)
             raise
         finally:
+            for thread in threads:  # done with the file before it is closed, renamed or removed
+                thread.join(STOP_WAIT_SECONDS)
             for fetcher in fetchers:
                 fetcher.close()
         return hasher, assembly.total
@@ -620,7 +622,7 @@ class Downloader:
     def _worker(
         self,
         assembly: _Assembly,
-        route: _Route,
+        route: Route,
         descriptor: int,
         fetcher: _StdlibFetcher | _HttpxFetcher,
         opened: tuple[int, Answer] | None,
@@ -644,7 +646,7 @@ class Downloader:
     def _fetch_piece(
         self,
         assembly: _Assembly,
-        route: _Route,
+        route: Route,
         descriptor: int,
         fetcher: _StdlibFetcher | _HttpxFetcher,
         piece: int,
