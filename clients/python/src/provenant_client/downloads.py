@@ -245,6 +245,7 @@ def _announce(http: httpx.Client, kind: str, message: Any) -> None:
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what says whether a URL is the server's own (a port left out is the default)."""
     parts = urlsplit(url)
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), parts.port or default
