@@ -4,8 +4,9 @@ Transfers follow what the server offers (README, "Uploads" and "Downloads"): a f
 read before anything is sent, so a `HEAD` can ask whether the project already holds those bytes and nothing is
 sent again when it does; small files go in one streaming `PUT`, large ones through an upload session whose URL is
 kept in the cache folder, so a later process (after a dropped connection, a crash, a SIGKILL) asks the server
-where it stands and sends only the rest. Downloads land in a content-addressed cache, checked against the digest
-asked for and the server's `Repr-Digest`, so pulling the same bytes again reads nothing from the network.
+where it stands and sends only the rest. Downloads (`provenant_client.downloads`: large blobs in parallel byte
+ranges) land in a content-addressed cache, checked against the digest asked for and the server's `Repr-Digest`, so
+pulling the same bytes again reads nothing from the network.
 
 Failures that may pass (a 5xx, a dropped connection, a timeout) are retried with exponential backoff; a 4xx is
 never retried and becomes a typed `ProvenantError` carrying the server's `code` and `detail`.
@@ -19,12 +20,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from provenant_client import config, downloads, transfers
+from provenant_client.downloads import RETRY_STATUSES, Progress
 from provenant_client.errors import Conflict, NotFound, ServerError, error_from_response
 from provenant_client.runs import Run
 
@@ -32,11 +34,7 @@ __all__ = ["Client", "PushResult", "UploadResult"]
 
 API_PREFIX = "/api/v1"
 USER_AGENT = "provenant-client/0.1.0"
-#: Statuses that say "not now" rather than "not this": retried.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MiB = 1024 * 1024
-#: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
-Progress = Callable[[int, Optional[int]], None]
 
 
 def _reported(blocks: Iterator[bytes], start: int, total: int | None, progress: Progress | None) -> Iterator[bytes]:

@@ -62,7 +62,7 @@ MIN_PIECE = 8 * MiB
 MAX_PIECE = 64 * MiB
 #: How long a failed download waits for its other threads to stop before the temporary file goes anyway.
 STOP_WAIT_SECONDS = 5.0
-#: Told the bytes transferred so far and the total (None when unknown): for a progress bar.
+#: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
 Progress = Callable[[int, Optional[int]], None]
 
 
