@@ -236,8 +236,14 @@ def test_progress_hears_the_bytes_of_every_range_in_order_up_to_the_size(contrib
 
 def test_the_bearer_token_and_if_range_go_to_the_servers_origin_only_never_to_a_presigned_url():
     api = "https://provenant.example.com/api/v1/artifact-versions/7/download/"
-    route = Route(url=api, authorization="Bearer secret", user_agent="provenant-client/0", api_origin=origin(api),
-                   etag='"sha256:ab"')  # fmt: skip
+    route = Route(
+        start=api,
+        url=api,
+        authorization="Bearer secret",
+        user_agent="provenant-client/0",
+        api_origin=origin(api),
+        etag='"sha256:ab"',
+    )
     presigned = "https://bucket.s3.example.com/blobs/ab?X-Amz-Signature=f00"
 
     to_server = route.headers("https://provenant.example.com:443/api/v1/blobs/x", (0, 99))

@@ -20,6 +20,7 @@ Authorization goes only to the server's own origin. When it answers with a redir
 `?redirect=true` or the server's PROVENANT_S3_REDIRECT_DOWNLOADS), the URL is asked for once and every range goes
 straight to it, without the bearer token, which is not the storage's to see, and without If-Range: the ETag there is
 the storage's, not the digest; the presigned URL names one immutable object, and the whole is checked by its digest.
+When the storage refuses it later (a presigned URL expires in minutes), the server is asked for a fresh one.
 
 A piece that fails with a 5xx or a dropped connection is asked again with backoff, from the bytes of it already
 written. A piece answered 200 (the server ignored Range, or If-Range did not match) or with another range than
@@ -256,8 +257,9 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 @dataclass
 class Route:
-    """Where the bytes are read from: the API's URL, or once it redirected, the URL it named."""
+    """Where the bytes are read from: the API's URL (`start`), or once it redirected, the URL it named."""
 
+    start: str
     url: str
     authorization: str | None
     user_agent: str
@@ -367,6 +369,7 @@ class Downloader:
             url = str(self.http.base_url).rstrip("/") + "/" + url.lstrip("/")
         absolute = url
         route = Route(
+            start=absolute,
             url=absolute,
             authorization=self.http.headers.get("Authorization"),
             user_agent=self.http.headers.get("User-Agent", "provenant-client"),
@@ -468,6 +471,12 @@ class Downloader:
             if answer.status >= 400:
                 body = answer.read_all() if method != "HEAD" else b""
                 answer.close()
+                if answer.status in (401, 403) and origin(url) != route.api_origin:
+                    # A presigned URL lives minutes (S3 refuses it with 403 once expired), a large pull longer:
+                    # ask the server for a fresh one, as one more attempt.
+                    with route.lock:
+                        route.url = route.start
+                    raise ConnectionLost(f"{method} {url} answered {answer.status}: asking {route.start} again")
                 response = httpx.Response(
                     answer.status, headers=answer.headers, content=body, request=httpx.Request(method, url)
                 )
