@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from provenant_client import Client, DigestMismatch
 from provenant_client.downloads import Route, origin
@@ -53,9 +54,10 @@ def relay(demo_server: DemoServer) -> Iterator[Relay]:
     relay.close()
 
 
-@pytest.fixture
-def puller(demo_server: DemoServer, relay: Relay, tmp_path) -> Iterator[Client]:
-    """Pulls through the relay: four ranges at once for blobs of 16 MiB or more, retries without waiting."""
+@pytest.fixture(params=["http.client", "httpx"])
+def puller(demo_server: DemoServer, relay: Relay, tmp_path, request) -> Iterator[Client]:
+    """Pulls through the relay: four ranges at once for blobs of 16 MiB or more, retries without waiting. Bodies
+    are read by `http.client`, or by httpx when the Client is given a transport of its own (a real one here)."""
     with Client(
         relay.url,
         demo_server.contributor_token,
@@ -63,6 +65,7 @@ def puller(demo_server: DemoServer, relay: Relay, tmp_path) -> Iterator[Client]:
         backoff=0,
         download_parallelism=4,
         parallel_download_threshold=THRESHOLD,
+        transport=httpx.HTTPTransport() if request.param == "httpx" else None,
     ) as client:
         yield client
 

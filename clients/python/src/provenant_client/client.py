@@ -117,7 +117,6 @@ class Client:
         #: Fetches blobs into the cache (see `provenant_client.downloads`).
         self.downloads = downloads.Downloader(
             self.http,
-            server=server,
             cache=self.cache,
             retries=retries,
             pause=self._pause,

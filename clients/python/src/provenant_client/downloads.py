@@ -11,10 +11,10 @@ servers that ignore Range come in one stream, hashed as it arrives.
 Bodies are read with `http.client` into one reused 1 MiB buffer per thread: httpx's read path (httpcore reads the
 socket 64 KiB at a time, h11 parses, httpx re-chunks) costs a GiB download seconds that `readinto` does not (see
 benchmarks/README.md, "The Python client's transfers"). httpx still reads them when the Client was given its own
-transport, or when a proxy from the environment (`HTTPS_PROXY`, `ALL_PROXY`... as httpx honours them) applies to the
-URL: `http.client` speaks no proxy here. TLS uses the context httpx would make (certifi, `SSL_CERT_FILE`...); the
-socket timeout is the Client's. Either way, the httpx client's request and response event hooks see every request
-(a response's body is never given to them).
+transport, or when the environment names a proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`; httpx applies them
+and `NO_PROXY`): `http.client` speaks no proxy here. TLS uses the context httpx would make (certifi,
+`SSL_CERT_FILE`...); the socket timeout is the Client's. Either way, the httpx client's request and response event
+hooks see every request (a response's body is never given to them).
 
 Authorization goes only to the server's own origin. When it answers with a redirect (S3: a presigned URL, with
 `?redirect=true` or the server's PROVENANT_S3_REDIRECT_DOWNLOADS), the URL is asked for once and every range goes
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urljoin, urlsplit
-from urllib.request import getproxies, proxy_bypass
+from urllib.request import getproxies
 
 import httpx
 
@@ -297,7 +297,6 @@ class _Assembly:
     total: int = 0
     failure: BaseException | None = None
     stopped: bool = False
-    finished_threads: int = 0
 
     def take(self) -> int | None:
         with self.condition:
@@ -319,11 +318,6 @@ class _Assembly:
             self.stopped = True
             self.condition.notify_all()
 
-    def thread_done(self) -> None:
-        with self.condition:
-            self.finished_threads += 1
-            self.condition.notify_all()
-
     def frontier(self) -> int:
         """The end of the prefix written without a gap. Call holding the condition."""
         end = 0
@@ -341,7 +335,6 @@ class Downloader:
         self,
         http: httpx.Client,
         *,
-        server: str,
         cache: transfers.Cache,
         retries: int,
         pause: Callable[[int], None],
@@ -351,7 +344,6 @@ class Downloader:
         own_transport: bool,
     ) -> None:
         self.http = http
-        self.server = server
         self.cache = cache
         self.retries = retries
         self.pause = pause
@@ -367,13 +359,12 @@ class Downloader:
         """Fetch `url` (a path under the API or an absolute URL) into the cache as `digest`, checked; its path."""
         if not url.startswith(("http://", "https://")):  # a path under the API, as httpx would merge it
             url = str(self.http.base_url).rstrip("/") + "/" + url.lstrip("/")
-        absolute = url
         route = Route(
-            start=absolute,
-            url=absolute,
+            start=url,
+            url=url,
             authorization=self.http.headers.get("Authorization"),
             user_agent=self.http.headers.get("User-Agent", "provenant-client"),
-            api_origin=origin(absolute),
+            api_origin=origin(url),
             etag=f'"{digest}"',
         )
         if size is None:
@@ -432,19 +423,18 @@ class Downloader:
 
     def _fetcher(self) -> _StdlibFetcher | _HttpxFetcher:
         """What this thread's requests go through: `http.client`, unless a transport or a proxy says httpx."""
-        if self.own_transport or self._proxied(self.server):
+        if self.own_transport or self._proxy_configured():
             return _HttpxFetcher(self.http)
         if self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context()
         return _StdlibFetcher(self.http, self._ssl_context, self.timeout)
 
     @staticmethod
-    def _proxied(url: str) -> bool:
-        parts = urlsplit(url)
+    def _proxy_configured() -> bool:
+        """Whether the environment names a proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`). Any: a redirect may
+        lead to a host that `NO_PROXY` does not exempt, and httpx applies the rules."""
         proxies = getproxies()
-        if not (proxies.get(parts.scheme) or proxies.get("all")):
-            return False
-        return not proxy_bypass(parts.hostname or "")
+        return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
     def _request(
         self,
@@ -650,8 +640,6 @@ class Downloader:
                 piece = assembly.take()
         except BaseException as error:
             assembly.fail(error)
-        finally:
-            assembly.thread_done()
 
     def _fetch_piece(
         self,
