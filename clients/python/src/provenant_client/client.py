@@ -107,7 +107,8 @@ class Client:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token}"
-        #: The underlying httpx client: its `event_hooks` see every request the client makes.
+        #: The underlying httpx client: its `event_hooks` see every request the client makes (a download's, from the
+        #: threads that send them).
         self.http = httpx.Client(
             base_url=server + API_PREFIX,
             headers=headers,

@@ -374,7 +374,7 @@ class Downloader:
             temporary = Path(file.name)
             try:
                 parallel = (
-                    size is not None
+                    size  # an empty blob has no range to ask for
                     and size >= self.parallel_threshold
                     and self.parallelism > 1
                     and hasattr(os, "pwrite")
