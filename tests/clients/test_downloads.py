@@ -258,4 +258,3 @@ def test_the_bearer_token_and_if_range_go_to_the_servers_origin_only_never_to_a_
     assert "If-Range" not in to_storage
     assert to_storage["Range"] == to_server["Range"] == "bytes=0-99"
     assert "Authorization" not in route.headers("http://provenant.example.com/api/v1/blobs/x", None)  # not TLS
-
