@@ -1,7 +1,8 @@
 """The Python client's transfers against bare HTTP: `Client.push` and `Client.pull` of one large file, each compared
 with a plain streaming PUT or GET of the same bytes to the same server in the same run, and the client's peak memory.
 
-    .venv/bin/python benchmarks/client_transfer.py [--size-gib 1] [--rounds 3] [--rss-sizes 1,4] [--smoke]
+    .venv/bin/python benchmarks/client_transfer.py [--size-gib 1] [--rounds 3] [--rss-sizes 1,4] [--parallelism 4]
+                                                   [--smoke]
 
 One server for the whole run, started here on 127.0.0.1: the app under granian (one worker, DEBUG off) on a fresh
 database (PostgreSQL when 127.0.0.1:5432 answers, else SQLite) and a blob folder of its own, with verification
@@ -100,7 +101,7 @@ def hwm_kb():
 
 request = json.loads(sys.argv[1])
 before = hwm_kb()
-with Client() as client:
+with Client(download_parallelism=request.get("parallelism", 4)) as client:
     started = time.perf_counter()
     if request["op"] == "push":
         result = client.push(request["file"], project=request["project"], artifact=request["artifact"])
@@ -195,8 +196,9 @@ DEDUP_PUSH = "client dedup push (bytes held: hash + HEAD + publish)"
 BARE_GET = "bare GET, bytes discarded"
 BARE_GET_FILE = "bare GET to a file (as curl -o)"
 BARE_GET_CAREFUL = "bare GET to a file + sha256 + fsync"
-HTTPX_GET = "httpx GET to a file + sha256 + fsync (iter_bytes of 1 MiB, as the client reads)"
-PULL = "client pull into an empty cache"
+HTTPX_GET = "httpx GET to a file + sha256 + fsync (iter_bytes of 1 MiB, the client's read path until issue 16)"
+PULL = "client pull into an empty cache, one stream (download_parallelism=1)"
+PULL_PARALLEL = "client pull into an empty cache, parallel ranges (download_parallelism=--parallelism)"
 ORDER = [
     BARE_PUT,
     BARE_HASH_PUT,
@@ -208,6 +210,7 @@ ORDER = [
     BARE_GET_CAREFUL,
     HTTPX_GET,
     PULL,
+    PULL_PARALLEL,
 ]
 #: How the "Compared with" column names the baselines.
 SHORT = {
@@ -226,6 +229,7 @@ COMPARED = {
     DEDUP_PUSH: (None, [BARE_HASH_PUT]),
     HTTPX_GET: (None, [BARE_GET_CAREFUL]),
     PULL: (BARE_GET_CAREFUL, [HTTPX_GET, BARE_GET_FILE, BARE_GET]),
+    PULL_PARALLEL: (BARE_GET_CAREFUL, [BARE_GET_FILE, BARE_GET]),
 }
 
 
@@ -350,11 +354,11 @@ class Bench:
             raise BenchError(f"the push sent {report['bytes_sent']} bytes, expected {size if expect_sent else 0}")
         return report
 
-    def pull(self, version: int, size: int) -> dict[str, Any]:
+    def pull(self, version: int, size: int, *, parallelism: int) -> dict[str, Any]:
         cache = self.workdir / "pull-cache"
         shutil.rmtree(cache, ignore_errors=True)
         try:
-            report = self.client({"op": "pull", "version": version}, cache)
+            report = self.client({"op": "pull", "version": version, "parallelism": parallelism}, cache)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
         if report["bytes"] != size:
@@ -438,7 +442,9 @@ class Bench:
         target.unlink()
         self.timed(HTTPX_GET, size, lambda: httpx_get(self.port, self.token, path, target, size))
         target.unlink()
-        self.record(PULL, size, self.pull(pushed["version"], size), rss_op="pull")
+        self.record(PULL, size, self.pull(pushed["version"], size, parallelism=1), rss_op="pull, one stream")
+        parallel = self.pull(pushed["version"], size, parallelism=self.args.parallelism)
+        self.record(PULL_PARALLEL, size, parallel, rss_op=f"pull, {self.args.parallelism} parallel ranges")
         self.forget(uploaded)
 
     def rss_only(self, size: int) -> None:
@@ -447,8 +453,13 @@ class Bench:
         try:
             pushed = self.push(file, size, expect_sent=True)
             self.record(f"client push, {size_label(size)} (memory run)", size, pushed, rss_op="push")
-            pulled = self.pull(pushed["version"], size)
-            self.record(f"client pull, {size_label(size)} (memory run)", size, pulled, rss_op="pull")
+            pulled = self.pull(pushed["version"], size, parallelism=self.args.parallelism)
+            self.record(
+                f"client pull, {size_label(size)} (memory run)",
+                size,
+                pulled,
+                rss_op=f"pull, {self.args.parallelism} parallel ranges",
+            )
             self.forget([pushed["digest"]])
         finally:
             file.unlink()
@@ -536,7 +547,8 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         f"- Server: `{server}`, DEBUG off; database {bench.databases.version()}; local blob folder; broker "
         f"{bench.broker}",
         f"- File: {size_label(bench.args.size)} of random bytes in the page cache, {bench.args.rounds} round(s); "
-        "every upload sends bytes new to the server (its first 16 bytes replaced before each)",
+        "every upload sends bytes new to the server (its first 16 bytes replaced before each); parallel pull with "
+        f"download_parallelism={bench.args.parallelism}",
         "",
         "MB = 10⁶ bytes. Ratios are the baseline's median time over the client's; the goal is met against the "
         "fair baseline, the one doing the work the client must do (push: hash then PUT; pull: GET into a file, "
@@ -568,6 +580,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--rss-sizes", type=gib_list, default=[1.0, 4.0], help="sizes for the client's peak memory (default 1,4)"
     )
+    parser.add_argument(
+        "--parallelism", type=int, default=4, help="threads of the parallel pull (default 4, the client's default)"
+    )
     parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
     parser.add_argument(
@@ -577,8 +592,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-readme; exits non-zero on any error",
     )
     args = parser.parse_args(argv)
-    if args.size_gib <= 0 or args.rounds < 1:
-        parser.error("--size-gib must be positive and --rounds at least 1")
+    if args.size_gib <= 0 or args.rounds < 1 or args.parallelism < 1:
+        parser.error("--size-gib must be positive, --rounds and --parallelism at least 1")
     if args.smoke:
         args.size, args.rounds, args.rss_sizes, args.no_readme = SMOKE_SIZE, 1, [], True
     else:

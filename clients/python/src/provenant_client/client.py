@@ -4,9 +4,9 @@ Transfers follow what the server offers (README, "Uploads" and "Downloads"): a f
 read before anything is sent, so a `HEAD` can ask whether the project already holds those bytes and nothing is
 sent again when it does; small files go in one streaming `PUT`, large ones through an upload session (straight to
 the bucket in parallel parts when the server keeps blobs in S3) whose URL is kept in the cache folder, so a later
-process (after a dropped connection, a crash, a SIGKILL) sends only the rest: see `uploads`. Downloads land in
-a content-addressed cache, checked against the digest asked for and the server's `Repr-Digest`, so pulling the
-same bytes again reads nothing from the network.
+process (after a dropped connection, a crash, a SIGKILL) sends only the rest: see `uploads`. Downloads (`downloads`:
+large blobs in parallel byte ranges) land in a content-addressed cache, checked against the digest asked for and the
+server's `Repr-Digest`, so pulling the same bytes again reads nothing from the network.
 
 Failures that may pass (a 5xx, a dropped connection, a timeout) are retried with exponential backoff; a 4xx is
 never retried and becomes a typed `ProvenantError` carrying the server's `code` and `detail`.
@@ -14,7 +14,6 @@ never retried and becomes a typed `ProvenantError` carrying the server's `code` 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
@@ -26,20 +25,18 @@ from urllib.parse import quote
 
 import httpx
 
-from provenant_client import config, transfers
+from provenant_client import config, downloads, transfers
 from provenant_client.audit import AuditCalls
-from provenant_client.errors import Conflict, DigestMismatch, NotFound, ServerError, error_from_response
+from provenant_client.errors import Conflict, NotFound, ServerError, error_from_response
 from provenant_client.registry import RegistryCalls
 from provenant_client.runs import RUN_ID_VARIABLE, Run
-from provenant_client.transfers import Progress
+from provenant_client.transfers import RETRY_STATUSES, Progress
 from provenant_client.uploads import Uploader, UploadResult
 
 __all__ = ["Client", "PushResult", "UploadResult"]
 
 API_PREFIX = "/api/v1"
 USER_AGENT = "provenant-client/0.1.0"
-#: Statuses that say "not now" rather than "not this": retried.
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MiB = 1024 * 1024
 
 
@@ -66,6 +63,8 @@ class Client(RegistryCalls, AuditCalls):
     session's parts go straight to the bucket, `upload_parallelism` at a time; `direct_uploads` False never asks
     for that; None (the default) or True asks, and falls back to API chunks on a server that cannot.
     A direct upload waits up to `verification_timeout` seconds for the server's worker to check its digest.
+    `download_parallelism`: how many ranges of one blob are downloaded at once, for blobs of at least
+    `parallel_download_threshold` bytes (smaller ones, and any with `download_parallelism=1`, come in one stream).
     """
 
     def __init__(
@@ -85,6 +84,8 @@ class Client(RegistryCalls, AuditCalls):
         direct_uploads: bool | None = None,
         verification_timeout: float = 600.0,
         transport: httpx.BaseTransport | None = None,
+        download_parallelism: int = 4,
+        parallel_download_threshold: int = 32 * MiB,
     ) -> None:
         settings = config.resolve_settings(url, token, profile)
         server = settings.url[: -len(API_PREFIX)] if settings.url.endswith(API_PREFIX) else settings.url
@@ -102,7 +103,8 @@ class Client(RegistryCalls, AuditCalls):
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token}"
-        #: The underlying httpx client: its `event_hooks` see every request the client makes.
+        #: The underlying httpx client: its `event_hooks` see every request the client makes (a download's, from the
+        #: threads that send them).
         self.http = httpx.Client(
             base_url=server + API_PREFIX,
             headers=headers,
@@ -110,6 +112,17 @@ class Client(RegistryCalls, AuditCalls):
             transport=transport,
         )
         self.uploads = Uploader(self)
+        #: Fetches blobs into the cache (see `provenant_client.downloads`).
+        self.downloads = downloads.Downloader(
+            self.http,
+            cache=self.cache,
+            retries=retries,
+            pause=self._pause,
+            timeout=timeout,
+            parallelism=download_parallelism,
+            parallel_threshold=parallel_download_threshold,
+            own_transport=transport is not None,
+        )
 
     def __enter__(self) -> Client:
         return self
@@ -350,68 +363,13 @@ class Client(RegistryCalls, AuditCalls):
             name = f"{record['artifact_name']}-v{record['number']}"
         else:
             raise ValueError(f"{ref!r} is not a version id, a sha256 digest or a reference like 'model@production'.")
-        cached = self.cache.cached_blob(digest, size) or self._download(url, digest, size, progress)
+        cached = self.cache.cached_blob(digest, size) or self.downloads.download(url, digest, size, progress)
         if dest is None:
             return cached
         target = Path(dest)
         if target.is_dir():
             target = target / name
         return transfers.place(cached, target, link=link)
-
-    def _download(self, url: str, digest: str, size: int | None, progress: Progress | None = None) -> Path:
-        """Stream `url` into the cache, hashing as it arrives; after a dropped connection, continue from the
-        bytes received with a Range request tied to the digest (If-Range), so the pieces are of one file."""
-        expected = digest.split(":", 1)[1]
-        hasher = hashlib.sha256()
-        received = 0
-        attempt = 0
-        announced: str | None = None
-        with self.cache.incoming() as file:
-            temporary = Path(file.name)
-            try:
-                while True:
-                    headers = {"Accept": "*/*"}
-                    if received:
-                        headers |= {"Range": f"bytes={received}-", "If-Range": f'"{digest}"'}
-                    try:
-                        with self.http.stream("GET", url, headers=headers, follow_redirects=True) as response:
-                            if response.status_code >= 400:
-                                response.read()
-                                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                                    raise error_from_response(response)
-                            else:
-                                if response.status_code == 200 and received:  # whole file again: start over
-                                    file.seek(0)
-                                    file.truncate()
-                                    hasher, received = hashlib.sha256(), 0
-                                announced = transfers.repr_digest_hex(response.headers.get("Repr-Digest")) or announced
-                                for block in response.iter_bytes(transfers.BLOCK_SIZE):
-                                    file.write(block)
-                                    hasher.update(block)
-                                    received += len(block)
-                                    if progress is not None:
-                                        progress(received, size)
-                                break
-                    except httpx.TransportError as error:
-                        if attempt >= self.retries:
-                            message = f"GET {url}: download interrupted ({error!r})"
-                            raise ServerError(message, code="unreachable") from error
-                    attempt += 1
-                    self._pause(attempt)
-                file.flush()
-                os.fsync(file.fileno())
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-        actual = hasher.hexdigest()
-        if actual != expected or (announced is not None and announced != expected) or (size not in (None, received)):
-            temporary.unlink(missing_ok=True)
-            raise DigestMismatch(
-                f"Downloaded {received} bytes hashing to sha256:{actual}, not {digest}"
-                + (f" (the server announced sha256:{announced})" if announced and announced != expected else ""),
-                code="digest_mismatch",
-            )
-        return self.cache.admit(temporary, digest)
 
     def __repr__(self) -> str:
         return f"Client({self.server!r}, profile={self.profile!r})"

@@ -29,6 +29,8 @@ from typing import Any, BinaryIO, Optional
 BLOCK_SIZE = 1024 * 1024
 DIGEST_PATTERN = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$", re.IGNORECASE)
 REPR_DIGEST_PATTERN = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
+#: Statuses that say "not now" rather than "not this": retried.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
 Progress = Callable[[int, Optional[int]], None]
 

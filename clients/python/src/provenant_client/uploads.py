@@ -42,7 +42,7 @@ from provenant_client.errors import (
     ServerError,
     error_from_response,
 )
-from provenant_client.transfers import Progress
+from provenant_client.transfers import RETRY_STATUSES, Progress
 
 if TYPE_CHECKING:
     from provenant_client.client import Client
@@ -53,7 +53,7 @@ MiB = 1024 * 1024
 #: An API chunk is sized to take about this long at the speed the previous one went.
 CHUNK_SECONDS = 2.0
 #: Statuses of the bucket that say "not now": a part is sent again after a pause.
-PART_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+PART_RETRY_STATUSES = RETRY_STATUSES | {408}
 
 
 @dataclass(frozen=True)
