@@ -123,9 +123,24 @@ def test_a_blob_below_the_threshold_comes_in_one_plain_request(contributor, pull
     assert [(request.status, "range" in request.headers) for request in downloads(relay)] == [(200, False)]
 
 
-def test_a_digest_of_unknown_size_is_sized_by_a_head_then_pulled_in_ranges(
-    contributor, puller, relay, random_file, tmp_path
+def test_by_default_a_large_blob_the_server_serves_itself_comes_in_one_stream_from_the_first_byte(
+    demo_server, contributor, relay, random_file, tmp_path
 ):
+    """With no parallelism asked for, the route decides: the API serving the bytes itself (no redirect to storage)
+    means one stream, which SHA-256 bounds, not the link; ranges would only add requests and audit entries."""
+    source = random_file(SIZE)
+    pushed = contributor.push(source, project=PROJECT, artifact="client-parallel")
+
+    with Client(relay.url, demo_server.contributor_token, cache_dir=tmp_path / "auto", backoff=0) as client:
+        assert client.downloads.parallelism is None
+        pulled = client.pull(pushed.version["id"], tmp_path / "pulled.bin")
+
+    assert pulled.read_bytes() == source.read_bytes()
+    assert [(request.status, request.headers.get("range")) for request in downloads(relay)] == [(206, "bytes=0-")]
+    assert audited_ranges(demo_server, pushed.version["artifact"], pushed.digest) == [(0, SIZE - 1)]
+
+
+def test_a_digest_is_sized_by_its_state_then_pulled_in_ranges(contributor, puller, relay, random_file, tmp_path):
     source = random_file(SIZE)
     digest = contributor.upload(source, project=PROJECT).digest
 
@@ -133,7 +148,7 @@ def test_a_digest_of_unknown_size_is_sized_by_a_head_then_pulled_in_ranges(
 
     assert pulled.read_bytes() == source.read_bytes()
     blob_requests = [request for request in relay.crossed if digest in request.path]
-    assert blob_requests[0].method == "HEAD"
+    assert (blob_requests[0].method, blob_requests[0].path.rsplit("/", 2)[-2]) == ("GET", "state")
     assert sorted(first_byte(request) for request in blob_requests[1:]) == PIECE_STARTS
 
 

@@ -168,6 +168,26 @@ def test_push_then_pull_round_trips_and_the_pull_follows_the_redirect_to_the_buc
     assert [urlsplit(location).netloc for location in redirects] == [bucket_host()]
 
 
+def test_a_large_pull_comes_from_the_bucket_in_parallel_ranges_without_the_token(
+    client, project, tmp_path, celery_worker
+):
+    """The server redirects to the bucket: there, by default, the blob comes in ranges fetched by several threads
+    (the link, not hashing, is what limits a pull from storage), none of them carrying the bearer token."""
+    source = random_file(tmp_path / "model.bin", 40 * MiB + 4321)
+    pushed = client.push(source, project=project.slug, artifact="ranged-pull")
+    eventually(lambda: blob_state(client, project.slug, pushed.digest) == "verified", "verification", celery_worker)
+    traffic = Traffic(client.http)
+
+    pulled = client.pull(pushed.version["id"], tmp_path / "pulled.bin")
+
+    assert pulled.read_bytes() == source.read_bytes()
+    from_bucket = [request for request in traffic.requests if request[1] == bucket_host()]
+    assert len(from_bucket) > 1, "the blob comes in ranges"
+    assert all(request[0] == "GET" and not request[4] for request in from_bucket), "the token never goes there"
+    downloads_asked = [request for request in traffic.requests if request[2].endswith("/download/")]
+    assert len(downloads_asked) == 1, "the server is asked once, for the redirect"
+
+
 def test_a_large_file_goes_to_the_bucket_in_parallel_parts_and_the_worker_verifies_it(
     server, client, project, tmp_path, celery_worker
 ):

@@ -64,7 +64,9 @@ class Client(RegistryCalls, AuditCalls):
     for that; None (the default) or True asks, and falls back to API chunks on a server that cannot.
     A direct upload waits up to `verification_timeout` seconds for the server's worker to check its digest.
     `download_parallelism`: how many ranges of one blob are downloaded at once, for blobs of at least
-    `parallel_download_threshold` bytes (smaller ones, and any with `download_parallelism=1`, come in one stream).
+    `parallel_download_threshold` bytes (smaller ones, and any with `download_parallelism=1`, come in one stream);
+    None (the default) takes 4 when the server redirects to its storage (S3) and one stream when it serves the bytes
+    itself, where SHA-256, not the link, is the limit (see `downloads`).
     """
 
     def __init__(
@@ -84,7 +86,7 @@ class Client(RegistryCalls, AuditCalls):
         direct_uploads: bool | None = None,
         verification_timeout: float = 600.0,
         transport: httpx.BaseTransport | None = None,
-        download_parallelism: int = 4,
+        download_parallelism: int | None = None,
         parallel_download_threshold: int = 32 * MiB,
     ) -> None:
         settings = config.resolve_settings(url, token, profile)
@@ -363,7 +365,11 @@ class Client(RegistryCalls, AuditCalls):
             name = f"{record['artifact_name']}-v{record['number']}"
         else:
             raise ValueError(f"{ref!r} is not a version id, a sha256 digest or a reference like 'model@production'.")
-        cached = self.cache.cached_blob(digest, size) or self.downloads.download(url, digest, size, progress)
+        cached = self.cache.cached_blob(digest, size)
+        if cached is None:
+            if size is None:  # a digest: the blob's state says its size, so a large one may come in ranges
+                size = int(self.get(f"{url}/state/")["size"])
+            cached = self.downloads.download(url, digest, size, progress)
         if dest is None:
             return cached
         target = Path(dest)

@@ -1,12 +1,15 @@
 """Downloads: a blob's bytes from the server, or the presigned URL it redirects to, into the content-addressed cache.
 
-A blob of a known size at or above `parallel_threshold` comes in pieces fetched by `parallelism` threads at once,
+A blob of a known size at or above `parallel_threshold` comes in pieces fetched by `parallelism` threads at once
+(by default, None: `STORAGE_PARALLELISM` threads when the server redirects to its storage, one stream when it serves
+the bytes itself: one stream from the API is bound by SHA-256, not by the link, and each range would cost the server
+a request and an audit entry; a presigned storage URL is where ranges pay, on a link slower than hashing),
 each piece a Range request tied to the blob by `If-Range`, written with `os.pwrite` at its offset into a temporary
 file of the full size. The calling thread hashes the file as it fills, following the prefix that is complete (a
 re-read from the page cache, overlapped with the download, instead of a second pass at the end), and is the one
 that calls `progress`. The pieces are small (`piece_size`) and handed out in order, so that prefix advances steadily
-and little is left to hash once the last byte arrives. Smaller blobs, blobs of unknown size (no `HEAD` answer) and
-servers that ignore Range come in one stream, hashed as it arrives.
+and little is left to hash once the last byte arrives. Smaller blobs, blobs of unknown size and servers that ignore
+Range come in one stream, hashed as it arrives.
 
 Bodies are read with `http.client` into one reused 1 MiB buffer per thread: httpx's read path (httpcore reads the
 socket 64 KiB at a time, h11 parses, httpx re-chunks) costs a GiB download seconds that `readinto` does not (see
@@ -65,6 +68,8 @@ MIN_PIECE = 8 * MiB
 MAX_PIECE = 64 * MiB
 #: How long a failed download waits for its other threads to stop before the temporary file goes anyway.
 STOP_WAIT_SECONDS = 5.0
+#: Threads of a parallel download from the storage a server redirects to, when the Client's parallelism is automatic.
+STORAGE_PARALLELISM = 4
 
 
 class ConnectionLost(Exception):
@@ -339,7 +344,7 @@ class Downloader:
         retries: int,
         pause: Callable[[int], None],
         timeout: float | None,
-        parallelism: int,
+        parallelism: int | None,
         parallel_threshold: int,
         own_transport: bool,
     ) -> None:
@@ -348,7 +353,8 @@ class Downloader:
         self.retries = retries
         self.pause = pause
         self.timeout = timeout
-        self.parallelism = max(1, parallelism)
+        #: Threads per large download; None chooses by where the bytes come from (see the module's docstring).
+        self.parallelism = None if parallelism is None else max(1, parallelism)
         self.parallel_threshold = parallel_threshold
         self.own_transport = own_transport
         self._ssl_context: ssl.SSLContext | None = None
@@ -367,26 +373,26 @@ class Downloader:
             api_origin=origin(url),
             etag=f'"{digest}"',
         )
-        if size is None:
-            size = self._size(route)
         expected = digest.split(":", 1)[1]
         with self.cache.incoming() as file:
             temporary = Path(file.name)
             try:
-                parallel = (
-                    size  # an empty blob has no range to ask for
-                    and size >= self.parallel_threshold
-                    and self.parallelism > 1
-                    and hasattr(os, "pwrite")
-                )
-                hasher, received = None, 0
-                if parallel:
+                large = bool(size) and size >= self.parallel_threshold and hasattr(os, "pwrite")  # (no range of 0)
+                threads = self.parallelism or 1
+                hasher, received, opened = None, 0, None
+                if large and self.parallelism is None:
+                    opened = self._open_whole(route)
+                    if origin(route.url) != route.api_origin:  # redirected to the storage: ranges go there
+                        opened[1].close()
+                        opened[0].close()
+                        opened, threads = None, STORAGE_PARALLELISM
+                if large and threads > 1:
                     try:
-                        hasher, received = self._parallel(route, file.fileno(), size, progress)
+                        hasher, received = self._parallel(route, file.fileno(), size, progress, threads)
                     except RangeIgnored:
                         hasher = None
                 if hasher is None:
-                    hasher, received = self._single(route, file.fileno(), size, progress)
+                    hasher, received = self._single(route, file.fileno(), size, progress, opened)
                 os.fsync(file.fileno())
             except BaseException:
                 temporary.unlink(missing_ok=True)
@@ -401,23 +407,6 @@ class Downloader:
                 code="digest_mismatch",
             )
         return self.cache.admit(temporary, digest)
-
-    def _size(self, route: Route) -> int | None:
-        """The blob's size from a HEAD (following a redirect as a GET would), or None when it does not say."""
-        fetcher = self._fetcher()
-        attempt = 0
-        try:
-            while True:
-                try:
-                    answer = self._request(fetcher, route, "HEAD", None, update_route=False)
-                    answer.close()
-                    break
-                except ConnectionLost as error:
-                    attempt = self._retrying(attempt, f"HEAD {route.url}", error)
-        finally:
-            fetcher.close()
-        length = answer.headers.get("Content-Length")
-        return int(length) if answer.status == 200 and length and length.isdigit() else None
 
     # ---- requests
 
@@ -442,8 +431,6 @@ class Downloader:
         route: Route,
         method: str,
         byte_range: tuple[int, int | None] | None,
-        *,
-        update_route: bool = True,
     ) -> Answer:
         """Send one request along the route, following redirects (remembered, so later requests go straight to
         the storage's URL); an answer of 400 or more raises: ConnectionLost for what may pass, else its error."""
@@ -459,7 +446,7 @@ class Downloader:
                 url = urljoin(url, answer.headers["Location"])
                 continue
             if answer.status >= 400:
-                body = answer.read_all() if method != "HEAD" else b""
+                body = answer.read_all()
                 answer.close()
                 if answer.status in (401, 403) and origin(url) != route.api_origin:
                     # A presigned URL lives minutes (S3 refuses it with 403 once expired), a large pull longer:
@@ -473,9 +460,8 @@ class Downloader:
                 if answer.status in RETRY_STATUSES:
                     raise ConnectionLost(f"{method} {url} answered {answer.status}")
                 raise error_from_response(response)
-            if update_route:
-                with route.lock:
-                    route.url = url
+            with route.lock:
+                route.url = url
             return answer
         raise ServerError(f"GET {route.url}: more than {MAX_REDIRECTS} redirects", code="too_many_redirects")
 
@@ -489,19 +475,45 @@ class Downloader:
 
     # ---- one stream
 
-    def _single(self, route: Route, descriptor: int, size: int | None, progress: Progress | None) -> tuple[Any, int]:
+    def _open_whole(self, route: Route) -> tuple[_StdlibFetcher | _HttpxFetcher, Answer]:
+        """The blob asked for whole as a range from its first byte (`bytes=0-`), for the route to show where the
+        bytes come from before the rest is decided; the fetcher and the answer, its body not yet read."""
+        fetcher = self._fetcher()
+        attempt = 0
+        try:
+            while True:
+                try:
+                    return fetcher, self._request(fetcher, route, "GET", (0, None))
+                except ConnectionLost as error:
+                    attempt = self._retrying(attempt, f"GET {route.url}", error)
+        except BaseException:
+            fetcher.close()
+            raise
+
+    def _single(
+        self,
+        route: Route,
+        descriptor: int,
+        size: int | None,
+        progress: Progress | None,
+        opened: tuple[_StdlibFetcher | _HttpxFetcher, Answer] | None = None,
+    ) -> tuple[Any, int]:
         """The whole blob in one stream, hashed as it arrives; after a dropped connection, the rest from where it
-        stopped (Range + If-Range), or everything again when the server answers with the whole blob."""
+        stopped (Range + If-Range), or everything again when the server answers with the whole blob. `opened`: a
+        request for the whole blob already sent (see `_open_whole`), read first."""
         hasher = hashlib.sha256()
         received = 0
         attempt = 0
         buffer = bytearray(transfers.BLOCK_SIZE)
         view = memoryview(buffer)
-        fetcher = self._fetcher()
+        fetcher, pending = opened if opened is not None else (self._fetcher(), None)
         try:
             while True:
                 try:
-                    answer = self._request(fetcher, route, "GET", (received, None) if received else None)
+                    if pending is not None:
+                        answer, pending = pending, None
+                    else:
+                        answer = self._request(fetcher, route, "GET", (received, None) if received else None)
                     try:
                         if answer.status == 206:
                             matched = CONTENT_RANGE.fullmatch(answer.headers.get("Content-Range", "").strip())
@@ -533,17 +545,20 @@ class Downloader:
 
     # ---- parallel ranges
 
-    def _pieces(self, size: int) -> list[tuple[int, int]]:
-        piece = min(MAX_PIECE, max(MIN_PIECE, -(-size // (self.parallelism * PIECES_PER_THREAD))))
+    @staticmethod
+    def _pieces(size: int, threads: int) -> list[tuple[int, int]]:
+        piece = min(MAX_PIECE, max(MIN_PIECE, -(-size // (threads * PIECES_PER_THREAD))))
         return [(start, min(start + piece, size)) for start in range(0, size, piece)]
 
-    def _parallel(self, route: Route, descriptor: int, size: int, progress: Progress | None) -> tuple[Any, int]:
-        """The blob in pieces fetched by several threads, hashed by this one as the complete prefix grows.
+    def _parallel(
+        self, route: Route, descriptor: int, size: int, progress: Progress | None, threads: int
+    ) -> tuple[Any, int]:
+        """The blob in pieces fetched by `threads` threads, hashed by this one as the complete prefix grows.
 
         The first piece's request is sent here first, so a redirect is followed once and a server that ignores
         Range is found out before any other request: RangeIgnored then, for the caller to stream the blob whole.
         """
-        pieces = self._pieces(size)
+        pieces = self._pieces(size, threads)
         assembly = _Assembly(size=size, pieces=pieces, written=[0] * len(pieces))
         os.ftruncate(descriptor, size)
         first_fetcher = self._fetcher()
@@ -563,7 +578,7 @@ class Downloader:
             first_fetcher.close()
             raise RangeIgnored
         assembly.next_piece = 1
-        fetchers = [first_fetcher] + [self._fetcher() for _ in range(min(self.parallelism, len(pieces)) - 1)]
+        fetchers = [first_fetcher] + [self._fetcher() for _ in range(min(threads, len(pieces)) - 1)]
         threads = [
             threading.Thread(
                 target=self._worker,
