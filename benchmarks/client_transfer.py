@@ -580,9 +580,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--rss-sizes", type=gib_list, default=[1.0, 4.0], help="sizes for the client's peak memory (default 1,4)"
     )
-    parser.add_argument(
-        "--parallelism", type=int, default=4, help="threads of the parallel pull (default 4)"
-    )
+    parser.add_argument("--parallelism", type=int, default=4, help="threads of the parallel pull (default 4)")
     parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
     parser.add_argument(
