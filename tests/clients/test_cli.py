@@ -283,6 +283,20 @@ def test_run_wraps_a_script_that_logs_to_the_same_run_and_publishes_its_outputs(
     assert {version["run"] for version in published.values()} == {recorded["id"]}
 
 
+def test_run_publishes_only_what_the_command_wrote_not_what_the_output_folder_held_before(as_dana, pipeline, capsys):
+    outputs = pipeline / "outputs"
+    outputs.mkdir()
+    (outputs / "stale.bin").write_text("left by an earlier run")
+    (outputs / "model.bin").write_text("an earlier run's weights, overwritten by this one")
+
+    code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", sys.executable, "train.py", "0")
+
+    assert code == 0, err
+    wrapped = json.loads(out)
+    assert sorted(item["path"] for item in wrapped["artifacts"]) == ["model.bin", "reports/eval.json"]
+    assert wrapped["unchanged"] == ["stale.bin"]
+
+
 def test_run_fails_the_run_with_the_exit_status_and_exits_with_it(as_dana, pipeline, capsys):
     code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", sys.executable, "train.py", "3")
     assert out, err

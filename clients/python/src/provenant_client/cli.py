@@ -447,18 +447,32 @@ def run_child(command: Sequence[str], env: dict[str, str]) -> int:
     return 128 - status if status < 0 else status
 
 
-def upload_outputs(run: Run, folder: Path, kind: str) -> list[dict[str, Any]]:
-    """Push every file under `folder` as an artifact version produced by `run`, named after the file (its path
-    below the folder, `/` turned to `-`, without the last suffix); hidden files and folders are left out."""
-    pushed = []
+def output_files(folder: Path) -> dict[Path, tuple[int, int]]:
+    """The files under `folder` (hidden files and folders left out), each with its size and modification time."""
+    files = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            stat = path.stat()
+            files[relative] = (stat.st_size, stat.st_mtime_ns)
+    return files
+
+
+def upload_outputs(
+    run: Run, folder: Path, kind: str, before: dict[Path, tuple[int, int]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Push every file the command wrote under `folder` as an artifact version produced by `run`, named after the
+    file (its path below the folder, `/` turned to `-`, without the last suffix). Files that were there before the
+    command and that it left as they were (`before`) are not its outputs: they are left out, and named."""
+    pushed, unchanged = [], []
+    for relative, signature in output_files(folder).items():
+        if before.get(relative) == signature:
+            unchanged.append(str(relative))
             continue
         name = "-".join([*relative.parent.parts, relative.stem])
-        result = run.log_artifact(path, name=name, kind=kind)
+        result = run.log_artifact(folder / relative, name=name, kind=kind)
         pushed.append({"path": str(relative), "artifact": name, "version": result.version})
-    return pushed
+    return pushed, unchanged
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -488,10 +502,12 @@ def command_run(args: argparse.Namespace) -> int:
         if token:
             env["PROVENANT_TOKEN"] = token
         print(f"run {run.id} ({run.external_id}) in {args.project}: {' '.join(command)}", file=sys.stderr)
+        before = output_files(output)
         status = run_child(command, env)
         pushed: list[dict[str, Any]] = []
+        unchanged: list[str] = []
         try:
-            pushed = upload_outputs(run, output, args.kind)
+            pushed, unchanged = upload_outputs(run, output, args.kind, before)
         finally:
             if status == 0:
                 record = run.finish("completed")
@@ -502,7 +518,10 @@ def command_run(args: argparse.Namespace) -> int:
                 record = run.finish("failed", failure=reason)
     lines = [f"run {record['id']} {record['status']}" + (f": {record['failure_reason']}" if status else "")]
     lines += [f"  {item['path']} -> {item['artifact']} v{item['version']['number']}" for item in pushed]
-    emit(args, {"run": record, "exit_status": status, "artifacts": pushed}, "\n".join(lines))
+    if unchanged:
+        lines.append(f"  not published, there before the command and left unchanged: {', '.join(unchanged)}")
+    document = {"run": record, "exit_status": status, "artifacts": pushed, "unchanged": unchanged}
+    emit(args, document, "\n".join(lines))
     return status
 
 
@@ -630,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--project", required=True, help="the project's slug")
     run.add_argument("--name", help="the run's name (default: the command's last word)")
-    run.add_argument("--output", default="outputs", help="the folder whose files are published (default: outputs)")
+    run.add_argument("--output", default="outputs", help="the folder whose files the command writes or changes are published (default: outputs)")
     run.add_argument("--kind", default="model", help="the kind of artifacts created for new names (default: model)")
     run.add_argument("--allow-dirty", action="store_true", help="record the run even with uncommitted changes")
     run.add_argument("child_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="what to run")
