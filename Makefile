@@ -23,7 +23,7 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/api/test_nami
 	tests/core/audit/test_tree.py tests/governance/registry/test_api.py tests/governance/registry/test_services.py \
 	tests/test_partial_updates.py
 
-.PHONY: run test test-integration fuzz lint demo venv clean screenshots
+.PHONY: run test test-integration fuzz lint demo venv clean screenshots bench-smoke
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ test-integration: $(STAMP)
 # and a no-role caller; see tests/fuzz/run. FUZZ_SEED=<seed> repeats a run.
 fuzz: $(STAMP)
 	tests/fuzz/run
+
+# Every benchmark that has a smoke mode, run small so that none can rot (benchmarks/README.md has the full runs).
+# Each starts its own server on a fresh database (PostgreSQL when 127.0.0.1:5432 answers) and prints only.
+BENCH_SMOKE := client_transfer.py client_pull_links.py session_chunks.py
+
+bench-smoke: $(STAMP)
+	set -e; for bench in $(BENCH_SMOKE); do echo "== benchmarks/$$bench --smoke"; $(BIN)/python benchmarks/$$bench --smoke; done
 
 # The README's pictures of the portal, taken by its browser tests (tests/e2e) into docs/screenshots/.
 screenshots: $(STAMP)

@@ -1,6 +1,7 @@
 """Upload session chunk sizes against one streaming PUT, side by side, on a disk-backed server: what a chunk costs.
 
     .venv/bin/python benchmarks/session_chunks.py [--size-gib 1] [--rounds 3] [--chunks-mib 16,64,128,256]
+    .venv/bin/python benchmarks/session_chunks.py --smoke     # 40 MiB, 1 round, 16 and 32 MiB chunks: that it runs
 
 The server is client_transfer.py's (granian, one worker, a local blob folder, a fresh database, verification queued
 to a Redis database no worker reads). Every row is driven by `http.client` with the digest known beforehand (it is
@@ -53,7 +54,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunks-mib", default="16,64,128,256")
     parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto")
+    parser.add_argument("--smoke", action="store_true", help="40 MiB, 1 round, 16,32 MiB chunks (CI: that it runs)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.size_gib, args.rounds, args.chunks_mib = 40 / 1024, 1, "16,32"
     size = int(args.size_gib * GIB)
     chunks = [int(value) * MIB for value in args.chunks_mib.split(",")]
     exit_on_sigterm()
