@@ -649,7 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--project", required=True, help="the project's slug")
     run.add_argument("--name", help="the run's name (default: the command's last word)")
-    run.add_argument("--output", default="outputs", help="the folder whose files the command writes or changes are published (default: outputs)")
+    run.add_argument(
+        "--output", default="outputs", help="files the command writes or changes here are published (default: outputs)"
+    )
     run.add_argument("--kind", default="model", help="the kind of artifacts created for new names (default: model)")
     run.add_argument("--allow-dirty", action="store_true", help="record the run even with uncommitted changes")
     run.add_argument("child_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="what to run")
