@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from provenant_client import Client, NotFound
-from provenant_client.runs import DirtyWorkTree, Run, RunStateError
+from provenant_client.runs import DirtyWorkTree, InterpreterUnreadable, Run, RunStateError, interpreter_environment
 
 from tests.clients.conftest import PROJECT, DemoServer
 
@@ -52,6 +52,12 @@ def client(demo_server: DemoServer, tmp_path) -> Iterator[Client]:
         yield client
 
 
+def bare_venv(folder: Path) -> Path:
+    """A virtual environment with no distribution installed (not even pip), and its interpreter."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True)
+    return folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
 def run_requests(client: Client) -> list[tuple[str, str]]:
     """Every request the client sends about runs from now on (method, path), as they cross the network."""
     sent: list[tuple[str, str]] = []
@@ -83,6 +89,7 @@ def test_a_run_records_its_commit_repository_entry_point_python_and_packages(cli
     names = [requirement.split("==")[0].lower() for requirement in environment["dependencies"]]
     assert names == sorted(set(names))  # sorted by name, each distribution once
     assert environment["hardware"]["cpu_count"] == os.cpu_count()
+    assert environment["python_executable"] == sys.executable
 
 
 @pytest.mark.parametrize("change", ["modified", "untracked"])
@@ -250,3 +257,20 @@ def test_an_unknown_reference_or_a_bare_number_is_refused_before_anything_is_sen
         client.start_run(project=PROJECT, inputs=[12])
 
     assert sent == []
+
+
+def test_another_interpreter_is_described_by_what_it_holds_not_by_what_the_caller_holds(tmp_path):
+    python = bare_venv(tmp_path / "venv")
+
+    described = interpreter_environment(python)
+
+    assert described["python_executable"] == str(python)
+    assert described["dependencies"] == []  # the caller's own holds httpx at least
+    assert described["python_version"].count(".") == 2
+
+
+def test_a_program_that_is_not_a_python_interpreter_is_said_to_be_unreadable(tmp_path):
+    with pytest.raises(InterpreterUnreadable, match="could not describe itself"):
+        interpreter_environment("false")
+    with pytest.raises(InterpreterUnreadable, match="did not start"):
+        interpreter_environment(tmp_path / "no-such-python")

@@ -2,9 +2,10 @@
 
 What the server needs to answer "what made this model?" is captured without being told: the code's commit and
 repository (credentials stripped from its URL), whether the work tree was clean, the entry point, the Python
-version, every installed distribution as `name==version`, and the hardware. A dirty work tree is refused before
-anything is sent, since the commit would not describe the code that ran; `allow_dirty=True` records the run anyway
-and marks it (`environment["git_dirty"]` and the changed paths).
+version and executable, every installed distribution as `name==version`, and the hardware. `provenant run` asks the
+interpreter it wraps for its own (`interpreter_environment`), since that is the Python the script runs in. A dirty
+work tree is refused before anything is sent, since the commit would not describe the code that ran;
+`allow_dirty=True` records the run anyway and marks it (`environment["git_dirty"]` and the changed paths).
 
 The server fixes a run's code, parameters, environment and inputs when it is created, takes metrics while it runs
 (merged in), and freezes it once finished (README, `/runs/`). So the run is sent when it is first needed: on the
@@ -31,6 +32,7 @@ is opened: the run records the version they name at that moment), or explicit id
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import os
 import platform
@@ -50,7 +52,7 @@ from provenant_client.errors import ProvenantError
 if TYPE_CHECKING:
     from provenant_client.client import Client, PushResult
 
-__all__ = ["DirtyWorkTree", "Run", "RunStateError", "capture_environment", "git_state"]
+__all__ = ["DirtyWorkTree", "Run", "RunStateError", "capture_environment", "git_state", "interpreter_environment"]
 
 #: The environment variable that hands a run's id to the process it wraps (`provenant run`).
 RUN_ID_VARIABLE = "PROVENANT_RUN_ID"
@@ -156,8 +158,61 @@ def _memory_bytes() -> int | None:
         return None
 
 
+#: What `interpreter_environment` runs in another interpreter: the Python keys of `capture_environment`, as JSON on
+#: the last line. Python 3.9 code, as the client's own (`installed_packages` in its words).
+_DESCRIBE_INTERPRETER = """
+import json, platform, sys
+from importlib import metadata
+found = {}
+for distribution in metadata.distributions():
+    name = distribution.metadata["Name"]
+    if name and distribution.version:
+        found.setdefault(name.lower(), name + "==" + distribution.version)
+print(json.dumps({
+    "python_version": platform.python_version(),
+    "python_implementation": platform.python_implementation(),
+    "python_executable": sys.executable,
+    "dependencies": [found[key] for key in sorted(found)],
+}))
+"""
+
+
+class InterpreterUnreadable(RuntimeError):
+    """Another Python interpreter could not say what it is and holds (not Python 3.8+, or not starting at all)."""
+
+
+def interpreter_environment(
+    python: str | os.PathLike[str], env: Mapping[str, str] | None = None, timeout: float = 60
+) -> dict[str, Any]:
+    """The Python version, implementation, executable and installed distributions of the interpreter `python`,
+    asked by running it once with `env`: what a command it runs imports, not what the caller's own Python holds."""
+    try:
+        # The user's own interpreter with our fixed script, as the command it is about to run would start it.
+        done = subprocess.run(  # noqa: S603
+            [os.fspath(python), "-c", _DESCRIBE_INTERPRETER],
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise InterpreterUnreadable(f"{python} did not start: {error}") from error
+    lines = done.stdout.strip().splitlines()
+    try:
+        described = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+    except ValueError:
+        described = None
+    if not isinstance(described, dict):
+        said = (done.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise InterpreterUnreadable(f"{python} could not describe itself (exit status {done.returncode}: {said})")
+    return described
+
+
 def capture_environment() -> dict[str, Any]:
-    """Where this process runs: the keys the server knows (python_version, dependencies, hardware) and a few more."""
+    """Where this process runs: the keys the server knows (python_version, dependencies, hardware) and a few more,
+    among them `python_executable`, the interpreter they describe."""
     hardware: dict[str, Any] = {
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -170,6 +225,7 @@ def capture_environment() -> dict[str, Any]:
     return {
         "python_version": platform.python_version(),
         "python_implementation": platform.python_implementation(),
+        "python_executable": sys.executable,
         "dependencies": installed_packages(),
         "hardware": hardware,
     }
