@@ -13,6 +13,7 @@ from provenant_client import Client, cli, config, registry
 
 from tests import live_server
 from tests.clients.conftest import CLIENT_SOURCE, PROJECT
+from tests.clients.test_runs import bare_venv
 
 
 @pytest.fixture
@@ -275,11 +276,14 @@ def test_run_wraps_a_script_that_logs_to_the_same_run_and_publishes_its_outputs(
     assert recorded["metrics"] == {"auc": 0.97}
     assert recorded["code_commit"] == git(pipeline, "rev-parse", "HEAD")
     assert recorded["entry_point"] == f"{sys.executable} train.py 0"
+    assert recorded["name"] == "train.py"  # the script, not the command's last word
     assert any(package.startswith("httpx==") for package in recorded["environment"]["dependencies"])
+    assert recorded["environment"]["python_source"] == "command"
     published = {item["path"]: item["version"] for item in wrapped["artifacts"]}
     assert sorted(published) == ["model.bin", "reports/eval.json"]
-    assert published["model.bin"]["artifact_name"] == "model"
-    assert published["reports/eval.json"]["artifact_name"] == "reports-eval"
+    # Suffixes kept: model.bin does not land in the project's `model` artifact, nor collide with a model.json.
+    assert published["model.bin"]["artifact_name"] == "model.bin"
+    assert published["reports/eval.json"]["artifact_name"] == "reports-eval.json"
     assert {version["run"] for version in published.values()} == {recorded["id"]}
 
 
@@ -313,6 +317,136 @@ def test_run_refuses_a_dirty_work_tree_before_running_anything(as_dana, pipeline
 
     assert code == 1
     assert "uncommitted changes" in err
+    assert "--allow-dirty" in err  # the command line's option, not the Python API's allow_dirty=True
+    assert "allow_dirty" not in err
+
+
+def run_id_from(err: str) -> int:
+    """The run's id from the wrapper's first line on stderr: `run <id> (<external id>) in <project>: <command>`."""
+    first = next(line for line in err.splitlines() if line.startswith("run "))
+    return int(first.split()[1])
+
+
+def test_run_of_a_command_that_cannot_start_ends_the_run_failed_not_running(as_dana, pipeline, capsys):
+    code, _out, err = run(capsys, "run", "--project", PROJECT, "--", "no-such-command-xyz", "--epochs", "3")
+
+    assert code == 1
+    assert "cannot run 'no-such-command-xyz'" in err
+    with Client() as client:
+        recorded = client.get(f"/runs/{run_id_from(err)}/")
+    assert recorded["status"] == "failed"
+    assert recorded["failure_reason"].startswith("cannot start: cannot run 'no-such-command-xyz'")
+    assert recorded["name"] == "no-such-command-xyz"
+
+
+WRITE_OUTPUTS = """
+import os, sys
+from pathlib import Path
+out = Path(os.environ["PROVENANT_OUTPUT_DIR"])
+for name in sys.argv[1:]:
+    (out / name).parent.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text("written by the run for " + name)
+print("epoch 1: loss 0.5")
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "refusal"),
+    [
+        (["model.bin", "my model.pt"], "my model.pt (artifact name 'my model.pt'"),
+        (["model.bin", "a/b.pt", "a-b.pt"], "a/b.pt and a-b.pt would both be artifact 'a-b.pt'"),
+    ],
+)
+def test_run_whose_outputs_cannot_be_published_fails_before_sending_any_of_them(
+    as_dana, pipeline, capsys, files, refusal
+):
+    code, out, err = run(
+        capsys, "--json", "run", "--project", PROJECT, "--", sys.executable, "-c", WRITE_OUTPUTS, *files
+    )
+
+    assert code == 1, err
+    wrapped = json.loads(out)
+    assert wrapped["exit_status"] == 0
+    assert wrapped["artifacts"] == []  # model.bin, whose name is fine, was not sent either
+    assert wrapped["run"]["status"] == "failed"
+    assert wrapped["run"]["failure_reason"].startswith("outputs not published: ")
+    assert refusal in wrapped["run"]["failure_reason"]
+    assert f"error: outputs not published: {refusal}" in err
+
+
+def test_run_interrupted_while_publishing_its_outputs_is_cancelled(as_dana, pipeline, capsys, monkeypatch):
+    real_push = Client.push
+
+    def interrupted_at_the_second_file(self, *args, **kwargs):
+        if interrupted_at_the_second_file.pushed:
+            raise KeyboardInterrupt  # Ctrl-C while the second output is being sent
+        interrupted_at_the_second_file.pushed += 1
+        return real_push(self, *args, **kwargs)
+
+    interrupted_at_the_second_file.pushed = 0
+    monkeypatch.setattr(Client, "push", interrupted_at_the_second_file)
+
+    command = [sys.executable, "-c", WRITE_OUTPUTS, "a.bin", "b.bin"]
+    code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", *command)
+
+    assert code == cli.EXIT_INTERRUPTED, err
+    wrapped = json.loads(out)
+    assert [item["path"] for item in wrapped["artifacts"]] == ["a.bin"]
+    assert (wrapped["run"]["status"], wrapped["run"]["failure_reason"]) == (
+        "cancelled",
+        "interrupted while publishing outputs",
+    )
+
+
+def test_run_with_json_prints_one_document_and_sends_the_commands_output_to_stderr(as_dana, pipeline, capfd):
+    code, out, err = run(capfd, "--json", "run", "--project", PROJECT, "--", sys.executable, "-c", WRITE_OUTPUTS)
+
+    assert code == 0, err
+    assert json.loads(out)["run"]["status"] == "completed"
+    assert "epoch 1: loss 0.5" in err
+
+
+def test_run_of_another_interpreter_records_that_interpreters_python_and_packages(as_dana, pipeline, capsys, tmp_path):
+    python = bare_venv(tmp_path / "venv")
+
+    code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", str(python), "-c", WRITE_OUTPUTS)
+
+    assert code == 0, err
+    environment = json.loads(out)["run"]["environment"]
+    assert environment["python_executable"] == str(python)
+    assert environment["dependencies"] == []  # the wrapper's venv holds httpx and the rest
+    assert environment["python_source"] == "command"
+    assert environment["hardware"]["cpu_count"] == os.cpu_count()  # hardware is the wrapper's machine's
+
+
+def test_run_of_a_program_that_is_not_python_says_whose_python_it_recorded(as_dana, pipeline, capsys):
+    code, out, err = run(capsys, "--json", "run", "--project", PROJECT, "--", "sh", "-c", "exit 0")
+
+    assert code == 0, err
+    recorded = json.loads(out)["run"]
+    assert recorded["name"] == "sh"
+    assert recorded["environment"]["python_executable"] == sys.executable
+    assert recorded["environment"]["python_source"] == "wrapper: the command is not a Python interpreter"
+
+
+def test_run_name_defaults_to_the_script_then_to_the_module(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.py").write_text("")
+
+    assert cli.default_run_name(["python3", "train.py", "--epochs", "3"]) == "train.py"
+    assert cli.default_run_name(["python3", "-m", "trainer.main", "--epochs", "3"]) == "trainer.main"
+    assert cli.default_run_name(["/usr/bin/make", "train"]) == "make"
+
+
+def test_cli_errors_name_the_options_not_the_python_apis_arguments(as_dana, capsys, tmp_path):
+    code, _out, err = run(capsys, "pull", "sha256:" + "0" * 64)
+    assert code == 1
+    assert "pass --project" in err
+    assert "project=" not in err
+
+    code, _out, err = run(capsys, "push", str(tmp_path), "--project", PROJECT, "--artifact", "a-folder")
+    assert code == 1
+    assert "is a folder" in err
 
 
 def test_audit_export_then_verify_with_the_servers_key(demo_server, capsys, tmp_path):

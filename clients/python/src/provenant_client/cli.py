@@ -14,6 +14,8 @@ import argparse
 import getpass
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +27,14 @@ from typing import Any, TextIO
 from provenant_client import audit, config
 from provenant_client.client import Client
 from provenant_client.errors import ProvenantError
-from provenant_client.runs import RUN_ID_VARIABLE, DirtyWorkTree, Run, RunStateError
+from provenant_client.runs import (
+    RUN_ID_VARIABLE,
+    DirtyWorkTree,
+    InterpreterUnreadable,
+    Run,
+    RunStateError,
+    interpreter_environment,
+)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -193,6 +202,8 @@ def parse_metadata(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def command_push(args: argparse.Namespace) -> int:
+    if os.path.isdir(args.path):
+        raise CommandError(f"{args.path} is a folder: push takes one file (archive a folder first)")
     if not os.path.isfile(args.path):
         raise CommandError(f"{args.path}: no such file")
     metadata = parse_metadata(args.metadata) if args.metadata else None
@@ -422,11 +433,15 @@ def _terminal_delivers_interrupts_to_child() -> bool:
         return False
 
 
-def run_child(command: Sequence[str], env: dict[str, str]) -> int:
+def run_child(command: Sequence[str], env: dict[str, str], *, stdout_to_stderr: bool = False) -> int:
     """Run `command` with `env`, passing on the signals that would stop the wrapper, and return its exit status
-    (a shell's 128 + N when a signal N ended it)."""
+    (a shell's 128 + N when a signal N ended it). With `stdout_to_stderr` the command's standard output goes where
+    its errors go (file descriptor 2), leaving the wrapper's for its one JSON document."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        child = subprocess.Popen(list(command), env=env)  # noqa: S603 - the user's own command, as a shell would run it
+        # The user's own command, as a shell would run it.
+        child = subprocess.Popen(list(command), env=env, stdout=2 if stdout_to_stderr else None)  # noqa: S603
     except OSError as error:
         raise CommandError(f"cannot run {command[0]!r}: {error.strerror or error}") from error
     previous = {}
@@ -447,6 +462,52 @@ def run_child(command: Sequence[str], env: dict[str, str]) -> int:
     return 128 - status if status < 0 else status
 
 
+#: An interpreter's file name: python, python3, python3.11 (and python.exe on Windows).
+PYTHON_NAME = re.compile(r"python(?:\d+(?:\.\d+)*)?(?:\.exe)?", re.IGNORECASE)
+
+
+def command_interpreter(command: Sequence[str]) -> str | None:
+    """The Python interpreter `command` starts (its first word found as the shell would), or None for another
+    program."""
+    found = shutil.which(command[0])
+    if found is None:
+        return None
+    if PYTHON_NAME.fullmatch(os.path.basename(found)):
+        return found
+    try:
+        return found if os.path.samefile(found, sys.executable) else None
+    except OSError:
+        return None
+
+
+def command_environment(command: Sequence[str]) -> dict[str, Any]:
+    """The Python side of the run's environment: the command's interpreter's (asked once) when the command is a
+    Python interpreter, else the wrapper's own, marked as such in `python_source`. Hardware is the wrapper's."""
+    python = command_interpreter(command)
+    if python is None:
+        return {"python_source": "wrapper: the command is not a Python interpreter"}
+    try:
+        described = interpreter_environment(python)
+    except InterpreterUnreadable as error:
+        return {"python_source": f"wrapper: {error}"}
+    return {**described, "python_source": "command"}
+
+
+def default_run_name(command: Sequence[str]) -> str:
+    """What the command runs: the module of `-m`, else its first argument that is a file (the script), else the
+    program's name (`python train.py --epochs 3` is `train.py`, not `3`)."""
+    arguments = list(command[1:])
+    if "-m" in arguments[:-1]:
+        return arguments[arguments.index("-m") + 1]
+    script = next((argument for argument in arguments if os.path.isfile(argument)), None)
+    return Path(script or command[0]).name[:RUN_NAME_MAX]
+
+
+RUN_NAME_MAX = 200  # the server's limit on a run's name
+#: The server's rule for artifact names (core/validators.py name_validator), checked before any byte is sent.
+ARTIFACT_NAME = re.compile(r"(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 def output_files(folder: Path) -> dict[Path, tuple[int, int]]:
     """The files under `folder` (hidden files and folders left out), each with its size and modification time."""
     files = {}
@@ -458,21 +519,49 @@ def output_files(folder: Path) -> dict[Path, tuple[int, int]]:
     return files
 
 
-def upload_outputs(
-    run: Run, folder: Path, kind: str, before: dict[Path, tuple[int, int]]
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Push every file the command wrote under `folder` as an artifact version produced by `run`, named after the
-    file (its path below the folder, `/` turned to `-`, without the last suffix). Files that were there before the
-    command and that it left as they were (`before`) are not its outputs: they are left out, and named."""
-    pushed, unchanged = [], []
+def output_name(relative: Path) -> str:
+    """The artifact an output file is published as: its path below the output folder, `/` turned to `-`, suffix
+    kept (`model.pt`, `reports/eval.json` -> `reports-eval.json`), so `model.pt` and `model.json` stay apart."""
+    return "-".join(relative.parts)
+
+
+def plan_outputs(folder: Path, before: dict[Path, tuple[int, int]]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The files the command wrote or changed under `folder`, each with its artifact name, and the files that were
+    there before and left as they were (`before`: not its outputs). Raises CommandError, before anything is sent,
+    for a name the server would refuse or two files that would land in one artifact."""
+    planned: list[tuple[Path, str]] = []
+    unchanged: list[str] = []
+    owners: dict[str, Path] = {}
+    refused: list[str] = []
     for relative, signature in output_files(folder).items():
         if before.get(relative) == signature:
             unchanged.append(str(relative))
             continue
-        name = "-".join([*relative.parent.parts, relative.stem])
-        result = run.log_artifact(folder / relative, name=name, kind=kind)
-        pushed.append({"path": str(relative), "artifact": name, "version": result.version})
-    return pushed, unchanged
+        name = output_name(relative)
+        if not ARTIFACT_NAME.fullmatch(name):
+            refused.append(f"{relative} (artifact name {name!r}: use letters, digits, '.', '_', '-', no '..')")
+        elif name in owners:
+            refused.append(f"{owners[name]} and {relative} would both be artifact {name!r}")
+        owners.setdefault(name, relative)
+        planned.append((relative, name))
+    if refused:
+        raise CommandError("; ".join(refused))
+    return planned, unchanged
+
+
+def run_outcome(exit_status: int, problems: Sequence[str], interrupted: bool) -> tuple[str, str | None]:
+    """The status a wrapped run ends with, and why: completed only when the command exited 0 and its outputs were
+    published; cancelled when it or the publishing was interrupted; failed otherwise."""
+    reasons = list(problems)
+    if exit_status == EXIT_INTERRUPTED:
+        reasons.insert(0, "interrupted (SIGINT)")
+    elif exit_status >= 128:
+        reasons.insert(0, f"killed by signal {exit_status - 128}")
+    elif exit_status:
+        reasons.insert(0, f"exit status {exit_status}")
+    if interrupted or exit_status == EXIT_INTERRUPTED:
+        return "cancelled", "; ".join(reasons)
+    return ("failed", "; ".join(reasons)) if reasons else ("completed", None)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -484,45 +573,67 @@ def command_run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     with connect(args) as client:
         run = client.start_run(
-            project=args.project, name=args.name or Path(command[-1]).name, allow_dirty=args.allow_dirty,
-            entry_point=" ".join(command)[:500],
+            project=args.project, name=args.name or default_run_name(command), allow_dirty=args.allow_dirty,
+            entry_point=" ".join(command)[:500], environment=command_environment(command),
         )  # fmt: skip
         run.flush()  # sent now, as running: the command's own logging attaches to it by id
-        output.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.update(
-            {
-                RUN_ID_VARIABLE: str(run.id),
-                "PROVENANT_URL": client.server,
-                "PROVENANT_PROJECT": args.project,
-                "PROVENANT_OUTPUT_DIR": str(output.resolve()),
-            }
-        )
-        token = client.http.headers.get("Authorization", "").partition(" ")[2]
-        if token:
-            env["PROVENANT_TOKEN"] = token
         print(f"run {run.id} ({run.external_id}) in {args.project}: {' '.join(command)}", file=sys.stderr)
-        before = output_files(output)
-        status = run_child(command, env)
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+            before = output_files(output)
+            status = run_child(command, child_environment(args, client, run, output), stdout_to_stderr=args.json)
+        except KeyboardInterrupt:
+            run.finish("cancelled", failure="interrupted before the command started")
+            raise
+        except (CommandError, OSError) as error:  # the run was sent as running: it must not stay so
+            run.finish("failed", failure=f"cannot start: {error}")
+            raise CommandError(f"{error} (run {run.id} failed)") from error
         pushed: list[dict[str, Any]] = []
         unchanged: list[str] = []
+        problems: list[str] = []
+        interrupted = False
         try:
-            pushed, unchanged = upload_outputs(run, output, args.kind, before)
-        finally:
-            if status == 0:
-                record = run.finish("completed")
-            elif status == EXIT_INTERRUPTED:
-                record = run.finish("cancelled", failure="interrupted (SIGINT)")
-            else:
-                reason = f"exit status {status}" if status < 128 else f"killed by signal {status - 128}"
-                record = run.finish("failed", failure=reason)
-    lines = [f"run {record['id']} {record['status']}" + (f": {record['failure_reason']}" if status else "")]
+            planned, unchanged = plan_outputs(output, before)
+            for relative, name in planned:
+                result = run.log_artifact(output / relative, name=name, kind=args.kind)
+                pushed.append({"path": str(relative), "artifact": name, "version": result.version})
+        except KeyboardInterrupt:
+            interrupted = True
+            problems.append("interrupted while publishing outputs")
+        except ProvenantError as error:
+            problems.append(f"outputs not published: {error.detail}")
+        except (CommandError, OSError) as error:
+            problems.append(f"outputs not published: {error}")
+        state, reason = run_outcome(status, problems, interrupted)
+        record = run.finish(state, failure=reason)
+    lines = [f"run {record['id']} {record['status']}" + (f": {record['failure_reason']}" if reason else "")]
     lines += [f"  {item['path']} -> {item['artifact']} v{item['version']['number']}" for item in pushed]
     if unchanged:
         lines.append(f"  not published, there before the command and left unchanged: {', '.join(unchanged)}")
     document = {"run": record, "exit_status": status, "artifacts": pushed, "unchanged": unchanged}
     emit(args, document, "\n".join(lines))
-    return status
+    if problems:
+        print(f"error: {'; '.join(problems)}", file=sys.stderr)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return status or (EXIT_ERROR if problems else 0)
+
+
+def child_environment(args: argparse.Namespace, client: Client, run: Run, output: Path) -> dict[str, str]:
+    """The wrapper's environment, with what the command needs to log to its run and to find its output folder."""
+    env = dict(os.environ)
+    env.update(
+        {
+            RUN_ID_VARIABLE: str(run.id),
+            "PROVENANT_URL": client.server,
+            "PROVENANT_PROJECT": args.project,
+            "PROVENANT_OUTPUT_DIR": str(output.resolve()),
+        }
+    )
+    token = client.http.headers.get("Authorization", "").partition(" ")[2]
+    if token:
+        env["PROVENANT_TOKEN"] = token
+    return env
 
 
 # provenant audit ----------------------------------------------------------------------------------------------------
@@ -648,13 +759,18 @@ def build_parser() -> argparse.ArgumentParser:
         "run a command as a recorded run: its context captured, its outputs published, its exit status kept",
     )
     run.add_argument("--project", required=True, help="the project's slug")
-    run.add_argument("--name", help="the run's name (default: the command's last word)")
+    run.add_argument("--name", help="the run's name (default: the script the command runs, else its program)")
     run.add_argument(
         "--output", default="outputs", help="files the command writes or changes here are published (default: outputs)"
     )
     run.add_argument("--kind", default="model", help="the kind of artifacts created for new names (default: model)")
     run.add_argument("--allow-dirty", action="store_true", help="record the run even with uncommitted changes")
-    run.add_argument("child_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="what to run")
+    run.add_argument(
+        "child_command",
+        nargs=argparse.REMAINDER,
+        metavar="-- COMMAND ...",
+        help="what to run (with --json its standard output goes to stderr, leaving stdout to the JSON document)",
+    )
 
     audit_parser = command("audit", lambda args: EXIT_USAGE, "export the audit log, and verify an export offline")
     audit_commands = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
@@ -676,6 +792,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The Python API's words for an option in its messages, and the command line's for the same option.
+API_TO_OPTION = (("pass project=.", "pass --project."), ("pass allow_dirty=True", "pass --allow-dirty"))
+
+
+def in_command_line_words(message: str) -> str:
+    """A message of the Python API as the command line says it: `--project`, not `project=`."""
+    for api, option in API_TO_OPTION:
+        message = message.replace(api, option)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit status (0, 1 for an error, 2 for a usage error, 130 when interrupted)."""
     parser = build_parser()
@@ -694,7 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error.detail} ({error.code})", file=sys.stderr)
     except (CommandError, ValueError, OSError, ImportError, DirtyWorkTree, RunStateError) as error:
         # ValueError: no server configured, a bad config file; ImportError: an optional extra not installed.
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {in_command_line_words(str(error))}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
