@@ -6,6 +6,10 @@ is an answer, not a crash. Usage errors exit 2 (argparse's convention); Ctrl-C e
 
 The server, token and profile come from `--url`, `--token`, `--profile`, else the environment or the default
 profile that `provenant login` saved (see `config`).
+
+Why one module over 800 lines: every command is a short handler next to the parser that names its options, so a
+reader checks a command's words and behaviour in one place. The longest, `provenant run`, is the one candidate to
+move out (with its child process, environment and output publishing) if it grows further.
 """
 
 from __future__ import annotations
