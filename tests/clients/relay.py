@@ -3,8 +3,9 @@ cut half-way through an answer, a request header changed on the way, a byte of a
 passes through untouched, and every request that crossed it is recorded, with the connection it used and the status
 of its answer, so a test sees what reached the server rather than what the client says it sent.
 
-It understands just enough HTTP/1.1 for that: request heads end with a blank line and carry no body (the client's
-downloads are GETs and HEADs); answers on a kept-alive connection follow their requests in order.
+It understands just enough HTTP/1.1 for that: request heads end with a blank line, a body follows when the head gives
+its `Content-Length` (the client never sends one chunked); answers on a kept-alive connection follow their requests
+in order.
 """
 
 from __future__ import annotations
@@ -77,10 +78,16 @@ class Relay:
 
     def _requests(self, downstream: socket.socket, upstream: socket.socket, state: _Connection) -> None:
         pending = b""
+        body_left = 0  # bytes of the current request's body still to pass on as they are
         try:
             while data := downstream.recv(65536):
                 pending += data
-                while b"\r\n\r\n" in pending:
+                while pending and (body_left or b"\r\n\r\n" in pending):
+                    if body_left:
+                        passed, pending = pending[:body_left], pending[body_left:]
+                        body_left -= len(passed)
+                        upstream.sendall(passed)
+                        continue
                     head, pending = pending.split(b"\r\n\r\n", 1)
                     head += b"\r\n\r\n"
                     if self.rewrite is not None:
@@ -94,6 +101,8 @@ class Relay:
                         self.corrupt(request) if self.corrupt else None,
                     )
                     upstream.sendall(head)
+                    length = request.headers.get("content-length", "0")
+                    body_left = int(length) if length.isdigit() else 0
         except OSError:
             pass
         finally:

@@ -6,12 +6,16 @@ What crosses the network is counted with httpx event hooks on the client's own c
 """
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,12 +25,14 @@ from provenant_client import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    ProvenantError,
     ServerError,
     transfers,
 )
 
 from tests import live_server
 from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer
+from tests.clients.relay import Relay
 
 MiB = 1024 * 1024
 #: The server's smallest chunk but the last (artifacts/storage/writes.py, MIN_PART_SIZE).
@@ -355,7 +361,8 @@ def test_a_model_stage_reference_pulls_the_version_in_that_stage_now(contributor
     assert resolution["model_version"]["stage"] == "production"
     assert sha256(pulled) == resolution["artifact_version"]["digest"]
     version = resolution["artifact_version"]
-    assert pulled.name == f"{version['artifact_name']}-v{version['number']}"
+    assert version["metadata"]["filename"] == "model.safetensors"  # the suffix of the file it was pushed from
+    assert pulled.name == f"{version['artifact_name']}-v{version['number']}.safetensors"
 
 
 def test_a_reference_is_asked_of_the_server_each_time_but_its_bytes_are_not(contributor, tmp_path):
@@ -375,3 +382,110 @@ def test_an_unknown_reference_is_not_found_and_a_malformed_one_is_invalid(contri
     with pytest.raises(InvalidInput) as refused:
         contributor.resolve("fraud-scorer@", project=PROJECT)
     assert refused.value.field == "ref"
+
+
+@pytest.fixture
+def relay(demo_server: DemoServer) -> Iterator[Relay]:
+    relay = Relay(urlsplit(demo_server.url).port)
+    yield relay
+    relay.close()
+
+
+def test_a_post_whose_answer_was_lost_is_not_sent_again(demo_server, relay, tmp_path):
+    """Carried out by the server, its answer cut: sending it again could do it twice, so it is reported instead."""
+    relay.cut_after = lambda request: 0 if request.method == "POST" else None
+    name = f"lost-answer-{os.urandom(4).hex()}"
+    with Client(relay.url, demo_server.contributor_token, cache_dir=tmp_path / "cache", backoff=0) as client:
+        with pytest.raises(ServerError) as unknown:
+            client.post("/artifacts/", {"project": PROJECT, "name": name, "kind": "model"})
+        assert client.artifact(PROJECT, name)["name"] == name
+
+    assert unknown.value.code == "outcome_unknown"
+    assert [(request.method, request.status) for request in relay.crossed if request.method == "POST"] == [
+        ("POST", 201)
+    ]
+
+
+def test_a_push_to_an_artifact_name_the_server_refuses_sends_no_byte(contributor, random_file):
+    traffic = Traffic(contributor)
+    with pytest.raises(InvalidInput) as refused:
+        contributor.push(random_file(2 * MiB), project=PROJECT, artifact="not a valid name!")
+
+    assert refused.value.field == "name"
+    assert [method for method, _, _ in traffic.requests] == ["GET", "POST"]  # the artifact asked for, then refused
+    assert traffic.body_bytes("PUT", "PATCH") == 0
+
+
+def test_a_pull_to_a_folder_path_that_does_not_exist_creates_the_folder(contributor, random_file, tmp_path):
+    pushed = contributor.push(
+        random_file(MiB), project=PROJECT, artifact="pulled-into-folder", metadata={"filename": "model.safetensors"}
+    )
+
+    written = contributor.pull(pushed.version["id"], f"{tmp_path / 'serving'}{os.sep}")
+
+    assert written == tmp_path / "serving" / f"pulled-into-folder-v{pushed.version['number']}.safetensors"
+    assert sha256(written) == pushed.digest
+
+
+def test_the_token_is_not_sent_to_a_url_of_another_origin(contributor, relay):
+    """A URL the server gave (a session, a page's `next`) pointing elsewhere is refused before anything is sent."""
+    with pytest.raises(ProvenantError) as refused:
+        contributor.request("GET", f"{relay.url}/api/v1/projects/")
+
+    assert refused.value.code == "foreign_url"
+    assert relay.crossed == []
+
+
+def test_a_download_url_of_another_origin_is_not_asked(contributor, random_file, relay):
+    pushed = contributor.push(random_file(MiB), project=PROJECT, artifact="foreign-download")
+    foreign = f"{relay.url}/api/v1/projects/{PROJECT}/blobs/{pushed.digest}"
+
+    with pytest.raises(ProvenantError) as refused:
+        contributor.downloads.download(foreign, pushed.digest, pushed.size)
+
+    assert refused.value.code == "foreign_url"
+    assert relay.crossed == []
+
+
+def test_upload_state_files_no_push_will_resume_are_removed_when_an_upload_starts(contributor, random_file, tmp_path):
+    """Kept: a session whose source is still there as it was. Removed: one whose source is gone or changed size,
+    and one older than any server keeps a session (a week)."""
+    uploads = contributor.cache.root / "uploads"
+    uploads.mkdir(parents=True)
+    kept_source = tmp_path / "kept.bin"
+    kept_source.write_bytes(b"x" * 10)
+
+    def state(name: str, source: Path, size: int) -> Path:
+        path = uploads / f"{name}.json"
+        path.write_text(json.dumps({"server": contributor.server, "path": str(source), "size": size}))
+        return path
+
+    kept = state("kept", kept_source, 10)
+    gone = state("gone", tmp_path / "deleted.bin", 10)
+    changed = state("changed", kept_source, 11)
+    old = state("old", kept_source, 10)
+    week_ago = time.time() - transfers.STALE_UPLOAD_SECONDS - 60
+    os.utime(old, (week_ago, week_ago))
+    os.utime(kept_source, (week_ago - 60, week_ago - 60))
+
+    contributor.upload(random_file(MiB), project=PROJECT)
+
+    assert (kept.exists(), gone.exists(), changed.exists(), old.exists()) == (True, False, False, False)
+
+
+def test_the_part_threads_share_one_connection_pool_to_the_bucket(contributor):
+    threads = 8
+    barrier = threading.Barrier(threads)
+    pools = []
+
+    def ask() -> None:
+        barrier.wait()
+        pools.append(contributor.uploads.bucket_http)
+
+    workers = [threading.Thread(target=ask) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert len({id(pool) for pool in pools}) == 1

@@ -97,3 +97,13 @@ def test_the_config_file_can_be_named_by_the_environment(monkeypatch, tmp_path):
     assert (tmp_path / "elsewhere.json").exists()
     with Client() as client:
         assert authorization(client) == "Bearer prv_work"
+
+
+@pytest.mark.parametrize("url", ["localhost:8765", "ftp://provenant.example.com", "http://", "http://host:port"])
+def test_a_server_url_that_is_not_http_with_a_host_is_refused_at_once_naming_its_setting(url, monkeypatch):
+    with pytest.raises(ValueError, match=r"from url=\)"):
+        Client(url)
+
+    monkeypatch.setenv("PROVENANT_URL", url)
+    with pytest.raises(ValueError, match=r"from PROVENANT_URL\)"):
+        Client()

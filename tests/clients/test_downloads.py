@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from provenant_client import Client, DigestMismatch
-from provenant_client.downloads import Route, origin
+from provenant_client import Client, DigestMismatch, transfers
+from provenant_client.downloads import Route, _Assembly, origin
 
 from tests.clients.conftest import PROJECT, DemoServer
 from tests.clients.relay import Crossed, Relay
@@ -273,3 +273,34 @@ def test_the_bearer_token_and_if_range_go_to_the_servers_origin_only_never_to_a_
     assert "If-Range" not in to_storage
     assert to_storage["Range"] == to_server["Range"] == "bytes=0-99"
     assert "Authorization" not in route.headers("http://provenant.example.com/api/v1/blobs/x", None)  # not TLS
+
+
+def test_a_thread_that_outlives_a_stopped_download_writes_nothing_more(tmp_path):
+    """Once the download halts (failed, or fell back to one stream in a fresh file), a range thread still reading
+    from the network may not write its block: the file may be gone, or its descriptor's number another file's."""
+    assembly = _Assembly(size=4, pieces=[(0, 4)], written=[0])
+    path = tmp_path / "download"
+    with path.open("wb") as file:
+        assert assembly.write(file.fileno(), 0, memoryview(b"ab"), 0)
+        assembly.halt()
+        assert not assembly.write(file.fileno(), 0, memoryview(b"cd"), 2)
+
+    assert path.read_bytes() == b"ab"
+    assert (assembly.written, assembly.total) == ([2], 2)
+
+
+def test_a_copy_interrupted_while_being_placed_leaves_no_partial_file(tmp_path, monkeypatch):
+    source = tmp_path / "cached"
+    source.write_bytes(os.urandom(MiB))
+    dest = tmp_path / "serving" / "model.bin"
+    real_copy = transfers.shutil.copyfile
+
+    def copy_then_interrupted(from_path, to_path):  # the real copy, then Ctrl-C before it is renamed into place
+        real_copy(from_path, to_path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(transfers.shutil, "copyfile", copy_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        transfers.place(source, dest, link=False)
+
+    assert list(dest.parent.iterdir()) == []

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from provenant_client import Client, NotFound
 from provenant_client.runs import DirtyWorkTree, InterpreterUnreadable, Run, RunStateError, interpreter_environment
 
 from tests.clients.conftest import PROJECT, DemoServer
+from tests.clients.relay import Relay
 
 REMOTE = "https://example.com/example-payments/fraud-detection.git"
 #: What the repository's remote is set to: a token in the URL, as CI checkouts often have.
@@ -274,3 +276,27 @@ def test_a_program_that_is_not_a_python_interpreter_is_said_to_be_unreadable(tmp
         interpreter_environment("false")
     with pytest.raises(InterpreterUnreadable, match="did not start"):
         interpreter_environment(tmp_path / "no-such-python")
+
+
+@pytest.mark.parametrize("sent_by", ["flush", "the block's end"])
+def test_a_run_whose_creation_lost_its_answer_is_created_once_and_goes_on(demo_server, repo, tmp_path, sent_by):
+    """The server created the run but the connection closed before its answer: the POST is not sent blindly again
+    (a second would be refused, the external id being taken), the run is found by its external id and used."""
+    relay = Relay(urlsplit(demo_server.url).port)
+    relay.cut_after = lambda request: 0 if (request.method, request.path) == ("POST", "/api/v1/runs/") else None
+    try:
+        with Client(relay.url, demo_server.contributor_token, cache_dir=tmp_path / "cache", backoff=0) as client:
+            with client.start_run(project=PROJECT, name="lost-answer") as run:
+                run.log_metrics({"loss": 0.4})
+                if sent_by == "flush":
+                    run.flush()
+                    run.log_metrics({"loss": 0.2})
+            found = client.get("/runs/", project=PROJECT, external_id=run.external_id)["results"]
+    finally:
+        relay.close()
+
+    posts = [request for request in relay.crossed if request.method == "POST"]
+    assert [(request.path, request.status) for request in posts] == [("/api/v1/runs/", 201)]
+    assert relay.cuts == 1
+    assert [record["id"] for record in found] == [run.id]
+    assert (found[0]["status"], found[0]["metrics"]) == ("completed", {"loss": 0.2 if sent_by == "flush" else 0.4})

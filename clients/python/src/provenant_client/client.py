@@ -8,8 +8,14 @@ process (after a dropped connection, a crash, a SIGKILL) sends only the rest: se
 large blobs in parallel byte ranges) land in a content-addressed cache, checked against the digest asked for and the
 server's `Repr-Digest`, so pulling the same bytes again reads nothing from the network.
 
-Failures that may pass (a 5xx, a dropped connection, a timeout) are retried with exponential backoff; a 4xx is
-never retried and becomes a typed `ProvenantError` carrying the server's `code` and `detail`.
+Failures that may pass (a 5xx, a dropped connection, a timeout) are retried with exponential backoff, but only
+when sending the request again cannot do it twice: GET, HEAD, PUT, DELETE, and an upload chunk's PATCH (its
+`Upload-Offset` makes a repeat answer 416, read as "already written") are retried on any of them. A POST or another
+PATCH is sent again only when the server surely did not carry it out: the connection was never made (connect error
+or timeout) or the answer was 429 or 503. After a connection lost once the request was sent, or another 5xx, it
+raises `ServerError` with code `outcome_unknown` (a run's creation then looks the run up by its external id: see
+`runs`). A 4xx is never retried and becomes a typed `ProvenantError` carrying the server's `code` and `detail`.
+The bearer token goes only to the server's own origin: an absolute URL of another one is refused (`foreign_url`).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import httpx
 
 from provenant_client import config, downloads, transfers
 from provenant_client.audit import AuditCalls
-from provenant_client.errors import Conflict, NotFound, ServerError, error_from_response
+from provenant_client.errors import Conflict, NotFound, ProvenantError, ServerError, error_from_response
 from provenant_client.registry import RegistryCalls
 from provenant_client.runs import RUN_ID_VARIABLE, Run
 from provenant_client.transfers import RETRY_STATUSES, Progress
@@ -38,6 +44,14 @@ __all__ = ["Client", "PushResult", "UploadResult"]
 API_PREFIX = "/api/v1"
 USER_AGENT = "provenant-client/0.1.0"
 MiB = 1024 * 1024
+#: How a destination says it is a folder even before it exists.
+FOLDER_ENDINGS = tuple({"/", os.sep, os.altsep or "/"})
+#: Methods whose repetition does what one request did: retried on any failure that may pass.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: Failures that show a request never reached the server: the only ones after which a POST is sent again.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
+#: Answers that say the server did not carry the request out ("too many", "unavailable"): a POST is sent again.
+NOT_CARRIED_OUT_STATUSES = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -155,24 +169,49 @@ class Client(RegistryCalls, AuditCalls):
         `body` makes a fresh iterator of the request's bytes for each attempt; give its length in `headers`
         (`Content-Length`), or it would go chunked, which the server refuses (411).
         """
+        idempotent = method in IDEMPOTENT_METHODS or (method == "PATCH" and "Upload-Offset" in (headers or {}))
+        url = self._checked_url(method, path)
         attempt = 0
         while True:
             content = body() if body is not None else None
             try:
-                response = self.http.request(method, path, params=params, json=json, headers=headers, content=content)
+                response = self.http.request(method, url, params=params, json=json, headers=headers, content=content)
+            except httpx.UnsupportedProtocol as error:  # a transport error that no retry mends
+                raise ProvenantError(f"{method} {path}: {error}", code="invalid_url") from error
             except httpx.TransportError as error:
+                if not idempotent and not isinstance(error, NOT_SENT_ERRORS):
+                    raise ServerError(
+                        f"{method} {path}: the connection to {self.server} failed after the request was sent "
+                        f"({error!r}); it may or may not have been carried out, so it is not sent again: check "
+                        "before repeating it.",
+                        code="outcome_unknown",
+                    ) from error
                 if attempt >= self.retries:
                     raise ServerError(
                         f"{method} {path}: no answer from {self.server} after {attempt + 1} attempts ({error!r})",
                         code="unreachable",
                     ) from error
             else:
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                retry_statuses = RETRY_STATUSES if idempotent else NOT_CARRIED_OUT_STATUSES
+                if response.status_code not in retry_statuses or attempt >= self.retries:
                     if response.status_code >= 400 and response.status_code not in allow:
                         raise error_from_response(response)
                     return response
             attempt += 1
             self._pause(attempt)
+
+    def _checked_url(self, method: str, path: str) -> str:
+        """`path` itself, after checking that an absolute URL (one the server gave: a session's, a page's `next`)
+        is of the server's own origin: the bearer token goes to no other."""
+        if "://" not in path:
+            return path
+        if downloads.origin(path) != downloads.origin(self.server):
+            raise ProvenantError(
+                f"{method} {path}: not a URL of {self.server}, so it is not sent (it would carry your token); "
+                "a proxy in front of the server may be rewriting its URLs.",
+                code="foreign_url",
+            )
+        return path
 
     def _pause(self, attempt: int) -> None:
         """Wait before retry number `attempt`: exponential backoff, capped at 30 s, with jitter so that many
@@ -247,9 +286,10 @@ class Client(RegistryCalls, AuditCalls):
         details the server answers Conflict (`already_published`). `progress` hears how far the upload got.
         """
         source = Path(path)
+        # The artifact first: a name or kind the server refuses costs no upload.
+        record = self.ensure_artifact(project, artifact, kind=kind)
         digest, size = transfers.file_digest(source)
         stored = self._upload(source, project=project, digest=digest, size=size, progress=progress)
-        record = self.ensure_artifact(project, artifact, kind=kind)
         body: dict[str, Any] = {"artifact": record["id"], "digest": digest}
         if run is not None:
             body["run"] = run
@@ -340,10 +380,12 @@ class Client(RegistryCalls, AuditCalls):
         link: bool = False,
         progress: Progress | None = None,
     ) -> Path:
-        """Fetch the bytes of `ref` into the cache, then to `dest` (a file, or a folder to put it in under the
-        artifact's name or the digest); a hard link instead of a copy when `link`. Returns the path written, or the
-        cached file without `dest`. `ref` is an artifact version's id, a digest with the `project` that holds it, or
-        a reference with its `project` (`fraud-scorer@production`, `model@champion`, `artifact@3`: see resolve).
+        """Fetch the bytes of `ref` into the cache, then to `dest`: a file, or a folder (one that exists, or a path
+        ending in a separator, created) to put it in as `<artifact>-v<number>` with the suffix of the version's
+        `filename` metadata (`fraud-scorer-v3.safetensors`), or as the digest's hex; a hard link instead of a copy
+        when `link`. Returns the path written, or the cached file without `dest`. `ref` is an artifact version's
+        id, a digest with the `project` that holds it, or a reference with its `project` (`fraud-scorer@production`,
+        `model@champion`, `artifact@3`: see resolve).
 
         Bytes already cached are not downloaded again; a version already read is not asked for again either.
         `progress` hears how far a download got.
@@ -351,7 +393,7 @@ class Client(RegistryCalls, AuditCalls):
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             record = self.version(int(ref))
             digest, size, url = record["digest"], int(record["size"]), record["download_url"]
-            name = f"{record['artifact_name']}-v{record['number']}"
+            name = _version_file_name(record)
         elif isinstance(ref, str) and transfers.is_digest(ref):
             if project is None:
                 raise ValueError("Pulling by digest needs the project that holds the bytes: pass project=.")
@@ -362,7 +404,7 @@ class Client(RegistryCalls, AuditCalls):
                 raise ValueError("Pulling by reference needs the project it is read in: pass project=.")
             record = self.resolve(ref, project=project)["artifact_version"]
             digest, size, url = record["digest"], int(record["size"]), record["download_url"]
-            name = f"{record['artifact_name']}-v{record['number']}"
+            name = _version_file_name(record)
         else:
             raise ValueError(f"{ref!r} is not a version id, a sha256 digest or a reference like 'model@production'.")
         cached = self.cache.cached_blob(digest, size)
@@ -373,9 +415,17 @@ class Client(RegistryCalls, AuditCalls):
         if dest is None:
             return cached
         target = Path(dest)
-        if target.is_dir():
+        if target.is_dir() or str(dest).endswith(FOLDER_ENDINGS):  # `serving/` names a folder, made if need be
             target = target / name
         return transfers.place(cached, target, link=link)
 
     def __repr__(self) -> str:
         return f"Client({self.server!r}, profile={self.profile!r})"
+
+
+def _version_file_name(record: Mapping[str, Any]) -> str:
+    """`<artifact>-v<number>`, with the suffix of the file it was pushed from when its metadata names one."""
+    filename = (record.get("metadata") or {}).get("filename")
+    named = Path(filename) if isinstance(filename, str) else Path("")
+    suffix = (".tar" if named.stem.endswith(".tar") else "") + named.suffix  # model.tar.gz: .tar.gz
+    return f"{record['artifact_name']}-v{record['number']}{suffix}"

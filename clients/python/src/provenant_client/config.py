@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_PROFILE = "default"
 
@@ -82,6 +83,21 @@ def save_profile(
     return path
 
 
+def check_server_url(url: str, source: str) -> None:
+    """Refuse, naming the setting it came from, a server URL that is not http(s)://host[:port][/path]: httpx would
+    fail on it only once a request is sent, as a connection error that retries would only prolong."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"The server URL {url!r} (from {source}) is not an http:// or https:// address with a host, "
+            "like https://provenant.example.com or http://localhost:8000."
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved server URL (without a trailing slash or the API prefix) and token, if any."""
@@ -94,7 +110,8 @@ class Settings:
 def resolve_settings(url: str | None = None, token: str | None = None, profile: str | None = None) -> Settings:
     """Arguments, else environment, else the profile (named, else `$PROVENANT_PROFILE`, else the file's default).
 
-    Raises ValueError when no URL can be found, or when a profile is named that the config file does not hold.
+    Raises ValueError when no URL can be found, when it is not an http(s) URL with a host, or when a profile is
+    named that the config file does not hold.
     """
     named = profile or os.environ.get("PROVENANT_PROFILE")
     document = read_config()
@@ -106,6 +123,8 @@ def resolve_settings(url: str | None = None, token: str | None = None, profile: 
     resolved_url = (url or os.environ.get("PROVENANT_URL") or profile_url or "").rstrip("/")
     if not resolved_url:
         raise ValueError("No server: pass url=, set PROVENANT_URL, or save a profile with `provenant login`.")
+    source = "url=" if url else "PROVENANT_URL" if os.environ.get("PROVENANT_URL") else f"profile {chosen!r}"
+    check_server_url(resolved_url, source)
     resolved_token = token or os.environ.get("PROVENANT_TOKEN")
     if resolved_token is None and profile_url == resolved_url:
         resolved_token = values.get("token")

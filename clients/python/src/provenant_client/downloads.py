@@ -30,7 +30,7 @@ written. A piece answered 200 (the server ignored Range, or If-Range did not mat
 asked makes the whole download start over as one stream. Nothing reaches `blobs/sha256/` unless it hashes right;
 an interruption (Ctrl-C included) removes the temporary file.
 
-Nearly 700 lines in one module, on purpose: the two read paths, the route (redirects, which headers go where) and the
+Over 700 lines in one module, on purpose: the two read paths, the route (redirects, which headers go where) and the
 two ways of assembling a blob share one retry and one redirect rule, and each half would need the other's insides.
 """
 
@@ -54,7 +54,7 @@ from urllib.request import getproxies
 import httpx
 
 from provenant_client import transfers
-from provenant_client.errors import DigestMismatch, ServerError, error_from_response
+from provenant_client.errors import DigestMismatch, ProvenantError, ServerError, error_from_response
 from provenant_client.transfers import RETRY_STATUSES, Progress
 
 MiB = 1024 * 1024
@@ -302,6 +302,7 @@ class _Assembly:
     total: int = 0
     failure: BaseException | None = None
     stopped: bool = False
+    writing: int = 0
 
     def take(self) -> int | None:
         with self.condition:
@@ -310,11 +311,32 @@ class _Assembly:
             self.next_piece += 1
             return self.next_piece - 1
 
-    def advance(self, piece: int, count: int) -> None:
+    def write(self, descriptor: int, piece: int, data: memoryview, position: int) -> bool:
+        """Write a block of `piece` at `position`, unless the download was stopped: False then, and nothing is
+        written. Once `halt()` returned no thread writes again, however long it outlives the download (its file
+        may be gone, or its descriptor's number reused by another file)."""
         with self.condition:
-            self.written[piece] += count
-            self.total += count
+            if self.stopped:
+                return False
+            self.writing += 1
+        try:
+            os.pwrite(descriptor, data, position)
+        finally:
+            with self.condition:
+                self.writing -= 1
+                self.condition.notify_all()
+        with self.condition:
+            self.written[piece] += len(data)
+            self.total += len(data)
             self.condition.notify_all()
+        return True
+
+    def halt(self) -> None:
+        """Stop every thread's writing and wait for the writes under way (a `pwrite` each, not a network read)."""
+        with self.condition:
+            self.stopped = True
+            while self.writing:
+                self.condition.wait()
 
     def fail(self, error: BaseException) -> None:
         with self.condition:
@@ -365,38 +387,50 @@ class Downloader:
         """Fetch `url` (a path under the API or an absolute URL) into the cache as `digest`, checked; its path."""
         if not url.startswith(("http://", "https://")):  # a path under the API, as httpx would merge it
             url = str(self.http.base_url).rstrip("/") + "/" + url.lstrip("/")
+        api_origin = origin(str(self.http.base_url))
+        if origin(url) != api_origin:  # a version's download_url is the server's own; only its redirects leave it
+            raise ProvenantError(
+                f"GET {url}: not a URL of the server {self.http.base_url}, so it is not asked (it would carry your "
+                "token); a proxy in front of the server may be rewriting its URLs.",
+                code="foreign_url",
+            )
         route = Route(
             start=url,
             url=url,
             authorization=self.http.headers.get("Authorization"),
             user_agent=self.http.headers.get("User-Agent", "provenant-client"),
-            api_origin=origin(url),
+            api_origin=api_origin,
             etag=f'"{digest}"',
         )
         expected = digest.split(":", 1)[1]
-        with self.cache.incoming() as file:
-            temporary = Path(file.name)
-            try:
-                large = bool(size) and size >= self.parallel_threshold and hasattr(os, "pwrite")  # (no range of 0)
-                threads = self.parallelism or 1
-                hasher, received, opened = None, 0, None
-                if large and self.parallelism is None:
-                    opened = self._open_whole(route)
-                    if origin(route.url) != route.api_origin:  # redirected to the storage: ranges go there
-                        opened[1].close()
-                        opened[0].close()
-                        opened, threads = None, STORAGE_PARALLELISM
-                if large and threads > 1:
-                    try:
-                        hasher, received = self._parallel(route, file.fileno(), size, progress, threads)
-                    except RangeIgnored:
-                        hasher = None
-                if hasher is None:
-                    hasher, received = self._single(route, file.fileno(), size, progress, opened)
-                os.fsync(file.fileno())
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+        file = self.cache.incoming()
+        temporary = Path(file.name)
+        try:
+            large = bool(size) and size >= self.parallel_threshold and hasattr(os, "pwrite")  # (no range of 0)
+            threads = self.parallelism or 1
+            hasher, received, opened = None, 0, None
+            if large and self.parallelism is None:
+                opened = self._open_whole(route)
+                if origin(route.url) != route.api_origin:  # redirected to the storage: ranges go there
+                    opened[1].close()
+                    opened[0].close()
+                    opened, threads = None, STORAGE_PARALLELISM
+            if large and threads > 1:
+                try:
+                    hasher, received = self._parallel(route, file.fileno(), size, progress, threads)
+                except RangeIgnored:  # the blob whole, in a fresh file: nothing of the ranges' file is reused
+                    file.close()
+                    temporary.unlink(missing_ok=True)
+                    file = self.cache.incoming()
+                    temporary = Path(file.name)
+            if hasher is None:
+                hasher, received = self._single(route, file.fileno(), size, progress, opened)
+            os.fsync(file.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        finally:
+            file.close()
         actual = hasher.hexdigest()
         announced = route.announced
         if actual != expected or (announced is not None and announced != expected) or size not in (None, received):
@@ -600,6 +634,7 @@ class Downloader:
         finally:
             for thread in threads:  # done with the file before it is closed, renamed or removed
                 thread.join(STOP_WAIT_SECONDS)
+            assembly.halt()  # a thread still reading from the network never writes to the file again
             for fetcher in fetchers:
                 fetcher.close()
         return hasher, assembly.total
@@ -683,9 +718,9 @@ class Downloader:
                         count = answer.readinto(view[: min(len(view), end - position)])
                         if count == 0:
                             raise ConnectionLost(f"the answer for bytes {position}-{end - 1} ended early")
-                        os.pwrite(descriptor, view[:count], position)
+                        if not assembly.write(descriptor, piece, view[:count], position):
+                            return
                         position += count
-                        assembly.advance(piece, count)
                 finally:
                     answer.close()
                     answer = None

@@ -47,7 +47,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from provenant_client.errors import ProvenantError
+from provenant_client.errors import Conflict, ProvenantError, ServerError
 
 if TYPE_CHECKING:
     from provenant_client.client import Client, PushResult
@@ -273,6 +273,16 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat()
 
 
+def _instant(text: Any) -> datetime.datetime | None:
+    """An ISO 8601 time as the server or `_now` wrote it (`Z` or `+00:00`), to compare instants, not spellings."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 # The run ---------------------------------------------------------------------------------------------------------
 
 
@@ -452,7 +462,7 @@ class Run:
             body = self._creation(status=status, metrics=self.pending_metrics, ended_at=_now())
             if reason:
                 body["failure_reason"] = reason
-            self.record = self.client.post("/runs/", body)
+            self.record = self._create(body)
         else:
             body = {"status": status, "ended_at": _now()}
             if self.pending_metrics:
@@ -468,9 +478,41 @@ class Run:
     def _ensure_sent(self) -> dict[str, Any]:
         if self.record is None:
             self._check_open()
-            self.record = self.client.post("/runs/", self._creation(status="running", metrics=self.pending_metrics))
+            self.record = self._create(self._creation(status="running", metrics=self.pending_metrics))
             self.pending_metrics = {}
         return self.record
+
+    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST the run. A POST is not repeated blindly (see `client`), so when its answer was lost the run is
+        looked up by its external id: found, it is this run (created once); not found, it is sent again. A Conflict
+        on the external id (a repeat that met the first) is also this run when the one found matches it."""
+        try:
+            return self.client.post("/runs/", body)
+        except Conflict:
+            existing = self._existing(body)
+            if existing is None:
+                raise
+            return existing
+        except ServerError as lost:
+            if lost.code != "outcome_unknown":
+                raise
+            existing = self._existing(body)
+            return existing if existing is not None else self.client.post("/runs/", body)
+
+    def _existing(self, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The project's run with this run's external id, when it is this one (same start, commit and entry point):
+        an external id given twice by two scripts is not taken for the other's run."""
+        found = self.client.get("/runs/", project=self.project, external_id=self.external_id)["results"]
+        for record in found:
+            same = (
+                record.get("external_id") == self.external_id
+                and _instant(record.get("started_at")) == _instant(body.get("started_at"))
+                and (record.get("code_commit") or "") == (body.get("code_commit") or "")
+                and (record.get("entry_point") or "") == (body.get("entry_point") or "")
+            )
+            if same:
+                return record
+        return None
 
     def _creation(self, *, status: str, metrics: Mapping[str, float], ended_at: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {

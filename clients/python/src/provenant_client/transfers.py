@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from typing import Any, BinaryIO, Optional
 BLOCK_SIZE = 1024 * 1024
 DIGEST_PATTERN = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$", re.IGNORECASE)
 REPR_DIGEST_PATTERN = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
+#: An upload state file older than this is stale: the server's upload sessions expire after a day by default (its
+#: PROVENANT_UPLOAD_SESSION_TTL_SECONDS; a week leaves room for a longer one), so its session is gone.
+STALE_UPLOAD_SECONDS = 7 * 24 * 3600
 #: Statuses that say "not now" rather than "not this": retried.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Told the bytes transferred so far and the total (None when unknown), after each block: for a progress bar.
@@ -115,6 +119,39 @@ class Cache:
         key = hashlib.sha256(f"{server}\n{project}\n{normalize_digest(digest)}".encode()).hexdigest()[:32]
         return self.root / "uploads" / f"{key}.json"
 
+    def forget_stale_uploads(self, *, keep: Path, max_age: float = STALE_UPLOAD_SECONDS) -> list[Path]:
+        """Remove the upload state files no later push will resume: older than `max_age` (the server has dropped
+        their sessions by then), or whose source file is gone or no longer of the size saved. Returns them.
+
+        The size and the modification time are checked, not the digest: hashing every pending source at each
+        upload would cost more than the stale files do. `keep` (the upload about to start) is left alone."""
+        folder = self.root / "uploads"
+        removed: list[Path] = []
+        now = time.time()
+        for path in folder.glob("*.json") if folder.is_dir() else ():
+            if path == keep:
+                continue
+            try:
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            saved = self.load_json(path) or {}
+            source = Path(str(saved.get("path") or ""))
+            try:
+                source_stat = source.stat() if saved.get("path") else None
+            except OSError:
+                source_stat = None
+            fresh = (
+                age < max_age
+                and source_stat is not None
+                and source_stat.st_size == saved.get("size")
+                and source_stat.st_mtime <= path.stat().st_mtime
+            )
+            if not fresh:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
     def load_json(self, path: Path) -> dict[str, Any] | None:
         """A state file's content, or None when it is missing or unreadable (a crash mid-write leaves no harm)."""
         try:
@@ -142,13 +179,17 @@ def place(source: Path, dest: Path, *, link: bool) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     temporary = dest.parent / f".{dest.name}.provenant-partial"
     temporary.unlink(missing_ok=True)
-    if link:
-        try:
-            os.link(source, temporary)
-        except OSError:
-            link = False
-    if not link:
-        shutil.copyfile(source, temporary)
-        temporary.chmod(0o644)
-    os.replace(temporary, dest)
+    try:
+        if link:
+            try:
+                os.link(source, temporary)
+            except OSError:
+                link = False
+        if not link:
+            shutil.copyfile(source, temporary)
+            temporary.chmod(0o644)
+        os.replace(temporary, dest)
+    except BaseException:  # Ctrl-C or a full disk mid-copy: no partial file left beside `dest`
+        temporary.unlink(missing_ok=True)
+        raise
     return dest

@@ -107,27 +107,32 @@ class Uploader:
         #: None until the server says whether it takes direct (S3) uploads; False once it refused one.
         self.direct: bool | None = client.direct_uploads
         self._bucket_http: httpx.Client | None = None
+        self._bucket_lock = threading.Lock()  # the part threads ask for the pool at once: one is made
 
     def close(self) -> None:
-        if self._bucket_http is not None:
-            self._bucket_http.close()
+        with self._bucket_lock:
+            bucket_http, self._bucket_http = self._bucket_http, None
+        if bucket_http is not None:
+            bucket_http.close()
 
     @property
     def bucket_http(self) -> httpx.Client:
         """The connection pool for presigned URLs: never the API client's, whose Authorization header must not
         reach the bucket (S3 would refuse a request signed twice, and the token is not the bucket's business)."""
-        if self._bucket_http is None:
-            self._bucket_http = httpx.Client(
-                timeout=self.client.http.timeout,
-                headers={"User-Agent": self.client.http.headers["User-Agent"]},
-                limits=httpx.Limits(max_connections=max(1, self.client.upload_parallelism)),
-            )
-        return self._bucket_http
+        with self._bucket_lock:
+            if self._bucket_http is None:
+                self._bucket_http = httpx.Client(
+                    timeout=self.client.http.timeout,
+                    headers={"User-Agent": self.client.http.headers["User-Agent"]},
+                    limits=httpx.Limits(max_connections=max(1, self.client.upload_parallelism)),
+                )
+            return self._bucket_http
 
     # The decision -------------------------------------------------------------------------------------------------
 
     def upload(self, source: Path, *, project: str, digest: str, size: int, progress: Progress | None) -> UploadResult:
         state_path = self.client.cache.upload_state_path(self.client.server, project, digest)
+        self.client.cache.forget_stale_uploads(keep=state_path)
         saved = self.client.cache.load_json(state_path)
         session = self._saved_session(saved) if saved else None
         if session is not None:
