@@ -159,10 +159,13 @@ def _memory_bytes() -> int | None:
 
 
 #: What `interpreter_environment` runs in another interpreter: the Python keys of `capture_environment`, as JSON on
-#: the last line. Python 3.9 code, as the client's own (`installed_packages` in its words).
+#: the last line. Python 3.9 code, as the client's own (`installed_packages` in its words). What `-c` puts first on
+#: the path, the current folder, is left out: a project's own metadata there (an editable install's egg-info) is
+#: not a package the interpreter holds, and a script run as `python train.py` has its own folder first instead.
 _DESCRIBE_INTERPRETER = """
 import json, platform, sys
 from importlib import metadata
+sys.path[:] = [entry for entry in sys.path if entry not in ("", ".")]  # -c's current folder is not the script's
 found = {}
 for distribution in metadata.distributions():
     name = distribution.metadata["Name"]
