@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -143,15 +144,7 @@ def trained(demo_server: DemoServer, mlflow_server: str, tmp_path_factory) -> di
     git(repo, "init", "-q")
     git(repo, "add", "train.py", ".gitignore")
     git(repo, "commit", "-q", "-m", "training")
-    netloc = urlsplit(demo_server.url).netloc
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PROVENANT_", "MLFLOW_"))} | {
-        "PYTHONPATH": str(CLIENT_SOURCE),
-        "PROVENANT_TOKEN": demo_server.contributor_token,
-        "XDG_CACHE_HOME": str(repo / "cache"),
-        "XDG_CONFIG_HOME": str(repo / "config"),
-        "MLFLOW_TRACKING_URI": mlflow_server,
-        "ARTIFACT_LOCATION": f"provenant+http://{netloc}/{PROJECT}/mlflow",
-    }
+    environment = script_environment(demo_server, mlflow_server, repo)
     done = subprocess.run(
         [sys.executable, "train.py", f"plugin-{time.time_ns()}"],
         cwd=repo,
@@ -164,6 +157,19 @@ def trained(demo_server: DemoServer, mlflow_server: str, tmp_path_factory) -> di
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     ids = json.loads(done.stdout.strip().splitlines()[-1])
     return {**ids, "repo": repo, "commit": git(repo, "rev-parse", "HEAD"), "location": environment["ARTIFACT_LOCATION"]}
+
+
+def script_environment(demo_server: DemoServer, mlflow_server: str, folder: Path) -> dict[str, str]:
+    """A training process's environment: this checkout's client, the contributor's token, both servers."""
+    netloc = urlsplit(demo_server.url).netloc
+    return {key: value for key, value in os.environ.items() if not key.startswith(("PROVENANT_", "MLFLOW_"))} | {
+        "PYTHONPATH": str(CLIENT_SOURCE),
+        "PROVENANT_TOKEN": demo_server.contributor_token,
+        "XDG_CACHE_HOME": str(folder / "cache"),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "ARTIFACT_LOCATION": f"provenant+http://{netloc}/{PROJECT}/mlflow",
+    }
 
 
 @pytest.fixture
@@ -336,3 +342,80 @@ def test_artifact_names_are_valid_distinct_and_bounded():
         assert name[0].isalnum()
         assert ".." not in name
         assert "/" not in name
+
+
+FAILING_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+
+    import mlflow
+    from provenant_client import mlflow_plugin
+
+    mlflow_plugin.register_schemes()  # as in the training script: the client is imported from its source folder
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment(sys.argv[1], os.environ["ARTIFACT_LOCATION"]))
+    with open("checkpoint.bin", "wb") as checkpoint:
+        checkpoint.write(b"half-trained")
+    with mlflow.start_run() as run:
+        print(run.info.run_id, flush=True)
+        mlflow.log_artifact("checkpoint.bin")
+        mlflow.log_metric("loss", 2.5)
+        raise RuntimeError("diverged")
+    """
+)
+
+
+def test_a_run_that_fails_in_mlflow_is_failed_in_provenant_with_what_it_logged(
+    demo_server, mlflow_server, provenant, tmp_path
+):
+    (tmp_path / "train.py").write_text(FAILING_SCRIPT)
+
+    done = subprocess.run(
+        [sys.executable, "train.py", f"failing-{time.time_ns()}"],
+        cwd=tmp_path,
+        env=script_environment(demo_server, mlflow_server, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "diverged" in done.stderr
+    run_id = done.stdout.strip().splitlines()[0]
+    [run] = provenant.get("/runs/", project=PROJECT, external_id=f"mlflow:{run_id}")["results"]
+    assert run["status"] == "failed"  # seen at the process's exit, after MLflow ended its run as FAILED
+    assert run["metrics"] == {"loss": 2.5}
+    [checkpoint] = run_versions(provenant, run["id"]).values()
+    assert checkpoint["digest"] == "sha256:" + hashlib.sha256(b"half-trained").hexdigest()
+
+
+def test_files_are_published_when_the_tracking_server_cannot_be_read(demo_server, provenant, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROVENANT_TOKEN", demo_server.contributor_token)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow would otherwise retry for minutes
+    mlflow_plugin._clients.clear()
+    run_id = uuid.uuid4().hex
+    netloc = urlsplit(demo_server.url).netloc
+    repository = mlflow_plugin.ProvenantArtifactRepository(
+        f"provenant+http://{netloc}/{PROJECT}/offline/{run_id}/artifacts",
+        tracking_uri=f"http://127.0.0.1:{free_port()}",
+    )
+    (tmp_path / "weights.bin").write_bytes(b"weights logged offline")
+
+    try:
+        repository.log_artifact(str(tmp_path / "weights.bin"), "model")
+    finally:
+        mlflow_plugin._runs.clear()  # nothing to bring up to date at exit: the tracking server never existed
+
+    [run] = provenant.get("/runs/", project=PROJECT, external_id=f"mlflow:{run_id}")["results"]
+    assert run["status"] == "running"
+    assert run["parameters"] == {}
+    unreachable = run["environment"]["mlflow"]["unreachable"]
+    assert unreachable.startswith(f"MlflowException: API request to {repository.tracking_uri}"), unreachable
+    assert [item.path for item in repository.list_artifacts("model")] == ["model/weights.bin"]
+    assert run_versions(provenant, run["id"])["model/weights.bin"]["size"] == len(b"weights logged offline")
+
+
+def test_an_artifact_path_may_not_climb_out_of_the_root():
+    with pytest.raises(MlflowException, match="climbs out"):
+        mlflow_plugin._relative("../other-run/artifacts/model.bin")
+    assert mlflow_plugin._relative("/evaluation//plots/") == "evaluation/plots"
