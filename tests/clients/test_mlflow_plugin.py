@@ -419,3 +419,36 @@ def test_an_artifact_path_may_not_climb_out_of_the_root():
     with pytest.raises(MlflowException, match="climbs out"):
         mlflow_plugin._relative("../other-run/artifacts/model.bin")
     assert mlflow_plugin._relative("/evaluation//plots/") == "evaluation/plots"
+
+
+def test_a_run_created_meanwhile_by_another_process_is_logged_to_not_duplicated(
+    demo_server, provenant, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PROVENANT_TOKEN", demo_server.contributor_token)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow_plugin._clients.clear()
+    run_id = uuid.uuid4().hex
+    other = provenant.post("/runs/", {"project": PROJECT, "external_id": f"mlflow:{run_id}"})
+    looked_up = mlflow_plugin._find_run
+    lookups: list[str] = []
+
+    def created_just_after_the_lookup(client, project, mlflow_run_id):
+        """The other process's run is there from the start; the first lookup reads as if it were not yet."""
+        lookups.append(mlflow_run_id)
+        return None if len(lookups) == 1 else looked_up(client, project, mlflow_run_id)
+
+    monkeypatch.setattr(mlflow_plugin, "_find_run", created_just_after_the_lookup)
+    netloc = urlsplit(demo_server.url).netloc
+    repository = mlflow_plugin.ProvenantArtifactRepository(
+        f"provenant+http://{netloc}/{PROJECT}/shared/{run_id}/artifacts", tracking_uri=f"http://127.0.0.1:{free_port()}"
+    )
+    (tmp_path / "shard-0.bin").write_bytes(b"shard zero")
+
+    try:
+        repository.log_artifact(str(tmp_path / "shard-0.bin"))
+    finally:
+        mlflow_plugin._runs.clear()
+
+    assert lookups == [run_id, run_id]  # the server's Conflict sent the plugin to read the run again
+    assert len(provenant.get("/runs/", project=PROJECT, external_id=f"mlflow:{run_id}")["results"]) == 1
+    assert repository.pushed[0].version["run"] == other["id"]

@@ -57,7 +57,7 @@ from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_STATE, RESOURCE
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from provenant_client.client import Client, PushResult
-from provenant_client.errors import ProvenantError
+from provenant_client.errors import Conflict, ProvenantError
 from provenant_client.runs import strip_credentials
 
 __all__ = ["SCHEMES", "Location", "ProvenantArtifactRepository", "artifact_name", "parse_uri", "register_schemes"]
@@ -246,6 +246,11 @@ def _refresh(client: Client, record: dict[str, Any], tracking_uri: str | None) -
     return client.request("PATCH", f"/runs/{record['id']}/", json=patch).json()
 
 
+def _find_run(client: Client, project: str, run_id: str) -> dict[str, Any] | None:
+    found = client.get("/runs/", project=project, external_id=f"mlflow:{run_id}")["results"]
+    return found[0] if found else None
+
+
 def provenant_run(location: Location, run_id: str, tracking_uri: str | None) -> dict[str, Any]:
     """The Provenant run of MLflow run `run_id` (found by its external id, else created), brought up to date."""
     client = client_for(location.server)
@@ -253,13 +258,17 @@ def provenant_run(location: Location, run_id: str, tracking_uri: str | None) -> 
     with _lock:
         record = _runs.get(key)
         if record is None:
-            found = client.get("/runs/", project=location.project, external_id=f"mlflow:{run_id}")["results"]
-            if found:
-                record = found[0]
-            else:
-                record = client.post("/runs/", _run_creation(location, run_id, tracking_uri))
-                _runs[key] = record
-                return record
+            record = _find_run(client, location.project, run_id)
+            if record is None:
+                try:
+                    record = client.post("/runs/", _run_creation(location, run_id, tracking_uri))
+                except Conflict:  # created meanwhile by another process logging to the same MLflow run
+                    record = _find_run(client, location.project, run_id)
+                    if record is None:
+                        raise
+                else:
+                    _runs[key] = record
+                    return record
         record = _refresh(client, record, tracking_uri)
         _runs[key] = record
         return record
