@@ -5,7 +5,11 @@ installed, its source folder is put on the path so these tests still run from a 
 """
 
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +52,57 @@ def demo_server(tmp_path_factory) -> Iterator[DemoServer]:
     tokens = token("dana"), token("lena"), token("ada")
     with live_server.serving(env, log_path=var_dir / "server.log") as url:
         yield DemoServer(url, var_dir, *tokens)
+
+
+MLFLOW = Path(sys.executable).with_name("mlflow")
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> Iterator[str]:
+    """A real tracking server on loopback with a SQLite store, serving its default artifact store over HTTP
+    (`mlflow-artifacts:/`, as a shared team server does); about ten seconds to start here, so one a session, shared by
+    the plugin's and the importer's tests."""
+    import httpx  # here, not at the top: without httpx this module skips the client's tests instead of failing
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = (folder / "server.log").open("wb")
+    command = [
+        str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--serve-artifacts", "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
+        "--port", str(port),
+        "--workers", "1",
+    ]  # fmt: skip
+    # A session of its own, so the server and the workers it forks are stopped together.
+    server = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
 
 
 @pytest.fixture(autouse=True)

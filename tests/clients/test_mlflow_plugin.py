@@ -8,8 +8,6 @@ them back through the plugin.
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,10 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
-from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer
+from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer, free_port
 
 # Under CI the plugin's tests never skip: mlflow is in the dev extras, so a venv without it is a broken build.
 if os.environ.get("CI", "").lower() != "true":
@@ -32,52 +29,6 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from provenant_client import Client, mlflow_plugin
-
-MLFLOW = Path(sys.executable).with_name("mlflow")
-STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> Iterator[str]:
-    """A real tracking server on loopback with a SQLite store; about ten seconds to start here, so one a session."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    log = (folder / "server.log").open("wb")
-    command = [
-        str(MLFLOW), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-        "--default-artifact-root", str(folder / "unused-artifacts"), "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1",
-    ]  # fmt: skip
-    # A session of its own, so the server and the workers it forks are stopped together.
-    server = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
-
 
 TRAINING_SCRIPT = textwrap.dedent(
     """

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
 import os
 import re
@@ -675,6 +676,28 @@ def command_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_import_mlflow(args: argparse.Namespace) -> int:
+    """Copy an MLflow tracking server's history into a project (provenant_client.mlflow_import says what maps to
+    what); progress on stderr, the summary on stdout."""
+    try:
+        # The importer needs mlflow, the client's optional extra: loaded here, so every other command works without.
+        importer_module = importlib.import_module("provenant_client.mlflow_import")
+    except ImportError as error:
+        raise ImportError(
+            f"Importing from MLflow needs the client's 'mlflow' extra ({error}): pip install 'provenant-client[mlflow]'"
+        ) from error
+    from mlflow.exceptions import MlflowException  # importable: the importer above loaded mlflow
+
+    with connect(args) as client:
+        importer = importer_module.MlflowImporter(client, tracking_uri=args.tracking_uri, project=args.project)
+        try:
+            summary = importer.import_experiments(args.experiment)
+        except MlflowException as error:
+            raise CommandError(f"the tracking server {args.tracking_uri} answered: {error.message}") from error
+    emit(args, summary.as_dict(), summary.text())
+    return 0
+
+
 AUDIT_FILTERS = ("project", "artifact", "action", "actor", "object_type", "object_id", "since", "until")
 
 
@@ -774,6 +797,22 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=argparse.REMAINDER,
         metavar="-- COMMAND ...",
         help="what to run (with --json its standard output goes to stderr, leaving stdout to the JSON document)",
+    )
+
+    import_parser = command("import", lambda args: EXIT_USAGE, "copy another system's history into Provenant")
+    import_commands = import_parser.add_subparsers(dest="import_command", metavar="SOURCE", required=True)
+    from_mlflow = import_commands.add_parser(
+        "mlflow",
+        parents=[shared],
+        help="experiments, runs, metric histories and artifacts of an MLflow tracking server (the 'mlflow' extra)",
+    )
+    from_mlflow.set_defaults(handler=command_import_mlflow)
+    from_mlflow.add_argument(
+        "--tracking-uri", required=True, help="the MLflow tracking server, e.g. http://mlflow:5000"
+    )
+    from_mlflow.add_argument("--project", required=True, help="the project every experiment is imported into")
+    from_mlflow.add_argument(
+        "--experiment", action="append", metavar="NAME", help="only this experiment (repeatable; default: all active)"
     )
 
     audit_parser = command("audit", lambda args: EXIT_USAGE, "export the audit log, and verify an export offline")

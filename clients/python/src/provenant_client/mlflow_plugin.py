@@ -60,7 +60,15 @@ from provenant_client.client import Client, PushResult
 from provenant_client.errors import Conflict, ProvenantError
 from provenant_client.runs import strip_credentials
 
-__all__ = ["SCHEMES", "Location", "ProvenantArtifactRepository", "artifact_name", "parse_uri", "register_schemes"]
+__all__ = [
+    "SCHEMES",
+    "Location",
+    "ProvenantArtifactRepository",
+    "artifact_name",
+    "parse_uri",
+    "register_schemes",
+    "run_creation_body",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -187,22 +195,33 @@ def _mlflow_run(tracking_uri: str | None, run_id: str) -> Any:
 def _run_creation(location: Location, run_id: str, tracking_uri: str | None) -> dict[str, Any]:
     """The Provenant run for MLflow run `run_id`, from what the tracking server says (or only its id when it
     cannot be reached)."""
-    body: dict[str, Any] = {"project": location.project, "external_id": f"mlflow:{run_id}"}
-    described: dict[str, Any] = {"run_id": run_id}
     try:
         run = _mlflow_run(tracking_uri, run_id)
     except Exception as error:
         _logger.warning("MLflow run %s could not be read (%s): its Provenant run carries only its id.", run_id, error)
-        described["unreachable"] = f"{type(error).__name__}: {error}"[:1000]
-        return {**body, "environment": {"mlflow": described}}
+        unreachable = f"{type(error).__name__}: {error}"[:1000]
+        return {
+            "project": location.project,
+            "external_id": f"mlflow:{run_id}",
+            "environment": {"mlflow": {"run_id": run_id, "unreachable": unreachable}},
+        }
+    return run_creation_body(location.project, run)
+
+
+def run_creation_body(project: str, run: Any) -> dict[str, Any]:
+    """What creates the Provenant run of an MLflow run (a `mlflow.entities.Run`) in `project`: its name, parameters,
+    latest metrics, git commit and repository, entry point, start (and end, once finished), and its tags and input
+    datasets under `environment["mlflow"]`. The importer (mlflow_import) sends the same."""
+    run_id = run.info.run_id
     tags = dict(run.data.tags)
     commit = tags.get("mlflow.source.git.commit", "")
-    described.update(
-        experiment_id=run.info.experiment_id,
-        run_name=run.info.run_name,
-        user_id=run.info.user_id,
-        tags=tags,
-        inputs=[
+    described: dict[str, Any] = {
+        "run_id": run_id,
+        "experiment_id": run.info.experiment_id,
+        "run_name": run.info.run_name,
+        "user_id": run.info.user_id,
+        "tags": tags,
+        "inputs": [
             {
                 "name": item.dataset.name,
                 "digest": item.dataset.digest,
@@ -212,17 +231,19 @@ def _run_creation(location: Location, run_id: str, tracking_uri: str | None) -> 
             }
             for item in (run.inputs.dataset_inputs if run.inputs else [])
         ],
-    )
-    body.update(
-        name=(run.info.run_name or "")[:200],
-        code_commit=commit if COMMIT_SHAPE.match(commit) else "",
-        code_repository=strip_credentials(tags.get("mlflow.source.git.repoURL", ""))[:REPOSITORY_MAX],
-        entry_point=tags.get("mlflow.source.name", "")[-ENTRY_POINT_MAX:],
-        parameters=dict(run.data.params),
-        metrics=_finite_metrics(dict(run.data.metrics)),
-        environment={"mlflow": described},
-        started_at=_iso(run.info.start_time),
-    )
+    }
+    body: dict[str, Any] = {
+        "project": project,
+        "external_id": f"mlflow:{run_id}",
+        "name": (run.info.run_name or "")[:200],
+        "code_commit": commit if COMMIT_SHAPE.match(commit) else "",
+        "code_repository": strip_credentials(tags.get("mlflow.source.git.repoURL", ""))[:REPOSITORY_MAX],
+        "entry_point": tags.get("mlflow.source.name", "")[-ENTRY_POINT_MAX:],
+        "parameters": dict(run.data.params),
+        "metrics": _finite_metrics(dict(run.data.metrics)),
+        "environment": {"mlflow": described},
+        "started_at": _iso(run.info.start_time),
+    }
     status = FINISHED_STATUSES.get(run.info.status)
     if status is not None:
         body.update(status=status, ended_at=_iso(run.info.end_time) or body["started_at"])

@@ -1,0 +1,336 @@
+"""`provenant import mlflow`: bring an MLflow tracking server's history into one Provenant project.
+
+What maps to what (the mapping is the artifact-repository plugin's, mlflow_plugin, so a run logged through the plugin
+and the same run imported later are one Provenant run with the same artifacts):
+
+- every experiment (all active ones, or those named by `--experiment`) -> the project named by `--project`. One
+  project for all: creating projects takes the global `artifacts.add_project` permission, which contributors do not
+  hold; the experiment's id and name stay on each run (`environment["mlflow"]`). For one project per experiment,
+  run the import once per experiment with `--experiment NAME --project SLUG`.
+- each run -> the Provenant run whose `external_id` is `mlflow:<run_id>`: name, parameters, latest metric values,
+  status, start and end, git commit and repository, entry point, tags and the inputs `mlflow.log_input` recorded.
+  The full series of every metric (step, timestamp, value) is published as the run's `metrics-history.json`.
+- each file under the run's artifacts, and under the models the run logged (MLflow 3 `log_model`) -> a version of
+  the artifact `artifact_name` gives, pushed with `Client.push` (bytes the project holds are not sent again), with
+  `metadata["mlflow"]` saying its root and path, as the plugin writes them.
+
+Idempotent and resumable: runs are found by their external id, and a file whose path the project already holds
+under the same root with the same size is skipped without being downloaded. Files are downloaded one at a time
+with MLflow's own client into a temporary folder and removed once pushed, so memory and disk stay at one file.
+An import stopped at any point (even SIGKILL) is completed by running it again: a half-sent upload resumes from
+the client's upload state, a published file is skipped.
+
+Progress goes to stderr, one line per run and per file; the summary (what was copied, what was skipped and why) is
+returned for the command to print.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mimetypes
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from mlflow.artifacts import download_artifacts
+from mlflow.tracking import MlflowClient
+
+from provenant_client.client import Client
+from provenant_client.errors import Conflict
+from provenant_client.mlflow_plugin import (
+    MEDIA_TYPE_SHAPE,
+    SCHEMES,
+    Location,
+    artifact_name,
+    run_creation_body,
+)
+
+__all__ = ["ImportSummary", "MlflowImporter"]
+
+#: The file holding a run's full metric series, under its own root so no logged file can take its name.
+HISTORY_FILE = "metrics-history.json"
+#: Runs asked of the tracking server per page.
+RUN_PAGE = 500
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, counted by outcome; `skipped` and `not_imported` say why."""
+
+    experiments: list[str] = field(default_factory=list)
+    runs_created: int = 0
+    runs_found: int = 0
+    files_copied: int = 0
+    files_published_without_upload: int = 0
+    bytes_sent: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    not_imported: list[str] = field(default_factory=list)
+
+    @property
+    def copied_anything(self) -> bool:
+        return bool(self.runs_created or self.files_copied or self.files_published_without_upload)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "experiments": self.experiments,
+            "runs": {"created": self.runs_created, "already_imported": self.runs_found},
+            "files": {
+                "copied": self.files_copied,
+                "published_without_upload": self.files_published_without_upload,
+                "bytes_sent": self.bytes_sent,
+            },
+            "skipped": dict(sorted(self.skipped.items())),
+            "not_imported": self.not_imported,
+            "copied_anything": self.copied_anything,
+        }
+
+    def text(self) -> str:
+        lines = [
+            f"experiments: {', '.join(self.experiments) or '(none)'}",
+            f"runs: {self.runs_created} created, {self.runs_found} already imported",
+            f"files: {self.files_copied} copied ({self.bytes_sent} bytes sent), "
+            f"{self.files_published_without_upload} published without upload (the project held their bytes)",
+        ]
+        lines += [f"skipped {count}: {reason}" for reason, count in sorted(self.skipped.items())]
+        lines += [f"not imported: {reason}" for reason in self.not_imported]
+        if not self.copied_anything:
+            lines.append("nothing copied: everything was already in Provenant")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Root:
+    """A tree of MLflow files to copy: a run's artifacts or a logged model's, with how to list and fetch them."""
+
+    location: Location
+    kind: str
+    list_folder: Callable[[str | None], list[Any]]
+    download: Callable[[str, str], str]
+
+
+def _finite(value: float) -> float | str:
+    """JSON has no NaN or infinities; the history keeps them as MLflow's words for them."""
+    return value if math.isfinite(value) else repr(value)
+
+
+class MlflowImporter:
+    """Copies experiments and runs from the tracking server at `tracking_uri` into `project` of `client`'s server."""
+
+    def __init__(self, client: Client, *, tracking_uri: str, project: str, progress: TextIO | None = None) -> None:
+        self.client = client
+        self.tracking_uri = tracking_uri
+        self.project = project
+        self.mlflow = MlflowClient(tracking_uri=tracking_uri)
+        self.progress = progress if progress is not None else sys.stderr
+        self.summary = ImportSummary()
+
+    def say(self, line: str) -> None:
+        print(line, file=self.progress, flush=True)
+
+    # Experiments and runs -----------------------------------------------------------------------------------------
+
+    def experiments(self, names: list[str] | None) -> list[Any]:
+        """The experiments named (each must exist), else every active one."""
+        if not names:
+            return list(self.mlflow.search_experiments())
+        found = []
+        for name in names:
+            experiment = self.mlflow.get_experiment_by_name(name)
+            if experiment is None:
+                raise ValueError(f"The tracking server {self.tracking_uri} has no experiment named {name!r}.")
+            found.append(experiment)
+        return found
+
+    def runs(self, experiment_id: str) -> Iterator[Any]:
+        token = None
+        while True:
+            page = self.mlflow.search_runs(
+                [experiment_id], max_results=RUN_PAGE, order_by=["attributes.start_time ASC"], page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def import_experiments(self, names: list[str] | None = None) -> ImportSummary:
+        for experiment in self.experiments(names):
+            self.summary.experiments.append(experiment.name)
+            self.say(f"experiment {experiment.name!r} (id {experiment.experiment_id})")
+            with tempfile.TemporaryDirectory(prefix="provenant-mlflow-") as scratch:
+                for run in self.runs(experiment.experiment_id):
+                    self.import_run(run, experiment, Path(scratch))
+        return self.summary
+
+    def import_run(self, run: Any, experiment: Any, scratch: Path) -> None:
+        run_id = run.info.run_id
+        record = self._provenant_run(run, experiment)
+        self.say(f"run {run_id} ({run.info.run_name or 'unnamed'}): Provenant run {record['id']}")
+        self._copy_history(run, int(record["id"]), scratch)
+        if urlsplit(run.info.artifact_uri or "").scheme in SCHEMES:
+            # Logged through the plugin: its files are in Provenant already, under the plugin's root.
+            self.summary.skipped["runs whose files were logged to Provenant through the plugin"] += 1
+            self.say(f"  files: skipped, logged to {run.info.artifact_uri} through the plugin")
+            return
+        root = f"{run_id}/artifacts"
+        self._copy_root(
+            _Root(
+                location=Location(self.client.server, self.project, root, run_id=run_id),
+                kind="other",
+                list_folder=lambda path: self.mlflow.list_artifacts(run_id, path),
+                download=lambda path, folder: self.mlflow.download_artifacts(run_id, path, folder),
+            ),
+            int(record["id"]),
+            scratch,
+        )
+        for model in self._logged_models(run):
+            self._copy_root(
+                _Root(
+                    location=Location(
+                        self.client.server, self.project, f"models/{model.model_id}/artifacts", model_id=model.model_id
+                    ),
+                    kind="model",
+                    list_folder=lambda path, model_id=model.model_id: self.mlflow.list_logged_model_artifacts(
+                        model_id, path
+                    ),
+                    download=lambda path, folder, model=model: self._download_logged_model_file(model, path, folder),
+                ),
+                int(record["id"]),
+                scratch,
+            )
+
+    def _logged_models(self, run: Any) -> list[Any]:
+        """The models the run logged (MLflow 3 keeps them beside the run's artifacts, not under them)."""
+        search = getattr(self.mlflow, "search_logged_models", None)
+        if search is None:
+            return []
+        found, token = [], None
+        while True:
+            page = search(
+                [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'", page_token=token
+            )
+            found += list(page)
+            token = page.token
+            if not token:
+                return found
+
+    def _download_logged_model_file(self, model: Any, path: str, folder: str) -> str:
+        return download_artifacts(
+            artifact_uri=f"{model.artifact_location.rstrip('/')}/{path}",
+            dst_path=folder,
+            tracking_uri=self.tracking_uri,
+        )
+
+    def _provenant_run(self, run: Any, experiment: Any) -> dict[str, Any]:
+        """The run found by its external id, else created from the MLflow run (finished at once when it is)."""
+        external_id = f"mlflow:{run.info.run_id}"
+        found = self.client.get("/runs/", project=self.project, external_id=external_id)["results"]
+        if found:
+            self.summary.runs_found += 1
+            self.summary.skipped["runs already imported (found by external id)"] += 1
+            return found[0]
+        body = run_creation_body(self.project, run)
+        body["environment"]["mlflow"]["experiment_name"] = experiment.name
+        body["environment"]["mlflow"]["imported_from"] = self.tracking_uri
+        try:
+            record = self.client.post("/runs/", body)
+        except Conflict:  # created meanwhile (another import, or the plugin logging to the same run)
+            record = self.client.get("/runs/", project=self.project, external_id=external_id)["results"][0]
+            self.summary.runs_found += 1
+            return record
+        self.summary.runs_created += 1
+        return record
+
+    # Files --------------------------------------------------------------------------------------------------------
+
+    def _held(self, root: str) -> dict[str, dict[str, Any]]:
+        """The newest version of each MLflow path the project holds under `root` (the plugin's index)."""
+        newest: dict[str, dict[str, Any]] = {}
+        for version in self.client.iterate(
+            "/artifact-versions/", project=self.project, metadata=f"mlflow.root:{json.dumps(root)}"
+        ):
+            path = version["metadata"].get("mlflow", {}).get("path")
+            if path and (path not in newest or version["id"] > newest[path]["id"]):
+                newest[path] = version
+        return newest
+
+    def _files(self, list_folder: Callable[[str | None], list[Any]], folder: str | None = None) -> Iterator[Any]:
+        for info in list_folder(folder):
+            if info.is_dir:
+                yield from self._files(list_folder, info.path)
+            else:
+                yield info
+
+    def _copy_root(self, root: _Root, run: int, scratch: Path) -> None:
+        held = self._held(root.location.root)
+        for info in self._files(root.list_folder):
+            present = held.get(info.path)
+            if present is not None and (info.file_size is None or int(present["size"]) == int(info.file_size)):
+                self.summary.skipped["files already in Provenant (same path and size)"] += 1
+                self.say(f"  {info.path}: skipped, already in Provenant as version {present['id']}")
+                continue
+            folder = Path(tempfile.mkdtemp(dir=scratch))
+            try:
+                local = root.download(info.path, str(folder))
+                self._push(root.location, root.kind, local, info.path, run)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _push(self, location: Location, kind: str, local: str, path: str, run: int) -> None:
+        guessed = mimetypes.guess_type(path)[0]
+        metadata = {
+            "mlflow": {
+                "root": location.root,
+                "path": path,
+                "imported_from": self.tracking_uri,
+                **({"run_id": location.run_id} if location.run_id else {}),
+                **({"model_id": location.model_id} if location.model_id else {}),
+            }
+        }
+        result = self.client.push(
+            local,
+            project=self.project,
+            artifact=artifact_name(location, path),
+            run=run,
+            metadata=metadata,
+            media_type=guessed if guessed and MEDIA_TYPE_SHAPE.match(guessed) else None,
+            kind=kind,
+        )
+        self.summary.bytes_sent += result.bytes_sent
+        if result.already_held:
+            self.summary.files_published_without_upload += 1
+            self.say(f"  {path}: published as version {result.version['id']}, bytes already held")
+        else:
+            self.summary.files_copied += 1
+            self.say(f"  {path}: copied as version {result.version['id']} ({result.bytes_sent} bytes sent)")
+
+    def _copy_history(self, run: Any, record: int, scratch: Path) -> None:
+        """Every metric's full series as one JSON file of the run, written deterministically (same series, same
+        bytes), so an import run again finds it held."""
+        run_id = run.info.run_id
+        location = Location(self.client.server, self.project, f"{run_id}/provenant-import", run_id=run_id)
+        held = self._held(location.root)
+        if HISTORY_FILE in held:
+            self.summary.skipped["metric histories already in Provenant"] += 1
+            return
+        if not run.data.metrics:
+            return
+        history = {
+            key: [
+                {"step": point.step, "timestamp": point.timestamp, "value": _finite(point.value)}
+                for point in sorted(self.mlflow.get_metric_history(run_id, key), key=lambda p: (p.step, p.timestamp))
+            ]
+            for key in sorted(run.data.metrics)
+        }
+        local = scratch / HISTORY_FILE
+        local.write_text(json.dumps({"run_id": run_id, "metrics": history}, indent=1, sort_keys=True) + "\n")
+        try:
+            self._push(location, "other", str(local), HISTORY_FILE, record)
+        finally:
+            local.unlink()

@@ -1,0 +1,270 @@
+"""`provenant import mlflow` (clients/python/src/provenant_client/mlflow_import.py) between two real servers: an
+`mlflow server` process (SQLite store, artifacts served over HTTP) populated by MLflow's own client, and Provenant
+on the demo. The command runs as its own process, as a person would run it; it is run twice (the second copies
+nothing), and once killed with SIGKILL halfway and run again (it completes, with nothing duplicated).
+"""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer
+
+# Under CI these tests never skip: mlflow is in the dev extras, so a venv without it is a broken build.
+if os.environ.get("CI", "").lower() != "true":
+    pytest.importorskip("mlflow", reason="the MLflow importer is tested against mlflow from the dev extras")
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+from provenant_client import Client
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+LOSSES = [0.9, 0.6, 0.45, 0.4, 0.38]
+
+
+class Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return model_input * 2
+
+
+def sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def populated(mlflow_server: str, tmp_path_factory) -> dict:
+    """Two experiments written through MLflow's client: a trained run (params, a loss series, a dataset input, files
+    in folders, a logged model), a failed run, and a run of many small files for the interruption test."""
+    folder = tmp_path_factory.mktemp("mlflow-files")
+    stamp = time.time_ns()
+    mlflow.set_tracking_uri(mlflow_server)
+    names = {"training": f"import-training-{stamp}", "tuning": f"import-tuning-{stamp}", "many": f"import-many-{stamp}"}
+    files = {
+        "report.json": b'{"auc": 0.91}\n',
+        "plots/roc.csv": b"fpr,tpr\n0,0\n1,1\n",
+        "plots/deep/pr.csv": b"p,r\n1,0\n",
+        "weights.bin": bytes(range(256)) * 2048,
+    }
+    for relative, content in files.items():
+        (folder / "outputs" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "outputs" / relative).write_bytes(content)
+
+    mlflow.set_experiment(names["training"])
+    with mlflow.start_run(run_name="nightly") as trained:
+        mlflow.log_params({"learning_rate": 0.02, "epochs": 5})
+        for step, loss in enumerate(LOSSES):
+            mlflow.log_metric("loss", loss, step=step)
+        mlflow.log_metric("auc", 0.91)
+        mlflow.set_tags({"team": "fraud", "mlflow.source.git.commit": COMMIT})
+        frame = pd.DataFrame({"amount": [1.0, 2.0], "label": [0, 1]})
+        dataset = mlflow.data.from_pandas(frame, name="transactions", source="s3://bucket/tx.parquet")
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_artifacts(str(folder / "outputs"))
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), pip_requirements=["numpy"])
+    with mlflow.start_run(run_name="diverged") as failed:
+        mlflow.log_metric("loss", float("nan"), step=0)
+        mlflow.log_metric("loss", 3.5, step=1)
+        mlflow.end_run(status="FAILED")
+
+    mlflow.set_experiment(names["tuning"])
+    with mlflow.start_run(run_name="sweep-1") as tuned:
+        mlflow.log_param("depth", 6)
+        mlflow.log_artifact(str(folder / "outputs" / "report.json"))  # the same bytes as the trained run's report
+
+    mlflow.set_experiment(names["many"])
+    many = folder / "many"
+    many.mkdir()
+    for index in range(30):
+        (many / f"shard-{index:02d}.txt").write_text(f"shard {index}\n" * 100)
+    with mlflow.start_run(run_name="sharded") as sharded:
+        mlflow.log_artifacts(str(many), artifact_path="shards")
+    return {
+        "names": names,
+        "folder": folder,
+        "files": files,
+        "trained": trained.info.run_id,
+        "failed": failed.info.run_id,
+        "tuned": tuned.info.run_id,
+        "sharded": sharded.info.run_id,
+        "model_id": logged.model_id,
+    }
+
+
+def command_environment(demo_server: DemoServer, folder: Path) -> dict[str, str]:
+    """The command's environment: this checkout's client, the contributor's token, a cache of its own."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("PROVENANT_", "MLFLOW_"))} | {
+        "PYTHONPATH": str(CLIENT_SOURCE),
+        "PROVENANT_URL": demo_server.url,
+        "PROVENANT_TOKEN": demo_server.contributor_token,
+        "XDG_CACHE_HOME": str(folder / "cache"),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+    }
+
+
+def import_command(mlflow_server: str, *experiments: str, extra: tuple[str, ...] = ()) -> list[str]:
+    command = [sys.executable, "-m", "provenant_client.cli", "import", "mlflow", "--tracking-uri", mlflow_server]
+    command += ["--project", PROJECT, "--json", *extra]
+    for name in experiments:
+        command += ["--experiment", name]
+    return command
+
+
+def run_import(environment: dict[str, str], command: list[str]) -> tuple[dict, str]:
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return json.loads(done.stdout), done.stderr
+
+
+@pytest.fixture(scope="module")
+def imports(demo_server: DemoServer, mlflow_server: str, populated: dict, tmp_path_factory) -> dict:
+    """The training and tuning experiments imported twice in a row."""
+    environment = command_environment(demo_server, tmp_path_factory.mktemp("import-command"))
+    command = import_command(mlflow_server, populated["names"]["training"], populated["names"]["tuning"])
+    first, first_progress = run_import(environment, command)
+    second, second_progress = run_import(environment, command)
+    return {"first": first, "first_progress": first_progress, "second": second, "second_progress": second_progress}
+
+
+@pytest.fixture
+def provenant(demo_server: DemoServer, tmp_path) -> Iterator[Client]:
+    with Client(demo_server.url, demo_server.contributor_token, cache_dir=tmp_path / "check-cache") as client:
+        yield client
+
+
+def provenant_run(client: Client, mlflow_run_id: str) -> dict:
+    [run] = client.get("/runs/", project=PROJECT, external_id=f"mlflow:{mlflow_run_id}")["results"]
+    return run
+
+
+def versions_by_path(client: Client, root: str) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for version in client.iterate("/artifact-versions/", project=PROJECT, metadata=f"mlflow.root:{json.dumps(root)}"):
+        found.setdefault(version["metadata"]["mlflow"]["path"], []).append(version)
+    return found
+
+
+def test_the_first_import_copies_every_run_and_file_and_says_so(imports, populated):
+    summary = imports["first"]
+
+    assert summary["experiments"] == [populated["names"]["training"], populated["names"]["tuning"]]
+    assert summary["runs"] == {"created": 3, "already_imported": 0}
+    # 4 files and 1 metric history of the trained run, 1 history of the failed one, 1 file of the tuning run, and the
+    # logged model's files; the tuning run's report is the trained run's bytes, so its upload sends nothing.
+    assert summary["files"]["published_without_upload"] >= 1
+    assert summary["files"]["copied"] >= 6
+    assert summary["copied_anything"] is True
+    assert f"run {populated['trained']} (nightly)" in imports["first_progress"]
+    assert "report.json: copied as version" in imports["first_progress"]
+
+
+def test_an_imported_run_keeps_params_last_metrics_status_times_commit_tags_and_inputs(imports, populated, provenant):
+    trained = MlflowClient().get_run(populated["trained"])
+    run = provenant_run(provenant, populated["trained"])
+
+    assert run["name"] == "nightly"
+    assert run["status"] == "completed"
+    assert run["parameters"] == {"learning_rate": "0.02", "epochs": "5"}
+    assert run["metrics"] == {"loss": LOSSES[-1], "auc": 0.91}
+    assert run["code_commit"] == COMMIT
+    started = time.mktime(time.strptime(run["started_at"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    assert int(started) == trained.info.start_time // 1000
+    assert run["ended_at"] is not None
+    described = run["environment"]["mlflow"]
+    assert described["experiment_name"] == populated["names"]["training"]
+    assert described["tags"]["team"] == "fraud"
+    [dataset] = described["inputs"]
+    assert dataset["name"] == "transactions"
+    assert json.loads(dataset["source"]) == {"uri": "s3://bucket/tx.parquet"}  # MLflow's dataset source, as it keeps it
+    assert dataset["context"] == {"mlflow.data.context": "training"}
+
+    failed = provenant_run(provenant, populated["failed"])
+    assert failed["status"] == "failed"
+    assert failed["metrics"] == {"loss": 3.5}
+
+
+def test_the_full_metric_series_is_an_artifact_of_the_run(imports, populated, provenant, tmp_path):
+    [history] = versions_by_path(provenant, f"{populated['trained']}/provenant-import")["metrics-history.json"]
+
+    assert history["run"] == provenant_run(provenant, populated["trained"])["id"]
+    document = json.loads(Path(provenant.pull(history["id"], tmp_path / "history.json")).read_text())
+    assert [point["value"] for point in document["metrics"]["loss"]] == LOSSES
+    assert [point["step"] for point in document["metrics"]["loss"]] == list(range(len(LOSSES)))
+
+    [failed_history] = versions_by_path(provenant, f"{populated['failed']}/provenant-import")["metrics-history.json"]
+    failed_document = json.loads(Path(provenant.pull(failed_history["id"], tmp_path / "failed.json")).read_text())
+    assert [point["value"] for point in failed_document["metrics"]["loss"]] == ["nan", 3.5]
+
+
+def test_each_file_is_a_version_of_the_run_with_the_digest_of_the_bytes_mlflow_held(imports, populated, provenant):
+    run = provenant_run(provenant, populated["trained"])
+    versions = versions_by_path(provenant, f"{populated['trained']}/artifacts")
+
+    assert sorted(versions) == sorted(populated["files"])
+    for path, [version] in versions.items():
+        assert version["digest"] == sha256(populated["folder"] / "outputs" / path)
+        assert version["run"] == run["id"]
+    model_files = versions_by_path(provenant, f"models/{populated['model_id']}/artifacts")
+    assert "MLmodel" in model_files
+    assert all(version["run"] == run["id"] for [version] in model_files.values())
+
+
+def test_the_second_import_copies_nothing_and_says_why(imports):
+    summary = imports["second"]
+
+    assert summary["copied_anything"] is False
+    assert summary["runs"] == {"created": 0, "already_imported": 3}
+    assert summary["files"] == {"copied": 0, "published_without_upload": 0, "bytes_sent": 0}
+    assert summary["skipped"]["runs already imported (found by external id)"] == 3
+    assert summary["skipped"]["files already in Provenant (same path and size)"] >= 5
+    assert "copied as version" not in imports["second_progress"]
+
+
+def test_an_import_killed_halfway_completes_when_run_again_without_duplicates(
+    demo_server, mlflow_server, populated, provenant, tmp_path
+):
+    environment = command_environment(demo_server, tmp_path)
+    command = import_command(mlflow_server, populated["names"]["many"])
+    importer = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    copied = 0
+    try:
+        for line in importer.stderr:
+            copied += "copied as version" in line
+            if copied == 5:
+                importer.send_signal(signal.SIGKILL)
+                break
+    finally:
+        importer.wait(timeout=60)
+    assert importer.returncode == -signal.SIGKILL
+    root = f"{populated['sharded']}/artifacts"
+    held_after_kill = versions_by_path(provenant, root)
+    assert 5 <= len(held_after_kill) < 30
+
+    summary, _ = run_import(environment, command)
+
+    versions = versions_by_path(provenant, root)
+    assert sorted(versions) == [f"shards/shard-{index:02d}.txt" for index in range(30)]
+    assert all(len(found) == 1 for found in versions.values())
+    assert summary["runs"] == {"created": 0, "already_imported": 1}
+    assert summary["skipped"]["files already in Provenant (same path and size)"] == len(held_after_kill)
+    copied_now = summary["files"]["copied"] + summary["files"]["published_without_upload"]
+    assert copied_now == 30 - len(held_after_kill)
+
+
+def test_an_experiment_the_server_does_not_have_is_a_clear_error(demo_server, mlflow_server, tmp_path):
+    environment = command_environment(demo_server, tmp_path)
+    done = subprocess.run(
+        import_command(mlflow_server, "no-such-experiment"), env=environment, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1
+    assert "has no experiment named 'no-such-experiment'" in done.stderr
+    assert "Traceback" not in done.stderr
