@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,71 @@ def test_an_experiment_the_server_does_not_have_is_a_clear_error(demo_server, ml
     assert done.returncode == 1
     assert "has no experiment named 'no-such-experiment'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def registered(demo_server: DemoServer, mlflow_server: str, tmp_path_factory) -> dict:
+    """A registered model with three versions (one in MLflow's legacy Production stage), two aliases, a description
+    and tags, logged by MLflow's client; then imported twice with --registered-models."""
+    stamp = time.time_ns()
+    name, experiment = f"fraud-scorer-{stamp}", f"import-registry-{stamp}"
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment(experiment)
+    tracking = MlflowClient()
+    tracking.create_registered_model(name, tags={"team": "fraud"}, description="Scores card transactions.")
+    for factor in (1, 2, 3):
+        with mlflow.start_run(run_name=f"scorer-{factor}"):
+            mlflow.log_metric("auc", 0.8 + factor / 100)
+            mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name=name)
+    tracking.update_model_version(name, "2", description="The one in production.")
+    tracking.set_model_version_tag(name, "2", "validated", "yes")
+    tracking.set_registered_model_alias(name, "champion", "2")
+    tracking.set_registered_model_alias(name, "challenger", "3")
+    with pytest.warns(FutureWarning):  # MLflow's stages are deprecated, but servers hold them
+        tracking.transition_model_version_stage(name, "2", "Production")
+
+    environment = command_environment(demo_server, tmp_path_factory.mktemp("registry-command"))
+    command = import_command(mlflow_server, experiment, extra=("--registered-models",))
+    first, first_progress = run_import(environment, command)
+    second, _ = run_import(environment, command)
+    return {"name": name, "first": first, "first_progress": first_progress, "second": second}
+
+
+def test_a_registered_model_arrives_with_its_versions_and_aliases(registered, provenant, tmp_path):
+    model = provenant.model(PROJECT, registered["name"])
+    versions = sorted(provenant.iterate("/model-versions/", model=model["id"]), key=lambda found: found["number"])
+
+    assert model["description"] == "Scores card transactions."
+    assert "`team`: fraud" in model["model_card"]
+    assert [version["number"] for version in versions] == [1, 2, 3]
+    assert {alias["name"]: alias["version"] for alias in model["aliases"]} == {"champion": 2, "challenger": 3}
+    assert registered["first"]["registry"] == {"models_created": 1, "model_versions_created": 3, "aliases_set": 2}
+    second = provenant.version(versions[1]["artifact_version"])
+    assert second["metadata"]["mlflow"]["version"] == "2"
+    assert second["metadata"]["mlflow"]["description"] == "The one in production."
+    assert second["metadata"]["mlflow"]["tags"] == {"validated": "yes"}
+    assert versions[1]["run"] == provenant_run(provenant, second["metadata"]["mlflow"]["run_id"])["id"]
+    archive = Path(provenant.pull(versions[1]["artifact_version"], tmp_path / "v2.tar"))
+    with tarfile.open(archive) as tar:
+        assert "MLmodel" in tar.getnames()
+
+
+def test_an_imported_stage_is_not_applied_and_no_promotion_is_invented(registered, provenant):
+    model = provenant.model(PROJECT, registered["name"])
+    versions = list(provenant.iterate("/model-versions/", model=model["id"]))
+    second = provenant.version(next(v for v in versions if v["number"] == 2)["artifact_version"])
+
+    assert {version["stage"] for version in versions} == {"none"}
+    assert model["production_version"] is None
+    assert list(provenant.iterate("/promotions/", model=model["id"])) == []
+    assert second["metadata"]["mlflow"]["stage"] == "Production"  # kept as what MLflow said
+    assert any("stage 'Production' not applied" in reason for reason in registered["first"]["not_imported"])
+
+
+def test_importing_the_registry_again_copies_nothing(registered):
+    second = registered["second"]
+
+    assert second["copied_anything"] is False
+    assert second["registry"] == {"models_created": 0, "model_versions_created": 0, "aliases_set": 0}
+    assert second["skipped"]["model versions already registered"] == 3
+    assert second["skipped"]["aliases already set"] == 2

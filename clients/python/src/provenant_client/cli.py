@@ -692,6 +692,8 @@ def command_import_mlflow(args: argparse.Namespace) -> int:
         importer = importer_module.MlflowImporter(client, tracking_uri=args.tracking_uri, project=args.project)
         try:
             summary = importer.import_experiments(args.experiment)
+            if args.registered_models:
+                importer.import_registered_models()
         except MlflowException as error:
             raise CommandError(f"the tracking server {args.tracking_uri} answered: {error.message}") from error
     emit(args, summary.as_dict(), summary.text())
@@ -813,6 +815,9 @@ def build_parser() -> argparse.ArgumentParser:
     from_mlflow.add_argument("--project", required=True, help="the project every experiment is imported into")
     from_mlflow.add_argument(
         "--experiment", action="append", metavar="NAME", help="only this experiment (repeatable; default: all active)"
+    )
+    from_mlflow.add_argument(
+        "--registered-models", action="store_true", help="also the registered models, their versions and aliases"
     )
 
     audit_parser = command("audit", lambda args: EXIT_USAGE, "export the audit log, and verify an export offline")

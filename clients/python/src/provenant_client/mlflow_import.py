@@ -13,6 +13,11 @@ and the same run imported later are one Provenant run with the same artifacts):
 - each file under the run's artifacts, and under the models the run logged (MLflow 3 `log_model`) -> a version of
   the artifact `artifact_name` gives, pushed with `Client.push` (bytes the project holds are not sent again), with
   `metadata["mlflow"]` saying its root and path, as the plugin writes them.
+- with `--registered-models`, each registered model -> a Provenant registered model (description; tags in its model
+  card); each version -> its files as one deterministic tar archive, published once and registered as a model
+  version; each alias -> the same alias, set by the importing user (audited as any alias move). MLflow's legacy
+  stages are not applied: a Provenant stage moves only through a promotion request its reviewers approve, and an
+  import approves nothing; the stage stays in the archive's metadata and the summary names it.
 
 Idempotent and resumable: runs are found by their external id, and a file whose path the project already holds
 under the same root with the same size is skipped without being downloaded. Files are downloaded one at a time
@@ -31,6 +36,7 @@ import math
 import mimetypes
 import shutil
 import sys
+import tarfile
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -40,10 +46,11 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from mlflow.artifacts import download_artifacts
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from provenant_client.client import Client
-from provenant_client.errors import Conflict
+from provenant_client.errors import Conflict, NotFound, ProvenantError
 from provenant_client.mlflow_plugin import (
     MEDIA_TYPE_SHAPE,
     SCHEMES,
@@ -70,12 +77,22 @@ class ImportSummary:
     files_copied: int = 0
     files_published_without_upload: int = 0
     bytes_sent: int = 0
+    models_created: int = 0
+    model_versions_created: int = 0
+    aliases_set: int = 0
     skipped: Counter = field(default_factory=Counter)
     not_imported: list[str] = field(default_factory=list)
 
     @property
     def copied_anything(self) -> bool:
-        return bool(self.runs_created or self.files_copied or self.files_published_without_upload)
+        return bool(
+            self.runs_created
+            or self.files_copied
+            or self.files_published_without_upload
+            or self.models_created
+            or self.model_versions_created
+            or self.aliases_set
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +102,11 @@ class ImportSummary:
                 "copied": self.files_copied,
                 "published_without_upload": self.files_published_without_upload,
                 "bytes_sent": self.bytes_sent,
+            },
+            "registry": {
+                "models_created": self.models_created,
+                "model_versions_created": self.model_versions_created,
+                "aliases_set": self.aliases_set,
             },
             "skipped": dict(sorted(self.skipped.items())),
             "not_imported": self.not_imported,
@@ -98,6 +120,11 @@ class ImportSummary:
             f"files: {self.files_copied} copied ({self.bytes_sent} bytes sent), "
             f"{self.files_published_without_upload} published without upload (the project held their bytes)",
         ]
+        if self.models_created or self.model_versions_created or self.aliases_set:
+            lines.append(
+                f"registry: {self.models_created} models, {self.model_versions_created} model versions, "
+                f"{self.aliases_set} aliases"
+            )
         lines += [f"skipped {count}: {reason}" for reason, count in sorted(self.skipped.items())]
         lines += [f"not imported: {reason}" for reason in self.not_imported]
         if not self.copied_anything:
@@ -334,3 +361,164 @@ class MlflowImporter:
             self._push(location, "other", str(local), HISTORY_FILE, record)
         finally:
             local.unlink()
+
+    # Registered models --------------------------------------------------------------------------------------------
+
+    def registered_models(self) -> Iterator[Any]:
+        token = None
+        while True:
+            page = self.mlflow.search_registered_models(max_results=RUN_PAGE, page_token=token)
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def import_registered_models(self) -> ImportSummary:
+        """Every registered model -> a Provenant registered model; each version -> a model version holding its files
+        as one archive; each alias -> the same alias. MLflow's legacy stages are not applied (see `_model_version`)."""
+        with tempfile.TemporaryDirectory(prefix="provenant-mlflow-") as scratch:
+            for registered in self.registered_models():
+                try:
+                    self._registered_model(registered, Path(scratch))
+                except ProvenantError as error:
+                    self.summary.not_imported.append(f"registered model {registered.name!r}: {error.detail}")
+                    self.say(f"registered model {registered.name!r}: not imported ({error.detail})")
+        return self.summary
+
+    def _registered_model(self, registered: Any, scratch: Path) -> None:
+        try:
+            model = self.client.model(self.project, registered.name)
+            self.summary.skipped["registered models already in Provenant"] += 1
+        except NotFound:
+            tags = "".join(f"\n- `{key}`: {value}" for key, value in sorted(dict(registered.tags).items()))
+            card = f"Imported from MLflow ({self.tracking_uri}).\n\nMLflow tags:{tags or ' none'}\n"
+            model = self.client.register_model(
+                self.project, registered.name, description=registered.description or "", model_card=card
+            )
+            self.summary.models_created += 1
+        self.say(f"registered model {registered.name!r}: Provenant model {model['id']}")
+        held = {
+            str(version["metadata"]["mlflow"]["version"]): version
+            for version in self.client.iterate(
+                "/artifact-versions/",
+                project=self.project,
+                metadata=f"mlflow.registered_model:{json.dumps(registered.name)}",
+            )
+        }
+        registered_versions = {
+            int(record["artifact_version"]): record
+            for record in self.client.iterate("/model-versions/", model=model["id"])
+        }
+        numbers: dict[str, int] = {}  # MLflow version -> Provenant model version number
+        mlflow_versions = self.mlflow.search_model_versions(f"name = '{registered.name}'")
+        for version in sorted(mlflow_versions, key=lambda found: int(found.version)):
+            record = self._model_version(registered.name, version, held, registered_versions, model, scratch)
+            numbers[str(version.version)] = int(record["number"])
+        current = {alias["name"]: alias["version"] for alias in self.client.get(f"/models/{model['id']}/")["aliases"]}
+        # Read whole: a search's answer may leave the aliases out.
+        aliases = self.mlflow.get_registered_model(registered.name).aliases
+        for alias, mlflow_version in sorted(dict(aliases).items()):
+            number = numbers.get(str(mlflow_version))
+            if current.get(alias) == number:
+                self.summary.skipped["aliases already set"] += 1
+            elif alias in current:
+                self.summary.skipped["aliases pointing elsewhere in Provenant (left as they are)"] += 1
+                self.say(
+                    f"  alias {alias!r}: left at v{current[alias]} in Provenant (MLflow: version {mlflow_version})"
+                )
+            else:
+                self.client.post(f"/models/{model['id']}/aliases/", {"name": alias, "version": number})
+                self.summary.aliases_set += 1
+                self.say(f"  alias {alias!r} -> v{number} (MLflow version {mlflow_version})")
+
+    def _model_version(
+        self,
+        name: str,
+        version: Any,
+        held: dict[str, dict[str, Any]],
+        registered_versions: dict[int, dict[str, Any]],
+        model: dict[str, Any],
+        scratch: Path,
+    ) -> dict[str, Any]:
+        """The Provenant model version of an MLflow one: its files as one archive (published once), registered.
+
+        MLflow's legacy stage is kept in the archive's metadata and in the summary, never applied: in Provenant a
+        stage changes only through a promotion request its reviewers approve, and an import approves nothing."""
+        artifact_version = held.get(str(version.version))
+        if artifact_version is None:
+            artifact_version = self._publish_model_archive(name, version, scratch)
+        else:
+            self.summary.skipped["model version files already in Provenant"] += 1
+        record = registered_versions.get(int(artifact_version["id"]))
+        if record is None:
+            record = self.client.post(
+                "/model-versions/", {"model": model["id"], "artifact_version": artifact_version["id"]}
+            )
+            self.summary.model_versions_created += 1
+            self.say(f"  version {version.version} -> v{record['number']} (artifact version {artifact_version['id']})")
+        else:
+            self.summary.skipped["model versions already registered"] += 1
+        stage = version.current_stage or "None"
+        if stage != "None":
+            self.summary.not_imported.append(
+                f"{name} version {version.version}: MLflow stage {stage!r} not applied (Provenant stages move only "
+                "through approved promotion requests; the stage is kept in the version's metadata)"
+            )
+        return record
+
+    def _archive_name(self, name: str) -> str:
+        """The artifact holding a registered model's archives: `mlflow-registered-<name>-<hash>`."""
+        return artifact_name(Location(self.client.server, self.project, "registered", model_id="registered"), name)
+
+    def _publish_model_archive(self, name: str, version: Any, scratch: Path) -> dict[str, Any]:
+        """The version's files, downloaded one at a time, as one deterministic tar (sorted, no times or owners), so
+        the same files always make the same digest."""
+        source = self.mlflow.get_model_version_download_uri(name, version.version)
+        repository = get_artifact_repository(source, tracking_uri=self.tracking_uri)
+        archive = scratch / f"{self._archive_name(name)}.tar"
+        with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
+            for info in sorted(self._files(repository.list_artifacts), key=lambda found: found.path):
+                folder = Path(tempfile.mkdtemp(dir=scratch))
+                try:
+                    local = Path(repository.download_artifacts(info.path, str(folder)))
+                    entry = tarfile.TarInfo(info.path)
+                    entry.size, entry.mode, entry.mtime = local.stat().st_size, 0o644, 0
+                    with local.open("rb") as stream:
+                        tar.addfile(entry, stream)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+        run = None
+        if version.run_id:
+            found = self.client.get("/runs/", project=self.project, external_id=f"mlflow:{version.run_id}")["results"]
+            run = int(found[0]["id"]) if found else None
+        metadata = {
+            "mlflow": {
+                "registered_model": name,
+                "version": str(version.version),
+                "source": source,
+                "run_id": version.run_id or None,
+                "model_id": getattr(version, "model_id", None),
+                "stage": version.current_stage or "None",
+                "description": version.description or "",
+                "tags": dict(version.tags),
+                "aliases": sorted(version.aliases),
+                "imported_from": self.tracking_uri,
+                "format": "tar of the model version's files",
+            }
+        }
+        try:
+            result = self.client.push(
+                archive,
+                project=self.project,
+                artifact=self._archive_name(name),
+                run=run,
+                metadata=metadata,
+                media_type="application/x-tar",
+                kind="model",
+            )
+        finally:
+            archive.unlink()
+        self.summary.bytes_sent += result.bytes_sent
+        self.summary.files_copied += not result.already_held
+        self.summary.files_published_without_upload += result.already_held
+        return result.version
