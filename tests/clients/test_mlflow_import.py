@@ -157,7 +157,7 @@ def test_the_first_import_copies_every_run_and_file_and_says_so(imports, populat
     summary = imports["first"]
 
     assert summary["experiments"] == [populated["names"]["training"], populated["names"]["tuning"]]
-    assert summary["runs"] == {"created": 3, "already_imported": 0}
+    assert summary["runs"] == {"created": 3, "already_imported": 0, "finished_since": 0}
     # 4 files and 1 metric history of the trained run, 1 history of the failed one, 1 file of the tuning run, and the
     # logged model's files; the tuning run's report is the trained run's bytes, so its upload sends nothing.
     assert summary["files"]["published_without_upload"] >= 1
@@ -222,7 +222,7 @@ def test_the_second_import_copies_nothing_and_says_why(imports):
     summary = imports["second"]
 
     assert summary["copied_anything"] is False
-    assert summary["runs"] == {"created": 0, "already_imported": 3}
+    assert summary["runs"] == {"created": 0, "already_imported": 3, "finished_since": 0}
     assert summary["files"] == {"copied": 0, "published_without_upload": 0, "bytes_sent": 0}
     assert summary["skipped"]["runs already imported (found by external id)"] == 3
     assert summary["skipped"]["files already in Provenant (same path and size)"] >= 5
@@ -254,10 +254,34 @@ def test_an_import_killed_halfway_completes_when_run_again_without_duplicates(
     versions = versions_by_path(provenant, root)
     assert sorted(versions) == [f"shards/shard-{index:02d}.txt" for index in range(30)]
     assert all(len(found) == 1 for found in versions.values())
-    assert summary["runs"] == {"created": 0, "already_imported": 1}
+    assert summary["runs"] == {"created": 0, "already_imported": 1, "finished_since": 0}
     assert summary["skipped"]["files already in Provenant (same path and size)"] == len(held_after_kill)
     copied_now = summary["files"]["copied"] + summary["files"]["published_without_upload"]
     assert copied_now == 30 - len(held_after_kill)
+
+
+def test_a_run_imported_while_it_ran_is_ended_by_the_next_import(demo_server, mlflow_server, provenant, tmp_path):
+    tracking = MlflowClient(mlflow_server)
+    experiment = f"import-running-{time.time_ns()}"
+    running = tracking.create_run(tracking.create_experiment(experiment), run_name="still-training")
+    tracking.log_metric(running.info.run_id, "loss", 0.7, step=0)
+    environment = command_environment(demo_server, tmp_path)
+    command = import_command(mlflow_server, experiment)
+    run_import(environment, command)
+    assert provenant_run(provenant, running.info.run_id)["status"] == "running"
+    assert versions_by_path(provenant, f"{running.info.run_id}/provenant-import") == {}  # its series still grows
+
+    tracking.log_metric(running.info.run_id, "loss", 0.2, step=1)
+    tracking.set_terminated(running.info.run_id, status="FINISHED")
+    summary, _ = run_import(environment, command)
+
+    run = provenant_run(provenant, running.info.run_id)
+    assert (run["status"], run["metrics"]) == ("completed", {"loss": 0.2})
+    assert run["ended_at"] is not None
+    assert summary["runs"] == {"created": 0, "already_imported": 1, "finished_since": 1}
+    [history] = versions_by_path(provenant, f"{running.info.run_id}/provenant-import")["metrics-history.json"]
+    document = json.loads(Path(provenant.pull(history["id"], tmp_path / "history.json")).read_text())
+    assert [point["value"] for point in document["metrics"]["loss"]] == [0.7, 0.2]
 
 
 def test_an_experiment_the_server_does_not_have_is_a_clear_error(demo_server, mlflow_server, tmp_path):

@@ -9,7 +9,8 @@ and the same run imported later are one Provenant run with the same artifacts):
   run the import once per experiment with `--experiment NAME --project SLUG`.
 - each run -> the Provenant run whose `external_id` is `mlflow:<run_id>`: name, parameters, latest metric values,
   status, start and end, git commit and repository, entry point, tags and the inputs `mlflow.log_input` recorded.
-  The full series of every metric (step, timestamp, value) is published as the run's `metrics-history.json`.
+  The full series of every metric (step, timestamp, value) is published as the run's `metrics-history.json` once
+  the run has ended; a run imported while it ran gets its end and final metrics from the first import after.
 - each file under the run's artifacts, and under the models the run logged (MLflow 3 `log_model`) -> a version of
   the artifact `artifact_name` gives, pushed with `Client.push` (bytes the project holds are not sent again), with
   `metadata["mlflow"]` saying its root and path, as the plugin writes them.
@@ -52,6 +53,7 @@ from mlflow.tracking import MlflowClient
 from provenant_client.client import Client
 from provenant_client.errors import Conflict, NotFound, ProvenantError
 from provenant_client.mlflow_plugin import (
+    FINISHED_STATUSES,
     MEDIA_TYPE_SHAPE,
     SCHEMES,
     Location,
@@ -74,6 +76,7 @@ class ImportSummary:
     experiments: list[str] = field(default_factory=list)
     runs_created: int = 0
     runs_found: int = 0
+    runs_finished: int = 0
     files_copied: int = 0
     files_published_without_upload: int = 0
     bytes_sent: int = 0
@@ -87,6 +90,7 @@ class ImportSummary:
     def copied_anything(self) -> bool:
         return bool(
             self.runs_created
+            or self.runs_finished
             or self.files_copied
             or self.files_published_without_upload
             or self.models_created
@@ -97,7 +101,11 @@ class ImportSummary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "experiments": self.experiments,
-            "runs": {"created": self.runs_created, "already_imported": self.runs_found},
+            "runs": {
+                "created": self.runs_created,
+                "already_imported": self.runs_found,
+                "finished_since": self.runs_finished,
+            },
             "files": {
                 "copied": self.files_copied,
                 "published_without_upload": self.files_published_without_upload,
@@ -116,7 +124,8 @@ class ImportSummary:
     def text(self) -> str:
         lines = [
             f"experiments: {', '.join(self.experiments) or '(none)'}",
-            f"runs: {self.runs_created} created, {self.runs_found} already imported",
+            f"runs: {self.runs_created} created, {self.runs_found} already imported "
+            f"({self.runs_finished} of them ended since and brought to their end)",
             f"files: {self.files_copied} copied ({self.bytes_sent} bytes sent), "
             f"{self.files_published_without_upload} published without upload (the project held their bytes)",
         ]
@@ -166,7 +175,13 @@ class MlflowImporter:
     def experiments(self, names: list[str] | None) -> list[Any]:
         """The experiments named (each must exist), else every active one."""
         if not names:
-            return list(self.mlflow.search_experiments())
+            found, token = [], None
+            while True:
+                page = self.mlflow.search_experiments(max_results=RUN_PAGE, page_token=token)
+                found += list(page)
+                token = page.token
+                if not token:
+                    return found
         found = []
         for name in names:
             experiment = self.mlflow.get_experiment_by_name(name)
@@ -258,11 +273,17 @@ class MlflowImporter:
         """The run found by its external id, else created from the MLflow run (finished at once when it is)."""
         external_id = f"mlflow:{run.info.run_id}"
         found = self.client.get("/runs/", project=self.project, external_id=external_id)["results"]
+        body = run_creation_body(self.project, run)
         if found:
             self.summary.runs_found += 1
             self.summary.skipped["runs already imported (found by external id)"] += 1
+            if found[0]["status"] == "running" and body.get("status"):
+                # Imported (or logged through the plugin) while it ran, ended since: its end and final metrics.
+                # A finished Provenant run is frozen, so this happens once.
+                patch = {key: body[key] for key in ("metrics", "status", "ended_at")}
+                self.summary.runs_finished += 1
+                return self.client.request("PATCH", f"/runs/{found[0]['id']}/", json=patch).json()
             return found[0]
-        body = run_creation_body(self.project, run)
         body["environment"]["mlflow"]["experiment_name"] = experiment.name
         body["environment"]["mlflow"]["imported_from"] = self.tracking_uri
         try:
@@ -338,8 +359,8 @@ class MlflowImporter:
             self.say(f"  {path}: copied as version {result.version['id']} ({result.bytes_sent} bytes sent)")
 
     def _copy_history(self, run: Any, record: int, scratch: Path) -> None:
-        """Every metric's full series as one JSON file of the run, written deterministically (same series, same
-        bytes), so an import run again finds it held."""
+        """Every metric's full series as one JSON file of the run, once the run has ended (the series is final then),
+        written deterministically (same series, same bytes)."""
         run_id = run.info.run_id
         location = Location(self.client.server, self.project, f"{run_id}/provenant-import", run_id=run_id)
         held = self._held(location.root)
@@ -347,6 +368,10 @@ class MlflowImporter:
             self.summary.skipped["metric histories already in Provenant"] += 1
             return
         if not run.data.metrics:
+            return
+        if run.info.status not in FINISHED_STATUSES:
+            # A series still growing: published once the run has ended, by the import run after that.
+            self.summary.skipped["metric histories of runs still running (published once they end)"] += 1
             return
         history = {
             key: [
