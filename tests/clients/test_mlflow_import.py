@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer
+from tests.clients.conftest import CLIENT_SOURCE, PROJECT, DemoServer, free_port
 
 # Under CI these tests never skip: mlflow is in the dev extras, so a venv without it is a broken build.
 if os.environ.get("CI", "").lower() != "true":
@@ -361,3 +361,32 @@ def test_importing_the_registry_again_copies_nothing(registered):
     assert second["registry"] == {"models_created": 0, "model_versions_created": 0, "aliases_set": 0}
     assert second["skipped"]["model versions already registered"] == 3
     assert second["skipped"]["aliases already set"] == 2
+
+
+def test_a_tracking_server_that_cannot_be_reached_is_a_clear_error(demo_server, tmp_path):
+    environment = command_environment(demo_server, tmp_path) | {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+    done = subprocess.run(
+        import_command(f"http://127.0.0.1:{free_port()}"), env=environment, capture_output=True, text=True
+    )
+
+    assert done.returncode == 1
+    assert "error: MLflow at http://127.0.0.1:" in done.stderr
+    assert "Connection refused" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_reader_of_the_project_is_refused_and_nothing_is_imported(demo_server, mlflow_server, provenant, tmp_path):
+    tracking = MlflowClient(mlflow_server)
+    experiment = f"import-refused-{time.time_ns()}"
+    run = tracking.create_run(tracking.create_experiment(experiment))
+    tracking.log_param(run.info.run_id, "depth", "6")
+    tracking.set_terminated(run.info.run_id)
+    environment = command_environment(demo_server, tmp_path) | {"PROVENANT_TOKEN": demo_server.viewer_token}
+
+    done = subprocess.run(import_command(mlflow_server, experiment), env=environment, capture_output=True, text=True)
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+    assert provenant.get("/runs/", project=PROJECT, external_id=f"mlflow:{run.info.run_id}")["results"] == []

@@ -695,7 +695,7 @@ def command_import_mlflow(args: argparse.Namespace) -> int:
             if args.registered_models:
                 importer.import_registered_models()
         except MlflowException as error:
-            raise CommandError(f"the tracking server {args.tracking_uri} answered: {error.message}") from error
+            raise CommandError(f"MLflow at {args.tracking_uri}: {error.message}") from error
     emit(args, summary.as_dict(), summary.text())
     return 0
 
