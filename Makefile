@@ -57,7 +57,7 @@ fuzz: $(STAMP)
 
 # Every benchmark that has a smoke mode, run small so that none can rot (benchmarks/README.md has the full runs).
 # Each starts its own server on a fresh database (PostgreSQL when 127.0.0.1:5432 answers) and prints only.
-BENCH_SMOKE := client_transfer.py client_pull_links.py session_chunks.py
+BENCH_SMOKE := client_transfer.py client_pull_links.py session_chunks.py mlflow_plugin.py
 
 bench-smoke: $(STAMP)
 	set -e; for bench in $(BENCH_SMOKE); do echo "== benchmarks/$$bench --smoke"; $(BIN)/python benchmarks/$$bench --smoke; done

@@ -406,6 +406,21 @@ def command_promote(args: argparse.Namespace) -> int:
 
 
 def command_register(args: argparse.Namespace) -> int:
+    if args.mlflow_run is not None:
+        # mlflow is an optional extra (and a second to import): loaded only by the command that needs it.
+        from provenant_client import mlflow_register
+
+        if args.version is not None:
+            raise CommandError("register either an artifact version or an MLflow run (--mlflow-run), not both")
+        with connect(args) as client:
+            registration = mlflow_register.register_from_mlflow(
+                client, run_id=args.mlflow_run, model=args.model, project=args.project, path=args.path,
+                tracking_uri=args.tracking_uri,
+            )  # fmt: skip
+        emit(args, registration.document(), mlflow_register.describe(registration))
+        return 0
+    if args.version is None:
+        raise CommandError("name the artifact version to register, or an MLflow run with --mlflow-run RUN_ID")
     with connect(args) as client:
         try:
             registered = client.register(args.version, model=args.model, project=args.project)
@@ -762,9 +777,14 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--depth", type=int, help="edges to follow (default all)")
 
     register = command("register", command_register, "register an artifact version as a version of a model")
-    register.add_argument("version", help="a version id, or with --project a reference such as fraud-scorer@3")
+    register.add_argument(
+        "version", nargs="?", help="a version id, or with --project a reference such as fraud-scorer@3"
+    )
     register.add_argument("--model", required=True, help="the model's name (registered if the project has none)")
-    register.add_argument("--project", help="the project a reference is read in")
+    register.add_argument("--project", help="the project a reference is read in (or an MLflow run's files copied to)")
+    register.add_argument("--mlflow-run", metavar="RUN_ID", help="register what this MLflow run logged (see --path)")
+    register.add_argument("--path", default="model", help="with --mlflow-run: a logged model, folder or file")
+    register.add_argument("--tracking-uri", help="with --mlflow-run: the MLflow server (default MLFLOW_TRACKING_URI)")
 
     status = command("status", command_status, "promotion requests awaiting your review")
     status.add_argument("--project", help="only this project's (a slug)")

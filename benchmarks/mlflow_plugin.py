@@ -1,0 +1,280 @@
+"""`mlflow.log_artifact` of one large file through the client's MLflow plugin to Provenant, against MLflow's own
+proxied artifact server (`mlflow server --serve-artifacts`), on the same machine in the same run; and the peak
+memory of both servers.
+
+    .venv/bin/python benchmarks/mlflow_plugin.py [--size-gib 1] [--rounds 3] [--smoke]
+
+Servers, started here on 127.0.0.1: Provenant under granian (one worker, DEBUG off, a fresh database and blob folder,
+exactly as benchmarks/client_transfer.py starts it), and one `mlflow server` (SQLite backend store, `--serve-artifacts`
+with a local `--artifacts-destination`, one worker) that is the tracking server of both sides. Two experiments: one
+whose artifact location is `provenant+http://127.0.0.1:<port>/<project>` (the plugin), one with MLflow's default
+`mlflow-artifacts:/` location (proxied through the tracking server into its local folder).
+
+Each upload runs in a child process: start a run, time `mlflow.log_artifact(file)` alone, end the run. Every upload
+sends bytes neither server has seen (the file's first 16 bytes replaced before each). The order of the two sides
+alternates by round; the figures are medians. Peak memory is each server's process tree's largest VmHWM
+(/proc/<pid>/status), read after the warm-up and at the end of the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from statistics import median
+
+from blob_transfer import size_label, write_random_file  # benchmarks/ is the script's folder, first on sys.path
+from client_transfer import PROJECT, Bench, fresh_bytes
+from harness import (
+    REPO,
+    BenchError,
+    Child,
+    clean_environment,
+    code_version,
+    command_line,
+    elapsed,
+    exit_on_sigterm,
+    failed,
+    free_port,
+    listening,
+    machine_lines,
+    memory_kb,
+    progress,
+    results_header,
+    show_results,
+    verdict,
+)
+
+RESULTS_START = "<!-- results:start (written by benchmarks/mlflow_plugin.py) -->"
+RESULTS_END = "<!-- results:end -->"
+
+MIB = 1024**2
+GIB = 1024**3
+MB = 1_000_000
+SMOKE_SIZE = 32 * MIB
+SPEED_TARGET = 2.0  # issue 17: the plugin at least 2x faster than MLflow's proxied artifact server
+CHILD_TIMEOUT = 3600.0
+PLUGIN = "plugin → Provenant (granian)"
+PROXIED = "MLflow proxied artifacts (mlflow server --serve-artifacts)"
+
+#: One `mlflow.log_artifact` in a fresh process, as a training script would call it; prints its seconds as JSON.
+CHILD_CODE = """
+import json, sys, time
+import mlflow
+from provenant_client import mlflow_plugin
+
+mlflow_plugin.register_schemes()  # the client is imported from the checkout's source folder
+request = json.loads(sys.argv[1])
+mlflow.set_experiment(experiment_id=request["experiment"])
+with mlflow.start_run():
+    started = time.perf_counter()
+    mlflow.log_artifact(request["file"])
+    seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds}))
+"""
+
+
+def tree_peak_kb(pid: int) -> int:
+    """The largest VmHWM in a process and its descendants (the server's workers)."""
+    peaks, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            peaks.append(memory_kb(current).get("VmHWM", 0))
+            pending.extend(int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return max(peaks, default=0)
+
+
+class MlflowBench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.provenant = Bench(argparse.Namespace(db=args.db), workdir)
+        self.mlflow: Child | None = None
+        self.tracking = ""
+        self.experiments: dict[str, str] = {}
+        self.seconds: dict[str, list[float]] = {PLUGIN: [], PROXIED: []}
+        self.peaks: dict[str, dict[str, int]] = {}
+
+    def prepare(self) -> None:
+        self.provenant.prepare()
+        port = free_port()
+        folder = self.workdir / "mlflow"
+        folder.mkdir()
+        command = [
+            str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}", "--serve-artifacts", "--artifacts-destination",
+            str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ]  # fmt: skip
+        self.mlflow = Child("mlflow server", command, env=clean_environment("MLFLOW_"), log_path=folder / "server.log")
+        self.tracking = f"http://127.0.0.1:{port}"
+        self.mlflow.wait_until(lambda: listening(port), f"answering on 127.0.0.1:{port}", timeout=180)
+        import mlflow  # the benchmark's own process only creates the two experiments
+
+        mlflow.set_tracking_uri(self.tracking)
+        location = f"provenant+http://127.0.0.1:{self.provenant.port}/{PROJECT}"
+        self.experiments = {
+            PLUGIN: mlflow.create_experiment("plugin", artifact_location=location),
+            PROXIED: mlflow.create_experiment("proxied"),
+        }
+        warm = self.workdir / "warm-up.bin"
+        write_random_file(warm, MIB)
+        for side in (PLUGIN, PROXIED):  # both servers' first request and imports, as long-running servers
+            self.log_artifact(side, warm)
+        warm.unlink()
+        self.peaks["after warm-up"] = self.read_peaks()
+        progress(f"mlflow server on {self.tracking}; experiments {self.experiments}")
+
+    def read_peaks(self) -> dict[str, int]:
+        return {PLUGIN: tree_peak_kb(self.provenant.server.pid), PROXIED: tree_peak_kb(self.mlflow.pid)}
+
+    def log_artifact(self, side: str, file: Path) -> float:
+        env = clean_environment("MLFLOW_") | {
+            "PYTHONPATH": str(REPO / "clients" / "python" / "src"),
+            "MLFLOW_TRACKING_URI": self.tracking,
+            "PROVENANT_URL": f"http://127.0.0.1:{self.provenant.port}",
+            "PROVENANT_TOKEN": self.provenant.token,
+            "PROVENANT_CACHE_DIR": str(self.workdir / "client-cache"),
+            "XDG_CONFIG_HOME": str(self.workdir / "no-config"),
+        }
+        request = {"experiment": self.experiments[side], "file": str(file)}
+        result = subprocess.run(  # noqa: S603 (our own interpreter and script)
+            [sys.executable, "-c", CHILD_CODE, json.dumps(request)],
+            cwd=self.workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BenchError(f"log_artifact ({side}) failed (status {result.returncode}):\n{result.stderr[-3000:]}")
+        return float(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+
+    def run(self) -> None:
+        size = self.args.size
+        file = self.workdir / "model.bin"
+        progress(f"writing {size_label(size)} of random bytes to {file}")
+        write_random_file(file, size)
+        try:
+            for number in range(1, self.args.rounds + 1):
+                progress(f"round {number} of {self.args.rounds}")
+                for side in (PLUGIN, PROXIED) if number % 2 else (PROXIED, PLUGIN):
+                    fresh_bytes(file)
+                    seconds = self.log_artifact(side, file)
+                    self.seconds[side].append(seconds)
+                    progress(f"  {side}: {seconds:.2f} s, {size / seconds / MB:,.0f} MB/s")
+                    self.forget()
+        finally:
+            file.unlink()
+        self.peaks["at the end"] = self.read_peaks()
+
+    def forget(self) -> None:
+        """Disk space only: the stored copies of earlier rounds go (every upload sends new bytes anyway)."""
+        for path in (self.workdir / "mlflow" / "artifacts").rglob("model.bin"):
+            path.unlink()
+        for path in self.provenant.var_dir.rglob("*"):
+            if path.is_file() and path.stat().st_size >= self.args.size:
+                path.unlink()
+
+    def cleanup(self) -> None:
+        Child.stop_all()
+        self.provenant.cleanup()
+
+
+def report(bench: MlflowBench, *, started_at: dt.datetime, seconds: float, command: str, code: str) -> str:
+    size = bench.args.size
+    plugin, proxied = median(bench.seconds[PLUGIN]), median(bench.seconds[PROXIED])
+    ratio = proxied / plugin
+    lines = [
+        *results_header(started_at=started_at, seconds=seconds, command=command, code=code),
+        *machine_lines(
+            ("Django", "granian", "mlflow", "httpx", "provenant-client"),
+            note=f"; load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())} (shared machine)",
+        ),
+        f"- Provenant: granian, one worker, DEBUG off; database {bench.provenant.databases.version()}; local blob "
+        f"folder. MLflow: `mlflow server --serve-artifacts --artifacts-destination <local folder> --workers 1`, "
+        "SQLite backend store, the tracking server of both sides",
+        f"- File: {size_label(size)} of random bytes in the page cache, {bench.args.rounds} round(s), the sides' "
+        "order alternating by round; each upload new bytes; `mlflow.log_artifact` timed alone in a fresh process",
+        "",
+        "| Upload path | Median s | MB/s | Rounds (s) |",
+        "| --- | ---: | ---: | --- |",
+        *(
+            f"| {side} | {median(values):.2f} | {size / median(values) / MB:,.0f} | "
+            f"{', '.join(f'{value:.2f}' for value in values)} |"
+            for side, values in bench.seconds.items()
+        ),
+        "",
+        f"Plugin speed-up (proxied median / plugin median): {ratio:.2f}x; goal ≥ {SPEED_TARGET:g}x: "
+        f"{verdict(ratio >= SPEED_TARGET)}",
+        "",
+        "| Server | Peak RSS after warm-up, VmHWM (MB) | Peak RSS at the end (MB) |",
+        "| --- | ---: | ---: |",
+        *(
+            f"| {side} | {bench.peaks['after warm-up'][side] * 1024 / MB:.0f} | "
+            f"{bench.peaks['at the end'][side] * 1024 / MB:.0f} |"
+            for side in (PLUGIN, PROXIED)
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the logged file (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each side; medians (default 3)")
+    parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
+    parser.add_argument("--no-readme", action="store_true", help="print the results only")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check that everything runs: {SMOKE_SIZE // MIB} MiB, 1 round, --no-readme",
+    )
+    args = parser.parse_args(argv)
+    if args.size_gib <= 0 or args.rounds < 1:
+        parser.error("--size-gib must be positive, --rounds at least 1")
+    if args.smoke:
+        args.size, args.rounds, args.no_readme = SMOKE_SIZE, 1, True
+    else:
+        args.size = int(args.size_gib * GIB)
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    command = command_line(__file__, argv)
+    code = code_version()
+    started_at = dt.datetime.now(dt.UTC)
+    exit_on_sigterm()
+    workdir = Path(tempfile.mkdtemp(prefix="provenant-mlflow-bench-"))
+    bench = MlflowBench(args, workdir)
+    progress(f"work folder {workdir}")
+    finished = False
+    try:
+        bench.prepare()
+        bench.run()
+        finished = True
+    except BenchError as error:
+        return failed(error)
+    finally:
+        bench.cleanup()
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"Logs kept in {workdir}", file=sys.stderr)
+    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
+    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
