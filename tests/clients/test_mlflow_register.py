@@ -26,7 +26,7 @@ from provenant_client import Client, cli
 from provenant_client.mlflow_register import MANIFEST_FORMAT, MlflowSourceError, register_from_mlflow
 
 # The tracking server and the training run the plugin's tests use, shared rather than written twice.
-from tests.clients.test_mlflow_plugin import mlflow_server, trained  # noqa: F401
+from tests.clients.test_mlflow_plugin import trained  # noqa: F401 (a fixture: the training run it registers)
 
 
 @pytest.fixture
