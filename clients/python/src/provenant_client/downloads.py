@@ -44,6 +44,7 @@ import re
 import socket
 import ssl
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,14 +84,15 @@ class RangeIgnored(Exception):
 # ---------------------------------------------------------------------------------------------- reading answers
 
 
-class Answer:
+class Answer(ABC):
     """One response whose body is read into a caller's buffer: status, headers, `readinto`, `close`."""
 
     status: int
     headers: Mapping[str, str]
 
-    def readinto(self, buffer: memoryview) -> int:  # pragma: no cover (interface)
-        raise NotImplementedError
+    @abstractmethod
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill `buffer` from the body; the count of bytes, 0 at its end. ConnectionLost when it is cut."""
 
     def read_all(self, limit: int = 64 * 1024) -> bytes:
         """The (small) body of an error or a redirect."""
@@ -101,8 +103,9 @@ class Answer:
             limit -= count
         return b"".join(chunks)
 
-    def close(self) -> None:  # pragma: no cover (interface)
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None:
+        """Done with the answer: its connection is kept only if the body was read to its end."""
 
 
 class _StdlibAnswer(Answer):
