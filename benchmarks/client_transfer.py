@@ -56,13 +56,13 @@ from harness import (
     command_line,
     elapsed,
     exit_on_sigterm,
-    failed,
     free_port,
     listening,
     machine_lines,
     manage,
     progress,
     results_header,
+    run_bench,
     show_results,
     verdict,
 )
@@ -622,24 +622,8 @@ def main(argv: list[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="provenant-client-bench-"))
     bench = Bench(args, workdir)
     progress(f"work folder {workdir}")
-    finished = False
-    try:
-        bench.prepare()
-        bench.run()
-        finished = True
-    except BenchError as error:
-        return failed(error)
-    finally:
-        bench.cleanup()
-        if finished:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            for path in workdir.iterdir():  # keep the server's log for the post-mortem; the large files go
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                elif path.suffix != ".log":
-                    path.unlink(missing_ok=True)
-            print(f"Logs kept in {workdir}", file=sys.stderr)
+    if (status := run_bench(bench, workdir)) is not None:
+        return status
     results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
     show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0

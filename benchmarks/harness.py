@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,6 +76,31 @@ def failed(error: BenchError) -> int:
     """Say why the run failed; the script's exit status."""
     print(f"\nThe benchmark failed: {error}", file=sys.stderr)
     return 2
+
+
+def run_bench(bench: Any, workdir: Path) -> int | None:
+    """`prepare()`, `run()` and always `cleanup()` a benchmark working in `workdir`: None when it finished (the
+    folder removed), else the exit status of its failure, with the processes' logs kept in the folder for the
+    post-mortem and the large files removed."""
+    finished = False
+    try:
+        bench.prepare()
+        bench.run()
+        finished = True
+    except BenchError as error:
+        return failed(error)
+    finally:
+        bench.cleanup()
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            for path in workdir.iterdir():
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.suffix != ".log":
+                    path.unlink(missing_ok=True)
+            print(f"Logs kept in {workdir}", file=sys.stderr)
+    return None
 
 
 def exit_on_sigterm() -> None:

@@ -22,7 +22,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,13 +39,13 @@ from harness import (
     command_line,
     elapsed,
     exit_on_sigterm,
-    failed,
     free_port,
     listening,
     machine_lines,
     memory_kb,
     progress,
     results_header,
+    run_bench,
     show_results,
     verdict,
 )
@@ -258,19 +257,8 @@ def main(argv: list[str]) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="provenant-mlflow-bench-"))
     bench = MlflowBench(args, workdir)
     progress(f"work folder {workdir}")
-    finished = False
-    try:
-        bench.prepare()
-        bench.run()
-        finished = True
-    except BenchError as error:
-        return failed(error)
-    finally:
-        bench.cleanup()
-        if finished:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Logs kept in {workdir}", file=sys.stderr)
+    if (status := run_bench(bench, workdir)) is not None:
+        return status
     results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
     show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
     return 0
