@@ -118,6 +118,7 @@ DATA_SCHEMAS: dict[str, dict] = {
             "model_version": MODEL_VERSION,
             "from_stage": {"enum": ["none", "staging", "production", "archived"]},
             "to_stage": {"enum": ["none", "staging", "production", "archived"]},
+            "cause": {"enum": ["promotion", "replaced", "rollback", "imported"]},
             "break_glass": {"type": "boolean"},
         }
     ),

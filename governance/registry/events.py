@@ -54,8 +54,15 @@ def promotion_event(
 
 
 def stage_changed_event(
-    changes: ChangeSet, version: Model, *, from_stage: str, break_glass: bool, actor: AbstractBaseUser | None
+    changes: ChangeSet,
+    version: Model,
+    *,
+    from_stage: str,
+    cause: str,
+    break_glass: bool,
+    actor: AbstractBaseUser | None,
 ) -> None:
+    """`cause` says why (promotion, replaced, rollback, imported), so a deployer can act on approved moves only."""
     changes.event(
         EventType.MODEL_VERSION_STAGE_CHANGED,
         project=version.registered_model.project,
@@ -64,6 +71,7 @@ def stage_changed_event(
             "model_version": model_version_document(version),
             "from_stage": from_stage,
             "to_stage": version.stage,
+            "cause": cause,
             "break_glass": break_glass,
         },
     )

@@ -126,6 +126,12 @@ class ModelAlias(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
     set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     set_at = models.DateTimeField()
+    imported_from = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Where the alias was copied from (another registry), when its last move was an import; "
+        "empty when a person here set it.",
+    )
 
     class Meta:
         ordering = ["registered_model", "name"]
@@ -327,6 +333,7 @@ class StageTransition(models.Model):
         PROMOTION = "promotion", "Promoted by an approved request"
         REPLACED = "replaced", "Moved out of production by the version that replaced it"
         ROLLBACK = "rollback", "Emergency rollback (break-glass)"
+        IMPORTED = "imported", "Imported from another registry (not approved in Provenant)"
 
     registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="stage_transitions")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="stage_transitions")
@@ -336,6 +343,11 @@ class StageTransition(models.Model):
     break_glass = models.BooleanField(default=False)
     promotion_request = models.ForeignKey(
         PromotionRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="transitions"
+    )
+    imported_from = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="For an imported move: the registry and version it was copied from. No reviewer approved it.",
     )
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -348,6 +360,13 @@ class StageTransition(models.Model):
         ordering = ["-changed_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(from_stage=models.F("to_stage")), name="stage_transition_moves"),
+            # An imported move says where from, and only an imported move does: no approved promotion reads as an
+            # import, and no import hides its source.
+            models.CheckConstraint(
+                condition=Q(cause="imported", promotion_request__isnull=True) & ~Q(imported_from="")
+                | ~Q(cause="imported") & Q(imported_from=""),
+                name="stage_transition_imported_says_from_where",
+            ),
         ]
         indexes = [models.Index(fields=["registered_model", "changed_at"], name="stage_transition_model_time")]
 

@@ -258,6 +258,7 @@ class StageTransitionAdmin(ViewOnlyMixin, VisibleOnlyAdmin):
         "cause",
         "break_glass",
         "request",
+        "imported_from",
         "changed_by",
         "changed_at",
     )

@@ -52,7 +52,7 @@ class AliasSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelAlias
-        fields = ["name", "version", "set_by", "set_at"]
+        fields = ["name", "version", "set_by", "set_at", "imported_from"]
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):
@@ -106,6 +106,23 @@ class RegisteredModelUpdateSerializer(InputSerializer):
 class AliasSetSerializer(InputSerializer):
     name = serializers.CharField(max_length=64)
     version = serializers.IntegerField(min_value=1, help_text="The model version's number.")
+    imported_from = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For an import from another registry (`provenant import mlflow`): where the alias was copied from. "
+        "Kept on the alias until a person moves it, and said in the audit entry.",
+    )
+
+
+class ImportedStageSerializer(InputSerializer):
+    stage = serializers.ChoiceField(choices=["staging", "production", "archived"])
+    imported_from = serializers.CharField(
+        max_length=500,
+        help_text="The registry and version the stage was copied from, e.g. "
+        "`mlflow http://mlflow:5000 fraud-scorer version 3 (stage Production)`.",
+    )
 
 
 class RollbackSerializer(InputSerializer):
@@ -197,6 +214,7 @@ class StageTransitionSerializer(serializers.ModelSerializer):
             "cause",
             "break_glass",
             "promotion_request",
+            "imported_from",
             "changed_by",
             "changed_at",
         ]

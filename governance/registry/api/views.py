@@ -120,7 +120,11 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         return self.write(
             lambda: (
                 registry.model_alias_set(
-                    registered_model=model, name=data["name"], model_version=found, set_by=request.user
+                    registered_model=model,
+                    name=data["name"],
+                    model_version=found,
+                    set_by=request.user,
+                    imported_from=data["imported_from"],
                 )[0].registered_model
             )
         )
@@ -203,7 +207,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Reso
     queryset = selectors.model_version_list()
     filterset_class = ModelVersionFilter
     output_serializer_class = s.ModelVersionSerializer
-    input_serializer_classes = {"create": s.ModelVersionCreateSerializer}
+    input_serializer_classes = {"create": s.ModelVersionCreateSerializer, "imported_stage": s.ImportedStageSerializer}
     not_allowed_message = "{method} is not offered: a model version always names the same artifact version."
 
     @extend_schema(
@@ -217,6 +221,24 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Reso
             lambda: registry.model_version_register(
                 registered_model=data["model"], artifact_version=data["artifact_version"], created_by=request.user
             )
+        )
+
+    @extend_schema(
+        request=s.ImportedStageSerializer,
+        responses={
+            201: OpenApiResponse(s.ModelVersionSerializer, "The move was recorded, as imported"),
+            200: OpenApiResponse(s.ModelVersionSerializer, "The version was in that stage already"),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="imported-stage")
+    def imported_stage(self, request: Request, pk: str) -> Response:
+        """Record the stage the version held in the registry it was imported from (maintainers; `provenant import
+        mlflow`). The stage history says `imported` with the source, never a promotion; refused once the model's
+        stages have moved here by a promotion or rollback."""
+        version = self.get_object()
+        data = self.validated_input()
+        return self.write(
+            lambda: promotions.model_version_stage_import(model_version=version, imported_by=request.user, **data)
         )
 
 

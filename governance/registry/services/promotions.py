@@ -1,5 +1,5 @@
 """The gate to production: promotion requests, reviewers' decisions, the stage moves they cause, and the
-break-glass rollback.
+break-glass rollback, and the stages imported from another registry (recorded as imported, never as approved).
 
 Rules, each enforced here whatever the entry point (API, admin, task):
 - A request records the version's digest and each gate's result; it is judged under the stage's current policy.
@@ -16,9 +16,9 @@ Rules, each enforced here whatever the entry point (API, admin, task):
 Every write locks the model's row first (services.registry.model_lock), then the request's. Each act records
 through one ChangeSet (core/changes.py), which writes its events before its audit entries.
 
-(Over 600 lines, kept whole: requests, decisions, expiry, the bytes' verdicts and the rollback all close and move
-through the same private helpers under the same locks; split, those would be imported across modules as private
-names, and the locking order would no longer read in one place.)
+(Over 600 lines, kept whole: requests, decisions, expiry, the bytes' verdicts, the rollback and imported stages
+all close and move through the same private helpers under the same locks; split, those would be imported across
+modules as private names, and the locking order would no longer read in one place.)
 """
 
 from datetime import timedelta
@@ -46,7 +46,7 @@ from governance.registry.models import (
     StageTransition,
 )
 from governance.registry.selectors import approval_standing, model_version_creators, policy_current
-from governance.registry.services.registry import model_lock
+from governance.registry.services.registry import imported_from_clean, model_lock
 
 MAX_JUSTIFICATION_CHARS = 10_000
 MAX_COMMENT_CHARS = 10_000
@@ -154,6 +154,7 @@ def _move(
     actor: AbstractBaseUser | None,
     changes: ChangeSet,
     break_glass: bool = False,
+    imported_from: str = "",
 ) -> None:
     """Move one version (its model row locked) into `to_stage`, with its history, event and audit entry.
 
@@ -170,6 +171,7 @@ def _move(
         cause=cause,
         break_glass=break_glass,
         promotion_request=request,
+        imported_from=imported_from,
         changed_by=actor,
         changed_at=now,
     )
@@ -189,7 +191,7 @@ def _move(
             keep=request,
             changes=changes,
         )
-    stage_changed_event(changes, version, from_stage=from_stage, break_glass=break_glass, actor=actor)
+    stage_changed_event(changes, version, from_stage=from_stage, cause=cause, break_glass=break_glass, actor=actor)
     changes.audit(
         AuditAction.MODEL_VERSION_STAGE_CHANGED,
         obj=version,
@@ -199,6 +201,8 @@ def _move(
             "cause": cause,
             "break_glass": break_glass,
             "promotion_request": request.pk if request is not None else None,
+            # Said in the entry itself: an import moved this stage, and no reviewer approved it.
+            **({"imported_from": imported_from, "approved": False} if imported_from else {}),
         },
     )
 
@@ -725,3 +729,63 @@ def model_rollback(
             changes={"kind": review.kind, "break_glass": True},
         )
     return review
+
+
+# Imports from another registry -------------------------------------------------------------------------------------
+
+
+def model_version_stage_import(
+    *, model_version: ModelVersion, stage: str, imported_from: str, imported_by: AbstractBaseUser
+) -> tuple[ModelVersion, bool]:
+    """Record the stage a version held in the registry it was imported from (`provenant import mlflow`): moved at
+    once, in the stage history as `imported` with its source, never as a promotion nobody approved.
+
+    Only a maintainer of the project may import a stage, and only while the model's stages have moved only by
+    imports: once a promotion, a replacement or a rollback has moved one of its versions here, its stages are
+    governed here and an import would bypass the reviewers. Importing the stage a version is in already records
+    nothing (False). A second version cannot be imported into production: the model's production version is named.
+    """
+    imported_from = imported_from_clean(imported_from)
+    if stage not in TARGET_STAGES and stage != Stage.ARCHIVED:
+        raise InvalidInput("An imported stage is staging, production or archived.", field="stage")
+    with transaction.atomic(), ChangeSet() as changes:
+        model = model_lock(model_version.registered_model_id)
+        if not can(imported_by, Verb.MANAGE, model.project):
+            raise NotAllowed(
+                f"Importing the stages of '{model.name}' needs the maintainer role on project '{model.project.slug}'."
+            )
+        version = ModelVersion.objects.select_related("artifact_version__artifact").get(pk=model_version.pk)
+        version.registered_model = model
+        if version.stage == stage:
+            return version, False
+        governed = (
+            StageTransition.objects.filter(registered_model=model)
+            .exclude(cause=StageTransition.Cause.IMPORTED)
+            .select_related("model_version")
+            .order_by("changed_at", "id")
+            .first()
+        )
+        if governed is not None:
+            raise Conflict(
+                f"The stages of '{model.name}' are governed in Provenant since "
+                f"{governed.changed_at:%Y-%m-%d %H:%M} UTC ({governed.get_cause_display().lower()}, "
+                f"v{governed.model_version.number}): an imported stage would bypass its reviewers. "
+                "Open a promotion request instead.",
+                field="stage",
+            )
+        if stage == Stage.PRODUCTION and (current := _production_now(model.pk, excluding=version)) is not None:
+            raise Conflict(
+                f"v{current.number} of '{model.name}' is in production already; a model has one production version. "
+                "Import the production stage of one version only.",
+                field="stage",
+            )
+        _move(
+            version,
+            stage,
+            cause=StageTransition.Cause.IMPORTED,
+            request=None,
+            actor=imported_by,
+            changes=changes,
+            imported_from=imported_from,
+        )
+    return version, True

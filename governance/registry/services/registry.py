@@ -70,6 +70,26 @@ def _require_contributor(user: AbstractBaseUser | None, obj: Model, what: str) -
         )
 
 
+MAX_IMPORTED_FROM_CHARS = 500
+
+
+def imported_from_clean(imported_from: str) -> str:
+    """Where an imported stage or alias came from: required, one line, at most MAX_IMPORTED_FROM_CHARS."""
+    imported_from = (imported_from or "").strip()
+    if not imported_from:
+        raise InvalidInput(
+            "Say where it was imported from (the registry and its version, e.g. "
+            "'mlflow http://mlflow:5000 fraud-scorer version 3').",
+            field="imported_from",
+        )
+    if len(imported_from) > MAX_IMPORTED_FROM_CHARS or not imported_from.isprintable():
+        raise InvalidInput(
+            f"`imported_from` is one line of at most {MAX_IMPORTED_FROM_CHARS} printable characters.",
+            field="imported_from",
+        )
+    return imported_from
+
+
 def _usernames(users: Iterable[AbstractBaseUser]) -> list[str]:
     return sorted(user.get_username() for user in users)
 
@@ -178,10 +198,20 @@ def model_version_register(
 
 @transaction.atomic
 def model_alias_set(
-    *, registered_model: RegisteredModel, name: str, model_version: ModelVersion, set_by: AbstractBaseUser
+    *,
+    registered_model: RegisteredModel,
+    name: str,
+    model_version: ModelVersion,
+    set_by: AbstractBaseUser,
+    imported_from: str = "",
 ) -> tuple[ModelAlias, bool]:
-    """Point alias `name` at `model_version`, creating it or moving it; pointing it where it is records nothing."""
+    """Point alias `name` at `model_version`, creating it or moving it; pointing it where it is records nothing.
+
+    `imported_from` (`provenant import mlflow`) says the move copies another registry's alias: kept on the alias
+    until a person moves it, and said in the audit entry."""
     _clean_name(name)
+    if imported_from:
+        imported_from = imported_from_clean(imported_from)
     if len(name) > 64:
         raise InvalidInput("An alias is at most 64 characters.", field="name")
     # A reference (`fraud-scorer@production`, `fraud-scorer@3`) reads these as a stage or a version number: an alias
@@ -213,16 +243,25 @@ def model_alias_set(
     with ChangeSet() as changes:
         if alias is None:
             alias = ModelAlias.objects.create(
-                registered_model=model, name=name, model_version=model_version, set_by=set_by, set_at=now
+                registered_model=model,
+                name=name,
+                model_version=model_version,
+                set_by=set_by,
+                set_at=now,
+                imported_from=imported_from,
             )
         else:
-            changes.update(alias, model_version=model_version, set_by=set_by, set_at=now)
+            changes.update(alias, model_version=model_version, set_by=set_by, set_at=now, imported_from=imported_from)
         alias.registered_model = model
         changes.audit(
             AuditAction.MODEL_ALIAS_SET,
             obj=alias,
             actor=set_by,
-            changes={"alias": name, "version": [before, model_version.number]},
+            changes={
+                "alias": name,
+                "version": [before, model_version.number],
+                **({"imported_from": imported_from} if imported_from else {}),
+            },
         )
     return alias, before is None
 
