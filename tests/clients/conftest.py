@@ -38,6 +38,7 @@ class DemoServer:
     contributor_token: str  # dana: may publish in fraud-detection
     viewer_token: str  # lena: may only read it
     auditor_token: str  # ada: reads its audit log
+    maintainer_token: str  # mara: maintains fraud-detection (imports stages, sets policies)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +50,7 @@ def demo_server(tmp_path_factory) -> Iterator[DemoServer]:
     def token(user: str) -> str:
         return live_server.manage("issue_token", user, "--name", "client tests", "--quiet", env=env).strip()
 
-    tokens = token("dana"), token("lena"), token("ada")
+    tokens = token("dana"), token("lena"), token("ada"), token("mara")
     with live_server.serving(env, log_path=var_dir / "server.log") as url:
         yield DemoServer(url, var_dir, *tokens)
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -297,70 +296,141 @@ def test_an_experiment_the_server_does_not_have_is_a_clear_error(demo_server, ml
 
 @pytest.fixture(scope="module")
 def registered(demo_server: DemoServer, mlflow_server: str, tmp_path_factory) -> dict:
-    """A registered model with three versions (one in MLflow's legacy Production stage), two aliases, a description
-    and tags, logged by MLflow's client; then imported twice with --registered-models."""
+    """A registered model with three versions in MLflow's legacy stages (Archived, Production, Staging), two aliases,
+    a description and tags, logged by MLflow's client; imported with --registered-models by a contributor (who may
+    not import stages), then by a maintainer, then by the maintainer again."""
     stamp = time.time_ns()
     name, experiment = f"fraud-scorer-{stamp}", f"import-registry-{stamp}"
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment(experiment)
     tracking = MlflowClient()
     tracking.create_registered_model(name, tags={"team": "fraud"}, description="Scores card transactions.")
+    model_ids = []
     for factor in (1, 2, 3):
         with mlflow.start_run(run_name=f"scorer-{factor}"):
             mlflow.log_metric("auc", 0.8 + factor / 100)
-            mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name=name)
+            info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name=name)
+            model_ids.append(info.model_id)
     tracking.update_model_version(name, "2", description="The one in production.")
     tracking.set_model_version_tag(name, "2", "validated", "yes")
     tracking.set_registered_model_alias(name, "champion", "2")
     tracking.set_registered_model_alias(name, "challenger", "3")
-    with pytest.warns(FutureWarning):  # MLflow's stages are deprecated, but servers hold them
-        tracking.transition_model_version_stage(name, "2", "Production")
+    for version, stage in (("1", "Archived"), ("2", "Production"), ("3", "Staging")):
+        with pytest.warns(FutureWarning):  # MLflow's stages are deprecated, but servers hold them
+            tracking.transition_model_version_stage(name, version, stage)
 
     environment = command_environment(demo_server, tmp_path_factory.mktemp("registry-command"))
     command = import_command(mlflow_server, experiment, extra=("--registered-models",))
-    first, first_progress = run_import(environment, command)
-    second, _ = run_import(environment, command)
-    return {"name": name, "first": first, "first_progress": first_progress, "second": second}
+    by_contributor, progress = run_import(environment, command)
+    as_maintainer = environment | {"PROVENANT_TOKEN": demo_server.maintainer_token}
+    by_maintainer, _ = run_import(as_maintainer, command)
+    again, _ = run_import(as_maintainer, command)
+    return {
+        "name": name,
+        "model_ids": model_ids,
+        "first": by_contributor,
+        "first_progress": progress,
+        "maintainer": by_maintainer,
+        "again": again,
+    }
 
 
-def test_a_registered_model_arrives_with_its_versions_and_aliases(registered, provenant, tmp_path):
+def model_versions(client: Client, name: str) -> list[dict]:
+    model = client.model(PROJECT, name)
+    return sorted(client.iterate("/model-versions/", model=model["id"]), key=lambda found: found["number"])
+
+
+def test_a_registered_model_arrives_with_its_versions_and_aliases_marked_imported(registered, provenant):
     model = provenant.model(PROJECT, registered["name"])
-    versions = sorted(provenant.iterate("/model-versions/", model=model["id"]), key=lambda found: found["number"])
 
     assert model["description"] == "Scores card transactions."
     assert "`team`: fraud" in model["model_card"]
-    assert [version["number"] for version in versions] == [1, 2, 3]
+    assert [version["number"] for version in model_versions(provenant, registered["name"])] == [1, 2, 3]
     assert {alias["name"]: alias["version"] for alias in model["aliases"]} == {"champion": 2, "challenger": 3}
-    assert registered["first"]["registry"] == {"models_created": 1, "model_versions_created": 3, "aliases_set": 2}
-    second = provenant.version(versions[1]["artifact_version"])
-    assert second["metadata"]["mlflow"]["version"] == "2"
-    assert second["metadata"]["mlflow"]["description"] == "The one in production."
-    assert second["metadata"]["mlflow"]["tags"] == {"validated": "yes"}
-    assert versions[1]["run"] == provenant_run(provenant, second["metadata"]["mlflow"]["run_id"])["id"]
-    archive = Path(provenant.pull(versions[1]["artifact_version"], tmp_path / "v2.tar"))
-    with tarfile.open(archive) as tar:
-        assert "MLmodel" in tar.getnames()
+    assert all(alias["imported_from"].startswith("mlflow http://127.0.0.1:") for alias in model["aliases"])
+    assert registered["first"]["registry"] == {
+        "models_created": 1,
+        "model_versions_created": 3,
+        "aliases_set": 2,
+        "stages_imported": 0,
+    }
 
 
-def test_an_imported_stage_is_not_applied_and_no_promotion_is_invented(registered, provenant):
+def test_a_version_is_a_manifest_of_the_files_the_logged_model_import_brought_with_no_byte_stored_twice(
+    registered, provenant, tmp_path
+):
+    second = model_versions(provenant, registered["name"])[1]
+    manifest = provenant.version(second["artifact_version"])
+    document = json.loads(Path(provenant.pull(manifest["id"], tmp_path / "manifest.json")).read_text())
+    model_root = versions_by_path(provenant, f"models/{registered['model_ids'][1]}/artifacts")
+
+    assert document["format"] == "provenant.mlflow-model-manifest/1"
+    assert document["registered"]["version"] == "2"
+    assert document["registered"]["description"] == "The one in production."
+    assert document["registered"]["tags"] == {"validated": "yes"}
+    assert document["registered"]["stage"] == "Production"
+    assert "MLmodel" in {file["path"] for file in document["files"]}
+    # Each file of the manifest is the one version of that path under the logged model's root: nothing copied twice.
+    assert {path: [version_id] for path, version_id in manifest["metadata"]["mlflow"]["files"].items()} == {
+        path: [version["id"] for version in versions] for path, versions in model_root.items()
+    }
+    assert {file["path"]: file["digest"] for file in document["files"]} == {
+        path: versions[0]["digest"] for path, versions in model_root.items()
+    }
+    assert second["run"] == manifest["run"]
+    assert manifest["run"] == provenant_run(provenant, manifest["metadata"]["mlflow"]["run_id"])["id"]
+
+
+def test_a_contributor_imports_no_stage_and_is_told_a_maintainer_may(registered):
+    refusals = [
+        reason
+        for reason in registered["first"]["not_imported"]
+        if reason.startswith(registered["name"]) and "not imported" in reason
+    ]
+
+    assert len(refusals) == 3
+    assert all("needs the maintainer role" in reason for reason in refusals)
+    assert "version 2: MLflow stage 'Production' not imported" in "\n".join(refusals)
+
+
+def test_a_maintainers_import_records_the_stages_as_imported_never_as_approved(registered, demo_server, provenant):
     model = provenant.model(PROJECT, registered["name"])
-    versions = list(provenant.iterate("/model-versions/", model=model["id"]))
-    second = provenant.version(next(v for v in versions if v["number"] == 2)["artifact_version"])
+    history = provenant.get(f"/models/{model['id']}/stage-history/")["results"]
+    auditor = Client(demo_server.url, demo_server.auditor_token, cache_dir=provenant.cache.root / "auditor")
+    entries = list(auditor.iterate("/audit/entries/", action="model_version.stage_changed", project=PROJECT))
 
-    assert {version["stage"] for version in versions} == {"none"}
-    assert model["production_version"] is None
+    assert registered["maintainer"]["registry"]["stages_imported"] == 3
+    assert [version["stage"] for version in model_versions(provenant, registered["name"])] == [
+        "archived",
+        "production",
+        "staging",
+    ]
+    assert model["production_version"] == 2
+    assert {(move["version"], move["to_stage"], move["cause"]) for move in history} == {
+        (1, "archived", "imported"),
+        (2, "production", "imported"),
+        (3, "staging", "imported"),
+    }
+    assert all(move["promotion_request"] is None and " (stage " in move["imported_from"] for move in history)
     assert list(provenant.iterate("/promotions/", model=model["id"])) == []
-    assert second["metadata"]["mlflow"]["stage"] == "Production"  # kept as what MLflow said
-    assert any("stage 'Production' not applied" in reason for reason in registered["first"]["not_imported"])
+    ours = [entry for entry in entries if registered["name"] in entry["changes"].get("imported_from", "")]
+    assert len(ours) == 3
+    assert all(entry["changes"]["cause"] == "imported" and entry["changes"]["approved"] is False for entry in ours)
 
 
 def test_importing_the_registry_again_copies_nothing(registered):
-    second = registered["second"]
+    again = registered["again"]
 
-    assert second["copied_anything"] is False
-    assert second["registry"] == {"models_created": 0, "model_versions_created": 0, "aliases_set": 0}
-    assert second["skipped"]["model versions already registered"] == 3
-    assert second["skipped"]["aliases already set"] == 2
+    assert again["copied_anything"] is False, again
+    assert again["registry"] == {
+        "models_created": 0,
+        "model_versions_created": 0,
+        "aliases_set": 0,
+        "stages_imported": 0,
+    }
+    assert again["skipped"]["model versions already registered"] == 3
+    assert again["skipped"]["aliases already set"] == 2
+    assert again["skipped"]["stages already imported"] == 3
 
 
 def test_a_tracking_server_that_cannot_be_reached_is_a_clear_error(demo_server, tmp_path):

@@ -15,10 +15,15 @@ and the same run imported later are one Provenant run with the same artifacts):
   the artifact `artifact_name` gives, pushed with `Client.push` (bytes the project holds are not sent again), with
   `metadata["mlflow"]` saying its root and path, as the plugin writes them.
 - with `--registered-models`, each registered model -> a Provenant registered model (description; tags in its model
-  card); each version -> its files as one deterministic tar archive, published once and registered as a model
-  version; each alias -> the same alias, set by the importing user (audited as any alias move). MLflow's legacy
-  stages are not applied: a Provenant stage moves only through a promotion request its reviewers approve, and an
-  import approves nothing; the stage stays in the archive's metadata and the summary names it.
+  card); each version -> a model version on a *manifest* (the JSON file `provenant register --mlflow-run` writes:
+  every file of the version with its path, digest and size), whose files are the versions the run or logged-model
+  import made (copied now when they were not: a version's files are never stored twice, nor archived into one
+  blob); the manifest also keeps what MLflow's registry said of the version (number, description, tags, stage,
+  aliases). Each alias -> the same alias, set as imported (the alias and its audit entry say from where). Each
+  legacy stage (Staging, Production, Archived) -> the same stage, recorded in the stage history and the audit log
+  as `imported` with where from, never as a promotion nobody approved: the server lets a maintainer of the project
+  do it, and only until a promotion or rollback has moved the model in Provenant (from then on its stages are
+  governed here). Run as a contributor, the stages are left and the summary says why.
 
 Idempotent and resumable: runs are found by their external id, and a file whose path the project already holds
 under the same root with the same size is skipped without being downloaded. Files are downloaded one at a time
@@ -35,9 +40,10 @@ from __future__ import annotations
 import json
 import math
 import mimetypes
+import posixpath
+import re
 import shutil
 import sys
-import tarfile
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,11 +53,11 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from mlflow.artifacts import download_artifacts
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
+from provenant_client import mlflow_plugin, mlflow_register
 from provenant_client.client import Client
-from provenant_client.errors import Conflict, NotFound, ProvenantError
+from provenant_client.errors import Conflict, NotFound, PermissionDenied, ProvenantError
 from provenant_client.mlflow_plugin import (
     FINISHED_STATUSES,
     MEDIA_TYPE_SHAPE,
@@ -65,6 +71,8 @@ __all__ = ["ImportSummary", "MlflowImporter"]
 
 #: The file holding a run's full metric series, under its own root so no logged file can take its name.
 HISTORY_FILE = "metrics-history.json"
+#: A model version's source naming a logged model (MLflow 3's `log_model(..., registered_model_name=...)`).
+LOGGED_MODEL_SOURCE = re.compile(r"^models:/(m-[0-9a-f]+)/?$")
 #: Runs asked of the tracking server per page.
 RUN_PAGE = 500
 
@@ -83,6 +91,7 @@ class ImportSummary:
     models_created: int = 0
     model_versions_created: int = 0
     aliases_set: int = 0
+    stages_imported: int = 0
     skipped: Counter = field(default_factory=Counter)
     not_imported: list[str] = field(default_factory=list)
 
@@ -96,6 +105,7 @@ class ImportSummary:
             or self.models_created
             or self.model_versions_created
             or self.aliases_set
+            or self.stages_imported
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,6 +125,7 @@ class ImportSummary:
                 "models_created": self.models_created,
                 "model_versions_created": self.model_versions_created,
                 "aliases_set": self.aliases_set,
+                "stages_imported": self.stages_imported,
             },
             "skipped": dict(sorted(self.skipped.items())),
             "not_imported": self.not_imported,
@@ -129,10 +140,10 @@ class ImportSummary:
             f"files: {self.files_copied} copied ({self.bytes_sent} bytes sent), "
             f"{self.files_published_without_upload} published without upload (the project held their bytes)",
         ]
-        if self.models_created or self.model_versions_created or self.aliases_set:
+        if self.models_created or self.model_versions_created or self.aliases_set or self.stages_imported:
             lines.append(
                 f"registry: {self.models_created} models, {self.model_versions_created} model versions, "
-                f"{self.aliases_set} aliases"
+                f"{self.aliases_set} aliases, {self.stages_imported} stages (imported, not approved in Provenant)"
             )
         lines += [f"skipped {count}: {reason}" for reason, count in sorted(self.skipped.items())]
         lines += [f"not imported: {reason}" for reason in self.not_imported]
@@ -154,6 +165,13 @@ class _Root:
 def _finite(value: float) -> float | str:
     """JSON has no NaN or infinities; the history keeps them as MLflow's words for them."""
     return value if math.isfinite(value) else repr(value)
+
+
+def _logged_model_id(source: str | None) -> str | None:
+    """The logged model a version's source names (`models:/m-<id>`, MLflow 3), which the tracking server's answer
+    does not always carry as `model_id`."""
+    found = LOGGED_MODEL_SOURCE.match(source or "")
+    return found.group(1) if found else None
 
 
 class MlflowImporter:
@@ -315,13 +333,16 @@ class MlflowImporter:
             else:
                 yield info
 
-    def _copy_root(self, root: _Root, run: int, scratch: Path) -> None:
+    def _copy_root(self, root: _Root, run: int, scratch: Path, start: str = "", *, reuse: bool = False) -> None:
+        """Copy the files under `start` in the root (all of them by default) that the project does not hold.
+        `reuse`: a model version's files, held mostly because its run was just imported; not counted as skipped."""
         held = self._held(root.location.root)
-        for info in self._files(root.list_folder):
+        for info in self._files(root.list_folder, start or None):
             present = held.get(info.path)
             if present is not None and (info.file_size is None or int(present["size"]) == int(info.file_size)):
-                self.summary.skipped["files already in Provenant (same path and size)"] += 1
-                self.say(f"  {info.path}: skipped, already in Provenant as version {present['id']}")
+                if not reuse:
+                    self.summary.skipped["files already in Provenant (same path and size)"] += 1
+                    self.say(f"  {info.path}: skipped, already in Provenant as version {present['id']}")
                 continue
             folder = Path(tempfile.mkdtemp(dir=scratch))
             try:
@@ -399,8 +420,8 @@ class MlflowImporter:
                 return
 
     def import_registered_models(self) -> ImportSummary:
-        """Every registered model -> a Provenant registered model; each version -> a model version holding its files
-        as one archive; each alias -> the same alias. MLflow's legacy stages are not applied (see `_model_version`)."""
+        """Every registered model -> a Provenant registered model; each version -> a model version on a manifest of
+        its files; each alias -> the same alias and each legacy stage -> the same stage, both marked imported."""
         with tempfile.TemporaryDirectory(prefix="provenant-mlflow-") as scratch:
             for registered in self.registered_models():
                 try:
@@ -435,16 +456,32 @@ class MlflowImporter:
             for record in self.client.iterate("/model-versions/", model=model["id"])
         }
         numbers: dict[str, int] = {}  # MLflow version -> Provenant model version number
-        mlflow_versions = self.mlflow.search_model_versions(f"name = '{registered.name}'")
-        for version in sorted(mlflow_versions, key=lambda found: int(found.version)):
+        records: dict[str, dict[str, Any]] = {}
+        mlflow_versions = sorted(
+            self.mlflow.search_model_versions(f"name = '{registered.name}'"), key=lambda found: int(found.version)
+        )
+        for version in mlflow_versions:
             record = self._model_version(registered.name, version, held, registered_versions, model, scratch)
-            numbers[str(version.version)] = int(record["number"])
+            if record is not None:
+                numbers[str(version.version)] = int(record["number"])
+                records[str(version.version)] = record
+        self._aliases(registered.name, model, numbers)
+        self._stages(registered.name, [version for version in mlflow_versions if str(version.version) in records],
+                     records)  # fmt: skip
+
+    def _aliases(self, name: str, model: dict[str, Any], numbers: dict[str, int]) -> None:
+        """Each MLflow alias -> the same alias on the same version, set as imported (said on the alias and in the
+        audit log); an alias Provenant already points elsewhere is left as it is."""
         current = {alias["name"]: alias["version"] for alias in self.client.get(f"/models/{model['id']}/")["aliases"]}
         # Read whole: a search's answer may leave the aliases out.
-        aliases = self.mlflow.get_registered_model(registered.name).aliases
+        aliases = self.mlflow.get_registered_model(name).aliases
         for alias, mlflow_version in sorted(dict(aliases).items()):
             number = numbers.get(str(mlflow_version))
-            if current.get(alias) == number:
+            if number is None:
+                self.summary.not_imported.append(
+                    f"{name} alias {alias!r}: its version {mlflow_version} was not imported (see above)"
+                )
+            elif current.get(alias) == number:
                 self.summary.skipped["aliases already set"] += 1
             elif alias in current:
                 self.summary.skipped["aliases pointing elsewhere in Provenant (left as they are)"] += 1
@@ -452,9 +489,48 @@ class MlflowImporter:
                     f"  alias {alias!r}: left at v{current[alias]} in Provenant (MLflow: version {mlflow_version})"
                 )
             else:
-                self.client.post(f"/models/{model['id']}/aliases/", {"name": alias, "version": number})
+                source = f"mlflow {self.tracking_uri} {name} alias {alias} (version {mlflow_version})"
+                self.client.post(
+                    f"/models/{model['id']}/aliases/", {"name": alias, "version": number, "imported_from": source}
+                )
                 self.summary.aliases_set += 1
-                self.say(f"  alias {alias!r} -> v{number} (MLflow version {mlflow_version})")
+                self.say(f"  alias {alias!r} -> v{number} (MLflow version {mlflow_version}), imported")
+
+    def _stages(self, name: str, versions: list[Any], records: dict[str, dict[str, Any]]) -> None:
+        """MLflow's legacy stages, recorded in the stage history as imported (with where from), never as promotions
+        nobody approved. The server allows it to a maintainer of the project, and only while the model's stages
+        have moved by imports alone; each refusal is said in the summary. MLflow lets several versions be in
+        Production at once; Provenant keeps one, the newest."""
+        in_production = [version for version in versions if version.current_stage == "Production"]
+        newest = max(in_production, key=lambda version: int(version.version)) if in_production else None
+        if len(in_production) > 1:
+            others = ", ".join(str(version.version) for version in in_production if version is not newest)
+            self.summary.not_imported.append(
+                f"{name}: MLflow has versions {others} in Production too; Provenant keeps one production version, "
+                f"version {newest.version} (the newest)"
+            )
+        moves = [version for version in versions if version.current_stage in {"Staging", "Archived"}]
+        moves += [newest] if newest is not None else []  # last: production after the versions it may replace
+        for version in moves:
+            stage = version.current_stage.lower()
+            record = records[str(version.version)]
+            if record["stage"] == stage:
+                self.summary.skipped["stages already imported"] += 1
+                continue
+            try:
+                self.client.post(
+                    f"/model-versions/{record['id']}/imported-stage/",
+                    {"stage": stage, "imported_from": f"{self._source(name, version)} (stage {version.current_stage})"},
+                )
+            except (PermissionDenied, Conflict) as refusal:
+                self.summary.not_imported.append(
+                    f"{name} version {version.version}: MLflow stage {version.current_stage!r} not imported "
+                    f"({refusal.detail})"
+                )
+                self.say(f"  version {version.version}: stage {version.current_stage} not imported ({refusal.detail})")
+            else:
+                self.summary.stages_imported += 1
+                self.say(f"  version {version.version} -> {stage} (imported, not approved in Provenant)")
 
     def _model_version(
         self,
@@ -464,14 +540,14 @@ class MlflowImporter:
         registered_versions: dict[int, dict[str, Any]],
         model: dict[str, Any],
         scratch: Path,
-    ) -> dict[str, Any]:
-        """The Provenant model version of an MLflow one: its files as one archive (published once), registered.
-
-        MLflow's legacy stage is kept in the archive's metadata and in the summary, never applied: in Provenant a
-        stage changes only through a promotion request its reviewers approve, and an import approves nothing."""
+    ) -> dict[str, Any] | None:
+        """The Provenant model version of an MLflow one, registered on its manifest (published once); None, with
+        the reason in the summary, when its files cannot be brought."""
         artifact_version = held.get(str(version.version))
         if artifact_version is None:
-            artifact_version = self._publish_model_archive(name, version, scratch)
+            artifact_version = self._publish_model_manifest(name, version, scratch)
+            if artifact_version is None:
+                return None
         else:
             self.summary.skipped["model version files already in Provenant"] += 1
         record = registered_versions.get(int(artifact_version["id"]))
@@ -483,67 +559,89 @@ class MlflowImporter:
             self.say(f"  version {version.version} -> v{record['number']} (artifact version {artifact_version['id']})")
         else:
             self.summary.skipped["model versions already registered"] += 1
-        stage = version.current_stage or "None"
-        if stage != "None":
-            self.summary.not_imported.append(
-                f"{name} version {version.version}: MLflow stage {stage!r} not applied (Provenant stages move only "
-                "through approved promotion requests; the stage is kept in the version's metadata)"
-            )
         return record
 
-    def _archive_name(self, name: str) -> str:
-        """The artifact holding a registered model's archives: `mlflow-registered-<name>-<hash>`."""
-        return artifact_name(Location(self.client.server, self.project, "registered", model_id="registered"), name)
+    def _run_of_version(self, run_id: str) -> dict[str, Any]:
+        """The Provenant run of the MLflow run that made a model version: imported with its experiment, or now."""
+        found = self.client.get("/runs/", project=self.project, external_id=f"mlflow:{run_id}")["results"]
+        if found:
+            return found[0]
+        run = self.mlflow.get_run(run_id)
+        return self._provenant_run(run, self.mlflow.get_experiment(run.info.experiment_id))
 
-    def _publish_model_archive(self, name: str, version: Any, scratch: Path) -> dict[str, Any]:
-        """The version's files, downloaded one at a time, as one deterministic tar (sorted, no times or owners), so
-        the same files always make the same digest."""
-        source = self.mlflow.get_model_version_download_uri(name, version.version)
-        repository = get_artifact_repository(source, tracking_uri=self.tracking_uri)
-        archive = scratch / f"{self._archive_name(name)}.tar"
-        with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
-            for info in sorted(self._files(repository.list_artifacts), key=lambda found: found.path):
-                folder = Path(tempfile.mkdtemp(dir=scratch))
-                try:
-                    local = Path(repository.download_artifacts(info.path, str(folder)))
-                    entry = tarfile.TarInfo(info.path)
-                    entry.size, entry.mode, entry.mtime = local.stat().st_size, 0o644, 0
-                    with local.open("rb") as stream:
-                        tar.addfile(entry, stream)
-                finally:
-                    shutil.rmtree(folder, ignore_errors=True)
-        run = None
-        if version.run_id:
-            found = self.client.get("/runs/", project=self.project, external_id=f"mlflow:{version.run_id}")["results"]
-            run = int(found[0]["id"]) if found else None
-        metadata = {
-            "mlflow": {
-                "registered_model": name,
-                "version": str(version.version),
-                "source": source,
-                "run_id": version.run_id or None,
-                "model_id": getattr(version, "model_id", None),
-                "stage": version.current_stage or "None",
-                "description": version.description or "",
-                "tags": dict(version.tags),
-                "aliases": sorted(version.aliases),
-                "imported_from": self.tracking_uri,
-                "format": "tar of the model version's files",
-            }
-        }
-        try:
-            result = self.client.push(
-                archive,
-                project=self.project,
-                artifact=self._archive_name(name),
-                run=run,
-                metadata=metadata,
-                media_type="application/x-tar",
-                kind="model",
+    def _source(self, name: str, version: Any) -> str:
+        return f"mlflow {self.tracking_uri} {name} version {version.version}"
+
+    def _publish_model_manifest(self, name: str, version: Any, scratch: Path) -> dict[str, Any] | None:
+        """The version's files as versions of the project (copied under the same roots and names as the runs'
+        and logged models' files, so files the import or the plugin brought already are neither downloaded nor
+        stored again), and a manifest naming them with what MLflow's registry said of the version."""
+        if not version.run_id:
+            self.summary.not_imported.append(
+                f"{name} version {version.version}: its files belong to no MLflow run ({version.source}); publish them "
+                "with `provenant push` and register that version with `provenant register`"
             )
-        finally:
-            archive.unlink()
-        self.summary.bytes_sent += result.bytes_sent
-        self.summary.files_copied += not result.already_held
-        self.summary.files_published_without_upload += result.already_held
-        return result.version
+            return None
+        provenant_run = self._run_of_version(version.run_id)
+        model_id = getattr(version, "model_id", None) or _logged_model_id(version.source)
+        if model_id:
+            logged = self.mlflow.get_logged_model(model_id)
+            root = mlflow_register._Root(logged.artifact_location, "", version.run_id, model_id)
+            location = Location(self.client.server, self.project, root.plugin_root, model_id=model_id)
+            listing: Callable[[str | None], list[Any]] = lambda path: self.mlflow.list_logged_model_artifacts(  # noqa: E731
+                model_id, path
+            )
+            download = lambda path, folder: self._download_logged_model_file(logged, path, folder)  # noqa: E731
+            kind = "model"
+        else:
+            base = self.mlflow.get_run(version.run_id).info.artifact_uri.rstrip("/")
+            source = self.mlflow.get_model_version_download_uri(name, version.version).rstrip("/")
+            if source != base and not source.startswith(f"{base}/"):
+                self.summary.not_imported.append(
+                    f"{name} version {version.version}: its files ({source}) are not under its run's artifacts "
+                    f"({base}); publish them with `provenant push` and register that version with `provenant register`"
+                )
+                return None
+            root = mlflow_register._Root(base, source[len(base) :].strip("/"), version.run_id)
+            location = Location(self.client.server, self.project, root.plugin_root, run_id=version.run_id)
+            run_id = version.run_id
+            listing = lambda path: self.mlflow.list_artifacts(run_id, path)  # noqa: E731
+            download = lambda path, folder: self.mlflow.download_artifacts(run_id, path, folder)  # noqa: E731
+            kind = "other"
+        if urlsplit(root.uri).scheme in SCHEMES:
+            # Logged through the plugin: the files are versions already, in the project the location names.
+            project = mlflow_plugin.parse_uri(root.uri).project
+            if project != self.project:
+                self.summary.not_imported.append(
+                    f"{name} version {version.version}: its files are in Provenant project {project!r}; import its "
+                    f"registered model with --project {project}"
+                )
+                return None
+        else:
+            self._copy_root(
+                _Root(location, kind, listing, download), int(provenant_run["id"]), scratch, root.inside, reuse=True
+            )
+        inside = root.inside
+        files = {
+            path: record for path, record in self._held(location.root).items() if mlflow_register._under(path, inside)
+        }
+        if not files:
+            self.summary.not_imported.append(f"{name} version {version.version}: MLflow lists no file for it")
+            return None
+        if inside in files:  # the version is one file: that file is the model
+            return files[inside]
+        relative = {posixpath.relpath(path, inside or "."): record for path, record in files.items()}
+        registered = {
+            "registered_model": name,
+            "version": str(version.version),
+            "description": version.description or "",
+            "tags": dict(sorted(dict(version.tags).items())),
+            "stage": version.current_stage or "None",
+            "aliases": sorted(version.aliases),
+            "imported_from": self.tracking_uri,
+        }
+        described = f"{root.uri.rstrip('/')}/{inside}".rstrip("/")
+        manifest = mlflow_register._push_manifest(
+            self.client, root, self.project, relative, provenant_run, described, registered
+        )
+        return manifest

@@ -303,9 +303,14 @@ def _push_manifest(
     files: dict[str, dict[str, Any]],
     provenant_run: dict[str, Any],
     described: str,
+    registered: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Push the directory's manifest (deterministic bytes: the same files give the same digest) as a `model`
-    artifact version of the run, and return it."""
+    artifact version of the run, and return it.
+
+    `registered` (the importer's) is what MLflow's registry said of the version (model, number, description, tags,
+    stage, aliases): written into the manifest and its metadata, so each imported version is a manifest of its own
+    that keeps those facts, while the files stay shared."""
     document = {
         "format": MANIFEST_FORMAT,
         "mlflow": {"run_id": root.run_id, **({"model_id": root.model_id} if root.model_id else {})},
@@ -314,6 +319,7 @@ def _push_manifest(
             {"path": file_path, "digest": record["digest"], "size": int(record["size"])}
             for file_path, record in sorted(files.items())
         ],
+        **({"registered": registered} if registered is not None else {}),
     }
     location = mlflow_plugin.Location(
         server=client.server, project=project, root=root.plugin_root, run_id=None if root.model_id else root.run_id,
@@ -326,6 +332,7 @@ def _push_manifest(
             "run_id": root.run_id,
             **({"model_id": root.model_id} if root.model_id else {}),
             "files": {file_path: int(record["id"]) for file_path, record in sorted(files.items())},
+            **(registered or {}),
         }
     }
     with tempfile.TemporaryDirectory(prefix="provenant-mlflow-") as scratch:
