@@ -384,7 +384,12 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
 
 
 class UploadSessionStartSerializer(InputSerializer):
-    digest = DigestField(help_text="What the whole file hashes to; the upload is kept only if it does.")
+    digest = DigestField(
+        required=False, allow_null=True,
+        help_text="What the whole file hashes to; the upload is kept only if it does. Optional for an upload "
+        "through the API to a server that keeps blobs in a folder: a client may then send the bytes while it "
+        "still hashes them, and name the digest when it finishes (PUT ?digest=).",
+    )  # fmt: skip
     size = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
         help_text="The file's length in bytes, if known. With it, a chunk shorter than `min_chunk_size` that stops "
@@ -426,8 +431,9 @@ class UploadSessionSerializer(serializers.ModelSerializer):
             return None
         return upload_session_part_urls(session=session)
 
-    def get_digest(self, session: UploadSession) -> str:
-        return f"sha256:{session.digest}"
+    def get_digest(self, session: UploadSession) -> str | None:
+        """None until the client names it, for a session started without one."""
+        return f"sha256:{session.digest}" if session.digest else None
 
     def get_min_chunk_size(self, session: UploadSession) -> int:
         return min_chunk_size(session.size)

@@ -144,7 +144,7 @@ class ProjectUploadsView(GenericAPIView):
         start.is_valid(raise_exception=True)
         session, held = upload_services.upload_session_start(
             project=project, created_by=request.user, size=start.validated_data.get("size"),
-            digest=start.validated_data["digest"], direct=start.validated_data["direct"],
+            digest=start.validated_data.get("digest"), direct=start.validated_data["direct"],
         )  # fmt: skip
         if held is not None:
             context = {"request": request, "project": project}

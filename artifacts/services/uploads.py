@@ -1,5 +1,12 @@
 """Resumable upload sessions: a large file sent as ordered chunks over many requests, hashed once as it
-arrives, kept only if it hashes to the digest announced at the start.
+arrives, kept only if it hashes to the digest announced at the start, or (a session started without one, through
+the API to a folder) to the digest named when it finishes.
+
+A session without a digest lets a client send the file while it hashes it, reading it once instead of twice (first
+to hash, then to send). The server cannot tell at the start whether it holds the bytes, so they are written to a
+staging file; if they turn out to be held when the digest is named, the staging file goes and nothing is rewritten.
+The client keeps dedupe cheap itself: it asks whether the bytes are held (HEAD) as soon as its hash is done, and
+cancels the session if they are.
 
 A client that lost its connection asks the session where it stands (its offset) and continues from there.
 Chunks before the last must be at least `min_chunk_size` bytes (S3's minimum part, more for a very large
@@ -55,15 +62,15 @@ def _ttl() -> timedelta:
 
 
 def upload_session_start(
-    *, project: Project, digest: str, size: int | None, created_by: AbstractBaseUser, direct: bool = False
+    *, project: Project, digest: str | None, size: int | None, created_by: AbstractBaseUser, direct: bool = False
 ) -> tuple[UploadSession | None, Blob | None]:
     """Open a session for bytes that must hash to `digest`; or, when the project already holds intact
     bytes with that digest that `created_by` may read, return that blob instead (the client skips the upload).
 
+    `digest` None (API chunks to a folder only): the digest is named when the upload finishes.
     `direct` (S3 only, size required): the client sends the parts straight to the bucket with presigned
     URLs (`upload_session_part_urls`), and a worker checks the digest after `upload_session_finish`.
     """
-    hex_digest = digest_hex(digest, "digest")
     if size is not None and size <= 0:
         raise InvalidInput("size is the file's length in bytes and must be positive.", field="size")
     if direct and not is_s3(blob_storage()):
@@ -74,6 +81,9 @@ def upload_session_start(
         )
     if direct and size is None:
         raise InvalidInput("A direct upload needs the file's size, to plan its parts.", field="size")
+    if digest is None:
+        return _start_without_digest(project=project, size=size, created_by=created_by, direct=direct), None
+    hex_digest = digest_hex(digest, "digest")
     # Bytes the starter may not read (a restricted artifact's) are neither confirmed nor skipped: they upload them.
     held = blob_held_by(project, hex_digest, created_by)
     if held is not None and held.state != Blob.State.CORRUPT:
@@ -114,6 +124,50 @@ def upload_session_start(
     return session, None
 
 
+def _start_without_digest(
+    *, project: Project, size: int | None, created_by: AbstractBaseUser, direct: bool
+) -> UploadSession:
+    """A session whose digest is named when it finishes: its bytes go to a staging file in the blob folder.
+
+    Refused where the bytes must go to their final key from the first chunk (an S3 multipart upload is opened on
+    it) or where a worker checks them against the digest (direct uploads): the client then hashes first."""
+    if direct or is_s3(blob_storage()):
+        raise InvalidInput(
+            "This server needs the digest when the upload starts (its blobs are in S3): hash the file and send "
+            "the digest with the size.",
+            field="digest",
+            code="digest_required",
+        )
+    sink = writing_sink()
+    state = sink.begin("", size)
+    try:
+        with transaction.atomic(), ChangeSet() as changes:
+            session = UploadSession.objects.create(
+                project=project,
+                created_by=created_by,
+                digest="",
+                size=size,
+                hash_state=new_hasher().serialize(),
+                storage_state=state,
+                expires_at=timezone.now() + _ttl(),
+            )
+            changes.audit(
+                AuditAction.UPLOAD_SESSION_STARTED,
+                obj=session,
+                actor=created_by,
+                changes={"digest": None, "size": size, "direct": False},
+            )
+    except BaseException:
+        sink.abort(state)
+        raise
+    return session
+
+
+def _named(session: UploadSession) -> str | None:
+    """The session's digest as the audit log writes it; None while a session started without one runs."""
+    return f"sha256:{session.digest}" if session.digest else None
+
+
 def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     """The session, locked, with its project (for the log); call inside a transaction. Expired sessions count
     as gone."""
@@ -145,10 +199,26 @@ def _locked_open_session(session_id: uuid.UUID) -> UploadSession:
     return session
 
 
+def _require_digest_to_finish(session: UploadSession, digest: str | None) -> None:
+    """A session started without a digest is finished only by a request that names it: refused before a byte of
+    its last chunk is read, so the session stays where it was."""
+    if not session.digest and digest is None:
+        raise InvalidInput(
+            "This upload was started without a digest: finish it with ?digest=sha256:<hex>, what the whole file "
+            "hashes to. Nothing was written; the upload still stands where it was.",
+            field="digest",
+            code="digest_required",
+        )
+
+
 def _locked_session_to_finish(session_id: uuid.UUID, digest: str | None) -> UploadSession:
-    """The session, locked, if the digest a client finishes it with (when it names one) is the one announced."""
+    """The session, locked, if the digest a client finishes it with (when it names one) is the one announced;
+    a session started without one takes it now (saved with the writer lease that finishes it)."""
     session = _locked_open_session(session_id)
-    if digest is not None and digest_hex(digest, "digest") != session.digest:
+    _require_digest_to_finish(session, digest)
+    if not session.digest:
+        session.digest = digest_hex(digest, "digest")
+    elif digest is not None and digest_hex(digest, "digest") != session.digest:
         raise InvalidInput(
             f"This upload was started for sha256:{session.digest}; it cannot be finished as {digest}.",
             field="digest",
@@ -297,6 +367,7 @@ def upload_session_finish(
     session ends. A direct upload is only sealed here and checked by a worker: see upload_session_seal."""
     if is_direct(session):
         raise Conflict("A direct upload is finished with upload_session_seal.", code="direct_upload")
+    _require_digest_to_finish(session, digest)
     if length:
         session = upload_session_append(
             session=session,
@@ -316,7 +387,7 @@ def upload_session_finish(
             )
         session.writer = uuid.uuid4()  # finishing: no chunk may be appended meanwhile
         session.writer_until = timezone.now() + timedelta(seconds=settings.PROVENANT_UPLOAD_LEASE_SECONDS)
-        session.save(update_fields=["writer", "writer_until", "updated_at"])
+        session.save(update_fields=["digest", "writer", "writer_until", "updated_at"])
     sink = sink_for(session.storage_state)
     actual = new_hasher(bytes(session.hash_state)).finalize()
     if actual != session.digest:
@@ -331,8 +402,13 @@ def upload_session_finish(
             field="digest",
             code="digest_mismatch",
         )
+    # A session started without a digest wrote bytes the store may hold already: they are not written twice.
+    wrote = not isinstance(sink, DiscardSink) and needs_bytes(session.digest)
     try:
-        sink.complete(session.storage_state, storage_key_for(session.digest))
+        if wrote:
+            sink.complete(session.storage_state, storage_key_for(session.digest))
+        else:
+            sink.abort(session.storage_state)
     except BaseException:
         _release_writer_lease(session, session.writer)
         raise
@@ -341,7 +417,7 @@ def upload_session_finish(
         digest=session.digest,
         size=session.offset,
         uploaded_by=session.created_by,
-        wrote_bytes=not isinstance(sink, DiscardSink),
+        wrote_bytes=wrote,
         completing=lambda: _session_completed(session),
     )
     return blob, created
@@ -387,7 +463,7 @@ def _session_end(session: UploadSession, action: AuditAction, changes: dict) -> 
     """Remove a session whose upload is over, and log how it ended; call inside the transaction that ends it."""
     with ChangeSet() as recorded:
         # Described before the row goes, so the entry names it by its id.
-        recorded.audit(action, obj=session, changes={"digest": f"sha256:{session.digest}", **changes})
+        recorded.audit(action, obj=session, changes={"digest": _named(session), **changes})
         session.delete()
 
 
@@ -420,7 +496,7 @@ def upload_sessions_expire(*, now: datetime | None = None) -> int:
             changes.audit(
                 AuditAction.UPLOAD_SESSION_EXPIRED,
                 obj=session,
-                changes={"digest": f"sha256:{session.digest}", "offset": session.offset, "state": session.state},
+                changes={"digest": _named(session), "offset": session.offset, "state": session.state},
             )
         sink_for(session.storage_state).abort(session.storage_state)
         ended += 1

@@ -1,6 +1,7 @@
 """Resumable uploads: chunks in order, resume after an interruption, nothing kept unless the digest matches."""
 
 import io
+import json
 import os
 from datetime import timedelta
 
@@ -498,7 +499,11 @@ def test_partial_data_no_session_owns_is_removed_once_old(isolated_blob_folder):
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({"digest": "sha256:nope"}, "digest"), ({"digest": "sha256:" + "a" * 64, "size": 0}, "size"), ({}, "digest")],
+    [
+        ({"digest": "sha256:nope"}, "digest"),
+        ({"digest": "sha256:" + "a" * 64, "size": 0}, "size"),
+        ({"size": 0}, "size"),
+    ],
 )
 def test_bad_session_requests_are_a_400(api, payload, field):
     response = api.post(f"/api/v1/projects/{ProjectFactory().slug}/uploads/", payload, format="json")
@@ -527,3 +532,107 @@ def test_direct_uploads_need_s3_storage(api):
     assert response.status_code == 400
     assert response.json()["code"] == "direct_needs_s3"
     assert not UploadSession.objects.exists()
+
+
+# Sessions whose digest is named when they finish -----------------------------------------------------------------
+
+
+def start_without_digest(api, project, **extra):
+    return api.post(f"/api/v1/projects/{project.slug}/uploads/", extra, format="json")
+
+
+def test_a_session_started_without_a_digest_keeps_the_bytes_under_the_digest_named_at_the_end(
+    api, data, isolated_blob_folder
+):
+    project = ProjectFactory()
+    started = start_without_digest(api, project, size=len(data))
+    assert started.status_code == 201, started.json()
+    assert started.json()["digest"] is None
+    assert_conforms(started, "POST", "/api/v1/projects/{slug}/uploads/")
+
+    finished = upload_in_chunks(api, started.json()["url"], data)
+
+    assert finished.status_code == 201, finished.json()
+    blob = Blob.objects.get()
+    assert blob.digest == sha256(data).split(":")[1]
+    assert (isolated_blob_folder / blob.storage_key).read_bytes() == data
+    assert api.get(started.json()["url"]).json()["digest"] == sha256(data)
+    assert staged(isolated_blob_folder) == []
+    started_entry = AuditEntry.objects.get(action="upload_session.started")
+    assert json.loads(started_entry.changes)["digest"] is None
+
+
+def test_finishing_a_session_started_without_a_digest_needs_one_and_reads_nothing_without_it(
+    api, data, isolated_blob_folder
+):
+    url = start_without_digest(api, ProjectFactory(), size=len(data)).json()["url"]
+    assert patch(api, url, data[: 5 * MiB], 0).status_code == 202
+
+    refused = api.put(url, data[5 * MiB :], content_type="application/octet-stream", HTTP_UPLOAD_OFFSET=str(5 * MiB))
+
+    assert refused.status_code == 400
+    assert (refused.json()["code"], refused.json()["field"]) == ("digest_required", "digest")
+    assert "?digest=sha256:" in refused.json()["detail"]
+    assert api.get(url).json()["offset"] == 5 * MiB  # the last chunk was not taken
+    assert not Blob.objects.exists()
+    finished = api.put(
+        f"{url}?digest={sha256(data)}", data[5 * MiB :], content_type="application/octet-stream",
+        HTTP_UPLOAD_OFFSET=str(5 * MiB),
+    )  # fmt: skip
+    assert finished.status_code == 201, finished.json()
+
+
+def test_a_session_started_without_a_digest_that_ends_with_the_wrong_one_keeps_nothing(api, data, isolated_blob_folder):
+    url = start_without_digest(api, ProjectFactory(), size=len(data)).json()["url"]
+    for offset in range(0, len(data), 5 * MiB):
+        assert patch(api, url, data[offset : offset + 5 * MiB], offset).status_code == 202
+
+    refused = api.put(f"{url}?digest={sha256(b'other bytes')}")
+
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "digest_mismatch"
+    assert not Blob.objects.exists()
+    assert not UploadSession.objects.exists()
+    assert staged(isolated_blob_folder) == []
+
+
+def test_held_bytes_sent_without_a_digest_are_recorded_but_not_written_again(api, isolated_blob_folder):
+    content = os.urandom(6 * MiB)
+    blob = BlobFactory(content=content)
+    stored = isolated_blob_folder / blob.storage_key
+    written_at = stored.stat().st_mtime_ns
+    other = ProjectFactory()
+
+    url = start_without_digest(api, other).json()["url"]
+    assert patch(api, url, content, 0).status_code == 202
+    finished = api.put(f"{url}?digest={sha256(content)}")
+
+    assert finished.status_code == 200  # not new to the store
+    assert ProjectBlob.objects.filter(project=other, blob=blob).exists()
+    assert stored.stat().st_mtime_ns == written_at
+    assert staged(isolated_blob_folder) == []
+
+
+def test_a_chunk_cut_short_in_a_session_without_a_digest_leaves_no_blob_and_the_session_where_it_was(
+    api, data, isolated_blob_folder
+):
+    url = start_without_digest(api, ProjectFactory(), size=len(data)).json()["url"]
+    assert patch(api, url, data[: 5 * MiB], 0).status_code == 202
+    session = UploadSession.objects.get()
+    hash_state = bytes(session.hash_state)
+
+    with pytest.raises(InvalidInput, match="ended after"):
+        uploads.upload_session_finish(
+            session=session, digest=sha256(data), stream=io.BytesIO(data[5 * MiB : 7 * MiB]), start=5 * MiB,
+            length=len(data) - 5 * MiB,
+        )  # fmt: skip
+
+    session.refresh_from_db()
+    assert (session.offset, session.digest, bytes(session.hash_state)) == (5 * MiB, "", hash_state)
+    assert not Blob.objects.exists()
+    finished = api.put(
+        f"{url}?digest={sha256(data)}", data[5 * MiB :], content_type="application/octet-stream",
+        HTTP_UPLOAD_OFFSET=str(5 * MiB),
+    )  # fmt: skip
+    assert finished.status_code == 201, finished.json()
+    assert (isolated_blob_folder / Blob.objects.get().storage_key).read_bytes() == data

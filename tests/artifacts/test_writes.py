@@ -45,7 +45,7 @@ def test_a_write_that_fails_in_the_writer_thread_fails_the_upload():
             raise OSError(28, "No space left on device")
 
     def send_blocks():
-        with _BlockWriter(FullDisk(), OneShotSha256(), depth=2) as writer:
+        with _BlockWriter(FullDisk(), OneShotSha256(), start=0, depth=2) as writer:
             for _ in range(10):
                 writer.put(b"x" * 1024)
 
@@ -60,7 +60,7 @@ def test_the_writer_hashes_and_writes_every_block_in_order():
 
     target, hasher = io.BytesIO(), OneShotSha256()
     blocks = [bytes([i]) * 1000 for i in range(50)]
-    with _BlockWriter(target, hasher, depth=3) as writer:
+    with _BlockWriter(target, hasher, start=0, depth=3) as writer:
         for block in blocks:
             writer.put(block)
     assert target.getvalue() == b"".join(blocks)

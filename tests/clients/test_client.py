@@ -130,6 +130,62 @@ def test_chunks_grow_with_the_speed_measured_up_to_the_largest_allowed(demo_serv
     assert pushed.version["digest"] == sha256(source)
 
 
+def test_a_large_file_is_sent_while_it_is_hashed_and_its_digest_named_at_the_end(demo_server, random_file, tmp_path):
+    source = random_file(2 * SERVER_MIN_CHUNK + 1234)
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1, "max_chunk_size": 1}
+    with Client(demo_server.url, demo_server.contributor_token, **options) as client:
+        starts: list[dict] = []
+        client.http.event_hooks["request"].append(
+            lambda request: (
+                starts.append(json.loads(request.read())) if request.url.path.endswith("/uploads/") else None
+            )
+        )
+        finishes: list[str] = []
+        client.http.event_hooks["request"].append(
+            lambda request: finishes.append(request.url.params.get("digest")) if request.method == "PUT" else None
+        )
+        pushed = client.push(source, project=PROJECT, artifact="client-digest-later")
+
+    # Folder-backed: direct refused, then a session with no digest, named by the finishing PUT.
+    assert [("digest" in body, body.get("direct", False)) for body in starts] == [(False, True), (False, False)]
+    assert finishes == [sha256(source)]
+    assert (pushed.bytes_sent, pushed.already_held) == (source.stat().st_size, False)
+    assert pushed.version["digest"] == sha256(source)
+
+
+def test_bytes_held_but_new_to_this_cache_stop_being_sent_once_the_hash_is_done(demo_server, random_file, tmp_path):
+    source = random_file(4 * SERVER_MIN_CHUNK + 1234)
+    options = {"upload_session_threshold": 0, "chunk_size": 1, "max_chunk_size": 1}
+    with Client(demo_server.url, demo_server.contributor_token, cache_dir=tmp_path / "first", **options) as first:
+        first.upload(source, project=PROJECT)
+    # Another machine's cache (or a colleague's) has never seen the file: it starts sending before it knows.
+    with Client(demo_server.url, demo_server.contributor_token, cache_dir=tmp_path / "other", **options) as other:
+        traffic = Traffic(other)
+        again = other.push(source, project=PROJECT, artifact="client-held-elsewhere")
+        listed = other.get(f"/projects/{PROJECT}/uploads/")["results"]
+
+    assert again.already_held
+    assert again.bytes_sent < source.stat().st_size  # at the latest, the last chunk is not sent
+    assert "DELETE" in {method for method, *_ in traffic.requests}
+    assert not any(method == "PUT" for method, *_ in traffic.requests)
+    assert again.version["digest"] == sha256(source)
+    assert not [session for session in listed if session["state"] == "receiving"], "the session was cancelled"
+
+
+def test_a_large_file_this_cache_pushed_is_hashed_first_and_not_sent_again(demo_server, random_file, tmp_path):
+    source = random_file(2 * SERVER_MIN_CHUNK + 1234)
+    options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0, "chunk_size": 1}
+    with Client(demo_server.url, demo_server.contributor_token, **options) as client:
+        first = client.push(source, project=PROJECT, artifact="client-hinted")
+        traffic = Traffic(client)
+        again = client.push(source, project=PROJECT, artifact="client-hinted")
+
+    assert (again.bytes_sent, again.already_held) == (0, True)
+    assert traffic.body_bytes("PUT", "PATCH") == 0
+    assert ("HEAD", f"/api/v1/projects/{PROJECT}/blobs/{first.digest}", 0) in traffic.requests
+    assert again.version["id"] == first.version["id"]
+
+
 def test_a_server_that_keeps_blobs_in_a_folder_is_asked_for_a_direct_upload_once(demo_server, random_file, tmp_path):
     options = {"cache_dir": tmp_path / "cache", "upload_session_threshold": 0}
     with Client(demo_server.url, demo_server.contributor_token, **options) as client:

@@ -239,14 +239,7 @@ class Client(RegistryCalls, AuditCalls):
 
     def upload(self, path: str | os.PathLike[str], *, project: str) -> UploadResult:
         """Store the file's bytes in the project unless it holds them already; nothing is published."""
-        source = Path(path)
-        digest, size = transfers.file_digest(source)
-        return self._upload(source, project=project, digest=digest, size=size)
-
-    def _upload(
-        self, source: Path, *, project: str, digest: str, size: int, progress: Progress | None = None
-    ) -> UploadResult:
-        return self.uploads.upload(source, project=project, digest=digest, size=size, progress=progress)
+        return self.uploads.upload_file(Path(path), project=project, progress=None)
 
     # Artifacts ---------------------------------------------------------------------------------------------------
 
@@ -288,8 +281,8 @@ class Client(RegistryCalls, AuditCalls):
         source = Path(path)
         # The artifact first: a name or kind the server refuses costs no upload.
         record = self.ensure_artifact(project, artifact, kind=kind)
-        digest, size = transfers.file_digest(source)
-        stored = self._upload(source, project=project, digest=digest, size=size, progress=progress)
+        stored = self.uploads.upload_file(source, project=project, progress=progress)
+        digest, size = stored.digest, stored.size
         body: dict[str, Any] = {"artifact": record["id"], "digest": digest}
         if run is not None:
             body["run"] = run

@@ -7,7 +7,8 @@ Layout of the cache folder (`config.cache_dir()`), like the Hugging Face cache's
 
     blobs/sha256/<hex>        bytes whose SHA-256 is <hex>, read-only; written only after they were checked
     blobs/incoming/           downloads in progress, renamed into blobs/sha256/ once they hash right
-    uploads/<key>.json        an upload session in progress: which server, project and digest, and its URL
+    uploads/<key>.json        an upload session in progress: which server, project and digest (or file), its URL
+    files/<key>.json          the digest a pushed file had, with the file's identity then (a hint: see uploads)
     versions/<server>/<id>.json   an artifact version's record (versions are immutable, so it never goes stale)
 """
 
@@ -118,6 +119,30 @@ class Cache:
     def upload_state_path(self, server: str, project: str, digest: str) -> Path:
         key = hashlib.sha256(f"{server}\n{project}\n{normalize_digest(digest)}".encode()).hexdigest()[:32]
         return self.root / "uploads" / f"{key}.json"
+
+    def file_upload_state_path(self, server: str, project: str, source: Path) -> Path:
+        """The state of an upload session started before the file's digest was known: keyed by the file instead."""
+        key = hashlib.sha256(f"{server}\n{project}\nfile:{source.resolve()}".encode()).hexdigest()[:32]
+        return self.root / "uploads" / f"{key}.json"
+
+    def _file_hint_path(self, source: Path) -> Path:
+        return self.root / "files" / f"{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:32]}.json"
+
+    @staticmethod
+    def _identity(stat: os.stat_result) -> list[int]:
+        """What changes when a file's bytes may have: its inode, size, modification and change times."""
+        return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+    def file_digest_hint(self, source: Path, stat: os.stat_result) -> str | None:
+        """The digest the file had when this cache last saw it pushed, if it looks untouched since (`stat`): only a
+        hint of which way to upload it, never trusted for the bytes (uploads hashes the file all the same)."""
+        saved = self.load_json(self._file_hint_path(source)) or {}
+        if saved.get("identity") != self._identity(stat) or not is_digest(str(saved.get("digest") or "")):
+            return None
+        return str(saved["digest"])
+
+    def remember_file_digest(self, source: Path, stat: os.stat_result, digest: str) -> None:
+        self.save_json(self._file_hint_path(source), {"identity": self._identity(stat), "digest": digest})
 
     def forget_stale_uploads(self, *, keep: Path, max_age: float = STALE_UPLOAD_SECONDS) -> list[Path]:
         """Remove the upload state files no later push will resume: older than `max_age` (the server has dropped
