@@ -797,6 +797,14 @@ ENDPOINTS = [
         variant="first version",
     ),
     Endpoint("model-versions/{id}", "modelversion-detail", "GET", ARTIFACT_RECORD, by_pk(model_version)),
+    Endpoint(
+        "model-versions/{id}/imported-stage",
+        "modelversion-imported-stage",
+        "POST",
+        # Recording a stage copied from another registry moves what governance guards: the project's maintainers.
+        answers(403, no_role=NOT_FOUND, maintainer=201, superuser=201),
+        by_pk(model_version, {"stage": "staging", "imported_from": "mlflow http://mlflow:5000 churn version 1"}),
+    ),
     # Promotions
     Endpoint("promotions", "promotionrequest-list", "GET", LIST),
     Endpoint(
