@@ -66,13 +66,24 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory) -> Iterator[str]:
+def mlflow_server(demo_server: DemoServer, tmp_path_factory) -> Iterator[str]:
     """A real tracking server on loopback with a SQLite store, serving its default artifact store over HTTP
     (`mlflow-artifacts:/`, as a shared team server does); about ten seconds to start here, so one a session, shared by
-    the plugin's and the importer's tests."""
+    the plugin's, the importer's and the UI's tests.
+
+    For experiments whose artifact location is `provenant+http://` the server itself lists and serves the files its
+    UI shows, through the plugin: so, as a team's server would be, it runs with this checkout's client on its path
+    and a Provenant token in its environment, a reader's (the UI only reads), and none of the developer's settings.
+    """
     import httpx  # here, not at the top: without httpx this module skips the client's tests instead of failing
 
     folder = tmp_path_factory.mktemp("mlflow-server")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("PROVENANT_", "MLFLOW_"))} | {
+        "PYTHONPATH": str(CLIENT_SOURCE),
+        "PROVENANT_TOKEN": demo_server.viewer_token,
+        "XDG_CACHE_HOME": str(folder / "cache"),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+    }
     port = free_port()
     log = (folder / "server.log").open("wb")
     command = [
@@ -82,7 +93,9 @@ def mlflow_server(tmp_path_factory) -> Iterator[str]:
         "--workers", "1",
     ]  # fmt: skip
     # A session of its own, so the server and the workers it forks are stopped together.
-    server = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        command, cwd=folder, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS

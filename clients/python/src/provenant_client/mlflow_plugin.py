@@ -53,7 +53,13 @@ from urllib.parse import urlsplit
 
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_STATE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import (
+    INTERNAL_ERROR,
+    INVALID_STATE,
+    PERMISSION_DENIED,
+    RESOURCE_DOES_NOT_EXIST,
+    UNAUTHENTICATED,
+)
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from provenant_client.client import Client, PushResult
@@ -148,14 +154,26 @@ def _relative(path: str | None) -> str:
     return cleaned
 
 
+#: Provenant's refusals -> MLflow's error codes, so a tracking server serving its UI from Provenant answers the
+#: browser the same 4xx (MlflowException.get_http_status_code) rather than a 500; anything else is INTERNAL_ERROR.
+_ERROR_CODES = {401: UNAUTHENTICATED, 403: PERMISSION_DENIED, 404: RESOURCE_DOES_NOT_EXIST}
+
+
 @contextmanager
-def _as_mlflow_errors(action: str) -> Iterator[None]:
-    """A Provenant refusal as the MlflowException that MLflow's callers handle, with the server's own words."""
+def _as_mlflow_errors(action: str, server: str) -> Iterator[None]:
+    """A Provenant refusal as the MlflowException that MLflow's callers handle, with the server's own words; a
+    refused token says whose it is: this process's, which for a tracking server is the server's, not its user's."""
     try:
         yield
     except ProvenantError as error:
-        code = RESOURCE_DOES_NOT_EXIST if error.status == 404 else INTERNAL_ERROR
-        raise MlflowException(f"Provenant refused to {action}: {error}", error_code=code) from error
+        code = _ERROR_CODES.get(error.status or 0, INTERNAL_ERROR)
+        message = f"Provenant refused to {action}: {error}"
+        if error.status in (401, 403):
+            message += (
+                f" (the token is this process's: PROVENANT_TOKEN, else the `provenant login` profile for {server};"
+                " it needs a role in the project that allows this)"
+            )
+        raise MlflowException(message, error_code=code) from error
 
 
 # Connections and runs shared by every repository of the process ---------------------------------------------------
@@ -362,7 +380,7 @@ class ProvenantArtifactRepository(ArtifactRepository):
             return None
         key = (self.location.server, self.location.project, run_id)
         _tracking_uris[key] = self.tracking_uri
-        with _as_mlflow_errors(f"record MLflow run {run_id}"):
+        with _as_mlflow_errors(f"record MLflow run {run_id}", self.location.server):
             return int(provenant_run(self.location, run_id, self.tracking_uri)["id"])
 
     def _publish(self, local_file: str, path: str, run: int | None) -> None:
@@ -378,7 +396,7 @@ class ProvenantArtifactRepository(ArtifactRepository):
                 **({"model_id": self.location.model_id} if self.location.model_id else {}),
             }
         }
-        with _as_mlflow_errors(f"store {path!r}"):
+        with _as_mlflow_errors(f"store {path!r}", self.location.server):
             result = self.client.push(
                 local_file,
                 project=self.location.project,
@@ -396,7 +414,7 @@ class ProvenantArtifactRepository(ArtifactRepository):
     def _versions(self) -> dict[str, dict[str, Any]]:
         """The newest version of each MLflow path under this root, read from the versions' metadata."""
         newest: dict[str, dict[str, Any]] = {}
-        with _as_mlflow_errors(f"list {self.artifact_uri}"):
+        with _as_mlflow_errors(f"list {self.artifact_uri}", self.location.server):
             for version in self.client.iterate(
                 "/artifact-versions/",
                 project=self.location.project,
@@ -433,7 +451,7 @@ class ProvenantArtifactRepository(ArtifactRepository):
             raise MlflowException(
                 f"No artifact {path!r} under {self.artifact_uri}.", error_code=RESOURCE_DOES_NOT_EXIST
             )
-        with _as_mlflow_errors(f"download {path!r}"):
+        with _as_mlflow_errors(f"download {path!r}", self.location.server):
             self.client.pull(int(version["id"]), local_path)
 
     # Deleting -----------------------------------------------------------------------------------------------------
