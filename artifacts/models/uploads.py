@@ -28,7 +28,13 @@ class UploadSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey("artifacts.Project", on_delete=models.CASCADE, related_name="upload_sessions")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    digest = models.CharField(max_length=64, validators=[validate_sha256_hex], help_text="What the bytes must hash to.")
+    digest = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_sha256_hex],
+        help_text="What the bytes must hash to; empty until the client names it, for a session started without one "
+        "(API chunks to a folder), which it must do to finish.",
+    )
     size = models.BigIntegerField(null=True, blank=True, help_text="Total size announced at the start, if known.")
     offset = models.BigIntegerField(default=0, help_text="Bytes received and kept so far.")
     hash_state = models.BinaryField(help_text="Serialized SHA-256 state after `offset` bytes.")
@@ -54,7 +60,13 @@ class UploadSession(models.Model):
                 condition=models.Q(size__isnull=True) | models.Q(offset__lte=models.F("size")),
                 name="upload_offset_within_size",
             ),
+            # Only a session still receiving may be without its digest: nothing is stored, verified or failed
+            # against a digest nobody named.
+            models.CheckConstraint(
+                condition=models.Q(state="receiving") | ~models.Q(digest=""), name="upload_digest_named_when_done"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"upload {self.id} of sha256:{self.digest[:12]}… ({self.offset} bytes)"
+        of = f"sha256:{self.digest[:12]}…" if self.digest else "a digest not yet named"
+        return f"upload {self.id} of {of} ({self.offset} bytes)"

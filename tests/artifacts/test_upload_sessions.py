@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -594,6 +594,17 @@ def test_a_session_started_without_a_digest_that_ends_with_the_wrong_one_keeps_n
     assert not Blob.objects.exists()
     assert not UploadSession.objects.exists()
     assert staged(isolated_blob_folder) == []
+
+
+def test_the_database_keeps_a_session_without_its_digest_receiving(api):
+    started = start_without_digest(api, ProjectFactory(), size=MiB)
+    session = UploadSession.objects.get(pk=started.json()["id"])
+
+    for state in ("verifying", "completed", "failed"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            UploadSession.objects.filter(pk=session.pk).update(state=state)
+
+    assert UploadSession.objects.get(pk=session.pk).state == "receiving"
 
 
 def test_held_bytes_sent_without_a_digest_are_recorded_but_not_written_again(api, isolated_blob_folder):
