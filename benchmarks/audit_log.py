@@ -4,6 +4,7 @@
 benchmark needs around its measurements, the databases' code among it, is in benchmarks/harness.py.)
 
     .venv/bin/python benchmarks/audit_log.py [--parts append,verify,proofs,export] [--entries N] [--reuse] [--keep]
+    .venv/bin/python benchmarks/audit_log.py --smoke
 
 Four parts, each on PostgreSQL (--database-url, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/
 provenant_bench_audit), in databases of the script's own, migrated with the app's migrations:
@@ -1125,7 +1126,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="use the loaded database a previous run kept, and keep it")
     parser.add_argument("--keep", action="store_true", help="keep the databases this run creates")
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick check that every part runs: 2,000 entries, 1 and 2 writers for 1 s in 1 round, 10 proofs, "
+        "1 verifier run, --no-readme; exits non-zero on any error or check that fails (entries missing, a gap in "
+        "the numbering, an export or proof that does not verify)",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.entries, args.writers, args.seconds, args.rounds = 2_000, [1, 2], 1.0, 1
+        args.warmup, args.proofs, args.verify_runs, args.no_readme = 5, 10, 1, True
     if args.entries < 1_000 or args.rounds < 1 or args.seconds <= 0 or args.proofs < 1 or args.verify_runs < 1:
         parser.error("--entries at least 1,000; --rounds, --seconds, --proofs and --verify-runs positive")
     if min(args.writers) < 1:

@@ -1,10 +1,10 @@
 """Blob transfer at scale: hashing, verification, uploads and downloads of one large file, measured in one run.
 
-(One file of about 1,170 lines on purpose: the servers, the measurements made against them and the tables that
+(One file of about 1,140 lines on purpose: the servers, the measurements made against them and the tables that
 compare them refer to each other throughout, and read together. What every benchmark needs around its measurements
 is in benchmarks/harness.py.)
 
-    .venv/bin/python benchmarks/blob_transfer.py [--size-gib 1] [--rss-sizes 1,4] [--skip-s3]
+    .venv/bin/python benchmarks/blob_transfer.py [--size-gib 1] [--rss-sizes 1,4] [--skip-s3] [--smoke]
 
 Everything it needs runs on 127.0.0.1 and is started and stopped here: gunicorn serving the app (one sync worker,
 DEBUG off), a Celery worker (solo pool) on a Redis database of its own, moto's S3 server, and fresh databases
@@ -44,18 +44,14 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     BenchError,
     Child,
     app_settings,
+    bench_main,
     celery_worker,
     children_of,
     claim_redis_db,
     clean_environment,
-    code_version,
-    command_line,
     command_output,
     cpu_model,
     cpu_seconds,
-    elapsed,
-    exit_on_sigterm,
-    failed,
     free_port,
     listening,
     manage,
@@ -63,10 +59,11 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     nproc,
     progress,
     results_header,
-    show_results,
+    serve_app,
     software_line,
     total_memory,
     verdict,
+    web_server_command,
 )
 
 RESULTS_START = "<!-- results:start (written by benchmarks/blob_transfer.py) -->"
@@ -80,8 +77,10 @@ READ_CHUNK = MIB  # what the app reads and hashes per step (artifacts.storage.CH
 APP_PART_SIZE = 8 * MIB
 APP_S3_CONCURRENCY = 4
 
+#: --smoke: above one S3 part (8 MiB), so the app's multipart upload runs, and two session chunks.
+SMOKE_SIZE = 12 * MIB
+SMOKE_CHUNK_MIB = 6
 HTTP_TIMEOUT = 900.0  # per socket operation; a whole transfer may take longer
-GUNICORN_TIMEOUT = 600
 #: The comment the script's PostgreSQL databases carry: nothing else is ever dropped.
 MARKER = "provenant-bench-blob-transfer"
 
@@ -122,17 +121,6 @@ get_user_model().objects.create_user("bench").user_permissions.add(
 
 TASK_DONE = re.compile(r"Task artifacts\.tasks\.verify_blob\[([0-9a-f-]+)\] succeeded in ([0-9.eE+-]+)s: '?(\w+)'?")
 TASK_FAILED = re.compile(r"Task artifacts\.tasks\.verify_blob\[[0-9a-f-]+\] (?:raised|retry)")
-
-
-def web_server_command(server: str, app: str, port: int, *, chdir: Path | None = None) -> list[str]:
-    """One worker process of `server` serving the WSGI `app` ("module:callable") on 127.0.0.1:`port`."""
-    if server == "granian":
-        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
-                   "--workers", "1"]  # fmt: skip
-        return command + (["--working-dir", str(chdir)] if chdir else []) + [app]
-    command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
-               "--timeout", str(GUNICORN_TIMEOUT)]  # fmt: skip
-    return command + (["--chdir", str(chdir)] if chdir else []) + [app]
 
 
 def bare_wsgi_app(environ: dict, start_response: Callable) -> list[bytes]:
@@ -513,23 +501,17 @@ class Server:
             bench.s3_client().create_bucket(Bucket=self.bucket)
         bench.redis.flushdb()
         self.env = bench.app_env(database_url=self.database_url, var_dir=self.var_dir, bucket=self.bucket)
-        self.port = free_port()
-        self.api = Api(self.port, bench.settings.token)
         self.worker: Child | None = None
-        self.gunicorn = Child(
+        self.gunicorn, self.port = serve_app(
             f"{bench.args.server} ({label})",
-            web_server_command(bench.args.server, "config.wsgi:application", self.port),
             env=self.env,
             log_path=bench.workdir / f"{bench.args.server}-{label}.log",
-        )  # fmt: skip
-        self.gunicorn.wait_until(self._answers, f"answering on 127.0.0.1:{self.port}")
+            answers=lambda port: Api(port, bench.settings.token).request("GET", "/api/v1/projects/").status == 200,
+            server=bench.args.server,
+        )
+        self.api = Api(self.port, bench.settings.token)
         self.gunicorn.wait_until(lambda: bool(children_of(self.gunicorn.pid)), "running its worker")
         self.web_worker_pid = children_of(self.gunicorn.pid)[0]
-
-    def _answers(self) -> bool:
-        if not listening(self.port):
-            return False
-        return self.api.request("GET", "/api/v1/projects/").status == 200
 
     def create_project(self, slug: str) -> str:
         answer = self.api.request("POST", "/api/v1/projects/", body={"slug": slug, "name": slug})
@@ -1127,9 +1109,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--chunk-mib", type=int, default=64, help="chunk size of the upload session (default 64)")
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check that everything runs: {SMOKE_SIZE // MIB} MiB, 1 round, {SMOKE_CHUNK_MIB} MiB chunks, "
+        "local disk and S3, no extra memory runs, --no-readme; exits non-zero on any error",
+    )
     args = parser.parse_args(argv)
     if args.size_gib <= 0 or args.repeat < 1 or args.chunk_mib < 5:
         parser.error("--size-gib must be positive, --repeat at least 1, --chunk-mib at least 5 (S3's minimum part)")
+    if args.smoke:
+        args.size_gib, args.repeat, args.chunk_mib = SMOKE_SIZE / GIB, 1, SMOKE_CHUNK_MIB
+        args.rss_sizes, args.no_readme = [], True
     return args
 
 
@@ -1137,35 +1128,7 @@ def main(argv: list[str]) -> int:
     global APP_S3_CONCURRENCY
     args = parse_args(argv)
     APP_S3_CONCURRENCY = args.s3_concurrency
-    command = command_line(__file__, argv)
-    code = code_version()
-    started_at = dt.datetime.now(dt.UTC)
-    exit_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="provenant-bench-"))
-    bench = Bench(args, workdir)
-    progress(f"work folder {workdir}")
-    finished = False
-    try:
-        bench.prepare()
-        bench.run()
-        finished = True
-    except BenchError as error:
-        return failed(error)
-    finally:
-        bench.cleanup()
-        if finished:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            # Keep the processes' logs for the post-mortem; the large files go.
-            for path in workdir.iterdir():
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                elif path.suffix != ".log":
-                    path.unlink(missing_ok=True)
-            print(f"Logs kept in {workdir}", file=sys.stderr)
-    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
-    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
-    return 0
+    return bench_main(__file__, argv, args, Bench, report, markers=(RESULTS_START, RESULTS_END))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,28 +42,22 @@ from blob_transfer import (  # benchmarks/ is the script's folder, first on sys.
     Databases,
     hash_file,
     size_label,
-    web_server_command,
     write_random_file,
 )
 from harness import (
     BenchError,
     Child,
     app_settings,
+    bench_main,
     claim_redis_db,
     clean_environment,
-    code_version,
-    command_line,
-    elapsed,
-    exit_on_sigterm,
-    free_port,
-    listening,
     machine_lines,
     manage,
     progress,
     results_header,
-    run_bench,
-    show_results,
+    serve_app,
     verdict,
+    web_server_command,
 )
 
 RESULTS_START = "<!-- results:start (written by benchmarks/client_transfer.py) -->"
@@ -270,18 +263,13 @@ class Bench:
         manage(env, "migrate", "--noinput")
         manage(env, "shell", "-c", BENCH_USER)
         self.token = manage(env, "issue_token", "bench", "--name", "bench", "--quiet").strip()
-        self.port = free_port()
-        self.server = Child(
+        self.server, self.port = serve_app(
             "granian",
-            web_server_command("granian", "config.wsgi:application", self.port),
-            env=env | {"PYTHONUNBUFFERED": "1"},
+            env=env,
             log_path=self.workdir / "granian.log",
+            answers=lambda port: Api(port, self.token).request("GET", "/api/v1/projects/").status == 200,
         )
         self.api = Api(self.port, self.token)
-        self.server.wait_until(
-            lambda: listening(self.port) and self.api.request("GET", "/api/v1/projects/").status == 200,
-            f"answering on 127.0.0.1:{self.port}",
-        )
         answer = self.api.request("POST", "/api/v1/projects/", body={"slug": PROJECT, "name": PROJECT})
         self.api.expect(answer, 201, what="create project")
         # Warm the worker up (the storage, the broker connection), as a long-running server would be.
@@ -615,18 +603,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = command_line(__file__, argv)
-    code = code_version()
-    started_at = dt.datetime.now(dt.UTC)
-    exit_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="provenant-client-bench-"))
-    bench = Bench(args, workdir)
-    progress(f"work folder {workdir}")
-    if (status := run_bench(bench, workdir)) is not None:
-        return status
-    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
-    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
-    return 0
+    return bench_main(__file__, argv, args, Bench, report, markers=(RESULTS_START, RESULTS_END))
 
 
 if __name__ == "__main__":

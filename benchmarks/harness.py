@@ -24,10 +24,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,10 @@ def failed(error: BenchError) -> int:
     return 2
 
 
-def run_bench(bench: Any, workdir: Path) -> int | None:
+def run_bench(bench: Any, workdir: Path, *, keep_logs: bool = False) -> int | None:
     """`prepare()`, `run()` and always `cleanup()` a benchmark working in `workdir`: None when it finished (the
-    folder removed), else the exit status of its failure, with the processes' logs kept in the folder for the
-    post-mortem and the large files removed."""
+    folder removed, unless `keep_logs`), else the exit status of its failure, with the processes' logs kept in the
+    folder for the post-mortem and the large files removed."""
     finished = False
     try:
         bench.prepare()
@@ -91,7 +92,7 @@ def run_bench(bench: Any, workdir: Path) -> int | None:
         return failed(error)
     finally:
         bench.cleanup()
-        if finished:
+        if finished and not keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             for path in workdir.iterdir():
@@ -101,6 +102,27 @@ def run_bench(bench: Any, workdir: Path) -> int | None:
                     path.unlink(missing_ok=True)
             print(f"Logs kept in {workdir}", file=sys.stderr)
     return None
+
+
+def bench_main(
+    script: str, argv: list[str], args: Any, bench_class: type, report: Callable[..., str], *, markers: tuple[str, str]
+) -> int:
+    """The whole run of `bench_class(args, workdir)` (`run_bench`) in a new work folder named after the script, then
+    its results block (`report` given the bench and the header's facts) printed and, unless `args.no_readme`,
+    written between the two `markers`: the `main` of every script built that way. `args.keep_logs`, when the
+    script has it, keeps the logs."""
+    command = command_line(script, argv)
+    code = code_version()
+    started_at = datetime.now(UTC)
+    exit_on_sigterm()
+    workdir = Path(tempfile.mkdtemp(prefix=f"provenant-bench-{Path(script).stem}-"))
+    bench = bench_class(args, workdir)
+    progress(f"work folder {workdir}")
+    if (status := run_bench(bench, workdir, keep_logs=getattr(args, "keep_logs", False))) is not None:
+        return status
+    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
+    show_results(results, start=markers[0], end=markers[1], write_readme=not args.no_readme)
+    return 0
 
 
 def exit_on_sigterm() -> None:
@@ -554,6 +576,36 @@ def celery_worker(name: str, *, pool: list[str], hostname: str, env: dict[str, s
     )  # fmt: skip
     worker.wait_until(lambda: " ready." in worker.log_text(), "ready")
     return worker
+
+
+GUNICORN_TIMEOUT = 600
+
+
+def web_server_command(server: str, app: str, port: int, *, chdir: Path | None = None) -> list[str]:
+    """One worker process of `server` serving the WSGI `app` ("module:callable") on 127.0.0.1:`port`."""
+    if server == "granian":
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", "1"]  # fmt: skip
+        return command + (["--working-dir", str(chdir)] if chdir else []) + [app]
+    command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "1",
+               "--timeout", str(GUNICORN_TIMEOUT)]  # fmt: skip
+    return command + (["--chdir", str(chdir)] if chdir else []) + [app]
+
+
+def serve_app(
+    name: str, *, env: dict[str, str], log_path: Path, answers: Callable[[int], bool], server: str = "granian"
+) -> tuple[Child, int]:
+    """The app (config.wsgi) under one worker of `server` on a free loopback port, with the environment `env`;
+    returned with its port once it listens and `answers(port)` (a request the benchmark needs to succeed)."""
+    port = free_port()
+    child = Child(
+        name,
+        web_server_command(server, "config.wsgi:application", port),
+        env=env | {"PYTHONUNBUFFERED": "1"},
+        log_path=log_path,
+    )
+    child.wait_until(lambda: listening(port) and answers(port), f"answering on 127.0.0.1:{port}")
+    return child, port
 
 
 def free_port() -> int:

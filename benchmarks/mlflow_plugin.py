@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from statistics import median
 
@@ -34,19 +33,14 @@ from harness import (
     REPO,
     BenchError,
     Child,
+    bench_main,
     clean_environment,
-    code_version,
-    command_line,
-    elapsed,
-    exit_on_sigterm,
     free_port,
     listening,
     machine_lines,
     memory_kb,
     progress,
     results_header,
-    run_bench,
-    show_results,
     verdict,
 )
 
@@ -250,18 +244,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = command_line(__file__, argv)
-    code = code_version()
-    started_at = dt.datetime.now(dt.UTC)
-    exit_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="provenant-mlflow-bench-"))
-    bench = MlflowBench(args, workdir)
-    progress(f"work folder {workdir}")
-    if (status := run_bench(bench, workdir)) is not None:
-        return status
-    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
-    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
-    return 0
+    return bench_main(__file__, argv, args, MlflowBench, report, markers=(RESULTS_START, RESULTS_END))
 
 
 if __name__ == "__main__":

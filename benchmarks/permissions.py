@@ -1,22 +1,26 @@
 """Permission-filtered reads at scale: the artifact-version list and single permission checks, on PostgreSQL.
 
-(One file of about 1,010 lines on purpose: the data set's SQL, the measurements, the baseline worker that repeats
+(One file of about 1,050 lines on purpose: the data set's SQL, the measurements, the baseline worker that repeats
 them with older code, and the report are one experiment, read together. What every benchmark needs around its
 measurements is in benchmarks/harness.py.)
 
     .venv/bin/python benchmarks/permissions.py [--versions 10000,1000000] [--baseline COMMIT] [--reuse] [--keep]
+    .venv/bin/python benchmarks/permissions.py --smoke     # 2,000 versions, 5 calls a measurement: that it runs
 
-One database per scale (`<name>_10k_10k`, `<name>_1m_10k`, … for versions and artifacts, from --database-url or
+One database per scale (`<name>_10k_2k`, `<name>_1m_100k`, … for versions and artifacts, from --database-url or
 DATABASE_URL), migrated with the app's migrations and loaded with set-based SQL: 1,000 users, 100 groups, 100
-projects, 10,000 artifacts, the versions, and 1,000,000 guardian object-permission rows, each with the RoleGrant row
-it stands for (--scaled-catalog grows artifacts and grants with the versions instead). Then, in rounds that alternate
-between the databases so drift on a noisy machine hits every scale alike, it times through Django's test client and
-the real URL stack with bearer tokens:
+projects, and artifacts, versions and guardian object-permission rows (each with the RoleGrant row it stands for)
+that all grow together: one artifact per 10 versions (at least 2,000) and 20 permission rows per artifact, so
+10k → 1M versions is 2k → 100k artifacts and 40k → 2M rows (`scale_for`; --fixed-catalog keeps --artifacts and
+--grants the same at every scale, the data set before issue 18). Then, in rounds that alternate between the
+databases so drift on a noisy machine hits every scale alike, it times through Django's test client and the real
+URL stack with bearer tokens:
 
 - GET /api/v1/artifact-versions/ (the first page), the same filtered by the quietest project, and
 - artifacts.access.rule.can(user, "view", artifact) and can(user, "contribute", project),
 
-for a superuser, a user with many grants, users with few, and a user with none, and counts the queries of each.
+for a superuser, a user with many grants, users with few, a user with none and one with grants across projects (a
+role on 10 projects and on one artifact in each of the other 90), and counts the queries of each.
 Each call's statements run again under EXPLAIN (ANALYZE, BUFFERS) (`--explain` prints the plans). With --baseline,
 a second process does the same with the code of an earlier commit (or a checkout folder), in turns. What the data
 set looks like and the targets are in benchmarks/README.md, whose permissions results this script rewrites.
@@ -65,7 +69,7 @@ RESULTS_END = "<!-- permissions:end -->"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/provenant_bench_perm"
 #: The comment a database this script made carries: nothing else is ever dropped or reused.
 MARKER = "provenant-bench-permissions"
-DATA_VERSION = 2
+DATA_VERSION = 3  # 3: the cross-project user
 
 USERS = 1_000
 GROUPS = 100
@@ -153,6 +157,7 @@ def few_artifact_grants(scale: Scale) -> list[int]:
 
 MANY_GROUPS = range(1, 6)
 MANY_PROJECTS = range(3, PROJECTS + 1, 5)  # 20 projects, spread over the timeline
+CROSS_PROJECTS = range(5, PROJECTS + 1, 10)  # 10 projects, spread over the timeline
 
 PROFILES = [
     Profile("super", "bench-admin", "superuser", lambda scale: 1, 1),
@@ -185,7 +190,22 @@ PROFILES = [
         MIDDLE_PROJECT,
     ),
     Profile("none", "bench-none", "no grants", lambda scale: 1, 1),
+    Profile(
+        "cross",
+        "bench-cross",
+        "across projects: viewer on 10 projects, and on 1 artifact in each of the other 90",
+        lambda scale: cross_artifact(QUIET_PROJECT, scale),
+        MIDDLE_PROJECT,
+    ),
 ]
+CROSS_USER = len(PROFILES)  # its user id: the profiles' users are numbered in order
+
+
+def cross_artifact(project: int, scale: Scale) -> int:
+    """The artifact the cross-project user views in `project` (one without a project grant of theirs)."""
+    return artifact_in(project, 1 + project % 7, scale)
+
+
 SPECIAL_USERS = len(PROFILES)
 
 
@@ -229,6 +249,8 @@ def load_statements(scale: Scale) -> list[tuple[str, dict]]:
         "few_artifacts": few_artifact_grants(scale),
         "active_project": ACTIVE_PROJECT,
         "quiet_project": QUIET_PROJECT,
+        "cross_user": CROSS_USER,
+        "cross_projects": list(CROSS_PROJECTS),
         "salt": f"bench-{scale.label}-",
     }
     sql = [
@@ -304,6 +326,13 @@ def load_statements(scale: Scale) -> list[tuple[str, dict]]:
            FROM generate_series(0, %(many_artifacts)s - 1) AS j
            UNION ALL
            SELECT u, a, 'viewer' FROM unnest(ARRAY[3, 4, 5]) AS u, unnest(%(few_artifacts)s::bigint[]) AS a""",
+        # The cross-project user: viewer on 10 projects spread over the timeline, and on one artifact in each of the
+        # other 90 (the one `cross_artifact` names), so its visible versions come from every project.
+        """INSERT INTO bench_grant (user_id, project_id, role)
+           SELECT %(cross_user)s, p, 'viewer' FROM unnest(%(cross_projects)s::int[]) AS p""",
+        """INSERT INTO bench_grant (user_id, artifact_id, role)
+           SELECT %(cross_user)s, (p - 1) * %(per_project)s + 1 + p %% 7 + 1, 'viewer'
+           FROM generate_series(1, %(projects)s) AS p WHERE p <> ALL(%(cross_projects)s::int[])""",
         # Generic users' artifact grants fill up to the number of permission rows asked for: candidate k goes to
         # user k mod n, on an artifact that differs for every k of that user; the last ones are viewers, so the
         # total comes out exact.
@@ -908,19 +937,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", type=scale_list, default=[10_000, 1_000_000], help="default 10000,1000000")
     parser.add_argument(
-        "--artifacts",
-        type=int,
-        default=10_000,
-        help="artifacts at every scale (default 10,000: 100 per project); only the versions per artifact change",
-    )
-    parser.add_argument(
-        "--grants", type=int, default=1_000_000, help="object-permission rows at every scale (default 1,000,000)"
-    )
-    parser.add_argument(
-        "--scaled-catalog",
+        "--fixed-catalog",
         action="store_true",
-        help="artifacts and grants grow with the versions instead: 1 artifact per 100 versions (at least 1,000), "
-        "100 permission rows per artifact",
+        help="the data set before issue 18: --artifacts and --grants the same at every scale, only the versions grow "
+        "(by default all three grow: see scale_for)",
+    )
+    parser.add_argument("--artifacts", type=int, default=10_000, help="with --fixed-catalog (default 10,000)")
+    parser.add_argument(
+        "--grants", type=int, default=1_000_000, help="with --fixed-catalog: object-permission rows (default 1,000,000)"
     )
     parser.add_argument(
         "--database-url",
@@ -942,7 +966,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "in alternating rounds",
     )
     parser.add_argument("--worker-code", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick check that it runs: 2,000 versions (one scale), 5 calls a measurement, --no-readme; exits "
+        "non-zero on any error or a first page that is not the user's 50 newest visible versions",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.versions, args.repeat, args.rounds, args.warmup = [2_000], 5, 1, 1
+        args.no_readme, args.reuse, args.keep, args.baseline = True, False, False, None
     if args.repeat < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--repeat and --rounds must be positive, --warmup not negative")
     for versions in args.versions:
@@ -957,10 +990,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def scale_for(versions: int, args: argparse.Namespace) -> Scale:
-    if args.scaled_catalog:
-        artifacts = max(1_000, versions // 100)
-        return Scale(versions, artifacts, 100 * artifacts)
-    return Scale(versions, args.artifacts, args.grants)
+    """By default artifacts and grants grow with the versions: one artifact per 10 versions (at least 2,000, 20 a
+    project) and 20 object-permission rows per artifact, so 10k → 1M versions is 2k → 100k artifacts and 40k → 2M
+    permission rows (the generated users' artifact grants grow; the measured users' grants on half or 1 % of the
+    artifacts grow with them). With --fixed-catalog, the given numbers at every scale."""
+    if args.fixed_catalog:
+        return Scale(versions, args.artifacts, args.grants)
+    artifacts = max(2_000, versions // 10)
+    return Scale(versions, artifacts, 20 * artifacts)
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,7 @@
 (One file of about 910 lines on purpose: the receiver, the publishing phases and the report that reads their records
 belong together. What every benchmark needs around its measurements is in benchmarks/harness.py.)
 
-    .venv/bin/python benchmarks/webhooks.py [--quick] [--pool prefork|solo] [--no-readme]
+    .venv/bin/python benchmarks/webhooks.py [--quick] [--pool prefork|solo] [--no-readme] [--smoke]
 
 Everything runs on 127.0.0.1 and is started and stopped here: a fresh PostgreSQL database of the script's own
 (`provenant_bench_<pid>_webhooks`, migrated, dropped at the end), the first empty Redis database of 13, 12, ..., 8 as
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import hashlib
 import io
 import itertools
@@ -29,10 +28,8 @@ import multiprocessing
 import os
 import re
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -47,24 +44,19 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     BenchError,
     Child,
     app_settings,
+    bench_main,
     celery_worker,
     children_of,
     claim_redis_db,
     clean_environment,
-    code_version,
-    command_line,
     cpu_seconds,
     django_setup,
-    elapsed,
-    exit_on_sigterm,
-    failed,
     free_port,
     load_average,
     machine_lines,
     progress,
     quantile,
     results_header,
-    show_results,
     verdict,
 )
 
@@ -629,6 +621,34 @@ class Bench:
         self.worker_log += self.worker.log_text()
         self.checks, self.duplicates = delivery.collect()
 
+    def run(self) -> None:
+        # The outbox part's endpoints are never called (no worker runs then, and they are switched off after it):
+        # any allowed address will do, and port 9 (discard) says so.
+        self.measure_outbox_cost("http://127.0.0.1:9/outbox")
+        self.measure_delivery()
+        self.load_at_end = load_average()
+        if self.args.smoke:
+            self.check_smoke()
+
+    def check_smoke(self) -> None:
+        """--smoke: a run that did not deliver, sign and queue what it published fails, whatever its timings."""
+        assert self.delivery is not None
+        problems = [f"{phase.name}: {phase.missing} of {len(phase.commits)} events not delivered"
+                    for phase in self.delivery.phases if phase.missing or not phase.latencies]  # fmt: skip
+        if self.checks.get("failed") or self.checks.get("bad_body") or not self.checks.get("verified"):
+            problems.append(f"the receiver's signature checks: {self.checks}")
+        if failures := DELIVERY_FAILED.findall(self.worker_log):
+            problems.append(f"{len(failures)} deliver_webhook tasks raised")
+        outbox = self.outbox
+        if outbox.queued_messages != outbox.expected_messages or any(
+            outbox.deliveries[count] != count * outbox.publishes[count] for count in outbox.deliveries
+        ):
+            problems.append(f"outbox: deliveries {outbox.deliveries} for publishes {outbox.publishes}, "
+                            f"{outbox.queued_messages} messages queued of {outbox.expected_messages}")  # fmt: skip
+        if problems:
+            raise BenchError("the smoke run did not do what it measures:\n- " + "\n- ".join(problems))
+        progress("smoke checks: every event delivered once signed, every outbox delivery written and queued")
+
     def cleanup(self) -> None:
         from django.db import connections
 
@@ -869,7 +889,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker's and beat's logs in the work folder")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick check that everything runs: 2 s at 20/s, 2 s at 100/s, 40 held, 5 outbox rounds, --no-readme; "
+        "exits non-zero on any error or on an event not delivered, a signature that fails, a delivery not queued",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.slow_seconds, args.fast_seconds, args.burst, args.warmup = 2.0, 2.0, 40, 5
+        args.outbox_rounds, args.outbox_warmup, args.no_readme = 5, 2, True
     quick = args.quick
     args.slow_seconds = args.slow_seconds or (10.0 if quick else 30.0)
     args.fast_seconds = args.fast_seconds or (15.0 if quick else 60.0)
@@ -882,33 +911,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = command_line(__file__, argv)
-    code = code_version()
-    started_at = dt.datetime.now(dt.UTC)
-    exit_on_sigterm()
-    workdir = Path(tempfile.mkdtemp(prefix="provenant-bench-webhooks-"))
-    bench = Bench(args, workdir)
-    progress(f"work folder {workdir}")
-    finished = False
-    try:
-        bench.prepare()
-        # The outbox part's endpoints are never called (no worker runs then, and they are switched off after it):
-        # any allowed address will do, and port 9 (discard) says so.
-        bench.measure_outbox_cost("http://127.0.0.1:9/outbox")
-        bench.measure_delivery()
-        bench.load_at_end = load_average()
-        finished = True
-    except BenchError as error:
-        return failed(error)
-    finally:
-        bench.cleanup()
-        if finished and not args.keep_logs:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            print(f"Logs kept in {workdir}", file=sys.stderr)
-    results = report(bench, started_at=started_at, seconds=elapsed(), command=command, code=code)
-    show_results(results, start=RESULTS_START, end=RESULTS_END, write_readme=not args.no_readme)
-    return 0
+    return bench_main(__file__, argv, args, Bench, report, markers=(RESULTS_START, RESULTS_END))
 
 
 if __name__ == "__main__":
