@@ -1,4 +1,7 @@
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +13,9 @@ from rest_framework.test import APIClient
 from artifacts.access.roles import Role
 from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import token_for
+
+#: Debian's Chromium, which the browser tests drive (tests/e2e, the MLflow UI's test).
+CHROMIUM = os.environ.get("PROVENANT_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(autouse=True)
@@ -124,3 +130,20 @@ def receiver(settings):
     settings.PROVENANT_WEBHOOK_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.1/32")]
     with running_receiver() as running:
         yield running
+
+
+# One Playwright for the whole session: a second one started while the first runs fails (its sync API refuses to
+# run inside the first one's event loop).
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is not at {CHROMIUM}: CI must install Debian's chromium (.ci/run does).")
+        pytest.skip(f"Chromium is not at {CHROMIUM} (apt-get install chromium); browser tests skipped.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

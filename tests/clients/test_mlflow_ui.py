@@ -25,9 +25,8 @@ import httpx
 from mlflow.exceptions import MlflowException
 from provenant_client import Client, mlflow_plugin
 
-# The tracking server and the training run the plugin's tests use, and the browser the portal's tests drive.
+# The tracking server and the training run the plugin's tests use (the browser is tests/conftest.py's).
 from tests.clients.test_mlflow_plugin import run_versions, trained  # noqa: F401 (trained: a fixture)
-from tests.e2e.conftest import browser  # noqa: F401 (a fixture: Debian's Chromium, or a skip where it is missing)
 
 # The tracking server finds the plugin as any installed client's MLflow would: by the distribution's entry points
 # (its PYTHONPATH only makes them load this checkout's code). Without them the server cannot read the run at all.

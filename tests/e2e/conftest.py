@@ -1,5 +1,6 @@
 """The portal in a real browser: Debian's headless Chromium driven by Playwright, against a real server process
-serving `make run`'s demo data, the way a reviewer meets it.
+serving `make run`'s demo data, the way a reviewer meets it. The `browser` fixture itself is the whole suite's
+(tests/conftest.py), so one Chromium serves these tests and the MLflow UI's.
 
 The server is its own process with its own SQLite file (never the test database), loaded once per session by
 `manage.py load_demo` and served with DEBUG off (the portal's own 404 and 500 pages, static files through
@@ -8,7 +9,6 @@ under CI=true, where they fail: .ci/run installs the package.
 """
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +16,6 @@ import pytest
 
 from tests import live_server
 
-CHROMIUM = os.environ.get("PROVENANT_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = live_server.ROOT / "docs" / "screenshots"
 PASSWORD = "provenant-demo"  # the demo's published password (artifacts/demo.py)
 
@@ -50,21 +49,6 @@ def portal(tmp_path_factory) -> Iterator[str]:
     live_server.manage("shell", "-c", OUTSIDER, env=setup)
     with live_server.serving(_environment(var_dir, debug=False), "--insecure", log_path=var_dir / "server.log") as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium is not at {CHROMIUM}: CI must install Debian's chromium (.ci/run does).")
-        pytest.skip(f"Chromium is not at {CHROMIUM} (apt-get install chromium); browser tests skipped.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 class CspViolations(list):
