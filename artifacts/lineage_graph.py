@@ -15,9 +15,6 @@ from html import escape
 from itertools import pairwise
 from typing import Literal
 
-from grandalf.graphs import Edge, Graph, Vertex
-from grandalf.layouts import SugiyamaLayout
-
 NodeKind = Literal["dataset_version", "run", "artifact_version"]
 
 NODE_WIDTH = 190
@@ -93,6 +90,12 @@ def layout(
 ) -> tuple[list[Placed], list[list[tuple[float, float]]], float, float]:
     """Where each node goes (top-left corner), each edge's points from source centre to target centre, and the
     picture's width and height. Parts of the graph that no edge joins are stacked one under the other."""
+    # Imported here, not at the top: grandalf loads numpy (~13 MiB of resident memory), which a web worker would
+    # otherwise carry from its first request on, lineage pictures or not (benchmarks/README.md, "Where the memory
+    # goes").
+    from grandalf.graphs import Edge, Graph, Vertex
+    from grandalf.layouts import SugiyamaLayout
+
     vertices = {node.key: Vertex(node) for node in nodes}
     for vertex in vertices.values():
         vertex.view = _Box()

@@ -1,6 +1,8 @@
 """Blob bytes in the configured storage (the `blobs` entry of STORAGES): `reads` streams and checks them,
 `writes` receives them against a stated digest."""
 
+import sys
+
 from django.core.files.storage import Storage, storages
 
 CHUNK_SIZE = 1024 * 1024
@@ -11,9 +13,11 @@ def blob_storage() -> Storage:
 
 
 def is_s3(storage: Storage) -> bool:
-    from storages.backends.s3 import S3Storage
-
-    return isinstance(storage, S3Storage)
+    """Whether `storage` is django-storages' S3 backend, without importing it: the import loads boto3 (~11 MiB of a
+    web worker's memory, benchmarks/README.md "Where the memory goes"), and a storage can only be an S3Storage once
+    its module is loaded."""
+    s3 = sys.modules.get("storages.backends.s3")
+    return s3 is not None and isinstance(storage, s3.S3Storage)
 
 
 def s3_object_key(storage: Storage, name: str) -> str:

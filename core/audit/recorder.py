@@ -12,6 +12,7 @@ UPDATE blocks; a transaction holding the head would then wait for one that waits
 
 import json
 import math
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -274,13 +275,15 @@ def _bucket_has_object_lock(client, bucket: str) -> bool:
 def _store_tree_head_copy(name: str, body: bytes) -> datetime | None:
     """Write the copy to the blob storage; in an S3 bucket with Object Lock, retained for the configured time.
     Returns the retention date, or None where the storage has no lock."""
-    from storages.backends.s3 import S3Storage
-    from storages.utils import clean_name
-
     storage = storages["blobs"]
-    if not isinstance(storage, S3Storage):
+    # Not imported to ask: that would load boto3 into a web worker that stores blobs on disk (~11 MiB); an
+    # S3Storage exists only once its module is loaded.
+    s3 = sys.modules.get("storages.backends.s3")
+    if s3 is None or not isinstance(storage, s3.S3Storage):
         storage.save(name, ContentFile(body))
         return None
+    from storages.utils import clean_name
+
     client = storage.connection.meta.client
     params = {
         "Bucket": storage.bucket_name,
