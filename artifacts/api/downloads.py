@@ -138,11 +138,13 @@ def blob_response(
         )
     identity = identity_headers(blob)
     disposition = f'attachment; filename="{safe_filename(filename)}"'
+    # Read before any answer, a 304 included: a malformed `?redirect=` is refused whatever the client holds.
+    redirect = _redirect_requested(request)
     if _none_match(request.headers.get("If-None-Match"), identity["ETag"]):
         return _with_headers(HttpResponseNotModified(), identity, {"Cache-Control": CACHE_CONTENT_ADDRESSED})
 
     head = request.method == "HEAD"
-    if _redirect_requested(request):
+    if redirect:
         url = presigned_url(
             blob.storage_key,
             expires_in=settings.PROVENANT_S3_PRESIGN_SECONDS,

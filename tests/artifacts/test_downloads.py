@@ -271,8 +271,11 @@ def test_redirect_setting_is_ignored_with_local_storage(api, data, url, settings
     assert body(response) == data
 
 
-def test_redirect_that_is_not_a_boolean_is_a_400(api, url):
-    response = api.get(url, {"redirect": "maybe"})
+@pytest.mark.parametrize("if_none_match", [None, "*"])
+def test_redirect_that_is_not_a_boolean_is_a_400(api, url, if_none_match):
+    # Found by the fuzzer: with a matching If-None-Match the malformed parameter was answered 304.
+    headers = {"HTTP_IF_NONE_MATCH": if_none_match} if if_none_match else {}
+    response = api.get(url, {"redirect": "-1.7976931348623157e+308"}, **headers)
 
     assert response.status_code == 400
     assert response.json()["field"] == "redirect"
