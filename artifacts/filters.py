@@ -1,6 +1,7 @@
 """Query-string filters for the API's list endpoints (django-filter)."""
 
 import django_filters
+from django.db.models import QuerySet
 
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Run
 from core.filters import COMMIT_HELP, CommitFilter, DigestFilter, IdFilter, MetadataFilter
@@ -60,6 +61,10 @@ class ArtifactFilter(django_filters.FilterSet):
 
 
 class ArtifactVersionFilter(django_filters.FilterSet):
+    #: The filters that select whole artifacts (each an exact match on a field of the version's artifact), and the
+    #: same lookup made on the artifact itself; the others select versions within an artifact.
+    ARTIFACT_LOOKUPS = {"project": "project__slug", "artifact": "pk", "kind": "kind"}
+
     project = django_filters.CharFilter(field_name="artifact__project__slug")
     artifact = IdFilter(field_name="artifact")
     run = IdFilter(field_name="run")
@@ -72,6 +77,15 @@ class ArtifactVersionFilter(django_filters.FilterSet):
     digest = DigestFilter(fields=("blob__digest",))
     metadata = MetadataFilter(field_name="metadata", help_text="key:value, e.g. framework:pytorch.")
     state = django_filters.ChoiceFilter(field_name="blob__state", choices=Blob.State.choices)
+
+    def artifacts(self, artifacts: QuerySet[Artifact]) -> QuerySet[Artifact] | None:
+        """Of `artifacts`, those the versions this (valid) filter leaves can belong to: its project, artifact and kind
+        filters made on the artifact; None when it has none of them. The newest-first page finds a user's few
+        artifacts among these (selectors.artifact_versions_in_page), so a list filtered by a project counts that
+        project's artifacts, not every artifact the user sees."""
+        given = {lookup: self.form.cleaned_data.get(name) for name, lookup in self.ARTIFACT_LOOKUPS.items()}
+        given = {lookup: value for lookup, value in given.items() if value not in (None, "")}
+        return artifacts.filter(**given) if given else None
 
     class Meta:
         model = ArtifactVersion

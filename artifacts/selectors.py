@@ -103,11 +103,19 @@ FEW_ARTIFACTS = 200
 
 
 def artifact_versions_in_page(
-    versions: QuerySet[ArtifactVersion], user: User, *, position: int | str | None, reverse: bool, count: int
+    versions: QuerySet[ArtifactVersion],
+    user: User,
+    *,
+    position: int | str | None,
+    reverse: bool,
+    count: int,
+    artifacts: QuerySet[Artifact] | None = None,
 ) -> QuerySet[ArtifactVersion]:
     """`versions` (visible to `user`, perhaps filtered) narrowed to their `count` newest rows below `position`
-    (the oldest above it when `reverse`) when the user sees at most FEW_ARTIFACTS artifacts; else unchanged.
-    It only picks among `versions`, so it never shows more than they hold.
+    (the oldest above it when `reverse`) when the user sees at most FEW_ARTIFACTS artifacts among `artifacts`
+    (which must hold every artifact of `versions`: those a project or kind filter leaves; all when None); else
+    unchanged. It only picks among `versions`, so it never shows more than they hold. A superuser sees every
+    artifact, so only a filter's artifacts can be few.
 
     Newest first, PostgreSQL walks the primary key backwards and tests each version against the access rule
     until the page is full: quick when the user's versions are among the recent ones, but a read of most of the
@@ -116,12 +124,17 @@ def artifact_versions_in_page(
     and the page is among them, so for few artifacts the cost follows what the user sees, not the table's size.
     For many, the backward walk fills a page within a few rows, and a read per artifact would cost more: one
     query tells the two apart, and reads the artifacts' newest versions only when they are few.
+
+    Filtered by a project, the versions are those of the artifacts of one project, and the ones to count are the
+    user's artifacts in it: counting all the user sees, a user with many grants took the backward walk, which for a
+    quiet project (old versions) read most of the table before it found a page (benchmarks/README.md).
     """
-    if is_unrestricted(user) or connections[versions.db].vendor != "postgresql":
+    if (artifacts is None and is_unrestricted(user)) or connections[versions.db].vendor != "postgresql":
         return versions
     window = {} if position is None else {"pk__gt" if reverse else "pk__lt": position}
     newest = versions.filter(artifact=OuterRef("pk"), **window).order_by("pk" if reverse else "-pk").values("pk")
-    visible = Artifact.objects.visible_to(user).order_by().values("pk")[: FEW_ARTIFACTS + 1]
+    among = Artifact.objects.all() if artifacts is None else artifacts
+    visible = among.visible_to(user).order_by().values("pk")[: FEW_ARTIFACTS + 1]
     candidates = (
         Artifact.objects.filter(pk__in=visible)
         .order_by()

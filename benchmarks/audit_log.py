@@ -1,12 +1,12 @@
 """The audit log at scale: what an append costs the write it records, verifying and proving a million entries.
 
-(One file of about 1,180 lines on purpose: each part's set-up, measurement and report read together. What every
+(One file of about 1,300 lines on purpose: each part's set-up, measurement and report read together. What every
 benchmark needs around its measurements, the databases' code among it, is in benchmarks/harness.py.)
 
-    .venv/bin/python benchmarks/audit_log.py [--parts append,verify,proofs,export] [--entries N] [--reuse] [--keep]
+    .venv/bin/python benchmarks/audit_log.py [--parts append,verify,proofs,export,filters] [--entries N] [--reuse]
     .venv/bin/python benchmarks/audit_log.py --smoke
 
-Four parts, each on PostgreSQL (--database-url, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/
+Five parts, each on PostgreSQL (--database-url, else DATABASE_URL, else postgres://postgres@127.0.0.1:5432/
 provenant_bench_audit), in databases of the script's own, migrated with the app's migrations:
 
 - append: what the entry adds to the write it records, in two meanings measured side by side in the same run:
@@ -24,6 +24,9 @@ provenant_bench_audit), in databases of the script's own, migrated with the app'
   a tree head signed, then `inclusion_proof` and `consistency_proof` at size N for random positions.
 - export: `export_lines` of that database's N entries streamed to a file (then verified by the standalone
   verifier), and again under tracemalloc, to show memory stays flat from N/10 to N.
+- filters: the first page of `GET /api/v1/audit/entries/?actor=...` over those N entries for an actor with no entry
+  (a name, an id), a user by name and by id, and the system actor, timed; and its statement under EXPLAIN (ANALYZE,
+  BUFFERS) (`--explain` prints the plans). Run at two sizes, it shows whether the filter's cost follows the log's.
 
 The results go between the audit-log markers of benchmarks/README.md (--no-readme prints them only).
 """
@@ -36,6 +39,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -75,7 +79,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/provenant_bench_audit"
 #: The comment a database this script made carries: nothing else is ever dropped or reused.
 MARKER = "provenant-bench-audit-log"
 DATA_VERSION = 1
-PARTS = ("append", "verify", "proofs", "export")
+PARTS = ("append", "verify", "proofs", "export", "filters")
 
 APPEND_TARGET = 0.20  # the log adds under 20 % to the cost of the write it records
 VERIFY_TARGET_S = 10.0
@@ -821,6 +825,104 @@ def time_api_proofs(args: argparse.Namespace, results: ProofResults) -> None:
                 samples.append(ms)
 
 
+#: The actor filters the filters part times: (what it asks, the query string). The synthetic users are user0000 to
+#: user0999 with ids 1 to 1000, about one entry in 1,050 each; the one system actor has about one in 21.
+ACTOR_FILTERS = [
+    ("no match, a name", "actor=nobody-at-all"),
+    ("no match, an id", "actor=987654"),
+    ("a user by name", "actor=user0042"),
+    ("a user by id", "actor=43"),
+    ("the system actor (1 entry in 21)", "actor=task+artifacts.tasks.verify_blob"),
+]
+
+
+@dataclass
+class FilterResults:
+    samples: dict[str, list[float]] = field(default_factory=dict)  # query string -> ms
+    rows: dict[str, list[int]] = field(default_factory=dict)  # query string -> the first page's seqs
+    plans: dict[str, tuple[float, int, str]] = field(default_factory=dict)  # execution ms, buffers, plan
+
+
+def bench_auditor_header() -> dict[str, str]:
+    """A superuser's bearer token (issuing it appends an entry, after the N the parts are about)."""
+    from django.contrib.auth import get_user_model
+
+    from governance.access.services.tokens import api_token_issue
+
+    user = get_user_model().objects.filter(username="bench-auditor").first()
+    user = user or get_user_model().objects.create_superuser(username="bench-auditor", password=None)
+    _, plaintext = api_token_issue(user=user, name="audit benchmark", lifetime=dt.timedelta(hours=12))
+    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}
+
+
+def run_filters(args: argparse.Namespace) -> FilterResults:
+    """The first page of `GET /api/v1/audit/entries/?actor=...` for each of ACTOR_FILTERS (a superuser: every
+    entry is visible, so the filter alone decides), timed; then the page's statement on the log under EXPLAIN
+    (ANALYZE, BUFFERS)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    results, client, header = FilterResults(), Client(), bench_auditor_header()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE core_auditentry")
+    progress(f"timing {args.proofs} calls of each actor filter")
+    for _, query in ACTOR_FILTERS:
+        path = f"/api/v1/audit/entries/?{query}"
+        samples = results.samples.setdefault(query, [])
+        for number in range(args.warmup + args.proofs):
+            ms, response = timed_ms(lambda path=path: client.get(path, **header))
+            if response.status_code != 200:
+                raise BenchError(f"GET {path} answered {response.status_code}: {response.content[:300]!r}")
+            if number >= args.warmup:
+                samples.append(ms)
+        results.rows[query] = [entry["seq"] for entry in response.json()["results"]]
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path, **header)
+        statements = [q["sql"] for q in queries.captured_queries if '"core_auditentry"' in q["sql"]]
+        execution, buffers, plans = 0.0, 0, []
+        for sql in statements:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                text = "\n".join(row[0] for row in cursor.fetchall())
+            execution += float(text.rsplit("Execution Time: ", 1)[1].split(" ")[0])
+            touched = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", text)  # the top node's: all of it
+            buffers += sum(int(part or 0) for part in touched.groups()) if touched else 0
+            plans.append(f"{sql}\n{text}")
+        results.plans[query] = (execution, buffers, "\n\n".join(plans))
+        if args.explain:
+            print(f"-- {args.entries:,} entries, ?{query}\n{results.plans[query][2]}\n", file=sys.stderr)
+    pages = [results.rows[query] for _, query in ACTOR_FILTERS]
+    if pages[0] or pages[1] or pages[2] != pages[3] or not pages[4]:
+        raise BenchError(
+            "the actor filter answered wrongly: no entry expected for nobody-at-all and 987654, the same entries for "
+            f"user0042 and its id 43, some for the system actor; got {[len(page) for page in pages]} rows"
+        )
+    return results
+
+
+def filters_report(args: argparse.Namespace, results: FilterResults) -> list[str]:
+    lines = [
+        "### The actor filter at this size",
+        "",
+        f"The first page of `GET /api/v1/audit/entries/?actor=...` (a superuser's bearer token, Django's test client) "
+        f"over {args.entries:,} entries, {args.proofs} calls each after {args.warmup} warm-up calls; then the page's "
+        "statements on the log under EXPLAIN (ANALYZE, BUFFERS): execution time and shared buffers of the first "
+        "plan node.",
+        "",
+        "| Filter | Query string | Rows | p50 ms | p95 ms | max ms | DB execution ms | Buffers |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, query in ACTOR_FILTERS:
+        samples = results.samples[query]
+        execution, buffers, _ = results.plans[query]
+        lines.append(
+            f"| {name} | `?{query}` | {len(results.rows[query])} | {fmt(statistics.median(samples))} | "
+            f"{fmt(quantile(samples, 0.95))} | {fmt(max(samples))} | {execution:.2f} | {buffers:,} |"
+        )
+    return lines
+
+
 def rss_mb() -> float:
     return memory_kb(os.getpid())["VmRSS"] / 1024
 
@@ -1126,6 +1228,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="use the loaded database a previous run kept, and keep it")
     parser.add_argument("--keep", action="store_true", help="keep the databases this run creates")
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
+    parser.add_argument("--explain", action="store_true", help="filters: print each filter's plan to stderr")
     parser.add_argument(
         "--smoke",
         action="store_true",
@@ -1159,7 +1262,7 @@ def main(argv: list[str]) -> int:
             sections += ["", *append_report(args, run_append(args, databases, var_dir), misses)]
         if "verify" in args.parts:
             sections += ["", *verify_report(run_verify(args, var_dir), misses)]
-        if "proofs" in args.parts or "export" in args.parts:
+        if {"proofs", "export", "filters"} & set(args.parts):
             load_seconds = prepare_loaded(args, databases)
             if "proofs" in args.parts:
                 proofs = run_proofs(args)
@@ -1167,6 +1270,8 @@ def main(argv: list[str]) -> int:
                 sections += ["", *proofs_report(args, proofs, misses)]
             if "export" in args.parts:
                 sections += ["", *export_report(run_export(args, var_dir))]
+            if "filters" in args.parts:
+                sections += ["", *filters_report(args, run_filters(args))]
     except BenchError as error:
         return failed(error)
     finally:

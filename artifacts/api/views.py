@@ -257,8 +257,13 @@ class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.Re
         # each artifact's newest versions (see the selector for why).
         offset, reverse, position = self.paginator.decode_cursor(self.request) or (0, False, None)
         count = offset + self.paginator.get_page_size(self.request) + 1
+        # The filter answered 400 already if the query string was invalid; valid, it names the artifacts the
+        # page's versions can belong to (a project's, an artifact, a kind), if it filters by them, among which the
+        # selector counts.
+        filters = self.filterset_class(self.request.query_params, queryset=queryset, request=self.request)
+        artifacts = filters.artifacts(Artifact.objects.all()) if filters.is_valid() else None
         queryset = selectors.artifact_versions_in_page(
-            queryset, self.request.user, position=position, reverse=reverse, count=count
+            queryset, self.request.user, position=position, reverse=reverse, count=count, artifacts=artifacts
         )
         return super().paginate_queryset(queryset)
 

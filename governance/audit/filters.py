@@ -71,7 +71,14 @@ class ProjectFilter(django_filters.CharFilter):
 
 
 class ActorFilter(django_filters.CharFilter):
-    """A user by username or id; any other actor (a task, a command, a failed login's name) by its label."""
+    """A user by username or id; any other actor (a task, a command, a failed login's name) by its label.
+
+    Each reading is an exact match on one column that an index ending in seq covers (audit_actor_seq,
+    audit_actor_label_seq), so the newest-first page is a short backward read of that index, and an actor with no
+    entry one lookup, whatever the log's size. A number may also be an all-digits username: both readings are
+    asked for, but OR-ed they make PostgreSQL collect and sort every entry of the actor, so the username reading
+    is added only when the log holds an entry by a user of that name (one index lookup): rare, and exact either
+    way, since a reading no entry matches selects nothing."""
 
     field_class = IdOrNameField
 
@@ -79,10 +86,12 @@ class ActorFilter(django_filters.CharFilter):
         if value is None:
             return queryset
         number, label = value
-        condition = Q(actor_label=label)
-        if number is not None:
-            # A username may be all digits too: both readings are asked for.
-            condition = Q(actor_user_id=number) | Q(actor_kind=AuditEntry.ActorKind.USER, actor_label=label)
+        if number is None:
+            return queryset.filter(actor_label=label)
+        condition = Q(actor_user_id=number)
+        as_username = Q(actor_kind=AuditEntry.ActorKind.USER, actor_label=label)
+        if AuditEntry.objects.filter(as_username).exists():
+            condition |= as_username
         return queryset.filter(condition)
 
 

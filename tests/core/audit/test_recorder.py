@@ -121,6 +121,26 @@ def test_the_creator_becomes_maintainer_and_both_acts_are_recorded_in_one_reques
 # What is recorded: the catalogue -------------------------------------------------------------------------
 
 
+def test_an_api_write_appends_its_entries_after_the_visibility_re_read(api_as):
+    """The append locks the log's head row until the commit: the API's re-read of the written object (the access
+    rule's statement) runs before it, so concurrent writers do not queue behind that read too."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project, maintainer = ProjectFactory(), UserFactory()
+    grant(Role.MAINTAINER, on=project, user=maintainer)
+    api = api_as(maintainer)
+    api.get(PROJECTS)  # the first use of a token records it: keep that write out
+    with CaptureQueriesContext(connection) as queries:
+        response = api.patch(f"{PROJECTS}{project.slug}/", {"description": "Weekly."}, format="json")
+    assert response.status_code == 200, response.content
+    statements = [query["sql"] for query in queries.captured_queries]
+    head = next(i for i, sql in enumerate(statements) if sql.startswith('UPDATE "core_auditloghead"'))
+    assert [sql.split()[0] for sql in statements[head + 1 :] if "SAVEPOINT" not in sql] == ["INSERT"]
+    assert any('"artifacts_project"' in sql and sql.startswith("SELECT") for sql in statements[:head])
+    assert only("project.updated").changes
+
+
 def test_project_update_records_before_and_after_of_what_changed_only(api):
     project = ProjectFactory(slug="churn", name="Churn", description="old")
 
