@@ -415,7 +415,9 @@ class Bench:
     # Set-up ---------------------------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        self.redis_url, self.redis = claim_redis_db()
+        self.redis_url, self.redis = claim_redis_db(
+            *([(self.args.redis_db,)] if self.args.redis_db is not None else [])
+        )
         progress(f"broker {self.redis_url}; creating and migrating {self.database}")
         self.databases.create(self.database)
         self.db_settings = self.databases.settings(
@@ -886,6 +888,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--database-url",
         default=os.environ.get("DATABASE_URL") or LOCAL_POSTGRES,
         help="the PostgreSQL server to make the benchmark's database on (default DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        help="the Redis database to use as the broker, which must be empty (default: the "
+        "first empty one of 13, 12, ..., 8)",
     )
     parser.add_argument("--no-readme", action="store_true", help="print the results only")
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker's and beat's logs in the work folder")
