@@ -450,16 +450,16 @@ def use_database(name: str) -> None:
     ContentType.objects.clear_cache()
 
 
-def claim_redis_db() -> tuple[str, Any]:
-    """The first empty Redis database of REDIS_DB_CANDIDATES on 127.0.0.1:6379: the broker of this run alone."""
+def claim_redis_db(candidates: tuple[int, ...] = REDIS_DB_CANDIDATES) -> tuple[str, Any]:
+    """The first empty Redis database of `candidates` on 127.0.0.1:6379: the broker of this run alone."""
     import redis
 
-    for number in REDIS_DB_CANDIDATES:
+    for number in candidates:
         url = f"redis://127.0.0.1:6379/{number}"
         client = redis.Redis.from_url(url, socket_timeout=5)
         if client.dbsize() == 0:
             return url, client
-    raise BenchError(f"No empty Redis database among {REDIS_DB_CANDIDATES} on 127.0.0.1:6379.")
+    raise BenchError(f"No empty Redis database among {candidates} on 127.0.0.1:6379.")
 
 
 # ---------------------------------------------------------------------------------------------- processes

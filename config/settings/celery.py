@@ -20,6 +20,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every task is routed by name, so an operator can move one to its own queue and workers here.
 CELERY_TASK_ROUTES = {"artifacts.tasks.*": {"queue": "default"}, "governance.*": {"queue": "default"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection around each task unless this is set; set, it closes them
+# only every this many tasks, and config/celery.py closes what Django itself would (CONN_MAX_AGE, a broken or
+# unhealthy connection) around each task instead. A new connection per task was most of a webhook delivery's time.
+CELERY_DB_REUSE_MAX = 10_000
 # A task is acknowledged when it ends, so a worker that dies mid-task leaves its message unacknowledged, and
 # Redis hands it to another worker once this long has passed since it was taken. It must outlast the longest
 # verification (the largest blob over the slowest read from storage): a shorter one would start a second copy

@@ -14,12 +14,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from standardwebhooks.webhooks import Webhook
 
 from governance.webhooks.models import WebhookAttempt, WebhookDelivery
+from governance.webhooks.services import delivery_attempt
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, BlobFactory, UserFactory
 from tests.celery_broker import celery_app_on
 from tests.dns_server import running_dns_server
+from tests.governance.factories import WebhookEndpointFactory
 from tests.integration.conftest import CeleryWorker, ChildProcess, _test_database_url
 from tests.webhook_receiver import Answer
 
@@ -309,3 +313,57 @@ def test_a_name_rebound_to_loopback_after_registration_is_refused_when_the_worke
     assert "127.0.0.1" in attempt.error
     assert "connect" in attempt.error
     assert receiver.requests == []
+
+
+def worker_backends(application_name: str) -> list[tuple[int, object]]:
+    """(pid, backend start) of the PostgreSQL connections opened by processes named `application_name`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE application_name = %s ORDER BY pid",
+            [application_name],
+        )
+        return cursor.fetchall()
+
+
+def test_a_worker_keeps_its_database_connection_from_one_delivery_to_the_next(webhook_stack, receiver, api):
+    # libpq names the worker's connections after PGAPPNAME, so pg_stat_activity tells them from everyone else's.
+    name = f"provenant-it-webhooks-{os.getpid()}"
+    webhook_stack.env["PGAPPNAME"] = name
+    webhook_stack.start_worker(pool="prefork")  # production's pool: the child process opens the connection
+    artifact = ArtifactFactory()
+    register(api, artifact.project, receiver.url)
+
+    ArtifactVersionFactory(artifact=artifact)
+    receiver.wait_for(1, timeout=DELIVERED_WITHIN, what=webhook_stack.logs)
+    wait_until(lambda: WebhookDelivery.objects.filter(state="succeeded").count() == 1, "a success", webhook_stack)
+    after_first = worker_backends(name)
+    for _ in range(3):
+        ArtifactVersionFactory(artifact=artifact)
+    receiver.wait_for(4, timeout=DELIVERED_WITHIN, what=webhook_stack.logs)
+    wait_until(lambda: WebhookDelivery.objects.filter(state="succeeded").count() == 4, "4 successes", webhook_stack)
+
+    # Celery's Django fixup used to close it after every task: then none was left between deliveries.
+    assert len(after_first) == 1, after_first
+    assert worker_backends(name) == after_first
+
+
+def test_an_attempt_commits_without_waiting_for_the_disk_but_the_event_does(receiver):
+    artifact = ArtifactFactory()
+    endpoint = WebhookEndpointFactory(project=artifact.project, url=receiver.url)
+    lazy = "SET LOCAL synchronous_commit TO OFF"
+    # The broker is down at the commit (nothing listens on that port): the delivery waits in the database, and this
+    # process makes the attempt a worker would.
+    with celery_app_on(f"redis://127.0.0.1:{free_port()}/0"), CaptureQueriesContext(connection) as publish:
+        ArtifactVersionFactory(artifact=artifact)
+    assert not [query for query in publish.captured_queries if lazy in query["sql"]]
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert delivery.handed_at is None
+
+    with CaptureQueriesContext(connection) as attempt:
+        assert delivery_attempt(delivery.pk).outcome == WebhookAttempt.Outcome.SUCCEEDED
+
+    # The claim's transaction and the result's.
+    assert [query["sql"] for query in attempt.captured_queries].count(lazy) == 2
+    delivery.refresh_from_db()
+    assert delivery.state == WebhookDelivery.State.SUCCEEDED
+    assert len(receiver.requests) == 1
