@@ -21,7 +21,7 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/api/test_nami
 	tests/artifacts/access/test_scenarios.py tests/governance/access/test_reviews.py \
 	tests/core/audit/test_log_db.py tests/core/audit/test_recorder.py tests/governance/audit/test_api.py \
 	tests/core/audit/test_tree.py tests/governance/registry/test_api.py tests/governance/registry/test_services.py \
-	tests/test_partial_updates.py
+	tests/test_partial_updates.py tests/artifacts/api/test_version_pages.py
 
 .PHONY: run test test-integration fuzz lint demo venv clean screenshots bench-smoke
 
