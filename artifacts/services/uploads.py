@@ -34,7 +34,9 @@ from artifacts.storage.reads import hash_stored_blob
 from artifacts.storage.writes import (
     MAX_PARTS,
     DiscardSink,
+    FileSink,
     S3DirectSink,
+    S3Sink,
     min_chunk_size,
     new_hasher,
     parts_past_the_limit,
@@ -100,7 +102,22 @@ def upload_session_start(
     # Bytes the store already holds are only hashed on their way through; a direct upload always lands in the
     # bucket first, where the worker hashes it.
     sink = S3DirectSink() if direct else writing_sink() if needs_bytes(hex_digest) else DiscardSink()
-    state = sink.begin(storage_key_for(hex_digest), size)
+    return _open_session(project=project, created_by=created_by, hex_digest=hex_digest, size=size, sink=sink,
+                         direct=direct), None  # fmt: skip
+
+
+def _open_session(
+    *,
+    project: Project,
+    created_by: AbstractBaseUser,
+    hex_digest: str,
+    size: int | None,
+    sink: DiscardSink | FileSink | S3Sink,
+    direct: bool,
+) -> UploadSession:
+    """The session's row and its audit entry, with `sink` begun for its bytes (at the digest's key, or a staging
+    file when the digest is named at the end): the sink is aborted when the row is not made."""
+    state = sink.begin(storage_key_for(hex_digest) if hex_digest else "", size)
     try:
         with transaction.atomic(), ChangeSet() as changes:
             session = UploadSession.objects.create(
@@ -116,12 +133,12 @@ def upload_session_start(
                 AuditAction.UPLOAD_SESSION_STARTED,
                 obj=session,
                 actor=created_by,
-                changes={"digest": f"sha256:{hex_digest}", "size": size, "direct": direct},
+                changes={"digest": f"sha256:{hex_digest}" if hex_digest else None, "size": size, "direct": direct},
             )
     except BaseException:
         sink.abort(state)
         raise
-    return session, None
+    return session
 
 
 def _start_without_digest(
@@ -138,29 +155,9 @@ def _start_without_digest(
             field="digest",
             code="digest_required",
         )
-    sink = writing_sink()
-    state = sink.begin("", size)
-    try:
-        with transaction.atomic(), ChangeSet() as changes:
-            session = UploadSession.objects.create(
-                project=project,
-                created_by=created_by,
-                digest="",
-                size=size,
-                hash_state=new_hasher().serialize(),
-                storage_state=state,
-                expires_at=timezone.now() + _ttl(),
-            )
-            changes.audit(
-                AuditAction.UPLOAD_SESSION_STARTED,
-                obj=session,
-                actor=created_by,
-                changes={"digest": None, "size": size, "direct": False},
-            )
-    except BaseException:
-        sink.abort(state)
-        raise
-    return session
+    return _open_session(
+        project=project, created_by=created_by, hex_digest="", size=size, sink=writing_sink(), direct=False
+    )
 
 
 def _named(session: UploadSession) -> str | None:
