@@ -161,6 +161,32 @@ def verdict(passed: bool | None) -> str:
 # ---------------------------------------------------------------------------------------------- the results block
 
 
+def file_bench_arguments(parser: Any, *, smoke_size: int) -> None:
+    """The options of a benchmark that moves one file of random bytes several times: its size, the rounds, the
+    database, `--no-readme` and `--smoke` (read back by `file_bench_parsed`)."""
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the file (default 1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each side; medians (default 3)")
+    parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
+    parser.add_argument("--no-readme", action="store_true", help="print the results only")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check that everything runs: {smoke_size // 2**20} MiB, 1 round, --no-readme",
+    )
+
+
+def file_bench_parsed(parser: Any, argv: list[str], *, smoke_size: int) -> Any:
+    """The arguments `file_bench_arguments` declared, checked, with `size` in bytes (the smoke's own when asked)."""
+    args = parser.parse_args(argv)
+    if args.size_gib <= 0 or args.rounds < 1:
+        parser.error("--size-gib must be positive, --rounds at least 1")
+    if args.smoke:
+        args.size, args.rounds, args.no_readme = smoke_size, 1, True
+    else:
+        args.size = int(args.size_gib * 2**30)
+    return args
+
+
 def command_line(script: str, argv: list[str]) -> str:
     """The command a results block says measured it, for the script whose `__file__` is `script`."""
     return " ".join([".venv/bin/python", f"benchmarks/{Path(script).name}", *argv])

@@ -41,6 +41,8 @@ from harness import (
     Child,
     bench_main,
     clean_environment,
+    file_bench_arguments,
+    file_bench_parsed,
     free_port,
     listening,
     machine_lines,
@@ -300,24 +302,11 @@ def report(bench: PeerBench, *, started_at: dt.datetime, seconds: float, command
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the file (default 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each side; medians (default 3)")
-    parser.add_argument("--db", choices=("auto", "postgres", "sqlite"), default="auto", help="default: auto")
+    file_bench_arguments(parser, smoke_size=SMOKE_SIZE)
     parser.add_argument(
         "--mlflow-venv", type=Path, default=DEFAULT_VENV, help=f"MLflow's own virtualenv (default {DEFAULT_VENV})"
     )
-    parser.add_argument("--no-readme", action="store_true", help="print the results only")
-    parser.add_argument(
-        "--smoke", action="store_true", help=f"a quick check that everything runs: {SMOKE_SIZE // MIB} MiB, 1 round"
-    )
-    args = parser.parse_args(argv)
-    if args.size_gib <= 0 or args.rounds < 1:
-        parser.error("--size-gib must be positive, --rounds at least 1")
-    if args.smoke:
-        args.size, args.rounds, args.no_readme = SMOKE_SIZE, 1, True
-    else:
-        args.size = int(args.size_gib * GIB)
-    return args
+    return file_bench_parsed(parser, argv, smoke_size=SMOKE_SIZE)
 
 
 def main(argv: list[str]) -> int:
