@@ -24,6 +24,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -287,12 +288,15 @@ class Delivery:
         next_sample = start
         for number in itertools.count():
             now = time.time()
-            if now >= start + seconds:
+            # Due times past the end are never published, even when the clock has not reached them yet: a phase
+            # publishes at most rate * seconds events (the project was sized for that many).
+            due = start + number / rate
+            if now >= start + seconds or due >= start + seconds:
                 break
             if now >= next_sample:
                 phase.backlog.append((now - start, self.pending()))
                 next_sample += 1.0
-            if (due := start + number / rate) > now:
+            if due > now:
                 time.sleep(due - now)
             version_id, committed = self.publisher.publish_stamped()
             phase.commits[version_id] = committed
@@ -608,7 +612,8 @@ class Bench:
     def measure_delivery(self) -> None:
         args = self.args
         port = free_port()
-        total = args.warmup + int(args.slow_rate * args.slow_seconds) + int(BACKLOG_RATE * args.fast_seconds)
+        total = args.warmup + math.ceil(args.slow_rate * args.slow_seconds)
+        total += math.ceil(BACKLOG_RATE * args.fast_seconds)
         total += args.burst + (args.burst // 2 if args.pool == "prefork" else 0)
         progress(f"delivery: a project for {total:,} events, one endpoint at http://127.0.0.1:{port}/hook")
         publisher, [(endpoint, secret)] = self.project_publisher(
