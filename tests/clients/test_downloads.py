@@ -241,6 +241,57 @@ def test_a_pull_interrupted_by_ctrl_c_leaves_no_partial_file_and_a_later_pull_su
     assert puller.pull(pushed.version["id"], tmp_path / "pulled.bin").read_bytes() == source.read_bytes()
 
 
+def folder_holds_only(folder: Path, *names: str) -> bool:
+    return sorted(path.name for path in folder.iterdir()) == sorted(names)
+
+
+def test_a_pull_to_a_file_writes_it_as_the_bytes_arrive_and_keeps_its_own_copy_in_the_cache(
+    contributor, puller, random_file, tmp_path
+):
+    source = random_file(5 * MiB)
+    pushed = contributor.push(source, project=PROJECT, artifact="client-parallel")
+
+    pulled = puller.pull(pushed.version["id"], tmp_path / "serving" / "model.bin")
+
+    cached = puller.cache.cached_blob(pushed.digest)
+    assert pulled.read_bytes() == cached.read_bytes() == source.read_bytes()
+    assert pulled.stat().st_ino != cached.stat().st_ino  # the user's copy: editing it leaves the cache whole
+    assert pulled.stat().st_mode & 0o777 == 0o644
+    assert folder_holds_only(pulled.parent, "model.bin")
+
+
+def test_one_stream_that_does_not_hash_right_leaves_nothing_beside_the_file_or_in_the_cache(
+    contributor, puller, relay, random_file, tmp_path
+):
+    source = random_file(5 * MiB)
+    pushed = contributor.push(source, project=PROJECT, artifact="client-parallel")
+    relay.corrupt = lambda request: MiB if "/download/" in request.path else None
+    (tmp_path / "serving").mkdir()
+
+    with pytest.raises(DigestMismatch):
+        puller.pull(pushed.version["id"], tmp_path / "serving" / "model.bin")
+
+    assert nothing_cached(tmp_path / "cache")
+    assert folder_holds_only(tmp_path / "serving")
+
+
+def test_one_stream_interrupted_by_ctrl_c_leaves_nothing_beside_the_file(contributor, puller, random_file, tmp_path):
+    source = random_file(5 * MiB)
+    pushed = contributor.push(source, project=PROJECT, artifact="client-parallel")
+
+    def interrupt(done: int, total: int | None) -> None:
+        if done > 2 * MiB:
+            raise KeyboardInterrupt
+
+    (tmp_path / "serving").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        puller.pull(pushed.version["id"], tmp_path / "serving" / "model.bin", progress=interrupt)
+
+    assert nothing_cached(tmp_path / "cache")
+    assert folder_holds_only(tmp_path / "serving")
+    assert puller.pull(pushed.version["id"], tmp_path / "serving" / "model.bin").read_bytes() == source.read_bytes()
+
+
 def test_progress_hears_the_bytes_of_every_range_in_order_up_to_the_size(contributor, puller, random_file, tmp_path):
     pushed = contributor.push(random_file(SIZE), project=PROJECT, artifact="client-parallel")
     heard: list[tuple[int, int | None]] = []

@@ -40,6 +40,7 @@ import contextlib
 import hashlib
 import http.client
 import os
+import queue
 import re
 import socket
 import ssl
@@ -358,6 +359,65 @@ class _Assembly:
         return end
 
 
+class _HashBehind:
+    """A thread that hashes the blocks one stream has received and written, while the stream receives the next:
+    the socket read, the write and SHA-256 each release the GIL, so on two cores a download costs the longest of
+    them rather than their sum (1 GiB from a local nginx into the cache: 1.14-1.47 s against 1.41-1.48 s hashed in
+    line, alternated in one minute). `BUFFERS` blocks go round between the two threads.
+
+    A copy of the blob somewhere else is still made once it is in (`transfers.place`: the kernel copies the file),
+    not written by this thread as the blocks pass: the second write from Python cost more (2.2-3.0 s against
+    1.6-2.2 s for the same pull to a file)."""
+
+    BUFFERS = 3
+
+    def __init__(self) -> None:
+        self.views = [memoryview(bytearray(transfers.BLOCK_SIZE)) for _ in range(self.BUFFERS)]
+        self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in range(self.BUFFERS):
+            self._free.put(index)
+        self._filled: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self.hasher = hashlib.sha256()
+        self._thread = threading.Thread(target=self._run, name="provenant-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._filled.get()) is not None:
+            index, count = item
+            self.hasher.update(self.views[index][:count])
+            self._free.put(index)
+
+    def take(self) -> int:
+        """A buffer not being hashed, to receive into: its index (waits while all are in the hashing queue)."""
+        return self._free.get()
+
+    def hash(self, index: int, count: int) -> None:
+        """Hash the first `count` bytes of buffer `index`, after those handed over before; the buffer comes back."""
+        self._filled.put((index, count))
+
+    def give_back(self, index: int) -> None:
+        """A buffer taken but not to be hashed (the body ended, or the read failed)."""
+        self._free.put(index)
+
+    def restart(self) -> None:
+        """Forget everything hashed so far (the server sent the whole blob again): once the blocks in flight are
+        done, a fresh hash."""
+        taken = [self._free.get() for _ in range(self.BUFFERS)]  # all back: the thread is idle
+        self.hasher = hashlib.sha256()
+        for index in taken:
+            self._free.put(index)
+
+    def finish(self) -> Any:
+        """The hash of every block handed over, once the thread has done them all."""
+        self.close()
+        return self.hasher
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._filled.put(None)
+            self._thread.join()
+
+
 class Downloader:
     """Fetches blobs for one Client: its httpx client (hooks, headers, transport), cache, retries and backoff."""
 
@@ -535,14 +595,12 @@ class Downloader:
         progress: Progress | None,
         opened: tuple[_StdlibFetcher | _HttpxFetcher, Answer] | None = None,
     ) -> tuple[Any, int]:
-        """The whole blob in one stream, hashed as it arrives; after a dropped connection, the rest from where it
-        stopped (Range + If-Range), or everything again when the server answers with the whole blob. `opened`: a
-        request for the whole blob already sent (see `_open_whole`), read first."""
-        hasher = hashlib.sha256()
+        """The whole blob in one stream, hashed by another thread as it arrives (`_HashBehind`); after a dropped
+        connection, the rest from where it stopped (Range + If-Range), or everything again when the server answers
+        with the whole blob. `opened`: a request for the whole blob already sent (see `_open_whole`), read first."""
+        hashing = _HashBehind()
         received = 0
         attempt = 0
-        buffer = bytearray(transfers.BLOCK_SIZE)
-        view = memoryview(buffer)
         fetcher, pending = opened if opened is not None else (self._fetcher(), None)
         try:
             while True:
@@ -555,18 +613,30 @@ class Downloader:
                         if answer.status == 206:
                             matched = CONTENT_RANGE.fullmatch(answer.headers.get("Content-Range", "").strip())
                             if matched is None or int(matched[1]) != received:
-                                received, hasher = 0, hashlib.sha256()  # not the rest asked for: ask for all
+                                received = 0  # not the rest asked for: ask for all
+                                hashing.restart()
                                 raise ConnectionLost(f"answered {answer.headers.get('Content-Range')!r}")
                             expected = int(matched[3])
                         else:
                             if received:  # the whole blob again: start over
-                                received, hasher = 0, hashlib.sha256()
+                                received = 0
+                                hashing.restart()
                             length = answer.headers.get("Content-Length", "")
                             expected = int(length) if length.isdigit() else None
                         os.ftruncate(descriptor, received)
-                        while count := answer.readinto(view):
-                            _write_at(descriptor, view[:count], received)
-                            hasher.update(view[:count])
+                        while True:
+                            index = hashing.take()
+                            try:
+                                count = answer.readinto(hashing.views[index])
+                                if count:
+                                    _write_at(descriptor, hashing.views[index][:count], received)
+                            except BaseException:
+                                hashing.give_back(index)
+                                raise
+                            if not count:
+                                hashing.give_back(index)
+                                break
+                            hashing.hash(index, count)
                             received += count
                             if progress is not None:
                                 progress(received, size)
@@ -574,10 +644,11 @@ class Downloader:
                         answer.close()
                     if expected is not None and received < expected:  # http.client ends a cut body quietly
                         raise ConnectionLost(f"the answer ended after {received} of {expected} bytes")
-                    return hasher, received
+                    return hashing.finish(), received
                 except ConnectionLost as error:
                     attempt = self._retrying(attempt, f"GET {route.url}", error)
         finally:
+            hashing.close()
             fetcher.close()
 
     # ---- parallel ranges
