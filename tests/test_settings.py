@@ -76,6 +76,8 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
         (PRODUCTION, "settings.DATABASES['default']['ENGINE']", "django.db.backends.postgresql"),
         ({"PROVENANT_S3_BUCKET": "b", "PROVENANT_S3_ENDPOINT_URL": "http://127.0.0.1:9000"},
          "settings.STORAGES['blobs']['OPTIONS']['endpoint_url']", "http://127.0.0.1:9000"),
+        ({}, "repr(settings.PROVENANT_ACCEL_REDIRECT)", "''"),
+        ({"PROVENANT_ACCEL_REDIRECT": "/_provenant_blobs/"}, "settings.PROVENANT_ACCEL_REDIRECT", "/_provenant_blobs/"),
     ],
 )  # fmt: skip
 def test_embedded_defaults_and_production_services_come_from_the_environment(tmp_path, env, expression, expected):
@@ -90,3 +92,10 @@ def test_a_malformed_boolean_is_named(tmp_path):
     result = run_manage("check", env={"DJANGO_DEBUG": "maybe"}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "DJANGO_DEBUG='maybe' is not a boolean" in result.stderr
+
+
+@pytest.mark.parametrize("prefix", ["_provenant_blobs/", "/_provenant_blobs", "/", "/blobs?x/", "/a b/"])
+def test_an_accel_redirect_prefix_that_is_not_a_location_path_is_named(tmp_path, prefix):
+    result = run_manage("check", env={"DJANGO_DEBUG": "true", "PROVENANT_ACCEL_REDIRECT": prefix}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert f"PROVENANT_ACCEL_REDIRECT={prefix!r} is not the path of an nginx location" in result.stderr

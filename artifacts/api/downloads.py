@@ -1,6 +1,6 @@
 """HTTP responses that carry blob bytes: the whole blob or one byte range (RFC 9110), streamed from storage in
-bounded chunks, or a redirect to a short-lived presigned URL when the bytes are in S3. Corrupt bytes are never
-served, on any of these paths."""
+bounded chunks, handed to nginx to send from the local folder (PROVENANT_ACCEL_REDIRECT), or a redirect to a
+short-lived presigned URL when the bytes are in S3. Corrupt bytes are never served, on any of these paths."""
 
 import base64
 import re
@@ -22,7 +22,7 @@ from rest_framework.request import Request
 
 from artifacts.models import ArtifactVersion, Blob, Project
 from artifacts.services.blobs import blob_read_record
-from artifacts.storage.reads import iter_blob, presigned_url
+from artifacts.storage.reads import accel_redirect_uri, iter_blob, presigned_url
 from core.errors import Conflict, InvalidInput
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -37,6 +37,12 @@ RANGE_SPEC = re.compile(r"(\d*)-(\d*)")
 # thousands of digits costs nothing (and never trips Python's limit on int() of long strings).
 MAX_POSITION_DIGITS = 18
 TRUE_VALUES, FALSE_VALUES = {"true", "1", "yes"}, {"false", "0", "no", ""}
+# Range headers that nginx's range filter reads as requested_range does: one range in the plain spelling (no spaces,
+# no empty list items), with positions short enough that neither side caps or overflows them.
+NGINX_SAME_RANGE = re.compile(r"bytes=(?:\d{1,18}-\d{0,18}|-\d{1,18})", re.IGNORECASE)
+# Preconditions the app does not evaluate, which nginx's not-modified filter would: against the file's mtime and
+# before the ETag is restored, so as 412 where the app answers 200.
+NGINX_ONLY_PRECONDITIONS = ("If-Match", "If-Unmodified-Since")
 
 
 def safe_filename(name: str) -> str:
@@ -182,11 +188,66 @@ def blob_response(
         content |= {"Content-Length": str(byte_range.length), "Content-Range": byte_range.content_range}
         status, start, end = 206, byte_range.start, byte_range.end
     if head:
-        response = HttpResponse(status=status)
-    else:
-        blob_read_record(blob=blob, through=through, byte_range=(start, end) if end is not None else None)
-        response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end), status=status)
+        return _with_headers(HttpResponse(status=status), identity, content)
+    blob_read_record(blob=blob, through=through, byte_range=(start, end) if end is not None else None)
+    if (accel := _accel_redirect(request, blob)) is not None:
+        return _accel_response(accel, identity, content, partial=byte_range is not None)
+    response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end), status=status)
     return _with_headers(response, identity, content)
+
+
+def _accel_redirect(request: Request, blob: Blob) -> str | None:
+    """The X-Accel-Redirect with which nginx sends this GET's answer exactly as the app would stream it; None when
+    the app must stream it (the setting is off, the bytes are in S3, or nginx would answer otherwise).
+
+    Ranges go through nginx, as they must for the point of it: the Python client fetches every large blob as
+    parallel ranges tied by If-Range. nginx cannot be told the range the app decided: on the internal redirect its
+    range filter re-reads the client's own Range and If-Range. So the app redirects only requests that nginx
+    provably answers as it does, and streams the rest itself (only hand-written requests: clients, the Python one
+    and curl included, send the plain forms):
+
+    - no Range, or one Range in the plain spelling (NGINX_SAME_RANGE) that the app finds satisfiable and not
+      empty. nginx then picks the same bytes (same arithmetic for `first-last`, `first-` and `-suffix`, a last
+      byte past the end meaning the end), and reads If-Range as the app does: the ETag, which the config restores
+      before the range filter runs, compared exactly (header values arrive trimmed on both sides); a date never
+      matches, as the config removes nginx's Last-Modified. So an If-Range mismatch is nginx's whole 200 too. A
+      Range in another spelling, several ranges or `first` after `last` may be read differently (nginx answers
+      416 to `bytes=5-2`, which the app ignores), so those stay with the app;
+    - no If-Match nor If-Unmodified-Since (NGINX_ONLY_PRECONDITIONS). If-None-Match that matched was answered
+      304 above; one that did not finds no ETag in nginx's not-modified filter, and If-Modified-Since is turned
+      off in the config.
+    """
+    prefix = settings.PROVENANT_ACCEL_REDIRECT
+    if not prefix or any(name in request.headers for name in NGINX_ONLY_PRECONDITIONS):
+        return None
+    range_header = request.headers.get("Range")
+    if range_header is not None and not _nginx_reads_the_same_range(range_header, blob.size):
+        return None
+    return accel_redirect_uri(blob.storage_key, prefix=prefix)
+
+
+def _nginx_reads_the_same_range(header: str, size: int) -> bool:
+    if not NGINX_SAME_RANGE.fullmatch(header):
+        return False
+    try:
+        byte_range = requested_range(header, size)
+    except RangeNotSatisfiable:
+        return False
+    return byte_range is not None and byte_range.length > 0
+
+
+def _accel_response(uri: str, identity: dict[str, str], content: dict[str, str], *, partial: bool) -> HttpResponse:
+    """An empty answer telling nginx to send the file at `uri`, with every header of the streamed answer that
+    nginx does not write itself (the config restores those it drops on the redirect).
+
+    Left to nginx: Content-Length and Content-Range, which it writes from the file and the range it applies; on
+    this empty body the first must be 0, which also lets nginx keep the connection to the app alive. And on a
+    whole answer Accept-Ranges, which nginx's range filter adds itself (it adds none to a 206).
+    """
+    headers = {name: value for name, value in content.items() if name not in ("Content-Length", "Content-Range")}
+    if not partial:
+        identity = {name: value for name, value in identity.items() if name != "Accept-Ranges"}
+    return _with_headers(HttpResponse(), identity, headers, {"X-Accel-Redirect": uri})
 
 
 def _none_match(header: str | None, etag: str) -> bool:

@@ -1,9 +1,11 @@
 """Reading stored blob bytes in bounded chunks: the whole blob or any byte range, without reading the bytes
-before the range, and presigned URLs that let a client read them straight from S3."""
+before the range; presigned URLs that let a client read them straight from S3, and internal redirects that let
+nginx send them from the local folder."""
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 from django.core.files.storage import Storage
@@ -120,6 +122,21 @@ def presigned_url(
         },
         ExpiresIn=expires_in,
     )
+
+
+def accel_redirect_uri(key: str, *, prefix: str) -> str | None:
+    """The URI under nginx's internal location `prefix` that serves the bytes at `key` from the local blob folder
+    (an `X-Accel-Redirect` value); None when they are in S3, which nginx cannot read from disk.
+
+    Raises FileNotFoundError when nothing is stored at `key`, as iter_blob does: a missing file fails in the app,
+    the same way whether the app or nginx would have sent the bytes, rather than as nginx's own 404 page.
+    """
+    storage = blob_storage()
+    if is_s3(storage):
+        return None
+    if not storage.exists(key):
+        raise FileNotFoundError(f"No file at {key} in {storage.location}.")
+    return prefix + quote(key)
 
 
 def hash_stored_blob(key: str) -> tuple[str, int]:

@@ -1,5 +1,9 @@
 """Where blob bytes live: a folder under var/ by default, any S3-compatible bucket when one is named."""
 
+import re
+
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.env import VAR_DIR, env_bool, env_int, env_str
 
 S3_BUCKET = env_str("PROVENANT_S3_BUCKET")
@@ -34,6 +38,17 @@ else:
 # per request; with a local folder there is nothing to redirect to and the bytes are streamed.
 PROVENANT_S3_REDIRECT_DOWNLOADS = env_bool("PROVENANT_S3_REDIRECT_DOWNLOADS", default=False)
 PROVENANT_S3_PRESIGN_SECONDS = env_int("PROVENANT_S3_PRESIGN_SECONDS", 300)
+
+# Downloads from the local folder behind nginx: the app still checks access, logs the read and decides the answer,
+# then hands nginx an X-Accel-Redirect to this internal location, and nginx sends the file itself (sendfile: not a
+# byte passes through Python). Empty: off, the app streams the bytes. Ignored with S3, which nginx cannot read. Set
+# it only behind a proxy configured as deploy/nginx/provenant.conf is: without one, clients get empty bodies.
+PROVENANT_ACCEL_REDIRECT = env_str("PROVENANT_ACCEL_REDIRECT")
+if PROVENANT_ACCEL_REDIRECT and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/", PROVENANT_ACCEL_REDIRECT):
+    raise ImproperlyConfigured(
+        f"PROVENANT_ACCEL_REDIRECT={PROVENANT_ACCEL_REDIRECT!r} is not the path of an nginx location: it starts and "
+        "ends with '/', with letters, digits, '.', '_', '~' or '-' between (e.g. /_provenant_blobs/)."
+    )
 
 STORAGES = {
     "default": {

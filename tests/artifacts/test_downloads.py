@@ -1,8 +1,11 @@
 """Downloading blob bytes: byte ranges (RFC 9110), conditional requests, digest headers, the redirect option,
-constant-memory reads from storage, and corrupt bytes refused on every path."""
+constant-memory reads from storage, answers handed to nginx (PROVENANT_ACCEL_REDIRECT), and corrupt bytes refused
+on every path."""
 
 import base64
 import hashlib
+import io
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +13,9 @@ import pytest
 from django.core.files.storage import FileSystemStorage
 
 from artifacts.models import Blob
-from artifacts.storage.reads import iter_blob
+from artifacts.storage import blob_storage
+from artifacts.storage.reads import accel_redirect_uri, iter_blob
+from core.models import AuditEntry
 from tests.artifacts.factories import ArtifactVersionFactory, BlobFactory, sha256
 
 pytestmark = pytest.mark.django_db
@@ -337,3 +342,170 @@ def test_corrupt_blob_is_refused_through_the_artifact_version_download(api, data
     response = getattr(api, method)(f"/api/v1/artifact-versions/{version.pk}/download/", **extra)
 
     assert response.status_code == 409
+
+
+# Behind nginx (PROVENANT_ACCEL_REDIRECT) ----------------------------------------------------------------------
+# What nginx then sends is checked against a real nginx in tests/integration/test_nginx_accel.py.
+
+ACCEL = "/_provenant_blobs/"
+#: What the app leaves to nginx on an X-Accel-Redirect answer: nginx writes them from the file and the range.
+NGINX_WRITES = {"Content-Length", "Content-Range"}
+STREAMED_HEADERS = ["ETag", "Repr-Digest", "Content-Digest", "Content-Type", "Content-Disposition", "Cache-Control",
+                    "Accept-Ranges", "X-Content-Type-Options"]  # fmt: skip
+
+
+@pytest.fixture
+def accel(settings) -> str:
+    settings.PROVENANT_ACCEL_REDIRECT = ACCEL
+    return ACCEL
+
+
+def downloads(api, url: str, settings, **extra) -> tuple:
+    """The streamed answer (setting off), then the one handed to nginx (setting on), to the same request."""
+    settings.PROVENANT_ACCEL_REDIRECT = ""
+    streamed = api.get(url, **extra)
+    settings.PROVENANT_ACCEL_REDIRECT = ACCEL
+    return streamed, api.get(url, **extra)
+
+
+def test_a_whole_download_is_handed_to_nginx_with_every_header_of_the_streamed_answer(api, data, settings):
+    blob = BlobFactory(content=data)
+    streamed, handed = downloads(api, blob_url(blob), settings)
+
+    assert handed["X-Accel-Redirect"] == ACCEL + blob.storage_key
+    assert not handed.streaming
+    assert handed.content == b""
+    assert handed["Content-Length"] == "0"
+    assert "Content-Range" not in handed
+    # nginx's range filter adds Accept-Ranges to every whole answer; a second copy would repeat the header.
+    assert "Accept-Ranges" not in handed
+    for name in set(STREAMED_HEADERS) - {"Accept-Ranges"}:
+        assert handed[name] == streamed[name], name
+    assert handed["Content-Digest"] == f"sha-256=:{b64_sha256(data)}:"
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [("bytes=0-99", 0, 100), ("bytes=-10", SIZE - 10, SIZE), ("bytes=990-", 990, SIZE), ("bytes=0-5000", 0, SIZE)],
+)
+def test_a_range_is_handed_to_nginx_which_reads_the_same_range_from_the_header(
+    api, data, url, settings, header, start, end
+):
+    streamed, handed = downloads(api, url, settings, HTTP_RANGE=header, HTTP_IF_RANGE=etag(data))
+
+    assert streamed.status_code == 206
+    assert streamed["Content-Range"] == f"bytes {start}-{end - 1}/{SIZE}"
+    assert handed["X-Accel-Redirect"].startswith(ACCEL)
+    assert "Content-Range" not in handed
+    assert handed["Content-Length"] == "0"
+    # nginx adds no Accept-Ranges to a 206: the app's is kept on the redirect.
+    assert "Content-Digest" not in handed
+    for name in set(STREAMED_HEADERS) - {"Content-Digest"}:
+        assert handed[name] == streamed[name], name
+
+
+def test_an_if_range_that_does_not_match_is_handed_to_nginx_as_the_whole_blob(api, data, url, settings):
+    streamed, handed = downloads(api, url, settings, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{sha256(b"older")}"')
+
+    assert streamed.status_code == 200
+    assert "X-Accel-Redirect" in handed
+    assert handed["Content-Digest"] == streamed["Content-Digest"]
+    assert "Accept-Ranges" not in handed
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "start", "end"),
+    [
+        ({"HTTP_RANGE": "Bytes = 0-0"}, 206, 0, 1),  # nginx wants `bytes=` with nothing around the `=`
+        ({"HTTP_RANGE": "bytes=0-9, 20-29"}, 200, 0, SIZE),
+        ({"HTTP_RANGE": "bytes=5-1"}, 200, 0, SIZE),  # nginx answers 416 where the app ignores it
+        ({"HTTP_RANGE": "bytes=0-" + "9" * 19}, 206, 0, SIZE),  # past nginx's off_t: 416 there
+        ({"HTTP_RANGE": "bytes=-0"}, 416, 0, 0),
+        ({"HTTP_RANGE": "bytes=5000-", "HTTP_IF_RANGE": '"other"'}, 200, 0, SIZE),
+        ({"HTTP_IF_MATCH": '"other"'}, 200, 0, SIZE),  # nginx would answer 412
+        ({"HTTP_IF_UNMODIFIED_SINCE": "Wed, 21 Oct 2015 07:28:00 GMT"}, 200, 0, SIZE),
+    ],
+)
+def test_requests_nginx_would_answer_otherwise_are_streamed_by_the_app(
+    api, data, url, accel, extra, status, start, end
+):
+    response = api.get(url, **extra)
+
+    assert response.status_code == status
+    assert "X-Accel-Redirect" not in response
+    if status != 416:
+        assert body(response) == data[start:end]
+
+
+def test_head_is_answered_by_the_app_as_before(api, url, settings):
+    settings.PROVENANT_ACCEL_REDIRECT = ""
+    before = api.head(url, HTTP_RANGE="bytes=0-9")
+    settings.PROVENANT_ACCEL_REDIRECT = ACCEL
+    head = api.head(url, HTTP_RANGE="bytes=0-9")
+
+    assert head.status_code == before.status_code == 206
+    assert {**head.headers, "X-Request-ID": ""} == {**before.headers, "X-Request-ID": ""}
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [({"HTTP_IF_NONE_MATCH": "{etag}"}, 304), ({"HTTP_RANGE": "bytes=1000-"}, 416),
+     ({"QUERY_STRING": "redirect=maybe"}, 400)],
+)  # fmt: skip
+def test_answers_without_bytes_are_the_apps_own(api, data, url, accel, extra, status):
+    extra = {name: value.format(etag=etag(data)) for name, value in extra.items()}
+
+    response = api.get(url, **extra)
+
+    assert response.status_code == status
+    assert "X-Accel-Redirect" not in response
+    assert not AuditEntry.objects.filter(action="blob.downloaded").exists()
+
+
+def test_a_corrupt_blob_is_refused_and_never_handed_to_nginx(api, data, accel):
+    blob = BlobFactory(content=data)
+    mark_corrupt(blob)
+
+    response = api.get(blob_url(blob))
+
+    assert response.status_code == 409
+    assert "X-Accel-Redirect" not in response
+
+
+@pytest.mark.parametrize(
+    ("header", "logged_range"), [(None, None), ("bytes=100-199", {"first": 100, "last": 199, "length": 100})]
+)
+def test_a_download_handed_to_nginx_is_audited_as_one_streamed(api, url, accel, header, logged_range):
+    response = api.get(url, **({"HTTP_RANGE": header} if header else {}))
+
+    assert "X-Accel-Redirect" in response
+    [entry] = AuditEntry.objects.filter(action="blob.downloaded")
+    assert json.loads(entry.changes).get("range") == logged_range
+
+
+def test_accel_redirect_uri_names_the_stored_file_quoted_for_a_uri(isolated_blob_folder):
+    blob = BlobFactory()
+    blob_storage().save("odd/a name?.bin", io.BytesIO(b"x"))
+
+    assert accel_redirect_uri(blob.storage_key, prefix=ACCEL) == ACCEL + blob.storage_key
+    # Unquoted, nginx would take `?.bin` for a query string and look for `odd/a name`.
+    assert accel_redirect_uri("odd/a name?.bin", prefix=ACCEL) == ACCEL + "odd/a%20name%3F.bin"
+
+
+def test_a_missing_file_fails_in_the_app_as_a_streamed_read_does(isolated_blob_folder):
+    blob = BlobFactory()
+    (isolated_blob_folder / blob.storage_key).unlink()
+
+    with pytest.raises(FileNotFoundError):
+        accel_redirect_uri(blob.storage_key, prefix=ACCEL)
+
+
+def test_bytes_in_s3_are_never_handed_to_nginx(settings):
+    options = {"bucket_name": "provenant-unit", "endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+
+    # Decided before any request to the bucket (nothing listens on port 9): nginx cannot read a bucket from disk.
+    assert accel_redirect_uri("sha256/00/00/" + "0" * 64, prefix=ACCEL) is None
