@@ -79,6 +79,23 @@ with Client(request["url"], request["token"], cache_dir=tempfile.mkdtemp(dir=req
     if request["operation"] == "download":
         client.pull(request["version"], Path(request["scratch"]) / "pulled.bin")
         version = request["version"]
+    elif request["operation"] == "ceiling":
+        # The least a download to a file costs here: one GET written as it comes, no hash, no fsync (`curl -o`).
+        import http.client, os
+        from urllib.parse import urlsplit
+        url = urlsplit(request["url"])
+        path = urlsplit(client.version(request["version"])["download_url"]).path
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(url.hostname, url.port)
+        connection.request("GET", path, headers={"Authorization": f"Bearer {request['token']}"})
+        answer = connection.getresponse()
+        assert answer.status == 200, answer.status
+        view = memoryview(bytearray(1 << 20))
+        with open(Path(request["scratch"]) / "pulled.bin", "wb") as out:
+            while count := answer.readinto(view):
+                out.write(view[:count])
+        connection.close()
+        version = request["version"]
     else:
         pushed = client.push(request["file"], project=request["project"], artifact="peer-model", kind="model")
         version = pushed.version["id"]
@@ -158,7 +175,7 @@ class PeerBench:
         self.experiment = ""
         self.seconds: dict[tuple[str, str], list[float]] = {
             (operation, side): [] for operation in OPERATIONS for side in (PROVENANT, MLFLOW)
-        }
+        } | {("ceiling", PROVENANT): []}
         self.peaks: dict[str, int] = {}
 
     def prepare(self) -> None:
@@ -234,6 +251,8 @@ class PeerBench:
                     uploaded = self.timed(side, "upload", file)
                     self.timed(side, "download", file, **({"version": uploaded["version"]} if side == PROVENANT
                                                           else {"run": uploaded["run"]}))  # fmt: skip
+                    if side == PROVENANT:
+                        self.timed(side, "ceiling", file, version=uploaded["version"])
                     fresh_bytes(file)
                     self.timed(side, "publish", file)
                     self.forget()
@@ -291,6 +310,15 @@ def report(bench: PeerBench, *, started_at: dt.datetime, seconds: float, command
             f"{', '.join(f'{value:.2f}' for value in ours)} | {', '.join(f'{value:.2f}' for value in theirs)} | "
             f"{ratio:.2f}x | {goal} | {result} |"
         )
+    ceiling, theirs = bench.seconds[("ceiling", PROVENANT)], bench.seconds[("download", MLFLOW)]
+    lines += [
+        "",
+        f"Ceiling of a download to a file here, in the same rounds: one GET of Provenant's download URL written as it "
+        f"comes (no hash, no fsync, as `curl -o`): {median(ceiling):.2f} s, rounds "
+        f"{', '.join(f'{value:.2f}' for value in ceiling)}; MLflow's download took "
+        f"{median(theirs) / median(ceiling):.2f}x that, so no client that writes the file could be more than "
+        f"{median(theirs) / median(ceiling):.2f}x faster than MLflow's here, before hashing what it receives.",
+    ]
     lines += [
         "",
         "| Server | Peak RSS at the end, VmHWM (MB) |",
