@@ -1,16 +1,19 @@
 """Blob transfer at scale: hashing, verification, uploads and downloads of one large file, measured in one run.
 
-(One file of about 1,140 lines on purpose: the servers, the measurements made against them and the tables that
+(One file of about 1,500 lines on purpose: the servers, the measurements made against them and the tables that
 compare them refer to each other throughout, and read together. What every benchmark needs around its measurements
 is in benchmarks/harness.py.)
 
     .venv/bin/python benchmarks/blob_transfer.py [--size-gib 1] [--rss-sizes 1,4] [--skip-s3] [--smoke]
 
-Everything it needs runs on 127.0.0.1 and is started and stopped here: gunicorn serving the app (one sync worker,
-DEBUG off), a Celery worker (solo pool) on a Redis database of its own, moto's S3 server, and fresh databases
-(PostgreSQL when 127.0.0.1:5432 answers, else SQLite) copied from one migrated template. The file is random bytes
-in a temporary folder; it stays in the page cache, so the figures are CPU and loopback bound, as the targets
-intend, except where the app itself forces bytes to disk (fsync). What each figure means and the targets are in
+Everything it needs runs on 127.0.0.1 and is started and stopped here: granian (or gunicorn) serving the app (one
+worker, DEBUG off), a Celery worker (solo pool) on a Redis database of its own, moto's S3 server, nginx running the
+shipped deploy/nginx/provenant.conf in front of the app for the X-Accel-Redirect downloads (when nginx is
+installed), and fresh databases (PostgreSQL when 127.0.0.1:5432 answers, else SQLite) copied from one migrated
+template. The file is random bytes in a temporary folder; it stays in the page cache, so the figures are CPU and
+loopback bound, as the targets intend, except where the app itself forces bytes to disk (fsync). Uploads are
+compared with the slowest of the ceilings measured in the same run (hashing, a durable write, receiving an HTTP
+body), downloads with the file sent over loopback by socket.sendfile. What each figure means and the targets are in
 benchmarks/README.md, whose results section this script rewrites.
 """
 
@@ -27,8 +30,11 @@ import os
 import re
 import secrets
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -80,14 +86,21 @@ APP_S3_CONCURRENCY = 4
 #: --smoke: above one S3 part (8 MiB), so the app's multipart upload runs, and two session chunks.
 SMOKE_SIZE = 12 * MIB
 SMOKE_CHUNK_MIB = 6
+# How the Python client sizes the API chunks of a session (clients/python: Client's chunk_size and max_chunk_size,
+# uploads.CHUNK_SECONDS): the first of CLIENT_FIRST_CHUNK, each next one what the previous one's speed sends in
+# CLIENT_CHUNK_SECONDS, whole MiB, at most CLIENT_MAX_CHUNK (--smoke: SMOKE_CHUNK_MIB each).
+CLIENT_FIRST_CHUNK = 16 * MIB
+CLIENT_MAX_CHUNK = 256 * MIB
+CLIENT_CHUNK_SECONDS = 2.0
 HTTP_TIMEOUT = 900.0  # per socket operation; a whole transfer may take longer
 #: The comment the script's PostgreSQL databases carry: nothing else is ever dropped.
 MARKER = "provenant-bench-blob-transfer"
 
-# Targets from the issue "Blob transfer at scale".
+# Targets from the issues "Blob transfer at scale" and 18 (items 1 and 2).
 VERIFY_LOCAL_TARGET = 0.9  # x hashlib
-PUT_LOCAL_TARGET = 0.5  # x hashlib
+PUT_LOCAL_TARGET = 0.8  # x the slowest of hashlib, write + fsync and HTTP receive, measured in the same run
 PUT_S3_TARGET = 0.8  # x boto3 upload_file
+DOWNLOAD_LOCAL_TARGET = 0.8  # x the loopback ceiling (socket.sendfile), measured in the same run
 RSS_TARGET_MB = 150
 RSS_SAME_TOLERANCE = 0.10  # "about the same" for every size: the peak grows by at most this fraction
 
@@ -138,6 +151,49 @@ def bare_wsgi_app(environ: dict, start_response: Callable) -> list[bytes]:
         remaining -= len(block)
     start_response("204 No Content", [])
     return [b""]
+
+
+class SendfileServer:
+    """The download ceiling: a thread answering each request on a loopback connection with a bare 200 and the file
+    through socket.sendfile, the kernel copying from the page cache to the socket with no Python touching a byte.
+    Read by the download rows' own reader (`read_body`), it is the most any server could deliver here."""
+
+    def __init__(self, file: Path, size: int) -> None:
+        self.file = file
+        self.head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n".encode()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)  # so that the thread sees `stopped` between connections
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        self.error: OSError | None = None
+        self.thread = threading.Thread(target=self._serve, name="sendfile", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()  # blocking, unlike the listener
+            except TimeoutError:
+                continue
+            try:
+                with connection, self.file.open("rb") as handle:
+                    request = b""
+                    while b"\r\n\r\n" not in request and (block := connection.recv(65536)):
+                        request += block
+                    connection.sendall(self.head)
+                    connection.sendfile(handle)
+            except OSError as error:
+                self.error = error
+
+    def __enter__(self) -> SendfileServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.listener.close()
+        if self.error is not None:
+            raise BenchError(f"The loopback sendfile server failed: {self.error!r}")
 
 
 # ---------------------------------------------------------------------------------------------- CPU
@@ -301,21 +357,32 @@ class Api:
         finally:
             body.close()
 
-    def download(self, path: str) -> tuple[int, http.client.HTTPMessage]:
-        """GET `path`, reading the body into one reused 1 MiB buffer (the bytes go nowhere)."""
-        connection = self._connection()
-        try:
-            connection.request("GET", path, headers={"Authorization": f"Bearer {self.token}"})
-            response = connection.getresponse()
-            if response.status != 200:
-                raise BenchError(f"GET {path}: HTTP {response.status}: {response.read(500)!r}")
-            buffer = bytearray(READ_CHUNK)
-            total = 0
-            while count := response.readinto(buffer):
-                total += count
-            return total, response.headers
-        finally:
-            connection.close()
+    def download(
+        self, path: str, *, headers: dict | None = None, status: int = 200
+    ) -> tuple[int, http.client.HTTPMessage]:
+        """GET `path` with the token, reading the body with `read_body`."""
+        sent = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        return read_body("127.0.0.1", self.port, path, headers=sent, status=status)
+
+
+def read_body(
+    host: str, port: int, path: str, *, headers: dict, status: int = 200
+) -> tuple[int, http.client.HTTPMessage]:
+    """GET `path`, reading the body into one reused 1 MiB buffer (the bytes go nowhere): the reader of every
+    download row and of the loopback ceiling they are compared with. The byte count and the answer's headers."""
+    connection = http.client.HTTPConnection(host, port, timeout=HTTP_TIMEOUT, blocksize=READ_CHUNK)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        if response.status != status:
+            raise BenchError(f"GET {path}: HTTP {response.status}, not {status}: {response.read(500)!r}")
+        buffer = bytearray(READ_CHUNK)
+        total = 0
+        while count := response.readinto(buffer):
+            total += count
+        return total, response.headers
+    finally:
+        connection.close()
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -464,6 +531,18 @@ def b64_digest(hexdigest: str) -> str:
     return base64.b64encode(bytes.fromhex(hexdigest)).decode()
 
 
+def chunk_summary(lengths: list[int]) -> str:
+    """Chunk lengths in MiB, repeats counted: "16 + 3 x 256 + 240 MiB"."""
+    runs: list[list[int]] = []
+    for length in lengths:
+        if runs and runs[-1][0] == length:
+            runs[-1][1] += 1
+        else:
+            runs.append([length, 1])
+    parts = [f"{count} x {length / MIB:g}" if count > 1 else f"{length / MIB:g}" for length, count in runs]
+    return " + ".join(parts) + " MiB"
+
+
 @dataclass
 class ServerFigures:
     """What the rounds of PUTs (and the last round's GETs and verifications) measured."""
@@ -471,6 +550,9 @@ class ServerFigures:
     storage: str = ""
     puts: list[Timing] = field(default_factory=list)
     gets: list[Timing] = field(default_factory=list)
+    redirect_gets: list[Timing] = field(default_factory=list)  # S3: ?redirect=true, the presigned URL followed
+    nginx_gets: list[Timing] = field(default_factory=list)  # local disk: through nginx, X-Accel-Redirect
+    nginx_range_gets: list[Timing] = field(default_factory=list)  # the same with Range: bytes=0-
     verifies: list[Timing] = field(default_factory=list)
     web_baseline: int = 0
     web_peaks: list[int] = field(default_factory=list)
@@ -557,6 +639,23 @@ class Server:
             raise BenchError(f"GET blob ({self.label}) returned {received} bytes, {headers.get('Content-Digest')}.")
         return seconds
 
+    def get_blob_redirected(self, slug: str, size: int, digest: str) -> float:
+        """GET ?redirect=true, then the presigned URL of its 302 straight from the bucket, as a client follows it
+        (without the token: it is not the bucket's business)."""
+        started = time.perf_counter()
+        answer = self.api.request("GET", f"/api/v1/projects/{slug}/blobs/sha256:{digest}?redirect=true")
+        self.api.expect(answer, 302, what=f"GET ?redirect=true ({self.label})")
+        location = urlsplit(answer.headers["Location"])
+        if location.port != self.bench.moto_port:
+            raise BenchError(f"GET ?redirect=true ({self.label}) pointed at {location.netloc}, not moto.")
+        received, _ = read_body(location.hostname, location.port, f"{location.path}?{location.query}", headers={})
+        seconds = time.perf_counter() - started
+        if received != size or answer.headers.get("Repr-Digest") != f"sha-256=:{b64_digest(digest)}:":
+            raise BenchError(
+                f"GET ?redirect=true ({self.label}) led to {received} bytes, {answer.headers.get('Repr-Digest')}."
+            )
+        return seconds
+
     def upload_session(self, slug: str, file: Path, size: int, digest: str, chunk: int) -> tuple[float, int]:
         """POST a session, PATCH `chunk`-byte pieces with Upload-Offset, PUT ?digest= to finish."""
         started = time.perf_counter()
@@ -580,6 +679,65 @@ class Server:
         answer = self.api.request("PUT", f"{location}?digest=sha256:{digest}", length=0)
         self.api.expect(answer, 201, what="finish upload session")
         return time.perf_counter() - started, chunks
+
+    def upload_session_as_the_client(
+        self, slug: str, file: Path, size: int, digest: str, *, first_chunk: int, max_chunk: int
+    ) -> tuple[float, list[int]]:
+        """A large file sent as the Python client sends it to a server keeping blobs in a folder (clients/python,
+        uploads.py), reading it once: a session started with the size alone; the file hashed in a thread while
+        its chunks go out; chunks sized as the client sizes them (CLIENT_CHUNK_SECONDS); a HEAD of the blob once
+        the digest is known (the client's check that the project does not hold the bytes already); the last chunk
+        the body of PUT ?digest=. Not measured: the client's first POST with "direct": true, which a folder-backed
+        server refuses once per client. The time and the chunks' lengths."""
+        blob_url = f"/api/v1/projects/{slug}/blobs/sha256:{digest}"
+        hashed: list[str | BaseException] = []
+
+        def hash_beside() -> None:
+            try:
+                hashed.append(hash_file(file, hashlib.sha256)[0])
+            except BaseException as error:  # raised again in the sending thread
+                hashed.append(error)
+
+        started = time.perf_counter()
+        hasher = threading.Thread(target=hash_beside, name="hash", daemon=True)
+        hasher.start()
+        answer = self.api.request("POST", f"/api/v1/projects/{slug}/uploads/", body={"size": size})
+        self.api.expect(answer, 201, what="start upload session without a digest")
+        location = urlsplit(answer.headers["Location"]).path
+        floor = max(first_chunk, int(answer.json()["min_chunk_size"]))
+        chunk, offset, lengths, asked = floor, 0, [], False
+        while True:
+            length = min(chunk, size - offset)
+            last = offset + length >= size
+            if not asked and (last or not hasher.is_alive()):
+                hasher.join()
+                if isinstance(hashed[0], BaseException):
+                    raise BenchError(f"Hashing the file beside the upload failed: {hashed[0]!r}")
+                if hashed[0] != digest:
+                    raise BenchError(f"The file hashed to sha256:{hashed[0]} beside the upload, not sha256:{digest}.")
+                self.api.expect(self.api.request("HEAD", blob_url), 404, what="HEAD of the blob not yet uploaded")
+                asked = True
+            began = time.perf_counter()
+            if last:
+                answer = self.api.send_file("PUT", f"{location}?digest=sha256:{hashed[0]}", file, offset=offset,
+                                            length=length, headers={"Upload-Offset": str(offset)})  # fmt: skip
+                self.api.expect(answer, 201, what="finish upload session with its last chunk")
+                lengths.append(length)
+                break
+            answer = self.api.send_file(
+                "PATCH", location, file, offset=offset, length=length, headers={"Upload-Offset": str(offset)}
+            )
+            self.api.expect(answer, 202, what=f"PATCH chunk at {offset}")
+            if int(answer.headers["Upload-Offset"]) != offset + length:
+                raise BenchError(f"The session stands at {answer.headers['Upload-Offset']}, not {offset + length}.")
+            lengths.append(length)
+            offset += length
+            speed = length / max(time.perf_counter() - began, 1e-3)
+            chunk = min(max(floor, max_chunk), max(floor, int(speed * CLIENT_CHUNK_SECONDS) // MIB * MIB))
+        seconds = time.perf_counter() - started
+        if answer.json()["digest"] != f"sha256:{digest}":
+            raise BenchError(f"The session stored {answer.json()['digest']}, not sha256:{digest}.")
+        return seconds, lengths
 
     def start_worker(self) -> None:
         """A Celery worker (solo pool: tasks run in this very process) on an emptied queue."""
@@ -622,6 +780,100 @@ class Server:
             shutil.rmtree(self.var_dir, ignore_errors=True)
 
 
+def nginx_module() -> Any:
+    """tests/nginx.py: the shipped config made runnable on loopback, as its integration test runs it (imported from
+    the checkout, which is not on this script's path; it needs neither pytest nor Django)."""
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))
+    from tests import nginx
+
+    return nginx
+
+
+def nginx_version() -> str:
+    nginx = nginx_module()
+    if not nginx.installed():
+        return ""
+    result = subprocess.run([nginx.BINARY, "-v"], capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+    return (result.stderr or result.stdout).strip().removeprefix("nginx version: ")
+
+
+class NginxFront:
+    """nginx running the shipped deploy/nginx/provenant.conf in front of a second web server of the app on `server`'s
+    database and blob folder, that one with PROVENANT_ACCEL_REDIRECT: the app checks access, logs the read and
+    answers X-Accel-Redirect, and nginx sends the file itself (sendfile). `stop` ends both."""
+
+    def __init__(self, bench: Bench, server: Server) -> None:
+        nginx = nginx_module()
+        self.bench = bench
+        self.label = f"{server.label}, behind nginx"
+        self.prefix = nginx.ACCEL_PREFIX
+        self.workdir = bench.workdir / f"nginx-{server.label}"
+        self.workdir.mkdir()
+        self.app, app_port = serve_app(
+            f"{bench.args.server} ({self.label})",
+            env=server.env | {"PROVENANT_ACCEL_REDIRECT": nginx.ACCEL_PREFIX},
+            log_path=bench.workdir / f"{bench.args.server}-{server.label}-accel.log",
+            answers=lambda port: Api(port, bench.settings.token).request("GET", "/api/v1/projects/").status == 200,
+            server=bench.args.server,
+        )
+        self.nginx: Child | None = None
+        try:
+            self.app.wait_until(lambda: bool(children_of(self.app.pid)), "running its worker")
+            self.app_worker_pid = children_of(self.app.pid)[0]
+            self.port = free_port()
+            config = nginx.render_config(self.workdir, port=self.port, upstream_port=app_port,
+                                         blobs=server.var_dir / "blobs")  # fmt: skip
+            self.nginx = Child("nginx", nginx.command(self.workdir, config), env=dict(os.environ),
+                               log_path=self.workdir / "output.log")  # fmt: skip
+            self.nginx.wait_until(
+                lambda: listening(self.port) and bool(children_of(self.nginx.pid)), f"serving on 127.0.0.1:{self.port}"
+            )
+            self.nginx_worker_pid = children_of(self.nginx.pid)[0]
+        except BaseException:
+            self.stop()
+            raise
+        self.api = Api(self.port, bench.settings.token)
+
+    def get_blob(self, slug: str, size: int, digest: str, *, whole_range: bool) -> float:
+        """GET the blob through nginx: whole, or with `Range: bytes=0-` (a 206 of every byte, as a client resuming
+        from the start or fetching one part of a parallel download asks)."""
+        headers, status = ({"Range": "bytes=0-"}, 206) if whole_range else ({}, 200)
+        started = time.perf_counter()
+        received, answer = self.api.download(
+            f"/api/v1/projects/{slug}/blobs/sha256:{digest}", headers=headers, status=status
+        )
+        seconds = time.perf_counter() - started
+        b64 = f"sha-256=:{b64_digest(digest)}:"
+        checks = {"Repr-Digest": b64} | (
+            {"Content-Range": f"bytes 0-{size - 1}/{size}"} if whole_range else {"Content-Digest": b64}
+        )
+        wrong = {name: answer.get(name) for name, value in checks.items() if answer.get(name) != value}
+        if received != size or wrong:
+            raise BenchError(f"GET blob ({self.label}) returned {received} bytes, {wrong}.")
+        return seconds
+
+    def check_sent_from_file(self, count: int) -> None:
+        """nginx logs a request's final URI once its last byte is sent: each of the `count` GETs must have been
+        redirected to the blob folder, or nginx only passed on what the app streamed."""
+        log = self.workdir / "access.log"
+
+        def logged() -> list[str]:
+            return [line.split(" ", 1)[1] for line in log.read_text().splitlines()] if log.exists() else []
+
+        self.nginx.wait_until(lambda: len(logged()) >= count, f"logging {count} requests", timeout=10)
+        streamed = [uri for uri in logged() if not uri.startswith(self.prefix)]
+        if streamed:
+            raise BenchError(f"nginx passed on the app's stream instead of sending the file: {streamed[:3]}")
+
+    def stop(self) -> None:
+        try:
+            if self.nginx is not None:
+                self.nginx.stop()
+        finally:
+            self.app.stop()
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
@@ -637,6 +889,11 @@ class Bench:
         self._celery = None
         self.settings = Settings(secret_key=secrets.token_urlsafe(50), broker_url="")
         self.hashlib: dict[int, list[Timing]] = {}
+        #: The slowest of the upload ceilings measured at the main size, named: what local uploads are compared with.
+        self.upload_ceiling: tuple[str, float] = ("hashlib", 0.0)
+        #: The loopback ceiling's median seconds, by file size: what downloads are compared with.
+        self.loopback: dict[int, float] = {}
+        self.nginx_version = nginx_version()
         self._boto3_bucket: str | None = None
 
     # ---- environment
@@ -815,6 +1072,7 @@ class Bench:
         seconds, cpu, note = median_run(self.repeated(durable_write))
         self.add(Row("write in 1 MiB blocks + fsync, no hashing (FileSink's disk share)", "local disk", size, seconds,
                      "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+        ceilings = {"hashlib": ceiling, "write + fsync": seconds}
 
         port = free_port()
         bare = Child(
@@ -841,6 +1099,31 @@ class Bench:
             bare.stop()
         receive = f"HTTP receive only: {self.args.server}, wsgi.input.read(1 MiB), bytes discarded"
         self.add(Row(receive, "none", size, seconds, "hashlib", ceiling, note=note, cpu=cpu))
+        ceilings["HTTP receive"] = seconds
+        slowest = max(ceilings, key=ceilings.__getitem__)
+        self.upload_ceiling = (f"slowest ceiling ({slowest})", ceilings[slowest])
+
+    def measure_download_ceiling(self, file: Path, size: int) -> None:
+        """The most any server could deliver here: the file sent over loopback with socket.sendfile, read as the
+        download rows read (SendfileServer)."""
+        progress(f"ceiling: {size_label(size)} over loopback with socket.sendfile")
+        with SendfileServer(file, size) as sender:
+            api = Api(sender.port, "unused")
+
+            def receive() -> Timing:
+                with self.meter() as meter:
+                    started = time.perf_counter()
+                    received, _ = api.download("/")
+                    seconds = time.perf_counter() - started
+                if received != size:
+                    raise BenchError(f"The loopback sendfile server sent {received} bytes, not {size}.")
+                return seconds, meter.used
+
+            runs = self.repeated(receive)
+        seconds, cpu, note = median_run(runs)
+        self.loopback[size] = seconds
+        self.add(Row("loopback ceiling: socket.sendfile in a thread, read as the downloads are (1 MiB readinto)",
+                     "page cache", size, seconds, note=note, cpu=cpu))  # fmt: skip
 
     def boto3_bucket(self) -> str:
         if self._boto3_bucket is None:
@@ -886,12 +1169,13 @@ class Bench:
             for step in steps[shift:] + steps[:shift]:
                 if step not in boto3_runs:
                     label = f"{'s3' if s3 else 'local'}-{size // MIB}m-{number}"
-                    self.put_round(figures, file, size, digest, s3=s3, label=label, last=number == rounds)
+                    self.put_round(figures, file, size, digest, s3=s3, label=label, last=number == rounds, main=main)
                 else:
                     progress(f"round {number}/{rounds}: {BOTO3_VARIANTS[step]}")
                     boto3_runs[step].append(self.boto3_upload(file, size, variant=step))
 
         storage, ceiling = figures.storage, self.hashlib_seconds(size)
+        loopback = ("loopback ceiling", self.loopback[size])
         boto3_seconds = {}
         for variant, runs in boto3_runs.items():
             boto3_seconds[variant], cpu, note = median_run(runs)
@@ -903,12 +1187,25 @@ class Bench:
             for variant, base in BOTO3_BASES.items():
                 self.add(Row(put_name, storage, size, seconds, base, boto3_seconds[variant], PUT_S3_TARGET, note=note,
                              cpu=cpu))  # fmt: skip
-        else:
-            target = PUT_LOCAL_TARGET if main and not s3 else None
-            self.add(Row(put_name, storage, size, seconds, "hashlib", ceiling, target, note=note, cpu=cpu))
+        elif main:
+            self.add(Row(put_name, storage, size, seconds, *self.upload_ceiling, PUT_LOCAL_TARGET, note=note, cpu=cpu))
+        else:  # the upload ceilings are measured at the main size only
+            self.add(Row(put_name, storage, size, seconds, "hashlib", ceiling, note=note, cpu=cpu))
+        download_target = DOWNLOAD_LOCAL_TARGET if main and not s3 else None
         seconds, cpu, note = median_run(figures.gets)
-        self.add(Row("API download: GET /projects/{slug}/blobs/sha256:… to /dev/null", storage, size, seconds,
-                     "hashlib", ceiling, note=note, cpu=cpu))  # fmt: skip
+        self.add(Row(f"API download: GET /projects/{{slug}}/blobs/sha256:…, {self.args.server} alone", storage, size,
+                     seconds, *loopback, download_target, note=note, cpu=cpu))  # fmt: skip
+        if figures.redirect_gets:
+            seconds, cpu, note = median_run(figures.redirect_gets)
+            self.add(Row("API download: GET …?redirect=true, its 302 followed to the presigned URL", storage, size,
+                         seconds, *loopback, note=note, cpu=cpu))  # fmt: skip
+        if figures.nginx_gets:
+            seconds, cpu, note = median_run(figures.nginx_gets)
+            self.add(Row("API download through nginx: GET, X-Accel-Redirect, nginx sends the file", storage, size,
+                         seconds, *loopback, download_target, note=note, cpu=cpu))  # fmt: skip
+            seconds, cpu, note = median_run(figures.nginx_range_gets)
+            self.add(Row("API download through nginx: GET with Range: bytes=0- (206 of every byte)", storage, size,
+                         seconds, *loopback, download_target, note=note, cpu=cpu))  # fmt: skip
         seconds, cpu, note = median_run(figures.verifies)
         target = VERIFY_LOCAL_TARGET if main and not s3 else None
         self.add(Row("verify: Celery task verify_blob → blob_verify, runtime", storage, size, seconds, "hashlib",
@@ -921,8 +1218,11 @@ class Bench:
         return boto3_seconds.get("app's settings")
 
     def put_round(
-        self, figures: ServerFigures, file: Path, size: int, digest: str, *, s3: bool, label: str, last: bool
-    ) -> None:
+        self, figures: ServerFigures, file: Path, size: int, digest: str, *, s3: bool, label: str, last: bool,
+        main: bool,
+    ) -> None:  # fmt: skip
+        """One PUT to a fresh server; in the `last` round its GETs and verifications too, and in the `main` run the
+        other ways of downloading: S3's redirect, or the local folder through nginx (when installed)."""
         progress(f"PUT{', GET, verify' if last else ''} of {size_label(size)} on a fresh server '{label}'")
         server = Server(self, label, s3=s3)
         try:
@@ -935,7 +1235,11 @@ class Bench:
             figures.puts.append((seconds, meter.used))
             if last:
                 figures.gets = self.repeated(self.timed_get, server, slug, size, digest)
+                if main and s3:
+                    figures.redirect_gets = self.repeated(self.timed_redirect_get, server, slug, size, digest)
             figures.web_peaks.append(server.web_memory()["VmHWM"])
+            if last and main and not s3 and self.nginx_version:
+                self.nginx_round(figures, server, slug, size, digest)
             if last:
                 server.start_worker()
                 figures.worker_baseline = memory_kb(server.worker.pid)["VmRSS"]
@@ -949,40 +1253,79 @@ class Bench:
             seconds = server.get_blob(slug, size, digest)
         return seconds, meter.used
 
+    def timed_redirect_get(self, server: Server, slug: str, size: int, digest: str) -> Timing:
+        with self.meter(app=server.web_worker_pid, moto=True) as meter:
+            seconds = server.get_blob_redirected(slug, size, digest)
+        return seconds, meter.used
+
+    def nginx_round(self, figures: ServerFigures, server: Server, slug: str, size: int, digest: str) -> None:
+        """GETs of the blob `server` stored, through nginx in front of a second web server on its database and
+        folder (NginxFront): whole, then with a Range of every byte."""
+        progress(f"GET of {size_label(size)} through nginx {self.nginx_version} (X-Accel-Redirect)")
+        front = NginxFront(self, server)
+        try:
+
+            def timed(whole_range: bool) -> Timing:
+                with self.meter(app=front.app_worker_pid, nginx=front.nginx_worker_pid) as meter:
+                    seconds = front.get_blob(slug, size, digest, whole_range=whole_range)
+                return seconds, meter.used
+
+            figures.nginx_gets = self.repeated(timed, False)
+            figures.nginx_range_gets = self.repeated(timed, True)
+            front.check_sent_from_file(len(figures.nginx_gets) + len(figures.nginx_range_gets))
+        finally:
+            front.stop()
+
     def timed_verify(self, server: Server, digest: str, size: int) -> Timing:
         assert server.worker is not None
         with self.meter(app=server.worker.pid, moto=server.bucket is not None) as meter:
             seconds = server.verify(digest, size)
         return seconds, meter.used
 
-    def measure_sessions(self, *, file: Path, size: int, digest: str, s3: bool, boto3_seconds: float | None) -> None:
-        """Rounds of one resumable upload each (POST, PATCH chunks, PUT ?digest=) to a fresh server."""
+    def measure_sessions(
+        self, *, file: Path, size: int, digest: str, s3: bool, boto3_seconds: float | None = None,
+        digest_first: bool = True,
+    ) -> None:  # fmt: skip
+        """Rounds of one resumable upload each to a fresh server: with the digest in the POST, --chunk-mib chunks and
+        an empty PUT ?digest=; or, `digest_first` False, as the Python client sends a large file to a server keeping
+        blobs in a folder, the digest named only at the end (Server.upload_session_as_the_client)."""
         chunk = self.args.chunk_mib * MIB
+        first_chunk, max_chunk = self.args.client_chunks
+        kind = f"in {self.args.chunk_mib} MiB chunks" if digest_first else "without a digest, as the client sends it"
         runs: list[Timing] = []
         peaks: list[int] = []
         for number in range(1, self.args.repeat + 1):
-            label = f"{'s3' if s3 else 'local'}-session-{size // MIB}m-{number}"
-            progress(
-                f"round {number}/{self.args.repeat}: upload session in {self.args.chunk_mib} MiB chunks, '{label}'"
-            )
+            label = f"{'s3' if s3 else 'local'}-session{'' if digest_first else '-late'}-{size // MIB}m-{number}"
+            progress(f"round {number}/{self.args.repeat}: upload session {kind}, '{label}'")
             server = Server(self, label, s3=s3)
             try:
                 slug = server.create_project("bench")
                 server.warm_up(slug)
                 baseline = server.web_memory()["VmRSS"]
                 with self.meter(app=server.web_worker_pid, moto=s3) as meter:
-                    seconds, chunks = server.upload_session(slug, file, size, digest, chunk)
+                    if digest_first:
+                        seconds, chunks = server.upload_session(slug, file, size, digest, chunk)
+                        detail = f"{chunks} x {self.args.chunk_mib} MiB"
+                    else:
+                        seconds, lengths = server.upload_session_as_the_client(
+                            slug, file, size, digest, first_chunk=first_chunk, max_chunk=max_chunk
+                        )
+                        detail = chunk_summary(lengths)
                 runs.append((seconds, meter.used))
                 peaks.append(server.web_memory()["VmHWM"])
                 storage = server.storage
             finally:
                 server.stop()
         seconds, cpu, note = median_run(runs)
-        base = ("boto3 (app's settings)", boto3_seconds) if s3 else ("hashlib", self.hashlib_seconds(size))
-        detail = f"{chunks} x {self.args.chunk_mib} MiB" + (f", {note}" if note else "")
-        self.add(Row("API upload session: POST, PATCH each chunk, PUT ?digest=", storage, size, seconds, *base,
-                     note=detail, cpu=cpu))  # fmt: skip
-        work = f"upload session ({self.args.chunk_mib} MiB chunks)"
+        base = ("boto3 (app's settings)", boto3_seconds) if s3 else self.upload_ceiling
+        detail += f", {note}" if note else ""
+        if digest_first:
+            name = "API upload session: POST, PATCH each chunk, PUT ?digest="
+            work = f"upload session ({self.args.chunk_mib} MiB chunks)"
+        else:
+            name = "API upload session without a digest, as the client sends it: POST {size}, PATCH, PUT ?digest="
+            work = "upload session, digest at the end (client's chunks)"
+        self.add(Row(name, storage, size, seconds, *base, note=detail, cpu=cpu))
         self.rss.append(RssRow(f"{self.args.server} worker", work, storage, size, baseline, max(peaks)))
 
     def run(self) -> None:
@@ -990,8 +1333,10 @@ class Bench:
         file, digest = self.make_file(size)
         progress(f"sha256:{digest}")
         self.measure_ceilings(file, size)
+        self.measure_download_ceiling(file, size)
         self.measure_uploads(file=file, size=size, digest=digest, s3=False, main=True)
-        self.measure_sessions(file=file, size=size, digest=digest, s3=False, boto3_seconds=None)
+        self.measure_sessions(file=file, size=size, digest=digest, s3=False)
+        self.measure_sessions(file=file, size=size, digest=digest, s3=False, digest_first=False)
         if not self.args.skip_s3:
             self.start_moto()
             boto3_seconds = self.measure_uploads(file=file, size=size, digest=digest, s3=True, main=True)
@@ -1002,6 +1347,7 @@ class Bench:
                 continue
             rss_file, rss_digest = self.make_file(rss_size)
             try:
+                self.measure_download_ceiling(rss_file, rss_size)
                 self.measure_uploads(file=rss_file, size=rss_size, digest=rss_digest, s3=False, main=False)
                 if self.args.rss_s3 and not self.args.skip_s3:
                     self.measure_uploads(file=rss_file, size=rss_size, digest=rss_digest, s3=True, main=False)
@@ -1052,14 +1398,24 @@ def report(bench: Bench, *, started_at: dt.datetime, seconds: float, command: st
         f"- Database: {bench.databases.version()}; broker: Redis ({bench.settings.broker_url}); "
         f"web server: `{' '.join(web_server_command(bench.args.server, 'config.wsgi:application', 0)[2:])}`, DEBUG off",
         *(
+            [
+                f"- nginx {bench.nginx_version} in front for the rows through nginx: deploy/nginx/provenant.conf as "
+                "shipped (listen address, upstream port and blob folder changed by tests/nginx.py)"
+            ]
+            if bench.nginx_version
+            else ["- nginx: not installed, so no rows through nginx (Debian: apt-get install nginx-light)"]
+        ),
+        *(
             [f"- moto's peak RSS over the run: {bench.moto_peak_kb * 1024 / 1e9:.1f} GB (it keeps objects in memory)"]
             if bench.moto_peak_kb
             else []
         ),
         "",
-        "MB = 10⁶ bytes. Ratios are throughput over the throughput of what they are compared with. CPU seconds: "
-        "`app` is the gunicorn or Celery worker doing the work, `moto` the S3 server, `bench` this script (the "
-        "HTTP client, or boto3 for its own uploads).",
+        "MB = 10⁶ bytes. Ratios are throughput over the throughput of what they are compared with: local uploads "
+        "with the slowest of the three upload ceilings above it (named), downloads with the loopback ceiling. CPU "
+        "seconds: `app` is the web server's or Celery's worker doing the work, `nginx` nginx's worker, `moto` the S3 "
+        "server, `bench` this script (the HTTP client and the file's hashing beside it, the loopback ceiling's "
+        "sender, or boto3 for its own uploads).",
         "",
         table,
         "",
@@ -1113,14 +1469,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--smoke",
         action="store_true",
         help=f"a quick check that everything runs: {SMOKE_SIZE // MIB} MiB, 1 round, {SMOKE_CHUNK_MIB} MiB chunks, "
-        "local disk and S3, no extra memory runs, --no-readme; exits non-zero on any error",
+        "local disk and S3, nginx when installed, no extra memory runs, --no-readme; exits non-zero on any error",
     )
     args = parser.parse_args(argv)
     if args.size_gib <= 0 or args.repeat < 1 or args.chunk_mib < 5:
         parser.error("--size-gib must be positive, --repeat at least 1, --chunk-mib at least 5 (S3's minimum part)")
+    args.client_chunks = (CLIENT_FIRST_CHUNK, CLIENT_MAX_CHUNK)
     if args.smoke:
         args.size_gib, args.repeat, args.chunk_mib = SMOKE_SIZE / GIB, 1, SMOKE_CHUNK_MIB
         args.rss_sizes, args.no_readme = [], True
+        args.client_chunks = (SMOKE_CHUNK_MIB * MIB, SMOKE_CHUNK_MIB * MIB)
     return args
 
 

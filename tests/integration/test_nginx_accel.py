@@ -8,12 +8,9 @@ and run tasks in-process, so the session's worker, which reads S3, never checks 
 log tells which answers it sent from the file itself.
 """
 
-import grp
 import http.client
 import json
 import os
-import pwd
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ import pytest
 from artifacts.access.roles import Role
 from artifacts.models import Blob
 from core.models import AuditEntry
-from tests import live_server
+from tests import live_server, nginx
 from tests.artifacts.factories import ProjectFactory, grant, sha256
 from tests.governance.factories import token_for
 from tests.integration.conftest import ChildProcess, _listening, _test_database_url
@@ -35,9 +32,7 @@ from tests.integration.test_downloads import upload_to_new_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-SHIPPED_CONFIG = live_server.ROOT / "deploy" / "nginx" / "provenant.conf"
-PREFIX = "/_provenant_blobs/"
+PREFIX = nginx.ACCEL_PREFIX
 #: Not an answer's own: they describe the connection or the server that sent it.
 CONNECTION_HEADERS = {"connection", "keep-alive", "date", "server", "transfer-encoding"}
 #: More than granian's and the app's 1 MiB chunks, and not a whole number of them.
@@ -108,46 +103,12 @@ def server_environment(var_dir: Path, **settings: str) -> dict[str, str]:
     }
 
 
-def replace_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"{SHIPPED_CONFIG} no longer has exactly one `{old}`: update this test with it"
-    return text.replace(old, new)
-
-
-def nginx_config(workdir: Path, *, port: int, upstream_port: int, blobs: Path) -> Path:
-    """The shipped server block with this test's addresses and folder, in a main config that keeps every file nginx
-    writes in `workdir` and runs in the foreground."""
-    server = SHIPPED_CONFIG.read_text()
-    server = replace_once(server, "listen 80;", f"listen 127.0.0.1:{port};")
-    server = replace_once(server, "server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
-    server = replace_once(server, "alias /srv/provenant/var/blobs/;", f"alias {blobs}/;")
-    # Started as root (CI), nginx runs its workers as `nobody`, who may not enter pytest's folders; as this user
-    # they read the blobs as the app wrote them. For anyone else nginx keeps its own user, and this line is not needed.
-    if os.geteuid() == 0:
-        user = f"user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
-    else:
-        user = ""
-    temp_paths = "".join(
-        f"    {kind}_temp_path {workdir / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    config = workdir / "nginx.conf"
-    config.write_text(
-        f"daemon off;\nworker_processes 1;\n{user}\npid {workdir / 'nginx.pid'};\n"
-        f"error_log {workdir / 'error.log'} notice;\nevents {{ worker_connections 64; }}\n"
-        "http {\n"
-        "    log_format final_uri '$http_x_request_id $uri';\n"
-        f"    access_log {workdir / 'access.log'} final_uri;\n"
-        f"{temp_paths}{server}\n"
-        "}\n"
-    )
-    return config
-
-
 @pytest.fixture(scope="module")
 def servers(django_db_setup, tmp_path_factory) -> Iterator[Servers]:
-    if not Path(NGINX).exists():
+    if not nginx.installed():
         if os.environ.get("CI") == "true":
-            pytest.fail(f"nginx is not at {NGINX}: CI must install Debian's nginx-light (.ci/run does).")
-        pytest.skip(f"nginx is not at {NGINX} (apt-get install nginx-light); the nginx tests are skipped.")
+            pytest.fail(f"nginx is not at {nginx.BINARY}: CI must install Debian's nginx-light (.ci/run does).")
+        pytest.skip(f"nginx is not at {nginx.BINARY} (apt-get install nginx-light); the nginx tests are skipped.")
     var_dir = tmp_path_factory.mktemp("nginx-accel")
     workdir = var_dir / "nginx"
     workdir.mkdir()
@@ -165,13 +126,10 @@ def servers(django_db_setup, tmp_path_factory) -> Iterator[Servers]:
             )
         )
         port = live_server.free_port()
-        config = nginx_config(workdir, port=port, upstream_port=behind_nginx, blobs=var_dir / "blobs")
-        nginx = ChildProcess(
-            "nginx", [NGINX, "-p", str(workdir), "-c", str(config), "-e", str(workdir / "error.log")],
-            log_path=workdir / "output.log",
-        )  # fmt: skip
-        stack.callback(nginx.stop)
-        nginx.wait_until(lambda: _listening("127.0.0.1", port), f"listening on 127.0.0.1:{port}")
+        config = nginx.render_config(workdir, port=port, upstream_port=behind_nginx, blobs=var_dir / "blobs")
+        front = ChildProcess("nginx", nginx.command(workdir, config), log_path=workdir / "output.log")
+        stack.callback(front.stop)
+        front.wait_until(lambda: _listening("127.0.0.1", port), f"listening on 127.0.0.1:{port}")
         yield Servers(direct=direct, nginx=port, blobs=var_dir / "blobs", access_log=workdir / "access.log")
 
 
