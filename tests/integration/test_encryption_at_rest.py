@@ -91,8 +91,6 @@ def stack(encryption, celery_worker, django_db_setup, tmp_path_factory) -> Itera
     """granian and a Celery worker with `encryption` in their environment. The session's worker stops consuming
     the `default` queue meanwhile (Celery's remote control), so every task goes to this one, and resumes after."""
     logs = tmp_path_factory.mktemp("encryption")
-    worker = CeleryWorker("Celery worker with encryption", queue="default", log_path=logs / "worker.log",
-                          env=encryption.env)  # fmt: skip
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -101,14 +99,19 @@ def stack(encryption, celery_worker, django_db_setup, tmp_path_factory) -> Itera
         **encryption.env,
     }
     paused = celery_app.control.cancel_consumer("default", destination=[celery_worker.hostname], reply=True)
-    assert paused, f"The session's worker did not answer. Its log ends:\n{celery_worker.log_tail()}"
     try:
-        worker.wait_until_ready()
-        with live_server.process_on_a_free_port(live_server.GRANIAN, env, log_path=logs / "granian.log") as port:
-            yield EncryptedStack(encryption, f"http://127.0.0.1:{port}", worker)
-        worker.wait_until_idle()
+        assert paused, f"The session's worker did not answer. Its log ends:\n{celery_worker.log_tail()}"
+        worker = CeleryWorker(
+            "Celery worker with encryption", queue="default", log_path=logs / "worker.log", env=encryption.env
+        )
+        try:
+            worker.wait_until_ready()
+            with live_server.process_on_a_free_port(live_server.GRANIAN, env, log_path=logs / "granian.log") as port:
+                yield EncryptedStack(encryption, f"http://127.0.0.1:{port}", worker)
+            worker.wait_until_idle()
+        finally:
+            worker.stop()
     finally:
-        worker.stop()
         celery_app.control.add_consumer("default", destination=[celery_worker.hostname], reply=True)
 
 
@@ -175,10 +178,12 @@ def test_a_blob_sent_straight_to_the_bucket_is_stored_encrypted(stack, client, p
     parts: list[tuple[str | None, str | None]] = []
     client.uploads.bucket_http.event_hooks["response"].append(
         lambda response: parts.append(
-            (response.request.headers.get("x-amz-server-side-encryption"),
-             response.headers.get("x-amz-server-side-encryption"))
+            (
+                response.request.headers.get("x-amz-server-side-encryption"),
+                response.headers.get("x-amz-server-side-encryption"),
+            )
         )
-    )  # fmt: skip
+    )
 
     stored = client.upload(source, project=project.slug)
 
