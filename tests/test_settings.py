@@ -78,10 +78,23 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
          "settings.STORAGES['blobs']['OPTIONS']['endpoint_url']", "http://127.0.0.1:9000"),
         ({}, "repr(settings.PROVENANT_ACCEL_REDIRECT)", "''"),
         ({"PROVENANT_ACCEL_REDIRECT": "/_provenant_blobs/"}, "settings.PROVENANT_ACCEL_REDIRECT", "/_provenant_blobs/"),
+        (PRODUCTION, "settings.STORAGES['blobs']['OPTIONS']['object_parameters']", "{}"),
+        ({**PRODUCTION, "PROVENANT_S3_SSE": "AES256"},
+         "settings.STORAGES['blobs']['OPTIONS']['object_parameters']", "{'ServerSideEncryption': 'AES256'}"),
+        ({**PRODUCTION, "PROVENANT_S3_SSE": "aws:kms"},
+         "settings.STORAGES['blobs']['OPTIONS']['object_parameters']", "{'ServerSideEncryption': 'aws:kms'}"),
+        ({**PRODUCTION, "PROVENANT_S3_SSE": "aws:kms", "PROVENANT_S3_SSE_KMS_KEY_ID": "alias/provenant-blobs"},
+         "settings.STORAGES['blobs']['OPTIONS']['object_parameters']",
+         "{'ServerSideEncryption': 'aws:kms', 'SSEKMSKeyId': 'alias/provenant-blobs'}"),
+        # S3 reads and writes SSE-KMS objects only on SigV4-signed requests, presigned URLs included.
+        ({**PRODUCTION, "PROVENANT_S3_SSE": "aws:kms"},
+         "settings.STORAGES['blobs']['OPTIONS']['signature_version']", "s3v4"),
+        ({**PRODUCTION, "PROVENANT_S3_SSE": "AES256"},
+         "settings.STORAGES['blobs']['OPTIONS']['signature_version']", "None"),
     ],
 )  # fmt: skip
 def test_embedded_defaults_and_production_services_come_from_the_environment(tmp_path, env, expression, expected):
-    base = {"DJANGO_DEBUG": "true"} if env is not PRODUCTION else {}
+    base = {} if env.get("DJANGO_SECRET_KEY") else {"DJANGO_DEBUG": "true"}
     result = run_manage("shell", "-v", "0", "-c", f"from django.conf import settings; print({expression})",
                         env={**base, **env}, tmp_path=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -99,3 +112,24 @@ def test_an_accel_redirect_prefix_that_is_not_a_location_path_is_named(tmp_path,
     result = run_manage("check", env={"DJANGO_DEBUG": "true", "PROVENANT_ACCEL_REDIRECT": prefix}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert f"PROVENANT_ACCEL_REDIRECT={prefix!r} is not the path of an nginx location" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PROVENANT_S3_SSE": "aes256"}, "PROVENANT_S3_SSE='aes256' is not a server-side encryption: use AES256"),
+        ({"PROVENANT_S3_SSE": "SSE-KMS"}, "PROVENANT_S3_SSE='SSE-KMS' is not a server-side encryption"),
+        ({"PROVENANT_S3_SSE": "AES256", "PROVENANT_S3_SSE_KMS_KEY_ID": "alias/provenant-blobs"},
+         "PROVENANT_S3_SSE_KMS_KEY_ID is set but PROVENANT_S3_SSE is 'AES256'"),
+        ({"PROVENANT_S3_SSE_KMS_KEY_ID": "alias/provenant-blobs"},
+         "PROVENANT_S3_SSE_KMS_KEY_ID is set but PROVENANT_S3_SSE is ''"),
+        ({"PROVENANT_S3_SSE": "aws:kms", "PROVENANT_S3_SSE_KMS_KEY_ID": "alias/provenant blobs"},
+         "PROVENANT_S3_SSE_KMS_KEY_ID='alias/provenant blobs' is not a KMS key"),
+        ({"PROVENANT_S3_BUCKET": "", "PROVENANT_S3_SSE": "AES256"},
+         "PROVENANT_S3_SSE='AES256' encrypts objects in an S3 bucket, and PROVENANT_S3_BUCKET is empty"),
+    ],
+)  # fmt: skip
+def test_server_side_encryption_that_would_not_encrypt_as_meant_refuses_to_start(tmp_path, env, message):
+    result = run_manage("check", env={**PRODUCTION, **env}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr

@@ -29,6 +29,7 @@ from django.conf import settings
 
 from artifacts.storage import CHUNK_SIZE, blob_storage, is_s3, s3_object_key
 from artifacts.storage.sha256 import Sha256State, new_sha256
+from core.s3 import encryption_parameters
 
 # S3 refuses parts smaller than this, except the last one of an upload.
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -283,8 +284,14 @@ class S3Sink:
     def begin(self, key: str, total_size: int | None) -> State:
         object_key = s3_object_key(self.storage, key)
         extra = {"ChecksumAlgorithm": self.checksum_algorithm} if self.checksum_algorithm else {}
+        # Encryption is chosen when the upload is created; S3 encrypts every part as it arrives, which is why a
+        # direct upload's presigned part URLs need no encryption headers from the client.
         upload = self.client.create_multipart_upload(
-            Bucket=self.storage.bucket_name, Key=object_key, ContentType="application/octet-stream", **extra
+            Bucket=self.storage.bucket_name,
+            Key=object_key,
+            ContentType="application/octet-stream",
+            **extra,
+            **encryption_parameters(self.storage),
         )
         return {
             "sink": self.name,
@@ -438,10 +445,13 @@ class S3DirectSink(S3Sink):
         super().complete({**state, "parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]}, "")
 
     def complete(self, state: State, key: str) -> None:
+        # A copy is a new object: without its own encryption parameters it would get the bucket's default, not the
+        # staging object's.
         self.client.copy(
             {"Bucket": self.storage.bucket_name, "Key": state["key"]},
             self.storage.bucket_name,
             s3_object_key(self.storage, key),
+            ExtraArgs=encryption_parameters(self.storage),
         )
         self.client.delete_object(Bucket=self.storage.bucket_name, Key=state["key"])
 

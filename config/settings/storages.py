@@ -8,6 +8,47 @@ from config.settings.env import VAR_DIR, env_bool, env_int, env_str
 
 S3_BUCKET = env_str("PROVENANT_S3_BUCKET")
 
+#: The server-side encryptions S3 applies with keys it or KMS holds; SSE-C (keys the client sends with every request)
+#: is not offered: the app would have to keep the key, and hand it with every presigned URL.
+S3_SERVER_SIDE_ENCRYPTIONS = {"AES256": "SSE-S3, keys managed by S3", "aws:kms": "SSE-KMS"}
+
+
+def s3_encryption_parameters(sse: str, kms_key_id: str, *, bucket: str) -> dict[str, str]:
+    """The parameters every write to the bucket carries (django-storages' `object_parameters`, which
+    core.s3.encryption_parameters hands to the boto3 calls the app makes itself), from PROVENANT_S3_SSE and
+    PROVENANT_S3_SSE_KMS_KEY_ID. Refuses a combination that would not encrypt as the operator meant."""
+    if sse and sse not in S3_SERVER_SIDE_ENCRYPTIONS:
+        choices = ", ".join(f"{name} ({meaning})" for name, meaning in S3_SERVER_SIDE_ENCRYPTIONS.items())
+        raise ImproperlyConfigured(
+            f"PROVENANT_S3_SSE={sse!r} is not a server-side encryption: use {choices}, or leave it empty for the "
+            "bucket's default encryption."
+        )
+    if sse and not bucket:
+        raise ImproperlyConfigured(
+            f"PROVENANT_S3_SSE={sse!r} encrypts objects in an S3 bucket, and PROVENANT_S3_BUCKET is empty: blobs go to "
+            "a local folder, encrypted at rest only by its disk's own encryption. Name a bucket, or unset "
+            "PROVENANT_S3_SSE."
+        )
+    if kms_key_id and sse != "aws:kms":
+        raise ImproperlyConfigured(
+            f"PROVENANT_S3_SSE_KMS_KEY_ID is set but PROVENANT_S3_SSE is {sse!r}: a KMS key encrypts only with "
+            "PROVENANT_S3_SSE=aws:kms. Set that, or unset the key id."
+        )
+    if re.search(r"\s", kms_key_id):
+        raise ImproperlyConfigured(
+            f"PROVENANT_S3_SSE_KMS_KEY_ID={kms_key_id!r} is not a KMS key: give its id, ARN or alias "
+            "(alias/provenant-blobs), without spaces."
+        )
+    parameters = {"ServerSideEncryption": sse} if sse else {}
+    if kms_key_id:
+        parameters["SSEKMSKeyId"] = kms_key_id
+    return parameters
+
+
+S3_ENCRYPTION = s3_encryption_parameters(
+    env_str("PROVENANT_S3_SSE"), env_str("PROVENANT_S3_SSE_KMS_KEY_ID"), bucket=S3_BUCKET
+)
+
 if S3_BUCKET:
     # Credentials come from boto3's standard chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or
     # an instance role), so no secret needs to pass through Django settings.
@@ -23,6 +64,11 @@ if S3_BUCKET:
             # Keys are content digests: writing the same key twice writes the same bytes.
             "file_overwrite": True,
             "addressing_style": env_str("PROVENANT_S3_ADDRESSING_STYLE") or None,
+            # Applied by django-storages to what it saves, and by the app to every object it writes with boto3.
+            "object_parameters": S3_ENCRYPTION,
+            # S3 refuses to read or write an SSE-KMS object on a request not signed with SigV4, and boto3 presigns
+            # with SigV2 unless told otherwise (downloads' redirects, direct uploads' part URLs).
+            "signature_version": "s3v4" if S3_ENCRYPTION.get("ServerSideEncryption") == "aws:kms" else None,
         },
     }
 else:

@@ -43,6 +43,7 @@ from core.crypto.merkle import (
     tree_head_message,
 )
 from core.models import AuditEntry, AuditLogHead, SignedTreeHead
+from core.s3 import encryption_parameters
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 EXPORT_CHUNK = 2000
@@ -290,6 +291,7 @@ def _store_tree_head_copy(name: str, body: bytes) -> datetime | None:
         "Key": storage._normalize_name(clean_name(name)),
         "Body": body,
         "ContentType": "application/json",
+        **encryption_parameters(storage),
     }
     retain_until = None
     if _bucket_has_object_lock(client, storage.bucket_name):
