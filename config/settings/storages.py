@@ -66,9 +66,10 @@ if S3_BUCKET:
             "addressing_style": env_str("PROVENANT_S3_ADDRESSING_STYLE") or None,
             # Applied by django-storages to what it saves, and by the app to every object it writes with boto3.
             "object_parameters": S3_ENCRYPTION,
-            # S3 refuses to read or write an SSE-KMS object on a request not signed with SigV4, and boto3 presigns
-            # with SigV2 unless told otherwise (downloads' redirects, direct uploads' part URLs).
-            "signature_version": "s3v4" if S3_ENCRYPTION.get("ServerSideEncryption") == "aws:kms" else None,
+            # SigV4 for every request and presigned URL (downloads' redirects, direct uploads' part URLs): boto3
+            # presigns with SigV2 unless told otherwise, which S3 refuses for SSE-KMS objects and for every bucket
+            # made since AWS retired SigV2 (2020).
+            "signature_version": "s3v4",
         },
     }
 else:
