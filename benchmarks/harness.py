@@ -609,7 +609,7 @@ GUNICORN_TIMEOUT = 600
 
 #: As deployed (README: Production): granian's own allocator (jemalloc, for its request buffers) returns freed pages
 #: at once instead of keeping them for 10 s per arena, which raised a worker's peak ~1 MB every 256 MiB upload.
-GRANIAN_ENV = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0"}
+GRANIAN_ENV = {"_RJEM_MALLOC_CONF": "narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0"}
 
 
 def web_server_command(server: str, app: str, port: int, *, chdir: Path | None = None) -> list[str]:
