@@ -24,7 +24,6 @@ from artifacts.models import ArtifactVersion, Blob, Project
 from artifacts.services.blobs import blob_read_record
 from artifacts.storage.reads import accel_redirect_uri, iter_blob, presigned_url
 from core.errors import Conflict, InvalidInput
-from core.memory import MMAP_THRESHOLD
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 CONTENT_TYPE = "application/octet-stream"
@@ -38,11 +37,6 @@ RANGE_SPEC = re.compile(r"(\d*)-(\d*)")
 # thousands of digits costs nothing (and never trips Python's limit on int() of long strings).
 MAX_POSITION_DIGITS = 18
 TRUE_VALUES, FALSE_VALUES = {"true", "1", "yes"}, {"false", "0", "no", ""}
-# The pieces a streamed answer is read and handed to the WSGI server in: below the web worker's fixed mmap threshold
-# (core/memory.py), so each piece's buffer is reused from the heap rather than mapped and unmapped (a page fault per
-# 4 KiB, every time). 1 GiB from granian alone: 2.6-3.2 GB/s, against 0.9-1.3 GB/s in 1 MiB pieces (benchmarks/
-# README.md).
-RESPONSE_CHUNK = MMAP_THRESHOLD // 2
 # Range headers that nginx's range filter reads as requested_range does: one range in the plain spelling (no spaces,
 # no empty list items), with positions short enough that neither side caps or overflows them.
 NGINX_SAME_RANGE = re.compile(r"bytes=(?:\d{1,18}-\d{0,18}|-\d{1,18})", re.IGNORECASE)
@@ -198,7 +192,7 @@ def blob_response(
     blob_read_record(blob=blob, through=through, byte_range=(start, end) if end is not None else None)
     if (accel := _accel_redirect(request, blob)) is not None:
         return _accel_response(accel, identity, content, partial=byte_range is not None)
-    response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end, RESPONSE_CHUNK), status=status)
+    response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end), status=status)
     return _with_headers(response, identity, content)
 
 

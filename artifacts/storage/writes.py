@@ -141,7 +141,7 @@ class _BlockWriter:
     under 150 MB); an error anywhere stops the upload.
     """
 
-    def __init__(self, handle: BinaryIO, hasher, *, start: int, depth: int = 3) -> None:
+    def __init__(self, handle: BinaryIO, hasher, *, start: int, depth: int = 8) -> None:
         self.stages = [_Stage(hasher.update, depth), _Stage(_WriteBehind(handle, start), depth)]
 
     def put(self, block: bytes) -> None:
