@@ -22,10 +22,8 @@ import argparse
 import datetime as dt
 import hashlib
 import http.client
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -51,6 +49,7 @@ from harness import (
     bench_main,
     claim_redis_db,
     clean_environment,
+    json_child,
     machine_lines,
     manage,
     progress,
@@ -324,18 +323,14 @@ class Bench:
             "PROVENANT_CACHE_DIR": str(cache),
             "XDG_CONFIG_HOME": str(self.workdir / "no-config"),
         }
-        result = subprocess.run(  # noqa: S603 (our own interpreter and script)
-            [sys.executable, "-c", CHILD_CODE, json.dumps(request | {"project": PROJECT, "artifact": ARTIFACT})],
+        return json_child(
+            CHILD_CODE,
+            request | {"project": PROJECT, "artifact": ARTIFACT},
+            what=f"client {request['op']}",
             cwd=self.workdir,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=CHILD_TIMEOUT,
-            check=False,
         )
-        if result.returncode != 0:
-            raise BenchError(f"client {request['op']} failed (status {result.returncode}):\n{result.stderr[-3000:]}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
 
     def push(self, file: Path, size: int, *, expect_sent: bool) -> dict[str, Any]:
         report = self.client({"op": "push", "file": str(file)}, self.workdir / "push-cache")

@@ -332,6 +332,32 @@ def configure_django(database_url: str, var_dir: str, *, code: Path = REPO, secr
     django_setup(code)
 
 
+def json_child(
+    code: str,
+    request: dict[str, Any],
+    *,
+    what: str,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    python: str = sys.executable,
+) -> dict[str, Any]:
+    """Run `code` in a fresh `python` process with `request` as its one JSON argument; the JSON document it printed
+    last. A child that fails raises BenchError naming `what`, with the end of its stderr."""
+    result = subprocess.run(  # noqa: S603 (our interpreters and code)
+        [python, "-c", code, json.dumps(request)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BenchError(f"{what} failed (status {result.returncode}):\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def manage(env: dict[str, str], *arguments: str) -> str:
     """`manage.py <arguments>` in a child process with the environment `env`; what it printed."""
     result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)

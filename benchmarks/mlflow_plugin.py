@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,13 +35,13 @@ from blob_transfer import (  # benchmarks/ is the script's folder, first on sys.
 from client_transfer import PROJECT, Bench, fresh_bytes
 from harness import (
     REPO,
-    BenchError,
     Child,
     bench_main,
     clean_environment,
     file_bench_arguments,
     file_bench_parsed,
     free_port,
+    json_child,
     listening,
     machine_lines,
     memory_kb,
@@ -155,18 +153,10 @@ class MlflowBench:
             "XDG_CONFIG_HOME": str(self.workdir / "no-config"),
         }
         request = {"experiment": self.experiments[side], "file": str(file)}
-        result = subprocess.run(  # noqa: S603 (our own interpreter and script)
-            [sys.executable, "-c", CHILD_CODE, json.dumps(request)],
-            cwd=self.workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            check=False,
+        answer = json_child(
+            CHILD_CODE, request, what=f"log_artifact ({side})", cwd=self.workdir, env=env, timeout=CHILD_TIMEOUT
         )
-        if result.returncode != 0:
-            raise BenchError(f"log_artifact ({side}) failed (status {result.returncode}):\n{result.stderr[-3000:]}")
-        return float(json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+        return float(answer["seconds"])
 
     def run(self) -> None:
         size = self.args.size

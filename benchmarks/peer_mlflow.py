@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -44,6 +43,7 @@ from harness import (
     file_bench_arguments,
     file_bench_parsed,
     free_port,
+    json_child,
     listening,
     machine_lines,
     progress,
@@ -224,19 +224,11 @@ class PeerBench:
             python, code, env = str(self.python), MLFLOW_CHILD, clean_environment("MLFLOW_")
             request = {"tracking": self.tracking, "experiment": self.experiment}
         request |= {"operation": operation, "file": str(file), "scratch": str(scratch), **extra}
-        done = subprocess.run(  # noqa: S603 (our interpreters and code)
-            [python, "-c", code, json.dumps(request)],
-            cwd=self.workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            check=False,
+        answer = json_child(
+            code, request, what=f"{side} {operation}", cwd=self.workdir, env=env, timeout=CHILD_TIMEOUT, python=python
         )
-        if done.returncode != 0:
-            raise BenchError(f"{side} {operation} failed (status {done.returncode}):\n{done.stderr[-3000:]}")
         shutil.rmtree(scratch, ignore_errors=True)  # what a download wrote goes, with the child's cache
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return answer
 
     def run(self) -> None:
         size = self.args.size

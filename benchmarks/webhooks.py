@@ -1,7 +1,7 @@
 """Webhook delivery: publish-to-delivery latency, one worker's deliveries per second, the outbox backlog at a steady
 100 events/s, and what the outbox adds to each publish.
 
-(One file of about 910 lines on purpose: the receiver, the publishing phases and the report that reads their records
+(One file of about 950 lines on purpose: the receiver, the publishing phases and the report that reads their records
 belong together. What every benchmark needs around its measurements is in benchmarks/harness.py.)
 
     .venv/bin/python benchmarks/webhooks.py [--quick] [--pool prefork|solo] [--no-readme] [--smoke]

@@ -30,7 +30,7 @@ written. A piece answered 200 (the server ignored Range, or If-Range did not mat
 asked makes the whole download start over as one stream. Nothing reaches `blobs/sha256/` unless it hashes right;
 an interruption (Ctrl-C included) removes the temporary file.
 
-Over 700 lines in one module, on purpose: the two read paths, the route (redirects, which headers go where) and the
+Over 800 lines in one module, on purpose: the two read paths, the route (redirects, which headers go where) and the
 two ways of assembling a blob share one retry and one redirect rule, and each half would need the other's insides.
 """
 
