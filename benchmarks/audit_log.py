@@ -62,6 +62,7 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     elapsed,
     failed,
     fmt,
+    in_turn,
     machine_lines,
     memory_kb,
     progress,
@@ -414,7 +415,7 @@ def run_append(args: argparse.Namespace, databases: Databases, var_dir: str) -> 
     try:
         writers.ask(most, ("warmup", args.warmup), timeout=180)
         for number in range(1, args.rounds + 1):
-            order = (True, False) if number % 2 else (False, True)
+            order = in_turn(number, True, False)
             for count in args.writers:
                 for kind in WRITE_KINDS:
                     for audited in order:

@@ -49,6 +49,7 @@ from harness import (
     bench_main,
     claim_redis_db,
     clean_environment,
+    in_turn,
     json_child,
     machine_lines,
     manage,
@@ -418,7 +419,7 @@ class Bench:
             fresh_bytes(file)
             self.timed(BARE_SESSION, size, hash_and_session)
 
-        for upload in (bare_rows, client_push) if number % 2 else (client_push, bare_rows):
+        for upload in in_turn(number, bare_rows, client_push):
             upload()
         version = self.api.expect(
             self.api.request("GET", f"/api/v1/artifact-versions/{pushed['version']}/"), 200, what="read the version"

@@ -332,6 +332,23 @@ def configure_django(database_url: str, var_dir: str, *, code: Path = REPO, secr
     django_setup(code)
 
 
+def in_turn(number: int, *sides: Any) -> tuple[Any, ...]:
+    """The order `sides` are measured in on round `number` (from 1): as given in odd rounds, reversed in even ones,
+    so that what runs first (a cold cache, a machine that drifts) does not always favour the same side."""
+    return sides if number % 2 else sides[::-1]
+
+
+def checked_run(argv: list[str], *, what: str, cwd: Path, env: dict[str, str], timeout: float) -> str:
+    """Run `argv` in a child process and return what it printed; BenchError naming `what`, with the end of its
+    output, when it fails."""
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603 (our interpreters and code)
+    if result.returncode != 0:
+        raise BenchError(
+            f"{what} failed (status {result.returncode}):\n{result.stdout[-1000:]}\n{result.stderr[-3000:]}"
+        )
+    return result.stdout
+
+
 def json_child(
     code: str,
     request: dict[str, Any],
@@ -344,34 +361,19 @@ def json_child(
 ) -> dict[str, Any]:
     """Run `code` in a fresh `python` process with `request` as its one JSON argument; the JSON document it printed
     last. A child that fails raises BenchError naming `what`, with the end of its stderr."""
-    result = subprocess.run(  # noqa: S603 (our interpreters and code)
-        [python, "-c", code, json.dumps(request)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{what} failed (status {result.returncode}):\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    printed = checked_run([python, "-c", code, json.dumps(request)], what=what, cwd=cwd, env=env, timeout=timeout)
+    return json.loads(printed.strip().splitlines()[-1])
 
 
 def manage(env: dict[str, str], *arguments: str) -> str:
     """`manage.py <arguments>` in a child process with the environment `env`; what it printed."""
-    result = subprocess.run(  # noqa: S603 (our own interpreter and arguments)
+    return checked_run(
         [sys.executable, "manage.py", *arguments],
+        what=f"manage.py {' '.join(arguments)}",
         cwd=REPO,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=MANAGE_TIMEOUT,
-        check=False,
     )
-    if result.returncode != 0:
-        raise BenchError(f"manage.py {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 # ---------------------------------------------------------------------------------------------- databases

@@ -41,6 +41,7 @@ from harness import (
     file_bench_arguments,
     file_bench_parsed,
     free_port,
+    in_turn,
     json_child,
     listening,
     machine_lines,
@@ -166,7 +167,7 @@ class MlflowBench:
         try:
             for number in range(1, self.args.rounds + 1):
                 progress(f"round {number} of {self.args.rounds}")
-                for side in (PLUGIN, PROXIED) if number % 2 else (PROXIED, PLUGIN):
+                for side in in_turn(number, PLUGIN, PROXIED):
                     fresh_bytes(file)
                     seconds = self.log_artifact(side, file)
                     self.seconds[side].append(seconds)

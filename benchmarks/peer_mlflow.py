@@ -43,6 +43,7 @@ from harness import (
     file_bench_arguments,
     file_bench_parsed,
     free_port,
+    in_turn,
     json_child,
     listening,
     machine_lines,
@@ -238,7 +239,7 @@ class PeerBench:
         try:
             for number in range(1, self.args.rounds + 1):
                 progress(f"round {number} of {self.args.rounds}")
-                for side in (PROVENANT, MLFLOW) if number % 2 else (MLFLOW, PROVENANT):
+                for side in in_turn(number, PROVENANT, MLFLOW):
                     fresh_bytes(file)
                     uploaded = self.timed(side, "upload", file)
                     self.timed(side, "download", file, **({"version": uploaded["version"]} if side == PROVENANT

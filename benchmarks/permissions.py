@@ -54,6 +54,7 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     elapsed,
     failed,
     fmt,
+    in_turn,
     machine_lines,
     progress,
     progress_on_stderr,
@@ -762,7 +763,7 @@ def run(bench: Bench, baseline: Baseline | None) -> None:
         for scale in bench.scales:
             progress(f"round {number}/{bench.args.rounds}, {scale.label}")
             sides = [bench.measure_round] + ([baseline.measure_round] if baseline else [])
-            for measure in sides if number % 2 else reversed(sides):
+            for measure in in_turn(number, *sides):
                 measure(scale, number)
     if baseline:
         baseline.finish()
