@@ -10,6 +10,7 @@ from artifacts.models.permissions import (
 )
 from artifacts.models.projects import Project
 from artifacts.models.runs import Run, RunArtifactInput, RunDatasetInput
+from artifacts.models.tombstones import VersionTombstone
 from artifacts.models.uploads import UploadSession
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "RunArtifactInput",
     "RunDatasetInput",
     "UploadSession",
+    "VersionTombstone",
     "storage_key_for",
 ]

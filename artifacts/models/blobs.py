@@ -43,6 +43,28 @@ class Blob(models.Model):
         help_text="When the last verification of the stored bytes began, whatever it found; empty until one has.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    storage_class = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="The S3 storage class the bytes were moved to by archival; empty: the bucket's default class.",
+    )
+    archived_at = models.DateTimeField(
+        null=True, blank=True, help_text="When archival moved the bytes to a colder storage class."
+    )
+    restore_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a restore of archived bytes that cannot be read at once was last requested.",
+    )
+    collected_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the garbage collector removed the bytes from storage, once no live version needed them; empty "
+            "while they are stored. Receiving the same bytes again stores them and empties it."
+        ),
+    )
 
     objects = BlobQuerySet.as_manager()
 
@@ -69,6 +91,10 @@ class Blob(models.Model):
     @property
     def prefixed_digest(self) -> str:
         return f"{DIGEST_PREFIX}{self.digest}"
+
+    @property
+    def is_collected(self) -> bool:
+        return self.collected_at is not None
 
     @property
     def storage_key(self) -> str:

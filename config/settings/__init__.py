@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "governance.access",
     "governance.audit",
     "governance.webhooks",
+    "governance.lifecycle",
     "governance.portal",
 ]
 
