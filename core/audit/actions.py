@@ -77,6 +77,14 @@ class AuditAction(models.TextChoices):
         "promotion_request.invalidated",
         "A promotion request was closed because its version changed stage or its bytes were found corrupt",
     )
+    RETENTION_PLAN_CREATED = (
+        "retention_plan.created",
+        "The retention rules were run: a plan lists what they would delete or archive, and what protects the rest",
+    )
+    RETENTION_PLAN_APPLIED = (
+        "retention_plan.applied",
+        "A retention plan was applied to its end (each deletion is logged as well)",
+    )
     WEBHOOK_ENDPOINT_CREATED = "webhook_endpoint.created", "A webhook endpoint was registered"
     WEBHOOK_ENDPOINT_UPDATED = "webhook_endpoint.updated", "A webhook endpoint's URL, event types or state changed"
     WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated", "An endpoint's signing secret was rotated"

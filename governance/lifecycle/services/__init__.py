@@ -1,0 +1,1 @@
+"""Writes of the lifecycle area: plans (plans.py)."""
