@@ -8,6 +8,7 @@ from itertools import islice
 
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 
+from artifacts.access.rule import User
 from artifacts.models import (
     ArtifactVersion,
     Blob,
@@ -315,9 +316,13 @@ def dataset_versions_selected(project: Project, rules: Sequence[Rule], *, now: d
     )
 
 
-def blob_users_protected(blob_ids: Sequence[int], protections: Protections) -> dict[int, str]:
+def blob_users_protected(blob_ids: Sequence[int], protections: Protections, *, project: Project) -> dict[int, str]:
     """For each of `blob_ids` some live version (of any project) using it is protected: what protects it, naming
-    the version. Archiving a blob moves it for every version using it, so a protected one keeps it where it is."""
+    the version. Archiving a blob moves it for every version using it, so a protected one keeps it where it is.
+
+    A version of another project than `project` (whose plan this is written in) is not named: the plan's readers
+    may not see that project.
+    """
     found: dict[int, str] = {}
     for chunk in _chunks(blob_ids):
         artifact_users = ArtifactVersion.objects.filter(blob_id__in=chunk, tombstone__isnull=True).values_list(
@@ -334,15 +339,21 @@ def blob_users_protected(blob_ids: Sequence[int], protections: Protections) -> d
                 version_id=version_id, artifact_id=artifact_id, project_id=project_id
             )
             if words and blob_id not in found:
-                found[blob_id] = f"shares its bytes with {slug}/{name}@v{number} ({words})"
+                found[blob_id] = _sharing(project, project_id, f"{slug}/{name}@v{number}", words)
         dataset_users = DatasetVersion.objects.filter(blob_id__in=chunk, tombstone__isnull=True).values_list(
             "blob_id", "pk", "dataset_id", "dataset__project_id", "dataset__project__slug", "dataset__name", "number"
         )
         for blob_id, version_id, dataset_id, project_id, slug, name, number in dataset_users:
             words = protections.of_dataset_version(version_id=version_id, dataset_id=dataset_id, project_id=project_id)
             if words and blob_id not in found:
-                found[blob_id] = f"shares its bytes with {slug}/{name}@v{number} ({words})"
+                found[blob_id] = _sharing(project, project_id, f"{slug}/{name}@v{number}", words)
     return found
+
+
+def _sharing(project: Project, owner_id: int, version: str, words: str) -> str:
+    if owner_id == project.pk:
+        return f"shares its bytes with {version} ({words})"
+    return "shares its bytes with a protected version of another project"
 
 
 def plan_bytes_reclaimable(plan: RetentionPlan) -> int:
@@ -373,10 +384,17 @@ def plan_list() -> QuerySet[RetentionPlan]:
     return RetentionPlan.objects.select_related("project", "created_by", "applied_by")
 
 
-def plan_items(plan: RetentionPlan) -> QuerySet[RetentionPlanItem]:
+def plan_items(plan: RetentionPlan, user: User) -> QuerySet[RetentionPlanItem]:
+    """The plan's items `user` may see: whoever sees the plan sees its project's datasets, but a restricted
+    artifact's versions only through a role on it."""
+    visible = Q(dataset_version__isnull=False) | Q(
+        artifact_version__in=ArtifactVersion.objects.visible_to(user).values("pk")
+    )
     # Each item names its version (artifact or dataset, with its name and number) and blob: joined, not per row.
-    return RetentionPlanItem.objects.filter(plan=plan).select_related(
-        "artifact_version__artifact", "dataset_version__dataset", "blob"
+    return (
+        RetentionPlanItem.objects.filter(plan=plan)
+        .filter(visible)
+        .select_related("artifact_version__artifact__project", "dataset_version__dataset__project", "blob")
     )
 
 

@@ -161,7 +161,7 @@ def _items_batch_write(
     describe = protections.of_artifact_version if kind == "artifact_version" else protections.of_dataset_version
     parent = "artifact_id" if kind == "artifact_version" else "dataset_id"
     archive_blobs = [row[3] for row in rows if rules[row[1]].action == Item.Action.ARCHIVE and row[5] is None]
-    shared = blob_users_protected(archive_blobs, protections) if archive_blobs else {}
+    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
     items = []
     for version_id, rule_index, parent_id, blob_id, size, archived_at in rows:
         rule = rules[rule_index]
@@ -245,7 +245,7 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
     """
     protections = protections_compute()
     archive_blobs = [item.blob_id for item in batch if item.action == Item.Action.ARCHIVE]
-    shared = blob_users_protected(archive_blobs, protections) if archive_blobs else {}
+    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
     now = timezone.now
     for item in batch:
         version = item.artifact_version or item.dataset_version

@@ -158,16 +158,24 @@ def test_lineage_upstream_of_a_production_model_is_kept_generation_after_generat
     assert kept_because(made, raw) == words
 
 
-def test_archive_keeps_bytes_a_protected_version_elsewhere_shares(model):
-    content = b"bytes of the served model, also uploaded by another project"
+def test_archive_keeps_bytes_a_protected_version_shares_naming_it(model):
+    content = b"bytes of the served model, also under another artifact"
     served = servable(model, content=content)
     promoted(served)
+    copy = ArtifactVersionFactory(artifact=ArtifactFactory(project=model.project), content=content)
+    named = served.artifact_version
+    assert kept_because(plan_all(model.project, action="archive"), copy) == (
+        f"shares its bytes with {named.artifact}@v{named.number} (in production as fraud-model v{served.number})"
+    )
+
+
+def test_archive_keeps_bytes_a_protected_version_of_another_project_shares_without_naming_it(model):
+    content = b"bytes of the served model, also uploaded by another project"
+    promoted(servable(model, content=content))
     elsewhere = ProjectFactory()
     copy = ArtifactVersionFactory(artifact=ArtifactFactory(project=elsewhere), content=content)
-    words = kept_because(plan_all(elsewhere, action="archive"), copy)
-    named = served.artifact_version
-    assert words == (
-        f"shares its bytes with {named.artifact}@v{named.number} (in production as fraud-model v{served.number})"
+    assert kept_because(plan_all(elsewhere, action="archive"), copy) == (
+        "shares its bytes with a protected version of another project"
     )
 
 

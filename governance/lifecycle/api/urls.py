@@ -1,0 +1,9 @@
+from rest_framework.routers import SimpleRouter
+
+from governance.lifecycle.api import plans
+
+# A SimpleRouter: the API's root view is artifacts' DefaultRouter's; a second one would shadow it.
+router = SimpleRouter(trailing_slash=True)
+router.register("retention-plans", plans.RetentionPlanViewSet, basename="retentionplan")
+
+urlpatterns = [*router.urls]
