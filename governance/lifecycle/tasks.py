@@ -16,7 +16,7 @@ from core.errors import DomainError
 from core.jobs import enqueue_on_commit
 from governance.lifecycle.jobs import APPLY_RETENTION_PLAN
 from governance.lifecycle.models import RetentionPlan
-from governance.lifecycle.selectors import projects_with_rules, retention_policy_in_force
+from governance.lifecycle.selectors import projects_with_rules, retention_policy_current
 from governance.lifecycle.services.plans import retention_plan_apply, retention_plan_create
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ def plan_retention() -> list[int]:
     same; the next scheduled run plans it again."""
     made = []
     for project in projects_with_rules().iterator():
-        policy = retention_policy_in_force(project)
-        if policy is None or not policy.rules:
+        policy = retention_policy_current(project)
+        if not policy.rules:
             continue
         try:
             plan = retention_plan_create(project=project, created_by=None, trigger=RetentionPlan.Trigger.SCHEDULE)

@@ -9,8 +9,9 @@ from django.utils import timezone
 from artifacts.models import Blob, VersionTombstone
 from core.errors import Conflict, NotAllowed
 from core.models import AuditEntry
-from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
+from governance.lifecycle.models import RetentionPlan, RetentionPlanItem
 from governance.lifecycle.services import plans
+from governance.lifecycle.services.holds import legal_hold_place
 from governance.lifecycle.services.plans import retention_plan_apply, retention_plan_create
 from governance.registry.services.registry import model_alias_set
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, UserFactory, grant
@@ -126,9 +127,7 @@ def test_a_version_aliased_since_planning_is_skipped_saying_why(project, maintai
 
 def test_a_version_held_since_planning_is_skipped(project, maintainer):
     plan, versions = planned(project, maintainer, count=1)
-    hold = LegalHold.objects.create(
-        project=project, reason="Subpoena", placed_by=UserFactory(), placed_at=timezone.now()
-    )
+    hold = legal_hold_place(project=project, reason="Subpoena", placed_by=UserFactory(is_superuser=True))
     retention_plan_apply(plan=plan, applied_by=maintainer)
     assert item_of(plan, versions[0]).outcome == f"Skipped: protected since planning (legal hold #{hold.pk}: Subpoena)."
     assert not VersionTombstone.objects.exists()

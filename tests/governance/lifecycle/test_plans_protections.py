@@ -1,13 +1,13 @@
 """Built-in protections no rule can override: each one keeps its version and says, in words, what keeps it."""
 
 import pytest
-from django.utils import timezone
+from artifacts.services.lifecycle import version_delete
 
 from artifacts.models import VersionTombstone
 from artifacts.services.integrity import blob_verify
-from artifacts.services.lifecycle import version_delete
 from governance.access.models import AccessReviewItem
 from governance.lifecycle.models import LegalHold, RetentionPlan
+from governance.lifecycle.services.holds import legal_hold_place, legal_hold_release
 from governance.lifecycle.services.plans import retention_plan_create
 from governance.registry.models import ModelVersion, PromotionRequest
 from governance.registry.services.promotions import promotion_withdraw
@@ -48,9 +48,7 @@ def kept_because(plan: RetentionPlan, version) -> str:
 
 
 def hold(project, reason: str = "Litigation 2026-17", **scope) -> LegalHold:
-    return LegalHold.objects.create(
-        project=project, reason=reason, placed_by=UserFactory(), placed_at=timezone.now(), **scope
-    )
+    return legal_hold_place(project=project, reason=reason, placed_by=UserFactory(is_superuser=True), **scope)
 
 
 def test_production_version_is_kept_saying_as_which_model_version(model):
@@ -122,10 +120,7 @@ def test_a_released_hold_protects_nothing():
     project = ProjectFactory()
     version = ArtifactVersionFactory(artifact=ArtifactFactory(project=project))
     placed = hold(project, artifact_version=version)
-    releaser = UserFactory()
-    LegalHold.objects.filter(pk=placed.pk).update(
-        released_at=timezone.now(), released_by=releaser, release_reason="Case closed."
-    )
+    legal_hold_release(hold=placed, released_by=UserFactory(is_superuser=True), reason="Case closed.")
     assert version.pk in selected(plan_all(project))
 
 
