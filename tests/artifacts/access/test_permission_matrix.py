@@ -53,8 +53,9 @@ from artifacts.models import (
 from artifacts.services import uploads as upload_services
 from artifacts.services.integrity import blob_verify
 from core.audit.recorder import audit_record, tree_head_sign
-from governance.lifecycle.models import LegalHold, RetentionPolicy
+from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.lifecycle.services.holds import legal_hold_place
+from governance.lifecycle.services.plans import retention_plan_create
 from governance.lifecycle.services.policies import retention_policy_set
 from governance.registry.models import (
     ModelAlias,
@@ -358,6 +359,17 @@ def legal_hold(world: World) -> LegalHold:
 
 def with_legal_hold(world: World) -> Call:
     legal_hold(world)
+    return Call()
+
+
+def retention_plan(world: World) -> RetentionPlan:
+    """A plan of the world's project under a rule archiving old checkpoints (it selects nothing: an empty plan)."""
+    saved_retention_policy(world)
+    return retention_plan_create(project=world.project, created_by=someone_else())
+
+
+def with_retention_plan(world: World) -> Call:
+    retention_plan(world)
     return Call()
 
 
@@ -920,6 +932,24 @@ ENDPOINTS = [
         "POST",
         LEGAL_HOLD,
         by_pk(legal_hold, {"reason": "Case closed."}),
+    ),
+    # Plans are project business, read by whoever reads the project and made and applied by its maintainers.
+    Endpoint("retention-plans", "retentionplan-list", "GET", LIST, with_retention_plan),
+    Endpoint(
+        "retention-plans",
+        "retentionplan-list",
+        "POST",
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
+        in_project({}),
+    ),
+    Endpoint("retention-plans/{id}", "retentionplan-detail", "GET", PROJECT_RECORD, by_pk(retention_plan)),
+    Endpoint("retention-plans/{id}/items", "retentionplan-items", "GET", PROJECT_RECORD, by_pk(retention_plan)),
+    Endpoint(
+        "retention-plans/{id}/apply",
+        "retentionplan-apply",
+        "POST",
+        answers(403, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, NOT_FOUND), maintainer=202, superuser=202),
+        by_pk(retention_plan),
     ),
 ]
 
