@@ -479,18 +479,22 @@ def plan_list() -> QuerySet[RetentionPlan]:
     return RetentionPlan.objects.select_related("project", "created_by", "applied_by")
 
 
-def plan_items(plan: RetentionPlan, user: User) -> QuerySet[RetentionPlanItem]:
-    """The plan's items `user` may see: whoever sees the plan sees its project's datasets, but a restricted
-    artifact's versions only through a role on it."""
+def plan_items_visible(items: QuerySet[RetentionPlanItem], user: User) -> QuerySet[RetentionPlanItem]:
+    """Of `items` (of plans `user` sees), those `user` may see: whoever sees a plan sees its project's datasets,
+    but a restricted artifact's versions only through a role on it."""
     visible = Q(dataset_version__isnull=False) | Q(
         artifact_version__in=ArtifactVersion.objects.visible_to(user).values("pk")
     )
+    return items.filter(visible)
+
+
+def plan_items(plan: RetentionPlan, user: User) -> QuerySet[RetentionPlanItem]:
+    """The plan's items `user` may see."""
     # Each item names its version (artifact or dataset, with its name and number) and blob: joined, not per row.
-    return (
-        RetentionPlanItem.objects.filter(plan=plan)
-        .filter(visible)
-        .select_related("artifact_version__artifact__project", "dataset_version__dataset__project", "blob")
+    items = RetentionPlanItem.objects.filter(plan=plan).select_related(
+        "artifact_version__artifact__project", "dataset_version__dataset__project", "blob"
     )
+    return plan_items_visible(items, user)
 
 
 def plan_item_counts(plan: RetentionPlan) -> dict[str, dict[str, int]]:
