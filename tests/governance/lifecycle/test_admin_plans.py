@@ -9,8 +9,8 @@ from governance.lifecycle.models import RetentionPlan
 from governance.lifecycle.services.plans import retention_plan_create
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, grant
 from tests.governance.lifecycle.retention import rules_in_force
-from tests.pages import messages_of
 from tests.governance.registry.promotions import maintainer_of
+from tests.pages import messages_of
 
 pytestmark = pytest.mark.django_db
 
