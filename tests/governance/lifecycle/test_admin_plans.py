@@ -58,9 +58,9 @@ def test_a_maintainer_applies_a_plan_from_the_list(client_as, staff, project, pl
     assert VersionTombstone.objects.filter(plan_id=plan.pk).count() == 2
 
 
-def test_a_viewer_is_refused_in_the_services_words(client_as, staff, project, plan):
-    viewer = staff(grant(Role.VIEWER, on=project).user, *PERMISSIONS)
-    answer = apply_chosen(client_as(viewer), plan)
+def test_an_auditor_is_refused_in_the_services_words(client_as, staff, project, plan):
+    auditor = staff(grant(Role.AUDITOR, on=project).user, *PERMISSIONS)
+    answer = apply_chosen(client_as(auditor), plan)
     assert any("needs the maintainer role" in message for message in messages_of(answer))
     assert RetentionPlan.objects.get(pk=plan.pk).state == "planned"
 
