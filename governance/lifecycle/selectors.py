@@ -62,7 +62,9 @@ def retention_policies_current(project_ids: set[int]) -> dict[int, RetentionPoli
 # Legal holds ------------------------------------------------------------------------------------------------------
 # A version is held while an active hold names it, its artifact or dataset, or its whole project (a hold naming
 # none of HOLD_SCOPES). The conditions below are correlated subqueries, so a planner filters or annotates a whole
-# queryset of versions in one statement instead of asking version by version.
+# queryset of versions in one statement instead of asking version by version. An act that must not race a new hold
+# (applying a plan's item) locks the project's row first, at least FOR SHARE, as legal_hold_place locks it FOR NO KEY
+# UPDATE before it writes: the check then sees every hold committed before it, and a hold placed after waits for it.
 
 _PROJECT_WIDE = Q(**{f"{scope}__isnull": True for scope in HOLD_SCOPES})
 
