@@ -21,7 +21,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 
 from artifacts.access.rule import User
 from artifacts.models import (
@@ -327,8 +326,8 @@ def _common_criteria(rule: Rule, now: datetime, project: Project, versions: type
     if rule.older_than_days is not None:
         condition &= Q(created_at__lte=now - timedelta(days=rule.older_than_days))
     if rule.keep_last_runs:
-        newest_first = (Coalesce("started_at", "created_at").desc(), "-pk")
-        latest_runs = Run.objects.filter(project=project).order_by(*newest_first).values("pk")[: rule.keep_last_runs]
+        # The project's newest runs are the last recorded.
+        latest_runs = Run.objects.filter(project=project).order_by("-pk").values("pk")[: rule.keep_last_runs]
         condition &= Q(run__isnull=True) | ~Q(run_id__in=Subquery(latest_runs))
     if rule.keep_last_versions:
         # The number of the Nth newest live version of the same artifact or dataset: older ones may go. Fewer than
@@ -348,13 +347,14 @@ def _artifact_rule_condition(rule: Rule, now: datetime, project: Project) -> Q |
     if kinds:
         condition &= Q(artifact__kind__in=kinds)
     if rule.stages is not None:
-        # Archived: a model version of it is archived. "none": none is (never registered, or in no stage but the
-        # protected ones, which keep it anyway).
-        archived = Exists(ModelVersion.objects.filter(artifact_version_id=OuterRef("pk"), stage=Stage.ARCHIVED))
-        listed = [archived] if Stage.ARCHIVED in rule.stages else []
+        # "archived": a model version of it is archived; "none": no model version of it is in any stage.
+        registered = ModelVersion.objects.filter(artifact_version_id=OuterRef("pk"))
+        listed = []
+        if Stage.ARCHIVED in rule.stages:
+            listed.append(Exists(registered.filter(stage=Stage.ARCHIVED)))
         if NOT_REGISTERED in rule.stages:
-            listed.append(~archived)
-        condition &= listed[0] if len(listed) == 1 else _always()
+            listed.append(~Exists(registered.exclude(stage=Stage.NONE)))
+        condition &= listed[0] if len(listed) == 1 else Q(listed[0]) | Q(listed[1])
     return condition
 
 

@@ -22,8 +22,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from artifacts.services.lifecycle import blob_collect, version_delete
-from artifacts.services.tiers import blob_archive
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -31,6 +29,8 @@ from django.utils import timezone
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import Project
+from artifacts.services.lifecycle import blob_collect, version_delete
+from artifacts.services.tiers import blob_archive
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, NotAllowed
@@ -240,47 +240,70 @@ def retention_plan_apply(*, plan: RetentionPlan, applied_by: AbstractBaseUser | 
 def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: AbstractBaseUser | None) -> None:
     """Act on one batch of pending items, weighing the protections as they stand now.
 
-    Between this look and the act a version could still be promoted; the window is one batch's acts, and a
-    promotion of a version whose bytes are gone is refused by its gates (the bytes must verify).
+    The look and the deletions share one transaction holding the project's row lock, the lock legal_hold_place
+    takes before it writes: a hold committed before the look is seen, and one placed meanwhile waits, then finds the
+    version deleted. Bytes leave storage only after that commit (`blob_collect`, and the collection `version_delete`
+    queues as well), so a rolled-back batch never loses bytes. Archival copies bytes within storage, which may take a
+    while, so it runs after the commit, outside the lock: it is undone by a restore, not lost.
+
+    A promotion is not serialised with this look: a version promoted between it and the deletion loses its bytes,
+    and its promotion is then refused by the gates (the bytes must verify). The window is one batch.
     """
-    protections = protections_compute()
-    archive_blobs = [item.blob_id for item in batch if item.action == Item.Action.ARCHIVE]
-    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
-    now = timezone.now
-    for item in batch:
-        version = item.artifact_version or item.dataset_version
-        if item.artifact_version_id:
-            words = protections.of_artifact_version(
-                version_id=version.pk, artifact_id=version.artifact_id, project_id=plan.project_id
+    deleted: list[RetentionPlanItem] = []
+    archiving: list[RetentionPlanItem] = []
+    with transaction.atomic(), ChangeSet():
+        Project.objects.select_for_update(no_key=True).filter(pk=plan.project_id).first()
+        protections = protections_compute()
+        archive_blobs = [item.blob_id for item in batch if item.action == Item.Action.ARCHIVE]
+        shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
+        for item in batch:
+            words = _protected_now(plan, item, protections) or (
+                shared.get(item.blob_id, "") if item.action == Item.Action.ARCHIVE else ""
             )
+            if words:
+                item.state, item.outcome = Item.State.SKIPPED, f"Skipped: protected since planning ({words})."
+                item.done_at = timezone.now()
+            elif item.action == Item.Action.DELETE:
+                item.state, item.outcome = Item.State.DONE, _delete(plan, item, actor)
+                item.done_at = timezone.now()
+                deleted.append(item)
+            else:
+                archiving.append(item)
+        Item.objects.bulk_update([item for item in batch if item.state != Item.State.PENDING], _ITEM_PROGRESS)
+    for item in deleted:
+        if blob_collect(blob_id=item.blob_id):
+            item.outcome += " Its bytes left storage."
         else:
-            words = protections.of_dataset_version(
-                version_id=version.pk, dataset_id=version.dataset_id, project_id=plan.project_id
-            )
-        if not words and item.action == Item.Action.ARCHIVE:
-            words = shared.get(item.blob_id, "")
-        if words:
-            item.state, item.outcome = Item.State.SKIPPED, f"Skipped: protected since planning ({words})."
-        elif item.action == Item.Action.DELETE:
-            item.state, item.outcome = Item.State.DONE, _delete(plan, item, version, actor)
-        else:
-            item.state, item.outcome = Item.State.DONE, _archive(item)
-        item.done_at = now()
-    Item.objects.bulk_update(batch, ["state", "outcome", "done_at"])
+            item.outcome += " Its bytes stay in storage while another version uses them."
+    for item in archiving:
+        item.state, item.outcome, item.done_at = Item.State.DONE, _archive(item), timezone.now()
+    Item.objects.bulk_update([*deleted, *archiving], _ITEM_PROGRESS)
 
 
-def _delete(plan: RetentionPlan, item: RetentionPlanItem, version, actor: AbstractBaseUser | None) -> str:
+_ITEM_PROGRESS = ["state", "outcome", "done_at"]
+
+
+def _protected_now(plan: RetentionPlan, item: RetentionPlanItem, protections: Protections) -> str:
+    if item.artifact_version_id:
+        version = item.artifact_version
+        return protections.of_artifact_version(
+            version_id=version.pk, artifact_id=version.artifact_id, project_id=plan.project_id
+        )
+    version = item.dataset_version
+    return protections.of_dataset_version(
+        version_id=version.pk, dataset_id=version.dataset_id, project_id=plan.project_id
+    )
+
+
+def _delete(plan: RetentionPlan, item: RetentionPlanItem, actor: AbstractBaseUser | None) -> str:
     tombstone = version_delete(
-        version=version,
+        version=item.artifact_version or item.dataset_version,
         deleted_by=actor,
         reason=f"Deleted by retention rule '{item.rule}' (plan #{plan.pk} of project '{plan.project.slug}').",
         rule=item.rule,
         plan_id=plan.pk,
     )
-    done = "Deleted" if tombstone.plan_id == plan.pk else f"Deleted already ({tombstone.reason})"
-    if blob_collect(blob_id=item.blob_id):
-        return f"{done}; its bytes left storage."
-    return f"{done}; its bytes stay in storage while another version uses them."
+    return "Deleted." if tombstone.plan_id == plan.pk else f"Deleted already: {tombstone.reason}"
 
 
 def _archive(item: RetentionPlanItem) -> str:
