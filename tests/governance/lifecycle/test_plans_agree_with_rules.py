@@ -75,7 +75,7 @@ def build_store(rng: random.Random):
             if rng.random() < 0.75:
                 version = ArtifactVersionFactory(artifact=rng.choice(artifacts), run=rng.choice(runs))
                 if rng.random() < 0.3:
-                    registered = model_version_register(
+                    registered, _ = model_version_register(
                         registered_model=model, artifact_version=version, created_by=root
                     )
                     stage = rng.choice(["none", "archived", "production", "staging"])
