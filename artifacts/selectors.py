@@ -109,6 +109,20 @@ def blob_readability(blob: Blob) -> BlobReadability:
     )
 
 
+def blobs_to_collect() -> QuerySet[Blob]:
+    """Blobs whose bytes the garbage collector would remove now: stored, used by a deleted version, and by no live
+    one in any project. A hint only: blob_collect decides again under the blob's row lock."""
+    artifact_uses = ArtifactVersion.objects.filter(blob=OuterRef("pk"))
+    dataset_uses = DatasetVersion.objects.filter(blob=OuterRef("pk"))
+    deleted, live = Q(tombstone__isnull=False), Q(tombstone__isnull=True)
+    return (
+        Blob.objects.filter(collected_at__isnull=True)
+        .filter(Exists(artifact_uses.filter(deleted)) | Exists(dataset_uses.filter(deleted)))
+        .exclude(Exists(artifact_uses.filter(live)) | Exists(dataset_uses.filter(live)))
+        .order_by("pk")
+    )
+
+
 def dataset_list() -> QuerySet[Dataset]:
     # project: the slug on every row; the counts: one GROUP BY instead of a query per dataset.
     return Dataset.objects.select_related("project").annotate(

@@ -308,20 +308,11 @@ class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.Re
 
 def version_gone(version: ArtifactVersion, tombstone: VersionTombstone) -> Response:
     """410 Gone for a deleted version's bytes, saying who deleted it, when and why (HEAD gets the same status)."""
-    by = _user_label(tombstone)
-    rule = f" (retention rule '{tombstone.rule}'" + (f", plan {tombstone.plan_id})" if tombstone.plan_id else ")")
-    detail = (
-        f"{version} was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC by {by}"
-        f"{rule if tombstone.rule else ''}: {tombstone.reason} Its record and lineage stay; its bytes are not served."
-    )
+    detail = f"{version} was {tombstone.summary} Its record and lineage stay; its bytes are not served."
     return Response(
         {"detail": detail, "code": "version_deleted", "deleted": s.TombstoneSerializer(tombstone).data},
         status=status.HTTP_410_GONE,
     )
-
-
-def _user_label(tombstone: VersionTombstone) -> str:
-    return tombstone.deleted_by.get_username() if tombstone.deleted_by_id else "the project's retention schedule"
 
 
 class LineageView(APIView):
