@@ -19,16 +19,18 @@ and nothing is done twice to any version.
 """
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
-from artifacts.models import Project
+from artifacts.models import ArtifactVersion, DatasetVersion, Project
 from artifacts.services.lifecycle import blob_collect, version_delete
 from artifacts.services.tiers import blob_archive
 from core.audit.actions import AuditAction
@@ -69,7 +71,6 @@ class _Totals:
     to_archive: int = 0
     protected: int = 0
     bytes_selected: int = 0
-    pending: list[RetentionPlanItem] = field(default_factory=list)
 
 
 def retention_plan_create(
@@ -132,58 +133,133 @@ def retention_plan_create(
 
 
 def _items_write(plan: RetentionPlan, rules: Sequence[Rule], protections: Protections, *, now) -> _Totals:
-    totals = _Totals()
-    project = plan.project
-    for kind, rows in (
-        ("artifact_version", artifact_versions_selected(project, rules, now=now)),
-        ("dataset_version", dataset_versions_selected(project, rules, now=now)),
-    ):
-        batch: list[tuple] = []
-        for row in rows.iterator(chunk_size=PLAN_BATCH):
-            batch.append(row)
-            if len(batch) == PLAN_BATCH:
-                _items_batch_write(plan, kind, batch, rules, protections, totals)
-                batch = []
-        if batch:
-            _items_batch_write(plan, kind, batch, rules, protections, totals)
-    return totals
+    """Write the plan's items: every selected version in one INSERT ... SELECT per kind of version, then the few
+    that a protection keeps marked so, with its words. The database does the per-version work; Python only sees
+    the protected versions, which are few next to a store's versions."""
+    if rules:
+        for kind, selected in (
+            ("artifact_version", artifact_versions_selected(plan.project, rules, now=now)),
+            ("dataset_version", dataset_versions_selected(plan.project, rules, now=now)),
+        ):
+            _items_insert(plan, kind, selected, rules)
+        _items_protect(plan, protections)
+    return _totals(plan)
 
 
-def _items_batch_write(
-    plan: RetentionPlan,
-    kind: str,
-    rows: list[tuple],
-    rules: Sequence[Rule],
-    protections: Protections,
-    totals: _Totals,
-) -> None:
-    """One batch of selected versions (SelectedRow tuples) as items: kept with words when protected."""
-    describe = protections.of_artifact_version if kind == "artifact_version" else protections.of_dataset_version
-    parent = "artifact_id" if kind == "artifact_version" else "dataset_id"
-    archive_blobs = [row[3] for row in rows if rules[row[1]].action == Item.Action.ARCHIVE and row[5] is None]
-    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
-    items = []
-    for version_id, rule_index, parent_id, blob_id, size, archived_at in rows:
-        rule = rules[rule_index]
-        if rule.action == Item.Action.ARCHIVE and archived_at is not None:
-            continue  # archived already: nothing to do
-        words = describe(version_id=version_id, **{parent: parent_id}, project_id=plan.project_id)
-        if not words and rule.action == Item.Action.ARCHIVE:
-            words = shared.get(blob_id, "")
-        item = Item(plan=plan, blob_id=blob_id, size=size, rule=rule.name, **{f"{kind}_id": version_id})
-        if words:
-            item.action, item.protected_by, item.state = Item.Action.KEEP, words, Item.State.SKIPPED
-            item.outcome = "Kept: a built-in protection overrides the rule."
-            totals.protected += 1
+def _items_insert(plan: RetentionPlan, kind: str, selected: QuerySet, rules: Sequence[Rule]) -> None:
+    """INSERT ... SELECT of `selected` (SelectedRow columns) as pending items with their rule's action and name,
+    leaving out versions an archive rule selects whose bytes are archived already (nothing to do)."""
+    if selected.query.is_empty():
+        return
+    quote = connection.ops.quote_name
+    aliased = selected.values(
+        sel_id=F("pk"),
+        sel_rule=F("rule_index"),
+        sel_blob=F("blob_id"),
+        sel_size=F("blob__size"),
+        sel_archived=F("blob__archived_at"),
+    )
+    select_sql, select_params = aliased.query.sql_with_params()
+    by_rule = " ".join("WHEN %s THEN %s" for _ in rules)
+    archiving = [index for index, rule in enumerate(rules) if rule.action == Item.Action.ARCHIVE]
+    columns = ", ".join(
+        quote(Item._meta.get_field(name).column)
+        for name in ("plan", kind, "blob", "size", "action", "rule", "protected_by", "state", "outcome")
+    )
+    # Identifiers are the models' own, quoted; every value is a parameter (the rules' names and actions too).
+    sql = (
+        f"INSERT INTO {quote(Item._meta.db_table)} ({columns}) "  # noqa: S608
+        "SELECT %s, s.sel_id, s.sel_blob, s.sel_size, "
+        f"CASE s.sel_rule {by_rule} END, CASE s.sel_rule {by_rule} END, '', %s, '' "
+        f"FROM ({select_sql}) s"
+    )
+    params: list = [plan.pk]
+    params += [value for index, rule in enumerate(rules) for value in (index, rule.action)]
+    params += [value for index, rule in enumerate(rules) for value in (index, rule.name)]
+    params += [Item.State.PENDING, *select_params]
+    if archiving:
+        marks = ", ".join("%s" for _ in archiving)
+        sql += f" WHERE NOT (s.sel_rule IN ({marks}) AND s.sel_archived IS NOT NULL)"
+        params += archiving
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _items_protect(plan: RetentionPlan, protections: Protections) -> None:
+    """Mark kept, with what protects them, the plan's items a protection covers: those a protection names (a
+    version, an artifact, a dataset), then, under a hold on the whole project, all the others; then archive items
+    whose bytes a protected version elsewhere shares (archiving moves them for every version)."""
+    items = Item.objects.filter(plan=plan)
+    named = Q(artifact_version_id__in=list(protections.artifact_versions)) | Q(
+        dataset_version_id__in=list(protections.dataset_versions)
+    )
+    named |= Q(artifact_version__artifact_id__in=list(protections.artifacts))
+    named |= Q(dataset_version__dataset_id__in=list(protections.datasets))
+    words: dict[int, str] = {}
+    rows = items.filter(named).values_list(
+        "pk",
+        "artifact_version_id",
+        "artifact_version__artifact_id",
+        "dataset_version_id",
+        "dataset_version__dataset_id",
+    )
+    for pk, artifact_version_id, artifact_id, dataset_version_id, dataset_id in rows.iterator(chunk_size=PLAN_BATCH):
+        if artifact_version_id:
+            words[pk] = protections.of_artifact_version(
+                version_id=artifact_version_id, artifact_id=artifact_id, project_id=plan.project_id
+            )
         else:
-            item.action = rule.action
-            totals.bytes_selected += size
-            if rule.action == Item.Action.DELETE:
-                totals.to_delete += 1
-            else:
-                totals.to_archive += 1
-        items.append(item)
-    Item.objects.bulk_create(items, batch_size=PLAN_BATCH)
+            words[pk] = protections.of_dataset_version(
+                version_id=dataset_version_id, dataset_id=dataset_id, project_id=plan.project_id
+            )
+    _keep(items, words)
+    if project_words := "; ".join(protections.projects.get(plan.project_id, ())):
+        items.exclude(action=Item.Action.KEEP).update(
+            action=Item.Action.KEEP, protected_by=project_words, state=Item.State.SKIPPED, outcome=KEPT
+        )
+    shared_users = ArtifactVersion.objects.filter(blob_id=OuterRef("blob_id"), tombstone__isnull=True).exclude(
+        pk=OuterRef("artifact_version_id")
+    )
+    shared_data = DatasetVersion.objects.filter(blob_id=OuterRef("blob_id"), tombstone__isnull=True).exclude(
+        pk=OuterRef("dataset_version_id")
+    )
+    sharing = items.filter(action=Item.Action.ARCHIVE).filter(Exists(shared_users) | Exists(shared_data))
+    blobs_of: dict[int, list[int]] = defaultdict(list)
+    for pk, blob_id in sharing.values_list("pk", "blob_id").iterator(chunk_size=PLAN_BATCH):
+        blobs_of[blob_id].append(pk)
+    shared = blob_users_protected(list(blobs_of), protections, project=plan.project)
+    _keep(items, {pk: words for blob_id, words in shared.items() for pk in blobs_of[blob_id]})
+
+
+KEPT = "Kept: a built-in protection overrides the rule."
+
+
+def _keep(items: QuerySet, words: dict[int, str]) -> None:
+    """Mark the items `words` names kept, each with its words: one UPDATE per distinct wording."""
+    by_words: dict[str, list[int]] = defaultdict(list)
+    for pk, text in words.items():
+        if text:
+            by_words[text].append(pk)
+    for text, pks in by_words.items():
+        for start in range(0, len(pks), PLAN_BATCH):
+            items.filter(pk__in=pks[start : start + PLAN_BATCH]).update(
+                action=Item.Action.KEEP, protected_by=text, state=Item.State.SKIPPED, outcome=KEPT
+            )
+
+
+def _totals(plan: RetentionPlan) -> _Totals:
+    totals = _Totals()
+    counted = Item.objects.filter(plan=plan).order_by().values("action").annotate(n=Count("pk"), size=Sum("size"))
+    for row in counted:
+        if row["action"] == Item.Action.KEEP:
+            totals.protected = row["n"]
+            continue
+        totals.bytes_selected += row["size"] or 0
+        if row["action"] == Item.Action.DELETE:
+            totals.to_delete = row["n"]
+        else:
+            totals.to_archive = row["n"]
+    return totals
 
 
 def retention_plan_apply_start(
