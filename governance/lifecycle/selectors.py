@@ -11,6 +11,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     IntegerField,
     Model,
     OuterRef,
@@ -20,7 +21,9 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
+from django.db.models.functions import RowNumber
 
 from artifacts.access.rule import User
 from artifacts.models import (
@@ -317,7 +320,7 @@ def _always() -> Q:
     return Q(pk__isnull=False)
 
 
-def _common_criteria(rule: Rule, now: datetime, project: Project, versions: type[Model], parent: str) -> Q:
+def _common_criteria(rule: Rule, now: datetime, project: Project) -> Q:
     """The criteria artifact and dataset versions share, as governance/lifecycle/rules.py defines them."""
     condition = _always()
     if rule.run_statuses is not None:
@@ -330,11 +333,8 @@ def _common_criteria(rule: Rule, now: datetime, project: Project, versions: type
         latest_runs = Run.objects.filter(project=project).order_by("-pk").values("pk")[: rule.keep_last_runs]
         condition &= Q(run__isnull=True) | ~Q(run_id__in=Subquery(latest_runs))
     if rule.keep_last_versions:
-        # The number of the Nth newest live version of the same artifact or dataset: older ones may go. Fewer than
-        # N live versions: the subquery is NULL and nothing is selected.
-        keep = rule.keep_last_versions
-        live = versions.objects.filter(**{parent: OuterRef(parent)}, tombstone__isnull=True).order_by("-number")
-        condition &= Q(number__lt=Subquery(live.values("number")[keep - 1 : keep]))
+        # `version_rank` (see _ranked): 1 for the newest live version of its artifact or dataset.
+        condition &= Q(version_rank__gt=rule.keep_last_versions)
     return condition
 
 
@@ -343,7 +343,7 @@ def _artifact_rule_condition(rule: Rule, now: datetime, project: Project) -> Q |
     kinds = [kind for kind in rule.kinds if kind != DATASET_KIND]
     if rule.kinds and not kinds:
         return None
-    condition = _common_criteria(rule, now, project, ArtifactVersion, "artifact_id")
+    condition = _common_criteria(rule, now, project)
     if kinds:
         condition &= Q(artifact__kind__in=kinds)
     if rule.stages is not None:
@@ -364,7 +364,8 @@ def _dataset_rule_condition(rule: Rule, now: datetime, project: Project) -> Q | 
         return None
     if rule.stages is not None and NOT_REGISTERED not in rule.stages:
         return None  # a dataset version is in no registry stage: "none"
-    return _common_criteria(rule, now, project, DatasetVersion, "dataset_id")
+    # Versions pinned to data kept elsewhere count in the ranks, but have no bytes here to delete or archive.
+    return _common_criteria(rule, now, project) & Q(blob__isnull=False)
 
 
 def _first_rule(conditions: list[Q | None]) -> Case | None:
@@ -372,6 +373,16 @@ def _first_rule(conditions: list[Q | None]) -> Case | None:
     if not whens:
         return None
     return Case(*whens, default=None, output_field=IntegerField())
+
+
+def _ranked(versions: QuerySet, rules: Sequence[Rule], parent: str) -> QuerySet:
+    """`versions` with `version_rank` (1 for the newest of its artifact or dataset among `versions`, which are the
+    live ones) when a rule keeps the newest: one window over the project's versions, not a subquery per version."""
+    if not any(rule.keep_last_versions for rule in rules):
+        return versions
+    return versions.annotate(
+        version_rank=Window(RowNumber(), partition_by=[F(parent)], order_by=[F("number").desc(), F("pk").desc()])
+    )
 
 
 #: What the planner reads of each selected version: (id, rule index, artifact or dataset id, blob id, size,
@@ -385,10 +396,10 @@ def artifact_versions_selected(project: Project, rules: Sequence[Rule], *, now: 
     first = _first_rule([_artifact_rule_condition(rule, now, project) for rule in rules])
     if first is None:
         return ArtifactVersion.objects.none().values_list("pk")
+    # Bytes are collected only once no live version uses them: every live version's bytes are in storage.
+    live = ArtifactVersion.objects.filter(artifact__project=project, tombstone__isnull=True)
     return (
-        ArtifactVersion.objects.filter(
-            artifact__project=project, tombstone__isnull=True, blob__collected_at__isnull=True
-        )
+        _ranked(live, rules, "artifact_id")
         .annotate(rule_index=first)
         .filter(rule_index__isnull=False)
         .order_by("pk")
@@ -402,10 +413,9 @@ def dataset_versions_selected(project: Project, rules: Sequence[Rule], *, now: d
     first = _first_rule([_dataset_rule_condition(rule, now, project) for rule in rules])
     if first is None:
         return DatasetVersion.objects.none().values_list("pk")
+    live = DatasetVersion.objects.filter(dataset__project=project, tombstone__isnull=True)
     return (
-        DatasetVersion.objects.filter(
-            dataset__project=project, blob__isnull=False, tombstone__isnull=True, blob__collected_at__isnull=True
-        )
+        _ranked(live, rules, "dataset_id")
         .annotate(rule_index=first)
         .filter(rule_index__isnull=False)
         .order_by("pk")
