@@ -467,15 +467,12 @@ def plan_bytes_reclaimable(plan: RetentionPlan) -> int:
     """Bytes of the blobs the plan deletes that no live version outside its delete set (in any project) needs:
     what would leave storage if it were applied now."""
     deleting = RetentionPlanItem.objects.filter(plan=plan, action=RetentionPlanItem.Action.DELETE)
-    needed_by_artifact = (
-        ArtifactVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True)
-        .exclude(pk__in=deleting.filter(artifact_version__isnull=False).values("artifact_version_id"))
-        .values("pk")
+    # Each NOT EXISTS is an index lookup per version using the blob (items are indexed by version).
+    needed_by_artifact = ArtifactVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True).exclude(
+        Exists(deleting.filter(artifact_version_id=OuterRef("pk")))
     )
-    needed_by_dataset = (
-        DatasetVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True)
-        .exclude(pk__in=deleting.filter(dataset_version__isnull=False).values("dataset_version_id"))
-        .values("pk")
+    needed_by_dataset = DatasetVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True).exclude(
+        Exists(deleting.filter(dataset_version_id=OuterRef("pk")))
     )
     reclaimed = (
         Blob.objects.filter(pk__in=deleting.values("blob_id"), collected_at__isnull=True)

@@ -152,7 +152,8 @@ def _items_insert(plan: RetentionPlan, kind: str, selected: QuerySet, rules: Seq
     if selected.query.is_empty():
         return
     quote = connection.ops.quote_name
-    aliased = selected.values(
+    # In no particular order: the items' ids need not follow the versions', and a sort of every row would cost.
+    aliased = selected.order_by().values(
         sel_id=F("pk"),
         sel_rule=F("rule_index"),
         sel_blob=F("blob_id"),
