@@ -50,7 +50,7 @@ from governance.lifecycle.selectors import (
 
 logger = logging.getLogger(__name__)
 
-#: Items written per INSERT while planning, and versions read per round trip from the database's cursor.
+#: Rows read per round trip from the database's cursor while planning, and ids per UPDATE marking items kept.
 PLAN_BATCH = 2000
 #: Items applied between two looks at the protections (and two saves of the items' states).
 APPLY_BATCH = 500
@@ -80,7 +80,8 @@ def retention_plan_create(
     not applied yet (a plan being applied is left to finish). `created_by` None: the project's schedule.
 
     Nothing is deleted or archived here. The whole plan is written in one transaction, so a plan is complete or
-    absent; planning over a million versions streams them from the database and writes items in batches.
+    absent. The database selects and writes the items (one INSERT ... SELECT per kind of version); Python holds
+    only the protections, so memory does not grow with the store.
     """
     _require_maintainer(created_by, project, "Planning the retention")
     policy = retention_policy_current(project)

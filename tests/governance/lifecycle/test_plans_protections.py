@@ -1,12 +1,13 @@
 """Built-in protections no rule can override: each one keeps its version and says, in words, what keeps it."""
 
 import pytest
-from artifacts.services.lifecycle import version_delete
 
 from artifacts.models import VersionTombstone
 from artifacts.services.integrity import blob_verify
+from artifacts.services.lifecycle import version_delete
 from governance.access.models import AccessReviewItem
 from governance.lifecycle.models import LegalHold, RetentionPlan
+from governance.lifecycle.selectors import versions_protected
 from governance.lifecycle.services.holds import legal_hold_place, legal_hold_release
 from governance.lifecycle.services.plans import retention_plan_create
 from governance.registry.models import ModelVersion, PromotionRequest
@@ -196,3 +197,12 @@ def test_access_reviews_name_no_version_so_deletions_cannot_take_their_subject_a
     item = AccessReviewItem.objects.get(campaign=campaign, artifact=artifact)
     assert (item.artifact.pk, item.project.pk) == (artifact.pk, project.pk)
     assert VersionTombstone.objects.filter(artifact_version=version).exists()
+
+
+def test_versions_protected_lists_a_projects_kept_versions_with_their_words(model):
+    version = version_of(model)
+    model_alias_set(registered_model=model, name="champion", model_version=version, set_by=model.created_by)
+    ArtifactVersionFactory(artifact=ArtifactFactory(project=model.project))
+    listed = list(versions_protected(model.project))
+    assert ("artifact_version", version.artifact_version.pk, "alias 'champion' of fraud-model") in listed
+    assert {kind for kind, _, _ in listed} == {"artifact_version", "dataset_version"}  # and its lineage
