@@ -52,8 +52,10 @@ logger = logging.getLogger(__name__)
 
 #: Rows read per round trip from the database's cursor while planning, and ids per UPDATE marking items kept.
 PLAN_BATCH = 2000
-#: Items applied between two looks at the protections (and two saves of the items' states).
-APPLY_BATCH = 500
+#: Items applied between two looks at the protections, each batch one transaction. Its deletions' audit entries are
+#: appended at its end, holding the log's head row until its commit, and it holds the project's row (placing a hold
+#: waits): a few hundred deletions keep both waits under a second or two.
+APPLY_BATCH = 200
 
 Item = RetentionPlanItem
 Plan = RetentionPlan
