@@ -86,7 +86,7 @@ def test_a_closed_request_protects_nothing_and_its_subject_survives_deletion(mod
     version = version_of(model)
     request = promotion_withdraw(request=request_for(version), withdrawn_by=request_for_user(version))
     made = plan_all(model.project)
-    assert version.artifact_version.pk in selected(made)
+    assert version.artifact_version in selected(made)
     version_delete(version=version.artifact_version, deleted_by=None, reason="Test: deleted by a rule.")
     request = PromotionRequest.objects.get(pk=request.pk)
     assert request.model_version.artifact_version.tombstone is not None
@@ -122,7 +122,7 @@ def test_a_released_hold_protects_nothing():
     version = ArtifactVersionFactory(artifact=ArtifactFactory(project=project))
     placed = hold(project, artifact_version=version)
     legal_hold_release(hold=placed, released_by=UserFactory(is_superuser=True), reason="Case closed.")
-    assert version.pk in selected(plan_all(project))
+    assert version in selected(plan_all(project))
 
 
 def servable(model, *, run=None, content: bytes | None = None) -> ModelVersion:
@@ -181,7 +181,7 @@ def test_deleting_a_copy_is_planned_but_reclaims_no_byte_a_protected_version_nee
     model_alias_set(registered_model=model, name="champion", model_version=served, set_by=model.created_by)
     copy = ArtifactVersionFactory(artifact=ArtifactFactory(project=model.project), content=content)
     made = plan_all(model.project)
-    assert copy.pk in selected(made)
+    assert copy in selected(made)
     assert made.bytes_reclaimable == sum(
         item.size for item in made.items.filter(action="delete").exclude(blob_id=copy.blob_id)
     )
