@@ -194,28 +194,38 @@ def _items_protect(plan: RetentionPlan, protections: Protections) -> None:
     version, an artifact, a dataset), then, under a hold on the whole project, all the others; then archive items
     whose bytes a protected version elsewhere shares (archiving moves them for every version)."""
     items = Item.objects.filter(plan=plan)
-    named = Q(artifact_version_id__in=list(protections.artifact_versions)) | Q(
-        dataset_version_id__in=list(protections.dataset_versions)
-    )
-    named |= Q(artifact_version__artifact_id__in=list(protections.artifacts))
-    named |= Q(dataset_version__dataset_id__in=list(protections.datasets))
-    words: dict[int, str] = {}
-    rows = items.filter(named).values_list(
+    columns = (
         "pk",
         "artifact_version_id",
         "artifact_version__artifact_id",
         "dataset_version_id",
         "dataset_version__dataset_id",
     )
-    for pk, artifact_version_id, artifact_id, dataset_version_id, dataset_id in rows.iterator(chunk_size=PLAN_BATCH):
-        if artifact_version_id:
-            words[pk] = protections.of_artifact_version(
-                version_id=artifact_version_id, artifact_id=artifact_id, project_id=plan.project_id
-            )
-        else:
-            words[pk] = protections.of_dataset_version(
-                version_id=dataset_version_id, dataset_id=dataset_id, project_id=plan.project_id
-            )
+    # Ids go in chunks: the protected set spans every project, and a statement takes at most 65,535 parameters.
+    conditions = [
+        Q(**{lookup: chunk})
+        for lookup, ids in (
+            ("artifact_version_id__in", protections.artifact_versions),
+            ("dataset_version_id__in", protections.dataset_versions),
+            ("artifact_version__artifact_id__in", protections.artifacts),
+            ("dataset_version__dataset_id__in", protections.datasets),
+        )
+        for chunk in _chunks(list(ids))
+    ]
+    words: dict[int, str] = {}
+    for condition in conditions:
+        rows = items.filter(condition).values_list(*columns)
+        for pk, artifact_version_id, artifact_id, dataset_version_id, dataset_id in rows.iterator(
+            chunk_size=PLAN_BATCH
+        ):
+            if artifact_version_id:
+                words[pk] = protections.of_artifact_version(
+                    version_id=artifact_version_id, artifact_id=artifact_id, project_id=plan.project_id
+                )
+            else:
+                words[pk] = protections.of_dataset_version(
+                    version_id=dataset_version_id, dataset_id=dataset_id, project_id=plan.project_id
+                )
     _keep(items, words)
     if project_words := "; ".join(protections.projects.get(plan.project_id, ())):
         items.exclude(action=Item.Action.KEEP).update(
@@ -236,6 +246,10 @@ def _items_protect(plan: RetentionPlan, protections: Protections) -> None:
 
 
 KEPT = "Kept: a built-in protection overrides the rule."
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + PLAN_BATCH] for start in range(0, len(ids), PLAN_BATCH)]
 
 
 def _keep(items: QuerySet, words: dict[int, str]) -> None:

@@ -60,3 +60,17 @@ def test_the_apply_task_runs_twice_harmlessly_and_ignores_gone_or_superseded_pla
     assert apply_retention_plan(older.pk, maintainer.pk) == "superseded"
     assert apply_retention_plan(10**9, None) is None
     assert VersionTombstone.objects.filter(artifact_version__in=versions, plan_id=plan.pk).count() == 2
+
+
+def test_the_schedule_resumes_a_plan_whose_application_stopped(django_capture_on_commit_callbacks):
+    project, versions = with_versions()
+    rules_in_force(project, {"name": "sweep"})
+    plan = retention_plan_create(project=project, created_by=maintainer_of(project))
+    RetentionPlan.objects.filter(pk=plan.pk).update(state="applying", apply_started_at=plan.created_at)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        plan_retention()
+
+    plan.refresh_from_db()
+    assert plan.state == "applied"
+    assert VersionTombstone.objects.filter(artifact_version__in=versions, plan_id=plan.pk).count() == 2
