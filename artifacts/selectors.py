@@ -70,6 +70,20 @@ def blob_held_by(project: Project, digest: str, user: User) -> Blob | None:
     return blobs.first()
 
 
+def blobs_to_collect() -> QuerySet[Blob]:
+    """Blobs whose bytes the garbage collector would remove now: stored, used by a deleted version, and by no live
+    one in any project. A hint only: blob_collect decides again under the blob's row lock."""
+    artifact_uses = ArtifactVersion.objects.filter(blob=OuterRef("pk"))
+    dataset_uses = DatasetVersion.objects.filter(blob=OuterRef("pk"))
+    deleted, live = Q(tombstone__isnull=False), Q(tombstone__isnull=True)
+    return (
+        Blob.objects.filter(collected_at__isnull=True)
+        .filter(Exists(artifact_uses.filter(deleted)) | Exists(dataset_uses.filter(deleted)))
+        .exclude(Exists(artifact_uses.filter(live)) | Exists(dataset_uses.filter(live)))
+        .order_by("pk")
+    )
+
+
 def dataset_list() -> QuerySet[Dataset]:
     # project: the slug on every row; the counts: one GROUP BY instead of a query per dataset.
     return Dataset.objects.select_related("project").annotate(
@@ -78,8 +92,8 @@ def dataset_list() -> QuerySet[Dataset]:
 
 
 def dataset_version_list() -> QuerySet[DatasetVersion]:
-    # Each row shows its project's slug, its blob's digest and state, and its creator's name.
-    return DatasetVersion.objects.select_related("dataset__project", "blob", "created_by")
+    # Each row shows its project's slug, its blob's digest and state, its creator's name, and its tombstone if deleted.
+    return DatasetVersion.objects.select_related("dataset__project", "blob", "created_by", "tombstone__deleted_by")
 
 
 def run_list() -> QuerySet[Run]:
@@ -94,8 +108,9 @@ def artifact_list() -> QuerySet[Artifact]:
 
 
 def artifact_version_list() -> QuerySet[ArtifactVersion]:
-    # Each row shows its project's slug, its blob's digest, size and state, and its creator's name.
-    return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by")
+    # Each row shows its project's slug, its blob's digest, size and state, its creator's name, and its tombstone
+    # (with who deleted it) if deleted.
+    return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by", "tombstone__deleted_by")
 
 
 #: Up to this many visible artifacts, a page of versions is found through each artifact's newest versions.
@@ -229,11 +244,11 @@ def _walk_sql() -> str:
 
 def _details(type_: NodeType, ids: set[int], user: User) -> dict[int, object]:
     if type_ == "dataset_version":
-        queryset = DatasetVersion.objects.select_related("dataset__project", "blob")
+        queryset = DatasetVersion.objects.select_related("dataset__project", "blob", "tombstone__deleted_by")
     elif type_ == "run":
         queryset = Run.objects.select_related("project")
     else:
-        queryset = ArtifactVersion.objects.select_related("artifact__project", "blob")
+        queryset = ArtifactVersion.objects.select_related("artifact__project", "blob", "tombstone__deleted_by")
     return queryset.visible_to(user).in_bulk(ids) if ids else {}
 
 
@@ -311,8 +326,11 @@ class BoundedLineage:
 
 
 def portal_artifact_version(user: User, pk: int) -> ArtifactVersion | None:
-    # The page names the artifact, its project, the blob's digest, size and state, and who published it.
-    versions = ArtifactVersion.objects.visible_to(user).select_related("artifact__project", "blob", "created_by")
+    # The page names the artifact, its project, the blob's digest, size and state, who published it, and whether
+    # (by whom) it was deleted.
+    versions = ArtifactVersion.objects.visible_to(user).select_related(
+        "artifact__project", "blob", "created_by", "tombstone__deleted_by"
+    )
     return versions.filter(pk=pk).first()
 
 
@@ -320,10 +338,10 @@ def artifact_version_downloadable(version: ArtifactVersion) -> bool:
     """Whether the API's download of `version` would hand out its bytes to a user who sees the version.
 
     The download endpoint asks exactly that the version be visible (the view role, on its project or its
-    artifact), then refuses corrupt bytes; so a user who sees the version page may download unless its bytes
-    are quarantined.
+    artifact), then refuses corrupt bytes and deleted versions (410); so a user who sees the version page may
+    download unless its bytes are quarantined or the version was deleted.
     """
-    return version.blob.state != Blob.State.CORRUPT
+    return version.blob.state != Blob.State.CORRUPT and getattr(version, "tombstone", None) is None
 
 
 def portal_run(run_id: int | None, user: User) -> Run | None:
