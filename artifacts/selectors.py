@@ -359,10 +359,10 @@ def artifact_version_downloadable(version: ArtifactVersion) -> bool:
     """Whether the API's download of `version` would hand out its bytes to a user who sees the version.
 
     The download endpoint asks exactly that the version be visible (the view role, on its project or its
-    artifact), then refuses corrupt bytes; so a user who sees the version page may download unless its bytes
-    are quarantined.
+    artifact), then refuses corrupt bytes and bytes archived where S3 reads them only after a restore; so a user
+    who sees the version page may download unless its bytes are quarantined or waiting for a restore.
     """
-    return version.blob.state != Blob.State.CORRUPT
+    return version.blob.state != Blob.State.CORRUPT and blob_readability(version.blob).readable
 
 
 def portal_run(run_id: int | None, user: User) -> Run | None:

@@ -19,7 +19,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from artifacts.models import Blob
+from artifacts.models import ArtifactVersion, Blob
+from artifacts.selectors import artifact_version_downloadable
 from artifacts.services.integrity import blob_verify
 from artifacts.services.tiers import blob_archive
 from core.models import AuditEntry
@@ -131,6 +132,8 @@ def test_archival_to_glacier_makes_downloads_answer_409_restore_first_naming_the
     assert f"Restore first: POST {restore_url}" in refused["detail"]
     by_digest = api.get(project_blob).json()
     assert by_digest["restore_url"] == f"http://testserver{project_blob}/restore/"
+    # The portal's version page offers no download link meanwhile.
+    assert not artifact_version_downloadable(ArtifactVersion.objects.get(pk=version["id"]))
     # The refusal handed out no bytes, so the log says none were read.
     assert not AuditEntry.objects.filter(action__in=["blob.downloaded", "blob.presigned_url_issued"]).exists()
 
@@ -155,6 +158,7 @@ def test_a_restore_asked_through_the_api_makes_the_archived_bytes_download_again
     download = api.get(version["download_url"])
     assert download.status_code == 200
     assert body(download) == data
+    assert artifact_version_downloadable(ArtifactVersion.objects.get(pk=version["id"]))
     redirect = api.get(version["download_url"], {"redirect": "true"})
     assert httpx.get(redirect["Location"]).content == data
     # Readable now: asking again restores nothing and records nothing.
