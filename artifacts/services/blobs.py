@@ -123,6 +123,10 @@ def _blob_record(changes: ChangeSet, *, digest: str, size: int, repaired: bool) 
     blob, created = Blob.objects.select_for_update(no_key=True).get_or_create(digest=digest, defaults={"size": size})
     if not created and blob.size != size:
         raise Conflict(f"sha256:{digest} is recorded with {blob.size} bytes, not {size}.")
+    if not created and repaired:
+        # The bytes were written anew, in the bucket's default class: an archival of the object they replace no
+        # longer holds (artifacts/services/tiers.py).
+        changes.update(blob, storage_class="", archived_at=None, restore_requested_at=None)
     repaired = not created and repaired and blob.state == Blob.State.CORRUPT
     if repaired:
         changes.update(blob, state=Blob.State.PENDING, verified_at=None)
