@@ -1,0 +1,332 @@
+"""Storage accounting (issue 19, item 7): what the versions a user may see keep in storage, what deduplication saves,
+what is archived, what the current rules would reclaim, and how it grew. Pure reads, in the selectors layer: the
+storage API (governance/lifecycle/api/storage.py) and the portal's dashboard and lifecycle pages both read these, so
+the two cannot disagree.
+
+Definitions (README, "Storage accounting"):
+
+- A *live* version is an artifact version, or a dataset version stored here (with a blob), that has no tombstone and
+  whose blob the garbage collector has not collected.
+- *Stored bytes* of a scope (one project, or every project the user may see): the sizes of the distinct blobs the
+  scope's live versions reference, each blob counted once however many versions, artifacts or projects use it.
+  Per artifact kind likewise, over the live versions of that kind (dataset versions are the kind `dataset`); a blob
+  two kinds share counts in both.
+- *Logical bytes*: the sizes of the live versions, counting a blob once per version that references it: what
+  storage would hold without content addressing. *Deduplication saved* = logical - stored.
+- *Archived bytes*: the part of the stored bytes that archival moved to a colder storage class (`archived_at`).
+- *Reclaimable bytes*: under the current rules, what the project's newest plan that no newer one superseded says
+  would leave storage (`RetentionPlan.bytes_reclaimable`) while it waits to be applied; 0 once it has been applied
+  (its bytes are gone: plan again to see what the rules select now); no figure when the project has never been
+  planned. Over several projects, the sum of theirs (a blob only plans of two projects together would free is in
+  neither, so the sum errs low, never high).
+- *Growth*: per calendar month (current time zone), over the last GROWTH_MONTHS months, the logical bytes of the
+  versions published that month (`created_at`), the logical bytes of the versions deleted that month (their
+  tombstone's `deleted_at`), and the difference.
+
+Every figure is scoped by the access rule: only versions `visible_to(user)` count (a restricted artifact the user may
+not see adds nothing, even on a project they view), and only plans of projects they may view. Each function runs a
+fixed number of aggregate queries, whatever the amount of data; nothing is summed row by row in Python.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+from django.utils import timezone
+
+from artifacts.access.rule import User
+from artifacts.models import Artifact, ArtifactVersion, Blob, DatasetVersion, Project
+from governance.lifecycle.models import RetentionPlan
+
+#: Dataset versions are accounted as one more kind beside the artifact kinds.
+DATASET_KIND = "dataset"
+KINDS: tuple[str, ...] = (*Artifact.Kind.values, DATASET_KIND)
+GROWTH_MONTHS = 12
+#: A plan in these states has not yet done what it lists: its bytes_reclaimable is still to be reclaimed.
+PLAN_PENDING_STATES = (RetentionPlan.State.PLANNED, RetentionPlan.State.APPLYING)
+
+
+@dataclass(frozen=True)
+class StorageFigures:
+    """Bytes of one scope (a project, an artifact kind, or everything a user may see)."""
+
+    versions: int
+    blobs: int
+    stored_bytes: int
+    logical_bytes: int
+    archived_bytes: int
+
+    @property
+    def deduplicated_bytes(self) -> int:
+        """Bytes deduplication saves: what the versions would take stored one copy each, less what is stored."""
+        return self.logical_bytes - self.stored_bytes
+
+
+@dataclass(frozen=True)
+class KindFigures:
+    kind: str
+    versions: int
+    stored_bytes: int
+    logical_bytes: int
+
+    @property
+    def deduplicated_bytes(self) -> int:
+        return self.logical_bytes - self.stored_bytes
+
+
+@dataclass(frozen=True)
+class PlanFigures:
+    """A project's newest plan that nothing superseded, and what it still reclaims."""
+
+    plan_id: int
+    project_id: int
+    project_slug: str
+    state: str
+    planned_at: datetime
+    applied_at: datetime | None
+    bytes_reclaimable: int
+
+    @property
+    def bytes_still_reclaimable(self) -> int:
+        """What applying it would still reclaim: nothing once it has been applied."""
+        return self.bytes_reclaimable if self.state in PLAN_PENDING_STATES else 0
+
+
+@dataclass(frozen=True)
+class Reclaimable:
+    """The bytes the current rules would reclaim in a scope, and the plans that say so (empty: no plan yet)."""
+
+    plans: list[PlanFigures]
+
+    @property
+    def bytes(self) -> int:
+        return sum(plan.bytes_still_reclaimable for plan in self.plans)
+
+
+@dataclass(frozen=True)
+class GrowthMonth:
+    month: date  # the month's first day
+    added_bytes: int
+    deleted_bytes: int
+
+    @property
+    def net_bytes(self) -> int:
+        return self.added_bytes - self.deleted_bytes
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    """Everything item 7 reports for one scope: `project` is None for every project the user may see."""
+
+    project: Project | None
+    totals: StorageFigures
+    by_kind: list[KindFigures]
+    reclaimable: Reclaimable
+    growth: list[GrowthMonth]
+
+
+# The scopes -------------------------------------------------------------------------------------------------------
+
+
+def _artifact_versions(user: User, project: Project | None) -> QuerySet:
+    versions = ArtifactVersion.objects.visible_to(user)
+    return versions if project is None else versions.filter(artifact__project_id=project.pk)
+
+
+def _dataset_versions(user: User, project: Project | None) -> QuerySet:
+    # External dataset versions (no blob) keep no bytes here, so they are no part of any figure.
+    versions = DatasetVersion.objects.visible_to(user).filter(blob__isnull=False)
+    return versions if project is None else versions.filter(dataset__project_id=project.pk)
+
+
+def _live(versions: QuerySet) -> QuerySet:
+    return versions.filter(tombstone__isnull=True, blob__collected_at__isnull=True)
+
+
+def _referenced_by(artifact_versions: QuerySet, dataset_versions: QuerySet) -> Q:
+    """The condition a blob meets when one of these versions references it: each blob once, however many do."""
+    return Q(Exists(artifact_versions.filter(blob_id=OuterRef("pk")))) | Q(
+        Exists(dataset_versions.filter(blob_id=OuterRef("pk")))
+    )
+
+
+def _sum_of(queryset: QuerySet, field: str) -> Subquery:
+    """SUM(`field`) over `queryset` as a scalar subquery (0 when it is empty), for an outer query to annotate."""
+    total = queryset.order_by().annotate(total=Func(F(field), function="SUM", output_field=BigIntegerField()))
+    return Coalesce(Subquery(total.values("total")[:1]), Value(0), output_field=BigIntegerField())
+
+
+# The figures ------------------------------------------------------------------------------------------------------
+
+
+def storage_totals(user: User, project: Project | None = None) -> StorageFigures:
+    """Stored, logical and archived bytes of `project` (every project `user` may see when None): three queries."""
+    artifact_versions = _live(_artifact_versions(user, project))
+    dataset_versions = _live(_dataset_versions(user, project))
+    stored = Blob.objects.filter(_referenced_by(artifact_versions, dataset_versions)).aggregate(
+        blobs=Count("pk"),
+        stored_bytes=Sum("size", default=0),
+        archived_bytes=Sum("size", default=0, filter=Q(archived_at__isnull=False)),
+    )
+    logical = [
+        versions.aggregate(versions=Count("pk"), logical_bytes=Sum("blob__size", default=0))
+        for versions in (artifact_versions, dataset_versions)
+    ]
+    return StorageFigures(
+        versions=sum(part["versions"] for part in logical),
+        logical_bytes=sum(part["logical_bytes"] for part in logical),
+        **stored,
+    )
+
+
+def storage_by_kind(user: User, project: Project | None = None) -> list[KindFigures]:
+    """Per artifact kind (and `dataset`), the kinds with live versions in KINDS order: three queries."""
+    artifact_versions = _live(_artifact_versions(user, project))
+    dataset_versions = _live(_dataset_versions(user, project))
+    referenced = {
+        kind: Exists(artifact_versions.filter(blob_id=OuterRef("pk"), artifact__kind=kind))
+        for kind in Artifact.Kind.values
+    }
+    referenced[DATASET_KIND] = Exists(dataset_versions.filter(blob_id=OuterRef("pk")))
+    any_kind = Q()
+    for condition in referenced.values():
+        any_kind |= condition
+    stored = Blob.objects.filter(any_kind).aggregate(
+        **{kind: Sum("size", default=0, filter=condition) for kind, condition in referenced.items()}
+    )
+    logical = {
+        row["artifact__kind"]: row
+        for row in artifact_versions.order_by()
+        .values("artifact__kind")
+        .annotate(versions=Count("pk"), logical_bytes=Sum("blob__size"))
+    }
+    datasets = dataset_versions.aggregate(versions=Count("pk"), logical_bytes=Sum("blob__size", default=0))
+    if datasets["versions"]:
+        logical[DATASET_KIND] = datasets
+    return [
+        KindFigures(
+            kind=kind,
+            versions=logical[kind]["versions"],
+            stored_bytes=stored[kind],
+            logical_bytes=logical[kind]["logical_bytes"],
+        )
+        for kind in KINDS
+        if kind in logical
+    ]
+
+
+def storage_by_project(user: User) -> QuerySet:
+    """The projects `user` may see, each annotated with `stored_bytes`, `logical_bytes` and `archived_bytes` of its
+    live versions that `user` may see, largest first: one query (a scalar subquery per figure)."""
+    artifact_versions = _live(_artifact_versions(user, None)).filter(artifact__project_id=OuterRef(OuterRef("pk")))
+    dataset_versions = _live(_dataset_versions(user, None)).filter(dataset__project_id=OuterRef(OuterRef("pk")))
+    blobs = Blob.objects.filter(_referenced_by(artifact_versions, dataset_versions))
+    own_artifact_versions = _live(_artifact_versions(user, None)).filter(artifact__project_id=OuterRef("pk"))
+    own_dataset_versions = _live(_dataset_versions(user, None)).filter(dataset__project_id=OuterRef("pk"))
+    return (
+        Project.objects.visible_to(user)
+        .annotate(
+            stored_bytes=_sum_of(blobs, "size"),
+            archived_bytes=_sum_of(blobs.filter(archived_at__isnull=False), "size"),
+            logical_bytes=_sum_of(own_artifact_versions, "blob__size") + _sum_of(own_dataset_versions, "blob__size"),
+        )
+        .annotate(deduplicated_bytes=F("logical_bytes") - F("stored_bytes"))
+        .order_by("-stored_bytes", "slug")
+    )
+
+
+def storage_reclaimable(user: User, project: Project | None = None) -> Reclaimable:
+    """The newest plan not superseded of `project` (of every project `user` may view when None): one query."""
+    newest = (
+        RetentionPlan.objects.filter(project_id=OuterRef("project_id"))
+        .exclude(state=RetentionPlan.State.SUPERSEDED)
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    plans = RetentionPlan.objects.visible_to(user).filter(pk=Subquery(newest))
+    if project is not None:
+        plans = plans.filter(project_id=project.pk)
+    rows = plans.order_by("project__slug").values(
+        "pk", "project_id", "project__slug", "state", "created_at", "applied_at", "bytes_reclaimable"
+    )
+    return Reclaimable(
+        plans=[
+            PlanFigures(
+                plan_id=row["pk"],
+                project_id=row["project_id"],
+                project_slug=row["project__slug"],
+                state=row["state"],
+                planned_at=row["created_at"],
+                applied_at=row["applied_at"],
+                bytes_reclaimable=row["bytes_reclaimable"],
+            )
+            for row in rows
+        ]
+    )
+
+
+def growth_months(now: datetime | None = None, months: int = GROWTH_MONTHS) -> list[date]:
+    """The first days of the last `months` calendar months, the current one last (current time zone)."""
+    today = timezone.localdate(now or timezone.now())
+    year, month = today.year, today.month
+    firsts = []
+    for _ in range(months):
+        firsts.append(date(year, month, 1))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return firsts[::-1]
+
+
+def _bytes_by_month(versions: QuerySet, moment: str, since: datetime) -> dict[date, int]:
+    rows = (
+        versions.filter(**{f"{moment}__gte": since})
+        .annotate(month=TruncMonth(moment))
+        .order_by()
+        .values("month")
+        .annotate(size=Sum("blob__size"))
+    )
+    return {_as_date(row["month"]): row["size"] for row in rows}
+
+
+def _as_date(moment: date | datetime) -> date:
+    return timezone.localdate(moment) if isinstance(moment, datetime) else moment
+
+
+def storage_growth(user: User, project: Project | None = None, *, now: datetime | None = None) -> list[GrowthMonth]:
+    """Bytes published and deleted per month over the last GROWTH_MONTHS months, oldest first: four queries."""
+    months = growth_months(now)
+    since = timezone.make_aware(datetime.combine(months[0], datetime.min.time()))
+    added: dict[date, int] = {}
+    deleted: dict[date, int] = {}
+    for versions in (_artifact_versions(user, project), _dataset_versions(user, project)):
+        for month, size in _bytes_by_month(versions, "created_at", since).items():
+            added[month] = added.get(month, 0) + size
+        for month, size in _bytes_by_month(versions, "tombstone__deleted_at", since).items():
+            deleted[month] = deleted.get(month, 0) + size
+    return [
+        GrowthMonth(month=month, added_bytes=added.get(month, 0), deleted_bytes=deleted.get(month, 0))
+        for month in months
+    ]
+
+
+def storage_report(user: User, project: Project | None = None, *, now: datetime | None = None) -> StorageReport:
+    """All of item 7 for `project` (every project `user` may see when None): eleven queries whatever the data."""
+    return StorageReport(
+        project=project,
+        totals=storage_totals(user, project),
+        by_kind=storage_by_kind(user, project),
+        reclaimable=storage_reclaimable(user, project),
+        growth=storage_growth(user, project, now=now),
+    )
