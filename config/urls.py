@@ -17,6 +17,7 @@ api_patterns = [
     path("webhooks/", include("governance.webhooks.api.urls")),
     path("", include("governance.access.api.urls")),
     path("", include("governance.registry.api.urls")),
+    path("", include("governance.lifecycle.api.storage_urls")),
     path("", include("artifacts.api.urls")),
 ]
 

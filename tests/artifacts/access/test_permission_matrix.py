@@ -862,6 +862,10 @@ ENDPOINTS = [
         answers(200, no_role=NO_SUCH_REFERENCE, **each(ARTIFACT_ONLY, 403)),
         lambda world: Call(query={"project": world.project.slug}, names=world.project.slug),
     ),
+    # Storage accounting counts only what the caller may see, so whoever sees the project (an artifact's grantees
+    # included: their artifact's bytes) is answered; the rest are told it does not exist.
+    Endpoint("storage", "storage", "GET", LIST),
+    Endpoint("projects/{slug}/storage", "project-storage", "GET", ARTIFACT_RECORD, project_call),
 ]
 
 
