@@ -25,30 +25,35 @@ Definitions (README, "Storage accounting"):
 
 Every figure is scoped by the access rule: only versions `visible_to(user)` count (a restricted artifact the user may
 not see adds nothing, even on a project they view), and only plans of projects they may view. Each function runs a
-fixed number of aggregate queries, whatever the amount of data; nothing is summed row by row in Python.
+fixed number of aggregate queries, whatever the amount of data; nothing is summed row by row in Python. Distinct
+blobs per group are summed over a UNION of (group, blob) pairs wrapped in one hand-written GROUP BY (`_figures_by`):
+the ORM's own SQL with its parameters, as the ORM cannot group over a subquery.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
+    Case,
+    CharField,
     Count,
-    Exists,
+    Expression,
     F,
-    Func,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Sum,
     Value,
+    When,
 )
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from artifacts.access.rule import User
-from artifacts.models import Artifact, ArtifactVersion, Blob, DatasetVersion, Project
+from artifacts.models import Artifact, ArtifactVersion, DatasetVersion, Project
 from governance.lifecycle.models import RetentionPlan
 
 #: Dataset versions are accounted as one more kind beside the artifact kinds.
@@ -156,17 +161,58 @@ def _live(versions: QuerySet) -> QuerySet:
     return versions.filter(tombstone__isnull=True, blob__collected_at__isnull=True)
 
 
-def _referenced_by(artifact_versions: QuerySet, dataset_versions: QuerySet) -> Q:
-    """The condition a blob meets when one of these versions references it: each blob once, however many do."""
-    return Q(Exists(artifact_versions.filter(blob_id=OuterRef("pk")))) | Q(
-        Exists(dataset_versions.filter(blob_id=OuterRef("pk")))
+def _figures_by(
+    user: User, project: Project | None, *, artifact_group: Expression, dataset_group: Expression
+) -> dict[Any, StorageFigures]:
+    """The figures of the live versions `user` may see (of `project`, when one is given), per group: the group of an
+    artifact version is `artifact_group`, of a dataset version `dataset_group` (a kind, a project id, or one constant
+    for everything). Three queries, each one pass over the versions:
+
+    - stored: the distinct (group, blob) pairs of the artifact and the dataset versions (a UNION, which keeps each
+      pair once), summed per group in the database, so a blob counts once per group however many versions use it;
+    - logical: per group, the versions and their sizes, one query for artifact versions and one for dataset versions.
+
+    (A blob-side `EXISTS` per blob was the first version of this: on PostgreSQL with 100,000 versions it took 1 to
+    40 s, as it ran the access rule once per blob.)
+    """
+    artifact_versions = _live(_artifact_versions(user, project))
+    dataset_versions = _live(_dataset_versions(user, project))
+    archived = Case(
+        When(blob__archived_at__isnull=False, then=F("blob__size")), default=Value(0), output_field=BigIntegerField()
     )
-
-
-def _sum_of(queryset: QuerySet, field: str) -> Subquery:
-    """SUM(`field`) over `queryset` as a scalar subquery (0 when it is empty), for an outer query to annotate."""
-    total = queryset.order_by().annotate(total=Func(F(field), function="SUM", output_field=BigIntegerField()))
-    return Coalesce(Subquery(total.values("total")[:1]), Value(0), output_field=BigIntegerField())
+    pairs = [
+        versions.order_by()
+        .annotate(bucket=group, bytes=F("blob__size"), archived_bytes=archived)
+        .values("bucket", "blob_id", "bytes", "archived_bytes")
+        for versions, group in ((artifact_versions, artifact_group), (dataset_versions, dataset_group))
+    ]
+    sql, params = pairs[0].union(pairs[1]).query.sql_with_params()
+    figures: dict[Any, dict[str, int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT bucket, COUNT(*), SUM(bytes), SUM(archived_bytes) FROM ({sql}) AS pairs GROUP BY bucket",  # noqa: S608 (the ORM's own SQL, its values as parameters)
+            params,
+        )
+        for bucket, blobs, stored, archived_total in cursor.fetchall():
+            figures[bucket] = {
+                "blobs": blobs,
+                "stored_bytes": int(stored),
+                "archived_bytes": int(archived_total),
+                "versions": 0,
+                "logical_bytes": 0,
+            }
+    for versions, group in ((artifact_versions, artifact_group), (dataset_versions, dataset_group)):
+        rows = (
+            versions.order_by()
+            .annotate(bucket=group)
+            .values("bucket")
+            .annotate(versions=Count("pk"), logical_bytes=Sum("blob__size", default=0))
+        )
+        for row in rows:
+            if row["versions"]:
+                figures[row["bucket"]]["versions"] += row["versions"]
+                figures[row["bucket"]]["logical_bytes"] += row["logical_bytes"]
+    return {bucket: StorageFigures(**values) for bucket, values in figures.items()}
 
 
 # The figures ------------------------------------------------------------------------------------------------------
@@ -174,78 +220,44 @@ def _sum_of(queryset: QuerySet, field: str) -> Subquery:
 
 def storage_totals(user: User, project: Project | None = None) -> StorageFigures:
     """Stored, logical and archived bytes of `project` (every project `user` may see when None): three queries."""
-    artifact_versions = _live(_artifact_versions(user, project))
-    dataset_versions = _live(_dataset_versions(user, project))
-    stored = Blob.objects.filter(_referenced_by(artifact_versions, dataset_versions)).aggregate(
-        blobs=Count("pk"),
-        stored_bytes=Sum("size", default=0),
-        archived_bytes=Sum("size", default=0, filter=Q(archived_at__isnull=False)),
-    )
-    logical = [
-        versions.aggregate(versions=Count("pk"), logical_bytes=Sum("blob__size", default=0))
-        for versions in (artifact_versions, dataset_versions)
-    ]
-    return StorageFigures(
-        versions=sum(part["versions"] for part in logical),
-        logical_bytes=sum(part["logical_bytes"] for part in logical),
-        **stored,
-    )
+    everything = Value("all", output_field=CharField())
+    figures = _figures_by(user, project, artifact_group=everything, dataset_group=everything)
+    return figures.get("all", StorageFigures(versions=0, blobs=0, stored_bytes=0, logical_bytes=0, archived_bytes=0))
 
 
 def storage_by_kind(user: User, project: Project | None = None) -> list[KindFigures]:
     """Per artifact kind (and `dataset`), the kinds with live versions in KINDS order: three queries."""
-    artifact_versions = _live(_artifact_versions(user, project))
-    dataset_versions = _live(_dataset_versions(user, project))
-    referenced = {
-        kind: Exists(artifact_versions.filter(blob_id=OuterRef("pk"), artifact__kind=kind))
-        for kind in Artifact.Kind.values
-    }
-    referenced[DATASET_KIND] = Exists(dataset_versions.filter(blob_id=OuterRef("pk")))
-    any_kind = Q()
-    for condition in referenced.values():
-        any_kind |= condition
-    stored = Blob.objects.filter(any_kind).aggregate(
-        **{kind: Sum("size", default=0, filter=condition) for kind, condition in referenced.items()}
+    figures = _figures_by(
+        user,
+        project,
+        artifact_group=F("artifact__kind"),
+        dataset_group=Value(DATASET_KIND, output_field=CharField()),
     )
-    logical = {
-        row["artifact__kind"]: row
-        for row in artifact_versions.order_by()
-        .values("artifact__kind")
-        .annotate(versions=Count("pk"), logical_bytes=Sum("blob__size"))
-    }
-    datasets = dataset_versions.aggregate(versions=Count("pk"), logical_bytes=Sum("blob__size", default=0))
-    if datasets["versions"]:
-        logical[DATASET_KIND] = datasets
     return [
         KindFigures(
             kind=kind,
-            versions=logical[kind]["versions"],
-            stored_bytes=stored[kind],
-            logical_bytes=logical[kind]["logical_bytes"],
+            versions=figures[kind].versions,
+            stored_bytes=figures[kind].stored_bytes,
+            logical_bytes=figures[kind].logical_bytes,
         )
         for kind in KINDS
-        if kind in logical
+        if kind in figures
     ]
 
 
-def storage_by_project(user: User) -> QuerySet:
-    """The projects `user` may see, each annotated with `stored_bytes`, `logical_bytes` and `archived_bytes` of its
-    live versions that `user` may see, largest first: one query (a scalar subquery per figure)."""
-    artifact_versions = _live(_artifact_versions(user, None)).filter(artifact__project_id=OuterRef(OuterRef("pk")))
-    dataset_versions = _live(_dataset_versions(user, None)).filter(dataset__project_id=OuterRef(OuterRef("pk")))
-    blobs = Blob.objects.filter(_referenced_by(artifact_versions, dataset_versions))
-    own_artifact_versions = _live(_artifact_versions(user, None)).filter(artifact__project_id=OuterRef("pk"))
-    own_dataset_versions = _live(_dataset_versions(user, None)).filter(dataset__project_id=OuterRef("pk"))
-    return (
-        Project.objects.visible_to(user)
-        .annotate(
-            stored_bytes=_sum_of(blobs, "size"),
-            archived_bytes=_sum_of(blobs.filter(archived_at__isnull=False), "size"),
-            logical_bytes=_sum_of(own_artifact_versions, "blob__size") + _sum_of(own_dataset_versions, "blob__size"),
-        )
-        .annotate(deduplicated_bytes=F("logical_bytes") - F("stored_bytes"))
-        .order_by("-stored_bytes", "slug")
-    )
+@dataclass(frozen=True)
+class ProjectFigures:
+    project: Project
+    figures: StorageFigures
+
+
+def storage_by_project(user: User, *, limit: int | None = None) -> list[ProjectFigures]:
+    """The projects holding live versions `user` may see, with the figures of those versions, most stored bytes
+    first (then by slug), the first `limit` of them: four queries."""
+    figures = _figures_by(user, None, artifact_group=F("artifact__project_id"), dataset_group=F("dataset__project_id"))
+    projects = Project.objects.in_bulk(list(figures))
+    ranked = sorted(figures, key=lambda pk: (-figures[pk].stored_bytes, projects[pk].slug))
+    return [ProjectFigures(project=projects[pk], figures=figures[pk]) for pk in ranked[:limit]]
 
 
 def storage_reclaimable(user: User, project: Project | None = None) -> Reclaimable:

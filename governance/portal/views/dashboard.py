@@ -118,7 +118,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     reclaimable = accounting.storage_reclaimable(user)
     storage_growth = accounting.storage_growth(user)
     reclaimable_by_project = {plan.project_id: plan for plan in reclaimable.plans}
-    storage_projects = list(accounting.storage_by_project(user)[: STORAGE_PROJECTS_SHOWN + 1])
+    storage_projects = accounting.storage_by_project(user, limit=STORAGE_PROJECTS_SHOWN + 1)
     audits = portal.audits(request)
     entries = audit_selectors.audit_entries_for(user) if audits else audit_selectors.audit_entries_by(user)
 
@@ -142,8 +142,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "storage_totals": storage_totals,
             "reclaimable": reclaimable,
             "storage_projects": [
-                (project, reclaimable_by_project.get(project.pk))
-                for project in storage_projects[:STORAGE_PROJECTS_SHOWN]
+                (row, reclaimable_by_project.get(row.project.pk)) for row in storage_projects[:STORAGE_PROJECTS_SHOWN]
             ],
             "storage_projects_more": len(storage_projects) > STORAGE_PROJECTS_SHOWN,
             "growth": growth_bars(storage_growth),

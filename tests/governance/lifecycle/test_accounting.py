@@ -76,11 +76,14 @@ def test_by_kind_counts_each_kind_over_its_own_live_versions_datasets_included()
 def test_by_project_is_largest_first_with_each_projects_own_deduplication():
     scenario = build()
 
-    rows = list(accounting.storage_by_project(scenario.viewer_of_both))
+    rows = accounting.storage_by_project(scenario.viewer_of_both)
 
-    assert [row.slug for row in rows] == ["fraud", "churn"]
-    assert (rows[0].stored_bytes, rows[0].logical_bytes, rows[0].deduplicated_bytes) == (1800, 2100, 300)
-    assert (rows[0].archived_bytes, rows[1].stored_bytes, rows[1].deduplicated_bytes) == (len(DATA), 1000, 0)
+    assert [row.project.slug for row in rows] == ["fraud", "churn"]
+    fraud, churn = (row.figures for row in rows)
+    assert (fraud.stored_bytes, fraud.logical_bytes, fraud.deduplicated_bytes) == (1800, 2100, 300)
+    assert (fraud.archived_bytes, fraud.versions, fraud.blobs) == (len(DATA), 4, 3)
+    assert (churn.stored_bytes, churn.deduplicated_bytes) == (1000, 0)
+    assert [row.project.slug for row in accounting.storage_by_project(scenario.viewer_of_both, limit=1)] == ["fraud"]
 
 
 def test_reclaimable_is_the_newest_plan_not_superseded_and_nothing_once_applied():
@@ -128,7 +131,7 @@ def test_the_report_costs_the_same_number_of_queries_whatever_the_data():
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
             accounting.storage_report(scenario.viewer_of_both)
-            list(accounting.storage_by_project(scenario.viewer_of_both))
+            accounting.storage_by_project(scenario.viewer_of_both)
         return len(captured)
 
     before = queries()

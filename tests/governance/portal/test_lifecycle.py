@@ -191,7 +191,7 @@ def test_the_dashboard_panel_counts_every_visible_project_and_lists_them_largest
     totals = response.context["storage_totals"]
     assert (totals.stored_bytes, totals.deduplicated_bytes, totals.archived_bytes) == (1800, 1300, 500)
     rows = response.context["storage_projects"]
-    assert [(project.slug, plan.plan_id if plan else None) for project, plan in rows] == [
+    assert [(row.project.slug, plan.plan_id if plan else None) for row, plan in rows] == [
         ("fraud", scenario.plan.pk),
         ("churn", None),
     ]
@@ -206,7 +206,7 @@ def test_the_dashboard_panel_hides_other_projects(client):
 
     response = client.get(reverse("portal:dashboard"))
 
-    assert [project.slug for project, _ in response.context["storage_projects"]] == ["churn"]
+    assert [row.project.slug for row, _ in response.context["storage_projects"]] == ["churn"]
     assert response.context["storage_totals"].stored_bytes == 1000
 
 
