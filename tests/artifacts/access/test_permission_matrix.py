@@ -938,6 +938,10 @@ ENDPOINTS = [
         LEGAL_HOLD,
         by_pk(legal_hold, {"reason": "Case closed."}),
     ),
+    # Storage accounting counts only what the caller may see, so whoever sees the project (an artifact's grantees
+    # included: their artifact's bytes) is answered; the rest are told it does not exist.
+    Endpoint("storage", "storage", "GET", LIST),
+    Endpoint("projects/{slug}/storage", "project-storage", "GET", ARTIFACT_RECORD, project_call),
 ]
 
 
