@@ -613,6 +613,15 @@ ENDPOINTS = [
         ARTIFACT_RECORD,
         by_pk(lambda world: world.artifact_version),
     ),
+    # A restore of archived bytes is billed: contributors' work, on the artifact or its project. The world's bytes
+    # are in a local folder, so there is nothing to restore and the answer is 200 (202 while S3 restores them).
+    Endpoint(
+        "artifact-versions/{id}/restore",
+        "artifactversion-restore",
+        "POST",
+        answers(200, no_role=NOT_FOUND, **each(READ_ONLY, 403)),
+        by_pk(lambda world: world.artifact_version),
+    ),
     # Lineage
     *(
         Endpoint(f"lineage/{node}/{{id}}", "lineage", "GET", expected, lineage(node, obj))
@@ -634,6 +643,14 @@ ENDPOINTS = [
             blob_call,
         )
         for method in ("HEAD", "GET")
+    ),
+    # Restoring a project's archived blob is project work for contributors (billed by S3), refused to readers.
+    Endpoint(
+        "projects/{slug}/blobs/{digest}/restore",
+        "project-blob-restore",
+        "POST",
+        answers(200, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, 404), **each(READ_ONLY, 403)),
+        blob_call,
     ),
     # A blob's state is read as its bytes are.
     Endpoint(
@@ -952,6 +969,10 @@ ENDPOINTS = [
         answers(NOT_FOUND, maintainer=202, auditor=403, superuser=202),
         by_pk(retention_plan),
     ),
+    # Storage accounting counts only what the caller may see, so whoever sees the project (an artifact's grantees
+    # included: their artifact's bytes) is answered; the rest are told it does not exist.
+    Endpoint("storage", "storage", "GET", LIST),
+    Endpoint("projects/{slug}/storage", "project-storage", "GET", ARTIFACT_RECORD, project_call),
 ]
 
 
