@@ -112,13 +112,6 @@ class LegalHold(models.Model):
         return f"hold {self.pk} on {self.project.slug}"
 
 
-class RetentionPlanQuerySet(ProjectScopedQuerySet):
-    def visible_to(self, user: User) -> Self:
-        """Plans are seen by the project's maintainers, who apply them, and its auditors: a kept item says what
-        protects it, legal holds included, which only they may see (LegalHoldQuerySet)."""
-        return self.filter(self.access_condition(user, Verb.MANAGE) | self.access_condition(user, Verb.AUDIT))
-
-
 class RetentionPlan(models.Model):
     """What one run of a project's rules would do, listed before anything is done.
 
@@ -159,7 +152,7 @@ class RetentionPlan(models.Model):
         default=0, help_text="Bytes that would leave storage: blobs no version outside the plan still needs."
     )
 
-    objects = RetentionPlanQuerySet.as_manager()
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -178,7 +171,7 @@ class RetentionPlan(models.Model):
         return f"plan {self.pk} of {self.project.slug}"
 
 
-class RetentionPlanItemQuerySet(RetentionPlanQuerySet):
+class RetentionPlanItemQuerySet(ProjectScopedQuerySet):
     project_path = "plan__project_id"
 
 

@@ -187,7 +187,9 @@ class Protections:
 
 
 def _hold_words(hold: LegalHold) -> str:
-    return f"legal hold #{hold.pk}: {hold.reason}"
+    """The hold by its number alone: a plan is read by whoever reads its project, and a hold's reason only by the
+    project's maintainers and auditors (LegalHoldQuerySet), who find it under that number."""
+    return f"legal hold #{hold.pk}"
 
 
 def protections_compute() -> Protections:

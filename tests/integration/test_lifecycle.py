@@ -72,7 +72,7 @@ def test_an_apply_asked_over_the_api_is_carried_out_by_the_worker(s3_bucket, cel
     assert deleted == {versions[1].pk, versions[2].pk}
     assert [stored(s3_bucket, version) for version in versions] == [True, False, False, True]
     items = maintainer.get(f"/api/v1/retention-plans/{plan['id']}/items/", {"action": "keep"}).json()["results"]
-    assert [item["protected_by"] for item in items] == [f"legal hold #{hold.pk}: Matter 9."]
+    assert [item["protected_by"] for item in items] == [f"legal hold #{hold.pk}"]
     again = maintainer.post(f"/api/v1/retention-plans/{plan['id']}/apply/")
     assert again.status_code == 200
 

