@@ -18,7 +18,6 @@ marked done only after its act, so a plan stopped half way (a crash, a lost work
 and nothing is done twice to any version.
 """
 
-import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,8 +46,6 @@ from governance.lifecycle.selectors import (
     protections_compute,
     retention_policy_current,
 )
-
-logger = logging.getLogger(__name__)
 
 #: Rows read per round trip from the database's cursor while planning, and ids per UPDATE marking items kept.
 PLAN_BATCH = 2000
