@@ -59,6 +59,8 @@ PROVENANT_SCRUB_BYTES_PER_RUN = env_positive_int("PROVENANT_SCRUB_BYTES_PER_RUN"
 PROVENANT_ACCESS_REVIEW_SCHEDULE = env_crontab("PROVENANT_ACCESS_REVIEW_SCHEDULE", "0 6 1 1,4,7,10 *")
 # Tree heads of the audit log are signed on this schedule (crontab, UTC) whenever the log has grown since the last.
 PROVENANT_AUDIT_TREE_HEAD_SCHEDULE = env_crontab("PROVENANT_AUDIT_TREE_HEAD_SCHEDULE", "*/10 * * * *")
+# Storage snapshots (crontab, UTC): hourly by default, a few minutes past the hour.
+PROVENANT_STORAGE_SNAPSHOT_SCHEDULE = env_crontab("PROVENANT_STORAGE_SNAPSHOT_SCHEDULE", "7 * * * *")
 CELERY_BEAT_SCHEDULE = {
     "scrub-blobs": {
         "task": "artifacts.tasks.scrub_blobs",
@@ -98,6 +100,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.registry.tasks.expire_promotion_requests",
         "schedule": 600,
         "options": {"expires": 600},
+    },
+    # Takes a storage snapshot of every project not yet snapshotted this hour (the dashboard, the lifecycle pages and
+    # the storage API read the newest), and prunes hourly snapshots after 48 hours (the daily ones stay).
+    "take-storage-snapshots": {
+        "task": "governance.lifecycle.tasks.take_storage_snapshots",
+        "schedule": PROVENANT_STORAGE_SNAPSHOT_SCHEDULE,
+        # A run no worker started within the hour is dropped: the next one snapshots the same projects.
+        "options": {"expires": 3600},
     },
     # Opens an access review of every project's grants, unless the one it opened last is still open.
     "open-access-reviews": {

@@ -43,19 +43,22 @@ def test_the_lifecycle_page_shows_the_projects_storage_rules_holds_and_plans(cli
 
     assert response.status_code == 200
     html = response.content.decode()
-    totals = response.context["report"].totals
+    totals = response.context["overview"].totals
     assert (totals.stored_bytes, totals.deduplicated_bytes, totals.archived_bytes) == (1800, 300, 500)
     assert "1.8\xa0KB" in html
     assert f"From plan #{scenario.plan.pk}" in html
-    assert [row.kind for row in response.context["report"].by_kind] == ["model", "config", "dataset"]
+    assert [row.kind for row in response.context["overview"].by_kind] == ["model", "config", "dataset"]
     # The rules in force are version 2's, with their criteria in words.
     assert "Version 2, set" in html
     assert "cold-datasets" in html
     assert "older than days: 60" in html
     assert "Checkpoints are kept a month now." in html
-    # The hold, what it covers and why.
-    assert "artifact model" in html
-    assert "Litigation 2026-17: keep every model." in html
+    # The hold, what it covers and why, for those who may see holds (maintainers and auditors, not viewers).
+    assert "Litigation 2026-17" not in html
+    client.force_login(scenario.maintainer)
+    held = client.get(lifecycle_url("fraud")).content.decode()
+    assert "artifact model" in held
+    assert "Litigation 2026-17: keep every model." in held
     # Both plans, newest first, the superseded one too.
     assert [plan.state for plan in response.context["page"].object_list] == ["planned", "superseded"]
     assert plan_url(scenario.plan) in html
@@ -110,7 +113,7 @@ def test_an_artifact_grantee_sees_their_artifacts_bytes_and_none_of_the_projects
     response = client.get(lifecycle_url("fraud"))
 
     assert response.status_code == 200
-    assert response.context["report"].totals.stored_bytes == 1000 + 300  # the model's live versions alone
+    assert response.context["overview"].totals.stored_bytes == 1000 + 300  # the model's live versions alone
     assert response.context["policy"] is None
     assert response.context["holds"] == []
     assert list(response.context["page"].object_list) == []
