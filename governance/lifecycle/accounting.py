@@ -537,7 +537,7 @@ def storage_overview(user: User, project: Project | None = None) -> StorageOverv
     """The figures of `project` (every project `user` may see when None), read from the newest snapshot of each
     project `user` may view as a whole; live for the others (see above) and for a scope with no snapshot at all.
 
-    One project: three queries when it has a snapshot. Every project: four queries when every project the user may
+    One project: two queries when it has a snapshot. Every project: three queries when every project the user may
     see has one, plus six per project they see only through an artifact's role or nobody has snapshotted yet."""
     snapshots = StorageSnapshot.objects.visible_to(user).newest_per_project().select_related("project")
     if project is not None:
