@@ -10,6 +10,7 @@ from django.urls import reverse
 from artifacts.access.roles import Role
 from artifacts.models import Artifact, Blob
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
+from governance.lifecycle.services.snapshots import storage_snapshot_take
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, UserFactory, grant
 from tests.governance.lifecycle.scenario import build, tombstone
 from tests.pages import queries_for
@@ -22,6 +23,13 @@ def page(client, user, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, response.status_code
     return response.content.decode()
+
+
+def client_get(client, user, url: str):
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return response
 
 
 def lifecycle_url(slug: str) -> str:
@@ -267,3 +275,49 @@ def test_a_deleted_version_stays_hidden_from_who_may_not_see_it(client):
     client.force_login(scenario.viewer_of_second)
 
     assert client.get(reverse("portal:artifact-version", args=[other.pk])).status_code == 404
+
+
+# Read from snapshots ---------------------------------------------------------------------------------------------
+
+
+def test_the_lifecycle_page_reads_the_newest_snapshot_and_says_as_of_when(client):
+    scenario = build()
+    (taken,) = storage_snapshot_take(project=scenario.first)
+
+    response = client_get(client, scenario.viewer_of_both, lifecycle_url("fraud"))
+
+    assert response.context["overview"].as_of == taken.taken_at
+    html = response.content.decode()
+    assert f'As of <time datetime="{taken.taken_at.isoformat()}">' in html
+    assert "Stored bytes by day" in html
+    assert "Growth by month" not in html  # the daily snapshots trace it now
+
+
+def test_without_a_snapshot_the_lifecycle_page_computes_live_and_says_so(client):
+    scenario = build()
+
+    html = page(client, scenario.viewer_of_both, lifecycle_url("fraud"))
+
+    assert "Computed now over the versions you may see" in html
+    assert "Growth by month" in html
+
+
+def test_the_dashboard_panel_reads_snapshots_in_the_same_queries_however_many_versions(client):
+    scenario = build()
+    storage_snapshot_take()
+    client.force_login(scenario.viewer_of_both)
+    few = queries_for(client, reverse("portal:dashboard")), queries_for(client, lifecycle_url("fraud"))
+    model = scenario.first.artifacts.get(name="model")
+    for index in range(15):
+        ArtifactVersionFactory(artifact=model, content=f"more {index}".encode())
+    storage_snapshot_take()
+
+    many = queries_for(client, reverse("portal:dashboard")), queries_for(client, lifecycle_url("fraud"))
+
+    assert few == many
+    response = client.get(reverse("portal:dashboard"))
+    assert response.context["storage_as_of"] is not None
+    assert response.context["storage_totals"].stored_bytes == 1800 + 1000 + sum(
+        len(f"more {index}".encode()) for index in range(15)
+    )
+    assert "As of <time" in response.content.decode()
