@@ -23,8 +23,13 @@ Definitions (README, "Storage accounting"):
   versions published that month (`created_at`), the logical bytes of the versions deleted that month (their
   tombstone's `deleted_at`), and the difference.
 
-Every figure is scoped by the access rule: only versions `visible_to(user)` count (a restricted artifact the user may
-not see adds nothing, even on a project they view), and only plans of projects they may view. Each function runs a
+- *Stored bytes over time*: per UTC day, the stored bytes of the daily storage snapshots (`storage_daily`).
+
+The live figures are scoped by the access rule: only versions `visible_to(user)` count (a restricted artifact the user
+may not see adds nothing, even on a project they view), and only plans of projects they may view. The pages and the
+API read them from storage snapshots instead where one applies (`storage_overview`; "Reading the snapshots" below
+says who reads which, and why): each snapshot is one project's figures over all its versions, computed by
+`project_storage` (the same reads, with no user: `user=None` means every version). Each function runs a
 fixed number of aggregate queries, whatever the amount of data; nothing is summed row by row in Python. Distinct
 blobs per group are summed over a UNION of (group, blob) pairs wrapped in one hand-written GROUP BY (`_figures_by`):
 the ORM's own SQL with its parameters, as the ORM cannot group over a subquery.
@@ -433,7 +438,8 @@ def _kind_order(kind: str) -> tuple[int, str]:
 # Reading the snapshots ---------------------------------------------------------------------------------------------
 # Snapshots (StorageSnapshot) hold project-level figures over all of a project's versions, restricted artifacts
 # included, and are read by those who may view the project as a whole: a project's viewers see its storage totals as
-# one figure of the project, the bytes of a restricted artifact inside them without its name, size or versions. A
+# figures of the project, the bytes of a restricted artifact inside them without its name or versions (storage is
+# the project's cost, and should match the bucket's bill; the README says what a member may still infer). A
 # user who sees a project only through a role on one of its artifacts reads no snapshot of it: their figures of that
 # project are computed live over the versions they may see, as before snapshots (few versions: one artifact's). So
 # does a project nobody has snapshotted yet (created since the last hourly run), and every project in a scope
