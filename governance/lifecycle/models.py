@@ -232,9 +232,11 @@ class StorageSnapshotQuerySet(ProjectScopedQuerySet):
     live over the versions they may see (governance.lifecycle.accounting)."""
 
     def newest_per_project(self) -> Self:
-        """Each project's newest snapshot among these (one statement, a correlated subquery per project)."""
-        newest = StorageSnapshot.objects.filter(project_id=models.OuterRef("project_id")).order_by("-taken_at", "-id")
-        return self.filter(pk=models.Subquery(newest.values("pk")[:1]))
+        """Each project's newest snapshot among these: one statement, one lookup of the (project, -taken_at) index
+        per project (correlated per snapshot row instead, it would run once for each of a year of daily rows)."""
+        newest = StorageSnapshot.objects.filter(project_id=models.OuterRef("pk")).order_by("-taken_at", "-id")
+        per_project = Project.objects.annotate(newest=models.Subquery(newest.values("pk")[:1])).values("newest")
+        return self.filter(pk__in=per_project)
 
 
 class StorageSnapshot(models.Model):
