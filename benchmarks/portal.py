@@ -211,9 +211,10 @@ def seed_versions(count: int) -> int:
            SELECT b.artifact + n, %(project)s, %(prefix)s || n, 'model', 'Seeded by the portal benchmark.', false,
                   now() - interval '2 years'
            FROM bench_base b, generate_series(1, %(artifacts)s) AS n""",
-        """INSERT INTO artifacts_blob (id, digest, size, state, created_at)
+        # storage_class '' is the bucket's default class (artifacts/models/blobs.py): the column has no SQL default.
+        """INSERT INTO artifacts_blob (id, digest, size, state, storage_class, created_at)
            SELECT b.blob + n, encode(sha256(convert_to('portal-bench-' || n, 'UTF8')), 'hex'), 1000 + n %% 100000,
-                  'pending', now() - (%(versions)s - n) * interval '1 minute'
+                  'pending', '', now() - (%(versions)s - n) * interval '1 minute'
            FROM bench_base b, generate_series(1, %(versions)s) AS n""",
         """INSERT INTO artifacts_projectblob (project_id, blob_id, uploaded_by_id, created_at)
            SELECT %(project)s, b.blob + n, %(admin)s, now() - (%(versions)s - n) * interval '1 minute'
