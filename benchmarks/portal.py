@@ -211,9 +211,10 @@ def seed_versions(count: int) -> int:
            SELECT b.artifact + n, %(project)s, %(prefix)s || n, 'model', 'Seeded by the portal benchmark.', false,
                   now() - interval '2 years'
            FROM bench_base b, generate_series(1, %(artifacts)s) AS n""",
-        """INSERT INTO artifacts_blob (id, digest, size, state, created_at)
+        # storage_class '' is the bucket's default class (artifacts/models/blobs.py): the column has no SQL default.
+        """INSERT INTO artifacts_blob (id, digest, size, state, storage_class, created_at)
            SELECT b.blob + n, encode(sha256(convert_to('portal-bench-' || n, 'UTF8')), 'hex'), 1000 + n %% 100000,
-                  'pending', now() - (%(versions)s - n) * interval '1 minute'
+                  'pending', '', now() - (%(versions)s - n) * interval '1 minute'
            FROM bench_base b, generate_series(1, %(versions)s) AS n""",
         """INSERT INTO artifacts_projectblob (project_id, blob_id, uploaded_by_id, created_at)
            SELECT %(project)s, b.blob + n, %(admin)s, now() - (%(versions)s - n) * interval '1 minute'
@@ -235,13 +236,18 @@ def seed_versions(count: int) -> int:
 
 
 def catch_up_log() -> int:
-    """What the app's periodic work leaves behind: the kept subtrees over the whole log, and a signed tree head."""
+    """What the app's periodic work leaves behind: the kept subtrees over the whole log, a signed tree head, and this
+    hour's storage snapshots (the dashboard and lifecycle pages read them; without, they compute storage live)."""
     from core.audit import tree as audit_tree
     from core.audit.recorder import tree_head_sign
+    from governance.lifecycle.services.snapshots import storage_snapshot_take
 
     size = audit_tree.log_size()
     audit_tree.extend_kept_subtrees(size)
     tree_head_sign()
+    started = time.monotonic()
+    storage_snapshot_take()  # every project, after the seeding (the demo took one before it)
+    progress(f"  storage snapshots taken in {time.monotonic() - started:.2f} s")
     return size
 
 

@@ -62,6 +62,8 @@ PROVENANT_AUDIT_TREE_HEAD_SCHEDULE = env_crontab("PROVENANT_AUDIT_TREE_HEAD_SCHE
 # Retention rules are run on this schedule (crontab, UTC): a plan per project with rules, applied at once where the
 # project opted in. Daily at 03:30 by default, when stores are quiet.
 PROVENANT_RETENTION_SCHEDULE = env_crontab("PROVENANT_RETENTION_SCHEDULE", "30 3 * * *")
+# Storage snapshots (crontab, UTC): hourly by default, a few minutes past the hour.
+PROVENANT_STORAGE_SNAPSHOT_SCHEDULE = env_crontab("PROVENANT_STORAGE_SNAPSHOT_SCHEDULE", "7 * * * *")
 CELERY_BEAT_SCHEDULE = {
     "scrub-blobs": {
         "task": "artifacts.tasks.scrub_blobs",
@@ -101,6 +103,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.registry.tasks.expire_promotion_requests",
         "schedule": 600,
         "options": {"expires": 600},
+    },
+    # Takes a storage snapshot of every project not yet snapshotted this hour (the dashboard, the lifecycle pages and
+    # the storage API read the newest), and prunes hourly snapshots after 48 hours (the daily ones stay).
+    "take-storage-snapshots": {
+        "task": "governance.lifecycle.tasks.take_storage_snapshots",
+        "schedule": PROVENANT_STORAGE_SNAPSHOT_SCHEDULE,
+        # A run no worker started within the hour is dropped: the next one snapshots the same projects.
+        "options": {"expires": 3600},
     },
     # Opens an access review of every project's grants, unless the one it opened last is still open.
     "open-access-reviews": {

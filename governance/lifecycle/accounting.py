@@ -23,15 +23,20 @@ Definitions (README, "Storage accounting"):
   versions published that month (`created_at`), the logical bytes of the versions deleted that month (their
   tombstone's `deleted_at`), and the difference.
 
-Every figure is scoped by the access rule: only versions `visible_to(user)` count (a restricted artifact the user may
-not see adds nothing, even on a project they view), and only plans of projects they may view. Each function runs a
+- *Stored bytes over time*: per UTC day, the stored bytes of the daily storage snapshots (`storage_daily`).
+
+The live figures are scoped by the access rule: only versions `visible_to(user)` count (a restricted artifact the user
+may not see adds nothing, even on a project they view), and only plans of projects they may view. The pages and the
+API read them from storage snapshots instead where one applies (`storage_overview`; "Reading the snapshots" below
+says who reads which, and why): each snapshot is one project's figures over all its versions, computed by
+`project_storage` (the same reads, with no user: `user=None` means every version). Each function runs a
 fixed number of aggregate queries, whatever the amount of data; nothing is summed row by row in Python. Distinct
 blobs per group are summed over a UNION of (group, blob) pairs wrapped in one hand-written GROUP BY (`_figures_by`):
 the ORM's own SQL with its parameters, as the ORM cannot group over a subquery.
 """
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -46,12 +51,12 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Cast, Concat, TruncMonth
 from django.utils import timezone
 
 from artifacts.access.rule import User
 from artifacts.models import Artifact, ArtifactVersion, Blob, DatasetVersion, Project
-from governance.lifecycle.models import RetentionPlan
+from governance.lifecycle.models import RetentionPlan, StorageSnapshot
 
 #: Dataset versions are accounted as one more kind beside the artifact kinds.
 DATASET_KIND = "dataset"
@@ -130,27 +135,44 @@ class GrowthMonth:
 
 
 @dataclass(frozen=True)
+class StoredDay:
+    """One UTC day of the stored-bytes-over-time series: the daily snapshots of the scope's projects, summed."""
+
+    day: date
+    stored_bytes: int
+    logical_bytes: int
+    projects: int  # how many of the scope's projects had a snapshot that day
+
+
+@dataclass(frozen=True)
 class StorageReport:
-    """Everything item 7 reports for one scope: `project` is None for every project the user may see."""
+    """Everything item 7 reports for one scope: `project` is None for every project the user may see.
+
+    `as_of` is when the snapshots the figures come from were taken (the oldest of them over several projects), None
+    when they were computed live; `daily` is the stored bytes over time from daily snapshots (empty without any)."""
 
     project: Project | None
     totals: StorageFigures
     by_kind: list[KindFigures]
     reclaimable: Reclaimable
     growth: list[GrowthMonth]
+    as_of: datetime | None = None
+    daily: list[StoredDay] = field(default_factory=list)
 
 
 # The scopes -------------------------------------------------------------------------------------------------------
 
 
-def _artifact_versions(user: User, project: Project | None) -> QuerySet:
-    versions = ArtifactVersion.objects.visible_to(user)
+def _artifact_versions(user: User | None, project: Project | None) -> QuerySet:
+    """The artifact versions `user` may see (every one when `user` is None: a snapshot's project-level figures)."""
+    versions = ArtifactVersion.objects.all() if user is None else ArtifactVersion.objects.visible_to(user)
     return versions if project is None else versions.filter(artifact__project_id=project.pk)
 
 
-def _dataset_versions(user: User, project: Project | None) -> QuerySet:
+def _dataset_versions(user: User | None, project: Project | None) -> QuerySet:
     # External dataset versions (no blob) keep no bytes here, so they are no part of any figure.
-    versions = DatasetVersion.objects.visible_to(user).filter(blob__isnull=False)
+    versions = DatasetVersion.objects.all() if user is None else DatasetVersion.objects.visible_to(user)
+    versions = versions.filter(blob__isnull=False)
     return versions if project is None else versions.filter(dataset__project_id=project.pk)
 
 
@@ -165,7 +187,7 @@ def _live(versions: QuerySet) -> QuerySet:
 
 
 def _figures_by(
-    user: User, project: Project | None, *, artifact_group: Expression, dataset_group: Expression
+    user: User | None, project: Project | None, *, artifact_group: Expression, dataset_group: Expression
 ) -> dict[Any, StorageFigures]:
     """The figures of the live versions `user` may see (of `project`, when one is given), per group: the group of an
     artifact version is `artifact_group`, of a dataset version `dataset_group` (a kind, a project id, or one constant
@@ -340,12 +362,236 @@ def storage_growth(user: User, project: Project | None = None, *, now: datetime 
     ]
 
 
+# Project-level figures, for snapshots ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProjectStorage:
+    """What a snapshot keeps of one project, over all its versions (no access rule: the project's own figures)."""
+
+    project_id: int
+    totals: StorageFigures
+    by_kind: list[KindFigures]
+    versions_deleted: int
+
+
+_NO_FIGURES = StorageFigures(versions=0, blobs=0, stored_bytes=0, logical_bytes=0, archived_bytes=0)
+
+
+def project_storage(project: Project | None = None) -> list[ProjectStorage]:
+    """The figures of `project` (of every project when None, those without versions as zeros), over all their
+    versions, restricted artifacts included: eight queries whatever the number of projects or versions."""
+    if project is not None:
+        projects = [project.pk]
+    else:
+        projects = list(Project.objects.order_by("pk").values_list("pk", flat=True))
+    totals = _figures_by(
+        None, project, artifact_group=F("artifact__project_id"), dataset_group=F("dataset__project_id")
+    )
+    # One more pass grouped by (project, kind), spelled "<project id>:<kind>" so both halves of the UNION agree.
+    kinds = _figures_by(
+        None,
+        project,
+        artifact_group=Concat(
+            Cast("artifact__project_id", CharField()), Value(":"), F("artifact__kind"), output_field=CharField()
+        ),
+        dataset_group=Concat(
+            Cast("dataset__project_id", CharField()), Value(f":{DATASET_KIND}"), output_field=CharField()
+        ),
+    )
+    by_kind: dict[int, dict[str, StorageFigures]] = {}
+    for bucket, figures in kinds.items():
+        project_id, kind = bucket.split(":", 1)
+        by_kind.setdefault(int(project_id), {})[kind] = figures
+    deleted: dict[int, int] = {}
+    for versions, path in (
+        (_artifact_versions(None, project), "artifact__project_id"),
+        (_dataset_versions(None, project), "dataset__project_id"),
+    ):
+        rows = versions.filter(tombstone__isnull=False).order_by().values(path).annotate(deleted=Count("pk"))
+        for row in rows:
+            deleted[row[path]] = deleted.get(row[path], 0) + row["deleted"]
+    return [
+        ProjectStorage(
+            project_id=project_id,
+            totals=totals.get(project_id, _NO_FIGURES),
+            by_kind=[
+                KindFigures(
+                    kind=kind,
+                    versions=figures.versions,
+                    stored_bytes=figures.stored_bytes,
+                    logical_bytes=figures.logical_bytes,
+                )
+                for kind, figures in sorted(by_kind.get(project_id, {}).items(), key=lambda item: _kind_order(item[0]))
+            ],
+            versions_deleted=deleted.get(project_id, 0),
+        )
+        for project_id in projects
+    ]
+
+
+def _kind_order(kind: str) -> tuple[int, str]:
+    """KINDS order, any kind no longer declared after them."""
+    return (KINDS.index(kind), "") if kind in KINDS else (len(KINDS), kind)
+
+
+# Reading the snapshots ---------------------------------------------------------------------------------------------
+# Snapshots (StorageSnapshot) hold project-level figures over all of a project's versions, restricted artifacts
+# included, and are read by those who may view the project as a whole: a project's viewers see its storage totals as
+# figures of the project, the bytes of a restricted artifact inside them without its name or versions (storage is
+# the project's cost, and should match the bucket's bill; the README says what a member may still infer). A
+# user who sees a project only through a role on one of its artifacts reads no snapshot of it: their figures of that
+# project are computed live over the versions they may see, as before snapshots (few versions: one artifact's). So
+# does a project nobody has snapshotted yet (created since the last hourly run), and every project in a scope
+# where no snapshot exists at all (a new installation before beat's first run).
+
+#: How many days of daily snapshots the stored-bytes-over-time series covers.
+GROWTH_DAYS = 90
+
+
+@dataclass(frozen=True)
+class StorageOverview:
+    """A scope's figures, from snapshots where they may be read: `as_of` is the oldest snapshot read (None: all
+    computed live), `by_project` most stored bytes first, `daily` the stored bytes over time."""
+
+    totals: StorageFigures
+    by_kind: list[KindFigures]
+    by_project: list[ProjectFigures]
+    as_of: datetime | None
+    daily: list[StoredDay]
+
+
+def _snapshot_figures(snapshot: StorageSnapshot) -> StorageFigures:
+    return StorageFigures(
+        versions=snapshot.versions_live,
+        blobs=snapshot.blobs,
+        stored_bytes=snapshot.stored_bytes,
+        logical_bytes=snapshot.logical_bytes,
+        archived_bytes=snapshot.archived_bytes,
+    )
+
+
+def _sum_figures(figures: list[StorageFigures]) -> StorageFigures:
+    """Several projects' figures added up. A blob two projects share counts in each: the sum of the stored bytes of
+    several projects can exceed what the bucket holds (per project is what each project would free if it left)."""
+    return StorageFigures(
+        versions=sum(one.versions for one in figures),
+        blobs=sum(one.blobs for one in figures),
+        stored_bytes=sum(one.stored_bytes for one in figures),
+        logical_bytes=sum(one.logical_bytes for one in figures),
+        archived_bytes=sum(one.archived_bytes for one in figures),
+    )
+
+
+def _sum_kinds(kinds: list[KindFigures]) -> list[KindFigures]:
+    summed: dict[str, KindFigures] = {}
+    for one in kinds:
+        before = summed.get(one.kind, KindFigures(kind=one.kind, versions=0, stored_bytes=0, logical_bytes=0))
+        summed[one.kind] = KindFigures(
+            kind=one.kind,
+            versions=before.versions + one.versions,
+            stored_bytes=before.stored_bytes + one.stored_bytes,
+            logical_bytes=before.logical_bytes + one.logical_bytes,
+        )
+    return [summed[kind] for kind in sorted(summed, key=_kind_order)]
+
+
+def _snapshot_kinds(snapshot: StorageSnapshot) -> list[KindFigures]:
+    return _sum_kinds(
+        [
+            KindFigures(
+                kind=kind,
+                versions=values.get("versions", 0),
+                stored_bytes=values.get("stored", 0),
+                logical_bytes=values.get("logical", 0),
+            )
+            for kind, values in snapshot.by_kind.items()
+        ]
+    )
+
+
+def storage_daily(user: User, project: Project | None = None, *, days: int = GROWTH_DAYS) -> list[StoredDay]:
+    """Stored bytes over time: per UTC day of the last `days`, the daily snapshots of `project` (of every project
+    `user` may view as a whole when None) summed, oldest first; days without a snapshot are left out. One query."""
+    since = timezone.now().astimezone(UTC).date() - timedelta(days=days - 1)
+    snapshots = StorageSnapshot.objects.visible_to(user).filter(daily=True, day__gte=since)
+    if project is not None:
+        snapshots = snapshots.filter(project_id=project.pk)
+    rows = (
+        snapshots.order_by("day")
+        .values("day")
+        .annotate(stored=Sum("stored_bytes"), logical=Sum("logical_bytes"), projects=Count("pk"))
+    )
+    return [
+        StoredDay(day=row["day"], stored_bytes=row["stored"], logical_bytes=row["logical"], projects=row["projects"])
+        for row in rows
+    ]
+
+
+def _live_overview(user: User, project: Project | None) -> StorageOverview:
+    by_kind = storage_by_kind(user, project)
+    if project is None:
+        return StorageOverview(
+            totals=storage_totals(user), by_kind=by_kind, by_project=storage_by_project(user), as_of=None, daily=[]
+        )
+    totals = storage_totals(user, project)
+    by_project = [ProjectFigures(project=project, figures=totals)] if totals.versions else []
+    return StorageOverview(totals=totals, by_kind=by_kind, by_project=by_project, as_of=None, daily=[])
+
+
+def storage_overview(user: User, project: Project | None = None) -> StorageOverview:
+    """The figures of `project` (every project `user` may see when None), read from the newest snapshot of each
+    project `user` may view as a whole; live for the others (see above) and for a scope with no snapshot at all.
+
+    One project: two queries when it has a snapshot. Every project: three queries when every project the user may
+    see has one, plus six per project they see only through an artifact's role or nobody has snapshotted yet."""
+    snapshots = StorageSnapshot.objects.visible_to(user).newest_per_project().select_related("project")
+    if project is not None:
+        snapshot = snapshots.filter(project_id=project.pk).first()
+        if snapshot is None:
+            return _live_overview(user, project)
+        totals = _snapshot_figures(snapshot)
+        return StorageOverview(
+            totals=totals,
+            by_kind=_snapshot_kinds(snapshot),
+            by_project=[ProjectFigures(project=project, figures=totals)] if totals.versions else [],
+            as_of=snapshot.taken_at,
+            daily=storage_daily(user, project),
+        )
+    newest = list(snapshots)
+    if not newest:
+        return _live_overview(user, None)
+    snapshotted = {snapshot.project_id for snapshot in newest}
+    # Projects the user sees with no snapshot they may read: seen through an artifact's role, or not yet taken.
+    others = list(Project.objects.visible_to(user).exclude(pk__in=snapshotted).order_by("slug"))
+    rows = [ProjectFigures(project=snapshot.project, figures=_snapshot_figures(snapshot)) for snapshot in newest]
+    kinds = [kind for snapshot in newest for kind in _snapshot_kinds(snapshot)]
+    for other in others:
+        live = _live_overview(user, other)
+        rows += live.by_project
+        kinds += live.by_kind
+    rows = [row for row in rows if row.figures.versions]
+    rows.sort(key=lambda row: (-row.figures.stored_bytes, row.project.slug))
+    return StorageOverview(
+        totals=_sum_figures([row.figures for row in rows]),
+        by_kind=_sum_kinds(kinds),
+        by_project=rows,
+        as_of=min(snapshot.taken_at for snapshot in newest),
+        daily=storage_daily(user),
+    )
+
+
 def storage_report(user: User, project: Project | None = None, *, now: datetime | None = None) -> StorageReport:
-    """All of item 7 for `project` (every project `user` may see when None): eleven queries whatever the data."""
+    """All of item 7 for `project` (every project `user` may see when None): the figures as `storage_overview`
+    reads them, the reclaimable bytes (one query) and the bytes published and deleted per month, live (four
+    queries over the versions in scope: the one part read from the versions themselves)."""
+    overview = storage_overview(user, project)
     return StorageReport(
         project=project,
-        totals=storage_totals(user, project),
-        by_kind=storage_by_kind(user, project),
+        totals=overview.totals,
+        by_kind=overview.by_kind,
         reclaimable=storage_reclaimable(user, project),
         growth=storage_growth(user, project, now=now),
+        as_of=overview.as_of,
+        daily=overview.daily,
     )

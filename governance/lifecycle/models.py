@@ -224,3 +224,65 @@ class RetentionPlanItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.artifact_version_id or self.dataset_version_id} (plan {self.plan_id})"
+
+
+class StorageSnapshotQuerySet(ProjectScopedQuerySet):
+    """Snapshots are project-level figures: those who may view the project as a whole read them (rule 2). A user
+    who sees the project only through a role on one of its artifacts is not shown them: their figures are computed
+    live over the versions they may see (governance.lifecycle.accounting)."""
+
+    def newest_per_project(self) -> Self:
+        """Each project's newest snapshot among these: one statement, one lookup of the (project, -taken_at) index
+        per project (correlated per snapshot row instead, it would run once for each of a year of daily rows)."""
+        newest = StorageSnapshot.objects.filter(project_id=models.OuterRef("pk")).order_by("-taken_at", "-id")
+        per_project = Project.objects.annotate(newest=models.Subquery(newest.values("pk")[:1])).values("newest")
+        return self.filter(pk__in=per_project)
+
+
+class StorageSnapshot(models.Model):
+    """One project's storage accounting at one moment, over all its versions (README, "Storage accounting").
+
+    Computing the figures live reads every version of the project (about a second at 100,000 versions on
+    PostgreSQL), so the dashboard, the lifecycle page and the storage API read the newest snapshot instead, and the
+    daily ones make the stored-bytes-over-time series. Written once by `storage_snapshot_take` (hourly by beat,
+    after a plan is applied) and never changed (a trigger refuses updates). The first snapshot of a project each
+    UTC day is its `daily` one, kept forever (a few hundred bytes a day); the others are pruned after
+    SNAPSHOT_HOURLY_KEEP_HOURS by the task that takes them (`storage_snapshots_prune`), the only delete.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="storage_snapshots")
+    taken_at = models.DateTimeField()
+    day = models.DateField(help_text="The UTC day of `taken_at`.")
+    daily = models.BooleanField(help_text="The project's first snapshot that UTC day: kept forever.")
+    versions_live = models.PositiveIntegerField(help_text="Versions not deleted whose bytes are stored.")
+    versions_deleted = models.PositiveIntegerField(help_text="Versions with a tombstone.")
+    blobs = models.PositiveIntegerField(help_text="Distinct blobs the live versions reference.")
+    stored_bytes = models.PositiveBigIntegerField(help_text="Sizes of those blobs, each counted once.")
+    logical_bytes = models.PositiveBigIntegerField(help_text="Sizes of the live versions, a blob once per version.")
+    archived_bytes = models.PositiveBigIntegerField(help_text="The part of stored_bytes in a colder storage class.")
+    by_kind = models.JSONField(
+        default=dict, blank=True, help_text='Per kind with live versions: {kind: {"stored", "logical", "versions"}}.'
+    )
+
+    objects = StorageSnapshotQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "-taken_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day"], condition=models.Q(daily=True), name="storage_snapshot_one_daily"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(logical_bytes__gte=models.F("stored_bytes")),
+                name="storage_snapshot_logical_covers_stored",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "-taken_at"], name="storage_snapshot_newest")]
+
+    def __str__(self) -> str:
+        return f"storage of {self.project.slug} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def deduplicated_bytes(self) -> int:
+        """Bytes deduplication saves: `logical_bytes - stored_bytes`."""
+        return self.logical_bytes - self.stored_bytes

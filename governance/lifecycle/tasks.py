@@ -1,8 +1,10 @@
-"""Background work for the lifecycle: the scheduled planning run and the application of plans.
+"""Background work for the lifecycle: the scheduled planning run, the application of plans, and the hourly storage
+snapshots (governance/lifecycle/services/snapshots.py).
 
-Both acknowledge their message only when done and are handed back when their worker dies (`acks_late`,
+All acknowledge their message only when done and are handed back when their worker dies (`acks_late`,
 `reject_on_worker_lost`), so each may run twice: planning again supersedes the plan it made, and applying again
-resumes where the last attempt stopped (governance/lifecycle/services/plans.py).
+resumes where the last attempt stopped (governance/lifecycle/services/plans.py), and a second snapshot in the same
+hour writes nothing.
 """
 
 import logging
@@ -18,6 +20,7 @@ from governance.lifecycle.jobs import APPLY_RETENTION_PLAN
 from governance.lifecycle.models import RetentionPlan
 from governance.lifecycle.selectors import projects_with_rules, retention_policy_current
 from governance.lifecycle.services.plans import retention_plan_apply, retention_plan_create
+from governance.lifecycle.services.snapshots import storage_snapshots_take_hourly
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +68,18 @@ def plan_retention() -> list[int]:
         if policy.auto_apply:
             enqueue_on_commit(APPLY_RETENTION_PLAN, plan.pk, None)
     return made
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+    queue="default",
+)
+def take_storage_snapshots() -> int:
+    """Snapshot every project not yet snapshotted this hour and prune old hourly snapshots; return how many were
+    taken. Idempotent within the hour: a redelivered or doubled run writes nothing more."""
+    return len(storage_snapshots_take_hourly())

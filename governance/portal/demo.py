@@ -1,10 +1,10 @@
 """The registry part of `manage.py load_demo`: the demo's model registered, promoted through its policies by the
 demo team, with one promotion left half-approved so a reviewer has something waiting at first sign-in, an access
-review under way for the maintainer, and retention rules with a legal hold so the lifecycle page has something to
-show."""
+review under way for the maintainer, retention rules with a legal hold and a few days of storage snapshots so the
+lifecycle page and the dashboard's storage accounting have something to show."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,7 +14,10 @@ from django.utils import timezone
 from artifacts.access.roles import Role
 from artifacts.access.services import role_grant
 from governance.access.services import campaign_open
-from governance.lifecycle.models import LegalHold, RetentionPolicy
+from governance.lifecycle.models import StorageSnapshot
+from governance.lifecycle.services.holds import legal_hold_place
+from governance.lifecycle.services.policies import retention_policy_set
+from governance.lifecycle.services.snapshots import storage_snapshot_take
 from governance.registry.models import PromotionRequest, RegisteredModel
 from governance.registry.services.promotions import promotion_approve, promotion_request_create
 from governance.registry.services.registry import (
@@ -155,21 +158,47 @@ RETENTION_RULES = [
 
 
 def _lifecycle(project, maintainer: AbstractBaseUser) -> None:
-    """Retention rules and a legal hold on the model, written as rows: the lifecycle services that set rules and
-    place holds (with their audit entries) are not part of this branch yet."""
-    now = timezone.now()
-    RetentionPolicy.objects.create(
+    """Retention rules and a legal hold on the model, set through the lifecycle services (audited like any), and a
+    few days of storage snapshots so the dashboard and the lifecycle page have growth to show."""
+    retention_policy_set(
         project=project,
-        version=1,
+        changed_by=maintainer,
         rules=RETENTION_RULES,
         note="Keep failed runs' by-products a month; archive dataset snapshots after a quarter, the newest two aside.",
-        changed_by=maintainer,
-        changed_at=now,
     )
-    LegalHold.objects.create(
+    legal_hold_place(
         project=project,
+        placed_by=maintainer,
         artifact=project.artifacts.get(name="model"),
         reason="Regulator's model-risk review 2026-Q4: keep every version of the fraud model until it closes.",
-        placed_by=maintainer,
-        placed_at=now,
     )
+    _storage_history(project)
+
+
+#: The demo's storage history: on each of these days before today, the kinds stored then (a made-up history, as
+#: every demo version is published at load time: the datasets came first, then the runs' artifacts).
+DEMO_HISTORY = ((2, ("dataset",)), (1, ("dataset", "model", "preprocessor")))
+
+
+def _storage_history(project) -> None:
+    """Today's snapshot of the demo project, taken by the service, and backdated daily ones made from it with only
+    the kinds DEMO_HISTORY lists, so "stored bytes by day" grows over three days. Demo data only: a real history is
+    the hourly task's snapshots."""
+    (today,) = storage_snapshot_take(project=project)
+    for days_ago, kinds in DEMO_HISTORY:
+        then = today.taken_at - timedelta(days=days_ago)
+        kept = {kind: figures for kind, figures in today.by_kind.items() if kind in kinds}
+        StorageSnapshot.objects.create(
+            project=project,
+            taken_at=then,
+            day=then.astimezone(UTC).date(),
+            daily=True,
+            versions_live=sum(figures["versions"] for figures in kept.values()),
+            versions_deleted=0,
+            # Summed per kind, a blob two kinds share would count twice: never more than today's, though.
+            blobs=min(today.blobs, sum(figures["versions"] for figures in kept.values())),
+            stored_bytes=min(today.stored_bytes, sum(figures["stored"] for figures in kept.values())),
+            logical_bytes=min(today.logical_bytes, sum(figures["logical"] for figures in kept.values())),
+            archived_bytes=0,
+            by_kind=kept,
+        )

@@ -19,7 +19,7 @@ from artifacts.models import (
     RunDatasetInput,
     VersionTombstone,
 )
-from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem, RetentionPolicy
+from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
 from governance.registry.gates import gates_evaluate, gates_pass
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest
 from governance.registry.selectors import policies_current
@@ -125,17 +125,6 @@ def dashboard_production_compliance(user: User) -> list[ComplianceRow]:
 def lifecycle_project(user: User, slug: str) -> Project | None:
     """The project `slug` if `user` may see it (an artifact's grantees see its name and their artifact's bytes)."""
     return Project.objects.visible_to(user).filter(slug=slug).first()
-
-
-def retention_policy_in_force(user: User, project: Project) -> RetentionPolicy | None:
-    """The newest version of `project`'s retention rules, if `user` may view the project and it has any."""
-    return (
-        RetentionPolicy.objects.visible_to(user)
-        .filter(project=project)
-        .select_related("changed_by")
-        .order_by("-version")
-        .first()
-    )
 
 
 def legal_holds_active(user: User, project: Project) -> QuerySet:

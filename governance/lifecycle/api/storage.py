@@ -2,9 +2,10 @@
 `GET /storage/` for every project the caller may see. The figures and their definitions are
 governance/lifecycle/accounting.py's (README, "Storage accounting"); the portal's dashboard reads the same ones.
 
-Read-only, and scoped like every read: only the versions the caller may see count, a project they may not see
-answers 404 as one that does not exist. Serializers sit here with the two views: they translate the accounting's
-dataclasses and nothing else reads them.
+Read-only, and scoped like every read: a project they may not see answers 404 as one that does not exist; a
+project they may view as a whole answers its own figures from its newest snapshot (governance.lifecycle.accounting,
+"Reading the snapshots"), one seen through an artifact's role only the versions they may see. Serializers sit here
+with the two views: they translate the accounting's dataclasses and nothing else reads them.
 """
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -54,6 +55,13 @@ class GrowthSerializer(serializers.Serializer):
     net_bytes = serializers.IntegerField(help_text="`added_bytes - deleted_bytes`.")
 
 
+class StoredDaySerializer(serializers.Serializer):
+    day = serializers.DateField(help_text="The UTC day of the daily snapshots summed.")
+    stored_bytes = serializers.IntegerField(help_text="Stored bytes of the projects in scope that day.")
+    logical_bytes = serializers.IntegerField(help_text="Their logical bytes that day.")
+    projects = serializers.IntegerField(help_text="How many projects in scope had a snapshot that day.")
+
+
 class StorageSerializer(serializers.Serializer):
     """One scope's storage accounting (governance.lifecycle.accounting.StorageReport)."""
 
@@ -79,13 +87,28 @@ class StorageSerializer(serializers.Serializer):
     growth = GrowthSerializer(
         many=True, help_text=f"The last {accounting.GROWTH_MONTHS} calendar months, oldest first."
     )
+    as_of = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the snapshots the figures come from were taken (the oldest of them over several projects); "
+        "null: computed now, as no snapshot exists yet or you see the project only through an artifact's role.",
+    )
+    stored_by_day = StoredDaySerializer(
+        source="daily",
+        many=True,
+        help_text=f"Stored bytes over time: the daily snapshots of the last {accounting.GROWTH_DAYS} days, oldest "
+        "first (days without one are left out; empty before the first).",
+    )
 
 
 DEFINITIONS = (
-    "Live versions are those not deleted whose bytes are still stored; only those you may see count (a restricted "
-    "artifact you may not see adds nothing). A blob used by several versions, artifacts or projects is stored once: "
-    "`stored_bytes` counts it once, `logical_bytes` once per version. `reclaimable` reads the newest plan of each "
-    "project that no newer one superseded. `growth` counts the bytes of versions published and deleted per month."
+    "Live versions are those not deleted whose bytes are still stored. The figures of a project you may view as a "
+    "whole are its own, from its newest hourly snapshot (`as_of`), over all its versions: a restricted artifact's "
+    "bytes count in its project's totals, without its name or versions. Where you see a project only through a role "
+    "on one of its artifacts, only the versions you may see count, computed now. A blob used by several versions or "
+    "artifacts is stored once: `stored_bytes` counts it once, `logical_bytes` once per version (over several "
+    "projects, once per project). `reclaimable` reads the newest plan of each project that no newer one superseded. "
+    "`growth` counts the bytes of versions published and deleted per month; `stored_by_day` is the stored bytes "
+    "from daily snapshots."
 )
 
 

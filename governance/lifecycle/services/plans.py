@@ -46,6 +46,7 @@ from governance.lifecycle.selectors import (
     protections_compute,
     retention_policy_current,
 )
+from governance.lifecycle.services.snapshots import storage_snapshot_take
 
 #: Rows read per round trip from the database's cursor while planning, and ids per UPDATE marking items kept.
 PLAN_BATCH = 2000
@@ -422,4 +423,8 @@ def _finish(plan: RetentionPlan, actor: AbstractBaseUser | None) -> RetentionPla
                 .count(),
             },
         )
+        # The project's storage figures are read from snapshots (services/snapshots.py): take one once the plan's
+        # last act is committed, so the dashboard shows what applying it freed without waiting for the hour.
+        project = plan.project
+        transaction.on_commit(lambda: storage_snapshot_take(project=project))
     return plan

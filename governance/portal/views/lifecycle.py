@@ -20,6 +20,7 @@ from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import Project
 from governance.lifecycle import accounting
+from governance.lifecycle import selectors as lifecycle_selectors
 from governance.lifecycle.models import LegalHold, RetentionPlan
 from governance.portal import selectors
 
@@ -53,6 +54,28 @@ def growth_bars(growth: list[accounting.GrowthMonth]) -> list[GrowthBar]:
             deleted_width=round(month.deleted_bytes * 100 / peak, 1),
         )
         for month in growth
+    ]
+
+
+@dataclass(frozen=True)
+class StoredBar:
+    """One day of stored bytes from the daily snapshots, with its bars as a share of the largest day (0-100)."""
+
+    day: accounting.StoredDay
+    stored_width: float
+    logical_width: float
+
+
+def stored_bars(daily: list[accounting.StoredDay]) -> list[StoredBar]:
+    """Each day's bars, newest first, scaled to the day with most logical bytes (which covers its stored bytes)."""
+    peak = max((day.logical_bytes for day in daily), default=0) or 1
+    return [
+        StoredBar(
+            day=day,
+            stored_width=round(day.stored_bytes * 100 / peak, 1),
+            logical_width=round(day.logical_bytes * 100 / peak, 1),
+        )
+        for day in reversed(daily)
     ]
 
 
@@ -92,16 +115,26 @@ def _project_or_404(request: HttpRequest, slug: str) -> Project:
 def project_lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
     user = request.user
     project = _project_or_404(request, slug)
-    report = accounting.storage_report(user, project)
-    policy = selectors.retention_policy_in_force(user, project)
+    # The project's own figures from its newest snapshot when the user views the project as a whole; live over
+    # the versions they may see otherwise (governance.lifecycle.accounting, "Reading the snapshots").
+    overview = accounting.storage_overview(user, project)
+    reclaimable = accounting.storage_reclaimable(user, project)
+    # Bytes published and deleted per month read every version in scope: shown only while no snapshot exists, as
+    # the daily snapshots then trace the stored bytes instead.
+    growth = accounting.storage_growth(user, project) if overview.as_of is None else []
+    sees_project = can(user, Verb.VIEW, project)
+    policy = lifecycle_selectors.retention_policy_current(project) if sees_project else None
     holds = list(selectors.legal_holds_active(user, project))
     plans = Paginator(selectors.retention_plans(user, project), PLANS_PER_PAGE).get_page(request.GET.get("page"))
-    newest_plan = report.reclaimable.plans[0] if report.reclaimable.plans else None
+    newest_plan = reclaimable.plans[0] if reclaimable.plans else None
     context = {
         "project": project,
-        "report": report,
+        "overview": overview,
+        "reclaimable": reclaimable,
         "newest_plan": newest_plan,
-        "growth": growth_bars(report.growth),
+        "growth": growth_bars(growth) if growth else [],
+        "stored_days": stored_bars(overview.daily),
+        "stored_days_span": accounting.GROWTH_DAYS,
         "policy": policy,
         "rules": [
             {"name": rule.get("name", ""), "action": rule.get("action", ""), "criteria": _rule_criteria(rule)}
@@ -111,7 +144,7 @@ def project_lifecycle(request: HttpRequest, slug: str) -> HttpResponse:
         "holds": [(hold, hold_scope(hold)) for hold in holds],
         "page": plans,
         # Whether the project's own records are the user's to read (an artifact's grantees see only their bytes).
-        "sees_project": can(user, Verb.VIEW, project),
+        "sees_project": sees_project,
         "manages": user.is_staff and can(user, Verb.MANAGE, project),
     }
     return render(request, "portal/lifecycle/project.html", context)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from artifacts.access.roles import Role
 from artifacts.models import Artifact, Blob
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
+from governance.lifecycle.services.snapshots import storage_snapshot_take
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, UserFactory, grant
 from tests.governance.lifecycle.scenario import build, tombstone
 from tests.pages import queries_for
@@ -22,6 +23,13 @@ def page(client, user, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, response.status_code
     return response.content.decode()
+
+
+def client_get(client, user, url: str):
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    return response
 
 
 def lifecycle_url(slug: str) -> str:
@@ -43,19 +51,22 @@ def test_the_lifecycle_page_shows_the_projects_storage_rules_holds_and_plans(cli
 
     assert response.status_code == 200
     html = response.content.decode()
-    totals = response.context["report"].totals
+    totals = response.context["overview"].totals
     assert (totals.stored_bytes, totals.deduplicated_bytes, totals.archived_bytes) == (1800, 300, 500)
     assert "1.8\xa0KB" in html
     assert f"From plan #{scenario.plan.pk}" in html
-    assert [row.kind for row in response.context["report"].by_kind] == ["model", "config", "dataset"]
+    assert [row.kind for row in response.context["overview"].by_kind] == ["model", "config", "dataset"]
     # The rules in force are version 2's, with their criteria in words.
     assert "Version 2, set" in html
     assert "cold-datasets" in html
     assert "older than days: 60" in html
     assert "Checkpoints are kept a month now." in html
-    # The hold, what it covers and why.
-    assert "artifact model" in html
-    assert "Litigation 2026-17: keep every model." in html
+    # The hold, what it covers and why, for those who may see holds (maintainers and auditors, not viewers).
+    assert "Litigation 2026-17" not in html
+    client.force_login(scenario.maintainer)
+    held = client.get(lifecycle_url("fraud")).content.decode()
+    assert "artifact model" in held
+    assert "Litigation 2026-17: keep every model." in held
     # Both plans, newest first, the superseded one too.
     assert [plan.state for plan in response.context["page"].object_list] == ["planned", "superseded"]
     assert plan_url(scenario.plan) in html
@@ -110,7 +121,7 @@ def test_an_artifact_grantee_sees_their_artifacts_bytes_and_none_of_the_projects
     response = client.get(lifecycle_url("fraud"))
 
     assert response.status_code == 200
-    assert response.context["report"].totals.stored_bytes == 1000 + 300  # the model's live versions alone
+    assert response.context["overview"].totals.stored_bytes == 1000 + 300  # the model's live versions alone
     assert response.context["policy"] is None
     assert response.context["holds"] == []
     assert list(response.context["page"].object_list) == []
@@ -264,3 +275,49 @@ def test_a_deleted_version_stays_hidden_from_who_may_not_see_it(client):
     client.force_login(scenario.viewer_of_second)
 
     assert client.get(reverse("portal:artifact-version", args=[other.pk])).status_code == 404
+
+
+# Read from snapshots ---------------------------------------------------------------------------------------------
+
+
+def test_the_lifecycle_page_reads_the_newest_snapshot_and_says_as_of_when(client):
+    scenario = build()
+    (taken,) = storage_snapshot_take(project=scenario.first)
+
+    response = client_get(client, scenario.viewer_of_both, lifecycle_url("fraud"))
+
+    assert response.context["overview"].as_of == taken.taken_at
+    html = response.content.decode()
+    assert f'As of <time datetime="{taken.taken_at.isoformat()}">' in html
+    assert "Stored bytes by day" in html
+    assert "Growth by month" not in html  # the daily snapshots trace it now
+
+
+def test_without_a_snapshot_the_lifecycle_page_computes_live_and_says_so(client):
+    scenario = build()
+
+    html = page(client, scenario.viewer_of_both, lifecycle_url("fraud"))
+
+    assert "Computed now over the versions you may see" in html
+    assert "Growth by month" in html
+
+
+def test_the_dashboard_panel_reads_snapshots_in_the_same_queries_however_many_versions(client):
+    scenario = build()
+    storage_snapshot_take()
+    client.force_login(scenario.viewer_of_both)
+    few = queries_for(client, reverse("portal:dashboard")), queries_for(client, lifecycle_url("fraud"))
+    model = scenario.first.artifacts.get(name="model")
+    for index in range(15):
+        ArtifactVersionFactory(artifact=model, content=f"more {index}".encode())
+    storage_snapshot_take()
+
+    many = queries_for(client, reverse("portal:dashboard")), queries_for(client, lifecycle_url("fraud"))
+
+    assert few == many
+    response = client.get(reverse("portal:dashboard"))
+    assert response.context["storage_as_of"] is not None
+    assert response.context["storage_totals"].stored_bytes == 1800 + 1000 + sum(
+        len(f"more {index}".encode()) for index in range(15)
+    )
+    assert "As of <time" in response.content.decode()

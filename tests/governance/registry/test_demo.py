@@ -93,4 +93,4 @@ def test_the_demo_project_has_retention_rules_and_a_hold_on_its_model_for_the_li
     assert response.status_code == 200
     assert [rule["name"] for rule in response.context["policy"].rules] == ["failed-runs", "cold-snapshots"]
     assert [scope for _, scope in response.context["holds"]] == ["artifact model"]
-    assert response.context["report"].totals.stored_bytes > 0
+    assert response.context["overview"].totals.stored_bytes > 0
