@@ -20,6 +20,8 @@ class EventType(models.TextChoices):
     PROMOTION_CLOSED = "promotion.closed", "A promotion request closed undecided: withdrawn, expired or invalidated"
     MODEL_VERSION_STAGE_CHANGED = "model_version.stage_changed", "A model version moved to another stage"
     ACCESS_REVIEW_COMPLETED = "access_review.completed", "An access review's last item was decided"
+    LEGAL_HOLD_PLACED = "legal_hold.placed", "A legal hold was placed: what it covers is neither archived nor deleted"
+    LEGAL_HOLD_RELEASED = "legal_hold.released", "A legal hold was released"
     WEBHOOK_TEST = "webhook.test", "A test event sent by hand to one endpoint"
 
 
@@ -92,6 +94,23 @@ PROMOTION = _object(
         "url": _URL,
     }
 )
+LEGAL_HOLD = _object(
+    {
+        "id": _ID,
+        "scope": {"enum": ["project", "artifact", "artifact_version", "dataset", "dataset_version"]},
+        # What the hold names inside its project (null for the whole project): its id and its name ("proj/model",
+        # "proj/model@v3").
+        "target": _object({"id": _ID, "label": {"type": "string"}}, nullable=True),
+        "reason": {"type": "string"},
+        "placed_by": {"type": "string"},
+        "placed_at": _TIME,
+        "active": {"type": "boolean"},
+        "released_by": {"type": ["string", "null"]},
+        "released_at": {"oneOf": [_TIME, {"type": "null"}]},
+        "release_reason": {"type": "string"},
+        "url": _URL,
+    }
+)
 
 DATA_SCHEMAS: dict[str, dict] = {
     EventType.ARTIFACT_VERSION_PUBLISHED: _object(
@@ -137,6 +156,8 @@ DATA_SCHEMAS: dict[str, dict] = {
             )
         }
     ),
+    EventType.LEGAL_HOLD_PLACED: _object({"legal_hold": LEGAL_HOLD}),
+    EventType.LEGAL_HOLD_RELEASED: _object({"legal_hold": LEGAL_HOLD}),
     EventType.WEBHOOK_TEST: _object({"endpoint": _object({"id": _ID, "url": _URL}), "message": {"type": "string"}}),
 }
 

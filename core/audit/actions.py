@@ -77,6 +77,17 @@ class AuditAction(models.TextChoices):
         "promotion_request.invalidated",
         "A promotion request was closed because its version changed stage or its bytes were found corrupt",
     )
+    RETENTION_POLICY_CHANGED = "retention_policy.changed", "A project's retention rules got a new version"
+    LEGAL_HOLD_PLACED = "legal_hold.placed", "A legal hold was placed on a project, an artifact, a dataset or a version"
+    LEGAL_HOLD_RELEASED = "legal_hold.released", "A legal hold was released"
+    RETENTION_PLAN_CREATED = (
+        "retention_plan.created",
+        "The retention rules were run: a plan lists what they would delete or archive, and what protects the rest",
+    )
+    RETENTION_PLAN_APPLIED = (
+        "retention_plan.applied",
+        "A retention plan was applied to its end (each deletion is logged as well)",
+    )
     WEBHOOK_ENDPOINT_CREATED = "webhook_endpoint.created", "A webhook endpoint was registered"
     WEBHOOK_ENDPOINT_UPDATED = "webhook_endpoint.updated", "A webhook endpoint's URL, event types or state changed"
     WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated", "An endpoint's signing secret was rotated"
@@ -118,6 +129,8 @@ RECORDED_AS: dict[str, list[str]] = {
     ],
     EventType.MODEL_VERSION_STAGE_CHANGED: [AuditAction.MODEL_VERSION_STAGE_CHANGED],
     EventType.ACCESS_REVIEW_COMPLETED: [AuditAction.ACCESS_REVIEW_COMPLETED],
+    EventType.LEGAL_HOLD_PLACED: [AuditAction.LEGAL_HOLD_PLACED],
+    EventType.LEGAL_HOLD_RELEASED: [AuditAction.LEGAL_HOLD_RELEASED],
     EventType.WEBHOOK_TEST: [],
 }
 

@@ -5,10 +5,14 @@ one item per version a rule selected, saying what will be done and why, or what 
 applying a plan acts, item by item, so applying twice or after a crash finishes the work without doing any twice.
 """
 
+from typing import Self
+
 from django.conf import settings
 from django.db import models
 
 from artifacts.access.querysets import ProjectScopedQuerySet
+from artifacts.access.roles import Verb
+from artifacts.access.rule import User
 from artifacts.models import Artifact, ArtifactVersion, Blob, Dataset, DatasetVersion, Project
 
 
@@ -58,8 +62,13 @@ def _at_most_one_of(fields: tuple[str, ...]) -> models.Q:
 
 
 class LegalHoldQuerySet(ProjectScopedQuerySet):
-    def active(self):
+    def active(self) -> Self:
         return self.filter(released_at__isnull=True)
+
+    def visible_to(self, user: User) -> Self:
+        """Holds are seen by those who may place and release them, the project's maintainers and auditors: a
+        hold's reason is often a matter its viewers and contributors are not party to."""
+        return self.filter(self.access_condition(user, Verb.MANAGE) | self.access_condition(user, Verb.AUDIT))
 
 
 class LegalHold(models.Model):
