@@ -79,7 +79,7 @@ PEAK_RATIO_TARGET = 1.25
 #: Versions per artifact, and per run (consecutive versions of an artifact share the run that produced them).
 VERSIONS_PER_ARTIFACT = 100
 VERSIONS_PER_RUN = 10
-#: How long ago the data set begins: versions are spread over two years up to yesterday.
+#: A project's versions are spread over two years, up to yesterday (the apply project's, up to 60 days ago).
 HISTORY_DAYS = 730
 DATASET_VERSIONS = 20
 REGISTERED_MODELS = 5
@@ -237,7 +237,7 @@ ROW_COUNTS = {
 
 
 def generate(connection: Any, *, project_id: int, slug: str, user_id: int, versions: int, one_kind: str = "",
-             real_sizes: bool = False) -> Generated:  # fmt: skip
+             real_sizes: bool = False, ends_days_ago: int = 1) -> Generated:  # fmt: skip
     """Write a project's artifacts, runs, blobs, claims, versions, datasets and lineage in one transaction."""
     started = time.perf_counter()
     parameters = {
@@ -249,7 +249,7 @@ def generate(connection: Any, *, project_id: int, slug: str, user_id: int, versi
         "per_artifact": VERSIONS_PER_ARTIFACT,
         "per_run": VERSIONS_PER_RUN,
         "days": HISTORY_DAYS,
-        "t0": datetime.now(UTC) - timedelta(days=HISTORY_DAYS),
+        "t0": datetime.now(UTC) - timedelta(days=HISTORY_DAYS + ends_days_ago - 1),
         "one_kind": one_kind,
         "real_sizes": real_sizes,
         "dataset_versions": DATASET_VERSIONS,
@@ -611,7 +611,8 @@ class Bench:
         count = self.args.apply_versions
         result = self.applied = ApplyResult(count)
         slug = f"apply-{short(count)}"
-        project = self.project(slug, count, one_kind="checkpoint", real_sizes=True)
+        # Its history ends 60 days ago: every version is older than the rule's 30 days.
+        project = self.project(slug, count, one_kind="checkpoint", real_sizes=True, ends_days_ago=60)
         progress(f"{slug}: putting {count:,} blobs and {count:,} raw objects into moto")
         result.put_s = self.put_objects(
             [(f"sha256/{d[:2]}/{d[2:4]}/{d}", body) for d, body in self.bodies(slug, count)]
@@ -690,6 +691,7 @@ class Bench:
 
         result.tombstones = VersionTombstone.objects.filter(project=project).count()
         result.collected = Blob.objects.filter(project_links__project=project, collected_at__isnull=False).count()
+        # At most the first page: any at all is a failure.
         answer = self.s3().list_objects_v2(Bucket=BUCKET, Prefix="sha256/", MaxKeys=1000)
         result.objects_left = answer.get("KeyCount", 0)
 
