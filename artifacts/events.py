@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model
 
-from artifacts.models import ArtifactVersion, Blob, Project
+from artifacts.models import ArtifactVersion, Blob, Project, VersionTombstone
 from core.audit.recorder import format_time
 from core.changes import ChangeSet
 from core.events import EventType
@@ -29,29 +29,64 @@ def version_reference(version: Model) -> dict:
     }
 
 
+def _artifact_document(artifact: Model) -> dict:
+    return {
+        "id": artifact.pk,
+        "name": artifact.name,
+        "kind": artifact.kind,
+        "url": api_url("artifact-detail", artifact.pk),
+    }
+
+
+def _artifact_version_document(version: Model) -> dict:
+    blob = version.blob
+    return {
+        "id": version.pk,
+        "number": version.number,
+        "digest": blob.prefixed_digest,
+        "size": blob.size,
+        "media_type": version.media_type,
+        "created_at": format_time(version.created_at),
+        "url": api_url("artifactversion-detail", version.pk),
+        "download_url": api_url("artifactversion-download", version.pk),
+    }
+
+
+def tombstone_document(tombstone: VersionTombstone) -> dict:
+    """What a deleted version's answers say of its deletion: events, the API's `deleted`, a 410's body."""
+    return {
+        "deleted_at": format_time(tombstone.deleted_at),
+        "deleted_by": tombstone.deleted_by.get_username() if tombstone.deleted_by_id else None,
+        "reason": tombstone.reason,
+        "rule": tombstone.rule,
+        "plan_id": tombstone.plan_id,
+    }
+
+
+def artifact_version_deleted_event(
+    changes: ChangeSet, version: Model, tombstone: VersionTombstone, *, actor: AbstractBaseUser | None
+) -> None:
+    changes.event(
+        EventType.ARTIFACT_VERSION_DELETED,
+        project=version.artifact.project,
+        actor=actor,
+        data={
+            "artifact": _artifact_document(version.artifact),
+            "artifact_version": _artifact_version_document(version),
+            "deleted": tombstone_document(tombstone),
+        },
+    )
+
+
 def artifact_version_published_event(changes: ChangeSet, version: Model, *, actor: AbstractBaseUser | None) -> None:
-    artifact, blob, run = version.artifact, version.blob, version.run
+    artifact, run = version.artifact, version.run
     changes.event(
         EventType.ARTIFACT_VERSION_PUBLISHED,
         project=artifact.project,
         actor=actor,
         data={
-            "artifact": {
-                "id": artifact.pk,
-                "name": artifact.name,
-                "kind": artifact.kind,
-                "url": api_url("artifact-detail", artifact.pk),
-            },
-            "artifact_version": {
-                "id": version.pk,
-                "number": version.number,
-                "digest": blob.prefixed_digest,
-                "size": blob.size,
-                "media_type": version.media_type,
-                "created_at": format_time(version.created_at),
-                "url": api_url("artifactversion-detail", version.pk),
-                "download_url": api_url("artifactversion-download", version.pk),
-            },
+            "artifact": _artifact_document(artifact),
+            "artifact_version": _artifact_version_document(version),
             "run": None
             if run is None
             else {

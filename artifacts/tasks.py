@@ -15,6 +15,7 @@ from celery import shared_task
 from artifacts.models import Blob, UploadSession
 from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_scrub
+from artifacts.services.lifecycle import blob_collect
 from artifacts.services.uploads import upload_session_verify_direct, upload_sessions_expire
 
 logger = logging.getLogger(__name__)
@@ -84,3 +85,17 @@ def verify_direct_upload(session_id: str) -> str | None:
     if session is None or session.state != UploadSession.State.VERIFYING:
         return None
     return upload_session_verify_direct(session=session).state
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_STORAGE_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def collect_blob(blob_id: int) -> bool:
+    """Remove a blob's bytes once no live version uses them (queued by each version deletion). Safe to run twice:
+    the second finds them collected, or in use again, and does nothing. A storage error rolls back and retries."""
+    return blob_collect(blob_id=blob_id)

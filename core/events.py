@@ -12,6 +12,7 @@ EVENT_SCHEMA_VERSION = 1
 
 class EventType(models.TextChoices):
     ARTIFACT_VERSION_PUBLISHED = "artifact_version.published", "An artifact version was published"
+    ARTIFACT_VERSION_DELETED = "artifact_version.deleted", "An artifact version was deleted (its record stays)"
     BLOB_VERIFIED = "blob.verified", "Stored bytes were proved to match their digest (first proof, or after repair)"
     BLOB_CORRUPT = "blob.corrupt", "Stored bytes no longer match their digest, or are missing"
     PROMOTION_REQUESTED = "promotion.requested", "A promotion of a model version was requested"
@@ -112,9 +113,22 @@ LEGAL_HOLD = _object(
     }
 )
 
+TOMBSTONE = _object(
+    {
+        "deleted_at": _TIME,
+        "deleted_by": {"type": ["string", "null"]},
+        "reason": {"type": "string"},
+        "rule": {"type": "string"},
+        "plan_id": {"type": ["integer", "null"]},
+    }
+)
+
 DATA_SCHEMAS: dict[str, dict] = {
     EventType.ARTIFACT_VERSION_PUBLISHED: _object(
         {"artifact": ARTIFACT, "artifact_version": ARTIFACT_VERSION, "run": RUN}
+    ),
+    EventType.ARTIFACT_VERSION_DELETED: _object(
+        {"artifact": ARTIFACT, "artifact_version": ARTIFACT_VERSION, "deleted": TOMBSTONE}
     ),
     EventType.BLOB_VERIFIED: _object(
         {"blob": BLOB, "artifact_versions": {"type": "array", "items": VERSION_REF}, "repaired": {"type": "boolean"}}

@@ -58,9 +58,45 @@ def blob_store(
 
 
 def needs_bytes(digest: str) -> bool:
-    """Whether an upload of these bytes must write them: they are new, missing from storage, or corrupt."""
+    """Whether an upload of these bytes must write them: they are new, collected, missing from storage, or corrupt.
+
+    A hint only, read without a lock: the garbage collector may remove held bytes right after it answered, which
+    `record_received_blob` finds under the blob's row lock (and refuses, so the client sends them again).
+    """
     existing = Blob.objects.filter(digest=digest).first()
-    return existing is None or existing.state == Blob.State.CORRUPT or not blob_storage().exists(existing.storage_key)
+    return (
+        existing is None
+        or existing.is_collected
+        or existing.state == Blob.State.CORRUPT
+        or not blob_storage().exists(existing.storage_key)
+    )
+
+
+class BlobCollected(Conflict):
+    """The bytes were removed from storage by the garbage collector (HTTP 409): the client sends them again."""
+
+    code = "blob_collected"
+
+    def __init__(self, blob: Blob, *, project: Project | None = None, before: str = "") -> None:
+        upload = f"PUT /api/v1/projects/{project.slug}/blobs/{blob.prefixed_digest}" if project is not None else "a PUT"
+        super().__init__(
+            f"The bytes of {blob.prefixed_digest} were removed from storage once no version used them any more; "
+            f"nothing was recorded. Upload the file again ({upload} or an upload session){before}.",
+            field="digest",
+        )
+
+
+def blob_locked_stored(blob: Blob, *, project: Project | None = None) -> Blob:
+    """`blob` re-read under its row lock, refused if its bytes were collected: what a new version may point at.
+
+    Call inside the transaction that makes a version reference the blob. The garbage collector takes the same
+    lock and re-checks for live versions after it (services.lifecycle.blob_collect), so either it sees this
+    version and keeps the bytes, or this sees `collected_at` and refuses: never a version pointing at nothing.
+    """
+    locked = Blob.objects.select_for_update(no_key=True).get(pk=blob.pk)
+    if locked.is_collected:
+        raise BlobCollected(locked, project=project, before=", then publish again")
+    return locked
 
 
 @contextmanager
@@ -98,11 +134,15 @@ def record_received_blob(
     in the same transaction once the rows are written: it commits or rolls back with the blob, and what it records
     joins the blob's change set, ahead of the blob's own entries.
 
-    Precondition: the bytes are at `storage_key_for(digest)` and hashed to `digest`.
+    Precondition: the bytes are at `storage_key_for(digest)` and hashed to `digest` (when `wrote_bytes`; else
+    the store held them when the upload began).
+
+    Bytes the garbage collector removed meanwhile are found under the blob's row lock: if this upload wrote them
+    and they are still there the blob is stored again (and verified again); else BlobCollected, nothing recorded.
     """
     try:
         with transaction.atomic(), ChangeSet() as changes:
-            blob, created, repaired = _blob_record(changes, digest=digest, size=size, repaired=wrote_bytes)
+            blob, created, repaired = _blob_record(changes, digest=digest, size=size, wrote_bytes=wrote_bytes)
             claim, claimed = ProjectBlob.objects.get_or_create(
                 project=project, blob=blob, defaults={"uploaded_by": uploaded_by}
             )
@@ -118,12 +158,21 @@ def record_received_blob(
     return blob, created
 
 
-def _blob_record(changes: ChangeSet, *, digest: str, size: int, repaired: bool) -> tuple[Blob, bool, bool]:
-    """The blob row for these bytes, whether it is new, and whether a good upload just repaired it."""
+def _blob_record(changes: ChangeSet, *, digest: str, size: int, wrote_bytes: bool) -> tuple[Blob, bool, bool]:
+    """The blob row for these bytes, whether they are new to the store (a new row, or collected bytes stored
+    again), and whether a good upload just repaired them."""
     blob, created = Blob.objects.select_for_update(no_key=True).get_or_create(digest=digest, defaults={"size": size})
     if not created and blob.size != size:
         raise Conflict(f"sha256:{digest} is recorded with {blob.size} bytes, not {size}.")
-    repaired = not created and repaired and blob.state == Blob.State.CORRUPT
+    if not created and blob.is_collected:
+        # The collector deletes the object while holding this lock, so what storage shows now is final: a write
+        # that landed before its delete is gone, one after it is there. Bytes that were only hashed (held when
+        # the upload began) were never written.
+        if not (wrote_bytes and blob_storage().exists(blob.storage_key)):
+            raise BlobCollected(blob)
+        changes.update(blob, collected_at=None, state=Blob.State.PENDING, verified_at=None)
+        created = True
+    repaired = not created and wrote_bytes and blob.state == Blob.State.CORRUPT
     if repaired:
         changes.update(blob, state=Blob.State.PENDING, verified_at=None)
     if created or blob.state == Blob.State.PENDING:

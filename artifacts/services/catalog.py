@@ -22,7 +22,7 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
-from artifacts.services.blobs import require_project_blob
+from artifacts.services.blobs import blob_locked_stored, require_project_blob
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet, given
 from core.errors import Conflict, InvalidInput
@@ -40,6 +40,29 @@ class AlreadyPublished(Conflict):
     def __init__(self, message: str, *, existing: ArtifactVersion | DatasetVersion) -> None:
         super().__init__(message)
         self.existing = existing
+
+
+class VersionDeleted(AlreadyPublished):
+    """The same content was a version that has since been deleted (HTTP 409): versions are found by content, so
+    publishing it again would hand back a deleted version. `existing` is that version, with its tombstone."""
+
+    code = "version_deleted"
+
+    def __init__(self, existing: ArtifactVersion | DatasetVersion, owner: str) -> None:
+        tombstone = existing.tombstone
+        by = tombstone.deleted_by.get_username() if tombstone.deleted_by_id else "the project's retention schedule"
+        super().__init__(
+            f"This content was version {existing.number} (id {existing.pk}) of {owner}, deleted on "
+            f"{tombstone.deleted_at:%Y-%m-%d %H:%M} UTC by {by}: {tombstone.reason} Nothing was published: a "
+            "deleted version stays deleted, and the same content cannot become another version of the same "
+            f"{'artifact' if isinstance(existing, ArtifactVersion) else 'dataset'}.",
+            existing=existing,
+        )
+
+
+def _refuse_deleted(existing: ArtifactVersion | DatasetVersion, owner: str) -> None:
+    if getattr(existing, "tombstone", None) is not None:
+        raise VersionDeleted(existing, owner)
 
 
 def _run_label(run: Run | None) -> str:
@@ -184,15 +207,22 @@ def dataset_version_create(
     dataset = Dataset.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=dataset.pk)
     if digest:
         blob = require_project_blob(dataset.project, digest_hex(digest, "digest"), "digest", created_by)
-        existing = DatasetVersion.objects.filter(dataset=dataset, blob=blob).select_related("run").first()
+        existing = (
+            DatasetVersion.objects.filter(dataset=dataset, blob=blob)
+            .select_related("run", "tombstone__deleted_by")
+            .first()
+        )
         pinned = {"blob": blob}
     else:
         manifest = digest_hex(manifest_digest or "", "manifest_digest")
         existing = (
-            DatasetVersion.objects.filter(dataset=dataset, manifest_digest=manifest).select_related("run").first()
+            DatasetVersion.objects.filter(dataset=dataset, manifest_digest=manifest)
+            .select_related("run", "tombstone__deleted_by")
+            .first()
         )
         pinned = {"uri": uri, "manifest_digest": manifest}
     if existing is not None:
+        _refuse_deleted(existing, f"dataset '{dataset.name}'")
         _same_retry_or_refuse(
             existing,
             f"dataset '{dataset.name}'",
@@ -205,6 +235,8 @@ def dataset_version_create(
             },
         )
         return existing, False
+    if digest:
+        blob = blob_locked_stored(blob, project=dataset.project)
     number = (dataset.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     version = DatasetVersion(
         dataset=dataset,
@@ -473,7 +505,8 @@ def artifact_version_publish(
 
     Idempotent: the same bytes published again under the same artifact with the same run, media type and
     metadata return the existing version (and False); saying anything else is refused (AlreadyPublished),
-    not dropped in silence. Numbers are taken under a lock on the artifact row
+    not dropped in silence. Bytes that were a version since deleted are refused (VersionDeleted), and so are bytes
+    the garbage collector removed (BlobCollected: upload them again). Numbers are taken under a lock on the artifact row
     (SQLite's IMMEDIATE transactions serialise writers the same way), so concurrent publishers get
     1, 2, 3… with no gap or duplicate.
     """
@@ -486,8 +519,13 @@ def artifact_version_publish(
         Artifact.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=artifact.pk)
     )
     blob = require_project_blob(artifact.project, digest_hex(digest, "digest"), "digest", created_by)
-    existing = ArtifactVersion.objects.filter(artifact=artifact, blob=blob).select_related("run").first()
+    existing = (
+        ArtifactVersion.objects.filter(artifact=artifact, blob=blob)
+        .select_related("run", "tombstone__deleted_by")
+        .first()
+    )
     if existing is not None:
+        _refuse_deleted(existing, f"artifact '{artifact.name}'")
         _same_retry_or_refuse(
             existing,
             f"artifact '{artifact.name}'",
@@ -498,6 +536,7 @@ def artifact_version_publish(
             },
         )
         return existing, False
+    blob = blob_locked_stored(blob, project=artifact.project)
     number = (artifact.versions.aggregate(top=Max("number"))["top"] or 0) + 1
     version = ArtifactVersion(
         artifact=artifact,

@@ -37,6 +37,10 @@ def blob_verify(*, blob: Blob) -> Blob:
         actual, size = None, 0
     with transaction.atomic(), ChangeSet() as changes:
         blob = Blob.objects.select_for_update(no_key=True).get(pk=blob.pk)
+        if blob.is_collected:
+            # The garbage collector removed the bytes on purpose (after this check was queued, or while it read):
+            # missing is what they should be, not corruption.
+            return blob
         if blob.verified_at is not None and blob.verified_at > started_at:
             # Another worker read the bytes after this one began (a duplicate task, a repair's re-check):
             # its answer is the more recent truth.
@@ -91,7 +95,8 @@ def blob_scrub(*, byte_budget: int) -> list[int]:
     choice stops at the first blob that would pass the budget rather than skipping to smaller ones, so order
     is kept, and always takes at least one: a blob larger than the budget is re-proved on its own turn, never
     starved. Corrupt blobs are left out: they stay quarantined until a good upload of the same bytes repairs
-    them, which queues their verification itself.
+    them, which queues their verification itself. Collected blobs are left out too: their bytes were removed on
+    purpose, and are not corrupt.
 
     The tasks are queued once the surrounding transaction commits, stamped with this moment, so a copy of one
     that runs after the blob was proved again does nothing.
@@ -116,7 +121,11 @@ def blob_pending_enqueue() -> list[int]:
 
     For an operator after an outage of the broker or the workers; duplicates of tasks already queued are harmless.
     """
-    pending = list(Blob.objects.filter(state=Blob.State.PENDING).order_by("id").values_list("id", flat=True))
+    pending = list(
+        Blob.objects.filter(state=Blob.State.PENDING, collected_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     _queue_verification(pending)
     return pending
 
@@ -126,8 +135,9 @@ def _least_recently_proved() -> Iterator[tuple[int, int]]:
 
     Two walks rather than one ORDER BY verified_at NULLS FIRST: no index serves that on both PostgreSQL and SQLite.
     """
-    pending = Blob.objects.filter(state=Blob.State.PENDING).order_by("id")
-    verified = Blob.objects.filter(state=Blob.State.VERIFIED).order_by("verified_at", "id")
+    stored = Blob.objects.filter(collected_at__isnull=True)
+    pending = stored.filter(state=Blob.State.PENDING).order_by("id")
+    verified = stored.filter(state=Blob.State.VERIFIED).order_by("verified_at", "id")
     return chain.from_iterable(
         blobs.values_list("id", "size").iterator(chunk_size=SCRUB_FETCH_SIZE) for blobs in (pending, verified)
     )

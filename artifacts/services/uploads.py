@@ -28,7 +28,7 @@ from django.utils import timezone
 from artifacts.jobs import VERIFY_DIRECT_UPLOAD
 from artifacts.models import Blob, Project, UploadSession, storage_key_for
 from artifacts.selectors import blob_held_by
-from artifacts.services.blobs import needs_bytes, received_bytes_errors, record_received_blob
+from artifacts.services.blobs import BlobCollected, needs_bytes, received_bytes_errors, record_received_blob
 from artifacts.storage import blob_storage, is_s3
 from artifacts.storage.reads import hash_stored_blob
 from artifacts.storage.writes import (
@@ -88,7 +88,7 @@ def upload_session_start(
     hex_digest = digest_hex(digest, "digest")
     # Bytes the starter may not read (a restricted artifact's) are neither confirmed nor skipped: they upload them.
     held = blob_held_by(project, hex_digest, created_by)
-    if held is not None and held.state != Blob.State.CORRUPT:
+    if held is not None and held.state != Blob.State.CORRUPT and not held.is_collected:
         if size is not None and size != held.size:
             # The digest names bytes of one length: a client declaring another is about to send other bytes, or
             # named the wrong ones. Handing back the blob would hide that.
@@ -409,14 +409,23 @@ def upload_session_finish(
     except BaseException:
         _release_writer_lease(session, session.writer)
         raise
-    blob, created = record_received_blob(
-        project=session.project,
-        digest=session.digest,
-        size=session.offset,
-        uploaded_by=session.created_by,
-        wrote_bytes=wrote,
-        completing=lambda: _session_completed(session),
-    )
+    try:
+        blob, created = record_received_blob(
+            project=session.project,
+            digest=session.digest,
+            size=session.offset,
+            uploaded_by=session.created_by,
+            wrote_bytes=wrote,
+            completing=lambda: _session_completed(session),
+        )
+    except BlobCollected as refused:
+        # The collector removed the bytes while this upload ran (they were held when it began, so it only hashed
+        # them, or its write landed before the delete): the session ends, and the client starts a new one.
+        with transaction.atomic():
+            _session_end(
+                session, AuditAction.UPLOAD_SESSION_FAILED, {"offset": session.offset, "failure": refused.code}
+            )
+        raise
     return blob, created
 
 
@@ -614,12 +623,23 @@ def upload_session_verify_direct(*, session: UploadSession) -> UploadSession:
                 changes={"state": [before, session.state], "size": size},
             )
 
-    record_received_blob(
-        project=session.project,
-        digest=session.digest,
-        size=size,
-        uploaded_by=session.created_by,
-        wrote_bytes=True,
-        completing=complete_session,
-    )
+    try:
+        record_received_blob(
+            project=session.project,
+            digest=session.digest,
+            size=size,
+            uploaded_by=session.created_by,
+            wrote_bytes=True,
+            completing=complete_session,
+        )
+    except BlobCollected as refused:
+        # The collector's delete removed what was just copied to the digest's key: nothing is recorded, and the
+        # client, finding the session failed, uploads again.
+        with transaction.atomic(), ChangeSet() as changes:
+            changes.update(session, state=UploadSession.State.FAILED, failure=refused.message)
+            changes.audit(
+                AuditAction.UPLOAD_SESSION_FAILED,
+                obj=session,
+                changes={"state": [before, session.state], "failure": session.failure},
+            )
     return session

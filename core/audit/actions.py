@@ -29,11 +29,20 @@ class AuditAction(models.TextChoices):
     ARTIFACT_CREATED = "artifact.created", "An artifact was created"
     ARTIFACT_UPDATED = "artifact.updated", "An artifact's description or restriction changed"
     ARTIFACT_VERSION_PUBLISHED = "artifact_version.published", "An artifact version was published"
+    ARTIFACT_VERSION_DELETED = (
+        "artifact_version.deleted",
+        "An artifact version was deleted: its record stays as a tombstone (who, when, why, which rule or plan)",
+    )
+    DATASET_VERSION_DELETED = (
+        "dataset_version.deleted",
+        "A dataset version was deleted: its record stays as a tombstone (who, when, why, which rule or plan)",
+    )
     BLOB_STORED = "blob.stored", "New bytes were stored under their digest"
     BLOB_REPAIRED = "blob.repaired", "Bytes found corrupt were received again, intact"
     PROJECT_BLOB_CLAIMED = "project_blob.claimed", "A project uploaded bytes the store already held"
     BLOB_VERIFIED = "blob.verified", "Stored bytes were read back and matched their digest (every check is logged)"
     BLOB_CORRUPT = "blob.corrupt", "Stored bytes no longer matched their digest, or were missing"
+    BLOB_COLLECTED = "blob.collected", "Bytes no live version used any more were removed from storage"
     BLOB_DOWNLOADED = "blob.downloaded", "Bytes were handed out: a whole download or a byte range"
     BLOB_PRESIGNED_URL_ISSUED = "blob.presigned_url_issued", "A presigned URL to the bytes was handed out"
     UPLOAD_SESSION_STARTED = "upload_session.started", "A resumable upload session was opened"
@@ -111,6 +120,7 @@ ACTION_PREFIXES: list[str] = sorted({f"{action.split('.')[0]}." for action in Au
 #: name by accident only: some, such as `artifact_version.published`, are both). `webhook.test` is not recorded.
 RECORDED_AS: dict[str, list[str]] = {
     EventType.ARTIFACT_VERSION_PUBLISHED: [AuditAction.ARTIFACT_VERSION_PUBLISHED],
+    EventType.ARTIFACT_VERSION_DELETED: [AuditAction.ARTIFACT_VERSION_DELETED],
     EventType.BLOB_VERIFIED: [AuditAction.BLOB_VERIFIED],
     EventType.BLOB_CORRUPT: [AuditAction.BLOB_CORRUPT],
     EventType.PROMOTION_REQUESTED: [AuditAction.PROMOTION_REQUEST_OPENED],
