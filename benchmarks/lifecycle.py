@@ -9,14 +9,15 @@ figures belong together. What every benchmark needs around its measurements is i
 
 Everything runs on 127.0.0.1 and is started and stopped here: a fresh PostgreSQL database of the script's own
 (`provenant_bench_<pid>_lifecycle`, migrated, dropped at the end), moto's S3 server on a free port (the blob store of
-every phase), and the first empty Redis database of 13, 12, ..., 8 (the broker of the upload phase, whose
-verification tasks are only queued, and emptied at the end). The data set is written by SQL (`INSERT ... SELECT`
+every phase), and the first empty Redis database of 13, 12, ..., 8 (the broker, on which tasks are only queued;
+emptied at the end). The data set is written by SQL (`INSERT ... SELECT`
 over `generate_series`, final values only: the version tables' triggers refuse any UPDATE), never row by row
 through the ORM; the small parts a planner protects (registered models with production and staging versions and
 aliases, a legal hold, lineage) go through the models. Planning and applying each run in a child process of their
 own (`json_child`), so that its wall time and peak resident set (VmHWM) are the planner's or the applier's alone;
-their Celery tasks run eagerly in that process (broker `memory://`), so the collection of the blobs is inside the
-apply's time. What each figure means and the targets are in benchmarks/README.md, whose lifecycle results this
+what they queue stays on Redis (no worker runs). `LIFECYCLE_BENCH_TRACE=1` prints each generator statement's time,
+`LIFECYCLE_BENCH_PROFILE=PATH` writes cProfile statistics of each child's call to PATH.<action>.<slug>.pstats. What
+each figure means and the targets are in benchmarks/README.md, whose lifecycle results this
 script rewrites.
 """
 
@@ -344,12 +345,18 @@ project = Project.objects.get(slug=request["slug"])
 user = get_user_model().objects.get(username=request["user"])
 RetentionPlan.objects.filter(project=project).count()  # the connection open, the ORM warm
 before = memory_kb(__import__("os").getpid())
+profile = request.get("profile") and __import__("cProfile").Profile()
 started = time.perf_counter()
+if profile:
+    profile.enable()
 if request["action"] == "plan":
     plan = retention_plan_create(project=project, created_by=user, trigger=RetentionPlan.Trigger.MANUAL)
 else:
     plan = retention_plan_apply(plan=RetentionPlan.objects.get(pk=request["plan"]), applied_by=user)
 seconds = time.perf_counter() - started
+if profile:
+    profile.disable()
+    profile.dump_stats(f"{request['profile']}.{request['action']}.{project.slug}.pstats")
 after = memory_kb(__import__("os").getpid())
 items = dict(plan.items.values_list("action").annotate(n=Count("id")).values_list("action", "n"))
 states = dict(plan.items.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
@@ -441,6 +448,7 @@ class ApplyResult:
     tombstones: int = 0
     collected: int = 0
     objects_left: int = -1
+    queued: int = 0
 
 
 @dataclass
@@ -490,7 +498,7 @@ class Bench:
     def prepare(self) -> None:
         self.start_moto()
         self.redis_url, self.redis = claim_redis_db()
-        progress(f"broker {self.redis_url} (the upload phase); creating and migrating {self.database}")
+        progress(f"broker {self.redis_url}; creating and migrating {self.database}")
         self.databases.create(self.database)
         self.db_settings = self.databases.settings(
             ["server_version", "shared_buffers", "work_mem", "synchronous_commit", "fsync"]
@@ -511,10 +519,12 @@ class Bench:
             secret_key=secrets.token_urlsafe(50),
         )
         self.env = clean_environment("AWS_") | settings | s3 | {"PYTHONUNBUFFERED": "1"}
-        # The children run their tasks (the blobs' collection among them) in their own process.
-        self.child_env = self.env | {"CELERY_BROKER_URL": "memory://"}
+        # As deployed: what the children queue (each deletion's collect_blob) waits on Redis for a worker that never
+        # runs here; the apply collects each blob itself right after deleting its version.
+        self.env |= {"CELERY_BROKER_URL": self.redis_url}
+        self.child_env = self.env
         os.environ.clear()
-        os.environ.update(self.env | {"CELERY_BROKER_URL": self.redis_url})
+        os.environ.update(self.env)
         django_setup()
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
@@ -573,6 +583,7 @@ class Bench:
 
     def child(self, request: dict[str, Any], what: str) -> dict[str, Any]:
         request = {"repo": str(REPO), "benchmarks": str(REPO / "benchmarks"), "user": self.user.username} | request
+        request["profile"] = os.environ.get("LIFECYCLE_BENCH_PROFILE", "")
         return json_child(PLANNER, request, what=what, cwd=REPO, env=self.child_env, timeout=3600)
 
     # Phase 1: planning ----------------------------------------------------------------------------------------
@@ -640,7 +651,10 @@ class Bench:
         if planned["items"].get("delete", 0) != count:
             raise BenchError(f"{slug}: the plan deletes {planned['items']} rather than all {count:,} versions")
         progress(f"{slug}: planned in {result.plan_s:.1f} s; applying")
+        self.redis.flushdb()
         result.apply = self.child({"action": "apply", "slug": slug, "plan": planned["plan"]}, f"applying {slug}")
+        result.queued = self.redis.llen("default")
+        self.redis.flushdb()
         self.check_apply(project, result)
         progress(
             f"{slug}: applied in {result.apply['seconds']:.1f} s ({count / result.apply['seconds']:,.0f} versions/s); "
@@ -926,10 +940,12 @@ def apply_report(bench: Bench, misses: list[str]) -> list[str]:
         "",
         f"A project of {count:,} checkpoint versions, each with a blob of its own whose bytes are in moto's bucket "
         f"(put by {PUT_THREADS} threads in {result.put_s:.0f} s); its one rule deletes them all. "
-        "`retention_plan_apply` in a fresh process, its tasks run eagerly there (the blobs' collection inside the "
-        "time). Next to it, on the same moto server before the apply: boto3 deleting other objects of the same "
-        f"kind in `DeleteObjects` batches of {DELETE_BATCH:,}, and one `DeleteObject` at a time; and the database "
-        "writing one tombstone per version by a single `INSERT ... SELECT` (rolled back).",
+        "`retention_plan_apply` in a fresh process, which deletes each version (`version_delete`: tombstone, audit "
+        "entry, event) and collects its blob (`blob_collect`: the S3 delete under the blob's row lock); the "
+        f"`collect_blob` task each deletion also queues stays on Redis ({result.queued:,} queued; a worker would "
+        "find each blob collected already). Next to it, on the same moto server before the apply: boto3 deleting "
+        f"other objects of the same kind in `DeleteObjects` batches of {DELETE_BATCH:,}, and one `DeleteObject` at a "
+        "time; and the database writing one tombstone per version by a single `INSERT ... SELECT` (rolled back).",
         "",
         "| Side | Count | s | Per second | Peak RSS MiB |",
         "| --- | ---: | ---: | ---: | ---: |",
