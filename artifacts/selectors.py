@@ -3,6 +3,7 @@
 import heapq
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import chain
 from typing import Literal
 
@@ -38,6 +39,9 @@ from artifacts.models import (
     RunArtifactInput,
     RunDatasetInput,
 )
+from artifacts.storage import blob_storage, is_s3
+from artifacts.storage.tiers import object_tier
+from core.s3 import reads_at_once
 from core.validators import DIGEST_PREFIX
 
 # Every list below names the relations its serializer reads, so a page costs the same number of queries
@@ -68,6 +72,41 @@ def blob_held_by(project: Project, digest: str, user: User) -> Blob | None:
         uploaded = ProjectBlob.objects.filter(blob=OuterRef("pk"), project=project, uploaded_by_id=user.pk)
         blobs = blobs.filter((reads_project & ~Exists(hidden_versions)) | Exists(seen_versions) | Exists(uploaded))
     return blobs.first()
+
+
+@dataclass(frozen=True)
+class BlobReadability:
+    """Whether a blob's bytes can be read now, as archival left them (artifacts/services/tiers.py)."""
+
+    storage_class: str  # empty: the bucket's default class, or a local folder
+    readable: bool
+    #: Its class needs a restore before a read (GLACIER, DEEP_ARCHIVE), whether or not a restored copy is there now.
+    restore_required: bool = False
+    restore_in_progress: bool = False
+    #: Until when the restored copy of bytes in such a class can be read.
+    restored_until: datetime | None = None
+
+
+def blob_readability(blob: Blob) -> BlobReadability:
+    """Whether `blob`'s bytes can be read now: at once in their class, or through a restored copy S3 has finished.
+
+    Asks S3 (one HeadObject) only for a class that needs a restore, so the downloads of every other blob cost
+    nothing more. Bytes missing from storage are not this question's business: they read as readable here, and
+    the read itself reports them.
+    """
+    if not is_s3(blob_storage()) or reads_at_once(blob.storage_class):
+        return BlobReadability(blob.storage_class, readable=True)
+    try:
+        tier = object_tier(blob.storage_key)
+    except FileNotFoundError:
+        return BlobReadability(blob.storage_class, readable=True)
+    return BlobReadability(
+        tier.storage_class,
+        readable=tier.readable,
+        restore_required=not reads_at_once(tier.storage_class),
+        restore_in_progress=tier.restore_ongoing,
+        restored_until=tier.restored_until,
+    )
 
 
 def dataset_list() -> QuerySet[Dataset]:

@@ -15,3 +15,27 @@ def encryption_parameters(storage: Storage) -> dict[str, str]:
     upload was created."""
     parameters = getattr(storage, "object_parameters", None) or {}
     return {name: parameters[name] for name in ENCRYPTION_PARAMETERS if name in parameters}
+
+
+#: S3's storage classes an object the app writes may be in, each with whether a GET reads it at once. GLACIER
+#: (Flexible Retrieval) and DEEP_ARCHIVE answer GET with 403 InvalidObjectState until a restore has made a temporary
+#: copy readable (hours; AWS charges for it). EXPRESS_ONEZONE and OUTPOSTS are left out: they need a bucket of their
+#: own kind, not a class an object moves to.
+STORAGE_CLASSES: dict[str, bool] = {
+    "STANDARD": True,
+    "REDUCED_REDUNDANCY": True,
+    "STANDARD_IA": True,
+    "ONEZONE_IA": True,
+    "INTELLIGENT_TIERING": True,
+    "GLACIER_IR": True,
+    "GLACIER": False,
+    "DEEP_ARCHIVE": False,
+}
+#: The classes archival may move bytes to: colder (cheaper to keep, dearer to read) than STANDARD.
+ARCHIVE_STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+
+
+def reads_at_once(storage_class: str) -> bool:
+    """Whether a GET of an object in `storage_class` answers with its bytes, without a restore first; empty (the
+    bucket's default, STANDARD) and any class this table does not know are taken to read at once, as S3 says."""
+    return STORAGE_CLASSES.get(storage_class or "STANDARD", True)

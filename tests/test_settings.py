@@ -91,6 +91,9 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
         ({**PRODUCTION, "PROVENANT_S3_SSE": "aws:kms"},
          "settings.STORAGES['blobs']['OPTIONS']['signature_version']", "s3v4"),
         (PRODUCTION, "settings.STORAGES['blobs']['OPTIONS']['signature_version']", "s3v4"),
+        ({}, "settings.PROVENANT_ARCHIVE_STORAGE_CLASS", "GLACIER_IR"),
+        ({"PROVENANT_ARCHIVE_STORAGE_CLASS": "DEEP_ARCHIVE"},
+         "settings.PROVENANT_ARCHIVE_STORAGE_CLASS", "DEEP_ARCHIVE"),
     ],
 )  # fmt: skip
 def test_embedded_defaults_and_production_services_come_from_the_environment(tmp_path, env, expression, expected):
@@ -133,3 +136,15 @@ def test_server_side_encryption_that_would_not_encrypt_as_meant_refuses_to_start
     result = run_manage("check", env={**PRODUCTION, **env}, tmp_path=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize("storage_class", ["glacier", "STANDARD", "EXPRESS_ONEZONE", "COLD"])
+def test_an_archive_storage_class_archival_cannot_move_bytes_to_is_named(tmp_path, storage_class):
+    result = run_manage(
+        "check", env={"DJANGO_DEBUG": "true", "PROVENANT_ARCHIVE_STORAGE_CLASS": storage_class}, tmp_path=tmp_path
+    )
+    assert result.returncode != 0
+    assert (
+        f"PROVENANT_ARCHIVE_STORAGE_CLASS={storage_class!r} is not an S3 storage class archival can move bytes to: "
+        "use one of STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER, DEEP_ARCHIVE"
+    ) in result.stderr

@@ -298,6 +298,15 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
     size = serializers.IntegerField(source="blob.size", read_only=True)
     blob_state = serializers.CharField(source="blob.state", read_only=True)
     verified_at = serializers.DateTimeField(source="blob.verified_at", read_only=True, allow_null=True)
+    storage_class = serializers.CharField(
+        source="blob.storage_class",
+        read_only=True,
+        help_text="The S3 storage class archival moved the bytes to; empty: the bucket's default.",
+    )
+    archived_at = serializers.DateTimeField(source="blob.archived_at", read_only=True, allow_null=True)
+    restore_requested_at = serializers.DateTimeField(
+        source="blob.restore_requested_at", read_only=True, allow_null=True
+    )
     created_by = serializers.SerializerMethodField()
     download_url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-download")
     metadata = JSONObjectField(read_only=True)
@@ -306,7 +315,8 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
         model = ArtifactVersion
         fields = [
             "id", "url", "project", "artifact", "artifact_name", "kind", "number", "digest", "size", "blob_state",
-            "verified_at", "run", "media_type", "metadata", "created_by", "created_at", "download_url",
+            "verified_at", "storage_class", "archived_at", "restore_requested_at", "run", "media_type", "metadata",
+            "created_by", "created_at", "download_url",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -372,7 +382,16 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Blob
-        fields = ["digest", "size", "state", "verified_at", "url"]
+        fields = [
+            "digest",
+            "size",
+            "state",
+            "verified_at",
+            "storage_class",
+            "archived_at",
+            "restore_requested_at",
+            "url",
+        ]
         read_only_fields = fields
 
     def get_url(self, blob: Blob) -> str:

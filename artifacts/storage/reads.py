@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from django.core.files.storage import Storage
 
 from artifacts.storage import CHUNK_SIZE, blob_storage, is_s3, s3_object_key
+from artifacts.storage.tiers import NotReadableNow, is_not_readable_now
 
 
 class BlobChunks:
@@ -52,7 +53,8 @@ def iter_blob(key: str, start: int = 0, end: int | None = None, chunk_size: int 
     `data[start:end]`, at most `chunk_size` bytes per chunk.
 
     Only the requested bytes are read: a local file is opened and seeked, and S3 is asked for that range
-    alone. Raises FileNotFoundError when nothing is stored at `key`.
+    alone. Raises FileNotFoundError when nothing is stored at `key`, NotReadableNow when the object is archived
+    in a class that needs a restore first and none can be read now.
     """
     if end is not None and end <= start:
         return BlobChunks((), lambda: None)
@@ -96,6 +98,8 @@ def _iter_s3_object(storage: Storage, key: str, start: int, end: int | None, chu
     except ClientError as error:
         if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
             raise FileNotFoundError(f"No object at {params['Key']} in bucket {params['Bucket']}.") from error
+        if is_not_readable_now(error):
+            raise NotReadableNow(f"The object at {params['Key']} is archived and not restored.") from error
         raise
     return BlobChunks(body.iter_chunks(chunk_size), body.close)
 

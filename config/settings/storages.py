@@ -5,6 +5,7 @@ import re
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.env import VAR_DIR, env_bool, env_int, env_str
+from core.s3 import ARCHIVE_STORAGE_CLASSES
 
 S3_BUCKET = env_str("PROVENANT_S3_BUCKET")
 
@@ -95,6 +96,18 @@ if PROVENANT_ACCEL_REDIRECT and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/", PROVE
     raise ImproperlyConfigured(
         f"PROVENANT_ACCEL_REDIRECT={PROVENANT_ACCEL_REDIRECT!r} is not the path of an nginx location: it starts and "
         "ends with '/', with letters, digits, '.', '_', '~' or '-' between (e.g. /_provenant_blobs/)."
+    )
+
+# Archival (artifacts/services/tiers.py) moves a blob's bytes to this colder S3 storage class. GLACIER_IR keeps them
+# readable at once (a download costs more, and the object is billed at least 90 days); GLACIER or DEEP_ARCHIVE cost
+# less to keep, but their downloads answer 409 until someone asks for a restore and S3 has made one (hours). With a
+# local folder archival does nothing, whatever this says.
+PROVENANT_ARCHIVE_STORAGE_CLASS = env_str("PROVENANT_ARCHIVE_STORAGE_CLASS") or "GLACIER_IR"
+if PROVENANT_ARCHIVE_STORAGE_CLASS not in ARCHIVE_STORAGE_CLASSES:
+    raise ImproperlyConfigured(
+        f"PROVENANT_ARCHIVE_STORAGE_CLASS={PROVENANT_ARCHIVE_STORAGE_CLASS!r} is not an S3 storage class archival can "
+        f"move bytes to: use one of {', '.join(ARCHIVE_STORAGE_CLASSES)} (spelled as S3 does, in capitals), or leave "
+        "it empty for GLACIER_IR."
     )
 
 STORAGES = {

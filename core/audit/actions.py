@@ -45,6 +45,8 @@ class AuditAction(models.TextChoices):
     BLOB_COLLECTED = "blob.collected", "Bytes no live version used any more were removed from storage"
     BLOB_DOWNLOADED = "blob.downloaded", "Bytes were handed out: a whole download or a byte range"
     BLOB_PRESIGNED_URL_ISSUED = "blob.presigned_url_issued", "A presigned URL to the bytes was handed out"
+    BLOB_ARCHIVED = "blob.archived", "Stored bytes were moved to a colder S3 storage class"
+    BLOB_RESTORE_REQUESTED = "blob.restore_requested", "A restore was requested of archived bytes not readable at once"
     UPLOAD_SESSION_STARTED = "upload_session.started", "A resumable upload session was opened"
     UPLOAD_SESSION_SEALED = "upload_session.sealed", "An upload session received its last byte and is being checked"
     UPLOAD_SESSION_FINISHED = "upload_session.finished", "An upload session's bytes matched their digest and were kept"

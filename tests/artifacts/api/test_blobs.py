@@ -230,6 +230,9 @@ def test_a_blobs_state_is_read_by_get_from_pending_to_verified(api):
         "size": len(data),
         "state": "pending",
         "verified_at": None,
+        "storage_class": "",
+        "archived_at": None,
+        "restore_requested_at": None,
         "url": f"http://testserver/api/v1/projects/{project.slug}/blobs/{sha256(data)}",
     }
     assert verified.json()["state"] == "verified"
