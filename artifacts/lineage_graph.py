@@ -31,6 +31,8 @@ KIND_COLOURS: dict[str, tuple[str, str]] = {
     "run": ("#fff3d6", "#8a5a00"),
     "artifact_version": ("#e6edfb", "#2452c2"),
 }
+#: A deleted version, whatever its kind: greyed, with a dashed outline (and "deleted" in its spoken name).
+DELETED_COLOURS = ("#f1f2f4", "#6b7280")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif"
 
 # XML 1.0 allows tab, newline, carriage return and everything from U+0020 except surrogates, U+FFFE and U+FFFF.
@@ -39,7 +41,8 @@ NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 @dataclass(frozen=True)
 class GraphNode:
-    """One box: `label` on the first line, `detail` (its kind, a digest…) on the second, a link when `href`."""
+    """One box: `label` on the first line, `detail` (its kind, a digest…) on the second, a link when `href`.
+    A `deleted` version is drawn dashed and greyed, and says so: it is part of the lineage, not missing from it."""
 
     key: str
     kind: NodeKind
@@ -47,6 +50,7 @@ class GraphNode:
     detail: str = ""
     href: str | None = None
     current: bool = False
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,18 +148,21 @@ def _edge_path(points: list[tuple[float, float]]) -> str:
 
 def _node(placed: Placed) -> str:
     node = placed.node
-    fill, stroke = KIND_COLOURS[node.kind]
+    fill, stroke = DELETED_COLOURS if node.deleted else KIND_COLOURS[node.kind]
     spoken = f"{node.label}, {node.detail}" if node.detail else node.label
+    spoken += " (deleted)" if node.deleted else ""
     spoken += " (this version)" if node.current else ""
+    dashed = ' stroke-dasharray="5 3"' if node.deleted else ""
     box = (
         f'<rect x="{placed.x:.1f}" y="{placed.y:.1f}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="6" '
-        f'fill="{fill}" stroke="{stroke}" stroke-width="{3 if node.current else 1.2}"/>'
+        f'fill="{fill}" stroke="{stroke}" stroke-width="{3 if node.current else 1.2}"{dashed}/>'
         f'<text x="{placed.x + 10:.1f}" y="{placed.y + 19:.1f}" font-size="13" font-weight="600" fill="#1d2330">'
         f"{xml_text(shorten(node.label))}</text>"
         f'<text x="{placed.x + 10:.1f}" y="{placed.y + 36:.1f}" font-size="11.5" fill="#5b6475">'
         f"{xml_text(shorten(node.detail, LABEL_CHARACTERS + 4))}</text>"
     )
-    inner = f'<g class="node {node.kind}" data-node="{xml_text(node.key)}"><title>{xml_text(spoken)}</title>{box}</g>'
+    classes = f"node {node.kind} deleted" if node.deleted else f"node {node.kind}"
+    inner = f'<g class="{classes}" data-node="{xml_text(node.key)}"><title>{xml_text(spoken)}</title>{box}</g>'
     if node.href:
         return f'<a href="{xml_text(node.href)}" aria-label="{xml_text(spoken)}">{inner}</a>'
     return inner

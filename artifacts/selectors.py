@@ -117,8 +117,8 @@ def dataset_list() -> QuerySet[Dataset]:
 
 
 def dataset_version_list() -> QuerySet[DatasetVersion]:
-    # Each row shows its project's slug, its blob's digest and state, and its creator's name.
-    return DatasetVersion.objects.select_related("dataset__project", "blob", "created_by")
+    # Each row shows its project's slug, its blob's digest and state, its creator's name, and its tombstone if deleted.
+    return DatasetVersion.objects.select_related("dataset__project", "blob", "created_by", "tombstone__deleted_by")
 
 
 def run_list() -> QuerySet[Run]:
@@ -133,8 +133,9 @@ def artifact_list() -> QuerySet[Artifact]:
 
 
 def artifact_version_list() -> QuerySet[ArtifactVersion]:
-    # Each row shows its project's slug, its blob's digest, size and state, and its creator's name.
-    return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by")
+    # Each row shows its project's slug, its blob's digest, size and state, its creator's name, and its tombstone
+    # (with who deleted it) if deleted.
+    return ArtifactVersion.objects.select_related("artifact__project", "blob", "created_by", "tombstone__deleted_by")
 
 
 #: Up to this many visible artifacts, a page of versions is found through each artifact's newest versions.
@@ -268,11 +269,11 @@ def _walk_sql() -> str:
 
 def _details(type_: NodeType, ids: set[int], user: User) -> dict[int, object]:
     if type_ == "dataset_version":
-        queryset = DatasetVersion.objects.select_related("dataset__project", "blob")
+        queryset = DatasetVersion.objects.select_related("dataset__project", "blob", "tombstone__deleted_by")
     elif type_ == "run":
         queryset = Run.objects.select_related("project")
     else:
-        queryset = ArtifactVersion.objects.select_related("artifact__project", "blob")
+        queryset = ArtifactVersion.objects.select_related("artifact__project", "blob", "tombstone__deleted_by")
     return queryset.visible_to(user).in_bulk(ids) if ids else {}
 
 
@@ -350,8 +351,11 @@ class BoundedLineage:
 
 
 def portal_artifact_version(user: User, pk: int) -> ArtifactVersion | None:
-    # The page names the artifact, its project, the blob's digest, size and state, and who published it.
-    versions = ArtifactVersion.objects.visible_to(user).select_related("artifact__project", "blob", "created_by")
+    # The page names the artifact, its project, the blob's digest, size and state, who published it, and whether
+    # (by whom) it was deleted.
+    versions = ArtifactVersion.objects.visible_to(user).select_related(
+        "artifact__project", "blob", "created_by", "tombstone__deleted_by"
+    )
     return versions.filter(pk=pk).first()
 
 
@@ -359,10 +363,10 @@ def artifact_version_downloadable(version: ArtifactVersion) -> bool:
     """Whether the API's download of `version` would hand out its bytes to a user who sees the version.
 
     The download endpoint asks exactly that the version be visible (the view role, on its project or its
-    artifact), then refuses corrupt bytes; so a user who sees the version page may download unless its bytes
-    are quarantined.
+    artifact), then refuses corrupt bytes and deleted versions (410); so a user who sees the version page may
+    download unless its bytes are quarantined or the version was deleted.
     """
-    return version.blob.state != Blob.State.CORRUPT
+    return version.blob.state != Blob.State.CORRUPT and getattr(version, "tombstone", None) is None
 
 
 def portal_run(run_id: int | None, user: User) -> Run | None:

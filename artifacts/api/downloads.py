@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from artifacts.models import ArtifactVersion, Blob, Project
 from artifacts.services.blobs import blob_read_record
 from artifacts.storage.reads import accel_redirect_uri, iter_blob, presigned_url
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 CONTENT_TYPE = "application/octet-stream"
@@ -141,6 +141,14 @@ def blob_response(
             f"Blob {blob.prefixed_digest} failed integrity verification and is quarantined: it is not served. "
             "Upload the original file again to repair it.",
             code="blob_corrupt",
+        )
+    if blob.is_collected:
+        # Only a deleted version's bytes are collected, and its download answered 410 before this: here the bytes
+        # are asked for by digest, and the client that hears 404 uploads them again.
+        raise NotFound(
+            f"The bytes of {blob.prefixed_digest} were removed from storage once no version used them any more. "
+            "Upload the file again to store them.",
+            code="blob_collected",
         )
     identity = identity_headers(blob)
     disposition = f'attachment; filename="{safe_filename(filename)}"'
@@ -355,19 +363,23 @@ _BLOB_HEADERS = [
     ),
 ]
 
+_BLOB_RESPONSES = {
+    (200, CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The whole blob."),
+    (206, CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The one requested byte range."),
+    302: OpenApiResponse(description="Redirect to a presigned S3 URL for the bytes (`?redirect=true`)."),
+    304: OpenApiResponse(description="If-None-Match matched: the client's copy is current."),
+    (409, "application/json"): OpenApiResponse(
+        OpenApiTypes.OBJECT, description="The blob failed verification and is quarantined (`blob_corrupt`)."
+    ),
+    (416, "application/json"): OpenApiResponse(
+        OpenApiTypes.OBJECT, description="The range starts past the end of the blob."
+    ),
+}
+
 # The OpenAPI description of every endpoint answered by blob_response.
-blob_download_schema = extend_schema(
-    parameters=_BLOB_HEADERS,
-    responses={
-        (200, CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The whole blob."),
-        (206, CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="The one requested byte range."),
-        302: OpenApiResponse(description="Redirect to a presigned S3 URL for the bytes (`?redirect=true`)."),
-        304: OpenApiResponse(description="If-None-Match matched: the client's copy is current."),
-        (409, "application/json"): OpenApiResponse(
-            OpenApiTypes.OBJECT, description="The blob failed verification and is quarantined (`blob_corrupt`)."
-        ),
-        (416, "application/json"): OpenApiResponse(
-            OpenApiTypes.OBJECT, description="The range starts past the end of the blob."
-        ),
-    },
-)
+blob_download_schema = extend_schema(parameters=_BLOB_HEADERS, responses=_BLOB_RESPONSES)
+
+
+def version_download_schema(gone: OpenApiResponse) -> extend_schema:
+    """blob_download_schema for a version's download, which also answers 410 once the version is deleted."""
+    return extend_schema(parameters=_BLOB_HEADERS, responses={**_BLOB_RESPONSES, (410, "application/json"): gone})

@@ -19,6 +19,7 @@ from artifacts.models import (
     RoleGrant,
     Run,
     UploadSession,
+    VersionTombstone,
 )
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import min_chunk_size
@@ -45,6 +46,31 @@ def _json_object(validator=validate_json_object):
 
 def _user(user) -> str | None:
     return user.get_username() if user else None
+
+
+class TombstoneSerializer(serializers.ModelSerializer):
+    """A deleted version's tombstone: who deleted it (null: the project's retention schedule), when and why."""
+
+    deleted_by = serializers.SerializerMethodField()
+    plan_id = serializers.IntegerField(read_only=True, allow_null=True, help_text="The retention plan, if one did.")
+
+    class Meta:
+        model = VersionTombstone
+        fields = ["deleted_at", "deleted_by", "reason", "rule", "plan_id"]
+        read_only_fields = fields
+
+    def get_deleted_by(self, tombstone: VersionTombstone) -> str | None:
+        return _user(tombstone.deleted_by)
+
+
+def deleted_field() -> TombstoneSerializer:
+    return TombstoneSerializer(
+        source="tombstone",
+        read_only=True,
+        allow_null=True,
+        help_text="Null while the version is live; once deleted, its tombstone. The record stays, its bytes may be "
+        "gone, and its download answers 410.",
+    )
 
 
 # Projects ---------------------------------------------------------------------------------------------
@@ -116,12 +142,14 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
     schema = JSONObjectField(read_only=True, help_text="Column summary.")
+    deleted = deleted_field()
 
     class Meta:
         model = DatasetVersion
         fields = [
             "id", "url", "project", "dataset", "dataset_name", "number", "digest", "size", "blob_state", "uri",
             "manifest_digest", "run", "row_count", "schema", "description", "created_by", "created_at", "download_url",
+            "deleted",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -310,13 +338,14 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
     download_url = serializers.HyperlinkedIdentityField(view_name="api:artifactversion-download")
     metadata = JSONObjectField(read_only=True)
+    deleted = deleted_field()
 
     class Meta:
         model = ArtifactVersion
         fields = [
             "id", "url", "project", "artifact", "artifact_name", "kind", "number", "digest", "size", "blob_state",
             "verified_at", "storage_class", "archived_at", "restore_requested_at", "run", "media_type", "metadata",
-            "created_by", "created_at", "download_url",
+            "created_by", "created_at", "download_url", "deleted",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -355,6 +384,10 @@ class LineageNodeSerializer(serializers.Serializer):
             "depth": node.depth,
             "url": reverse(self.DETAIL_ROUTES[node.type], kwargs={"pk": node.id}, request=self.context.get("request")),
         }
+        if node.type != "run":
+            # A deleted version is still part of the graph: shown as deleted, never as missing.
+            tombstone = getattr(obj, "tombstone", None)
+            body["deleted"] = TombstoneSerializer(tombstone).data if tombstone is not None else None
         if node.type == "run":
             body.update(status=obj.status, code_commit=obj.code_commit or None)
         elif node.type == "artifact_version":
@@ -390,6 +423,7 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
             "storage_class",
             "archived_at",
             "restore_requested_at",
+            "collected_at",
             "url",
         ]
         read_only_fields = fields

@@ -27,11 +27,24 @@ from artifacts.api.base import (
     require,
     require_upload,
 )
-from artifacts.api.downloads import blob_download_schema, blob_response
+from artifacts.api.downloads import blob_download_schema, blob_response, version_download_schema
 from artifacts.filters import ArtifactFilter, ArtifactVersionFilter, DatasetFilter, DatasetVersionFilter, RunFilter
-from artifacts.models import Artifact, ArtifactVersion, Blob, Project
+from artifacts.models import Artifact, ArtifactVersion, Blob, Project, VersionTombstone
 from artifacts.services.catalog import AlreadyPublished
 from core.validators import MAX_ID, parse_digest
+
+VERSION_DELETED_RESPONSE = OpenApiResponse(
+    inline_serializer(
+        "VersionDeleted",
+        {
+            "detail": drf_serializers.CharField(),
+            "code": drf_serializers.CharField(help_text="version_deleted"),
+            "deleted": s.TombstoneSerializer(),
+        },
+    ),
+    "The version was deleted: its record stays, its bytes are not served. `deleted` says when, by whom (null: the "
+    "project's retention schedule), why, and which retention rule and plan.",
+)
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
@@ -283,12 +296,32 @@ class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.Re
         require(request.user, Verb.CONTRIBUTE, data["artifact"])
         return self.publish(lambda: services.artifact_version_publish(created_by=request.user, **data))
 
-    @blob_download_schema
+    @version_download_schema(VERSION_DELETED_RESPONSE)
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str):
         version = self.get_object()
+        if (tombstone := getattr(version, "tombstone", None)) is not None:
+            return version_gone(version, tombstone)
         filename = version.metadata.get("filename") or f"{version.artifact.name}-v{version.number}"
         return blob_response(request, version.blob, filename=str(filename), through=version)
+
+
+def version_gone(version: ArtifactVersion, tombstone: VersionTombstone) -> Response:
+    """410 Gone for a deleted version's bytes, saying who deleted it, when and why (HEAD gets the same status)."""
+    by = _user_label(tombstone)
+    rule = f" (retention rule '{tombstone.rule}'" + (f", plan {tombstone.plan_id})" if tombstone.plan_id else ")")
+    detail = (
+        f"{version} was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC by {by}"
+        f"{rule if tombstone.rule else ''}: {tombstone.reason} Its record and lineage stay; its bytes are not served."
+    )
+    return Response(
+        {"detail": detail, "code": "version_deleted", "deleted": s.TombstoneSerializer(tombstone).data},
+        status=status.HTTP_410_GONE,
+    )
+
+
+def _user_label(tombstone: VersionTombstone) -> str:
+    return tombstone.deleted_by.get_username() if tombstone.deleted_by_id else "the project's retention schedule"
 
 
 class LineageView(APIView):

@@ -57,6 +57,7 @@ def _graph_node(node: LineageNode, page: str) -> GraphNode:
             detail=f"{obj.artifact.get_kind_display()} v{obj.number}",
             href=reverse("portal:artifact-version", args=[obj.pk]),
             current=node.direction == "root",
+            deleted=getattr(obj, "tombstone", None) is not None,
         )
     if isinstance(obj, Run):
         return GraphNode(
@@ -67,7 +68,12 @@ def _graph_node(node: LineageNode, page: str) -> GraphNode:
             href=anchor,
         )
     return GraphNode(
-        key=node.key, kind="dataset_version", label=obj.dataset.name, detail=f"dataset v{obj.number}", href=anchor
+        key=node.key,
+        kind="dataset_version",
+        label=obj.dataset.name,
+        detail=f"dataset v{obj.number}",
+        href=anchor,
+        deleted=getattr(obj, "tombstone", None) is not None,
     )
 
 
