@@ -16,6 +16,7 @@ api_patterns = [
     path("audit/", include("governance.audit.api.urls")),
     path("webhooks/", include("governance.webhooks.api.urls")),
     path("", include("governance.access.api.urls")),
+    path("", include("governance.lifecycle.api.urls")),
     path("", include("governance.registry.api.urls")),
     path("", include("artifacts.api.urls")),
 ]

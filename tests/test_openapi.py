@@ -35,6 +35,7 @@ from core.validators import (
     parse_digest,
     slug_validator,
 )
+from governance.lifecycle.models import LegalHold, RetentionPolicy
 from governance.portal.demo import MODEL_NAME, SECOND_REVIEWER
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
 from governance.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -343,6 +344,16 @@ def demo(settings, django_capture_on_commit_callbacks, receiver):
         assert_conforms(sent, "POST", "/api/v1/webhooks/endpoints/{id}/test/")
     run = client.post("/api/v1/runs/", {"project": project.slug, "external_id": "bare"}, format="json")
     assert_conforms(run, "POST", "/api/v1/runs/")
+    rules = [{"name": "old-checkpoints", "action": "delete", "kinds": ["checkpoint"], "keep_last_versions": 2}]
+    policy = client.post("/api/v1/retention-policies/", {"project": project.slug, "rules": rules}, format="json")
+    assert_conforms(policy, "POST", "/api/v1/retention-policies/")
+    with django_capture_on_commit_callbacks(execute=True):
+        version = ArtifactVersion.objects.filter(artifact__project=project).order_by("pk").first()
+        for target in ({}, {"artifact_version": version.pk}):
+            hold = client.post("/api/v1/legal-holds/", {"project": project.slug, "reason": "Case 7", **target})
+            assert_conforms(hold, "POST", "/api/v1/legal-holds/")
+        released = client.post(f"/api/v1/legal-holds/{hold.json()['id']}/release/", {"reason": "Case closed."})
+        assert_conforms(released, "POST", "/api/v1/legal-holds/{id}/release/")
     return client
 
 
@@ -378,6 +389,8 @@ COLLECTIONS = {
     "/api/v1/model-versions/": (ModelVersion, "pk"),
     "/api/v1/promotions/": (PromotionRequest, "pk"),
     "/api/v1/promotion-policies/": (PromotionPolicy, "pk"),
+    "/api/v1/retention-policies/": (RetentionPolicy, "pk"),
+    "/api/v1/legal-holds/": (LegalHold, "pk"),
     "/api/v1/uploads/": (UploadSession, "pk"),
     "/api/v1/webhooks/endpoints/": (WebhookEndpoint, "pk"),
     "/api/v1/webhooks/deliveries/": (WebhookDelivery, "pk"),
@@ -386,6 +399,7 @@ COLLECTIONS = {
 #: Query parameters an operation requires, with a value the demo answers.
 REQUIRED_QUERIES = {
     "/api/v1/promotion-policies/current/": {"project": PROJECT_SLUG},
+    "/api/v1/retention-policies/current/": {"project": PROJECT_SLUG},
     "/api/v1/resolve/": {"project": PROJECT_SLUG, "ref": f"{MODEL_NAME}@production"},
     "/api/v1/audit/tree-heads/consistency/": {"first": 3, "second": 10},
 }

@@ -176,6 +176,9 @@ def _rule_clean(index: int, raw: Any) -> Rule:
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
         raise _fault(index, unknown[0], f"not a rule field; a rule has {', '.join(FIELDS)}.")
+    nulls = sorted(field for field, value in raw.items() if value is None)
+    if nulls:
+        raise _fault(index, nulls[0], "leave a criterion out to match any, rather than giving null.")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_CHARS or "\x00" in name:
         raise _fault(index, "name", f"a name of 1 to {MAX_NAME_CHARS} characters, not blank.")

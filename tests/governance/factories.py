@@ -1,6 +1,6 @@
-"""Factories for the governance areas: API tokens, access-review campaigns, webhook endpoints, and the registry's
-models, versions and promotion requests, each made through its service as in production, on top of the catalog's
-factories (tests/artifacts/factories.py)."""
+"""Factories for the governance areas: API tokens, access-review campaigns, webhook endpoints, the registry's
+models, versions and promotion requests, and lifecycle's retention policies and legal holds, each made through its
+service as in production, on top of the catalog's factories (tests/artifacts/factories.py)."""
 
 from datetime import timedelta
 
@@ -12,6 +12,9 @@ from artifacts.access.roles import Role
 from artifacts.services.integrity import blob_verify
 from governance.access.models import AccessReviewCampaign, ApiToken
 from governance.access.services import api_token_issue, campaign_open
+from governance.lifecycle.models import LegalHold, RetentionPolicy
+from governance.lifecycle.services.holds import legal_hold_place
+from governance.lifecycle.services.policies import retention_policy_set
 from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 from governance.registry.services.promotions import promotion_request_create
 from governance.registry.services.registry import model_version_register, registered_model_create
@@ -168,3 +171,37 @@ class PromotionRequestFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, **kwargs):
         return promotion_request_create(**kwargs)
+
+
+class RetentionPolicyFactory(factory.django.DjangoModelFactory):
+    """Saves the next version of a project's retention rules through the service, as a maintainer of the project
+    (one made for it unless told): archive what is older than 30 days, unless told."""
+
+    class Meta:
+        model = RetentionPolicy
+
+    project = factory.SubFactory(ProjectFactory)
+    rules = factory.LazyFunction(lambda: [{"name": "cold-after-30-days", "action": "archive", "older_than_days": 30}])
+    auto_apply = False
+    note = ""
+    changed_by = factory.LazyAttribute(lambda policy: grant(Role.MAINTAINER, on=policy.project).user)
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return retention_policy_set(**kwargs)[0]
+
+
+class LegalHoldFactory(factory.django.DjangoModelFactory):
+    """Places a hold through the service, as an auditor of the project (one made for it unless told): on the whole
+    project unless an artifact, dataset or version of it is named."""
+
+    class Meta:
+        model = LegalHold
+
+    project = factory.SubFactory(ProjectFactory)
+    reason = factory.Sequence(lambda n: f"Litigation hold, case {n}.")
+    placed_by = factory.LazyAttribute(lambda hold: grant(Role.AUDITOR, on=hold.project).user)
+
+    @classmethod
+    def _create(cls, model_class, **kwargs):
+        return legal_hold_place(**kwargs)

@@ -53,6 +53,9 @@ from artifacts.models import (
 from artifacts.services import uploads as upload_services
 from artifacts.services.integrity import blob_verify
 from core.audit.recorder import audit_record, tree_head_sign
+from governance.lifecycle.models import LegalHold, RetentionPolicy
+from governance.lifecycle.services.holds import legal_hold_place
+from governance.lifecycle.services.policies import retention_policy_set
 from governance.registry.models import (
     ModelAlias,
     ModelVersion,
@@ -338,6 +341,26 @@ def saved_policy(world: World) -> PromotionPolicy:
     )[0]
 
 
+def saved_retention_policy(world: World) -> RetentionPolicy:
+    rules = [{"name": "cold", "action": "archive", "older_than_days": 30}]
+    return retention_policy_set(project=world.project, rules=rules, changed_by=someone_else())[0]
+
+
+def with_saved_retention_policy(world: World) -> Call:
+    saved_retention_policy(world)
+    return Call()
+
+
+def legal_hold(world: World) -> LegalHold:
+    placer = grant(Role.AUDITOR, on=world.project).user
+    return legal_hold_place(project=world.project, artifact=world.artifact, reason="Case 7.", placed_by=placer)
+
+
+def with_legal_hold(world: World) -> Call:
+    legal_hold(world)
+    return Call()
+
+
 def with_open_request(world: World) -> Call:
     """A request the caller may decide (as a reviewer), for awaiting-me to list."""
     promotion_request(world)
@@ -404,6 +427,8 @@ AUDIT_ENTRY = answers(NOT_FOUND, auditor=200, superuser=200)
 # an artifact's maintainer (an endpoint's URL and its receivers' answers concern the whole project).
 WEBHOOK_READ = answers(NOT_FOUND, maintainer=200, auditor=200, superuser=200)
 WEBHOOK_MANAGE = answers(NOT_FOUND, maintainer=200, auditor=403, superuser=200)
+# Legal holds: the project's auditors and maintainers place, release and see them; nobody else learns they exist.
+LEGAL_HOLD = answers(NOT_FOUND, maintainer=200, auditor=200, superuser=200)
 # The registry: a model is project business (describing it, its aliases, its policies), seen also by whoever sees one
 # of its versions; versions and requests are seen as their artifact is. Deciding is the reviewers' (never the
 # requester's), withdrawing the requester's or a project maintainer's.
@@ -862,6 +887,40 @@ ENDPOINTS = [
         answers(200, no_role=NO_SUCH_REFERENCE, **each(ARTIFACT_ONLY, 403)),
         lambda world: Call(query={"project": world.project.slug}, names=world.project.slug),
     ),
+    # Lifecycle: retention rules are read like promotion policies and changed by maintainers.
+    Endpoint("retention-policies", "retentionpolicy-list", "GET", LIST, with_saved_retention_policy),
+    Endpoint(
+        "retention-policies",
+        "retentionpolicy-list",
+        "POST",
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
+        in_project({"rules": [{"name": "drop-failed", "action": "delete", "run_statuses": ["failed"]}]}),
+    ),
+    Endpoint("retention-policies/{id}", "retentionpolicy-detail", "GET", PROJECT_RECORD, by_pk(saved_retention_policy)),
+    Endpoint(
+        "retention-policies/current",
+        "retentionpolicy-current",
+        "GET",
+        answers(200, no_role=NO_SUCH_REFERENCE, **each(ARTIFACT_ONLY, 403)),
+        lambda world: Call(query={"project": world.project.slug}, names=world.project.slug),
+    ),
+    Endpoint("legal-holds", "legalhold-list", "GET", LIST, with_legal_hold),
+    Endpoint(
+        "legal-holds",
+        "legalhold-list",
+        "POST",
+        # Whoever sees the project (an artifact's grantees too) is told which roles it takes.
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, auditor=201, superuser=201),
+        in_project({"reason": "Litigation hold, case 7."}),
+    ),
+    Endpoint("legal-holds/{id}", "legalhold-detail", "GET", LEGAL_HOLD, by_pk(legal_hold)),
+    Endpoint(
+        "legal-holds/{id}/release",
+        "legalhold-release",
+        "POST",
+        LEGAL_HOLD,
+        by_pk(legal_hold, {"reason": "Case closed."}),
+    ),
 ]
 
 
@@ -914,7 +973,8 @@ def stored(world: World) -> dict:
         PromotionPolicy,
         StageTransition,
     )
-    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant, *webhooks, *registry)}
+    lifecycle = (RetentionPolicy, LegalHold)
+    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant, *webhooks, *registry, *lifecycle)}
     return counts | {
         "project": Project.objects.values("name", "description").get(pk=world.project.pk),
         "dataset": Dataset.objects.values("description").get(pk=world.dataset.pk),
@@ -928,6 +988,7 @@ def stored(world: World) -> dict:
         "model_stages": list(ModelVersion.objects.values_list("stage")),
         "aliases": list(ModelAlias.objects.values_list("name", "model_version")),
         "promotion_requests": list(PromotionRequest.objects.values_list("state", "gates_at_decision")),
+        "legal_holds": list(LegalHold.objects.values_list("released_at", flat=True)),
     }
 
 

@@ -51,8 +51,16 @@ def test_no_rules_and_an_empty_list_are_both_no_rules():
 
 
 def test_stored_shape_leaves_out_absent_criteria_and_sorts_lists():
-    stored = rules_stored([{"name": "cold", "action": "archive", "kinds": ["model", "checkpoint"], "stages": None}])
-    assert stored == [{"name": "cold", "action": "archive", "kinds": ["checkpoint", "model"]}]
+    stored = rules_stored(
+        [
+            {"name": "cold", "action": "archive", "kinds": ["model", "checkpoint"]},
+            {"name": "rest", "action": "archive", "kinds": []},
+        ]
+    )
+    assert stored == [
+        {"name": "cold", "action": "archive", "kinds": ["checkpoint", "model"]},
+        {"name": "rest", "action": "archive"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +90,7 @@ def test_stored_shape_leaves_out_absent_criteria_and_sorts_lists():
         ([{"name": "a", "action": "archive", "stages": ["production"]}], "rules[0].stages: 'production' versions"),
         ([{"name": "a", "action": "archive", "stages": ["none", "staging"]}], "rules[0].stages: 'staging' versions"),
         ([{"name": "a", "action": "archive", "stages": ["retired"]}], "rules[0].stages: 'retired' is not one of"),
+        ([{"name": "a", "action": "archive", "stages": None}], "rules[0].stages: leave a criterion out"),
     ],
 )
 def test_a_bad_rule_is_refused_naming_the_rule_and_field(rules, expected):

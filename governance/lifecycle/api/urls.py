@@ -1,0 +1,10 @@
+from rest_framework.routers import SimpleRouter
+
+from governance.lifecycle.api import holds, policies
+
+# A SimpleRouter: the API's root view is artifacts' DefaultRouter's; a second one would shadow it.
+router = SimpleRouter(trailing_slash=True)
+router.register("retention-policies", policies.RetentionPolicyViewSet, basename="retentionpolicy")
+router.register("legal-holds", holds.LegalHoldViewSet, basename="legalhold")
+
+urlpatterns = router.urls
