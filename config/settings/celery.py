@@ -59,6 +59,9 @@ PROVENANT_SCRUB_BYTES_PER_RUN = env_positive_int("PROVENANT_SCRUB_BYTES_PER_RUN"
 PROVENANT_ACCESS_REVIEW_SCHEDULE = env_crontab("PROVENANT_ACCESS_REVIEW_SCHEDULE", "0 6 1 1,4,7,10 *")
 # Tree heads of the audit log are signed on this schedule (crontab, UTC) whenever the log has grown since the last.
 PROVENANT_AUDIT_TREE_HEAD_SCHEDULE = env_crontab("PROVENANT_AUDIT_TREE_HEAD_SCHEDULE", "*/10 * * * *")
+# Retention rules are run on this schedule (crontab, UTC): a plan per project with rules, applied at once where the
+# project opted in. Daily at 03:30 by default, when stores are quiet.
+PROVENANT_RETENTION_SCHEDULE = env_crontab("PROVENANT_RETENTION_SCHEDULE", "30 3 * * *")
 CELERY_BEAT_SCHEDULE = {
     "scrub-blobs": {
         "task": "artifacts.tasks.scrub_blobs",
@@ -97,5 +100,12 @@ CELERY_BEAT_SCHEDULE = {
     "open-access-reviews": {
         "task": "governance.access.tasks.open_scheduled_access_reviews",
         "schedule": PROVENANT_ACCESS_REVIEW_SCHEDULE,
+    },
+    # Plans every project's retention (governance/lifecycle/tasks.py); a run missed during an outage is dropped: the
+    # next one plans from the rules and versions as they stand then.
+    "plan-retention": {
+        "task": "governance.lifecycle.tasks.plan_retention",
+        "schedule": PROVENANT_RETENTION_SCHEDULE,
+        "options": {"expires": 3600},
     },
 }

@@ -1,5 +1,5 @@
-"""Pure reads of the lifecycle area: the retention policy in force, which versions a legal hold covers, and what a
-plan reads (protections, the versions rules select, reclaimable bytes)."""
+"""Lifecycle's reads: the retention policy in force, which versions a legal hold covers, what every built-in
+protection keeps, and what a plan's rules select."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -7,8 +7,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
-from django.db.models import Case, Count, Exists, IntegerField, Model, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
+from artifacts.access.rule import User
 from artifacts.models import (
     ArtifactVersion,
     Blob,
@@ -19,8 +34,97 @@ from artifacts.models import (
     RunDatasetInput,
 )
 from governance.lifecycle.models import HOLD_SCOPES, LegalHold, RetentionPlan, RetentionPlanItem, RetentionPolicy
-from governance.lifecycle.rules import Rule
+from governance.lifecycle.rules import DATASET_KIND, NO_RUN, NOT_REGISTERED, Rule
 from governance.registry.models import ModelAlias, ModelVersion, PromotionRequest, Stage
+
+# Retention policies -----------------------------------------------------------------------------------------------
+
+
+def retention_policy_current(project: Model) -> RetentionPolicy:
+    """The rules a plan of `project` runs under now: its newest saved version, else the built-in default (unsaved,
+    version 0, no rules: nothing is selected until a maintainer saves some)."""
+    saved = RetentionPolicy.objects.filter(project=project).order_by("-version").first()
+    if saved is not None:
+        return saved
+    return RetentionPolicy(project=project, version=0, rules=[], auto_apply=False)
+
+
+def retention_policies_current(project_ids: set[int]) -> dict[int, RetentionPolicy]:
+    """Each project's policy as `retention_policy_current` answers it, for many projects in one query."""
+    newest = RetentionPolicy.objects.filter(project_id=OuterRef("project_id")).order_by("-version")
+    saved = RetentionPolicy.objects.filter(project_id__in=project_ids, version=Subquery(newest.values("version")[:1]))
+    policies = {policy.project_id: policy for policy in saved}
+    for project_id in project_ids - policies.keys():
+        policies[project_id] = RetentionPolicy(project_id=project_id, version=0, rules=[], auto_apply=False)
+    return policies
+
+
+# Legal holds ------------------------------------------------------------------------------------------------------
+# A version is held while an active hold names it, its artifact or dataset, or its whole project (a hold naming
+# none of HOLD_SCOPES). The conditions below are correlated subqueries, so a planner filters or annotates a whole
+# queryset of versions in one statement instead of asking version by version.
+
+_PROJECT_WIDE = Q(**{f"{scope}__isnull": True for scope in HOLD_SCOPES})
+
+
+def artifact_version_holds(prefix: str = "") -> QuerySet[LegalHold]:
+    """The active holds covering the artifact version of the outer query's row: `prefix` is "" in a queryset of
+    ArtifactVersion, or the path to one ("artifact_version__" in a queryset of plan items).
+
+    Use as `Exists(artifact_version_holds())`, or `Subquery(artifact_version_holds().values("pk")[:1])` to name one.
+    """
+    return LegalHold.objects.active().filter(
+        Q(artifact_version_id=OuterRef(f"{prefix}pk"))
+        | Q(artifact_id=OuterRef(f"{prefix}artifact_id"))
+        | _PROJECT_WIDE & Q(project_id=OuterRef(f"{prefix}artifact__project_id"))
+    )
+
+
+def dataset_version_holds(prefix: str = "") -> QuerySet[LegalHold]:
+    """The active holds covering the dataset version of the outer query's row (see `artifact_version_holds`)."""
+    return LegalHold.objects.active().filter(
+        Q(dataset_version_id=OuterRef(f"{prefix}pk"))
+        | Q(dataset_id=OuterRef(f"{prefix}dataset_id"))
+        | _PROJECT_WIDE & Q(project_id=OuterRef(f"{prefix}dataset__project_id"))
+    )
+
+
+def artifact_version_held(prefix: str = "") -> Exists:
+    """Whether an active hold covers the outer row's artifact version: `ArtifactVersion.objects.filter(
+    artifact_version_held())` are the held ones, `.exclude(...)` the free ones."""
+    return Exists(artifact_version_holds(prefix))
+
+
+def dataset_version_held(prefix: str = "") -> Exists:
+    """Whether an active hold covers the outer row's dataset version (see `artifact_version_held`)."""
+    return Exists(dataset_version_holds(prefix))
+
+
+def holds_covering(version: ArtifactVersion | DatasetVersion) -> QuerySet[LegalHold]:
+    """The active holds covering one version, oldest first (to say what protects it)."""
+    if isinstance(version, ArtifactVersion):
+        scope = Q(artifact_version=version) | Q(artifact_id=version.artifact_id)
+        project_id = version.artifact.project_id
+    else:
+        scope = Q(dataset_version=version) | Q(dataset_id=version.dataset_id)
+        project_id = version.dataset.project_id
+    covering = scope | _PROJECT_WIDE & Q(project_id=project_id)
+    return LegalHold.objects.active().filter(covering).order_by("placed_at", "pk")
+
+
+def hold_scope(hold: LegalHold) -> str:
+    """What the hold names: "project", or one of HOLD_SCOPES."""
+    return next((scope for scope in HOLD_SCOPES if getattr(hold, f"{scope}_id") is not None), "project")
+
+
+def hold_described(hold: LegalHold) -> str:
+    """The hold in words, for a kept plan item's `protected_by` or a refusal: "legal hold 4 on artifact 'bert'"."""
+    scope = hold_scope(hold)
+    if scope == "project":
+        return f"legal hold {hold.pk} on project '{hold.project.slug}'"
+    target = getattr(hold, scope)
+    return f"legal hold {hold.pk} on {target._meta.verbose_name} '{target}'"
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Protections and planning (governance/lifecycle/services/plans.py writes plans from these reads).
@@ -35,9 +139,6 @@ ID_BATCH = 1000
 
 #: Stages whose versions no rule may touch.
 SERVING_STAGES = (Stage.PRODUCTION, Stage.STAGING)
-
-#: A hold naming none of these is on its whole project.
-_HOLD_SCOPES = ("artifact_id", "artifact_version_id", "dataset_id", "dataset_version_id")
 
 
 def _chunks(ids: Iterable[int], size: int = ID_BATCH) -> Iterator[list[int]]:
@@ -132,7 +233,7 @@ def protections_compute() -> Protections:
     if holds:
         held = Q(artifact_version_id__in=[h.artifact_version_id for h in holds if h.artifact_version_id])
         held |= Q(artifact_version__artifact_id__in=[h.artifact_id for h in holds if h.artifact_id])
-        whole_projects = [h.project_id for h in holds if not any(getattr(h, scope) for scope in _HOLD_SCOPES)]
+        whole_projects = [h.project_id for h in holds if hold_scope(h) == "project"]
         held |= Q(registered_model__project_id__in=whole_projects)
         for version_id, model, number in ModelVersion.objects.filter(held).values_list(
             "artifact_version_id", "registered_model__name", "number"
@@ -199,13 +300,9 @@ def versions_protected(project: Project) -> Iterator[tuple[str, int, str]]:
             yield "dataset_version", version_id, words
 
 
-def retention_policy_in_force(project: Project) -> RetentionPolicy | None:
-    """The newest version of the project's rules, None before a maintainer saved any."""
-    return RetentionPolicy.objects.filter(project=project).order_by("-version").first()
-
-
 def projects_with_rules() -> QuerySet[Project]:
-    """Projects that saved rules at some point; whether the version in force still has any is for the caller."""
+    """Projects that saved rules at some point; whether the version in force still has any is for the caller
+    (retention_policy_current)."""
     return Project.objects.filter(Exists(RetentionPolicy.objects.filter(project=OuterRef("pk")))).order_by("pk")
 
 
@@ -213,24 +310,30 @@ def projects_with_rules() -> QuerySet[Project]:
 # subquery on an index, so one statement per kind of version classifies them all, each by the first rule whose
 # every criterion holds, and the database streams the answer.
 
-#: The rule's kinds entry that names dataset versions (the others are artifact kinds).
-DATASET_KIND = "dataset"
-
 
 def _always() -> Q:
     # When() refuses an empty Q: a rule without criteria selects every version.
     return Q(pk__isnull=False)
 
 
-def _common_criteria(rule: Rule, now: datetime, project: Project) -> Q:
+def _common_criteria(rule: Rule, now: datetime, project: Project, versions: type[Model], parent: str) -> Q:
+    """The criteria artifact and dataset versions share, as governance/lifecycle/rules.py defines them."""
     condition = _always()
-    if rule.run_statuses:
-        condition &= Q(run__status__in=rule.run_statuses)
+    if rule.run_statuses is not None:
+        by_status = Q(run__status__in=[status for status in rule.run_statuses if status != NO_RUN])
+        condition &= by_status | Q(run__isnull=True) if NO_RUN in rule.run_statuses else by_status
     if rule.older_than_days is not None:
-        condition &= Q(created_at__lt=now - timedelta(days=rule.older_than_days))
+        condition &= Q(created_at__lte=now - timedelta(days=rule.older_than_days))
     if rule.keep_last_runs:
-        latest_runs = Run.objects.filter(project=project).order_by("-pk").values("pk")[: rule.keep_last_runs]
+        newest_first = (Coalesce("started_at", "created_at").desc(), "-pk")
+        latest_runs = Run.objects.filter(project=project).order_by(*newest_first).values("pk")[: rule.keep_last_runs]
         condition &= Q(run__isnull=True) | ~Q(run_id__in=Subquery(latest_runs))
+    if rule.keep_last_versions:
+        # The number of the Nth newest live version of the same artifact or dataset: older ones may go. Fewer than
+        # N live versions: the subquery is NULL and nothing is selected.
+        keep = rule.keep_last_versions
+        live = versions.objects.filter(**{parent: OuterRef(parent)}, tombstone__isnull=True).order_by("-number")
+        condition &= Q(number__lt=Subquery(live.values("number")[keep - 1 : keep]))
     return condition
 
 
@@ -239,20 +342,17 @@ def _artifact_rule_condition(rule: Rule, now: datetime, project: Project) -> Q |
     kinds = [kind for kind in rule.kinds if kind != DATASET_KIND]
     if rule.kinds and not kinds:
         return None
-    condition = _common_criteria(rule, now, project)
+    condition = _common_criteria(rule, now, project, ArtifactVersion, "artifact_id")
     if kinds:
         condition &= Q(artifact__kind__in=kinds)
-    if rule.keep_last_versions:
-        # The number of the artifact's Nth newest version: older ones may go. Fewer than N: none (NULL) may.
-        nth_newest = ArtifactVersion.objects.filter(artifact_id=OuterRef("artifact_id")).order_by("-number")
-        keep = rule.keep_last_versions
-        condition &= Q(number__lt=Subquery(nth_newest.values("number")[keep - 1 : keep]))
-    if rule.stages:
-        # Every model version backed by it is in one of the stages; a version never registered is in stage "none".
-        registered = ModelVersion.objects.filter(artifact_version_id=OuterRef("pk"))
-        condition &= ~Exists(registered.exclude(stage__in=rule.stages))
-        if Stage.NONE not in rule.stages:
-            condition &= Exists(registered)
+    if rule.stages is not None:
+        # Archived: a model version of it is archived. "none": none is (never registered, or in no stage but the
+        # protected ones, which keep it anyway).
+        archived = Exists(ModelVersion.objects.filter(artifact_version_id=OuterRef("pk"), stage=Stage.ARCHIVED))
+        listed = [archived] if Stage.ARCHIVED in rule.stages else []
+        if NOT_REGISTERED in rule.stages:
+            listed.append(~archived)
+        condition &= listed[0] if len(listed) == 1 else _always()
     return condition
 
 
@@ -260,14 +360,9 @@ def _dataset_rule_condition(rule: Rule, now: datetime, project: Project) -> Q | 
     """The condition under which `rule` selects a dataset version, None when it names only artifact kinds."""
     if rule.kinds and DATASET_KIND not in rule.kinds:
         return None
-    if rule.stages and Stage.NONE not in rule.stages:
+    if rule.stages is not None and NOT_REGISTERED not in rule.stages:
         return None  # a dataset version is in no registry stage: "none"
-    condition = _common_criteria(rule, now, project)
-    if rule.keep_last_versions:
-        nth_newest = DatasetVersion.objects.filter(dataset_id=OuterRef("dataset_id")).order_by("-number")
-        keep = rule.keep_last_versions
-        condition &= Q(number__lt=Subquery(nth_newest.values("number")[keep - 1 : keep]))
-    return condition
+    return _common_criteria(rule, now, project, DatasetVersion, "dataset_id")
 
 
 def _first_rule(conditions: list[Q | None]) -> Case | None:
@@ -316,9 +411,13 @@ def dataset_versions_selected(project: Project, rules: Sequence[Rule], *, now: d
     )
 
 
-def blob_users_protected(blob_ids: Sequence[int], protections: Protections) -> dict[int, str]:
+def blob_users_protected(blob_ids: Sequence[int], protections: Protections, *, project: Project) -> dict[int, str]:
     """For each of `blob_ids` some live version (of any project) using it is protected: what protects it, naming
-    the version. Archiving a blob moves it for every version using it, so a protected one keeps it where it is."""
+    the version. Archiving a blob moves it for every version using it, so a protected one keeps it where it is.
+
+    A version of another project than `project` (whose plan this is written in) is not named: the plan's readers
+    may not see that project.
+    """
     found: dict[int, str] = {}
     for chunk in _chunks(blob_ids):
         artifact_users = ArtifactVersion.objects.filter(blob_id__in=chunk, tombstone__isnull=True).values_list(
@@ -335,15 +434,21 @@ def blob_users_protected(blob_ids: Sequence[int], protections: Protections) -> d
                 version_id=version_id, artifact_id=artifact_id, project_id=project_id
             )
             if words and blob_id not in found:
-                found[blob_id] = f"shares its bytes with {slug}/{name}@v{number} ({words})"
+                found[blob_id] = _sharing(project, project_id, f"{slug}/{name}@v{number}", words)
         dataset_users = DatasetVersion.objects.filter(blob_id__in=chunk, tombstone__isnull=True).values_list(
             "blob_id", "pk", "dataset_id", "dataset__project_id", "dataset__project__slug", "dataset__name", "number"
         )
         for blob_id, version_id, dataset_id, project_id, slug, name, number in dataset_users:
             words = protections.of_dataset_version(version_id=version_id, dataset_id=dataset_id, project_id=project_id)
             if words and blob_id not in found:
-                found[blob_id] = f"shares its bytes with {slug}/{name}@v{number} ({words})"
+                found[blob_id] = _sharing(project, project_id, f"{slug}/{name}@v{number}", words)
     return found
+
+
+def _sharing(project: Project, owner_id: int, version: str, words: str) -> str:
+    if owner_id == project.pk:
+        return f"shares its bytes with {version} ({words})"
+    return "shares its bytes with a protected version of another project"
 
 
 def plan_bytes_reclaimable(plan: RetentionPlan) -> int:
@@ -374,10 +479,17 @@ def plan_list() -> QuerySet[RetentionPlan]:
     return RetentionPlan.objects.select_related("project", "created_by", "applied_by")
 
 
-def plan_items(plan: RetentionPlan) -> QuerySet[RetentionPlanItem]:
+def plan_items(plan: RetentionPlan, user: User) -> QuerySet[RetentionPlanItem]:
+    """The plan's items `user` may see: whoever sees the plan sees its project's datasets, but a restricted
+    artifact's versions only through a role on it."""
+    visible = Q(dataset_version__isnull=False) | Q(
+        artifact_version__in=ArtifactVersion.objects.visible_to(user).values("pk")
+    )
     # Each item names its version (artifact or dataset, with its name and number) and blob: joined, not per row.
-    return RetentionPlanItem.objects.filter(plan=plan).select_related(
-        "artifact_version__artifact", "dataset_version__dataset", "blob"
+    return (
+        RetentionPlanItem.objects.filter(plan=plan)
+        .filter(visible)
+        .select_related("artifact_version__artifact__project", "dataset_version__dataset__project", "blob")
     )
 
 
@@ -388,91 +500,3 @@ def plan_item_counts(plan: RetentionPlan) -> dict[str, dict[str, int]]:
     for action, state, number in rows:
         counts[action][state] = number
     return dict(counts)
-
-# Retention policies -----------------------------------------------------------------------------------------------
-
-
-def retention_policy_current(project: Model) -> RetentionPolicy:
-    """The rules a plan of `project` runs under now: its newest saved version, else the built-in default (unsaved,
-    version 0, no rules: nothing is selected until a maintainer saves some)."""
-    saved = RetentionPolicy.objects.filter(project=project).order_by("-version").first()
-    if saved is not None:
-        return saved
-    return RetentionPolicy(project=project, version=0, rules=[], auto_apply=False)
-
-
-def retention_policies_current(project_ids: set[int]) -> dict[int, RetentionPolicy]:
-    """Each project's policy as `retention_policy_current` answers it, for many projects in one query."""
-    newest = RetentionPolicy.objects.filter(project_id=OuterRef("project_id")).order_by("-version")
-    saved = RetentionPolicy.objects.filter(project_id__in=project_ids, version=Subquery(newest.values("version")[:1]))
-    policies = {policy.project_id: policy for policy in saved}
-    for project_id in project_ids - policies.keys():
-        policies[project_id] = RetentionPolicy(project_id=project_id, version=0, rules=[], auto_apply=False)
-    return policies
-
-
-# Legal holds ------------------------------------------------------------------------------------------------------
-# A version is held while an active hold names it, its artifact or dataset, or its whole project (a hold naming
-# none of HOLD_SCOPES). The conditions below are correlated subqueries, so a planner filters or annotates a whole
-# queryset of versions in one statement instead of asking version by version.
-
-_PROJECT_WIDE = Q(**{f"{scope}__isnull": True for scope in HOLD_SCOPES})
-
-
-def artifact_version_holds(prefix: str = "") -> QuerySet[LegalHold]:
-    """The active holds covering the artifact version of the outer query's row: `prefix` is "" in a queryset of
-    ArtifactVersion, or the path to one ("artifact_version__" in a queryset of plan items).
-
-    Use as `Exists(artifact_version_holds())`, or `Subquery(artifact_version_holds().values("pk")[:1])` to name one.
-    """
-    return LegalHold.objects.active().filter(
-        Q(artifact_version_id=OuterRef(f"{prefix}pk"))
-        | Q(artifact_id=OuterRef(f"{prefix}artifact_id"))
-        | _PROJECT_WIDE & Q(project_id=OuterRef(f"{prefix}artifact__project_id"))
-    )
-
-
-def dataset_version_holds(prefix: str = "") -> QuerySet[LegalHold]:
-    """The active holds covering the dataset version of the outer query's row (see `artifact_version_holds`)."""
-    return LegalHold.objects.active().filter(
-        Q(dataset_version_id=OuterRef(f"{prefix}pk"))
-        | Q(dataset_id=OuterRef(f"{prefix}dataset_id"))
-        | _PROJECT_WIDE & Q(project_id=OuterRef(f"{prefix}dataset__project_id"))
-    )
-
-
-def artifact_version_held(prefix: str = "") -> Exists:
-    """Whether an active hold covers the outer row's artifact version: `ArtifactVersion.objects.filter(
-    artifact_version_held())` are the held ones, `.exclude(...)` the free ones."""
-    return Exists(artifact_version_holds(prefix))
-
-
-def dataset_version_held(prefix: str = "") -> Exists:
-    """Whether an active hold covers the outer row's dataset version (see `artifact_version_held`)."""
-    return Exists(dataset_version_holds(prefix))
-
-
-def holds_covering(version: ArtifactVersion | DatasetVersion) -> QuerySet[LegalHold]:
-    """The active holds covering one version, oldest first (to say what protects it)."""
-    if isinstance(version, ArtifactVersion):
-        scope = Q(artifact_version=version) | Q(artifact_id=version.artifact_id)
-        project_id = version.artifact.project_id
-    else:
-        scope = Q(dataset_version=version) | Q(dataset_id=version.dataset_id)
-        project_id = version.dataset.project_id
-    covering = scope | _PROJECT_WIDE & Q(project_id=project_id)
-    return LegalHold.objects.active().filter(covering).order_by("placed_at", "pk")
-
-
-def hold_scope(hold: LegalHold) -> str:
-    """What the hold names: "project", or one of HOLD_SCOPES."""
-    return next((scope for scope in HOLD_SCOPES if getattr(hold, f"{scope}_id") is not None), "project")
-
-
-def hold_described(hold: LegalHold) -> str:
-    """The hold in words, for a kept plan item's `protected_by` or a refusal: "legal hold 4 on artifact 'bert'"."""
-    scope = hold_scope(hold)
-    if scope == "project":
-        return f"legal hold {hold.pk} on project '{hold.project.slug}'"
-    target = getattr(hold, scope)
-    return f"legal hold {hold.pk} on {target._meta.verbose_name} '{target}'"

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from artifacts.services.lifecycle import blob_collect, version_delete
+from artifacts.services.tiers import blob_archive
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -29,8 +31,6 @@ from django.utils import timezone
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import Project
-from artifacts.services.lifecycle import blob_collect, version_delete
-from artifacts.services.tiers import blob_archive
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, NotAllowed
@@ -43,7 +43,7 @@ from governance.lifecycle.selectors import (
     dataset_versions_selected,
     plan_bytes_reclaimable,
     protections_compute,
-    retention_policy_in_force,
+    retention_policy_current,
 )
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def retention_plan_create(
     absent; planning over a million versions streams them from the database and writes items in batches.
     """
     _require_maintainer(created_by, project, "Planning the retention")
-    policy = retention_policy_in_force(project)
-    rules = rules_clean(policy.rules) if policy is not None else []
+    policy = retention_policy_current(project)
+    rules = rules_clean(policy.rules)
     with transaction.atomic(), ChangeSet() as changes:
         # One planner per project at a time: two would each supersede the other's plan.
         Project.objects.select_for_update().filter(pk=project.pk).first()
@@ -94,7 +94,7 @@ def retention_plan_create(
         Plan.objects.filter(pk__in=superseded).update(state=Plan.State.SUPERSEDED)
         plan = Plan.objects.create(
             project=project,
-            policy_version=policy.version if policy is not None else 0,
+            policy_version=policy.version,
             trigger=trigger,
             created_by=created_by,
             created_at=now,
@@ -161,7 +161,7 @@ def _items_batch_write(
     describe = protections.of_artifact_version if kind == "artifact_version" else protections.of_dataset_version
     parent = "artifact_id" if kind == "artifact_version" else "dataset_id"
     archive_blobs = [row[3] for row in rows if rules[row[1]].action == Item.Action.ARCHIVE and row[5] is None]
-    shared = blob_users_protected(archive_blobs, protections) if archive_blobs else {}
+    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
     items = []
     for version_id, rule_index, parent_id, blob_id, size, archived_at in rows:
         rule = rules[rule_index]
@@ -245,7 +245,7 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
     """
     protections = protections_compute()
     archive_blobs = [item.blob_id for item in batch if item.action == Item.Action.ARCHIVE]
-    shared = blob_users_protected(archive_blobs, protections) if archive_blobs else {}
+    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
     now = timezone.now
     for item in batch:
         version = item.artifact_version or item.dataset_version

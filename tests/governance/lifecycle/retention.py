@@ -9,20 +9,22 @@ from django.utils import timezone
 
 from artifacts.models import ArtifactVersion
 from governance.lifecycle.models import RetentionPlan, RetentionPlanItem, RetentionPolicy
+from governance.lifecycle.services.policies import retention_policy_set
 from tests.artifacts.factories import UserFactory
+
+#: As close to "every version" as a delete rule may say (one must spare something): all but what cancelled runs made.
+NEARLY_ALL = {"run_statuses": ["none", "running", "completed", "failed"]}
 
 
 def rules_in_force(project, *rules: dict, auto_apply: bool = False) -> RetentionPolicy:
-    """Save the project's next version of rules (each a dict in the stored shape)."""
-    latest = RetentionPolicy.objects.filter(project=project).order_by("-version").first()
-    return RetentionPolicy.objects.create(
-        project=project,
-        version=(latest.version + 1) if latest else 1,
-        rules=[{"action": "delete", **rule} for rule in rules],
-        auto_apply=auto_apply,
-        changed_by=UserFactory(),
-        changed_at=timezone.now(),
-    )
+    """Save the project's next version of rules through the service, each rule deleting unless it says otherwise
+    and selecting NEARLY_ALL unless it names criteria."""
+    shaped = [
+        {"action": "delete", **(rule if set(rule) - {"name", "action"} else {**rule, **NEARLY_ALL})} for rule in rules
+    ]
+    return retention_policy_set(
+        project=project, changed_by=UserFactory(is_superuser=True), rules=shaped, auto_apply=auto_apply
+    )[0]
 
 
 @contextmanager

@@ -1,11 +1,11 @@
 """Which versions a plan selects: each rule criterion, the first matching rule, and what a plan counts."""
 
 import pytest
+from artifacts.services.lifecycle import version_delete
 from django.utils import timezone
 
 from artifacts.models import Artifact, Blob, Run
 from artifacts.services import run_update
-from artifacts.services.lifecycle import version_delete
 from governance.lifecycle.models import RetentionPlan
 from governance.lifecycle.services.plans import retention_plan_create
 from tests.artifacts.factories import (
@@ -36,17 +36,26 @@ def versions(artifact, count: int) -> list:
     return [ArtifactVersionFactory(artifact=artifact) for _ in range(count)]
 
 
-def test_a_rule_without_criteria_selects_every_live_version(project):
+def test_an_archive_rule_without_criteria_selects_every_live_version(project):
     everything = versions(ArtifactFactory(project=project), 3)
-    rules_in_force(project, {"name": "all"})
+    rules_in_force(project, {"name": "all", "action": "archive", "run_statuses": ["none", *Run.Status.values]})
     assert selected(plan(project)) == {v.pk for v in everything}
+
+
+def test_run_status_none_selects_versions_produced_by_no_run(project):
+    artifact = ArtifactFactory(project=project)
+    without_run = ArtifactVersionFactory(artifact=artifact)
+    ArtifactVersionFactory(artifact=artifact, run=RunFactory(project=project))
+    rules_in_force(project, {"name": "orphans", "run_statuses": ["none"]})
+    assert selected(plan(project)) == {without_run.pk}
 
 
 def test_older_than_days_selects_only_older_versions(project):
     artifact = ArtifactFactory(project=project)
     with days_ago(40):
         old = ArtifactVersionFactory(artifact=artifact)
-    ArtifactVersionFactory(artifact=artifact)
+    with days_ago(29):
+        ArtifactVersionFactory(artifact=artifact)
     rules_in_force(project, {"name": "old", "older_than_days": 30})
     assert selected(plan(project)) == {old.pk}
 
@@ -59,11 +68,18 @@ def test_keep_last_versions_keeps_each_artifacts_newest(project):
     assert selected(plan(project)) == {oldest.pk}
 
 
+def test_keep_last_versions_counts_only_versions_not_deleted(project):
+    newest = versions(ArtifactFactory(project=project), 3)[-1]
+    version_delete(version=newest, deleted_by=None, reason="Test: deleted by hand.")
+    rules_in_force(project, {"name": "keep-two", "keep_last_versions": 2})
+    assert selected(plan(project)) == set()
+
+
 def test_kinds_name_artifact_kinds_and_datasets(project):
     checkpoint = ArtifactVersionFactory(artifact=ArtifactFactory(project=project, kind=Artifact.Kind.CHECKPOINT))
     ArtifactVersionFactory(artifact=ArtifactFactory(project=project, kind=Artifact.Kind.MODEL))
     snapshot = DatasetVersionFactory(dataset=DatasetFactory(project=project))
-    rules_in_force(project, {"name": "scratch", "kinds": ["checkpoint", "dataset"]})
+    rules_in_force(project, {"name": "scratch", "kinds": ["checkpoint", "dataset"], "keep_last_runs": 1000})
     assert selected(plan(project)) == {checkpoint.pk, snapshot.pk}
 
 
@@ -80,7 +96,7 @@ def test_run_statuses_select_what_failed_runs_produced(project):
 
 def test_keep_last_runs_keeps_what_the_latest_runs_produced(project):
     artifact = ArtifactFactory(project=project)
-    runs = [RunFactory(project=project) for _ in range(3)]
+    runs = [RunFactory(project=project, started_at=timezone.now()) for _ in range(3)]
     produced = [ArtifactVersionFactory(artifact=artifact, run=run) for run in runs]
     no_run = ArtifactVersionFactory(artifact=artifact)
     rules_in_force(project, {"name": "last-two-runs", "keep_last_runs": 2})
@@ -91,9 +107,9 @@ def test_stages_select_versions_by_their_registry_stage(project):
     model = RegisteredModelFactory(project=project)
     registered = ModelVersionFactory(registered_model=model).artifact_version
     unregistered = ArtifactVersionFactory(artifact=ArtifactFactory(project=project))
-    rules_in_force(project, {"name": "registered-idle", "stages": ["none"]})
+    rules_in_force(project, {"name": "unregistered", "stages": ["none"], "older_than_days": 0, "keep_last_runs": 1000})
     assert {registered.pk, unregistered.pk} <= selected(plan(project))
-    rules_in_force(project, {"name": "archived-only", "stages": ["archived"]})
+    rules_in_force(project, {"name": "archived-only", "stages": ["archived"], "keep_last_runs": 1000})
     assert selected(plan(project)) == set()
 
 
