@@ -1,1 +1,1 @@
-"""Writes of the lifecycle area: retention policies (policies.py), legal holds (holds.py) and plans (plans.py)."""
+"""Writes of the lifecycle area: plans (plans.py)."""
