@@ -1038,12 +1038,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="a quick check that everything runs: 2,000 and 20,000 versions planned once, 500 applied, 20 uploads, "
+        help="a quick check that everything runs: 1,000 and 10,000 versions planned once, 100 applied, 20 uploads, "
         "--no-readme; exits non-zero on an empty plan or an apply that leaves a version, blob or object behind",
     )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.versions, args.rounds, args.apply_versions = [2_000, 20_000], 1, 500
+        args.versions, args.rounds, args.apply_versions = [1_000, 10_000], 1, 100
         args.uploads, args.upload_warmup, args.no_readme = 20, 2, True
     args.single_deletes = args.single_deletes or max(1, args.apply_versions // 10)
     if min(args.rounds, args.apply_versions, args.uploads) < 1 or args.single_deletes >= args.apply_versions:
