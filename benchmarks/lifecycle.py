@@ -32,6 +32,7 @@ import os
 import secrets
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     Child,
     app_settings,
     bench_main,
+    children_of,
     claim_redis_db,
     clean_environment,
     django_setup,
@@ -604,7 +606,7 @@ class Bench:
         figures: dict[str, Any] = {}
 
         def planner() -> None:
-            figures["planner"] = self.child({"action": "plan", "slug": project.slug}, f"planning {project.slug}")
+            figures["planner"] = self.planner_within(project, self.args.plan_timeout)
 
         def floors() -> None:
             figures["count"] = floor_count(connection, project.pk)
@@ -614,13 +616,52 @@ class Bench:
             side()
         plan = figures["planner"]
         written = sum(plan["items"].values())
-        insert_s = floor_insert(connection, project.pk, plan["plan"], written)
+        insert_s = floor_insert(connection, project.pk, plan["plan"], written) if plan["plan"] else 0.0
         progress(
-            f"round {number}, {versions:,} versions: plan {plan['seconds']:.1f} s ({written:,} items, peak "
+            f"round {number}, {versions:,} versions: plan {plan['seconds']:.1f} s "
+            f"{'(STOPPED, unfinished' if plan.get('stopped') else f'({written:,} items'}, peak "
             f"{plan['peak_kb'] / 1024:.0f} MiB); floors: count {figures['count']:.1f} s, stream "
             f"{figures['stream'][0]:.1f} s, insert {insert_s:.1f} s"
         )
         return PlanRound(versions, plan, figures["count"], *figures["stream"], insert_s)
+
+    def planner_within(self, project: Any, timeout: float) -> dict[str, Any]:
+        """The planner's answer; or, when it has not finished within `timeout` s, what it was doing then, after
+        stopping it (its database session ended, so its transaction rolls back and it exits): its peak resident set
+        so far and the statement it was in, answered as a plan of no items, `stopped`."""
+        stopped: dict[str, Any] = {}
+
+        def stop() -> None:
+            for pid in children_of(os.getpid()):
+                with contextlib.suppress(OSError):
+                    if PLANNER.strip()[:40] in Path(f"/proc/{pid}/cmdline").read_text():
+                        stopped["peak_kb"] = memory_kb(pid)["VmHWM"]
+            with self.connect() as connection:
+                row = connection.execute(
+                    """SELECT pid, extract(epoch FROM now() - query_start), query FROM pg_stat_activity
+                       WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
+                       ORDER BY query_start LIMIT 1"""
+                ).fetchone()
+                if row is not None:
+                    stopped["statement"] = f"{' '.join(row[2].split())[:300]} (running for {row[1]:.0f} s)"
+                    connection.execute("SELECT pg_terminate_backend(%s)", [row[0]])
+            stopped.setdefault("statement", "no statement running")
+            progress(
+                f"{project.slug}: the planner did not finish in {timeout:.0f} s; stopped in {stopped['statement']}"
+            )
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
+        try:
+            return self.child({"action": "plan", "slug": project.slug}, f"planning {project.slug}")
+        except BenchError:
+            timer.join()
+            if not stopped:
+                raise
+            return {"seconds": timeout, "peak_kb": stopped.get("peak_kb", 0), "rss_before_kb": 0, "plan": None,
+                    "items": {}, "states": {}, "stopped": stopped["statement"]}  # fmt: skip
+        finally:
+            timer.cancel()
 
     # Phase 2: applying ----------------------------------------------------------------------------------------
 
@@ -887,26 +928,34 @@ def planning_report(bench: Bench, misses: list[str]) -> list[str]:
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     peaks = {}
+    stops = []
     for versions in bench.args.versions:
         rounds = [r for r in bench.rounds if r.versions == versions]
+        stops += [f"{versions:,} versions: {r.planner['stopped']}" for r in rounds if r.planner.get("stopped")]
         plan_s = statistics.median(r.planner["seconds"] for r in rounds)
+        unfinished = any(r.planner.get("stopped") for r in rounds)
         count_s = statistics.median(r.count_s for r in rounds)
         items = rounds[-1].planner["items"]
         peak = max(r.planner["peak_kb"] for r in rounds) / 1024
-        growth = max(r.planner["peak_kb"] - r.planner["rss_before_kb"] for r in rounds) / 1024
+        finished = [r.planner["peak_kb"] - r.planner["rss_before_kb"] for r in rounds if not r.planner.get("stopped")]
+        growth = f"{max(finished) / 1024:.0f}" if finished else "?"
         peaks[versions] = peak
         targeted = versions >= PLAN_TARGET_VERSIONS
-        passed = plan_s < PLAN_SECONDS_TARGET if targeted else None
+        passed = plan_s < PLAN_SECONDS_TARGET and not unfinished if targeted else None
         if passed is False:
-            misses.append(f"planning {versions:,} versions: {plan_s:.1f} s")
+            misses.append(f"planning {versions:,} versions: {'not finished in ' if unfinished else ''}{plan_s:.1f} s")
         target = f"< {PLAN_SECONDS_TARGET:.0f} s" if targeted else ""
         lines.append(
             f"| {versions:,} | {sum(items.values()):,} ({items.get('delete', 0):,} / {items.get('archive', 0):,} / "
-            f"{items.get('keep', 0):,}) | **{plan_s:.1f}** | {plan_s / count_s:.1f}x | {count_s:.2f} | "
+            f"{items.get('keep', 0):,}) | **{'> ' if unfinished else ''}{plan_s:.1f}** | {plan_s / count_s:.1f}x | "
+            f"{count_s:.2f} | "
             f"{statistics.median(r.stream_s for r in rounds):.2f} | "
-            f"{statistics.median(r.insert_s for r in rounds):.2f} | {peak:.0f} | {growth:.0f} | "
+            f"{statistics.median(r.insert_s for r in rounds):.2f} | {peak:.0f} | {growth} | "
             f"{target} | {verdict(passed) if targeted else ''} |"
         )
+    if stops:
+        lines += ["", "Stopped unfinished after `--plan-timeout` (their peak is the one reached by then):"]
+        lines += [f"- {stop}" for stop in stops]
     smallest, largest = min(peaks), max(peaks)
     if smallest != largest:
         ratio = peaks[largest] / peaks[smallest]
@@ -1024,6 +1073,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--versions", type=sizes, default=[100_000, 1_000_000],
                         help="versions of each planning project, comma-separated (default 100000,1000000)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="plans of each project, with the floors (default 2)")
+    parser.add_argument(
+        "--plan-timeout", type=float, default=1200.0, help="seconds before a plan still running is stopped (1200)"
+    )
     parser.add_argument("--apply-versions", type=int, default=100_000, help="versions the apply deletes")
     parser.add_argument("--single-deletes", type=int, help="raw objects deleted one at a time (default a tenth)")
     parser.add_argument("--uploads", type=int, default=300, help="timed uploads of the upload phase (default 300)")
