@@ -645,10 +645,10 @@ class Bench:
                 if row is not None:
                     stopped["statement"] = f"{' '.join(row[2].split())[:300]} (running for {row[1]:.0f} s)"
                     connection.execute("SELECT pg_terminate_backend(%s)", [row[0]])
-            stopped.setdefault("statement", "no statement running")
-            progress(
-                f"{project.slug}: the planner did not finish in {timeout:.0f} s; stopped in {stopped['statement']}"
-            )
+            if "statement" in stopped:
+                progress(
+                    f"{project.slug}: the planner still ran after {timeout:.0f} s; stopped in {stopped['statement']}"
+                )
 
         timer = threading.Timer(timeout, stop)
         timer.start()
@@ -656,7 +656,7 @@ class Bench:
             return self.child({"action": "plan", "slug": project.slug}, f"planning {project.slug}")
         except BenchError:
             timer.join()
-            if not stopped:
+            if "statement" not in stopped:
                 raise
             return {"seconds": timeout, "peak_kb": stopped.get("peak_kb", 0), "rss_before_kb": 0, "plan": None,
                     "items": {}, "states": {}, "stopped": stopped["statement"]}  # fmt: skip
