@@ -56,7 +56,7 @@ def tombstone_document(tombstone: VersionTombstone) -> dict:
     """What a deleted version's answers say of its deletion: events, the API's `deleted`, a 410's body."""
     return {
         "deleted_at": format_time(tombstone.deleted_at),
-        "deleted_by": tombstone.deleted_by.get_username() if tombstone.deleted_by_id else None,
+        "deleted_by": tombstone.deleted_by.get_username() if tombstone.deleted_by_id else None,  # null: the schedule
         "reason": tombstone.reason,
         "rule": tombstone.rule,
         "plan_id": tombstone.plan_id,

@@ -74,6 +74,20 @@ def blob_held_by(project: Project, digest: str, user: User) -> Blob | None:
     return blobs.first()
 
 
+def blobs_to_collect() -> QuerySet[Blob]:
+    """Blobs whose bytes the garbage collector would remove now: stored, used by a deleted version, and by no live
+    one in any project. A hint only: blob_collect decides again under the blob's row lock."""
+    artifact_uses = ArtifactVersion.objects.filter(blob=OuterRef("pk"))
+    dataset_uses = DatasetVersion.objects.filter(blob=OuterRef("pk"))
+    deleted, live = Q(tombstone__isnull=False), Q(tombstone__isnull=True)
+    return (
+        Blob.objects.filter(collected_at__isnull=True)
+        .filter(Exists(artifact_uses.filter(deleted)) | Exists(dataset_uses.filter(deleted)))
+        .exclude(Exists(artifact_uses.filter(live)) | Exists(dataset_uses.filter(live)))
+        .order_by("pk")
+    )
+
+
 @dataclass(frozen=True)
 class BlobReadability:
     """Whether a blob's bytes can be read now, as archival left them (artifacts/services/tiers.py)."""
@@ -363,10 +377,15 @@ def artifact_version_downloadable(version: ArtifactVersion) -> bool:
     """Whether the API's download of `version` would hand out its bytes to a user who sees the version.
 
     The download endpoint asks exactly that the version be visible (the view role, on its project or its
-    artifact), then refuses corrupt bytes and deleted versions (410); so a user who sees the version page may
-    download unless its bytes are quarantined or the version was deleted.
+    artifact), then refuses deleted versions (410), corrupt bytes, and bytes archived where S3 reads them only after
+    a restore; so a user who sees the version page may download unless the version was deleted or its bytes are
+    quarantined or waiting for a restore.
     """
-    return version.blob.state != Blob.State.CORRUPT and getattr(version, "tombstone", None) is None
+    return (
+        getattr(version, "tombstone", None) is None
+        and version.blob.state != Blob.State.CORRUPT
+        and blob_readability(version.blob).readable
+    )
 
 
 def portal_run(run_id: int | None, user: User) -> Run | None:

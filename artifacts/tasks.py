@@ -15,7 +15,7 @@ from celery import shared_task
 from artifacts.models import Blob, UploadSession
 from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_scrub
-from artifacts.services.lifecycle import blob_collect
+from artifacts.services.lifecycle import blob_collect, blobs_collect
 from artifacts.services.uploads import upload_session_verify_direct, upload_sessions_expire
 
 logger = logging.getLogger(__name__)
@@ -99,3 +99,10 @@ def collect_blob(blob_id: int) -> bool:
     """Remove a blob's bytes once no live version uses them (queued by each version deletion). Safe to run twice:
     the second finds them collected, or in use again, and does nothing. A storage error rolls back and retries."""
     return blob_collect(blob_id=blob_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def collect_garbage() -> int:
+    """Collect every blob no live version uses any more (CELERY_BEAT_SCHEDULE). It does not retry: the next run
+    takes whatever this one left."""
+    return blobs_collect()

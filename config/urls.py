@@ -18,7 +18,7 @@ api_patterns = [
     path("", include("governance.access.api.urls")),
     path("", include("governance.lifecycle.api.urls")),
     path("", include("governance.registry.api.urls")),
-    path("", include("governance.lifecycle.api.urls")),
+    path("", include("governance.lifecycle.api.storage_urls")),
     path("", include("artifacts.api.urls")),
 ]
 

@@ -31,6 +31,8 @@ STORAGE_CLASSES: dict[str, bool] = {
     "GLACIER": False,
     "DEEP_ARCHIVE": False,
 }
+#: The classes whose objects a GET reads only after a restore.
+RESTORE_STORAGE_CLASSES = tuple(name for name, at_once in STORAGE_CLASSES.items() if not at_once)
 #: The classes archival may move bytes to: colder (cheaper to keep, dearer to read) than STANDARD.
 ARCHIVE_STORAGE_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
 

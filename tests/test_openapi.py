@@ -35,7 +35,7 @@ from core.validators import (
     parse_digest,
     slug_validator,
 )
-from governance.lifecycle.models import LegalHold, RetentionPolicy
+from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.portal.demo import MODEL_NAME, SECOND_REVIEWER
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
 from governance.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -354,6 +354,16 @@ def demo(settings, django_capture_on_commit_callbacks, receiver):
             assert_conforms(hold, "POST", "/api/v1/legal-holds/")
         released = client.post(f"/api/v1/legal-holds/{hold.json()['id']}/release/", {"reason": "Case closed."})
         assert_conforms(released, "POST", "/api/v1/legal-holds/{id}/release/")
+        # One plan applied, one planned: items kept by the hold above, deleted, and pending.
+        plan = client.post("/api/v1/retention-plans/", {"project": project.slug}, format="json")
+        assert_conforms(plan, "POST", "/api/v1/retention-plans/")
+        applied = client.post(f"/api/v1/retention-plans/{plan.json()['id']}/apply/")
+        assert_conforms(applied, "POST", "/api/v1/retention-plans/{id}/apply/")
+        superseded = client.post("/api/v1/retention-plans/", {"project": project.slug}, format="json")
+        assert_conforms(superseded, "POST", "/api/v1/retention-plans/")
+        client.post("/api/v1/retention-plans/", {"project": project.slug}, format="json")
+        refused = client.post(f"/api/v1/retention-plans/{superseded.json()['id']}/apply/")
+        assert_conforms(refused, "POST", "/api/v1/retention-plans/{id}/apply/")
     return client
 
 
@@ -391,6 +401,7 @@ COLLECTIONS = {
     "/api/v1/promotion-policies/": (PromotionPolicy, "pk"),
     "/api/v1/retention-policies/": (RetentionPolicy, "pk"),
     "/api/v1/legal-holds/": (LegalHold, "pk"),
+    "/api/v1/retention-plans/": (RetentionPlan, "pk"),
     "/api/v1/uploads/": (UploadSession, "pk"),
     "/api/v1/webhooks/endpoints/": (WebhookEndpoint, "pk"),
     "/api/v1/webhooks/deliveries/": (WebhookDelivery, "pk"),

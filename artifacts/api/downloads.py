@@ -1,6 +1,7 @@
 """HTTP responses that carry blob bytes: the whole blob or one byte range (RFC 9110), streamed from storage in
 bounded chunks, handed to nginx to send from the local folder (PROVENANT_ACCEL_REDIRECT), or a redirect to a
-short-lived presigned URL when the bytes are in S3. Corrupt bytes are never served, on any of these paths."""
+short-lived presigned URL when the bytes are in S3. Corrupt bytes are never served, on any of these paths; bytes
+archived in a class S3 reads only after a restore answer 409 `restore_required`, naming the restore endpoint."""
 
 import base64
 import re
@@ -19,10 +20,13 @@ from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
+from rest_framework.reverse import reverse
 
 from artifacts.models import ArtifactVersion, Blob, Project
+from artifacts.selectors import BlobReadability, blob_readability
 from artifacts.services.blobs import blob_read_record
 from artifacts.storage.reads import accel_redirect_uri, iter_blob, presigned_url
+from artifacts.storage.tiers import NotReadableNow
 from core.errors import Conflict, InvalidInput, NotFound
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -156,6 +160,9 @@ def blob_response(
     redirect = _redirect_requested(request)
     if _none_match(request.headers.get("If-None-Match"), identity["ETag"]):
         return _with_headers(HttpResponseNotModified(), identity, {"Cache-Control": CACHE_CONTENT_ADDRESSED})
+    # One HeadObject, only for bytes archived in GLACIER or DEEP_ARCHIVE; HEAD too, so it answers as GET would.
+    if not (readability := blob_readability(blob)).readable:
+        return _restore_required(request, blob, readability, through)
 
     head = request.method == "HEAD"
     if redirect:
@@ -200,8 +207,12 @@ def blob_response(
     blob_read_record(blob=blob, through=through, byte_range=(start, end) if end is not None else None)
     if (accel := _accel_redirect(request, blob)) is not None:
         return _accel_response(accel, identity, content, partial=byte_range is not None)
-    response = StreamingHttpResponse(iter_blob(blob.storage_key, start, end), status=status)
-    return _with_headers(response, identity, content)
+    try:
+        chunks = iter_blob(blob.storage_key, start, end)
+    except NotReadableNow:
+        # Archived behind the record's back (a bucket lifecycle rule, say): the same answer, never S3's 403 as a 500.
+        return _restore_required(request, blob, BlobReadability("", readable=False, restore_required=True), through)
+    return _with_headers(StreamingHttpResponse(chunks, status=status), identity, content)
 
 
 def _accel_redirect(request: Request, blob: Blob) -> str | None:
@@ -278,6 +289,34 @@ def _redirect_requested(request: Request) -> bool:
     if raw.strip().lower() in TRUE_VALUES:
         return True
     raise InvalidInput(f"redirect must be true or false, not '{raw[:20]}'.", field="redirect")
+
+
+def _restore_required(
+    request: Request, blob: Blob, readability: BlobReadability, through: ArtifactVersion | Project
+) -> JsonResponse:
+    """409 for bytes S3 reads only after a restore: what to do (POST the restore endpoint, which this names), and
+    whether a restore is already on its way. A JSON body of its own, as the 416 has: the error shape plus fields a
+    client can act on without parsing the message."""
+    if isinstance(through, ArtifactVersion):
+        url = reverse("api:artifactversion-restore", kwargs={"pk": through.pk}, request=request)
+    else:
+        url = reverse(
+            "api:project-blob-restore", kwargs={"slug": through.slug, "digest": blob.prefixed_digest}, request=request
+        )
+    where = f"in {readability.storage_class}" if readability.storage_class else "in a storage class"
+    archived = f"The bytes of {blob.prefixed_digest} are archived {where} that S3 reads only after a restore."
+    if readability.restore_in_progress:
+        then = "A restore is already in progress: download again once it is done (S3 takes hours)."
+    else:
+        then = f"Restore first: POST {url} asks S3 for a restored copy; download again once it is done (hours)."
+    body = {
+        "detail": f"{archived} {then}",
+        "code": "restore_required",
+        "storage_class": readability.storage_class,
+        "restore_in_progress": readability.restore_in_progress,
+        "restore_url": url,
+    }
+    return _with_headers(JsonResponse(body, status=409), identity_headers(blob))
 
 
 def _range_not_satisfiable(blob: Blob, identity: dict[str, str]) -> HttpResponse:
@@ -369,7 +408,10 @@ _BLOB_RESPONSES = {
     302: OpenApiResponse(description="Redirect to a presigned S3 URL for the bytes (`?redirect=true`)."),
     304: OpenApiResponse(description="If-None-Match matched: the client's copy is current."),
     (409, "application/json"): OpenApiResponse(
-        OpenApiTypes.OBJECT, description="The blob failed verification and is quarantined (`blob_corrupt`)."
+        OpenApiTypes.OBJECT,
+        description="The blob failed verification and is quarantined (`blob_corrupt`); or its bytes are archived in a "
+        "class S3 reads only after a restore (`restore_required`, with `storage_class`, `restore_in_progress` and "
+        "`restore_url`, the endpoint to POST to ask for one).",
     ),
     (416, "application/json"): OpenApiResponse(
         OpenApiTypes.OBJECT, description="The range starts past the end of the blob."

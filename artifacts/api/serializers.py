@@ -21,6 +21,7 @@ from artifacts.models import (
     UploadSession,
     VersionTombstone,
 )
+from artifacts.services.tiers import MAX_RESTORE_DAYS
 from artifacts.services.uploads import is_direct, upload_session_part_urls
 from artifacts.storage.writes import min_chunk_size
 from core.api.fields import CommitField, DigestField, JSONObjectField, MetricsField, ReferenceField, ReferenceListField
@@ -420,6 +421,7 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
             "size",
             "state",
             "verified_at",
+            "collected_at",
             "storage_class",
             "archived_at",
             "restore_requested_at",
@@ -434,6 +436,41 @@ class ProjectBlobSerializer(serializers.ModelSerializer):
             kwargs={"slug": self.context["project"].slug, "digest": blob.prefixed_digest},
             request=self.context.get("request"),
         )
+
+
+class BlobRestoreRequestSerializer(InputSerializer):
+    days = serializers.IntegerField(
+        required=False,
+        default=7,
+        min_value=1,
+        max_value=MAX_RESTORE_DAYS,
+        help_text="How long the restored copy stays readable; S3 bills it for that long besides the archived bytes.",
+    )
+
+
+class BlobRestoreSerializer(serializers.Serializer):
+    """Where a blob's archived bytes stand after a restore was asked for (a selectors.BlobReadability, with the
+    blob it is about in `context["blob"]`)."""
+
+    digest = serializers.SerializerMethodField()
+    storage_class = serializers.CharField(help_text="The bytes' S3 storage class; empty: the bucket's default.")
+    readable = serializers.BooleanField(help_text="Whether a download answers with the bytes now.")
+    restore_required = serializers.BooleanField(
+        help_text="Whether the class needs a restore before a read (GLACIER, DEEP_ARCHIVE)."
+    )
+    restore_in_progress = serializers.BooleanField(help_text="S3 is making the restored copy (hours).")
+    restored_until = serializers.DateTimeField(
+        allow_null=True, help_text="Until when the restored copy can be read, once it is made."
+    )
+    restore_requested_at = serializers.SerializerMethodField()
+
+    def get_digest(self, state) -> str:
+        return self.context["blob"].prefixed_digest
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_restore_requested_at(self, state) -> str | None:
+        requested = self.context["blob"].restore_requested_at
+        return serializers.DateTimeField().to_representation(requested) if requested else None
 
 
 class UploadSessionStartSerializer(InputSerializer):

@@ -18,6 +18,11 @@ urlpatterns = [
         views.ProjectBlobStateView.as_view(),
         name="project-blob-state",
     ),
+    path(
+        "projects/<slug:slug>/blobs/<str:digest>/restore/",
+        views.ProjectBlobRestoreView.as_view(),
+        name="project-blob-restore",
+    ),
     path("projects/<slug:slug>/uploads/", uploads.ProjectUploadsView.as_view(), name="project-uploads"),
     path("uploads/<uuid:pk>/", uploads.UploadView.as_view(), name="upload-detail"),
     path("lineage/<str:node_type>/<int:node_id>/", views.LineageView.as_view(), name="lineage"),

@@ -30,7 +30,9 @@ from artifacts.api.base import (
 from artifacts.api.downloads import blob_download_schema, blob_response, version_download_schema
 from artifacts.filters import ArtifactFilter, ArtifactVersionFilter, DatasetFilter, DatasetVersionFilter, RunFilter
 from artifacts.models import Artifact, ArtifactVersion, Blob, Project, VersionTombstone
+from artifacts.selectors import BlobReadability
 from artifacts.services.catalog import AlreadyPublished
+from artifacts.services.tiers import blob_restore_request
 from core.validators import MAX_ID, parse_digest
 
 VERSION_DELETED_RESPONSE = OpenApiResponse(
@@ -48,6 +50,31 @@ VERSION_DELETED_RESPONSE = OpenApiResponse(
 
 NEVER_DELETED = "{method} is not offered: the record keeps every project, dataset, run and artifact."
 IMMUTABLE = "{method} is not offered: versions are immutable. Publish a new version instead."
+
+
+RESTORE_SCHEMA = extend_schema(
+    request=s.BlobRestoreRequestSerializer,
+    responses={
+        202: OpenApiResponse(s.BlobRestoreSerializer, "S3 is restoring the archived bytes (hours): download then"),
+        200: OpenApiResponse(
+            s.BlobRestoreSerializer, "Nothing to restore: the bytes can be downloaded now (`readable`)"
+        ),
+    },
+    description="Ask S3 to restore bytes archived in GLACIER or DEEP_ARCHIVE, so they can be downloaded for `days` "
+    "days; S3 bills the restore. Needs the contributor or maintainer role. Asking again while a restore runs "
+    "changes nothing.",
+)
+
+
+def restore_response(request: Request, blob: Blob, days: int) -> Response:
+    """Ask for a restore of `blob`'s bytes and answer where they stand: 202 while S3 restores them, 200 when they
+    can be read now."""
+    state: BlobReadability = blob_restore_request(blob_id=blob.pk, requested_by=request.user, days=days)
+    blob.refresh_from_db(fields=["restore_requested_at"])
+    return Response(
+        s.BlobRestoreSerializer(state, context={"blob": blob}).data,
+        status=status.HTTP_202_ACCEPTED if state.restore_in_progress else status.HTTP_200_OK,
+    )
 
 
 def already_published_schema(serializer) -> OpenApiResponse:
@@ -259,7 +286,9 @@ class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.Re
     queryset = selectors.artifact_version_list()
     filterset_class = ArtifactVersionFilter
     output_serializer_class = s.ArtifactVersionSerializer
-    input_serializer_classes = {"create": s.ArtifactVersionCreateSerializer}
+    input_serializer_classes = {"create": s.ArtifactVersionCreateSerializer, "restore": s.BlobRestoreRequestSerializer}
+    # A restore is billed by S3: publishing work, not a reader's.
+    required_verbs = {"restore": Verb.CONTRIBUTE}
     not_allowed_message = IMMUTABLE
 
     def permission_target(self, obj: ArtifactVersion) -> Artifact:
@@ -305,23 +334,20 @@ class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.Re
         filename = version.metadata.get("filename") or f"{version.artifact.name}-v{version.number}"
         return blob_response(request, version.blob, filename=str(filename), through=version)
 
+    @RESTORE_SCHEMA
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str) -> Response:
+        version = self.get_object()
+        return restore_response(request, version.blob, self.validated_input()["days"])
+
 
 def version_gone(version: ArtifactVersion, tombstone: VersionTombstone) -> Response:
     """410 Gone for a deleted version's bytes, saying who deleted it, when and why (HEAD gets the same status)."""
-    by = _user_label(tombstone)
-    rule = f" (retention rule '{tombstone.rule}'" + (f", plan {tombstone.plan_id})" if tombstone.plan_id else ")")
-    detail = (
-        f"{version} was deleted on {tombstone.deleted_at:%Y-%m-%d %H:%M} UTC by {by}"
-        f"{rule if tombstone.rule else ''}: {tombstone.reason} Its record and lineage stay; its bytes are not served."
-    )
+    detail = f"{version} was {tombstone.summary} Its record and lineage stay; its bytes are not served."
     return Response(
         {"detail": detail, "code": "version_deleted", "deleted": s.TombstoneSerializer(tombstone).data},
         status=status.HTTP_410_GONE,
     )
-
-
-def _user_label(tombstone: VersionTombstone) -> str:
-    return tombstone.deleted_by.get_username() if tombstone.deleted_by_id else "the project's retention schedule"
 
 
 class LineageView(APIView):
@@ -424,6 +450,19 @@ class ProjectBlobView(ProjectBlobLookup, APIView):
             },
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class ProjectBlobRestoreView(ProjectBlobLookup, APIView):
+    """Ask S3 to restore a project's blob archived in a class that cannot be read at once (GLACIER, DEEP_ARCHIVE)."""
+
+    @RESTORE_SCHEMA
+    def post(self, request: Request, slug: str, digest: str) -> Response:
+        project = self._project(slug)
+        blob = self._blob(project, digest)
+        require(request.user, Verb.CONTRIBUTE, project)
+        days = s.BlobRestoreRequestSerializer(data=request.data)
+        days.is_valid(raise_exception=True)
+        return restore_response(request, blob, days.validated_data["days"])
 
 
 class ProjectBlobStateView(ProjectBlobLookup, APIView):

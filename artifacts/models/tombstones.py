@@ -58,3 +58,15 @@ class VersionTombstone(WriteOnceModel):
 
     def __str__(self) -> str:
         return f"deleted {self.artifact_version_id or self.dataset_version_id}"
+
+    @property
+    def deleted_by_label(self) -> str:
+        """Who deleted the version, in words: a username, or the schedule that applied a plan."""
+        return self.deleted_by.get_username() if self.deleted_by_id else "the project's retention schedule"
+
+    @property
+    def summary(self) -> str:
+        """When, by whom, under which rule and why, in one sentence for an error message."""
+        rule = f" under retention rule '{self.rule}'" if self.rule else ""
+        plan = f" (plan {self.plan_id})" if self.plan_id else ""
+        return f"deleted on {self.deleted_at:%Y-%m-%d %H:%M} UTC by {self.deleted_by_label}{rule}{plan}: {self.reason}"

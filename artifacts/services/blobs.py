@@ -172,6 +172,10 @@ def _blob_record(changes: ChangeSet, *, digest: str, size: int, wrote_bytes: boo
             raise BlobCollected(blob)
         changes.update(blob, collected_at=None, state=Blob.State.PENDING, verified_at=None)
         created = True
+    if wrote_bytes:
+        # The bytes were written anew, in the bucket's default class: an archival of the object they replace no
+        # longer holds (artifacts/services/tiers.py). Nothing changes for a blob that was never archived.
+        changes.update(blob, storage_class="", archived_at=None, restore_requested_at=None)
     repaired = not created and wrote_bytes and blob.state == Blob.State.CORRUPT
     if repaired:
         changes.update(blob, state=Blob.State.PENDING, verified_at=None)

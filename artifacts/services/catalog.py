@@ -49,11 +49,9 @@ class VersionDeleted(AlreadyPublished):
     code = "version_deleted"
 
     def __init__(self, existing: ArtifactVersion | DatasetVersion, owner: str) -> None:
-        tombstone = existing.tombstone
-        by = tombstone.deleted_by.get_username() if tombstone.deleted_by_id else "the project's retention schedule"
         super().__init__(
-            f"This content was version {existing.number} (id {existing.pk}) of {owner}, deleted on "
-            f"{tombstone.deleted_at:%Y-%m-%d %H:%M} UTC by {by}: {tombstone.reason} Nothing was published: a "
+            f"This content was version {existing.number} (id {existing.pk}) of {owner}, "
+            f"{existing.tombstone.summary} Nothing was published: a "
             "deleted version stays deleted, and the same content cannot become another version of the same "
             f"{'artifact' if isinstance(existing, ArtifactVersion) else 'dataset'}.",
             existing=existing,

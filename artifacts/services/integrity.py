@@ -12,10 +12,12 @@ from artifacts.jobs import VERIFY_BLOB
 from artifacts.models import Blob
 from artifacts.signals import blob_state_changed
 from artifacts.storage.reads import hash_stored_blob
+from artifacts.storage.tiers import NotReadableNow
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import InvalidInput
 from core.jobs import enqueue
+from core.s3 import RESTORE_STORAGE_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,14 @@ def blob_verify(*, blob: Blob) -> Blob:
         actual, size = hash_stored_blob(blob.storage_key)
     except FileNotFoundError:
         actual, size = None, 0
+    except NotReadableNow:
+        # Archived in GLACIER or DEEP_ARCHIVE and not restored: S3 refuses the read, which says nothing about the
+        # bytes. Nothing is recorded; they are proved again when they can be read.
+        logger.info(
+            "Blob %s not verified: its bytes are archived in a class S3 reads only after a restore.",
+            blob.prefixed_digest,
+        )
+        return blob
     with transaction.atomic(), ChangeSet() as changes:
         blob = Blob.objects.select_for_update(no_key=True).get(pk=blob.pk)
         if blob.is_collected:
@@ -96,7 +106,9 @@ def blob_scrub(*, byte_budget: int) -> list[int]:
     is kept, and always takes at least one: a blob larger than the budget is re-proved on its own turn, never
     starved. Corrupt blobs are left out: they stay quarantined until a good upload of the same bytes repairs
     them, which queues their verification itself. Collected blobs are left out too: their bytes were removed on
-    purpose, and are not corrupt.
+    purpose, and are not corrupt. So are blobs archived in a class S3 reads only after a restore (GLACIER,
+    DEEP_ARCHIVE): a read would be refused, which proves nothing about the bytes, and, never re-proved, they would
+    head the order and take the budget of every run.
 
     The tasks are queued once the surrounding transaction commits, stamped with this moment, so a copy of one
     that runs after the blob was proved again does nothing.
@@ -112,6 +124,8 @@ def blob_scrub(*, byte_budget: int) -> list[int]:
         total += size
     _queue_verification(chosen)
     logger.info("Scrub: %d blobs (%d bytes) queued for verification.", len(chosen), total)
+    if archived := Blob.objects.filter(storage_class__in=RESTORE_STORAGE_CLASSES).count():
+        logger.info("Scrub: %d blobs skipped: archived in a class S3 reads only after a restore.", archived)
     return chosen
 
 
@@ -131,11 +145,12 @@ def blob_pending_enqueue() -> list[int]:
 
 
 def _least_recently_proved() -> Iterator[tuple[int, int]]:
-    """(id, size) of pending blobs by id, then of verified blobs by verified_at and id (index blob_scrub_order).
+    """(id, size) of pending blobs by id, then of verified blobs by verified_at and id (index blob_scrub_order);
+    none archived where a read needs a restore.
 
     Two walks rather than one ORDER BY verified_at NULLS FIRST: no index serves that on both PostgreSQL and SQLite.
     """
-    stored = Blob.objects.filter(collected_at__isnull=True)
+    stored = Blob.objects.filter(collected_at__isnull=True).exclude(storage_class__in=RESTORE_STORAGE_CLASSES)
     pending = stored.filter(state=Blob.State.PENDING).order_by("id")
     verified = stored.filter(state=Blob.State.VERIFIED).order_by("verified_at", "id")
     return chain.from_iterable(

@@ -18,6 +18,10 @@ RESTORE_ALREADY_IN_PROGRESS = "RestoreAlreadyInProgress"
 # The Restore header of HeadObject: `ongoing-request="true"`, or `ongoing-request="false", expiry-date="<date>"`
 # once the temporary copy is readable (until that date).
 RESTORE_HEADER = re.compile(r'ongoing-request="(?P<ongoing>true|false)"(?:,\s*expiry-date="(?P<expiry>[^"]+)")?')
+# The checksum S3 computes for the copy that changes an object's class, as it checks the CRC32 of every uploaded
+# part (artifacts/storage/writes.py). Named, so a CopyObject never carries over the source's composite multipart
+# checksum, which some S3 servers (moto) then serve as if it were the whole object's, failing every checked GET.
+COPY_CHECKSUM = "CRC32"
 # Standard retrieval: 3-5 hours from GLACIER, within 12 from DEEP_ARCHIVE. Expedited costs ten times more and
 # DEEP_ARCHIVE refuses it; Bulk is cheaper but slower still.
 RESTORE_TIER = "Standard"
@@ -82,7 +86,8 @@ def object_change_class(key: str, storage_class: str) -> None:
 
     boto3's managed copy: one CopyObject up to its threshold, a multipart copy (UploadPartCopy, from the bucket to
     itself, no byte through this process) above it, as S3 requires past 5 GB. The copy is a new object: it carries
-    the encryption every write carries (core.s3), or it would fall back to the bucket's default. A restored copy
+    the encryption every write carries (core.s3), or it would fall back to the bucket's default, and a checksum
+    S3 computes over the new object (COPY_CHECKSUM), which GETs with checksum validation check. A restored copy
     of a GLACIER object can be copied out; an unrestored one cannot (S3 answers InvalidObjectState).
 
     Raises FileNotFoundError when nothing is stored at `key`.
@@ -94,7 +99,12 @@ def object_change_class(key: str, storage_class: str) -> None:
             {"Bucket": storage.bucket_name, "Key": name},
             storage.bucket_name,
             name,
-            ExtraArgs={"StorageClass": storage_class, "MetadataDirective": "COPY", **encryption_parameters(storage)},
+            ExtraArgs={
+                "StorageClass": storage_class,
+                "MetadataDirective": "COPY",
+                "ChecksumAlgorithm": COPY_CHECKSUM,
+                **encryption_parameters(storage),
+            },
         )
     except ClientError as error:
         if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404 or _error_code(error) in (

@@ -171,6 +171,9 @@ SPECTACULAR_SETTINGS = {
         "PromotionStateEnum": "governance.registry.models.PromotionRequest.State",
         "ArtifactKindEnum": "artifacts.models.artifacts.Artifact.Kind",
         "UploadSessionStateEnum": "artifacts.models.uploads.UploadSession.State",
+        "RetentionPlanStateEnum": "governance.lifecycle.models.RetentionPlan.State",
+        "RetentionPlanItemStateEnum": "governance.lifecycle.models.RetentionPlanItem.State",
+        "RetentionPlanItemActionEnum": "governance.lifecycle.models.RetentionPlanItem.Action",
         # Two vocabularies, named apart: what the audit log records, and what webhooks announce.
         "AuditActionEnum": "core.audit.actions.AuditAction",
         "EventTypeEnum": "core.events.EventType",

@@ -71,6 +71,12 @@ CELERY_BEAT_SCHEDULE = {
         # piled up during an outage would only queue the same verifications again.
         "options": {"expires": PROVENANT_SCRUB_INTERVAL_SECONDS},
     },
+    # Each version deletion queues its blob's collection; this sweep removes the bytes of those a broker outage lost.
+    "collect-garbage": {
+        "task": "artifacts.tasks.collect_garbage",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
     # Abandoned upload sessions expire after PROVENANT_UPLOAD_SESSION_TTL_SECONDS; this removes them and their
     # partial data (and any partial data of an upload whose process died).
     "expire-upload-sessions": {

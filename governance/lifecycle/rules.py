@@ -14,11 +14,13 @@ How a version is selected:
   - `older_than_days`: the version was published at least that many whole days (24 h) before the plan.
   - `keep_last_versions`: the N newest versions (by number) of each artifact or dataset, counting those not yet
     deleted, are never selected by this rule.
-  - `keep_last_runs`: versions produced by the project's N newest runs (by start) are never selected by this rule.
+  - `keep_last_runs`: versions produced by the project's N newest runs (the last recorded: highest id) are never
+    selected by this rule.
     Versions produced by no run are not kept by it: combine with `run_statuses` to spare them.
-  - `stages`: "none" matches a version never registered in the model registry, or registered without a stage;
-    "archived" one with a model version in the archived stage. Absent = either. Production and staging versions
-    cannot be selected by any rule (the planner protects them), so naming them is refused rather than ignored.
+  - `stages`: "none" matches a version with no model version in any stage (never registered in the model
+    registry, or registered without a stage); "archived" one with a model version in the archived stage. Absent =
+    any stage. Production and staging versions are never archived or deleted (the planner keeps them, saying so),
+    so naming those stages here is refused rather than ignored.
 - Selection is not the last word: the planner keeps (action "keep" with a reason) a selected version that a legal
   hold, a production or staging stage, or another protection covers.
 
@@ -98,7 +100,7 @@ class Rule:
         ):
             return False
         if self.stages is not None:
-            stages = candidate.stages - set(PROTECTED_STAGES) - {NOT_REGISTERED}
+            stages = candidate.stages - {NOT_REGISTERED}
             in_listed = bool(stages & self.stages) or (not stages and NOT_REGISTERED in self.stages)
             if not in_listed:
                 return False
@@ -124,7 +126,8 @@ class Candidate:
     """What the rules read of one version.
 
     `version_rank`: 1 for the newest not-deleted version of its artifact or dataset, 2 for the one before...
-    `run_rank`: 1 if the version's run is the project's newest run, 2 the one before...; None for no run.
+    `run_rank`: 1 if the version's run is the project's newest run (highest id), 2 the one before...; None for no
+    run.
     `stages`: the stages of the model versions registered from it (empty if never registered).
     """
 

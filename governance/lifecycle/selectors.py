@@ -11,6 +11,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     IntegerField,
     Model,
     OuterRef,
@@ -20,8 +21,9 @@ from django.db.models import (
     Sum,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import RowNumber
 
 from artifacts.access.rule import User
 from artifacts.models import (
@@ -62,7 +64,9 @@ def retention_policies_current(project_ids: set[int]) -> dict[int, RetentionPoli
 # Legal holds ------------------------------------------------------------------------------------------------------
 # A version is held while an active hold names it, its artifact or dataset, or its whole project (a hold naming
 # none of HOLD_SCOPES). The conditions below are correlated subqueries, so a planner filters or annotates a whole
-# queryset of versions in one statement instead of asking version by version.
+# queryset of versions in one statement instead of asking version by version. An act that must not race a new hold
+# (applying a plan's item) locks the project's row first, at least FOR SHARE, as legal_hold_place locks it FOR NO KEY
+# UPDATE before it writes: the check then sees every hold committed before it, and a hold placed after waits for it.
 
 _PROJECT_WIDE = Q(**{f"{scope}__isnull": True for scope in HOLD_SCOPES})
 
@@ -183,7 +187,9 @@ class Protections:
 
 
 def _hold_words(hold: LegalHold) -> str:
-    return f"legal hold #{hold.pk}: {hold.reason}"
+    """The hold by its number alone: a plan is read by whoever reads its project, and a hold's reason only by the
+    project's maintainers and auditors (LegalHoldQuerySet), who find it under that number."""
+    return f"legal hold #{hold.pk}"
 
 
 def protections_compute() -> Protections:
@@ -316,7 +322,7 @@ def _always() -> Q:
     return Q(pk__isnull=False)
 
 
-def _common_criteria(rule: Rule, now: datetime, project: Project, versions: type[Model], parent: str) -> Q:
+def _common_criteria(rule: Rule, now: datetime, project: Project) -> Q:
     """The criteria artifact and dataset versions share, as governance/lifecycle/rules.py defines them."""
     condition = _always()
     if rule.run_statuses is not None:
@@ -325,15 +331,12 @@ def _common_criteria(rule: Rule, now: datetime, project: Project, versions: type
     if rule.older_than_days is not None:
         condition &= Q(created_at__lte=now - timedelta(days=rule.older_than_days))
     if rule.keep_last_runs:
-        newest_first = (Coalesce("started_at", "created_at").desc(), "-pk")
-        latest_runs = Run.objects.filter(project=project).order_by(*newest_first).values("pk")[: rule.keep_last_runs]
+        # The project's newest runs are the last recorded.
+        latest_runs = Run.objects.filter(project=project).order_by("-pk").values("pk")[: rule.keep_last_runs]
         condition &= Q(run__isnull=True) | ~Q(run_id__in=Subquery(latest_runs))
     if rule.keep_last_versions:
-        # The number of the Nth newest live version of the same artifact or dataset: older ones may go. Fewer than
-        # N live versions: the subquery is NULL and nothing is selected.
-        keep = rule.keep_last_versions
-        live = versions.objects.filter(**{parent: OuterRef(parent)}, tombstone__isnull=True).order_by("-number")
-        condition &= Q(number__lt=Subquery(live.values("number")[keep - 1 : keep]))
+        # `version_rank` (see _ranked): 1 for the newest live version of its artifact or dataset.
+        condition &= Q(version_rank__gt=rule.keep_last_versions)
     return condition
 
 
@@ -342,17 +345,18 @@ def _artifact_rule_condition(rule: Rule, now: datetime, project: Project) -> Q |
     kinds = [kind for kind in rule.kinds if kind != DATASET_KIND]
     if rule.kinds and not kinds:
         return None
-    condition = _common_criteria(rule, now, project, ArtifactVersion, "artifact_id")
+    condition = _common_criteria(rule, now, project)
     if kinds:
         condition &= Q(artifact__kind__in=kinds)
     if rule.stages is not None:
-        # Archived: a model version of it is archived. "none": none is (never registered, or in no stage but the
-        # protected ones, which keep it anyway).
-        archived = Exists(ModelVersion.objects.filter(artifact_version_id=OuterRef("pk"), stage=Stage.ARCHIVED))
-        listed = [archived] if Stage.ARCHIVED in rule.stages else []
+        # "archived": a model version of it is archived; "none": no model version of it is in any stage.
+        registered = ModelVersion.objects.filter(artifact_version_id=OuterRef("pk"))
+        listed = []
+        if Stage.ARCHIVED in rule.stages:
+            listed.append(Exists(registered.filter(stage=Stage.ARCHIVED)))
         if NOT_REGISTERED in rule.stages:
-            listed.append(~archived)
-        condition &= listed[0] if len(listed) == 1 else _always()
+            listed.append(~Exists(registered.exclude(stage=Stage.NONE)))
+        condition &= listed[0] if len(listed) == 1 else Q(listed[0]) | Q(listed[1])
     return condition
 
 
@@ -362,7 +366,8 @@ def _dataset_rule_condition(rule: Rule, now: datetime, project: Project) -> Q | 
         return None
     if rule.stages is not None and NOT_REGISTERED not in rule.stages:
         return None  # a dataset version is in no registry stage: "none"
-    return _common_criteria(rule, now, project, DatasetVersion, "dataset_id")
+    # Versions pinned to data kept elsewhere count in the ranks, but have no bytes here to delete or archive.
+    return _common_criteria(rule, now, project) & Q(blob__isnull=False)
 
 
 def _first_rule(conditions: list[Q | None]) -> Case | None:
@@ -370,6 +375,16 @@ def _first_rule(conditions: list[Q | None]) -> Case | None:
     if not whens:
         return None
     return Case(*whens, default=None, output_field=IntegerField())
+
+
+def _ranked(versions: QuerySet, rules: Sequence[Rule], parent: str) -> QuerySet:
+    """`versions` with `version_rank` (1 for the newest of its artifact or dataset among `versions`, which are the
+    live ones) when a rule keeps the newest: one window over the project's versions, not a subquery per version."""
+    if not any(rule.keep_last_versions for rule in rules):
+        return versions
+    return versions.annotate(
+        version_rank=Window(RowNumber(), partition_by=[F(parent)], order_by=[F("number").desc(), F("pk").desc()])
+    )
 
 
 #: What the planner reads of each selected version: (id, rule index, artifact or dataset id, blob id, size,
@@ -383,10 +398,10 @@ def artifact_versions_selected(project: Project, rules: Sequence[Rule], *, now: 
     first = _first_rule([_artifact_rule_condition(rule, now, project) for rule in rules])
     if first is None:
         return ArtifactVersion.objects.none().values_list("pk")
+    # Bytes are collected only once no live version uses them: every live version's bytes are in storage.
+    live = ArtifactVersion.objects.filter(artifact__project=project, tombstone__isnull=True)
     return (
-        ArtifactVersion.objects.filter(
-            artifact__project=project, tombstone__isnull=True, blob__collected_at__isnull=True
-        )
+        _ranked(live, rules, "artifact_id")
         .annotate(rule_index=first)
         .filter(rule_index__isnull=False)
         .order_by("pk")
@@ -400,10 +415,9 @@ def dataset_versions_selected(project: Project, rules: Sequence[Rule], *, now: d
     first = _first_rule([_dataset_rule_condition(rule, now, project) for rule in rules])
     if first is None:
         return DatasetVersion.objects.none().values_list("pk")
+    live = DatasetVersion.objects.filter(dataset__project=project, tombstone__isnull=True)
     return (
-        DatasetVersion.objects.filter(
-            dataset__project=project, blob__isnull=False, tombstone__isnull=True, blob__collected_at__isnull=True
-        )
+        _ranked(live, rules, "dataset_id")
         .annotate(rule_index=first)
         .filter(rule_index__isnull=False)
         .order_by("pk")
@@ -455,15 +469,12 @@ def plan_bytes_reclaimable(plan: RetentionPlan) -> int:
     """Bytes of the blobs the plan deletes that no live version outside its delete set (in any project) needs:
     what would leave storage if it were applied now."""
     deleting = RetentionPlanItem.objects.filter(plan=plan, action=RetentionPlanItem.Action.DELETE)
-    needed_by_artifact = (
-        ArtifactVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True)
-        .exclude(pk__in=deleting.filter(artifact_version__isnull=False).values("artifact_version_id"))
-        .values("pk")
+    # Each NOT EXISTS is an index lookup per version using the blob (items are indexed by version).
+    needed_by_artifact = ArtifactVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True).exclude(
+        Exists(deleting.filter(artifact_version_id=OuterRef("pk")))
     )
-    needed_by_dataset = (
-        DatasetVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True)
-        .exclude(pk__in=deleting.filter(dataset_version__isnull=False).values("dataset_version_id"))
-        .values("pk")
+    needed_by_dataset = DatasetVersion.objects.filter(blob_id=OuterRef("pk"), tombstone__isnull=True).exclude(
+        Exists(deleting.filter(dataset_version_id=OuterRef("pk")))
     )
     reclaimed = (
         Blob.objects.filter(pk__in=deleting.values("blob_id"), collected_at__isnull=True)
@@ -479,18 +490,22 @@ def plan_list() -> QuerySet[RetentionPlan]:
     return RetentionPlan.objects.select_related("project", "created_by", "applied_by")
 
 
-def plan_items(plan: RetentionPlan, user: User) -> QuerySet[RetentionPlanItem]:
-    """The plan's items `user` may see: whoever sees the plan sees its project's datasets, but a restricted
-    artifact's versions only through a role on it."""
+def plan_items_visible(items: QuerySet[RetentionPlanItem], user: User) -> QuerySet[RetentionPlanItem]:
+    """Of `items` (of plans `user` sees), those `user` may see: whoever sees a plan sees its project's datasets,
+    but a restricted artifact's versions only through a role on it."""
     visible = Q(dataset_version__isnull=False) | Q(
         artifact_version__in=ArtifactVersion.objects.visible_to(user).values("pk")
     )
+    return items.filter(visible)
+
+
+def plan_items(plan: RetentionPlan, user: User) -> QuerySet[RetentionPlanItem]:
+    """The plan's items `user` may see."""
     # Each item names its version (artifact or dataset, with its name and number) and blob: joined, not per row.
-    return (
-        RetentionPlanItem.objects.filter(plan=plan)
-        .filter(visible)
-        .select_related("artifact_version__artifact__project", "dataset_version__dataset__project", "blob")
+    items = RetentionPlanItem.objects.filter(plan=plan).select_related(
+        "artifact_version__artifact__project", "dataset_version__dataset__project", "blob"
     )
+    return plan_items_visible(items, user)
 
 
 def plan_item_counts(plan: RetentionPlan) -> dict[str, dict[str, int]]:

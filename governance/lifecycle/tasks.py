@@ -45,9 +45,12 @@ def apply_retention_plan(plan_id: int, applied_by_id: int | None = None) -> str 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def plan_retention() -> list[int]:
-    """Plan every project whose rules in force hold a rule, and queue the plan's application where the project opted
-    in (`auto_apply`); answer the plans' ids. A project's failure is logged and the others are planned all the
-    same; the next scheduled run plans it again."""
+    """Resume the application of plans that stopped half way, plan every project whose rules in force hold a rule,
+    and queue the plan's application where the project opted in (`auto_apply`); answer the new plans' ids. A
+    project's failure is logged and the others are planned all the same; the next scheduled run plans it again."""
+    # A plan whose application stopped (its task out of retries, its worker lost for good) is resumed here.
+    for stalled in RetentionPlan.objects.filter(state=RetentionPlan.State.APPLYING).values_list("pk", flat=True):
+        enqueue_on_commit(APPLY_RETENTION_PLAN, stalled, None)
     made = []
     for project in projects_with_rules().iterator():
         policy = retention_policy_current(project)

@@ -1,6 +1,7 @@
 """The registry part of `manage.py load_demo`: the demo's model registered, promoted through its policies by the
-demo team, with one promotion left half-approved so a reviewer has something waiting at first sign-in, and an access
-review under way for the maintainer."""
+demo team, with one promotion left half-approved so a reviewer has something waiting at first sign-in, an access
+review under way for the maintainer, and retention rules with a legal hold so the lifecycle page has something to
+show."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +14,7 @@ from django.utils import timezone
 from artifacts.access.roles import Role
 from artifacts.access.services import role_grant
 from governance.access.services import campaign_open
+from governance.lifecycle.models import LegalHold, RetentionPolicy
 from governance.registry.models import PromotionRequest, RegisteredModel
 from governance.registry.services.promotions import promotion_approve, promotion_request_create
 from governance.registry.services.registry import (
@@ -128,4 +130,46 @@ def _record(project, admin: AbstractBaseUser, password: str) -> dict:
         opened_by=mara,
         title="Fraud detection: quarterly access review",
     )
+    _lifecycle(project, mara)
     return {"model": model, "waiting": waiting}
+
+
+#: The demo's retention rules: evaluation reports and preprocessors of failed runs go after a month, old dataset
+#: snapshots move to colder storage; every model version is under the hold below anyway.
+RETENTION_RULES = [
+    {
+        "name": "failed-runs",
+        "action": "delete",
+        "kinds": ["evaluation_report", "preprocessor"],
+        "run_statuses": ["failed"],
+        "older_than_days": 30,
+    },
+    {
+        "name": "cold-snapshots",
+        "action": "archive",
+        "kinds": ["dataset"],
+        "older_than_days": 90,
+        "keep_last_versions": 2,
+    },
+]
+
+
+def _lifecycle(project, maintainer: AbstractBaseUser) -> None:
+    """Retention rules and a legal hold on the model, written as rows: the lifecycle services that set rules and
+    place holds (with their audit entries) are not part of this branch yet."""
+    now = timezone.now()
+    RetentionPolicy.objects.create(
+        project=project,
+        version=1,
+        rules=RETENTION_RULES,
+        note="Keep failed runs' by-products a month; archive dataset snapshots after a quarter, the newest two aside.",
+        changed_by=maintainer,
+        changed_at=now,
+    )
+    LegalHold.objects.create(
+        project=project,
+        artifact=project.artifacts.get(name="model"),
+        reason="Regulator's model-risk review 2026-Q4: keep every version of the fraud model until it closes.",
+        placed_by=maintainer,
+        placed_at=now,
+    )

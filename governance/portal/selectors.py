@@ -1,5 +1,6 @@
-"""Reads for the portal's dashboard: what waits for the user, and the health of what they may see. Each answers
-values (numbers, rows, `ComplianceRow`s) and sets nothing on the objects it reads."""
+"""Reads for the portal's dashboard (what waits for the user, and the health of what they may see) and for its
+lifecycle pages (a project's retention rules, holds and plans). Each answers values (numbers, rows,
+`ComplianceRow`s) or querysets narrowed by the access rule, and sets nothing on the objects it reads."""
 
 from dataclasses import dataclass
 
@@ -8,7 +9,17 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from artifacts.access.rule import User
-from artifacts.models import Blob, DatasetVersion, Run, RunDatasetInput
+from artifacts.models import (
+    Artifact,
+    ArtifactVersion,
+    Blob,
+    DatasetVersion,
+    Project,
+    Run,
+    RunDatasetInput,
+    VersionTombstone,
+)
+from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem, RetentionPolicy
 from governance.registry.gates import gates_evaluate, gates_pass
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest
 from governance.registry.selectors import policies_current
@@ -106,3 +117,64 @@ def dashboard_production_compliance(user: User) -> list[ComplianceRow]:
         gates_now = gates_evaluate(policy, version, current_production=None, now=now)
         rows.append(ComplianceRow(version=version, policy=policy, gates_now=gates_now, compliant=gates_pass(gates_now)))
     return sorted(rows, key=lambda row: row.compliant)
+
+
+# The lifecycle pages -----------------------------------------------------------------------------------------------
+
+
+def lifecycle_project(user: User, slug: str) -> Project | None:
+    """The project `slug` if `user` may see it (an artifact's grantees see its name and their artifact's bytes)."""
+    return Project.objects.visible_to(user).filter(slug=slug).first()
+
+
+def retention_policy_in_force(user: User, project: Project) -> RetentionPolicy | None:
+    """The newest version of `project`'s retention rules, if `user` may view the project and it has any."""
+    return (
+        RetentionPolicy.objects.visible_to(user)
+        .filter(project=project)
+        .select_related("changed_by")
+        .order_by("-version")
+        .first()
+    )
+
+
+def legal_holds_active(user: User, project: Project) -> QuerySet:
+    """`project`'s holds in force that `user` may see: a hold on an artifact or a version of one they may not see
+    is left out, so its name does not leak. What a hold names is joined (one query for the list)."""
+    visible_artifacts = Artifact.objects.visible_to(user)
+    return (
+        LegalHold.objects.visible_to(user)
+        .active()
+        .filter(project=project)
+        .filter(Q(artifact__isnull=True) | Q(artifact__in=visible_artifacts))
+        .filter(Q(artifact_version__isnull=True) | Q(artifact_version__artifact__in=visible_artifacts))
+        .select_related("placed_by", "artifact", "artifact_version__artifact", "dataset", "dataset_version__dataset")
+    )
+
+
+def retention_plans(user: User, project: Project) -> QuerySet:
+    """`project`'s plans, newest first, with who made and applied them joined (one query per page)."""
+    return (
+        RetentionPlan.objects.visible_to(user)
+        .filter(project=project)
+        .select_related("created_by", "applied_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def retention_plan_items(user: User, plan: RetentionPlan) -> QuerySet:
+    """The items of `plan` whose version `user` may see (an item on a restricted artifact they may not see is left
+    out), in the plan's order, with the version, its artifact or dataset joined (one query per page)."""
+    visible_versions = ArtifactVersion.objects.visible_to(user).filter(pk=OuterRef("artifact_version_id"))
+    return (
+        RetentionPlanItem.objects.visible_to(user)
+        .filter(plan=plan)
+        .filter(Q(artifact_version__isnull=True) | Q(Exists(visible_versions)))
+        .select_related("artifact_version__artifact", "dataset_version__dataset")
+        .order_by("id")
+    )
+
+
+def version_tombstone(version: ArtifactVersion) -> VersionTombstone | None:
+    """The tombstone of a version the caller already may see, with who deleted it; None while it is live."""
+    return VersionTombstone.objects.filter(artifact_version=version).select_related("deleted_by").first()

@@ -1,6 +1,6 @@
 """The portal's governance pages, under the `portal` namespace (see config/urls.py)."""
 
-from governance.portal.views import audit, auth, catalog, dashboard, registry, reviews
+from governance.portal.views import audit, auth, catalog, dashboard, lifecycle, registry, reviews
 
 urlpatterns = [
     *auth.urlpatterns,
@@ -9,4 +9,5 @@ urlpatterns = [
     *catalog.urlpatterns,
     *audit.urlpatterns,
     *reviews.urlpatterns,
+    *lifecycle.urlpatterns,
 ]

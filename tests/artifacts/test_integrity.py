@@ -291,6 +291,20 @@ def test_scrub_leaves_corrupt_blobs_quarantined():
     assert blob_scrub(byte_budget=10**12) == [intact.pk]
 
 
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_scrub_skips_blobs_archived_where_a_read_needs_a_restore_and_says_why(storage_class, caplog):
+    archived, pending = verified_at(BlobFactory(), LONG_AGO), BlobFactory()
+    Blob.objects.filter(pk__in=[archived.pk, pending.pk]).update(storage_class=storage_class)
+    # Read at once: proved as any other.
+    instant = verified_at(BlobFactory(), LONG_AGO + timedelta(days=1))
+    Blob.objects.filter(pk=instant.pk).update(storage_class="GLACIER_IR")
+
+    with caplog.at_level("INFO", logger="artifacts.services.integrity"):
+        assert blob_scrub(byte_budget=10**12) == [instant.pk]
+
+    assert "2 blobs skipped: archived in a class S3 reads only after a restore" in caplog.text
+
+
 def test_scrub_stops_at_the_byte_budget_without_skipping_ahead_to_smaller_blobs():
     a, b, c, d = (
         verified_at(blob_of(size), LONG_AGO + timedelta(days=i)) for i, size in enumerate([100, 100, 300, 50])

@@ -17,7 +17,7 @@ from artifacts.models import Blob, UploadSession, VersionTombstone
 from artifacts.services.blobs import BlobCollected, blob_store
 from artifacts.services.catalog import VersionDeleted
 from artifacts.services.integrity import blob_scrub, blob_verify
-from artifacts.services.lifecycle import blob_collect, version_delete
+from artifacts.services.lifecycle import blob_collect, blobs_collect, version_delete
 from artifacts.services.uploads import upload_session_finish, upload_session_start
 from artifacts.storage import blob_storage
 from core.errors import ImmutableRecord, InvalidInput
@@ -211,6 +211,23 @@ def test_bytes_only_uploaded_are_not_garbage():
 
 def test_collecting_a_blob_that_does_not_exist_does_nothing():
     assert not blob_collect(blob_id=987654)
+
+
+def test_the_sweep_collects_what_deletions_left_and_only_that():
+    lost = ArtifactVersionFactory()  # its queued collection never ran (a broker outage)
+    version_delete(version=lost, deleted_by=None, reason="Old.")
+    shared = os.urandom(300)
+    kept = ArtifactVersionFactory(content=shared)
+    ArtifactVersionFactory(content=shared)
+    version_delete(version=kept, deleted_by=None, reason="Old.")
+    uploaded = BlobFactory()
+
+    assert blobs_collect() == 1
+
+    assert Blob.objects.get(pk=lost.blob_id).is_collected
+    assert not Blob.objects.get(pk=kept.blob_id).is_collected
+    assert not Blob.objects.get(pk=uploaded.pk).is_collected
+    assert blobs_collect() == 0
 
 
 # Publishing against collected or deleted content ----------------------------------------------------------

@@ -3,14 +3,15 @@ restores have nothing to do, and the inputs are checked all the same. The S3 beh
 server in tests/integration/test_storage_tiers.py."""
 
 import pytest
+from django.utils import timezone
 
 from artifacts.models import Blob
 from artifacts.selectors import blob_readability
 from artifacts.services.tiers import blob_archive, blob_restore_request
-from core.errors import InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.models import AuditEntry
 from core.s3 import reads_at_once
-from tests.artifacts.factories import BlobFactory, UserFactory
+from tests.artifacts.factories import ArtifactVersionFactory, BlobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +55,40 @@ def test_a_restore_on_a_local_folder_has_nothing_to_do_and_says_the_bytes_are_re
     assert not state.restore_in_progress
     assert Blob.objects.get(pk=blob.pk).restore_requested_at is None
     assert not AuditEntry.objects.filter(action="blob.restore_requested").exists()
+
+
+def test_a_restore_of_bytes_the_collector_removed_is_refused_saying_how_to_get_them_back():
+    blob = BlobFactory()
+    Blob.objects.filter(pk=blob.pk).update(collected_at=timezone.now())
+
+    with pytest.raises(Conflict, match=r"removed from storage: there is nothing to restore\. Upload the same file"):
+        blob_restore_request(blob_id=blob.pk, requested_by=UserFactory())
+
+
+def test_the_restore_endpoint_answers_200_with_where_the_bytes_stand_when_there_is_nothing_to_restore(api):
+    version = ArtifactVersionFactory()
+
+    response = api.post(f"/api/v1/artifact-versions/{version.pk}/restore/", {"days": 3}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "digest": version.blob.prefixed_digest,
+        "storage_class": "",
+        "readable": True,
+        "restore_required": False,
+        "restore_in_progress": False,
+        "restored_until": None,
+        "restore_requested_at": None,
+    }
+
+
+def test_the_restore_endpoint_refuses_days_outside_what_a_restore_may_last(api):
+    version = ArtifactVersionFactory()
+
+    response = api.post(f"/api/v1/artifact-versions/{version.pk}/restore/", {"days": 31}, format="json")
+
+    assert response.status_code == 400
+    assert "days" in response.json()
 
 
 @pytest.mark.parametrize("days", [0, -1, 31])

@@ -88,6 +88,47 @@ def test_push_then_pull_round_trips_the_bytes(contributor, random_file, tmp_path
     assert pulled.read_bytes() == source.read_bytes()
 
 
+def delete_and_collect(demo_server: DemoServer, version_id: int) -> None:
+    """On the server: delete the version and let the garbage collector remove its bytes."""
+    code = (
+        "from artifacts.models import ArtifactVersion\n"
+        "from artifacts.services.lifecycle import blob_collect, version_delete\n"
+        f"version = ArtifactVersion.objects.get(pk={int(version_id)})\n"
+        "version_delete(version=version, deleted_by=None, reason='Deleted by the client tests.')\n"
+        "blob_collect(blob_id=version.blob_id)\n"
+    )
+    live_server.manage("shell", "-c", code, env=live_server.environment(demo_server.var_dir, DJANGO_DEBUG="true"))
+
+
+def test_a_push_whose_held_bytes_are_collected_before_it_publishes_sends_them_and_publishes(
+    demo_server, contributor, random_file, tmp_path, monkeypatch
+):
+    source = random_file(200_000)
+    old = contributor.push(source, project=PROJECT, artifact="client-gc-old")
+    real_upload = contributor.uploads.upload_file
+    uploads = []
+
+    def upload_then_collect(*args, **kwargs):
+        stored = real_upload(*args, **kwargs)
+        uploads.append(stored)
+        if len(uploads) == 1:  # the HEAD found the bytes held; the collector removes them before the publish
+            delete_and_collect(demo_server, old.version["id"])
+        return stored
+
+    monkeypatch.setattr(contributor.uploads, "upload_file", upload_then_collect)
+
+    pushed = contributor.push(source, project=PROJECT, artifact="client-gc-new")
+
+    assert [stored.already_held for stored in uploads] == [True, False]
+    assert (pushed.version["artifact_name"], pushed.bytes_sent) == ("client-gc-new", source.stat().st_size)
+    assert contributor.pull(pushed.version["id"], tmp_path / "pulled.bin").read_bytes() == source.read_bytes()
+    # A client that never cached the old version's bytes hears they are gone.
+    fresh = Client(demo_server.url, demo_server.contributor_token, cache_dir=tmp_path / "fresh", backoff=0)
+    with fresh, pytest.raises(ProvenantError) as gone:
+        fresh.pull(old.version["id"], tmp_path / "old.bin")
+    assert (gone.value.status, gone.value.code) == (410, "version_deleted")
+
+
 def test_pushing_bytes_the_project_holds_sends_no_body(contributor, random_file):
     source = random_file(200_000)
     first = contributor.push(source, project=PROJECT, artifact="client-dedup")

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from artifacts.models import ArtifactVersion, Blob, DatasetVersion, UploadSession
@@ -453,3 +454,33 @@ def test_a_direct_upload_copied_into_place_after_the_collectors_delete_stores_th
     )
     assert published.status_code == 201
     assert_no_version_points_at_nothing()
+
+
+# What the safety costs ------------------------------------------------------------------------------------------
+
+
+def test_the_collectors_safety_costs_a_publish_one_locking_read_and_an_upload_nothing():
+    """The figure to report: the blob row locks each act takes on PostgreSQL. A PUT took one before the collector
+    existed (to record the blob) and reads `collected_at` from it; a publish takes one more, its only extra query."""
+    api = client(PublisherFactory())
+    project = ProjectFactory()
+    content = os.urandom(4096)
+    artifact = ArtifactFactory(project=project)
+
+    def blob_locks(queries: list[dict]) -> int:
+        return sum('FROM "artifacts_blob"' in q["sql"] and "FOR NO KEY UPDATE" in q["sql"] for q in queries)
+
+    with CaptureQueriesContext(connection) as upload:
+        assert (
+            api.put(
+                f"/api/v1/projects/{project.slug}/blobs/{sha256(content)}",
+                content,
+                content_type="application/octet-stream",
+            ).status_code
+            == 201
+        )
+    with CaptureQueriesContext(connection) as publishing:
+        assert publish(api, artifact, sha256(content)).status_code == 201
+
+    assert blob_locks(upload.captured_queries) == 1
+    assert blob_locks(publishing.captured_queries) == 1

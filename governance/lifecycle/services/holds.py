@@ -92,6 +92,9 @@ def legal_hold_place(
                 field=field,
             )
     reason = _clean_reason(reason, "reason")
+    # The project's row lock: applying a plan takes it (FOR SHARE at least) before it asks whether a version is
+    # held, so a hold placed meanwhile is either seen by that check or waits until the act is over; never between.
+    list(Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list("pk", flat=True))
     with ChangeSet() as changes:
         hold = LegalHold.objects.create(
             project=project, placed_by=placed_by, placed_at=timezone.now(), reason=reason, **named

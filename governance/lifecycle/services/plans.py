@@ -18,19 +18,20 @@ marked done only after its act, so a plan stopped half way (a crash, a lost work
 and nothing is done twice to any version.
 """
 
-import logging
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from artifacts.services.lifecycle import blob_collect, version_delete
-from artifacts.services.tiers import blob_archive
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
-from artifacts.models import Project
+from artifacts.models import ArtifactVersion, DatasetVersion, Project
+from artifacts.services.lifecycle import blob_collect, version_delete
+from artifacts.services.tiers import blob_archive
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, NotAllowed
@@ -46,12 +47,12 @@ from governance.lifecycle.selectors import (
     retention_policy_current,
 )
 
-logger = logging.getLogger(__name__)
-
-#: Items written per INSERT while planning, and versions read per round trip from the database's cursor.
+#: Rows read per round trip from the database's cursor while planning, and ids per UPDATE marking items kept.
 PLAN_BATCH = 2000
-#: Items applied between two looks at the protections (and two saves of the items' states).
-APPLY_BATCH = 500
+#: Items applied between two looks at the protections, each batch one transaction. Its deletions' audit entries are
+#: appended at its end, holding the log's head row until its commit, and it holds the project's row (placing a hold
+#: waits): a few hundred deletions keep both waits under a second or two.
+APPLY_BATCH = 200
 
 Item = RetentionPlanItem
 Plan = RetentionPlan
@@ -69,7 +70,6 @@ class _Totals:
     to_archive: int = 0
     protected: int = 0
     bytes_selected: int = 0
-    pending: list[RetentionPlanItem] = field(default_factory=list)
 
 
 def retention_plan_create(
@@ -79,7 +79,8 @@ def retention_plan_create(
     not applied yet (a plan being applied is left to finish). `created_by` None: the project's schedule.
 
     Nothing is deleted or archived here. The whole plan is written in one transaction, so a plan is complete or
-    absent; planning over a million versions streams them from the database and writes items in batches.
+    absent. The database selects and writes the items (one INSERT ... SELECT per kind of version); Python holds
+    only the protections, so memory does not grow with the store.
     """
     _require_maintainer(created_by, project, "Planning the retention")
     policy = retention_policy_current(project)
@@ -132,58 +133,148 @@ def retention_plan_create(
 
 
 def _items_write(plan: RetentionPlan, rules: Sequence[Rule], protections: Protections, *, now) -> _Totals:
-    totals = _Totals()
-    project = plan.project
-    for kind, rows in (
-        ("artifact_version", artifact_versions_selected(project, rules, now=now)),
-        ("dataset_version", dataset_versions_selected(project, rules, now=now)),
-    ):
-        batch: list[tuple] = []
-        for row in rows.iterator(chunk_size=PLAN_BATCH):
-            batch.append(row)
-            if len(batch) == PLAN_BATCH:
-                _items_batch_write(plan, kind, batch, rules, protections, totals)
-                batch = []
-        if batch:
-            _items_batch_write(plan, kind, batch, rules, protections, totals)
-    return totals
+    """Write the plan's items: every selected version in one INSERT ... SELECT per kind of version, then the few
+    that a protection keeps marked so, with its words. The database does the per-version work; Python only sees
+    the protected versions, which are few next to a store's versions."""
+    if rules:
+        for kind, selected in (
+            ("artifact_version", artifact_versions_selected(plan.project, rules, now=now)),
+            ("dataset_version", dataset_versions_selected(plan.project, rules, now=now)),
+        ):
+            _items_insert(plan, kind, selected, rules)
+        _items_protect(plan, protections)
+    return _totals(plan)
 
 
-def _items_batch_write(
-    plan: RetentionPlan,
-    kind: str,
-    rows: list[tuple],
-    rules: Sequence[Rule],
-    protections: Protections,
-    totals: _Totals,
-) -> None:
-    """One batch of selected versions (SelectedRow tuples) as items: kept with words when protected."""
-    describe = protections.of_artifact_version if kind == "artifact_version" else protections.of_dataset_version
-    parent = "artifact_id" if kind == "artifact_version" else "dataset_id"
-    archive_blobs = [row[3] for row in rows if rules[row[1]].action == Item.Action.ARCHIVE and row[5] is None]
-    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
-    items = []
-    for version_id, rule_index, parent_id, blob_id, size, archived_at in rows:
-        rule = rules[rule_index]
-        if rule.action == Item.Action.ARCHIVE and archived_at is not None:
-            continue  # archived already: nothing to do
-        words = describe(version_id=version_id, **{parent: parent_id}, project_id=plan.project_id)
-        if not words and rule.action == Item.Action.ARCHIVE:
-            words = shared.get(blob_id, "")
-        item = Item(plan=plan, blob_id=blob_id, size=size, rule=rule.name, **{f"{kind}_id": version_id})
-        if words:
-            item.action, item.protected_by, item.state = Item.Action.KEEP, words, Item.State.SKIPPED
-            item.outcome = "Kept: a built-in protection overrides the rule."
-            totals.protected += 1
-        else:
-            item.action = rule.action
-            totals.bytes_selected += size
-            if rule.action == Item.Action.DELETE:
-                totals.to_delete += 1
+def _items_insert(plan: RetentionPlan, kind: str, selected: QuerySet, rules: Sequence[Rule]) -> None:
+    """INSERT ... SELECT of `selected` (SelectedRow columns) as pending items with their rule's action and name,
+    leaving out versions an archive rule selects whose bytes are archived already (nothing to do)."""
+    if selected.query.is_empty():
+        return
+    quote = connection.ops.quote_name
+    # In no particular order: the items' ids need not follow the versions', and a sort of every row would cost.
+    aliased = selected.order_by().values(
+        sel_id=F("pk"),
+        sel_rule=F("rule_index"),
+        sel_blob=F("blob_id"),
+        sel_size=F("blob__size"),
+        sel_archived=F("blob__archived_at"),
+    )
+    select_sql, select_params = aliased.query.sql_with_params()
+    by_rule = " ".join("WHEN %s THEN %s" for _ in rules)
+    archiving = [index for index, rule in enumerate(rules) if rule.action == Item.Action.ARCHIVE]
+    columns = ", ".join(
+        quote(Item._meta.get_field(name).column)
+        for name in ("plan", kind, "blob", "size", "action", "rule", "protected_by", "state", "outcome")
+    )
+    # Identifiers are the models' own, quoted; every value is a parameter (the rules' names and actions too).
+    sql = (
+        f"INSERT INTO {quote(Item._meta.db_table)} ({columns}) "  # noqa: S608
+        "SELECT %s, s.sel_id, s.sel_blob, s.sel_size, "
+        f"CASE s.sel_rule {by_rule} END, CASE s.sel_rule {by_rule} END, '', %s, '' "
+        f"FROM ({select_sql}) s"
+    )
+    params: list = [plan.pk]
+    params += [value for index, rule in enumerate(rules) for value in (index, rule.action)]
+    params += [value for index, rule in enumerate(rules) for value in (index, rule.name)]
+    params += [Item.State.PENDING, *select_params]
+    if archiving:
+        marks = ", ".join("%s" for _ in archiving)
+        sql += f" WHERE NOT (s.sel_rule IN ({marks}) AND s.sel_archived IS NOT NULL)"
+        params += archiving
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _items_protect(plan: RetentionPlan, protections: Protections) -> None:
+    """Mark kept, with what protects them, the plan's items a protection covers: those a protection names (a
+    version, an artifact, a dataset), then, under a hold on the whole project, all the others; then archive items
+    whose bytes a protected version elsewhere shares (archiving moves them for every version)."""
+    items = Item.objects.filter(plan=plan)
+    columns = (
+        "pk",
+        "artifact_version_id",
+        "artifact_version__artifact_id",
+        "dataset_version_id",
+        "dataset_version__dataset_id",
+    )
+    # Ids go in chunks: the protected set spans every project, and a statement takes at most 65,535 parameters.
+    conditions = [
+        Q(**{lookup: chunk})
+        for lookup, ids in (
+            ("artifact_version_id__in", protections.artifact_versions),
+            ("dataset_version_id__in", protections.dataset_versions),
+            ("artifact_version__artifact_id__in", protections.artifacts),
+            ("dataset_version__dataset_id__in", protections.datasets),
+        )
+        for chunk in _chunks(list(ids))
+    ]
+    words: dict[int, str] = {}
+    for condition in conditions:
+        rows = items.filter(condition).values_list(*columns)
+        for pk, artifact_version_id, artifact_id, dataset_version_id, dataset_id in rows.iterator(
+            chunk_size=PLAN_BATCH
+        ):
+            if artifact_version_id:
+                words[pk] = protections.of_artifact_version(
+                    version_id=artifact_version_id, artifact_id=artifact_id, project_id=plan.project_id
+                )
             else:
-                totals.to_archive += 1
-        items.append(item)
-    Item.objects.bulk_create(items, batch_size=PLAN_BATCH)
+                words[pk] = protections.of_dataset_version(
+                    version_id=dataset_version_id, dataset_id=dataset_id, project_id=plan.project_id
+                )
+    _keep(items, words)
+    if project_words := "; ".join(protections.projects.get(plan.project_id, ())):
+        items.exclude(action=Item.Action.KEEP).update(
+            action=Item.Action.KEEP, protected_by=project_words, state=Item.State.SKIPPED, outcome=KEPT
+        )
+    shared_users = ArtifactVersion.objects.filter(blob_id=OuterRef("blob_id"), tombstone__isnull=True).exclude(
+        pk=OuterRef("artifact_version_id")
+    )
+    shared_data = DatasetVersion.objects.filter(blob_id=OuterRef("blob_id"), tombstone__isnull=True).exclude(
+        pk=OuterRef("dataset_version_id")
+    )
+    sharing = items.filter(action=Item.Action.ARCHIVE).filter(Exists(shared_users) | Exists(shared_data))
+    blobs_of: dict[int, list[int]] = defaultdict(list)
+    for pk, blob_id in sharing.values_list("pk", "blob_id").iterator(chunk_size=PLAN_BATCH):
+        blobs_of[blob_id].append(pk)
+    shared = blob_users_protected(list(blobs_of), protections, project=plan.project)
+    _keep(items, {pk: words for blob_id, words in shared.items() for pk in blobs_of[blob_id]})
+
+
+KEPT = "Kept: a built-in protection overrides the rule."
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + PLAN_BATCH] for start in range(0, len(ids), PLAN_BATCH)]
+
+
+def _keep(items: QuerySet, words: dict[int, str]) -> None:
+    """Mark the items `words` names kept, each with its words: one UPDATE per distinct wording."""
+    by_words: dict[str, list[int]] = defaultdict(list)
+    for pk, text in words.items():
+        if text:
+            by_words[text].append(pk)
+    for text, pks in by_words.items():
+        for start in range(0, len(pks), PLAN_BATCH):
+            items.filter(pk__in=pks[start : start + PLAN_BATCH]).update(
+                action=Item.Action.KEEP, protected_by=text, state=Item.State.SKIPPED, outcome=KEPT
+            )
+
+
+def _totals(plan: RetentionPlan) -> _Totals:
+    totals = _Totals()
+    counted = Item.objects.filter(plan=plan).order_by().values("action").annotate(n=Count("pk"), size=Sum("size"))
+    for row in counted:
+        if row["action"] == Item.Action.KEEP:
+            totals.protected = row["n"]
+            continue
+        totals.bytes_selected += row["size"] or 0
+        if row["action"] == Item.Action.DELETE:
+            totals.to_delete = row["n"]
+        else:
+            totals.to_archive = row["n"]
+    return totals
 
 
 def retention_plan_apply_start(
@@ -240,47 +331,70 @@ def retention_plan_apply(*, plan: RetentionPlan, applied_by: AbstractBaseUser | 
 def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: AbstractBaseUser | None) -> None:
     """Act on one batch of pending items, weighing the protections as they stand now.
 
-    Between this look and the act a version could still be promoted; the window is one batch's acts, and a
-    promotion of a version whose bytes are gone is refused by its gates (the bytes must verify).
+    The look and the deletions share one transaction holding the project's row lock, the lock legal_hold_place
+    takes before it writes: a hold committed before the look is seen, and one placed meanwhile waits, then finds the
+    version deleted. Bytes leave storage only after that commit (`blob_collect`, and the collection `version_delete`
+    queues as well), so a rolled-back batch never loses bytes. Archival copies bytes within storage, which may take a
+    while, so it runs after the commit, outside the lock: it is undone by a restore, not lost.
+
+    A promotion is not serialised with this look: a version promoted between it and the deletion loses its bytes,
+    and its promotion is then refused by the gates (the bytes must verify). The window is one batch.
     """
-    protections = protections_compute()
-    archive_blobs = [item.blob_id for item in batch if item.action == Item.Action.ARCHIVE]
-    shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
-    now = timezone.now
-    for item in batch:
-        version = item.artifact_version or item.dataset_version
-        if item.artifact_version_id:
-            words = protections.of_artifact_version(
-                version_id=version.pk, artifact_id=version.artifact_id, project_id=plan.project_id
+    deleted: list[RetentionPlanItem] = []
+    archiving: list[RetentionPlanItem] = []
+    with transaction.atomic(), ChangeSet():
+        Project.objects.select_for_update(no_key=True).filter(pk=plan.project_id).first()
+        protections = protections_compute()
+        archive_blobs = [item.blob_id for item in batch if item.action == Item.Action.ARCHIVE]
+        shared = blob_users_protected(archive_blobs, protections, project=plan.project) if archive_blobs else {}
+        for item in batch:
+            words = _protected_now(plan, item, protections) or (
+                shared.get(item.blob_id, "") if item.action == Item.Action.ARCHIVE else ""
             )
+            if words:
+                item.state, item.outcome = Item.State.SKIPPED, f"Skipped: protected since planning ({words})."
+                item.done_at = timezone.now()
+            elif item.action == Item.Action.DELETE:
+                item.state, item.outcome = Item.State.DONE, _delete(plan, item, actor)
+                item.done_at = timezone.now()
+                deleted.append(item)
+            else:
+                archiving.append(item)
+        Item.objects.bulk_update([item for item in batch if item.state != Item.State.PENDING], _ITEM_PROGRESS)
+    for item in deleted:
+        if blob_collect(blob_id=item.blob_id):
+            item.outcome += " Its bytes left storage."
         else:
-            words = protections.of_dataset_version(
-                version_id=version.pk, dataset_id=version.dataset_id, project_id=plan.project_id
-            )
-        if not words and item.action == Item.Action.ARCHIVE:
-            words = shared.get(item.blob_id, "")
-        if words:
-            item.state, item.outcome = Item.State.SKIPPED, f"Skipped: protected since planning ({words})."
-        elif item.action == Item.Action.DELETE:
-            item.state, item.outcome = Item.State.DONE, _delete(plan, item, version, actor)
-        else:
-            item.state, item.outcome = Item.State.DONE, _archive(item)
-        item.done_at = now()
-    Item.objects.bulk_update(batch, ["state", "outcome", "done_at"])
+            item.outcome += " Its bytes stay in storage while another version uses them."
+    for item in archiving:
+        item.state, item.outcome, item.done_at = Item.State.DONE, _archive(item), timezone.now()
+    Item.objects.bulk_update([*deleted, *archiving], _ITEM_PROGRESS)
 
 
-def _delete(plan: RetentionPlan, item: RetentionPlanItem, version, actor: AbstractBaseUser | None) -> str:
+_ITEM_PROGRESS = ["state", "outcome", "done_at"]
+
+
+def _protected_now(plan: RetentionPlan, item: RetentionPlanItem, protections: Protections) -> str:
+    if item.artifact_version_id:
+        version = item.artifact_version
+        return protections.of_artifact_version(
+            version_id=version.pk, artifact_id=version.artifact_id, project_id=plan.project_id
+        )
+    version = item.dataset_version
+    return protections.of_dataset_version(
+        version_id=version.pk, dataset_id=version.dataset_id, project_id=plan.project_id
+    )
+
+
+def _delete(plan: RetentionPlan, item: RetentionPlanItem, actor: AbstractBaseUser | None) -> str:
     tombstone = version_delete(
-        version=version,
+        version=item.artifact_version or item.dataset_version,
         deleted_by=actor,
         reason=f"Deleted by retention rule '{item.rule}' (plan #{plan.pk} of project '{plan.project.slug}').",
         rule=item.rule,
         plan_id=plan.pk,
     )
-    done = "Deleted" if tombstone.plan_id == plan.pk else f"Deleted already ({tombstone.reason})"
-    if blob_collect(blob_id=item.blob_id):
-        return f"{done}; its bytes left storage."
-    return f"{done}; its bytes stay in storage while another version uses them."
+    return "Deleted." if tombstone.plan_id == plan.pk else f"Deleted already: {tombstone.reason}"
 
 
 def _archive(item: RetentionPlanItem) -> str:

@@ -20,6 +20,7 @@ from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.models import ArtifactVersion, Run
 from artifacts.selectors import BoundedLineage, LineageNode
 from governance.audit import selectors as audit_selectors
+from governance.portal import selectors as portal_selectors
 from governance.portal.context import search_text
 from governance.registry import selectors as registry_selectors
 
@@ -104,6 +105,8 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
     model_versions = registry_selectors.model_versions_on(version, request.user)
     for model_version in model_versions:
         model_version.portal_url = reverse("portal:model", args=[model_version.registered_model_id])
+    # A deleted version keeps its record (and this page) but not its bytes: the page says who deleted it and why.
+    tombstone = portal_selectors.version_tombstone(version)
     context = {
         "version": version,
         "artifact": version.artifact,
@@ -122,9 +125,10 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "consumers": selectors.version_consumers(version, request.user),
         "consumers_limit": selectors.PORTAL_CONSUMERS,
         "model_versions": model_versions,
+        "tombstone": tombstone,
         "download_url": (
             reverse("api:artifactversion-download", args=[version.pk])
-            if selectors.artifact_version_downloadable(version)
+            if tombstone is None and not version.blob.is_collected and selectors.artifact_version_downloadable(version)
             else None
         ),
         "lineage": lineage,

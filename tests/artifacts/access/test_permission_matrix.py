@@ -53,8 +53,9 @@ from artifacts.models import (
 from artifacts.services import uploads as upload_services
 from artifacts.services.integrity import blob_verify
 from core.audit.recorder import audit_record, tree_head_sign
-from governance.lifecycle.models import LegalHold, RetentionPolicy
+from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.lifecycle.services.holds import legal_hold_place
+from governance.lifecycle.services.plans import retention_plan_create
 from governance.lifecycle.services.policies import retention_policy_set
 from governance.registry.models import (
     ModelAlias,
@@ -361,6 +362,17 @@ def with_legal_hold(world: World) -> Call:
     return Call()
 
 
+def retention_plan(world: World) -> RetentionPlan:
+    """A plan of the world's project under a rule archiving old checkpoints (it selects nothing: an empty plan)."""
+    saved_retention_policy(world)
+    return retention_plan_create(project=world.project, created_by=someone_else())
+
+
+def with_retention_plan(world: World) -> Call:
+    retention_plan(world)
+    return Call()
+
+
 def with_open_request(world: World) -> Call:
     """A request the caller may decide (as a reviewer), for awaiting-me to list."""
     promotion_request(world)
@@ -601,6 +613,15 @@ ENDPOINTS = [
         ARTIFACT_RECORD,
         by_pk(lambda world: world.artifact_version),
     ),
+    # A restore of archived bytes is billed: contributors' work, on the artifact or its project. The world's bytes
+    # are in a local folder, so there is nothing to restore and the answer is 200 (202 while S3 restores them).
+    Endpoint(
+        "artifact-versions/{id}/restore",
+        "artifactversion-restore",
+        "POST",
+        answers(200, no_role=NOT_FOUND, **each(READ_ONLY, 403)),
+        by_pk(lambda world: world.artifact_version),
+    ),
     # Lineage
     *(
         Endpoint(f"lineage/{node}/{{id}}", "lineage", "GET", expected, lineage(node, obj))
@@ -622,6 +643,14 @@ ENDPOINTS = [
             blob_call,
         )
         for method in ("HEAD", "GET")
+    ),
+    # Restoring a project's archived blob is project work for contributors (billed by S3), refused to readers.
+    Endpoint(
+        "projects/{slug}/blobs/{digest}/restore",
+        "project-blob-restore",
+        "POST",
+        answers(200, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, 404), **each(READ_ONLY, 403)),
+        blob_call,
     ),
     # A blob's state is read as its bytes are.
     Endpoint(
@@ -921,6 +950,28 @@ ENDPOINTS = [
         LEGAL_HOLD,
         by_pk(legal_hold, {"reason": "Case closed."}),
     ),
+    # Plans are project business, read by whoever reads the project and made and applied by its maintainers.
+    Endpoint("retention-plans", "retentionplan-list", "GET", LIST, with_retention_plan),
+    Endpoint(
+        "retention-plans",
+        "retentionplan-list",
+        "POST",
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
+        in_project({}),
+    ),
+    Endpoint("retention-plans/{id}", "retentionplan-detail", "GET", PROJECT_RECORD, by_pk(retention_plan)),
+    Endpoint("retention-plans/{id}/items", "retentionplan-items", "GET", PROJECT_RECORD, by_pk(retention_plan)),
+    Endpoint(
+        "retention-plans/{id}/apply",
+        "retentionplan-apply",
+        "POST",
+        answers(403, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, NOT_FOUND), maintainer=202, superuser=202),
+        by_pk(retention_plan),
+    ),
+    # Storage accounting counts only what the caller may see, so whoever sees the project (an artifact's grantees
+    # included: their artifact's bytes) is answered; the rest are told it does not exist.
+    Endpoint("storage", "storage", "GET", LIST),
+    Endpoint("projects/{slug}/storage", "project-storage", "GET", ARTIFACT_RECORD, project_call),
 ]
 
 

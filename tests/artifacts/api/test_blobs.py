@@ -181,6 +181,22 @@ def test_a_good_upload_repairs_a_corrupt_blob(api, isolated_blob_folder, django_
     assert blob_storage().open(blob.storage_key).read() == data
 
 
+def test_a_repair_writes_the_bytes_anew_in_the_default_class_and_forgets_their_archival(api, isolated_blob_folder):
+    project = ProjectFactory()
+    data = b"archived, then damaged" * 64
+    put_blob(api, project, data)
+    blob = Blob.objects.get()
+    # As archival to GLACIER_IR would have left it in a bucket (a folder has no classes to move it to).
+    Blob.objects.filter(pk=blob.pk).update(storage_class="GLACIER_IR", archived_at="2026-01-01T00:00:00Z")
+    (isolated_blob_folder / blob.storage_key).write_bytes(b"damaged")
+    services.blob_verify(blob=blob)
+
+    assert put_blob(api, project, data).status_code == 200
+
+    blob.refresh_from_db()
+    assert (blob.storage_class, blob.archived_at, blob.restore_requested_at) == ("", None, None)
+
+
 def test_upload_succeeds_when_the_broker_is_down(api, monkeypatch, django_capture_on_commit_callbacks):
     from artifacts import tasks
 
@@ -230,6 +246,7 @@ def test_a_blobs_state_is_read_by_get_from_pending_to_verified(api):
         "size": len(data),
         "state": "pending",
         "verified_at": None,
+        "collected_at": None,
         "storage_class": "",
         "archived_at": None,
         "restore_requested_at": None,

@@ -40,9 +40,10 @@ def item_of(plan: RetentionPlan, version) -> RetentionPlanItem | None:
     return plan.items.filter(**{field: version}).first()
 
 
-def selected(plan: RetentionPlan) -> set[int]:
-    """Ids of the versions the plan deletes or archives (artifact and dataset versions alike)."""
-    rows = plan.items.exclude(action=RetentionPlanItem.Action.KEEP).values_list(
-        "artifact_version_id", "dataset_version_id"
+def selected(plan: RetentionPlan) -> set:
+    """The versions the plan deletes or archives, artifact and dataset versions alike (as rows, which compare by
+    model and id: an artifact version and a dataset version may share an id)."""
+    items = plan.items.exclude(action=RetentionPlanItem.Action.KEEP).select_related(
+        "artifact_version", "dataset_version"
     )
-    return {artifact or dataset for artifact, dataset in rows}
+    return {item.artifact_version or item.dataset_version for item in items}

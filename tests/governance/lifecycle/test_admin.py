@@ -10,7 +10,13 @@ from django.urls import reverse
 from artifacts.access.roles import Role
 from core.models import AuditEntry
 from governance.lifecycle.models import LegalHold, RetentionPolicy
-from tests.artifacts.factories import ArtifactFactory, ProjectFactory, grant
+from tests.artifacts.factories import (
+    ArtifactFactory,
+    ArtifactVersionFactory,
+    DatasetVersionFactory,
+    ProjectFactory,
+    grant,
+)
 from tests.governance.factories import LegalHoldFactory, RetentionPolicyFactory
 from tests.pages import listed, messages_of, queries_for
 
@@ -206,3 +212,22 @@ def test_the_holds_list_costs_the_same_queries_for_1_row_as_for_10(
 
     with django_assert_max_num_queries(one):
         assert len(listed(client.get(HOLDS))) == 10
+
+
+def test_each_hold_links_to_what_it_holds(client_as, auditor, project):
+    version = ArtifactVersionFactory(artifact__project=project)
+    dataset_version = DatasetVersionFactory(dataset__project=project)
+    for scope, target in [
+        ("artifact", version.artifact),
+        ("artifact_version", version),
+        ("dataset", dataset_version.dataset),
+        ("dataset_version", dataset_version),
+    ]:
+        LegalHoldFactory(project=project, **{scope: target})
+    LegalHoldFactory(project=project)
+
+    page = client_as(auditor).get(HOLDS).content.decode()
+
+    for target in (version.artifact, version, dataset_version.dataset, dataset_version, project):
+        change = reverse(f"admin:{target._meta.app_label}_{target._meta.model_name}_change", args=[target.pk])
+        assert f'href="{change}"' in page

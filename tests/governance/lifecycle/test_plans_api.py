@@ -5,6 +5,7 @@ import pytest
 from artifacts.access.roles import Role
 from artifacts.models import VersionTombstone
 from governance.lifecycle.models import RetentionPlan
+from governance.lifecycle.services.holds import legal_hold_place
 from governance.lifecycle.services.plans import retention_plan_create
 from tests.artifacts.factories import (
     ArtifactFactory,
@@ -52,14 +53,28 @@ def test_a_maintainer_plans_and_reads_the_totals_and_progress(api_as, project, m
     assert body["progress"] == {"delete": {"pending": 3}}
 
 
-def test_a_viewer_reads_plans_but_may_not_plan(api_as, project, maintainer):
+def test_an_auditor_reads_plans_but_may_not_plan_or_apply(api_as, project, maintainer):
     swept(project)
+    plan = retention_plan_create(project=project, created_by=maintainer)
+    auditor = api_as(grant(Role.AUDITOR, on=project).user)
+    assert [row["id"] for row in auditor.get(PLANS, {"project": project.slug}).json()["results"]] == [plan.pk]
+    refused = auditor.post(PLANS, {"project": project.slug}, format="json")
+    assert refused.status_code == 403
+    assert "needs the maintainer role" in refused.json()["detail"]
+    assert auditor.post(f"{PLANS}{plan.pk}/apply/").status_code == 403
+
+
+def test_a_viewer_reads_plans_and_the_number_of_a_hold_but_not_its_reason(api_as, project, maintainer):
+    versions = swept(project)
+    hold = legal_hold_place(
+        project=project, artifact_version=versions[0], reason="Sealed matter 7.", placed_by=maintainer
+    )
     plan = retention_plan_create(project=project, created_by=maintainer)
     viewer = api_as(grant(Role.VIEWER, on=project).user)
     assert [row["id"] for row in viewer.get(PLANS, {"project": project.slug}).json()["results"]] == [plan.pk]
-    refused = viewer.post(PLANS, {"project": project.slug}, format="json")
-    assert refused.status_code == 403
-    assert "needs the maintainer role" in refused.json()["detail"]
+    kept = viewer.get(f"{PLANS}{plan.pk}/items/", {"action": "keep"}).json()["results"]
+    assert [item["protected_by"] for item in kept] == [f"legal hold #{hold.pk}"]
+    assert viewer.get(f"/api/v1/legal-holds/{hold.pk}/").status_code == 404
 
 
 def test_items_are_paged_and_filtered_by_action_and_state(api_as, project, maintainer):
@@ -102,14 +117,14 @@ def test_a_superseded_plan_answers_409_naming_the_newer(api_as, project, maintai
     assert RetentionPlan.objects.get(pk=older.pk).state == "superseded"
 
 
-def test_items_of_a_restricted_artifact_are_hidden_from_project_viewers(api_as, project, maintainer):
+def test_items_of_a_restricted_artifact_are_shown_only_to_those_who_see_it(api_as, project, maintainer):
     secret = ArtifactVersionFactory(artifact=ArtifactFactory(project=project, restricted=True))
     rules_in_force(project, {"name": "sweep"})
     plan = retention_plan_create(project=project, created_by=maintainer)
     viewer = api_as(grant(Role.VIEWER, on=project).user)
     assert viewer.get(f"{PLANS}{plan.pk}/items/").json()["results"] == []
-    insider = api_as(grant(Role.VIEWER, on=secret.artifact).user)
-    assert insider.get(f"{PLANS}{plan.pk}/").status_code == 404  # the plan is project business
+    insider = api_as(grant(Role.VIEWER, on=project, user=grant(Role.VIEWER, on=secret.artifact).user).user)
+    assert [row["version_id"] for row in insider.get(f"{PLANS}{plan.pk}/items/").json()["results"]] == [secret.pk]
 
 
 @pytest.mark.parametrize("suffix", ["", "items/"])

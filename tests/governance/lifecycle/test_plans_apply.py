@@ -49,7 +49,7 @@ def test_applying_deletes_each_listed_version_keeping_a_tombstone_and_collects_i
         assert (tombstone.rule, tombstone.plan_id, tombstone.deleted_by) == ("sweep", plan.pk, maintainer)
         assert Blob.objects.get(pk=version.blob_id).collected_at is not None
         item = item_of(plan, version)
-        assert (item.state, item.outcome) == ("done", "Deleted; its bytes left storage.")
+        assert (item.state, item.outcome) == ("done", "Deleted. Its bytes left storage.")
         assert item.done_at is not None
 
 
@@ -129,35 +129,54 @@ def test_a_version_held_since_planning_is_skipped(project, maintainer):
     plan, versions = planned(project, maintainer, count=1)
     hold = legal_hold_place(project=project, reason="Subpoena", placed_by=UserFactory(is_superuser=True))
     retention_plan_apply(plan=plan, applied_by=maintainer)
-    assert item_of(plan, versions[0]).outcome == f"Skipped: protected since planning (legal hold #{hold.pk}: Subpoena)."
+    assert item_of(plan, versions[0]).outcome == f"Skipped: protected since planning (legal hold #{hold.pk})."
     assert not VersionTombstone.objects.exists()
 
 
 def test_a_crash_half_way_is_finished_by_applying_again_without_doing_anything_twice(project, maintainer, monkeypatch):
     plan, versions = planned(project, maintainer, count=5)
     monkeypatch.setattr(plans, "APPLY_BATCH", 2)
-    real_collect, calls = plans.blob_collect, []
+    real_delete, calls = plans.version_delete, []
 
-    def collect_then_crash(*, blob_id: int) -> bool:
-        calls.append(blob_id)
-        if len(calls) == 3:
+    def delete_then_crash(**kwargs):
+        calls.append(kwargs["version"].pk)
+        if len(calls) == 4:
             raise OSError("worker lost mid-batch")
-        return real_collect(blob_id=blob_id)
+        return real_delete(**kwargs)
 
-    monkeypatch.setattr(plans, "blob_collect", collect_then_crash)
+    monkeypatch.setattr(plans, "version_delete", delete_then_crash)
     with pytest.raises(OSError, match="worker lost"):
         retention_plan_apply(plan=plan, applied_by=maintainer)
     plan.refresh_from_db()
     assert plan.state == RetentionPlan.State.APPLYING
+    # The first batch was done; the second rolled back whole, its first deletion included.
     assert plan.items.filter(state="done").count() == 2
-    # The third version was deleted but its item not marked: applying again redoes it harmlessly.
-    assert VersionTombstone.objects.filter(artifact_version__in=versions).count() == 3
+    assert VersionTombstone.objects.filter(artifact_version__in=versions).count() == 2
 
     plan = retention_plan_apply(plan=plan, applied_by=maintainer)
     assert plan.state == RetentionPlan.State.APPLIED
     assert set(plan.items.values_list("state", flat=True)) == {"done"}
     assert VersionTombstone.objects.filter(artifact_version__in=versions, plan_id=plan.pk).count() == 5
     assert AuditEntry.objects.filter(action="artifact_version.deleted").count() == 5
+    assert Blob.objects.filter(pk__in=[v.blob_id for v in versions], collected_at__isnull=False).count() == 5
+
+
+def test_a_crash_after_the_deletions_leaves_them_done_and_their_bytes_to_the_collector(
+    project, maintainer, monkeypatch
+):
+    plan, versions = planned(project, maintainer, count=2)
+
+    def lost(*, blob_id: int) -> bool:
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(plans, "blob_collect", lost)
+    with pytest.raises(OSError, match="storage unreachable"):
+        retention_plan_apply(plan=plan, applied_by=maintainer)
+    assert set(plan.items.values_list("state", "outcome")) == {("done", "Deleted.")}
+    monkeypatch.undo()
+    plan = retention_plan_apply(plan=plan, applied_by=maintainer)
+    assert plan.state == RetentionPlan.State.APPLIED
+    assert VersionTombstone.objects.filter(artifact_version__in=versions).count() == 2
 
 
 def test_one_plan_of_a_project_is_applied_at_a_time(project, maintainer):

@@ -1,11 +1,11 @@
 """Which versions a plan selects: each rule criterion, the first matching rule, and what a plan counts."""
 
 import pytest
-from artifacts.services.lifecycle import version_delete
 from django.utils import timezone
 
 from artifacts.models import Artifact, Blob, Run
 from artifacts.services import run_update
+from artifacts.services.lifecycle import version_delete
 from governance.lifecycle.models import RetentionPlan
 from governance.lifecycle.services.plans import retention_plan_create
 from tests.artifacts.factories import (
@@ -39,7 +39,7 @@ def versions(artifact, count: int) -> list:
 def test_an_archive_rule_without_criteria_selects_every_live_version(project):
     everything = versions(ArtifactFactory(project=project), 3)
     rules_in_force(project, {"name": "all", "action": "archive", "run_statuses": ["none", *Run.Status.values]})
-    assert selected(plan(project)) == {v.pk for v in everything}
+    assert selected(plan(project)) == set(everything)
 
 
 def test_run_status_none_selects_versions_produced_by_no_run(project):
@@ -47,7 +47,7 @@ def test_run_status_none_selects_versions_produced_by_no_run(project):
     without_run = ArtifactVersionFactory(artifact=artifact)
     ArtifactVersionFactory(artifact=artifact, run=RunFactory(project=project))
     rules_in_force(project, {"name": "orphans", "run_statuses": ["none"]})
-    assert selected(plan(project)) == {without_run.pk}
+    assert selected(plan(project)) == {without_run}
 
 
 def test_older_than_days_selects_only_older_versions(project):
@@ -57,7 +57,7 @@ def test_older_than_days_selects_only_older_versions(project):
     with days_ago(29):
         ArtifactVersionFactory(artifact=artifact)
     rules_in_force(project, {"name": "old", "older_than_days": 30})
-    assert selected(plan(project)) == {old.pk}
+    assert selected(plan(project)) == {old}
 
 
 def test_keep_last_versions_keeps_each_artifacts_newest(project):
@@ -65,7 +65,7 @@ def test_keep_last_versions_keeps_each_artifacts_newest(project):
     oldest = versions(first, 3)[0]
     versions(second, 2)
     rules_in_force(project, {"name": "keep-two", "keep_last_versions": 2})
-    assert selected(plan(project)) == {oldest.pk}
+    assert selected(plan(project)) == {oldest}
 
 
 def test_keep_last_versions_counts_only_versions_not_deleted(project):
@@ -80,7 +80,7 @@ def test_kinds_name_artifact_kinds_and_datasets(project):
     ArtifactVersionFactory(artifact=ArtifactFactory(project=project, kind=Artifact.Kind.MODEL))
     snapshot = DatasetVersionFactory(dataset=DatasetFactory(project=project))
     rules_in_force(project, {"name": "scratch", "kinds": ["checkpoint", "dataset"], "keep_last_runs": 1000})
-    assert selected(plan(project)) == {checkpoint.pk, snapshot.pk}
+    assert selected(plan(project)) == {checkpoint, snapshot}
 
 
 def test_run_statuses_select_what_failed_runs_produced(project):
@@ -91,7 +91,7 @@ def test_run_statuses_select_what_failed_runs_produced(project):
     ArtifactVersionFactory(artifact=artifact, run=RunFactory(project=project))
     ArtifactVersionFactory(artifact=artifact)
     rules_in_force(project, {"name": "failed", "run_statuses": ["failed"]})
-    assert selected(plan(project)) == {from_failed.pk}
+    assert selected(plan(project)) == {from_failed}
 
 
 def test_keep_last_runs_keeps_what_the_latest_runs_produced(project):
@@ -100,16 +100,17 @@ def test_keep_last_runs_keeps_what_the_latest_runs_produced(project):
     produced = [ArtifactVersionFactory(artifact=artifact, run=run) for run in runs]
     no_run = ArtifactVersionFactory(artifact=artifact)
     rules_in_force(project, {"name": "last-two-runs", "keep_last_runs": 2})
-    assert selected(plan(project)) == {produced[0].pk, no_run.pk}
+    assert selected(plan(project)) == {produced[0], no_run}
 
 
 def test_stages_select_versions_by_their_registry_stage(project):
     model = RegisteredModelFactory(project=project)
     registered = ModelVersionFactory(registered_model=model).artifact_version
     unregistered = ArtifactVersionFactory(artifact=ArtifactFactory(project=project))
-    rules_in_force(project, {"name": "unregistered", "stages": ["none"], "older_than_days": 0, "keep_last_runs": 1000})
-    assert {registered.pk, unregistered.pk} <= selected(plan(project))
-    rules_in_force(project, {"name": "archived-only", "stages": ["archived"], "keep_last_runs": 1000})
+    stage_only = {"run_statuses": ["none", "running", "completed", "failed"]}
+    rules_in_force(project, {"name": "unregistered", "stages": ["none"], **stage_only})
+    assert {registered, unregistered} <= selected(plan(project))
+    rules_in_force(project, {"name": "archived-only", "stages": ["archived"], **stage_only})
     assert selected(plan(project)) == set()
 
 
@@ -134,7 +135,7 @@ def test_deleted_and_external_versions_are_not_planned_again(project):
     gone, live = versions(artifact, 2)
     version_delete(version=gone, deleted_by=None, reason="Test: deleted before.")
     rules_in_force(project, {"name": "all"})
-    assert selected(plan(project)) == {live.pk}
+    assert selected(plan(project)) == {live}
 
 
 def test_bytes_reclaimable_leaves_out_blobs_another_project_still_uses(project):
@@ -145,7 +146,7 @@ def test_bytes_reclaimable_leaves_out_blobs_another_project_still_uses(project):
     own = ArtifactVersionFactory(artifact=ArtifactFactory(project=project))
     rules_in_force(project, {"name": "all"})
     made = plan(project)
-    assert selected(made) == {here.pk, own.pk}
+    assert selected(made) == {here, own}
     assert made.bytes_selected == here.blob.size + own.blob.size
     assert made.bytes_reclaimable == own.blob.size
 

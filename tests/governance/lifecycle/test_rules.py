@@ -154,6 +154,7 @@ def test_stage_none_means_not_registered_or_registered_without_a_stage():
     assert rule.matches(candidate(stages=frozenset()))
     assert rule.matches(candidate(stages=frozenset({"none"})))
     assert not rule.matches(candidate(stages=frozenset({"archived"})))
+    assert not rule.matches(candidate(stages=frozenset({"production"})))
     archived = Rule(name="r", action="archive", stages=frozenset({"archived"}))
     assert archived.matches(candidate(stages=frozenset({"archived", "none"})))
     assert not archived.matches(candidate(stages=frozenset()))

@@ -114,6 +114,7 @@ def test_user_with_no_role_sees_every_section_empty(client):
         "No model version you can see yet.",
         "No production version you can see.",
         "No stored bytes you can see yet, so nothing to chart.",
+        "No version you can see keeps bytes here yet, and none was published or deleted this year.",
         "You audit no project or artifact, so this lists your own latest acts only.",
     ]:
         assert sentence in page

@@ -78,3 +78,19 @@ def test_the_maintainer_finds_an_access_review_to_complete(django_capture_on_com
     campaign = AccessReviewCampaign.objects.get()
 
     assert campaign.items.filter(reviewer=mara, decision="pending").exists()
+
+
+def test_the_demo_project_has_retention_rules_and_a_hold_on_its_model_for_the_lifecycle_page(
+    django_capture_on_commit_callbacks, client
+):
+    load_demo(django_capture_on_commit_callbacks)
+    model = RegisteredModel.objects.get(name=demo.MODEL_NAME)
+    maintainer = get_user_model().objects.get(username=demo.MAINTAINER)
+
+    client.force_login(maintainer)
+    response = client.get(f"/projects/{model.project.slug}/lifecycle/")
+
+    assert response.status_code == 200
+    assert [rule["name"] for rule in response.context["policy"].rules] == ["failed-runs", "cold-snapshots"]
+    assert [scope for _, scope in response.context["holds"]] == ["artifact model"]
+    assert response.context["report"].totals.stored_bytes > 0

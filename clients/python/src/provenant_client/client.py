@@ -276,7 +276,12 @@ class Client(RegistryCalls, AuditCalls):
         `artifact`, created as a `kind` artifact if the project has none by that name.
 
         Pushing the same bytes again with the same run and details returns the existing version; with other
-        details the server answers Conflict (`already_published`). `progress` hears how far the upload got.
+        details the server answers Conflict (`already_published`), and bytes that were a version of this artifact
+        since deleted Conflict (`version_deleted`). `progress` hears how far the upload got.
+
+        Bytes the project held when asked (so not sent) may be removed by the server's garbage collector before
+        the publish, once no live version used them: the server then answers `blob_collected`, and the bytes are
+        sent and the publish made once more.
         """
         source = Path(path)
         # The artifact first: a name or kind the server refuses costs no upload.
@@ -290,11 +295,19 @@ class Client(RegistryCalls, AuditCalls):
             body["metadata"] = metadata
         if media_type is not None:
             body["media_type"] = media_type
-        version = self.post("/artifact-versions/", body)
+        sent_before = 0
+        try:
+            version = self.post("/artifact-versions/", body)
+        except Conflict as refused:
+            if refused.code != "blob_collected":
+                raise
+            sent_before = stored.bytes_sent
+            stored = self.uploads.upload_file(source, project=project, progress=progress)
+            version = self.post("/artifact-versions/", body)
         return PushResult(
             digest=digest,
             size=size,
-            bytes_sent=stored.bytes_sent,
+            bytes_sent=sent_before + stored.bytes_sent,
             already_held=stored.already_held,
             resumed_from=stored.resumed_from,
             version=version,
