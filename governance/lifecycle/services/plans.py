@@ -364,14 +364,19 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
                 archiving.append(item)
         Item.objects.bulk_update([item for item in batch if item.state != Item.State.PENDING], _ITEM_PROGRESS)
     collected = set(blobs_collect_batch(blob_ids=[item.blob_id for item in deleted if item.blob_id is not None]))
+    outcomes: dict[str, list[int]] = defaultdict(list)
     for item in deleted:
         if item.blob_id in collected:
             item.outcome += " Its bytes left storage."
         else:
             item.outcome += " Its bytes stay in storage while another version uses them."
+        outcomes[item.outcome].append(item.pk)
+    # Deleted items share a handful of outcomes: one UPDATE each, not bulk_update's CASE of a whole batch.
+    for outcome, pks in outcomes.items():
+        Item.objects.filter(pk__in=pks).update(outcome=outcome)
     for item in archiving:
         item.state, item.outcome, item.done_at = Item.State.DONE, _archive(item), timezone.now()
-    Item.objects.bulk_update([*deleted, *archiving], _ITEM_PROGRESS)
+    Item.objects.bulk_update(archiving, _ITEM_PROGRESS)
 
 
 _ITEM_PROGRESS = ["state", "outcome", "done_at"]
