@@ -4,8 +4,9 @@ removes bytes from storage once no live version in any project needs them.
 Which versions may be deleted (retention rules, legal holds, promoted models) is the lifecycle area's judgement
 (governance/lifecycle); this module only carries a deletion out and keeps the store consistent while it does.
 
-Race safety rests on one row lock, the blob's. `blob_collect` takes it (FOR UPDATE), then asks whether a live
-version uses the blob, deletes the object and sets `collected_at` while still holding it. Everything that makes a
+Race safety rests on one row lock, the blob's. The collector (`blobs_collect_batch`; `blob_collect` is a batch of
+one) takes it (FOR UPDATE, a batch's rows in id order), then asks whether a live version uses the blob, deletes the
+object and sets `collected_at` while still holding it. Everything that makes a
 version point at a blob (`services.blobs.blob_locked_stored`) or records received bytes
 (`services.blobs.record_received_blob`) takes the same lock and then reads `collected_at`: so either the collector
 runs first and the other sees the bytes gone (a publish is refused with `blob_collected`; an upload that wrote the
@@ -16,6 +17,8 @@ forgot the explicit lock. tests/integration/test_gc_races.py forces each interle
 """
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -23,9 +26,9 @@ from django.utils import timezone
 
 from artifacts.events import artifact_version_deleted_event
 from artifacts.jobs import COLLECT_BLOB
-from artifacts.models import ArtifactVersion, Blob, DatasetVersion, Project, VersionTombstone
+from artifacts.models import ArtifactVersion, Blob, DatasetVersion, Project, ProjectBlob, VersionTombstone
 from artifacts.selectors import blobs_to_collect
-from artifacts.storage import blob_storage
+from artifacts.storage import blob_storage, is_s3, s3_object_key
 from core.audit.actions import AuditAction
 from core.audit.recorder import AuditObject
 from core.changes import ChangeSet
@@ -100,55 +103,119 @@ def version_delete(
     return tombstone
 
 
-def _live_versions_use(blob: Blob) -> bool:
-    live_artifact = ArtifactVersion.objects.filter(blob=blob, tombstone__isnull=True)
-    live_dataset = DatasetVersion.objects.filter(blob=blob, tombstone__isnull=True)
-    return live_artifact.exists() or live_dataset.exists()
-
-
-def _deleted_versions_use(blob: Blob) -> bool:
-    deleted_artifact = ArtifactVersion.objects.filter(blob=blob, tombstone__isnull=False)
-    deleted_dataset = DatasetVersion.objects.filter(blob=blob, tombstone__isnull=False)
-    return deleted_artifact.exists() or deleted_dataset.exists()
-
-
 def blob_collect(*, blob_id: int) -> bool:
     """Remove the blob's bytes from storage if no live version in any project uses them and at least one deleted
     version did; answer whether they were removed. Safe to run twice, and against any concurrent upload or
-    publish of the same bytes (see the module's docstring).
+    publish of the same bytes (see the module's docstring). A batch of one: `blobs_collect_batch` says how.
 
     Bytes only uploaded (held by a project, no version yet) are left alone: a deleted version is what makes bytes
     garbage. The storage object is deleted while the row lock is held, before `collected_at` commits: if the
     commit then fails the blob looks stored but is missing, which the scrub reports as corrupt and a new upload
     repairs, rather than the other way round (bytes present that the record says are gone, for ever).
     """
+    return bool(blobs_collect_batch(blob_ids=[blob_id]))
+
+
+# Keys one S3 DeleteObjects call takes at most.
+DELETE_OBJECTS_MAX = 1000
+# Blobs the sweep decides in one transaction: their uploads wait for it, so a few hundred, not all.
+SWEEP_BATCH = 200
+
+
+def blobs_collect_batch(*, blob_ids: Sequence[int]) -> list[int]:
+    """Collect many blobs at once, with `blob_collect`'s guarantees; answer the ids whose bytes were removed.
+
+    One transaction locks the blobs' rows in id order (an upload or publish locks one blob, so no cycle), then
+    decides with set-based queries issued after the lock, removes the objects (on S3 with DeleteObjects, up to
+    1000 keys a call), sets `collected_at` with one UPDATE and audits each blob once per project holding it. A key
+    S3 reports it failed to delete is left uncollected (logged; the sweep asks again): the record never says gone
+    of bytes still there. Applying a retention plan spends ~50 ms a blob when each takes its own transaction.
+    """
+    ids = sorted(set(blob_ids))
+    if not ids:
+        return []
     with transaction.atomic(), ChangeSet() as changes:
-        blob = Blob.objects.select_for_update().filter(pk=blob_id).first()
-        if blob is None or blob.is_collected:
-            return False
-        # Issued after the lock: a publish that committed while this waited is seen here.
-        if _live_versions_use(blob) or not _deleted_versions_use(blob):
-            return False
-        blob_storage().delete(blob.storage_key)
-        changes.update(blob, collected_at=timezone.now())
-        for project in Project.objects.filter(blob_links__blob=blob).order_by("pk"):
-            changes.audit(
-                AuditAction.BLOB_COLLECTED,
-                obj=AuditObject(
-                    type="blob",
-                    id=str(blob.pk),
-                    label=blob.prefixed_digest,
-                    project_id=project.pk,
-                    project_label=project.slug,
-                ),
-                changes={"digest": blob.prefixed_digest, "size": blob.size, "collected_at": blob.collected_at},
+        blobs = [
+            blob for blob in Blob.objects.select_for_update().filter(pk__in=ids).order_by("pk") if not blob.is_collected
+        ]
+        candidates = [blob.pk for blob in blobs]
+        # Issued after the locks: a publish that committed while this waited is seen here.
+        live = _users(candidates, deleted=False)
+        deleted = _users(candidates, deleted=True)
+        blobs = [blob for blob in blobs if blob.pk not in live and blob.pk in deleted]
+        if not blobs:
+            return []
+        failed = _storage_delete([blob.storage_key for blob in blobs])
+        blobs = [blob for blob in blobs if blob.storage_key not in failed]
+        if not blobs:
+            return []
+        now = timezone.now()
+        Blob.objects.filter(pk__in=[blob.pk for blob in blobs]).update(collected_at=now)
+        projects: dict[int, list[Project]] = defaultdict(list)
+        links = ProjectBlob.objects.filter(blob_id__in=[blob.pk for blob in blobs]).select_related("project")
+        for link in links.order_by("blob_id", "project_id"):
+            projects[link.blob_id].append(link.project)
+        for blob in blobs:
+            blob.collected_at = now
+            for project in projects[blob.pk]:
+                changes.audit(
+                    AuditAction.BLOB_COLLECTED,
+                    obj=AuditObject(
+                        type="blob",
+                        id=str(blob.pk),
+                        label=blob.prefixed_digest,
+                        project_id=project.pk,
+                        project_label=project.slug,
+                    ),
+                    changes={"digest": blob.prefixed_digest, "size": blob.size, "collected_at": now},
+                )
+    logger.info("%d blobs collected (%d bytes freed).", len(blobs), sum(blob.size for blob in blobs))
+    return [blob.pk for blob in blobs]
+
+
+def _users(blob_ids: list[int], *, deleted: bool) -> set[int]:
+    """The ids among `blob_ids` that a deleted (or live) artifact or dataset version uses."""
+    used: set[int] = set()
+    for model in (ArtifactVersion, DatasetVersion):
+        rows = model.objects.filter(blob_id__in=blob_ids, tombstone__isnull=not deleted)
+        # order_by(): the models' default ordering would join the project and artifact into the DISTINCT.
+        used.update(rows.order_by().values_list("blob_id", flat=True).distinct())
+    return used
+
+
+def _storage_delete(keys: list[str]) -> set[str]:
+    """Delete the objects at `keys`; answer the keys whose deletion failed (S3 reports them one by one)."""
+    storage = blob_storage()
+    if not is_s3(storage):
+        for key in keys:
+            storage.delete(key)
+        return set()
+    client = storage.connection.meta.client
+    by_object = {s3_object_key(storage, key): key for key in keys}
+    objects = list(by_object)
+    failed: set[str] = set()
+    for start in range(0, len(objects), DELETE_OBJECTS_MAX):
+        chunk = objects[start : start + DELETE_OBJECTS_MAX]
+        answer = client.delete_objects(
+            Bucket=storage.bucket_name, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
+        )
+        for error in answer.get("Errors", []):
+            logger.error(
+                "Deleting %s from bucket %s failed (%s: %s); its blob stays uncollected.",
+                error.get("Key"),
+                storage.bucket_name,
+                error.get("Code"),
+                error.get("Message"),
             )
-    logger.info("Blob %s collected (%d bytes freed).", blob.prefixed_digest, blob.size)
-    return True
+            failed.add(by_object.get(error.get("Key"), error.get("Key")))
+    return failed
 
 
 def blobs_collect() -> int:
     """Collect every blob no live version uses any more; answer how many were removed. Each deletion queues its own
-    collection; this sweep (beat's `collect-garbage`) catches those a broker outage dropped. Each blob is decided
-    in its own transaction, under its own lock, by blob_collect."""
-    return sum(blob_collect(blob_id=blob_id) for blob_id in blobs_to_collect().values_list("pk", flat=True))
+    collection; this sweep (beat's `collect-garbage`) catches those a broker outage dropped. The blobs are decided
+    in batches of SWEEP_BATCH, each in its own transaction under its blobs' locks, by blobs_collect_batch."""
+    ids = list(blobs_to_collect().values_list("pk", flat=True))
+    return sum(
+        len(blobs_collect_batch(blob_ids=ids[start : start + SWEEP_BATCH])) for start in range(0, len(ids), SWEEP_BATCH)
+    )

@@ -17,7 +17,7 @@ from artifacts.models import Blob, UploadSession, VersionTombstone
 from artifacts.services.blobs import BlobCollected, blob_store
 from artifacts.services.catalog import VersionDeleted
 from artifacts.services.integrity import blob_scrub, blob_verify
-from artifacts.services.lifecycle import blob_collect, blobs_collect, version_delete
+from artifacts.services.lifecycle import blob_collect, blobs_collect, blobs_collect_batch, version_delete
 from artifacts.services.uploads import upload_session_finish, upload_session_start
 from artifacts.storage import blob_storage
 from core.errors import ImmutableRecord, InvalidInput
@@ -228,6 +228,46 @@ def test_the_sweep_collects_what_deletions_left_and_only_that():
     assert not Blob.objects.get(pk=kept.blob_id).is_collected
     assert not Blob.objects.get(pk=uploaded.pk).is_collected
     assert blobs_collect() == 0
+
+
+def test_a_batch_collects_only_its_garbage_and_audits_each_blob_once_per_project():
+    garbage = [ArtifactVersionFactory() for _ in range(3)]
+    for version in garbage:
+        version_delete(version=version, deleted_by=None, reason="Old.")
+    shared = os.urandom(300)
+    still_used = ArtifactVersionFactory(content=shared)
+    ArtifactVersionFactory(content=shared)  # live in another project
+    version_delete(version=still_used, deleted_by=None, reason="Old.")
+    twice = os.urandom(300)
+    in_two_projects = [ArtifactVersionFactory(content=twice) for _ in range(2)]
+    for version in in_two_projects:
+        version_delete(version=version, deleted_by=None, reason="Old.")
+    already = collected_version()
+    uploaded = BlobFactory()
+    before = set(AuditEntry.objects.values_list("pk", flat=True))
+    ids = [uploaded.pk, already.blob_id, still_used.blob_id, *(version.blob_id for version in garbage), 987654]
+    ids.append(in_two_projects[0].blob_id)
+
+    with CaptureQueriesContext(connection) as queries:
+        collected = blobs_collect_batch(blob_ids=ids)
+
+    garbage.extend(in_two_projects)  # one blob, audited once in each project holding it
+    assert sorted(collected) == sorted({version.blob_id for version in garbage})
+    for version in garbage:
+        blob = Blob.objects.get(pk=version.blob_id)
+        assert blob.is_collected
+        assert not stored(blob)
+    assert stored(still_used.blob)
+    assert not Blob.objects.get(pk=still_used.blob_id).is_collected
+    assert stored(uploaded)
+    assert not Blob.objects.get(pk=uploaded.pk).is_collected
+    entries = AuditEntry.objects.filter(action="blob.collected").exclude(pk__in=before)
+    assert sorted((entry.object_id, entry.project_id) for entry in entries) == sorted(
+        (str(version.blob_id), version.artifact.project_id) for version in garbage
+    )
+    deciding = [query for query in queries.captured_queries if "core_audit" not in query["sql"]]
+    assert len(deciding) <= 9  # set-based: the same few queries for 4 blobs or 200, besides the audit entries
+    assert blobs_collect_batch(blob_ids=ids) == []  # twice: nothing more to do
 
 
 # Publishing against collected or deleted content ----------------------------------------------------------

@@ -13,9 +13,9 @@ that are still there.
 
 Applying walks the pending items in batches and weighs the protections again for each batch, since a version may
 have been promoted, aliased or held since planning; such an item is skipped, saying why. Each act is idempotent
-(`version_delete` answers an existing tombstone, `blob_collect` and `blob_archive` do nothing twice) and an item is
-marked done only after its act, so a plan stopped half way (a crash, a lost worker) is finished by applying it again
-and nothing is done twice to any version.
+(`version_delete` answers an existing tombstone, `blobs_collect_batch` and `blob_archive` do nothing twice) and an
+item is marked done only after its act, so a plan stopped half way (a crash, a lost worker) is finished by applying
+it again and nothing is done twice to any version.
 """
 
 from collections import defaultdict
@@ -30,7 +30,7 @@ from django.utils import timezone
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import ArtifactVersion, DatasetVersion, Project
-from artifacts.services.lifecycle import blob_collect, version_delete
+from artifacts.services.lifecycle import blobs_collect_batch, version_delete
 from artifacts.services.tiers import blob_archive
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
@@ -334,9 +334,10 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
 
     The look and the deletions share one transaction holding the project's row lock, the lock legal_hold_place
     takes before it writes: a hold committed before the look is seen, and one placed meanwhile waits, then finds the
-    version deleted. Bytes leave storage only after that commit (`blob_collect`, and the collection `version_delete`
-    queues as well), so a rolled-back batch never loses bytes. Archival copies bytes within storage, which may take a
-    while, so it runs after the commit, outside the lock: it is undone by a restore, not lost.
+    version deleted. Bytes leave storage only after that commit (`blobs_collect_batch`, all of the batch's blobs in
+    one transaction, and the collection `version_delete` queues as well), so a rolled-back batch never loses bytes.
+    Archival copies bytes within storage, which may take a while, so it runs after the commit, outside the lock: it
+    is undone by a restore, not lost.
 
     A promotion is not serialised with this look: a version promoted between it and the deletion loses its bytes,
     and its promotion is then refused by the gates (the bytes must verify). The window is one batch.
@@ -362,14 +363,20 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
             else:
                 archiving.append(item)
         Item.objects.bulk_update([item for item in batch if item.state != Item.State.PENDING], _ITEM_PROGRESS)
+    collected = set(blobs_collect_batch(blob_ids=[item.blob_id for item in deleted if item.blob_id is not None]))
+    outcomes: dict[str, list[int]] = defaultdict(list)
     for item in deleted:
-        if blob_collect(blob_id=item.blob_id):
+        if item.blob_id in collected:
             item.outcome += " Its bytes left storage."
         else:
             item.outcome += " Its bytes stay in storage while another version uses them."
+        outcomes[item.outcome].append(item.pk)
+    # Deleted items share a handful of outcomes: one UPDATE each, not bulk_update's CASE of a whole batch.
+    for outcome, pks in outcomes.items():
+        Item.objects.filter(pk__in=pks).update(outcome=outcome)
     for item in archiving:
         item.state, item.outcome, item.done_at = Item.State.DONE, _archive(item), timezone.now()
-    Item.objects.bulk_update([*deleted, *archiving], _ITEM_PROGRESS)
+    Item.objects.bulk_update(archiving, _ITEM_PROGRESS)
 
 
 _ITEM_PROGRESS = ["state", "outcome", "done_at"]

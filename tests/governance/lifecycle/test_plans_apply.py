@@ -166,10 +166,10 @@ def test_a_crash_after_the_deletions_leaves_them_done_and_their_bytes_to_the_col
 ):
     plan, versions = planned(project, maintainer, count=2)
 
-    def lost(*, blob_id: int) -> bool:
+    def lost(*, blob_ids: list[int]) -> list[int]:
         raise OSError("storage unreachable")
 
-    monkeypatch.setattr(plans, "blob_collect", lost)
+    monkeypatch.setattr(plans, "blobs_collect_batch", lost)
     with pytest.raises(OSError, match="storage unreachable"):
         retention_plan_apply(plan=plan, applied_by=maintainer)
     assert set(plan.items.values_list("state", "outcome")) == {("done", "Deleted.")}
