@@ -712,8 +712,8 @@ class Bench:
         client = self.s3()
         started = time.perf_counter()
         with ThreadPoolExecutor(PUT_THREADS) as pool:
-            for _ in pool.map(lambda item: client.put_object(Bucket=BUCKET, Key=item[0], Body=item[1]), objects):
-                pass
+            # list(): the map's results are awaited, so a failed PUT raises here.
+            list(pool.map(lambda item: client.put_object(Bucket=BUCKET, Key=item[0], Body=item[1]), objects))
         return time.perf_counter() - started
 
     def delete_batches(self, keys: list[str]) -> float:

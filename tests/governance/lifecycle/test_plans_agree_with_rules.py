@@ -1,6 +1,7 @@
 """The planner's set-based selection (one statement per kind of version) agrees with rules.py's reference meaning
 (`rule_selecting` over each version's Candidate), for random stores and random rules."""
 
+import contextlib
 import random
 from datetime import timedelta
 
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.django_db
 
 
 class Rollback(Exception):
-    pass
+    """Raised to undo a drawn history once it is checked, so the next draw starts from the same database."""
 
 
 def random_rule(rng: random.Random, index: int) -> dict:
@@ -122,15 +123,12 @@ def reference(project, rules, now) -> dict[tuple[str, int], str]:
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_the_planners_selection_is_the_rules_reference_meaning(seed):
     rng = random.Random(seed)
-    try:
-        with transaction.atomic():
-            project = build_store(rng)
-            rules = rules_clean([random_rule(rng, index) for index in range(rng.randint(1, 3))])
-            now = timezone.now()
-            planned = {
-                ("artifact", row[0]): rules[row[1]].name for row in artifact_versions_selected(project, rules, now=now)
-            } | {("dataset", row[0]): rules[row[1]].name for row in dataset_versions_selected(project, rules, now=now)}
-            assert planned == reference(project, rules, now), [rule.as_json() for rule in rules]
-            raise Rollback
-    except Rollback:
-        pass
+    with contextlib.suppress(Rollback), transaction.atomic():
+        project = build_store(rng)
+        rules = rules_clean([random_rule(rng, index) for index in range(rng.randint(1, 3))])
+        now = timezone.now()
+        planned = {
+            ("artifact", row[0]): rules[row[1]].name for row in artifact_versions_selected(project, rules, now=now)
+        } | {("dataset", row[0]): rules[row[1]].name for row in dataset_versions_selected(project, rules, now=now)}
+        assert planned == reference(project, rules, now), [rule.as_json() for rule in rules]
+        raise Rollback
