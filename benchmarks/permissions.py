@@ -284,8 +284,9 @@ def load_statements(scale: Scale) -> list[tuple[str, dict]]:
                   '', n %% %(restricted_every)s = 0, now()
            FROM generate_series(1, %(artifacts)s) AS n""",
         # One blob per version: ids 1..versions, each with its own digest.
-        """INSERT INTO artifacts_blob (id, digest, size, state, created_at)
-           SELECT n, encode(sha256(convert_to(%(salt)s || n, 'UTF8')), 'hex'), 1000 + n %% 100000, 'pending', now()
+        """INSERT INTO artifacts_blob (id, digest, size, state, storage_class, created_at)
+           SELECT n, encode(sha256(convert_to(%(salt)s || n, 'UTF8')), 'hex'), 1000 + n %% 100000, 'pending', '',
+                  now()
            FROM generate_series(1, %(versions)s) AS n""",
         # Versions are numbered in publishing order: each project publishes during its window of the timeline,
         # its artifacts' versions interleaved in it (a per-artifact offset), so ids follow time as they would.
