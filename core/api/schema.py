@@ -65,7 +65,12 @@ BYTE_UPLOADS = {
     ("PUT", "/api/v1/uploads/{id}/"): {411, 416},
 }
 #: Query parameters outside the filters that a view reads as left out when they are empty.
-EMPTY_MEANS_ABSENT = {("/api/v1/models/{id}/stages/", "at")}
+EMPTY_MEANS_ABSENT = {
+    ("/api/v1/models/{id}/stages/", "at"),
+    # A plan's items are filtered inside the action (its own FilterSet), where `?action=` is no filter, as elsewhere.
+    ("/api/v1/retention-plans/{id}/items/", "action"),
+    ("/api/v1/retention-plans/{id}/items/", "state"),
+}
 #: Safe (GET) actions that check a role beyond seeing the object, and so can answer 403.
 GUARDED_READS = {"members", "export"}
 

@@ -91,6 +91,9 @@ def test_items_are_paged_and_filtered_by_action_and_state(api_as, project, maint
     assert {row["version_id"] for row in everything} == {v.pk for v in versions}
     assert client.get(f"{PLANS}{plan.pk}/items/", {"state": "done"}).json()["results"] == []
     assert client.get(f"{PLANS}{plan.pk}/items/", {"action": "nonsense"}).status_code == 400
+    # Left empty, a filter is no filter, as the schema says (allowEmptyValue) and every list's filters do.
+    unfiltered = client.get(f"{PLANS}{plan.pk}/items/", {"action": "", "state": "", "page_size": 10}).json()
+    assert {row["version_id"] for row in unfiltered["results"]} == {v.pk for v in versions}
 
 
 def test_apply_answers_202_and_the_worker_applies(api_as, project, maintainer, django_capture_on_commit_callbacks):
