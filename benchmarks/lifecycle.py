@@ -1,7 +1,7 @@
 """Lifecycle (issue 19): planning a project of 1,000,000 versions, applying a plan that deletes 100,000 blobs, and
 what the garbage collector's safety adds to an upload, each next to the machine's ceiling measured in the same run.
 
-(One file of about 900 lines on purpose: the data set's SQL, the three phases and the report that reads their
+(One file of about 1,130 lines on purpose: the data set's SQL, the three phases and the report that reads their
 figures belong together. What every benchmark needs around its measurements is in benchmarks/harness.py.)
 
     .venv/bin/python benchmarks/lifecycle.py [--versions 100000,1000000] [--apply-versions 100000]
