@@ -27,8 +27,8 @@ from django.db import transaction
 from django.db.models import ForeignKey, Model
 
 from core.audit.actions import AuditAction, declared_action
-from core.audit.recorder import AuditObject, audit_object, audit_record
-from core.outbox import event_emit
+from core.audit.recorder import AuditAct, AuditObject, audit_object, audit_record_many
+from core.outbox import EventSpec, event_emit, events_emit
 
 #: The change set whose block is running in this thread, if any: a set opened inside it joins it.
 _enclosing: ContextVar["ChangeSet | None"] = ContextVar("enclosing_change_set", default=None)
@@ -67,14 +67,6 @@ class _Event:
     endpoints: Iterable[Model] | None
 
 
-@dataclass(frozen=True)
-class _Entry:
-    action: AuditAction
-    obj: AuditObject
-    actor: AbstractBaseUser | None
-    changes: dict[str, Any]
-
-
 class ChangeSet:
     """What one change records, written in the right order when its block ends; use inside the service's
     transaction (`with transaction.atomic(), ChangeSet() as changes:`).
@@ -85,7 +77,7 @@ class ChangeSet:
 
     def __init__(self) -> None:
         self._events: list[_Event] = []
-        self._entries: list[_Entry] = []
+        self._entries: list[AuditAct] = []
 
     def __enter__(self) -> Self:
         if not transaction.get_connection().in_atomic_block:
@@ -104,10 +96,14 @@ class ChangeSet:
             self._outer._events += events
             self._outer._entries += entries
             return
+        # Events for the projects' subscribers are written together; one for chosen endpoints (a test event) alone.
+        events_emit([EventSpec(e.type, e.project, e.data, e.actor) for e in events if e.endpoints is None])
         for event in events:
-            event_emit(event.type, project=event.project, data=event.data, actor=event.actor, endpoints=event.endpoints)
-        for entry in entries:
-            audit_record(entry.action, obj=entry.obj, actor=entry.actor, changes=entry.changes)
+            if event.endpoints is not None:
+                event_emit(
+                    event.type, project=event.project, data=event.data, actor=event.actor, endpoints=event.endpoints
+                )
+        audit_record_many(entries)
 
     def update(
         self, instance: Model, /, *, validate: Callable[[Model], None] | None = None, **fields: Any
@@ -149,13 +145,14 @@ class ChangeSet:
         actor: AbstractBaseUser | None = None,
         changes: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record an act with `core.audit.recorder.audit_record` (which see) once the events are written.
+        """Record an act with `core.audit.recorder.audit_record` (which see) once the events are written; the set's
+        acts are recorded together, with one INSERT.
 
         The action is checked and `obj` described now, as they are at this point of the change: an undeclared
         action fails before anything is written, and a row deleted later in the change is still named by its id.
         """
         target = obj if isinstance(obj, AuditObject) else audit_object(obj)
-        self._entries.append(_Entry(declared_action(action), target, actor, dict(changes or {})))
+        self._entries.append(AuditAct(declared_action(action), target, actor, dict(changes or {})))
 
 
 __all__ = ["ChangeSet", "diff", "given"]

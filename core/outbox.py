@@ -13,7 +13,8 @@ commit together or not at all.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -27,8 +28,8 @@ from core.audit.recorder import acting_party, format_time
 from core.events import EVENT_SCHEMA_VERSION
 from core.models import Event
 
-#: Sent with `event` (just written) and `endpoints` (None, or the only endpoints to deliver to) inside the
-#: transaction of the change; a receiver that raises undoes the change with it.
+#: Sent with `events` (just written, in order) and `endpoints` (None, or the only endpoints to deliver them to)
+#: inside the transaction of the change; a receiver that raises undoes the change with it.
 event_written = Signal()
 
 
@@ -75,20 +76,45 @@ def event_emit(
     `endpoints`, when given, are the only webhook endpoints to deliver to (a test event to one endpoint); by default
     the webhooks area delivers to the project's active endpoints subscribed to `event_type`.
     """
+    [event] = events_emit([EventSpec(event_type, project, data, actor)], endpoints=endpoints)
+    return event
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One event to write, as `event_emit` takes it."""
+
+    type: str
+    project: Model
+    data: Mapping[str, Any]
+    actor: AbstractBaseUser | None = None
+
+
+def events_emit(specs: Sequence[EventSpec], *, endpoints: Iterable[Model] | None = None) -> list[Event]:
+    """Write the events in order, as `event_emit` does each, with one INSERT and one `event_written` for them all:
+    a change that reports hundreds of acts (a retention plan's batch) asks for its subscribers once, not per act."""
+    if not specs:
+        return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_emit must run inside the transaction of the change it reports.")
-    event = Event(type=event_type, schema_version=EVENT_SCHEMA_VERSION, project_id=project.pk)
-    event.body = body_bytes(
-        {
-            "id": event.public_id,
-            "type": event_type,
-            "version": EVENT_SCHEMA_VERSION,
-            "timestamp": format_time(event.occurred_at),
-            "project": project_document(project),
-            "actor": _actor_document(actor),
-            "data": data,
-        }
-    ).decode()
-    event.save(force_insert=True)
-    event_written.send(sender=Event, event=event, endpoints=endpoints)
-    return event
+    actors: dict[int | None, dict] = {}
+    events = []
+    for spec in specs:
+        key = spec.actor.pk if spec.actor is not None else None
+        actor = actors.get(key) or actors.setdefault(key, _actor_document(spec.actor))
+        event = Event(type=spec.type, schema_version=EVENT_SCHEMA_VERSION, project_id=spec.project.pk)
+        event.body = body_bytes(
+            {
+                "id": event.public_id,
+                "type": spec.type,
+                "version": EVENT_SCHEMA_VERSION,
+                "timestamp": format_time(event.occurred_at),
+                "project": project_document(spec.project),
+                "actor": actor,
+                "data": spec.data,
+            }
+        ).decode()
+        events.append(event)
+    Event.objects.bulk_create(events)
+    event_written.send(sender=Event, events=events, endpoints=endpoints)
+    return events

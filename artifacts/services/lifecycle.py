@@ -19,6 +19,7 @@ forgot the explicit lock. tests/integration/test_gc_races.py forces each interle
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -52,55 +53,123 @@ def version_delete(
     Idempotent: a version deleted already answers its existing tombstone and records nothing. Protections are not
     judged here (the lifecycle area does, before calling). Once the deletion commits, the blob's collection is
     queued; a caller that wants to know whether the bytes went calls `blob_collect` itself after its commit.
+    A batch of one: `versions_delete` says how.
     """
-    reason = reason.strip()
-    if not reason:
-        raise InvalidInput(
-            "Say why the version is deleted: the reason is shown to whoever asks for it.", field="reason"
-        )
-    with transaction.atomic(), ChangeSet() as changes:
-        if isinstance(version, ArtifactVersion):
-            version = (
-                ArtifactVersion.objects.select_for_update(of=("self",), no_key=True)
-                .select_related("artifact__project", "blob")
-                .get(pk=version.pk)
-            )
-            project, kind = version.artifact.project, "artifact_version"
-        else:
-            version = (
-                DatasetVersion.objects.select_for_update(of=("self",), no_key=True)
-                .select_related("dataset__project", "blob")
-                .get(pk=version.pk)
-            )
-            project, kind = version.dataset.project, "dataset_version"
-        existing = VersionTombstone.objects.filter(**{kind: version}).first()
-        if existing is not None:
-            return existing
-        tombstone = VersionTombstone.objects.create(
-            project=project,
-            deleted_by=deleted_by,
-            deleted_at=timezone.now(),
-            reason=reason,
-            rule=rule,
-            plan_id=plan_id,
-            **{kind: version},
-        )
-        recorded = {
-            "reason": reason,
-            "rule": rule,
-            "plan_id": plan_id,
-            "digest": version.blob.prefixed_digest if version.blob_id else None,
-            "size": version.blob.size if version.blob_id else None,
-        }
-        if kind == "artifact_version":
-            artifact_version_deleted_event(changes, version, tombstone, actor=deleted_by)
-            changes.audit(AuditAction.ARTIFACT_VERSION_DELETED, obj=version, actor=deleted_by, changes=recorded)
-        else:
-            changes.audit(AuditAction.DATASET_VERSION_DELETED, obj=version, actor=deleted_by, changes=recorded)
-        if version.blob_id is not None:
-            # robust: the deletion stands without it; a later deletion or sweep asks again.
-            enqueue_on_commit(COLLECT_BLOB, version.blob_id, robust=True)
+    [tombstone] = versions_delete(
+        deletions=[Deletion(version, reason, rule)], deleted_by=deleted_by, plan_id=plan_id, queue_collection=True
+    )
     return tombstone
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One version to delete, why, and under which retention rule (if one chose it)."""
+
+    version: ArtifactVersion | DatasetVersion
+    reason: str
+    rule: str = ""
+
+
+def versions_delete(
+    *,
+    deletions: Sequence[Deletion],
+    deleted_by: AbstractBaseUser | None,
+    plan_id: int | None = None,
+    queue_collection: bool = True,
+) -> list[VersionTombstone]:
+    """Delete many versions in one transaction, each as `version_delete` deletes one; answer their tombstones in
+    the order given (an existing one for a version deleted already, which records nothing).
+
+    The versions' rows are locked in id order with one query per kind and the tombstones written with one INSERT;
+    each deletion still has its own audit entry and event. `queue_collection=False` is for a caller that collects
+    the blobs itself right after the commit (a retention plan's batch): beat's sweep is then the net if it dies
+    between the two, rather than one queued task per blob.
+    """
+    for deletion in deletions:
+        if not deletion.reason.strip():
+            raise InvalidInput(
+                "Say why the version is deleted: the reason is shown to whoever asks for it.", field="reason"
+            )
+    with transaction.atomic(), ChangeSet() as changes:
+        locked = {
+            **_locked(ArtifactVersion, "artifact__project", [d.version.pk for d in deletions if _is_artifact(d)]),
+            **_locked(DatasetVersion, "dataset__project", [d.version.pk for d in deletions if not _is_artifact(d)]),
+        }
+        tombstones: dict[tuple[type, int], VersionTombstone] = {
+            **{
+                (ArtifactVersion, tombstone.artifact_version_id): tombstone
+                for tombstone in VersionTombstone.objects.filter(artifact_version_id__in=_pks(locked, ArtifactVersion))
+            },
+            **{
+                (DatasetVersion, tombstone.dataset_version_id): tombstone
+                for tombstone in VersionTombstone.objects.filter(dataset_version_id__in=_pks(locked, DatasetVersion))
+            },
+        }
+        now = timezone.now()
+        made: list[VersionTombstone] = []
+        for deletion in deletions:
+            key = (type(deletion.version), deletion.version.pk)
+            if key in tombstones:
+                continue
+            version = locked[key]
+            kind = "artifact_version" if key[0] is ArtifactVersion else "dataset_version"
+            project = version.artifact.project if kind == "artifact_version" else version.dataset.project
+            tombstone = VersionTombstone(
+                project=project,
+                deleted_by=deleted_by,
+                deleted_at=now,
+                reason=deletion.reason.strip(),
+                rule=deletion.rule,
+                plan_id=plan_id,
+                **{kind: version},
+            )
+            tombstones[key] = tombstone
+            made.append(tombstone)
+        VersionTombstone.objects.bulk_create(made)
+        for tombstone in made:
+            version = tombstone.artifact_version or tombstone.dataset_version
+            recorded = {
+                "reason": tombstone.reason,
+                "rule": tombstone.rule,
+                "plan_id": plan_id,
+                "digest": version.blob.prefixed_digest if version.blob_id else None,
+                "size": version.blob.size if version.blob_id else None,
+            }
+            if tombstone.artifact_version is not None:
+                artifact_version_deleted_event(changes, version, tombstone, actor=deleted_by)
+                changes.audit(AuditAction.ARTIFACT_VERSION_DELETED, obj=version, actor=deleted_by, changes=recorded)
+            else:
+                changes.audit(AuditAction.DATASET_VERSION_DELETED, obj=version, actor=deleted_by, changes=recorded)
+        if queue_collection:
+            blob_ids = {(tombstone.artifact_version or tombstone.dataset_version).blob_id for tombstone in made}
+            for blob_id in sorted(blob_ids - {None}):
+                # robust: the deletion stands without it; a later deletion or sweep asks again.
+                enqueue_on_commit(COLLECT_BLOB, blob_id, robust=True)
+    return [tombstones[(type(d.version), d.version.pk)] for d in deletions]
+
+
+def _is_artifact(deletion: Deletion) -> bool:
+    return isinstance(deletion.version, ArtifactVersion)
+
+
+def _locked(model: type[ArtifactVersion] | type[DatasetVersion], project_path: str, pks: list[int]) -> dict:
+    """The versions' rows, locked in id order (a concurrent batch waits rather than deadlocks), by (model, pk)."""
+    if not pks:
+        return {}
+    rows = (
+        model.objects.select_for_update(of=("self",), no_key=True)
+        .select_related(project_path, "blob")
+        .filter(pk__in=pks)
+        .order_by("pk")
+    )
+    found = {(model, row.pk): row for row in rows}
+    if len(found) < len(set(pks)):
+        raise model.DoesNotExist(f"No {model._meta.verbose_name} with id {sorted(set(pks) - {k[1] for k in found})}.")
+    return found
+
+
+def _pks(locked: dict, model: type) -> list[int]:
+    return [pk for kind, pk in locked if kind is model]
 
 
 def blob_collect(*, blob_id: int) -> bool:

@@ -10,6 +10,6 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from core.outbox import event_written
-        from governance.webhooks.receivers import deliveries_for_event
+        from governance.webhooks.receivers import deliveries_for_events
 
-        event_written.connect(deliveries_for_event, dispatch_uid="webhooks_deliveries_for_event")
+        event_written.connect(deliveries_for_events, dispatch_uid="webhooks_deliveries_for_events")

@@ -17,7 +17,14 @@ from artifacts.models import Blob, UploadSession, VersionTombstone
 from artifacts.services.blobs import BlobCollected, blob_store
 from artifacts.services.catalog import VersionDeleted
 from artifacts.services.integrity import blob_scrub, blob_verify
-from artifacts.services.lifecycle import blob_collect, blobs_collect, blobs_collect_batch, version_delete
+from artifacts.services.lifecycle import (
+    Deletion,
+    blob_collect,
+    blobs_collect,
+    blobs_collect_batch,
+    version_delete,
+    versions_delete,
+)
 from artifacts.services.uploads import upload_session_finish, upload_session_start
 from artifacts.storage import blob_storage
 from core.errors import ImmutableRecord, InvalidInput
@@ -35,6 +42,7 @@ from tests.artifacts.factories import (
     UserFactory,
     sha256,
 )
+from tests.governance.factories import WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +100,7 @@ def test_deleting_a_version_announces_it_with_a_payload_that_matches_its_schema(
 
     version_delete(version=version, deleted_by=None, reason="Retention: older than 90 days.", rule="age")
 
-    [event] = Event.objects.filter(type=EventType.ARTIFACT_VERSION_DELETED)
+    [event] = Event.objects.filter(type=DELETED)
     body = json.loads(event.body)
     jsonschema.validate(body, payload_schema(EventType.ARTIFACT_VERSION_DELETED))
     assert body["data"]["deleted"]["deleted_by"] is None
@@ -108,6 +116,83 @@ def test_deleting_a_deleted_version_answers_its_tombstone_and_records_nothing_mo
 
     assert again == first
     assert AuditEntry.objects.filter(action="artifact_version.deleted").count() == 1
+
+
+DELETED = EventType.ARTIFACT_VERSION_DELETED
+
+
+def deleting_together(versions, **options):
+    with CaptureQueriesContext(connection) as queries:
+        tombstones = versions_delete(
+            deletions=[Deletion(version, f"Old: {version.pk}.", "old") for version in versions],
+            deleted_by=None,
+            plan_id=3,
+            **options,
+        )
+    return tombstones, len(queries.captured_queries)
+
+
+def test_versions_deleted_together_each_get_their_tombstone_entry_and_event_for_the_same_queries_at_any_count(
+    receiver,
+):
+    few = [ArtifactVersionFactory(), DatasetVersionFactory()]
+    many = [*(ArtifactVersionFactory() for _ in range(6)), DatasetVersionFactory()]
+    endpoints = [
+        WebhookEndpointFactory(project=versions[0].artifact.project, url=receiver.url, event_types=[DELETED])
+        for versions in (few, many)
+    ]
+
+    _, queries_for_few = deleting_together(few)
+    tombstones, queries_for_many = deleting_together(many)
+
+    assert [tombstone.reason for tombstone in tombstones] == [f"Old: {version.pk}." for version in many]
+    for version, tombstone in zip(many, tombstones, strict=True):
+        version.refresh_from_db()
+        assert version.tombstone == tombstone
+        assert (tombstone.rule, tombstone.plan_id) == ("old", 3)
+    entries = AuditEntry.objects.filter(action__in=["artifact_version.deleted", "dataset_version.deleted"])
+    assert sorted(int(entry.object_id) for entry in entries) == sorted(v.pk for v in [*few, *many])
+    seqs = sorted(entries.values_list("seq", flat=True))
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one after another, no gap
+    announced = [
+        json.loads(event.body)["data"]["artifact_version"]["id"]
+        for event in Event.objects.filter(type=DELETED).order_by("pk")
+    ]
+    assert announced == [version.pk for version in [few[0], *many[:6]]]
+    assert [endpoint.deliveries.count() for endpoint in endpoints] == [1, 1]  # only their project's deletion
+    # Rows are locked, tombstones written, events and deliveries made set-wise; the audit head moves per entry.
+    assert queries_for_many - queries_for_few <= len(many) - len(few) + 1
+
+
+def test_versions_deleted_together_answer_the_existing_tombstone_of_one_deleted_already():
+    first, second = ArtifactVersionFactory(), ArtifactVersionFactory()
+    earlier = version_delete(version=first, deleted_by=None, reason="Earlier.")
+
+    tombstones, _ = deleting_together([first, second])
+
+    assert tombstones[0] == earlier
+    assert tombstones[1].reason == f"Old: {second.pk}."
+    assert AuditEntry.objects.filter(action="artifact_version.deleted").count() == 2
+
+
+def test_a_batch_that_collects_its_own_blobs_queues_no_collection(django_capture_on_commit_callbacks):
+    versions = [ArtifactVersionFactory() for _ in range(3)]
+
+    with django_capture_on_commit_callbacks() as queued:
+        deleting_together(versions, queue_collection=False)
+    assert queued == []
+    another = ArtifactVersionFactory()
+    with django_capture_on_commit_callbacks() as queued:
+        deleting_together([another])
+    assert [callback.__qualname__ for callback in queued] == ["queue of artifacts.tasks.collect_blob"]
+
+
+def test_a_batch_with_a_reason_missing_deletes_nothing():
+    versions = [ArtifactVersionFactory() for _ in range(2)]
+
+    with pytest.raises(InvalidInput, match="Say why"):
+        versions_delete(deletions=[Deletion(versions[0], "Old."), Deletion(versions[1], " ")], deleted_by=None)
+    assert not VersionTombstone.objects.exists()
 
 
 def test_a_deletion_needs_a_reason():
@@ -133,7 +218,7 @@ def test_deleting_a_dataset_version_records_its_own_action_and_no_event():
 
     assert tombstone.dataset_version == version
     assert AuditEntry.objects.filter(action="dataset_version.deleted", object_id=str(version.pk)).exists()
-    assert not Event.objects.filter(type=EventType.ARTIFACT_VERSION_DELETED).exists()
+    assert not Event.objects.filter(type=DELETED).exists()
     assert blob_collect(blob_id=version.blob_id)
 
 

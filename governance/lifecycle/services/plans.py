@@ -13,7 +13,7 @@ that are still there.
 
 Applying walks the pending items in batches and weighs the protections again for each batch, since a version may
 have been promoted, aliased or held since planning; such an item is skipped, saying why. Each act is idempotent
-(`version_delete` answers an existing tombstone, `blobs_collect_batch` and `blob_archive` do nothing twice) and an
+(`versions_delete` answers an existing tombstone, `blobs_collect_batch` and `blob_archive` do nothing twice) and an
 item is marked done only after its act, so a plan stopped half way (a crash, a lost worker) is finished by applying
 it again and nothing is done twice to any version.
 """
@@ -30,7 +30,7 @@ from django.utils import timezone
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.models import ArtifactVersion, DatasetVersion, Project
-from artifacts.services.lifecycle import blobs_collect_batch, version_delete
+from artifacts.services.lifecycle import Deletion, blobs_collect_batch, versions_delete
 from artifacts.services.tiers import blob_archive
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
@@ -335,7 +335,7 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
     The look and the deletions share one transaction holding the project's row lock, the lock legal_hold_place
     takes before it writes: a hold committed before the look is seen, and one placed meanwhile waits, then finds the
     version deleted. Bytes leave storage only after that commit (`blobs_collect_batch`, all of the batch's blobs in
-    one transaction, and the collection `version_delete` queues as well), so a rolled-back batch never loses bytes.
+    one transaction; beat's sweep catches any this process dies before), so a rolled-back batch never loses bytes.
     Archival copies bytes within storage, which may take a while, so it runs after the commit, outside the lock: it
     is undone by a restore, not lost.
 
@@ -357,11 +357,11 @@ def _apply_batch(plan: RetentionPlan, batch: list[RetentionPlanItem], actor: Abs
                 item.state, item.outcome = Item.State.SKIPPED, f"Skipped: protected since planning ({words})."
                 item.done_at = timezone.now()
             elif item.action == Item.Action.DELETE:
-                item.state, item.outcome = Item.State.DONE, _delete(plan, item, actor)
-                item.done_at = timezone.now()
                 deleted.append(item)
             else:
                 archiving.append(item)
+        for item, outcome in zip(deleted, _delete(plan, deleted, actor), strict=True):
+            item.state, item.outcome, item.done_at = Item.State.DONE, outcome, timezone.now()
         Item.objects.bulk_update([item for item in batch if item.state != Item.State.PENDING], _ITEM_PROGRESS)
     collected = set(blobs_collect_batch(blob_ids=[item.blob_id for item in deleted if item.blob_id is not None]))
     outcomes: dict[str, list[int]] = defaultdict(list)
@@ -394,15 +394,27 @@ def _protected_now(plan: RetentionPlan, item: RetentionPlanItem, protections: Pr
     )
 
 
-def _delete(plan: RetentionPlan, item: RetentionPlanItem, actor: AbstractBaseUser | None) -> str:
-    tombstone = version_delete(
-        version=item.artifact_version or item.dataset_version,
+def _delete(plan: RetentionPlan, items: list[RetentionPlanItem], actor: AbstractBaseUser | None) -> list[str]:
+    """Delete the items' versions together (`versions_delete`); answer each item's outcome. The batch collects
+    their blobs itself once this commits, so no collection is queued per version."""
+    reason = "Deleted by retention rule '{rule}' (plan #{plan} of project '{project}')."
+    tombstones = versions_delete(
+        deletions=[
+            Deletion(
+                item.artifact_version or item.dataset_version,
+                reason.format(rule=item.rule, plan=plan.pk, project=plan.project.slug),
+                item.rule,
+            )
+            for item in items
+        ],
         deleted_by=actor,
-        reason=f"Deleted by retention rule '{item.rule}' (plan #{plan.pk} of project '{plan.project.slug}').",
-        rule=item.rule,
         plan_id=plan.pk,
+        queue_collection=False,
     )
-    return "Deleted." if tombstone.plan_id == plan.pk else f"Deleted already: {tombstone.reason}"
+    return [
+        "Deleted." if tombstone.plan_id == plan.pk else f"Deleted already: {tombstone.reason}"
+        for tombstone in tombstones
+    ]
 
 
 def _archive(item: RetentionPlanItem) -> str:

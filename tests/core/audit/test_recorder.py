@@ -611,15 +611,15 @@ def test_a_write_that_fails_after_recording_part_of_its_work_leaves_no_entry_and
     ProjectFactory(slug="before")
     head_before = log_size()
 
-    record = change_sets.audit_record
+    record = change_sets.audit_record_many
 
-    def fail_on_project_created(action, **kwargs):
-        if action == AuditAction.PROJECT_CREATED:
-            raise RuntimeError("the database went away")
-        return record(action, **kwargs)
+    def fail_on_project_created(acts, **kwargs):
+        failing = next(index for index, act in enumerate(acts) if act.action == AuditAction.PROJECT_CREATED)
+        record(acts[:failing], **kwargs)
+        raise RuntimeError("the database went away")
 
     # The maintainer grant records its entry first; the project's own entry then fails, and the act rolls back.
-    monkeypatch.setattr(change_sets, "audit_record", fail_on_project_created)
+    monkeypatch.setattr(change_sets, "audit_record_many", fail_on_project_created)
     with pytest.raises(RuntimeError):
         services.project_create(slug="churn", name="Churn", created_by=user)
     monkeypatch.undo()

@@ -136,20 +136,21 @@ def test_a_version_held_since_planning_is_skipped(project, maintainer):
 def test_a_crash_half_way_is_finished_by_applying_again_without_doing_anything_twice(project, maintainer, monkeypatch):
     plan, versions = planned(project, maintainer, count=5)
     monkeypatch.setattr(plans, "APPLY_BATCH", 2)
-    real_delete, calls = plans.version_delete, []
+    real_delete, calls = plans.versions_delete, []
 
     def delete_then_crash(**kwargs):
-        calls.append(kwargs["version"].pk)
-        if len(calls) == 4:
+        calls.append([deletion.version.pk for deletion in kwargs["deletions"]])
+        tombstones = real_delete(**kwargs)
+        if len(calls) == 2:
             raise OSError("worker lost mid-batch")
-        return real_delete(**kwargs)
+        return tombstones
 
-    monkeypatch.setattr(plans, "version_delete", delete_then_crash)
+    monkeypatch.setattr(plans, "versions_delete", delete_then_crash)
     with pytest.raises(OSError, match="worker lost"):
         retention_plan_apply(plan=plan, applied_by=maintainer)
     plan.refresh_from_db()
     assert plan.state == RetentionPlan.State.APPLYING
-    # The first batch was done; the second rolled back whole, its first deletion included.
+    # The first batch was done; the second rolled back whole, its deletions included.
     assert plan.items.filter(state="done").count() == 2
     assert VersionTombstone.objects.filter(artifact_version__in=versions).count() == 2
 
