@@ -4,8 +4,7 @@ lifecycle pages (a project's retention rules, holds and plans). Each answers val
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from artifacts.access.rule import User
@@ -38,35 +37,21 @@ def dashboard_awaiting(user: User) -> QuerySet:
     )
 
 
-def dashboard_blob_totals(user: User, *, since) -> dict:
-    """Over the blobs `user` may see, one query: how many are verified, pending and corrupt, when the last
-    verification of any began (`last_verified_at`), their total size (`total_bytes`) and the size of those stored
-    before `since` (`bytes_before`). A blob counts once however many projects hold it, as storage keeps it once."""
-    blob = Blob
-    state = blob.State
-    return blob.objects.visible_to(user).aggregate(
-        verified=Count("pk", filter=Q(state=state.VERIFIED)),
-        pending=Count("pk", filter=Q(state=state.PENDING)),
-        corrupt=Count("pk", filter=Q(state=state.CORRUPT)),
-        last_verified_at=Max("verified_at"),
-        total_bytes=Sum("size", default=0),
-        bytes_before=Sum("size", default=0, filter=Q(created_at__lt=since)),
+def dashboard_blob_totals(user: User) -> dict:
+    """Over the stored blobs `user` may see (collected ones left out: their bytes are gone), one query: how many
+    are verified, pending and corrupt, and when the last verification of any began (`last_verified_at`). A blob
+    counts once however many projects hold it. Bytes stored are the storage accounting's (snapshots), not read here."""
+    state = Blob.State
+    return (
+        Blob.objects.visible_to(user)
+        .filter(collected_at__isnull=True)
+        .aggregate(
+            verified=Count("pk", filter=Q(state=state.VERIFIED)),
+            pending=Count("pk", filter=Q(state=state.PENDING)),
+            corrupt=Count("pk", filter=Q(state=state.CORRUPT)),
+            last_verified_at=Max("verified_at"),
+        )
     )
-
-
-def dashboard_bytes_added_by_day(user: User, *, since) -> dict:
-    """The size of the blobs `user` may see stored on each day from `since` on (days in the current time zone;
-    days with none are absent): one query, grouped in the database."""
-    blob = Blob
-    rows = (
-        blob.objects.visible_to(user)
-        .filter(created_at__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(added=Sum("size"))
-        .order_by("day")
-    )
-    return {row["day"]: row["added"] for row in rows}
 
 
 def dashboard_lineage(user: User) -> dict:

@@ -4,7 +4,7 @@ selector that filters by the access rule (governance/portal/selectors.py, and go
 storage accounting, which the storage API reads too); the page's queries do not grow with the data."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -41,39 +41,44 @@ def _share(part: int, whole: int) -> int | None:
 class StoragePoint:
     day: date
     total: int
-    added: int
+    change: str  # since the previous snapshot day, signed: "+1.0 KB", "-200 bytes"
     x: float
     y: float
 
 
-def _storage_series(before: int, added_by_day: dict[date, int], first_day: date) -> list[tuple[date, int, int]]:
-    """(day, cumulative bytes at the end of that day, bytes added that day) for each of the chart's days."""
-    series, total = [], before
-    for offset in range(STORAGE_DAYS):
-        day = first_day + timedelta(days=offset)
-        added = added_by_day.get(day, 0)
-        total += added
-        series.append((day, total, added))
+def _signed_size(change: int) -> str:
+    return ("+" if change >= 0 else "-") + filesizeformat(abs(change))
+
+
+def _storage_series(daily: list[accounting.StoredDay], first_day: date) -> list[tuple[date, int, int]]:
+    """(day, bytes stored that day, change since the day before that has a snapshot) for each day of the chart's
+    span that has a daily snapshot (a day without one is left out, so a gap shows as a straight segment)."""
+    series, previous = [], None
+    for stored in daily:
+        if stored.day >= first_day:
+            series.append((stored.day, stored.stored_bytes, stored.stored_bytes - (previous or 0)))
+        previous = stored.stored_bytes
     return series
 
 
-def _storage_chart(series: list[tuple[date, int, int]]) -> dict:
-    """The storage chart's geometry, drawn by the template as an inline SVG: each day's point, the line and the
-    area under it, and three labelled levels on the bytes axis (nothing, half the peak, the peak)."""
+def _storage_chart(series: list[tuple[date, int, int]], first_day: date) -> dict:
+    """The storage chart's geometry, drawn by the template as an inline SVG: each snapshot day's point placed by
+    its date in the span, the line and the area under it, and three labelled levels on the bytes axis (nothing,
+    half the peak, the peak). `series` has at least one day."""
     peak = max(total for _, total, _ in series) or 1
     plot_width = CHART_WIDTH - CHART_LEFT - CHART_RIGHT
     plot_height = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
     baseline = CHART_TOP + plot_height
-    step = plot_width / (len(series) - 1)
+    step = plot_width / (STORAGE_DAYS - 1)
     points = [
         StoragePoint(
             day=day,
             total=total,
-            added=added,
-            x=round(CHART_LEFT + index * step, 1),
+            change=_signed_size(change),
+            x=round(CHART_LEFT + (day - first_day).days * step, 1),
             y=round(baseline - total / peak * plot_height, 1),
         )
-        for index, (day, total, added) in enumerate(series)
+        for day, total, change in series
     ]
     line = " ".join(f"{point.x},{point.y}" for point in points)
     return {
@@ -94,28 +99,29 @@ def _storage_chart(series: list[tuple[date, int, int]]) -> dict:
             {"y": round(baseline - fraction * plot_height, 1), "label": filesizeformat(peak * fraction)}
             for fraction in (0, 0.5, 1)
         ],
-        "day_labels": [points[0], points[len(points) // 2], points[-1]],
+        "day_labels": [
+            {"day": first_day + timedelta(days=offset), "x": round(CHART_LEFT + offset * step, 1)}
+            for offset in (0, (STORAGE_DAYS - 1) // 2, STORAGE_DAYS - 1)
+        ],
     }
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
-    today = timezone.localdate()
-    first_day = today - timedelta(days=STORAGE_DAYS - 1)
-    since = timezone.make_aware(datetime.combine(first_day, time.min))
+    # The daily snapshots' days are UTC days (governance.lifecycle.accounting.storage_daily).
+    first_day = timezone.now().astimezone(UTC).date() - timedelta(days=STORAGE_DAYS - 1)
 
     awaiting = list(portal_selectors.dashboard_awaiting(user)[: AWAITING_SHOWN + 1])
-    blobs = portal_selectors.dashboard_blob_totals(user, since=since)
+    blobs = portal_selectors.dashboard_blob_totals(user)
     lineage = portal_selectors.dashboard_lineage(user)
     production = portal_selectors.dashboard_production_compliance(user)
     compliant = sum(1 for row in production if row.compliant)
-    series = _storage_series(
-        blobs["bytes_before"], portal_selectors.dashboard_bytes_added_by_day(user, since=since), first_day
-    )
     # Each project's newest storage snapshot (one indexed query), live only where none applies
-    # (governance.lifecycle.accounting, "Reading the snapshots").
+    # (governance.lifecycle.accounting, "Reading the snapshots"); the chart draws the daily ones, so no request
+    # reads every blob to trace the bytes over time.
     storage = accounting.storage_overview(user)
+    series = _storage_series(storage.daily, first_day)
     reclaimable = accounting.storage_reclaimable(user)
     # Bytes published and deleted per month read every version in scope: only while no snapshot exists, as the
     # daily snapshots trace the stored bytes over time once there are some.
@@ -139,7 +145,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "non_compliant": [row for row in production if not row.compliant],
             "compliant": compliant,
             "compliance_share": _share(compliant, len(production)),
-            "storage": _storage_chart(series),
+            "storage": _storage_chart(series, first_day) if series else None,
             "storage_first_day": first_day,
             "storage_days": STORAGE_DAYS,
             "storage_totals": storage.totals,

@@ -5,7 +5,7 @@ number of queries whatever the amount of data."""
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -16,7 +16,9 @@ from django.utils import timezone
 from artifacts.access.roles import Role
 from artifacts.models import Blob
 from artifacts.services.integrity import blob_verify
+from artifacts.services.lifecycle import blob_collect, version_delete
 from core.models import AuditEntry
+from governance.lifecycle.services.snapshots import storage_snapshot_take
 from governance.registry.gates import gates_evaluate
 from governance.registry.models import PromotionPolicy
 from governance.registry.services.promotions import promotion_approve
@@ -79,11 +81,6 @@ def policy(project, **values) -> PromotionPolicy:
     return promotion_policy_set(project=project, stage="production", changed_by=maintainer, **values)[0]
 
 
-def stored_days_ago(blob: Blob, days: int) -> None:
-    """Time travel: the blob's bytes were stored `days` ago."""
-    Blob.objects.filter(pk=blob.pk).update(created_at=timezone.now() - timedelta(days=days))
-
-
 def svg_of(response) -> ET.Element:
     found = re.search(r"<svg\b.*?</svg>", response.content.decode(), flags=re.DOTALL)
     assert found, "the page draws no SVG"
@@ -113,7 +110,7 @@ def test_user_with_no_role_sees_every_section_empty(client):
         "No stored bytes you can see yet.",
         "No model version you can see yet.",
         "No production version you can see.",
-        "No stored bytes you can see yet, so nothing to chart.",
+        "No daily storage snapshot of a project you can see in the last 30 days, so nothing to chart yet",
         "No version you can see keeps bytes here yet, and none was published or deleted this year.",
         "You audit no project or artifact, so this lists your own latest acts only.",
     ]:
@@ -175,48 +172,71 @@ def test_integrity_counts_the_visible_blobs_by_state_and_the_last_verification(c
     assert f'<time datetime="{last.isoformat()}"' in response.content.decode()
 
 
-def test_storage_counts_bytes_shared_by_two_visible_projects_once_and_hides_other_projects(client):
+def test_integrity_leaves_out_blobs_whose_bytes_were_collected(client):
+    project = ProjectFactory()
+    viewer = grant(Role.VIEWER, on=project).user
+    kept, gone = (ArtifactVersionFactory(artifact__project=project) for _ in range(2))
+    version_delete(version=gone, deleted_by=None, reason="Old.")
+    assert blob_collect(blob_id=gone.blob_id)
+
+    blobs = dashboard_for(client, viewer).context["blobs"]
+
+    assert (blobs["verified"], blobs["pending"], blobs["corrupt"]) == (0, 1, 0)
+    assert kept.blob.state == Blob.State.PENDING
+
+
+def test_storage_used_is_what_the_snapshots_of_the_visible_projects_store(client):
     first, second, elsewhere = ProjectFactory(), ProjectFactory(), ProjectFactory()
     viewer = grant(Role.VIEWER, on=first).user
     grant(Role.VIEWER, on=second, user=viewer)
-    shared = b"s" * 1000
-    BlobFactory(project=first, content=shared)
-    BlobFactory(project=second, content=shared)
-    BlobFactory(project=first, content=b"f" * 500)
-    BlobFactory(project=elsewhere, content=b"e" * 7000)
+    ArtifactVersionFactory(artifact__project=first, content=b"f" * 1000)
+    ArtifactVersionFactory(artifact__project=second, content=b"s" * 500)
+    ArtifactVersionFactory(artifact__project=elsewhere, content=b"e" * 7000)
+    gone = ArtifactVersionFactory(artifact__project=first, content=b"g" * 4000)
+    version_delete(version=gone, deleted_by=None, reason="Old.")
+    blob_collect(blob_id=gone.blob_id)
+    storage_snapshot_take()
 
     response = dashboard_for(client, viewer)
 
-    assert response.context["blobs"]["total_bytes"] == 1500
-    assert response.context["blob_count"] == 2
-    assert "1.5\xa0KB" in response.content.decode()
+    assert response.context["storage_totals"].stored_bytes == 1500
+    card = response.content.decode().split('id="storage-heading"')[1].split("</section>")[0]
+    assert "1.5\xa0KB" in card
+    assert "For the 2 live versions of the projects you may see" in card
 
 
-def test_storage_growth_is_cumulative_by_day_over_the_last_thirty_days(client):
+def test_storage_growth_draws_each_daily_snapshot_of_the_last_thirty_days(client):
     project = ProjectFactory()
     viewer = grant(Role.VIEWER, on=project).user
-    stored_days_ago(BlobFactory(project=project, content=b"o" * 100), 40)
-    stored_days_ago(BlobFactory(project=project, content=b"t" * 20), 10)
-    BlobFactory(project=project, content=b"n" * 3)
-    stored_days_ago(BlobFactory(project=ProjectFactory(), content=b"x" * 9999), 10)
+    now = timezone.now()
+    ArtifactVersionFactory(artifact__project=project, content=b"o" * 100)
+    storage_snapshot_take(now=now - timedelta(days=40))  # before the span: the first change is measured from it
+    ArtifactVersionFactory(artifact__project=project, content=b"t" * 20)
+    storage_snapshot_take(now=now - timedelta(days=10))
+    removed = ArtifactVersionFactory(artifact__project=project, content=b"r" * 50)
+    storage_snapshot_take(now=now - timedelta(days=1))
+    version_delete(version=removed, deleted_by=None, reason="Old.")
+    blob_collect(blob_id=removed.blob_id)
+    storage_snapshot_take(now=now)
+    ArtifactVersionFactory(artifact__project=ProjectFactory(), content=b"x" * 9999)
 
     points = dashboard_for(client, viewer).context["storage"]["points"]
 
-    today = timezone.localdate()
-    assert [point.day for point in points] == [today - timedelta(days=29 - offset) for offset in range(30)]
-    totals = {point.day: point.total for point in points}
-    assert totals[today - timedelta(days=29)] == 100
-    assert totals[today - timedelta(days=11)] == 100
-    assert totals[today - timedelta(days=10)] == 120
-    assert totals[today - timedelta(days=1)] == 120
-    assert totals[today] == 123
-    assert [point.added for point in points if point.added] == [20, 3]
+    today = now.astimezone(UTC).date()
+    assert [(point.day, point.total, point.change) for point in points] == [
+        (today - timedelta(days=10), 120, "+20\xa0bytes"),
+        (today - timedelta(days=1), 170, "+50\xa0bytes"),
+        (today, 120, "-50\xa0bytes"),
+    ]
+    assert points[-1].x > points[1].x > points[0].x  # placed by date: nine days apart, then one
 
 
-def test_storage_chart_is_well_formed_svg_with_a_title_a_description_axes_and_every_day(client):
+def test_storage_chart_is_well_formed_svg_with_a_title_a_description_axes_and_every_snapshot_day(client):
     project = ProjectFactory()
     viewer = grant(Role.VIEWER, on=project).user
-    stored_days_ago(BlobFactory(project=project, content=b"o" * 2048), 5)
+    ArtifactVersionFactory(artifact__project=project, content=b"o" * 2048)
+    storage_snapshot_take(now=timezone.now() - timedelta(days=5))
+    storage_snapshot_take()
 
     svg = svg_of(dashboard_for(client, viewer))
 
@@ -226,12 +246,23 @@ def test_storage_chart_is_well_formed_svg_with_a_title_a_description_axes_and_ev
     assert svg.find(f"{SVG}title").get("id") == "storage-chart-title"
     assert "2.0\xa0KB" in svg.find(f"{SVG}desc").text
     texts = [text.text for text in svg.iter(f"{SVG}text")]
-    assert {"Day", "Bytes stored"} <= set(texts)
+    assert {"Day (UTC)", "Bytes stored"} <= set(texts)
     assert "2.0\xa0KB" in texts
     points = svg.findall(f"{SVG}g[@class='points']/{SVG}circle")
-    assert len(points) == 30
-    day = (timezone.localdate() - timedelta(days=5)).isoformat()
-    assert f"{day}: 2.0\xa0KB (2.0\xa0KB added)" in [point.find(f"{SVG}title").text for point in points]
+    assert len(points) == 2
+    day = (timezone.now() - timedelta(days=5)).astimezone(UTC).date().isoformat()
+    assert f"{day}: 2.0\xa0KB (+2.0\xa0KB)" in [point.find(f"{SVG}title").text for point in points]
+
+
+def test_without_a_daily_snapshot_the_chart_says_why_it_is_empty(client):
+    project = ProjectFactory()
+    viewer = grant(Role.VIEWER, on=project).user
+    ArtifactVersionFactory(artifact__project=project)
+
+    response = dashboard_for(client, viewer)
+
+    assert response.context["storage"] is None
+    assert "No daily storage snapshot of a project you can see in the last 30 days" in response.content.decode()
 
 
 # Lineage completeness ----------------------------------------------------------------------------------------------
@@ -364,7 +395,8 @@ def test_someone_who_audits_nothing_sees_only_their_own_acts(client):
 
 def add_project_of_everything(user, index: int) -> None:
     """A project `user` reviews and audits, holding one of each thing the dashboard counts: a production version,
-    a request awaiting the user, blobs of every state, and audit entries; every other one has a saved policy."""
+    a request awaiting the user, blobs of every state, audit entries and daily storage snapshots; every other one
+    has a saved policy."""
     project = ProjectFactory()
     grant(Role.REVIEWER, on=project, user=user)
     grant(Role.AUDITOR, on=project, user=user)
@@ -372,7 +404,9 @@ def add_project_of_everything(user, index: int) -> None:
     if index % 2:
         policy(project, metric_thresholds=[{"metric": "accuracy", "operator": ">=", "value": 0.95}])
     PromotionRequestFactory(model_version=ModelVersionFactory(registered_model=RegisteredModelFactory(project=project)))
-    stored_days_ago(BlobFactory(project=project), index)
+    BlobFactory(project=project)
+    storage_snapshot_take(project=project, now=timezone.now() - timedelta(days=index))
+    storage_snapshot_take(project=project)
 
 
 def test_the_number_of_queries_does_not_grow_with_the_data(client):
