@@ -3,12 +3,14 @@ by a column the view allows, `?page=` is clamped, and nothing a visitor types ca
 
 import pytest
 from django.test import RequestFactory
+from django.urls import reverse
 
 from artifacts.access.roles import Role
 from artifacts.models import Project
 from governance.portal.tables import parse_sort, sort_and_page
 from tests.artifacts.factories import ProjectFactory, UserFactory, grant
 from tests.governance.factories import PromotionRequestFactory, RegisteredModelFactory
+from tests.governance.lifecycle.scenario import build
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +114,21 @@ def test_the_promotion_list_sorts_by_expiry_and_keeps_its_filter_in_the_page_lin
     # The awaiting table above is not sortable (its order is the worklist's): only the five headers below are.
     assert response.context["awaiting"]
     assert response.text.count('<a class="sort"') == 5
+
+
+def test_a_retention_plans_versions_sort_by_size_largest_first(client):
+    scenario = build()
+    client.force_login(scenario.viewer_of_both)
+    url = reverse("portal:retention-plan", args=[scenario.plan.project.slug, scenario.plan.pk])
+
+    largest_first = client.get(url, {"sort": "-size"})
+    unknown = client.get(url, {"sort": "blob__storage_key", "page": "9"})
+
+    sizes = [item.size for item in largest_first.context["page"].object_list]
+    assert len(sizes) > 1
+    assert sizes == sorted(sizes, reverse=True)
+    assert 'aria-sort="descending"><a class="sort" href="?sort=size">Size' in largest_first.text
+    assert unknown.status_code == 200
+    assert [item.pk for item in unknown.context["page"].object_list] == sorted(
+        item.pk for item in unknown.context["page"].object_list
+    )
