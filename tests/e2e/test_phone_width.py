@@ -54,3 +54,19 @@ def test_on_a_wide_screen_the_menu_sits_in_the_header_bar(page):
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Models")).to_be_visible()
     expect(page.get_by_text("Menu", exact=True)).to_be_hidden()
     assert page.locator("header.top").bounding_box()["height"] <= 60
+
+
+def test_a_table_wider_than_the_phone_scrolls_from_the_keyboard(phone):
+    sign_in(phone, "rui")
+    phone.goto("/promotions/")
+    phone.locator("main a[href^='/promotions/']").first.click()
+    wrap = phone.locator(".table-wrap[role='region']").first
+
+    expect(wrap).to_have_attribute("tabindex", "0")
+    assert "scrolls sideways" in wrap.get_attribute("aria-label")
+    wrap.focus()
+    phone.keyboard.press("ArrowRight")
+    phone.keyboard.press("End")
+
+    expect(wrap).to_be_focused()
+    phone.wait_for_function("(wrap) => wrap.scrollLeft > 0", arg=wrap.element_handle())
