@@ -76,4 +76,4 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules
