@@ -25,12 +25,14 @@ IT_PARITY := tests/artifacts/test_hostile_input.py tests/artifacts/api/test_nami
 
 .PHONY: run test test-integration fuzz lint demo venv clean screenshots bench-smoke
 
-$(STAMP): pyproject.toml clients/python/pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# The Python client (its own distribution), tested against a real server in `make test`.
 	$(BIN)/python -m pip install --quiet -e "./clients/python[audit]"
+	# axe-core for the browser tests' accessibility checks (tests/e2e/axe.py), from the npm registry at the locked version.
+	npm ci --no-audit --no-fund
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -74,4 +76,4 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -38,6 +38,13 @@ OUTSIDER = (
     "from django.contrib.auth import get_user_model; "
     f"get_user_model().objects.create_user('outsider', 'outsider@example.com', '{PASSWORD}')"
 )
+# A retention plan of the demo's rules, made by its maintainer, so the plan page has one to show: the demo makes none.
+RETENTION_PLAN = (
+    "from django.contrib.auth import get_user_model; from artifacts.models import Project; "
+    "from governance.lifecycle.services.plans import retention_plan_create; "
+    "retention_plan_create(project=Project.objects.get(slug='fraud-detection'), "
+    "created_by=get_user_model().objects.get(username='mara'))"
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +54,7 @@ def portal(tmp_path_factory) -> Iterator[str]:
     setup = _environment(var_dir, debug=True)
     live_server.load_demo(setup)
     live_server.manage("shell", "-c", OUTSIDER, env=setup)
+    live_server.manage("shell", "-c", RETENTION_PLAN, env=setup)
     with live_server.serving(_environment(var_dir, debug=False), "--insecure", log_path=var_dir / "server.log") as url:
         yield url
 

@@ -29,3 +29,57 @@ def test_a_reviewer_finds_a_model_file_and_follows_its_lineage_picture_upstream(
     page.locator("#lineage svg a[aria-label*='preprocessor']").first.click()
 
     expect(page.get_by_role("heading", name=re.compile("^preprocessor"))).to_be_visible()
+
+
+def _inside(inner: dict, outer: dict) -> bool:
+    return (
+        inner["x"] >= outer["x"] - 0.5
+        and inner["y"] >= outer["y"] - 0.5
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 0.5
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 0.5
+    )
+
+
+def _open_model_version(page) -> None:
+    sign_in(page, "rui")
+    page.goto("/search/?q=evaluation")
+    page.locator("main a[href^='/versions/']").first.click()
+
+
+def test_the_lineage_picture_fits_its_frame_at_1280_with_this_version_in_view(page):
+    _open_model_version(page)
+    frame = page.locator("#lineage .zoom-view")
+    current = frame.locator(".node.current rect")
+
+    expect(current).to_be_visible()
+    frame_box = frame.bounding_box()
+    assert frame.evaluate("(view) => view.scrollWidth <= view.clientWidth + 1")
+    assert _inside(page.locator("#lineage svg").bounding_box(), frame_box)
+    assert _inside(current.bounding_box(), frame_box)
+
+
+def test_zooming_keeps_this_version_in_view_and_fit_returns_to_the_whole_picture(page):
+    _open_model_version(page)
+    frame = page.locator("#lineage .zoom-view")
+    current = frame.locator(".node.current rect")
+    fitted_width = current.bounding_box()["width"]
+    tools = page.get_by_role("group", name="Lineage picture size")
+
+    for _ in range(3):
+        tools.get_by_role("button", name="Zoom in").click()
+
+    assert current.bounding_box()["width"] > fitted_width * 1.5
+    assert _inside(current.bounding_box(), frame.bounding_box())
+    # Dragging the picture to the right pans to what lies left of this version (its inputs).
+    before = frame.evaluate("(view) => view.scrollLeft")
+    assert before > 0
+    box = frame.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + 10, steps=5)
+    page.mouse.up()
+    assert frame.evaluate("(view) => view.scrollLeft") < before
+
+    tools.get_by_role("button", name="Fit").click()
+    expect(tools.get_by_role("button", name="Fit")).to_have_attribute("aria-pressed", "true")
+    assert abs(current.bounding_box()["width"] - fitted_width) < 1

@@ -52,3 +52,39 @@ def user_audits(context) -> bool:
 def badge(value: str, label: str | None = None) -> SafeString:
     """A coloured label for a stage, state or verdict; the text says it too, never the colour alone."""
     return format_html('<span class="badge {}">{}</span>', value, label if label is not None else value)
+
+
+def _query_with(request, **changes: str | None) -> str:
+    """The current query string with `changes` applied (None removes a parameter), as "?..." for a link."""
+    query = request.GET.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    return "?" + query.urlencode() if query else "?"
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, key: str, label: str) -> SafeString:
+    """A column header that sorts its table by `key` (governance/portal/tables.py): a link that keeps the page's
+    filters and goes back to page 1, and aria-sort on the column the table is sorted by. Where the context has no
+    `sorting` allowing `key`, a plain header."""
+    sorting = context.get("sorting")
+    if sorting is None or key not in sorting.allowed:
+        return format_html('<th scope="col">{}</th>', label)
+    state = sorting.aria_sort(key)
+    href = _query_with(context["request"], sort=sorting.toggled(key), page=None)
+    arrow = {"ascending": "▲", "descending": "▼"}.get(state or "", "")
+    return format_html(
+        '<th scope="col"{}><a class="sort" href="{}">{}<span class="arrow" aria-hidden="true">{}</span></a></th>',
+        format_html(' aria-sort="{}"', state) if state else "",
+        href,
+        label,
+        arrow,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def page_link(context, number: int) -> str:
+    """The address of page `number` of the current list, keeping its filters and sort."""
+    return _query_with(context["request"], page=str(number))

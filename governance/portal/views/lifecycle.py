@@ -23,9 +23,13 @@ from governance.lifecycle import accounting
 from governance.lifecycle import selectors as lifecycle_selectors
 from governance.lifecycle.models import LegalHold, RetentionPlan
 from governance.portal import selectors
+from governance.portal.tables import sort_and_page
 
 PLANS_PER_PAGE = 20
 ITEMS_PER_PAGE = 50
+#: The columns a plan's versions may be sorted by (?sort=key or ?sort=-key); "planned" is the order the rules chose
+#: them in, and the largest first is one click on Size.
+PLAN_ITEM_SORTS = {"planned": "pk", "action": "action", "rule": "rule", "size": "size", "state": "state"}
 #: The criteria a retention rule may carry, in the order a person reads them; any other key is shown after them.
 RULE_CRITERIA = ("kinds", "run_statuses", "stages", "older_than_days", "keep_last_versions", "keep_last_runs")
 
@@ -159,12 +163,14 @@ def retention_plan(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     if plan is None:
         raise Http404(f"No plan {pk} of project '{project.slug}'.")
     items = selectors.retention_plan_items(user, plan)
-    page = Paginator(items, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    table = sort_and_page(request, items, allowed_sorts=PLAN_ITEM_SORTS, default="planned", per_page=ITEMS_PER_PAGE)
+    page = table.page
     hidden = plan.items.count() - page.paginator.count
     context = {
         "project": project,
         "plan": plan,
         "page": page,
+        "sorting": table.sorting,
         "hidden": hidden,
         "still_reclaimable": plan.bytes_reclaimable if plan.state in accounting.PLAN_PENDING_STATES else 0,
         "pending": plan.state in accounting.PLAN_PENDING_STATES,

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from artifacts.models import DatasetVersion, Run
 from core.errors import DomainError
 from governance.portal.context import search_text
+from governance.portal.tables import sort_and_page
 from governance.registry import selectors
 from governance.registry.models import (
     ModelVersion,
@@ -39,6 +39,16 @@ from governance.registry.models import (
 from governance.registry.services import promotions
 
 PAGE_SIZE = 50
+#: The columns the models list may be sorted by (?sort=key or ?sort=-key), and the fields each orders by.
+MODEL_SORTS = {"name": ("name", "project__slug"), "project": ("project__slug", "name")}
+#: The same for the list of all promotion requests; newest first unless asked otherwise.
+PROMOTION_SORTS = {
+    "id": "pk",
+    "model": ("registered_model__name", "-requested_at"),
+    "state": ("state", "-requested_at"),
+    "requested": "requested_at",
+    "expires": "expires_at",
+}
 #: Shown where a version, run or environment has no value for a key the other side has.
 MISSING = "—"
 
@@ -201,8 +211,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
             | Q(project__slug__icontains=query)
             | Q(project__name__icontains=query)
         )
-    page = Paginator(models, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "portal/models/list.html", {"page": page, "query": query})
+    table = sort_and_page(request, models, allowed_sorts=MODEL_SORTS, default="name", per_page=PAGE_SIZE)
+    return render(request, "portal/models/list.html", {"page": table.page, "sorting": table.sorting, "query": query})
 
 
 @login_required
@@ -327,14 +337,15 @@ def promotion_list(request: HttpRequest) -> HttpResponse:
     if model_pk is not None:
         model = RegisteredModel.objects.visible_to(user).filter(pk=model_pk).first()
         requests = requests.filter(registered_model_id=model.pk if model is not None else None)
-    page = Paginator(requests, PAGE_SIZE).get_page(request.GET.get("page"))
+    table = sort_and_page(request, requests, allowed_sorts=PROMOTION_SORTS, default="-requested", per_page=PAGE_SIZE)
     return render(
         request,
         "portal/promotions/list.html",
         {
             "awaiting": awaiting,
             "awaiting_more": awaiting_more,
-            "page": page,
+            "page": table.page,
+            "sorting": table.sorting,
             "state": state,
             "states": PromotionRequest.State.choices,
             "model": model,
