@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from governance.portal import context as portal
+from governance.portal import links
 
 register = template.Library()
 
@@ -52,3 +53,10 @@ def user_audits(context) -> bool:
 def badge(value: str, label: str | None = None) -> SafeString:
     """A coloured label for a stage, state or verdict; the text says it too, never the colour alone."""
     return format_html('<span class="badge {}">{}</span>', value, label if label is not None else value)
+
+
+@register.simple_tag(takes_context=True)
+def audit_object_url(context, entry) -> str | None:
+    """The portal page of what an audit entry is about, or None (governance.portal.links.portal_url_for)."""
+    user = context["request"].user
+    return links.portal_url_for(entry.object_type, entry.object_id, user, project_id=entry.project_id)
