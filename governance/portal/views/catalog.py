@@ -157,6 +157,9 @@ _api_download = ArtifactVersionViewSet.as_view({"get": "download"}, detail=True,
 @login_required
 @require_GET
 def artifact_version_download(request: HttpRequest, pk: int) -> HttpResponse:
+    # A version the user may not see answers the portal's 404, as its page does, before the API is asked; the API
+    # then judges again, by the same rule.
+    _version_or_404(request, pk)
     return _api_download(request, pk=str(pk))
 
 

@@ -91,6 +91,9 @@ def test_a_user_without_a_role_gets_404_for_the_page_and_the_picture(client, pip
 
     assert page_of(client, pipeline["model"]).status_code == 404
     assert client.get(f"/versions/{pipeline['model'].pk}/lineage.svg").status_code == 404
+    download = client.get(f"/versions/{pipeline['model'].pk}/download/")
+    assert download.status_code == 404
+    assert download["Content-Type"].startswith("text/html")  # the portal's 404 page, not the API's JSON
     assert client.get("/versions/999999/").status_code == 404
 
 
