@@ -1,10 +1,11 @@
-"""Reads for the portal's dashboard (what waits for the user, and the health of what they may see) and for its
-lifecycle pages (a project's retention rules, holds and plans). Each answers values (numbers, rows,
-`ComplianceRow`s) or querysets narrowed by the access rule, and sets nothing on the objects it reads."""
+"""Reads for the portal's dashboard (what waits for the user, and the health of what they may see), for its
+lifecycle pages (a project's retention rules, holds and plans) and for the pages of runs, datasets and projects.
+Each answers values (numbers, rows, `ComplianceRow`s) or querysets narrowed by the access rule, and sets nothing on
+the objects it reads."""
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from artifacts.access.rule import User
@@ -12,6 +13,7 @@ from artifacts.models import (
     Artifact,
     ArtifactVersion,
     Blob,
+    Dataset,
     DatasetVersion,
     Project,
     Run,
@@ -20,7 +22,7 @@ from artifacts.models import (
 )
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
 from governance.registry.gates import gates_evaluate, gates_pass
-from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest
+from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
 from governance.registry.selectors import policies_current
 
 # The portal's dashboard --------------------------------------------------------------------------------------------
@@ -152,3 +154,111 @@ def retention_plan_items(user: User, plan: RetentionPlan) -> QuerySet:
 def version_tombstone(version: ArtifactVersion) -> VersionTombstone | None:
     """The tombstone of a version the caller already may see, with who deleted it; None while it is live."""
     return VersionTombstone.objects.filter(artifact_version=version).select_related("deleted_by").first()
+
+
+# The catalog's record pages (runs, datasets and their versions, projects) -----------------------------------------
+
+#: A project page lists at most this many of each kind of record, newest or first by name; search finds the rest.
+PROJECT_PAGE_ROWS = 25
+
+
+def portal_dataset(user: User, pk: int) -> Dataset | None:
+    """The dataset `pk` if `user` may see it (Dataset.visible_to, as the API's dataset endpoint), with its project."""
+    return Dataset.objects.visible_to(user).select_related("project").filter(pk=pk).first()
+
+
+def dataset_versions(user: User, dataset: Dataset) -> QuerySet:
+    """`dataset`'s versions `user` may see, newest first, each with its blob, creator, producing run and tombstone
+    joined (one query per page)."""
+    return (
+        DatasetVersion.objects.visible_to(user)
+        .filter(dataset=dataset)
+        .select_related("blob", "created_by", "run", "tombstone__deleted_by")
+        .order_by("-number")
+    )
+
+
+def portal_dataset_version(user: User, pk: int) -> DatasetVersion | None:
+    """The dataset version `pk` if `user` may see it (DatasetVersion.visible_to, as the API), with what its page
+    names: its dataset and project, blob, creator and tombstone."""
+    return (
+        DatasetVersion.objects.visible_to(user)
+        .select_related("dataset__project", "blob", "created_by", "tombstone__deleted_by")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def dataset_version_consumers(user: User, version: DatasetVersion) -> QuerySet:
+    """The runs `user` may see that read `version`, newest first, with their project joined."""
+    return Run.objects.visible_to(user).filter(dataset_inputs__dataset_version=version).select_related("project")
+
+
+def run_outputs(user: User, run: Run) -> tuple[list[ArtifactVersion], list[DatasetVersion]]:
+    """What `run` produced that `user` may see: artifact versions (with artifact and blob) and dataset versions
+    (with dataset and blob), two queries."""
+    artifact_versions = (
+        ArtifactVersion.objects.visible_to(user)
+        .filter(run=run)
+        .select_related("artifact", "blob")
+        .order_by("artifact__name", "-number")
+    )
+    dataset_versions_made = (
+        DatasetVersion.objects.visible_to(user)
+        .filter(run=run)
+        .select_related("dataset", "blob")
+        .order_by("dataset__name", "-number")
+    )
+    return list(artifact_versions), list(dataset_versions_made)
+
+
+@dataclass(frozen=True)
+class ProjectRecords:
+    """What a project page lists, each bounded to PROJECT_PAGE_ROWS; `more_*` says a list was cut."""
+
+    artifacts: list[Artifact]
+    datasets: list[Dataset]
+    runs: list[Run]
+    models: list[RegisteredModel]
+    more_artifacts: bool
+    more_datasets: bool
+    more_runs: bool
+    more_models: bool
+
+
+def _bounded_rows(queryset: QuerySet) -> tuple[list, bool]:
+    rows = list(queryset[: PROJECT_PAGE_ROWS + 1])
+    return rows[:PROJECT_PAGE_ROWS], len(rows) > PROJECT_PAGE_ROWS
+
+
+def project_records(user: User, project: Project) -> ProjectRecords:
+    """The records of `project` that `user` may see, each kind through its own `visible_to` (someone who sees the
+    project through one artifact's grant sees that artifact alone): four queries, whatever their number. Artifacts
+    carry their newest version's id and their version count, datasets their newest number."""
+    newest_version = ArtifactVersion.objects.filter(artifact=OuterRef("pk")).order_by("-number").values("pk")[:1]
+    artifacts, more_artifacts = _bounded_rows(
+        Artifact.objects.visible_to(user)
+        .filter(project=project)
+        .annotate(newest_version_id=Subquery(newest_version), version_count=Count("versions"))
+        .order_by("name", "pk")
+    )
+    datasets, more_datasets = _bounded_rows(
+        Dataset.objects.visible_to(user)
+        .filter(project=project)
+        .annotate(latest_version=Max("versions__number"))
+        .order_by("name", "pk")
+    )
+    runs, more_runs = _bounded_rows(Run.objects.visible_to(user).filter(project=project).order_by("-pk"))
+    models, more_models = _bounded_rows(
+        RegisteredModel.objects.visible_to(user).filter(project=project).order_by("name", "pk")
+    )
+    return ProjectRecords(
+        artifacts=artifacts,
+        datasets=datasets,
+        runs=runs,
+        models=models,
+        more_artifacts=more_artifacts,
+        more_datasets=more_datasets,
+        more_runs=more_runs,
+        more_models=more_models,
+    )

@@ -1,12 +1,26 @@
 """The portal's governance pages, under the `portal` namespace (see config/urls.py)."""
 
-from governance.portal.views import audit, auth, catalog, dashboard, lifecycle, registry, reviews
+from governance.portal.views import (
+    audit,
+    auth,
+    catalog,
+    dashboard,
+    datasets,
+    lifecycle,
+    projects,
+    registry,
+    reviews,
+    runs,
+)
 
 urlpatterns = [
     *auth.urlpatterns,
     *dashboard.urlpatterns,
     *registry.urlpatterns,
     *catalog.urlpatterns,
+    *runs.urlpatterns,
+    *datasets.urlpatterns,
+    *projects.urlpatterns,
     *audit.urlpatterns,
     *reviews.urlpatterns,
     *lifecycle.urlpatterns,

@@ -43,7 +43,9 @@ def registered_model_list(user: User | None = None) -> QuerySet:
         Prefetch("aliases", queryset=aliases),
         Prefetch(
             "versions",
-            queryset=versions.filter(stage="production").only("id", "number", "registered_model_id"),
+            queryset=versions.filter(stage="production").only(
+                "id", "number", "registered_model_id", "artifact_version_id"
+            ),
             to_attr="production_versions",
         ),
     )

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from governance.portal import context as portal
+from governance.portal import links
 
 register = template.Library()
 
@@ -88,3 +89,10 @@ def sort_header(context, key: str, label: str) -> SafeString:
 def page_link(context, number: int) -> str:
     """The address of page `number` of the current list, keeping its filters and sort."""
     return _query_with(context["request"], page=str(number))
+
+
+@register.simple_tag(takes_context=True)
+def audit_object_url(context, entry) -> str | None:
+    """The portal page of what an audit entry is about, or None (governance.portal.links.portal_url_for)."""
+    user = context["request"].user
+    return links.portal_url_for(entry.object_type, entry.object_id, user, project_id=entry.project_id)

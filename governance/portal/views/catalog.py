@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from artifacts import selectors
+from artifacts.api.views import ArtifactVersionViewSet
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.models import ArtifactVersion, Run
 from artifacts.selectors import BoundedLineage, LineageNode
@@ -32,12 +33,12 @@ def _version_or_404(request: HttpRequest, pk: int) -> ArtifactVersion:
     return version
 
 
-def _web_url(text: str) -> str | None:
+def web_url(text: str) -> str | None:
     """`text` if it is an http(s) URL: a repository field is free text, and a `javascript:` link must not be one."""
     return text if text.lower().startswith(("https://", "http://")) else None
 
 
-def _pairs(mapping: dict) -> list[tuple[str, str]]:
+def json_pairs(mapping: dict) -> list[tuple[str, str]]:
     """A JSON object as rows of name and value, nested values written as compact JSON."""
     return [
         (str(key), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True))
@@ -45,11 +46,10 @@ def _pairs(mapping: dict) -> list[tuple[str, str]]:
     ]
 
 
-def _graph_node(node: LineageNode, page: str) -> GraphNode:
-    """How one lineage node is drawn: versions link to their page; runs and dataset versions to their row in the
-    page's list of the lineage (`page` is the root version's page)."""
+def _graph_node(node: LineageNode) -> GraphNode:
+    """How one lineage node is drawn: each kind links to its own portal page (artifact versions, runs, dataset
+    versions), so the picture leads upstream and downstream from page to page."""
     obj = node.obj
-    anchor = f"{page}#lineage-{node.type}-{node.id}"
     if isinstance(obj, ArtifactVersion):
         return GraphNode(
             key=node.key,
@@ -66,22 +66,21 @@ def _graph_node(node: LineageNode, page: str) -> GraphNode:
             kind="run",
             label=obj.name or obj.external_id,
             detail=f"run · {obj.code_commit[:10]}" if obj.code_commit else "run",
-            href=anchor,
+            href=reverse("portal:run", args=[obj.pk]),
         )
     return GraphNode(
         key=node.key,
         kind="dataset_version",
         label=obj.dataset.name,
         detail=f"dataset v{obj.number}",
-        href=anchor,
+        href=reverse("portal:dataset-version", args=[obj.pk]),
         deleted=getattr(obj, "tombstone", None) is not None,
     )
 
 
 def _lineage_svg(version: ArtifactVersion, lineage: BoundedLineage) -> str:
     graph = lineage.graph
-    page = reverse("portal:artifact-version", args=[version.pk])
-    nodes = [_graph_node(node, page) for node in [graph.root, *graph.nodes]]
+    nodes = [_graph_node(node) for node in [graph.root, *graph.nodes]]
     upstream = sum(node.direction == "upstream" for node in graph.nodes)
     downstream = len(graph.nodes) - upstream
     description = (
@@ -113,11 +112,11 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "blob": version.blob,
         "verifications": audit_selectors.blob_verifications(version.blob, request.user),
         "run": run,
-        "run_repository_url": _web_url(run.code_repository) if run else None,
-        "run_facts": {name: _pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}
+        "run_repository_url": web_url(run.code_repository) if run else None,
+        "run_facts": {name: json_pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}
         if run
         else {},
-        "metadata": _pairs(version.metadata),
+        "metadata": json_pairs(version.metadata),
         # The run exists but the user may not see it: say so rather than pretend the version has no origin.
         "run_hidden": version.run_id is not None and run is None,
         "input_datasets": input_datasets,
@@ -127,7 +126,7 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "model_versions": model_versions,
         "tombstone": tombstone,
         "download_url": (
-            reverse("api:artifactversion-download", args=[version.pk])
+            reverse("portal:artifact-version-download", args=[version.pk])
             if tombstone is None and not version.blob.is_collected and selectors.artifact_version_downloadable(version)
             else None
         ),
@@ -149,24 +148,39 @@ def artifact_version_lineage_svg(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+# The API's download, served under the portal's address: the same permission check, audit entry, ranges and
+# refusals (a deleted version's 410, quarantined bytes), so the page's link stays inside the portal. Wrapped in a
+# plain function below, so the OpenAPI schema, which lists every DRF view it finds, does not list this address.
+_api_download = ArtifactVersionViewSet.as_view({"get": "download"}, detail=True, basename="artifactversion")
+
+
+@login_required
+@require_GET
+def artifact_version_download(request: HttpRequest, pk: int) -> HttpResponse:
+    # A version the user may not see answers the portal's 404, as its page does, before the API is asked; the API
+    # then judges again, by the same rule.
+    _version_or_404(request, pk)
+    return _api_download(request, pk=str(pk))
+
+
+#: Where a search result of each kind leads: its portal page, found by the result's primary key.
+RESULT_PAGES = {
+    "artifact_versions": "portal:artifact-version",
+    "models": "portal:model",
+    "runs": "portal:run",
+    "datasets": "portal:dataset",
+    "dataset_versions": "portal:dataset-version",
+}
+
+
 def _result_url(kind: str, item) -> str | None:
-    """Where a search result leads: versions to their page, models to the registry's page, an artifact to its
-    newest version; projects, runs and datasets, which have no portal page, to their record in the browsable API
-    (session sign-in works there, under the same access rule)."""
-    if kind == "artifact_versions":
-        return reverse("portal:artifact-version", args=[item.pk])
-    if kind == "models":
-        return reverse("portal:model", args=[item.pk])
+    """Where a search result leads: its portal page; an artifact to its newest version (None before it has one), a
+    project to the project's page."""
     if kind == "artifacts":
         return reverse("portal:artifact-version", args=[item.newest_version_id]) if item.newest_version_id else None
     if kind == "projects":
-        return reverse("api:project-detail", args=[item.slug])
-    api_names = {
-        "runs": "api:run-detail",
-        "datasets": "api:dataset-detail",
-        "dataset_versions": "api:datasetversion-detail",
-    }
-    return reverse(api_names[kind], args=[item.pk])
+        return reverse("portal:project", args=[item.slug])
+    return reverse(RESULT_PAGES[kind], args=[item.pk])
 
 
 @login_required
@@ -193,6 +207,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("versions/<int:pk>/", artifact_version, name="artifact-version"),
+    path("versions/<int:pk>/download/", artifact_version_download, name="artifact-version-download"),
     path("versions/<int:pk>/lineage.svg", artifact_version_lineage_svg, name="artifact-version-lineage-svg"),
     path("search/", search, name="search"),
 ]

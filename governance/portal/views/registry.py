@@ -198,7 +198,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
                 "versions",
                 queryset=ModelVersion.objects.visible_to(user)
                 .filter(stage=Stage.STAGING)
-                .only("id", "number", "registered_model_id")
+                .only("id", "number", "registered_model_id", "artifact_version_id")
                 .order_by("-number"),
                 to_attr="staging_versions",
             )
@@ -310,7 +310,7 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
             "diff_url": diff_url,
             "versions": ModelVersion.objects.visible_to(user)
             .filter(registered_model=model)
-            .only("id", "number", "registered_model_id")
+            .only("id", "number", "registered_model_id", "artifact_version_id")
             .order_by("-number"),
         },
     )

@@ -68,7 +68,7 @@ def test_search_needs_sign_in(client):
 def test_names_find_projects_models_artifacts_runs_and_datasets(client, mine, theirs):
     html = search(client, mine["user"], "fraud")
 
-    assert "/api/v1/projects/fraud-detection/" in html
+    assert 'href="/projects/fraud-detection/"' in html
     assert f'href="/models/{mine["model"].pk}/"' in html
     assert f'href="/versions/{mine["version"].pk}/"' in html  # the artifact leads to its newest version
     assert "fraud-elsewhere" not in html
@@ -76,7 +76,8 @@ def test_names_find_projects_models_artifacts_runs_and_datasets(client, mine, th
     assert "fraud-secret" not in html
 
     assert "train-lightgbm" in search(client, mine["user"], "lightgbm")
-    assert f"/api/v1/datasets/{mine['dataset'].dataset.pk}/" in search(client, mine["user"], "card-trans")
+    assert "/api/" not in html
+    assert f'href="/datasets/{mine["dataset"].dataset.pk}/"' in search(client, mine["user"], "card-trans")
 
 
 def test_a_digest_prefix_finds_artifact_and_dataset_versions(client, mine, theirs):
@@ -90,7 +91,7 @@ def test_a_digest_prefix_finds_artifact_and_dataset_versions(client, mine, their
 
     dataset_digest = mine["dataset"].blob.digest
     html = search(client, mine["user"], dataset_digest[:12])
-    assert f"/api/v1/dataset-versions/{mine['dataset'].pk}/" in html
+    assert f'href="/datasets/versions/{mine["dataset"].pk}/"' in html
 
     other = theirs["version"].blob.digest
     assert f'href="/versions/{theirs["version"].pk}/"' not in search(client, mine["user"], other[:12])
@@ -99,16 +100,16 @@ def test_a_digest_prefix_finds_artifact_and_dataset_versions(client, mine, their
 def test_a_commit_prefix_finds_the_run(client, mine, theirs):
     html = search(client, mine["user"], mine["run"].code_commit[:8])
 
-    assert f"/api/v1/runs/{mine['run'].pk}/" in html
+    assert f'href="/runs/{mine["run"].pk}/"' in html
     assert f'href="/versions/{mine["version"].pk}/"' in html  # what the run produced
-    assert f"/api/v1/runs/{theirs['run'].pk}/" not in search(client, mine["user"], theirs["run"].code_commit[:8])
+    assert f'href="/runs/{theirs["run"].pk}/"' not in search(client, mine["user"], theirs["run"].code_commit[:8])
 
 
 def test_a_metric_name_finds_the_runs_that_recorded_it(client, mine, theirs):
     html = search(client, mine["user"], "recall_at_1pct")
 
-    assert f"/api/v1/runs/{mine['run'].pk}/" in html
-    assert f"/api/v1/runs/{theirs['run'].pk}/" not in html
+    assert f'href="/runs/{mine["run"].pk}/"' in html
+    assert f'href="/runs/{theirs["run"].pk}/"' not in html
 
 
 @pytest.mark.parametrize("q", ["Kestrel", "card-present", "lightgbm", "framework"])
@@ -158,7 +159,7 @@ def test_results_are_bounded_per_kind(client):
         DatasetFactory(project=project, name=f"ledger-{n}")
     html = search(client, grant(Role.VIEWER, on=project).user, "ledger")
 
-    assert html.count("/api/v1/datasets/") == 20
+    assert html.count('href="/datasets/') == 20
     assert "20+ (the first 20)" in html
 
 

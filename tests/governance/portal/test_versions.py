@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from artifacts.access.roles import Role
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.services.integrity import blob_verify
+from core.models import AuditEntry
 from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
@@ -90,6 +91,9 @@ def test_a_user_without_a_role_gets_404_for_the_page_and_the_picture(client, pip
 
     assert page_of(client, pipeline["model"]).status_code == 404
     assert client.get(f"/versions/{pipeline['model'].pk}/lineage.svg").status_code == 404
+    download = client.get(f"/versions/{pipeline['model'].pk}/download/")
+    assert download.status_code == 404
+    assert download["Content-Type"].startswith("text/html")  # the portal's 404 page, not the API's JSON
     assert client.get("/versions/999999/").status_code == 404
 
 
@@ -152,12 +156,18 @@ def test_the_registered_model_versions_on_it_are_listed_with_links(client, pipel
     assert f"fraud-detector v{model_version.number}" in html
 
 
-def test_download_button_uses_the_api_url_and_is_hidden_for_quarantined_bytes(client, pipeline, isolated_blob_folder):
+def test_download_button_serves_the_apis_download_and_is_hidden_for_quarantined_bytes(
+    client, pipeline, isolated_blob_folder
+):
     p = pipeline
     client.force_login(viewer(p["project"]))
-    download = f"/api/v1/artifact-versions/{p['model'].pk}/download/"
+    download = f"/versions/{p['model'].pk}/download/"
     assert download in page_of(client, p["model"]).content.decode()
-    assert client.get(download).status_code == 200  # the same rule as the API: the viewer may read the bytes
+    response = client.get(download)
+    assert response.status_code == 200  # the same rule as the API: the viewer may read the bytes
+    stored = (isolated_blob_folder / p["model"].blob.storage_key).read_bytes()
+    assert b"".join(response.streaming_content) == stored
+    assert AuditEntry.objects.filter(action="blob.downloaded", object_id=str(p["model"].blob.pk)).exists()
 
     (isolated_blob_folder / p["model"].blob.storage_key).write_bytes(b"not the bytes that were uploaded")
     blob_verify(blob=p["model"].blob)
@@ -241,7 +251,8 @@ def test_the_page_embeds_the_picture_and_lists_the_lineage(client, pipeline):
 
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="graph"' in html
     assert f'id="lineage-run-{p["prep"].pk}"' in html
-    assert f'href="/versions/{p["model"].pk}/#lineage-run-{p["prep"].pk}"' in html
+    assert f'href="/runs/{p["prep"].pk}/"' in html
+    assert f'href="/datasets/versions/{p["ds1"].pk}/"' in html
 
 
 def test_lineage_leaves_out_what_the_user_may_not_see(client, pipeline):
