@@ -301,7 +301,7 @@ def test_the_compare_page_highlights_metric_differences(client):
     rows = {row.key: row for row in response.context["metrics"]}
     assert (rows["accuracy"].differs, rows["accuracy"].delta) == (True, "+0.02")
     assert not rows["auc"].differs
-    assert '<tr class="differs">' in response.text
+    assert '<tr class="changed">' in response.text  # no policy gives accuracy a direction: changed, not worse
     assert "+0.02" in response.text
 
 
@@ -477,7 +477,7 @@ def test_compare_marks_each_metric_better_or_worse_by_its_policy_threshold(clien
     assert "▲ better" in html
     assert '<tr class="worse">' in html
     assert "▼ worse" in html
-    assert '<tr class="differs">' in html  # auc
+    assert '<tr class="changed">' in html  # auc
     assert "<code>loss</code> lower is better" in html
 
 
@@ -488,7 +488,7 @@ def test_without_a_threshold_compare_says_only_that_a_metric_differs(client):
 
     html = page_as(client, viewer_of(model.project), f"/models/{model.pk}/compare/?a=1&b=2").text
 
-    assert '<tr class="differs">' in html
+    assert '<tr class="changed">' in html
     assert "worse" not in html.split('id="metrics"')[1].split("</table>")[0]
     assert "No promotion policy of this project sets a threshold" in html
 
