@@ -408,6 +408,10 @@ def test_digests_and_ids_have_copy_buttons_named_for_what_they_copy(client, pipe
     assert buttons["Copy run id"]["data-copy-text"] == p["train"].external_id
     assert buttons["Copy commit"]["data-copy-text"] == p["train"].code_commit
     assert all(button["text"] == "Copy" and "Copy" in button["aria-label"] for button in buttons.values())
+    # Hidden until copy.js finds a clipboard to write to: no button that does nothing without a script.
+    assert all(" hidden " in markup for markup in re.findall(r'<button type="button" class="copy"[^>]*>', html))
+    stylesheet = (Path(settings.BASE_DIR) / "static" / "portal" / "portal.css").read_text()
+    assert "button.copy[hidden] { display: none; }" in stylesheet
     # The script is a static file (the CSP allows no inline script), deferred, and it exists.
     assert re.search(r'<script src="/static/portal/copy\.js" defer></script>', html)
     assert "<script>" not in html
