@@ -6,8 +6,8 @@ input is someone's upload, so nothing here trusts it: text must decode as UTF-8 
 too deep or a number too long falls back to plain text, and a safetensors header must say a sane length, fit in the
 file and be a JSON object of well-formed tensor entries, or there is no summary and the preview says why.
 
-ONNX is not summarised: its graph is a protobuf whose tensor shapes sit after, or among, the weights themselves, so
-a summary means reading (or seeking through) the whole file, and the `onnx` package is not a dependency here.
+ONNX files are summarised by artifacts/onnx_header.py: their declarations sit among the weights, so only files small
+enough to read whole are.
 """
 
 import csv
@@ -30,11 +30,18 @@ SAFETENSORS_LENGTH_BYTES = 8
 SAFETENSORS_HEADER_LIMIT = 2 * 1024 * 1024
 SAFETENSORS_TENSORS_SHOWN = 200
 
-PreviewFormat = Literal["text", "json", "csv", "safetensors", "none"]
+PreviewFormat = Literal["text", "json", "csv", "safetensors", "onnx", "none"]
 
-TEXT_MEDIA_TYPES = {"application/json": "json", "text/csv": "csv", "application/csv": "csv"}
+MEDIA_TYPE_FORMATS = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/onnx": "onnx",
+    "application/x-onnx": "onnx",
+}
 SUFFIX_FORMATS = {
     ".safetensors": "safetensors",
+    ".onnx": "onnx",
     ".json": "json",
     ".csv": "csv",
     ".txt": "text",
@@ -95,8 +102,8 @@ def preview_format(filename: str, media_type: str) -> PreviewFormat:
     if suffix in SUFFIX_FORMATS:
         return SUFFIX_FORMATS[suffix]
     media_type = media_type.split(";", 1)[0].strip().lower()
-    if media_type in TEXT_MEDIA_TYPES:
-        return TEXT_MEDIA_TYPES[media_type]
+    if media_type in MEDIA_TYPE_FORMATS:
+        return MEDIA_TYPE_FORMATS[media_type]
     if media_type.startswith("text/") or media_type.endswith("+json"):
         return "json" if media_type.endswith("+json") else "text"
     return "none"

@@ -1,9 +1,10 @@
-"""Reading a version's bytes to preview them (artifacts/previews.py parses them): only the bytes a preview needs, in
-bounded reads, each logged as a read of that byte range, as the download endpoint logs one. A preview shows the
-bytes (or what they hold) to the reader, so it is a read like any download, and the artifact's history says who
-looked."""
+"""Reading a version's bytes to preview them (artifacts/previews.py and onnx_header.py parse them): only the
+bytes a preview needs, in bounded reads, each logged as a read of that byte range, as the download endpoint logs one.
+A preview shows the bytes (or what they hold) to the reader, so it is a read like any download, and the artifact's
+history says who looked."""
 
 from artifacts.models import ArtifactVersion, Blob
+from artifacts.onnx_header import ONNX_LIMIT, onnx_summary
 from artifacts.previews import (
     SAFETENSORS_LENGTH_BYTES,
     TEXT_LIMIT,
@@ -39,10 +40,15 @@ def artifact_version_preview(*, version: ArtifactVersion) -> Preview:
     fmt = preview_format(str(version.metadata.get("filename") or ""), version.media_type)
     if fmt == "none":
         return Preview.refused(
-            "Only text, JSON and CSV files and safetensors headers are previewed; this file is none of those "
+            "Only text, JSON and CSV files and safetensors and ONNX models are previewed; this file is none of those "
             f"(media type {version.media_type})."
         )
-    if fmt != "safetensors" and blob.size > TEXT_LIMIT:
+    if fmt == "onnx" and blob.size > ONNX_LIMIT:
+        return Preview.refused(
+            f"The file is larger than {ONNX_LIMIT // (1024 * 1024)} MiB: an ONNX model's declarations sit among its "
+            "weights, so only smaller ONNX files, read whole, are summarised."
+        )
+    if fmt in ("text", "json", "csv") and blob.size > TEXT_LIMIT:
         return Preview.refused(
             f"The file is larger than {TEXT_LIMIT // 1024} KiB: only smaller text files are previewed. "
             "Download it to read it."
@@ -52,6 +58,8 @@ def artifact_version_preview(*, version: ArtifactVersion) -> Preview:
     try:
         if fmt == "safetensors":
             return _safetensors(version)
+        if fmt == "onnx":
+            return onnx_summary(_read(version, 0, blob.size))
         return text_preview(_read(version, 0, blob.size), fmt)
     except PreviewRefused as refusal:
         return Preview.refused(str(refusal))

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from artifacts.onnx_header import onnx_summary
 from artifacts.previews import (
     CSV_ROWS,
     SAFETENSORS_HEADER_LIMIT,
@@ -48,7 +49,8 @@ WEIGHTS = {
         ("rows.csv", "application/octet-stream", "csv"),
         ("", "text/csv; charset=utf-8", "csv"),
         ("notes", "text/plain", "text"),
-        ("model.onnx", "application/x-onnx", "none"),
+        ("model.onnx", "application/octet-stream", "onnx"),
+        ("", "application/x-onnx", "onnx"),
         ("weights.bin", "application/octet-stream", "none"),
     ],
 )
@@ -213,3 +215,114 @@ def test_bytes_missing_from_storage_give_a_reason_not_an_error(isolated_blob_fol
     (isolated_blob_folder / version.blob.storage_key).unlink()
 
     assert "cannot be read from storage" in artifact_version_preview(version=version).reason
+
+
+# ONNX, read with the small wire-format reader ---------------------------------------------------------------------
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def field(number: int, value: int | bytes | str) -> bytes:
+    """One protobuf field: a varint for an int, length-delimited for bytes or text."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def value_info(name: str, element: int, dims: list[int | str]) -> bytes:
+    shape = b"".join(field(1, field(1, d) if isinstance(d, int) else field(2, d)) for d in dims)
+    return field(1, name) + field(2, field(1, field(1, element) + field(2, shape)))
+
+
+def onnx_model(*, packed_dims: bool = True) -> bytes:
+    """A ModelProto as onnx.proto lays it out: a linear layer y = x·W + b over a batch of any size."""
+    dims = field(1, varint(4) + varint(2)) if packed_dims else field(1, 4) + field(1, 2)
+    weight = dims + field(2, 1) + field(8, "W") + field(9, bytes(32))
+    bias = field(1, 2) + field(2, 1) + field(8, "b") + field(9, bytes(8))
+    graph = (
+        field(1, field(4, "Gemm"))
+        + field(2, "linear")
+        + field(5, weight)
+        + field(5, bias)
+        + field(11, value_info("x", 1, ["batch", 4]))
+        + field(11, value_info("W", 1, [4, 2]))
+        + field(12, value_info("y", 1, ["batch", 2]))
+    )
+    return field(1, 9) + field(2, "pytorch") + field(3, "2.5.0") + field(7, graph) + field(8, field(2, 17))
+
+
+@pytest.mark.parametrize("packed_dims", [True, False])
+def test_an_onnx_model_shows_its_inputs_outputs_and_weights(packed_dims):
+    preview = onnx_summary(onnx_model(packed_dims=packed_dims))
+
+    assert preview.format == "onnx"
+    assert dict(preview.metadata) == {
+        "IR version": "9",
+        "Producer": "pytorch",
+        "Producer version": "2.5.0",
+        "Opsets": "ai.onnx 17",
+        "Nodes": "1",
+        "Input x": "float32 [batch, 4]",  # W is a weight, not an input the caller feeds
+        "Output y": "float32 [batch, 2]",
+    }
+    assert [(t.name, t.dtype, t.shape_text) for t in preview.tensors] == [
+        ("W", "float32", "[4, 2]"),
+        ("b", "float32", "[2]"),
+    ]
+    assert (preview.tensor_count, preview.parameter_count) == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"", "no ONNX graph"),
+        (b"\xff" * 20, "longer than protobuf allows"),
+        (field(7, b"")[:-1] + varint(1000), "longer than the file"),
+        (b"\x80", "ends in the middle of a number"),
+        (varint(1 << 3 | 3), "wire type 3"),
+        (b"\x00\x01", "numbered 0"),
+        (field(7, 5), "a number where a message belongs"),
+        (field(7, field(11, field(1, 5))), "a number where a name belongs"),
+        (field(2, "x") + varint(3 << 3 | 1) + b"\x00\x00", "ends in the middle of a field"),
+    ],
+    ids=["empty", "endless-varint", "overlong", "cut-varint", "group", "field-zero", "int-graph", "int-name", "cut"],
+)
+def test_hostile_onnx_bytes_are_refused_not_raised(data, why):
+    with pytest.raises(PreviewRefused, match=why):
+        onnx_summary(data)
+
+
+def test_a_truncated_onnx_file_is_refused_or_summarised_never_an_error():
+    # Protobuf has no end marker: a cut between two top-level fields is a shorter, valid model.
+    whole = onnx_model()
+    refused = 0
+    for cut in range(len(whole)):
+        try:
+            onnx_summary(whole[:cut])
+        except PreviewRefused:
+            refused += 1
+    assert refused > len(whole) // 2
+
+
+@pytest.mark.django_db
+def test_an_onnx_file_is_read_whole_and_logged_and_a_large_one_not_at_all(isolated_blob_folder, monkeypatch):
+    data = onnx_model()
+    small = ArtifactVersionFactory(content=data, metadata={"filename": "linear.onnx"})
+    monkeypatch.setattr(preview_service, "ONNX_LIMIT", len(data) - 1)
+    large = ArtifactVersionFactory(content=data + b"\x00", media_type="application/x-onnx")
+    monkeypatch.undo()
+
+    assert artifact_version_preview(version=small).tensor_count == 2
+    assert reads_logged() == [{"first": 0, "last": len(data) - 1, "length": len(data)}]
+
+    monkeypatch.setattr(preview_service, "ONNX_LIMIT", len(data))
+    assert "larger than" in artifact_version_preview(version=large).reason
+    assert len(reads_logged()) == 1

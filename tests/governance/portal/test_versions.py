@@ -30,6 +30,7 @@ from tests.artifacts.factories import (
     UserFactory,
     grant,
 )
+from tests.artifacts.test_previews import onnx_model
 from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory
 
 pytestmark = pytest.mark.django_db
@@ -519,4 +520,18 @@ def test_a_safetensors_file_shows_its_tensors_and_a_binary_file_says_why_not(cli
     assert "1 tensor, 4 parameters" in html
 
     html = client.get(f"/versions/{binary.pk}/?preview=1").content.decode()
-    assert "Only text, JSON and CSV files and safetensors headers are previewed" in html
+    assert "Only text, JSON and CSV files and safetensors and ONNX models are previewed" in html
+
+
+def test_an_onnx_model_shows_its_inputs_outputs_and_weights(client, isolated_blob_folder):
+    project = ProjectFactory()
+    version = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project), content=onnx_model(), media_type="application/x-onnx"
+    )
+    client.force_login(viewer(project))
+
+    html = client.get(f"/versions/{version.pk}/?preview=1").content.decode()
+
+    assert '<tr><th scope="row">Input x</th><td class="mono wrap">float32 [batch, 4]</td></tr>' in html
+    assert '<th scope="row" class="mono">W</th><td class="mono">float32</td><td class="mono">[4, 2]</td>' in html
+    assert "2 weight tensors, 10 parameters." in html
