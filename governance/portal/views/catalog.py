@@ -7,6 +7,9 @@ may not see answers 404, as the API does, so its existence does not leak.
 """
 
 import json
+import shlex
+from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,10 +19,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from artifacts import selectors
+from artifacts.api.downloads import safe_filename
 from artifacts.api.views import ArtifactVersionViewSet
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.models import ArtifactVersion, Run
 from artifacts.selectors import BoundedLineage, LineageNode
+from artifacts.services.previews import artifact_version_preview
 from governance.audit import selectors as audit_selectors
 from governance.portal import selectors as portal_selectors
 from governance.portal.context import search_text
@@ -94,6 +99,33 @@ def _lineage_svg(version: ArtifactVersion, lineage: BoundedLineage) -> str:
     return render_svg(nodes, graph.edges, title=f"Lineage of {version}", description=description)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """How to fetch a version's bytes outside the browser: the `provenant` command, the Python client, and curl."""
+
+    cli: str
+    python: str
+    curl: str
+
+
+def _usage(request: HttpRequest, version: ArtifactVersion, download_path: str) -> Usage:
+    """Commands that fetch `version` by its id against this server's API. The CLI and the client name the file
+    themselves (`<artifact>-v<number>` with the pushed file's suffix, into the current folder); curl is told the same
+    name, made safe for a shell and a file system."""
+    api = request.build_absolute_uri(reverse("api:schema")).removesuffix("schema/").rstrip("/")
+    filename = PurePosixPath(str(version.metadata.get("filename") or ""))
+    suffix = (".tar" if filename.stem.endswith(".tar") else "") + filename.suffix
+    local_name = safe_filename(f"{version.artifact.name}-v{version.number}{suffix}")
+    return Usage(
+        cli=f"provenant pull {version.pk} ./ --url {shlex.quote(api)}",
+        python=f"from provenant_client import Client\n\nClient({api!r}).pull({version.pk}, {'./'!r})",
+        curl=(
+            f'curl --fail-with-body -H "Authorization: Bearer $PROVENANT_TOKEN" -o {shlex.quote(local_name)} '
+            f"{shlex.quote(request.build_absolute_uri(download_path))}"
+        ),
+    )
+
+
 @login_required
 @require_GET
 def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
@@ -106,6 +138,18 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         model_version.portal_url = reverse("portal:model", args=[model_version.registered_model_id])
     # A deleted version keeps its record (and this page) but not its bytes: the page says who deleted it and why.
     tombstone = portal_selectors.version_tombstone(version)
+    # The API's address is what the usage snippet's curl fetches; the page's own button goes through the portal.
+    api_download_url = (
+        reverse("api:artifactversion-download", args=[version.pk])
+        if tombstone is None and not version.blob.is_collected and selectors.artifact_version_downloadable(version)
+        else None
+    )
+    # Reading the bytes is logged as a download of them, so the page reads them only when the reader asks.
+    preview = (
+        artifact_version_preview(version=version)
+        if api_download_url is not None and request.GET.get("preview") == "1"
+        else None
+    )
     context = {
         "version": version,
         "artifact": version.artifact,
@@ -126,10 +170,10 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "model_versions": model_versions,
         "tombstone": tombstone,
         "download_url": (
-            reverse("portal:artifact-version-download", args=[version.pk])
-            if tombstone is None and not version.blob.is_collected and selectors.artifact_version_downloadable(version)
-            else None
+            reverse("portal:artifact-version-download", args=[version.pk]) if api_download_url is not None else None
         ),
+        "preview": preview,
+        "usage": _usage(request, version, api_download_url) if api_download_url is not None else None,
         "lineage": lineage,
         "lineage_svg": mark_safe(_lineage_svg(version, lineage)),  # noqa: S308 (every text in it is escaped)
     }

@@ -21,11 +21,13 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 
 from artifacts.models import DatasetVersion, Run
 from core.errors import DomainError
 from governance.portal.context import search_text
+from governance.portal.metric_charts import Point, metric_chart_svg, numeric
 from governance.portal.tables import sort_and_page
 from governance.registry import selectors
 from governance.registry.models import (
@@ -107,19 +109,77 @@ class DiffRow:
     b: str
     differs: bool
     delta: str = ""
+    #: For a metric whose better direction is known and two numbers: "better" or "worse" (B against A), else "".
+    verdict: str = ""
 
 
-def _diff_rows(a: dict, b: dict, *, with_delta: bool = False) -> list[DiffRow]:
+#: A threshold's operator says which way a metric should go: `accuracy >= 0.9` wants it high, `loss <= 0.2` low.
+OPERATOR_DIRECTIONS = {">=": "higher", ">": "higher", "<=": "lower", "<": "lower"}
+
+
+def _metric_directions(model: RegisteredModel) -> dict[str, str]:
+    """Which way each metric is better ("higher" or "lower"), read from the thresholds of the project's current
+    production policy, then its staging policy's for metrics production does not name. A metric neither names (or
+    names only with `==`, or both ways) has no direction, and a comparison of it says only that it differs."""
+    directions: dict[str, str] = {}
+    for stage in (Stage.PRODUCTION, Stage.STAGING):
+        seen: dict[str, set[str]] = {}
+        for threshold in selectors.policy_current(model.project, stage).metric_thresholds or []:
+            if isinstance(threshold, dict) and threshold.get("operator") in OPERATOR_DIRECTIONS:
+                seen.setdefault(str(threshold.get("metric")), set()).add(OPERATOR_DIRECTIONS[threshold["operator"]])
+        for metric, ways in seen.items():
+            if len(ways) == 1:
+                directions.setdefault(metric, ways.pop())
+    return directions
+
+
+def _verdict(left: object, right: object, direction: str | None) -> str:
+    if direction is None or not (_is_number(left) and _is_number(right)) or left == right:
+        return ""
+    return "better" if (right > left) == (direction == "higher") else "worse"
+
+
+def _diff_rows(
+    a: dict, b: dict, *, with_delta: bool = False, directions: dict[str, str] | None = None
+) -> list[DiffRow]:
     """One row per key of either side, in key order, saying whether the two values differ (and by how much, for two
-    numbers when `with_delta`)."""
+    numbers when `with_delta`; and whether B is better or worse than A, for a key with a known direction)."""
     rows = []
     for key in sorted(set(a) | set(b)):
         left, right = a.get(key), b.get(key)
         delta = ""
         if with_delta and _is_number(left) and _is_number(right) and left != right:
             delta = f"{right - left:+.6g}"
-        rows.append(DiffRow(key, _shown(left), _shown(right), differs=left != right, delta=delta))
+        verdict = _verdict(left, right, (directions or {}).get(key))
+        rows.append(DiffRow(key, _shown(left), _shown(right), differs=left != right, delta=delta, verdict=verdict))
     return rows
+
+
+@dataclass
+class MetricChart:
+    """One metric over the versions that recorded it: the chart, and the rows of the table beside it."""
+
+    key: str
+    svg: str
+    rows: list[tuple[int, str]]
+    direction: str
+
+
+def _metric_charts(oldest_first: list[ModelVersion], directions: dict[str, str]) -> list[MetricChart]:
+    """A chart per metric any visible run recorded, over the versions in number order; the table beside each lists
+    every version that recorded the metric, as recorded (a value that is not a number is in the table, not the line).
+    """
+    metrics = [(version, _run_field(version, "metrics")) for version in oldest_first]
+    keys = sorted({key for _, recorded in metrics for key in recorded})
+    charts = []
+    for index, key in enumerate(keys):
+        recorded = [(version.number, values[key]) for version, values in metrics if key in values]
+        points = [Point(number, value) for number, raw in recorded if (value := numeric(raw)) is not None]
+        direction = directions.get(key, "")
+        svg = metric_chart_svg(key, points, chart_id=f"metric-chart-{index}", direction=direction)
+        rows = [(number, _shown(raw)) for number, raw in recorded]
+        charts.append(MetricChart(key, mark_safe(svg), rows, direction))  # noqa: S308 (every text in it is escaped)
+    return charts
 
 
 #: Where a requirement string's package name ends: "numpy==2.1.0", "torch>=2; python_version>'3.9'", "pkg[extra]".
@@ -236,6 +296,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
             move.promotion_request.model_version_id in visible_ids
         )
     oldest_first = versions[::-1]
+    directions = _metric_directions(model)
     metric_keys = sorted({key for version in versions for key in _run_field(version, "metrics")})
     metric_rows = [
         (key, [_shown(_run_field(version, "metrics").get(key)) for version in oldest_first]) for key in metric_keys
@@ -252,6 +313,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history,
             "metric_versions": oldest_first,
             "metric_rows": metric_rows,
+            "metric_charts": _metric_charts(oldest_first, directions),
             "compare_a": compare_a.number if compare_a else None,
             "compare_b": newest.number if newest else None,
         },
@@ -291,6 +353,7 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
         hidden = len(run.dataset_inputs.all()) - len(inputs) if run is not None else 0
         sides.append({"version": version, "run": run, "inputs": inputs, "hidden_inputs": hidden})
     environment, dependencies = _environment_rows(_run_field(a, "environment"), _run_field(b, "environment"))
+    directions = _metric_directions(model)
     run_a, run_b = a.seen_run, b.seen_run
     diff_url = None
     if run_a is not None and run_b is not None and run_a.code_repository.strip() == run_b.code_repository.strip():
@@ -304,7 +367,10 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
             "b": b,
             "sides": sides,
             "parameters": _diff_rows(_run_field(a, "parameters"), _run_field(b, "parameters")),
-            "metrics": _diff_rows(_run_field(a, "metrics"), _run_field(b, "metrics"), with_delta=True),
+            "metrics": _diff_rows(
+                _run_field(a, "metrics"), _run_field(b, "metrics"), with_delta=True, directions=directions
+            ),
+            "directions": sorted(directions.items()),
             "environment": environment,
             "dependencies": dependencies,
             "diff_url": diff_url,

@@ -2,14 +2,19 @@
 metrics; two versions compared; promotion requests with their gates, approvals and decision forms. Who sees what is
 the access rule's (404 otherwise), and every decision goes through the promotion services."""
 
+import re
+import xml.etree.ElementTree as ET
+
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils.html import escape
 
 from artifacts.access.roles import Role
 from artifacts.models import Run
 from governance.portal.views.registry import code_compare_url
-from governance.registry.models import ModelVersion, PromotionDecision, PromotionRequest
+from governance.registry.models import ModelVersion, PromotionDecision, PromotionRequest, Stage
+from governance.registry.services.registry import model_alias_set
 from tests.artifacts.factories import UserFactory, grant
 from tests.governance.factories import (
     ModelVersionFactory,
@@ -17,6 +22,7 @@ from tests.governance.factories import (
     RegisteredModelFactory,
     artifact_version_with_lineage,
 )
+from tests.governance.registry.promotions import policy, promoted
 from tests.pages import queries_for
 
 pytestmark = pytest.mark.django_db
@@ -295,7 +301,7 @@ def test_the_compare_page_highlights_metric_differences(client):
     rows = {row.key: row for row in response.context["metrics"]}
     assert (rows["accuracy"].differs, rows["accuracy"].delta) == (True, "+0.02")
     assert not rows["auc"].differs
-    assert '<tr class="differs">' in response.text
+    assert '<tr class="changed">' in response.text  # no policy gives accuracy a direction: changed, not worse
     assert "+0.02" in response.text
 
 
@@ -400,3 +406,141 @@ def test_a_model_card_cannot_make_readers_load_an_image_from_elsewhere(client):
 
     assert "tracker.example" not in html
     assert "<img" not in html
+
+
+# Aliases after a promotion, metric directions and charts -------------------------------------------------------------
+
+
+def test_an_alias_stays_on_its_version_when_a_promotion_archives_it_and_the_list_says_so(client):
+    model = RegisteredModelFactory(name="fraud-scorer")
+    first, second = version_of(model), version_of(model)
+    promoted(first)
+    model_alias_set(registered_model=model, name="champion", model_version=first, set_by=first.created_by)
+
+    promoted(second)  # the production policy's default: the version it replaces is archived
+
+    first.refresh_from_db()
+    assert first.stage == Stage.ARCHIVED
+    assert model.aliases.get(name="champion").model_version == first  # promotions never move an alias
+    html = page_as(client, viewer_of(model.project), "/models/").text
+    assert '<span class="badge archived">champion → v1 (archived)</span>' in html
+
+    model_alias_set(registered_model=model, name="champion", model_version=second, set_by=second.created_by)
+    html = client.get("/models/").text
+    assert '<span class="badge info">champion → v2</span>' in html
+    assert "(archived)" not in html
+
+
+def test_metric_names_and_version_numbers_are_shown_as_recorded_not_capitalised(client):
+    model = RegisteredModelFactory()
+    version_of(model, metrics={"auc": 0.8, "F1_macro": 0.5})
+    version_of(model, metrics={"auc": 0.9, "F1_macro": 0.6})
+
+    detail = page_as(client, viewer_of(model.project), f"/models/{model.pk}/").text
+    compare = client.get(f"/models/{model.pk}/compare/?a=1&b=2").text
+
+    assert '<table class="keys" aria-labelledby="metric-table">' in detail
+    assert '<th scope="row">auc</th>' in detail
+    assert '<table class="diff keys" aria-labelledby="metrics">' in compare
+    assert '<th scope="row">F1_macro</th>' in compare
+    stylesheet = (settings.BASE_DIR / "static" / "portal" / "registry.css").read_text()
+    assert re.search(r"table\.keys th \{[^}]*text-transform: none", stylesheet)
+
+
+def test_compare_marks_each_metric_better_or_worse_by_its_policy_threshold(client):
+    model = RegisteredModelFactory()
+    policy(
+        model.project,
+        "production",
+        metric_thresholds=[
+            {"metric": "accuracy", "operator": ">=", "value": 0.5},
+            {"metric": "loss", "operator": "<=", "value": 1.0},
+        ],
+    )
+    policy(model.project, "staging", metric_thresholds=[{"metric": "latency_ms", "operator": "<", "value": 90}])
+    version_of(model, metrics={"accuracy": 0.91, "loss": 0.30, "latency_ms": 40, "auc": 0.7, "recall": 0.5})
+    version_of(model, metrics={"accuracy": 0.93, "loss": 0.35, "latency_ms": 30, "auc": 0.8, "recall": 0.5})
+
+    response = page_as(client, viewer_of(model.project), f"/models/{model.pk}/compare/?a=1&b=2")
+
+    rows = {row.key: row for row in response.context["metrics"]}
+    verdicts = {key: (row.verdict, row.differs) for key, row in rows.items()}
+    assert verdicts == {
+        "accuracy": ("better", True),  # higher is better, and it rose
+        "loss": ("worse", True),  # lower is better, and it rose
+        "latency_ms": ("better", True),  # from the staging policy
+        "auc": ("", True),  # no policy names it: it only differs
+        "recall": ("", False),
+    }
+    html = response.text
+    assert '<tr class="better">' in html
+    assert "▲ better" in html
+    assert '<tr class="worse">' in html
+    assert "▼ worse" in html
+    assert '<tr class="changed">' in html  # auc
+    assert "<code>loss</code> lower is better" in html
+
+
+def test_without_a_threshold_compare_says_only_that_a_metric_differs(client):
+    model = RegisteredModelFactory()
+    version_of(model, metrics={"accuracy": 0.91})
+    version_of(model, metrics={"accuracy": 0.81})
+
+    html = page_as(client, viewer_of(model.project), f"/models/{model.pk}/compare/?a=1&b=2").text
+
+    assert '<tr class="changed">' in html
+    assert "worse" not in html.split('id="metrics"')[1].split("</table>")[0]
+    assert "No promotion policy of this project sets a threshold" in html
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_the_model_page_draws_a_chart_per_metric_with_its_numbers_in_a_table(client):
+    model = RegisteredModelFactory()
+    policy(model.project, "production", metric_thresholds=[{"metric": "auc", "operator": ">=", "value": 0.5}])
+    version_of(model, metrics={"auc": 0.8, "recall": 0.5})
+    version_of(model, metrics={"auc": 0.85})
+    version_of(model, metrics={"auc": 0.9, "recall": 0.6})
+
+    response = page_as(client, viewer_of(model.project), f"/models/{model.pk}/")
+
+    charts = {chart.key: chart for chart in response.context["metric_charts"]}
+    assert charts["auc"].rows == [(1, "0.8"), (2, "0.85"), (3, "0.9")]
+    assert charts["recall"].rows == [(1, "0.5"), (3, "0.6")]  # only the versions that recorded it
+    auc = ET.fromstring(str(charts["auc"].svg))  # noqa: S314 (the page's own markup under test)
+    assert auc.get("role") == "img"
+    assert auc.find(f"{SVG}title").text == "auc by version"
+    assert "Higher is better" in auc.find(f"{SVG}desc").text
+    assert auc.get("aria-labelledby") == auc.find(f"{SVG}title").get("id")
+    line = [tuple(map(float, p.split(","))) for p in auc.find(f"{SVG}polyline").get("points").split()]
+    assert [x for x, _ in line] == sorted(x for x, _ in line)  # versions left to right
+    assert line[0][1] > line[1][1] > line[2][1]  # a rising metric climbs (SVG's y grows downwards)
+    recall = ET.fromstring(str(charts["recall"].svg))  # noqa: S314
+    assert [c.find(f"{SVG}title").text for c in recall.iter(f"{SVG}circle")] == ["v1: 0.5", "v3: 0.6"]
+    html = response.text
+    assert html.count('<figure class="metric-chart card"') == 2
+    assert '<caption class="visually-hidden">auc by version</caption>' in html
+
+
+def test_the_model_page_has_copy_buttons_for_each_digest(client):
+    model, (first, _second) = model_with_versions(2)
+
+    html = page_as(client, viewer_of(model.project), f"/models/{model.pk}/").text
+
+    assert (
+        f'data-copy-text="{first.artifact_version.blob.prefixed_digest}" data-copy-what="digest of v1" '
+        'aria-label="Copy digest of v1">Copy</button>'
+    ) in html
+    assert '<script src="/static/portal/copy.js" defer></script>' in html
+
+
+def test_the_model_page_query_count_does_not_grow_with_versions_and_metrics(client):
+    def queries(count: int) -> int:
+        model = RegisteredModelFactory()
+        for n in range(count):
+            version_of(model, metrics={f"metric_{m}": n / 10 for m in range(count)})
+        client.force_login(viewer_of(model.project))
+        return queries_for(client, f"/models/{model.pk}/")
+
+    assert queries(1) == queries(6)

@@ -2,15 +2,24 @@
 they may see."""
 
 import itertools
+import json
+import re
+import shlex
+import struct
 import xml.etree.ElementTree as ET
+from html import unescape
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from provenant_client.cli import build_parser
 
 from artifacts.access.roles import Role
 from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.services.integrity import blob_verify
+from core.audit.actions import AuditAction
 from core.models import AuditEntry
 from tests.artifacts.factories import (
     ArtifactFactory,
@@ -21,6 +30,7 @@ from tests.artifacts.factories import (
     UserFactory,
     grant,
 )
+from tests.artifacts.test_previews import onnx_model
 from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory
 
 pytestmark = pytest.mark.django_db
@@ -345,3 +355,193 @@ def test_svg_of_a_chain_puts_each_node_on_its_own_layer_and_separate_parts_apart
     assert len(set(boxes.values())) == len(boxes)
     assert root.get("role") == "group"
     assert root.get("aria-labelledby")
+
+
+# The lineage links' names, copy buttons, the commands that fetch a version, the preview ----------------------------
+
+
+def words(text: str) -> list[str]:
+    """The words an accessibility checker compares (axe's label-content-name-mismatch): letters and digits, case
+    folded, with parenthesised asides left out."""
+    return re.findall(r"[^\W_]+", re.sub(r"\([^()]*\)", " ", text).lower())
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        GraphNode(key="run:1", kind="run", label="train-gbm", detail="run · abc123", href="/x"),
+        GraphNode(key="artifact_version:1", kind="artifact_version", label="a" * 60, detail="Model v3", href="/y"),
+        GraphNode(
+            key="artifact_version:2", kind="artifact_version", label="m", detail="Model v1", href="/z", current=True
+        ),
+    ],
+    ids=["plain", "cut-to-fit", "this-version"],
+)
+def test_each_lineage_link_is_named_by_the_words_it_shows(node):
+    root = parse(render_svg([node], [], title="t", description="d"))
+    link = next(root.iter(f"{SVG}a"))
+
+    shown = " ".join("".join(text.itertext()) for text in link.iter(f"{SVG}text"))
+    name = link.get("aria-label")
+
+    shown_words, name_words = words(shown), words(name)
+    assert shown_words == name_words[: len(shown_words)]
+    assert node.label in name  # a label cut to fit the box is still spoken whole
+
+
+def test_the_two_lines_of_a_lineage_box_read_as_separate_words():
+    root = parse(
+        render_svg(
+            [GraphNode(key="run:1", kind="run", label="train", detail="run", href="/x")], [], title="t", description="d"
+        )
+    )
+    link = next(root.iter(f"{SVG}a"))
+
+    assert "".join(link.itertext()).endswith("train run")
+
+
+def copy_buttons(html: str) -> list[dict]:
+    return [
+        dict(re.findall(r'([\w-]+)="([^"]*)"', attributes), text=text)
+        for attributes, text in re.findall(r'<button type="button" class="copy"([^>]*)>([^<]*)</button>', html)
+    ]
+
+
+def test_digests_and_ids_have_copy_buttons_named_for_what_they_copy(client, pipeline):
+    p = pipeline
+    client.force_login(viewer(p["project"]))
+
+    html = page_of(client, p["model"]).content.decode()
+
+    buttons = {button["aria-label"]: button for button in copy_buttons(html)}
+    assert buttons["Copy digest"]["data-copy-text"] == p["model"].blob.prefixed_digest
+    assert buttons["Copy version id"]["data-copy-text"] == str(p["model"].pk)
+    assert buttons["Copy run id"]["data-copy-text"] == p["train"].external_id
+    assert buttons["Copy commit"]["data-copy-text"] == p["train"].code_commit
+    assert all(button["text"] == "Copy" and "Copy" in button["aria-label"] for button in buttons.values())
+    # Hidden until copy.js finds a clipboard to write to: no button that does nothing without a script.
+    assert all(" hidden " in markup for markup in re.findall(r'<button type="button" class="copy"[^>]*>', html))
+    stylesheet = (Path(settings.BASE_DIR) / "static" / "portal" / "portal.css").read_text()
+    assert "button.copy[hidden] { display: none; }" in stylesheet
+    # The script is a static file (the CSP allows no inline script), deferred, and it exists.
+    assert re.search(r'<script src="/static/portal/copy\.js" defer></script>', html)
+    assert "<script>" not in html
+    assert "navigator.clipboard" in (Path(settings.BASE_DIR) / "static" / "portal" / "copy.js").read_text()
+
+
+def snippet(html: str, which: str) -> str:
+    return unescape(re.search(rf'<code id="usage-{which}-code">(.*?)</code>', html, re.S)[1])
+
+
+def test_the_pull_command_shown_is_one_the_real_cli_accepts(client, pipeline):
+    p = pipeline
+    client.force_login(viewer(p["project"]))
+
+    html = page_of(client, p["model"]).content.decode()
+
+    arguments = build_parser().parse_args(shlex.split(snippet(html, "cli"))[1:])
+    assert (arguments.command, arguments.ref, arguments.dest) == ("pull", str(p["model"].pk), "./")
+    assert arguments.url == "http://testserver/api/v1"
+    assert f"Client('http://testserver/api/v1').pull({p['model'].pk}, './')" in snippet(html, "python")
+    curl = shlex.split(snippet(html, "curl"))
+    assert curl[-1] == f"http://testserver/api/v1/artifact-versions/{p['model'].pk}/download/"
+    assert curl[curl.index("-o") + 1] == f"fraud-model-v{p['model'].number}"
+    assert client.get(curl[-1]).status_code == 200  # the address curl is given answers with the bytes
+
+
+def test_a_hostile_file_name_cannot_break_out_of_the_commands(client):
+    project = ProjectFactory()
+    version = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project, name="m"), metadata={"filename": "x.$(rm -rf ~)'; echo"}
+    )
+    client.force_login(viewer(project))
+
+    html = page_of(client, version).content.decode()
+
+    curl = shlex.split(snippet(html, "curl"))
+    assert re.fullmatch(r"[\w.-]+", curl[curl.index("-o") + 1])
+    assert "$(" not in snippet(html, "curl").replace("$PROVENANT_TOKEN", "")
+
+
+def test_no_commands_or_preview_for_bytes_that_are_not_served(client, pipeline, isolated_blob_folder):
+    p = pipeline
+    (isolated_blob_folder / p["model"].blob.storage_key).write_bytes(b"not the bytes that were uploaded")
+    blob_verify(blob=p["model"].blob)
+    client.force_login(viewer(p["project"]))
+
+    html = client.get(f"/versions/{p['model'].pk}/?preview=1").content.decode()
+
+    assert 'id="usage"' not in html
+    assert 'id="preview"' not in html
+
+
+def downloads_logged() -> int:
+    return AuditEntry.objects.filter(action=AuditAction.BLOB_DOWNLOADED).count()
+
+
+def test_a_json_file_is_previewed_only_when_asked_and_the_read_is_logged(client, isolated_blob_folder):
+    project = ProjectFactory()
+    version = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project), content=b'{"auc": 0.91, "rows": 1000}', media_type="application/json"
+    )
+    client.force_login(viewer(project))
+
+    html = page_of(client, version).content.decode()
+    assert 'href="?preview=1#preview"' in html
+    assert "&quot;auc&quot;" not in html
+    assert downloads_logged() == 0
+
+    html = client.get(f"/versions/{version.pk}/?preview=1").content.decode()
+    assert "{\n  &quot;auc&quot;: 0.91,\n  &quot;rows&quot;: 1000\n}" in html
+    assert downloads_logged() == 1
+
+
+def test_a_csv_file_is_previewed_as_a_table(client, isolated_blob_folder):
+    project = ProjectFactory()
+    version = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project),
+        content=b"amount,label\n12.5,0\n<b>9</b>,1\n",
+        metadata={"filename": "rows.csv"},
+    )
+    client.force_login(viewer(project))
+
+    html = client.get(f"/versions/{version.pk}/?preview=1").content.decode()
+
+    assert '<th scope="col">amount</th><th scope="col">label</th>' in html
+    assert '<td class="mono">&lt;b&gt;9&lt;/b&gt;</td>' in html
+
+
+def test_a_safetensors_file_shows_its_tensors_and_a_binary_file_says_why_not(client, isolated_blob_folder):
+    project = ProjectFactory()
+    header = json.dumps({"weight": {"dtype": "F32", "shape": [1, 4], "data_offsets": [0, 16]}}).encode()
+    model = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project),
+        content=struct.pack("<Q", len(header)) + header + bytes(16),
+        metadata={"filename": "model.safetensors"},
+    )
+    binary = ArtifactVersionFactory(artifact=ArtifactFactory(project=project), content=b"\x00\xff")
+    client.force_login(viewer(project))
+
+    html = client.get(f"/versions/{model.pk}/?preview=1").content.decode()
+    assert (
+        '<th scope="row" class="mono">weight</th><td class="mono">F32</td><td class="mono">[1, 4]</td><td>4</td>'
+        in html
+    )
+    assert "1 tensor, 4 parameters" in html
+
+    html = client.get(f"/versions/{binary.pk}/?preview=1").content.decode()
+    assert "Only text, JSON and CSV files and safetensors and ONNX models are previewed" in html
+
+
+def test_an_onnx_model_shows_its_inputs_outputs_and_weights(client, isolated_blob_folder):
+    project = ProjectFactory()
+    version = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project), content=onnx_model(), media_type="application/x-onnx"
+    )
+    client.force_login(viewer(project))
+
+    html = client.get(f"/versions/{version.pk}/?preview=1").content.decode()
+
+    assert '<tr><th scope="row">Input x</th><td class="mono wrap">float32 [batch, 4]</td></tr>' in html
+    assert '<th scope="row" class="mono">W</th><td class="mono">float32</td><td class="mono">[4, 2]</td>' in html
+    assert "2 weight tensors, 10 parameters." in html
