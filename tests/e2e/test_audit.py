@@ -97,3 +97,17 @@ def test_action_object_and_field_names_wrap_only_after_a_dot_or_underscore(brows
             assert wrapped > 0, "at phone width some names should wrap, after a dot or an underscore"
     finally:
         context.close()
+
+
+def test_the_action_filters_help_leads_to_the_glossary_of_actions_and_events(page):
+    sign_in(page, "ada")
+    page.goto("/audit/")
+
+    page.get_by_role("link", name="every action").click()
+
+    expect(page.get_by_role("heading", name="Audit actions and webhook events")).to_be_visible()
+    approval = page.locator("tr", has=page.locator("code", has_text="promotion_request.approved_by_reviewer"))
+    expect(approval).to_contain_text("promotion.approved")
+    approval.get_by_role("link", name="its entries").click()
+    page.wait_for_url(re.compile(r"action=promotion_request.approved_by_reviewer"))
+    expect(page.locator("table tbody tr:not(.gap)").first).to_contain_text("promotion_request.approved_by_reviewer")

@@ -816,3 +816,47 @@ def test_the_explorer_and_its_action_filter_link_the_glossary(client):
     assert f'href="{ACTIONS}"' in body
     assert f'href="{ACTIONS}"' in help_text
     assert f'href="{ACTIONS}#project.updated"' in entry_page
+
+
+def test_no_export_is_offered_until_an_ambiguous_name_is_settled(client):
+    churn, fraud = ProjectFactory(slug="churn"), ProjectFactory(slug="fraud")
+    for project in (churn, fraud):
+        ArtifactFactory(project=project, name="model")
+    client.force_login(global_auditor())
+
+    body = client.get(EXPLORER, {"name": "model"}).content.decode()
+
+    assert "Choose one of the models or artifacts above to export the entries they select." in body
+    assert f'href="{EXPORT}' not in body
+    assert client.get(EXPORT, {"name": "model"}).status_code == 400
+    assert not AuditEntry.objects.filter(action="audit_log.exported").exists()
+
+
+def test_a_filtered_page_with_jumps_costs_the_same_queries_for_1_or_10_entries(client):
+    mine, theirs = ProjectFactory(), ProjectFactory()
+    client.force_login(auditor_of(mine))
+
+    def made_with_a_jump() -> None:
+        record("project.updated", theirs)
+        record("project.updated", mine)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(EXPLORER, {"action": "project.updated"}).status_code == 200
+        return len(captured)
+
+    made_with_a_jump()
+    made_with_a_jump()
+    two = queries()
+    for _ in range(9):
+        made_with_a_jump()
+    assert queries() == two
+
+
+def test_whoever_reads_the_whole_log_finds_any_model_or_artifact_by_name(client):
+    """They hold no role on the project, but its entries, names included, are theirs to read."""
+    project = ProjectFactory(slug="churn")
+    about_it = record("artifact.updated", ArtifactFactory(project=project, name="scorer"))
+    client.force_login(global_auditor())
+
+    assert listed(client.get(EXPLORER, {"name": "scorer"})) == [about_it.seq]
