@@ -93,7 +93,6 @@ def test_action_object_and_field_names_wrap_only_after_a_dot_or_underscore(brows
         assert field.evaluate("element => getComputedStyle(element).textTransform") == "none"
         assert page.evaluate(LINE_BREAKS, ".audit-name")["midWord"] == []
         if width == 390:
-            screenshot(page, "audit-entry-phone")
             assert wrapped > 0, "at phone width some names should wrap, after a dot or an underscore"
     finally:
         context.close()
