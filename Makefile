@@ -39,7 +39,7 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	DJANGO_DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=true $(BIN)/python manage.py load_demo
+	DJANGO_DEBUG=true $(BIN)/python manage.py load_demo --host $(HOST) --port $(PORT)
 	DJANGO_DEBUG=true $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)

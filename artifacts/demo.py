@@ -39,9 +39,6 @@ from artifacts.models import Artifact, ArtifactVersion, Blob, DatasetVersion, Pr
 PROJECT_SLUG = "fraud-detection"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "provenant-demo"  # noqa: S105 (published on purpose: the demo runs only with DJANGO_DEBUG on)
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
-PORTAL_URL = "http://127.0.0.1:8000/"
-API_DOCS_URL = "http://127.0.0.1:8000/api/v1/docs/"
 
 # The project's team, each with the demo password: who publishes, who reviews, who audits, who only looks.
 TEAM = {

@@ -146,6 +146,12 @@ RECORDED_AS: dict[str, list[str]] = {
     EventType.WEBHOOK_TEST: [],
 }
 
+#: The other way round, for the glossary of actions: for each action, the event types announcing the same act (most
+#: announce none: the log records far more than other systems are told).
+ANNOUNCED_AS: dict[str, list[str]] = {
+    action: [event for event, actions in RECORDED_AS.items() if action in actions] for action in AuditAction.values
+}
+
 
 class UndeclaredAuditAction(ValueError):
     """A programming error: the code tried to record an action `AuditAction` does not declare."""

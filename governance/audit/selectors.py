@@ -1,6 +1,8 @@
 """Reads of the audit log: whose entries a user may read, tree heads and their proofs."""
 
-from django.db.models import CharField, Model, Q, QuerySet
+from collections.abc import Collection
+
+from django.db.models import CharField, Count, Model, Q, QuerySet
 from django.db.models.functions import Cast
 
 from artifacts.access.roles import Verb
@@ -50,15 +52,52 @@ def entries_about_artifact(entries: QuerySet[AuditEntry], artifact_id: int) -> Q
     """Of `entries`, everything that happened to an artifact: to it, its versions and grants on it, and every read
     of its versions' bytes, those read through the project's blob endpoint included (they name no artifact). One
     statement: the versions' blobs and the artifact's project are subqueries."""
-    versions = ArtifactVersion.objects.filter(artifact_id=artifact_id)
-    project = Artifact.objects.filter(pk=artifact_id).values("project_id")
-    reads_of_its_bytes = Q(
+    return entries.filter(_about_artifacts([artifact_id]))
+
+
+def entries_about(
+    entries: QuerySet[AuditEntry], *, artifact_ids: Collection[int], objects: Collection[tuple[str, str]] = ()
+) -> QuerySet[AuditEntry]:
+    """Of `entries`, everything about the artifacts `artifact_ids` (as `entries_about_artifact` reads each) and
+    about the `objects`, each named by its (object type, id): what the log ties to no artifact, such as a
+    registered model (the registry, beside this area, says which of its objects and artifacts make up a model)."""
+    condition = _about_artifacts(artifact_ids) if artifact_ids else Q(pk__in=[])
+    for object_type, object_id in objects:
+        condition |= Q(object_type=object_type, object_id=object_id)
+    return entries.filter(condition)
+
+
+def _about_artifacts(artifact_ids: Collection[int]) -> Q:
+    versions = ArtifactVersion.objects.filter(artifact_id__in=artifact_ids)
+    projects = Artifact.objects.filter(pk__in=artifact_ids).values("project_id")
+    reads_of_their_bytes = Q(
         action__in=READ_ACTIONS,
         object_type="blob",
         object_id__in=versions.values(key=Cast("blob_id", CharField())),
-        project_id__in=project,
+        project_id__in=projects,
     )
-    return entries.filter(Q(artifact_id=artifact_id) | reads_of_its_bytes)
+    return Q(artifact_id__in=artifact_ids) | reads_of_their_bytes
+
+
+def entries_hidden_between(user: User, gaps: list[tuple[int, int]], *, filtered: bool) -> list[int]:
+    """For each (newer, older) pair of seqs of entries listed one after the other, how many entries lie strictly
+    between them that `user` may not read. Seqs are gapless, so a gap holds `newer - older - 1` entries. Listed
+    without filters, the two are consecutive among the entries `user` may read, so every entry between is hidden
+    (no query); with filters, those `user` may read (but the filters left out) are counted, every gap in one
+    statement over the seqs the gaps span."""
+    sizes = [newer - older - 1 for newer, older in gaps]
+    if can_read_whole_log(user):
+        return [0] * len(gaps)
+    if not filtered or not any(sizes):
+        return sizes
+    counts = {
+        f"gap_{index}": Count("pk", filter=Q(seq__gt=older, seq__lt=newer))
+        for index, (newer, older) in enumerate(gaps)
+        if newer - older > 1
+    }
+    lowest, highest = min(older for _, older in gaps), max(newer for newer, _ in gaps)
+    readable = entries_visible_to(user).filter(seq__gt=lowest, seq__lt=highest).aggregate(**counts)
+    return [size - readable.get(f"gap_{index}", 0) for index, size in enumerate(sizes)]
 
 
 def audit_entries_for(user: User) -> QuerySet[AuditEntry]:

@@ -20,6 +20,7 @@ from artifacts.models import (
     RunDatasetInput,
     VersionTombstone,
 )
+from governance.audit.selectors import can_read_whole_log
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
 from governance.registry.gates import gates_evaluate, gates_pass
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
@@ -262,3 +263,58 @@ def project_records(user: User, project: Project) -> ProjectRecords:
         more_runs=more_runs,
         more_models=more_models,
     )
+
+
+# The audit explorer's names ----------------------------------------------------------------------------------------
+
+#: How many models and artifacts a name that matches several offers to choose from.
+AUDIT_SUBJECT_CHOICES = 20
+
+
+@dataclass(frozen=True)
+class AuditSubject:
+    """A model or an artifact whose audit entries the explorer lists when asked for it by name."""
+
+    kind: str  # "model" or "artifact"
+    id: int
+    name: str
+    project_slug: str
+
+
+def audit_subjects_named(
+    user: User, name: str, *, project: tuple[int | None, str] | None, kind: str = ""
+) -> list[AuditSubject]:
+    """The registered models and the artifacts `user` may see named exactly `name`, or, when none is, those whose
+    name starts with it (in any case); only in `project` (the entries filter's (id or None, slug)) when given, and
+    only of `kind` ("model" or "artifact") when given. Models first, then artifacts, each by project and name; at
+    most AUDIT_SUBJECT_CHOICES. Four queries at most. Whoever reads the whole log finds every model and artifact:
+    its entries already name them all."""
+    in_project = Q() if project is None else Q(project_id=project[0]) if project[0] else Q(project__slug=project[1])
+    every = can_read_whole_log(user)
+    kinds = {
+        "model": RegisteredModel.objects.all() if every else RegisteredModel.objects.visible_to(user),
+        "artifact": Artifact.objects.all() if every else Artifact.objects.visible_to(user),
+    }
+    for lookup in ("name", "name__istartswith"):
+        found = [
+            AuditSubject(each_kind, match.pk, match.name, match.project.slug)
+            for each_kind, queryset in kinds.items()
+            if kind in ("", each_kind)
+            for match in queryset.filter(in_project, **{lookup: name})
+            .select_related("project")
+            .order_by("project__slug", "name")[:AUDIT_SUBJECT_CHOICES]
+        ]
+        if found:
+            return found[:AUDIT_SUBJECT_CHOICES]
+    return []
+
+
+def audit_subject_scope(subject: AuditSubject) -> tuple[list[int], list[tuple[str, str]]]:
+    """What the entries about `subject` are recorded against: the artifacts (an artifact itself; for a model, those
+    its versions come from, as its versions, aliases and promotions are), and the objects the log ties to no
+    artifact, by (object type, id): a model itself, named as `audit_object` names it."""
+    if subject.kind == "artifact":
+        return [subject.id], []
+    versions = ModelVersion.objects.filter(registered_model_id=subject.id)
+    artifact_ids = sorted(set(versions.values_list("artifact_version__artifact_id", flat=True)))
+    return artifact_ids, [(str(RegisteredModel._meta.verbose_name).replace(" ", "_"), str(subject.id))]

@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
@@ -24,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.audit import signing
 from core.audit import tree as audit_tree
-from core.audit.actions import ACTION_PREFIXES, AuditAction
+from core.audit.actions import ACTION_PREFIXES, ANNOUNCED_AS, RECORDED_AS, AuditAction
 from core.audit.recorder import (
     audit_export_begin,
     entry_bytes,
@@ -37,14 +38,16 @@ from core.audit.recorder import (
 )
 from core.crypto.merkle import leaf_hash, tree_head_signature_ok, verify_consistency, verify_inclusion
 from core.errors import InvalidInput
+from core.events import EventType
 from core.models import AuditEntry, SignedTreeHead
 from core.pagination import PAGING, KeysetPage, keyset_page
 from governance.audit import selectors
 from governance.audit.filters import AuditEntryFilter
 from governance.portal import context as portal
+from governance.portal import selectors as portal_selectors
+from governance.portal.selectors import AuditSubject
 
 PAGE_SIZE = 50
-#: Query parameters that page through the list rather than filter it.
 
 
 def auditors_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -230,23 +233,131 @@ def explorer_filters(request: HttpRequest) -> AuditEntryFilter:
     return AuditEntryFilter(filter_query(request.GET), queryset=selectors.audit_entries_for(request.user))
 
 
+#: The longest name the "model or artifact" field reads (names are at most 128 characters).
+MAX_NAME_CHARS = 200
+
+
+#: What the "model or artifact" field may be narrowed to (`kind`): the empty value is either.
+SUBJECT_KINDS = {"": "Model or artifact", "model": "Model", "artifact": "Artifact"}
+
+
+@dataclass(frozen=True)
+class SubjectFilter:
+    """What the explorer's "model or artifact" field (`name`, and `kind` to say which) asked for: the one model or
+    artifact found, several to choose from, or why none was (a 400 on the page)."""
+
+    asked: str = ""
+    kind: str = ""
+    subject: AuditSubject | None = None
+    choices: tuple[AuditSubject, ...] = ()
+    error: str = ""
+
+    @property
+    def lists(self) -> bool:
+        """Whether the entries can be listed: nothing asked, or one model or artifact found."""
+        return not self.error and not self.choices
+
+
+def subject_filter(request: HttpRequest, filters: AuditEntryFilter) -> SubjectFilter:
+    """The model or artifact the portal's own filters ask for by name, among those the user may see, in the project
+    the entries filter names if it names one. Call with valid `filters`. The API has no such filter: it takes the
+    artifact's id, which the explorer takes too (`artifact`)."""
+    name = request.GET.get("name", "").replace("\x00", "").strip()[:MAX_NAME_CHARS]
+    kind = request.GET.get("kind", "")
+    if kind not in SUBJECT_KINDS:
+        return SubjectFilter(name, error=f"kind must be model or artifact, or empty for either; not {kind[:40]!r}.")
+    if not name:
+        return SubjectFilter(kind=kind)
+    project = filters.form.cleaned_data.get("project")
+    found = portal_selectors.audit_subjects_named(request.user, name, project=project, kind=kind)
+    if not found:
+        what = SUBJECT_KINDS[kind].lower()
+        where = f" in the project {project[1]!r}" if project else ""
+        return SubjectFilter(
+            name,
+            kind,
+            error=f"No {what} you may see is named {name!r}, or has a name starting with it{where}. Names are "
+            "matched whole, or by their start; an artifact's number goes in the artifact id field.",
+        )
+    if len(found) > 1:
+        return SubjectFilter(name, kind, choices=tuple(found))
+    return SubjectFilter(name, kind, subject=found[0])
+
+
+def entries_of(filters: AuditEntryFilter, subject: SubjectFilter) -> QuerySet[AuditEntry]:
+    """The entries the filters select, narrowed to those about the model or artifact found by name, if any."""
+    if subject.subject is None:
+        return filters.qs
+    artifact_ids, objects = portal_selectors.audit_subject_scope(subject.subject)
+    return selectors.entries_about(filters.qs, artifact_ids=artifact_ids, objects=objects)
+
+
+def subject_document(subject: SubjectFilter) -> dict:
+    """The model or artifact found by name, as a filtered export's header and its audit entry name it."""
+    if subject.subject is None:
+        return {}
+    found = subject.subject
+    return {found.kind: f"{found.project_slug}/{found.name}", f"{found.kind}_id": found.id}
+
+
+def choice_query(query: QueryDict, choice: AuditSubject) -> str:
+    """The explorer's query with `choice` picked: its whole name, project and kind, which name it alone (a name is
+    unique among a project's models, and among its artifacts)."""
+    params = filter_query(query)
+    for field, value in (("name", choice.name), ("project", choice.project_slug), ("kind", choice.kind)):
+        params.setlist(field, [value])
+    return params.urlencode()
+
+
+@dataclass(frozen=True)
+class Row:
+    """An entry listed, and how many entries the viewer may not read lie between it and `next_seq`, the next older
+    entry listed (None for the last of the log's entries the filters select)."""
+
+    entry: AuditEntry
+    hidden_after: int
+    next_seq: int | None
+
+
+def rows_with_gaps(request: HttpRequest, page: KeysetPage, entries: QuerySet[AuditEntry], *, filtered: bool) -> list:
+    """The page's entries, each with the count of entries the viewer may not read between it and the next older
+    one listed: on this page, or for the last, the first of the next page (one query, when there is one)."""
+    seqs: list[int | None] = [entry.seq for entry in page.rows]
+    if page.rows and page.older is not None:
+        seqs.append(entries.filter(seq__lt=seqs[-1]).values_list("seq", flat=True).order_by("-seq").first())
+    next_seqs = [*seqs[1:], None][: len(page.rows)]
+    gaps = [(entry.seq, older) for entry, older in zip(page.rows, next_seqs, strict=True) if older is not None]
+    hidden = selectors.entries_hidden_between(request.user, gaps, filtered=filtered) if gaps else []
+    counts = [*hidden, *[0] * (len(page.rows) - len(hidden))]
+    return [Row(entry, count, older) for entry, count, older in zip(page.rows, counts, next_seqs, strict=True)]
+
+
 def explorer(request: HttpRequest, filters: AuditEntryFilter, *, status: int = 200) -> HttpResponse:
     valid = filters.is_valid()
-    page = keyset_page(filters.qs, request.GET, key="seq", size=PAGE_SIZE) if valid else KeysetPage([], None, None)
+    subject = subject_filter(request, filters) if valid else SubjectFilter()
+    listing = valid and subject.lists
+    entries = entries_of(filters, subject) if listing else AuditEntry.objects.none()
+    page = keyset_page(entries, request.GET, key="seq", size=PAGE_SIZE) if listing else KeysetPage([], None, None)
     cleaned = filters.form.cleaned_data if valid else {}
+    filtered = any(value for name, value in request.GET.items() if name not in PAGING)
     context = {
         "filters": filters,
         "form": filters.form,
+        "valid": valid and not subject.error,
+        "subject": subject,
+        "subject_kinds": SUBJECT_KINDS,
+        "choices": [(choice, choice_query(request.GET, choice)) for choice in subject.choices],
         "since": time_input(cleaned.get("since")),
         "until": time_input(cleaned.get("until")),
-        "filtered": any(value for name, value in request.GET.items() if name not in PAGING),
+        "filtered": filtered,
         "page": page,
+        "rows": rows_with_gaps(request, page, entries, filtered=filtered) if listing else [],
         "newest": filter_query(request.GET).urlencode(),
         "may_export_whole_log": selectors.can_read_whole_log(request.user),
         # Offered as the action field's suggestions: the declared vocabulary, each kind's prefix first.
         "known_actions": [*ACTION_PREFIXES, *AuditAction.values],
     }
-    return render(request, "portal/audit/list.html", context, status=status)
+    return render(request, "portal/audit/list.html", context, status=400 if subject.error else status)
 
 
 @require_GET
@@ -285,6 +396,39 @@ def audit_entry(request: HttpRequest, seq: int) -> HttpResponse:
     return render(request, "portal/audit/entry.html", context)
 
 
+@dataclass(frozen=True)
+class GlossaryEntry:
+    """An audit action, what it records, and the webhook event types announcing the same act, as (type, meaning)."""
+
+    action: str
+    meaning: str
+    events: list[tuple[str, str]]
+
+
+def glossary() -> dict[str, list[GlossaryEntry]]:
+    """Every declared audit action by kind (its prefix), from the one list the recorder accepts (`AuditAction`)."""
+    kinds: dict[str, list[GlossaryEntry]] = {prefix: [] for prefix in ACTION_PREFIXES}
+    for action in AuditAction:
+        events = [(event, EventType(event).label) for event in ANNOUNCED_AS[action.value]]
+        kinds[f"{action.value.split('.')[0]}."].append(GlossaryEntry(action.value, action.label, events))
+    return kinds
+
+
+@require_GET
+@login_required
+def audit_actions(request: HttpRequest) -> HttpResponse:
+    """The glossary: every action the log can record, what it means, and the webhook event type, if any, that
+    announces the same act. Open to anyone signed in (the API's schema publishes the same list, and those who
+    manage webhooks need it too); links into the explorer only for those who audit."""
+    context = {
+        "kinds": glossary(),
+        # Event types whose sending the log does not record (a test event), so no action above names them.
+        "unrecorded_events": [(event, EventType(event).label) for event, actions in RECORDED_AS.items() if not actions],
+        "may_audit": portal.audits(request),
+    }
+    return render(request, "portal/audit/actions.html", context)
+
+
 @require_http_methods(["GET", "POST"])
 @auditors_only
 def audit_verify(request: HttpRequest) -> HttpResponse:
@@ -315,13 +459,17 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     filters = explorer_filters(request)
     if not filters.is_valid():
         return explorer(request, filters, status=400)
-    applied = export_filter_document(filters.form.cleaned_data)
+    subject = subject_filter(request, filters)
+    if not subject.lists:
+        return explorer(request, filters, status=400)
+    applied = export_filter_document(filters.form.cleaned_data) | subject_document(subject)
     if not applied and selectors.can_read_whole_log(request.user):
         head = audit_export_begin()
         lines, name = export_lines(head), f"audit-log-{head.tree_size}.jsonl"
     else:
         head = audit_export_begin(filters=applied)
-        lines, name = filtered_export_lines(head, filters.qs, filters=applied), f"audit-entries-{head.tree_size}.jsonl"
+        entries = entries_of(filters, subject)
+        lines, name = filtered_export_lines(head, entries, filters=applied), f"audit-entries-{head.tree_size}.jsonl"
     response = StreamingHttpResponse(lines, content_type="application/x-ndjson")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
@@ -331,5 +479,6 @@ urlpatterns = [
     path("audit/", audit, name="audit"),
     path("audit/verify/", audit_verify, name="audit-verify"),
     path("audit/export/", audit_export, name="audit-export"),
+    path("audit/actions/", audit_actions, name="audit-actions"),
     path("audit/<int:seq>/", audit_entry, name="audit-entry"),
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from core.audit.actions import ACTION_PREFIXES, RECORDED_AS, AuditAction, UndeclaredAuditAction
+from core.audit.actions import ACTION_PREFIXES, ANNOUNCED_AS, RECORDED_AS, AuditAction, UndeclaredAuditAction
 from core.audit.recorder import AuditObject, audit_record
 from core.events import SUBSCRIBABLE_TYPES, EventType
 from core.models import AuditEntry
@@ -83,6 +83,14 @@ def test_an_undeclared_action_is_refused_before_anything_is_written():
 def test_every_event_type_says_which_actions_record_its_act():
     assert set(RECORDED_AS) == set(EventType.values)
     assert {action for actions in RECORDED_AS.values() for action in actions} <= set(AuditAction.values)
+
+
+def test_every_action_says_which_event_types_announce_its_act_as_the_event_types_say():
+    assert set(ANNOUNCED_AS) == set(AuditAction.values)
+    assert ANNOUNCED_AS["promotion_request.approved_by_reviewer"] == ["promotion.approved"]
+    assert ANNOUNCED_AS["blob.downloaded"] == []
+    announced = {(event, action) for action, events in ANNOUNCED_AS.items() for event in events}
+    assert announced == {(event, action) for event, actions in RECORDED_AS.items() for action in actions}
 
 
 # Published --------------------------------------------------------------------------------------------------

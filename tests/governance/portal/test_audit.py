@@ -3,11 +3,15 @@ the latest signed head checked on demand (and caught when forged), and the expor
 the explorer's filtered view, for every auditor, and the whole log for the global permission."""
 
 import base64
+import html
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -16,12 +20,14 @@ from django.utils import timezone
 from artifacts.access.roles import Role
 from core.audit import signing
 from core.audit import tree as audit_tree
+from core.audit.actions import RECORDED_AS, AuditAction
 from core.audit.recorder import AuditObject, audit_record, tree_head_sign
 from core.crypto.merkle import FILTERED_EXPORT_FORMAT, leaf_hash
 from core.models import AuditEntry, SignedTreeHead
+from governance.portal.templatetags.audit_names import breakable
 from governance.portal.views.audit import PAGE_SIZE
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory, grant
-from tests.governance.factories import auditor_of, global_auditor
+from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory, auditor_of, global_auditor
 from tools.audit_verify import verify_export, verify_filtered_export
 
 pytestmark = pytest.mark.django_db
@@ -533,3 +539,324 @@ def test_verify_now_catches_an_entry_rewritten_together_with_its_recorded_hash(c
     failed = [check for check in response.context["checks"] if not check.ok]
     assert response.context["verified"] is False
     assert any("seq 0 to 15" in check.detail for check in failed)  # the kept subtree holding entry 2
+
+
+# Names as recorded, wrapped only between words ---------------------------------------------------------------
+
+
+def test_action_object_and_field_names_may_break_only_after_a_dot_or_underscore(client):
+    project = ProjectFactory()
+    entry = record(
+        "promotion_request.approved_by_reviewer",
+        AuditObject(type="promotion_request", id="7", label="churn@v2", project_id=project.pk),
+        changes={"model_card": ["", "# Card"], "DESCRIPTION": "as recorded"},
+    )
+    client.force_login(auditor_of(project))
+
+    listing = client.get(EXPLORER).content.decode()
+    page = client.get(reverse("portal:audit-entry", args=[entry.seq])).content.decode()
+
+    broken = '<code class="audit-name">promotion_<wbr>request.<wbr>approved_<wbr>by_<wbr>reviewer</code>'
+    assert broken in listing
+    assert broken in page
+    assert '<span class="audit-name">promotion_<wbr>request</span>' in listing
+    assert '<code class="audit-name field-name">model_<wbr>card</code>' in page
+    assert '<code class="audit-name field-name">DESCRIPTION</code>' in page
+
+
+def test_the_audit_css_forbids_breaks_inside_words_and_shows_field_names_as_recorded():
+    """The portal's `code` may wrap anywhere (hashes, digests) and its table headers are upper-cased: the log's
+    names opt out of both (checked in a browser by tests/e2e/test_audit.py at desktop and phone widths)."""
+    css = (Path(settings.BASE_DIR) / "static" / "portal" / "audit.css").read_text()
+
+    assert re.search(r"\.audit-name \{ overflow-wrap: normal; word-break: normal; \}", css)
+    assert re.search(r'table\.changes th\[scope="row"\][^{]*\{ text-transform: none;', css)
+
+
+def test_the_breakable_filter_escapes_the_name_first():
+    assert breakable('a_b.<script>"') == "a_<wbr>b.<wbr>&lt;script&gt;&quot;"
+
+
+# By model or artifact name -----------------------------------------------------------------------------------
+
+
+def test_an_artifact_name_lists_what_happened_to_that_artifact_only(client):
+    project = ProjectFactory(slug="churn")
+    scorer, other = ArtifactFactory(project=project, name="scorer"), ArtifactFactory(project=project, name="other")
+    about_it = record("artifact.updated", scorer)
+    record("artifact.updated", other)
+    record("project.updated", project)
+    client.force_login(auditor_of(project))
+
+    response = client.get(EXPLORER, {"name": "scorer"})
+
+    assert listed(response) == [about_it.seq]
+    assert "Entries about the artifact <strong>churn/scorer</strong>" in response.content.decode()
+    assert listed(client.get(EXPLORER, {"artifact": str(scorer.pk)})) == [about_it.seq]
+
+
+def test_a_model_name_lists_the_model_and_the_artifacts_its_versions_come_from(client):
+    version = ModelVersionFactory(registered_model=RegisteredModelFactory(name="fraud-scorer"))
+    model, project = version.registered_model, version.registered_model.project
+    unrelated = record("artifact.updated", ArtifactFactory(project=project, name="unrelated"))
+    person = auditor_of(project)
+    client.force_login(person)
+
+    seqs = listed(client.get(EXPLORER, {"name": "fraud-scorer"}))
+
+    about_model = AuditEntry.objects.filter(object_type="registered_model", object_id=str(model.pk))
+    about_artifact = AuditEntry.objects.filter(artifact_id=version.artifact_version.artifact_id)
+    assert about_model.exists()
+    assert about_artifact.exists()
+    assert set(seqs) == {*about_model.values_list("seq", flat=True), *about_artifact.values_list("seq", flat=True)}
+    assert unrelated.seq not in seqs
+    assert AuditEntry.objects.get(seq__in=seqs, action="model_version.registered")
+
+
+def test_a_name_matches_by_its_start_when_nothing_is_named_so_whole(client):
+    project = ProjectFactory(slug="churn")
+    entry = record("artifact.updated", ArtifactFactory(project=project, name="evaluation-report"))
+    client.force_login(auditor_of(project))
+
+    assert listed(client.get(EXPLORER, {"name": "Evaluation"})) == [entry.seq]
+
+
+def test_a_name_in_several_projects_offers_the_choices_and_a_choice_lists_its_entries(client):
+    churn, fraud = ProjectFactory(slug="churn"), ProjectFactory(slug="fraud")
+    in_churn = record("artifact.updated", ArtifactFactory(project=churn, name="model"))
+    in_fraud = record("artifact.updated", ArtifactFactory(project=fraud, name="model"))
+    person = auditor_of(churn)
+    grant(Role.AUDITOR, on=fraud, user=person)
+    client.force_login(person)
+
+    response = client.get(EXPLORER, {"name": "model", "action": "artifact."})
+
+    assert response.status_code == 200
+    assert listed(response) == []
+    body = response.content.decode()
+    assert "“model” names 2 things you may see: choose one" in body
+    links = re.findall(r'<li><a href="\?([^"]+)">Artifact <strong>model</strong> in the project (\w+)</a>', body)
+    assert [project for _, project in links] == ["churn", "fraud"]
+    chosen = {project: query for query, project in links}
+    assert listed(client.get(f"{EXPLORER}?{html.unescape(chosen['fraud'])}")) == [in_fraud.seq]
+    assert "action=artifact." in html.unescape(chosen["churn"])
+    assert listed(client.get(EXPLORER, {"name": "model", "project": "churn"})) == [in_churn.seq]
+
+
+def test_a_model_and_an_artifact_of_one_name_are_told_apart_by_kind(client):
+    registered = RegisteredModelFactory(name="scorer")
+    project = registered.project
+    artifact_entry = record("artifact.updated", ArtifactFactory(project=project, name="scorer"))
+    client.force_login(auditor_of(project))
+
+    both = client.get(EXPLORER, {"name": "scorer"})
+    artifact_only = client.get(EXPLORER, {"name": "scorer", "kind": "artifact"})
+    model_only = client.get(EXPLORER, {"name": "scorer", "kind": "model"})
+
+    assert [choice.kind for choice, _ in both.context["choices"]] == ["model", "artifact"]
+    assert listed(artifact_only) == [artifact_entry.seq]
+    model_created = AuditEntry.objects.get(action="registered_model.created", object_id=str(registered.pk))
+    assert listed(model_only) == [model_created.seq]
+
+
+def test_an_unknown_name_or_one_the_viewer_may_not_see_is_a_400_saying_so(client):
+    project, hidden = ProjectFactory(slug="churn"), ProjectFactory(slug="secret")
+    record("artifact.updated", ArtifactFactory(project=hidden, name="secret-model"))
+    client.force_login(auditor_of(project))
+
+    for name in ("nothing-like-it", "secret-model"):
+        response = client.get(EXPLORER, {"name": name})
+        assert response.status_code == 400
+        assert response.context["rows"] == []
+        body = response.content.decode()
+        assert f"No model or artifact you may see is named &#x27;{name}&#x27;" in body
+        assert "not valid" in body
+    assert client.get(EXPLORER, {"name": "x", "kind": "dataset"}).status_code == 400
+
+
+def test_the_export_takes_the_name_and_says_what_it_named(client):
+    project = ProjectFactory(slug="churn")
+    scorer = ArtifactFactory(project=project, name="scorer")
+    about_it = [record("artifact.updated", scorer) for _ in range(2)]
+    record("project.updated", project)
+    tree_head_sign()
+    client.force_login(auditor_of(project))
+
+    lines = exported_lines(client.get(EXPORT, {"name": "scorer"}))
+
+    header = json.loads(lines[0])
+    assert header["filter"] == {"artifact": "churn/scorer", "artifact_id": scorer.pk}
+    assert exported_seqs(lines) == [entry.seq for entry in about_it]
+    assert verify_filtered_export(lines, signing.public_key_bytes()).entries == 2
+    assert client.get(EXPORT, {"name": "nothing-like-it"}).status_code == 400
+
+
+# Entries the viewer may not see ------------------------------------------------------------------------------
+
+
+def gap_markers(response) -> list[tuple[int, int]]:
+    """(seq of the entry above the marker, the count it gives), in page order."""
+    assert response.status_code == 200
+    return [(row.entry.seq, row.hidden_after) for row in response.context["rows"] if row.hidden_after]
+
+
+def test_a_jump_in_sequence_is_marked_with_how_many_entries_the_viewer_may_not_see(client):
+    mine, theirs = ProjectFactory(), ProjectFactory()
+    person = auditor_of(mine)
+    first = record("project.updated", mine)
+    for _ in range(3):
+        record("project.updated", theirs)
+    second = record("project.updated", mine)
+    record("project.updated", theirs)
+    third = record("project.updated", mine)
+    client.force_login(person)
+
+    response = client.get(EXPLORER)
+
+    assert gap_markers(response) == [(third.seq, 1), (second.seq, 3)]
+    assert (second.seq, first.seq) == (first.seq + 4, second.seq - 4)
+    body = response.content.decode()
+    assert "3 entries not visible to you" in body
+    assert "1 entry not visible to you" in body
+    assert client.get(EXPLORER, {"action": "project.updated"}).context["rows"][0].hidden_after == 1
+
+
+def test_with_filters_only_the_entries_the_viewer_may_not_see_are_counted(client):
+    """Entries the viewer may read but the filter leaves out are not "not visible": only the others count."""
+    mine, theirs = ProjectFactory(), ProjectFactory()
+    person = auditor_of(mine)
+    older = record("project.updated", mine)
+    record("project.updated", theirs)
+    record("artifact.updated", ArtifactFactory(project=mine))  # readable, filtered out
+    record("project.updated", theirs)
+    newer = record("project.updated", mine)
+    client.force_login(person)
+
+    response = client.get(EXPLORER, {"action": "project.updated"})
+
+    assert [row.entry.seq for row in response.context["rows"]][:2] == [newer.seq, older.seq]
+    assert gap_markers(response)[0] == (newer.seq, 2)
+
+
+def test_a_jump_across_pages_is_marked_at_the_foot_of_the_newer_page(client):
+    mine, theirs = ProjectFactory(slug="mine"), ProjectFactory()
+    person = auditor_of(mine)
+    last_of_second_page = record("project.updated", mine)
+    for _ in range(2):
+        record("project.updated", theirs)
+    made = [record("project.updated", mine) for _ in range(PAGE_SIZE)]
+    client.force_login(person)
+
+    first_page = client.get(EXPLORER, {"project": "mine"})
+
+    assert gap_markers(first_page) == [(made[0].seq, 2)]
+    assert first_page.context["rows"][-1].next_seq == last_of_second_page.seq
+
+
+def test_whoever_reads_the_whole_log_sees_no_marker(client):
+    for project in (ProjectFactory(), ProjectFactory(), ProjectFactory()):
+        record("project.updated", project)
+    client.force_login(global_auditor())
+
+    assert gap_markers(client.get(EXPLORER)) == []
+    assert gap_markers(client.get(EXPLORER, {"action": "project.updated"})) == []
+
+
+# The glossary of actions -------------------------------------------------------------------------------------
+
+ACTIONS = reverse("portal:audit-actions")
+
+
+def test_the_glossary_lists_every_action_the_log_can_record_with_its_meaning_and_event(client):
+    client.force_login(auditor_of(ProjectFactory()))
+
+    response = client.get(ACTIONS)
+
+    assert response.status_code == 200
+    body = html.unescape(re.sub(r"<wbr>", "", response.content.decode()))
+    for action in AuditAction:
+        assert f'<tr id="{action.value}">' in body
+        assert action.label in body
+    approval = body[body.index('<tr id="promotion_request.approved_by_reviewer">') :].split("</tr>")[0]
+    assert "promotion.approved" in approval
+    assert "none" in body[body.index('<tr id="blob.downloaded">') :].split("</tr>")[0]
+    assert "webhook.test" in body[body.index("Webhook events the log does not record") :]
+    assert f'href="{EXPLORER}?action=promotion_request.approved_by_reviewer"' in body
+
+
+def test_every_event_type_is_named_in_the_glossary_against_the_actions_recording_it(client):
+    client.force_login(UserFactory())
+    body = html.unescape(client.get(ACTIONS).content.decode().replace("<wbr>", ""))
+
+    for event, actions in RECORDED_AS.items():
+        for action in actions:
+            row = body[body.index(f'<tr id="{action}">') :].split("</tr>")[0]
+            assert event in row
+
+
+def test_the_glossary_is_for_anyone_signed_in_with_explorer_links_only_for_auditors(client):
+    assert client.get(ACTIONS).status_code == 302
+    client.force_login(UserFactory())
+
+    body = client.get(ACTIONS).content.decode()
+
+    assert "Audit actions and webhook events" in body
+    assert f'href="{EXPLORER}' not in body
+
+
+def test_the_explorer_and_its_action_filter_link_the_glossary(client):
+    project = ProjectFactory()
+    entry = record("project.updated", project)
+    client.force_login(auditor_of(project))
+
+    body = client.get(EXPLORER).content.decode()
+    help_text = body[body.index('id="h-action"') :].split("</div>")[0]
+    entry_page = client.get(reverse("portal:audit-entry", args=[entry.seq])).content.decode()
+
+    assert f'href="{ACTIONS}"' in body
+    assert f'href="{ACTIONS}"' in help_text
+    assert f'href="{ACTIONS}#project.updated"' in entry_page
+
+
+def test_no_export_is_offered_until_an_ambiguous_name_is_settled(client):
+    churn, fraud = ProjectFactory(slug="churn"), ProjectFactory(slug="fraud")
+    for project in (churn, fraud):
+        ArtifactFactory(project=project, name="model")
+    client.force_login(global_auditor())
+
+    body = client.get(EXPLORER, {"name": "model"}).content.decode()
+
+    assert "Choose one of the models or artifacts above to export the entries they select." in body
+    assert f'href="{EXPORT}' not in body
+    assert client.get(EXPORT, {"name": "model"}).status_code == 400
+    assert not AuditEntry.objects.filter(action="audit_log.exported").exists()
+
+
+def test_a_filtered_page_with_jumps_costs_the_same_queries_for_1_or_10_entries(client):
+    mine, theirs = ProjectFactory(), ProjectFactory()
+    client.force_login(auditor_of(mine))
+
+    def made_with_a_jump() -> None:
+        record("project.updated", theirs)
+        record("project.updated", mine)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(EXPLORER, {"action": "project.updated"}).status_code == 200
+        return len(captured)
+
+    made_with_a_jump()
+    made_with_a_jump()
+    two = queries()
+    for _ in range(9):
+        made_with_a_jump()
+    assert queries() == two
+
+
+def test_whoever_reads_the_whole_log_finds_any_model_or_artifact_by_name(client):
+    """They hold no role on the project, but its entries, names included, are theirs to read."""
+    project = ProjectFactory(slug="churn")
+    about_it = record("artifact.updated", ArtifactFactory(project=project, name="scorer"))
+    client.force_login(global_auditor())
+
+    assert listed(client.get(EXPLORER, {"name": "scorer"})) == [about_it.seq]

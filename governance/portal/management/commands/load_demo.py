@@ -1,25 +1,56 @@
+import ipaddress
+from argparse import ArgumentTypeError
+from collections import defaultdict
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
-from artifacts.demo import (
-    ADMIN_PASSWORD,
-    ADMIN_URL,
-    ADMIN_USERNAME,
-    API_DOCS_URL,
-    PORTAL_URL,
-    PROJECT_SLUG,
-    TEAM,
-    VIEWER_GROUP,
-    VIEWER_GROUP_MEMBERS,
-    DemoOutcome,
-    load_demo,
-)
+from artifacts.demo import ADMIN_PASSWORD, ADMIN_USERNAME, PROJECT_SLUG, DemoOutcome, load_demo
+from artifacts.models import Project, RoleGrant
 from core.audit.recorder import tree_head_sign
 from core.errors import DomainError
 from governance.portal.demo import MAINTAINER, SECOND_REVIEWER, RegistryDemo, load_registry_demo
 
 SHOWN_METRICS = ("accuracy", "precision", "recall", "auc", "log_loss")
+#: Addresses a server listens on for every interface: a browser reaches it on the loopback.
+EVERY_INTERFACE = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 (only compared with, never bound)
+
+
+def port_number(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        raise ArgumentTypeError(f"a port is a number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
+def base_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds a server `runserver host:port` started."""
+    if host in EVERY_INTERFACE:
+        host = "127.0.0.1"
+    try:
+        if ipaddress.ip_address(host.strip("[]")).version == 6:
+            host = f"[{host.strip('[]')}]"
+    except ValueError:
+        pass  # a host name, such as localhost
+    return f"http://{host}:{port}"
+
+
+def team_of(project: Project) -> list[str]:
+    """The demo's admin and everyone who holds a role in `project`, read from its grants (a group's through its
+    members), each with their roles, in the order they were granted."""
+    roles: dict[str, list[str]] = defaultdict(list)
+    if get_user_model().objects.filter(username=ADMIN_USERNAME, is_superuser=True).exists():
+        roles[ADMIN_USERNAME].append("superuser")
+    grants = RoleGrant.objects.filter(project=project).select_related("user", "group", "artifact").order_by("pk")
+    for grant in grants:
+        on = f" on artifact {grant.artifact.name}" if grant.artifact_id else ""
+        if grant.user_id:
+            roles[grant.user.get_username()].append(f"{grant.role}{on}")
+        else:
+            for member in grant.group.user_set.order_by("pk"):
+                roles[member.get_username()].append(f"{grant.role}{on} via group {grant.group.name}")
+    return [f"{name} ({', '.join(held)})" for name, held in roles.items()]
 
 
 class Command(BaseCommand):
@@ -28,6 +59,13 @@ class Command(BaseCommand):
         "superuser with a published password. Runs only with DJANGO_DEBUG=true. Safe to run again: an existing "
         "demo or admin is left as it is."
     )
+
+    def add_arguments(self, parser) -> None:
+        # `make run` passes the address it serves on (its HOST and PORT), so the links printed are the ones that work.
+        parser.add_argument("--host", default="127.0.0.1", help="The host the server listens on (default 127.0.0.1).")
+        parser.add_argument(
+            "--port", type=port_number, default=8000, help="The port the server listens on (default 8000)."
+        )
 
     def handle(self, *args, **options) -> None:
         if not settings.DEBUG:
@@ -43,13 +81,13 @@ class Command(BaseCommand):
             registry = load_registry_demo(outcome.project, admin, ADMIN_PASSWORD)
         except DomainError as error:
             raise CommandError(f"Could not load the demo: {error.message}") from error
-        self._report(outcome)
+        self._report(outcome, base_url(options["host"], options["port"]))
         self._report_registry(registry)
         # The demo's acts are in the audit log; a signed head lets an auditor verify an export of it at once.
         if head := tree_head_sign(only_if_grown=True):
             self.stdout.write(f"Audit:    {head.tree_size} entries, tree head signed (root {head.root_hash[:16]}…)")
 
-    def _report(self, outcome: DemoOutcome) -> None:
+    def _report(self, outcome: DemoOutcome, url: str) -> None:
         project = outcome.project
         if outcome.loaded:
             self.stdout.write(self.style.SUCCESS(f"Loaded the demo project '{project.slug}'."))
@@ -63,14 +101,13 @@ class Command(BaseCommand):
             credentials = f"username {ADMIN_USERNAME}, password {ADMIN_PASSWORD}"
         else:
             credentials = f"username {ADMIN_USERNAME}, with the password you set (the existing user was left alone)"
-        self.stdout.write(f"Portal:   {PORTAL_URL}  (reviewers and auditors: sign in as a team member below)")
-        self.stdout.write(f"Admin:    {ADMIN_URL}  ({credentials})")
-        team = ", ".join(f"{name} ({role})" for name, role in TEAM.items())
-        viewers = ", ".join(VIEWER_GROUP_MEMBERS)
+        portal = url + reverse("portal:dashboard")
+        self.stdout.write(f"Portal:   {portal}  (reviewers and auditors: sign in as a team member below)")
+        self.stdout.write(f"Admin:    {url}{reverse('admin:index')}  ({credentials})")
         # Members made by the demo share its published password; it is shown only when the admin's is too.
         password = f"; password {ADMIN_PASSWORD}" if outcome.admin_has_demo_password else ""
-        self.stdout.write(f"Team:     {team}, {viewers} (viewer via group {VIEWER_GROUP}){password}")
-        self.stdout.write(f"API docs: {API_DOCS_URL}")
+        self.stdout.write(f"Team:     {', '.join(team_of(project))}{password}")
+        self.stdout.write(f"API docs: {url}{reverse('api:docs')}")
 
     def _report_registry(self, registry: RegistryDemo) -> None:
         model = registry.model
