@@ -277,7 +277,7 @@ def test_the_report_shows_every_decision_as_a_page_and_as_csv(admin_client, camp
     html = page.content.decode()
     assert page.status_code == 200
     assert "project churn" in html
-    assert "5: 3 kept, 1 revoked, 1 pending" in html
+    assert "5 grants under review: 4 reviewed (3 kept, 1 revoked), 1 pending" in html
     for grantee in ("user alice", "user bob", "user carol", "group analysts", "user erin"):
         assert grantee in html
     assert "Still needed by group analysts." in html
