@@ -4,9 +4,21 @@ from collections.abc import Iterator
 
 from django.db.models import Count, Q, QuerySet
 
-from artifacts.access.rule import User
+from artifacts.access.roles import Verb
+from artifacts.access.rule import User, is_unrestricted
+from artifacts.models import Project
 from core.exports import csv_lines
 from governance.access.models import AccessReviewCampaign, AccessReviewItem
+
+
+def projects_reviewable_by(user: User) -> QuerySet[Project]:
+    """The projects `user` may open an access review of: any for a superuser; for others those they maintain or
+    audit (the campaign form's rule, and what its project picker offers)."""
+    if is_unrestricted(user):
+        return Project.objects.all()
+    return Project.objects.filter(
+        Project.objects.access_condition(user, Verb.MANAGE) | Project.objects.access_condition(user, Verb.AUDIT)
+    )
 
 
 def access_review_report(campaign: AccessReviewCampaign, user: User) -> QuerySet[AccessReviewItem]:

@@ -21,8 +21,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from artifacts.access.roles import Verb
-from artifacts.access.rule import can, is_unrestricted
+from artifacts.access.rule import is_unrestricted
 from core.admin import (
     ServiceWrittenAdmin,
     ViewOnlyMixin,
@@ -84,7 +83,7 @@ class CampaignOpenForm(forms.ModelForm):
             return project
         if project is None:
             raise forms.ValidationError("Only a superuser reviews every project at once: choose a project.")
-        if not (can(user, Verb.MANAGE, project) or can(user, Verb.AUDIT, project)):
+        if not selectors.projects_reviewable_by(user).filter(pk=project.pk).exists():
             raise forms.ValidationError(f"Reviewing project {project.slug} takes its maintainer or auditor role.")
         return project
 
@@ -131,6 +130,13 @@ class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
                 decided_count=Count("items", filter=~Q(items__decision=AccessReviewItem.Decision.PENDING)),
             )
         )
+
+    def autocomplete_choices(self, request: HttpRequest, field_name: str) -> QuerySet | None:
+        """The project picker of the open form (core.admin.ChosenThroughAutocompleteMixin) offers whoever may open
+        a campaign the projects they may review, though they need not view projects in the admin."""
+        if field_name != "project" or not self.has_add_permission(request):
+            return None
+        return selectors.projects_reviewable_by(request.user)
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
