@@ -1,6 +1,6 @@
 """The portal's governance pages, under the `portal` namespace (see config/urls.py)."""
 
-from governance.portal.views import audit, auth, catalog, dashboard, lifecycle, registry, reviews
+from governance.portal.views import audit, auth, catalog, dashboard, inbox, lifecycle, registry, reviews
 
 urlpatterns = [
     *auth.urlpatterns,
@@ -10,4 +10,5 @@ urlpatterns = [
     *audit.urlpatterns,
     *reviews.urlpatterns,
     *lifecycle.urlpatterns,
+    *inbox.urlpatterns,
 ]
