@@ -31,6 +31,7 @@ from artifacts.models import (
     RunDatasetInput,
 )
 from core.admin import (
+    ChosenThroughAutocompleteMixin,
     DigestSearchMixin,
     ServiceWrittenAdmin,
     ViewOnlyMixin,
@@ -76,7 +77,7 @@ def _per_project_count(model: type[models.Model]) -> Coalesce:
 
 
 @admin.register(Project)
-class ProjectAdmin(ServiceWrittenAdmin):
+class ProjectAdmin(ChosenThroughAutocompleteMixin, ServiceWrittenAdmin):
     list_display = ("slug", "name", "datasets", "artifacts", "runs", "created_at")
     search_fields = ("slug", "name")
     fields = ("slug", "name", "description")

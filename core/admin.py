@@ -5,7 +5,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -161,6 +163,40 @@ def skipped(refusals: list[str], shown: int = 10) -> str:
     """`Skipped N: reason. reason. …`, naming the first `shown` reasons (a bulk action may refuse thousands)."""
     more = f" … and {len(refusals) - shown} more." if len(refusals) > shown else ""
     return f"Skipped {len(refusals)}: " + " ".join(refusals[:shown]) + more
+
+
+class ChosenThroughAutocompleteMixin:
+    """For the admin of objects that other admins' forms choose through autocomplete (`autocomplete_fields`).
+
+    Django answers /admin/autocomplete/ only to users who may view this admin, and offers every object this admin
+    lists. A form may need both otherwise: a maintainer opening an access review chooses among the projects she may
+    review without viewing projects in the admin. So the form's own admin decides, when it defines
+    `autocomplete_choices(request, field_name) -> QuerySet | None`: the objects the field accepts from this user, or
+    None when it has no say (then this admin's own permission and list apply, as in Django).
+    """
+
+    def _referred_choices(self, request: HttpRequest) -> QuerySet | None:
+        match = request.resolver_match
+        if match is None or match.view_name != f"{self.admin_site.name}:autocomplete":
+            return None
+        try:
+            source_model = apps.get_model(request.GET["app_label"], request.GET["model_name"])
+            source_admin = self.admin_site.get_model_admin(source_model)
+        except (KeyError, LookupError, ValueError, NotRegistered):
+            return None
+        choices = getattr(source_admin, "autocomplete_choices", None)
+        return None if choices is None else choices(request, request.GET.get("field_name", ""))
+
+    def has_view_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        if obj is None and self._referred_choices(request) is not None:
+            return True
+        return super().has_view_permission(request, obj)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        choices = self._referred_choices(request)
+        if choices is not None:
+            queryset = queryset.filter(pk__in=choices.values("pk"))
+        return super().get_search_results(request, queryset, search_term)
 
 
 class VisibleChoicesMixin:

@@ -62,6 +62,8 @@ PROVENANT_AUDIT_TREE_HEAD_SCHEDULE = env_crontab("PROVENANT_AUDIT_TREE_HEAD_SCHE
 # Retention rules are run on this schedule (crontab, UTC): a plan per project with rules, applied at once where the
 # project opted in. Daily at 03:30 by default, when stores are quiet.
 PROVENANT_RETENTION_SCHEDULE = env_crontab("PROVENANT_RETENTION_SCHEDULE", "30 3 * * *")
+# The e-mail digest of what awaits each person (crontab, UTC): daily at 07:00 by default, before the working day.
+PROVENANT_DIGEST_SCHEDULE = env_crontab("PROVENANT_DIGEST_SCHEDULE", "0 7 * * *")
 # Storage snapshots (crontab, UTC): hourly by default, a few minutes past the hour.
 PROVENANT_STORAGE_SNAPSHOT_SCHEDULE = env_crontab("PROVENANT_STORAGE_SNAPSHOT_SCHEDULE", "7 * * * *")
 CELERY_BEAT_SCHEDULE = {
@@ -116,6 +118,13 @@ CELERY_BEAT_SCHEDULE = {
     "open-access-reviews": {
         "task": "governance.access.tasks.open_scheduled_access_reviews",
         "schedule": PROVENANT_ACCESS_REVIEW_SCHEDULE,
+    },
+    # E-mails each person with something waiting for them (governance/portal/tasks.py), at most once a day; a run no
+    # worker started within the hour is dropped, and the next day's covers what still waits.
+    "send-inbox-digests": {
+        "task": "governance.portal.tasks.send_inbox_digests",
+        "schedule": PROVENANT_DIGEST_SCHEDULE,
+        "options": {"expires": 3600},
     },
     # Plans every project's retention (governance/lifecycle/tasks.py); a run missed during an outage is dropped: the
     # next one plans from the rules and versions as they stand then.

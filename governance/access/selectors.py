@@ -1,9 +1,24 @@
-"""Reads for access reviews: a campaign's report and its counts."""
+"""Reads for access reviews: a campaign's report, its counts and its CSV."""
+
+from collections.abc import Iterator
 
 from django.db.models import Count, Q, QuerySet
 
-from artifacts.access.rule import User
+from artifacts.access.roles import Verb
+from artifacts.access.rule import User, is_unrestricted
+from artifacts.models import Project
+from core.exports import csv_lines
 from governance.access.models import AccessReviewCampaign, AccessReviewItem
+
+
+def projects_reviewable_by(user: User) -> QuerySet[Project]:
+    """The projects `user` may open an access review of: any for a superuser; for others those they maintain or
+    audit (the campaign form's rule, and what its project picker offers)."""
+    if is_unrestricted(user):
+        return Project.objects.all()
+    return Project.objects.filter(
+        Project.objects.access_condition(user, Verb.MANAGE) | Project.objects.access_condition(user, Verb.AUDIT)
+    )
 
 
 def access_review_report(campaign: AccessReviewCampaign, user: User) -> QuerySet[AccessReviewItem]:
@@ -16,12 +31,60 @@ def access_review_report(campaign: AccessReviewCampaign, user: User) -> QuerySet
 
 
 def access_review_counts(items: QuerySet[AccessReviewItem]) -> dict[str, int]:
-    """How many of `items` there are, pending, kept, revoked and flagged unused, in one query."""
+    """How many of `items` there are, reviewed (kept or revoked), pending, kept, revoked and flagged unused, in
+    one query. `total` is every item, reviewed or not: a report labels each count with what it counts."""
     decision = AccessReviewItem.Decision
     return items.aggregate(
         total=Count("pk"),
+        reviewed=Count("pk", filter=~Q(decision=decision.PENDING)),
         pending=Count("pk", filter=Q(decision=decision.PENDING)),
         kept=Count("pk", filter=Q(decision=decision.KEEP)),
         revoked=Count("pk", filter=Q(decision=decision.REVOKE)),
         unused=Count("pk", filter=AccessReviewItem.unused_condition()),
     )
+
+
+# The report's CSV columns, one row per item.
+REPORT_COLUMNS = (
+    "project",
+    "grantee",
+    "role",
+    "on",
+    "granted_at",
+    "granted_by",
+    "last_activity_at",
+    "unused",
+    "reviewer",
+    "self_review",
+    "decision",
+    "comment",
+    "decided_by",
+    "decided_at",
+    "grant_already_revoked",
+)
+
+
+def access_review_report_csv(campaign: AccessReviewCampaign, user: User) -> Iterator[str]:
+    """The report as CSV lines, the rows `access_review_report` gives `user`, read a chunk at a time: the admin's
+    download and the portal's are this one export."""
+    rows = (
+        (
+            item.project.slug,
+            item.grantee_label,
+            item.role,
+            item.object_label,
+            item.granted_at,
+            item.granted_by_label,
+            item.last_activity_at,
+            item.is_unused,
+            item.reviewer.get_username(),
+            item.self_review,
+            item.decision,
+            item.comment,
+            item.decided_by.get_username() if item.decided_by_id else "",
+            item.decided_at,
+            item.grant_already_revoked,
+        )
+        for item in access_review_report(campaign, user).iterator(chunk_size=1000)
+    )
+    return csv_lines(REPORT_COLUMNS, rows)

@@ -126,11 +126,13 @@ def _record(project, admin: AbstractBaseUser, password: str) -> dict:
     promotion_approve(request=waiting, reviewer=rui, comment="Better AUC at the same threshold.")
     model_alias_set(registered_model=model, name="champion", model_version=v1, set_by=dana)
     model_alias_set(registered_model=model, name="candidate", model_version=v2, set_by=dana)
-    # A quarterly access review under way, so the maintainer has grants to recertify at first sign-in.
+    # A quarterly access review under way, so the maintainer has grants to recertify at first sign-in; she shares
+    # it with sam, as a second pair of eyes (neither reviews their own grant).
     campaign_open(
         project=project,
         due_at=timezone.now() + timedelta(days=14),
         opened_by=mara,
+        reviewers=[mara, sam],
         title="Fraud detection: quarterly access review",
     )
     _lifecycle(project, mara)

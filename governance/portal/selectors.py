@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from artifacts.access.roles import Verb
 from artifacts.access.rule import User
 from artifacts.models import (
     Artifact,
@@ -20,6 +21,7 @@ from artifacts.models import (
     RunDatasetInput,
     VersionTombstone,
 )
+from governance.access.models import AccessReviewCampaign, AccessReviewItem
 from governance.audit.selectors import can_read_whole_log
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPlanItem
 from governance.registry.gates import gates_evaluate, gates_pass
@@ -318,3 +320,89 @@ def audit_subject_scope(subject: AuditSubject) -> tuple[list[int], list[tuple[st
     versions = ModelVersion.objects.filter(registered_model_id=subject.id)
     artifact_ids = sorted(set(versions.values_list("artifact_version__artifact_id", flat=True)))
     return artifact_ids, [(str(RegisteredModel._meta.verbose_name).replace(" ", "_"), str(subject.id))]
+
+
+# What awaits a person: the inbox page, the count in the navigation, the e-mail digest ------------------------------
+
+#: Rows of each kind an inbox lists; the count beside each kind is of all of them.
+AWAITING_LISTED = 50
+
+
+@dataclass(frozen=True)
+class ReviewsAwaiting:
+    """A campaign with items assigned to the person and still pending (`pending`)."""
+
+    campaign: AccessReviewCampaign
+    pending: int
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """What waits for one person's action, each kind counted in full and listed up to AWAITING_LISTED."""
+
+    promotions: list[PromotionRequest]
+    promotions_count: int
+    reviews: list[ReviewsAwaiting]
+    review_items_count: int
+    plans: list[RetentionPlan]
+    plans_count: int
+
+    @property
+    def total(self) -> int:
+        return self.promotions_count + self.review_items_count + self.plans_count
+
+
+def plans_awaiting(user: User) -> QuerySet:
+    """Retention plans that would delete or archive something, waiting for a maintainer of their project to apply
+    them (a plan is applied by a maintainer, or at once by the schedule where the project opted in; a newer plan
+    supersedes it)."""
+    return (
+        RetentionPlan.objects.where(user, Verb.MANAGE)
+        .filter(state=RetentionPlan.State.PLANNED)
+        .filter(Q(versions_to_delete__gt=0) | Q(versions_to_archive__gt=0))
+    )
+
+
+def review_items_awaiting(user: User) -> QuerySet:
+    """Access review items assigned to `user` and still pending, as the access reviews page lists them."""
+    return AccessReviewItem.objects.visible_to(user).filter(reviewer_id=user.pk).pending()
+
+
+def awaiting_count(user: User) -> int:
+    """How many things wait for `user`: promotions to decide, review items to keep or revoke, plans to apply. One
+    query, for the navigation of every page."""
+    counts = [
+        dashboard_awaiting(user).order_by().values("pk"),
+        review_items_awaiting(user).order_by().values("pk"),
+        plans_awaiting(user).order_by().values("pk"),
+    ]
+    first, *rest = counts
+    return first.union(*rest, all=True).count()
+
+
+def awaiting(user: User) -> Awaiting:
+    """Everything that waits for `user`, for the inbox page and the digest: a few queries whatever the numbers."""
+    promotions = dashboard_awaiting(user)
+    campaigns = (
+        review_items_awaiting(user)
+        .order_by()
+        .values("campaign_id")
+        .annotate(pending=Count("pk"))
+        .values_list("campaign_id", "pending")
+    )
+    pending_by_campaign = dict(campaigns)
+    reviews = [
+        ReviewsAwaiting(campaign=campaign, pending=pending_by_campaign[campaign.pk])
+        for campaign in AccessReviewCampaign.objects.filter(pk__in=pending_by_campaign)
+        .select_related("project")
+        .order_by("due_at", "pk")[:AWAITING_LISTED]
+    ]
+    plans = plans_awaiting(user).select_related("project").order_by("created_at", "pk")
+    return Awaiting(
+        promotions=list(promotions[:AWAITING_LISTED]),
+        promotions_count=promotions.count(),
+        reviews=reviews,
+        review_items_count=sum(pending_by_campaign.values()),
+        plans=list(plans[:AWAITING_LISTED]),
+        plans_count=plans.count(),
+    )

@@ -6,6 +6,7 @@ from governance.portal.views import (
     catalog,
     dashboard,
     datasets,
+    inbox,
     lifecycle,
     projects,
     registry,
@@ -24,4 +25,5 @@ urlpatterns = [
     *audit.urlpatterns,
     *reviews.urlpatterns,
     *lifecycle.urlpatterns,
+    *inbox.urlpatterns,
 ]

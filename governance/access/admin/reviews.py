@@ -21,8 +21,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from artifacts.access.roles import Verb
-from artifacts.access.rule import can, is_unrestricted
+from artifacts.access.rule import is_unrestricted
 from core.admin import (
     ServiceWrittenAdmin,
     ViewOnlyMixin,
@@ -32,7 +31,6 @@ from core.admin import (
     changelist_link,
     yes_no_filter,
 )
-from core.exports import csv_lines
 from governance.access import selectors
 from governance.access.models import AccessReviewCampaign, AccessReviewItem
 from governance.access.services import campaign_open
@@ -85,7 +83,7 @@ class CampaignOpenForm(forms.ModelForm):
             return project
         if project is None:
             raise forms.ValidationError("Only a superuser reviews every project at once: choose a project.")
-        if not (can(user, Verb.MANAGE, project) or can(user, Verb.AUDIT, project)):
+        if not selectors.projects_reviewable_by(user).filter(pk=project.pk).exists():
             raise forms.ValidationError(f"Reviewing project {project.slug} takes its maintainer or auditor role.")
         return project
 
@@ -93,26 +91,6 @@ class CampaignOpenForm(forms.ModelForm):
 def portal_url(campaign_id: int) -> str:
     """The portal page where reviewers keep or revoke their pending items of one campaign."""
     return f"{reverse('portal:access-reviews')}?{urlencode({'campaign': campaign_id})}"
-
-
-# The report's CSV columns, one row per item.
-REPORT_COLUMNS = (
-    "project",
-    "grantee",
-    "role",
-    "on",
-    "granted_at",
-    "granted_by",
-    "last_activity_at",
-    "unused",
-    "reviewer",
-    "self_review",
-    "decision",
-    "comment",
-    "decided_by",
-    "decided_at",
-    "grant_already_revoked",
-)
 
 
 @admin.register(AccessReviewCampaign)
@@ -152,6 +130,13 @@ class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
                 decided_count=Count("items", filter=~Q(items__decision=AccessReviewItem.Decision.PENDING)),
             )
         )
+
+    def autocomplete_choices(self, request: HttpRequest, field_name: str) -> QuerySet | None:
+        """The project picker of the open form (core.admin.ChosenThroughAutocompleteMixin) offers whoever may open
+        a campaign the projects they may review, though they need not view projects in the admin."""
+        if field_name != "project" or not self.has_add_permission(request):
+            return None
+        return selectors.projects_reviewable_by(request.user)
 
     def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -211,28 +196,12 @@ class AccessReviewCampaignAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
         return TemplateResponse(request, "admin/access/accessreviewcampaign/report.html", context)
 
     def report_csv_view(self, request: HttpRequest, object_id: str) -> StreamingHttpResponse:
+        """The report as CSV (`selectors.access_review_report_csv`); the portal's report page serves it through
+        this view too, so both downloads have one permission check and one format."""
         campaign = self._reported(request, object_id)
-        rows = (
-            (
-                item.project.slug,
-                item.grantee_label,
-                item.role,
-                item.object_label,
-                item.granted_at,
-                item.granted_by_label,
-                item.last_activity_at,
-                item.is_unused,
-                item.reviewer.get_username(),
-                item.self_review,
-                item.decision,
-                item.comment,
-                item.decided_by.get_username() if item.decided_by_id else "",
-                item.decided_at,
-                item.grant_already_revoked,
-            )
-            for item in selectors.access_review_report(campaign, request.user).iterator(chunk_size=1000)
+        response = StreamingHttpResponse(
+            selectors.access_review_report_csv(campaign, request.user), content_type="text/csv; charset=utf-8"
         )
-        response = StreamingHttpResponse(csv_lines(REPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="access-review-{campaign.pk}.csv"'
         return response
 

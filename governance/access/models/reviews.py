@@ -174,7 +174,8 @@ class AccessReviewItem(models.Model):
         "last activity",
         null=True,
         blank=True,
-        help_text="The grantee's latest run, version or upload in the project; empty if none, or for a group.",
+        help_text="The grantee's latest act in the project that the audit log records (or run, version or upload); "
+        "empty if none, or for a group.",
     )
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_reviews")
     self_review = models.BooleanField(

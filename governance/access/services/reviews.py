@@ -26,11 +26,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Model, QuerySet
 from django.utils import timezone
 
-from artifacts.access.roles import Role
+from artifacts.access.roles import ROLE_VERBS, Role, Verb
 from artifacts.access.rule import is_unrestricted
 from artifacts.access.services import role_revoke
 from artifacts.models import ArtifactVersion, DatasetVersion, RoleGrant, Run, UploadSession
-from core.audit.actions import READ_ACTIONS, AuditAction
+from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, DomainError, InvalidInput, NotAllowed
 from core.models import AuditEntry
@@ -41,9 +41,10 @@ from governance.registry.models import ModelVersion, PromotionDecision, Promotio
 Decision = AccessReviewItem.Decision
 MAX_COMMENT_CHARS = 10_000
 
-# Where a user's activity in a project is recorded: (model, who, when, the path from it to its project's id).
-# Reviewers publish nothing: their decisions on promotions are what shows they use the role (which is why access
-# reviews sit above the registry in the layers).
+# Where a user's activity in a project is recorded besides the audit log: (model, who, when, the path from it to its
+# project's id). The log records all of these acts too; the rows themselves also count, so data that reached the
+# catalog without an entry (an import, a fixture) still shows its author at work. Reviewers publish nothing: their
+# decisions on promotions show they use the role (which is why access reviews sit above the registry in the layers).
 ACTIVITY_SOURCES = (
     (Run, "created_by_id", "created_at", "project_id"),
     (DatasetVersion, "created_by_id", "created_at", "dataset__project_id"),
@@ -54,34 +55,53 @@ ACTIVITY_SOURCES = (
     (PromotionDecision, "reviewer_id", "decided_at", "request__registered_model__project_id"),
 )
 
+#: Roles whose holders may read the audit log, so an export of it is their use of the role.
+AUDITING_ROLES = [role for role, verbs in ROLE_VERBS.items() if Verb.AUDIT in verbs]
+
 
 def _scope_label(project: Model | None) -> str:
     return f"project {project.slug}" if project is not None else "all projects"
 
 
-def _activity(grantees: QuerySet, project: Model | None) -> Iterator[tuple[int, int, datetime]]:
-    """(project id, user id, latest time) of each kind of activity, one grouped query per kind."""
+def _activity(grants: QuerySet[RoleGrant], project: Model | None) -> Iterator[tuple[int, int, datetime]]:
+    """(project id, user id, latest time) of each kind of activity of the users holding `grants`, one grouped query
+    per kind.
+
+    Everything the audit log records a person doing in a project is use of their role there: downloads, uploads,
+    publishing, a promotion asked for or decided, a policy or retention rule changed, a legal hold placed, a grant
+    given, an access review decided. An export of the audit log names no project (it covers every one the person
+    audits), so it counts for each project where they hold a role that reads the log. Reading the log on screen is
+    not recorded, so it cannot count.
+    """
+    grantees = grants.filter(user__isnull=False).values("user_id")
     for model, who, when, project_path in ACTIVITY_SOURCES:
         records = model.objects.filter(**{f"{who}__in": grantees})
         if project is not None:
             records = records.filter(**{project_path: project.pk})
         for row in records.order_by().values(project_path, who).annotate(at=Max(when)):
             yield row[project_path], row[who], row["at"]
-    reads = AuditEntry.objects.filter(action__in=READ_ACTIONS, actor_user_id__in=grantees, project_id__isnull=False)
+    acts = AuditEntry.objects.filter(actor_user_id__in=grantees, project_id__isnull=False)
     if project is not None:
-        reads = reads.filter(project_id=project.pk)
-    for row in reads.order_by().values("project_id", "actor_user_id").annotate(at=Max("recorded_at")):
+        acts = acts.filter(project_id=project.pk)
+    for row in acts.order_by().values("project_id", "actor_user_id").annotate(at=Max("recorded_at")):
         yield row["project_id"], row["actor_user_id"], row["at"]
+    auditors = grants.filter(user__isnull=False, role__in=AUDITING_ROLES).values_list("project_id", "user_id")
+    audited_projects: dict[int, set[int]] = defaultdict(set)
+    for project_id, user_id in auditors:
+        audited_projects[user_id].add(project_id)
+    exports = AuditEntry.objects.filter(action=AuditAction.AUDIT_LOG_EXPORTED, actor_user_id__in=audited_projects)
+    for row in exports.order_by().values("actor_user_id").annotate(at=Max("recorded_at")):
+        for project_id in audited_projects[row["actor_user_id"]]:
+            yield project_id, row["actor_user_id"], row["at"]
 
 
 def _last_activity(grants: QuerySet[RoleGrant], project: Model | None) -> dict[tuple[int, int], datetime]:
-    """(project id, user id) → when the user last created a run, dataset version, artifact version, upload session
-    or model version in that project, asked for or decided a promotion there, or last downloaded bytes from it (the
-    audit log's reads), for every user holding a
-    grant in `grants`. One grouped query per kind of activity for the whole campaign, whatever its size.
+    """(project id, user id) → when the user last did anything in that project that shows they use their role
+    there (`_activity`), for every user holding a grant in `grants`. One grouped query per kind of activity for the
+    whole campaign, whatever its size.
     """
     latest: dict[tuple[int, int], datetime] = {}
-    for project_id, user_id, at in _activity(grants.filter(user__isnull=False).values("user_id"), project):
+    for project_id, user_id, at in _activity(grants, project):
         if (project_id, user_id) not in latest or at > latest[project_id, user_id]:
             latest[project_id, user_id] = at
     return latest

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from governance.portal import context as portal
-from governance.portal import links
+from governance.portal import links, selectors
 
 register = template.Library()
 
@@ -40,6 +40,25 @@ def nav_link(context, url_name: str, label: str, *, exact: bool = False) -> Safe
     path = context["request"].path
     current = path == url if exact else path.startswith(url)
     return format_html('<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label)
+
+
+@register.simple_tag(takes_context=True)
+def inbox_link(context) -> SafeString:
+    """The navigation's "Awaiting me", with how many things wait for the user (one query per page, kept on the
+    request: base.html renders the menu twice, for wide screens and for phones)."""
+    request = context["request"]
+    count = getattr(request, "_portal_awaiting_count", None)
+    if count is None:
+        count = request._portal_awaiting_count = selectors.awaiting_count(request.user)
+    url = reverse("portal:inbox")
+    return format_html(
+        '<a href="{}"{}>Awaiting me{}</a>',
+        url,
+        mark_safe(' aria-current="page"') if request.path.startswith(url) else "",
+        format_html(' <span class="count">{}<span class="visually-hidden"> waiting</span></span>', count)
+        if count
+        else "",
+    )
 
 
 @register.simple_tag(takes_context=True)

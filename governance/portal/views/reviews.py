@@ -8,11 +8,11 @@ project keeps a maintainer) hold here without being repeated. Items and campaign
 """
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -80,11 +80,19 @@ def _campaign_param(request: HttpRequest) -> int | None:
     return ids[0] if ids else None
 
 
+def _chosen_ids(request: HttpRequest) -> list[int]:
+    """The items a bulk decision is about: the ticked rows or, with "all on this page" ticked (the header box, which
+    works without JavaScript), every row the page showed; never rows the reviewer was not shown."""
+    if request.POST.get("all_shown"):
+        return _ids(request.POST.getlist("shown"))
+    return _ids(request.POST.getlist("items"))
+
+
 def _decide(request: HttpRequest) -> bool:
-    """Apply the posted decision to the checked items; say what was done and what was refused, and why.
+    """Apply the posted decision to the chosen items; say what was done and what was refused, and why.
     Returns whether the input was accepted (False: nothing was decided, the page shows the form again)."""
     decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
-    ids = _ids(request.POST.getlist("items"))
+    ids = _chosen_ids(request)
     if not ids:
         messages.error(request, "Select at least one grant to keep or revoke.")
         return False
@@ -93,7 +101,7 @@ def _decide(request: HttpRequest) -> bool:
     try:
         outcome = items_decide(items=items, decision=decision, comment=comment, decided_by=request.user)
     except DomainError as error:  # refused for every item (no decision, a revocation without a comment)
-        messages.error(request, error.message)
+        messages.error(request, f"Nothing was decided, and nothing is selected any more: {error.message}")
         return False
     if outcome.decided:
         done = "Kept" if decision == Decision.KEEP else "Revoked"
@@ -110,9 +118,16 @@ def _decide(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 @login_required
 def access_reviews(request: HttpRequest) -> HttpResponse:
-    """My pending items with Keep / Revoke for the checked ones, and the campaigns I can see."""
+    """My pending items with Keep / Revoke for the chosen ones, and the campaigns I can see.
+
+    A refused decision shows the page again (400) with every row unticked, whatever was posted: the choice was made
+    for that decision, and a reviewer who then presses the other button must not apply it to rows still ticked from
+    the refused one (a revocation refused for want of a comment became a "keep" of the same grants that way). The
+    comment typed is kept; it is in plain sight.
+    """
     campaign_id = _campaign_param(request)
-    if request.method == "POST" and _decide(request):
+    refused = request.method == "POST" and not _decide(request)
+    if request.method == "POST" and not refused:
         url = reverse("portal:access-reviews")
         return redirect(f"{url}?campaign={campaign_id}" if campaign_id else url)
     # Paged by count: a reviewer's pending items are a short list next to the log, and page numbers help them.
@@ -123,10 +138,9 @@ def access_reviews(request: HttpRequest) -> HttpResponse:
         "campaign_id": campaign_id,
         "campaigns": campaigns,
         "more_campaigns": more_campaigns,
-        "selected": set(_ids(request.POST.getlist("items"))) if request.method == "POST" else set(),
-        "comment": request.POST.get("comment", "") if request.method == "POST" else "",
+        "comment": request.POST.get("comment", "") if refused else "",
     }
-    return render(request, "portal/reviews/list.html", context)
+    return render(request, "portal/reviews/list.html", context, status=400 if refused else 200)
 
 
 @require_GET
@@ -142,11 +156,31 @@ def access_review_report(request: HttpRequest, pk: int) -> HttpResponse:
         "counts": selectors.access_review_counts(visible),
         "items": selectors.access_review_report(campaign, request.user),
         "unused_days": settings.PROVENANT_ACCESS_REVIEW_UNUSED_DAYS,
+        "may_download_csv": _may_download_csv(request, campaign),
     }
     return render(request, "portal/reviews/report.html", context)
+
+
+def _may_download_csv(request: HttpRequest, campaign: AccessReviewCampaign) -> bool:
+    """Whoever the admin would give the CSV to: staff with the view permission on access reviews (asked of the
+    admin itself, so the two cannot drift apart)."""
+    campaign_admin = admin.site.get_model_admin(AccessReviewCampaign)
+    return admin.site.has_permission(request) and campaign_admin.has_view_permission(request, campaign)
+
+
+@require_GET
+@login_required
+def access_review_report_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """The report as CSV: the admin's export (`report_csv_view`, which reads the campaign through the access rule
+    again), for the same people; anyone else, 404, as for a campaign they may not see."""
+    campaign = get_object_or_404(AccessReviewCampaign.objects.visible_to(request.user), pk=pk)
+    if not _may_download_csv(request, campaign):
+        raise Http404("No such access review.")
+    return admin.site.get_model_admin(AccessReviewCampaign).report_csv_view(request, str(campaign.pk))
 
 
 urlpatterns = [
     path("access-reviews/", access_reviews, name="access-reviews"),
     path("access-reviews/<int:pk>/", access_review_report, name="access-review-report"),
+    path("access-reviews/<int:pk>/report.csv", access_review_report_csv, name="access-review-report-csv"),
 ]

@@ -7,6 +7,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from artifacts.access.roles import Role, Verb
 from artifacts.access.rule import can
-from artifacts.models import RoleGrant
+from artifacts.models import Project, RoleGrant
 from governance.access.models import AccessReviewCampaign, AccessReviewItem
 from governance.access.services import item_decide
 from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
@@ -256,7 +257,7 @@ def test_items_filter_by_unused_decision_and_campaign(admin_client, campaign, re
     kept = listed(admin_client.get(ITEMS, {"decision__exact": KEEP}))
     of_campaign = listed(admin_client.get(ITEMS, {"campaign__id__exact": campaign.pk}))
 
-    assert len(unused) == 5  # nobody in the fixture has any activity
+    assert len(unused) == 3  # alice and bob granted roles in churn (the log records it); nobody else did anything
     assert kept == [item]
     assert len(of_campaign) == 5
 
@@ -277,7 +278,7 @@ def test_the_report_shows_every_decision_as_a_page_and_as_csv(admin_client, camp
     html = page.content.decode()
     assert page.status_code == 200
     assert "project churn" in html
-    assert "5: 3 kept, 1 revoked, 1 pending" in html
+    assert "5 grants under review: 4 reviewed (3 kept, 1 revoked), 1 pending" in html
     for grantee in ("user alice", "user bob", "user carol", "group analysts", "user erin"):
         assert grantee in html
     assert "Still needed by group analysts." in html
@@ -290,7 +291,8 @@ def test_the_report_shows_every_decision_as_a_page_and_as_csv(admin_client, camp
     assert rows["group analysts"]["comment"] == "Still needed by group analysts."
     assert rows["user alice"]["reviewer"] == "bob"
     assert rows["user alice"]["decided_by"] == "bob"
-    assert rows["user alice"]["unused"] == "yes"
+    assert rows["user alice"]["unused"] == "no"  # she granted carol's and erin's roles
+    assert rows["user erin"]["unused"] == "yes"
 
 
 def test_a_reviewer_s_report_lists_what_they_may_see(client, reviewed, staff, client_as):
@@ -485,3 +487,75 @@ def test_a_report_of_no_such_campaign_answers_404(admin_client, path):
 )
 def test_odd_filter_values_never_break_the_item_list(admin_client, campaign, params):
     assert admin_client.get(ITEMS, params).status_code in (200, 302)
+
+
+# The project picker of the open form ------------------------------------------------------------------
+
+AUTOCOMPLETE = reverse("admin:autocomplete")
+PROJECT_PICKER = {"app_label": "access", "model_name": "accessreviewcampaign", "field_name": "project"}
+
+
+def picked(response) -> list[str]:
+    assert response.status_code == 200, response.status_code
+    return sorted(result["text"] for result in response.json()["results"])
+
+
+@pytest.fixture
+def maintainer_in_reviewers_group(reviewed, staff):
+    """A project maintainer as the README says to set one up: staff, in a "reviewers" group holding the add
+    permission on access reviews, and not the view permission on projects. She audits `audited`, views `viewed`."""
+    maintainer = reviewed.alice
+    maintainer.is_staff = True
+    maintainer.save(update_fields=["is_staff"])
+    reviewers = GroupFactory(name="reviewers")
+    reviewers.permissions.add(
+        *Permission.objects.filter(codename__in=["add_accessreviewcampaign", "view_accessreviewcampaign"])
+    )
+    maintainer.groups.add(reviewers)
+    grant(Role.AUDITOR, on=ProjectFactory(slug="audited", name="audited"), user=maintainer)
+    grant(Role.VIEWER, on=ProjectFactory(slug="viewed", name="viewed"), user=maintainer)
+    ProjectFactory(slug="unseen", name="unseen")
+    return maintainer
+
+
+def test_a_maintainer_s_project_picker_offers_exactly_the_projects_she_may_review(
+    client, maintainer_in_reviewers_group
+):
+    client.force_login(maintainer_in_reviewers_group)
+
+    response = client.get(AUTOCOMPLETE, PROJECT_PICKER)
+
+    assert picked(response) == sorted([str(reviewed_project) for reviewed_project in
+                                       Project.objects.filter(slug__in=["churn", "audited"])])  # fmt: skip
+    assert picked(client.get(AUTOCOMPLETE, {**PROJECT_PICKER, "term": "aud"})) == ["audited"]
+    assert picked(client.get(AUTOCOMPLETE, {**PROJECT_PICKER, "term": "viewed"})) == []
+
+
+def test_the_picker_does_not_open_the_projects_admin_nor_other_pickers_to_her(client, maintainer_in_reviewers_group):
+    client.force_login(maintainer_in_reviewers_group)
+
+    assert client.get(reverse("admin:artifacts_project_changelist")).status_code == 403
+    other_picker = {"app_label": "access", "model_name": "accessreviewitem", "field_name": "project"}
+    assert client.get(AUTOCOMPLETE, other_picker).status_code == 403
+
+
+def test_staff_who_may_not_open_a_campaign_get_no_projects_from_the_picker(client, reviewed, staff):
+    client.force_login(staff(reviewed.bob, "view_accessreviewcampaign"))
+
+    assert client.get(AUTOCOMPLETE, PROJECT_PICKER).status_code == 403
+
+
+def test_a_superuser_s_picker_offers_every_project(admin_client, reviewed):
+    ProjectFactory(slug="unseen", name="unseen")
+
+    assert len(picked(admin_client.get(AUTOCOMPLETE, PROJECT_PICKER))) == Project.objects.count()
+
+
+def test_a_maintainer_opens_a_campaign_on_the_project_her_picker_offered(client, maintainer_in_reviewers_group):
+    client.force_login(maintainer_in_reviewers_group)
+    [first, *_] = client.get(AUTOCOMPLETE, {**PROJECT_PICKER, "term": "aud"}).json()["results"]
+
+    response = client.post(OPEN_CAMPAIGN, {"project": first["id"], **when(timezone.now() + timedelta(days=3))})
+
+    assert response.status_code == 302
+    assert AccessReviewCampaign.objects.get().project.slug == "audited"

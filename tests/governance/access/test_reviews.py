@@ -3,7 +3,10 @@ periodic task and its schedule setting."""
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from celery.schedules import crontab
@@ -44,6 +47,21 @@ def item_for(campaign: AccessReviewCampaign, role_grant: RoleGrant) -> AccessRev
 def backdate(run: Run, days: int) -> None:
     """Move a run's creation into the past (what a run was is frozen; when it was recorded is not)."""
     Run.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(days=days))
+
+
+@contextmanager
+def days_ago(days: float) -> Iterator[None]:
+    """Act `days` in the past: the audit log records the act then (its entries are never rewritten afterwards)."""
+    with mock.patch("django.utils.timezone.now", return_value=in_days(-days)):
+        yield
+
+
+def run_days_ago(days: int, **kwargs) -> Run:
+    """A run recorded `days` ago: its row and its audit entry."""
+    with days_ago(days):
+        run = RunFactory(**kwargs)
+    backdate(run, days)
+    return run
 
 
 # Opening ----------------------------------------------------------------------------------------------
@@ -176,19 +194,19 @@ def test_a_project_without_grants_is_refused():
 
 def test_last_activity_is_the_grantees_latest_record_in_that_project(reviewed):
     carol = reviewed.carol_views.user
-    backdate(RunFactory(project=reviewed.project, created_by=carol), days=30)
+    run_days_ago(30, project=reviewed.project, created_by=carol)
     RunFactory(project=ProjectFactory(), created_by=carol)  # elsewhere: not activity in this project
     grant(Role.CONTRIBUTOR, on=reviewed.project, user=carol)
     session, _ = upload_session_start(
         project=reviewed.project, digest="sha256:" + hashlib.sha256(os.urandom(8)).hexdigest(), size=8, created_by=carol
     )
-    backdate(RunFactory(project=reviewed.project, created_by=reviewed.alice), days=200)
+    run_days_ago(200, project=reviewed.project, created_by=reviewed.erin_contributes.user)
 
     campaign = AccessReviewCampaignFactory(project=reviewed.project)
 
-    assert item_for(campaign, reviewed.carol_views).last_activity_at == session.created_at
-    assert item_for(campaign, reviewed.alice_maintains).last_activity_at < in_days(-199)
-    assert item_for(campaign, reviewed.bob_maintains).last_activity_at is None
+    started = AuditEntry.objects.get(action="upload_session.started")
+    assert item_for(campaign, reviewed.carol_views).last_activity_at == started.recorded_at >= session.created_at
+    assert item_for(campaign, reviewed.erin_contributes).last_activity_at < in_days(-199)
     assert item_for(campaign, reviewed.analysts_view).last_activity_at is None  # groups: not known
 
 
@@ -214,19 +232,21 @@ def test_deciding_a_promotion_counts_as_activity_for_a_reviewer():
 
     campaign = AccessReviewCampaignFactory(project=request.registered_model.project)
 
-    decision = request.decisions.get()
-    assert item_for(campaign, reviewer_grant).last_activity_at == decision.decided_at
+    approval = AuditEntry.objects.get(action="promotion_request.approved_by_reviewer")
+    assert item_for(campaign, reviewer_grant).last_activity_at == approval.recorded_at
+    assert approval.recorded_at >= request.decisions.get().decided_at
     assert not item_for(campaign, reviewer_grant).is_unused
 
 
 def test_unused_means_no_activity_within_the_setting_before_opening(reviewed, settings):
-    backdate(RunFactory(project=reviewed.project, created_by=reviewed.carol_views.user), days=30)
-    backdate(RunFactory(project=reviewed.project, created_by=reviewed.alice), days=100)
+    run_days_ago(30, project=reviewed.project, created_by=reviewed.carol_views.user)
+    run_days_ago(100, project=reviewed.project, created_by=reviewed.erin_contributes.user)
 
     campaign = AccessReviewCampaignFactory(project=reviewed.project)
 
     unused = {item.grantee_label for item in campaign.items.all() if item.is_unused}
-    assert unused == {"user alice", "user bob", "group analysts", "user erin"}
+    # alice and bob granted the others' roles just now: the log records it, and it is their role in use.
+    assert unused == {"group analysts", "user erin"}
     assert {item.grantee_label for item in campaign.items.unused()} == unused
     settings.PROVENANT_ACCESS_REVIEW_UNUSED_DAYS = 20
     assert "user carol" in {item.grantee_label for item in campaign.items.unused()}

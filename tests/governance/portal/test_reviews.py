@@ -93,18 +93,70 @@ def test_bulk_revoke_with_a_comment_revokes_the_grants(client, reviewed, campaig
     assert not RoleGrant.objects.filter(pk__in=[reviewed.carol_views.pk, reviewed.analysts_view.pk]).exists()
 
 
-def test_revoking_without_a_comment_is_refused_and_keeps_the_selection(client, reviewed, campaign):
+def test_revoking_without_a_comment_is_refused_and_nothing_stays_ticked(client, reviewed, campaign):
     carol = campaign.items.get(grantee_label="user carol")
     client.force_login(reviewed.bob)
 
     response = client.post(REVIEWS, {"items": [carol.pk], "decision": REVOKE, "comment": "  "})
 
-    assert response.status_code == 200
-    assert "Say why the grant is revoked: a revocation needs a comment." in texts(response)
-    assert f'value="{carol.pk}" id="item-{carol.pk}" checked' in response.content.decode()
+    assert response.status_code == 400
+    [refusal] = texts(response)
+    assert "Say why the grant is revoked: a revocation needs a comment." in refusal
+    assert "nothing is selected any more" in refusal
+    body = response.content.decode()
+    assert f'value="{carol.pk}" id="item-{carol.pk}"' in body
+    assert " checked" not in body
     carol.refresh_from_db()
     assert carol.decision == PENDING
     assert RoleGrant.objects.filter(pk=reviewed.carol_views.pk).exists()
+
+
+def test_keep_pressed_after_a_refused_revocation_keeps_nothing(client, reviewed, campaign):
+    """The trap: a revocation refused for want of a comment, then "Keep selected" on the page it came back as.
+    The rows came back unticked, so the keep carries no item and decides nothing."""
+    auditor = campaign.items.get(grantee_label="user carol")
+    client.force_login(reviewed.bob)
+    client.post(REVIEWS, {"items": [auditor.pk], "decision": REVOKE, "comment": ""})
+
+    response = client.post(REVIEWS, {"shown": [auditor.pk], "decision": KEEP, "comment": ""})
+
+    assert response.status_code == 400
+    assert any("Select at least one grant" in text for text in texts(response))
+    auditor.refresh_from_db()
+    assert auditor.decision == PENDING
+
+
+def test_a_refused_decision_keeps_the_comment_typed(client, reviewed, campaign):
+    client.force_login(reviewed.bob)
+
+    response = client.post(REVIEWS, {"decision": REVOKE, "comment": "Left in March."})
+
+    assert response.status_code == 400
+    assert ">Left in March.</textarea>" in response.content.decode()
+
+
+def test_all_on_this_page_decides_every_row_shown_and_no_other(client, reviewed, campaign):
+    first, second, *rest = items_of(campaign, reviewed.bob)
+    client.force_login(reviewed.bob)
+    page = client.get(REVIEWS).content.decode()
+    assert 'name="all_shown"' in page
+    assert page.count('name="shown"') == len(items_of(campaign, reviewed.bob))
+
+    response = client.post(
+        REVIEWS, {"all_shown": "1", "shown": [first.pk, second.pk], "decision": KEEP, "comment": ""}, follow=True
+    )
+
+    assert "Kept 2 grants." in texts(response)
+    assert [item.decision for item in items_of(campaign, reviewed.bob)] == [KEEP, KEEP] + [PENDING] * len(rest)
+
+
+def test_the_page_loads_its_select_all_script_as_a_file(client, reviewed, campaign):
+    client.force_login(reviewed.bob)
+
+    body = client.get(REVIEWS).content.decode()
+
+    assert '<script src="/static/portal/reviews.js" defer></script>' in body
+    assert 'data-selects="items"' in body
 
 
 def test_deciding_nothing_selected_says_so(client, reviewed, campaign):
@@ -112,6 +164,7 @@ def test_deciding_nothing_selected_says_so(client, reviewed, campaign):
 
     response = client.post(REVIEWS, {"decision": KEEP, "items": ["", "²", "9" * 30]})
 
+    assert response.status_code == 400
     assert "Select at least one grant to keep or revoke." in texts(response)
 
 
@@ -179,11 +232,73 @@ def test_the_report_shows_counts_flags_and_decisions(client, reviewed, campaign)
     total = campaign.items.count()
     counts = response.context["counts"]
     assert (counts["total"], counts["revoked"], counts["kept"], counts["pending"]) == (total, 1, 0, total - 1)
-    assert counts["unused"] == total  # nobody in the fixture has done anything in the project
+    assert counts["unused"] == total - 2  # alice and bob granted roles in the project; the others did nothing
     body = response.content.decode()
     assert "Left the team." in body
     assert "revoked" in body
     assert "unused" in body
+
+
+def test_the_report_labels_say_what_each_count_counts(client, reviewed, campaign):
+    """Seven grants, three decided: the report must not call all seven "reviewed"."""
+    first, second, third, *_ = items_of(campaign, reviewed.bob)
+    client.force_login(reviewed.bob)
+    client.post(REVIEWS, {"items": [first.pk, second.pk], "decision": KEEP})
+    client.post(REVIEWS, {"items": [third.pk], "decision": REVOKE, "comment": "Gone."})
+
+    response = client.get(report_url(campaign))
+
+    total = campaign.items.count()
+    counts = response.context["counts"]
+    assert (counts["total"], counts["reviewed"], counts["pending"]) == (total, 3, total - 3)
+    body = " ".join(response.content.decode().split())
+    assert f'<div class="stat">{total}</div><div class="muted">grants under review</div>' in body
+    assert '<div class="stat">3</div><div class="muted">reviewed (kept or revoked)</div>' in body
+    assert f'<div class="stat">{total - 3}</div><div class="muted">pending: not reviewed yet</div>' in body
+    assert "grants reviewed" not in body
+
+
+def csv_url(campaign) -> str:
+    return reverse("portal:access-review-report-csv", args=[campaign.pk])
+
+
+def test_staff_with_the_admin_s_view_permission_download_the_report_as_csv_from_the_portal(
+    client, reviewed, campaign, staff
+):
+    staff(reviewed.bob, "view_accessreviewcampaign")
+    client.force_login(reviewed.bob)
+
+    page = client.get(report_url(campaign)).content.decode()
+    download = client.get(csv_url(campaign))
+
+    assert f'href="{csv_url(campaign)}"' in page
+    assert "/admin/access/" not in page
+    assert download.status_code == 200
+    assert download["Content-Type"].startswith("text/csv")
+    assert download["Content-Disposition"] == f'attachment; filename="access-review-{campaign.pk}.csv"'
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert lines[0].startswith("project,grantee,role,on,")
+    assert len(lines) == 1 + campaign.items.count()
+
+
+@pytest.mark.parametrize("permissions", [(), ("view_project",)], ids=["not staff", "staff without the permission"])
+def test_who_the_admin_would_refuse_the_csv_gets_no_link_and_a_404(client, reviewed, campaign, staff, permissions):
+    if permissions:
+        staff(reviewed.bob, *permissions)
+    client.force_login(reviewed.bob)
+
+    page = client.get(report_url(campaign))
+
+    assert page.status_code == 200
+    assert "Download as CSV" not in page.content.decode()
+    assert client.get(csv_url(campaign)).status_code == 404
+
+
+def test_the_csv_of_a_campaign_the_user_may_not_see_answers_404(client, campaign, staff):
+    outsider = staff(grant(Role.VIEWER, on=ProjectFactory()).user, "view_accessreviewcampaign")
+    client.force_login(outsider)
+
+    assert client.get(csv_url(campaign)).status_code == 404
 
 
 def test_a_campaign_the_user_may_not_see_answers_404(client, reviewed, campaign):
