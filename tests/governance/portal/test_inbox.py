@@ -91,8 +91,7 @@ def test_the_navigation_links_the_inbox_with_the_count_on_every_page(client, des
 
     assert (
         f'<a href="{INBOX}">Awaiting me <span class="count">{total}'
-        '<span class="visually-hidden"> waiting</span></span></a>'
-        in body
+        '<span class="visually-hidden"> waiting</span></span></a>' in body
     )
 
 
