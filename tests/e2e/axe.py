@@ -1,4 +1,4 @@
-"""axe-core, the accessibility engine, run inside a Playwright page: the pinned copy that `make venv` installs from
+"""axe-core, the accessibility engine, run inside a Playwright page: the pinned copy that `make test` installs from
 the npm registry (package-lock.json) into node_modules/, read from that file, never from a CDN.
 
 Why `page.evaluate` of the file's text and not `page.add_script_tag(path=...)`: add_script_tag puts the source into
@@ -8,6 +8,7 @@ driving the browser, not the page running a script, so the policy does not apply
 its real policy (a context with bypass_csp=True would hide a page that only works without it).
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,13 @@ RULE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-pract
 
 
 def _source(path: Path = AXE_SCRIPT) -> str:
+    """The engine's source. Missing (no npm where `make test` ran), the check skips, as the browser tests do without
+    Chromium; under CI=true it fails, since .ci/run installs npm."""
     if not path.exists():
-        pytest.fail(f"{path} is missing: `make venv` installs it (npm ci, from package-lock.json)")
+        message = f"{path} is missing: `make test` installs it with npm (npm ci, from package-lock.json)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     return path.read_text(encoding="utf-8")
 
 
