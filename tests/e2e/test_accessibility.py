@@ -23,7 +23,7 @@ class PageKind:
 
     user: str | None
     start: str
-    follow: str | None = None
+    follow: str | tuple[str, ...] | None = None  # several: a link on each page reached, in turn
     then: str = ""  # appended to the followed link (a query string, a sub-page)
 
 
@@ -36,6 +36,12 @@ PAGE_KINDS = {
     "promotion detail": PageKind("rui", "/promotions/", r"^/promotions/\d+/$"),
     "version page": PageKind("rui", "/search/?q=evaluation", r"^/versions/\d+/$"),
     "search": PageKind("rui", "/search/?q=fraud"),
+    "project": PageKind("rui", "/projects/fraud-detection/"),
+    "run": PageKind("rui", "/projects/fraud-detection/", r"^/runs/\d+/$"),
+    "dataset": PageKind("rui", "/projects/fraud-detection/", r"^/datasets/\d+/$"),
+    "dataset version": PageKind("rui", "/projects/fraud-detection/", (r"^/datasets/\d+/$", r"^/datasets/versions/")),
+    "awaiting me": PageKind("sam", "/inbox/"),
+    "audit actions": PageKind("ada", "/audit/actions/"),
     "audit list": PageKind("ada", "/audit/"),
     "audit entry": PageKind("ada", "/audit/", r"^/audit/\d+/$"),
     "audit verify": PageKind("ada", "/audit/verify/"),
@@ -52,11 +58,12 @@ def _open(page, kind: PageKind) -> None:
     if kind.user is not None:
         sign_in(page, kind.user)
     page.goto(kind.start)
-    if kind.follow is not None:
+    steps = (kind.follow,) if isinstance(kind.follow, str) else kind.follow or ()
+    for number, pattern in enumerate(steps, 1):
         hrefs = page.eval_on_selector_all("main a[href]", "(links) => links.map((a) => a.getAttribute('href'))")
-        target = next((href for href in hrefs if re.search(kind.follow, href.split("?")[0])), None)
-        assert target is not None, f"no link matching {kind.follow} on {kind.start}"
-        page.goto(target.split("?")[0] + kind.then if kind.then else target)
+        target = next((href for href in hrefs if re.search(pattern, href.split("?")[0])), None)
+        assert target is not None, f"no link matching {pattern} on {page.url}"
+        page.goto(target.split("?")[0] + kind.then if kind.then and number == len(steps) else target)
     assert page.locator("main").count() == 1
 
 
