@@ -247,7 +247,10 @@ def _left_to_do(promotion: PromotionRequest, standing: selectors.Standing) -> Le
     return LeftToDo(
         approvals_needed=max(0, policy.approvals_required - standing.approvals_counted),
         cannot_approve=cannot,
-        failing_gates=[gate["gate"] for gate in standing.gates_now if not gate["passed"]],
+        # A rollback's review confirms a move already made: its gates are kept for the record, they block nothing.
+        failing_gates=[gate["gate"] for gate in standing.gates_now if not gate["passed"]]
+        if promotion.kind == PromotionRequest.Kind.PROMOTION
+        else [],
     )
 
 

@@ -10,10 +10,11 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from artifacts.access.roles import Role
+from artifacts.models import Run
 from artifacts.services.integrity import blob_verify
 from core.models import AuditEntry
 from governance.registry.models import ModelVersion, PromotionComment, PromotionRequest
-from governance.registry.services.promotions import promotion_approve, promotion_comment_add
+from governance.registry.services.promotions import model_rollback, promotion_approve, promotion_comment_add
 from tests.artifacts.factories import (
     ArtifactFactory,
     ArtifactVersionFactory,
@@ -25,7 +26,7 @@ from tests.artifacts.factories import (
     grant,
 )
 from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory
-from tests.governance.registry.promotions import policy, promoted, request_for, version_of
+from tests.governance.registry.promotions import maintainer_of, policy, promoted, request_for, version_of
 from tests.pages import queries_for
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +239,22 @@ def test_it_says_how_many_more_approvals_are_needed_and_who_may_not_give_them(cl
     assert "1 more distinct approval needed" in html
     assert f"{promotion.requested_by.get_username()} (who requested it)" in html
     assert f"{candidate.created_by.get_username()} (who made the version)" in html
+
+
+def test_a_rollbacks_review_does_not_list_gates_as_left_to_do(client):
+    model = RegisteredModelFactory()
+    first, second = version_of(model), version_of(model)
+    promoted(first)
+    promoted(second)
+    review = model_rollback(registered_model=model, rolled_back_by=maintainer_of(model.project), justification="Pager.")
+    Run.objects.filter(pk=first.artifact_version.run_id).update(metrics={})  # a gate would fail, if it counted
+    policy(model.project, "production", metric_thresholds=[{"metric": "auc", "operator": ">=", "value": 0.9}])
+
+    page = page_as(client, viewer_of(model.project), review)
+
+    assert not all(gate["passed"] for gate in page.context["standing"].gates_now)
+    assert page.context["left"].failing_gates == []
+    assert "Gates block nothing here" in page.content.decode()
 
 
 def test_the_gates_are_shown_once_now_and_their_history_with_its_times_is_folded_away(client):
