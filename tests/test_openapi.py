@@ -92,6 +92,7 @@ def test_schema_lists_every_resource(api):
         "/api/v1/promotions/{id}/reject/",
         "/api/v1/promotions/{id}/withdraw/",
         "/api/v1/promotions/{id}/apply/",
+        "/api/v1/promotions/{id}/comments/",
         "/api/v1/promotion-policies/",
         "/api/v1/promotion-policies/{id}/",
         "/api/v1/promotion-policies/current/",
@@ -520,6 +521,7 @@ def test_every_write_answers_exactly_as_the_schema_says(demo, api_as, django_cap
     as_sam("POST", "/api/v1/promotions/{id}/reject/", 200, {"comment": "Not yet."}, id=rejected["id"])
     approved = call("POST", "/api/v1/promotions/", 201, ask)
     as_sam("POST", "/api/v1/promotions/{id}/approve/", 200, {"comment": "Fine."}, id=approved["id"])
+    as_sam("POST", "/api/v1/promotions/{id}/comments/", 201, {"body": "Shadow scores look sane."}, id=approved["id"])
     call("POST", "/api/v1/promotions/{id}/apply/", 409, id=approved["id"])
     demo_model = RegisteredModel.objects.get(name=MODEL_NAME)
     call("POST", "/api/v1/models/{id}/rollback/", 409, {"justification": "Pager."}, id=demo_model.pk)

@@ -80,6 +80,10 @@ class AuditAction(models.TextChoices):
         "promotion_request.rejected_by_reviewer",
         "A reviewer rejected a promotion request",
     )
+    PROMOTION_REQUEST_COMMENTED = (
+        "promotion_request.commented",
+        "Someone added a comment to a promotion request's discussion (its id, not its text)",
+    )
     PROMOTION_REQUEST_APPROVED = "promotion_request.approved", "A promotion request closed approved and was applied"
     PROMOTION_REQUEST_REJECTED = "promotion_request.rejected", "A promotion request closed rejected"
     PROMOTION_REQUEST_WITHDRAWN = "promotion_request.withdrawn", "A promotion request was withdrawn by its requester"

@@ -19,7 +19,11 @@ from governance.lifecycle.services.holds import legal_hold_place
 from governance.lifecycle.services.policies import retention_policy_set
 from governance.lifecycle.services.snapshots import storage_snapshot_take
 from governance.registry.models import PromotionRequest, RegisteredModel
-from governance.registry.services.promotions import promotion_approve, promotion_request_create
+from governance.registry.services.promotions import (
+    promotion_approve,
+    promotion_comment_add,
+    promotion_request_create,
+)
 from governance.registry.services.registry import (
     model_alias_set,
     model_version_register,
@@ -124,6 +128,12 @@ def _record(project, admin: AbstractBaseUser, password: str) -> dict:
         justification="Retrained on a week more of labelled data; higher AUC on the held-out week.",
     )
     promotion_approve(request=waiting, reviewer=rui, comment="Better AUC at the same threshold.")
+    promotion_comment_add(
+        request=waiting,
+        author=rui,
+        body="Did the held-out week include the chargebacks filed late? Recall hinges on it.",
+    )
+    promotion_comment_add(request=waiting, author=dana, body="Yes: its labels include chargebacks up to 14 days late.")
     model_alias_set(registered_model=model, name="champion", model_version=v1, set_by=dana)
     model_alias_set(registered_model=model, name="candidate", model_version=v2, set_by=dana)
     # A quarterly access review under way, so the maintainer has grants to recertify at first sign-in; she shares

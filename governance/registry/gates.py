@@ -65,6 +65,21 @@ def metric_thresholds_clean(value: object) -> list[dict]:
     return cleaned
 
 
+#: Which way a threshold's operator says a metric should move: a floor (>=, >) means higher is better, a ceiling
+#: (<=, <) lower is better; an exact value (==) says neither.
+IMPROVES_WHEN = {">=": "higher", ">": "higher", "<=": "lower", "<": "lower"}
+
+
+def metric_directions(thresholds: list[dict]) -> dict[str, str]:
+    """For each metric a policy holds to a floor or a ceiling, whether `higher` or `lower` is better, so a page can
+    say whether a change is an improvement. A metric held between a floor and a ceiling (a band) has no direction."""
+    found: dict[str, set[str]] = {}
+    for threshold in thresholds:
+        if direction := IMPROVES_WHEN.get(threshold["operator"]):
+            found.setdefault(threshold["metric"], set()).add(direction)
+    return {metric: directions.pop() for metric, directions in found.items() if len(directions) == 1}
+
+
 def _result(gate: str, passed: bool, detail: str) -> dict:
     return {"gate": gate, "passed": passed, "detail": detail}
 

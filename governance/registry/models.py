@@ -3,8 +3,8 @@ promotion must satisfy, the requests and reviewers' decisions that move a versio
 
 Stages change only through governance/registry/services/promotions.py. The database keeps the invariants that must hold
 whatever writes: one production version per model (a partial unique index), one open request per version and
-target stage, one decision per reviewer and request, and history, decisions and policy versions that are never
-rewritten (triggers).
+target stage, one decision per reviewer and request, and history, decisions, comments and policy versions that are
+never rewritten (triggers).
 """
 
 from typing import Self
@@ -259,6 +259,12 @@ class PromotionRequest(models.Model):
     gates_at_decision = models.JSONField(
         default=list, blank=True, help_text="Each gate's result the last time approval was weighed."
     )
+    gates_weighed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When approval was last weighed (the time of `gates_at_decision`); empty before the first weighing, "
+        "and for requests weighed before this time was kept.",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField()
@@ -317,6 +323,23 @@ class PromotionDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} of #{self.request_id} by {self.reviewer_id}"
+
+
+class PromotionComment(models.Model):
+    """One remark in a promotion request's discussion (a question, an answer, context for reviewers), apart from the
+    reviewers' decisions and their comments: whoever may see the request may add one. Never changed or removed."""
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["request", "created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="promotion_comment_says_something")]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on #{self.request_id} by {self.author_id}"
 
 
 class StageTransitionQuerySet(ArtifactScopedQuerySet):

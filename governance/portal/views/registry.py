@@ -1,11 +1,8 @@
-"""Portal pages for the model registry and the gate to production: models with their versions, stage history, card
-and metrics; two versions side by side; promotion requests with their gates and approvals, and the forms that decide
-them.
+"""Portal pages for the model registry: models with their versions, stage history, card and metrics, and two
+versions side by side. Promotion requests have their own module (views/promotions.py), which reads runs and
+differences with the helpers here.
 
 Reads go through the selectors and each model's `visible_to(user)`, so an object the user may not see answers 404.
-Decisions go through governance/registry/services/promotions.py, the same functions the API and the admin call: the
-`DecisionRights` below only choose which form to show and what to explain; the service judges again when a form is
-posted, and its refusal is shown as a message.
 """
 
 import json
@@ -14,7 +11,6 @@ from dataclasses import dataclass
 from numbers import Number
 from urllib.parse import urlsplit
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch, Q, QuerySet
@@ -22,37 +18,26 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
 from artifacts.models import DatasetVersion, Run
-from core.errors import DomainError
 from governance.portal.context import search_text
 from governance.portal.metric_charts import Point, metric_chart_svg, numeric
 from governance.portal.tables import sort_and_page
 from governance.registry import selectors
+from governance.registry.gates import metric_directions
 from governance.registry.models import (
     ModelVersion,
-    PromotionDecision,
-    PromotionRequest,
     RegisteredModel,
     Stage,
     StageTransition,
 )
-from governance.registry.services import promotions
 
 PAGE_SIZE = 50
-#: The columns the models list may be sorted by (?sort=key or ?sort=-key), and the fields each orders by.
-MODEL_SORTS = {"name": ("name", "project__slug"), "project": ("project__slug", "name")}
-#: The same for the list of all promotion requests; newest first unless asked otherwise.
-PROMOTION_SORTS = {
-    "id": "pk",
-    "model": ("registered_model__name", "-requested_at"),
-    "state": ("state", "-requested_at"),
-    "requested": "requested_at",
-    "expires": "expires_at",
-}
 #: Shown where a version, run or environment has no value for a key the other side has.
 MISSING = "—"
+#: The columns the models list may be sorted by (?sort=key or ?sort=-key), and the fields each orders by.
+MODEL_SORTS = {"name": ("name", "project__slug"), "project": ("project__slug", "name")}
 
 
 # Reading helpers ---------------------------------------------------------------------------------------------------
@@ -73,7 +58,7 @@ def _versions_of(model: RegisteredModel, user) -> QuerySet[ModelVersion]:
     )
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """A JSON value as one line of text: strings as they are, anything else as JSON."""
     if value is None:
         return MISSING
@@ -82,7 +67,7 @@ def _shown(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _with_seen_runs(versions: list[ModelVersion], user) -> list[ModelVersion]:
+def with_seen_runs(versions: list[ModelVersion], user) -> list[ModelVersion]:
     """Set `seen_run` on each version: its producing run if the user may read it (Run.visible_to, as the API and
     the artifact version page), else None. Someone who reads an artifact alone does not read its project's runs."""
     run_ids = {version.artifact_version.run_id for version in versions} - {None}
@@ -92,13 +77,13 @@ def _with_seen_runs(versions: list[ModelVersion], user) -> list[ModelVersion]:
     return versions
 
 
-def _run_field(version: ModelVersion, name: str) -> dict:
+def run_field(version: ModelVersion, name: str) -> dict:
     run = version.seen_run
     value = getattr(run, name, None) if run is not None else None
     return value if isinstance(value, dict) else {}
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> bool:
     return isinstance(value, Number) and not isinstance(value, bool)
 
 
@@ -113,45 +98,35 @@ class DiffRow:
     verdict: str = ""
 
 
-#: A threshold's operator says which way a metric should go: `accuracy >= 0.9` wants it high, `loss <= 0.2` low.
-OPERATOR_DIRECTIONS = {">=": "higher", ">": "higher", "<=": "lower", "<": "lower"}
-
-
-def _metric_directions(model: RegisteredModel) -> dict[str, str]:
-    """Which way each metric is better ("higher" or "lower"), read from the thresholds of the project's current
-    production policy, then its staging policy's for metrics production does not name. A metric neither names (or
-    names only with `==`, or both ways) has no direction, and a comparison of it says only that it differs."""
+def model_metric_directions(model: RegisteredModel) -> dict[str, str]:
+    """Which way each metric is better ("higher" or "lower"), as the thresholds of the project's current production
+    policy say (`gates.metric_directions`), then its staging policy's for metrics production does not name. A metric
+    neither names (or names only with `==`, or both ways) has no direction: a comparison says only that it differs."""
     directions: dict[str, str] = {}
     for stage in (Stage.PRODUCTION, Stage.STAGING):
-        seen: dict[str, set[str]] = {}
-        for threshold in selectors.policy_current(model.project, stage).metric_thresholds or []:
-            if isinstance(threshold, dict) and threshold.get("operator") in OPERATOR_DIRECTIONS:
-                seen.setdefault(str(threshold.get("metric")), set()).add(OPERATOR_DIRECTIONS[threshold["operator"]])
-        for metric, ways in seen.items():
-            if len(ways) == 1:
-                directions.setdefault(metric, ways.pop())
+        thresholds = selectors.policy_current(model.project, stage).metric_thresholds or []
+        for metric, direction in metric_directions(thresholds).items():
+            directions.setdefault(metric, direction)
     return directions
 
 
 def _verdict(left: object, right: object, direction: str | None) -> str:
-    if direction is None or not (_is_number(left) and _is_number(right)) or left == right:
+    if direction is None or not (is_number(left) and is_number(right)) or left == right:
         return ""
     return "better" if (right > left) == (direction == "higher") else "worse"
 
 
-def _diff_rows(
-    a: dict, b: dict, *, with_delta: bool = False, directions: dict[str, str] | None = None
-) -> list[DiffRow]:
+def diff_rows(a: dict, b: dict, *, with_delta: bool = False, directions: dict[str, str] | None = None) -> list[DiffRow]:
     """One row per key of either side, in key order, saying whether the two values differ (and by how much, for two
     numbers when `with_delta`; and whether B is better or worse than A, for a key with a known direction)."""
     rows = []
     for key in sorted(set(a) | set(b)):
         left, right = a.get(key), b.get(key)
         delta = ""
-        if with_delta and _is_number(left) and _is_number(right) and left != right:
+        if with_delta and is_number(left) and is_number(right) and left != right:
             delta = f"{right - left:+.6g}"
         verdict = _verdict(left, right, (directions or {}).get(key))
-        rows.append(DiffRow(key, _shown(left), _shown(right), differs=left != right, delta=delta, verdict=verdict))
+        rows.append(DiffRow(key, shown(left), shown(right), differs=left != right, delta=delta, verdict=verdict))
     return rows
 
 
@@ -169,7 +144,7 @@ def _metric_charts(oldest_first: list[ModelVersion], directions: dict[str, str])
     """A chart per metric any visible run recorded, over the versions in number order; the table beside each lists
     every version that recorded the metric, as recorded (a value that is not a number is in the table, not the line).
     """
-    metrics = [(version, _run_field(version, "metrics")) for version in oldest_first]
+    metrics = [(version, run_field(version, "metrics")) for version in oldest_first]
     keys = sorted({key for _, recorded in metrics for key in recorded})
     charts = []
     for index, key in enumerate(keys):
@@ -177,7 +152,7 @@ def _metric_charts(oldest_first: list[ModelVersion], directions: dict[str, str])
         points = [Point(number, value) for number, raw in recorded if (value := numeric(raw)) is not None]
         direction = directions.get(key, "")
         svg = metric_chart_svg(key, points, chart_id=f"metric-chart-{index}", direction=direction)
-        rows = [(number, _shown(raw)) for number, raw in recorded]
+        rows = [(number, shown(raw)) for number, raw in recorded]
         charts.append(MetricChart(key, mark_safe(svg), rows, direction))  # noqa: S308 (every text in it is escaped)
     return charts
 
@@ -190,7 +165,7 @@ def _requirements(dependencies: list) -> dict[str, str]:
     """Requirement strings keyed by their normalised package name, so two environments line up by package."""
     keyed = {}
     for requirement in dependencies:
-        text = _shown(requirement)
+        text = shown(requirement)
         name = REQUIREMENT_NAME_END.split(text, maxsplit=1)[0].strip().lower().replace("_", "-")
         keyed[name or text] = text
     return keyed
@@ -202,8 +177,8 @@ def _environment_rows(a: dict, b: dict) -> tuple[list[DiffRow], list[DiffRow]]:
     if isinstance(deps_a or [], list) and isinstance(deps_b or [], list):
         rest_a = {key: value for key, value in a.items() if key != "dependencies"}
         rest_b = {key: value for key, value in b.items() if key != "dependencies"}
-        return _diff_rows(rest_a, rest_b), _diff_rows(_requirements(deps_a or []), _requirements(deps_b or []))
-    return _diff_rows(a, b), []
+        return diff_rows(rest_a, rest_b), diff_rows(_requirements(deps_a or []), _requirements(deps_b or []))
+    return diff_rows(a, b), []
 
 
 #: A repository named the way git clones over SSH: git@github.com:team/repo.git
@@ -235,7 +210,7 @@ def code_compare_url(repository: str, base: str, head: str) -> str | None:
     return f"{parts.scheme}://{host}{port}{repo_path}/compare/{base}...{head}"
 
 
-def _version_number(raw: str | None) -> int | None:
+def version_number(raw: str | None) -> int | None:
     if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         return None
     return int(raw)
@@ -280,7 +255,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     model = _visible_model(user, pk)
-    versions = _with_seen_runs(list(_versions_of(model, user)), user)
+    versions = with_seen_runs(list(_versions_of(model, user)), user)
     visible_ids = {version.pk for version in versions}
     # Each move names its version, its author and its request: joined, not a query per move.
     history = list(
@@ -296,10 +271,10 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
             move.promotion_request.model_version_id in visible_ids
         )
     oldest_first = versions[::-1]
-    directions = _metric_directions(model)
-    metric_keys = sorted({key for version in versions for key in _run_field(version, "metrics")})
+    directions = model_metric_directions(model)
+    metric_keys = sorted({key for version in versions for key in run_field(version, "metrics")})
     metric_rows = [
-        (key, [_shown(_run_field(version, "metrics").get(key)) for version in oldest_first]) for key in metric_keys
+        (key, [shown(run_field(version, "metrics").get(key)) for version in oldest_first]) for key in metric_keys
     ]
     production = next((version for version in versions if version.stage == Stage.PRODUCTION), None)
     newest = versions[0] if versions else None
@@ -325,7 +300,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     model = _visible_model(user, pk)
-    numbers = [_version_number(request.GET.get(side)) for side in ("a", "b")]
+    numbers = [version_number(request.GET.get(side)) for side in ("a", "b")]
     if None in numbers:
         messages.error(request, "Pick two versions to compare.")
         return redirect("portal:model", pk=model.pk)
@@ -345,15 +320,15 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if any(number not in found for number in numbers):
         raise Http404("No such version of this model that you may see.")
-    a, b = _with_seen_runs([found[numbers[0]], found[numbers[1]]], user)
+    a, b = with_seen_runs([found[numbers[0]], found[numbers[1]]], user)
     sides = []
     for version in (a, b):
         run = version.seen_run
         inputs = list(getattr(run, "visible_inputs", [])) if run is not None else []
         hidden = len(run.dataset_inputs.all()) - len(inputs) if run is not None else 0
         sides.append({"version": version, "run": run, "inputs": inputs, "hidden_inputs": hidden})
-    environment, dependencies = _environment_rows(_run_field(a, "environment"), _run_field(b, "environment"))
-    directions = _metric_directions(model)
+    environment, dependencies = _environment_rows(run_field(a, "environment"), run_field(b, "environment"))
+    directions = model_metric_directions(model)
     run_a, run_b = a.seen_run, b.seen_run
     diff_url = None
     if run_a is not None and run_b is not None and run_a.code_repository.strip() == run_b.code_repository.strip():
@@ -366,9 +341,9 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
             "a": a,
             "b": b,
             "sides": sides,
-            "parameters": _diff_rows(_run_field(a, "parameters"), _run_field(b, "parameters")),
-            "metrics": _diff_rows(
-                _run_field(a, "metrics"), _run_field(b, "metrics"), with_delta=True, directions=directions
+            "parameters": diff_rows(run_field(a, "parameters"), run_field(b, "parameters")),
+            "metrics": diff_rows(
+                run_field(a, "metrics"), run_field(b, "metrics"), with_delta=True, directions=directions
             ),
             "directions": sorted(directions.items()),
             "environment": environment,
@@ -382,183 +357,8 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# Promotions --------------------------------------------------------------------------------------------------------
-
-
-@login_required
-@require_GET
-def promotion_list(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    visible = selectors.promotion_request_list().visible_to(user)
-    # The worklist: what expires soonest first.
-    awaiting = list(visible.awaiting(user).order_by("expires_at", "pk")[: PAGE_SIZE + 1])
-    awaiting_more = len(awaiting) > PAGE_SIZE
-    awaiting = awaiting[:PAGE_SIZE]
-    requests, state, model = visible, request.GET.get("state", ""), None
-    if state in PromotionRequest.State.values:
-        requests = requests.filter(state=state)
-    else:
-        state = ""
-    model_pk = _version_number(request.GET.get("model"))
-    if model_pk is not None:
-        model = RegisteredModel.objects.visible_to(user).filter(pk=model_pk).first()
-        requests = requests.filter(registered_model_id=model.pk if model is not None else None)
-    table = sort_and_page(request, requests, allowed_sorts=PROMOTION_SORTS, default="-requested", per_page=PAGE_SIZE)
-    return render(
-        request,
-        "portal/promotions/list.html",
-        {
-            "awaiting": awaiting,
-            "awaiting_more": awaiting_more,
-            "page": table.page,
-            "sorting": table.sorting,
-            "state": state,
-            "states": PromotionRequest.State.choices,
-            "model": model,
-        },
-    )
-
-
-class ApproveForm(forms.Form):
-    comment = forms.CharField(
-        label="Comment (optional)",
-        required=False,
-        max_length=promotions.MAX_COMMENT_CHARS,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-
-
-class RejectForm(forms.Form):
-    comment = forms.CharField(
-        label="Why reject it (required)",
-        max_length=promotions.MAX_COMMENT_CHARS,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Say why you reject it: the comment is required."},
-    )
-
-
-@dataclass
-class DecisionRights:
-    """Which forms the page offers the user, and why not the decision ones. Only what to show: the services
-    decide again when a form is posted."""
-
-    approve: bool = False
-    reject: bool = False
-    why_not: str = ""
-    separation_of_duties: bool = False
-    withdraw: bool = False
-    apply: bool = False
-
-
-def _decision_rights(user, promotion: PromotionRequest, standing: selectors.Standing) -> DecisionRights:
-    """What the services would refuse, asked of them (never decided here), so the page offers only what works."""
-    if promotion.state != PromotionRequest.State.OPEN:
-        return DecisionRights()
-    policy = standing.policy
-    approve = promotions.promotion_decision_refusal(promotion, user, "approve", policy=policy)
-    reject = promotions.promotion_decision_refusal(promotion, user, "reject", policy=policy)
-    rights = DecisionRights(
-        approve=approve is None,
-        reject=reject is None,
-        withdraw=promotions.promotion_withdraw_refusal(promotion, user) is None,
-    )
-    refusal = approve or reject
-    if refusal is not None:
-        rights.why_not = refusal.message
-        rights.separation_of_duties = refusal.code == "separation_of_duties"
-    ready = standing.approvals_counted >= policy.approvals_required and not standing.blocked_by
-    rights.apply = ready and promotions.promotion_apply_refusal(promotion, user) is None
-    return rights
-
-
-def _promotion_queryset(user) -> QuerySet[PromotionRequest]:
-    # The gates read the version's bytes, run and model; the standing and the decisions list read every decision
-    # with its reviewer: joined or prefetched once, not per gate or per decision.
-    return (
-        selectors.promotion_request_list()
-        .visible_to(user)
-        .select_related(
-            "model_version__artifact_version__artifact",
-            "model_version__artifact_version__blob",
-            "model_version__artifact_version__run",
-            "model_version__registered_model",
-        )
-        .prefetch_related(Prefetch("decisions", queryset=PromotionDecision.objects.select_related("reviewer")))
-    )
-
-
-def _render_promotion(
-    request: HttpRequest,
-    promotion: PromotionRequest,
-    *,
-    approve_form: ApproveForm | None = None,
-    reject_form: RejectForm | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    standing = selectors.promotion_request_standing(promotion)
-    return render(
-        request,
-        "portal/promotions/detail.html",
-        {
-            "promotion": promotion,
-            "standing": standing,
-            "policy": standing.policy,
-            "rights": _decision_rights(request.user, promotion, standing),
-            "approve_form": approve_form or ApproveForm(prefix="approve"),
-            "reject_form": reject_form or RejectForm(prefix="reject"),
-        },
-        status=status,
-    )
-
-
-def _approved_message(result: PromotionRequest) -> str:
-    if result.state != PromotionRequest.State.APPROVED:
-        return f"Your approval is recorded. Not moved yet: {result.blocked_by}"
-    if result.kind == PromotionRequest.Kind.ROLLBACK_REVIEW:
-        return "Approved: the emergency rollback is confirmed."
-    return f"Approved: {result.model_version} is now in {result.target_stage}."
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def promotion_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = request.user
-    promotion = get_object_or_404(_promotion_queryset(user), pk=pk)
-    if request.method == "GET":
-        return _render_promotion(request, promotion)
-    action = request.POST.get("action")
-    try:
-        if action == "approve":
-            form = ApproveForm(request.POST, prefix="approve")
-            if not form.is_valid():
-                return _render_promotion(request, promotion, approve_form=form, status=400)
-            result = promotions.promotion_approve(
-                request=promotion, reviewer=user, comment=form.cleaned_data["comment"]
-            )
-            messages.success(request, _approved_message(result))
-        elif action == "reject":
-            form = RejectForm(request.POST, prefix="reject")
-            if not form.is_valid():
-                return _render_promotion(request, promotion, reject_form=form, status=400)
-            promotions.promotion_reject(request=promotion, reviewer=user, comment=form.cleaned_data["comment"])
-            messages.success(request, f"Rejected: request #{promotion.pk} is closed.")
-        elif action == "withdraw":
-            promotions.promotion_withdraw(request=promotion, withdrawn_by=user)
-            messages.success(request, f"Withdrawn: request #{promotion.pk} is closed.")
-        elif action == "apply":
-            result = promotions.promotion_apply(request=promotion, applied_by=user)
-            messages.success(request, _approved_message(result))
-        else:
-            messages.error(request, "Choose approve, reject, withdraw or apply.")
-    except DomainError as refusal:
-        messages.error(request, refusal.message)
-    return redirect("portal:promotion", pk=promotion.pk)
-
-
 urlpatterns = [
     path("models/", model_list, name="models"),
     path("models/<int:pk>/", model_detail, name="model"),
     path("models/<int:pk>/compare/", model_compare, name="model-compare"),
-    path("promotions/", promotion_list, name="promotions"),
-    path("promotions/<int:pk>/", promotion_detail, name="promotion"),
 ]

@@ -118,6 +118,7 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
                     "blocked_by",
                     "gates_at_request_table",
                     "gates_at_decision_table",
+                    "gates_weighed_at",
                     "gates_now_table",
                 )
             },

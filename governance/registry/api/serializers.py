@@ -14,6 +14,7 @@ from governance.registry.models import (
     TARGET_STAGE_CHOICES,
     ModelAlias,
     ModelVersion,
+    PromotionComment,
     PromotionDecision,
     PromotionPolicy,
     PromotionRequest,
@@ -306,6 +307,7 @@ class PromotionRequestDetailSerializer(PromotionRequestSerializer):
         fields = [
             *PromotionRequestSerializer.Meta.fields,
             "gates_at_decision",
+            "gates_weighed_at",
             "gates_now",
             "decisions",
             "approvals",
@@ -346,6 +348,22 @@ class CommentSerializer(InputSerializer):
 
 class RejectionSerializer(InputSerializer):
     comment = serializers.CharField(max_length=MAX_COMMENT_CHARS, help_text="Why: the requester reads it.")
+
+
+class PromotionCommentSerializer(serializers.ModelSerializer):
+    """One comment of a request's discussion (decisions and their comments are the request's `decisions`)."""
+
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = PromotionComment
+        fields = ["id", "author", "body", "created_at"]
+
+
+class PromotionCommentCreateSerializer(InputSerializer):
+    body = serializers.CharField(
+        max_length=MAX_COMMENT_CHARS, help_text="What you have to say; it approves or rejects nothing."
+    )
 
 
 # Policies ----------------------------------------------------------------------------------------------------------

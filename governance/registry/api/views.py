@@ -27,6 +27,7 @@ from governance.registry.models import (
     TARGET_STAGE_CHOICES,
     TARGET_STAGES,
     ModelVersion,
+    PromotionComment,
     PromotionDecision,
     PromotionPolicy,
     PromotionRequest,
@@ -251,6 +252,7 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         "create": s.PromotionRequestCreateSerializer,
         "approve": s.CommentSerializer,
         "reject": s.RejectionSerializer,
+        "comment_add": s.PromotionCommentCreateSerializer,
     }
     not_allowed_message = "{method} is not offered: requests are a record; withdraw one with POST …/withdraw/."
 
@@ -323,6 +325,26 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         target = self.get_object()
         promotions.promotion_apply(request=target, applied_by=request.user)
         return self.detail_response(target.pk)
+
+    @extend_schema(request=None, responses=s.PromotionCommentSerializer(many=True))
+    # The request's filters pick requests in the list; they do not apply to one request's discussion.
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def comments(self, request: Request, pk: str) -> Response:
+        """The request's discussion, newest first: whoever may see the request reads it."""
+        target = self.get_object()
+        # Each comment names its author: joined, not a query per comment.
+        found = PromotionComment.objects.filter(request=target).select_related("author")
+        page = self.paginate_queryset(found)
+        return self.get_paginated_response(s.PromotionCommentSerializer(page, many=True).data)
+
+    @extend_schema(request=s.PromotionCommentCreateSerializer, responses={201: s.PromotionCommentSerializer})
+    @comments.mapping.post
+    def comment_add(self, request: Request, pk: str) -> Response:
+        """Add a comment to the request's discussion, open or closed: whoever may see the request may. It approves
+        or rejects nothing (decide with approve/ or reject/); it is audited and never edited."""
+        target = self.get_object()
+        comment = promotions.promotion_comment_add(request=target, author=request.user, **self.validated_input())
+        return Response(s.PromotionCommentSerializer(comment).data, status=201)
 
 
 @extend_schema(tags=["registry"])

@@ -40,6 +40,7 @@ from governance.registry.gates import gates_evaluate, gates_failing, gates_pass
 from governance.registry.models import (
     TARGET_STAGES,
     ModelVersion,
+    PromotionComment,
     PromotionDecision,
     PromotionRequest,
     Stage,
@@ -240,16 +241,18 @@ def _weigh(
     in the way ("" once applied). `announce`: emit `promotion.approved` when applied (an approval emits its own)."""
     policy = policy_current(request.registered_model.project, request.target_stage)
     version = request.model_version
+    now = timezone.now()
     gates = gates_evaluate(
         policy,
         version,
         current_production=_production_now(version.registered_model_id, excluding=version),
-        now=timezone.now(),
+        now=now,
     )
     standing = approval_standing(request, policy)
     changes.update(
         request,
         gates_at_decision=gates,
+        gates_weighed_at=now,
         policy_version=policy.version,
         approvals_required=policy.approvals_required,
     )
@@ -519,6 +522,32 @@ def promotion_approve(*, request: PromotionRequest, reviewer: AbstractBaseUser, 
 def promotion_reject(*, request: PromotionRequest, reviewer: AbstractBaseUser, comment: str) -> PromotionRequest:
     """Reject, with a comment saying why: one qualified reviewer's rejection closes the request."""
     return _decide(request, reviewer, PromotionDecision.Decision.REJECT, comment)
+
+
+def promotion_comment_add(*, request: PromotionRequest, author: AbstractBaseUser, body: str) -> PromotionComment:
+    """Add `author`'s comment to the request's discussion. Whoever may see the request may comment, open or closed
+    (a question before deciding, an answer to a rejection). Decisions stay where they are: a comment approves or
+    rejects nothing. Audited against the request, by the comment's id (the text stays on the comment)."""
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("Write something: the comment is empty.", field="body")
+    if len(body) > MAX_COMMENT_CHARS:
+        raise InvalidInput(f"The comment is at most {MAX_COMMENT_CHARS:,} characters.", field="body")
+    artifact = request.model_version.artifact_version.artifact
+    if not can(author, Verb.VIEW, artifact):
+        raise NotAllowed(
+            f"Commenting on promotions of {request.model_version} needs a role on artifact "
+            f"'{artifact.name}' or its project."
+        )
+    with transaction.atomic(), ChangeSet() as changes:
+        comment = PromotionComment.objects.create(request=request, author=author, body=body, created_at=timezone.now())
+        changes.audit(
+            AuditAction.PROMOTION_REQUEST_COMMENTED,
+            obj=request,
+            actor=author,
+            changes={"comment": comment.pk, "state": request.state},
+        )
+    return comment
 
 
 def promotion_withdraw(*, request: PromotionRequest, withdrawn_by: AbstractBaseUser) -> PromotionRequest:

@@ -899,6 +899,15 @@ ENDPOINTS = [
         answers(403, no_role=NOT_FOUND, reviewer=200, maintainer=200, superuser=200),
         by_pk(ready_request),
     ),
+    # The discussion: whoever sees the request reads it and may join it.
+    Endpoint("promotions/{id}/comments", "promotionrequest-comments", "GET", ARTIFACT_RECORD, by_pk(promotion_request)),
+    Endpoint(
+        "promotions/{id}/comments",
+        "promotionrequest-comments",
+        "POST",
+        answers(201, no_role=NOT_FOUND),
+        by_pk(promotion_request, {"body": "Which holdout week?"}),
+    ),
     Endpoint("promotion-policies", "promotionpolicy-list", "GET", LIST, with_saved_policy),
     Endpoint(
         "promotion-policies",

@@ -1,6 +1,7 @@
-"""The portal's registry pages (governance/portal/views/registry.py): models with their versions, history, card and
-metrics; two versions compared; promotion requests with their gates, approvals and decision forms. Who sees what is
-the access rule's (404 otherwise), and every decision goes through the promotion services."""
+"""The portal's registry pages (governance/portal/views/registry.py and views/promotions.py): models with their
+versions, history, card and metrics; two versions compared; promotion requests with their gates, approvals and
+decision forms (what a request's page compares: test_promotion_page.py). Who sees what is the access rule's (404
+otherwise), and every decision goes through the promotion services."""
 
 import re
 import xml.etree.ElementTree as ET
