@@ -148,6 +148,13 @@ def tree_node(page, name: str):
 
 
 @pytest.mark.browser
+def _presigned_probe(response) -> bool:
+    """MLflow's UI (3.18 on) first asks its server for a presigned download URL and, answered 501 (the artifact
+    repository offers none: Provenant's downloads take the caller's token, there is no anonymous URL to presign), reads
+    the file through get-artifact as before. That 501 is MLflow's own "not supported", not a refusal of the file."""
+    return response.status == 501 and response.url.endswith("/mlflow/artifacts/presigned-download-url")
+
+
 def test_the_mlflow_ui_shows_the_run_and_model_artifacts_in_a_browser(trained, mlflow_server, browser):
     context = browser.new_context(base_url=mlflow_server, viewport={"width": 1440, "height": 900})
     page = context.new_page()
@@ -157,7 +164,7 @@ def test_the_mlflow_ui_shows_the_run_and_model_artifacts_in_a_browser(trained, m
         "response",
         lambda response: (
             refused.append(f"{response.status} {response.url}")
-            if "artifact" in response.url and response.status >= 400
+            if "artifact" in response.url and response.status >= 400 and not _presigned_probe(response)
             else None
         ),
     )
