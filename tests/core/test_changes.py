@@ -120,18 +120,18 @@ def test_given_leaves_out_the_values_a_partial_update_was_not_given():
 def test_the_events_are_written_before_the_entries_each_in_the_order_given(monkeypatch):
     project = ProjectFactory()
     writes = []
-    emit, record = change_sets.event_emit, change_sets.audit_record
+    emit, record = change_sets.events_emit, change_sets.audit_record_many
 
-    def emit_and_note(event_type, **kwargs):
-        writes.append(("event", event_type))
-        return emit(event_type, **kwargs)
+    def emit_and_note(specs, **kwargs):
+        writes.extend(("event", spec.type) for spec in specs)
+        return emit(specs, **kwargs)
 
-    def record_and_note(action, **kwargs):
-        writes.append(("entry", action))
-        return record(action, **kwargs)
+    def record_and_note(acts, **kwargs):
+        writes.extend(("entry", act.action) for act in acts)
+        return record(acts, **kwargs)
 
-    monkeypatch.setattr(change_sets, "event_emit", emit_and_note)
-    monkeypatch.setattr(change_sets, "audit_record", record_and_note)
+    monkeypatch.setattr(change_sets, "events_emit", emit_and_note)
+    monkeypatch.setattr(change_sets, "audit_record_many", record_and_note)
     since_event, since_seq = _last_event_id(), log_size()
 
     with transaction.atomic(), ChangeSet() as changes:
