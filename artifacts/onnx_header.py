@@ -6,16 +6,27 @@ parses the whole file; artifacts/services/previews.py only asks it of files up t
 parse, or parse into something without a graph, raise PreviewRefused with a sentence for the page.
 """
 
-import onnx
-from google.protobuf.message import DecodeError
+from typing import TYPE_CHECKING
 
 from artifacts.previews import Preview, PreviewRefused, Tensor
+
+if TYPE_CHECKING:
+    import onnx
 
 ONNX_LIMIT = 16 * 1024 * 1024
 TENSORS_SHOWN = 200
 
 
+def _onnx():
+    """The onnx package, imported when a summary is asked for: it loads numpy, which a web or worker process that
+    never shows an ONNX file should not carry (tests/test_web_worker_imports.py)."""
+    import onnx
+
+    return onnx
+
+
 def _element_type(number: int) -> str:
+    onnx = _onnx()
     """numpy's name for the element type (float32, int64, bfloat16), else ONNX's (string), else its number."""
     if number == onnx.TensorProto.STRING:
         return "string"
@@ -29,7 +40,7 @@ def _element_type(number: int) -> str:
         return f"type {number}"
 
 
-def _value_info(value: onnx.ValueInfoProto) -> tuple[str, str]:
+def _value_info(value: "onnx.ValueInfoProto") -> tuple[str, str]:
     """A graph input or output: its element type and shape ("?" for a dimension with neither value nor name);
     sequences and maps are named by their kind only."""
     if not value.type.HasField("tensor_type"):
@@ -43,6 +54,9 @@ def _value_info(value: onnx.ValueInfoProto) -> tuple[str, str]:
 def onnx_summary(data: bytes) -> Preview:
     """The graph's inputs and outputs and its initializers (weights), with the producer and opsets, of a whole ONNX
     file; PreviewRefused when the bytes are not a ModelProto with a graph."""
+    onnx = _onnx()
+    from google.protobuf.message import DecodeError
+
     try:
         model = onnx.load_model_from_string(data)  # external data (weights in other files) is never fetched
     except (DecodeError, RuntimeWarning, ValueError) as error:

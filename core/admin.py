@@ -5,9 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.apps import apps
 from django.contrib import admin, messages
-from django.contrib.admin.exceptions import NotRegistered
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -179,10 +177,18 @@ class ChosenThroughAutocompleteMixin:
         match = request.resolver_match
         if match is None or match.view_name != f"{self.admin_site.name}:autocomplete":
             return None
-        try:
-            source_model = apps.get_model(request.GET["app_label"], request.GET["model_name"])
-            source_admin = self.admin_site.get_model_admin(source_model)
-        except (KeyError, LookupError, ValueError, NotRegistered):
+        # The form's admin among those registered (as Django's autocomplete view finds it, but without a lookup of
+        # a model by name: tests/test_real_imports.py).
+        app_label, model_name = request.GET.get("app_label"), request.GET.get("model_name")
+        source_admin = next(
+            (
+                model_admin
+                for model, model_admin in self.admin_site._registry.items()
+                if (model._meta.app_label, model._meta.model_name) == (app_label, model_name)
+            ),
+            None,
+        )
+        if source_admin is None:
             return None
         choices = getattr(source_admin, "autocomplete_choices", None)
         return None if choices is None else choices(request, request.GET.get("field_name", ""))

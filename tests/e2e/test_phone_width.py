@@ -60,10 +60,16 @@ def test_a_table_wider_than_the_phone_scrolls_from_the_keyboard(phone):
     sign_in(phone, "rui")
     phone.goto("/promotions/")
     phone.locator("main a[href^='/promotions/']").first.click()
-    wrap = phone.locator(".table-wrap[role='region']").first
+    # The first table too wide for the phone: named and focusable, by its template or by portal.js.
+    index = phone.evaluate(
+        "() => [...document.querySelectorAll('.table-wrap')].findIndex((w) => w.scrollWidth > w.clientWidth + 1)"
+    )
+    assert index >= 0, "no table is wider than the phone on the promotion page"
+    wrap = phone.locator(".table-wrap").nth(index)
 
     expect(wrap).to_have_attribute("tabindex", "0")
-    assert "scrolls sideways" in wrap.get_attribute("aria-label")
+    expect(wrap).to_have_attribute("role", "region")
+    assert wrap.get_attribute("aria-label")
     wrap.focus()
     phone.keyboard.press("ArrowRight")
     phone.keyboard.press("End")

@@ -55,7 +55,7 @@ def inbox_link(context) -> SafeString:
         '<a href="{}"{}>Awaiting me{}</a>',
         url,
         mark_safe(' aria-current="page"') if request.path.startswith(url) else "",
-        format_html(' <span class="count">{}<span class="visually-hidden"> waiting</span></span>', count)
+        format_html(' <span class="count">{}</span><span class="visually-hidden"> waiting</span>', count)
         if count
         else "",
     )

@@ -90,8 +90,8 @@ def test_the_navigation_links_the_inbox_with_the_count_on_every_page(client, des
     body = client.get(reverse("portal:access-reviews")).content.decode()
 
     assert (
-        f'<a href="{INBOX}">Awaiting me <span class="count">{total}'
-        '<span class="visually-hidden"> waiting</span></span></a>' in body
+        f'<a href="{INBOX}">Awaiting me <span class="count">{total}</span>'
+        '<span class="visually-hidden"> waiting</span></a>' in body
     )
 
 

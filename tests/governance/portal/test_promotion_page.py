@@ -264,7 +264,7 @@ def test_the_gates_are_shown_once_now_and_their_history_with_its_times_is_folded
 
     html = page_as(client, viewer_of(model.project), promotion).content.decode()
 
-    before_details, details = html.split("<details", 1)
+    before_details, details = html.split('<details class="gate-history"', 1)
     assert before_details.count('<table class="gates"') == 1
     assert 'id="gates-now"' in before_details
     assert details.count('<table class="gates"') == 2
