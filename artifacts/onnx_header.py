@@ -26,18 +26,15 @@ def _onnx():
 
 
 def _element_type(number: int) -> str:
-    onnx = _onnx()
     """numpy's name for the element type (float32, int64, bfloat16), else ONNX's (string), else its number."""
+    onnx = _onnx()
     if number == onnx.TensorProto.STRING:
         return "string"
     try:
         return str(onnx.helper.tensor_dtype_to_np_dtype(number))
     except (KeyError, ValueError, TypeError):
-        pass
-    try:
-        return onnx.helper.tensor_dtype_to_string(number).removeprefix("TensorProto.").lower()
-    except (KeyError, ValueError):
-        return f"type {number}"
+        known = onnx.TensorProto.DataType.Name(number) if number in onnx.TensorProto.DataType.values() else ""
+        return known.lower() or f"type {number}"
 
 
 def _value_info(value: "onnx.ValueInfoProto") -> tuple[str, str]:

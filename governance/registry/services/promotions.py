@@ -1,5 +1,7 @@
 """The gate to production: promotion requests, reviewers' decisions, the stage moves they cause, and the
 break-glass rollback, and the stages imported from another registry (recorded as imported, never as approved).
+Kept whole (about 820 lines) on purpose: every path that moves a version between stages takes the same model row
+lock and weighs the same rules below, and one module keeps them side by side where a reviewer can check them.
 
 Rules, each enforced here whatever the entry point (API, admin, task):
 - A request records the version's digest and each gate's result; it is judged under the stage's current policy.
