@@ -14,10 +14,10 @@ provenant_bench_audit), in databases of the script's own, migrated with the app'
   the request middleware that gives the entry its request id, address and user agent, against the identical write
   without the call; and "api", a pipeline's `PATCH /api/v1/projects/<slug>/` (JSON body, bearer token) through
   Django's whole stack in-process, where `project_update` records `project.updated` itself, against the identical
-  request with every `audit_record` module attribute replaced by a no-op in the writer processes only. With 1 and
-  8 writers (spawned processes, a connection each), in rounds that alternate with and without, for a fixed time
-  each. After every run the entries it added are counted (one per recorded write, none in a baseline); every
-  8-writer run's entries are numbered without a gap or a duplicate, and the log exports and verifies.
+  request with every `audit_record` and `audit_record_many` module attribute replaced by a no-op in the writer
+  processes only. With 1 and 8 writers (spawned processes, a connection each), in rounds that alternate with and
+  without, for a fixed time each. After every run the entries it added are counted (one per recorded write, none in
+  a baseline); every 8-writer run's entries are numbered without a gap or a duplicate, and the log exports and verifies.
 - verify: an export of N synthetic entries, written in the exact export format without the database (signed tree
   heads every 100,000 entries and at the end), checked by `tools/audit_verify.py` in a child process.
 - proofs: N entries copied into the database (COPY), the kept Merkle subtrees caught up (`extend_kept_subtrees`),
@@ -138,32 +138,40 @@ def _audit_record_switched_off(*_args: object, **_kwargs: object) -> None:
     return None
 
 
-_REAL_AUDIT_RECORD: list[Callable] = []
+def _audit_record_many_switched_off(*_args: object, **_kwargs: object) -> list:
+    """Stands in for `audit_record_many` (what a change set records with) the same way."""
+    return []
+
+
+_REAL_RECORDERS: dict[str, Callable] = {}
+_SWITCHED_OFF = {"audit_record": _audit_record_switched_off, "audit_record_many": _audit_record_many_switched_off}
 
 
 def switch_audit_recording(on: bool) -> int:
     """Turn audit recording on or off in THIS process only, for the API write's baseline: every module attribute
-    named `audit_record` (core.audit.recorder's own, and each importer's: core.changes, through which services
-    record, and the login signals) is set to the real function or to a no-op. Production code is not touched.
-    Returns how many attributes were set; an `audit_record` that is neither (a wrapper nobody told the benchmark
-    about) is an error, not a silent miss."""
+    named `audit_record` or `audit_record_many` (core.audit.recorder's own, and each importer's: core.changes,
+    through which services record, and the login signals) is set to the real function or to a no-op. Production
+    code is not touched. Returns how many attributes were set; one that is neither (a wrapper nobody told the
+    benchmark about) is an error, not a silent miss."""
     from core.audit import recorder as audit
 
-    if not _REAL_AUDIT_RECORD:
-        _REAL_AUDIT_RECORD.append(audit.audit_record)
-    real = _REAL_AUDIT_RECORD[0]
-    if real is _audit_record_switched_off:
-        raise BenchError("audit_record was switched off before the benchmark saw the real one")
-    wanted, switched = (real if on else _audit_record_switched_off), 0
-    for name, module in list(sys.modules.items()):
+    for name in _SWITCHED_OFF:
+        _REAL_RECORDERS.setdefault(name, getattr(audit, name))
+        if _REAL_RECORDERS[name] is _SWITCHED_OFF[name]:
+            raise BenchError(f"{name} was switched off before the benchmark saw the real one")
+    switched = 0
+    for module_name, module in list(sys.modules.items()):
         attributes = getattr(module, "__dict__", None)
-        if not isinstance(attributes, dict) or "audit_record" not in attributes:
+        if not isinstance(attributes, dict):
             continue
-        current = attributes["audit_record"]
-        if current is not real and current is not _audit_record_switched_off:
-            raise BenchError(f"{name}.audit_record is not core.audit.recorder.audit_record; cannot switch it")
-        module.audit_record = wanted
-        switched += 1
+        for name, off in _SWITCHED_OFF.items():
+            if name not in attributes:
+                continue
+            real, current = _REAL_RECORDERS[name], attributes[name]
+            if current is not real and current is not off:
+                raise BenchError(f"{module_name}.{name} is not core.audit.recorder.{name}; cannot switch it")
+            setattr(module, name, real if on else off)
+            switched += 1
     return switched
 
 
