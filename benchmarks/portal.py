@@ -120,8 +120,9 @@ def resolve_pages(user) -> list[tuple[str, str]]:
     entry the user may read (one the demo recorded: the synthetic ones come first), or the newest at all for a user
     who reads none (their 404 is measured too)."""
     from artifacts import selectors as artifact_selectors
-    from artifacts.models import ArtifactVersion
+    from artifacts.models import ArtifactVersion, DatasetVersion, Run
     from core.models import AuditEntry
+    from governance.access.models import AccessReviewCampaign
     from governance.audit.selectors import audit_entries_for
     from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 
@@ -152,6 +153,13 @@ def resolve_pages(user) -> list[tuple[str, str]]:
         ),
     )
     entry = audit_entries_for(user).first() or AuditEntry.objects.order_by("-seq").first()
+    # The run, dataset and dataset version behind that version's lineage, its project, and the newest campaign.
+    run = Run.objects.filter(pk=richest.run_id).first() or Run.objects.order_by("-pk").first()
+    dataset_version = DatasetVersion.objects.order_by("-pk").first()
+    campaign = AccessReviewCampaign.objects.order_by("-pk").first()
+    if run is None or dataset_version is None or campaign is None:
+        raise BenchError("the demo data has no run, dataset version or access review campaign")
+    project = richest.artifact.project
     return [
         ("/", "/"),
         ("/models/", "/models/"),
@@ -165,6 +173,14 @@ def resolve_pages(user) -> list[tuple[str, str]]:
         ("/audit/", "/audit/"),
         ("/audit/<seq>/", f"/audit/{entry.seq}/"),
         ("/access-reviews/", "/access-reviews/"),
+        ("/access-reviews/<id>/", f"/access-reviews/{campaign.pk}/"),
+        ("/runs/<id>/", f"/runs/{run.pk}/"),
+        ("/datasets/<id>/", f"/datasets/{dataset_version.dataset_id}/"),
+        ("/datasets/versions/<id>/", f"/datasets/versions/{dataset_version.pk}/"),
+        ("/projects/<slug>/", f"/projects/{project.slug}/"),
+        ("/projects/<slug>/lifecycle/", f"/projects/{project.slug}/lifecycle/"),
+        ("/inbox/", "/inbox/"),
+        ("/audit/actions/", "/audit/actions/"),
     ]
 
 
