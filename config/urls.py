@@ -19,6 +19,7 @@ api_patterns = [
     path("", include("governance.lifecycle.api.urls")),
     path("", include("governance.registry.api.urls")),
     path("", include("governance.lifecycle.api.storage_urls")),
+    path("", include("governance.supplychain.api.urls")),
     path("", include("artifacts.api.urls")),
 ]
 

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "csp",
     "core",
     "artifacts",
+    "governance.supplychain",
     "governance.registry",
     "governance.access",
     "governance.audit",

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class SupplyChainConfig(AppConfig):
+    """What must hold of a file before it goes to production: format scans, model signatures, provenance
+    attestations and the vulnerability database the gates read."""
+
+    name = "governance.supplychain"
+    label = "supplychain"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,1 @@
+"""The supply-chain area's models, one module per kind of evidence."""
