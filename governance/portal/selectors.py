@@ -33,9 +33,20 @@ from governance.registry.selectors import policies_current
 
 def dashboard_awaiting(user: User) -> QuerySet:
     """Open requests waiting for `user`'s decision (`PromotionRequest.objects.awaiting`) among those they may see,
-    longest waiting first, with their model, project, version and requester joined: one query."""
+    longest waiting first, with their model, project, version and requester joined: two queries.
+
+    Open requests are few, so their artifact versions are read first and named in the query: PostgreSQL then looks
+    those rows up, where otherwise it chose to walk every artifact version in id order against the person's review
+    grants, expecting to stop early, and for someone who reviews nothing read them all (about 40 ms at 100,000
+    versions, on every page, as the navigation counts what awaits)."""
+    open_versions = list(
+        PromotionRequest.objects.filter(state=PromotionRequest.State.OPEN).values_list(
+            "model_version__artifact_version_id", flat=True
+        )
+    )
     return (
-        PromotionRequest.objects.visible_to(user)
+        PromotionRequest.objects.filter(model_version__artifact_version_id__in=open_versions)
+        .visible_to(user)
         .awaiting(user)
         .select_related("registered_model__project", "model_version", "requested_by")
         .order_by("requested_at", "pk")
@@ -369,8 +380,8 @@ def review_items_awaiting(user: User) -> QuerySet:
 
 
 def awaiting_count(user: User) -> int:
-    """How many things wait for `user`: promotions to decide, review items to keep or revoke, plans to apply. One
-    query, for the navigation of every page."""
+    """How many things wait for `user`: promotions to decide, review items to keep or revoke, plans to apply. Two
+    queries (`dashboard_awaiting` reads the open requests' versions first), for the navigation of every page."""
     counts = [
         dashboard_awaiting(user).order_by().values("pk"),
         review_items_awaiting(user).order_by().values("pk"),
