@@ -21,7 +21,7 @@ from core.validators import NAME_SHAPE, name_validator
 
 
 class Stage(models.TextChoices):
-    NONE = "none", "None"
+    NONE = "none", "No stage"
     STAGING = "staging", "Staging"
     PRODUCTION = "production", "Production"
     ARCHIVED = "archived", "Archived"

@@ -44,6 +44,7 @@ from core.pagination import PAGING, KeysetPage, keyset_page
 from governance.audit import selectors
 from governance.audit.filters import AuditEntryFilter
 from governance.portal import context as portal
+from governance.portal import links
 from governance.portal import selectors as portal_selectors
 from governance.portal.selectors import AuditSubject
 
@@ -317,11 +318,13 @@ class Row:
     entry: AuditEntry
     hidden_after: int
     next_seq: int | None
+    object_url: str | None
 
 
 def rows_with_gaps(request: HttpRequest, page: KeysetPage, entries: QuerySet[AuditEntry], *, filtered: bool) -> list:
     """The page's entries, each with the count of entries the viewer may not read between it and the next older
-    one listed: on this page, or for the last, the first of the next page (one query, when there is one)."""
+    one listed (on this page, or for the last, the first of the next page: one query, when there is one) and the
+    portal page of its object (one query per kind of object)."""
     seqs: list[int | None] = [entry.seq for entry in page.rows]
     if page.rows and page.older is not None:
         seqs.append(entries.filter(seq__lt=seqs[-1]).values_list("seq", flat=True).order_by("-seq").first())
@@ -329,7 +332,8 @@ def rows_with_gaps(request: HttpRequest, page: KeysetPage, entries: QuerySet[Aud
     gaps = [(entry.seq, older) for entry, older in zip(page.rows, next_seqs, strict=True) if older is not None]
     hidden = selectors.entries_hidden_between(request.user, gaps, filtered=filtered) if gaps else []
     counts = [*hidden, *[0] * (len(page.rows) - len(hidden))]
-    return [Row(entry, count, older) for entry, count, older in zip(page.rows, counts, next_seqs, strict=True)]
+    linked = links.with_object_urls(page.rows, request.user)
+    return [Row(entry, count, older, url) for (entry, url), count, older in zip(linked, counts, next_seqs, strict=True)]
 
 
 def explorer(request: HttpRequest, filters: AuditEntryFilter, *, status: int = 200) -> HttpResponse:

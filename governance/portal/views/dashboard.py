@@ -16,6 +16,7 @@ from django.utils import timezone
 from governance.audit import selectors as audit_selectors
 from governance.lifecycle import accounting
 from governance.portal import context as portal
+from governance.portal import links
 from governance.portal import selectors as portal_selectors
 from governance.portal.views.lifecycle import growth_bars, stored_bars
 
@@ -163,7 +164,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             or reclaimable.plans
             or any(month.added_bytes or month.deleted_bytes for month in storage_growth),
             "audits": audits,
-            "entries": list(entries[:ACTIVITY_SHOWN]),
+            "entries": links.with_object_urls(entries[:ACTIVITY_SHOWN], user),
         },
     )
 

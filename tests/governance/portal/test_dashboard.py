@@ -117,7 +117,7 @@ def test_user_with_no_role_sees_every_section_empty(client):
         assert sentence in page
     assert "<svg" not in page
     # Signing in is the one act of theirs on record.
-    assert [entry.action for entry in response.context["entries"]] == ["user.logged_in"]
+    assert [entry.action for entry, _ in response.context["entries"]] == ["user.logged_in"]
 
 
 # Promotion requests awaiting me ------------------------------------------------------------------------------------
@@ -143,8 +143,9 @@ def test_awaiting_lists_open_requests_the_user_may_decide_and_has_not(client):
     assert f'href="/promotions/{waiting.pk}/"' in page
     assert f"fraud/scorer v{waiting.model_version.number}" in page
     assert waiting.requested_by.get_username() in page
+    awaiting_section = page.split('id="activity-heading"')[0]  # the activity below may name the reviewer's own acts
     for hidden in (own, already_approved, theirs):
-        assert f"/promotions/{hidden.pk}/" not in page
+        assert f"/promotions/{hidden.pk}/" not in awaiting_section
 
 
 # Integrity and storage ---------------------------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def test_an_auditor_sees_the_latest_entries_of_the_projects_they_audit(client):
 
     response = dashboard_for(client, auditor)
 
-    entries = response.context["entries"]
+    entries = [entry for entry, _ in response.context["entries"]]
     assert len(entries) == 15
     assert {entry.project_id for entry in entries} == {project.pk}
     newest = AuditEntry.objects.filter(project_id=project.pk).order_by("-seq")[:15]
@@ -381,7 +382,7 @@ def test_someone_who_audits_nothing_sees_only_their_own_acts(client):
 
     response = dashboard_for(client, contributor)
 
-    entries = response.context["entries"]
+    entries = [entry for entry, _ in response.context["entries"]]
     assert entries
     assert {entry.actor_user_id for entry in entries} == {contributor.pk}
     page = response.content.decode()

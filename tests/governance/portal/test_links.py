@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from artifacts.access.roles import Role
 from core.audit.recorder import audit_record
-from governance.portal.links import portal_url_for
+from governance.portal.links import portal_url_for, portal_urls_for, with_object_urls
 from governance.registry.services.promotions import promotion_approve
 from tests.artifacts.factories import (
     ArtifactFactory,
@@ -110,6 +110,45 @@ def test_an_audit_entrys_object_links_to_its_portal_page_for_those_who_may_open_
     html = client.get(reverse("portal:audit-entry", args=[entry.seq])).content.decode()
     assert entry.object_label in html
     assert f'href="/runs/{run.pk}/"' not in html
+
+
+def test_the_audit_list_and_the_dashboards_activity_link_each_object_the_viewer_may_open(client):
+    project = ProjectFactory()
+    run = RunFactory(project=project, name="train-gbm")
+    version = ArtifactVersionFactory(artifact=ArtifactFactory(project=project))
+    hidden = RunFactory(name="elsewhere")  # another project, which the auditor does not audit
+    entries = [audit_record("run.updated", obj=each) for each in (run, version, hidden)]
+    auditor = auditor_of(project)
+    client.force_login(auditor)
+
+    for page in (reverse("portal:audit"), reverse("portal:dashboard")):
+        html = client.get(page).content.decode()
+        assert f'href="/runs/{run.pk}/"' in html, page
+        assert f'href="/versions/{version.pk}/"' in html, page
+        assert entries[2].object_label not in html, page  # not even listed: the entry is not the auditor's to read
+        assert f'href="/runs/{hidden.pk}/"' not in html, page
+
+
+def test_a_page_of_entries_finds_its_links_in_one_query_per_kind_of_object(django_assert_num_queries):
+    project = ProjectFactory()
+    runs = RunFactory.create_batch(4, project=project)
+    versions = [ArtifactVersionFactory(artifact=ArtifactFactory(project=project)) for _ in range(3)]
+    entries = [audit_record("run.updated", obj=each) for each in [*runs, *versions]]
+    superuser = UserFactory(is_superuser=True)
+
+    with django_assert_num_queries(2):  # the runs, then the artifact versions
+        linked = with_object_urls(entries, superuser)
+
+    assert [url for _, url in linked] == [f"/runs/{r.pk}/" for r in runs] + [f"/versions/{v.pk}/" for v in versions]
+
+
+def test_an_artifact_links_to_its_newest_version_in_a_batch_too():
+    artifact = ArtifactFactory()
+    older, newest = ArtifactVersionFactory(artifact=artifact), ArtifactVersionFactory(artifact=artifact)
+    reference = ("artifact", str(artifact.pk), artifact.project_id)
+
+    assert older.number < newest.number
+    assert portal_urls_for([reference], UserFactory(is_superuser=True)) == {reference: f"/versions/{newest.pk}/"}
 
 
 # Model versions, wherever they are listed ---------------------------------------------------------------------------
