@@ -103,6 +103,15 @@ def _record(project, admin: AbstractBaseUser, password: str) -> dict:
         description="Fraud probability of a card transaction, for the fraud desk's review queue.",
         model_card=MODEL_CARD,
         owners=[dana],
+        # The policy's threshold says auc is better higher; the rest the model declares.
+        metric_directions={
+            "accuracy": "higher",
+            "f1": "higher",
+            "log_loss": "lower",
+            "precision": "higher",
+            "recall": "higher",
+            "train_log_loss": "lower",
+        },
     )
     artifact = project.artifacts.get(name="model")
     v1, v2 = (

@@ -80,6 +80,29 @@ def metric_directions(thresholds: list[dict]) -> dict[str, str]:
     return {metric: directions.pop() for metric, directions in found.items() if len(directions) == 1}
 
 
+DIRECTIONS = ("higher", "lower")
+
+
+def declared_directions_clean(value: object) -> dict[str, str]:
+    """A model's declared metric directions in their stored shape, or InvalidInput naming the first fault."""
+    field = "metric_directions"
+    if not isinstance(value, dict):
+        raise InvalidInput(
+            'Metric directions are an object like {"auc": "higher", "latency_ms": "lower"}.', field=field
+        )
+    if len(value) > MAX_THRESHOLDS:
+        raise InvalidInput(f"At most {MAX_THRESHOLDS} metric directions.", field=field)
+    for metric, direction in value.items():
+        if not isinstance(metric, str) or not metric.strip() or len(metric) > 200 or "\x00" in metric:
+            raise InvalidInput("A metric is a name of 1-200 characters, without NUL.", field=field)
+        if direction not in DIRECTIONS:
+            raise InvalidInput(
+                f"The direction of '{metric}' is 'higher' or 'lower' (which way is better), not {direction!r}.",
+                field=field,
+            )
+    return dict(sorted(value.items()))
+
+
 def _result(gate: str, passed: bool, detail: str) -> dict:
     return {"gate": gate, "passed": passed, "detail": detail}
 

@@ -57,6 +57,12 @@ class RegisteredModel(models.Model):
     owners = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="owned_models", help_text="Who answers for this model."
     )
+    metric_directions = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Which way each metric is better, as {"auc": "higher", "latency_ms": "lower"}: pages colour a '
+        "change by it. A metric not named here takes the direction its policy threshold implies (>= higher).",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -158,10 +158,11 @@ def _metric_row(key: str, production: object, candidate: object, direction: str,
     return MetricRow(key, shown(production), shown(candidate), delta, direction, verdict, threshold)
 
 
-def _metric_rows(production: dict, candidate: dict, policy: PromotionPolicy) -> list[MetricRow]:
-    """Every metric either run recorded or the policy names, judged by the direction the policy's thresholds give."""
+def _metric_rows(production: dict, candidate: dict, policy: PromotionPolicy, declared: dict) -> list[MetricRow]:
+    """Every metric either run recorded or the policy names, judged by the direction the model declares for it
+    (`declared`), else the one the policy's thresholds give."""
     thresholds = policy.metric_thresholds or []
-    directions = metric_directions(thresholds)
+    directions = metric_directions(thresholds) | declared
     needs: dict[str, list[str]] = {}
     for threshold in thresholds:
         needs.setdefault(threshold["metric"], []).append(f"{threshold['operator']} {threshold['value']}")
@@ -230,7 +231,10 @@ def promotion_comparison(promotion: PromotionRequest, policy: PromotionPolicy, u
         candidate=Side(candidate, head, hidden.get(head.pk, 0) if head else 0),
         production=Side(production, base, hidden.get(base.pk, 0) if base else 0) if production else None,
         metrics=_metric_rows(
-            run_field(production, "metrics") if production else {}, run_field(candidate, "metrics"), policy
+            run_field(production, "metrics") if production else {},
+            run_field(candidate, "metrics"),
+            policy,
+            candidate.registered_model.metric_directions,
         ),
         parameters=[row for row in parameters if row.differs],
         parameters_same=sum(1 for row in parameters if not row.differs),

@@ -99,10 +99,11 @@ class DiffRow:
 
 
 def model_metric_directions(model: RegisteredModel) -> dict[str, str]:
-    """Which way each metric is better ("higher" or "lower"), as the thresholds of the project's current production
-    policy say (`gates.metric_directions`), then its staging policy's for metrics production does not name. A metric
-    neither names (or names only with `==`, or both ways) has no direction: a comparison says only that it differs."""
-    directions: dict[str, str] = {}
+    """Which way each metric is better ("higher" or "lower"): as the model declares it (`metric_directions`), else
+    as the thresholds of the project's current production policy say (`gates.metric_directions`), then its staging
+    policy's. A metric none of them names (or names only with `==`, or both ways) has no direction: a comparison
+    says only that it differs."""
+    directions: dict[str, str] = dict(model.metric_directions)
     for stage in (Stage.PRODUCTION, Stage.STAGING):
         thresholds = selectors.policy_current(model.project, stage).metric_thresholds or []
         for metric, direction in metric_directions(thresholds).items():

@@ -44,7 +44,7 @@ class RegisteredModelForm(NamedInProjectForm):
 
     class Meta:
         model = RegisteredModel
-        fields = ("project", "name", "description", "model_card")
+        fields = ("project", "name", "description", "model_card", "metric_directions")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -115,7 +115,7 @@ class RegisteredModelAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
     # (the selector's prefetches), not one per model.
     list_select_related = ("project", "created_by")
     search_fields = ("name", "project__slug", "description")
-    fields = ("project", "name", "description", "model_card", "owner_usernames")
+    fields = ("project", "name", "description", "model_card", "metric_directions", "owner_usernames")
     identity_fields = ("project", "name")
     detail_fields = ("production_version", "requests", "history", "created_by", "created_at", "updated_at")
     inlines = [ModelVersionInline]
@@ -159,6 +159,7 @@ class RegisteredModelAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
             description=data["description"],
             model_card=data["model_card"],
             owners=data["owner_usernames"],
+            metric_directions=data["metric_directions"],
         )
 
     def update(self, request: HttpRequest, obj: RegisteredModel, data: dict[str, Any]) -> RegisteredModel:
@@ -168,6 +169,7 @@ class RegisteredModelAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
             description=data["description"],
             model_card=data["model_card"],
             owners=data["owner_usernames"],
+            metric_directions=data["metric_directions"],
         )
 
     @admin.action(description="Roll back production (break glass)", permissions=["rollback"])

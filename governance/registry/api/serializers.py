@@ -9,7 +9,7 @@ from artifacts.api.serializers import ArtifactVersionSerializer
 from artifacts.models import ArtifactVersion
 from core.api.fields import ReferenceField
 from core.api.serializers import InputSerializer
-from governance.registry.gates import MAX_THRESHOLDS, OPERATORS
+from governance.registry.gates import DIRECTIONS, MAX_THRESHOLDS, OPERATORS
 from governance.registry.models import (
     TARGET_STAGE_CHOICES,
     ModelAlias,
@@ -62,6 +62,11 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     aliases = AliasSerializer(many=True, read_only=True)
     production_version = serializers.SerializerMethodField()
+    metric_directions = serializers.DictField(
+        child=serializers.ChoiceField(choices=DIRECTIONS),
+        read_only=True,
+        help_text="Which way each metric is better, as the model declares it.",
+    )
     url = serializers.HyperlinkedIdentityField(view_name="api:registeredmodel-detail")
 
     class Meta:
@@ -73,6 +78,7 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "model_card",
+            "metric_directions",
             "owners",
             "production_version",
             "aliases",
@@ -94,6 +100,12 @@ class RegisteredModelCreateSerializer(InputSerializer):
         required=False, allow_blank=True, default="", max_length=MAX_CARD_CHARS, trim_whitespace=False
     )
     owners = OwnersField(required=False, default=list)
+    metric_directions = serializers.DictField(
+        child=serializers.ChoiceField(choices=DIRECTIONS),
+        required=False,
+        default=dict,
+        help_text='Which way each metric is better, e.g. {"auc": "higher", "latency_ms": "lower"}.',
+    )
 
 
 class RegisteredModelUpdateSerializer(InputSerializer):
@@ -102,6 +114,11 @@ class RegisteredModelUpdateSerializer(InputSerializer):
         required=False, allow_blank=True, max_length=MAX_CARD_CHARS, trim_whitespace=False
     )
     owners = OwnersField(required=False)
+    metric_directions = serializers.DictField(
+        child=serializers.ChoiceField(choices=DIRECTIONS),
+        required=False,
+        help_text="Replaces the declared directions as a whole; {} declares none.",
+    )
 
 
 class AliasSetSerializer(InputSerializer):

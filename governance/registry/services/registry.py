@@ -21,7 +21,7 @@ from core.audit.actions import AuditAction
 from core.changes import ChangeSet, diff, given
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.validators import name_validator
-from governance.registry.gates import metric_thresholds_clean
+from governance.registry.gates import declared_directions_clean, metric_thresholds_clean
 from governance.registry.models import TARGET_STAGES, ModelAlias, ModelVersion, PromotionPolicy, RegisteredModel, Stage
 from governance.registry.selectors import REFERENCE_STAGES, policy_current
 
@@ -103,13 +103,20 @@ def registered_model_create(
     description: str = "",
     model_card: str = "",
     owners: Iterable[AbstractBaseUser] = (),
+    metric_directions: dict | None = None,
 ) -> RegisteredModel:
     _require_contributor(created_by, project, "Registering a model")
     _clean_name(name)
     _clean_card(model_card)
+    directions = declared_directions_clean(metric_directions or {})
     owners = list(owners)
     model = RegisteredModel(
-        project=project, name=name, description=description, model_card=model_card, created_by=created_by
+        project=project,
+        name=name,
+        description=description,
+        model_card=model_card,
+        metric_directions=directions,
+        created_by=created_by,
     )
     try:
         with transaction.atomic():
@@ -122,7 +129,12 @@ def registered_model_create(
             AuditAction.REGISTERED_MODEL_CREATED,
             obj=model,
             actor=created_by,
-            changes={"name": name, "owners": _usernames(owners), "model_card_chars": len(model_card)},
+            changes={
+                "name": name,
+                "owners": _usernames(owners),
+                "model_card_chars": len(model_card),
+                **({"metric_directions": directions} if directions else {}),
+            },
         )
     return model
 
@@ -135,16 +147,23 @@ def registered_model_update(
     description: str | None = None,
     model_card: str | None = None,
     owners: Iterable[AbstractBaseUser] | None = None,
+    metric_directions: dict | None = None,
 ) -> RegisteredModel:
-    """Describe a model, rewrite its card or change its owners; what equals the stored value records nothing.
+    """Describe a model, rewrite its card, change its owners or declare which way its metrics are better; what
+    equals the stored value records nothing.
 
     The card's text is not logged (the log keeps no free-form text); its length before and after is.
     """
     _clean_card(model_card)
+    if metric_directions is not None:
+        metric_directions = declared_directions_clean(metric_directions)
     model = model_lock(registered_model.pk)
     _require_contributor(changed_by, model.project, f"Changing model '{model.name}'")
     with ChangeSet() as changes:
-        changed = changes.update(model, **given(description=description, model_card=model_card))
+        changed = changes.update(
+            model,
+            **given(description=description, model_card=model_card, metric_directions=metric_directions),
+        )
         if "model_card" in changed:
             changed["model_card_chars"] = [len(text) for text in changed.pop("model_card")]
         if owners is not None:

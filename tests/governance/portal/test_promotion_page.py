@@ -125,6 +125,18 @@ def test_metrics_stand_beside_productions_with_deltas_judged_by_the_policys_thre
     assert f"Production v{serving.number}" in html
 
 
+def test_a_metric_the_model_declares_is_judged_by_its_declaration(client):
+    model, _, _, promotion = candidate_against_production()
+    model.metric_directions = {"accuracy": "higher"}
+    model.save(update_fields=["metric_directions"])
+
+    page = page_as(client, viewer_of(model.project), promotion)
+
+    accuracy = next(row for row in page.context["comparison"].metrics if row.key == "accuracy")
+    assert (accuracy.direction, accuracy.verdict) == ("higher", "worse")  # 0.91 → 0.90
+    assert '<span class="verdict worse">-0.01 worse</span>' in page.content.decode()
+
+
 def test_only_the_parameters_that_differ_are_listed(client):
     model, _, _, promotion = candidate_against_production()
 

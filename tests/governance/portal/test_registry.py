@@ -482,6 +482,20 @@ def test_compare_marks_each_metric_better_or_worse_by_its_policy_threshold(clien
     assert "<code>loss</code> lower is better" in html
 
 
+def test_a_direction_the_model_declares_colours_compare_and_outranks_the_policy(client):
+    model = RegisteredModelFactory(metric_directions={"latency_ms": "lower", "accuracy": "lower"})
+    policy(model.project, "production", metric_thresholds=[{"metric": "accuracy", "operator": ">=", "value": 0.5}])
+    version_of(model, metrics={"accuracy": 0.91, "latency_ms": 40})
+    version_of(model, metrics={"accuracy": 0.93, "latency_ms": 30})
+
+    response = page_as(client, viewer_of(model.project), f"/models/{model.pk}/compare/?a=1&b=2")
+
+    verdicts = {row.key: row.verdict for row in response.context["metrics"]}
+    # The model's word wins over the threshold's (an odd declaration here, to tell the two apart).
+    assert verdicts == {"accuracy": "worse", "latency_ms": "better"}
+    assert "<code>latency_ms</code> lower is better" in response.text
+
+
 def test_without_a_threshold_compare_says_only_that_a_metric_differs(client):
     model = RegisteredModelFactory()
     version_of(model, metrics={"accuracy": 0.91})
@@ -491,7 +505,7 @@ def test_without_a_threshold_compare_says_only_that_a_metric_differs(client):
 
     assert '<tr class="changed">' in html
     assert "worse" not in html.split('id="metrics"')[1].split("</table>")[0]
-    assert "No promotion policy of this project sets a threshold" in html
+    assert "Neither the model nor a promotion policy of this project says which way" in html
 
 
 SVG = "{http://www.w3.org/2000/svg}"

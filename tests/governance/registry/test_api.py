@@ -6,6 +6,7 @@ hidden; and every list costs the same queries for one row as for ten.
 (Over 600 lines on purpose: the tests mirror the code, one file for the registry's API, and every section arranges
 with the helpers below. The promotion rules themselves are tested by topic in test_promotions_*.py.)"""
 
+import json
 from datetime import datetime
 
 import pytest
@@ -15,6 +16,7 @@ from artifacts.access.roles import Role
 from artifacts.access.services import role_revoke
 from artifacts.models import Project
 from artifacts.services.integrity import blob_verify
+from core.models import AuditEntry
 from governance.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 from governance.registry.services.promotions import promotion_approve, promotion_withdraw
 from governance.registry.services.registry import model_alias_set
@@ -256,8 +258,42 @@ def test_an_unknown_field_is_refused_by_name(api, project):
     response = api.post(MODELS, {"project": project.slug, "name": "churn", "stage": "production"}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["stage"][0].startswith("Unknown field. Fields accepted here: description, model_card")
+    assert response.json()["stage"][0].startswith("Unknown field. Fields accepted here: description, metric_directions, model_card")
     assert not RegisteredModel.objects.exists()
+
+
+def test_a_model_declares_which_way_its_metrics_are_better_and_the_change_is_logged(api, project):
+    response = api.post(
+        MODELS, {"project": project.slug, "name": "churn", "metric_directions": {"auc": "higher"}}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["metric_directions"] == {"auc": "higher"}
+
+    model = RegisteredModel.objects.get(name="churn")
+    changed = api.patch(f"{MODELS}{model.pk}/", {"metric_directions": {"latency_ms": "lower"}}, format="json")
+
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["metric_directions"] == {"latency_ms": "lower"}
+    entry = AuditEntry.objects.filter(action="registered_model.updated").latest("seq")
+    assert json.loads(entry.changes)["metric_directions"] == [{"auc": "higher"}, {"latency_ms": "lower"}]
+
+
+@pytest.mark.parametrize(
+    ("directions", "fault"),
+    [
+        ({"auc": "up"}, '"up" is not a valid choice.'),
+        (["auc"], 'Expected a dictionary of items but got type "list".'),
+    ],
+)
+def test_a_direction_that_is_not_higher_or_lower_is_refused(api, project, directions, fault):
+    model = RegisteredModelFactory(project=project)
+
+    response = api.patch(f"{MODELS}{model.pk}/", {"metric_directions": directions}, format="json")
+
+    assert response.status_code == 400
+    assert fault in str(response.json()["metric_directions"])
+    model.refresh_from_db()
+    assert model.metric_directions == {}
 
 
 def test_a_server_assigned_field_is_refused(api, project):
