@@ -258,7 +258,8 @@ def test_an_unknown_field_is_refused_by_name(api, project):
     response = api.post(MODELS, {"project": project.slug, "name": "churn", "stage": "production"}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["stage"][0].startswith("Unknown field. Fields accepted here: description, metric_directions, model_card")
+    accepted = "Unknown field. Fields accepted here: description, metric_directions, model_card"
+    assert response.json()["stage"][0].startswith(accepted)
     assert not RegisteredModel.objects.exists()
 
 
