@@ -6,8 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    initial = True
-
     dependencies = [
         ("artifacts", "0004_lifecycle_blob_states_and_tombstones"),
         ("supplychain", "0001_initial"),
