@@ -8,9 +8,11 @@ waiting, and trust revoked un-verifies what it had verified."""
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from core.errors import InvalidInput
+from core.events import payload_schema
 from core.models import AuditEntry, Event
 from governance.supplychain.models import VersionSignature
 from governance.supplychain.selectors.signatures import version_trusted_signatures
@@ -74,6 +76,9 @@ def test_a_key_signature_over_the_versions_bytes_verifies(checked, model_file, k
     events = {event.type: json.loads(event.body) for event in Event.objects.all()}
     assert events["version_signature.checked"]["data"]["signature"]["trusted_key"]["name"] == "release-ci"
     assert events["version_signature.uploaded"]["data"]["artifact_version"]["id"] == version.pk
+    for event_type, body in events.items():
+        if event_type.startswith("version_signature."):
+            jsonschema.validate(body, payload_schema(event_type))
 
 
 def test_tampered_bytes_do_not_verify(checked, model_file, key):

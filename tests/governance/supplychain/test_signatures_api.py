@@ -69,7 +69,9 @@ def test_a_maintainer_trusts_a_key_and_revokes_it(api_as, project, key):
 def test_only_maintainers_manage_trusted_keys(api_as, project, key):
     api = api_as(member(Role.CONTRIBUTOR, project))
 
-    refused = api.post("/api/v1/projects/vision/trusted-keys/", {"name": "mine", "method": "key", "pem": key.public_pem})
+    refused = api.post(
+        "/api/v1/projects/vision/trusted-keys/", {"name": "mine", "method": "key", "pem": key.public_pem}
+    )
 
     assert refused.status_code == 403
     assert "manage" in refused.json()["detail"]
