@@ -6,6 +6,7 @@ an untrusted key or an untrusted CA do not, each with a sentence saying why; tru
 waiting, and trust revoked un-verifies what it had verified."""
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +18,7 @@ from core.models import AuditEntry, Event
 from governance.supplychain.models import VersionSignature
 from governance.supplychain.selectors.signatures import version_trusted_signatures
 from governance.supplychain.services.signatures import trusted_key_revoke
+from governance.supplychain.tasks import verify_signature
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory
 from tests.governance.supplychain import signing
 from tests.governance.supplychain.factories import TrustedSigningKeyFactory, VersionSignatureFactory
@@ -270,3 +272,35 @@ def test_trusted_keys_must_be_elliptic_curve_public_keys_or_certificates(key):
     with pytest.raises(InvalidInput, match="already trusts a key named 'ci'"):
         TrustedSigningKeyFactory(project=project, name="ci", pem=key.public_pem)
     assert AuditEntry.objects.filter(action="trusted_signing_key.added").count() == 1
+
+
+def test_bytes_changed_in_storage_after_publishing_do_not_verify(checked, model_file, key, isolated_blob_folder):
+    """The check reads the stored bytes, not the digest recorded at upload: bytes altered on disk since (the blob
+    not yet re-proved by the integrity check) fail it."""
+    version = version_of(MODEL)
+    TrustedSigningKeyFactory(project=version.artifact.project, pem=key.public_pem)
+    stored = isolated_blob_folder / version.blob.storage_key
+    altered = bytearray(stored.read_bytes())
+    altered[-1] ^= 0xFF
+    stored.write_bytes(bytes(altered))
+
+    signature = checked(
+        lambda: VersionSignatureFactory(artifact_version=version, bundle=signing.sign_with_key(model_file, key))
+    )
+
+    assert signature.verified is False
+    assert "the version's bytes are not the ones it signed" in signature.detail
+
+
+def test_a_check_asked_for_before_the_last_one_does_nothing(checked, model_file, key):
+    """A redelivered task, or one queued before a later check ran, leaves the newer verdict alone."""
+    version = version_of(MODEL)
+    TrustedSigningKeyFactory(project=version.artifact.project, pem=key.public_pem)
+    signature = checked(
+        lambda: VersionSignatureFactory(artifact_version=version, bundle=signing.sign_with_key(model_file, key))
+    )
+    entries = AuditEntry.objects.filter(action="version_signature.checked").count()
+
+    assert verify_signature(signature.pk, (signature.verified_at - timedelta(seconds=1)).isoformat()) is True
+    assert verify_signature(signature.pk + 1000) is None
+    assert AuditEntry.objects.filter(action="version_signature.checked").count() == entries
