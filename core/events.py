@@ -23,6 +23,11 @@ class EventType(models.TextChoices):
     ACCESS_REVIEW_COMPLETED = "access_review.completed", "An access review's last item was decided"
     LEGAL_HOLD_PLACED = "legal_hold.placed", "A legal hold was placed: what it covers is neither archived nor deleted"
     LEGAL_HOLD_RELEASED = "legal_hold.released", "A legal hold was released"
+    VERSION_SIGNATURE_UPLOADED = "version_signature.uploaded", "A model signature was attached to a version"
+    VERSION_SIGNATURE_CHECKED = (
+        "version_signature.checked",
+        "A version's model signature was checked: verified by a trusted key, or not and why",
+    )
     WEBHOOK_TEST = "webhook.test", "A test event sent by hand to one endpoint"
 
 
@@ -123,6 +128,17 @@ TOMBSTONE = _object(
     }
 )
 
+SIGNATURE = _object(
+    {
+        "id": _ID,
+        "method": {"enum": ["key", "certificate"]},
+        "verified": {"type": "boolean"},
+        "trusted_key": {"oneOf": [_object({"id": _ID, "name": {"type": "string"}}), {"type": "null"}]},
+        "detail": {"type": "string"},
+        "verified_at": {"oneOf": [_TIME, {"type": "null"}]},
+    }
+)
+
 DATA_SCHEMAS: dict[str, dict] = {
     EventType.ARTIFACT_VERSION_PUBLISHED: _object(
         {"artifact": ARTIFACT, "artifact_version": ARTIFACT_VERSION, "run": RUN}
@@ -172,6 +188,8 @@ DATA_SCHEMAS: dict[str, dict] = {
     ),
     EventType.LEGAL_HOLD_PLACED: _object({"legal_hold": LEGAL_HOLD}),
     EventType.LEGAL_HOLD_RELEASED: _object({"legal_hold": LEGAL_HOLD}),
+    EventType.VERSION_SIGNATURE_UPLOADED: _object({"signature": SIGNATURE, "artifact_version": VERSION_REF}),
+    EventType.VERSION_SIGNATURE_CHECKED: _object({"signature": SIGNATURE, "artifact_version": VERSION_REF}),
     EventType.WEBHOOK_TEST: _object({"endpoint": _object({"id": _ID, "url": _URL}), "message": {"type": "string"}}),
 }
 

@@ -113,6 +113,19 @@ class AuditAction(models.TextChoices):
     USER_LOGGED_OUT = "user.logged_out", "A person signed out"
     USER_LOGIN_FAILED = "user.login_failed", "A sign-in failed (the username tried, never the password)"
     AUDIT_LOG_EXPORTED = "audit_log.exported", "The log, whole or filtered, was exported (a filter is in changes)"
+    TRUSTED_SIGNING_KEY_ADDED = (
+        "trusted_signing_key.added",
+        "A project began trusting a signing key or certificate chain for model signatures",
+    )
+    TRUSTED_SIGNING_KEY_REVOKED = (
+        "trusted_signing_key.revoked",
+        "A project stopped trusting a signing key (the signatures it verified no longer count)",
+    )
+    VERSION_SIGNATURE_UPLOADED = "version_signature.uploaded", "A model signature bundle was attached to a version"
+    VERSION_SIGNATURE_CHECKED = (
+        "version_signature.checked",
+        "A model signature was checked against the version's bytes and the trusted keys (the verdict is in changes)",
+    )
 
 
 #: Actions that hand out an artifact's bytes; recorded against the blob, through whichever endpoint served them.
@@ -147,6 +160,8 @@ RECORDED_AS: dict[str, list[str]] = {
     EventType.ACCESS_REVIEW_COMPLETED: [AuditAction.ACCESS_REVIEW_COMPLETED],
     EventType.LEGAL_HOLD_PLACED: [AuditAction.LEGAL_HOLD_PLACED],
     EventType.LEGAL_HOLD_RELEASED: [AuditAction.LEGAL_HOLD_RELEASED],
+    EventType.VERSION_SIGNATURE_UPLOADED: [AuditAction.VERSION_SIGNATURE_UPLOADED],
+    EventType.VERSION_SIGNATURE_CHECKED: [AuditAction.VERSION_SIGNATURE_CHECKED],
     EventType.WEBHOOK_TEST: [],
 }
 

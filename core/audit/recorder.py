@@ -83,7 +83,13 @@ def _related(obj: Model, path: str) -> Model | None:
 
 
 #: Where an object's project and artifact are found: directly, or through the dataset, artifact, model or version.
-PROJECT_PATHS = ("project", "dataset.project", "artifact.project", "registered_model.project")
+PROJECT_PATHS = (
+    "project",
+    "dataset.project",
+    "artifact.project",
+    "registered_model.project",
+    "artifact_version.artifact.project",
+)
 ARTIFACT_ID_PATHS = ("artifact_id", "artifact_version.artifact_id", "model_version.artifact_version.artifact_id")
 
 

@@ -29,6 +29,7 @@ from governance.audit import selectors as audit_selectors
 from governance.portal import selectors as portal_selectors
 from governance.portal.context import search_text
 from governance.registry import selectors as registry_selectors
+from governance.supplychain.selectors import signatures as signature_selectors
 
 
 def _version_or_404(request: HttpRequest, pk: int) -> ArtifactVersion:
@@ -155,6 +156,8 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "artifact": version.artifact,
         "blob": version.blob,
         "verifications": audit_selectors.blob_verifications(version.blob, request.user),
+        # Signatures are seen with the version (same access rule); the bundle itself is the API's to hand out.
+        "signatures": signature_selectors.version_signatures(version),
         "run": run,
         "run_repository_url": web_url(run.code_repository) if run else None,
         "run_facts": {name: json_pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}

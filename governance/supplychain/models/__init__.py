@@ -1,1 +1,5 @@
 """The supply-chain area's models, one module per kind of evidence."""
+
+from governance.supplychain.models.signatures import SigningMethod, TrustedSigningKey, VersionSignature
+
+__all__ = ["SigningMethod", "TrustedSigningKey", "VersionSignature"]

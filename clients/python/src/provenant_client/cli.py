@@ -40,6 +40,7 @@ from provenant_client.runs import (
     RunStateError,
     interpreter_environment,
 )
+from provenant_client.signing import SigningUnavailable
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -211,6 +212,8 @@ def command_push(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.path} is a folder: push takes one file (archive a folder first)")
     if not os.path.isfile(args.path):
         raise CommandError(f"{args.path}: no such file")
+    if (args.sign_certificate or args.sign_chain) and not args.sign_key:
+        raise CommandError("--sign-certificate and --sign-chain sign with --sign-key's private key: give it too")
     metadata = parse_metadata(args.metadata) if args.metadata else None
     progress = ProgressLine(f"push {os.path.basename(args.path)}")
     with connect(args) as client:
@@ -222,7 +225,12 @@ def command_push(args: argparse.Namespace) -> int:
                 kind=args.kind,
                 metadata=metadata,
                 progress=progress,
+                sign_key=args.sign_key,
+                sign_certificate=args.sign_certificate,
+                sign_chain=args.sign_chain or (),
             )
+        except SigningUnavailable as missing:
+            raise CommandError(str(missing)) from None
         except KeyboardInterrupt:
             progress.finish()
             print(
@@ -250,9 +258,11 @@ def command_push(args: argparse.Namespace) -> int:
             "already_held": pushed.already_held,
             "resumed_from": pushed.resumed_from,
             "version": version,
+            "signature": pushed.signature,
         },
         f"{version['project']}/{version['artifact_name']} v{version['number']} (version {version['id']})\n"
-        f"{pushed.digest}, {human_size(pushed.size)}; {sent}",
+        f"{pushed.digest}, {human_size(pushed.size)}; {sent}"
+        + (f"\nsigned: signature {pushed.signature['id']} attached, checked by the server" if pushed.signature else ""),
     )
     return 0
 
@@ -754,6 +764,15 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--kind", default="model", help="the kind of a new artifact (default: model)")
     push.add_argument(
         "--metadata", action="append", metavar="KEY=VALUE", help="a metadata entry (repeatable; JSON values kept)"
+    )
+    push.add_argument(
+        "--sign-key", metavar="PEM", help="sign the file with this elliptic-curve private key (needs model_signing)"
+    )
+    push.add_argument(
+        "--sign-certificate", metavar="PEM", help="with --sign-key: sign with this certificate of the key instead"
+    )
+    push.add_argument(
+        "--sign-chain", action="append", metavar="PEM", help="with --sign-certificate: its issuers (repeatable)"
     )
 
     pull = command("pull", command_pull, "download a version (by id, digest or reference), checked by its digest")

@@ -59,6 +59,8 @@ class PushResult(UploadResult):
     """An upload, then the artifact version (the server's record) that publishes its bytes."""
 
     version: dict[str, Any] = field(default_factory=dict)
+    #: The signature attached to the version when the push signed the file (the server's record, checked later).
+    signature: dict[str, Any] | None = None
 
 
 class Client(RegistryCalls, AuditCalls):
@@ -271,6 +273,9 @@ class Client(RegistryCalls, AuditCalls):
         media_type: str | None = None,
         kind: str = "model",
         progress: Progress | None = None,
+        sign_key: str | os.PathLike[str] | None = None,
+        sign_certificate: str | os.PathLike[str] | None = None,
+        sign_chain: Iterable[str | os.PathLike[str]] = (),
     ) -> PushResult:
         """Store the file's bytes in the project (unless it holds them) and publish them as the next version of
         `artifact`, created as a `kind` artifact if the project has none by that name.
@@ -282,8 +287,17 @@ class Client(RegistryCalls, AuditCalls):
         Bytes the project held when asked (so not sent) may be removed by the server's garbage collector before
         the publish, once no live version used them: the server then answers `blob_collected`, and the bytes are
         sent and the publish made once more.
+
+        `sign_key` (an elliptic-curve private key, PEM; with `sign_certificate` and `sign_chain` for a
+        certificate-based signature) signs the file with model_signing before anything is sent, and attaches the
+        signature to the version once published (see `provenant_client.signing`).
         """
         source = Path(path)
+        bundle = None
+        if sign_key is not None:
+            from provenant_client.signing import sign_file
+
+            bundle = sign_file(source, private_key=sign_key, certificate=sign_certificate, chain=list(sign_chain))
         # The artifact first: a name or kind the server refuses costs no upload.
         record = self.ensure_artifact(project, artifact, kind=kind)
         stored = self.uploads.upload_file(source, project=project, progress=progress)
@@ -304,6 +318,7 @@ class Client(RegistryCalls, AuditCalls):
             sent_before = stored.bytes_sent
             stored = self.uploads.upload_file(source, project=project, progress=progress)
             version = self.post("/artifact-versions/", body)
+        signature = self.attach_signature(version["id"], bundle) if bundle is not None else None
         return PushResult(
             digest=digest,
             size=size,
@@ -311,7 +326,17 @@ class Client(RegistryCalls, AuditCalls):
             already_held=stored.already_held,
             resumed_from=stored.resumed_from,
             version=version,
+            signature=signature,
         )
+
+    def attach_signature(self, version_id: int, bundle: Mapping[str, Any]) -> dict[str, Any]:
+        """Attach a model-signing bundle (a .sig file's JSON) to a version; the server checks it in the background
+        against the version's bytes and the project's trusted keys (see `signatures`)."""
+        return self.post(f"/artifact-versions/{int(version_id)}/signatures/", {"bundle": dict(bundle)})
+
+    def signatures(self, version_id: int) -> list[dict[str, Any]]:
+        """A version's signatures with the server's verdicts (`verified`, `trusted`, `detail`)."""
+        return self.get(f"/artifact-versions/{int(version_id)}/signatures/")
 
     def resolve(self, ref: str, *, project: str) -> dict[str, Any]:
         """What a reference names now, in one call: `artifact@3`, `model@production`, `model@champion`,
