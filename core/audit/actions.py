@@ -113,6 +113,14 @@ class AuditAction(models.TextChoices):
     USER_LOGGED_OUT = "user.logged_out", "A person signed out"
     USER_LOGIN_FAILED = "user.login_failed", "A sign-in failed (the username tried, never the password)"
     AUDIT_LOG_EXPORTED = "audit_log.exported", "The log, whole or filtered, was exported (a filter is in changes)"
+    PROVENANCE_ATTESTATION_READ = (
+        "provenance_attestation.read",
+        "A version's signed provenance attestation was handed out (made and signed on the first request)",
+    )
+    ATTESTATION_KEY_ROTATED = (
+        "attestation_key.rotated",
+        "The key that signs provenance attestations was replaced; the old one stays published, retired",
+    )
 
 
 #: Actions that hand out an artifact's bytes; recorded against the blob, through whichever endpoint served them.
