@@ -1,7 +1,5 @@
 import pytest
 
-from governance.supplychain import keys
-
 
 @pytest.fixture(autouse=True)
 def attestation_key_file(settings, tmp_path):
