@@ -7,7 +7,6 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -93,16 +92,14 @@ class VersionAttestationView(APIView):
 
 
 class AttestationKeysView(APIView):
-    """Every public key that ever signed a provenance attestation, the current one first; public, since a verifier
-    outside the organisation needs them and they say nothing secret."""
-
-    permission_classes = [AllowAny]
+    """Every public key that ever signed a provenance attestation, the current one first. Signed-in callers only, as
+    every operation but the schema's (the audit key's too); operators publish the keys elsewhere for outsiders
+    (`manage.py attestation_keys` prints this same list)."""
 
     @extend_schema(
         tags=["attestations"],
         summary="The attestation signing keys, current and retired",
         responses=AttestationKeySerializer(many=True),
-        auth=[{}],
     )
     def get(self, request: Request) -> Response:
         return Response(AttestationKeySerializer(attestation_keys(), many=True).data)

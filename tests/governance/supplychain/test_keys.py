@@ -52,7 +52,7 @@ def test_a_key_is_generated_owner_readable_on_first_use_and_recorded(db, attesta
     assert key.retired_at is None
 
 
-def test_rotation_signs_new_versions_with_the_new_key_and_old_envelopes_still_verify(api, anonymous_api):
+def test_rotation_signs_new_versions_with_the_new_key_and_old_envelopes_still_verify(api):
     old = provenance_attestation_get(version=ArtifactVersionFactory())
 
     rotated = rotate()
@@ -60,7 +60,7 @@ def test_rotation_signs_new_versions_with_the_new_key_and_old_envelopes_still_ve
 
     assert rotated["retired"] == old.key.keyid
     assert new.envelope["signatures"][0]["keyid"] == rotated["keyid"] != old.key.keyid
-    listed = anonymous_api.get("/api/v1/attestations/keys/").json()
+    listed = api.get("/api/v1/attestations/keys/").json()
     assert [key["keyid"] for key in listed] == [rotated["keyid"], old.key.keyid]
     assert listed[0]["retired_at"] is None
     assert listed[1]["retired_at"] is not None
@@ -120,3 +120,13 @@ def test_the_database_keeps_one_current_key_and_retired_keys_retired(db):
     current = AttestationKey.objects.get(retired_at__isnull=True)
     with pytest.raises(IntegrityError), transaction.atomic():
         AttestationKey.objects.filter(pk=current.pk).update(public_key="A" * 44)
+
+
+def test_the_keys_command_prints_the_list_the_api_answers(api):
+    provenance_attestation_get(version=ArtifactVersionFactory())
+    rotate()
+    out = StringIO()
+
+    call_command("attestation_keys", stdout=out)
+
+    assert json.loads(out.getvalue()) == api.get("/api/v1/attestations/keys/").json()

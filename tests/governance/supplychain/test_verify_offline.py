@@ -39,12 +39,12 @@ class Outcome:
 
 
 @pytest.fixture
-def case(api, anonymous_api, tmp_path) -> Case:
+def case(api, tmp_path) -> Case:
     """A produced model, its attestation as the API hands it out, and the keys as the API publishes them."""
     produced = produced_version(content=b"the weights of a real model\n" * 1000)
     envelope = tmp_path / "classifier.intoto.jsonl"
     envelope.write_bytes(api.get(f"/api/v1/artifact-versions/{produced.version.pk}/attestation/").content)
-    keys = anonymous_api.get("/api/v1/attestations/keys/").json()
+    keys = api.get("/api/v1/attestations/keys/").json()
     (tmp_path / "keys.json").write_text(json.dumps(keys))
     (tmp_path / "key.pem").write_text(keys[0]["pem"])
     model = tmp_path / "model.bin"
