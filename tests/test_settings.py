@@ -16,6 +16,7 @@ PRODUCTION = {
     "PROVENANT_S3_BUCKET": "provenant-blobs",
     "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
     "PROVENANT_AUDIT_SIGNING_KEY_FILE": "/run/secrets/provenant-audit-key.pem",
+    "PROVENANT_ATTESTATION_SIGNING_KEY_FILE": "/run/secrets/provenant-attestation-key.pem",
     "PROVENANT_PUBLIC_URL": "https://provenant.example.com",
 }
 
@@ -49,6 +50,20 @@ def test_check_deploy_warns_when_event_links_would_point_at_the_default_address(
     assert result.returncode != 0
     assert "governance.W002" in result.stderr + result.stdout
     assert "http://127.0.0.1:8000" in result.stderr + result.stdout
+
+
+def test_check_deploy_warns_when_each_host_would_generate_its_own_attestation_key(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "PROVENANT_ATTESTATION_SIGNING_KEY_FILE"}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "supplychain.W001" in result.stderr + result.stdout
+
+
+def test_check_deploy_refuses_an_attestation_key_that_is_not_ed25519_pem(tmp_path):
+    env = {**PRODUCTION, "PROVENANT_ATTESTATION_SIGNING_KEY": "not a key"}
+    result = run_manage("check", "--deploy", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "supplychain.E001" in result.stderr + result.stdout
 
 
 def test_check_deploy_refuses_an_audit_key_that_is_not_ed25519_pem(tmp_path):

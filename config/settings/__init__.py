@@ -3,6 +3,7 @@ the per-concern modules below read their own variables."""
 
 import dj_database_url
 
+from config.settings.attestations import *  # noqa: F403
 from config.settings.audit import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
 from config.settings.email import *  # noqa: F403

@@ -126,6 +126,14 @@ class AuditAction(models.TextChoices):
         "version_signature.checked",
         "A model signature was checked against the version's bytes and the trusted keys (the verdict is in changes)",
     )
+    PROVENANCE_ATTESTATION_READ = (
+        "provenance_attestation.read",
+        "A version's signed provenance attestation was handed out (made and signed on the first request)",
+    )
+    ATTESTATION_KEY_ROTATED = (
+        "attestation_key.rotated",
+        "The key that signs provenance attestations was replaced; the old one stays published, retired",
+    )
 
 
 #: Actions that hand out an artifact's bytes; recorded against the blob, through whichever endpoint served them.

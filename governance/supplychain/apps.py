@@ -8,3 +8,6 @@ class SupplyChainConfig(AppConfig):
     name = "governance.supplychain"
     label = "supplychain"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from governance.supplychain import checks  # noqa: F401 (registers the deploy checks)

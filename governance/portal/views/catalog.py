@@ -25,11 +25,14 @@ from artifacts.lineage_graph import GraphNode, render_svg
 from artifacts.models import ArtifactVersion, Run
 from artifacts.selectors import BoundedLineage, LineageNode
 from artifacts.services.previews import artifact_version_preview
+from core.errors import DomainError
 from governance.audit import selectors as audit_selectors
 from governance.portal import selectors as portal_selectors
 from governance.portal.context import search_text
 from governance.registry import selectors as registry_selectors
+from governance.supplychain.api.attestations import attestation_filename, envelope_response
 from governance.supplychain.selectors import signatures as signature_selectors
+from governance.supplychain.services.attestations import provenance_attestation_get
 
 
 def _version_or_404(request: HttpRequest, pk: int) -> ArtifactVersion:
@@ -176,6 +179,10 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
             reverse("portal:artifact-version-download", args=[version.pk]) if api_download_url is not None else None
         ),
         "preview": preview,
+        # A statement is signed once its run has ended (governance/supplychain/services/attestations.py says why).
+        "attestation_url": None
+        if run is not None and not run.is_finished
+        else reverse("portal:artifact-version-attestation", args=[version.pk]),
         "usage": _usage(request, version, api_download_url) if api_download_url is not None else None,
         "lineage": lineage,
         "lineage_svg": mark_safe(_lineage_svg(version, lineage)),  # noqa: S308 (every text in it is escaped)
@@ -208,6 +215,19 @@ def artifact_version_download(request: HttpRequest, pk: int) -> HttpResponse:
     # then judges again, by the same rule.
     _version_or_404(request, pk)
     return _api_download(request, pk=str(pk))
+
+
+@login_required
+@require_GET
+def artifact_version_attestation(request: HttpRequest, pk: int) -> HttpResponse:
+    """The version's signed provenance as a `.intoto.jsonl` file: the API's envelope, made and logged by the same
+    service, for whoever may see the version's page."""
+    version = _version_or_404(request, pk)
+    try:
+        attestation = provenance_attestation_get(version=version)
+    except DomainError as error:
+        return HttpResponse(error.message, status=error.status_code, content_type="text/plain; charset=utf-8")
+    return envelope_response(attestation, filename=attestation_filename(version))
 
 
 #: Where a search result of each kind leads: its portal page, found by the result's primary key.
@@ -255,6 +275,11 @@ def search(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("versions/<int:pk>/", artifact_version, name="artifact-version"),
     path("versions/<int:pk>/download/", artifact_version_download, name="artifact-version-download"),
+    path(
+        "versions/<int:pk>/attestation.intoto.jsonl",
+        artifact_version_attestation,
+        name="artifact-version-attestation",
+    ),
     path("versions/<int:pk>/lineage.svg", artifact_version_lineage_svg, name="artifact-version-lineage-svg"),
     path("search/", search, name="search"),
 ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.supplychain.api import signatures
+from governance.supplychain.api import attestations, signatures
 
 urlpatterns: list = [
     path("projects/<slug:slug>/trusted-keys/", signatures.TrustedKeyListView.as_view(), name="trusted-key-list"),
@@ -16,4 +16,10 @@ urlpatterns: list = [
         signatures.VersionSignatureListView.as_view(),
         name="artifactversion-signatures",
     ),
+    path(
+        "artifact-versions/<int:pk>/attestation/",
+        attestations.VersionAttestationView.as_view(),
+        name="artifactversion-attestation",
+    ),
+    path("attestations/keys/", attestations.AttestationKeysView.as_view(), name="attestation-keys"),
 ]

@@ -701,6 +701,36 @@ def command_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_attestation_verify(args: argparse.Namespace) -> int:
+    """The standalone verifier's statuses: 0 verified, 1 not (saying why), 2 could not be checked."""
+    try:
+        verifier = importlib.import_module("provenant_client.attestation_verify")
+    except ImportError as error:
+        raise ImportError(
+            f"Verifying an attestation needs the client's 'audit' extra ({error}): "
+            "pip install 'provenant-client[audit]'"
+        ) from error
+    try:
+        report = verifier.verify_paths(
+            Path(args.attestation), [Path(key) for key in args.key], Path(args.file) if args.file else None
+        )
+    except verifier.VerificationFailed as failure:
+        emit(args, {"ok": False, "failure": str(failure)}, f"FAILED: {failure}")
+        return EXIT_ERROR
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    document = {
+        "ok": True,
+        "keyid": report.keyid,
+        "file": report.file_checked,
+        "statement": report.statement,
+        "warnings": report.warnings,
+    }
+    emit(args, document, report.summary())
+    return 0
+
+
 def command_import_mlflow(args: argparse.Namespace) -> int:
     """Copy an MLflow tracking server's history into a project (provenant_client.mlflow_import says what maps to
     what); progress on stderr, the summary on stdout."""
@@ -876,6 +906,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("export", help="the export file")
     verify.add_argument("--public-key", action="append", default=[], help="a trusted key file (PEM or base64)")
     verify.add_argument("--tree-head", action="append", default=[], help="a tree head fetched separately (JSON)")
+
+    attestation_parser = command("attestation", lambda args: EXIT_USAGE, "check a provenance attestation offline")
+    attestation_commands = attestation_parser.add_subparsers(
+        dest="attestation_command", metavar="ACTION", required=True
+    )
+    check = attestation_commands.add_parser(
+        "verify",
+        parents=[shared],
+        help="check an attestation's signature and subject offline (needs the client's 'audit' extra)",
+    )
+    check.set_defaults(handler=command_attestation_verify)
+    check.add_argument("attestation", help="the envelope (.intoto.jsonl or .json)")
+    check.add_argument(
+        "--key", action="append", default=[], help="trusted keys: PEM, base64, or /attestations/keys/ JSON"
+    )
+    check.add_argument("--file", help="the file the attestation should be about")
     return parser
 
 

@@ -1,0 +1,1 @@
+../../../../core/crypto/dsse.py
