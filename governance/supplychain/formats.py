@@ -17,6 +17,7 @@ import ast
 import io
 import json
 import math
+import pickletools
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -36,7 +37,9 @@ SAFETENSORS_HEADER_LIMIT = 100_000_000
 #: ONNX has no separate header: the graph sits among the weights in one protobuf message, parsed whole.
 ONNX_SCAN_LIMIT = 256 * 1024 * 1024
 #: How much of a file the format detection looks at.
-SNIFF_BYTES = 64
+SNIFF_BYTES = 4096
+#: A headerless (protocol 0 or 1) pickle is recognised by this many opcodes that parse in a row.
+TEXT_PICKLE_OPCODES = 16
 #: At most this many findings are kept per scan (a hostile file could name thousands of imports).
 MAX_FINDINGS = 200
 
@@ -202,12 +205,17 @@ def _looks_compressed_pickle(head: bytes) -> bool:
 
 
 def _looks_like_text_pickle(head: bytes) -> bool:
-    """Protocol 0 and 1 pickles have no header: a GLOBAL opcode ("c" module newline name newline) at the start is
-    how hostile ones begin."""
-    if not head.startswith(b"c"):
+    """Protocol 0 and 1 pickles have no header: the first bytes parse as pickle opcodes, to a STOP or for a good
+    many of them (text in other formats breaks the opcode grammar within a few bytes)."""
+    count = 0
+    try:
+        for opcode, _, _ in pickletools.genops(io.BytesIO(head)):
+            count += 1
+            if opcode.name == "STOP" or count >= TEXT_PICKLE_OPCODES:
+                return True
+    except Exception:  # noqa: BLE001 (any parse error means: not a pickle's start)
         return False
-    lines = head[1:].split(b"\n")
-    return len(lines) >= 3 and all(line and line.replace(b".", b"").replace(b"_", b"").isalnum() for line in lines[:2])
+    return False
 
 
 class _Decompressed(io.RawIOBase):
@@ -542,13 +550,8 @@ def _check_onnx(stream: BinaryIO, size: int, outcome: ScanOutcome) -> None:
         raise Malformed(f"The file does not parse as an ONNX model ({error}).") from None
     if not model.HasField("graph"):
         raise Malformed("The file has no ONNX graph.")
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as error:
-        raise Malformed(f"The ONNX checker refused the model: {str(error).splitlines()[0]}") from None
-    for tensor in model.graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
+    external = [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    for tensor in external:
         location = next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
         if location.startswith(("/", "\\")) or ".." in location.replace("\\", "/").split("/") or ":" in location:
             outcome.find(
@@ -556,6 +559,18 @@ def _check_onnx(stream: BinaryIO, size: int, outcome: ScanOutcome) -> None:
                 f"Weight {tensor.name!r} is read from {location!r}, outside the model's folder.",
                 name=tensor.name,
             )
+    if external:
+        # The checker would look for those files on this machine: the weights are not in this blob, so say so.
+        outcome.find(
+            "external_data",
+            f"{len(external)} weights are stored outside this file; they were not checked.",
+            severity="suspicious",
+        )
+        return
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as error:
+        raise Malformed(f"The ONNX checker refused the model: {str(error).splitlines()[0]}") from None
 
 
 def _read_at(stream: BinaryIO, offset: int, n: int) -> bytes:

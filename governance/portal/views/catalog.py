@@ -29,6 +29,7 @@ from governance.audit import selectors as audit_selectors
 from governance.portal import selectors as portal_selectors
 from governance.portal.context import search_text
 from governance.registry import selectors as registry_selectors
+from governance.supplychain.selectors.scans import blob_scan_current
 
 
 def _version_or_404(request: HttpRequest, pk: int) -> ArtifactVersion:
@@ -155,6 +156,8 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "artifact": version.artifact,
         "blob": version.blob,
         "verifications": audit_selectors.blob_verifications(version.blob, request.user),
+        # What the format scan found in the bytes (governance/supplychain): the gates go by the same scan.
+        "scan": blob_scan_current(version.blob),
         "run": run,
         "run_repository_url": web_url(run.code_repository) if run else None,
         "run_facts": {name: json_pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}
