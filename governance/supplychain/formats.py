@@ -213,7 +213,7 @@ def _looks_like_text_pickle(head: bytes) -> bool:
             count += 1
             if opcode.name == "STOP" or count >= TEXT_PICKLE_OPCODES:
                 return True
-    except Exception:  # noqa: BLE001 (any parse error means: not a pickle's start)
+    except Exception:  # any parse error means: not the start of a pickle
         return False
     return False
 
