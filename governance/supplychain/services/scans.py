@@ -95,18 +95,26 @@ def blob_scan(*, blob: Blob) -> BlobScan | None:
 
 
 def _scan(blob: Blob) -> ScanOutcome:
-    with io.BufferedReader(BlobStream(blob.storage_key, blob.size), buffer_size=CHUNK_SIZE) as stream:
+    raw = BlobStream(blob.storage_key, blob.size)
+    with io.BufferedReader(raw, buffer_size=CHUNK_SIZE) as stream:
         try:
-            return scan_stream(stream, blob.size)
+            outcome = scan_stream(stream, blob.size)
         except StorageUnreadable:
             raise
         except (RecursionError, MemoryError, ValueError, OSError, EOFError, KeyError, IndexError, TypeError) as error:
             # The scanner gave up on bytes it could not make sense of: the answer is "not known to be safe".
             logger.exception("Scanning blob %s failed.", blob.prefixed_digest)
             outcome = ScanOutcome("unknown")
-            outcome.find("scanner_failed", f"The scanner failed on these bytes ({type(error).__name__}: {error}).")
-            outcome.verdict = BlobScan.Verdict.ERROR
-            return outcome
+            outcome.find(
+                "scanner_failed",
+                f"The scanner failed on these bytes ({type(error).__name__}: {error}).",
+                severity=BlobScan.Verdict.ERROR,
+            )
+    if raw.failure is not None:
+        # A scanner that catches every error (picklescan does, around its opcode walk) may have taken a storage
+        # error for the end of the bytes: what it found is not the bytes' verdict, so nothing is recorded.
+        raise StorageUnreadable(str(raw.failure)) from raw.failure
+    return outcome
 
 
 def _finding_line(finding: dict) -> str:
@@ -129,6 +137,8 @@ class BlobStream(io.RawIOBase):
         self._chunks: BlobChunks | None = None
         self._iterator: Iterator[bytes] | None = None
         self._pending = b""
+        #: The storage error a read met, kept: a scanner may catch it and carry on as if the bytes had ended.
+        self.failure: BaseException | None = None
 
     def readable(self) -> bool:
         return True
@@ -162,6 +172,7 @@ class BlobStream(io.RawIOBase):
                 self._pending = next(self._iterator, b"")
             except Exception as error:
                 self._release()
+                self.failure = error
                 raise StorageUnreadable(str(error)) from error
             if not self._pending:
                 return 0

@@ -3,6 +3,7 @@ never rewritten), audited, announced as `blob.scanned`, readable in the API by w
 on the version's page, and redone when the scanner is upgraded. Eager Celery and a local blob folder."""
 
 import json
+import pickle
 
 import jsonschema
 import pytest
@@ -124,6 +125,45 @@ def test_bytes_are_read_streaming_a_header_format_reads_only_its_header(monkeypa
 
     assert blob_scan(blob=blob).verdict == "clean"
     assert sum(read) <= 2 * scan_services.CHUNK_SIZE < len(data)
+
+
+def verified(content: bytes) -> Blob:
+    blob = BlobFactory(content=content)
+    Blob.objects.filter(pk=blob.pk).update(state=Blob.State.VERIFIED, verified_at=timezone.now())
+    blob.refresh_from_db()
+    return blob
+
+
+def test_a_storage_error_mid_scan_records_nothing_and_is_raised_for_the_task_to_retry(monkeypatch):
+    # A pickle larger than one read, whose second read fails: picklescan catches every error in its opcode walk,
+    # so the scan must tell a storage error from the end of the bytes itself.
+    blob = verified(pickle.dumps(list(range(scan_services.CHUNK_SIZE // 2))))
+    assert blob.size > 2 * scan_services.CHUNK_SIZE
+    real = scan_services.iter_blob
+
+    def cut_after_the_first_chunk(key, start=0, end=None, **options):
+        chunks = real(key, start, end, **options)
+
+        def reads():
+            yield next(chunks)
+            raise ConnectionResetError("the connection to storage was reset")
+
+        return type(chunks)(reads(), chunks.close)
+
+    monkeypatch.setattr(scan_services, "iter_blob", cut_after_the_first_chunk)
+
+    with pytest.raises(ConnectionResetError):
+        blob_scan(blob=blob)
+    assert not BlobScan.objects.exists()
+    assert not AuditEntry.objects.filter(action=AuditAction.BLOB_SCANNED).exists()
+
+
+def test_missing_bytes_are_not_scanned_and_left_for_the_scrub(isolated_blob_folder):
+    blob = verified(files.clean_pickle())
+    (isolated_blob_folder / blob.storage_key).unlink()
+
+    assert blob_scan(blob=blob) is None
+    assert not BlobScan.objects.exists()
 
 
 def test_a_scan_is_never_rewritten_nor_deleted(django_capture_on_commit_callbacks):
