@@ -62,6 +62,7 @@ SAFETENSORS_DTYPE_SIZES = {
 }
 # A legacy (pre-zip) PyTorch checkpoint starts with this pickled magic number (torch/serialization.py).
 LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+LEGACY_TORCH_PICKLES = 5
 # The ModelProto fields an ONNX file starts with after ir_version (field 1): opset_import, producer, graph, ...
 ONNX_SECOND_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72}
 GGUF_VALUE_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
@@ -99,7 +100,9 @@ def scan_stream(stream: BinaryIO, size: int) -> ScanOutcome:
     try:
         if fmt == "zip":
             _scan_zip(stream, outcome)
-        elif fmt in ("pickle", "pytorch"):
+        elif fmt == "pytorch":
+            _scan_legacy_torch(stream, outcome)
+        elif fmt == "pickle":
             _scan_pickle(stream, outcome, member=None)
         elif fmt == "joblib":
             _scan_pickle(_Decompressed(stream), outcome, member=None)
@@ -151,10 +154,10 @@ def detect_format(head: bytes, size: int) -> str:
 # Pickles ------------------------------------------------------------------------------------------------------------
 
 
-def _scan_pickle(stream: IO[bytes], outcome: ScanOutcome, *, member: str | None) -> None:
+def _scan_pickle(stream: IO[bytes], outcome: ScanOutcome, *, member: str | None, multiple: bool = True) -> None:
     """Scan every pickle in the stream; dangerous imports make the file unsafe, imports picklescan does not know
     suspicious, a stream it could not read to the end an error (the rest was not scanned)."""
-    result: ScanResult = scan_pickle_bytes(stream, member or "blob")
+    result: ScanResult = scan_pickle_bytes(stream, member or "blob", multiple_pickles=multiple)
     where = {"member": member} if member else {}
     for found in sorted(result.globals, key=lambda g: (g.module, g.name)):
         if found.module == "joblib.numpy_pickle" and outcome.detected_format == "pickle":
@@ -187,6 +190,14 @@ def _scan_pickle(stream: IO[bytes], outcome: ScanOutcome, *, member: str | None)
             severity="error",
             **where,
         )
+
+
+def _scan_legacy_torch(stream: IO[bytes], outcome: ScanOutcome) -> None:
+    """A pre-zip torch.save file is five pickles (magic number, protocol version, system info, the object, the
+    storage keys) followed by the storages' raw bytes, which are not pickle: exactly those five are scanned, as
+    torch.load reads them."""
+    for _ in range(LEGACY_TORCH_PICKLES):
+        _scan_pickle(stream, outcome, member=None, multiple=False)
 
 
 def _looks_compressed_pickle(head: bytes) -> bool:

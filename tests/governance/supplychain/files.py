@@ -85,6 +85,13 @@ def hostile_torch_checkpoint() -> bytes:
     return torch_zip(hostile_pickle(protocol=2), [numpy.ones(4, dtype="<f4").tobytes()])
 
 
+def legacy_torch_checkpoint(state: object) -> bytes:
+    """torch.save's format before zip archives (_legacy_save): five pickles, then the storages' raw bytes."""
+    header = [0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True, "type_sizes": {}}]
+    pickles = [pickle.dumps(value, protocol=2) for value in [*header, state, ["0"]]]
+    return b"".join(pickles) + struct.pack("<q", 4) + numpy.ones(4, dtype="<f4").tobytes()
+
+
 # Formats that hold no code ----------------------------------------------------------------------------------------
 
 

@@ -54,6 +54,15 @@ def test_a_pytorch_state_dict_of_tensors_is_clean():
     assert (outcome.detected_format, outcome.verdict, outcome.findings) == ("pytorch", "clean", [])
 
 
+def test_a_legacy_pytorch_checkpoint_has_its_five_pickles_scanned_and_its_raw_storage_skipped():
+    clean = scan(files.legacy_torch_checkpoint({"epochs": 3}))
+    assert (clean.detected_format, clean.verdict, clean.findings) == ("pytorch", "clean", [])
+
+    hostile = scan(files.legacy_torch_checkpoint({"hook": files.RunsShell()}))
+    assert (hostile.detected_format, hostile.verdict) == ("pytorch", "unsafe")
+    assert imports(hostile) == {"posix.system"}
+
+
 def test_every_pickle_in_an_archive_is_scanned_whatever_the_archive_is_named():
     data = files.torch_zip(files.torch_state_dict_pickle(["w"], 4), [b"\0" * 16], archive="resnet50")
     buffer = io.BytesIO(data)
