@@ -250,7 +250,9 @@ class _Decompressed(io.RawIOBase):
 
     def read(self, n: int = -1) -> bytes:
         while (n < 0 or len(self._buffer) < n) and not self._decompressor.eof:
-            chunk = self._stream.read(1024 * 1024)
+            # Inflated at most 8 MiB at a time (a zip bomb is read as far as the scan gets, never all at once): what
+            # that leaves of the input waits in unconsumed_tail and goes first.
+            chunk = self._decompressor.unconsumed_tail or self._stream.read(1024 * 1024)
             if not chunk:
                 break
             self._buffer += self._decompressor.decompress(chunk, 8 * 1024 * 1024)

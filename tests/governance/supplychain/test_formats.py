@@ -204,3 +204,11 @@ def test_findings_are_capped_however_many_imports_a_hostile_pickle_names():
 
     assert outcome.verdict == "suspicious"
     assert len(outcome.findings) == formats.MAX_FINDINGS
+
+
+def test_a_compressed_pickle_that_inflates_to_more_than_one_step_is_read_to_its_end():
+    # Over 8 MiB once inflated, from a few KiB: the hostile import comes after the padding.
+    outcome = scan(files.joblib_dump({"padding": b"\0" * (20 * 2**20), "hook": files.RunsShell()}, compress=3))
+
+    assert (outcome.detected_format, outcome.verdict) == ("joblib", "unsafe")
+    assert imports(outcome) == {"posix.system"}
