@@ -20,12 +20,18 @@ import math
 import pickletools
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import IO, Any, BinaryIO
 
 from picklescan.relaxed_zipfile import RelaxedZipFile
-from picklescan.scanner import SafetyLevel, ScanResult, scan_pickle_bytes
+
+# picklescan's own judgement of a set of imports (its lists of dangerous and safe ones), for the imports of a joblib
+# dump with inline arrays, which its opcode walk cannot read past; the version range in pyproject.toml is pinned.
+from picklescan.scanner import SafetyLevel, ScanResult, _build_scan_result_from_raw_globals, scan_pickle_bytes
+
+from governance.supplychain.joblib_walk import WRAPPER, JoblibWalkError, joblib_globals
 
 #: Bumped whenever the checks below change what they find, so `rescan_blobs --outdated` rescans with them.
 RULES_VERSION = 1
@@ -103,9 +109,9 @@ def scan_stream(stream: BinaryIO, size: int) -> ScanOutcome:
         elif fmt == "pytorch":
             _scan_legacy_torch(stream, outcome)
         elif fmt == "pickle":
-            _scan_pickle(stream, outcome, member=None)
+            _scan_pickle(stream, outcome, member=None, reopen=lambda: _rewound(stream))
         elif fmt == "joblib":
-            _scan_pickle(_Decompressed(stream), outcome, member=None)
+            _scan_pickle(_Decompressed(stream), outcome, member=None, reopen=lambda: _Decompressed(_rewound(stream)))
         elif fmt == "numpy":
             _scan_npy(stream, size, outcome, member=None)
         elif fmt == "safetensors":
@@ -154,14 +160,33 @@ def detect_format(head: bytes, size: int) -> str:
 # Pickles ------------------------------------------------------------------------------------------------------------
 
 
-def _scan_pickle(stream: IO[bytes], outcome: ScanOutcome, *, member: str | None, multiple: bool = True) -> None:
+def _scan_pickle(
+    stream: IO[bytes],
+    outcome: ScanOutcome,
+    *,
+    member: str | None,
+    multiple: bool = True,
+    reopen: Callable[[], IO[bytes]] | None = None,
+) -> None:
     """Scan every pickle in the stream; dangerous imports make the file unsafe, imports picklescan does not know
-    suspicious, a stream it could not read to the end an error (the rest was not scanned)."""
+    suspicious (joblib's own array wrapper excepted), a stream it could not read to the end an error (the rest was
+    not scanned). `reopen` gives the stream again from its start, for joblib's inline arrays (joblib_walk.py)."""
     result: ScanResult = scan_pickle_bytes(stream, member or "blob", multiple_pickles=multiple)
+    if result.scan_err and reopen is not None and any(g.module == WRAPPER[0] for g in result.globals):
+        # joblib's arrays inline: walk the dump again, skipping each array's bytes.
+        fresh = reopen()
+        try:
+            found = joblib_globals(fresh, skip_by_reading=isinstance(fresh, _Decompressed))
+        except JoblibWalkError:
+            pass  # the plain walk's answer stands: read up to the first array, and the error says so
+        else:
+            result = _build_scan_result_from_raw_globals(found, member or "blob")
     where = {"member": member} if member else {}
     for found in sorted(result.globals, key=lambda g: (g.module, g.name)):
-        if found.module == "joblib.numpy_pickle" and outcome.detected_format == "pickle":
+        if found.module == WRAPPER[0] and outcome.detected_format == "pickle":
             outcome.detected_format = "joblib"
+        if (found.module, found.name) == WRAPPER:
+            continue  # joblib's loader reads the bytes after it as array data, and builds nothing else from it
         if found.safety == SafetyLevel.Dangerous:
             outcome.find(
                 "dangerous_import",
@@ -190,6 +215,11 @@ def _scan_pickle(stream: IO[bytes], outcome: ScanOutcome, *, member: str | None,
             severity="error",
             **where,
         )
+
+
+def _rewound(stream: IO[bytes]) -> IO[bytes]:
+    stream.seek(0)
+    return stream
 
 
 def _scan_legacy_torch(stream: IO[bytes], outcome: ScanOutcome) -> None:

@@ -94,12 +94,36 @@ def test_a_compressed_joblib_dump_is_unpacked_as_it_is_scanned():
     assert imports(outcome) == {"posix.system"}
 
 
-def test_a_joblib_dump_with_inline_arrays_says_what_it_could_not_scan():
-    # joblib writes arrays' bytes between pickle opcodes: the opcode walk stops there, and says so.
-    outcome = scan(files.joblib_dump({"coef": numpy.arange(8.0)}))
+def test_a_joblib_dump_with_inline_arrays_of_every_kind_is_read_past_them_to_its_end():
+    arrays = {
+        "coef": numpy.arange(8.0),
+        "labels": numpy.array(["spam", "ham"]),
+        "records": numpy.zeros(3, dtype=[("a", "<i4"), ("b", "<f8")]),
+        "big_endian": numpy.ones((3, 3), dtype=">i2"),
+    }
+    clean = scan(files.joblib_dump(arrays))
+    assert (clean.detected_format, clean.verdict, clean.findings) == ("joblib", "clean", [])
 
-    assert outcome.detected_format == "joblib"
-    assert outcome.verdict == "error"
+    # The hostile import comes after arrays whose bytes sit between the opcodes: a plain opcode walk stops before it.
+    outcome = scan(files.joblib_dump({**arrays, "hook": files.RunsShell(), "after": numpy.arange(3)}))
+
+    assert (outcome.detected_format, outcome.verdict) == ("joblib", "unsafe")
+    assert imports(outcome) == {"posix.system"}
+
+
+def test_an_array_of_objects_in_a_joblib_dump_is_walked_as_the_pickle_joblib_writes_for_it():
+    outcome = scan(files.joblib_dump({"objects": numpy.array([files.RunsShell(), 1], dtype=object)}))
+
+    assert (outcome.detected_format, outcome.verdict) == ("joblib", "unsafe")
+    assert imports(outcome) == {"posix.system"}
+
+
+def test_a_joblib_dump_cut_inside_an_array_is_an_error_saying_what_was_not_scanned():
+    data = files.joblib_dump({"coef": numpy.arange(4096.0), "hook": files.RunsShell()})
+
+    outcome = scan(data[:2000])
+
+    assert (outcome.detected_format, outcome.verdict) == ("joblib", "error")
     assert "unreadable_pickle" in {f["kind"] for f in outcome.findings}
 
 
