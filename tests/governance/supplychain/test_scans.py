@@ -26,6 +26,7 @@ from governance.supplychain.services import scans as scan_services
 from governance.supplychain.services.scans import blob_scan, blobs_rescan_enqueue
 from tests.artifacts.factories import ArtifactVersionFactory, BlobFactory, UserFactory, grant
 from tests.governance.supplychain import files
+from tests.test_settings import run_manage
 
 pytestmark = pytest.mark.django_db
 
@@ -263,6 +264,21 @@ def test_beat_rescans_outdated_blobs_in_configured_batches(settings, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         assert rescan_outdated_blobs(batch_size=2) == 1
     assert {scan.blob_id for scan in BlobScan.objects.all()} == {blob.pk for blob in blobs}
+
+
+def test_the_rescan_schedule_and_batch_come_from_the_environment(tmp_path):
+    env = {"DJANGO_DEBUG": "true", "PROVENANT_RESCAN_INTERVAL_SECONDS": "600", "PROVENANT_RESCAN_BATCH_SIZE": "50"}
+    entry = "settings.CELERY_BEAT_SCHEDULE['rescan-outdated-blobs']"
+    shown = f"s = {entry}; print(s['schedule'], s['kwargs'], s['options'])"
+
+    result = run_manage(
+        "shell", "-v", "0", "-c", f"from django.conf import settings; {shown}", env=env, tmp_path=tmp_path
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "600 {'batch_size': 50} {'expires': 600}"
+    refused = run_manage("check", env={"DJANGO_DEBUG": "true", "PROVENANT_RESCAN_BATCH_SIZE": "0"}, tmp_path=tmp_path)
+    assert "PROVENANT_RESCAN_BATCH_SIZE=0 must be a positive whole number" in refused.stderr
 
 
 def test_the_rescan_command_takes_one_mode():
