@@ -10,7 +10,8 @@ ONNX, GGUF) have their headers parsed and checked for consistency: a header whos
 the file is what exploits of their parsers use.
 
 No Django here: `scan_stream` reads a seekable binary stream of `size` bytes, forward in bounded reads (pickle
-streams, headers) or by seeking (a zip's central directory, a header's declared end), and never holds the file.
+streams, headers) or by seeking (a zip's central directory, a header's declared end), and never holds the file
+(except a raw pickle's opcodes, which picklescan lists whole before judging them).
 """
 
 import ast
@@ -27,8 +28,8 @@ from typing import IO, Any, BinaryIO
 
 from picklescan.relaxed_zipfile import RelaxedZipFile
 
-# picklescan's own judgement of a set of imports (its lists of dangerous and safe ones), for the imports of a joblib
-# dump with inline arrays, which its opcode walk cannot read past; the version range in pyproject.toml is pinned.
+# picklescan's opcode walk, and its judgement of a set of imports (private: its lists of dangerous and safe ones) for
+# those of a joblib dump with inline arrays, which its walk cannot read past; pyproject.toml pins the version range.
 from picklescan.scanner import SafetyLevel, ScanResult, _build_scan_result_from_raw_globals, scan_pickle_bytes
 
 from governance.supplychain.joblib_walk import WRAPPER, JoblibWalkError, joblib_globals
