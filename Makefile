@@ -68,7 +68,8 @@ fuzz: $(STAMP)
 # Each makes its own fresh databases (PostgreSQL; the transfer ones fall back to SQLite when 127.0.0.1:5432 does not
 # answer), starts what it measures, prints only, and exits non-zero on an error or a check that fails.
 BENCH_SMOKE := client_transfer.py client_pull_links.py session_chunks.py mlflow_plugin.py blob_transfer.py \
-	permissions.py portal.py audit_log.py webhooks.py peer_mlflow.py lifecycle.py
+	permissions.py portal.py audit_log.py webhooks.py peer_mlflow.py lifecycle.py \
+	scanning.py signing.py
 
 bench-smoke: $(STAMP)
 	set -e; for bench in $(BENCH_SMOKE); do echo "== benchmarks/$$bench --smoke"; $(BIN)/python benchmarks/$$bench --smoke; done

@@ -15,6 +15,7 @@ class EventType(models.TextChoices):
     ARTIFACT_VERSION_DELETED = "artifact_version.deleted", "An artifact version was deleted (its record stays)"
     BLOB_VERIFIED = "blob.verified", "Stored bytes were proved to match their digest (first proof, or after repair)"
     BLOB_CORRUPT = "blob.corrupt", "Stored bytes no longer match their digest, or are missing"
+    BLOB_SCANNED = "blob.scanned", "Stored bytes were scanned for their format and for code run on load"
     PROMOTION_REQUESTED = "promotion.requested", "A promotion of a model version was requested"
     PROMOTION_APPROVED = "promotion.approved", "A promotion request was approved"
     PROMOTION_REJECTED = "promotion.rejected", "A promotion request was rejected"
@@ -74,6 +75,17 @@ RUN = _object(
 )
 BLOB = _object(
     {"digest": _DIGEST, "size": _ID, "state": {"enum": ["pending", "verified", "corrupt"]}, "verified_at": _TIME}
+)
+SCAN = _object(
+    {
+        "id": _ID,
+        "detected_format": {"enum": ["pickle", "pytorch", "joblib", "numpy", "safetensors", "onnx", "gguf", "unknown"]},
+        "scanner": {"type": "string"},
+        "scanner_version": {"type": "string"},
+        "verdict": {"enum": ["clean", "suspicious", "unsafe", "error", "not_applicable"]},
+        "findings_count": _ID,
+        "scanned_at": _TIME,
+    }
 )
 VERSION_REF = _object(
     {"id": _ID, "artifact": {"type": "string"}, "number": _ID, "url": _URL},
@@ -155,6 +167,9 @@ DATA_SCHEMAS: dict[str, dict] = {
             "artifact_versions": {"type": "array", "items": VERSION_REF},
             "found": _object({"digest": {"oneOf": [_DIGEST, {"type": "null"}]}, "size": _ID}),
         }
+    ),
+    EventType.BLOB_SCANNED: _object(
+        {"blob": BLOB, "artifact_versions": {"type": "array", "items": VERSION_REF}, "scan": SCAN}
     ),
     EventType.PROMOTION_REQUESTED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),
     EventType.PROMOTION_APPROVED: _object({"promotion_request": PROMOTION, "model_version": MODEL_VERSION}),

@@ -66,6 +66,10 @@ PROVENANT_RETENTION_SCHEDULE = env_crontab("PROVENANT_RETENTION_SCHEDULE", "30 3
 PROVENANT_DIGEST_SCHEDULE = env_crontab("PROVENANT_DIGEST_SCHEDULE", "0 7 * * *")
 # Storage snapshots (crontab, UTC): hourly by default, a few minutes past the hour.
 PROVENANT_STORAGE_SNAPSHOT_SCHEDULE = env_crontab("PROVENANT_STORAGE_SNAPSHOT_SCHEDULE", "7 * * * *")
+# Format scans (governance/supplychain): every interval, beat queues scans of the next this many blobs with no scan by
+# the current scanner version, so an upgraded scanner rescans the store in bounded batches.
+PROVENANT_RESCAN_INTERVAL_SECONDS = env_positive_int("PROVENANT_RESCAN_INTERVAL_SECONDS", 3600)
+PROVENANT_RESCAN_BATCH_SIZE = env_positive_int("PROVENANT_RESCAN_BATCH_SIZE", 500)
 CELERY_BEAT_SCHEDULE = {
     "scrub-blobs": {
         "task": "artifacts.tasks.scrub_blobs",
@@ -80,6 +84,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "artifacts.tasks.collect_garbage",
         "schedule": 3600,
         "options": {"expires": 3600},
+    },
+    # Scans blobs the current scanner has not: never scanned (a broker outage lost the scan), or by an older version.
+    "rescan-outdated-blobs": {
+        "task": "governance.supplychain.tasks.rescan_outdated_blobs",
+        "schedule": PROVENANT_RESCAN_INTERVAL_SECONDS,
+        "kwargs": {"batch_size": PROVENANT_RESCAN_BATCH_SIZE},
+        # A run no worker started within its interval is dropped: the next one chooses the same blobs.
+        "options": {"expires": PROVENANT_RESCAN_INTERVAL_SECONDS},
     },
     # Abandoned upload sessions expire after PROVENANT_UPLOAD_SESSION_TTL_SECONDS; this removes them and their
     # partial data (and any partial data of an upload whose process died).

@@ -42,6 +42,10 @@ class AuditAction(models.TextChoices):
     PROJECT_BLOB_CLAIMED = "project_blob.claimed", "A project uploaded bytes the store already held"
     BLOB_VERIFIED = "blob.verified", "Stored bytes were read back and matched their digest (every check is logged)"
     BLOB_CORRUPT = "blob.corrupt", "Stored bytes no longer matched their digest, or were missing"
+    BLOB_SCANNED = (
+        "blob.scanned",
+        "Stored bytes were scanned: the format detected, the verdict and the findings (imports, opcodes, headers)",
+    )
     BLOB_COLLECTED = "blob.collected", "Bytes no live version used any more were removed from storage"
     BLOB_DOWNLOADED = "blob.downloaded", "Bytes were handed out: a whole download or a byte range"
     BLOB_PRESIGNED_URL_ISSUED = "blob.presigned_url_issued", "A presigned URL to the bytes was handed out"
@@ -150,6 +154,7 @@ RECORDED_AS: dict[str, list[str]] = {
     EventType.ARTIFACT_VERSION_DELETED: [AuditAction.ARTIFACT_VERSION_DELETED],
     EventType.BLOB_VERIFIED: [AuditAction.BLOB_VERIFIED],
     EventType.BLOB_CORRUPT: [AuditAction.BLOB_CORRUPT],
+    EventType.BLOB_SCANNED: [AuditAction.BLOB_SCANNED],
     EventType.PROMOTION_REQUESTED: [AuditAction.PROMOTION_REQUEST_OPENED],
     EventType.PROMOTION_APPROVED: [
         AuditAction.PROMOTION_REQUEST_APPROVED_BY_REVIEWER,

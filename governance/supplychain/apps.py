@@ -10,4 +10,8 @@ class SupplyChainConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from artifacts.signals import blob_state_changed
+        from governance.supplychain.receivers import scan_verified_blob
+
+        blob_state_changed.connect(scan_verified_blob, dispatch_uid="supplychain_scan_verified_blob")
         from governance.supplychain import checks  # noqa: F401 (registers the deploy checks)

@@ -1,23 +1,65 @@
-"""Background work of the supply-chain area. Tasks take ids, re-fetch, and call one service; each may run twice
-(acks_late) and is safe to."""
+"""Background work of the supply-chain area. Tasks take ids, re-fetch, and call one service; each acknowledges its
+message only once finished and may run twice, safely (see artifacts/tasks.py)."""
 
 import logging
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 from celery import shared_task
+from django.conf import settings
 
+from artifacts.models import Blob
 from artifacts.storage.tiers import NotReadableNow
-from governance.supplychain.models import VersionSignature
+from governance.supplychain.formats import SCANNER_VERSION
+from governance.supplychain.models import BlobScan, VersionSignature
+from governance.supplychain.services.scans import blob_scan, blobs_rescan_enqueue
 from governance.supplychain.services.signatures import signature_verify
 
 logger = logging.getLogger(__name__)
+
+# Reading storage can fail for a while and then work again (as for verification, artifacts/tasks.py).
+TRANSIENT_STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OSError, BotoCoreError, ClientError),
+    autoretry_for=TRANSIENT_STORAGE_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def scan_blob(blob_id: int, requested_at: str | None = None) -> str | None:
+    """Scan a verified blob's bytes and record the verdict; return it, None if nothing was scanned.
+
+    `requested_at` (ISO 8601): a scan by the current scanner that began at or after it answers already, so a
+    redelivered or duplicate task does nothing.
+    """
+    blob = Blob.objects.filter(pk=blob_id).first()
+    if blob is None:
+        return None
+    if requested_at:
+        done = BlobScan.objects.filter(
+            blob=blob, scanner_version=SCANNER_VERSION, started_at__gte=datetime.fromisoformat(requested_at)
+        ).first()
+        if done is not None:
+            logger.info("Blob %s was scanned after this scan was requested; nothing to do.", blob.prefixed_digest)
+            return done.verdict
+    scan = blob_scan(blob=blob)
+    return scan.verdict if scan else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def rescan_outdated_blobs(batch_size: int | None = None) -> int:
+    """Queue scans of the next batch of blobs with no scan by the current scanner version; return how many."""
+    size = batch_size or settings.PROVENANT_RESCAN_BATCH_SIZE
+    return len(blobs_rescan_enqueue(outdated_only=True, limit=size))
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT_STORAGE_ERRORS,
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=5,

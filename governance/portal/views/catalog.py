@@ -32,6 +32,7 @@ from governance.portal.context import search_text
 from governance.registry import selectors as registry_selectors
 from governance.supplychain.api.attestations import attestation_filename, envelope_response
 from governance.supplychain.selectors import signatures as signature_selectors
+from governance.supplychain.selectors.scans import blob_scan_current
 from governance.supplychain.services.attestations import provenance_attestation_get
 
 
@@ -161,6 +162,8 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         "verifications": audit_selectors.blob_verifications(version.blob, request.user),
         # Signatures are seen with the version (same access rule); the bundle itself is the API's to hand out.
         "signatures": signature_selectors.version_signatures(version),
+        # What the format scan found in the bytes (governance/supplychain): the gates go by the same scan.
+        "scan": blob_scan_current(version.blob),
         "run": run,
         "run_repository_url": web_url(run.code_repository) if run else None,
         "run_facts": {name: json_pairs(getattr(run, name)) for name in ("parameters", "metrics", "environment")}

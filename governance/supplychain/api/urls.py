@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.supplychain.api import attestations, signatures
+from governance.supplychain.api import attestations, scans, signatures
 
 urlpatterns: list = [
     path("projects/<slug:slug>/trusted-keys/", signatures.TrustedKeyListView.as_view(), name="trusted-key-list"),
@@ -22,4 +22,6 @@ urlpatterns: list = [
         name="artifactversion-attestation",
     ),
     path("attestations/keys/", attestations.AttestationKeysView.as_view(), name="attestation-keys"),
+    path("artifact-versions/<int:pk>/scan/", scans.ArtifactVersionScanView.as_view(), name="artifactversion-scan"),
+    path("artifact-versions/<int:pk>/scans/", scans.ArtifactVersionScansView.as_view(), name="artifactversion-scans"),
 ]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("artifacts", "0004_lifecycle_blob_states_and_tombstones"),
-        ("supplychain", "0001_initial"),
+        ("supplychain", "0002_scans"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
