@@ -73,7 +73,7 @@ def test_a_file_that_is_no_zip_is_refused_with_nothing_written(tmp_path):
     path = tmp_path / "all.zip"
     path.write_text(json.dumps(osv_record(PYSEC_NUMPY)))
 
-    with pytest.raises(CommandError, match="is not a zip archive: give the all.zip osv.dev publishes"):
+    with pytest.raises(CommandError, match=r"is not a zip archive: give the all\.zip osv\.dev publishes"):
         call_command("import_osv", str(path))
     assert not Vulnerability.objects.exists()
     assert not AuditEntry.objects.filter(action="vulnerability_data.imported").exists()
