@@ -13,7 +13,6 @@ inputs), except the model's card and stage, which it reports as they are now.
 
 import json
 import re
-import uuid
 from typing import Any
 
 from cyclonedx.model import HashAlgorithm, HashType, Property
@@ -148,6 +147,8 @@ def model_version_bom(version: ModelVersion) -> dict[str, Any]:
     properties = [
         Property(name="provenant:stage", value=version.stage),
         Property(name="provenant:artifact_version", value=str(artifact_version)),
+        # The library writes a component's media type as `mimeType`, which 1.6 calls `mime-type`: kept here instead.
+        Property(name="provenant:media_type", value=artifact_version.media_type),
     ]
     if run is not None:
         properties.append(Property(name="provenant:run", value=run.external_id))
@@ -162,7 +163,6 @@ def model_version_bom(version: ModelVersion) -> dict[str, Any]:
         name=model.name,
         version=f"v{version.number}",
         description=model.description or None,
-        mime_type=artifact_version.media_type,
         hashes=_sha256(artifact_version.blob.digest),
         licenses=[LicenseExpression(artifact_version.license)] if artifact_version.license else None,
         properties=properties,
@@ -172,13 +172,8 @@ def model_version_bom(version: ModelVersion) -> dict[str, Any]:
         datasets = list(
             run.input_dataset_versions.select_related("dataset__project", "blob").order_by("dataset__name", "number")
         )
-    bom = Bom(
-        # The same version always has the same serial number: a BOM downloaded twice is the same document.
-        serial_number=uuid.uuid5(
-            uuid.NAMESPACE_URL, f"provenant:model-version:{version.pk}:{artifact_version.blob.digest}"
-        ),
-        metadata=BomMetaData(component=subject),
-    )
+    # A new serial number each time: the card and the stage it reports may have changed since the last download.
+    bom = Bom(metadata=BomMetaData(component=subject))
     data_entries = {}
     for dataset_version in datasets:
         component, data = _dataset_component(dataset_version)
