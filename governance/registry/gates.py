@@ -169,16 +169,18 @@ def _license(version, allowed: list[str]) -> dict:
     )
 
 
-def _dependencies(version) -> dict:
+def _vulnerable_dependencies(version) -> dict:
     run = version.artifact_version.run
     if run is None:
         return _result(
-            "dependencies", False, "No producing run, so no recorded environment to check for vulnerable dependencies."
+            "vulnerable_dependencies",
+            False,
+            "No producing run, so no recorded environment to check for vulnerable dependencies.",
         )
     requirements = run.environment.get("dependencies") if isinstance(run.environment, dict) else None
     if not isinstance(requirements, list) or not requirements:
         return _result(
-            "dependencies",
+            "vulnerable_dependencies",
             False,
             f"Run '{run.external_id}' records no dependencies (environment.dependencies, e.g. \"numpy==2.1.3\"): "
             "nothing to check against the vulnerability data.",
@@ -186,7 +188,7 @@ def _dependencies(version) -> dict:
     held = vulnerability_data_held(PYPI)
     if not held:
         return _result(
-            "dependencies",
+            "vulnerable_dependencies",
             False,
             "No OSV data for PyPI is imported, so no dependency can be judged: an operator runs "
             "`manage.py import_osv PyPI-all.zip` (https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip).",
@@ -200,12 +202,12 @@ def _dependencies(version) -> dict:
             named.setdefault(f"{pin.name}=={pin.version}", []).append(vulnerability.osv_id)
         listed = "; ".join(f"{pin} is affected by {', '.join(ids)}" for pin, ids in named.items())
         return _result(
-            "dependencies",
+            "vulnerable_dependencies",
             False,
             f"Run '{run.external_id}': {listed}. Retrain with fixed versions and register the new version.{unchecked}",
         )
     return _result(
-        "dependencies",
+        "vulnerable_dependencies",
         True,
         f"None of run '{run.external_id}''s {len(pins)} pinned dependencies is affected by the {held} imported PyPI "
         f"OSV records.{unchecked}",
@@ -244,7 +246,7 @@ def gates_evaluate(policy, version, *, current_production, now: datetime) -> lis
     if policy.allowed_licenses:
         results.append(_license(version, policy.allowed_licenses))
     if policy.block_vulnerable_dependencies:
-        results.append(_dependencies(version))
+        results.append(_vulnerable_dependencies(version))
     if policy.stage == "production" and policy.min_hours_in_production:
         results.append(_production_age(current_production, policy.min_hours_in_production, now))
     return results

@@ -170,17 +170,17 @@ def test_a_dependency_with_a_known_vulnerability_blocks_production_and_the_retra
 
     asked, decided = promote(api_as, model, artifact_version_with_lineage(project, environment=environment))
 
-    passed, detail = gate(asked, "dependencies")
+    passed, detail = gate(asked, "vulnerable_dependencies")
     assert not passed
     assert f"numpy==1.21.0 is affected by {PYSEC_NUMPY}. Retrain with fixed versions" in detail
     assert "1 unpinned requirement(s) could not be checked." in detail
     assert decided["state"] == "open"
-    assert "dependencies: Run '" in decided["blocked_by"]
+    assert "vulnerable_dependencies: Run '" in decided["blocked_by"]
 
     fixed = {**environment, "dependencies": ["numpy==1.22.0", "pandas==2.2.3"]}
     asked, decided = promote(api_as, model, artifact_version_with_lineage(project, environment=fixed))
 
-    passed, detail = gate(asked, "dependencies")
+    passed, detail = gate(asked, "vulnerable_dependencies")
     assert passed, detail
     assert "2 pinned dependencies is affected by the 2 imported PyPI OSV records." in detail
     assert decided["state"] == "approved"
@@ -196,7 +196,7 @@ def test_without_imported_data_or_recorded_dependencies_the_gate_fails_saying_wh
 
     def dependencies_gate():
         results = gates_evaluate(policy, version, current_production=None, now=None)
-        return next(r for r in results if r["gate"] == "dependencies")
+        return next(r for r in results if r["gate"] == "vulnerable_dependencies")
 
     assert "No OSV data for PyPI is imported" in dependencies_gate()["detail"]
     osv_imported(tmp_path, [osv_record(PYSEC_NUMPY)])
@@ -207,7 +207,9 @@ def test_without_imported_data_or_recorded_dependencies_the_gate_fails_saying_wh
         artifact_version=artifact_version_with_lineage(project, environment={"python_version": "3.11.9"}),
     )
     (result,) = [
-        r for r in gates_evaluate(policy, bare, current_production=None, now=None) if r["gate"] == "dependencies"
+        r
+        for r in gates_evaluate(policy, bare, current_production=None, now=None)
+        if r["gate"] == "vulnerable_dependencies"
     ]
     assert not result["passed"]
     assert "records no dependencies (environment.dependencies" in result["detail"]
