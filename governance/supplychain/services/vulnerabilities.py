@@ -112,6 +112,18 @@ def _record(data: object) -> _Record:
     )
 
 
+def _values(record: _Record, now: datetime) -> dict[str, Any]:
+    """A record's stored fields but its id."""
+    return {
+        "modified": record.modified,
+        "published": record.published,
+        "withdrawn": record.withdrawn,
+        "aliases": record.aliases,
+        "summary": record.summary,
+        "imported_at": now,
+    }
+
+
 def _write_batch(records: dict[str, _Record], report: OsvImportReport, now: datetime) -> None:
     """Upsert one batch by id and `modified`, in one transaction."""
     with transaction.atomic():
@@ -129,21 +141,13 @@ def _write_batch(records: dict[str, _Record], report: OsvImportReport, now: date
                 renewed.append(record)
             else:
                 report.unchanged += 1
-        values = lambda r: {  # noqa: E731
-            "modified": r.modified,
-            "published": r.published,
-            "withdrawn": r.withdrawn,
-            "aliases": r.aliases,
-            "summary": r.summary,
-            "imported_at": now,
-        }
-        created = Vulnerability.objects.bulk_create([Vulnerability(osv_id=r.osv_id, **values(r)) for r in fresh])
+        created = Vulnerability.objects.bulk_create([Vulnerability(osv_id=r.osv_id, **_values(r, now)) for r in fresh])
         ids = {vulnerability.osv_id: vulnerability.pk for vulnerability in created}
         if not all(ids.values()):  # a backend that answers no ids on bulk insert
             ids = dict(Vulnerability.objects.filter(osv_id__in=[r.osv_id for r in fresh]).values_list("osv_id", "pk"))
         for record in renewed:
             pk = stored[record.osv_id][0]
-            Vulnerability.objects.filter(pk=pk).update(**values(record))
+            Vulnerability.objects.filter(pk=pk).update(**_values(record, now))
             ids[record.osv_id] = pk
         AffectedPackage.objects.filter(vulnerability_id__in=[stored[r.osv_id][0] for r in renewed]).delete()
         AffectedPackage.objects.bulk_create(
