@@ -4,6 +4,7 @@ An artifact version declares one when it is published; a promotion policy may ho
 are normalized the same way (`GPL-3.0` is `GPL-3.0-only`, `mit` is `MIT`), so what is compared is what SPDX means.
 """
 
+import re
 from functools import cache
 
 from license_expression import LicenseWithExceptionSymbol, Licensing, get_spdx_licensing
@@ -20,6 +21,10 @@ def _licensing() -> Licensing:
     return get_spdx_licensing()
 
 
+#: SPDX's own identifiers for licenses not on its list (`LicenseRef-acme-internal`), which the list cannot know.
+LICENSE_REF = re.compile(r"^(DocumentRef-[A-Za-z0-9.-]+:)?LicenseRef-[A-Za-z0-9.-]+$")
+
+
 def license_expression_clean(text: str, field: str = "license") -> str:
     """`text` as its normalized SPDX expression ("" stays ""), or InvalidInput naming the unknown symbol."""
     text = (text or "").strip()
@@ -27,21 +32,32 @@ def license_expression_clean(text: str, field: str = "license") -> str:
         return ""
     if len(text) > MAX_EXPRESSION_CHARS:
         raise InvalidInput(f"A license expression is at most {MAX_EXPRESSION_CHARS} characters.", field=field)
-    info = _licensing().validate(text)
-    if info.invalid_symbols and any(info.invalid_symbols):
-        unknown = ", ".join(sorted(symbol for symbol in info.invalid_symbols if symbol))
+    unreadable = InvalidInput(
+        f"'{text}' is not an SPDX license expression: write one like 'MIT' or 'Apache-2.0 OR MIT'.", field=field
+    )
+    if not text.isprintable():
+        raise InvalidInput("A license expression has no control characters (tab, newline, NUL…).", field=field)
+    try:
+        info = _licensing().validate(text)
+    except Exception:  # the library fails on some malformed input (`MIT OR`) with errors of its own
+        raise unreadable from None
+    unknown = sorted(
+        {symbol for symbol in info.invalid_symbols if symbol and not LICENSE_REF.match(str(symbol))}, key=str
+    )
+    if unknown:
         raise InvalidInput(
-            f"Unknown SPDX license identifier(s) in '{text}': {unknown}. Use identifiers from "
+            f"Unknown SPDX license identifier(s): {', '.join(map(str, unknown))}. Use identifiers from "
             "https://spdx.org/licenses/ (e.g. MIT, Apache-2.0, GPL-3.0-only), or LicenseRef-<name> for your own.",
             field=field,
         )
-    if info.errors or info.normalized_expression is None:
-        raise InvalidInput(
-            f"'{text}' is not an SPDX license expression ({'; '.join(info.errors) or 'unreadable'}): write one "
-            "like 'MIT' or 'Apache-2.0 OR MIT'.",
-            field=field,
-        )
-    return str(info.normalized_expression)
+    if info.normalized_expression is not None and not info.errors:
+        return str(info.normalized_expression)
+    # Only LicenseRef- identifiers were unknown (or the expression is malformed): parsed without the SPDX list's
+    # check, the known keys still normalized.
+    try:
+        return str(_licensing().parse(text, validate=False, simple=False))
+    except Exception:
+        raise unreadable from None
 
 
 def allowed_licenses_clean(value: object, field: str = "allowed_licenses") -> list[str]:

@@ -141,7 +141,7 @@ def test_the_allowlist_is_evaluated_as_the_expression_says(project, declared, pa
 @pytest.mark.parametrize(
     ("allowed", "message"),
     [
-        (["MIT", "Foo-License-9"], "Unknown SPDX license identifier(s) in 'Foo-License-9': Foo-License-9."),
+        (["MIT", "Foo-License-9"], "Unknown SPDX license identifier(s): Foo-License-9."),
         (["MIT OR Apache-2.0"], "'MIT OR Apache-2.0' is an expression: list each allowed license on its own"),
         ("MIT", 'Expected a list of items but got type "str".'),
     ],
