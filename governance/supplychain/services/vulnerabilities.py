@@ -71,6 +71,11 @@ def _when(value: object, what: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def _list(value: object) -> list:
+    """A list OSV says is one, or [] when the record holds something else there."""
+    return value if isinstance(value, list) else []
+
+
 def _record(data: object) -> _Record:
     """An OSV record's fields this area keeps, or ValueError saying what is wrong with it."""
     if not isinstance(data, dict):
@@ -82,15 +87,15 @@ def _record(data: object) -> _Record:
     if modified is None:
         raise ValueError("no `modified` time")
     affected = []
-    for item in data.get("affected") or []:
+    for item in _list(data.get("affected")):
         package = item.get("package") if isinstance(item, dict) else None
         if not isinstance(package, dict):
             continue  # a record about a Git repository alone names no package
         ecosystem, name = package.get("ecosystem"), package.get("name")
         if not (isinstance(ecosystem, str) and isinstance(name, str) and ecosystem.strip() and name.strip()):
             continue
-        ranges = item.get("ranges") if isinstance(item.get("ranges"), list) else []
-        versions = [v for v in item.get("versions") or [] if isinstance(v, str)]
+        ranges = [each for each in _list(item.get("ranges")) if isinstance(each, dict)]
+        versions = [v for v in _list(item.get("versions")) if isinstance(v, str)]
         affected.append(
             {
                 "ecosystem": ecosystem.strip()[:100],
@@ -99,7 +104,7 @@ def _record(data: object) -> _Record:
                 "versions": versions,
             }
         )
-    aliases = [alias for alias in data.get("aliases") or [] if isinstance(alias, str)]
+    aliases = [alias for alias in _list(data.get("aliases")) if isinstance(alias, str)]
     summary = data.get("summary") or data.get("details") or ""
     return _Record(
         osv_id=osv_id.strip(),

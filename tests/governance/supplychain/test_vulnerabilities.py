@@ -58,15 +58,20 @@ def test_a_newer_record_replaces_the_stored_one_and_an_older_one_does_not(tmp_pa
 def test_entries_that_are_not_osv_records_are_skipped_and_counted_and_the_rest_imported(tmp_path):
     archive = osv_archive(
         tmp_path / "all.zip",
-        [osv_record(PYSEC_NUMPY), {"id": "PYSEC-X", "affected": []}],
+        [
+            osv_record(PYSEC_NUMPY),
+            {"id": "PYSEC-X", "affected": []},
+            # Odd shapes where lists belong are read as empty, not fatal.
+            {"id": "PYSEC-Y", "modified": "2024-01-01T00:00:00Z", "affected": 7, "aliases": "CVE-1"},
+        ],
         extra={"broken.json": b"{not json", "README.txt": b"not a record"},
     )
 
     report = osv_import(archive=archive, batch_size=1)
 
-    assert (report.created, report.skipped) == (1, 2)
+    assert (report.created, report.skipped) == (2, 2)
     assert sorted(reason.split(":")[0] for reason in report.skip_reasons) == ["PYSEC-X.json", "broken.json"]
-    assert list(Vulnerability.objects.values_list("osv_id", flat=True)) == [PYSEC_NUMPY]
+    assert list(Vulnerability.objects.values_list("osv_id", flat=True)) == [PYSEC_NUMPY, "PYSEC-Y"]
 
 
 def test_a_file_that_is_no_zip_is_refused_with_nothing_written(tmp_path):
