@@ -11,7 +11,12 @@ from cyclonedx.validation.json import JsonStrictValidator
 from artifacts.access.roles import Role
 from governance.registry.bom import model_version_bom
 from tests.artifacts.factories import ArtifactFactory, ArtifactVersionFactory, ProjectFactory, UserFactory, grant
-from tests.governance.factories import ModelVersionFactory, RegisteredModelFactory, artifact_version_with_lineage
+from tests.governance.factories import (
+    ModelVersionFactory,
+    PromotionRequestFactory,
+    RegisteredModelFactory,
+    artifact_version_with_lineage,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +152,5 @@ def test_the_portal_links_each_version_to_its_bom(client, version):
     assert download.status_code == 200
     assert validation_errors(json.loads(download.content)) is None
     assert client.get(f"/models/{version.registered_model.pk}/versions/2/bom/").status_code == 404
+    request = PromotionRequestFactory(model_version=version)
+    assert f'href="{url}"' in client.get(f"/promotions/{request.pk}/").content.decode()
