@@ -185,8 +185,7 @@ def _vulnerable_dependencies(version) -> dict:
             f"Run '{run.external_id}' records no dependencies (environment.dependencies, e.g. \"numpy==2.1.3\"): "
             "nothing to check against the vulnerability data.",
         )
-    held = vulnerability_data_held(PYPI)
-    if not held:
+    if not vulnerability_data_held(PYPI):
         return _result(
             "vulnerable_dependencies",
             False,
@@ -209,8 +208,8 @@ def _vulnerable_dependencies(version) -> dict:
     return _result(
         "vulnerable_dependencies",
         True,
-        f"None of run '{run.external_id}''s {len(pins)} pinned dependencies is affected by the {held} imported PyPI "
-        f"OSV records.{unchecked}",
+        f"None of the {len(pins)} pinned dependencies of run '{run.external_id}' is affected by a vulnerability in "
+        f"the imported PyPI OSV data.{unchecked}",
     )
 
 

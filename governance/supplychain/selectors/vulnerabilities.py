@@ -131,6 +131,7 @@ def vulnerable_pins(ecosystem: str, pins: list[Pin]) -> list[tuple[Pin, Vulnerab
     return found
 
 
-def vulnerability_data_held(ecosystem: str) -> int:
-    """How many imported records name a package of `ecosystem` (0: none imported, so nothing can be judged)."""
-    return Vulnerability.objects.filter(affected__ecosystem=ecosystem).distinct().count()
+def vulnerability_data_held(ecosystem: str) -> bool:
+    """Whether any imported record names a package of `ecosystem` (if none, nothing can be judged). One index probe:
+    the gates ask it for every version they judge."""
+    return AffectedPackage.objects.filter(ecosystem=ecosystem).exists()

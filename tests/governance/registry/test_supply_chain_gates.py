@@ -182,7 +182,8 @@ def test_a_dependency_with_a_known_vulnerability_blocks_production_and_the_retra
 
     passed, detail = gate(asked, "vulnerable_dependencies")
     assert passed, detail
-    assert "2 pinned dependencies is affected by the 2 imported PyPI OSV records." in detail
+    assert "None of the 2 pinned dependencies of run '" in detail
+    assert "is affected by a vulnerability in the imported PyPI OSV data." in detail
     assert decided["state"] == "approved"
 
 
