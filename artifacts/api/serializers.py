@@ -346,7 +346,7 @@ class ArtifactVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "project", "artifact", "artifact_name", "kind", "number", "digest", "size", "blob_state",
             "verified_at", "storage_class", "archived_at", "restore_requested_at", "run", "media_type", "metadata",
-            "created_by", "created_at", "download_url", "deleted",
+            "license", "created_by", "created_at", "download_url", "deleted",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -360,6 +360,14 @@ class ArtifactVersionCreateSerializer(InputSerializer):
     run = ReferenceField("run", queryset=Run.objects.all(), required=False, allow_null=True)
     media_type = serializers.CharField(max_length=255, required=False, default="application/octet-stream")
     metadata = JSONObjectField(required=False, default=dict, validators=[_json_object()])
+    license = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The SPDX license expression of these bytes (e.g. 'Apache-2.0' or 'MIT OR GPL-3.0-only'); checked "
+        "against the SPDX list and stored normalized. Fixed once published.",
+    )
 
 
 # Lineage ----------------------------------------------------------------------------------------------

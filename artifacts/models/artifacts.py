@@ -103,6 +103,13 @@ class ArtifactVersion(WriteOnceModel):
     )
     media_type = models.CharField(max_length=255, default="application/octet-stream", validators=[media_type_validator])
     metadata = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    license = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="The SPDX license expression the publisher declared (normalized, e.g. 'Apache-2.0 OR MIT'); empty: "
+        "none declared. Promotion policies may hold it to an allowlist.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -26,6 +26,7 @@ from artifacts.services.blobs import blob_locked_stored, require_project_blob
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet, given
 from core.errors import Conflict, InvalidInput
+from core.licenses import license_expression_clean
 from core.services import digest_hex, insert_unique, validated
 
 NamedInProject = TypeVar("NamedInProject", Dataset, Artifact)
@@ -498,6 +499,7 @@ def artifact_version_publish(
     run: Run | None = None,
     media_type: str = "application/octet-stream",
     metadata: Mapping[str, Any] | None = None,
+    license: str = "",
 ) -> tuple[ArtifactVersion, bool]:
     """Publish bytes already uploaded to the artifact's project as its next version.
 
@@ -513,6 +515,7 @@ def artifact_version_publish(
             f"Run '{run.external_id}' belongs to another project than artifact '{artifact.name}'.",
             field="run",
         )
+    license = license_expression_clean(license)
     artifact = (
         Artifact.objects.select_for_update(of=("self",), no_key=True).select_related("project").get(pk=artifact.pk)
     )
@@ -531,6 +534,7 @@ def artifact_version_publish(
                 "run": (existing.run, run),
                 "media_type": (existing.media_type, media_type),
                 "metadata": (existing.metadata, dict(metadata or {})),
+                "license": (existing.license, license),
             },
         )
         return existing, False
@@ -543,6 +547,7 @@ def artifact_version_publish(
         run=run,
         media_type=media_type,
         metadata=dict(metadata or {}),
+        license=license,
         created_by=created_by,
     )
     validated(version)
@@ -561,6 +566,7 @@ def artifact_version_publish(
                 "run": run.pk if run is not None else None,
                 "media_type": media_type,
                 "metadata_keys": sorted(version.metadata),  # the values are free-form: see run_create
+                "license": license,
             },
         )
     return version, True

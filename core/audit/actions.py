@@ -116,6 +116,10 @@ class AuditAction(models.TextChoices):
     USER_LOGGED_IN = "user.logged_in", "A person signed in (portal or admin)"
     USER_LOGGED_OUT = "user.logged_out", "A person signed out"
     USER_LOGIN_FAILED = "user.login_failed", "A sign-in failed (the username tried, never the password)"
+    VULNERABILITY_DATA_IMPORTED = (
+        "vulnerability_data.imported",
+        "An operator imported an OSV vulnerability archive (its SHA-256 and what it added, updated, skipped)",
+    )
     AUDIT_LOG_EXPORTED = "audit_log.exported", "The log, whole or filtered, was exported (a filter is in changes)"
     TRUSTED_SIGNING_KEY_ADDED = (
         "trusted_signing_key.added",

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from core.errors import InvalidInput
+from core.licenses import license_disallowed
+from governance.supplychain.selectors.vulnerabilities import PYPI, pins_parse, vulnerability_data_held, vulnerable_pins
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -169,6 +171,71 @@ def _model_card(version) -> dict:
     return _result("model_card", False, f"Model '{version.registered_model.name}' has no model card: write one.")
 
 
+def _license(version, allowed: list[str]) -> dict:
+    declared = version.artifact_version.license
+    listed = ", ".join(allowed)
+    if not declared:
+        return _result(
+            "license",
+            False,
+            f"{version.artifact_version} declares no license: publish the bytes again with their SPDX license "
+            f"(the policy allows {listed}).",
+        )
+    refused = license_disallowed(declared, allowed)
+    if refused is None:
+        return _result("license", True, f"'{declared}' is satisfied by the allowed licenses ({listed}).")
+    return _result(
+        "license",
+        False,
+        f"'{declared}' is not satisfied by the allowed licenses ({listed}): {', '.join(refused)} "
+        f"{'is' if len(refused) == 1 else 'are'} not allowed.",
+    )
+
+
+def _vulnerable_dependencies(version) -> dict:
+    run = version.artifact_version.run
+    if run is None:
+        return _result(
+            "vulnerable_dependencies",
+            False,
+            "No producing run, so no recorded environment to check for vulnerable dependencies.",
+        )
+    requirements = run.environment.get("dependencies") if isinstance(run.environment, dict) else None
+    if not isinstance(requirements, list) or not requirements:
+        return _result(
+            "vulnerable_dependencies",
+            False,
+            f"Run '{run.external_id}' records no dependencies (environment.dependencies, e.g. \"numpy==2.1.3\"): "
+            "nothing to check against the vulnerability data.",
+        )
+    if not vulnerability_data_held(PYPI):
+        return _result(
+            "vulnerable_dependencies",
+            False,
+            "No OSV data for PyPI is imported, so no dependency can be judged: an operator runs "
+            "`manage.py import_osv PyPI-all.zip` (https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip).",
+        )
+    pins, unpinned = pins_parse(requirements)
+    found = vulnerable_pins(PYPI, pins)
+    unchecked = f" {len(unpinned)} unpinned requirement(s) could not be checked." if unpinned else ""
+    if found:
+        named: dict[str, list[str]] = {}
+        for pin, vulnerability in found:
+            named.setdefault(f"{pin.name}=={pin.version}", []).append(vulnerability.osv_id)
+        listed = "; ".join(f"{pin} is affected by {', '.join(ids)}" for pin, ids in named.items())
+        return _result(
+            "vulnerable_dependencies",
+            False,
+            f"Run '{run.external_id}': {listed}. Retrain with fixed versions and register the new version.{unchecked}",
+        )
+    return _result(
+        "vulnerable_dependencies",
+        True,
+        f"None of the {len(pins)} pinned dependencies of run '{run.external_id}' is affected by a vulnerability in "
+        f"the imported PyPI OSV data.{unchecked}",
+    )
+
+
 def _production_age(current, hours: int, now: datetime) -> dict:
     if current is None or current.stage_changed_at is None:
         return _result("production_age", True, "No version is in production now.")
@@ -198,6 +265,10 @@ def gates_evaluate(policy, version, *, current_production, now: datetime) -> lis
         results.append(_metrics(version, policy.metric_thresholds))
     if policy.require_model_card:
         results.append(_model_card(version))
+    if policy.allowed_licenses:
+        results.append(_license(version, policy.allowed_licenses))
+    if policy.block_vulnerable_dependencies:
+        results.append(_vulnerable_dependencies(version))
     if policy.stage == "production" and policy.min_hours_in_production:
         results.append(_production_age(current_production, policy.min_hours_in_production, now))
     return results

@@ -187,6 +187,17 @@ class PromotionPolicy(models.Model):
         blank=True,
         help_text="Gate for production: the current production version has served at least this long (no flapping).",
     )
+    allowed_licenses = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Gate: the artifact version's declared SPDX license expression is satisfied by these identifiers, "
+        'e.g. ["MIT", "Apache-2.0"] (empty: the gate is off).',
+    )
+    block_vulnerable_dependencies = models.BooleanField(
+        default=False,
+        help_text="Gate: no pinned dependency of the producing run's environment is affected by an imported OSV "
+        "record.",
+    )
     request_ttl_hours = models.PositiveIntegerField(default=168, help_text="Open requests expire after this long.")
     previous_production_to = models.CharField(
         max_length=16,

@@ -69,7 +69,9 @@ def promotion_request_list() -> QuerySet:
 
 
 #: What a stage asks for while its project has saved no policy (version 0). Production asks the most: two
-#: reviewers who did not make the bytes, verified bytes, full lineage and a model card.
+#: reviewers who did not make the bytes, verified bytes, full lineage and a model card. The supply-chain gates
+#: (allowed licenses, no vulnerable dependency) are off until a maintainer turns them on: they need data (declared
+#: licenses, imported OSV records) a new installation does not have yet.
 DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
     Stage.STAGING: {
         "approvals_required": 1,
@@ -77,6 +79,7 @@ DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
         "require_verified_blob": True,
         "require_complete_lineage": False,
         "require_model_card": False,
+        "block_vulnerable_dependencies": False,
     },
     Stage.PRODUCTION: {
         "approvals_required": 2,
@@ -84,6 +87,7 @@ DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
         "require_verified_blob": True,
         "require_complete_lineage": True,
         "require_model_card": True,
+        "block_vulnerable_dependencies": False,
     },
     Stage.ARCHIVED: {
         "approvals_required": 1,
@@ -91,6 +95,7 @@ DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
         "require_verified_blob": False,
         "require_complete_lineage": False,
         "require_model_card": False,
+        "block_vulnerable_dependencies": False,
     },
 }
 

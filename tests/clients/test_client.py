@@ -88,6 +88,15 @@ def test_push_then_pull_round_trips_the_bytes(contributor, random_file, tmp_path
     assert pulled.read_bytes() == source.read_bytes()
 
 
+def test_push_declares_the_bytes_license_and_an_unknown_one_is_refused_by_name(contributor, random_file):
+    pushed = contributor.push(random_file(1000), project=PROJECT, artifact="client-licensed", license="mit")
+
+    with pytest.raises(InvalidInput, match="Unknown SPDX license identifier"):
+        contributor.push(random_file(1000, "other.bin"), project=PROJECT, artifact="client-licensed", license="Nope-1")
+
+    assert pushed.version["license"] == "MIT"
+
+
 def delete_and_collect(demo_server: DemoServer, version_id: int) -> None:
     """On the server: delete the version and let the garbage collector remove its bytes."""
     code = (

@@ -120,9 +120,12 @@ class RegisteredModelFactory(factory.django.DjangoModelFactory):
         return registered_model_create(**kwargs)
 
 
-def artifact_version_with_lineage(project, *, created_by=None, verified: bool = True, metrics=None):
+def artifact_version_with_lineage(
+    project, *, created_by=None, verified: bool = True, metrics=None, environment=None, license: str = ""
+):
     """An artifact version that passes every default gate: produced by a run with a commit and an input dataset
-    version, its bytes verified (unless `verified` is False: they stay pending)."""
+    version, its bytes verified (unless `verified` is False: they stay pending). `environment` is the run's (the
+    factory's numpy==2.1.0 unless given), `license` the SPDX expression the version declares."""
     created_by = created_by or PublisherFactory()
     dataset_version = DatasetVersionFactory(dataset=DatasetFactory(project=project), created_by=created_by)
     run = RunFactory(
@@ -130,8 +133,11 @@ def artifact_version_with_lineage(project, *, created_by=None, verified: bool = 
         created_by=created_by,
         input_dataset_versions=[dataset_version],
         **({"metrics": metrics} if metrics is not None else {}),
+        **({"environment": environment} if environment is not None else {}),
     )
-    version = ArtifactVersionFactory(artifact=ArtifactFactory(project=project), created_by=created_by, run=run)
+    version = ArtifactVersionFactory(
+        artifact=ArtifactFactory(project=project), created_by=created_by, run=run, license=license
+    )
     if verified:
         blob_verify(blob=version.blob)
         version.blob.refresh_from_db()

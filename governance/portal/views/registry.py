@@ -25,6 +25,8 @@ from governance.portal.context import search_text
 from governance.portal.metric_charts import Point, metric_chart_svg, numeric
 from governance.portal.tables import sort_and_page
 from governance.registry import selectors
+from governance.registry.bom import MEDIA_TYPE as BOM_MEDIA_TYPE
+from governance.registry.bom import model_version_bom
 from governance.registry.gates import metric_directions
 from governance.registry.models import (
     ModelVersion,
@@ -358,8 +360,23 @@ def model_compare(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def model_version_bom_download(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """The version's ML-BOM (CycloneDX 1.6 JSON), as the API's /model-versions/{id}/bom/ answers it, to download."""
+    model = _visible_model(request.user, pk)
+    version = get_object_or_404(
+        _versions_of(model, request.user).select_related("registered_model__project"), number=number
+    )
+    response = HttpResponse(json.dumps(model_version_bom(version), indent=2), content_type=BOM_MEDIA_TYPE)
+    filename = f"{model.project.slug}-{model.name}-v{version.number}.cdx.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 urlpatterns = [
     path("models/", model_list, name="models"),
     path("models/<int:pk>/", model_detail, name="model"),
     path("models/<int:pk>/compare/", model_compare, name="model-compare"),
+    path("models/<int:pk>/versions/<int:number>/bom/", model_version_bom_download, name="model-version-bom"),
 ]

@@ -133,6 +133,8 @@ class PromotionPolicyAdmin(ServiceWrittenAdmin):
                 ("lineage", policy.require_complete_lineage),
                 ("model card", policy.require_model_card),
                 (f"{len(policy.metric_thresholds)} metric(s)", bool(policy.metric_thresholds)),
+                (f"{len(policy.allowed_licenses or [])} allowed license(s)", bool(policy.allowed_licenses)),
+                ("no vulnerable dependency", policy.block_vulnerable_dependencies),
                 (f"{policy.min_hours_in_production} h in production", policy.min_hours_in_production is not None),
             )
             if on

@@ -399,6 +399,7 @@ class PromotionPolicySerializer(serializers.ModelSerializer):
     changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     metric_thresholds = ThresholdSerializer(many=True, read_only=True)
+    allowed_licenses = serializers.ListField(child=serializers.CharField(), read_only=True)
     is_default = serializers.SerializerMethodField()
 
     class Meta:
@@ -458,6 +459,14 @@ class PromotionPolicySetSerializer(InputSerializer):
     require_complete_lineage = serializers.BooleanField(required=False)
     require_model_card = serializers.BooleanField(required=False)
     metric_thresholds = ThresholdsField(required=False)
+    allowed_licenses = serializers.ListField(
+        child=serializers.CharField(max_length=500),
+        required=False,
+        max_length=200,
+        help_text='SPDX identifiers a version\'s declared license must be satisfied by, e.g. ["MIT", "Apache-2.0"]; '
+        "[] turns the gate off.",
+    )
+    block_vulnerable_dependencies = serializers.BooleanField(required=False)
     min_hours_in_production = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=8760)
     request_ttl_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 90)
     previous_production_to = serializers.ChoiceField(required=False, choices=PromotionPolicy.PreviousProduction.choices)

@@ -5,8 +5,11 @@ model's `visible_to`. The separation-of-duties rules live in governance/registry
 and this API cannot differ: views only translate.
 """
 
+import json
+
 import django_filters
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,6 +26,8 @@ from core.errors import InvalidInput, NotFound
 from core.validators import MAX_ID
 from governance.registry import selectors
 from governance.registry.api import serializers as s
+from governance.registry.bom import MEDIA_TYPE as BOM_MEDIA_TYPE
+from governance.registry.bom import model_version_bom
 from governance.registry.models import (
     TARGET_STAGE_CHOICES,
     TARGET_STAGES,
@@ -223,6 +228,27 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Reso
                 registered_model=data["model"], artifact_version=data["artifact_version"], created_by=request.user
             )
         )
+
+    @extend_schema(
+        request=None,
+        responses={
+            (200, "application/vnd.cyclonedx+json"): OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                "The version's AI bill of materials, CycloneDX 1.6 JSON (https://cyclonedx.org/docs/1.6/json/): the "
+                "model with its SHA-256, license and model card, its run's datasets and dependencies.",
+            )
+        },
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
+    def bom(self, request: Request, pk: str) -> HttpResponse:
+        """Download the version's ML-BOM (CycloneDX 1.6 JSON), as an attachment."""
+        version = self.get_object()
+        document = model_version_bom(version)
+        model = version.registered_model
+        response = HttpResponse(json.dumps(document, indent=2), content_type=BOM_MEDIA_TYPE)
+        filename = f"{model.project.slug}-{model.name}-v{version.number}.cdx.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     @extend_schema(
         request=s.ImportedStageSerializer,

@@ -20,6 +20,7 @@ from artifacts.models import ArtifactVersion, Project
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet, diff, given
 from core.errors import Conflict, InvalidInput, NotAllowed
+from core.licenses import allowed_licenses_clean
 from core.validators import name_validator
 from governance.registry.gates import declared_directions_clean, metric_thresholds_clean
 from governance.registry.models import TARGET_STAGES, ModelAlias, ModelVersion, PromotionPolicy, RegisteredModel, Stage
@@ -34,6 +35,8 @@ POLICY_FIELDS = [
     "require_complete_lineage",
     "require_model_card",
     "metric_thresholds",
+    "allowed_licenses",
+    "block_vulnerable_dependencies",
     "min_hours_in_production",
     "request_ttl_hours",
     "previous_production_to",
@@ -321,6 +324,10 @@ def promotion_policy_clean(stage: str, values: dict[str, Any]) -> dict[str, Any]
     if "metric_thresholds" in values:
         values["metric_thresholds"] = metric_thresholds_clean(
             [] if values["metric_thresholds"] is None else values["metric_thresholds"]
+        )
+    if "allowed_licenses" in values:
+        values["allowed_licenses"] = allowed_licenses_clean(
+            [] if values["allowed_licenses"] is None else values["allowed_licenses"]
         )
     approvals = values.get("approvals_required")
     if approvals is not None and not 1 <= approvals <= 20:

@@ -273,6 +273,7 @@ class Client(RegistryCalls, AuditCalls):
         media_type: str | None = None,
         kind: str = "model",
         progress: Progress | None = None,
+        license: str | None = None,
         sign_key: str | os.PathLike[str] | None = None,
         sign_certificate: str | os.PathLike[str] | None = None,
         sign_chain: Iterable[str | os.PathLike[str]] = (),
@@ -282,7 +283,8 @@ class Client(RegistryCalls, AuditCalls):
 
         Pushing the same bytes again with the same run and details returns the existing version; with other
         details the server answers Conflict (`already_published`), and bytes that were a version of this artifact
-        since deleted Conflict (`version_deleted`). `progress` hears how far the upload got.
+        since deleted Conflict (`version_deleted`). `progress` hears how far the upload got. `license` is the
+        bytes' SPDX license expression ("Apache-2.0"), fixed with the version.
 
         Bytes the project held when asked (so not sent) may be removed by the server's garbage collector before
         the publish, once no live version used them: the server then answers `blob_collected`, and the bytes are
@@ -309,6 +311,8 @@ class Client(RegistryCalls, AuditCalls):
             body["metadata"] = metadata
         if media_type is not None:
             body["media_type"] = media_type
+        if license is not None:
+            body["license"] = license
         sent_before = 0
         try:
             version = self.post("/artifact-versions/", body)
