@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 
 from core.errors import InvalidInput
 from core.licenses import license_disallowed
+from governance.supplychain.models import BlobScan
+from governance.supplychain.selectors.scans import blob_scan_current
+from governance.supplychain.selectors.signatures import version_trusted_signatures
 from governance.supplychain.selectors.vulnerabilities import PYPI, pins_parse, vulnerability_data_held, vulnerable_pins
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -236,6 +239,87 @@ def _vulnerable_dependencies(version) -> dict:
     )
 
 
+#: The formats a policy may allow, as the scan detects them from the bytes (not the file name).
+FORMATS = tuple(value for value in BlobScan.Format.values if value != BlobScan.Format.UNKNOWN)
+#: Verdicts the format-scan gate lets through: nothing found, or no model format to scan (a CSV, a report).
+SCAN_PASSES = (BlobScan.Verdict.CLEAN, BlobScan.Verdict.NOT_APPLICABLE)
+
+
+def allowed_formats_clean(value: object) -> list[str]:
+    """A policy's format allowlist in its stored shape (sorted, no repeats), or InvalidInput naming the fault."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidInput('Allowed formats are a list like ["safetensors", "onnx"].', field="allowed_formats")
+    if unknown := sorted(set(value) - set(FORMATS)):
+        raise InvalidInput(
+            f"Unknown format {', '.join(map(repr, unknown))}: the formats are {', '.join(FORMATS)}.",
+            field="allowed_formats",
+        )
+    return sorted(set(value))
+
+
+def _not_scanned(gate: str, version) -> dict:
+    return _result(
+        gate,
+        False,
+        f"{version.artifact_version.blob.prefixed_digest} is not scanned yet: a worker scans the bytes once they are "
+        "verified. Try again then.",
+    )
+
+
+def _format_scan(version) -> dict:
+    scan = blob_scan_current(version.artifact_version.blob)
+    if scan is None:
+        return _not_scanned("format_scan", version)
+    what = f"{scan.get_detected_format_display()}, scanned by {scan.scanner} {scan.scanner_version}"
+    if scan.verdict in SCAN_PASSES:
+        return _result("format_scan", True, f"No unsafe finding ({what}).")
+    if scan.verdict == BlobScan.Verdict.ERROR:
+        return _result("format_scan", False, f"The scan could not check the whole file ({what}); nothing is proved.")
+    findings = "; ".join(
+        " ".join(
+            str(part)
+            for part in (finding.get("detail"), f"in {finding['member']}" if finding.get("member") else "")
+            if part
+        )
+        for finding in scan.findings[:3]
+    )
+    more = f" (and {len(scan.findings) - 3} more)" if len(scan.findings) > 3 else ""
+    return _result(
+        "format_scan",
+        False,
+        f"{scan.get_verdict_display()} ({what}): {findings}{more}. Publish the weights in a format that runs no code "
+        "on loading, such as safetensors.",
+    )
+
+
+def _format_allowed(version, allowed: list[str]) -> dict:
+    listed = ", ".join(allowed)
+    scan = blob_scan_current(version.artifact_version.blob)
+    if scan is None:
+        return _not_scanned("format_allowed", version)
+    if scan.detected_format in allowed:
+        return _result("format_allowed", True, f"{scan.get_detected_format_display()} is allowed here ({listed}).")
+    return _result(
+        "format_allowed",
+        False,
+        f"The bytes are {scan.get_detected_format_display()} (detected from their content), which this stage does not "
+        f"accept: it allows {listed}.",
+    )
+
+
+def _trusted_signature(version) -> dict:
+    signatures = version_trusted_signatures(version.artifact_version)
+    if signatures:
+        keys = ", ".join(sorted({f"'{signature.trusted_key.name}'" for signature in signatures}))
+        return _result("trusted_signature", True, f"Signed, and verified against the bytes, by trusted key {keys}.")
+    return _result(
+        "trusted_signature",
+        False,
+        f"{version.artifact_version} carries no signature verified by a key its project trusts: sign the file "
+        "(`provenant push --sign-key`, or model_signing) and attach the bundle, or have a maintainer trust the key.",
+    )
+
+
 def _production_age(current, hours: int, now: datetime) -> dict:
     if current is None or current.stage_changed_at is None:
         return _result("production_age", True, "No version is in production now.")
@@ -269,6 +353,12 @@ def gates_evaluate(policy, version, *, current_production, now: datetime) -> lis
         results.append(_license(version, policy.allowed_licenses))
     if policy.block_vulnerable_dependencies:
         results.append(_vulnerable_dependencies(version))
+    if policy.block_unsafe_formats:
+        results.append(_format_scan(version))
+    if policy.allowed_formats:
+        results.append(_format_allowed(version, policy.allowed_formats))
+    if policy.require_trusted_signature:
+        results.append(_trusted_signature(version))
     if policy.stage == "production" and policy.min_hours_in_production:
         results.append(_production_age(current_production, policy.min_hours_in_production, now))
     return results

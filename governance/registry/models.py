@@ -198,6 +198,20 @@ class PromotionPolicy(models.Model):
         help_text="Gate: no pinned dependency of the producing run's environment is affected by an imported OSV "
         "record.",
     )
+    block_unsafe_formats = models.BooleanField(
+        default=False,
+        help_text="Gate: the bytes' format scan found nothing unsafe or suspicious (code run on loading a pickle, a "
+        "header inconsistent with the file).",
+    )
+    allowed_formats = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Gate: the format detected from the bytes is one of these, e.g. ["safetensors", "onnx"] (empty: the '
+        "gate is off).",
+    )
+    require_trusted_signature = models.BooleanField(
+        default=False, help_text="Gate: a model signature verified against the bytes by a key the project trusts."
+    )
     request_ttl_hours = models.PositiveIntegerField(default=168, help_text="Open requests expire after this long.")
     previous_production_to = models.CharField(
         max_length=16,

@@ -70,8 +70,9 @@ def promotion_request_list() -> QuerySet:
 
 #: What a stage asks for while its project has saved no policy (version 0). Production asks the most: two
 #: reviewers who did not make the bytes, verified bytes, full lineage and a model card. The supply-chain gates
-#: (allowed licenses, no vulnerable dependency) are off until a maintainer turns them on: they need data (declared
-#: licenses, imported OSV records) a new installation does not have yet.
+#: (allowed licenses and formats, no vulnerable dependency, no unsafe format finding, a trusted signature) are off
+#: until a maintainer turns them on: they need data (declared licenses, imported OSV records, trusted keys) a new
+#: installation does not have yet, or a choice only the project can make.
 DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
     Stage.STAGING: {
         "approvals_required": 1,
@@ -80,6 +81,8 @@ DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
         "require_complete_lineage": False,
         "require_model_card": False,
         "block_vulnerable_dependencies": False,
+        "block_unsafe_formats": False,
+        "require_trusted_signature": False,
     },
     Stage.PRODUCTION: {
         "approvals_required": 2,
@@ -88,6 +91,8 @@ DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
         "require_complete_lineage": True,
         "require_model_card": True,
         "block_vulnerable_dependencies": False,
+        "block_unsafe_formats": False,
+        "require_trusted_signature": False,
     },
     Stage.ARCHIVED: {
         "approvals_required": 1,
@@ -96,6 +101,8 @@ DEFAULT_POLICIES: dict[str, dict[str, bool | int]] = {
         "require_complete_lineage": False,
         "require_model_card": False,
         "block_vulnerable_dependencies": False,
+        "block_unsafe_formats": False,
+        "require_trusted_signature": False,
     },
 }
 

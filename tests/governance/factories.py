@@ -121,11 +121,19 @@ class RegisteredModelFactory(factory.django.DjangoModelFactory):
 
 
 def artifact_version_with_lineage(
-    project, *, created_by=None, verified: bool = True, metrics=None, environment=None, license: str = ""
+    project,
+    *,
+    created_by=None,
+    verified: bool = True,
+    metrics=None,
+    environment=None,
+    license: str = "",
+    content: bytes | None = None,
 ):
     """An artifact version that passes every default gate: produced by a run with a commit and an input dataset
     version, its bytes verified (unless `verified` is False: they stay pending). `environment` is the run's (the
-    factory's numpy==2.1.0 unless given), `license` the SPDX expression the version declares."""
+    factory's numpy==2.1.0 unless given), `license` the SPDX expression the version declares, `content` its bytes
+    (random unless given)."""
     created_by = created_by or PublisherFactory()
     dataset_version = DatasetVersionFactory(dataset=DatasetFactory(project=project), created_by=created_by)
     run = RunFactory(
@@ -136,7 +144,11 @@ def artifact_version_with_lineage(
         **({"environment": environment} if environment is not None else {}),
     )
     version = ArtifactVersionFactory(
-        artifact=ArtifactFactory(project=project), created_by=created_by, run=run, license=license
+        artifact=ArtifactFactory(project=project),
+        created_by=created_by,
+        run=run,
+        license=license,
+        **({"content": content} if content is not None else {}),
     )
     if verified:
         blob_verify(blob=version.blob)

@@ -135,6 +135,9 @@ class PromotionPolicyAdmin(ServiceWrittenAdmin):
                 (f"{len(policy.metric_thresholds)} metric(s)", bool(policy.metric_thresholds)),
                 (f"{len(policy.allowed_licenses or [])} allowed license(s)", bool(policy.allowed_licenses)),
                 ("no vulnerable dependency", policy.block_vulnerable_dependencies),
+                ("no unsafe format finding", policy.block_unsafe_formats),
+                (f"formats {', '.join(policy.allowed_formats or [])}", bool(policy.allowed_formats)),
+                ("trusted signature", policy.require_trusted_signature),
                 (f"{policy.min_hours_in_production} h in production", policy.min_hours_in_production is not None),
             )
             if on

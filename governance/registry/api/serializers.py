@@ -9,7 +9,7 @@ from artifacts.api.serializers import ArtifactVersionSerializer
 from artifacts.models import ArtifactVersion
 from core.api.fields import ReferenceField
 from core.api.serializers import InputSerializer
-from governance.registry.gates import DIRECTIONS, MAX_THRESHOLDS, OPERATORS
+from governance.registry.gates import DIRECTIONS, FORMATS, MAX_THRESHOLDS, OPERATORS
 from governance.registry.models import (
     TARGET_STAGE_CHOICES,
     ModelAlias,
@@ -400,6 +400,7 @@ class PromotionPolicySerializer(serializers.ModelSerializer):
     changed_at = serializers.DateTimeField(read_only=True, allow_null=True)
     metric_thresholds = ThresholdSerializer(many=True, read_only=True)
     allowed_licenses = serializers.ListField(child=serializers.CharField(), read_only=True)
+    allowed_formats = serializers.ListField(child=serializers.ChoiceField(choices=FORMATS), read_only=True)
     is_default = serializers.SerializerMethodField()
 
     class Meta:
@@ -467,6 +468,15 @@ class PromotionPolicySetSerializer(InputSerializer):
         "[] turns the gate off.",
     )
     block_vulnerable_dependencies = serializers.BooleanField(required=False)
+    block_unsafe_formats = serializers.BooleanField(required=False)
+    allowed_formats = serializers.ListField(
+        child=serializers.ChoiceField(choices=FORMATS),
+        required=False,
+        max_length=len(FORMATS),
+        help_text='Formats, as detected from the bytes, a version may be in, e.g. ["safetensors", "onnx"]; [] turns '
+        "the gate off.",
+    )
+    require_trusted_signature = serializers.BooleanField(required=False)
     min_hours_in_production = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=8760)
     request_ttl_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 90)
     previous_production_to = serializers.ChoiceField(required=False, choices=PromotionPolicy.PreviousProduction.choices)

@@ -22,7 +22,7 @@ from core.changes import ChangeSet, diff, given
 from core.errors import Conflict, InvalidInput, NotAllowed
 from core.licenses import allowed_licenses_clean
 from core.validators import name_validator
-from governance.registry.gates import declared_directions_clean, metric_thresholds_clean
+from governance.registry.gates import allowed_formats_clean, declared_directions_clean, metric_thresholds_clean
 from governance.registry.models import TARGET_STAGES, ModelAlias, ModelVersion, PromotionPolicy, RegisteredModel, Stage
 from governance.registry.selectors import REFERENCE_STAGES, policy_current
 
@@ -37,6 +37,9 @@ POLICY_FIELDS = [
     "metric_thresholds",
     "allowed_licenses",
     "block_vulnerable_dependencies",
+    "block_unsafe_formats",
+    "allowed_formats",
+    "require_trusted_signature",
     "min_hours_in_production",
     "request_ttl_hours",
     "previous_production_to",
@@ -328,6 +331,10 @@ def promotion_policy_clean(stage: str, values: dict[str, Any]) -> dict[str, Any]
     if "allowed_licenses" in values:
         values["allowed_licenses"] = allowed_licenses_clean(
             [] if values["allowed_licenses"] is None else values["allowed_licenses"]
+        )
+    if "allowed_formats" in values:
+        values["allowed_formats"] = allowed_formats_clean(
+            [] if values["allowed_formats"] is None else values["allowed_formats"]
         )
     approvals = values.get("approvals_required")
     if approvals is not None and not 1 <= approvals <= 20:
