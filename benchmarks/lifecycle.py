@@ -192,8 +192,8 @@ GENERATE_SQL = [
     """,
     """
     INSERT INTO artifacts_artifactversion (artifact_id, number, blob_id, run_id, media_type, metadata,
-                                           created_by_id, created_at)
-    SELECT ga.id, v.n, b.id, gr.id, 'application/octet-stream', '{}', %(user)s, v.t
+                                           created_by_id, created_at, license)
+    SELECT ga.id, v.n, b.id, gr.id, 'application/octet-stream', '{}', %(user)s, v.t, ''
     FROM gen_version v JOIN gen_artifact ga ON ga.a = v.a JOIN artifacts_blob b ON b.digest = v.digest
          JOIN gen_run gr ON gr.r = v.r
     ORDER BY v.g

@@ -291,12 +291,12 @@ def load_statements(scale: Scale) -> list[tuple[str, dict]]:
         # Versions are numbered in publishing order: each project publishes during its window of the timeline,
         # its artifacts' versions interleaved in it (a per-artifact offset), so ids follow time as they would.
         """INSERT INTO artifacts_artifactversion (id, artifact_id, number, blob_id, media_type, metadata,
-                                                   created_by_id, created_at)
+                                                   created_by_id, created_at, license)
            SELECT row_number() OVER (ORDER BY t, a, number), a, number,
                   row_number() OVER (ORDER BY t, a, number), 'application/octet-stream',
                   jsonb_build_object('framework', 'pytorch', 'step', number),
                   %(first_generic)s + a %% %(generic_users)s,
-                  timestamptz '2026-01-01' + t * interval '365 days'
+                  timestamptz '2026-01-01' + t * interval '365 days', ''
            FROM (SELECT a, number,
                         ((a - 1) / %(per_project)s)::float8 / %(projects)s * (1 - %(window)s)
                         + %(window)s * (number - 1 + (a * 2654435761 %% 1000003)::float8 / 1000003)

@@ -236,10 +236,10 @@ def seed_versions(count: int) -> int:
            SELECT %(project)s, b.blob + n, %(admin)s, now() - (%(versions)s - n) * interval '1 minute'
            FROM bench_base b, generate_series(1, %(versions)s) AS n""",
         """INSERT INTO artifacts_artifactversion (artifact_id, number, blob_id, media_type, metadata, created_by_id,
-                                                   created_at)
+                                                   created_at, license)
            SELECT b.artifact + (n - 1) %% %(artifacts)s + 1, (n - 1) / %(artifacts)s + 1, b.blob + n,
                   'application/octet-stream', jsonb_build_object('framework', 'pytorch', 'step', n), %(admin)s,
-                  now() - (%(versions)s - n) * interval '1 minute'
+                  now() - (%(versions)s - n) * interval '1 minute', ''
            FROM bench_base b, generate_series(1, %(versions)s) AS n ORDER BY n""",
     ] + [
         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"  # noqa: S608
