@@ -246,7 +246,7 @@ def test_regenerated_files_are_the_same_bytes_so_publishing_them_again_finds_the
     first = version("model", 1)
     republished, created = services.artifact_version_publish(
         artifact=model, digest=sha256(retrained), created_by=admin,
-        run=first.run, media_type=first.media_type, metadata=first.metadata,
+        run=first.run, media_type=first.media_type, metadata=first.metadata, license=first.license,
     )  # fmt: skip
 
     assert not created

@@ -56,7 +56,10 @@ def pipeline():
         input_artifact_versions=[preprocessor],
     )
     model = ArtifactVersionFactory(
-        artifact=ArtifactFactory(project=project, name="fraud-model"), run=train, media_type="application/x-onnx"
+        artifact=ArtifactFactory(project=project, name="fraud-model"),
+        run=train,
+        media_type="application/x-onnx",
+        license="Apache-2.0",
     )
     evaluation = RunFactory(project=project, name="evaluate", input_artifact_versions=[model])
     report = ArtifactVersionFactory(
@@ -129,6 +132,7 @@ def test_page_shows_the_bytes_the_run_its_inputs_and_its_consumers(client, pipel
     assert p["model"].blob.prefixed_digest in html
     assert "256\xa0bytes" in html  # filesizeformat keeps number and unit together
     assert "application/x-onnx" in html
+    assert "<dt>License</dt><dd><code>Apache-2.0</code>" in html
     assert "train-gbm" in html
     assert p["train"].code_commit in html
     assert "max_depth" in html
