@@ -1,8 +1,10 @@
-"""Trusted signing keys and version signatures in the admin.
+"""The supply chain's evidence in the admin: trusted signing keys, version signatures, format scans, the keys that
+signed provenance attestations, and the imported vulnerability data.
 
 Keys are added and revoked through the signature services, by the maintainers of their project (never edited or
-deleted: a key is revoked, and the signatures it verified keep naming it). Signatures are a record, read-only,
-seen as the versions they sign."""
+deleted: a key is revoked, and the signatures it verified keep naming it). Everything else is a record, read-only:
+signatures and scans seen as the versions and blobs they are about, attestation keys and OSV records by whoever
+holds the model's view permission (they name no project)."""
 
 from typing import Any
 
@@ -12,9 +14,17 @@ from django.http import HttpRequest
 
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
+from artifacts.models import Blob
 from core.admin import ServiceWrittenAdmin, ViewOnlyMixin, VisibleOnlyAdmin, json_block, skipped, yes_no_filter
 from core.errors import DomainError
-from governance.supplychain.models import TrustedSigningKey, VersionSignature
+from governance.supplychain.models import (
+    AffectedPackage,
+    AttestationKey,
+    BlobScan,
+    TrustedSigningKey,
+    VersionSignature,
+    Vulnerability,
+)
 from governance.supplychain.services.signatures import trusted_key_add, trusted_key_revoke
 
 RevokedFilter = yes_no_filter("revoked", lambda: Q(revoked_at__isnull=False))
@@ -97,3 +107,65 @@ class VersionSignatureAdmin(ViewOnlyMixin, VisibleOnlyAdmin):
     @admin.display(description="Bundle")
     def bundle_json(self, obj: VersionSignature):
         return json_block(obj.bundle)
+
+
+@admin.register(BlobScan)
+class BlobScanAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    """Every scan of the blobs the viewer may see (a blob is seen through the projects holding it), newest first."""
+
+    list_display = ("id", "blob", "detected_format", "verdict", "scanner_version", "scanned_at")
+    list_filter = ("verdict", "detected_format", "scanner_version")
+    list_select_related = ("blob",)
+    search_fields = ("blob__digest",)
+    ordering = ("-id",)
+    fields = (
+        "blob",
+        "detected_format",
+        "verdict",
+        "scanner",
+        "scanner_version",
+        "started_at",
+        "scanned_at",
+        "findings_json",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BlobScan]:
+        return super().get_queryset(request).filter(blob__in=Blob.objects.visible_to(request.user))
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        return super().get_search_results(request, queryset, search_term.removeprefix("sha256:"))
+
+    @admin.display(description="Findings")
+    def findings_json(self, obj: BlobScan):
+        return json_block(obj.findings)
+
+
+@admin.register(AttestationKey)
+class AttestationKeyAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    """Every key that has signed provenance attestations, the current one first (rotated with
+    `manage.py rotate_attestation_key`)."""
+
+    list_display = ("keyid", "algorithm", "created_at", "first_used_at", "retired_at")
+    ordering = ("retired_at", "-created_at")
+    fields = ("keyid", "algorithm", "public_key", "created_at", "first_used_at", "retired_at")
+    readonly_fields = fields
+
+
+class AffectedPackageInline(ViewOnlyMixin, admin.TabularInline):
+    model = AffectedPackage
+    fields = ("ecosystem", "name", "ranges", "versions")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Vulnerability)
+class VulnerabilityAdmin(ViewOnlyMixin, admin.ModelAdmin):
+    """The OSV records an operator imported (`manage.py import_osv`), with the packages each affects."""
+
+    list_display = ("osv_id", "summary", "modified", "withdrawn")
+    search_fields = ("osv_id", "aliases", "affected__name")
+    ordering = ("osv_id",)
+    fields = ("osv_id", "aliases", "summary", "published", "modified", "withdrawn", "imported_at")
+    readonly_fields = fields
+    inlines = [AffectedPackageInline]

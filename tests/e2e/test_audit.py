@@ -110,3 +110,20 @@ def test_the_action_filters_help_leads_to_the_glossary_of_actions_and_events(pag
     approval.get_by_role("link", name="its entries").click()
     page.wait_for_url(re.compile(r"action=promotion_request.approved_by_reviewer"))
     expect(page.locator("table tbody tr:not(.gap)").first).to_contain_text("promotion_request.approved_by_reviewer")
+
+
+def test_an_auditor_opens_an_entrys_object_and_the_glossary_of_actions_from_the_trail(page):
+    sign_in(page, "ada")
+    page.goto("/audit/?action=promotion_request.")
+
+    object_link = page.locator("table tbody tr:not(.gap) a.object-label").first
+    expect(object_link).to_be_visible()
+    href = object_link.get_attribute("href")
+    assert href.startswith(("/promotions/", "/models/", "/versions/")), href
+    object_link.click()
+    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
+
+    page.goto("/audit/actions/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.locator("main")).to_contain_text("promotion_request.approved")
+    screenshot(page, "audit-actions")

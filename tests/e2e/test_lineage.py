@@ -83,3 +83,22 @@ def test_zooming_keeps_this_version_in_view_and_fit_returns_to_the_whole_picture
     tools.get_by_role("button", name="Fit").click()
     expect(tools.get_by_role("button", name="Fit")).to_have_attribute("aria-pressed", "true")
     assert abs(current.bounding_box()["width"] - fitted_width) < 1
+
+
+def test_a_reviewer_follows_a_file_to_its_run_its_input_data_and_its_project_without_leaving_the_portal(page):
+    sign_in(page, "rui")
+    page.goto("/search/?q=model")
+    page.get_by_role("link", name=re.compile("^model")).first.click()
+    page.locator("#producing-run a[href^='/runs/']").first.click()
+
+    expect(page).to_have_url(re.compile(r"/runs/\d+/$"))
+    screenshot(page, "run")
+    page.locator("main a[href^='/datasets/versions/']").first.click()
+
+    expect(page).to_have_url(re.compile(r"/datasets/versions/\d+/$"))
+    screenshot(page, "dataset-version")
+    page.locator("main a[href^='/projects/']").first.click()
+
+    expect(page).to_have_url(re.compile(r"/projects/[\w-]+/$"))
+    screenshot(page, "project")
+    assert "/api/" not in page.url
