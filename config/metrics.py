@@ -127,39 +127,40 @@ def registry() -> CollectorRegistry:
     return scraped
 
 
-def scrape_allowed(request: HttpRequest) -> bool | None:
-    """True for a scraper the settings let in; False for one they do not; None when metrics are off (no token and
-    no address allowlist set): then /metrics does not exist, a 404, rather than an open door or a page that only
-    says no."""
+def scrape_refusal(request: HttpRequest) -> HttpResponse | None:
+    """None for a scraper the settings let in, else the answer: 404 when metrics are off (no token and no address
+    allowlist set), so a deployment publishes nothing by default rather than an open door or a page that only says
+    no; 401 without the right token; 403 from an address outside the allowlist."""
     token: str = settings.PROVENANT_METRICS_TOKEN
     networks = settings.PROVENANT_METRICS_ALLOWED_NETWORKS
     if not token and not networks:
-        return None
+        return HttpResponseNotFound(b"Not found.\n", content_type="text/plain")
     if token:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            return False
+            response = HttpResponse(
+                b"Send the metrics token: Authorization: Bearer <PROVENANT_METRICS_TOKEN>.\n",
+                status=401,
+                content_type="text/plain",
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
     if networks:
         try:
             address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
         except ValueError:
-            return False
-        if not any(address in network for network in networks):
-            return False
-    return True
+            address = None
+        if address is None or not any(address in network for network in networks):
+            return HttpResponse(
+                b"This address is not in PROVENANT_METRICS_ALLOWED_NETWORKS.\n", status=403, content_type="text/plain"
+            )
+    return None
 
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    allowed = scrape_allowed(request)
-    if allowed is None:
-        return HttpResponseNotFound(b"Not found.\n", content_type="text/plain")
-    if not allowed:
-        response = HttpResponse(
-            b"Send the metrics token: Authorization: Bearer <token>.\n", status=401, content_type="text/plain"
-        )
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
+    if (refusal := scrape_refusal(request)) is not None:
+        return refusal
     response = HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response
