@@ -115,16 +115,22 @@ class ProvenantCollector:
         )
 
 
-def registry() -> CollectorRegistry:
-    """The process's own instruments (every worker's, summed, in multi-process mode) and the database's gauges."""
-    scraped = CollectorRegistry(auto_describe=False)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        MultiProcessCollector(scraped)
-    else:
-        for collector in list(REGISTRY._collector_to_names):
-            scraped.register(collector)
-    scraped.register(ProvenantCollector())
+def process_registry() -> CollectorRegistry:
+    """The process's own instruments: every worker's, summed, in multi-process mode (PROMETHEUS_MULTIPROC_DIR set),
+    else this process's alone (with its CPU and memory)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    scraped = CollectorRegistry()
+    MultiProcessCollector(scraped)
     return scraped
+
+
+def exposition() -> bytes:
+    """What a scrape answers: the process instruments, then the database's gauges (a registry of their own, so
+    nothing reads the database when the process registry is built)."""
+    database = CollectorRegistry(auto_describe=False)
+    database.register(ProvenantCollector())
+    return generate_latest(process_registry()) + generate_latest(database)
 
 
 def scrape_refusal(request: HttpRequest) -> HttpResponse | None:
@@ -161,6 +167,6 @@ def scrape_refusal(request: HttpRequest) -> HttpResponse | None:
 def metrics(request: HttpRequest) -> HttpResponse:
     if (refusal := scrape_refusal(request)) is not None:
         return refusal
-    response = HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+    response = HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
     response["Cache-Control"] = "no-store"
     return response

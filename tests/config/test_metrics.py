@@ -160,3 +160,41 @@ def test_the_dashboard_and_alert_rules_use_only_metrics_the_endpoint_exports(scr
     used = set().union(*(metric_names(query) for query in queries + alerts))
     assert used, "no metric found in the documents"
     assert used <= exported, sorted(used - exported)
+
+
+#: Two "workers" in turn, as granian's forked processes would: each counts an upload into PROMETHEUS_MULTIPROC_DIR,
+#: then a third process's scrape must show both.
+MULTIPROCESS_WORKER = """
+import django, sys
+django.setup()
+from core.metrics import UPLOADED_BYTES
+UPLOADED_BYTES.inc(int(sys.argv[1]))
+"""
+MULTIPROCESS_SCRAPE = """
+import django
+django.setup()
+from prometheus_client import generate_latest
+from config.metrics import process_registry
+print([line for line in generate_latest(process_registry()).decode().splitlines()
+       if line.startswith("provenant_uploaded_bytes_total")][0])
+"""
+
+
+def test_in_multiprocess_mode_a_scrape_sums_every_workers_counts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"DJANGO_SETTINGS_MODULE": "tests.settings", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[2]
+
+    def run(code: str, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout.strip()
+
+    run(MULTIPROCESS_WORKER, "1000")
+    run(MULTIPROCESS_WORKER, "234")
+    assert run(MULTIPROCESS_SCRAPE) == "provenant_uploaded_bytes_total 1234.0"
