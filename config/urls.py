@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from config import health, metrics
 from core.api.docs import DocsView, SchemaView
 from governance.portal import urls as governance_portal
 
@@ -34,6 +35,10 @@ handler404 = "core.api.exceptions.page_not_found"
 handler500 = "core.api.exceptions.server_error"
 
 urlpatterns = [
+    # For load balancers and Prometheus (config/health.py, config/metrics.py): outside /api/ and its schema.
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"))),
     path("", include((portal_patterns, "portal"))),

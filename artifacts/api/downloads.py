@@ -28,6 +28,7 @@ from artifacts.services.blobs import blob_read_record
 from artifacts.storage.reads import accel_redirect_uri, iter_blob, presigned_url
 from artifacts.storage.tiers import NotReadableNow
 from core.errors import Conflict, InvalidInput, NotFound
+from core.metrics import DOWNLOADED_BYTES
 
 UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 CONTENT_TYPE = "application/octet-stream"
@@ -176,6 +177,7 @@ def blob_response(
         if url is not None:
             if not head:
                 blob_read_record(blob=blob, through=through, presigned=True)
+                DOWNLOADED_BYTES.labels(via="presigned").inc(blob.size)
             # A client that follows it with a Range header gets the range from S3 itself.
             return _with_headers(HttpResponseRedirect(url), identity, {"Cache-Control": CACHE_REDIRECT})
 
@@ -205,13 +207,16 @@ def blob_response(
     if head:
         return _with_headers(HttpResponse(status=status), identity, content)
     blob_read_record(blob=blob, through=through, byte_range=(start, end) if end is not None else None)
+    length = int(content["Content-Length"])
     if (accel := _accel_redirect(request, blob)) is not None:
+        DOWNLOADED_BYTES.labels(via="nginx").inc(length)
         return _accel_response(accel, identity, content, partial=byte_range is not None)
     try:
         chunks = iter_blob(blob.storage_key, start, end)
     except NotReadableNow:
         # Archived behind the record's back (a bucket lifecycle rule, say): the same answer, never S3's 403 as a 500.
         return _restore_required(request, blob, BlobReadability("", readable=False, restore_required=True), through)
+    DOWNLOADED_BYTES.labels(via="server").inc(length)
     return _with_headers(StreamingHttpResponse(chunks, status=status), identity, content)
 
 

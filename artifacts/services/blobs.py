@@ -19,6 +19,7 @@ from core.audit.recorder import AuditObject
 from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput
 from core.jobs import enqueue_on_commit
+from core.metrics import UPLOADED_BYTES
 from core.services import digest_hex
 
 logger = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ def record_received_blob(
         if wrote_bytes and not Blob.objects.filter(digest=digest).exists():
             blob_storage().delete(storage_key_for(digest))
         raise
+    UPLOADED_BYTES.inc(size)
     return blob, created
 
 

@@ -15,6 +15,7 @@ from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
     env_positive_int,
     env_str,
 )
+from config.settings.operations import *  # noqa: F403
 from config.settings.portal import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.storages import *  # noqa: F403
@@ -46,6 +47,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a request's time includes every other middleware's (core/metrics.py).
+    "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
