@@ -53,6 +53,12 @@ def shared_processors() -> list[Callable[..., Any]]:
     ]
 
 
+def lead_with_the_basics(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """When, how bad, from where and what first; then the context, in the order it was bound."""
+    first = {key: event_dict.pop(key) for key in ("timestamp", "level", "logger", "event") if key in event_dict}
+    return first | event_dict
+
+
 def logging_config(*, log_format: str, level: str, quiet_loggers: dict[str, dict[str, str]]) -> dict[str, Any]:
     """A `LOGGING` dictionary whose one handler writes JSON lines (`json`) or coloured, aligned text (`console`)."""
     renderer = (
@@ -69,7 +75,9 @@ def logging_config(*, log_format: str, level: str, quiet_loggers: dict[str, dict
                 "foreign_pre_chain": shared_processors(),
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
+                    # JSON gets the traceback as a string field; the console renderer prints it itself.
+                    *([structlog.processors.format_exc_info] if log_format == "json" else []),
+                    lead_with_the_basics,
                     renderer,
                 ],
             }
