@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
 #: The context keys a queued task takes along to its worker (the task's own id and name are the worker's to add).
-CARRIED_KEYS = ("request_id", "user", "user_id", "token_id", "project", "project_id")
+CARRIED_KEYS = ("request_id", "user", "user_id", "token_id", "project", "project_id", "upload_session")
 #: The Celery message header that carries them.
 TASK_HEADER = "provenant_log_context"
 
@@ -122,6 +122,9 @@ class RequestLogMiddleware:
     def __call__(self, request: "HttpRequest") -> "HttpResponse":
         structlog.contextvars.clear_contextvars()
         bind(request_id=getattr(request, "request_id", ""), method=request.method, path=request.path)
+        # A portal session's user is known now (no query without a session cookie); a bearer token's user is bound
+        # when DRF authenticates it (governance/access/authentication.py), before the view queues any task.
+        bind_user(getattr(request, "user", None))
         started = time.monotonic()
         try:
             response = self.get_response(request)

@@ -402,10 +402,7 @@ class ProjectBlobLookup:
     request: Request
 
     def _project(self, slug: str) -> Project:
-        project = project_or_404(self.request.user, slug)
-        # Uploads and downloads name their project in every later log line, and in the tasks they queue.
-        logs.bind(project=project.slug, project_id=project.pk)
-        return project
+        return project_or_404(self.request.user, slug)
 
     def _blob(self, project: Project, digest: str) -> Blob:
         blob = selectors.blob_held_by(project, parse_digest(digest), self.request.user)

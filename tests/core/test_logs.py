@@ -135,3 +135,26 @@ def test_the_request_context_travels_in_the_task_message_and_is_bound_in_the_wor
         assert structlog.contextvars.get_contextvars() == {}
     finally:
         task.pop_request()
+
+
+@pytest.mark.django_db
+def test_a_portal_sessions_user_is_named_without_a_token_id(client, user, json_lines):
+    client.force_login(user)
+    client.get("/", HTTP_X_REQUEST_ID="portal-1")
+    (line,) = [line for line in parsed(json_lines) if line["logger"] == "provenant.request"]
+    assert line["request_id"] == "portal-1"
+    assert line["user"] == user.get_username()
+    assert "token_id" not in line
+
+
+@pytest.mark.django_db
+def test_a_chunked_uploads_lines_name_its_project_and_session(api, json_lines):
+    project = ProjectFactory()
+    data = os.urandom(1024)
+    started = api.post(f"/api/v1/projects/{project.slug}/uploads/", {"size": len(data)}, format="json")
+    assert started.status_code == 201, started.content
+    session = started.json()["id"]
+    api.get(f"/api/v1/uploads/{session}/", HTTP_X_REQUEST_ID="chunk-status")
+    (line,) = [line for line in parsed(json_lines) if line.get("request_id") == "chunk-status"]
+    assert line["project"] == project.slug
+    assert line["upload_session"] == session
