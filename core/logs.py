@@ -29,6 +29,7 @@ TASK_HEADER = "provenant_log_context"
 request_logger = logging.getLogger("provenant.request")
 
 # A record's own attributes, and those formatters add to it (another handler may have formatted it first).
+_PLAIN = (str, int, float, bool, type(None), list, dict)
 _RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -37,7 +38,8 @@ def add_extra(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str,
     record = event_dict.get("_record")
     if record is not None:
         for key, value in record.__dict__.items():
-            if key not in _RECORD_KEYS:
+            # Plain values only: Django passes its request (or runserver's socket handler) along as `request`.
+            if key not in _RECORD_KEYS and isinstance(value, _PLAIN):
                 event_dict.setdefault(key, value)
     return event_dict
 

@@ -133,7 +133,10 @@ def test_an_unknown_log_format_is_named(tmp_path):
 
 def test_production_logs_are_json_lines_from_every_logger(tmp_path):
     """Django's own loggers and ours write through the same JSON formatter (what a log collector reads)."""
-    code = "import logging; logging.getLogger('django.request').warning('refused', extra={'status_code': 403})"
+    code = (
+        "import logging; logging.getLogger('django.request')"
+        ".warning('refused', extra={'status_code': 403, 'request': object()})"
+    )
     result = run_manage("shell", "-v", "0", "-c", code, env=PRODUCTION, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     (line,) = [json.loads(text) for text in result.stderr.splitlines() if text.startswith("{")]
@@ -141,6 +144,7 @@ def test_production_logs_are_json_lines_from_every_logger(tmp_path):
     assert line["level"] == "warning"
     assert line["event"] == "refused"
     assert line["status_code"] == 403
+    assert "request" not in line
 
 
 def test_a_malformed_boolean_is_named(tmp_path):
