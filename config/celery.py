@@ -5,11 +5,31 @@ from typing import Any
 
 from celery import Celery, Task, signals
 
+from core import logs
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("provenant")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The request's log context (request id, user, token, project) travels with each task it queues (core/logs.py).
+signals.before_task_publish.connect(logs.task_publishing, weak=False)
+signals.task_prerun.connect(logs.task_starting, weak=False)
+signals.task_postrun.connect(logs.task_ended, weak=False)
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs: Any) -> None:
+    """A worker logs as the web processes do, through settings.LOGGING (JSON lines in production).
+
+    Connecting this signal stops Celery from replacing the root logger's handlers with its own plain-text ones.
+    """
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @signals.task_prerun.connect

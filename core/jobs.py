@@ -9,8 +9,11 @@ in this process, where `send_task` would only publish a message.
 
 from typing import Any
 
+import structlog
 from celery import Task, current_app
 from django.db import transaction
+
+from core import logs
 
 
 def task_named(name: str) -> Task:
@@ -34,8 +37,13 @@ def enqueue_on_commit(task_name: str, *args: Any, robust: bool = False, **option
     finds what the transaction wrote. `robust`: a broker that refuses is logged, not raised, for work that may be
     queued again later."""
 
+    # The log context of whoever queues it (the request's id, user, project) goes with the task even when the commit
+    # comes later, outside the request (core/logs.py).
+    context = logs.carried_context()
+
     def queue() -> None:
-        enqueue(task_name, *args, **options)
+        with structlog.contextvars.bound_contextvars(**context):
+            enqueue(task_name, *args, **options)
 
     # Django names the callback in the error it logs when a robust one fails: name the task.
     queue.__qualname__ = f"queue of {task_name}"

@@ -1,5 +1,6 @@
 """Configuration from the environment: production refuses to run insecurely, and check --deploy is clean."""
 
+import json
 import os
 import subprocess
 import sys
@@ -109,6 +110,11 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
         ({}, "settings.PROVENANT_ARCHIVE_STORAGE_CLASS", "GLACIER_IR"),
         ({"PROVENANT_ARCHIVE_STORAGE_CLASS": "DEEP_ARCHIVE"},
          "settings.PROVENANT_ARCHIVE_STORAGE_CLASS", "DEEP_ARCHIVE"),
+        # Logs: text for a terminal in the embedded debug mode, JSON lines in production, either on request.
+        ({}, "settings.PROVENANT_LOG_FORMAT", "console"),
+        (PRODUCTION, "settings.PROVENANT_LOG_FORMAT", "json"),
+        ({"PROVENANT_LOG_FORMAT": "JSON"}, "settings.PROVENANT_LOG_FORMAT", "json"),
+        ({**PRODUCTION, "PROVENANT_LOG_FORMAT": "console"}, "settings.PROVENANT_LOG_FORMAT", "console"),
     ],
 )  # fmt: skip
 def test_embedded_defaults_and_production_services_come_from_the_environment(tmp_path, env, expression, expected):
@@ -117,6 +123,28 @@ def test_embedded_defaults_and_production_services_come_from_the_environment(tmp
                         env={**base, **env}, tmp_path=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+def test_an_unknown_log_format_is_named(tmp_path):
+    result = run_manage("check", env={"DJANGO_DEBUG": "true", "PROVENANT_LOG_FORMAT": "xml"}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "PROVENANT_LOG_FORMAT='xml': use one of json, console." in result.stderr
+
+
+def test_production_logs_are_json_lines_from_every_logger(tmp_path):
+    """Django's own loggers and ours write through the same JSON formatter (what a log collector reads)."""
+    code = (
+        "import logging; logging.getLogger('django.request')"
+        ".warning('refused', extra={'status_code': 403, 'request': object()})"
+    )
+    result = run_manage("shell", "-v", "0", "-c", code, env=PRODUCTION, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(text) for text in result.stderr.splitlines() if text.startswith("{")]
+    assert line["logger"] == "django.request"
+    assert line["level"] == "warning"
+    assert line["event"] == "refused"
+    assert line["status_code"] == 403
+    assert "request" not in line
 
 
 def test_a_malformed_boolean_is_named(tmp_path):

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from artifacts.access.roles import ROLE_VERBS, Verb
 from artifacts.access.rule import User, can, can_upload
 from artifacts.models import Project
+from core import logs
 from core.changes import ChangeSet
 from core.errors import DomainError
 
@@ -74,8 +75,11 @@ def get_or_404(queryset: QuerySet, field: str, value: object) -> Model:
 
 
 def project_or_404(user: User, slug: str) -> Project:
-    """The project `slug` if `user` may see it, else a 404 naming the slug."""
-    return get_or_404(Project.objects.visible_to(user), "slug", slug)
+    """The project `slug` if `user` may see it, else a 404 naming the slug. Once found, the request's later log
+    lines (and the tasks it queues) name it: uploads, downloads, upload sessions."""
+    project = get_or_404(Project.objects.visible_to(user), "slug", slug)
+    logs.bind(project=project.slug, project_id=project.pk)
+    return project
 
 
 class ResourceViewSet(viewsets.GenericViewSet):

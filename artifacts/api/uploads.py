@@ -29,6 +29,7 @@ from artifacts.api.serializers import (
 )
 from artifacts.models import UploadSession
 from artifacts.services import uploads as upload_services
+from core import logs
 from core.api.pagination import NewestFirstCursorPagination
 from core.errors import InvalidInput
 
@@ -158,6 +159,7 @@ class UploadView(APIView):
         # still be allowed to publish to the project: a revoked role stops an upload in progress.
         session = get_or_404(UploadSession.objects.select_related("project").filter(created_by=request.user), "pk", pk)
         require_upload(request.user, session.project)
+        logs.bind(project=session.project.slug, project_id=session.project_id, upload_session=str(session.pk))
         return session
 
     @extend_schema(responses=UploadSessionSerializer, parameters=session_headers(200))

@@ -33,6 +33,7 @@ from artifacts.models import Artifact, ArtifactVersion, Blob, Project, VersionTo
 from artifacts.selectors import BlobReadability
 from artifacts.services.catalog import AlreadyPublished
 from artifacts.services.tiers import blob_restore_request
+from core import logs
 from core.validators import MAX_ID, parse_digest
 
 VERSION_DELETED_RESPONSE = OpenApiResponse(
@@ -331,6 +332,7 @@ class ArtifactVersionViewSet(PublishesVersions, mixins.ListModelMixin, mixins.Re
         version = self.get_object()
         if (tombstone := getattr(version, "tombstone", None)) is not None:
             return version_gone(version, tombstone)
+        logs.bind(project_id=version.artifact.project_id)
         filename = version.metadata.get("filename") or f"{version.artifact.name}-v{version.number}"
         return blob_response(request, version.blob, filename=str(filename), through=version)
 

@@ -15,6 +15,7 @@ from config.settings.env import (  # noqa: F401 (DEBUG is a setting)
     env_positive_int,
     env_str,
 )
+from config.settings.logs import *  # noqa: F403
 from config.settings.operations import *  # noqa: F403
 from config.settings.portal import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
@@ -60,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.http.PrivateResponsesMiddleware",
     "core.audit.context.AuditContextMiddleware",
+    # After the request id is set: binds it (and later the user, token, project) to every log line of the request.
+    "core.logs.RequestLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -200,23 +203,6 @@ PROVENANT_TOKEN_DEFAULT_DAYS = env_int("PROVENANT_TOKEN_DEFAULT_DAYS", 90)
 # versions, uploads) before a grant there is flagged as unused. The schedule is in config/settings/celery.py.
 PROVENANT_ACCESS_REVIEW_DUE_DAYS = env_positive_int("PROVENANT_ACCESS_REVIEW_DUE_DAYS", 14)
 PROVENANT_ACCESS_REVIEW_UNUSED_DAYS = env_positive_int("PROVENANT_ACCESS_REVIEW_UNUSED_DAYS", 90)
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("PROVENANT_LOG_LEVEL", "INFO")},
-    # In-process tasks would log a line per task into every command's and request's output.
-    "loggers": {
-        # django-axes logs every sign-in at INFO; the audit log records them already, lockouts stay visible.
-        "axes": {"level": "WARNING"},
-        **(
-            {"celery.app.trace": {"level": "WARNING"}, "kombu.connection": {"level": "ERROR"}}
-            if CELERY_TASK_ALWAYS_EAGER  # noqa: F405
-            else {}
-        ),
-    },
-}
 
 for _folder in ("blobs", "media"):
     (VAR_DIR / _folder).mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core import logs
 from governance.access.models import ApiToken
 from governance.access.services import api_token_record_use, hash_token
 
@@ -45,6 +46,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
         api_token_record_use(token=token)
+        # Every later log line of the request names the user and the token (its id: never the secret).
+        logs.bind_user(token.user, token)
         return token.user, token
 
     def _wrong_scheme_message(self, header: list[bytes]) -> str:
