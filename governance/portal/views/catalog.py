@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
@@ -32,6 +33,7 @@ from governance.portal.context import search_text
 from governance.registry import selectors as registry_selectors
 from governance.supplychain.api.attestations import attestation_filename, envelope_response
 from governance.supplychain.selectors import signatures as signature_selectors
+from governance.supplychain.selectors.attestations import provenance_withheld
 from governance.supplychain.selectors.scans import blob_scan_current
 from governance.supplychain.services.attestations import provenance_attestation_get
 
@@ -155,6 +157,7 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         if api_download_url is not None and request.GET.get("preview") == "1"
         else None
     )
+    withheld = provenance_withheld(version, request.user)
     context = {
         "version": version,
         "artifact": version.artifact,
@@ -183,8 +186,9 @@ def artifact_version(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "preview": preview,
         # A statement is signed once its run has ended (governance/supplychain/services/attestations.py says why).
+        "attestation_withheld": withheld,
         "attestation_url": None
-        if run is not None and not run.is_finished
+        if withheld or (run is not None and not run.is_finished)
         else reverse("portal:artifact-version-attestation", args=[version.pk]),
         "usage": _usage(request, version, api_download_url) if api_download_url is not None else None,
         "lineage": lineage,
@@ -226,6 +230,8 @@ def artifact_version_attestation(request: HttpRequest, pk: int) -> HttpResponse:
     """The version's signed provenance as a `.intoto.jsonl` file: the API's envelope, made and logged by the same
     service, for whoever may see the version's page."""
     version = _version_or_404(request, pk)
+    if withheld := provenance_withheld(version, request.user):
+        raise PermissionDenied(withheld)
     try:
         attestation = provenance_attestation_get(version=version)
     except DomainError as error:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,6 +35,7 @@ from governance.registry.models import (
     Stage,
     StageTransition,
 )
+from governance.supplychain.selectors.attestations import provenance_withheld
 
 PAGE_SIZE = 50
 #: Shown where a version, run or environment has no value for a key the other side has.
@@ -368,6 +370,8 @@ def model_version_bom_download(request: HttpRequest, pk: int, number: int) -> Ht
     version = get_object_or_404(
         _versions_of(model, request.user).select_related("registered_model__project"), number=number
     )
+    if withheld := provenance_withheld(version.artifact_version, request.user):
+        raise PermissionDenied(withheld)
     response = HttpResponse(json.dumps(model_version_bom(version), indent=2), content_type=BOM_MEDIA_TYPE)
     filename = f"{model.project.slug}-{model.name}-v{version.number}.cdx.json"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

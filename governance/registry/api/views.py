@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,6 +42,7 @@ from governance.registry.models import (
     StageTransition,
 )
 from governance.registry.services import promotions, registry
+from governance.supplychain.selectors.attestations import provenance_withheld
 
 
 class RegisteredModelFilter(django_filters.FilterSet):
@@ -236,13 +238,19 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Reso
                 OpenApiTypes.OBJECT,
                 "The version's AI bill of materials, CycloneDX 1.6 JSON (https://cyclonedx.org/docs/1.6/json/): the "
                 "model with its SHA-256, license and model card, its run's datasets and dependencies.",
-            )
+            ),
+            403: OpenApiResponse(
+                description="The BOM names the producing run or inputs that the caller may not read (a grantee of "
+                "the artifact alone): like the signed attestation, it is handed only to who may read them all."
+            ),
         },
     )
     @action(detail=True, methods=["get"], filter_backends=[])
     def bom(self, request: Request, pk: str) -> HttpResponse:
         """Download the version's ML-BOM (CycloneDX 1.6 JSON), as an attachment."""
         version = self.get_object()
+        if withheld := provenance_withheld(version.artifact_version, request.user):
+            raise PermissionDenied(withheld)
         document = model_version_bom(version)
         model = version.registered_model
         response = HttpResponse(json.dumps(document, indent=2), content_type=BOM_MEDIA_TYPE)

@@ -6,7 +6,7 @@ import json
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +16,7 @@ from artifacts.models import ArtifactVersion
 from core.validators import MAX_ID
 from governance.supplychain.keys import public_pem
 from governance.supplychain.models import ProvenanceAttestation
-from governance.supplychain.selectors.attestations import attestation_keys
+from governance.supplychain.selectors.attestations import attestation_keys, provenance_withheld
 from governance.supplychain.services.attestations import provenance_attestation_get
 
 
@@ -75,6 +75,10 @@ class VersionAttestationView(APIView):
         ),
         responses={
             200: DsseEnvelopeSerializer,
+            403: OpenApiResponse(
+                description="The statement names the producing run or inputs that the caller may not read (a grantee "
+                "of the artifact alone): it is signed once, the same for every reader, so it is withheld."
+            ),
             409: OpenApiResponse(
                 description="The run that produced the version is still running: its provenance is signed once it "
                 "has ended (code run_not_finished); or the configured key was retired (attestation_key_retired)."
@@ -87,6 +91,8 @@ class VersionAttestationView(APIView):
         version = get_or_404(
             ArtifactVersion.objects.visible_to(request.user).select_related("artifact__project"), "pk", pk
         )
+        if withheld := provenance_withheld(version, request.user):
+            raise PermissionDenied(withheld)
         attestation = provenance_attestation_get(version=version)
         return envelope_response(attestation)
 

@@ -104,7 +104,13 @@ class TrustedKeyListView(APIView):
     @extend_schema(responses=TrustedKeySerializer(many=True), operation_id="trusted_keys_list")
     def get(self, request: Request, slug: str) -> Response:
         project = project_or_404(request.user, slug)
-        keys = TrustedSigningKey.objects.filter(project=project).select_related("project", "added_by", "revoked_by")
+        # The project's own records (rule 2): a grantee of one of its artifacts sees the project's name, not its keys,
+        # so the list is read through the project-wide view right: empty for them, as the datasets list is.
+        keys = (
+            TrustedSigningKey.objects.visible_to(request.user)
+            .filter(project=project)
+            .select_related("project", "added_by", "revoked_by")
+        )
         return Response(TrustedKeySerializer(keys.order_by("name", "id"), many=True).data)
 
     @extend_schema(

@@ -15,6 +15,26 @@ def portal_url(name: str, *args: object) -> str:
     return settings.PROVENANT_PUBLIC_URL + reverse(f"portal:{name}", args=args)
 
 
+def provenance_withheld(version: ArtifactVersion, user) -> str | None:
+    """Why `user` may not have the version's signed provenance (an attestation or an ML-BOM), or None if they may.
+
+    Both name the producing run (its code, parameters, environment) and every input with its digest, and a signed
+    statement is the same bytes for every reader, so it cannot leave out what one reader may not see: it is handed
+    only to someone who may read the run and all its inputs (not, say, to a grantee of the artifact alone, whom the
+    run's page answers 404). Three queries at most."""
+    if version.run_id is None:
+        return None
+    if not Run.objects.visible_to(user).filter(pk=version.run_id).exists():
+        return "It names the run that produced this version, which you may not read."
+    datasets = RunDatasetInput.objects.filter(run_id=version.run_id).values("dataset_version_id")
+    if datasets.exclude(dataset_version_id__in=DatasetVersion.objects.visible_to(user).values("pk")).exists():
+        return "It names input dataset versions of the run that you may not read."
+    upstream = RunArtifactInput.objects.filter(run_id=version.run_id).values("artifact_version_id")
+    if upstream.exclude(artifact_version_id__in=ArtifactVersion.objects.visible_to(user).values("pk")).exists():
+        return "It names upstream artifact versions of the run that you may not read."
+    return None
+
+
 def attestation_keys() -> QuerySet[AttestationKey]:
     """Every key that ever signed, newest first: a verifier needs the retired ones for envelopes signed before."""
     return AttestationKey.objects.order_by("-created_at", "-id")

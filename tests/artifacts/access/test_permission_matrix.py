@@ -26,15 +26,18 @@ HEAD is declared where a view implements it; where DRF derives it from GET it ru
 """
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from artifacts.access.roles import Role
@@ -50,8 +53,10 @@ from artifacts.models import (
     Run,
     UploadSession,
 )
+from artifacts.services import run_update
 from artifacts.services import uploads as upload_services
 from artifacts.services.integrity import blob_verify
+from artifacts.storage.reads import iter_blob
 from core.audit.recorder import audit_record, tree_head_sign
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.lifecycle.services.holds import legal_hold_place
@@ -68,6 +73,8 @@ from governance.registry.models import (
 )
 from governance.registry.services.promotions import promotion_approve
 from governance.registry.services.registry import model_alias_set, promotion_policy_set
+from governance.supplychain.models import SigningMethod, TrustedSigningKey, VersionSignature
+from governance.supplychain.services.scans import blob_scan
 from governance.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookSecret
 from governance.webhooks.services import webhook_endpoint_test
 from tests.artifacts.factories import (
@@ -87,6 +94,8 @@ from tests.governance.factories import (
     WebhookEndpointFactory,
     token_for,
 )
+from tests.governance.supplychain.factories import TrustedSigningKeyFactory, VersionSignatureFactory
+from tests.governance.supplychain.signing import ec_key, sign_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -421,6 +430,67 @@ def next_model_version(world: World) -> Call:
     return Call(body={"model": model.pk, "artifact_version": version.pk}, names=model.pk)
 
 
+# The supply chain: scans, signatures and attestations of the world's artifact version, and the project's trusted keys.
+
+
+def scanned_version(world: World) -> ArtifactVersion:
+    """The world's artifact version, its bytes verified and scanned, as they are on arrival."""
+    blob = blob_verify(blob=world.artifact_version.blob)
+    assert blob_scan(blob=blob) is not None
+    return world.artifact_version
+
+
+def attested_version(world: World) -> ArtifactVersion:
+    """The world's artifact version, its run finished: its provenance can be signed."""
+    run_update(run=world.run, status=Run.Status.COMPLETED, ended_at=timezone.now())
+    return world.artifact_version
+
+
+def new_public_key() -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        return ec_key(Path(folder)).public_pem
+
+
+def trusted_key(world: World) -> TrustedSigningKey:
+    return TrustedSigningKeyFactory(project=world.project, pem=new_public_key(), added_by=someone_else())
+
+
+def signature_bundle(world: World) -> dict:
+    """A real model-signing bundle over the world's artifact version's bytes, by a key its project trusts."""
+    with tempfile.TemporaryDirectory() as folder:
+        key = ec_key(Path(folder))
+        TrustedSigningKeyFactory(project=world.project, pem=key.public_pem, added_by=someone_else())
+        model_path = Path(folder) / "model.bin"
+        with iter_blob(world.artifact_version.blob.storage_key) as chunks:
+            model_path.write_bytes(b"".join(chunks))
+        return sign_with_key(model_path, key)
+
+
+def signed_version(world: World) -> ArtifactVersion:
+    """The world's artifact version with one signature attached, by someone else."""
+    VersionSignatureFactory(artifact_version=world.artifact_version, bundle=signature_bundle(world))
+    return world.artifact_version
+
+
+def signature_upload_call(world: World) -> Call:
+    pk = world.artifact_version.pk
+    return Call(kwargs={"pk": pk}, body={"bundle": signature_bundle(world)}, names=pk)
+
+
+def trusted_key_add_call(world: World) -> Call:
+    return project_call(world, {"name": "release-ci", "method": SigningMethod.KEY, "pem": new_public_key()})
+
+
+def trusted_key_revoke_call(world: World) -> Call:
+    key = trusted_key(world)
+    return Call(kwargs={"slug": world.project.slug, "pk": key.pk}, names=world.project.slug)
+
+
+def with_trusted_key(world: World) -> Call:
+    trusted_key(world)
+    return project_call(world)
+
+
 EVERYONE = answers(200, anonymous=200)
 LIST = answers(200)
 # Inside the project, outside any one artifact: datasets, their versions, runs.
@@ -446,6 +516,9 @@ LEGAL_HOLD = answers(NOT_FOUND, maintainer=200, auditor=200, superuser=200)
 # requester's), withdrawing the requester's or a project maintainer's.
 MODEL_CHANGE = answers(200, no_role=NOT_FOUND, **each(READ_ONLY + ARTIFACT_ONLY, 403))
 DECIDE = answers(403, no_role=NOT_FOUND, reviewer=200, superuser=200)
+# Signed provenance (an attestation, an ML-BOM) names the version's run and inputs, the same bytes for every reader:
+# withheld (403, saying so) from whoever sees the version but not those, as an artifact's grantees do not.
+PROVENANCE = answers(200, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, 403))
 
 
 def with_status(statuses: dict[str, int], old: int, new: int) -> dict[str, int]:
@@ -851,6 +924,7 @@ ENDPOINTS = [
         variant="first version",
     ),
     Endpoint("model-versions/{id}", "modelversion-detail", "GET", ARTIFACT_RECORD, by_pk(model_version)),
+    Endpoint("model-versions/{id}/bom", "modelversion-bom", "GET", PROVENANCE, by_pk(model_version)),
     Endpoint(
         "model-versions/{id}/imported-stage",
         "modelversion-imported-stage",
@@ -981,6 +1055,48 @@ ENDPOINTS = [
     # included: their artifact's bytes) is answered; the rest are told it does not exist.
     Endpoint("storage", "storage", "GET", LIST),
     Endpoint("projects/{slug}/storage", "project-storage", "GET", ARTIFACT_RECORD, project_call),
+    # The supply chain. A version's scans, signatures and provenance are read as the version is; attaching a
+    # signature is publishing work on its artifact. The keys a project trusts are managed by its maintainers.
+    Endpoint("artifact-versions/{id}/scan", "artifactversion-scan", "GET", ARTIFACT_RECORD, by_pk(scanned_version)),
+    Endpoint("artifact-versions/{id}/scans", "artifactversion-scans", "GET", ARTIFACT_RECORD, by_pk(scanned_version)),
+    Endpoint(
+        "artifact-versions/{id}/signatures",
+        "artifactversion-signatures",
+        "GET",
+        ARTIFACT_RECORD,
+        by_pk(signed_version),
+    ),
+    Endpoint(
+        "artifact-versions/{id}/signatures",
+        "artifactversion-signatures",
+        "POST",
+        answers(201, no_role=NOT_FOUND, **each(READ_ONLY, 403)),
+        signature_upload_call,
+    ),
+    Endpoint(
+        "artifact-versions/{id}/attestation",
+        "artifactversion-attestation",
+        "GET",
+        PROVENANCE,
+        by_pk(attested_version),
+    ),
+    Endpoint("attestations/keys", "attestation-keys", "GET", LIST),
+    # The project's keys are its own records: an artifact's grantees see the project, and an empty list.
+    Endpoint("projects/{slug}/trusted-keys", "trusted-key-list", "GET", ARTIFACT_RECORD, with_trusted_key),
+    Endpoint(
+        "projects/{slug}/trusted-keys",
+        "trusted-key-list",
+        "POST",
+        with_status(MANAGE_PROJECT, 200, 201),
+        trusted_key_add_call,
+    ),
+    Endpoint(
+        "projects/{slug}/trusted-keys/{id}/revoke",
+        "trusted-key-revoke",
+        "POST",
+        MANAGE_PROJECT,
+        trusted_key_revoke_call,
+    ),
 ]
 
 
@@ -1034,7 +1150,11 @@ def stored(world: World) -> dict:
         StageTransition,
     )
     lifecycle = (RetentionPolicy, LegalHold)
-    counts = {model.__name__: model.objects.count() for model in (*tables, RoleGrant, *webhooks, *registry, *lifecycle)}
+    supplychain = (TrustedSigningKey, VersionSignature)
+    counts = {
+        model.__name__: model.objects.count()
+        for model in (*tables, RoleGrant, *webhooks, *registry, *lifecycle, *supplychain)
+    }
     return counts | {
         "project": Project.objects.values("name", "description").get(pk=world.project.pk),
         "dataset": Dataset.objects.values("description").get(pk=world.dataset.pk),
@@ -1049,6 +1169,7 @@ def stored(world: World) -> dict:
         "aliases": list(ModelAlias.objects.values_list("name", "model_version")),
         "promotion_requests": list(PromotionRequest.objects.values_list("state", "gates_at_decision")),
         "legal_holds": list(LegalHold.objects.values_list("released_at", flat=True)),
+        "trusted_keys": list(TrustedSigningKey.objects.values_list("revoked_at", flat=True)),
     }
 
 

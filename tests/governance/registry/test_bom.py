@@ -154,3 +154,16 @@ def test_the_portal_links_each_version_to_its_bom(client, version):
     assert client.get(f"/models/{version.registered_model.pk}/versions/2/bom/").status_code == 404
     request = PromotionRequestFactory(model_version=version)
     assert f'href="{url}"' in client.get(f"/promotions/{request.pk}/").content.decode()
+
+
+def test_a_grantee_of_the_artifact_alone_is_refused_the_bom_that_names_the_run_and_data(api_as, client, version):
+    grantee = grant(Role.VIEWER, on=version.artifact_version.artifact).user
+
+    refused = api_as(grantee).get(f"{VERSIONS}{version.pk}/bom/")
+    client.force_login(grantee)
+    download = client.get(f"/models/{version.registered_model.pk}/versions/1/bom/")
+
+    assert api_as(grantee).get(f"{VERSIONS}{version.pk}/").status_code == 200  # the version itself is theirs to see
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "It names the run that produced this version, which you may not read."
+    assert download.status_code == 403

@@ -170,6 +170,24 @@ def test_readers_of_the_version_may_read_its_attestation_and_nobody_else(api_as)
     assert api_as(stranger).get("/api/v1/artifact-versions/99999999999999999999/attestation/").status_code == 404
 
 
+def test_a_grantee_of_the_artifact_alone_is_refused_the_statement_that_names_what_they_may_not_read(api_as, client_as):
+    produced = produced_version()
+    grantee = UserFactory()
+    grant(Role.VIEWER, on=produced.version.artifact, user=grantee)  # the version, not its run or inputs
+
+    refused = api_as(grantee).get(attestation_url(produced.version))
+    page = client_as(grantee).get(f"/versions/{produced.version.pk}/").content.decode()
+    download = client_as(grantee).get(f"/versions/{produced.version.pk}/attestation.intoto.jsonl")
+
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "It names the run that produced this version, which you may not read."
+    assert "withheld: It names the run that produced this version" in page
+    assert "attestation.intoto.jsonl" not in page
+    assert download.status_code == 403
+    assert not ProvenanceAttestation.objects.exists()  # nothing was signed for them
+    assert api_as(grantee).get(f"/api/v1/runs/{produced.run.pk}/").status_code == 404  # as the run answers them
+
+
 def test_anonymous_callers_get_neither_attestations_nor_keys(anonymous_api, db):
     produced = produced_version()
 

@@ -79,6 +79,17 @@ def test_only_maintainers_manage_trusted_keys(api_as, project, key):
     assert api_as(UserFactory()).get("/api/v1/projects/vision/trusted-keys/").status_code == 404
 
 
+def test_a_grantee_of_one_artifact_sees_the_project_but_not_its_keys(api_as, project, key):
+    TrustedSigningKeyFactory(project=project, name="release-ci", pem=key.public_pem)
+    grantee = grant(Role.VIEWER, on=ArtifactFactory(project=project)).user
+
+    listed = api_as(grantee).get("/api/v1/projects/vision/trusted-keys/")
+
+    assert listed.status_code == 200
+    assert listed.json() == []
+    assert len(api_as(member(Role.VIEWER, project)).get("/api/v1/projects/vision/trusted-keys/").json()) == 1
+
+
 def test_a_bad_pem_is_a_400_naming_the_field(api_as, project):
     api = api_as(member(Role.MAINTAINER, project))
 
