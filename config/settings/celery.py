@@ -3,7 +3,7 @@
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.settings.env import env_int, env_positive_int, env_str
+from config.settings.env import VAR_DIR, env_int, env_positive_int, env_str
 from config.settings.webhooks import PROVENANT_WEBHOOK_RELAY_INTERVAL_SECONDS
 
 # With no broker a fresh machine still works: tasks run in-process, right after the commit that queued them
@@ -30,6 +30,9 @@ CELERY_DB_REUSE_MAX = 10_000
 # of a verification still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("PROVENANT_CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
 CELERY_TIMEZONE = "UTC"
+# Beat keeps its schedule's state (when each entry last ran) in a file: under var/, the one folder the systemd units
+# let the services write (deploy/systemd), rather than in the working directory, which is the read-only checkout.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 
 _CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
