@@ -208,7 +208,7 @@ def test_worker_and_beat_load_this_projects_celery_app_and_the_worker_consumes_i
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
     assert {settings.CELERY_TASK_DEFAULT_QUEUE} | routed <= queues
     # Beat's state file is under var/, the one folder the units may write, not in the read-only checkout.
-    assert Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent == Path(settings.VAR_DIR)
+    assert Path(celery_app.conf.beat_schedule_filename).parent == Path(settings.VAR_DIR)
 
 
 def test_worker_waits_for_running_tasks_that_are_acknowledged_only_when_they_end(settings):
