@@ -9,7 +9,6 @@ each is safe to. They are routed to a queue by name (CELERY_TASK_ROUTES in confi
 import logging
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
 from celery import shared_task
 
 from artifacts.models import Blob, UploadSession
@@ -17,12 +16,9 @@ from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_scrub
 from artifacts.services.lifecycle import blob_collect, blobs_collect
 from artifacts.services.uploads import upload_session_verify_direct, upload_sessions_expire
+from artifacts.storage.reads import TRANSIENT_STORAGE_ERRORS
 
 logger = logging.getLogger(__name__)
-
-# Reading from storage can fail for a while and then work again: a network error, S3 throttling or a 5xx, a
-# stream cut short. Missing bytes are not among these: blob_verify records them as corruption.
-TRANSIENT_STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @shared_task(
@@ -73,7 +69,7 @@ def expire_upload_sessions() -> int:
 @shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(OSError, BotoCoreError, ClientError),
+    autoretry_for=TRANSIENT_STORAGE_ERRORS,
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=5,

@@ -7,11 +7,16 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from urllib.parse import quote
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import Storage
 
 from artifacts.storage import CHUNK_SIZE, blob_storage, is_s3, s3_object_key
 from artifacts.storage.tiers import NotReadableNow, is_not_readable_now
+
+#: Reading from storage can fail for a while and then work again: a network error, S3 throttling or a 5xx, a stream
+#: cut short. The tasks that read bytes (verification, scanning, signature checks) retry on these. Missing bytes are
+#: not among them: whoever reads decides what absence means (blob_verify records corruption).
+TRANSIENT_STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class BlobChunks:

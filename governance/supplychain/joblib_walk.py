@@ -203,7 +203,7 @@ def _step(name: str, arg: Any, stack: list[Any], memo: dict[int, Any], walk: _Wa
     elif name == "BINPERSID":
         stack[-1] = _Opaque()
     elif name == "READONLY_BUFFER":
-        pass
+        return None  # marks the buffer on top of the stack read-only: the stack itself does not change
     else:
         raise JoblibWalkError(f"The opcode {name} is not one a joblib dump uses.")
     return None

@@ -4,11 +4,11 @@ message only once finished and may run twice, safely (see artifacts/tasks.py).""
 import logging
 from datetime import datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
 from celery import shared_task
 from django.conf import settings
 
 from artifacts.models import Blob
+from artifacts.storage.reads import TRANSIENT_STORAGE_ERRORS
 from artifacts.storage.tiers import NotReadableNow
 from governance.supplychain.formats import SCANNER_VERSION
 from governance.supplychain.models import BlobScan, VersionSignature
@@ -16,9 +16,6 @@ from governance.supplychain.services.scans import blob_scan, blobs_rescan_enqueu
 from governance.supplychain.services.signatures import signature_verify
 
 logger = logging.getLogger(__name__)
-
-# Reading storage can fail for a while and then work again (as for verification, artifacts/tasks.py).
-TRANSIENT_STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @shared_task(

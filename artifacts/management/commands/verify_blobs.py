@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from artifacts.models import Blob
 from artifacts.services import blob_verify
 from artifacts.services.integrity import blob_pending_enqueue, blob_scrub
-from artifacts.tasks import TRANSIENT_STORAGE_ERRORS
+from artifacts.storage.reads import TRANSIENT_STORAGE_ERRORS
 from core.errors import DomainError
 from core.validators import parse_digest
 
