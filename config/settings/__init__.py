@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.http.PrivateResponsesMiddleware",
     "core.audit.context.AuditContextMiddleware",
+    # After the audit context, so that a session it ends is logged with the request's id and address.
+    "core.sessions.SessionTimeoutMiddleware",
     # After the request id is set: binds it (and later the user, token, project) to every log line of the request.
     "core.logs.RequestLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

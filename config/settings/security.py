@@ -43,6 +43,15 @@ if env_bool("PROVENANT_TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 SESSION_COOKIE_HTTPONLY = True
+# A portal or admin session ends after this long without a request, and this long after sign-in however busy
+# (core/sessions.py); the cookie itself lives as long as the absolute limit.
+PROVENANT_SESSION_IDLE_SECONDS = env_int("PROVENANT_SESSION_IDLE_MINUTES", 30) * 60
+PROVENANT_SESSION_ABSOLUTE_SECONDS = env_int("PROVENANT_SESSION_MAX_HOURS", 12) * 3600
+if not 0 < PROVENANT_SESSION_IDLE_SECONDS <= PROVENANT_SESSION_ABSOLUTE_SECONDS:
+    raise ImproperlyConfigured(
+        "PROVENANT_SESSION_IDLE_MINUTES must be above 0 and no longer than PROVENANT_SESSION_MAX_HOURS."
+    )
+SESSION_COOKIE_AGE = PROVENANT_SESSION_ABSOLUTE_SECONDS
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 

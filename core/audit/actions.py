@@ -116,6 +116,10 @@ class AuditAction(models.TextChoices):
     USER_LOGGED_IN = "user.logged_in", "A person signed in (portal or admin)"
     USER_LOGGED_OUT = "user.logged_out", "A person signed out"
     USER_LOGIN_FAILED = "user.login_failed", "A sign-in failed (the username tried, never the password)"
+    USER_SESSION_EXPIRED = (
+        "user.session_expired",
+        "A session was ended by the server: idle too long, or open longer than the absolute limit (which, in changes)",
+    )
     VULNERABILITY_DATA_IMPORTED = (
         "vulnerability_data.imported",
         "An operator imported an OSV vulnerability archive (its SHA-256 and what it added, updated, skipped)",
