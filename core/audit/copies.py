@@ -53,11 +53,14 @@ def read_tree_head_copy(name: str) -> dict:
         head = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{name} is not JSON ({error})") from None
-    missing = [name for name in HEAD_FIELDS if not isinstance(head, dict) or name not in head]
+    missing = [field for field in HEAD_FIELDS if not isinstance(head, dict) or field not in head]
     if missing:
         raise ValueError(f"{name} is not a signed tree head: it lacks {', '.join(missing)}")
     if not isinstance(head["tree_size"], int) or isinstance(head["tree_size"], bool) or head["tree_size"] < 0:
         raise ValueError(f"{name} is not a signed tree head: its tree_size is {head['tree_size']!r}")
+    not_text = [field for field in HEAD_FIELDS[1:] if not isinstance(head[field], str)]
+    if not_text:
+        raise ValueError(f"{name} is not a signed tree head: {', '.join(not_text)} should be text")
     return head
 
 

@@ -153,6 +153,30 @@ def test_a_copy_that_is_not_a_tree_head_fails():
     assert "audit/tree-heads/000000000009-garbage.json is not JSON" in failure()
 
 
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (b'{"tree_size": 1}', "it lacks root_hash, signed_at, key_id, signature"),
+        (b"[1, 2]", "it lacks tree_size"),
+        (
+            b'{"tree_size": -1, "root_hash": "", "signed_at": "", "key_id": "", "signature": ""}',
+            "its tree_size is -1",
+        ),
+        (
+            b'{"tree_size": 1, "root_hash": "", "signed_at": "", "key_id": "", "signature": 7}',
+            "signature should be text",
+        ),
+    ],
+)
+def test_a_copy_missing_a_field_or_with_one_of_the_wrong_kind_fails_naming_it(document, expected):
+    storages["blobs"].save("audit/tree-heads/000000000001-odd.json", ContentFile(document))
+
+    message = failure()
+
+    assert "audit/tree-heads/000000000001-odd.json is not a signed tree head" in message
+    assert expected in message
+
+
 def test_newest_checks_only_the_newest_copies():
     some_entries(3)
     stale = signed_copy(3, "00" * 32, signed_at=datetime(2020, 1, 1, tzinfo=UTC))
