@@ -117,8 +117,8 @@ def verify_tree_head_copies(
         elif audit_tree.root_at(head["tree_size"]).hex() != head["root_hash"]:
             report.failures.append(
                 f"{described}: the database's root at size {head['tree_size']} is not the signed root "
-                f"{head['root_hash']}. Entries before {head['tree_size']} were changed, or the database is another "
-                "installation's."
+                f"{head['root_hash']}. Entries before {head['tree_size']} were changed, or entries were written to a "
+                "database restored from an older dump (the log forked), or the database is another installation's."
             )
         else:
             report.checked.append(name)

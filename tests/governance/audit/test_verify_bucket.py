@@ -204,3 +204,30 @@ def test_a_key_file_that_is_not_a_public_key_is_explained(tmp_path):
 
     with pytest.raises(CommandError, match="is not a PEM public key"):
         verify("--public-key", str(bad))
+
+
+def test_a_storage_that_cannot_be_read_is_not_a_verdict(settings, tmp_path):
+    some_entries(1)
+    tree_head_sign()
+    unreadable = tmp_path / "blobs-unreadable"
+    unreadable.write_text("a file where the blob folder should be")
+    blobs = {**settings.STORAGES["blobs"], "OPTIONS": {**settings.STORAGES["blobs"]["OPTIONS"]}}
+    blobs["OPTIONS"]["location"] = str(unreadable)
+    settings.STORAGES = {**settings.STORAGES, "blobs": blobs}
+
+    with pytest.raises(CommandError) as raised:
+        verify()
+
+    assert raised.value.returncode == 2
+    assert "Cannot read the tree heads in the blob storage" in str(raised.value)
+
+
+def test_a_log_written_past_a_head_after_an_older_restore_fails_as_a_fork():
+    some_entries(3)
+    forked = signed_copy(3, "cd" * 32)  # the head an installation signed before its database was restored
+    some_entries(4)  # the restored database, started again, writes past that size
+
+    message = failure()
+
+    assert forked in message
+    assert "(the log forked)" in message

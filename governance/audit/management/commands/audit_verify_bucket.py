@@ -4,6 +4,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from artifacts.storage.reads import TRANSIENT_STORAGE_ERRORS
 from core.audit import signing
 from core.audit.copies import verify_tree_head_copies
 
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         "Check the database's audit log against the signed tree heads kept in the bucket (audit/tree-heads/): "
         "each copy's signature, and that the log holds at least the entries it signed with the same root. Run it "
         "after restoring a backup: a database older than the newest head fails, naming that head. Exits 1 on any "
-        "failure."
+        "failure, 2 if the bucket cannot be read."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,7 +49,11 @@ class Command(BaseCommand):
             raise CommandError(f"--newest {newest}: give a number of copies, 1 or more.")
         keys = [_public_key(path) for path in public_key] or [signing.public_key_bytes()]
         verbose = options["verbosity"] > 1
-        report = verify_tree_head_copies(keys, newest=newest, progress=self.stdout.write if verbose else None)
+        try:
+            report = verify_tree_head_copies(keys, newest=newest, progress=self.stdout.write if verbose else None)
+        except TRANSIENT_STORAGE_ERRORS as error:
+            # Not a verdict on the log: the check could not be made (status 2, as the offline verifier's).
+            raise CommandError(f"Cannot read the tree heads in the blob storage: {error}", returncode=2) from None
         if not report.ok:
             failures = "\n".join(f"- {failure}" for failure in report.failures)
             raise CommandError(
