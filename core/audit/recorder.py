@@ -340,8 +340,12 @@ def _store_tree_head_copy(name: str, body: bytes) -> datetime | None:
     return retain_until
 
 
+#: Where the copies of the signed tree heads are kept in the blob storage (core/audit/copies.py reads them back).
+TREE_HEAD_FOLDER = "audit/tree-heads"
+
+
 def tree_head_name(tree_size: int, signed_at: datetime) -> str:
-    return f"audit/tree-heads/{tree_size:012d}-{signed_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.json"
+    return f"{TREE_HEAD_FOLDER}/{tree_size:012d}-{signed_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}.json"
 
 
 def tree_head_sign(*, only_if_grown: bool = False) -> SignedTreeHead | None:

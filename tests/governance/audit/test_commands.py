@@ -36,7 +36,9 @@ def some_entries(count: int) -> list[AuditEntry]:
     return [audit_record("project.updated", obj=project, changes={"n": n}) for n in range(count)]
 
 
-@pytest.mark.parametrize("command", ["audit_sign_tree_head", "audit_proof", "audit_export", "audit_public_key"])
+@pytest.mark.parametrize(
+    "command", ["audit_sign_tree_head", "audit_proof", "audit_export", "audit_public_key", "audit_verify_bucket"]
+)
 def test_every_command_explains_itself(command):
     out = StringIO()
     with pytest.raises(SystemExit):
