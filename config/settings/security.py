@@ -27,6 +27,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _debug_secret_key()
 
+# Former keys, newest first, kept while sessions, signed links and webhook secrets made under them are still in use:
+# Django checks signatures against them, and webhook secrets sealed under one still decrypt (governance/webhooks).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 

@@ -447,6 +447,20 @@ def test_a_secret_that_can_no_longer_be_decrypted_fails_the_delivery_with_what_t
     assert receiver.requests == []
 
 
+def test_a_secret_sealed_under_a_former_key_still_signs_while_that_key_is_a_fallback(
+    receiver, settings, django_capture_on_commit_callbacks
+):
+    artifact = ArtifactFactory()
+    WebhookEndpointFactory(project=artifact.project, url=receiver.url)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "the-key-after-a-rotation-with-the-old-one-kept-as-a-fallback-" * 2
+
+    publish(artifact, django_capture_on_commit_callbacks)
+
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.SUCCEEDED
+    assert len(receiver.wait_for(1)) == 1
+
+
 def test_a_resend_is_refused_while_an_attempt_is_under_way(receiver, django_capture_on_commit_callbacks):
     artifact = ArtifactFactory()
     WebhookEndpointFactory(project=artifact.project, url=receiver.url)
