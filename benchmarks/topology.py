@@ -5,9 +5,9 @@ and auditors working through the real client for a few minutes, with one web pro
     .venv/bin/python benchmarks/topology.py            # 50 clients, files 1-200 MB, 3 minutes per phase
     .venv/bin/python benchmarks/topology.py --smoke    # 4 clients, files 1-4 MB, 20 s per phase: under 2 minutes
 
-What it starts (ports 18100-18199 by default, `--port-base`): a fresh PostgreSQL database `provenant_topo_<pid>`
-(migrated and `collectstatic`ed as README's "Production" says, dropped at the end), Redis database 12 (`--redis-db`,
-which must be empty; emptied at the end), moto's S3 server with an Object Lock bucket, nginx running
+What it starts (ports 18100-18104 by default, `--port-base`): a fresh PostgreSQL database `provenant_topo_<pid>`
+(migrated and `collectstatic`ed as README's "Production" says, dropped at the end), the first empty Redis database
+of 12, 13, 11 … 8 (or `--redis-db`; emptied at the end), moto's S3 server with an Object Lock bucket, nginx running
 deploy/nginx/provenant.conf (tests/nginx.py substitutes only the addresses and folders, and writes one upstream
 `server` line per web process), two granian processes, two Celery workers and one beat, each with the command and
 the Environment= of its unit in deploy/systemd (the venv's path for /srv/provenant/.venv, its own port, --workers
@@ -58,6 +58,7 @@ from harness import (  # benchmarks/ is the script's folder, first on sys.path
     BenchDatabases,
     BenchError,
     Child,
+    claim_redis_db,
     clean_environment,
     code_version,
     django_setup,
@@ -211,6 +212,8 @@ class Shared:
     phase: int = 1
     stop: threading.Event = field(default_factory=threading.Event)
     killed_at: float | None = None
+    cut_off: list[str] = field(default_factory=list)  # the first error of each operation repeated after the kill
+    pushed: int = 0  # bytes pushed so far: past --max-total-gb, files are the smallest size
 
     def record(self, op: Op) -> None:
         with self.lock:
@@ -256,6 +259,8 @@ class Clients:
                 killed = self.shared.killed_at
                 if not retried and killed is not None and started - KILL_WINDOW < killed < time.monotonic():
                     retried = True
+                    with self.shared.lock:
+                        self.shared.cut_off.append(f"{name}: {type(error).__name__}: {error}"[:300])
                     continue
                 self.shared.record(Op(name, self.shared.phase, started, seconds, False, 0, retried=retried,
                                       error=f"{type(error).__name__}: {error}"[:300]))  # fmt: skip
@@ -280,7 +285,9 @@ class Clients:
         pushes = 0
         with client:
             while not self.shared.stop.is_set():
-                size = file_size(rng, args.min_mb * MB, args.max_mb * MB)
+                with self.shared.lock:
+                    over_budget = self.shared.pushed >= args.max_total_gb * 1000 * MB
+                size = args.min_mb * MB if over_budget else file_size(rng, args.min_mb * MB, args.max_mb * MB)
                 path = folder / f"{artifact}.bin"
                 with path.open("wb") as file:
                     left = size
@@ -292,6 +299,8 @@ class Clients:
                 path.unlink(missing_ok=True)
                 if pushed is None:
                     continue
+                with self.shared.lock:
+                    self.shared.pushed += size
                 pushes += 1
                 version = pushed.version["id"]
                 with self.shared.lock:
@@ -446,7 +455,7 @@ class Bench:
             args.database_url.rsplit("/", 1)[0] + "/provenant_topo", default_base="provenant_topo", marker=MARKER
         )
         self.database = f"provenant_topo_{os.getpid()}"
-        self.broker = f"redis://127.0.0.1:6379/{args.redis_db}"
+        self.broker = ""
         self.redis = None
         self.moto: Child | None = None
         self.nginx: Child | None = None
@@ -509,12 +518,23 @@ class Bench:
 
         for folder in (self.var / "keys", self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        self.redis = redis.Redis.from_url(self.broker, socket_timeout=5)
-        if self.redis.dbsize():
-            raise BenchError(f"Redis database {self.args.redis_db} is not empty; choose another with --redis-db")
+        if self.args.redis_db is None:
+            self.broker, self.redis = claim_redis_db((12, 13, 11, 10, 9, 8))
+        else:
+            self.broker = f"redis://127.0.0.1:6379/{self.args.redis_db}"
+            self.redis = redis.Redis.from_url(self.broker, socket_timeout=5)
+            if self.redis.dbsize():
+                raise BenchError(f"Redis database {self.args.redis_db} is not empty; choose another with --redis-db")
+        progress(f"broker: {self.broker}")
         busy = [f"{name} {port}" for name, port in self.ports.items() if listening(port)]
         if busy:
             raise BenchError(f"ports already taken: {', '.join(busy)}; choose others with --port-base")
+        free_gb = shutil.disk_usage(self.workdir).free / 1e9
+        if free_gb < self.args.max_total_gb * 1.5 + 5:
+            raise BenchError(
+                f"{free_gb:.0f} GB free in {self.workdir}; the run may store {self.args.max_total_gb:g} GB "
+                "(moto's objects) and the clients' files: lower --max-total-gb"
+            )
         if not self.databases.answers():
             raise BenchError(f"no PostgreSQL server answers at {self.args.database_url}")
         self.env = self.app_environment()
@@ -718,7 +738,7 @@ class Bench:
         from artifacts.models import ArtifactVersion
         from governance.webhooks.models import WebhookDelivery
 
-        deadline = time.monotonic() + self.args.visibility_timeout + 180
+        deadline = time.monotonic() + self.args.visibility_timeout + 600
         progress("waiting for the queue to drain (verifications, deliveries)")
         while True:
             close_old_connections()
@@ -860,6 +880,14 @@ def table(bench: Bench) -> str:
                 f"{len(mine) / seconds:.2f} | {fmt(quantile(samples, 0.5))} | {fmt(quantile(samples, 0.95))} | "
                 f"{fmt(quantile(samples, 0.99))} | {rate} |"
             )
+        mine = [op for op in ops if op.phase == phase]
+        if mine and seconds:
+            moved = sum(op.nbytes for op in mine if op.ok and op.name in ("push + publish", "pull"))
+            lines.append(
+                f"| {phase} ({phase} web) | **all** | {len(mine)} | {sum(not op.ok for op in mine)} | "
+                f"{sum(op.expected_failure for op in mine)} | {sum(op.retried for op in mine)} | "
+                f"{len(mine) / seconds:.2f} | | | | {moved / MB / seconds:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -878,6 +906,9 @@ def report(bench: Bench, command: str, code: str) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {name} | {'pass' if ok else '**FAIL**'} | {detail} |" for name, ok, detail in bench.checks]
+    if bench.clients.shared.cut_off:
+        lines += ["", "Cut off by the kill, then repeated by the pipeline (first 10):"]
+        lines += [f"- {text}" for text in bench.clients.shared.cut_off[:10]]
     failures = [op for op in bench.clients.shared.ops if not op.ok]
     if failures:
         lines += ["", "Unexpected failures (first 10):"]
@@ -891,16 +922,29 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--min-mb", type=int, default=1, help="smallest file, MB (default 1)")
     parser.add_argument("--max-mb", type=int, default=200, help="largest file, MB (default 200)")
     parser.add_argument("--seconds", type=int, default=180, help="seconds per phase (default 180)")
+    parser.add_argument(
+        "--max-total-gb",
+        type=float,
+        default=30.0,
+        help="bytes pushed in the whole run, in GB, after which files are --min-mb: moto keeps every object, in its "
+        "memory up to 8 MiB and in the work folder above (default 30)",
+    )
     parser.add_argument("--web-workers", type=int, default=1, help="granian --workers per web process (default 1)")
     parser.add_argument("--visibility-timeout", type=int, default=120, help="PROVENANT_CELERY_VISIBILITY_TIMEOUT")
     parser.add_argument("--port-base", type=int, default=18100, help="first of 5 loopback ports (default 18100)")
-    parser.add_argument("--redis-db", type=int, default=12, help="an empty Redis database (default 12)")
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=None,
+        help="an empty Redis database (default: the first empty of 12, 13, 11 … 8)",
+    )
     parser.add_argument("--database-url", default=LOCAL_POSTGRES, help="the PostgreSQL server (its postgres db)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the work folder's logs")
     parser.add_argument("--smoke", action="store_true", help="4 clients, files 1-4 MB, 20 s per phase")
     args = parser.parse_args(argv)
     if args.smoke:
         args.clients, args.min_mb, args.max_mb, args.seconds, args.visibility_timeout = 4, 1, 4, 20, 20
+        args.max_total_gb = 1.0
     if args.clients < 3 or args.min_mb < 1 or args.max_mb < args.min_mb or args.seconds < 4:
         parser.error("--clients at least 3, 1 <= --min-mb <= --max-mb, --seconds at least 4")
     return args
