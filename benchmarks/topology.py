@@ -927,7 +927,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=30.0,
         help="bytes pushed in the whole run, in GB, after which files are --min-mb: moto keeps every object, in its "
-        "memory up to 8 MiB and in the work folder above (default 30)",
+        "memory up to 5 MiB and in the work folder above (default 30)",
     )
     parser.add_argument("--web-workers", type=int, default=1, help="granian --workers per web process (default 1)")
     parser.add_argument("--visibility-timeout", type=int, default=120, help="PROVENANT_CELERY_VISIBILITY_TIMEOUT")
