@@ -466,6 +466,7 @@ class Bench:
         self.checks: list[tuple[str, bool, str]] = []
         self.clients: Clients | None = None
         self.kills: list[str] = []
+        self.held: list[str] = []
 
     # ---- environment
 
@@ -690,11 +691,18 @@ class Bench:
             self.phase_seconds[phase] = time.monotonic() - started
             ops = [op for op in self.clients.shared.ops if op.phase == phase]
             progress(f"phase {phase} done in {self.phase_seconds[phase]:.0f} s: {len(ops)} operations")
+        self.held = self.held_by_killed_worker()
+        progress(f"the killed worker held {len(self.held)} unfinished task(s): {', '.join(self.held) or 'none'}")
         self.settle()
         self.final_checks()
 
     def kill_midway(self) -> None:
-        for name in ("web-2", "worker-1"):
+        # The worker is killed while it holds a task if one comes within 10 s, so that a redelivery is exercised.
+        log = self.services["worker-1"].child.log_path
+        deadline = time.monotonic() + 10
+        while not self.held_by_killed_worker(log) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for name in ("worker-1", "web-2"):
             service = self.services[name]
             pid = service.child.pid
             self.clients.shared.killed_at = time.monotonic()
@@ -709,6 +717,27 @@ class Bench:
         port = self.ports["web-2"]
         self.services["web-2"].child.wait_until(lambda: listening(port), "listening again")
         progress("web-2 and worker-1 restarted")
+
+    def redone(self) -> list[str]:
+        """Of the tasks the killed worker held, those a worker ran to the end afterwards (any worker's later log)."""
+        import re
+
+        ended: set[str] = set()
+        for log in self.logs.glob("worker-*.log"):
+            if log.name != "worker-1.1.log":
+                text = log.read_text(errors="replace")
+                ended |= set(re.findall(r"Task [\w.]+\[([0-9a-f]{8})[0-9a-f-]{28}\] (?:succeeded|raised)", text))
+        return [task for task in self.held if task.rsplit("[", 1)[1].rstrip("]") in ended]
+
+    def held_by_killed_worker(self, log: Path | None = None) -> list[str]:
+        """The tasks the worker had received and not finished (by default the killed one's first log): what the
+        broker must hand out again after the visibility timeout."""
+        import re
+
+        text = (log or self.logs / "worker-1.1.log").read_text(errors="replace")
+        received = {task_id: name for name, task_id in re.findall(r"Task ([\w.]+)\[([0-9a-f-]{36})\] received", text)}
+        ended = set(re.findall(r"Task [\w.]+\[([0-9a-f-]{36})\] (?:succeeded|raised|retry)", text))
+        return [f"{name}[{task_id[:8]}]" for task_id, name in received.items() if task_id not in ended]
 
     def check_static(self) -> None:
         import httpx
@@ -738,7 +767,7 @@ class Bench:
         from artifacts.models import ArtifactVersion
         from governance.webhooks.models import WebhookDelivery
 
-        deadline = time.monotonic() + self.args.visibility_timeout + 600
+        deadline = time.monotonic() + self.args.visibility_timeout + self.args.drain_margin
         progress("waiting for the queue to drain (verifications, deliveries)")
         while True:
             close_old_connections()
@@ -814,6 +843,14 @@ class Bench:
                 verified, detail = True, report.summary().splitlines()[0]
             except Exception as error:  # the verifier's VerificationFailed, or a malformed export
                 verified, detail = False, f"{type(error).__name__}: {error}"
+        redone = self.redone()
+        self.checks.append(
+            (
+                "tasks the killed worker held were run again",
+                len(redone) == len(self.held),
+                f"{len(redone)} of {len(self.held)} ({', '.join(self.held) or 'it held none when killed'})",
+            )
+        )
         stats = AuditEntry.objects.aggregate(count=Count("seq"), top=Max("seq"))
         no_gap = stats["count"] == (stats["top"] or 0) + 1
         self.checks.append(("audit log verifies offline", verified, detail[:300]))
@@ -898,7 +935,8 @@ def report(bench: Bench, command: str, code: str) -> str:
         f"{len(bench.clients.seeded['pipelines'])} pipelines, {len(bench.clients.seeded['reviewers'])} reviewers, "
         f"{len(bench.clients.seeded['auditors'])} auditors; files {args.min_mb}-{args.max_mb} MB; "
         f"{args.seconds} s per phase; granian --workers {args.web_workers} per web process",
-        f"Killed mid phase 2: {', '.join(bench.kills) or 'nothing'}",
+        f"Killed mid phase 2: {', '.join(bench.kills) or 'nothing'}; tasks the worker held unfinished, so "
+        f"redelivered: {', '.join(bench.held) or 'none'}",
         "",
         table(bench),
         "",
@@ -942,8 +980,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--keep-logs", action="store_true", help="keep the work folder's logs")
     parser.add_argument("--smoke", action="store_true", help="4 clients, files 1-4 MB, 20 s per phase")
     args = parser.parse_args(argv)
+    args.drain_margin = 60 if args.smoke else 600  # seconds past the visibility timeout the queue has to drain
     if args.smoke:
-        args.clients, args.min_mb, args.max_mb, args.seconds, args.visibility_timeout = 4, 1, 4, 20, 20
+        args.clients, args.min_mb, args.max_mb, args.seconds, args.visibility_timeout = 4, 1, 4, 20, 10
         args.max_total_gb = 1.0
     if args.clients < 3 or args.min_mb < 1 or args.max_mb < args.min_mb or args.seconds < 4:
         parser.error("--clients at least 3, 1 <= --min-mb <= --max-mb, --seconds at least 4")
