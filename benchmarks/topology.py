@@ -88,6 +88,8 @@ EVENT_TYPES = [
     "promotion.approved",
     "model_version.stage_changed",
 ]
+#: What the pipelines claim in their own forwarding headers (a documentation address, never contacted).
+SPOOFED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
 #: Seconds a killed process's in-flight requests may fail for, after the kill, and still count as the kill's.
 KILL_WINDOW = 15.0
 
@@ -237,10 +239,15 @@ class Clients:
         self.shared = Shared()
         self.threads: list[threading.Thread] = []
 
-    def client(self, token: str, cache: Path) -> Any:
+    def client(self, token: str, cache: Path, *, spoof: bool = False) -> Any:
+        """A client of the server through nginx; `spoof`: one claiming another address and HTTPS in its own
+        X-Forwarded-For and X-Forwarded-Proto, which nginx must not pass on as the truth."""
         from provenant_client import Client
 
-        return Client(self.bench.url, token, cache_dir=cache, timeout=300.0)
+        client = Client(self.bench.url, token, cache_dir=cache, timeout=300.0)
+        if spoof:
+            client.http.headers.update(SPOOFED)
+        return client
 
     def timed(self, name: str, action: Any, *, nbytes: int = 0, expect_error: type | None = None) -> Any:
         """Run `action` once, recorded; once more if a kill cut its request off (the pipeline's own retry)."""
@@ -280,7 +287,7 @@ class Clients:
         rng = random.Random(number)
         folder = self.bench.workdir / "clients" / f"pipeline-{number}"
         folder.mkdir(parents=True, exist_ok=True)
-        client = self.client(token, folder / "cache")
+        client = self.client(token, folder / "cache", spoof=True)
         artifact = f"model-{number}"
         pushes = 0
         with client:
@@ -857,6 +864,19 @@ class Bench:
         self.checks.append(
             ("no gap in the audit log's seq", no_gap, f"{stats['count']} entries, seq 0 to {stats['top']}")
         )
+        import httpx
+
+        token = self.clients.seeded["pipelines"][0][0]
+        answer = httpx.get(f"{self.url}/api/v1/artifact-versions/", params={"page_size": 1},
+                           headers={"Authorization": f"Bearer {token}"} | SPOOFED)  # fmt: skip
+        link = (answer.json().get("next") or "") if answer.status_code == 200 else ""
+        self.checks.append(
+            (
+                "a client's X-Forwarded-Proto is replaced by nginx's (links stay http://)",
+                link.startswith(f"{self.url}/"),
+                f"next link {link[:60]!r} (status {answer.status_code})",
+            )
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*), count(*) FILTER (WHERE source_ip = '127.0.0.1') FROM core_auditentry "
@@ -865,7 +885,7 @@ class Bench:
             requests, loopback = cursor.fetchone()
         self.checks.append(
             (
-                "audit entries of requests carry the address nginx saw (X-Forwarded-For, 1 hop)",
+                "audit entries of requests carry the address nginx saw, not the one pipelines claim (X-Forwarded-For)",
                 requests > 0 and requests == loopback,
                 f"{loopback} of {requests} with 127.0.0.1",
             )
