@@ -28,8 +28,10 @@ At the end, once the queue has drained (past the visibility timeout, so a task t
 redelivered): no unexpected failure; every published version's blob verified exactly once (its `blob.verified`
 audit entries); every webhook delivery received, counted by webhook-id (distinct ids == deliveries, raw arrivals
 reported beside); the whole audit log exported by an auditor and checked by the offline verifier against the
-server's public key, with no gap in `seq`; the static files served by nginx. Exit status 1 if a check fails, 2 if
-the run could not measure.
+server's public key, with no gap in `seq`; the tasks the killed worker held (it is killed while it holds one, if
+one comes within 10 s) run again; the pipelines' own X-Forwarded-For/-Proto overridden by nginx's (audit entries
+record 127.0.0.1, links stay http://); the static files served by nginx. Exit status 1 if a check fails, 2 if the
+run could not measure. benchmarks/README.md, "Production topology", has the figures.
 """
 
 from __future__ import annotations
