@@ -69,7 +69,7 @@ fuzz: $(STAMP)
 # answer), starts what it measures, prints only, and exits non-zero on an error or a check that fails.
 BENCH_SMOKE := client_transfer.py client_pull_links.py session_chunks.py mlflow_plugin.py blob_transfer.py \
 	permissions.py portal.py audit_log.py webhooks.py peer_mlflow.py lifecycle.py \
-	scanning.py signing.py
+	scanning.py signing.py topology.py
 
 bench-smoke: $(STAMP)
 	set -e; for bench in $(BENCH_SMOKE); do echo "== benchmarks/$$bench --smoke"; $(BIN)/python benchmarks/$$bench --smoke; done

@@ -7,6 +7,7 @@ by name, keeps eager mode working: with CELERY_TASK_ALWAYS_EAGER (no broker; the
 in this process, where `send_task` would only publish a message.
 """
 
+import threading
 from typing import Any
 
 import structlog
@@ -15,6 +16,8 @@ from django.db import transaction
 
 from core import logs
 
+_discovering = threading.Lock()
+
 
 def task_named(name: str) -> Task:
     """The task registered as `name`. A worker imports every installed app's tasks.py when it starts; a web process
@@ -22,7 +25,11 @@ def task_named(name: str) -> Task:
     those modules; the worker's start-up path, `loader.import_default_modules`, would also run Django's checks.)"""
     app = current_app
     if name not in app.tasks:
-        app.autodiscover_tasks(force=True)
+        # Celery's autodiscovery returns at once, having imported nothing, in any thread but the one running it (a
+        # module-wide flag); the lock makes a threaded web worker's other first requests wait for its imports.
+        with _discovering:
+            if name not in app.tasks:
+                app.autodiscover_tasks(force=True)
     return app.tasks[name]
 
 

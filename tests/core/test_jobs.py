@@ -78,3 +78,30 @@ def test_a_process_that_imported_no_tasks_module_finds_the_task_by_its_name():
     )
 
     assert result.stdout.split() == ["False", VERIFY_BLOB], result.stderr
+
+
+def test_threads_of_a_web_process_asking_for_tasks_at_once_all_find_them():
+    """A threaded web worker's first requests can queue work at the same moment: Celery's autodiscovery returns at
+    once, having imported nothing, in every thread but the one running it, and those threads found no task
+    (NotRegistered, the upload's verification never queued: seen by benchmarks/topology.py)."""
+    code = (
+        "import sys, threading, django; django.setup(); from core.jobs import task_named\n"
+        "names = sys.argv[1:]; barrier = threading.Barrier(len(names)); found = []\n"
+        "def ask(name):\n"
+        "    barrier.wait()\n"
+        "    try:\n"
+        "        found.append(task_named(name).name)\n"
+        "    except Exception as error:\n"
+        "        found.append(type(error).__name__)\n"
+        "threads = [threading.Thread(target=ask, args=(name,)) for name in names]\n"
+        "[thread.start() for thread in threads]; [thread.join() for thread in threads]\n"
+        "print(' '.join(sorted(found)))"
+    )
+    names = [VERIFY_BLOB, VERIFY_DIRECT_UPLOAD, DELIVER_WEBHOOK] * 3
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, *names], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+    assert result.stdout.split() == sorted(names), result.stderr
