@@ -113,7 +113,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out username and address before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, refusing service accounts (they sign in only with tokens).
+    "governance.access.backends.InteractiveLoginBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 # Anonymous requests are refused before any permission check, so guardian needs no "AnonymousUser" row (which

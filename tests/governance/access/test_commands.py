@@ -254,8 +254,18 @@ def test_a_service_account_signs_in_only_with_the_token_printed_once_and_holds_i
 
 
 def test_quiet_prints_the_token_alone_for_scripts(db, client_with):
+    ProjectFactory(slug="ml")
     output = run(
-        "create_user", "ci-bot", "--service-account", "--token-name", "nightly", "--token-days", "30", "--quiet"
+        "create_user",
+        "ci-bot",
+        "--service-account",
+        "--owner",
+        "ml",
+        "--token-name",
+        "nightly",
+        "--token-days",
+        "30",
+        "--quiet",
     )
 
     token = ApiToken.objects.get()
