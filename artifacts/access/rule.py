@@ -10,8 +10,9 @@
 5. A group's roles count for each of its members; a user's verbs are the union over all their grants.
 6. A request made with an API token does at most what the token's scope allows (roles.SCOPE_VERBS), and, if
    the token is restricted to a project, only in that project: the token caps its owner's roles, read at the
-   time of use, and never adds to them. Permissions that are not about a project (creating projects, reading
-   the whole audit log) need an admin-scoped token restricted to no project (`holds_global`).
+   time of use, and never adds to them. A read-scoped token sends no unsafe method at all (`method_allowed`).
+   Permissions that are not about a project (creating projects, reading the whole audit log) need an
+   admin-scoped token restricted to no project (`holds_global`).
 
 How rule 6 reaches here: the bearer authentication binds the token's scope and project to the very user
 instance the request is made as (`bind_credential`), and every function below reads it from the `user` it is
@@ -41,6 +42,8 @@ from artifacts.models.permissions import (
 
 User = AbstractBaseUser | AnonymousUser
 NOTHING = Q(pk__in=[])
+#: Every row, as a condition that survives being OR-ed (an empty Q() vanishes from `Q() | other`).
+EVERYTHING = ~NOTHING
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,18 @@ def restricted_project_id(user: User) -> int | None:
     return None if credential is None else credential.project_id
 
 
+#: Methods that change nothing: the only ones a read-scoped token may send.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def method_allowed(user: User, method: str) -> bool:
+    """Whether the token `user` acts through (if any) may send `method` at all: a read-scoped one changes nothing,
+    not even what a viewer's role lets a person write (a comment on a promotion). The API's default permission
+    class (artifacts.access.api_permission) asks this before any view runs."""
+    credential = credential_of(user)
+    return credential is None or credential.scope != Scope.READ or method.upper() in SAFE_METHODS
+
+
 def is_unrestricted(user: User) -> bool:
     """An active superuser acting without a token's cap: everything, with no query."""
     return bool(user.is_active and user.is_superuser and credential_of(user) is None)
@@ -95,7 +110,7 @@ def holds_global(user: User, perm: str) -> bool:
 def _superuser_capped(user: User, field: str) -> Q:
     """What a superuser acting through a capped token reaches, its verb allowed: the token's project or all."""
     project_id = restricted_project_id(user)
-    return Q() if project_id is None else Q(**{field: project_id})
+    return EVERYTHING if project_id is None else Q(**{field: project_id})
 
 
 def _granted(user: User, verb: str, model_name: str, user_table, group_table) -> tuple[QuerySet, QuerySet]:

@@ -142,7 +142,7 @@ REST_FRAMEWORK = {
         "governance.access.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["artifacts.access.api_permission.AuthenticatedWithinTokenScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.NewestFirstCursorPagination",
     # Adds what every operation shares to drf-spectacular's description: error answers, refused unknown fields,

@@ -14,7 +14,8 @@ from governance.access.models import AccessReviewCampaign, AccessReviewItem, Api
 def tokens_manageable_by(user: User) -> QuerySet[ApiToken]:
     """The tokens `user` may list and revoke (governance.access.services.tokens says whose): their own, and
     those of the service accounts of projects they maintain; every one for a superuser. A request made with a
-    project-restricted token sees only tokens restricted to that project. Newest first."""
+    project-restricted token sees only tokens restricted to that project and those of its service accounts.
+    Newest first."""
     tokens = ApiToken.objects.select_related("user", "project", "user__service_account__project")
     if not user.is_active:
         return tokens.none()
@@ -22,7 +23,7 @@ def tokens_manageable_by(user: User) -> QuerySet[ApiToken]:
         maintained = Project.objects.where(user, Verb.MANAGE).values("pk")
         tokens = tokens.filter(Q(user_id=user.pk) | Q(user__service_account__project__in=maintained))
     if (project_id := restricted_project_id(user)) is not None:
-        tokens = tokens.filter(project_id=project_id)
+        tokens = tokens.filter(Q(project_id=project_id) | Q(user__service_account__project_id=project_id))
     return tokens.order_by("-pk")
 
 

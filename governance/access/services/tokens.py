@@ -63,12 +63,12 @@ def api_token_issue(
     if scope not in Scope.values:
         raise InvalidInput(f"Unknown scope '{scope}'. Scopes: {', '.join(Scope.values)}.", field="scope")
     if issued_by is not None:
+        _check_actor_writes_tokens(issued_by)
         if not may_manage_tokens_of(issued_by, user):
             raise NotAllowed(
                 f"You may issue tokens for yourself and for the service accounts of projects you maintain, "
                 f"not for {user.get_username()}."
             )
-        _check_actor_writes_tokens(issued_by)
         restricted_to = restricted_project_id(issued_by)
         if restricted_to is not None and (project is None or project.pk != restricted_to):
             raise NotAllowed(
@@ -117,9 +117,9 @@ def api_token_revoke(*, token: ApiToken, revoked_by: AbstractBaseUser | None = N
     """Revoke a token at once. `revoked_by` (the person asking through the API or the portal) must be allowed to
     manage its user's tokens; commands and the admin pass None, having checked their own permission."""
     if revoked_by is not None:
+        _check_actor_writes_tokens(revoked_by)
         if not may_manage_tokens_of(revoked_by, token.user):
             raise NotAllowed("You may revoke your own tokens and those of service accounts of projects you maintain.")
-        _check_actor_writes_tokens(revoked_by)
     token = ApiToken.objects.select_for_update(no_key=True).get(pk=token.pk)
     if token.is_revoked:
         raise Conflict(f"Token {token.prefix}… was already revoked at {token.revoked_at:%Y-%m-%d %H:%M} UTC.")
