@@ -187,6 +187,9 @@ SPECTACULAR_SETTINGS = {
         "AuditActionEnum": "core.audit.actions.AuditAction",
         "EventTypeEnum": "core.events.EventType",
         "SubscribableEventTypeEnum": "core.events.SUBSCRIBABLE_TYPES",
+        "RunStatusEnum": "artifacts.models.runs.Run.Status",
+        "TokenScopeEnum": "artifacts.access.roles.Scope",
+        "TokenStatusEnum": "governance.access.models.tokens.TOKEN_STATUSES",
     },
     # The API's bodies are JSON: DRF also parses forms, but a form cannot carry the objects and lists most bodies
     # hold, so the schema offers clients JSON alone (byte uploads declare application/octet-stream themselves).

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from artifacts.access.roles import Role, Scope
 from core.api.serializers import InputSerializer
 from governance.access.models import ApiToken
+from governance.access.models.tokens import TOKEN_STATUSES
 from governance.access.services import MAX_TOKEN_LIFETIME
 
 
@@ -16,8 +17,10 @@ class TokenInUseSerializer(serializers.Serializer):
     prefix = serializers.CharField(help_text="Its first characters, to recognise it among the user's tokens.")
     expires_at = serializers.DateTimeField()
     scope = serializers.ChoiceField(choices=Scope.choices, help_text="The most the token may do, within the roles.")
-    project = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True, help_text="The one project the token reaches; null for every project."
+    project = serializers.CharField(
+        source="project.slug",
+        allow_null=True,
+        help_text="The slug of the one project the token reaches; null for every project.",
     )
 
 
@@ -58,12 +61,13 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     service_account = serializers.SerializerMethodField(
         help_text="Whether its user is a service account (owned by a project, signing in only with tokens)."
     )
-    project = serializers.SlugRelatedField(
-        slug_field="slug",
+    project = serializers.CharField(
+        source="project.slug",
+        allow_null=True,
         read_only=True,
-        help_text="The one project the token reaches; null for every project its user's roles reach.",
+        help_text="The slug of the one project the token reaches; null for every project its user's roles reach.",
     )
-    status = serializers.ChoiceField(choices=["active", "expired", "revoked"], read_only=True)
+    status = serializers.ChoiceField(choices=TOKEN_STATUSES, read_only=True)
 
     class Meta:
         model = ApiToken

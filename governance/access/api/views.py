@@ -26,8 +26,11 @@ from governance.access.models import ApiToken
 from governance.access.selectors import tokens_manageable_by
 
 
-def _projects(user: AbstractBaseUser) -> list[dict]:
+def _projects(user: AbstractBaseUser, token: ApiToken | None) -> list[dict]:
     grants = role_grants_held_by(user)
+    if token is not None and token.project_id is not None:
+        # A project-restricted token answers for its project alone: the others are out of its reach.
+        grants = grants.filter(project_id=token.project_id)
     return [
         {
             "project": slug,
@@ -63,7 +66,7 @@ class WhoAmIView(APIView):
             "service_account": hasattr(user, "service_account") or not user.has_usable_password(),
             "superuser": user.is_superuser,
             "token": token,
-            "projects": _projects(user),
+            "projects": _projects(user, token),
         }
         return Response(s.WhoAmISerializer(document).data)
 

@@ -26,6 +26,10 @@ class ServiceAccount(models.Model):
         return f"{self.user.get_username()} (service account of {self.project.slug})"
 
 
+#: What `ApiToken.status` answers.
+TOKEN_STATUSES = [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+
 class ApiToken(models.Model):
     """A bearer token for pipelines and the CLI. Only its SHA-256 is stored; the token is shown once at issue.
 
