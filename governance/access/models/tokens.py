@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from artifacts.access.querysets import ProjectScopedQuerySet
 from artifacts.access.roles import Scope
 
 
@@ -18,6 +19,9 @@ class ServiceAccount(models.Model):
         help_text="Its owner: this project's maintainers manage the account's tokens.",
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    # `where(user, "manage")`: the accounts a user's maintainer role makes theirs to manage.
+    objects = ProjectScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["user__username"]
