@@ -106,10 +106,13 @@ def test_a_token_answers_as_the_role_its_scope_leaves(endpoint: Endpoint, owner:
 
 
 @pytest.mark.parametrize(
-    "endpoint", [e for e in ENDPOINTS if e.method not in SAFE_METHODS], ids=lambda e: f"{e.name}:{e.method}"
+    "endpoint",
+    [e for e in ENDPOINTS if e.method not in SAFE_METHODS and e.url_name in TOKEN_ROUTES],
+    ids=lambda e: f"{e.name}:{e.method}",
 )
 def test_a_read_token_writes_nowhere_even_where_its_owner_may(endpoint: Endpoint):
-    """A superuser may do everything; through a read token, no unsafe method of any endpoint answers 2xx."""
+    """The token routes, left out of the test above: a superuser may do everything; through a read token, no
+    unsafe method answers 2xx there either (every other endpoint is checked above, as 403)."""
     world = build_world("superuser")
     client = token_client(world.principal, Scope.READ)
     call = endpoint.call(world)
