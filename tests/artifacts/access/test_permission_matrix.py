@@ -18,6 +18,9 @@ The rule is written in artifacts/access/rule.py; this table is what it means for
 - upload sessions belong to whoever started them and need the contribute verb on the project, still, at every
   request: a session's owner who has lost that answers 403.
 
+Every caller here holds an admin-scoped token restricted to no project (the roles alone speak). The same table is
+asked again through tokens with a narrower scope or a project restriction in test_token_scopes.py (rule 6).
+
 A new endpoint joins the matrix by declaring itself in ENDPOINTS: `test_every_endpoint_and_method_is_declared`
 walks the URL resolver and fails, naming them, for any route and method of the `api` namespace left out.
 OPTIONS is left out of the matrix: DRF answers it from the view class alone (no object is looked up for the
