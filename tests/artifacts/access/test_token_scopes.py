@@ -25,6 +25,7 @@ from rest_framework.test import APIClient
 
 from artifacts.access.roles import Role, Scope
 from artifacts.access.rule import SAFE_METHODS
+from artifacts.access.services import role_revoke
 from governance.access.services import api_token_issue
 from tests.artifacts.access.test_permission_matrix import (
     ENDPOINTS,
@@ -132,8 +133,6 @@ def test_a_token_loses_what_its_owner_loses_at_its_next_use():
     url = reverse("api:dataset-list")
 
     assert client.post(url, {"project": project.slug, "name": "first"}, format="json").status_code == 201
-    from artifacts.access.services import role_revoke
-
     role_revoke(grant=role, revoked_by=None)
     assert client.post(url, {"project": project.slug, "name": "second"}, format="json").status_code == 400
     assert client.get(reverse("api:project-detail", kwargs={"slug": project.slug})).status_code == 404

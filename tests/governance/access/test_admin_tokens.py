@@ -3,15 +3,17 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from artifacts.access.roles import Role, Scope
 from governance.access.models import ApiToken
-from governance.access.services import api_token_revoke
-from tests.artifacts.factories import UserFactory
+from governance.access.services import api_token_issue, api_token_revoke, service_account_create
+from tests.artifacts.factories import ProjectFactory, UserFactory, grant
 from tests.governance.factories import ApiTokenFactory
 from tests.pages import messages_of
 
@@ -134,12 +136,6 @@ def test_tokens_are_found_by_prefix_name_and_username(admin_client):
 
 
 def test_staff_see_and_revoke_the_tokens_they_manage_and_no_others(client):
-    from django.contrib.auth.models import Permission
-
-    from artifacts.access.roles import Role, Scope
-    from governance.access.services import api_token_issue, service_account_create
-    from tests.artifacts.factories import ProjectFactory, grant
-
     project = ProjectFactory()
     staff = UserFactory(is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_apitoken", "change_apitoken"]))

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from artifacts.access.roles import Role
 from artifacts.models import RoleGrant
 from core.models import AuditEntry
-from governance.access.models import ApiToken
+from governance.access.models import ApiToken, ServiceAccount
 from governance.access.services import api_token_revoke
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory
 from tests.governance.factories import ApiTokenFactory
@@ -359,8 +359,6 @@ def test_issue_token_refuses_an_unknown_project_or_scope(db):
 
 
 def test_a_service_account_is_owned_by_the_project_named_or_of_its_first_grant(db):
-    from governance.access.models import ServiceAccount
-
     ProjectFactory(slug="fraud-detection")
     ProjectFactory(slug="churn")
 
