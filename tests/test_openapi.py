@@ -5,6 +5,7 @@ keep it, read side by side against the same document, tests/schema_contract.py's
 
 import io
 import re
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -12,6 +13,7 @@ import yaml
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from artifacts.demo import ADMIN_USERNAME, PROJECT_SLUG, VIEWER_GROUP
@@ -35,6 +37,7 @@ from core.validators import (
     parse_digest,
     slug_validator,
 )
+from governance.access.models import ApiToken
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.portal.demo import MODEL_NAME, SECOND_REVIEWER
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
@@ -365,6 +368,13 @@ def demo(settings, django_capture_on_commit_callbacks, receiver):
         client.post("/api/v1/retention-plans/", {"project": project.slug}, format="json")
         refused = client.post(f"/api/v1/retention-plans/{superseded.json()['id']}/apply/")
         assert_conforms(refused, "POST", "/api/v1/retention-plans/{id}/apply/")
+    # A scoped, project-restricted token, issued and revoked: the answers hold the schema, the secret once.
+    expires = (timezone.now() + timedelta(days=30)).isoformat()
+    body = {"name": "nightly", "scope": "write", "project": project.slug, "expires_at": expires}
+    issued = client.post("/api/v1/tokens/", body, format="json")
+    assert_conforms(issued, "POST", "/api/v1/tokens/")
+    revoked = client.post(f"/api/v1/tokens/{issued.json()['id']}/revoke/")
+    assert_conforms(revoked, "POST", "/api/v1/tokens/{id}/revoke/")
     return client
 
 
@@ -407,6 +417,7 @@ COLLECTIONS = {
     "/api/v1/webhooks/endpoints/": (WebhookEndpoint, "pk"),
     "/api/v1/webhooks/deliveries/": (WebhookDelivery, "pk"),
     "/api/v1/audit/entries/": (AuditEntry, "seq"),
+    "/api/v1/tokens/": (ApiToken, "pk"),
 }
 #: Query parameters an operation requires, with a value the demo answers.
 REQUIRED_QUERIES = {

@@ -49,3 +49,20 @@ def meta_permissions(model_name: str) -> list[tuple[str, str]]:
 def role_codenames(roles: set[str] | frozenset[str], model_name: str) -> set[str]:
     """Every permission codename that `roles` grant on an object of `model_name`."""
     return {codename(verb, model_name) for role in roles for verb in ROLE_VERBS[role]}
+
+
+class Scope(models.TextChoices):
+    """What a token may do, at most: a cap on its owner's roles, never a grant of its own."""
+
+    READ = "read", "Read metadata and download bytes"
+    WRITE = "write", "Read, and publish datasets, runs and versions"
+    REVIEW = "review", "Read, and approve or reject promotions"
+    ADMIN = "admin", "Everything its owner's roles allow"
+
+
+SCOPE_VERBS: dict[str, frozenset[str]] = {
+    Scope.READ: frozenset({Verb.VIEW}),
+    Scope.WRITE: frozenset({Verb.VIEW, Verb.CONTRIBUTE}),
+    Scope.REVIEW: frozenset({Verb.VIEW, Verb.REVIEW}),
+    Scope.ADMIN: frozenset(Verb.values),
+}

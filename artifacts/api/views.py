@@ -17,7 +17,7 @@ from artifacts import selectors, services
 from artifacts.access import selectors as access_selectors
 from artifacts.access import services as access_services
 from artifacts.access.roles import Verb
-from artifacts.access.rule import can
+from artifacts.access.rule import can, holds_global
 from artifacts.api import serializers as s
 from artifacts.api.base import (
     LENGTH_REQUIRED_RESPONSE,
@@ -172,9 +172,10 @@ class ProjectViewSet(MembersActions, mixins.ListModelMixin, mixins.RetrieveModel
 
     @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
     def create(self, request: Request) -> Response:
-        if not request.user.has_perm("artifacts.add_project"):
+        if not holds_global(request.user, "artifacts.add_project"):
             raise PermissionDenied(
-                "Creating projects needs the 'artifacts.add_project' permission; ask an administrator for it."
+                "Creating projects needs the 'artifacts.add_project' permission (through a token, an admin-scoped one "
+                "restricted to no project); ask an administrator for it."
             )
         data = self.validated_input()
         return self.write(lambda: services.project_create(created_by=request.user, **data), created=True)

@@ -115,7 +115,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out username and address before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, refusing service accounts (they sign in only with tokens).
+    "governance.access.backends.InteractiveLoginBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 # Anonymous requests are refused before any permission check, so guardian needs no "AnonymousUser" row (which
@@ -143,7 +144,7 @@ REST_FRAMEWORK = {
         "governance.access.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["artifacts.access.api_permission.AuthenticatedWithinTokenScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.NewestFirstCursorPagination",
     # Adds what every operation shares to drf-spectacular's description: error answers, refused unknown fields,
@@ -188,6 +189,9 @@ SPECTACULAR_SETTINGS = {
         "AuditActionEnum": "core.audit.actions.AuditAction",
         "EventTypeEnum": "core.events.EventType",
         "SubscribableEventTypeEnum": "core.events.SUBSCRIBABLE_TYPES",
+        "RunStatusEnum": "artifacts.models.runs.Run.Status",
+        "TokenScopeEnum": "artifacts.access.roles.Scope",
+        "TokenStatusEnum": "governance.access.models.tokens.TOKEN_STATUSES",
     },
     # The API's bodies are JSON: DRF also parses forms, but a form cannot carry the objects and lists most bodies
     # hold, so the schema offers clients JSON alone (byte uploads declare application/octet-stream themselves).

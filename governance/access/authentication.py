@@ -4,7 +4,9 @@ from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from artifacts.access.rule import Credential, bind_credential
 from core import logs
+from core.audit.context import client_address
 from governance.access.models import ApiToken
 from governance.access.services import api_token_record_use, hash_token
 
@@ -45,7 +47,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             )
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
-        api_token_record_use(token=token)
+        api_token_record_use(token=token, address=client_address(request._request))
+        # The token's scope and project cap the user's roles wherever the access rule asks (rule 6 there).
+        bind_credential(token.user, Credential(scope=token.scope, project_id=token.project_id))
         # Every later log line of the request names the user and the token (its id: never the secret).
         logs.bind_user(token.user, token)
         return token.user, token

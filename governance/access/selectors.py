@@ -1,14 +1,30 @@
-"""Reads for access reviews: a campaign's report, its counts and its CSV."""
+"""Reads for access reviews (a campaign's report, its counts and its CSV) and for the tokens a user manages."""
 
 from collections.abc import Iterator
 
 from django.db.models import Count, Q, QuerySet
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import User, is_unrestricted
+from artifacts.access.rule import User, is_unrestricted, restricted_project_id
 from artifacts.models import Project
 from core.exports import csv_lines
-from governance.access.models import AccessReviewCampaign, AccessReviewItem
+from governance.access.models import AccessReviewCampaign, AccessReviewItem, ApiToken
+
+
+def tokens_manageable_by(user: User) -> QuerySet[ApiToken]:
+    """The tokens `user` may list and revoke (governance.access.services.tokens says whose): their own, and
+    those of the service accounts of projects they maintain; every one for a superuser. A request made with a
+    project-restricted token sees only tokens restricted to that project and those of its service accounts.
+    Newest first."""
+    tokens = ApiToken.objects.select_related("user", "project", "user__service_account__project")
+    if not user.is_active:
+        return tokens.none()
+    if not is_unrestricted(user):
+        maintained = Project.objects.where(user, Verb.MANAGE).values("pk")
+        tokens = tokens.filter(Q(user_id=user.pk) | Q(user__service_account__project__in=maintained))
+    if (project_id := restricted_project_id(user)) is not None:
+        tokens = tokens.filter(Q(project_id=project_id) | Q(user__service_account__project_id=project_id))
+    return tokens.order_by("-pk")
 
 
 def projects_reviewable_by(user: User) -> QuerySet[Project]:

@@ -6,7 +6,7 @@ from django.db.models import CharField, Count, Model, Q, QuerySet
 from django.db.models.functions import Cast
 
 from artifacts.access.roles import Verb
-from artifacts.access.rule import User
+from artifacts.access.rule import User, holds_global
 from artifacts.models import Artifact, ArtifactScopedQuerySet, ArtifactVersion, Project
 from core.audit import tree as audit_tree
 from core.audit.actions import READ_ACTIONS
@@ -34,7 +34,7 @@ class AuditEntryQuerySet(ArtifactScopedQuerySet):
 
 def can_read_whole_log(user: User) -> bool:
     """Whether `user` holds the log-wide permission (WHOLE_LOG_PERMISSION): every entry, and the export of all."""
-    return bool(user.is_active and user.has_perm(WHOLE_LOG_PERMISSION))
+    return holds_global(user, WHOLE_LOG_PERMISSION)
 
 
 def entries_visible_to(user: User) -> QuerySet[AuditEntry]:

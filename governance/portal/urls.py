@@ -13,6 +13,7 @@ from governance.portal.views import (
     registry,
     reviews,
     runs,
+    tokens,
 )
 
 urlpatterns = [
@@ -28,4 +29,5 @@ urlpatterns = [
     *reviews.urlpatterns,
     *lifecycle.urlpatterns,
     *inbox.urlpatterns,
+    *tokens.urlpatterns,
 ]

@@ -6,6 +6,12 @@ One module per family, each registering its admins when imported (Django's autod
 
 from governance.access.admin.grants import RoleGrantAdmin
 from governance.access.admin.reviews import AccessReviewCampaignAdmin, AccessReviewItemAdmin
-from governance.access.admin.tokens import ApiTokenAdmin
+from governance.access.admin.tokens import ApiTokenAdmin, ServiceAccountAdmin
 
-__all__ = ["AccessReviewCampaignAdmin", "AccessReviewItemAdmin", "ApiTokenAdmin", "RoleGrantAdmin"]
+__all__ = [
+    "AccessReviewCampaignAdmin",
+    "AccessReviewItemAdmin",
+    "ApiTokenAdmin",
+    "RoleGrantAdmin",
+    "ServiceAccountAdmin",
+]

@@ -1,4 +1,4 @@
 from governance.access.models.reviews import AccessReviewCampaign, AccessReviewItem
-from governance.access.models.tokens import ApiToken
+from governance.access.models.tokens import ApiToken, ServiceAccount
 
-__all__ = ["AccessReviewCampaign", "AccessReviewItem", "ApiToken"]
+__all__ = ["AccessReviewCampaign", "AccessReviewItem", "ApiToken", "ServiceAccount"]

@@ -16,6 +16,8 @@ from governance.access.services.tokens import (
     api_token_record_use,
     api_token_revoke,
     hash_token,
+    may_manage_tokens_of,
+    service_account_create,
 )
 
 __all__ = [
@@ -32,4 +34,6 @@ __all__ = [
     "hash_token",
     "item_decide",
     "items_decide",
+    "may_manage_tokens_of",
+    "service_account_create",
 ]

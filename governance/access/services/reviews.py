@@ -170,12 +170,20 @@ class _ReviewerAssignment:
         )
 
 
+def _grantee_label(grant: RoleGrant) -> str:
+    """Who holds the grant, a service account named as one: a pipeline's grants are reviewed like anyone's, and
+    the reviewer sees that no person answers for them but the project's maintainers."""
+    if grant.user_id and hasattr(grant.user, "service_account"):
+        return f"service account {grant.user.get_username()}"
+    return grant.grantee_label
+
+
 def _snapshot(grant: RoleGrant, **fields) -> AccessReviewItem:
     return AccessReviewItem(
         grant=grant,
         grantee_user_id=grant.user_id,
         grantee_group_id=grant.group_id,
-        grantee_label=grant.grantee_label[:200],
+        grantee_label=_grantee_label(grant)[:200],
         role=grant.role,
         project_id=grant.project_id,
         artifact_id=grant.artifact_id,
@@ -213,9 +221,9 @@ def campaign_open(
             raise InvalidInput(f"Inactive users cannot review: {', '.join(inactive)}.", field="reviewers")
     in_scope = RoleGrant.objects.all() if project is None else RoleGrant.objects.filter(project_id=project.pk)
     grants = list(
-        in_scope.select_related("user", "group", "project", "artifact__project", "granted_by").order_by(
-            "project__slug", "pk"
-        )
+        in_scope.select_related(
+            "user__service_account", "group", "project", "artifact__project", "granted_by"
+        ).order_by("project__slug", "pk")
     )
     if not grants:
         raise InvalidInput(f"There is no grant on {_scope_label(project)} to review.", field="project")

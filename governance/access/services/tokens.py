@@ -1,4 +1,9 @@
-"""API tokens: issue, revoke, and note their use."""
+"""API tokens and service accounts: issue, revoke, and note their use.
+
+Who may manage which tokens (`may_manage_tokens_of`): a user their own; a project's maintainers the tokens of the
+service accounts it owns; a superuser any. A request made with a token manages tokens only through an
+admin-scoped one, and one restricted to a project issues only tokens restricted to that project: a token never
+mints a token that reaches further than itself."""
 
 import hashlib
 import secrets
@@ -8,10 +13,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from artifacts.access.roles import Scope, Verb
+from artifacts.access.rule import can, credential_of, is_unrestricted, restricted_project_id, scope_allows
+from artifacts.models import Project
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
-from core.errors import Conflict, InvalidInput
-from governance.access.models import ApiToken
+from core.errors import Conflict, InvalidInput, NotAllowed
+from governance.access.models import ApiToken, ServiceAccount
 
 TOKEN_PREFIX = "prv_"  # noqa: S105 (a public marker, so leaked tokens are recognisable)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
@@ -22,9 +30,51 @@ def hash_token(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
+def may_manage_tokens_of(actor: AbstractBaseUser, user: AbstractBaseUser) -> bool:
+    """Whether `actor` may list, issue and revoke `user`'s tokens (the module's rule, roles read now)."""
+    if actor.pk == user.pk or is_unrestricted(actor):
+        return actor.is_active
+    account = ServiceAccount.objects.select_related("project").filter(user_id=user.pk).first()
+    return account is not None and can(actor, Verb.MANAGE, account.project)
+
+
+def _check_actor_writes_tokens(actor: AbstractBaseUser) -> None:
+    if not scope_allows(actor, Verb.MANAGE):
+        raise NotAllowed(
+            f"This token's scope is '{credential_of(actor).scope}': issuing and revoking tokens takes an "
+            "admin-scoped token or a portal session."
+        )
+
+
 @transaction.atomic
-def api_token_issue(*, user: AbstractBaseUser, name: str, lifetime: timedelta) -> tuple[ApiToken, str]:
-    """Create a token and return it with its plaintext, which is never stored and cannot be shown again."""
+def api_token_issue(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    lifetime: timedelta,
+    scope: str = Scope.ADMIN,
+    project: Project | None = None,
+    issued_by: AbstractBaseUser | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with its plaintext, which is never stored and cannot be shown again.
+
+    `issued_by` is the person asking through the API or the portal, whose right to is checked here; commands
+    (an administrator at the server) pass None."""
+    if scope not in Scope.values:
+        raise InvalidInput(f"Unknown scope '{scope}'. Scopes: {', '.join(Scope.values)}.", field="scope")
+    if issued_by is not None:
+        _check_actor_writes_tokens(issued_by)
+        if not may_manage_tokens_of(issued_by, user):
+            raise NotAllowed(
+                f"You may issue tokens for yourself and for the service accounts of projects you maintain, "
+                f"not for {user.get_username()}."
+            )
+        restricted_to = restricted_project_id(issued_by)
+        if restricted_to is not None and (project is None or project.pk != restricted_to):
+            raise NotAllowed(
+                "This token is restricted to one project: the tokens it issues must be restricted to the same one.",
+                field="project",
+            )
     name = name.strip()
     if not name:
         raise InvalidInput("Give the token a name that says what it is for.", field="name")
@@ -41,6 +91,8 @@ def api_token_issue(*, user: AbstractBaseUser, name: str, lifetime: timedelta) -
         key_hash=hash_token(plaintext),
         created_at=now,
         expires_at=now + lifetime,
+        scope=scope,
+        project=project,
     )
     # Who issued it is the request's user or the command; the plaintext and its hash never reach the log.
     with ChangeSet() as changes:
@@ -52,29 +104,58 @@ def api_token_issue(*, user: AbstractBaseUser, name: str, lifetime: timedelta) -
                 "name": token.name,
                 "prefix": token.prefix,
                 "expires_at": token.expires_at,
+                "scope": token.scope,
+                "project": project.slug if project is not None else None,
             },
+            actor=issued_by,
         )
     return token, plaintext
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, revoked_by: AbstractBaseUser | None = None) -> ApiToken:
+    """Revoke a token at once. `revoked_by` (the person asking through the API or the portal) must be allowed to
+    manage its user's tokens; commands and the admin pass None, having checked their own permission."""
+    if revoked_by is not None:
+        _check_actor_writes_tokens(revoked_by)
+        if not may_manage_tokens_of(revoked_by, token.user):
+            raise NotAllowed("You may revoke your own tokens and those of service accounts of projects you maintain.")
     token = ApiToken.objects.select_for_update(no_key=True).get(pk=token.pk)
     if token.is_revoked:
         raise Conflict(f"Token {token.prefix}… was already revoked at {token.revoked_at:%Y-%m-%d %H:%M} UTC.")
     with ChangeSet() as changes:
         revoked = changes.update(token, revoked_at=timezone.now())
-        changes.audit(AuditAction.API_TOKEN_REVOKED, obj=token, changes=revoked)
+        changes.audit(AuditAction.API_TOKEN_REVOKED, obj=token, changes=revoked, actor=revoked_by)
     return token
+
+
+@transaction.atomic
+def service_account_create(*, user: AbstractBaseUser, project: Project) -> ServiceAccount:
+    """Make `user` a service account owned by `project`: no usable password, and its maintainers manage its
+    tokens."""
+    if ServiceAccount.objects.filter(user_id=user.pk).exists():
+        raise Conflict(f"{user.get_username()} is a service account already.")
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    account = ServiceAccount.objects.create(user=user, project=project)
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.SERVICE_ACCOUNT_CREATED,
+            obj=account,
+            changes={"user": user.get_username(), "project": project.slug},
+        )
+    return account
 
 
 # Recording every use would turn each read into a write; a minute's resolution is enough to see use.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def api_token_record_use(*, token: ApiToken) -> None:
-    """Note that the token was used now, at most once a minute."""
+def api_token_record_use(*, token: ApiToken, address: str | None = None) -> None:
+    """Note that the token was used now, and from where: at most once a minute from one address."""
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    address = address or None
+    stale = token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION
+    if stale or address != token.last_used_ip:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=address)
+        token.last_used_at, token.last_used_ip = now, address

@@ -13,11 +13,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from artifacts.access.api_permission import AuthenticatedWithinTokenScope
 from artifacts.access.roles import Verb
 from artifacts.api.base import ResourceViewSet, require
 from core.events import EVENT_SCHEMA_VERSION, SUBSCRIBABLE_TYPES, EventType, payload_schema
@@ -162,7 +162,7 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
 class EventTypesView(APIView):
     """Every event type, and the JSON Schema of its body: what a receiver can rely on."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [AuthenticatedWithinTokenScope]
 
     def get(self, request: Request) -> Response:
         types = [

@@ -18,6 +18,9 @@ The rule is written in artifacts/access/rule.py; this table is what it means for
 - upload sessions belong to whoever started them and need the contribute verb on the project, still, at every
   request: a session's owner who has lost that answers 403.
 
+Every caller here holds an admin-scoped token restricted to no project (the roles alone speak). The same table is
+asked again through tokens with a narrower scope or a project restriction in test_token_scopes.py (rule 6).
+
 A new endpoint joins the matrix by declaring itself in ENDPOINTS: `test_every_endpoint_and_method_is_declared`
 walks the URL resolver and fails, naming them, for any route and method of the `api` namespace left out.
 OPTIONS is left out of the matrix: DRF answers it from the view class alone (no object is looked up for the
@@ -30,6 +33,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -40,7 +44,7 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from artifacts.access.roles import Role
+from artifacts.access.roles import Role, Scope
 from artifacts.models import (
     Artifact,
     ArtifactVersion,
@@ -58,6 +62,7 @@ from artifacts.services import uploads as upload_services
 from artifacts.services.integrity import blob_verify
 from artifacts.storage.reads import iter_blob
 from core.audit.recorder import audit_record, tree_head_sign
+from governance.access.services import api_token_issue, service_account_create
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.lifecycle.services.holds import legal_hold_place
 from governance.lifecycle.services.plans import retention_plan_create
@@ -500,6 +505,7 @@ PROJECT_RECORD_CHANGE = answers(200, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, NO
 PUBLISH_TO_PROJECT = answers(201, no_role=NO_SUCH_REFERENCE, **each(READ_ONLY + ARTIFACT_ONLY, 403))
 ARTIFACT_RECORD = answers(200, no_role=NOT_FOUND)
 MANAGE_PROJECT = answers(403, no_role=NOT_FOUND, maintainer=200, superuser=200)
+SERVICE_ACCOUNT_TOKEN = answers(NOT_FOUND, maintainer=200, superuser=200)
 MANAGE_ARTIFACT = answers(403, no_role=NOT_FOUND, maintainer=200, artifact_maintainer=200, superuser=200)
 # A session is its starter's; contributing to the project is checked at every request.
 OWN_UPLOAD = answers(403, contributor=200, maintainer=200, superuser=200, **each(ARTIFACT_ONLY, 200))
@@ -523,6 +529,24 @@ PROVENANCE = answers(200, no_role=NOT_FOUND, **each(ARTIFACT_ONLY, 403))
 
 def with_status(statuses: dict[str, int], old: int, new: int) -> dict[str, int]:
     return {name: new if status == old else status for name, status in statuses.items()}
+
+
+def service_account_token(world: World) -> Call:
+    """A token of a service account owned by the project: its maintainers (and superusers) manage it; to anyone
+    else it does not exist."""
+    account = UserFactory()
+    service_account_create(user=account, project=world.project)
+    token, _ = api_token_issue(user=account, name="pipeline", lifetime=timedelta(days=1), scope=Scope.WRITE)
+    return Call(kwargs={"pk": token.pk}, names=token.pk)
+
+
+def with_service_account_token(world: World) -> Call:
+    service_account_token(world)
+    return Call()
+
+
+def own_token_issue(world: World) -> Call:
+    return Call(body={"name": "ci", "scope": "read", "expires_at": (timezone.now() + timedelta(days=1)).isoformat()})
 
 
 ENDPOINTS = [
@@ -794,6 +818,11 @@ ENDPOINTS = [
     Endpoint("audit/public-key", "audit-public-key", "GET", LIST),
     # Access: every caller may read who they are
     Endpoint("me", "me", "GET", LIST),
+    # Tokens: everyone lists and issues their own; a service account's are its project's maintainers' to manage.
+    Endpoint("tokens", "apitoken-list", "GET", LIST, with_service_account_token),
+    Endpoint("tokens", "apitoken-list", "POST", answers(201), own_token_issue),
+    Endpoint("tokens/{id}", "apitoken-detail", "GET", SERVICE_ACCOUNT_TOKEN, service_account_token),
+    Endpoint("tokens/{id}/revoke", "apitoken-revoke", "POST", SERVICE_ACCOUNT_TOKEN, service_account_token),
     # Webhooks
     Endpoint("webhooks/event-types", "webhook-event-types", "GET", LIST),
     Endpoint("webhooks/endpoints", "webhookendpoint-list", "GET", LIST),

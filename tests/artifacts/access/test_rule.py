@@ -2,10 +2,11 @@
 superusers and inactive accounts combine."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from artifacts.access.roles import Role, Verb
-from artifacts.access.rule import can
+from artifacts.access.roles import Role, Scope, Verb
+from artifacts.access.rule import Credential, bind_credential, can
 from artifacts.access.services import role_revoke
 from artifacts.models import Artifact, ArtifactVersion, Dataset, DatasetVersion, Project, Run
 from tests.artifacts.factories import (
@@ -270,3 +271,44 @@ def test_revoking_a_project_role_leaves_an_artifact_role_alone(api_as, project, 
     assert not can(user, Verb.CONTRIBUTE, model.artifact)
     assert Project.objects.visible_to(user).get() == project
     assert not Project.objects.where(user, Verb.VIEW).exists()
+
+
+# Rule 6: a token's scope and project cap the roles ------------------------------------------------------
+
+
+def _capped(user, scope: str, project=None):
+    """A fresh instance of `user`, bound to a token's cap as the bearer authentication binds it."""
+    instance = get_user_model().objects.get(pk=user.pk)
+    bind_credential(instance, Credential(scope=scope, project_id=project.pk if project else None))
+    return instance
+
+
+def test_a_scope_caps_the_roles_and_never_adds_to_them():
+    version = ArtifactVersionFactory()
+    project = version.artifact.project
+    maintainer = grant(Role.MAINTAINER, on=project).user
+    viewer = grant(Role.VIEWER, on=project).user
+
+    read, write = _capped(maintainer, Scope.READ), _capped(maintainer, Scope.WRITE)
+    assert can(read, Verb.VIEW, version)
+    assert not can(read, Verb.CONTRIBUTE, version)
+    assert can(write, Verb.CONTRIBUTE, version)
+    assert not can(write, Verb.MANAGE, project)
+    assert not can(_capped(viewer, Scope.ADMIN, project), Verb.CONTRIBUTE, version)
+    # The cap is the instance's: the same user asked about otherwise is answered by the roles alone.
+    assert can(maintainer, Verb.MANAGE, project)
+
+
+def test_a_project_restriction_hides_every_other_project_even_from_a_superuser():
+    mine, other = ArtifactVersionFactory(), ArtifactVersionFactory(artifact__restricted=True)
+    superuser = UserFactory(is_superuser=True)
+    restricted = _capped(superuser, Scope.ADMIN, mine.artifact.project)
+
+    assert set(Project.objects.visible_to(restricted)) == {mine.artifact.project}
+    assert set(ArtifactVersion.objects.visible_to(restricted)) == {mine}
+    assert can(restricted, Verb.MANAGE, mine.artifact.project)
+    assert not can(restricted, Verb.VIEW, other)
+    # A superuser's read token reads everything, restricted artifacts included, and changes nothing.
+    reader = _capped(superuser, Scope.READ)
+    assert set(ArtifactVersion.objects.visible_to(reader)) == {mine, other}
+    assert not ArtifactVersion.objects.where(reader, Verb.CONTRIBUTE).exists()

@@ -3,15 +3,17 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from artifacts.access.roles import Role, Scope
 from governance.access.models import ApiToken
-from governance.access.services import api_token_revoke
-from tests.artifacts.factories import UserFactory
+from governance.access.services import api_token_issue, api_token_revoke, service_account_create
+from tests.artifacts.factories import ProjectFactory, UserFactory, grant
 from tests.governance.factories import ApiTokenFactory
 from tests.pages import messages_of
 
@@ -131,3 +133,24 @@ def test_tokens_are_found_by_prefix_name_and_username(admin_client):
     assert listed(admin_client.get(CHANGELIST, {"q": mine.prefix})) == {mine}
     assert listed(admin_client.get(CHANGELIST, {"q": "nightly"})) == {mine}
     assert listed(admin_client.get(CHANGELIST, {"q": "alice"})) == {mine}
+
+
+def test_staff_see_and_revoke_the_tokens_they_manage_and_no_others(client):
+    project = ProjectFactory()
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_apitoken", "change_apitoken"]))
+    grant(Role.MAINTAINER, on=project, user=staff)
+    account = UserFactory()
+    service_account_create(user=account, project=project)
+    theirs, _ = api_token_issue(user=account, name="nightly", lifetime=timedelta(days=1), scope=Scope.WRITE)
+    stranger, _ = api_token_issue(user=UserFactory(), name="stranger", lifetime=timedelta(days=1))
+    client.force_login(staff)
+
+    page = client.get(CHANGELIST)
+    assert listed(page) == {theirs}
+    assert "write" in page.content.decode()
+    client.post(CHANGELIST, {"action": "revoke_tokens", "_selected_action": [theirs.pk, stranger.pk]})
+    theirs.refresh_from_db()
+    stranger.refresh_from_db()
+    assert theirs.is_revoked
+    assert not stranger.is_revoked

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from artifacts.access.roles import Role
 from artifacts.models import RoleGrant
 from core.models import AuditEntry
-from governance.access.models import ApiToken
+from governance.access.models import ApiToken, ServiceAccount
 from governance.access.services import api_token_revoke
 from tests.artifacts.factories import ArtifactFactory, ProjectFactory, UserFactory
 from tests.governance.factories import ApiTokenFactory
@@ -254,8 +254,18 @@ def test_a_service_account_signs_in_only_with_the_token_printed_once_and_holds_i
 
 
 def test_quiet_prints_the_token_alone_for_scripts(db, client_with):
+    ProjectFactory(slug="ml")
     output = run(
-        "create_user", "ci-bot", "--service-account", "--token-name", "nightly", "--token-days", "30", "--quiet"
+        "create_user",
+        "ci-bot",
+        "--service-account",
+        "--owner",
+        "ml",
+        "--token-name",
+        "nightly",
+        "--token-days",
+        "30",
+        "--quiet",
     )
 
     token = ApiToken.objects.get()
@@ -317,3 +327,47 @@ def test_a_refusal_after_the_user_was_written_undoes_everything(db):
     assert not RoleGrant.objects.exists()
     assert not ApiToken.objects.exists()
     assert AuditEntry.objects.count() == entries
+
+
+# scopes and service accounts ----------------------------------------------------------------------------
+
+
+def test_issue_token_with_a_scope_and_a_project_and_list_tokens_shows_them(db, client_with):
+    project = ProjectFactory(slug="fraud")
+    UserFactory(username="dana", is_superuser=True)
+
+    plaintext = run("issue_token", "dana", "--name", "dashboard", "--scope", "read", "--project", "fraud", "--quiet")
+
+    token = ApiToken.objects.get(name="dashboard")
+    assert (token.scope, token.project) == ("read", project)
+    client = client_with(plaintext.strip())
+    assert client.get(f"/api/v1/projects/{project.slug}/").status_code == 200
+    assert client.get(f"/api/v1/projects/{ProjectFactory().slug}/").status_code == 404
+    assert client.post("/api/v1/datasets/", {"project": "fraud", "name": "d"}, format="json").status_code == 403
+    line = next(line for line in run("list_tokens").splitlines() if token.prefix in line)
+    assert "read" in line
+    assert "fraud" in line
+
+
+def test_issue_token_refuses_an_unknown_project_or_scope(db):
+    UserFactory(username="dana")
+    with pytest.raises(CommandError, match="no project 'nowhere'"):
+        run("issue_token", "dana", "--name", "x", "--project", "nowhere")
+    with pytest.raises(CommandError):
+        run("issue_token", "dana", "--name", "x", "--scope", "owner")
+    assert not ApiToken.objects.exists()
+
+
+def test_a_service_account_is_owned_by_the_project_named_or_of_its_first_grant(db):
+    ProjectFactory(slug="fraud-detection")
+    ProjectFactory(slug="churn")
+
+    run("create_user", "ci-bot", "--service-account", "--grant", "fraud-detection:contributor")
+    run("create_user", "ci-bot-2", "--service-account", "--owner", "churn", "--token-scope", "write")
+
+    owners = dict(ServiceAccount.objects.values_list("user__username", "project__slug"))
+    assert owners == {"ci-bot": "fraud-detection", "ci-bot-2": "churn"}
+    assert ApiToken.objects.get(user__username="ci-bot-2").scope == "write"
+    with pytest.raises(CommandError, match="owned by a project"):
+        run("create_user", "ci-bot-3", "--service-account")
+    assert not get_user_model().objects.filter(username="ci-bot-3").exists()

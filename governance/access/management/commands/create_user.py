@@ -1,11 +1,12 @@
 """create_user: an ordinary user, or a service account for a pipeline, with its roles and its token, in one step.
 
 `createsuperuser` makes administrators; everyone else is an ordinary user who may do what their roles allow. A
-service account is an ordinary user that signs in only with tokens: it has no usable password (so neither the
-portal nor the admin lets it in) and gets its first token here, printed once. Roles are given through the same
-service as the members endpoint and the admin, and the token through the same service as issue_token, so both are
-audited as theirs are. Everything is checked before anything is written, and written in one transaction: a refusal
-halfway leaves no user without the roles or the token asked for.
+service account is an ordinary user that signs in only with tokens: it has no usable password, neither the portal
+nor the admin lets it in (governance.access.backends), it is owned by a project whose maintainers manage its tokens
+(--owner, by default the project of the first --grant), and it gets its first token here, printed once. Roles are
+given through the same service as the members endpoint and the admin, and the token through the same service as
+issue_token, so both are audited as theirs are. Everything is checked before anything is written, and written in
+one transaction: a refusal halfway leaves no user without the roles or the token asked for.
 """
 
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Model
 
-from artifacts.access.roles import Role
+from artifacts.access.roles import Role, Scope
 from artifacts.access.services import role_grant
 from artifacts.models import Artifact, Project
 from core.errors import DomainError
-from governance.access.services import MAX_TOKEN_LIFETIME, api_token_issue
+from governance.access.services import MAX_TOKEN_LIFETIME, api_token_issue, service_account_create
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,12 @@ class Command(BaseCommand):
             "'<username>' by default).",
         )
         parser.add_argument(
+            "--owner",
+            metavar="PROJECT",
+            help="The project owning the service account: its maintainers manage the account's tokens (default: "
+            "the project of the first --grant).",
+        )
+        parser.add_argument(
             "--grant",
             action="append",
             default=[],
@@ -91,6 +98,12 @@ class Command(BaseCommand):
             f"now {settings.PROVENANT_TOKEN_DEFAULT_DAYS}).",
         )
         parser.add_argument(
+            "--token-scope",
+            choices=Scope.values,
+            default=Scope.ADMIN,
+            help="The token's scope: read, write (publish), review, or admin (all the roles allow; the default).",
+        )
+        parser.add_argument(
             "--quiet", action="store_true", help="Print only the token, for scripts: TOKEN=$(... --quiet)."
         )
 
@@ -103,6 +116,8 @@ class Command(BaseCommand):
         grant: list[str],
         token_name: str | None,
         token_days: int | None,
+        token_scope: str,
+        owner: str | None,
         quiet: bool,
         **options,
     ) -> None:
@@ -119,16 +134,37 @@ class Command(BaseCommand):
         if quiet and token_name is None:
             raise CommandError("--quiet prints only the token: issue one with --token-name (or --service-account).")
         lifetime = self._lifetime(token_days) if token_name is not None else None
+        owning = self._owner(owner, grants) if service_account else None
 
         try:
             with transaction.atomic():
                 user = user_model._default_manager.create_user(username=username, email=email, password=None)
+                if owning is not None:
+                    service_account_create(user=user, project=owning)
                 for each in grants:
                     role_grant(obj=each.target, role=each.role, user=user, granted_by=None)
-                token = api_token_issue(user=user, name=token_name, lifetime=lifetime) if token_name else None
+                token = (
+                    api_token_issue(user=user, name=token_name, lifetime=lifetime, scope=token_scope)
+                    if token_name
+                    else None
+                )
         except DomainError as error:
             raise CommandError(error.message) from None
         self._report(user, service_account, grants, token, quiet)
+
+    def _owner(self, owner: str | None, grants: list[Grant]) -> Project:
+        if owner is None:
+            if not grants:
+                raise CommandError(
+                    "A service account is owned by a project, whose maintainers manage its tokens: name it with "
+                    "--owner <project> (or give a --grant)."
+                )
+            target = grants[0].target
+            return target if isinstance(target, Project) else target.project
+        project = Project.objects.filter(slug=owner).first()
+        if project is None:
+            raise CommandError(f"--owner: no project '{owner}'.")
+        return project
 
     def _username(self, user_model: type[AbstractBaseUser], username: str) -> str:
         field = user_model._meta.get_field(user_model.USERNAME_FIELD)

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from artifacts.access.roles import Scope
+from artifacts.models import Project
 from core.errors import DomainError
 from governance.access.services import api_token_issue
 
@@ -21,10 +23,28 @@ class Command(BaseCommand):
             f"now {settings.PROVENANT_TOKEN_DEFAULT_DAYS}).",
         )
         parser.add_argument(
+            "--scope",
+            choices=Scope.values,
+            default=Scope.ADMIN,
+            help="The most the token may do, within its user's roles: read, write (publish), review, or admin "
+            "(everything the roles allow; the default).",
+        )
+        parser.add_argument("--project", metavar="SLUG", help="Restrict the token to this one project.")
+        parser.add_argument(
             "--quiet", action="store_true", help="Print only the token, for scripts: TOKEN=$(... --quiet)."
         )
 
-    def handle(self, *args, username: str, name: str, days: int | None, quiet: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        username: str,
+        name: str,
+        days: int | None,
+        scope: str,
+        project: str | None,
+        quiet: bool,
+        **options,
+    ) -> None:
         User = get_user_model()
         try:
             user = User._default_manager.get_by_natural_key(username)
@@ -36,15 +56,23 @@ class Command(BaseCommand):
             lifetime = timedelta(days=days)
         except OverflowError:
             raise CommandError(f"--days {days} is not a lifetime; a token lives at most 366 days.") from None
+        restricted_to = None
+        if project is not None:
+            restricted_to = Project.objects.filter(slug=project).first()
+            if restricted_to is None:
+                raise CommandError(f"--project: no project '{project}'.")
         try:
-            token, plaintext = api_token_issue(user=user, name=name, lifetime=lifetime)
+            token, plaintext = api_token_issue(
+                user=user, name=name, lifetime=lifetime, scope=scope, project=restricted_to
+            )
         except DomainError as error:
             raise CommandError(error.message) from None
         if quiet:
             self.stdout.write(plaintext)
             return
         self.stdout.write(
-            f"Token {token.prefix}… '{token.name}' for {user.get_username()}, "
+            f"Token {token.prefix}… '{token.name}' for {user.get_username()}, scope {token.scope}"
+            f"{f' on project {restricted_to.slug}' if restricted_to else ''}, "
             f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC:"
         )
         self.stdout.write(f"\n    {plaintext}\n\n")

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.access.models import ApiToken
 
-COLUMNS = ("ID", "PREFIX", "NAME", "USER", "CREATED", "EXPIRES", "LAST USED", "STATUS")
+COLUMNS = ("ID", "PREFIX", "NAME", "USER", "SCOPE", "PROJECT", "CREATED", "EXPIRES", "LAST USED", "FROM", "STATUS")
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", metavar="USERNAME", help="Only this user's tokens.")
 
     def handle(self, *args, user: str | None, **options) -> None:
-        tokens = ApiToken.objects.select_related("user").order_by("-created_at", "-id")
+        tokens = ApiToken.objects.select_related("user", "project").order_by("-created_at", "-id")
         if user is not None:
             User = get_user_model()
             try:
@@ -27,9 +27,12 @@ class Command(BaseCommand):
                 token.prefix,
                 token.name,
                 token.user.get_username(),
+                token.scope,
+                token.project.slug if token.project_id else "any",
                 f"{token.created_at:%Y-%m-%d %H:%M}",
                 f"{token.expires_at:%Y-%m-%d %H:%M}",
                 f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never",
+                token.last_used_ip or "-",
                 token.status,
             )
             for token in tokens.iterator()
