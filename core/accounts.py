@@ -9,6 +9,7 @@ the session is refused with a 403 that says what to do. An API token is not a si
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
+from allauth.core import context
 from allauth.core.exceptions import ReauthenticationRequired
 from django.conf import settings
 from django.http import HttpRequest
@@ -22,6 +23,15 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         """Accounts are made by administrators (the admin, `createsuperuser`), never by whoever finds the site."""
         return False
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        """allauth's own sensitive pages (adding or removing a second factor, showing recovery codes) follow the
+        same rule as step-up: a sign-in counts as a fresh authentication, not only a later confirmation. Without
+        this, a person sent to enrol right after signing in would be asked for their password again."""
+        request = context.request
+        if request is not None and request.user.is_authenticated and recently_authenticated(request):
+            return False
+        return super().is_reauthentication_required(app=app, **kwargs)
 
 
 def attempted_username(request: HttpRequest, credentials: dict | None) -> str | None:
