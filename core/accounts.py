@@ -14,7 +14,9 @@ from allauth.core.exceptions import ReauthenticationRequired
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
+from rest_framework.request import Request
 
 from core.sessions import SIGNED_IN_AT
 
@@ -66,11 +68,12 @@ STEP_UP_REFUSAL = (
 
 def require_step_up(request: HttpRequest) -> None:
     """Refuse unless the person authenticated recently (see the module's docstring). Call it before anything is
-    changed. A request authenticated by an API token (DRF's `request.auth`) passes: tokens are not sessions."""
-    if getattr(request, "auth", None) is not None:
+    changed. An API call authenticated otherwise than by the session (a token) passes: tokens are not sessions."""
+    api = isinstance(request, Request)
+    if api and not isinstance(request.successful_authenticator, SessionAuthentication):
         return
     if not request.user.is_authenticated or recently_authenticated(request):
         return
-    if request.path.startswith("/api/"):
+    if api:
         raise ApiPermissionDenied(STEP_UP_REFUSAL.format(minutes=settings.PROVENANT_STEP_UP_MINUTES))
     raise ReauthenticationRequired()
