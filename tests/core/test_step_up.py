@@ -84,7 +84,9 @@ def test_an_old_sign_in_is_asked_to_confirm_then_the_approval_goes_through(clien
 
     assert sent_to_reauthenticate(refused, f"/promotions/{promotion.pk}/")
     assert not promotion.decisions.exists()
-    assert client.get(refused.url).status_code == 200  # the page asking for the password, in the portal's look
+    asking = client.get(refused.url).content.decode()
+    assert "Confirm it is you" in asking  # the page asking for the password, in the portal's look
+    assert "portal.css" in asking
 
     confirmed = client.post(REAUTHENTICATE, {"password": PASSWORD, "next": f"/promotions/{promotion.pk}/"})
 
@@ -112,6 +114,7 @@ def test_a_code_from_the_app_confirms_too(client):
     client.force_login(reviewer)
     aged(client)
     approve(client, promotion)
+    assert "/accounts/2fa/reauthenticate/" in client.get(REAUTHENTICATE).content.decode()  # offered beside the password
 
     client.post("/accounts/2fa/reauthenticate/", {"code": code(), "next": f"/promotions/{promotion.pk}/"})
 
