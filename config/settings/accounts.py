@@ -3,6 +3,7 @@ authentication (TOTP authenticator apps and recovery codes), who must use it, an
 before the most consequential acts)."""
 
 from config.settings.env import DEBUG, env_bool, env_positive_int
+from config.settings.security import HTTPS
 
 ACCOUNT_ADAPTER = "core.accounts.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username"}
@@ -20,7 +21,12 @@ ACCOUNT_RATE_LIMITS = {
 PROVENANT_STEP_UP_MINUTES = env_positive_int("PROVENANT_STEP_UP_MINUTES", 15)
 ACCOUNT_REAUTHENTICATION_TIMEOUT = PROVENANT_STEP_UP_MINUTES * 60
 
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Authenticator apps (TOTP), security keys and passkeys (WebAuthn, as a second factor after the password) and
+# recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+# WebAuthn checks the page's origin is https; a server deliberately run over plain HTTP (PROVENANT_HTTPS=false: on
+# localhost, in the browser tests) would refuse every key.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = not HTTPS
 MFA_TOTP_ISSUER = "Provenant"
 MFA_RECOVERY_CODE_COUNT = 10
 # Who must use a second factor: superusers, staff, and anyone holding a maintainer, reviewer or auditor role. Off
