@@ -10,8 +10,11 @@ tokens are not sessions, and a session-authenticated API call comes from a brows
 from collections.abc import Callable
 
 from allauth.mfa.models import Authenticator
+from allauth.mfa.signals import authenticator_removed
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db.models import Q
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 
@@ -20,6 +23,21 @@ from artifacts.models import RoleGrant
 
 #: Roles whose holders must use a second factor.
 MFA_ROLES = (Role.MAINTAINER, Role.REVIEWER, Role.AUDITOR)
+#: Session key: this session's person was found to have the second factor they need (or to need none), so the
+#: check's two queries are not repeated on every request. Cleared at each sign-in and when a factor is removed.
+SETTLED = "provenant_mfa_settled"
+
+
+@receiver(user_logged_in, dispatch_uid="mfa_check_at_sign_in")
+def check_again_at_sign_in(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session.pop(SETTLED, None)
+
+
+@receiver(authenticator_removed, dispatch_uid="mfa_check_after_removal")
+def check_again_after_removal(sender, request, user, authenticator, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session.pop(SETTLED, None)
 
 
 def must_use_mfa(user) -> bool:
@@ -42,14 +60,16 @@ class MfaEnrolmentMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        session = request.session
         if (
             settings.PROVENANT_MFA_REQUIRED
-            and request.session.get("_auth_user_id")
+            and session.get("_auth_user_id")
+            and not session.get(SETTLED)
             and not self._passes(request.path)
-            and must_use_mfa(request.user)
-            and not has_second_factor(request.user)
         ):
-            return HttpResponseRedirect(reverse("mfa_activate_totp"))
+            if must_use_mfa(request.user) and not has_second_factor(request.user):
+                return HttpResponseRedirect(reverse("mfa_activate_totp"))
+            session[SETTLED] = True
         return self.get_response(request)
 
     @staticmethod

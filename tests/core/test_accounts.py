@@ -67,6 +67,32 @@ def test_a_reviewer_without_a_second_factor_is_sent_to_enrol_until_they_do(clien
     assert "user.mfa_added" in actions(reviewer)
 
 
+def test_removing_the_only_second_factor_sends_them_to_enrol_again(client, django_capture_on_commit_callbacks):
+    reviewer = grant("reviewer", on=ProjectFactory()).user
+    with_totp(reviewer)
+    client.force_login(reviewer)
+    assert client.get("/").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/accounts/2fa/totp/deactivate/")
+
+    assert not Authenticator.objects.filter(user=reviewer, type="totp").exists()
+    assert client.get("/").url == ENROL
+    assert "user.mfa_removed" in actions(reviewer)
+
+
+def test_the_second_factor_pages_are_in_the_portals_look(client):
+    user = UserFactory()
+    with_totp(user)
+    client.force_login(user)
+
+    for url in ("/accounts/2fa/", "/accounts/2fa/recovery-codes/", "/accounts/2fa/webauthn/add/"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert "portal.css" in page.content.decode(), url
+        assert "Sign out" in page.content.decode(), url
+
+
 @pytest.mark.parametrize("who", ["staff", "superuser", "maintainer", "auditor", "group reviewer"])
 def test_staff_superusers_and_every_such_role_must_enrol(client, who):
     if who in ("staff", "superuser"):
