@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 
 from artifacts.access.roles import Role
@@ -277,3 +278,23 @@ def test_an_old_session_cannot_place_a_legal_hold_through_the_api(client):
 
     assert response.status_code == 403
     assert not LegalHold.objects.exists()
+
+
+def test_the_form_sent_again_after_confirming_passes_the_admins_csrf_check_as_a_browser_sends_it():
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(UserFactory(is_staff=True, is_superuser=True))
+    aged(browser)
+    target = grant(Role.VIEWER, on=ProjectFactory())
+    changelist = reverse("admin:artifacts_rolegrant_changelist")
+    browser.get(changelist)
+    token = browser.cookies["csrftoken"].value
+    chosen = {"action": "revoke_grants", "_selected_action": [target.pk], "index": 0, "csrfmiddlewaretoken": token}
+
+    assert sent_to_reauthenticate(browser.post(changelist, chosen), changelist)
+    browser.get(REAUTHENTICATE)
+    browser.post(
+        REAUTHENTICATE,
+        {"password": PASSWORD, "next": changelist, "csrfmiddlewaretoken": browser.cookies["csrftoken"].value},
+    )
+
+    assert not RoleGrant.objects.filter(pk=target.pk).exists()
