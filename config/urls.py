@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
@@ -34,6 +35,10 @@ handler403 = "core.api.exceptions.permission_denied"
 handler404 = "core.api.exceptions.page_not_found"
 handler500 = "core.api.exceptions.server_error"
 
+# The admin signs in through the portal's sign-in (a password, a second factor, the lockouts), never a form of its own:
+# an anonymous visitor is sent there with `next`, a signed-in person who is not staff is refused.
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
     # For load balancers and Prometheus (config/health.py, config/metrics.py): outside /api/ and its schema.
     path("health/live", health.live, name="health-live"),
@@ -42,4 +47,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_patterns, "api"))),
     path("", include((portal_patterns, "portal"))),
+    # django-allauth's pages: second factors (/accounts/2fa/), re-authentication, password change. The portal's own
+    # sign-in and sign-out above come first at their addresses.
+    path("accounts/", include("allauth.urls")),
 ]

@@ -12,6 +12,9 @@ import tempfile
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-not-a-secret-" + "k" * 40)
 os.environ.setdefault("PROVENANT_HTTPS", "false")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Production's default requires a second factor of reviewers, maintainers, auditors and staff; the tests that are
+# about it turn it on (tests/core/test_accounts.py), the rest sign such people in with a password alone.
+os.environ.setdefault("PROVENANT_MFA_REQUIRED", "false")
 if "PROVENANT_VAR_DIR" not in os.environ:
     # A folder of this run's own, removed when the run ends; processes it starts (the integration suite's
     # worker) inherit the variable and share it.

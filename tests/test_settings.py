@@ -118,6 +118,12 @@ def test_production_without_a_secret_key_refuses_to_start(tmp_path):
         (PRODUCTION, "settings.PROVENANT_LOG_FORMAT", "json"),
         ({"PROVENANT_LOG_FORMAT": "JSON"}, "settings.PROVENANT_LOG_FORMAT", "json"),
         ({**PRODUCTION, "PROVENANT_LOG_FORMAT": "console"}, "settings.PROVENANT_LOG_FORMAT", "console"),
+        # A second factor is required of maintainers, reviewers, auditors and staff in production, not in the demo.
+        (PRODUCTION, "settings.PROVENANT_MFA_REQUIRED", "True"),
+        ({}, "settings.PROVENANT_MFA_REQUIRED", "False"),
+        ({**PRODUCTION, "PROVENANT_MFA_REQUIRED": "false"}, "settings.PROVENANT_MFA_REQUIRED", "False"),
+        ({}, "settings.ACCOUNT_REAUTHENTICATION_TIMEOUT", "900"),
+        ({"PROVENANT_STEP_UP_MINUTES": "5"}, "settings.ACCOUNT_REAUTHENTICATION_TIMEOUT", "300"),
     ],
 )  # fmt: skip
 def test_embedded_defaults_and_production_services_come_from_the_environment(tmp_path, env, expression, expected):

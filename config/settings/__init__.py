@@ -3,6 +3,7 @@ the per-concern modules below read their own variables."""
 
 import dj_database_url
 
+from config.settings.accounts import *  # noqa: F403
 from config.settings.attestations import *  # noqa: F403
 from config.settings.audit import *  # noqa: F403
 from config.settings.celery import *  # noqa: F403
@@ -35,6 +36,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "csp",
     "core",
     "artifacts",
@@ -66,6 +70,10 @@ MIDDLEWARE = [
     # After the request id is set: binds it (and later the user, token, project) to every log line of the request.
     "core.logs.RequestLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Turns a step-up refusal (allauth's ReauthenticationRequired) into the re-authentication page.
+    "allauth.account.middleware.AccountMiddleware",
+    # After the session's user is known: sends those who must use a second factor and have none to enrol.
+    "artifacts.access.mfa.MfaEnrolmentMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",

@@ -20,3 +20,5 @@ AXES_CLIENT_IP_CALLABLE = "core.audit.context.client_address"
 # Failed sign-ins are already in the audit log (core/audit/signals.py); axes keeps only what throttling needs.
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
+# django-allauth's sign-in form names the username `login`; the credentials Django's auth signals carry say `username`.
+AXES_USERNAME_CALLABLE = "core.accounts.attempted_username"

@@ -81,9 +81,13 @@ CONTENT_SECURITY_POLICY = {
 }
 API_DOCS_CSP = {"style-src": [SWAGGER_UI_STYLE], "img-src": ["data:"]}
 
-# Permissions-Policy (django-permissions-policy): Provenant uses no device or powerful browser feature, so none is
-# granted, to its pages or to anything they could ever embed.
+# Permissions-Policy (django-permissions-policy): Provenant uses no device or powerful browser feature but WebAuthn
+# (security keys and passkeys at sign-in, on its own pages alone), so nothing else is granted, to its pages or to
+# anything they could ever embed.
 PERMISSIONS_POLICY = {
+    "publickey-credentials-create": ["self"],
+    "publickey-credentials-get": ["self"],
+} | {
     feature: []
     for feature in (
         "accelerometer",
@@ -98,7 +102,6 @@ PERMISSIONS_POLICY = {
         "microphone",
         "midi",
         "payment",
-        "publickey-credentials-get",
         "screen-wake-lock",
         "usb",
         "xr-spatial-tracking",

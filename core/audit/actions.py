@@ -121,6 +121,25 @@ class AuditAction(models.TextChoices):
         "user.session_expired",
         "A session was ended by the server: idle too long, or open longer than the absolute limit (which, in changes)",
     )
+    USER_REAUTHENTICATED = (
+        "user.reauthenticated",
+        "A signed-in person confirmed who they are again (password or second factor; the method in changes), as a "
+        "step-up before a consequential act",
+    )
+    USER_MFA_ADDED = "user.mfa_added", "A person added a second factor (an authenticator app; its type in changes)"
+    USER_MFA_REMOVED = "user.mfa_removed", "A person removed a second factor (its type in changes)"
+    USER_MFA_RECOVERY_CODES_REGENERATED = (
+        "user.mfa_recovery_codes_regenerated",
+        "A person replaced their recovery codes with a new set (the old ones no longer work)",
+    )
+    USER_MFA_FAILED = (
+        "user.mfa_failed",
+        "A second-factor code was refused, at sign-in or re-authentication (the password had been accepted)",
+    )
+    USER_MFA_RECOVERY_CODE_USED = (
+        "user.mfa_recovery_code_used",
+        "A person signed in or re-authenticated with one of their recovery codes (each works once)",
+    )
     VULNERABILITY_DATA_IMPORTED = (
         "vulnerability_data.imported",
         "An operator imported an OSV vulnerability archive (its SHA-256 and what it added, updated, skipped)",

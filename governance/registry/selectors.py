@@ -519,3 +519,9 @@ def _resolve_through_models(project: Project, reference: Reference, user: User, 
         model_version=found[0],
         alias=alias,
     )
+
+
+def decision_needs_step_up(promotion: PromotionRequest) -> bool:
+    """Whether approving or rejecting `promotion` asks for a fresh authentication (core/accounts.py): a decision on
+    what production serves, a promotion to it or the review of an emergency rollback."""
+    return promotion.target_stage == Stage.PRODUCTION or promotion.kind == PromotionRequest.Kind.ROLLBACK_REVIEW

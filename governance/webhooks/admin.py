@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
+from core.accounts import require_step_up
 from core.admin import (
     ServiceWrittenAdmin,
     ViewOnlyMixin,
@@ -194,6 +195,8 @@ class WebhookEndpointAdmin(ServiceWrittenAdmin):
 
     @admin.action(description="Rotate secret (the old one signs for the usual overlap)", permissions=["manage"])
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        require_step_up(request)  # rotating a signing secret: a fresh authentication first (core/accounts.py)
+
         def rotate(endpoint: WebhookEndpoint) -> str:
             secret, until = webhook_secret_rotate(endpoint=endpoint, rotated_by=request.user)
             return (

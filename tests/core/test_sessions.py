@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 def signed_in(client: Client, user) -> Client:
-    assert client.post("/accounts/login/", {"username": user.username, "password": PASSWORD}).status_code == 302
+    assert client.post("/accounts/login/", {"login": user.username, "password": PASSWORD}).status_code == 302
     return client
 
 

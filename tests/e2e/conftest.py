@@ -28,8 +28,10 @@ def _environment(var_dir: Path, *, debug: bool) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings",
         DJANGO_DEBUG="true" if debug else "false",
         DJANGO_SECRET_KEY="browser-tests-only-" + "k" * 40,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",  # localhost: WebAuthn takes no IP address as its domain
         PROVENANT_HTTPS="false",
+        # The demo's people sign in with its published password alone; tests/e2e/test_mfa.py turns this on itself.
+        PROVENANT_MFA_REQUIRED="false",
     )
 
 

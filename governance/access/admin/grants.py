@@ -17,6 +17,7 @@ from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.access.services import role_grant, role_revoke
 from artifacts.models import RoleGrant
+from core.accounts import require_step_up
 from core.admin import ServiceWrittenAdmin, VisibleChoicesMixin, changelist_link, skipped
 from core.errors import DomainError
 from governance.access.models import AccessReviewItem
@@ -171,6 +172,7 @@ class RoleGrantAdmin(VisibleChoicesMixin, ServiceWrittenAdmin):
 
     @admin.action(description="Revoke selected grants", permissions=["delete"])
     def revoke_grants(self, request: HttpRequest, queryset: QuerySet[RoleGrant]) -> None:
+        require_step_up(request)  # revoking grants in bulk: a fresh authentication first (core/accounts.py)
         revoked, refusals = [], []
         for grant in queryset.select_related("user", "group", "project", "artifact__project"):
             if not self.has_delete_permission(request, grant):

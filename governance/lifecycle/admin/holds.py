@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from artifacts.access.roles import Verb
+from core.accounts import require_step_up
 from core.admin import ServiceWrittenAdmin, admin_link, yes_no_filter
 from governance.lifecycle.models import HOLD_SCOPES, LegalHold
 from governance.lifecycle.selectors import hold_scope
@@ -56,6 +57,11 @@ class LegalHoldAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
             )
         return field
 
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None):
+        if request.method == "POST":
+            require_step_up(request)  # placing a legal hold: a fresh authentication first (core/accounts.py)
+        return super().add_view(request, form_url, extra_context)
+
     def has_change_permission(self, request: HttpRequest, obj: LegalHold | None = None) -> bool:
         """A hold is never edited: it is released (the action) and another placed."""
         return False
@@ -75,6 +81,8 @@ class LegalHoldAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
 
     @admin.action(description="Release selected holds", permissions=["release"])
     def release(self, request: HttpRequest, queryset: QuerySet[LegalHold]) -> TemplateResponse | None:
+        require_step_up(request)  # lifting a legal hold: a fresh authentication first (core/accounts.py)
+
         def release_one(hold: LegalHold, reason: str) -> str:
             legal_hold_release(hold=hold, released_by=request.user, reason=reason)
             return f"Released {hold}."

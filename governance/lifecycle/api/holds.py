@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from artifacts.api.base import ResourceViewSet
 from artifacts.api.fields import ProjectField
 from artifacts.models import Artifact, ArtifactVersion, Dataset, DatasetVersion
+from core.accounts import require_step_up
 from core.api.fields import ReferenceField
 from core.api.serializers import InputSerializer
 from core.filters import BooleanFilter
@@ -101,6 +102,7 @@ class LegalHoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Resourc
 
     @extend_schema(request=LegalHoldPlaceSerializer, responses={201: LegalHoldSerializer})
     def create(self, request: Request) -> Response:
+        require_step_up(request)
         data = self.validated_input()
         return self.write(lambda: legal_hold_place(placed_by=request.user, **data), created=True)
 
@@ -109,5 +111,6 @@ class LegalHoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Resourc
     def release(self, request: Request, pk: str) -> Response:
         """Release the hold, saying why; 409 if it was released already."""
         hold = self.get_object()
+        require_step_up(request)
         data = self.validated_input()
         return self.write(lambda: legal_hold_release(hold=hold, released_by=request.user, reason=data["reason"]))

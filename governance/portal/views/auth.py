@@ -1,14 +1,13 @@
-"""Sign-in and sign-out. Django's own views: sessions, CSRF, `next` checked against this host; django-axes throttles
-failed attempts (config/settings/portal.py) and the audit log records each (core/audit/signals.py)."""
+"""Sign-in and sign-out. Signing in is django-allauth's (config/settings/accounts.py): a password, then a second
+factor for those who have one (core/accounts.py); sessions, CSRF and `next` checked against this host as before.
+django-axes throttles failed attempts (config/settings/portal.py) and the audit log records each
+(core/audit/signals.py). Signing out is Django's own view: a POST, no confirmation page."""
 
+from allauth.account import views as account_views
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
 urlpatterns = [
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(template_name="portal/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", account_views.login, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

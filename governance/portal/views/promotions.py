@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from artifacts.models import DatasetVersion, Run, RunDatasetInput
+from core.accounts import require_step_up
 from core.errors import DomainError
 from governance.portal.tables import sort_and_page
 from governance.portal.views.registry import (
@@ -399,6 +400,8 @@ def promotion_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "GET":
         return _render_promotion(request, promotion)
     action = request.POST.get("action")
+    if action in ("approve", "reject") and selectors.decision_needs_step_up(promotion):
+        require_step_up(request)  # a decision on production: a fresh authentication first (core/accounts.py)
     try:
         if action == "approve":
             form = ApproveForm(request.POST, prefix="approve")

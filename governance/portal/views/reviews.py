@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.accounts import require_step_up
 from core.errors import DomainError
 from core.validators import MAX_ID
 from governance.access import selectors
@@ -93,6 +94,8 @@ def _decide(request: HttpRequest) -> bool:
     Returns whether the input was accepted (False: nothing was decided, the page shows the form again)."""
     decision, comment = request.POST.get("decision", ""), request.POST.get("comment", "")
     ids = _chosen_ids(request)
+    if decision == Decision.REVOKE and ids:
+        require_step_up(request)  # revoking grants in bulk: a fresh authentication first (core/accounts.py)
     if not ids:
         messages.error(request, "Select at least one grant to keep or revoke.")
         return False

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.accounts import require_step_up
 from core.admin import ViewOnlyMixin, VisibleOnlyAdmin, changelist_link
 from governance.registry import selectors
 from governance.registry.admin.actions import ReasonedActionsMixin
@@ -160,6 +161,8 @@ class PromotionRequestAdmin(ReasonedActionsMixin, ViewOnlyMixin, VisibleOnlyAdmi
 
     @admin.action(description="Re-check and apply selected requests", permissions=["act"])
     def recheck_and_apply(self, request: HttpRequest, queryset: QuerySet[PromotionRequest]) -> None:
+        require_step_up(request)  # break glass: a fresh authentication first (core/accounts.py)
+
         def apply_one(target: PromotionRequest) -> str:
             applied = promotion_apply(request=target, applied_by=request.user)
             return f"Applied {target}: {applied.close_reason}"

@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString
 from artifacts.access.roles import Verb
 from artifacts.access.rule import can
 from artifacts.admin import NamedInProjectForm
+from core.accounts import require_step_up
 from core.admin import ServiceWrittenAdmin, ViewOnlyMixin, VisibleOnlyAdmin, changelist_link, short_digest
 from governance.registry import selectors
 from governance.registry.admin.actions import ReasonedActionsMixin
@@ -174,6 +175,8 @@ class RegisteredModelAdmin(ReasonedActionsMixin, ServiceWrittenAdmin):
 
     @admin.action(description="Roll back production (break glass)", permissions=["rollback"])
     def roll_back(self, request: HttpRequest, queryset: QuerySet[RegisteredModel]) -> TemplateResponse | None:
+        require_step_up(request)  # break glass: a fresh authentication first (core/accounts.py)
+
         def roll_back_one(model: RegisteredModel, justification: str) -> str:
             review = model_rollback(registered_model=model, rolled_back_by=request.user, justification=justification)
             return (

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from artifacts.access.roles import Verb
 from artifacts.api.base import ResourceViewSet, not_found_detail, project_or_404, require
 from artifacts.models import Project
+from core.accounts import require_step_up
 from core.errors import InvalidInput, NotFound
 from core.validators import MAX_ID
 from governance.registry import selectors
@@ -204,6 +205,7 @@ class RegisteredModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, R
         """Break glass: restore the previous production version at once (maintainers). Answers the review request
         reviewers must approve afterwards."""
         model = self.get_object()
+        require_step_up(request)
         data = self.validated_input()
         review = promotions.model_rollback(registered_model=model, rolled_back_by=request.user, **data)
         review = selectors.promotion_request_list().visible_to(request.user).get(pk=review.pk)
@@ -333,6 +335,8 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     def approve(self, request: Request, pk: str) -> Response:
         """Approve. When this is the last approval needed and every gate passes, the version moves at once."""
         target = self.get_object()
+        if selectors.decision_needs_step_up(target):
+            require_step_up(request)
         promotions.promotion_approve(request=target, reviewer=request.user, **self.validated_input())
         return self.detail_response(target.pk)
 
@@ -341,6 +345,8 @@ class PromotionRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     def reject(self, request: Request, pk: str) -> Response:
         """Reject, saying why: it closes the request."""
         target = self.get_object()
+        if selectors.decision_needs_step_up(target):
+            require_step_up(request)
         promotions.promotion_reject(request=target, reviewer=request.user, **self.validated_input())
         return self.detail_response(target.pk)
 

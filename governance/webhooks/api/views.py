@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from artifacts.access.api_permission import AuthenticatedWithinTokenScope
 from artifacts.access.roles import Verb
 from artifacts.api.base import ResourceViewSet, require
+from core.accounts import require_step_up
 from core.events import EVENT_SCHEMA_VERSION, SUBSCRIBABLE_TYPES, EventType, payload_schema
 from core.filters import BooleanFilter
 from core.validators import MAX_ID
@@ -103,6 +104,7 @@ class WebhookEndpointViewSet(
     def rotate_secret(self, request: Request, pk: str) -> Response:
         """A new secret, shown once; the old one keeps signing alongside it for `overlap_hours`."""
         endpoint = self.get_object()
+        require_step_up(request)
         data = self.validated_input()
         hours = data.get("overlap_hours")
         secret, until = services.webhook_secret_rotate(

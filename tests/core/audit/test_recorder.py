@@ -518,12 +518,13 @@ def test_an_admin_edit_is_recorded_as_the_admin_user(admin_client, admin_user):
     assert changes(entry) == {"name": ["Old", "New"]}
 
 
-def test_logins_and_failed_logins_through_the_admin_form_are_recorded_without_the_password():
+def test_logins_and_failed_logins_through_the_sign_in_the_admin_sends_to_are_recorded_without_the_password():
     UserFactory(username="alice", is_staff=True)
     client = Client()
+    sign_in = client.get("/admin/login/?next=/admin/").url  # the admin has no sign-in form of its own
 
-    client.post("/admin/login/", {"username": "alice", "password": "wrong password"})
-    client.post("/admin/login/", {"username": "alice", "password": "correct horse battery staple"})
+    client.post(sign_in, {"login": "alice", "password": "wrong password"})
+    client.post(sign_in, {"login": "alice", "password": "correct horse battery staple"})
 
     failed = only("user.login_failed")
     assert (failed.actor_kind, failed.actor_label, changes(failed)) == ("anonymous", "alice", {"username": "alice"})

@@ -2,6 +2,7 @@
 audit log, and error pages in the portal's own look."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.test import Client
 
@@ -15,7 +16,7 @@ LOGIN = "/accounts/login/"
 
 
 def attempt(client: Client, username: str, password: str, **extra):
-    return client.post(LOGIN, {"username": username, "password": password, **extra})
+    return client.post(LOGIN, {"login": username, "password": password, **extra})
 
 
 def test_every_page_asks_who_you_are_first(client):
@@ -87,6 +88,30 @@ def test_a_success_before_the_limit_resets_the_count(client, settings):
     assert attempt(client, user.username, PASSWORD).status_code == 302
 
 
+def test_the_admin_signs_in_through_the_portals_sign_in(client):
+    staff = UserFactory(is_staff=True)
+
+    assert client.get("/admin/").url == "/admin/login/?next=/admin/"
+    sent = client.get("/admin/login/?next=/admin/")
+    assert (sent.status_code, sent.url) == (302, "/accounts/login/?next=%2Fadmin%2F")
+    assert client.post(sent.url, {"login": staff.username, "password": PASSWORD, "next": "/admin/"}).url == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_admin_refuses_a_signed_in_person_who_is_not_staff(client):
+    client.force_login(UserFactory())
+
+    assert client.get("/admin/login/?next=/admin/").status_code == 403
+
+
+def test_nobody_signs_themselves_up(client):
+    assert "Sign Up Closed" in client.get("/accounts/signup/").content.decode()
+
+    client.post("/accounts/signup/", {"username": "newcomer", "password1": "a long passphrase of words"})
+
+    assert not get_user_model().objects.filter(username="newcomer").exists()
+
+
 def test_signing_out_takes_a_post_and_ends_the_session(client):
     user = UserFactory()
     client.force_login(user)
@@ -118,7 +143,7 @@ def test_empty_fields_are_named_beside_them(client):
     response = attempt(client, "", "")
 
     html = response.content.decode()
-    assert 'id="username-error"' in html
+    assert 'id="login-error"' in html
     assert 'id="password-error"' in html
     assert "This field is required." in html
 
@@ -126,7 +151,7 @@ def test_empty_fields_are_named_beside_them(client):
 def test_an_expired_form_says_so_in_the_portals_look():
     client = Client(enforce_csrf_checks=True)
 
-    response = client.post(LOGIN, {"username": "someone", "password": "whatever"})
+    response = client.post(LOGIN, {"login": "someone", "password": "whatever"})
 
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
