@@ -2,7 +2,8 @@ from allauth.account.decorators import secure_admin_login
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import include, path, re_path
 
 from config import health, metrics
 from core.api.docs import DocsView, SchemaView
@@ -39,6 +40,16 @@ handler500 = "core.api.exceptions.server_error"
 # an anonymous visitor is sent there with `next`, a signed-in person who is not staff is refused.
 admin.site.login = secure_admin_login(admin.site.login)
 
+
+def not_offered(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    raise Http404("Accounts are made by an administrator; passwords are reset by one, not by e-mail.")
+
+
+#: allauth's pages Provenant does not offer: self-signup, e-mail addresses and their confirmation, resetting or
+#: setting a password by e-mail, sign-in and re-authentication by a code sent by e-mail. Their names stay
+#: reversible (allauth's own templates may name them); the addresses answer 404 before allauth sees them.
+NOT_OFFERED = r"^accounts/(signup|email|confirm-email|password/set|password/reset|login/code|reauthenticate/code)/"
+
 urlpatterns = [
     # For load balancers and Prometheus (config/health.py, config/metrics.py): outside /api/ and its schema.
     path("health/live", health.live, name="health-live"),
@@ -49,5 +60,6 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     # django-allauth's pages: second factors (/accounts/2fa/), re-authentication, password change. The portal's own
     # sign-in and sign-out above come first at their addresses.
+    re_path(NOT_OFFERED, not_offered),
     path("accounts/", include("allauth.urls")),
 ]

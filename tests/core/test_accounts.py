@@ -212,3 +212,24 @@ def test_failed_passwords_still_lock_out_a_person_with_a_second_factor(client, s
         client.post("/accounts/login/", {"login": user.username, "password": "wrong"})
 
     assert password_step(client, user).status_code == 429
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/signup/",
+        "/accounts/email/",
+        "/accounts/password/reset/",
+        "/accounts/password/set/",
+        "/accounts/login/code/confirm/",
+        "/accounts/reauthenticate/code/",
+        "/accounts/confirm-email/some-key/",
+    ],
+)
+def test_allauths_self_service_by_e_mail_is_not_offered(client, path):
+    """Accounts come from an administrator (and later the identity provider): no signup, no e-mail addresses, no
+    password reset by e-mail, signed in or not."""
+    assert client.get(path).status_code == 404
+    assert client.post(path, {"email": "someone@example.com"}).status_code == 404
+    client.force_login(UserFactory())
+    assert client.get(path).status_code == 404
