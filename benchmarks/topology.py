@@ -260,7 +260,9 @@ class Clients:
             started = time.monotonic()
             try:
                 result = action()
-            except ProvenantError as error:
+            except Exception as error:  # anything the client lets through is a failure too, never a dead thread
+                if not isinstance(error, ProvenantError):
+                    error = ProvenantError(f"{type(error).__name__}: {error}")
                 seconds = time.monotonic() - started
                 if expect_error is not None and isinstance(error, expect_error):
                     self.shared.record(Op(name, self.shared.phase, started, seconds, True, 0, expected_failure=True))
@@ -758,6 +760,8 @@ class Bench:
         text = (log or self.logs / "worker-1.1.log").read_text(errors="replace")
         received = {task_id: name for name, task_id in re.findall(r"Task ([\w.]+)\[([0-9a-f-]{36})\] received", text)}
         ended = set(re.findall(r"Task [\w.]+\[([0-9a-f-]{36})\] (?:succeeded|raised|retry)", text))
+        # A task that waited past its `expires` (beat's periodic ones) is discarded by the worker that had it: done.
+        ended |= set(re.findall(r"Discarding revoked task: [\w.]+\[([0-9a-f-]{36})\]", text))
         return [f"{name}[{task_id[:8]}]" for task_id, name in received.items() if task_id not in ended]
 
     def check_static(self) -> None:

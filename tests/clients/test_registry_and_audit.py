@@ -2,12 +2,15 @@
 server on the demo: who am I, lineage, registering and promoting a version through its review, what awaits a
 reviewer, and the audit log exported to a file and verified offline, with tampering caught."""
 
+from urllib.parse import urlsplit
+
 import pytest
 from provenant_client import Client, NotFound, PermissionDenied
 from provenant_client.audit_verify import VerificationFailed
 
 from tests import live_server
 from tests.clients.conftest import PROJECT
+from tests.clients.relay import Relay
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +89,23 @@ def test_the_audit_log_is_exported_to_a_file_and_verifies_offline_and_an_edit_is
     tampered.write_bytes(b"".join(lines))
     with pytest.raises(VerificationFailed, match=r"^seq \d+"):
         admin.audit_verify(tampered, public_key=key)  # offline: the closed client is not needed
+
+
+def test_an_export_cut_off_midway_starts_again_and_the_file_is_whole(demo_server, tokens, tmp_path):
+    """A web process that dies mid-export costs a retry, not the file: even where the answer has no length or chunks
+    to show it was cut (this server streams until it closes the connection), the cut line does."""
+    relay = Relay(urlsplit(demo_server.url).port)
+    relay.cut_after = lambda request: 4000 if relay.cuts == 0 and "/audit/export/" in request.path else None
+    try:
+        with Client(relay.url, tokens["admin"], cache_dir=tmp_path / "cache", backoff=0) as admin:
+            export = admin.audit_export(tmp_path / "audit.jsonl")
+            report = admin.audit_verify(export, public_key=admin.audit_public_key()["pem"])
+    finally:
+        relay.close()
+    assert relay.cuts == 1
+    assert [request.path.split("?")[0] for request in relay.crossed].count("/api/v1/audit/export/") == 2
+    assert report.entries > 0
+    assert not list(tmp_path.glob(".audit.jsonl.*"))
 
 
 def test_a_filtered_export_holds_the_entries_of_a_project_with_their_proofs(demo_server, tokens, tmp_path):

@@ -3,8 +3,10 @@ offline.
 
 An export is streamed to disk as it arrives, so memory stays flat however long the log; it is written beside its
 destination and renamed into place only once complete, so a dropped connection never leaves a file that looks like
-a whole export. Verifying reads nothing from the server: it is `provenant_client.audit_verify`, which needs the
-`audit` extra (`cryptography`) and trusts only the public key it is given.
+a whole export. A connection dropped or refused mid-export, or a 502/503/504 from a proxy whose upstream went away,
+starts the export again from its first byte (it is a GET, and an export up to a fixed signed head), with the
+client's retries and backoff. Verifying reads nothing from the server: it is `provenant_client.audit_verify`, which
+needs the `audit` extra (`cryptography`) and trusts only the public key it is given.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 import httpx
 
-from provenant_client.errors import error_from_response
+from provenant_client.errors import ServerError, error_from_response
+from provenant_client.transfers import RETRY_STATUSES
 
 if TYPE_CHECKING:
     from provenant_client.audit_verify import FilteredReport, Report
@@ -36,8 +39,12 @@ class AuditCalls:
 
     if TYPE_CHECKING:
         http: httpx.Client
+        server: str
+        retries: int
 
         def get(self, path: str, **params: Any) -> Any: ...
+
+        def _pause(self, attempt: int) -> None: ...
 
     def audit_public_key(self) -> dict[str, Any]:
         """The key the server signs tree heads with: `{"key_id", "public_key" (base64), "pem", "algorithm"}`.
@@ -56,14 +63,24 @@ class AuditCalls:
         path = "/audit/entries/export/" if filters else "/audit/export/"
         params = {name: value for name, value in filters.items() if value is not None}
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+        attempt = 0
         try:
             with os.fdopen(descriptor, "wb") as file:
-                with self.http.stream("GET", path, params=params, headers={"Accept": "*/*"}) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise error_from_response(response)
-                    for block in response.iter_bytes(BLOCK_SIZE):
-                        file.write(block)
+                while True:
+                    file.seek(0)
+                    file.truncate()
+                    try:
+                        self._export_into(file, path, params, last_attempt=attempt >= self.retries)
+                        break
+                    except (httpx.TransportError, _Retry) as error:
+                        if attempt >= self.retries:
+                            raise ServerError(
+                                f"GET {path}: the export was cut off {attempt + 1} times by {self.server} "
+                                f"({error!r}); try again later.",
+                                code="unreachable",
+                            ) from error
+                        attempt += 1
+                        self._pause(attempt)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, target)
@@ -71,6 +88,22 @@ class AuditCalls:
             Path(temporary).unlink(missing_ok=True)
             raise
         return target
+
+    def _export_into(self, file: Any, path: str, params: dict[str, Any], *, last_attempt: bool) -> None:
+        with self.http.stream("GET", path, params=params, headers={"Accept": "*/*"}) as response:
+            if response.status_code in RETRY_STATUSES and not last_attempt:
+                raise _Retry(f"{response.status_code} {response.reason_phrase}")
+            if response.status_code >= 400:
+                response.read()
+                raise error_from_response(response)
+            last = b"\n"
+            for block in response.iter_bytes(BLOCK_SIZE):
+                file.write(block)
+                last = block[-1:] or last
+            # Every line of an export ends with a newline. A server that streams until it closes the connection
+            # (no length, no chunks) ends a cut-off export as if it were whole: its last line, cut, shows it.
+            if last != b"\n":
+                raise _Retry("the export ended in the middle of a line: the connection was cut")
 
     def audit_verify(
         self,
@@ -85,6 +118,10 @@ class AuditCalls:
         names are trusted and the report warns. Raises `VerificationFailed` naming the first bad sequence number.
         """
         return verify_file(path, public_key=public_key, tree_heads=tree_heads)
+
+
+class _Retry(Exception):
+    """An answer that says "not now" (RETRY_STATUSES): the export is asked for again."""
 
 
 def verifier() -> ModuleType:
