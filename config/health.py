@@ -5,6 +5,11 @@ serve: the database answers, the broker answers (or is not used: the default, in
 answers, and no migration is left unapplied. Each check is one round trip; the migrations check reads the whole
 migration graph, so once it passes this process remembers it (applied migrations do not become unapplied under a
 running process; a failing result is checked again on the next poll). 200 when all pass, 503 naming what failed.
+
+Why not django-health-check (4.8): its storage check saves and deletes a file on every run (at one poll a second,
+86,400 PUTs and DELETEs a day per web process on S3, and DELETE rights the app otherwise needs only for the
+garbage collector), and its Celery check waits for a worker to answer, while a web process can serve without any
+worker up. What is left, a SELECT 1, a broker connection and a HEAD, is the few lines below.
 """
 
 import logging
