@@ -7,10 +7,10 @@ mints a token that reaches further than itself."""
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from artifacts.access.roles import Scope, Verb
@@ -19,7 +19,7 @@ from artifacts.models import Project
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput, NotAllowed
-from governance.access.models import ApiToken, ServiceAccount
+from governance.access.models import ApiToken, ApiTokenUse, ServiceAccount
 
 TOKEN_PREFIX = "prv_"  # noqa: S105 (a public marker, so leaked tokens are recognisable)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
@@ -149,13 +149,57 @@ def service_account_create(*, user: AbstractBaseUser, project: Project) -> Servi
 
 # Recording every use would turn each read into a write; a minute's resolution is enough to see use.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: Token use is audited aggregated, not per request: one `api_token.used` entry per token, address and window.
+USE_AUDIT_WINDOW = timedelta(hours=1)
+
+
+def _window_start(moment: datetime) -> datetime:
+    """The start of the audit window `moment` falls in (windows are aligned to the epoch, so to the hour)."""
+    step = int(USE_AUDIT_WINDOW.total_seconds())
+    return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=UTC)
 
 
 def api_token_record_use(*, token: ApiToken, address: str | None = None) -> None:
-    """Note that the token was used now, and from where: at most once a minute from one address."""
+    """Note that the token was used now, and from where: at most once a minute from one address; and audit it
+    once per token, address and hour window.
+
+    Why aggregated: a pipeline calls the API thousands of times an hour, and every audit entry advances the log's
+    single hash-chained head under its lock, so an entry per request would both flood the log and serialise every
+    token's requests on it. The first use in a window from an address writes the entry (with the user, the address
+    and the window); later uses there only move last-used. Which process writes it is settled by the unique key of
+    `ApiTokenUse` in the database, not by memory, so several workers serving the token at once write one entry."""
     now = timezone.now()
     address = address or None
+    window = _window_start(now)
     stale = token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION
-    if stale or address != token.last_used_ip:
+    moved = address != token.last_used_ip
+    # Last used in this window from this address: that use opened the window or found it open, so it is audited.
+    audited = token.last_used_at is not None and token.last_used_at >= window and not moved
+    if audited and not stale:
+        return
+    with transaction.atomic():
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=address)
-        token.last_used_at, token.last_used_ip = now, address
+        if not audited:
+            _audit_first_use_in_window(token=token, address=address, window=window)
+    token.last_used_at, token.last_used_ip = now, address
+
+
+def _audit_first_use_in_window(*, token: ApiToken, address: str | None, window: datetime) -> None:
+    try:
+        with transaction.atomic():
+            ApiTokenUse.objects.create(token=token, address=address or "", window_start=window)
+    except IntegrityError:
+        return  # another request (here or in another process) opened this window first and audited it
+    ApiTokenUse.objects.filter(token=token, window_start__lt=window).delete()
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.API_TOKEN_USED,
+            obj=token,
+            changes={
+                "user": token.user.get_username(),
+                "address": address,
+                "window_start": window,
+                "window_end": window + USE_AUDIT_WINDOW,
+            },
+            actor=token.user,
+        )
