@@ -9,12 +9,15 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from artifacts.access.roles import Scope, Verb
+from artifacts.access.roles import Role, Scope, Verb
 from artifacts.access.rule import can, credential_of, is_unrestricted, restricted_project_id, scope_allows
+from artifacts.access.services import role_grant
 from artifacts.models import Project
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
@@ -144,6 +147,66 @@ def service_account_create(*, user: AbstractBaseUser, project: Project) -> Servi
             obj=account,
             changes={"user": user.get_username(), "project": project.slug},
         )
+    return account
+
+
+def _check_may_manage_accounts_of(actor: AbstractBaseUser, project: Project) -> None:
+    if not scope_allows(actor, Verb.MANAGE):
+        raise NotAllowed(
+            f"This token's scope is '{credential_of(actor).scope}': managing service accounts takes an "
+            "admin-scoped token or a portal session."
+        )
+    if not can(actor, Verb.MANAGE, project):
+        raise NotAllowed(
+            f"You may not manage the service accounts of project '{project.slug}': that needs the maintainer role "
+            "on the project."
+        )
+
+
+@transaction.atomic
+def service_account_open(
+    *, username: str, project: Project, created_by: AbstractBaseUser, role: str | None = None
+) -> ServiceAccount:
+    """A project's maintainer makes a new service account owned by it (a new user: making an existing person's
+    account one would hand their tokens to the project's maintainers), optionally granting it `role` on the
+    project through the ordinary grant service. Everything is checked before anything is written."""
+    _check_may_manage_accounts_of(created_by, project)
+    username = username.strip()
+    users = get_user_model()._default_manager
+    try:
+        users.model.username_validator(username)
+    except ValidationError as error:
+        raise InvalidInput(f"'{username}' is no valid username: {' '.join(error.messages)}", field="username") from None
+    if not username:
+        raise InvalidInput("Name the service account, e.g. 'nightly-training'.", field="username")
+    if role is not None and role not in Role.values:
+        raise InvalidInput(f"Unknown role '{role}'. Roles: {', '.join(Role.values)}.", field="role")
+    if users.filter(username__iexact=username).exists():
+        raise Conflict(f"The username '{username}' is taken; choose another.", field="username")
+    user = users.create_user(username=username)
+    account = service_account_create(user=user, project=project)
+    if role is not None:
+        role_grant(obj=project, role=role, user=user, granted_by=created_by)
+    return account
+
+
+@transaction.atomic
+def service_account_deactivate(*, account: ServiceAccount, deactivated_by: AbstractBaseUser) -> ServiceAccount:
+    """Switch a service account off: its user becomes inactive, so every token of it answers 401 at its next
+    request. Its grants and tokens stay, for the record and for access reviews."""
+    _check_may_manage_accounts_of(deactivated_by, account.project)
+    user = get_user_model()._default_manager.select_for_update().get(pk=account.user_id)
+    if not user.is_active:
+        raise Conflict(f"Service account {user.get_username()} is inactive already.")
+    with ChangeSet() as changes:
+        changed = changes.update(user, is_active=False)
+        changes.audit(
+            AuditAction.SERVICE_ACCOUNT_DEACTIVATED,
+            obj=account,
+            changes={"user": user.get_username(), "project": account.project.slug, **changed},
+            actor=deactivated_by,
+        )
+    account.user = user
     return account
 
 
