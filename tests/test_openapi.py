@@ -37,7 +37,7 @@ from core.validators import (
     parse_digest,
     slug_validator,
 )
-from governance.access.models import ApiToken
+from governance.access.models import ApiToken, ServiceAccount
 from governance.lifecycle.models import LegalHold, RetentionPlan, RetentionPolicy
 from governance.portal.demo import MODEL_NAME, SECOND_REVIEWER
 from governance.registry.models import ModelVersion, PromotionPolicy, PromotionRequest, RegisteredModel
@@ -375,6 +375,13 @@ def demo(settings, django_capture_on_commit_callbacks, receiver):
     assert_conforms(issued, "POST", "/api/v1/tokens/")
     revoked = client.post(f"/api/v1/tokens/{issued.json()['id']}/revoke/")
     assert_conforms(revoked, "POST", "/api/v1/tokens/{id}/revoke/")
+    # Service accounts: one made with a role, one made and switched off.
+    for username in ("nightly-openapi", "retired-openapi"):
+        body = {"username": username, "project": project.slug, "role": "viewer"}
+        made = client.post("/api/v1/service-accounts/", body, format="json")
+        assert_conforms(made, "POST", "/api/v1/service-accounts/")
+    deactivated = client.post(f"/api/v1/service-accounts/{made.json()['id']}/deactivate/")
+    assert_conforms(deactivated, "POST", "/api/v1/service-accounts/{id}/deactivate/")
     return client
 
 
@@ -418,6 +425,7 @@ COLLECTIONS = {
     "/api/v1/webhooks/deliveries/": (WebhookDelivery, "pk"),
     "/api/v1/audit/entries/": (AuditEntry, "seq"),
     "/api/v1/tokens/": (ApiToken, "pk"),
+    "/api/v1/service-accounts/": (ServiceAccount, "pk"),
 }
 #: Query parameters an operation requires, with a value the demo answers.
 REQUIRED_QUERIES = {

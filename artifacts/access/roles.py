@@ -61,7 +61,9 @@ class Scope(models.TextChoices):
 
 
 SCOPE_VERBS: dict[str, frozenset[str]] = {
-    Scope.READ: frozenset({Verb.VIEW}),
+    # Reading the audit trail is reading: an auditor's pipeline reads its projects' entries with a read token. The
+    # whole log's export stays a global permission, which only an admin token restricted to no project carries.
+    Scope.READ: frozenset({Verb.VIEW, Verb.AUDIT}),
     Scope.WRITE: frozenset({Verb.VIEW, Verb.CONTRIBUTE}),
     Scope.REVIEW: frozenset({Verb.VIEW, Verb.REVIEW}),
     Scope.ADMIN: frozenset(Verb.values),

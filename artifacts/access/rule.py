@@ -172,9 +172,11 @@ def artifact_ids_where(user: User, verb: str, field: str, artifacts: QuerySet) -
         return NOTHING
     if user.is_superuser:
         project_id = restricted_project_id(user)
-        return (
-            Q() if project_id is None else Q(**{f"{field}__in": artifacts.filter(project_id=project_id).values("pk")})
-        )
+        # EVERYTHING, not Q(): an ArtifactScopedQuerySet ORs this with its project-wide rows, and `Q() | other` is
+        # `other` alone (a superuser's read token would lose every entry about an artifact).
+        if project_id is None:
+            return EVERYTHING
+        return Q(**{f"{field}__in": artifacts.filter(project_id=project_id).values("pk")})
     projects = _granted(user, verb, "project", ProjectUserObjectPermission, ProjectGroupObjectPermission)
     in_projects = [artifacts.filter(project_id__in=ids, restricted=False).values("pk") for ids in projects]
     return (

@@ -61,7 +61,15 @@ class AuditAction(models.TextChoices):
     ROLE_GRANT_REVOKED = "role_grant.revoked", "A role grant was revoked"
     API_TOKEN_ISSUED = "api_token.issued", "An API token was issued (never its secret)"
     API_TOKEN_REVOKED = "api_token.revoked", "An API token was revoked"
+    API_TOKEN_USED = (
+        "api_token.used",
+        "An API token was used from an address: one entry per token, address and hour, written by the first use",
+    )
     SERVICE_ACCOUNT_CREATED = "service_account.created", "A user was made a service account owned by a project"
+    SERVICE_ACCOUNT_DEACTIVATED = (
+        "service_account.deactivated",
+        "A service account was switched off by its project's maintainers: its tokens stop working",
+    )
     ACCESS_REVIEW_OPENED = "access_review.opened", "An access review campaign was opened"
     ACCESS_REVIEW_ITEM_DECIDED = "access_review_item.decided", "A grant under review was kept or revoked"
     ACCESS_REVIEW_COMPLETED = "access_review.completed", "An access review's last item was decided"

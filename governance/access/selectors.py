@@ -8,7 +8,7 @@ from artifacts.access.roles import Verb
 from artifacts.access.rule import User, is_unrestricted, restricted_project_id
 from artifacts.models import Project
 from core.exports import csv_lines
-from governance.access.models import AccessReviewCampaign, AccessReviewItem, ApiToken
+from governance.access.models import AccessReviewCampaign, AccessReviewItem, ApiToken, ServiceAccount
 
 
 def tokens_manageable_by(user: User) -> QuerySet[ApiToken]:
@@ -25,6 +25,12 @@ def tokens_manageable_by(user: User) -> QuerySet[ApiToken]:
     if (project_id := restricted_project_id(user)) is not None:
         tokens = tokens.filter(Q(project_id=project_id) | Q(user__service_account__project_id=project_id))
     return tokens.order_by("-pk")
+
+
+def service_accounts_manageable_by(user: User) -> QuerySet[ServiceAccount]:
+    """The service accounts `user` manages: those of the projects they maintain (every one for a superuser),
+    within the reach of the token the request was made with."""
+    return ServiceAccount.objects.where(user, Verb.MANAGE).select_related("user", "project").order_by("user__username")
 
 
 def projects_reviewable_by(user: User) -> QuerySet[Project]:

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from provenant_client import Client, cli, config, registry
+from provenant_client.errors import ProvenantError
 
 from tests import live_server
 from tests.clients.conftest import CLIENT_SOURCE, PROJECT
@@ -480,3 +481,37 @@ def test_lineage_of_a_reference_as_a_tree(as_dana, capsys):
     assert code == 0
     assert out.startswith(f"artifact version {graph['root']['id']}: ")
     assert "  made from:" in out
+
+
+def test_token_issue_list_and_revoke(demo_server, capsys, monkeypatch):
+    """mara, a maintainer, issues a read token restricted to her project with the command line, sees it listed,
+    uses it, and revokes it: its next request answers 401."""
+    monkeypatch.setenv("PROVENANT_URL", demo_server.url)
+    monkeypatch.setenv("PROVENANT_TOKEN", demo_server.maintainer_token)
+
+    issued = run_json(capsys, "token", "issue", "--name", "cli-dashboard", "--scope", "read", "--project", PROJECT)
+    assert (issued["scope"], issued["project"], issued["status"]) == ("read", PROJECT, "active")
+    assert issued["token"].startswith(issued["prefix"])
+
+    listed = run_json(capsys, "token", "list")
+    assert issued["id"] in [token["id"] for token in listed]
+    assert "token" not in next(token for token in listed if token["id"] == issued["id"])  # never the secret again
+    code, out, _ = run(capsys, "token", "list")
+    assert code == 0
+    assert "cli-dashboard" in out
+    assert issued["token"] not in out
+
+    with Client(demo_server.url, issued["token"]) as reader:
+        assert reader.whoami()["token"]["scope"] == "read"
+    revoked = run_json(capsys, "token", "revoke", str(issued["id"]))
+    assert revoked["status"] == "revoked"
+    with Client(demo_server.url, issued["token"]) as reader, pytest.raises(ProvenantError, match="revoked"):
+        reader.whoami()
+
+
+def test_token_issue_refuses_a_lifetime_beyond_366_days_before_asking(demo_server, capsys, monkeypatch):
+    monkeypatch.setenv("PROVENANT_URL", demo_server.url)
+    monkeypatch.setenv("PROVENANT_TOKEN", demo_server.maintainer_token)
+    code, _, err = run(capsys, "token", "issue", "--name", "x", "--scope", "read", "--days", "400")
+    assert code == 1
+    assert "366" in err

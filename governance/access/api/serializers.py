@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from artifacts.access.roles import Role, Scope
 from core.api.serializers import InputSerializer
-from governance.access.models import ApiToken
+from governance.access.models import ApiToken, ServiceAccount
 from governance.access.models.tokens import TOKEN_STATUSES
 from governance.access.services import MAX_TOKEN_LIFETIME
 
@@ -121,3 +121,27 @@ class ApiTokenCreateSerializer(InputSerializer):
         if not timedelta(minutes=1) <= lifetime <= MAX_TOKEN_LIFETIME:
             raise serializers.ValidationError("A token expires between one minute and 366 days from now.")
         return value
+
+
+class ServiceAccountSerializer(serializers.ModelSerializer):
+    """A pipeline's account: its maintainers issue its tokens (`POST /tokens/` with `user`) and grant it roles
+    (`POST /projects/{slug}/members/`)."""
+
+    username = serializers.CharField(source="user.get_username", help_text="The account's username.")
+    project = serializers.CharField(source="project.slug", help_text="The project owning it.")
+    active = serializers.BooleanField(source="user.is_active", help_text="False once deactivated: its tokens fail.")
+
+    class Meta:
+        model = ServiceAccount
+        fields = ["id", "username", "project", "active", "created_at"]
+        read_only_fields = fields
+
+
+class ServiceAccountCreateSerializer(InputSerializer):
+    username = serializers.CharField(max_length=150, help_text="A new username, e.g. 'nightly-training'.")
+    project = serializers.SlugField(help_text="The project owning it (a slug): you must maintain it.")
+    role = serializers.ChoiceField(
+        choices=Role.choices,
+        required=False,
+        help_text="A role to grant it on the project at once; more through the project's members endpoint.",
+    )

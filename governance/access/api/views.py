@@ -23,7 +23,7 @@ from core.errors import InvalidInput
 from governance.access import services
 from governance.access.api import serializers as s
 from governance.access.models import ApiToken
-from governance.access.selectors import tokens_manageable_by
+from governance.access.selectors import service_accounts_manageable_by, tokens_manageable_by
 
 
 def _projects(user: AbstractBaseUser, token: ApiToken | None) -> list[dict]:
@@ -139,3 +139,54 @@ class ApiTokenRevokeView(APIView):
         token = get_or_404(tokens_manageable_by(request.user), "pk", pk)
         token = services.api_token_revoke(token=token, revoked_by=request.user)
         return Response(s.ApiTokenSerializer(tokens_manageable_by(request.user).get(pk=token.pk)).data)
+
+
+@extend_schema(tags=["access"])
+class ServiceAccountListView(APIView):
+    """Service accounts: those of the projects you maintain (all, for an administrator). Creating one, and
+    deactivating it, takes the maintainer role on its project (and, through a token, an admin-scoped one)."""
+
+    @extend_schema(responses=s.ServiceAccountSerializer(many=True), operation_id="service_accounts_list")
+    def get(self, request: Request) -> Response:
+        return Response(s.ServiceAccountSerializer(service_accounts_manageable_by(request.user), many=True).data)
+
+    @extend_schema(
+        request=s.ServiceAccountCreateSerializer,
+        responses={201: s.ServiceAccountSerializer},
+        operation_id="service_accounts_create",
+        description="Create a service account owned by a project you maintain: a new user that never signs in to "
+        "the portal, with no token yet (issue one with `POST /tokens/` naming it as `user`) and no role unless "
+        "`role` grants one on the project (grant more with the project's members endpoint). Audited.",
+    )
+    def post(self, request: Request) -> Response:
+        data = s.ServiceAccountCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        project = Project.objects.visible_to(request.user).filter(slug=fields["project"]).first()
+        if project is None:
+            raise InvalidInput(f"No project '{fields['project']}'.", field="project")
+        account = services.service_account_open(
+            username=fields["username"], project=project, created_by=request.user, role=fields.get("role")
+        )
+        return Response(s.ServiceAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["access"])
+class ServiceAccountDetailView(APIView):
+    """One service account you manage; any other answers 404, as one that does not exist."""
+
+    @extend_schema(responses=s.ServiceAccountSerializer, operation_id="service_accounts_retrieve")
+    def get(self, request: Request, pk: int) -> Response:
+        account = get_or_404(service_accounts_manageable_by(request.user), "pk", pk)
+        return Response(s.ServiceAccountSerializer(account).data)
+
+
+@extend_schema(tags=["access"])
+class ServiceAccountDeactivateView(APIView):
+    """Switch a service account off: every token of it answers 401 from its next request. Audited."""
+
+    @extend_schema(request=None, responses=s.ServiceAccountSerializer, operation_id="service_accounts_deactivate")
+    def post(self, request: Request, pk: int) -> Response:
+        account = get_or_404(service_accounts_manageable_by(request.user), "pk", pk)
+        account = services.service_account_deactivate(account=account, deactivated_by=request.user)
+        return Response(s.ServiceAccountSerializer(account).data)

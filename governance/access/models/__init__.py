@@ -1,4 +1,4 @@
 from governance.access.models.reviews import AccessReviewCampaign, AccessReviewItem
-from governance.access.models.tokens import ApiToken, ServiceAccount
+from governance.access.models.tokens import ApiToken, ApiTokenUse, ServiceAccount
 
-__all__ = ["AccessReviewCampaign", "AccessReviewItem", "ApiToken", "ServiceAccount"]
+__all__ = ["AccessReviewCampaign", "AccessReviewItem", "ApiToken", "ApiTokenUse", "ServiceAccount"]

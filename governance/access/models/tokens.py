@@ -84,3 +84,22 @@ class ApiToken(models.Model):
     def status(self) -> str:
         """active, expired or revoked: revocation is the stronger fact, so it wins over expiry."""
         return "revoked" if self.is_revoked else "expired" if self.is_expired else "active"
+
+
+class ApiTokenUse(models.Model):
+    """The hour windows in which a token has been used from an address, so the audit log records its use once per
+    token, address and hour rather than once per request (see `api_token_record_use`). The unique key is what
+    makes exactly one process, of several serving the same token at once, write the window's entry; rows of past
+    windows are removed as new ones open."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=45, blank=True, help_text="The client's address; empty if unknown.")
+    window_start = models.DateTimeField(help_text="The start of the hour the use fell in.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "address", "window_start"], name="token_use_once_per_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} from {self.address or '?'} at {self.window_start:%Y-%m-%d %H}h"

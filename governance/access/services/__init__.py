@@ -18,6 +18,8 @@ from governance.access.services.tokens import (
     hash_token,
     may_manage_tokens_of,
     service_account_create,
+    service_account_deactivate,
+    service_account_open,
 )
 
 __all__ = [
@@ -36,4 +38,6 @@ __all__ = [
     "items_decide",
     "may_manage_tokens_of",
     "service_account_create",
+    "service_account_deactivate",
+    "service_account_open",
 ]

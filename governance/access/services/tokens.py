@@ -7,19 +7,22 @@ mints a token that reaches further than itself."""
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from artifacts.access.roles import Scope, Verb
+from artifacts.access.roles import Role, Scope, Verb
 from artifacts.access.rule import can, credential_of, is_unrestricted, restricted_project_id, scope_allows
+from artifacts.access.services import role_grant
 from artifacts.models import Project
 from core.audit.actions import AuditAction
 from core.changes import ChangeSet
 from core.errors import Conflict, InvalidInput, NotAllowed
-from governance.access.models import ApiToken, ServiceAccount
+from governance.access.models import ApiToken, ApiTokenUse, ServiceAccount
 
 TOKEN_PREFIX = "prv_"  # noqa: S105 (a public marker, so leaked tokens are recognisable)
 MAX_TOKEN_LIFETIME = timedelta(days=366)
@@ -147,15 +150,119 @@ def service_account_create(*, user: AbstractBaseUser, project: Project) -> Servi
     return account
 
 
+def _check_may_manage_accounts_of(actor: AbstractBaseUser, project: Project) -> None:
+    if not scope_allows(actor, Verb.MANAGE):
+        raise NotAllowed(
+            f"This token's scope is '{credential_of(actor).scope}': managing service accounts takes an "
+            "admin-scoped token or a portal session."
+        )
+    if not can(actor, Verb.MANAGE, project):
+        raise NotAllowed(
+            f"You may not manage the service accounts of project '{project.slug}': that needs the maintainer role "
+            "on the project."
+        )
+
+
+@transaction.atomic
+def service_account_open(
+    *, username: str, project: Project, created_by: AbstractBaseUser, role: str | None = None
+) -> ServiceAccount:
+    """A project's maintainer makes a new service account owned by it (a new user: making an existing person's
+    account one would hand their tokens to the project's maintainers), optionally granting it `role` on the
+    project through the ordinary grant service. Everything is checked before anything is written."""
+    _check_may_manage_accounts_of(created_by, project)
+    username = username.strip()
+    users = get_user_model()._default_manager
+    try:
+        users.model.username_validator(username)
+    except ValidationError as error:
+        raise InvalidInput(f"'{username}' is no valid username: {' '.join(error.messages)}", field="username") from None
+    if not username:
+        raise InvalidInput("Name the service account, e.g. 'nightly-training'.", field="username")
+    if role is not None and role not in Role.values:
+        raise InvalidInput(f"Unknown role '{role}'. Roles: {', '.join(Role.values)}.", field="role")
+    if users.filter(username__iexact=username).exists():
+        raise Conflict(f"The username '{username}' is taken; choose another.", field="username")
+    user = users.create_user(username=username)
+    account = service_account_create(user=user, project=project)
+    if role is not None:
+        role_grant(obj=project, role=role, user=user, granted_by=created_by)
+    return account
+
+
+@transaction.atomic
+def service_account_deactivate(*, account: ServiceAccount, deactivated_by: AbstractBaseUser) -> ServiceAccount:
+    """Switch a service account off: its user becomes inactive, so every token of it answers 401 at its next
+    request. Its grants and tokens stay, for the record and for access reviews."""
+    _check_may_manage_accounts_of(deactivated_by, account.project)
+    user = get_user_model()._default_manager.select_for_update().get(pk=account.user_id)
+    if not user.is_active:
+        raise Conflict(f"Service account {user.get_username()} is inactive already.")
+    with ChangeSet() as changes:
+        changed = changes.update(user, is_active=False)
+        changes.audit(
+            AuditAction.SERVICE_ACCOUNT_DEACTIVATED,
+            obj=account,
+            changes={"user": user.get_username(), "project": account.project.slug, **changed},
+            actor=deactivated_by,
+        )
+    account.user = user
+    return account
+
+
 # Recording every use would turn each read into a write; a minute's resolution is enough to see use.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+#: Token use is audited aggregated, not per request: one `api_token.used` entry per token, address and window.
+USE_AUDIT_WINDOW = timedelta(hours=1)
+
+
+def _window_start(moment: datetime) -> datetime:
+    """The start of the audit window `moment` falls in (windows are aligned to the epoch, so to the hour)."""
+    step = int(USE_AUDIT_WINDOW.total_seconds())
+    return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=UTC)
 
 
 def api_token_record_use(*, token: ApiToken, address: str | None = None) -> None:
-    """Note that the token was used now, and from where: at most once a minute from one address."""
+    """Note that the token was used now, and from where: at most once a minute from one address; and audit it
+    once per token, address and hour window.
+
+    Why aggregated: a pipeline calls the API thousands of times an hour, and every audit entry advances the log's
+    single hash-chained head under its lock, so an entry per request would both flood the log and serialise every
+    token's requests on it. The first use in a window from an address writes the entry (with the user, the address
+    and the window); later uses there only move last-used. Which process writes it is settled by the unique key of
+    `ApiTokenUse` in the database, not by memory, so several workers serving the token at once write one entry."""
     now = timezone.now()
     address = address or None
+    window = _window_start(now)
     stale = token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION
-    if stale or address != token.last_used_ip:
+    moved = address != token.last_used_ip
+    # Last used in this window from this address: that use opened the window or found it open, so it is audited.
+    audited = token.last_used_at is not None and token.last_used_at >= window and not moved
+    if audited and not stale:
+        return
+    with transaction.atomic():
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=address)
-        token.last_used_at, token.last_used_ip = now, address
+        if not audited:
+            _audit_first_use_in_window(token=token, address=address, window=window)
+    token.last_used_at, token.last_used_ip = now, address
+
+
+def _audit_first_use_in_window(*, token: ApiToken, address: str | None, window: datetime) -> None:
+    try:
+        with transaction.atomic():
+            ApiTokenUse.objects.create(token=token, address=address or "", window_start=window)
+    except IntegrityError:
+        return  # another request (here or in another process) opened this window first and audited it
+    ApiTokenUse.objects.filter(token=token, window_start__lt=window).delete()
+    with ChangeSet() as changes:
+        changes.audit(
+            AuditAction.API_TOKEN_USED,
+            obj=token,
+            changes={
+                "user": token.user.get_username(),
+                "address": address,
+                "window_start": window,
+                "window_end": window + USE_AUDIT_WINDOW,
+            },
+            actor=token.user,
+        )

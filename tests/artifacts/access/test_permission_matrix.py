@@ -545,6 +545,23 @@ def with_service_account_token(world: World) -> Call:
     return Call()
 
 
+def service_account(world: World) -> Call:
+    account = service_account_create(user=UserFactory(), project=world.project)
+    return Call(kwargs={"pk": account.pk}, names=account.pk)
+
+
+def with_service_account(world: World) -> Call:
+    service_account(world)
+    return Call()
+
+
+def service_account_open(world: World) -> Call:
+    return Call(
+        body={"username": f"pipeline-{uuid.uuid4().hex[:8]}", "project": world.project.slug, "role": "viewer"},
+        names=world.project.slug,
+    )
+
+
 def own_token_issue(world: World) -> Call:
     return Call(body={"name": "ci", "scope": "read", "expires_at": (timezone.now() + timedelta(days=1)).isoformat()})
 
@@ -823,6 +840,19 @@ ENDPOINTS = [
     Endpoint("tokens", "apitoken-list", "POST", answers(201), own_token_issue),
     Endpoint("tokens/{id}", "apitoken-detail", "GET", SERVICE_ACCOUNT_TOKEN, service_account_token),
     Endpoint("tokens/{id}/revoke", "apitoken-revoke", "POST", SERVICE_ACCOUNT_TOKEN, service_account_token),
+    # Service accounts: their project's maintainers create, see and deactivate them; to anyone else they do not exist.
+    Endpoint("service-accounts", "serviceaccount-list", "GET", LIST, with_service_account),
+    Endpoint(
+        "service-accounts",
+        "serviceaccount-list",
+        "POST",
+        answers(403, no_role=NO_SUCH_REFERENCE, maintainer=201, superuser=201),
+        service_account_open,
+    ),
+    Endpoint("service-accounts/{id}", "serviceaccount-detail", "GET", SERVICE_ACCOUNT_TOKEN, service_account),
+    Endpoint(
+        "service-accounts/{id}/deactivate", "serviceaccount-deactivate", "POST", SERVICE_ACCOUNT_TOKEN, service_account
+    ),
     # Webhooks
     Endpoint("webhooks/event-types", "webhook-event-types", "GET", LIST),
     Endpoint("webhooks/endpoints", "webhookendpoint-list", "GET", LIST),

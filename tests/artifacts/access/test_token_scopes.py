@@ -45,7 +45,7 @@ pytestmark = pytest.mark.django_db
 
 #: (owner, scope, restricted to another project) -> the ENDPOINTS column the token must answer as.
 TOKENS = {
-    ("superuser", Scope.READ, False): "viewer",
+    ("superuser", Scope.READ, False): "auditor",  # the read scope keeps view and audit: an auditor's verbs
     ("superuser", Scope.WRITE, False): "contributor",
     ("superuser", Scope.REVIEW, False): "reviewer",
     ("superuser", Scope.ADMIN, True): "no-role",

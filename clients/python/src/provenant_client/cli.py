@@ -15,6 +15,7 @@ move out (with its child process, environment and output publishing) if it grows
 from __future__ import annotations
 
 import argparse
+import datetime
 import getpass
 import importlib
 import json
@@ -190,6 +191,48 @@ def command_whoami(args: argparse.Namespace) -> int:
     if not me["projects"] and not me["superuser"]:
         lines.append("no roles yet: ask a project's maintainer")
     emit(args, document, "\n".join(lines))
+    return 0
+
+
+TOKEN_COLUMNS = ("id", "prefix", "name", "user", "scope", "project", "expires_at", "last_used_at", "status")
+
+
+def command_token_list(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        tokens = client.get("/tokens/")
+    rows = [{**token, "prefix": f"{token['prefix']}…"} for token in tokens]
+    emit(args, tokens, table(rows, TOKEN_COLUMNS))
+    return 0
+
+
+def command_token_issue(args: argparse.Namespace) -> int:
+    if args.days < 1 or args.days > 366:
+        raise CommandError(f"--days takes 1 to 366, not {args.days}: every token expires within 366 days")
+    expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=args.days)
+    body: dict[str, Any] = {"name": args.name, "scope": args.scope, "expires_at": expires.isoformat()}
+    if args.project:
+        body["project"] = args.project
+    if args.user:
+        body["user"] = args.user
+    with connect(args) as client:
+        token = client.post("/tokens/", body)
+    where = f", project {token['project']}" if token["project"] else ""
+    emit(
+        args,
+        token,
+        f"{token['token']}\n"
+        f"(token {token['id']} {token['name']!r} of {token['user']}: {token['scope']}{where}, expires "
+        f"{token['expires_at']}; the secret above is shown this once)",
+    )
+    return 0
+
+
+def command_token_revoke(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        token = client.post(f"/tokens/{args.id}/revoke/", None)
+    emit(
+        args, token, f"Revoked token {token['id']} ({token['prefix']}… {token['name']!r}): its next request answers 401"
+    )
     return 0
 
 
@@ -869,6 +912,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="-- COMMAND ...",
         help="what to run (with --json its standard output goes to stderr, leaving stdout to the JSON document)",
     )
+
+    token_parser = command("token", lambda args: EXIT_USAGE, "list, issue and revoke API tokens")
+    token_commands = token_parser.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    token_list = token_commands.add_parser(
+        "list", parents=[shared], help="your tokens and those of your projects' service accounts"
+    )
+    token_list.set_defaults(handler=command_token_list)
+    token_issue = token_commands.add_parser(
+        "issue", parents=[shared], help="issue a token (its secret is printed this once; needs an admin token)"
+    )
+    token_issue.set_defaults(handler=command_token_issue)
+    token_issue.add_argument("--name", required=True, help="what it is for, e.g. nightly-training")
+    token_issue.add_argument("--scope", required=True, choices=("read", "write", "review", "admin"))
+    token_issue.add_argument("--days", type=int, default=30, help="days until it expires, 1 to 366 (default 30)")
+    token_issue.add_argument("--project", help="restrict it to this project (a slug)")
+    token_issue.add_argument("--user", help="a service account of a project you maintain (default: you)")
+    token_revoke = token_commands.add_parser("revoke", parents=[shared], help="revoke a token at once")
+    token_revoke.set_defaults(handler=command_token_revoke)
+    token_revoke.add_argument("id", type=int, metavar="ID", help="the token's id (from token list)")
 
     import_parser = command("import", lambda args: EXIT_USAGE, "copy another system's history into Provenant")
     import_commands = import_parser.add_subparsers(dest="import_command", metavar="SOURCE", required=True)
