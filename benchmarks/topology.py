@@ -1050,7 +1050,9 @@ def main(argv: list[str]) -> int:
         return failed(error)
     finally:
         bench.cleanup()
-        if finished and not args.keep_logs:
+        # A failed check keeps the logs: a 500's traceback is in the web process's log, and a run may not repeat it.
+        passed = finished and all(ok for _, ok, _ in bench.checks)
+        if passed and not args.keep_logs:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             shutil.rmtree(workdir / "clients", ignore_errors=True)
