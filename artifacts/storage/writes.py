@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 from artifacts.storage import CHUNK_SIZE, blob_storage, is_s3, s3_object_key
@@ -251,9 +252,15 @@ class FileSink:
         return state
 
     def complete(self, state: State, key: str) -> None:
+        """Move the bytes to the blob's key. Repeatable: a finishing request killed after the move and before its
+        transaction committed leaves the bytes at `key` and the session unfinished, and the client's repeat of it
+        comes here again (the key is the digest's, so whatever is there are the same bytes)."""
         final = self.storage.path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.replace(self.storage.path(state["staging"]), final)
+        staging = self.storage.path(state["staging"])
+        if not os.path.exists(staging) and os.path.exists(final):
+            return
+        os.replace(staging, final)
         directory = os.open(os.path.dirname(final), os.O_RDONLY)
         try:
             os.fsync(directory)  # the rename itself survives a crash
@@ -357,12 +364,27 @@ class S3Sink:
         return {**state, "parts": state["parts"] + finished, "next_part": number}
 
     def complete(self, state: State, key: str) -> None:
-        self.client.complete_multipart_upload(
-            Bucket=self.storage.bucket_name,
-            Key=state["key"],
-            UploadId=state["upload_id"],
-            MultipartUpload={"Parts": sorted(state["parts"], key=lambda part: part["PartNumber"])},
-        )
+        """Assemble the parts into the object. Repeatable, as FileSink.complete is: once S3 has assembled them the
+        upload id is gone (NoSuchUpload), and the object it made is what a repeat would have made."""
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.storage.bucket_name,
+                Key=state["key"],
+                UploadId=state["upload_id"],
+                MultipartUpload={"Parts": sorted(state["parts"], key=lambda part: part["PartNumber"])},
+            )
+        except self.client.exceptions.NoSuchUpload:
+            if not self._exists(state["key"]):
+                raise
+
+    def _exists(self, object_key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.storage.bucket_name, Key=object_key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def abort(self, state: State) -> None:
         with contextlib.suppress(self.client.exceptions.NoSuchUpload):
@@ -445,6 +467,9 @@ class S3DirectSink(S3Sink):
         super().complete({**state, "parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]}, "")
 
     def complete(self, state: State, key: str) -> None:
+        # Repeatable: a worker killed after the staging object's delete has left the blob at its key.
+        if not self._exists(state["key"]) and self._exists(s3_object_key(self.storage, key)):
+            return
         # A copy is a new object: without its own encryption parameters it would get the bucket's default, not the
         # staging object's.
         self.client.copy(

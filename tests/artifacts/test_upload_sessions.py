@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,8 +13,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from artifacts.models import Blob, ProjectBlob, UploadSession
+from artifacts.models.blobs import storage_key_for
 from artifacts.services import uploads
-from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit
+from artifacts.storage.writes import MAX_PARTS, MIN_PART_SIZE, min_chunk_size, parts_past_the_limit, sink_for
 from core.errors import InvalidInput
 from core.models import AuditEntry
 from tests.artifacts.factories import BlobFactory, ProjectFactory, UserFactory, sha256
@@ -66,6 +68,30 @@ def test_a_file_sent_in_chunks_is_kept_at_its_content_address(api, data, isolate
     assert ProjectBlob.objects.filter(project=project, blob=blob).exists()
     assert UploadSession.objects.get().state == UploadSession.State.COMPLETED
     assert staged(isolated_blob_folder) == []
+
+
+def a_finish_killed_after_moving_the_bytes(session: UploadSession) -> None:
+    """What a web process killed inside the finishing PUT leaves: the bytes moved to the blob's key (the sink's
+    complete ran), its transaction never committed, and its writer lease left to run out."""
+    sink_for(session.storage_state).complete(session.storage_state, storage_key_for(session.digest))
+    UploadSession.objects.filter(pk=session.pk).update(
+        writer=uuid.uuid4(), writer_until=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_the_clients_repeat_of_a_finish_killed_after_moving_the_bytes_keeps_the_blob(api, data, isolated_blob_folder):
+    project = ProjectFactory()
+    url = start(api, project, data, size=len(data)).json()["url"]
+    for offset in range(0, len(data), 5 * MiB):
+        assert patch(api, url, data[offset : offset + 5 * MiB], offset).status_code == 202
+    a_finish_killed_after_moving_the_bytes(UploadSession.objects.get())
+
+    repeated = api.put(f"{url}?digest={sha256(data)}")
+
+    assert repeated.status_code == 201, repeated.json()
+    blob = Blob.objects.get()
+    assert (isolated_blob_folder / blob.storage_key).read_bytes() == data
+    assert UploadSession.objects.get().state == UploadSession.State.COMPLETED
 
 
 def test_repeating_a_finished_uploads_put_answers_the_same_blob_again(api, data):

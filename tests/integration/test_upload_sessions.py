@@ -7,11 +7,14 @@ import json
 import os
 import socket
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 
-from artifacts.models import Blob, ProjectBlob, UploadSession
+from artifacts.models import Blob, ProjectBlob, UploadSession, storage_key_for
+from artifacts.storage.writes import sink_for
 from tests.artifacts.factories import ProjectFactory, UserFactory, sha256
 from tests.governance.factories import token_for
 
@@ -287,3 +290,26 @@ def test_a_chunked_body_through_a_real_server_is_a_411(client, s3_bucket):
 
     assert (status, body["code"]) == (411, "length_required")
     assert client.request("GET", path)[1]["offset"] == 0
+
+
+def test_the_repeat_of_a_finish_killed_after_s3_assembled_the_parts_keeps_the_blob(client, s3_bucket):
+    """A web process killed inside the finishing PUT, after S3 assembled the parts and before its transaction
+    committed: the client's repeat finishes. moto answers a second complete of the same upload itself; S3 may answer
+    NoSuchUpload once it has forgotten the upload id, which the sink takes as done when the object is there."""
+    project = ProjectFactory()
+    data = os.urandom(CHUNK + 11)
+    digest = sha256(data)
+    status, session, _ = client.start(project, digest, len(data))
+    path = urlsplit(session["url"]).path
+    assert client.chunk(path, data[:CHUNK], 0)[0] == 202
+    assert client.chunk(path, data[CHUNK:], CHUNK)[0] == 202
+    row = UploadSession.objects.get()
+    sink_for(row.storage_state).complete(row.storage_state, storage_key_for(row.digest))  # what the killed PUT did
+    UploadSession.objects.filter(pk=row.pk).update(writer=uuid.uuid4(), writer_until=timezone.now())
+
+    status, blob, _ = client.request("PUT", f"{path}?digest={digest}")
+
+    assert status == 201, blob
+    stored = s3_bucket.client.get_object(Bucket=s3_bucket.name, Key=content_address(digest))["Body"].read()
+    assert stored == data
+    assert UploadSession.objects.get().state == UploadSession.State.COMPLETED
