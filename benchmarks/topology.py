@@ -32,6 +32,9 @@ server's public key, with no gap in `seq`; the tasks the killed worker held (it 
 one comes within 10 s) run again; the pipelines' own X-Forwarded-For/-Proto overridden by nginx's (audit entries
 record 127.0.0.1, links stay http://); the static files served by nginx. Exit status 1 if a check fails, 2 if the
 run could not measure. benchmarks/README.md, "Production topology", has the figures.
+
+Why one file over 1,000 lines: it is one run read top to bottom (start, seed, load, kill, checks, report) around
+one shared state, `Bench`; what other benchmarks share (databases, Redis, moto, ports) is already in harness.py.
 """
 
 from __future__ import annotations
