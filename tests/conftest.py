@@ -11,6 +11,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from artifacts.access.roles import Role
+from governance.access.models import ApiToken
+from governance.access.services import api_token_record_use, hash_token
 from tests.artifacts.factories import ArtifactFactory, GroupFactory, ProjectFactory, UserFactory, grant
 from tests.governance.factories import token_for
 
@@ -42,9 +44,14 @@ def user(db):
 
 @pytest.fixture
 def api(user) -> APIClient:
-    """An API client authenticated as `user` with a real bearer token."""
+    """An API client authenticated as `user` with a real bearer token, already used this hour from the test
+    client's address: its hourly `api_token.used` entry is written, so a test counting what a request records
+    counts what the request did (tests/governance/access/test_token_use_audit.py tests that entry itself)."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    plaintext = token_for(user)
+    token = ApiToken.objects.get(key_hash=hash_token(plaintext))
+    api_token_record_use(token=token, address="127.0.0.1")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     client.user = user
     return client
 

@@ -35,10 +35,13 @@ def _environment(var_dir: Path, *, debug: bool) -> dict[str, str]:
     )
 
 
-# A user with no role anywhere, for the "not yours to see" test: the demo has none.
+# Users with no role anywhere, which the demo has none of: `outsider` for the "not yours to see" test, and
+# `keyholder`, who adds a security key in tests/e2e/test_mfa.py (the server is shared by every browser test, so a
+# key added to `outsider` would put a second factor in front of the other tests' sign-in).
 OUTSIDER = (
     "from django.contrib.auth import get_user_model; "
-    f"get_user_model().objects.create_user('outsider', 'outsider@example.com', '{PASSWORD}')"
+    f"get_user_model().objects.create_user('outsider', 'outsider@example.com', '{PASSWORD}'); "
+    f"get_user_model().objects.create_user('keyholder', 'keyholder@example.com', '{PASSWORD}')"
 )
 # A retention plan of the demo's rules, made by its maintainer, so the plan page has one to show: the demo makes none.
 RETENTION_PLAN = (

@@ -46,7 +46,7 @@ def keyed_page(browser, portal, csp_violations):
 
 def test_a_security_key_added_is_asked_for_at_the_next_sign_in(keyed_page):
     page, devtools, authenticator = keyed_page
-    sign_in(page, "outsider")  # a person of no role: nobody sends them to enrol, they choose to
+    sign_in(page, "keyholder")  # a person of no role: nobody sends them to enrol, they choose to
 
     page.goto("/accounts/2fa/webauthn/add/")
     page.get_by_label("Name").fill("virtual key")
@@ -57,7 +57,7 @@ def test_a_security_key_added_is_asked_for_at_the_next_sign_in(keyed_page):
     page.goto("/")
     page.get_by_role("button", name="Sign out").click()
     page.goto("/accounts/login/")
-    page.get_by_label("Username").fill("outsider")
+    page.get_by_label("Username").fill("keyholder")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/accounts/2fa/authenticate/")
