@@ -808,6 +808,13 @@ class Bench:
                 break
             time.sleep(2)
         time.sleep(3)  # deliveries just marked delivered: their arrival is already counted; a margin for stragglers
+        # The killed worker's tasks come back once the visibility timeout has passed and a worker restores them; one
+        # that no check above waits for (a scan) may come later than the last verification, so wait for it too.
+        while time.monotonic() < deadline:
+            redone, expired = self.redone()
+            if all(task in redone or task in expired for task in self.held):
+                break
+            time.sleep(2)
 
     def final_checks(self) -> None:
         from django.db import connection
